@@ -1,0 +1,127 @@
+/* herald-config.h: Herald's configuration (GKeyFile, environment, command line).
+ *
+ * Precedence: command line > environment > config file > defaults.
+ * Everything is immutable after herald_config_load() except the runtime
+ * limits (HeraldConfig:heartbeat-interval … ), which D-Bus and SIGHUP may
+ * change while running; their getters are atomic so worker threads can read
+ * them on every sweep without locks.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <glib-object.h>
+
+G_BEGIN_DECLS
+
+#define HERALD_CONFIG_ERROR (herald_config_error_quark ())
+typedef enum
+{
+  HERALD_CONFIG_ERROR_INVALID, /* a bad value: message names file, group, key and reason */
+  HERALD_CONFIG_ERROR_IO,      /* a file named by the config could not be read */
+} HeraldConfigError;
+GQuark herald_config_error_quark (void);
+
+typedef enum
+{
+  HERALD_JWT_ALG_HS256,
+  HERALD_JWT_ALG_RS256,
+  HERALD_JWT_ALG_ES256,
+} HeraldJwtAlg;
+
+/* One listen address parsed from "HOST:PORT", "http://HOST:PORT" or "https://HOST:PORT".
+ * IPv6 hosts are written in brackets: "[::1]:8080". */
+typedef struct
+{
+  char *host;
+  guint16 port; /* 0 = pick a free port */
+  gboolean tls;
+} HeraldListenAddress;
+
+void herald_listen_address_free (HeraldListenAddress *address);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HeraldListenAddress, herald_listen_address_free)
+/* Parses one address; error names @what (e.g. "--listen" or "file: [server] listen") */
+HeraldListenAddress *herald_listen_address_parse (const char *text, const char *what, GError **error);
+/* TRUE for 127.0.0.0/8, ::1 and "localhost" */
+gboolean herald_listen_address_is_loopback (const HeraldListenAddress *address);
+
+#define HERALD_TYPE_CONFIG (herald_config_get_type ())
+G_DECLARE_FINAL_TYPE (HeraldConfig, herald_config, HERALD, CONFIG, GObject)
+
+/* Defaults only. */
+HeraldConfig *herald_config_new (void);
+
+/* Loads @path (GKeyFile). When @path is NULL the default path is tried and a
+ * missing default file is not an error; a missing explicit file is. Unknown
+ * groups/keys are warned about with g_warning naming file, group and key.
+ * Invalid values fail with HERALD_CONFIG_ERROR_INVALID and a message of the
+ * form "FILE: [group] key: reason". Afterwards the environment is applied
+ * (REDIS_URL, HERALD_API_KEY, HERALD_JWT_SECRET) and *-file keys are read. */
+gboolean herald_config_load (HeraldConfig *self, const char *path, GError **error);
+
+/* Loads from a string (used by tests and fuzzing); @origin names it in errors. */
+gboolean herald_config_load_data (HeraldConfig *self,
+                                  const char *data,
+                                  gsize length,
+                                  const char *origin,
+                                  GError **error);
+
+/* Re-reads only the [limits] group of the file loaded before (SIGHUP). On
+ * error nothing is changed. */
+gboolean herald_config_reload_limits (HeraldConfig *self, GError **error);
+
+/* Command-line overrides (applied after load). */
+gboolean herald_config_set_listen_override (HeraldConfig *self, const char *const *addresses, GError **error);
+gboolean herald_config_set_workers_override (HeraldConfig *self, int workers, GError **error);
+
+/* Final checks that need the whole picture, called once after load and overrides:
+ * with no token key configured and `anonymous` not set explicitly to true, a
+ * non-loopback listen address is refused; TLS listeners need certificate and
+ * key; etc. Also logs the anonymous-only warning. */
+gboolean herald_config_validate (HeraldConfig *self, GError **error);
+
+const char *herald_config_get_path (HeraldConfig *self); /* file loaded, or NULL */
+
+/* [server] */
+GPtrArray *herald_config_get_listen (HeraldConfig *self); /* of HeraldListenAddress*, never empty */
+const char *herald_config_get_tls_certificate (HeraldConfig *self);
+const char *herald_config_get_tls_key (HeraldConfig *self);
+const char *const *herald_config_get_allowed_origins (HeraldConfig *self); /* NULL = unset */
+gboolean herald_config_get_compression (HeraldConfig *self);
+guint herald_config_get_workers (HeraldConfig *self); /* resolved: 0 → number of cores */
+
+/* [limits]: atomic getters, setters validate range and notify the property */
+guint herald_config_get_max_connections (HeraldConfig *self);
+guint herald_config_get_max_message_size (HeraldConfig *self);
+guint herald_config_get_heartbeat_interval (HeraldConfig *self);
+guint herald_config_get_connection_timeout (HeraldConfig *self);
+guint herald_config_get_send_queue_max_bytes (HeraldConfig *self);
+guint herald_config_get_max_connections_per_ip (HeraldConfig *self);
+guint herald_config_get_messages_per_second (HeraldConfig *self);
+gboolean herald_config_set_max_connections (HeraldConfig *self, guint value, GError **error);
+gboolean herald_config_set_max_message_size (HeraldConfig *self, guint value, GError **error);
+gboolean herald_config_set_heartbeat_interval (HeraldConfig *self, guint value, GError **error);
+gboolean herald_config_set_connection_timeout (HeraldConfig *self, guint value, GError **error);
+gboolean herald_config_set_send_queue_max_bytes (HeraldConfig *self, guint value, GError **error);
+
+/* [auth] */
+GBytes *herald_config_get_jwt_secret (HeraldConfig *self); /* from key, file or env; NULL if none */
+const char *herald_config_get_jwt_public_key_file (HeraldConfig *self);
+HeraldJwtAlg herald_config_get_jwt_algorithm (HeraldConfig *self);
+guint herald_config_get_leeway (HeraldConfig *self);
+gboolean herald_config_has_token_key (HeraldConfig *self);
+gboolean herald_config_get_anonymous (HeraldConfig *self); /* effective value */
+const char *const *herald_config_get_anonymous_channels (HeraldConfig *self);
+const char *const *herald_config_get_anonymous_publish (HeraldConfig *self);
+
+/* [api] */
+const char *herald_config_get_api_key (HeraldConfig *self); /* NULL = HTTP API disabled */
+
+/* [history] */
+guint herald_config_get_history_size (HeraldConfig *self);
+guint herald_config_get_history_ttl (HeraldConfig *self);
+
+/* [redis] */
+const char *herald_config_get_redis_url (HeraldConfig *self); /* NULL = in-process engine */
+
+G_END_DECLS
