@@ -1,0 +1,932 @@
+/* test-config.c: tests for HeraldConfig
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "herald-config.h"
+
+#define ORIGIN "/etc/herald/test.conf"
+
+#define ANON_WARNING "*running anonymous-only*"
+
+static void
+clear_env (void)
+{
+  g_unsetenv ("REDIS_URL");
+  g_unsetenv ("HERALD_API_KEY");
+  g_unsetenv ("HERALD_JWT_SECRET");
+}
+
+/* A temporary directory, removed with its files by tmpdir_free() */
+static char *
+tmpdir_new (void)
+{
+  g_autoptr (GError) error = NULL;
+  char *dir = g_dir_make_tmp ("herald-config-XXXXXX", &error);
+
+  g_assert_no_error (error);
+  return dir;
+}
+
+static void
+tmpdir_free (char *dir)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      g_assert_cmpint (g_unlink (path), ==, 0);
+    }
+  g_assert_cmpint (g_rmdir (dir), ==, 0);
+  g_free (dir);
+}
+
+static char *
+write_file (const char *dir, const char *name, const char *contents)
+{
+  g_autoptr (GError) error = NULL;
+  char *path = g_build_filename (dir, name, NULL);
+
+  g_file_set_contents (path, contents, -1, &error);
+  g_assert_no_error (error);
+  return path;
+}
+
+static HeraldConfig *
+load_ok (const char *data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HeraldConfig) config = herald_config_new ();
+
+  herald_config_load_data (config, data, -1, ORIGIN, &error);
+  g_assert_no_error (error);
+  return g_steal_pointer (&config);
+}
+
+static void
+test_defaults (void)
+{
+  g_autoptr (HeraldConfig) config = herald_config_new ();
+  GPtrArray *listen = herald_config_get_listen (config);
+  const HeraldListenAddress *address;
+  const char *const *channels;
+
+  g_assert_cmpuint (listen->len, ==, 1);
+  address = listen->pdata[0];
+  g_assert_cmpstr (address->host, ==, "127.0.0.1");
+  g_assert_cmpuint (address->port, ==, 8080);
+  g_assert_false (address->tls);
+
+  g_assert_null (herald_config_get_path (config));
+  g_assert_null (herald_config_get_tls_certificate (config));
+  g_assert_null (herald_config_get_tls_key (config));
+  g_assert_null (herald_config_get_allowed_origins (config));
+  g_assert_true (herald_config_get_compression (config));
+  g_assert_cmpuint (herald_config_get_workers (config), ==, g_get_num_processors ());
+
+  g_assert_cmpuint (herald_config_get_max_connections (config), ==, 10000);
+  g_assert_cmpuint (herald_config_get_max_message_size (config), ==, 65536);
+  g_assert_cmpuint (herald_config_get_heartbeat_interval (config), ==, 30);
+  g_assert_cmpuint (herald_config_get_connection_timeout (config), ==, 300);
+  g_assert_cmpuint (herald_config_get_send_queue_max_bytes (config), ==, 1048576);
+  g_assert_cmpuint (herald_config_get_max_connections_per_ip (config), ==, 0);
+  g_assert_cmpuint (herald_config_get_messages_per_second (config), ==, 0);
+
+  g_assert_null (herald_config_get_jwt_secret (config));
+  g_assert_null (herald_config_get_jwt_public_key_file (config));
+  g_assert_cmpint (herald_config_get_jwt_algorithm (config), ==, HERALD_JWT_ALG_HS256);
+  g_assert_cmpuint (herald_config_get_leeway (config), ==, 30);
+  g_assert_false (herald_config_has_token_key (config));
+  g_assert_true (herald_config_get_anonymous (config));
+  channels = herald_config_get_anonymous_channels (config);
+  g_assert_cmpuint (g_strv_length ((char **)channels), ==, 1);
+  g_assert_cmpstr (channels[0], ==, "*");
+  g_assert_nonnull (herald_config_get_anonymous_publish (config));
+  g_assert_null (herald_config_get_anonymous_publish (config)[0]);
+
+  g_assert_null (herald_config_get_api_key (config));
+  g_assert_cmpuint (herald_config_get_history_size (config), ==, 100);
+  g_assert_cmpuint (herald_config_get_history_ttl (config), ==, 300);
+  g_assert_null (herald_config_get_redis_url (config));
+
+  /* An empty file gives the defaults too */
+  {
+    g_autoptr (HeraldConfig) empty = load_ok ("");
+    g_assert_cmpuint (herald_config_get_heartbeat_interval (empty), ==, 30);
+    g_assert_cmpuint (herald_config_get_listen (empty)->len, ==, 1);
+  }
+}
+
+static void
+test_all_keys (void)
+{
+  g_autoptr (HeraldConfig) config = load_ok ("# every key\n"
+                                             "[server]\n"
+                                             "listen=0.0.0.0:80; [::]:0 ;https://example.org:8443\n"
+                                             "tls-certificate=/etc/herald/cert.pem\n"
+                                             "tls-key=/etc/herald/key.pem\n"
+                                             "allowed-origins=https://a.example;https://b.example\n"
+                                             "compression=false\n"
+                                             "workers=3\n"
+                                             "[limits]\n"
+                                             "max-connections=5\n"
+                                             "max-message-size=128\n"
+                                             "heartbeat-interval=3600 \n"
+                                             "connection-timeout=86400\n"
+                                             "send-queue-max-bytes=4096\n"
+                                             "max-connections-per-ip=7\n"
+                                             "messages-per-second=8\n"
+                                             "[auth]\n"
+                                             "jwt-secret=s3cret-s3cret-s3cret-s3cret-s3cret\n"
+                                             "jwt-algorithm=HS256\n"
+                                             "leeway=0\n"
+                                             "anonymous=true\n"
+                                             "anonymous-channels=public.*;news\n"
+                                             "anonymous-publish=chat:lobby\n"
+                                             "[api]\n"
+                                             "key=api-key-1\n"
+                                             "[history]\n"
+                                             "size=0\n"
+                                             "ttl=31536000\n"
+                                             "[redis]\n"
+                                             "url=redis://localhost:6379/0\n");
+  GPtrArray *listen = herald_config_get_listen (config);
+  const HeraldListenAddress *a;
+  GBytes *secret;
+
+  g_assert_cmpuint (listen->len, ==, 3);
+  a = listen->pdata[0];
+  g_assert_cmpstr (a->host, ==, "0.0.0.0");
+  g_assert_cmpuint (a->port, ==, 80);
+  g_assert_false (a->tls);
+  a = listen->pdata[1];
+  g_assert_cmpstr (a->host, ==, "::");
+  g_assert_cmpuint (a->port, ==, 0);
+  a = listen->pdata[2];
+  g_assert_cmpstr (a->host, ==, "example.org");
+  g_assert_cmpuint (a->port, ==, 8443);
+  g_assert_true (a->tls);
+
+  g_assert_cmpstr (herald_config_get_tls_certificate (config), ==, "/etc/herald/cert.pem");
+  g_assert_cmpstr (herald_config_get_tls_key (config), ==, "/etc/herald/key.pem");
+  g_assert_cmpstrv (herald_config_get_allowed_origins (config),
+                    ((const char *const[]){ "https://a.example", "https://b.example", NULL }));
+  g_assert_false (herald_config_get_compression (config));
+  g_assert_cmpuint (herald_config_get_workers (config), ==, 3);
+
+  g_assert_cmpuint (herald_config_get_max_connections (config), ==, 5);
+  g_assert_cmpuint (herald_config_get_max_message_size (config), ==, 128);
+  g_assert_cmpuint (herald_config_get_heartbeat_interval (config), ==, 3600);
+  g_assert_cmpuint (herald_config_get_connection_timeout (config), ==, 86400);
+  g_assert_cmpuint (herald_config_get_send_queue_max_bytes (config), ==, 4096);
+  g_assert_cmpuint (herald_config_get_max_connections_per_ip (config), ==, 7);
+  g_assert_cmpuint (herald_config_get_messages_per_second (config), ==, 8);
+
+  secret = herald_config_get_jwt_secret (config);
+  g_assert_nonnull (secret);
+  g_assert_cmpmem (g_bytes_get_data (secret, NULL), g_bytes_get_size (secret),
+                   "s3cret-s3cret-s3cret-s3cret-s3cret", 34);
+  g_assert_true (herald_config_has_token_key (config));
+  g_assert_cmpint (herald_config_get_jwt_algorithm (config), ==, HERALD_JWT_ALG_HS256);
+  g_assert_cmpuint (herald_config_get_leeway (config), ==, 0);
+  g_assert_true (herald_config_get_anonymous (config));
+  g_assert_cmpstrv (herald_config_get_anonymous_channels (config),
+                    ((const char *const[]){ "public.*", "news", NULL }));
+  g_assert_cmpstrv (herald_config_get_anonymous_publish (config),
+                    ((const char *const[]){ "chat:lobby", NULL }));
+
+  g_assert_cmpstr (herald_config_get_api_key (config), ==, "api-key-1");
+  g_assert_cmpuint (herald_config_get_history_size (config), ==, 0);
+  g_assert_cmpuint (herald_config_get_history_ttl (config), ==, 31536000);
+  g_assert_cmpstr (herald_config_get_redis_url (config), ==, "redis://localhost:6379/0");
+}
+
+static void
+test_public_key_and_algorithms (void)
+{
+  g_autoptr (HeraldConfig) rs = load_ok ("[auth]\n"
+                                         "jwt-public-key-file=/etc/herald/jwt.pem\n"
+                                         "jwt-algorithm=RS256\n");
+  g_autoptr (HeraldConfig) es = load_ok ("[auth]\n"
+                                         "jwt-public-key-file=/etc/herald/jwt.pem\n"
+                                         "jwt-algorithm=ES256\n"
+                                         "anonymous=0\n");
+  g_autoptr (GError) error = NULL;
+
+  g_assert_cmpstr (herald_config_get_jwt_public_key_file (rs), ==, "/etc/herald/jwt.pem");
+  g_assert_cmpint (herald_config_get_jwt_algorithm (rs), ==, HERALD_JWT_ALG_RS256);
+  g_assert_true (herald_config_has_token_key (rs));
+  g_assert_null (herald_config_get_jwt_secret (rs));
+  /* A token key and anonymous unset: anonymous is off */
+  g_assert_false (herald_config_get_anonymous (rs));
+  g_assert_cmpint (herald_config_get_jwt_algorithm (es), ==, HERALD_JWT_ALG_ES256);
+  g_assert_false (herald_config_get_anonymous (es));
+
+  g_assert_true (herald_config_validate (rs, &error));
+  g_assert_no_error (error);
+}
+
+typedef struct
+{
+  const char *group;
+  const char *key;
+  const char *value;
+} BadValue;
+
+static const BadValue bad_values[] = {
+  { "limits", "heartbeat-interval", "abc" },
+  { "limits", "heartbeat-interval", "0" },
+  { "limits", "heartbeat-interval", "3601" },
+  { "limits", "heartbeat-interval", "30x" },
+  { "limits", "heartbeat-interval", "-30" },
+  { "limits", "heartbeat-interval", "+30" },
+  { "limits", "heartbeat-interval", "0x10" },
+  { "limits", "heartbeat-interval", "" },
+  { "limits", "connection-timeout", "1" },
+  { "limits", "connection-timeout", "86401" },
+  { "limits", "max-connections", "0" },
+  { "limits", "max-connections", "99999999999999999999999" },
+  { "limits", "max-connections", "1000001" },
+  { "limits", "max-message-size", "127" },
+  { "limits", "max-message-size", "16777217" },
+  { "limits", "send-queue-max-bytes", "4095" },
+  { "limits", "send-queue-max-bytes", "1073741825" },
+  { "limits", "max-connections-per-ip", "-1" },
+  { "limits", "max-connections-per-ip", "1000001" },
+  { "limits", "messages-per-second", "1.5" },
+  { "server", "workers", "257" },
+  { "server", "workers", "many" },
+  { "server", "compression", "yes" },
+  { "server", "compression", "True" },
+  { "server", "listen", "0.0.0.0" },
+  { "server", "listen", "127.0.0.1:8080;localhost:99999" },
+  { "server", "listen", ";" },
+  { "auth", "jwt-algorithm", "none" },
+  { "auth", "leeway", "3601" },
+  { "auth", "anonymous", "maybe" },
+  { "auth", "anonymous-channels", "bad channel" },
+  { "auth", "anonymous-publish", "a*b" },
+  { "history", "size", "100001" },
+  { "history", "ttl", "31536001" },
+  { "history", "ttl", "5 minutes" },
+  { "redis", "url", "http://localhost:6379" },
+};
+
+static void
+test_invalid_values (void)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (bad_values); i++)
+    {
+      const BadValue *bad = &bad_values[i];
+      g_autoptr (HeraldConfig) config = herald_config_new ();
+      g_autoptr (GError) error = NULL;
+      g_autofree char *data = g_strdup_printf ("[%s]\n%s=%s\n", bad->group, bad->key, bad->value);
+      g_autofree char *prefix = g_strdup_printf ("%s: [%s] %s: ", ORIGIN, bad->group, bad->key);
+
+      g_test_message ("[%s] %s=%s", bad->group, bad->key, bad->value);
+      g_assert_false (herald_config_load_data (config, data, -1, ORIGIN, &error));
+      g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+      g_test_message ("→ %s", error->message);
+      g_assert_true (g_str_has_prefix (error->message, prefix));
+      /* The reason follows and is not empty */
+      g_assert_cmpuint (strlen (error->message), >, strlen (prefix));
+    }
+}
+
+static void
+test_invalid_message_format (void)
+{
+  g_autoptr (HeraldConfig) config = herald_config_new ();
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (
+      herald_config_load_data (config, "[limits]\nheartbeat-interval=abc\n", -1, ORIGIN, &error));
+  g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+  g_assert_cmpstr (error->message, ==,
+                   ORIGIN ": [limits] heartbeat-interval: expected an integer between 1 and "
+                          "3600, got “abc”");
+}
+
+static void
+test_failed_load_changes_nothing (void)
+{
+  g_autoptr (HeraldConfig) config
+      = load_ok ("[limits]\nheartbeat-interval=10\n[server]\nlisten=127.0.0.1:1\n");
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (herald_config_load_data (
+      config, "[limits]\nheartbeat-interval=20\n[server]\nlisten=127.0.0.1:2\n[history]\nsize=x\n",
+      -1, ORIGIN, &error));
+  g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+  g_assert_cmpuint (herald_config_get_heartbeat_interval (config), ==, 10);
+  g_assert_cmpuint (((HeraldListenAddress *)herald_config_get_listen (config)->pdata[0])->port, ==,
+                    1);
+}
+
+static void
+test_syntax_error (void)
+{
+  g_autoptr (HeraldConfig) config = herald_config_new ();
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (herald_config_load_data (config, "[server]\ncompression=true\nthis is garbage\n",
+                                           -1, ORIGIN, &error));
+  g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+  g_test_message ("%s", error->message);
+  g_assert_true (g_str_has_prefix (error->message, ORIGIN ":3: "));
+  g_assert_nonnull (strstr (error->message, "this is garbage"));
+  g_clear_error (&error);
+
+  g_assert_false (herald_config_load_data (config, "compression=true\n", -1, ORIGIN, &error));
+  g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+  g_assert_true (g_str_has_prefix (error->message, ORIGIN ":1: "));
+}
+
+static void
+test_unknown_keys_warn (void)
+{
+  g_autoptr (HeraldConfig) config = herald_config_new ();
+  g_autoptr (GError) error = NULL;
+
+  g_test_expect_message ("Herald", G_LOG_LEVEL_WARNING, ORIGIN ": unknown key [server] lisen");
+  g_test_expect_message ("Herald", G_LOG_LEVEL_WARNING, ORIGIN ": unknown group [frobnicate]");
+  g_assert_true (herald_config_load_data (config,
+                                          "[server]\nlisen=0.0.0.0:1\nworkers=2\n"
+                                          "[frobnicate]\nx=1\n",
+                                          -1, ORIGIN, &error));
+  g_test_assert_expected_messages ();
+  g_assert_no_error (error);
+  g_assert_cmpuint (herald_config_get_workers (config), ==, 2);
+  g_assert_cmpstr (((HeraldListenAddress *)herald_config_get_listen (config)->pdata[0])->host, ==,
+                   "127.0.0.1");
+}
+
+static void
+test_env_overrides (void)
+{
+  const char *file = "[api]\nkey=from-file\n[auth]\njwt-secret=file-secret\n"
+                     "[redis]\nurl=redis://file:6379\n";
+  GBytes *secret;
+
+  g_setenv ("REDIS_URL", "redis://env:6379", TRUE);
+  g_setenv ("HERALD_API_KEY", "from-env", TRUE);
+  g_setenv ("HERALD_JWT_SECRET", "env-secret", TRUE);
+  {
+    g_autoptr (HeraldConfig) config = load_ok (file);
+
+    g_assert_cmpstr (herald_config_get_redis_url (config), ==, "redis://env:6379");
+    g_assert_cmpstr (herald_config_get_api_key (config), ==, "from-env");
+    secret = herald_config_get_jwt_secret (config);
+    g_assert_cmpmem (g_bytes_get_data (secret, NULL), g_bytes_get_size (secret), "env-secret", 10);
+  }
+  {
+    /* Environment alone, no file keys */
+    g_autoptr (HeraldConfig) config = load_ok ("");
+
+    g_assert_cmpstr (herald_config_get_redis_url (config), ==, "redis://env:6379");
+    g_assert_cmpstr (herald_config_get_api_key (config), ==, "from-env");
+    g_assert_true (herald_config_has_token_key (config));
+    g_assert_false (herald_config_get_anonymous (config));
+  }
+
+  /* Empty variables count as unset */
+  g_setenv ("REDIS_URL", "", TRUE);
+  g_setenv ("HERALD_API_KEY", "", TRUE);
+  g_setenv ("HERALD_JWT_SECRET", "", TRUE);
+  {
+    g_autoptr (HeraldConfig) config = load_ok (file);
+
+    g_assert_cmpstr (herald_config_get_redis_url (config), ==, "redis://file:6379");
+    g_assert_cmpstr (herald_config_get_api_key (config), ==, "from-file");
+    secret = herald_config_get_jwt_secret (config);
+    g_assert_cmpmem (g_bytes_get_data (secret, NULL), g_bytes_get_size (secret), "file-secret", 11);
+  }
+  {
+    g_autoptr (HeraldConfig) config = load_ok ("");
+
+    g_assert_null (herald_config_get_redis_url (config));
+    g_assert_null (herald_config_get_api_key (config));
+    g_assert_null (herald_config_get_jwt_secret (config));
+  }
+
+  /* A bad REDIS_URL is reported under its own name */
+  g_setenv ("REDIS_URL", "localhost", TRUE);
+  {
+    g_autoptr (HeraldConfig) config = herald_config_new ();
+    g_autoptr (GError) error = NULL;
+
+    g_assert_false (herald_config_load_data (config, "", -1, ORIGIN, &error));
+    g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+    g_assert_true (g_str_has_prefix (error->message, "REDIS_URL: "));
+  }
+  clear_env ();
+}
+
+static void
+test_file_keys (void)
+{
+  char *dir = tmpdir_new ();
+  g_autofree char *secret_path = write_file (dir, "jwt.secret", "file-secret-value \n\n");
+  g_autofree char *key_path = write_file (dir, "api.key", "api-key-from-file\r\n");
+  g_autofree char *conf = write_file (dir, "herald.conf",
+                                      "[auth]\n"
+                                      "jwt-secret-file=jwt.secret\n"
+                                      "[api]\n"
+                                      "key-file=api.key\n"
+                                      "[server]\n"
+                                      "tls-certificate=cert.pem\n"
+                                      "tls-key=/abs/key.pem\n");
+  g_autofree char *cert_path = g_build_filename (dir, "cert.pem", NULL);
+  g_autoptr (HeraldConfig) config = herald_config_new ();
+  g_autoptr (GError) error = NULL;
+  GBytes *secret;
+
+  g_assert_true (herald_config_load (config, conf, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (herald_config_get_path (config), ==, conf);
+  secret = herald_config_get_jwt_secret (config);
+  g_assert_nonnull (secret);
+  g_assert_cmpmem (g_bytes_get_data (secret, NULL), g_bytes_get_size (secret), "file-secret-value",
+                   17);
+  g_assert_cmpstr (herald_config_get_api_key (config), ==, "api-key-from-file");
+  /* Relative paths are relative to the config file's directory */
+  g_assert_cmpstr (herald_config_get_tls_certificate (config), ==, cert_path);
+  g_assert_cmpstr (herald_config_get_tls_key (config), ==, "/abs/key.pem");
+
+  /* The environment beats the file: a missing secret file is then not read */
+  g_setenv ("HERALD_JWT_SECRET", "env", TRUE);
+  g_assert_cmpint (g_unlink (secret_path), ==, 0);
+  g_assert_true (herald_config_load (config, conf, &error));
+  g_assert_no_error (error);
+  secret = herald_config_get_jwt_secret (config);
+  g_assert_cmpmem (g_bytes_get_data (secret, NULL), g_bytes_get_size (secret), "env", 3);
+  clear_env ();
+
+  /* Missing secret file: IO error naming file, group and key */
+  g_assert_false (herald_config_load (config, conf, &error));
+  g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_IO);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "[auth] jwt-secret-file"));
+  g_assert_true (g_str_has_prefix (error->message, conf));
+  g_clear_error (&error);
+
+  /* Empty secret file */
+  g_free (write_file (dir, "jwt.secret", "\n"));
+  g_assert_false (herald_config_load (config, conf, &error));
+  g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "[auth] jwt-secret-file"));
+  g_clear_error (&error);
+
+  /* jwt-secret and jwt-secret-file together are ambiguous */
+  g_free (write_file (dir, "herald.conf", "[auth]\njwt-secret=x\njwt-secret-file=jwt.secret\n"));
+  g_assert_false (herald_config_load (config, conf, &error));
+  g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+  g_clear_error (&error);
+
+  /* Missing explicit config file */
+  g_assert_cmpint (g_unlink (conf), ==, 0);
+  g_assert_false (herald_config_load (config, conf, &error));
+  g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_IO);
+  g_assert_nonnull (strstr (error->message, conf));
+  g_clear_error (&error);
+
+  tmpdir_free (dir);
+}
+
+static void
+test_default_path (void)
+{
+  g_autoptr (HeraldConfig) config = herald_config_new ();
+  g_autoptr (GError) error = NULL;
+
+  if (g_file_test (HERALD_DEFAULT_CONFIG, G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("a default configuration file exists on this machine");
+      return;
+    }
+  g_assert_true (herald_config_load (config, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_null (herald_config_get_path (config));
+  g_assert_cmpuint (herald_config_get_heartbeat_interval (config), ==, 30);
+  /* Nothing to reload either */
+  g_assert_true (herald_config_reload_limits (config, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_secure_default (void)
+{
+  g_autoptr (GError) error = NULL;
+
+  {
+    /* No token key, public address, anonymous unset: refused */
+    g_autoptr (HeraldConfig) config = load_ok ("[server]\nlisten=127.0.0.1:1;0.0.0.0:8080\n");
+
+    g_assert_false (herald_config_validate (config, &error));
+    g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+    g_test_message ("%s", error->message);
+    g_assert_nonnull (strstr (error->message, "0.0.0.0:8080"));
+    g_assert_nonnull (strstr (error->message, "anonymous=true"));
+    g_clear_error (&error);
+  }
+  {
+    /* The same through --listen; IPv6 shown in brackets */
+    g_autoptr (HeraldConfig) config = load_ok ("");
+    const char *const listen[] = { "[::]:80", NULL };
+
+    g_assert_true (herald_config_set_listen_override (config, listen, &error));
+    g_assert_false (herald_config_validate (config, &error));
+    g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, "[::]:80"));
+    g_clear_error (&error);
+  }
+  {
+    /* Loopback only: fine, with the anonymous-only warning */
+    g_autoptr (HeraldConfig) config
+        = load_ok ("[server]\nlisten=127.0.0.1:1;[::1]:2;localhost:3\n");
+
+    g_test_expect_message ("Herald", G_LOG_LEVEL_WARNING, ANON_WARNING);
+    g_assert_true (herald_config_validate (config, &error));
+    g_test_assert_expected_messages ();
+    g_assert_no_error (error);
+    g_assert_true (herald_config_get_anonymous (config));
+  }
+  {
+    /* Explicit anonymous=true allows the public address, still warns */
+    g_autoptr (HeraldConfig) config
+        = load_ok ("[server]\nlisten=0.0.0.0:8080\n[auth]\nanonymous=true\n");
+
+    g_test_expect_message ("Herald", G_LOG_LEVEL_WARNING, ANON_WARNING);
+    g_assert_true (herald_config_validate (config, &error));
+    g_test_assert_expected_messages ();
+    g_assert_no_error (error);
+  }
+  {
+    /* With a secret: fine, no warning (any warning would abort the test) */
+    g_autoptr (HeraldConfig) config
+        = load_ok ("[server]\nlisten=0.0.0.0:8080\n[auth]\njwt-secret=0123456789abcdef\n");
+
+    g_assert_true (herald_config_validate (config, &error));
+    g_assert_no_error (error);
+    g_assert_false (herald_config_get_anonymous (config));
+  }
+  {
+    /* A secret plus explicit anonymous=true */
+    g_autoptr (HeraldConfig) config
+        = load_ok ("[auth]\njwt-secret=0123456789abcdef\nanonymous=true\n");
+
+    g_assert_true (herald_config_get_anonymous (config));
+  }
+  {
+    /* anonymous=false and no key: nobody could ever connect */
+    g_autoptr (HeraldConfig) config = load_ok ("[auth]\nanonymous=false\n");
+
+    g_assert_false (herald_config_get_anonymous (config));
+    g_assert_false (herald_config_validate (config, &error));
+    g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+    g_clear_error (&error);
+  }
+}
+
+static void
+test_tls_and_algorithms (void)
+{
+  g_autoptr (GError) error = NULL;
+  const char *secret = "[auth]\njwt-secret=0123456789abcdef\n";
+
+  {
+    g_autoptr (HeraldConfig) config = load_ok ("[server]\nlisten=https://127.0.0.1:8443\n"
+                                               "[auth]\njwt-secret=0123456789abcdef\n");
+
+    g_assert_false (herald_config_validate (config, &error));
+    g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, "tls-certificate"));
+    g_clear_error (&error);
+  }
+  {
+    g_autoptr (HeraldConfig) config = load_ok ("[server]\nlisten=https://127.0.0.1:8443\n"
+                                               "tls-certificate=/c.pem\ntls-key=/k.pem\n"
+                                               "[auth]\njwt-secret=0123456789abcdef\n");
+
+    g_assert_true (herald_config_validate (config, &error));
+    g_assert_no_error (error);
+  }
+  {
+    /* A certificate without a key */
+    g_autoptr (HeraldConfig) config
+        = load_ok ("[server]\ntls-certificate=/c.pem\n[auth]\njwt-secret=0123456789abcdef\n");
+
+    g_assert_false (herald_config_validate (config, &error));
+    g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+    g_clear_error (&error);
+  }
+  {
+    /* Public key with HS256 */
+    g_autoptr (HeraldConfig) config
+        = load_ok ("[auth]\njwt-public-key-file=/k.pem\njwt-algorithm=HS256\n");
+
+    g_assert_false (herald_config_validate (config, &error));
+    g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, "jwt-algorithm"));
+    g_clear_error (&error);
+  }
+  {
+    /* A secret with RS256 and no public key */
+    g_autofree char *data = g_strconcat (secret, "jwt-algorithm=RS256\n", NULL);
+    g_autoptr (HeraldConfig) config = load_ok (data);
+
+    g_assert_false (herald_config_validate (config, &error));
+    g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, "RS256"));
+    g_clear_error (&error);
+  }
+}
+
+static void
+count_notify (GObject *object, GParamSpec *pspec, gpointer user_data)
+{
+  (*(guint *)user_data)++;
+}
+
+static void
+test_setters (void)
+{
+  g_autoptr (HeraldConfig) config = herald_config_new ();
+  g_autoptr (GError) error = NULL;
+  guint notified = 0;
+  guint value = 0;
+
+  g_signal_connect (config, "notify::heartbeat-interval", G_CALLBACK (count_notify), &notified);
+
+  g_assert_true (herald_config_set_heartbeat_interval (config, 10, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (herald_config_get_heartbeat_interval (config), ==, 10);
+  g_assert_cmpuint (notified, ==, 1);
+
+  /* Unchanged: no notify */
+  g_assert_true (herald_config_set_heartbeat_interval (config, 10, &error));
+  g_assert_cmpuint (notified, ==, 1);
+
+  /* Out of range: error, nothing changes */
+  g_assert_false (herald_config_set_heartbeat_interval (config, 0, &error));
+  g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+  g_assert_cmpstr (error->message, ==, "heartbeat-interval must be between 1 and 3600");
+  g_clear_error (&error);
+  g_assert_false (herald_config_set_heartbeat_interval (config, 3601, &error));
+  g_clear_error (&error);
+  g_assert_cmpuint (herald_config_get_heartbeat_interval (config), ==, 10);
+  g_assert_cmpuint (notified, ==, 1);
+
+  /* Through the property too */
+  g_object_set (config, "heartbeat-interval", 20u, NULL);
+  g_assert_cmpuint (notified, ==, 2);
+  g_object_set (config, "heartbeat-interval", 20u, NULL);
+  g_assert_cmpuint (notified, ==, 2);
+  g_object_get (config, "heartbeat-interval", &value, NULL);
+  g_assert_cmpuint (value, ==, 20);
+
+  /* The other setters: bounds inclusive, outside refused */
+  g_assert_true (herald_config_set_connection_timeout (config, 2, NULL));
+  g_assert_false (herald_config_set_connection_timeout (config, 1, NULL));
+  g_assert_true (herald_config_set_connection_timeout (config, 86400, NULL));
+  g_assert_false (herald_config_set_connection_timeout (config, 86401, NULL));
+  g_assert_cmpuint (herald_config_get_connection_timeout (config), ==, 86400);
+
+  g_assert_true (herald_config_set_max_connections (config, 1, NULL));
+  g_assert_false (herald_config_set_max_connections (config, 0, NULL));
+  g_assert_true (herald_config_set_max_connections (config, 1000000, NULL));
+  g_assert_false (herald_config_set_max_connections (config, 1000001, NULL));
+  g_assert_cmpuint (herald_config_get_max_connections (config), ==, 1000000);
+
+  g_assert_true (herald_config_set_max_message_size (config, 128, NULL));
+  g_assert_false (herald_config_set_max_message_size (config, 127, NULL));
+  g_assert_true (herald_config_set_max_message_size (config, 16777216, NULL));
+  g_assert_false (herald_config_set_max_message_size (config, 16777217, NULL));
+  g_assert_cmpuint (herald_config_get_max_message_size (config), ==, 16777216);
+
+  g_assert_true (herald_config_set_send_queue_max_bytes (config, 4096, NULL));
+  g_assert_false (herald_config_set_send_queue_max_bytes (config, 4095, NULL));
+  g_assert_true (herald_config_set_send_queue_max_bytes (config, 1073741824, NULL));
+  g_assert_false (herald_config_set_send_queue_max_bytes (config, 1073741825, &error));
+  g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "send-queue-max-bytes"));
+  g_assert_cmpuint (herald_config_get_send_queue_max_bytes (config), ==, 1073741824);
+
+  /* Only heartbeat-interval changes were counted */
+  g_assert_cmpuint (notified, ==, 2);
+}
+
+static void
+test_reload_limits (void)
+{
+  char *dir = tmpdir_new ();
+  g_autofree char *conf = write_file (dir, "herald.conf",
+                                      "[server]\nworkers=2\n"
+                                      "[limits]\nheartbeat-interval=10\nmax-connections=50\n"
+                                      "messages-per-second=5\n");
+  g_autoptr (HeraldConfig) config = herald_config_new ();
+  g_autoptr (GError) error = NULL;
+  guint heartbeat_notified = 0;
+  guint timeout_notified = 0;
+
+  g_assert_true (herald_config_load (config, conf, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (herald_config_get_heartbeat_interval (config), ==, 10);
+  g_assert_cmpuint (herald_config_get_max_connections (config), ==, 50);
+
+  g_signal_connect (config, "notify::heartbeat-interval", G_CALLBACK (count_notify),
+                    &heartbeat_notified);
+  g_signal_connect (config, "notify::connection-timeout", G_CALLBACK (count_notify),
+                    &timeout_notified);
+
+  /* New limits applied; keys removed go back to defaults; other groups ignored */
+  g_free (write_file (dir, "herald.conf",
+                      "[server]\nworkers=4\n"
+                      "[limits]\nheartbeat-interval=15\nmax-connections=50\n"
+                      "max-message-size=1024\n"));
+  g_assert_true (herald_config_reload_limits (config, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (herald_config_get_heartbeat_interval (config), ==, 15);
+  g_assert_cmpuint (herald_config_get_max_message_size (config), ==, 1024);
+  g_assert_cmpuint (herald_config_get_max_connections (config), ==, 50);
+  g_assert_cmpuint (herald_config_get_messages_per_second (config), ==, 0);
+  g_assert_cmpuint (herald_config_get_workers (config), ==, 2);
+  g_assert_cmpuint (heartbeat_notified, ==, 1);
+  g_assert_cmpuint (timeout_notified, ==, 0);
+
+  /* One bad value: error, nothing changes, even the valid ones before it */
+  g_free (write_file (dir, "herald.conf",
+                      "[limits]\nheartbeat-interval=20\nmax-connections=60\n"
+                      "connection-timeout=1\n"));
+  g_assert_false (herald_config_reload_limits (config, &error));
+  g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "[limits] connection-timeout"));
+  g_clear_error (&error);
+  g_assert_cmpuint (herald_config_get_heartbeat_interval (config), ==, 15);
+  g_assert_cmpuint (herald_config_get_max_connections (config), ==, 50);
+  g_assert_cmpuint (heartbeat_notified, ==, 1);
+
+  /* Broken syntax: error, nothing changes */
+  g_free (write_file (dir, "herald.conf", "[limits]\nheartbeat-interval=25\n[oops\n"));
+  g_assert_false (herald_config_reload_limits (config, &error));
+  g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, ":3:"));
+  g_clear_error (&error);
+  g_assert_cmpuint (herald_config_get_heartbeat_interval (config), ==, 15);
+
+  /* File gone: IO error, nothing changes */
+  g_assert_cmpint (g_unlink (conf), ==, 0);
+  g_assert_false (herald_config_reload_limits (config, &error));
+  g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_IO);
+  g_clear_error (&error);
+  g_assert_cmpuint (herald_config_get_heartbeat_interval (config), ==, 15);
+
+  tmpdir_free (dir);
+}
+
+typedef struct
+{
+  const char *text;
+  const char *host; /* NULL = must fail */
+  guint port;
+  gboolean tls;
+  gboolean loopback;
+} AddressCase;
+
+static const AddressCase address_cases[] = {
+  { "127.0.0.1:8080", "127.0.0.1", 8080, FALSE, TRUE },
+  { "127.1.2.3:1", "127.1.2.3", 1, FALSE, TRUE },
+  { "0.0.0.0:0", "0.0.0.0", 0, FALSE, FALSE },
+  { "localhost:65535", "localhost", 65535, FALSE, TRUE },
+  { "LocalHost:80", "LocalHost", 80, FALSE, TRUE },
+  { "example.org:80", "example.org", 80, FALSE, FALSE },
+  { "[::1]:80", "::1", 80, FALSE, TRUE },
+  { "[::]:80", "::", 80, FALSE, FALSE },
+  { "[fe80::1]:443", "fe80::1", 443, FALSE, FALSE },
+  { "http://127.0.0.1:80", "127.0.0.1", 80, FALSE, TRUE },
+  { "https://0.0.0.0:443", "0.0.0.0", 443, TRUE, FALSE },
+  { "https://[::1]:8443", "::1", 8443, TRUE, TRUE },
+  { "10.0.0.1:80", "10.0.0.1", 80, FALSE, FALSE },
+  /* bad */
+  { "127.0.0.1", NULL },
+  { "127.0.0.1:", NULL },
+  { "127.0.0.1:70000", NULL },
+  { "127.0.0.1:-1", NULL },
+  { "127.0.0.1:80x", NULL },
+  { "127.0.0.1:80/", NULL },
+  { ":8080", NULL },
+  { "http://", NULL },
+  { "https://", NULL },
+  { "ftp://127.0.0.1:21", NULL },
+  { "::1:80", NULL },
+  { "[::1]", NULL },
+  { "[::1]80", NULL },
+  { "[::1:80", NULL },
+  { "[127.0.0.1]:80", NULL },
+  { "[nonsense]:80", NULL },
+  { "garbage", NULL },
+  { "bad host:80", NULL },
+  { "", NULL },
+};
+
+static void
+test_listen_address_parse (void)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (address_cases); i++)
+    {
+      const AddressCase *c = &address_cases[i];
+      g_autoptr (GError) error = NULL;
+      g_autoptr (HeraldListenAddress) address
+          = herald_listen_address_parse (c->text, "--listen", &error);
+
+      g_test_message ("“%s”", c->text);
+      if (c->host == NULL)
+        {
+          g_assert_null (address);
+          g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+          g_test_message ("→ %s", error->message);
+          g_assert_true (g_str_has_prefix (error->message, "--listen: "));
+          continue;
+        }
+      g_assert_no_error (error);
+      g_assert_nonnull (address);
+      g_assert_cmpstr (address->host, ==, c->host);
+      g_assert_cmpuint (address->port, ==, c->port);
+      g_assert_cmpint (address->tls, ==, c->tls);
+      g_assert_cmpint (herald_listen_address_is_loopback (address), ==, c->loopback);
+    }
+}
+
+static void
+test_overrides (void)
+{
+  g_autoptr (HeraldConfig) config = load_ok ("[server]\nlisten=127.0.0.1:1\nworkers=5\n");
+  g_autoptr (GError) error = NULL;
+  const char *const good[] = { "127.0.0.1:2", "[::1]:3", NULL };
+  const char *const bad[] = { "127.0.0.1:4", "nope", NULL };
+  GPtrArray *listen;
+
+  /* A bad address: error naming --listen, the list stays as it was */
+  g_assert_false (herald_config_set_listen_override (config, bad, &error));
+  g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+  g_assert_true (g_str_has_prefix (error->message, "--listen"));
+  g_clear_error (&error);
+  listen = herald_config_get_listen (config);
+  g_assert_cmpuint (listen->len, ==, 1);
+  g_assert_cmpuint (((HeraldListenAddress *)listen->pdata[0])->port, ==, 1);
+
+  g_assert_true (herald_config_set_listen_override (config, good, &error));
+  g_assert_no_error (error);
+  listen = herald_config_get_listen (config);
+  g_assert_cmpuint (listen->len, ==, 2);
+  g_assert_cmpuint (((HeraldListenAddress *)listen->pdata[0])->port, ==, 2);
+  g_assert_cmpstr (((HeraldListenAddress *)listen->pdata[1])->host, ==, "::1");
+
+  g_assert_cmpuint (herald_config_get_workers (config), ==, 5);
+  g_assert_false (herald_config_set_workers_override (config, -1, &error));
+  g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+  g_assert_true (g_str_has_prefix (error->message, "--workers"));
+  g_clear_error (&error);
+  g_assert_false (herald_config_set_workers_override (config, 257, &error));
+  g_clear_error (&error);
+  g_assert_cmpuint (herald_config_get_workers (config), ==, 5);
+  g_assert_true (herald_config_set_workers_override (config, 256, &error));
+  g_assert_cmpuint (herald_config_get_workers (config), ==, 256);
+  g_assert_true (herald_config_set_workers_override (config, 0, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (herald_config_get_workers (config), ==, g_get_num_processors ());
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  /* The tests set these themselves */
+  clear_env ();
+
+  g_test_add_func ("/config/defaults", test_defaults);
+  g_test_add_func ("/config/all-keys", test_all_keys);
+  g_test_add_func ("/config/public-key", test_public_key_and_algorithms);
+  g_test_add_func ("/config/invalid-values", test_invalid_values);
+  g_test_add_func ("/config/invalid-message-format", test_invalid_message_format);
+  g_test_add_func ("/config/failed-load-changes-nothing", test_failed_load_changes_nothing);
+  g_test_add_func ("/config/syntax-error", test_syntax_error);
+  g_test_add_func ("/config/unknown-keys-warn", test_unknown_keys_warn);
+  g_test_add_func ("/config/env-overrides", test_env_overrides);
+  g_test_add_func ("/config/file-keys", test_file_keys);
+  g_test_add_func ("/config/default-path", test_default_path);
+  g_test_add_func ("/config/secure-default", test_secure_default);
+  g_test_add_func ("/config/tls-and-algorithms", test_tls_and_algorithms);
+  g_test_add_func ("/config/setters", test_setters);
+  g_test_add_func ("/config/reload-limits", test_reload_limits);
+  g_test_add_func ("/config/listen-address-parse", test_listen_address_parse);
+  g_test_add_func ("/config/overrides", test_overrides);
+
+  return g_test_run ();
+}
