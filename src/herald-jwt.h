@@ -53,6 +53,9 @@ HeraldJwtVerifier *herald_jwt_verifier_new_public_key_data (HeraldJwtAlg alg,
                                                             GBytes *pem,
                                                             GError **error);
 
+/* The algorithm every token must use. */
+HeraldJwtAlg herald_jwt_verifier_get_algorithm (HeraldJwtVerifier *self);
+
 /* Verifies @token at time @now (unix seconds) with @leeway seconds and returns its claims. */
 HeraldJwtClaims *herald_jwt_verifier_verify (HeraldJwtVerifier *self,
                                              const char *token,
