@@ -63,6 +63,8 @@ typedef gboolean (*HeraldWsEventFunc) (const HeraldWsEvent *event, gpointer user
 typedef struct _HeraldWsInflater HeraldWsInflater;
 HeraldWsInflater *herald_ws_inflater_new (void);
 void herald_ws_inflater_free (HeraldWsInflater *inflater);
+/* Bytes of output buffer the inflater holds now (metrics; tests check bombs stay bounded). */
+gsize herald_ws_inflater_get_allocated (const HeraldWsInflater *inflater);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HeraldWsInflater, herald_ws_inflater_free)
 
 typedef struct
