@@ -1,0 +1,1149 @@
+/* herald-http-api.c: the HTTP server API for backends, /healthz and /metrics.
+ *
+ * Each worker registers these handlers on its own SoupServer; they run in the
+ * worker's thread and its thread-default main context, which is also where
+ * the hub's async callbacks arrive.
+ *
+ * An early handler (run once the request headers are in, before the body)
+ * answers everything that does not need the body: API disabled, CORS
+ * preflight, authentication, routing and a Content-Length over the limit.
+ * Whatever status it sets makes libsoup skip the normal handler. A chunked
+ * body is collected here, bounded, instead of in libsoup's accumulating
+ * request body.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+#include <glib/gi18n.h>
+#include <json-glib/json-glib.h>
+
+#include "herald-http-api.h"
+
+#define CLOSE_REASON_OPERATOR "closed by operator"
+#define BODY_COLLECTOR_KEY "herald-http-api-body"
+
+typedef enum
+{
+  ROUTE_NONE,
+  ROUTE_PUBLISH,          /* POST /api/publish */
+  ROUTE_BROADCAST,        /* POST /api/broadcast */
+  ROUTE_USER_SEND,        /* POST /api/users/{user_id}/send */
+  ROUTE_CONNECTIONS,      /* GET /api/connections */
+  ROUTE_CONNECTION,       /* GET, DELETE /api/connections/{id} */
+  ROUTE_CONNECTION_SEND,  /* POST /api/connections/{id}/send */
+  ROUTE_CHANNELS,         /* GET /api/channels */
+  ROUTE_CHANNEL_PRESENCE, /* GET /api/channels/{channel}/presence */
+} Route;
+
+typedef struct
+{
+  Route route;
+  const char *allow; /* methods for the Allow header */
+  char *arg;         /* decoded {user_id}, {id} or {channel}, or NULL */
+} RouteMatch;
+
+static void
+route_match_clear (RouteMatch *match)
+{
+  g_clear_pointer (&match->arg, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (RouteMatch, route_match_clear)
+
+/* A chunked request body, collected up to the size limit. */
+typedef struct
+{
+  GByteArray *data;
+  gsize max;
+  gboolean overflow;
+} BodyCollector;
+
+static void
+body_collector_free (BodyCollector *collector)
+{
+  g_clear_pointer (&collector->data, g_byte_array_unref);
+  g_free (collector);
+}
+
+/* An API request waiting for the hub: keeps the message paused until done. */
+typedef struct
+{
+  HeraldHub *hub;
+  SoupServerMessage *msg;
+  gulong finished_id;
+  gboolean finished;
+  char *arg;
+} ApiCall;
+
+/* --- Responses --- */
+
+static void
+respond_json (SoupServerMessage *msg, guint status, JsonNode *root)
+{
+  g_autoptr (JsonGenerator) generator = json_generator_new ();
+  gsize length = 0;
+  char *text;
+
+  json_generator_set_root (generator, root);
+  text = json_generator_to_data (generator, &length);
+  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, text, length);
+}
+
+static void
+respond_builder (SoupServerMessage *msg, guint status, JsonBuilder *builder)
+{
+  g_autoptr (JsonNode) root = json_builder_get_root (builder);
+
+  respond_json (msg, status, root);
+}
+
+static void
+respond_error (SoupServerMessage *msg, guint status, const char *message)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new_immutable ();
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "error");
+  json_builder_add_string_value (builder, message);
+  json_builder_end_object (builder);
+  respond_builder (msg, status, builder);
+}
+
+static void
+respond_uint (SoupServerMessage *msg, const char *name, guint64 value)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new_immutable ();
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, name);
+  json_builder_add_int_value (builder, (gint64)value);
+  json_builder_end_object (builder);
+  respond_builder (msg, SOUP_STATUS_OK, builder);
+}
+
+/* @sends_data: the failed call carried a message, so LIMIT_EXCEEDED means
+ * the message was too large (413) rather than a capacity limit (503). */
+static guint
+status_for_error (const GError *error, gboolean sends_data)
+{
+  if (error->domain != HERALD_ERROR)
+    return SOUP_STATUS_INTERNAL_SERVER_ERROR;
+
+  switch ((HeraldError)error->code)
+    {
+    case HERALD_ERROR_INVALID_ARGUMENT:
+      return SOUP_STATUS_BAD_REQUEST;
+    case HERALD_ERROR_NOT_FOUND:
+      return SOUP_STATUS_NOT_FOUND;
+    case HERALD_ERROR_LIMIT_EXCEEDED:
+      return sends_data ? SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE : SOUP_STATUS_SERVICE_UNAVAILABLE;
+    case HERALD_ERROR_FORBIDDEN:
+      return SOUP_STATUS_FORBIDDEN;
+    case HERALD_ERROR_UNAVAILABLE:
+      return SOUP_STATUS_SERVICE_UNAVAILABLE;
+    case HERALD_ERROR_IN_USE:
+      return SOUP_STATUS_CONFLICT;
+    case HERALD_ERROR_FAILED:
+    default:
+      return SOUP_STATUS_INTERNAL_SERVER_ERROR;
+    }
+}
+
+static void
+respond_gerror (SoupServerMessage *msg, const GError *error, gboolean sends_data)
+{
+  respond_error (msg, status_for_error (error, sends_data), error->message);
+}
+
+static void
+respond_method_not_allowed (SoupServerMessage *msg, const char *allow)
+{
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", allow);
+  respond_error (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, _ ("Method not allowed"));
+}
+
+/* --- CORS --- */
+
+/**
+ * herald_http_apply_cors:
+ * @msg: the request being answered
+ * @config: the configuration holding `[server] allowed-origins`
+ * @allow_any: whether any origin may read the response when
+ *   allowed-origins is unset (SSE does, the HTTP API does not)
+ *
+ * Adds the CORS response headers for the request's `Origin`. When
+ * allowed-origins is set and the origin is in it, the response names that
+ * origin and allows credentials; a response that depends on `Origin` says so
+ * with `Vary: Origin`. With allowed-origins unset and @allow_any, it answers
+ * `Access-Control-Allow-Origin: *`. Otherwise nothing is added. The
+ * preflight-only headers (allowed methods and headers, max age) are the
+ * caller's, since they differ per endpoint.
+ */
+void
+herald_http_apply_cors (SoupServerMessage *msg, HeraldConfig *config, gboolean allow_any)
+{
+  SoupMessageHeaders *response_headers;
+  const char *const *allowed;
+  const char *origin;
+
+  g_return_if_fail (SOUP_IS_SERVER_MESSAGE (msg));
+  g_return_if_fail (HERALD_IS_CONFIG (config));
+
+  response_headers = soup_server_message_get_response_headers (msg);
+  allowed = herald_config_get_allowed_origins (config);
+  origin = soup_message_headers_get_one (soup_server_message_get_request_headers (msg), "Origin");
+
+  if (allowed == NULL)
+    {
+      if (allow_any)
+        soup_message_headers_replace (response_headers, "Access-Control-Allow-Origin", "*");
+      return;
+    }
+  if (origin == NULL)
+    return;
+
+  soup_message_headers_append (response_headers, "Vary", "Origin");
+  if (g_strv_contains (allowed, origin))
+    {
+      soup_message_headers_replace (response_headers, "Access-Control-Allow-Origin", origin);
+      soup_message_headers_replace (response_headers, "Access-Control-Allow-Credentials", "true");
+    }
+}
+
+/* --- Authentication --- */
+
+/* Compares in time that depends only on the length of @expected: every byte
+ * is XORed into an accumulator, with no early exit. A token of another
+ * length is compared against @expected itself and then refused. */
+static gboolean
+api_key_matches (const char *given, const char *expected)
+{
+  gsize given_len = strlen (given);
+  gsize expected_len = strlen (expected);
+  const char *compared = given_len == expected_len ? given : expected;
+  volatile guint8 diff = given_len != expected_len;
+
+  for (gsize i = 0; i < expected_len; i++)
+    diff |= (guint8)(compared[i] ^ expected[i]);
+  return diff == 0;
+}
+
+static gboolean
+request_is_authorized (SoupServerMessage *msg, const char *api_key)
+{
+  const char *header;
+  const char *token;
+
+  header = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                         "Authorization");
+  if (header == NULL || g_ascii_strncasecmp (header, "Bearer ", 7) != 0)
+    return FALSE;
+  token = header + 7;
+  while (*token == ' ')
+    token++;
+  return api_key_matches (token, api_key);
+}
+
+/* --- Routing --- */
+
+/* "/api/users/{x}/send" → "{x}" when @path has @prefix and @suffix around a
+ * non-empty middle. Parsing from both ends keeps '/' inside channel names. */
+static char *
+path_middle (const char *path, const char *prefix, const char *suffix)
+{
+  gsize len = strlen (path), prefix_len = strlen (prefix), suffix_len = strlen (suffix);
+
+  if (len <= prefix_len + suffix_len || !g_str_has_prefix (path, prefix)
+      || !g_str_has_suffix (path, suffix))
+    return NULL;
+  return g_strndup (path + prefix_len, len - prefix_len - suffix_len);
+}
+
+/* @path is already percent-decoded. */
+static gboolean
+route_parse (const char *path, RouteMatch *match)
+{
+  char *arg;
+
+  match->route = ROUTE_NONE;
+  match->allow = NULL;
+  match->arg = NULL;
+
+  if (g_str_equal (path, "/api/publish"))
+    match->route = ROUTE_PUBLISH;
+  else if (g_str_equal (path, "/api/broadcast"))
+    match->route = ROUTE_BROADCAST;
+  else if (g_str_equal (path, "/api/connections"))
+    match->route = ROUTE_CONNECTIONS;
+  else if (g_str_equal (path, "/api/channels"))
+    match->route = ROUTE_CHANNELS;
+  else if ((arg = path_middle (path, "/api/users/", "/send")) != NULL)
+    {
+      match->route = ROUTE_USER_SEND;
+      match->arg = arg;
+    }
+  else if ((arg = path_middle (path, "/api/channels/", "/presence")) != NULL)
+    {
+      match->route = ROUTE_CHANNEL_PRESENCE;
+      match->arg = arg;
+    }
+  else if ((arg = path_middle (path, "/api/connections/", "/send")) != NULL)
+    {
+      match->route = ROUTE_CONNECTION_SEND;
+      match->arg = arg;
+    }
+  else if ((arg = path_middle (path, "/api/connections/", "")) != NULL)
+    {
+      match->route = ROUTE_CONNECTION;
+      match->arg = arg;
+    }
+
+  /* No connection can have an invalid id (with '/', say): unknown path. */
+  if ((match->route == ROUTE_CONNECTION || match->route == ROUTE_CONNECTION_SEND)
+      && !herald_connection_id_is_valid (match->arg))
+    {
+      match->route = ROUTE_NONE;
+      g_clear_pointer (&match->arg, g_free);
+    }
+
+  switch (match->route)
+    {
+    case ROUTE_PUBLISH:
+    case ROUTE_BROADCAST:
+    case ROUTE_USER_SEND:
+    case ROUTE_CONNECTION_SEND:
+      match->allow = "POST, OPTIONS";
+      break;
+    case ROUTE_CONNECTIONS:
+    case ROUTE_CHANNELS:
+    case ROUTE_CHANNEL_PRESENCE:
+      match->allow = "GET, OPTIONS";
+      break;
+    case ROUTE_CONNECTION:
+      match->allow = "GET, DELETE, OPTIONS";
+      break;
+    case ROUTE_NONE:
+    default:
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+route_allows (const RouteMatch *match, const char *method)
+{
+  switch (match->route)
+    {
+    case ROUTE_PUBLISH:
+    case ROUTE_BROADCAST:
+    case ROUTE_USER_SEND:
+    case ROUTE_CONNECTION_SEND:
+      return method == SOUP_METHOD_POST;
+    case ROUTE_CONNECTIONS:
+    case ROUTE_CHANNELS:
+    case ROUTE_CHANNEL_PRESENCE:
+      return method == SOUP_METHOD_GET;
+    case ROUTE_CONNECTION:
+      return method == SOUP_METHOD_GET || method == SOUP_METHOD_DELETE;
+    case ROUTE_NONE:
+    default:
+      return FALSE;
+    }
+}
+
+/* SoupServer hands handlers the decoded path unless it runs with raw-paths. */
+static char *
+dup_request_path (SoupServer *server, SoupServerMessage *msg)
+{
+  const char *path = g_uri_get_path (soup_server_message_get_uri (msg));
+  gboolean raw_paths = FALSE;
+
+  g_object_get (server, "raw-paths", &raw_paths, NULL);
+  if (raw_paths)
+    return g_uri_unescape_string (path, NULL);
+  return g_strdup (path);
+}
+
+/* --- Request bodies --- */
+
+static void
+body_collector_got_chunk (SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
+{
+  BodyCollector *collector = user_data;
+  gsize size;
+  gconstpointer data = g_bytes_get_data (chunk, &size);
+
+  if (collector->overflow)
+    return;
+  if (collector->data->len + size > collector->max)
+    {
+      /* Keep reading (libsoup must drain the body) but keep nothing. */
+      collector->overflow = TRUE;
+      g_byte_array_set_size (collector->data, 0);
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection",
+                                    "close");
+      respond_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+                     _ ("Request body exceeds max-message-size"));
+      return;
+    }
+  g_byte_array_append (collector->data, data, size);
+}
+
+/* Returns FALSE (and answers 413) when the declared body is over @max;
+ * otherwise arranges for the body to be read within @max bytes. */
+static gboolean
+prepare_body (SoupServerMessage *msg, gsize max)
+{
+  SoupMessageHeaders *request_headers = soup_server_message_get_request_headers (msg);
+  SoupMessageBody *request_body = soup_server_message_get_request_body (msg);
+  BodyCollector *collector;
+
+  if (soup_message_headers_get_encoding (request_headers) == SOUP_ENCODING_CONTENT_LENGTH)
+    {
+      if (soup_message_headers_get_content_length (request_headers) <= (goffset)max)
+        return TRUE;
+      /* libsoup still reads the body after an early answer: discard it. */
+      soup_message_body_set_accumulate (request_body, FALSE);
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection",
+                                    "close");
+      respond_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+                     _ ("Request body exceeds max-message-size"));
+      return FALSE;
+    }
+
+  soup_message_body_set_accumulate (request_body, FALSE);
+  collector = g_new0 (BodyCollector, 1);
+  collector->data = g_byte_array_new ();
+  collector->max = max;
+  g_object_set_data_full (G_OBJECT (msg), BODY_COLLECTOR_KEY, collector,
+                          (GDestroyNotify)body_collector_free);
+  g_signal_connect (msg, "got-chunk", G_CALLBACK (body_collector_got_chunk), collector);
+  return TRUE;
+}
+
+static GBytes *
+dup_request_body (SoupServerMessage *msg)
+{
+  BodyCollector *collector = g_object_get_data (G_OBJECT (msg), BODY_COLLECTOR_KEY);
+
+  if (collector != NULL)
+    return g_bytes_new (collector->data->data, collector->data->len);
+  return soup_message_body_flatten (soup_server_message_get_request_body (msg));
+}
+
+/* Parses the body as a JSON object. */
+static JsonObject *
+parse_request_object (SoupServerMessage *msg, gsize max, GError **error)
+{
+  g_autoptr (GBytes) body = dup_request_body (msg);
+  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr (JsonNode) root = NULL;
+  g_autoptr (GError) local_error = NULL;
+  gsize length = 0;
+  const char *data = g_bytes_get_data (body, &length);
+
+  if (length > max)
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_LIMIT_EXCEEDED,
+                   _ ("Request body exceeds max-message-size"));
+      return NULL;
+    }
+  if (length == 0)
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT, _ ("Request body is empty"));
+      return NULL;
+    }
+  if (!g_utf8_validate_len (data, length, NULL))
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+                   _ ("Request body is not valid UTF-8"));
+      return NULL;
+    }
+  if (!json_parser_load_from_data (parser, data, length, &local_error))
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+                   _ ("Request body is not valid JSON: %s"), local_error->message);
+      return NULL;
+    }
+  root = json_parser_steal_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+                   _ ("Request body must be a JSON object"));
+      return NULL;
+    }
+  return json_object_ref (json_node_get_object (root));
+}
+
+static const char *
+get_string_member (JsonObject *object, const char *name, GError **error)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  if (node == NULL)
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT, _ ("Missing field “%s”"),
+                   name);
+      return NULL;
+    }
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+                   _ ("Field “%s” must be a string"), name);
+      return NULL;
+    }
+  return json_node_get_string (node);
+}
+
+/* The JSON text of the "data" member, any JSON value. */
+static char *
+dup_data_member (JsonObject *object, GError **error)
+{
+  JsonNode *node = json_object_get_member (object, "data");
+
+  if (node == NULL)
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT, _ ("Missing field “%s”"),
+                   "data");
+      return NULL;
+    }
+  return json_to_string (node, FALSE);
+}
+
+/* --- Async calls --- */
+
+static void
+api_call_finished_cb (SoupServerMessage *msg, gpointer user_data)
+{
+  ApiCall *call = user_data;
+
+  call->finished = TRUE;
+}
+
+static ApiCall *
+api_call_new (HeraldHub *hub, SoupServerMessage *msg, const char *arg)
+{
+  ApiCall *call = g_new0 (ApiCall, 1);
+
+  call->hub = g_object_ref (hub);
+  call->msg = g_object_ref (msg);
+  call->arg = g_strdup (arg);
+  call->finished_id = g_signal_connect (msg, "finished", G_CALLBACK (api_call_finished_cb), call);
+  soup_server_message_pause (msg);
+  return call;
+}
+
+/* Resumes the message (unless the client has gone) and frees @call. */
+static void
+api_call_complete (ApiCall *call)
+{
+  g_clear_signal_handler (&call->finished_id, call->msg);
+  if (!call->finished)
+    soup_server_message_unpause (call->msg);
+  g_clear_object (&call->msg);
+  g_clear_object (&call->hub);
+  g_free (call->arg);
+  g_free (call);
+}
+
+static void
+add_connection_info (JsonBuilder *builder, const HeraldConnectionInfo *info)
+{
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "id");
+  json_builder_add_string_value (builder, info->id);
+  json_builder_set_member_name (builder, "user_id");
+  if (info->user_id != NULL)
+    json_builder_add_string_value (builder, info->user_id);
+  else
+    json_builder_add_null_value (builder);
+  json_builder_set_member_name (builder, "transport");
+  json_builder_add_string_value (builder, herald_transport_to_string (info->transport));
+  json_builder_set_member_name (builder, "remote_address");
+  if (info->remote_address != NULL)
+    json_builder_add_string_value (builder, info->remote_address);
+  else
+    json_builder_add_null_value (builder);
+  json_builder_set_member_name (builder, "connected_at");
+  json_builder_add_int_value (builder, info->connected_at);
+  json_builder_set_member_name (builder, "channels");
+  json_builder_begin_array (builder);
+  for (guint i = 0; info->channels != NULL && info->channels[i] != NULL; i++)
+    json_builder_add_string_value (builder, info->channels[i]);
+  json_builder_end_array (builder);
+  json_builder_set_member_name (builder, "messages_sent");
+  json_builder_add_int_value (builder, (gint64)info->messages_sent);
+  json_builder_set_member_name (builder, "messages_received");
+  json_builder_add_int_value (builder, (gint64)info->messages_received);
+  json_builder_set_member_name (builder, "bytes_queued");
+  json_builder_add_int_value (builder, (gint64)info->bytes_queued);
+  json_builder_end_object (builder);
+}
+
+static void
+publish_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  ApiCall *call = user_data;
+  g_autoptr (GError) error = NULL;
+  guint64 offset = 0;
+
+  if (herald_hub_publish_finish (HERALD_HUB (source), result, &offset, &error))
+    respond_uint (call->msg, "offset", offset);
+  else
+    respond_gerror (call->msg, error, TRUE);
+  api_call_complete (call);
+}
+
+static void
+list_connections_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  ApiCall *call = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) infos = NULL;
+  g_autoptr (JsonBuilder) builder = NULL;
+
+  infos = herald_hub_list_connections_finish (HERALD_HUB (source), result, &error);
+  if (infos == NULL)
+    {
+      respond_gerror (call->msg, error, FALSE);
+      api_call_complete (call);
+      return;
+    }
+
+  builder = json_builder_new_immutable ();
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "connections");
+  json_builder_begin_array (builder);
+  for (guint i = 0; i < infos->len; i++)
+    add_connection_info (builder, g_ptr_array_index (infos, i));
+  json_builder_end_array (builder);
+  json_builder_end_object (builder);
+  respond_builder (call->msg, SOUP_STATUS_OK, builder);
+  api_call_complete (call);
+}
+
+static void
+get_connection_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  ApiCall *call = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HeraldConnectionInfo) info = NULL;
+  g_autoptr (JsonBuilder) builder = NULL;
+
+  info = herald_hub_get_connection_finish (HERALD_HUB (source), result, &error);
+  if (info == NULL)
+    {
+      respond_gerror (call->msg, error, FALSE);
+      api_call_complete (call);
+      return;
+    }
+
+  builder = json_builder_new_immutable ();
+  add_connection_info (builder, info);
+  respond_builder (call->msg, SOUP_STATUS_OK, builder);
+  api_call_complete (call);
+}
+
+static void
+list_channels_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  ApiCall *call = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) channels = NULL;
+  g_autoptr (JsonBuilder) builder = NULL;
+
+  channels = herald_hub_list_channels_finish (HERALD_HUB (source), result, &error);
+  if (channels == NULL)
+    {
+      respond_gerror (call->msg, error, FALSE);
+      api_call_complete (call);
+      return;
+    }
+
+  builder = json_builder_new_immutable ();
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "channels");
+  json_builder_begin_array (builder);
+  for (guint i = 0; i < channels->len; i++)
+    {
+      const HeraldChannelInfo *info = g_ptr_array_index (channels, i);
+
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "name");
+      json_builder_add_string_value (builder, info->name);
+      json_builder_set_member_name (builder, "subscribers");
+      json_builder_add_int_value (builder, info->subscribers);
+      json_builder_end_object (builder);
+    }
+  json_builder_end_array (builder);
+  json_builder_end_object (builder);
+  respond_builder (call->msg, SOUP_STATUS_OK, builder);
+  api_call_complete (call);
+}
+
+static void
+presence_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  ApiCall *call = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HeraldPresence) presence = NULL;
+  g_autoptr (JsonBuilder) builder = NULL;
+
+  presence = herald_hub_get_presence_finish (HERALD_HUB (source), result, &error);
+  if (presence == NULL)
+    {
+      respond_gerror (call->msg, error, FALSE);
+      api_call_complete (call);
+      return;
+    }
+
+  builder = json_builder_new_immutable ();
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "channel");
+  json_builder_add_string_value (builder,
+                                 presence->channel != NULL ? presence->channel : call->arg);
+  json_builder_set_member_name (builder, "users");
+  json_builder_begin_array (builder);
+  for (guint i = 0; presence->users != NULL && presence->users[i] != NULL; i++)
+    json_builder_add_string_value (builder, presence->users[i]);
+  json_builder_end_array (builder);
+  json_builder_set_member_name (builder, "connections");
+  json_builder_add_int_value (builder, presence->connections);
+  json_builder_end_object (builder);
+  respond_builder (call->msg, SOUP_STATUS_OK, builder);
+  api_call_complete (call);
+}
+
+/* --- /api --- */
+
+static void
+api_early_checks (SoupServer *server, SoupServerMessage *msg, HeraldHub *hub)
+{
+  HeraldConfig *config = herald_hub_get_config (hub);
+  SoupMessageHeaders *response_headers = soup_server_message_get_response_headers (msg);
+  const char *method = soup_server_message_get_method (msg);
+  const char *api_key = herald_config_get_api_key (config);
+  g_autofree char *path = NULL;
+  g_auto (RouteMatch) match = { 0 };
+
+  if (api_key == NULL)
+    {
+      respond_error (msg, SOUP_STATUS_NOT_FOUND, _ ("HTTP API disabled: no API key configured"));
+      return;
+    }
+
+  herald_http_apply_cors (msg, config, FALSE);
+
+  path = dup_request_path (server, msg);
+  if (path == NULL || !route_parse (path, &match))
+    {
+      /* Unknown paths are only told apart from known ones after auth. */
+      if (method != SOUP_METHOD_OPTIONS && !request_is_authorized (msg, api_key))
+        goto unauthorized;
+      respond_error (msg, SOUP_STATUS_NOT_FOUND, _ ("No such API endpoint"));
+      return;
+    }
+
+  /* Preflight: browsers send it without credentials. */
+  if (method == SOUP_METHOD_OPTIONS)
+    {
+      soup_message_headers_replace (response_headers, "Allow", match.allow);
+      soup_message_headers_replace (response_headers, "Access-Control-Allow-Methods",
+                                    "GET, POST, DELETE, OPTIONS");
+      soup_message_headers_replace (response_headers, "Access-Control-Allow-Headers",
+                                    "Authorization, Content-Type");
+      soup_message_headers_replace (response_headers, "Access-Control-Max-Age", "600");
+      soup_server_message_set_status (msg, SOUP_STATUS_NO_CONTENT, NULL);
+      return;
+    }
+
+  if (!request_is_authorized (msg, api_key))
+    goto unauthorized;
+
+  if (!route_allows (&match, method))
+    {
+      respond_method_not_allowed (msg, match.allow);
+      return;
+    }
+
+  prepare_body (msg, herald_config_get_max_message_size (config));
+  return;
+
+unauthorized:
+  soup_message_headers_replace (response_headers, "WWW-Authenticate", "Bearer");
+  respond_error (msg, SOUP_STATUS_UNAUTHORIZED, _ ("Missing or invalid API key"));
+}
+
+static void
+api_early_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path,
+                   GHashTable *query, gpointer user_data)
+{
+  api_early_checks (server, msg, user_data);
+
+  /* Answered already: libsoup still reads the body, so keep none of it. */
+  if (soup_server_message_get_status (msg) != 0)
+    soup_message_body_set_accumulate (soup_server_message_get_request_body (msg), FALSE);
+}
+
+static void
+handle_send (HeraldHub *hub, SoupServerMessage *msg, const RouteMatch *match, JsonObject *request)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *data = NULL;
+  guint delivered = 0;
+  gboolean ok;
+
+  data = dup_data_member (request, &error);
+  if (data == NULL)
+    {
+      respond_gerror (msg, error, TRUE);
+      return;
+    }
+
+  switch (match->route)
+    {
+    case ROUTE_BROADCAST:
+      ok = herald_hub_broadcast (hub, data, &delivered, &error);
+      break;
+    case ROUTE_USER_SEND:
+      if (!g_utf8_validate (match->arg, -1, NULL))
+        {
+          respond_error (msg, SOUP_STATUS_BAD_REQUEST, _ ("Invalid user id"));
+          return;
+        }
+      ok = herald_hub_send_to_user (hub, match->arg, data, &delivered, &error);
+      break;
+    case ROUTE_CONNECTION_SEND:
+      ok = herald_hub_send_to_connection (hub, match->arg, data, &error);
+      delivered = 1;
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+
+  if (ok)
+    respond_uint (msg, "delivered", delivered);
+  else
+    respond_gerror (msg, error, TRUE);
+}
+
+static void
+api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path, GHashTable *query,
+             gpointer user_data)
+{
+  HeraldHub *hub = user_data;
+  HeraldConfig *config = herald_hub_get_config (hub);
+  const char *method = soup_server_message_get_method (msg);
+  gsize max = herald_config_get_max_message_size (config);
+  g_autofree char *path = dup_request_path (server, msg);
+  g_auto (RouteMatch) match = { 0 };
+  g_autoptr (JsonObject) request = NULL;
+  g_autoptr (GError) error = NULL;
+  const char *channel;
+
+  /* The early handler has answered every request this does not expect. */
+  if (path == NULL || !route_parse (path, &match) || !route_allows (&match, method))
+    {
+      respond_error (msg, SOUP_STATUS_NOT_FOUND, _ ("No such API endpoint"));
+      return;
+    }
+
+  g_debug ("HTTP API: %s %s", method, path);
+
+  switch (match.route)
+    {
+    case ROUTE_PUBLISH:
+      request = parse_request_object (msg, max, &error);
+      if (request == NULL)
+        {
+          respond_gerror (msg, error, TRUE);
+          return;
+        }
+      {
+        g_autofree char *data = NULL;
+
+        channel = get_string_member (request, "channel", &error);
+        if (channel != NULL && !herald_channel_name_is_valid (channel))
+          g_set_error (&error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+                       _ ("Invalid channel name “%s”"), channel);
+        if (error == NULL)
+          data = dup_data_member (request, &error);
+        if (data == NULL)
+          {
+            respond_gerror (msg, error, TRUE);
+            return;
+          }
+        herald_hub_publish_async (hub, channel, data, NULL, publish_cb,
+                                  api_call_new (hub, msg, NULL));
+      }
+      break;
+
+    case ROUTE_BROADCAST:
+    case ROUTE_USER_SEND:
+    case ROUTE_CONNECTION_SEND:
+      request = parse_request_object (msg, max, &error);
+      if (request == NULL)
+        respond_gerror (msg, error, TRUE);
+      else
+        handle_send (hub, msg, &match, request);
+      break;
+
+    case ROUTE_CONNECTION:
+      if (method == SOUP_METHOD_DELETE)
+        {
+          if (!herald_hub_close_connection (hub, match.arg, 4004, CLOSE_REASON_OPERATOR, &error))
+            {
+              respond_gerror (msg, error, FALSE);
+              return;
+            }
+          {
+            g_autoptr (JsonBuilder) builder = json_builder_new_immutable ();
+
+            json_builder_begin_object (builder);
+            json_builder_set_member_name (builder, "closed");
+            json_builder_add_boolean_value (builder, TRUE);
+            json_builder_end_object (builder);
+            respond_builder (msg, SOUP_STATUS_OK, builder);
+          }
+        }
+      else
+        {
+          herald_hub_get_connection_async (hub, match.arg, get_connection_cb,
+                                           api_call_new (hub, msg, match.arg));
+        }
+      break;
+
+    case ROUTE_CONNECTIONS:
+      herald_hub_list_connections_async (hub, list_connections_cb, api_call_new (hub, msg, NULL));
+      break;
+
+    case ROUTE_CHANNELS:
+      herald_hub_list_channels_async (hub, list_channels_cb, api_call_new (hub, msg, NULL));
+      break;
+
+    case ROUTE_CHANNEL_PRESENCE:
+      if (!herald_channel_name_is_valid (match.arg))
+        {
+          respond_error (msg, SOUP_STATUS_BAD_REQUEST, _ ("Invalid channel name"));
+          return;
+        }
+      herald_hub_get_presence_async (hub, match.arg, presence_cb,
+                                     api_call_new (hub, msg, match.arg));
+      break;
+
+    case ROUTE_NONE:
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+/* --- /healthz and /metrics --- */
+
+static gboolean
+check_get_method (SoupServerMessage *msg)
+{
+  const char *method = soup_server_message_get_method (msg);
+
+  if (method == SOUP_METHOD_GET || method == SOUP_METHOD_HEAD)
+    return TRUE;
+  respond_method_not_allowed (msg, "GET, HEAD");
+  return FALSE;
+}
+
+static void
+healthz_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+                 gpointer user_data)
+{
+  HeraldHub *hub = user_data;
+  g_autofree char *state = NULL;
+  g_autoptr (JsonBuilder) builder = NULL;
+  gboolean ok;
+
+  if (!g_str_equal (path, "/healthz"))
+    {
+      respond_error (msg, SOUP_STATUS_NOT_FOUND, _ ("Not found"));
+      return;
+    }
+  if (!check_get_method (msg))
+    return;
+
+  state = herald_hub_dup_engine_state (hub);
+  ok = g_strcmp0 (state, "ok") == 0;
+
+  builder = json_builder_new_immutable ();
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "status");
+  json_builder_add_string_value (builder, ok ? "ok" : "degraded");
+  json_builder_set_member_name (builder, "engine");
+  json_builder_add_string_value (builder, state != NULL ? state : "unknown");
+  json_builder_set_member_name (builder, "connections");
+  json_builder_add_int_value (builder, herald_hub_get_connection_count (hub));
+  json_builder_end_object (builder);
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Cache-Control",
+                                "no-store");
+  respond_builder (msg, ok ? SOUP_STATUS_OK : SOUP_STATUS_SERVICE_UNAVAILABLE, builder);
+}
+
+static void
+stats_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  ApiCall *call = user_data;
+  HeraldHub *hub = HERALD_HUB (source);
+  g_autoptr (GError) error = NULL;
+  g_autofree HeraldStats *stats = NULL;
+  char *text;
+
+  stats = herald_hub_get_stats_finish (hub, result, &error);
+  if (stats == NULL)
+    {
+      respond_gerror (call->msg, error, FALSE);
+      api_call_complete (call);
+      return;
+    }
+
+  text = herald_metrics_render (stats, herald_engine_get_name (herald_hub_get_engine (hub)),
+                                herald_hub_get_node_id (hub));
+  soup_server_message_set_status (call->msg, SOUP_STATUS_OK, NULL);
+  soup_message_headers_replace (soup_server_message_get_response_headers (call->msg),
+                                "Cache-Control", "no-store");
+  soup_server_message_set_response (call->msg, "text/plain; version=0.0.4", SOUP_MEMORY_TAKE, text,
+                                    strlen (text));
+  api_call_complete (call);
+}
+
+static void
+metrics_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+                 gpointer user_data)
+{
+  HeraldHub *hub = user_data;
+
+  if (!g_str_equal (path, "/metrics"))
+    {
+      respond_error (msg, SOUP_STATUS_NOT_FOUND, _ ("Not found"));
+      return;
+    }
+  if (!check_get_method (msg))
+    return;
+
+  herald_hub_get_stats_async (hub, stats_cb, api_call_new (hub, msg, NULL));
+}
+
+/* --- Metrics text --- */
+
+/* Label values escape '\\', '"' and newlines (text format 0.0.4). */
+static void
+append_label_value (GString *out, const char *value)
+{
+  for (const char *p = value != NULL ? value : ""; *p; p++)
+    {
+      if (*p == '\\')
+        g_string_append (out, "\\\\");
+      else if (*p == '"')
+        g_string_append (out, "\\\"");
+      else if (*p == '\n')
+        g_string_append (out, "\\n");
+      else
+        g_string_append_c (out, *p);
+    }
+}
+
+static void
+append_header (GString *out, const char *name, const char *type, const char *help)
+{
+  g_string_append_printf (out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void
+append_single (GString *out, const char *name, const char *type, const char *help, guint64 value)
+{
+  append_header (out, name, type, help);
+  g_string_append_printf (out, "%s %" G_GUINT64_FORMAT "\n", name, value);
+}
+
+/**
+ * herald_metrics_render:
+ * @stats: counters summed over the workers
+ * @engine_name: the engine's name ("memory", "redis", …)
+ * @node_id: this node's id
+ *
+ * Renders @stats in the Prometheus text exposition format 0.0.4, each
+ * metric with its `# HELP` and `# TYPE` lines.
+ *
+ * Returns: (transfer full): the text, for `text/plain; version=0.0.4`
+ */
+char *
+herald_metrics_render (const HeraldStats *stats, const char *engine_name, const char *node_id)
+{
+  GString *out;
+
+  g_return_val_if_fail (stats != NULL, NULL);
+
+  out = g_string_new (NULL);
+
+  append_header (out, "herald_connections", "gauge", "Open client connections by transport.");
+  g_string_append_printf (out, "herald_connections{transport=\"websocket\"} %u\n",
+                          stats->connections_websocket);
+  g_string_append_printf (out, "herald_connections{transport=\"sse\"} %u\n",
+                          stats->connections_sse);
+
+  append_single (out, "herald_connections_opened_total", "counter",
+                 "Client connections opened since start.", stats->connections_opened);
+  append_single (out, "herald_messages_received_total", "counter",
+                 "Messages received from clients.", stats->messages_received);
+  append_single (out, "herald_messages_published_total", "counter",
+                 "Messages published to channels.", stats->messages_published);
+  append_single (out, "herald_deliveries_total", "counter", "Messages queued to connections.",
+                 stats->deliveries);
+  append_single (out, "herald_bytes_written_total", "counter", "Bytes written to client sockets.",
+                 stats->bytes_written);
+  append_single (out, "herald_send_queue_bytes", "gauge",
+                 "Bytes queued for clients and not yet written.", stats->bytes_queued);
+  append_single (out, "herald_dropped_total", "counter",
+                 "Deliveries dropped because a slow consumer was closed.", stats->dropped);
+
+  append_header (out, "herald_closes_total", "counter", "Connections closed, by close code.");
+  for (guint i = 0; i < G_N_ELEMENTS (herald_close_codes); i++)
+    {
+      if (herald_close_codes[i] == 0)
+        continue;
+      g_string_append_printf (out, "herald_closes_total{code=\"%u\"} %" G_GUINT64_FORMAT "\n",
+                              (guint)herald_close_codes[i], stats->closes[i]);
+    }
+
+  append_header (out, "herald_info", "gauge", "Herald version, engine and node id.");
+  g_string_append (out, "herald_info{version=\"");
+  append_label_value (out, PACKAGE_VERSION);
+  g_string_append (out, "\",engine=\"");
+  append_label_value (out, engine_name);
+  g_string_append (out, "\",node=\"");
+  append_label_value (out, node_id);
+  g_string_append (out, "\"} 1\n");
+
+  return g_string_free (out, FALSE);
+}
+
+/* --- Registration --- */
+
+/**
+ * herald_http_api_register:
+ * @server: a worker's #SoupServer
+ * @hub: the hub
+ *
+ * Adds the handlers for `/api` (and below), `/healthz` and `/metrics` to
+ * @server. Call it once per server, in the thread that runs it; the handlers
+ * run there and keep a reference on @hub.
+ */
+void
+herald_http_api_register (SoupServer *server, HeraldHub *hub)
+{
+  g_return_if_fail (SOUP_IS_SERVER (server));
+  g_return_if_fail (HERALD_IS_HUB (hub));
+
+  soup_server_add_early_handler (server, "/api", api_early_handler, g_object_ref (hub),
+                                 g_object_unref);
+  soup_server_add_handler (server, "/api", api_handler, g_object_ref (hub), g_object_unref);
+  soup_server_add_handler (server, "/healthz", healthz_handler, g_object_ref (hub), g_object_unref);
+  soup_server_add_handler (server, "/metrics", metrics_handler, g_object_ref (hub), g_object_unref);
+}
