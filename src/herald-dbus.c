@@ -45,6 +45,7 @@ struct _HeraldDbus
   guint registration_id;
   guint owner_id;
   gboolean exported_by_owner;
+  gboolean name_owned;
   gulong opened_handler;
   gulong closed_handler;
   gulong config_handler;
@@ -731,6 +732,8 @@ herald_dbus_unexport (HeraldDbus *self)
     {
       g_bus_unown_name (self->owner_id);
       self->owner_id = 0;
+      self->exported_by_owner = FALSE;
+      self->name_owned = FALSE;
     }
   g_clear_handle_id (&self->counters_source, g_source_remove);
   g_clear_signal_handler (&self->opened_handler, self->hub);
@@ -768,6 +771,7 @@ on_name_acquired (GDBusConnection *connection, const char *name, gpointer user_d
       g_signal_emit (self, signals[SIGNAL_NAME_LOST], 0);
       return;
     }
+  self->name_owned = TRUE;
   g_debug ("Acquired the D-Bus name %s", name);
   g_signal_emit (self, signals[SIGNAL_READY], 0);
 }
@@ -779,10 +783,11 @@ on_name_lost (GDBusConnection *connection, const char *name, gpointer user_data)
 
   if (connection == NULL)
     g_warning (_ ("Cannot connect to the D-Bus bus to own %s"), name);
-  else if (self->exported_by_owner && self->registration_id != 0)
+  else if (self->name_owned)
     g_message (_ ("Lost the D-Bus name %s (replaced by another instance?)"), name);
   else
     g_warning (_ ("Cannot own the D-Bus name %s: another instance holds it (use --replace)"), name);
+  self->name_owned = FALSE;
   g_signal_emit (self, signals[SIGNAL_NAME_LOST], 0);
 }
 

@@ -1,0 +1,945 @@
+/* herald-connection.c: the per-connection data path.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "herald-connection.h"
+#include "herald-router.h"
+#include "herald-worker.h"
+#include "herald-ws.h"
+
+#define MAX_IOV 64
+#define CLOSE_GRACE_S 3 /* how long a closing connection waits for its peer */
+#define MAX_READS_PER_EVENT 4
+
+struct _HeraldConnection
+{
+  GObject parent_instance;
+
+  HeraldWorker *worker; /* unowned: the worker outlives its connections */
+  char *id;
+  char *user_id;
+  char *remote_address;
+  HeraldJwtClaims *claims;
+  gint64 connected_at;
+
+  int fd;
+  GIOStream *tls;
+  HeraldTransport transport;
+  HeraldConnectionState state;
+  guint deflate : 1;
+  guint write_armed : 1; /* EPOLLOUT in the epoll set */
+  guint peer_closed : 1; /* close frame or EOF from the peer */
+  guint wr_shutdown : 1; /* shutdown(SHUT_WR) done after the close frame */
+  guint destroyed : 1;
+
+  /* Output: a ring of frame references; head_offset bytes of the first are sent. */
+  GBytes **ring;
+  guint ring_cap;
+  guint ring_head;
+  guint ring_len;
+  gsize head_offset;
+  gsize queued_bytes;
+
+  /* Input: only a partial frame is kept between reads. */
+  HeraldWsParser parser;
+  GByteArray *inbuf;
+
+  GPtrArray *subs; /* of HeraldSubscription*, owned; NULL when none */
+
+  guint32 last_seen;
+  guint32 next_ping;
+  guint32 close_deadline;
+  gint64 expires_mono; /* token expiry on the monotonic clock (s), 0 = never */
+
+  guint64 messages_sent;
+  guint64 messages_received;
+
+  /* messages-per-second token bucket */
+  gdouble tokens;
+  gint64 tokens_at;
+  guint violations;
+  guint forbidden;
+
+  HeraldWheelLink wheel;
+};
+
+G_DEFINE_FINAL_TYPE (HeraldConnection, herald_connection, G_TYPE_OBJECT)
+
+enum
+{
+  PROP_0,
+  PROP_ID,
+  PROP_USER_ID,
+  PROP_TRANSPORT,
+  N_PROPS
+};
+static GParamSpec *props[N_PROPS];
+
+static void connection_destroy (HeraldConnection *self);
+
+static void
+ring_clear (HeraldConnection *self)
+{
+  for (guint i = 0; i < self->ring_len; i++)
+    g_bytes_unref (self->ring[(self->ring_head + i) % self->ring_cap]);
+  g_clear_pointer (&self->ring, g_free);
+  self->ring_cap = self->ring_head = self->ring_len = 0;
+  self->head_offset = 0;
+  self->queued_bytes = 0;
+}
+
+static void
+herald_connection_finalize (GObject *object)
+{
+  HeraldConnection *self = HERALD_CONNECTION (object);
+
+  ring_clear (self);
+  herald_ws_parser_clear (&self->parser);
+  g_clear_pointer (&self->inbuf, g_byte_array_unref);
+  if (self->subs)
+    g_ptr_array_unref (self->subs);
+  if (self->tls)
+    {
+      g_io_stream_close (self->tls, NULL, NULL);
+      g_object_unref (self->tls);
+    }
+  if (self->fd >= 0)
+    close (self->fd);
+  g_clear_pointer (&self->claims, herald_jwt_claims_free);
+  g_free (self->id);
+  g_free (self->user_id);
+  g_free (self->remote_address);
+  G_OBJECT_CLASS (herald_connection_parent_class)->finalize (object);
+}
+
+static void
+herald_connection_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  HeraldConnection *self = HERALD_CONNECTION (object);
+
+  switch (prop_id)
+    {
+    case PROP_ID:
+      g_value_set_string (value, self->id);
+      break;
+    case PROP_USER_ID:
+      g_value_set_string (value, self->user_id);
+      break;
+    case PROP_TRANSPORT:
+      g_value_set_uint (value, self->transport);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+herald_connection_class_init (HeraldConnectionClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = herald_connection_finalize;
+  object_class->get_property = herald_connection_get_property;
+
+  props[PROP_ID]
+      = g_param_spec_string ("id", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  props[PROP_USER_ID] = g_param_spec_string ("user-id", NULL, NULL, NULL,
+                                             G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  props[PROP_TRANSPORT] = g_param_spec_uint ("transport", NULL, NULL, 0, HERALD_TRANSPORT_SSE, 0,
+                                             G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, props);
+}
+
+static void
+herald_connection_init (HeraldConnection *self)
+{
+  self->fd = -1;
+}
+
+/**
+ * herald_connection_new:
+ *
+ * Returns: (transfer full): a connection owning @setup's fd and streams.
+ */
+HeraldConnection *
+herald_connection_new (HeraldWorker *worker, HeraldConnectionSetup *setup)
+{
+  HeraldConnection *self = g_object_new (HERALD_TYPE_CONNECTION, NULL);
+  HeraldConfig *config = herald_hub_get_config (herald_worker_get_hub (worker));
+  guint32 now = herald_loop_now ();
+
+  self->worker = worker;
+  self->id = g_strdup (setup->id);
+  self->transport = setup->transport;
+  self->fd = setup->fd;
+  self->tls = setup->tls ? g_object_ref (setup->tls) : NULL;
+  self->deflate = setup->deflate;
+  self->remote_address = g_strdup (setup->remote_address);
+  self->claims = g_steal_pointer (&setup->claims);
+  if (self->claims && self->claims->sub)
+    self->user_id = g_strdup (self->claims->sub);
+  if (self->claims && self->claims->exp > 0)
+    {
+      gint64 left = self->claims->exp - g_get_real_time () / G_USEC_PER_SEC;
+      self->expires_mono = (gint64)now + MAX (left, 0);
+    }
+  self->connected_at = g_get_real_time ();
+  self->last_seen = now;
+  self->next_ping = now + herald_config_get_heartbeat_interval (config);
+  self->tokens = herald_config_get_messages_per_second (config);
+  self->tokens_at = g_get_monotonic_time ();
+  herald_ws_parser_init (&self->parser);
+
+  if (setup->leftover && g_bytes_get_size (setup->leftover) > 0)
+    {
+      gsize len;
+      const guint8 *data = g_bytes_get_data (setup->leftover, &len);
+      self->inbuf = g_byte_array_sized_new (len);
+      g_byte_array_append (self->inbuf, data, len);
+    }
+  return self;
+}
+
+const char *
+herald_connection_get_id (HeraldConnection *self)
+{
+  return self->id;
+}
+
+const char *
+herald_connection_get_user_id (HeraldConnection *self)
+{
+  return self->user_id;
+}
+
+HeraldTransport
+herald_connection_get_transport (HeraldConnection *self)
+{
+  return self->transport;
+}
+
+HeraldConnectionState
+herald_connection_get_state (HeraldConnection *self)
+{
+  return self->state;
+}
+
+HeraldWorker *
+herald_connection_get_worker (HeraldConnection *self)
+{
+  return self->worker;
+}
+
+const HeraldJwtClaims *
+herald_connection_get_claims (HeraldConnection *self)
+{
+  return self->claims;
+}
+
+int
+herald_connection_get_fd (HeraldConnection *self)
+{
+  return self->fd;
+}
+
+HeraldWheelLink *
+herald_connection_get_wheel_link (HeraldConnection *self)
+{
+  return &self->wheel;
+}
+
+GPtrArray *
+herald_connection_get_subscriptions (HeraldConnection *self)
+{
+  return self->subs;
+}
+
+/**
+ * herald_connection_get_info:
+ *
+ * Returns: (transfer full): a snapshot for ListConnections and the HTTP API.
+ */
+HeraldConnectionInfo *
+herald_connection_get_info (HeraldConnection *self)
+{
+  HeraldConnectionInfo *info = g_new0 (HeraldConnectionInfo, 1);
+  guint n = self->subs ? self->subs->len : 0;
+
+  info->id = g_strdup (self->id);
+  info->user_id = g_strdup (self->user_id);
+  info->transport = self->transport;
+  info->remote_address = g_strdup (self->remote_address);
+  info->connected_at = self->connected_at;
+  info->channels = g_new0 (char *, n + 1);
+  for (guint i = 0; i < n; i++)
+    {
+      HeraldSubscription *sub = g_ptr_array_index (self->subs, i);
+      info->channels[i] = g_strdup (herald_channel_get_name (sub->channel));
+    }
+  info->messages_sent = self->messages_sent;
+  info->messages_received = self->messages_received;
+  info->bytes_queued = self->queued_bytes;
+  return info;
+}
+
+/* ---- output ---- */
+
+static void
+update_write_interest (HeraldConnection *self, gboolean want)
+{
+  guint32 events;
+
+  if (self->write_armed == want || self->destroyed)
+    return;
+  self->write_armed = want;
+  events = EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0);
+  herald_loop_modify (herald_worker_get_loop (self->worker), self->fd, events, self);
+}
+
+static void
+ring_push (HeraldConnection *self, GBytes *frame)
+{
+  if (self->ring_len == self->ring_cap)
+    {
+      guint cap = self->ring_cap ? self->ring_cap * 2 : 8;
+      GBytes **ring = g_new (GBytes *, cap);
+      for (guint i = 0; i < self->ring_len; i++)
+        ring[i] = self->ring[(self->ring_head + i) % self->ring_cap];
+      g_free (self->ring);
+      self->ring = ring;
+      self->ring_cap = cap;
+      self->ring_head = 0;
+    }
+  self->ring[(self->ring_head + self->ring_len) % self->ring_cap] = frame;
+  self->ring_len++;
+}
+
+/* Drops every queued frame not yet started on the wire: used when the queue
+ * overflowed, so memory comes back at once and the close frame goes next. */
+static void
+ring_drop_unstarted (HeraldConnection *self)
+{
+  HeraldStats *stats = herald_worker_get_stats (self->worker);
+  guint keep = self->head_offset > 0 ? 1 : 0;
+
+  while (self->ring_len > keep)
+    {
+      guint last = (self->ring_head + self->ring_len - 1) % self->ring_cap;
+      self->queued_bytes -= g_bytes_get_size (self->ring[last]);
+      g_bytes_unref (self->ring[last]);
+      self->ring_len--;
+      stats->dropped++;
+    }
+}
+
+static void
+queue_frame (HeraldConnection *self, GBytes *frame)
+{
+  self->queued_bytes += g_bytes_get_size (frame);
+  ring_push (self, frame);
+  herald_worker_mark_dirty (self->worker, self);
+}
+
+void
+herald_connection_enqueue (HeraldConnection *self, GBytes *frame)
+{
+  HeraldHub *hub;
+  gsize size = g_bytes_get_size (frame);
+
+  if (self->state != HERALD_CONNECTION_OPEN)
+    return;
+  hub = herald_worker_get_hub (self->worker);
+  if (self->queued_bytes + size
+      > herald_config_get_send_queue_max_bytes (herald_hub_get_config (hub)))
+    {
+      herald_worker_get_stats (self->worker)->dropped++;
+      g_debug ("connection %s: send queue over %zu bytes, closing as a slow consumer", self->id,
+               self->queued_bytes);
+      herald_connection_close (self, 4001, "slow consumer");
+      return;
+    }
+  queue_frame (self, g_bytes_ref (frame));
+}
+
+void
+herald_connection_deliver (HeraldConnection *self, HeraldMessage *message)
+{
+  HeraldFrameKind kind;
+
+  if (self->state != HERALD_CONNECTION_OPEN)
+    return;
+  if (self->transport == HERALD_TRANSPORT_SSE)
+    kind = HERALD_FRAME_SSE;
+  else
+    kind = self->deflate ? HERALD_FRAME_WS_DEFLATE : HERALD_FRAME_WS;
+  herald_connection_enqueue (self, herald_message_get_frame (message, kind));
+  if (self->state == HERALD_CONNECTION_OPEN)
+    {
+      self->messages_sent++;
+      herald_worker_get_stats (self->worker)->deliveries++;
+    }
+}
+
+static GBytes *
+text_frame (HeraldConnection *self, const char *text, gsize len)
+{
+  if (self->deflate && len > 64)
+    return herald_ws_frame_new_deflated (HERALD_WS_OPCODE_TEXT, text, len);
+  return herald_ws_frame_new (HERALD_WS_OPCODE_TEXT, text, len);
+}
+
+static void
+send_text (HeraldConnection *self, const char *text, gsize len)
+{
+  g_autoptr (GBytes) frame = NULL;
+
+  if (self->state != HERALD_CONNECTION_OPEN || self->transport != HERALD_TRANSPORT_WEBSOCKET)
+    return;
+  frame = text_frame (self, text, len);
+  herald_connection_enqueue (self, frame);
+}
+
+void
+herald_connection_send_json (HeraldConnection *self, JsonBuilder *builder)
+{
+  g_autoptr (JsonNode) root = json_builder_get_root (builder);
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autofree char *text = NULL;
+  gsize len;
+
+  json_generator_set_root (gen, root);
+  text = json_generator_to_data (gen, &len);
+  send_text (self, text, len);
+}
+
+void
+herald_connection_send_error (HeraldConnection *self, const char *code, const char *message,
+                              JsonNode *id)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "type");
+  json_builder_add_string_value (b, "error");
+  if (id)
+    {
+      json_builder_set_member_name (b, "id");
+      json_builder_add_value (b, json_node_copy (id));
+    }
+  json_builder_set_member_name (b, "code");
+  json_builder_add_string_value (b, code);
+  json_builder_set_member_name (b, "message");
+  json_builder_add_string_value (b, message);
+  json_builder_end_object (b);
+  herald_connection_send_json (self, b);
+
+  if (g_str_equal (code, "forbidden") && ++self->forbidden > 10)
+    herald_connection_close (self, 1008, "forbidden action repeated");
+}
+
+static gssize
+conn_writev (HeraldConnection *self, struct iovec *iov, int n, GError **error)
+{
+  if (self->tls)
+    {
+      GOutputStream *out = g_io_stream_get_output_stream (self->tls);
+      GOutputVector vecs[MAX_IOV];
+      gsize written = 0;
+      GPollableReturn r;
+
+      for (int i = 0; i < n; i++)
+        {
+          vecs[i].buffer = iov[i].iov_base;
+          vecs[i].size = iov[i].iov_len;
+        }
+      r = g_pollable_output_stream_writev_nonblocking (G_POLLABLE_OUTPUT_STREAM (out), vecs, n,
+                                                       &written, NULL, error);
+      if (r == G_POLLABLE_RETURN_WOULD_BLOCK)
+        {
+          errno = EAGAIN;
+          return -1;
+        }
+      if (r == G_POLLABLE_RETURN_FAILED)
+        {
+          errno = EPIPE;
+          return -1;
+        }
+      return written;
+    }
+  else
+    {
+      struct msghdr msg = { .msg_iov = iov, .msg_iovlen = n };
+      return sendmsg (self->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+}
+
+static void
+maybe_finish_close (HeraldConnection *self)
+{
+  if (self->state != HERALD_CONNECTION_CLOSING || self->ring_len > 0)
+    return;
+  if (!self->wr_shutdown)
+    {
+      self->wr_shutdown = TRUE;
+      if (!self->tls)
+        shutdown (self->fd, SHUT_WR);
+    }
+  /* SSE streams have nothing more to hear; WebSockets wait for the peer's
+   * close frame or EOF, so the client reads our close frame before any RST. */
+  if (self->peer_closed || self->transport == HERALD_TRANSPORT_SSE)
+    connection_destroy (self);
+}
+
+void
+herald_connection_flush (HeraldConnection *self)
+{
+  HeraldStats *stats;
+
+  if (self->destroyed)
+    return;
+  stats = herald_worker_get_stats (self->worker);
+  while (self->ring_len > 0)
+    {
+      struct iovec iov[MAX_IOV];
+      g_autoptr (GError) error = NULL;
+      int n = MIN (self->ring_len, MAX_IOV);
+      gssize written;
+
+      for (int i = 0; i < n; i++)
+        {
+          gsize size;
+          const guint8 *data
+              = g_bytes_get_data (self->ring[(self->ring_head + i) % self->ring_cap], &size);
+          iov[i].iov_base = (void *)data;
+          iov[i].iov_len = size;
+        }
+      iov[0].iov_base = (guint8 *)iov[0].iov_base + self->head_offset;
+      iov[0].iov_len -= self->head_offset;
+
+      written = conn_writev (self, iov, n, &error);
+      if (written < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          if (errno == EAGAIN || errno == EWOULDBLOCK)
+            {
+              update_write_interest (self, TRUE);
+              return;
+            }
+          g_debug ("connection %s: write failed: %s", self->id,
+                   error ? error->message : g_strerror (errno));
+          self->peer_closed = TRUE;
+          connection_destroy (self);
+          return;
+        }
+      stats->bytes_written += written;
+      self->queued_bytes -= written;
+      written += self->head_offset;
+      while (self->ring_len > 0)
+        {
+          GBytes *head = self->ring[self->ring_head];
+          gsize size = g_bytes_get_size (head);
+          if ((gsize)written < size)
+            break;
+          written -= size;
+          g_bytes_unref (head);
+          self->ring_head = (self->ring_head + 1) % self->ring_cap;
+          self->ring_len--;
+        }
+      self->head_offset = written;
+    }
+
+  /* Idle connections keep no ring: that is most of them. */
+  g_clear_pointer (&self->ring, g_free);
+  self->ring_cap = self->ring_head = 0;
+  self->head_offset = 0;
+  update_write_interest (self, FALSE);
+  maybe_finish_close (self);
+}
+
+/* ---- closing ---- */
+
+static void
+connection_destroy (HeraldConnection *self)
+{
+  if (self->destroyed)
+    return;
+  self->destroyed = TRUE;
+  if (self->state != HERALD_CONNECTION_CLOSED)
+    {
+      if (self->state == HERALD_CONNECTION_OPEN)
+        herald_worker_get_stats (self->worker)->closes[herald_close_code_index (1006)]++;
+      self->state = HERALD_CONNECTION_CLOSED;
+    }
+  herald_loop_remove (herald_worker_get_loop (self->worker), self->fd);
+  herald_worker_remove_connection (self->worker, self);
+}
+
+void
+herald_connection_close (HeraldConnection *self, guint16 code, const char *reason)
+{
+  HeraldHub *hub;
+
+  if (self->state != HERALD_CONNECTION_OPEN)
+    return;
+  g_debug ("connection %s: closing with %u (%s)", self->id, code, reason);
+  hub = herald_worker_get_hub (self->worker);
+  if (code == 4001 || code == 1009)
+    ring_drop_unstarted (self);
+  if (self->transport == HERALD_TRANSPORT_WEBSOCKET)
+    queue_frame (self, herald_ws_close_frame_new (code, reason));
+  self->state = HERALD_CONNECTION_CLOSING;
+  self->close_deadline = herald_loop_now () + CLOSE_GRACE_S;
+  herald_worker_get_stats (self->worker)->closes[herald_close_code_index (code)]++;
+  herald_hub_release_connection (hub, self->id, code, reason, TRUE);
+  herald_worker_schedule (self->worker, self, self->close_deadline);
+  herald_worker_mark_dirty (self->worker, self);
+}
+
+/* ---- input ---- */
+
+gboolean
+herald_connection_take_token (HeraldConnection *self)
+{
+  HeraldConfig *config = herald_hub_get_config (herald_worker_get_hub (self->worker));
+  guint rate = herald_config_get_messages_per_second (config);
+  gint64 now = g_get_monotonic_time ();
+
+  if (rate == 0)
+    return TRUE;
+  self->tokens = MIN ((gdouble)rate,
+                      self->tokens + (now - self->tokens_at) * rate / (gdouble)G_USEC_PER_SEC);
+  self->tokens_at = now;
+  if (self->tokens >= 1.0)
+    {
+      self->tokens -= 1.0;
+      self->violations = 0;
+      return TRUE;
+    }
+  self->violations++;
+  return FALSE;
+}
+
+static gboolean
+on_ws_event (const HeraldWsEvent *event, gpointer user_data)
+{
+  HeraldConnection *self = user_data;
+
+  switch (event->type)
+    {
+    case HERALD_WS_EVENT_MESSAGE:
+      if (self->state != HERALD_CONNECTION_OPEN)
+        return TRUE;
+      self->messages_received++;
+      herald_worker_get_stats (self->worker)->messages_received++;
+      if (!herald_connection_take_token (self))
+        {
+          if (self->violations > 20)
+            herald_connection_close (self, 4029, "rate limited");
+          else
+            herald_connection_send_error (self, "rate_limited", "Too many messages: slow down",
+                                          NULL);
+          return self->state == HERALD_CONNECTION_OPEN;
+        }
+      if (event->opcode != HERALD_WS_OPCODE_TEXT)
+        {
+          herald_connection_send_error (self, "bad_request", "Binary frames are not supported",
+                                        NULL);
+          return TRUE;
+        }
+      herald_router_dispatch (herald_worker_get_router (self->worker), self,
+                              (const char *)event->payload, event->length);
+      return self->state == HERALD_CONNECTION_OPEN;
+
+    case HERALD_WS_EVENT_PING:
+      if (self->state == HERALD_CONNECTION_OPEN)
+        {
+          GBytes *pong = herald_ws_frame_new (HERALD_WS_OPCODE_PONG, event->payload, event->length);
+          herald_connection_enqueue (self, pong);
+          g_bytes_unref (pong);
+        }
+      return TRUE;
+
+    case HERALD_WS_EVENT_PONG:
+      return TRUE;
+
+    case HERALD_WS_EVENT_CLOSE:
+      self->peer_closed = TRUE;
+      if (self->state == HERALD_CONNECTION_OPEN)
+        {
+          guint16 code = event->close_code == HERALD_WS_CLOSE_NO_STATUS ? 1000 : event->close_code;
+          /* Echo the peer's code, as RFC 6455 §5.5.1 suggests. */
+          herald_connection_close (self, code, event->close_reason ? event->close_reason : "");
+        }
+      else
+        maybe_finish_close (self);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+process_ws_input (HeraldConnection *self, const guint8 *data, gsize len)
+{
+  const HeraldWsLimits *limits = herald_worker_get_ws_limits (self->worker, self->deflate);
+  const guint8 *buf = data;
+  gsize buflen = len;
+  guint16 code = 0;
+  const char *reason = NULL;
+  gssize consumed;
+
+  if (self->inbuf)
+    {
+      g_byte_array_append (self->inbuf, data, len);
+      buf = self->inbuf->data;
+      buflen = self->inbuf->len;
+    }
+
+  consumed = herald_ws_parser_feed (&self->parser, limits, buf, buflen, on_ws_event, self, &code,
+                                    &reason);
+  if (consumed < 0)
+    {
+      g_debug ("connection %s: protocol error %u: %s", self->id, code, reason);
+      g_clear_pointer (&self->inbuf, g_byte_array_unref);
+      herald_connection_close (self, code, reason);
+      return;
+    }
+  if (self->destroyed || self->state != HERALD_CONNECTION_OPEN || self->parser.close_received)
+    {
+      g_clear_pointer (&self->inbuf, g_byte_array_unref);
+      return;
+    }
+
+  if ((gsize)consumed == buflen)
+    g_clear_pointer (&self->inbuf, g_byte_array_unref);
+  else if (self->inbuf)
+    g_byte_array_remove_range (self->inbuf, 0, consumed);
+  else
+    {
+      self->inbuf = g_byte_array_sized_new (buflen - consumed);
+      g_byte_array_append (self->inbuf, buf + consumed, buflen - consumed);
+    }
+}
+
+static gssize
+conn_read (HeraldConnection *self, guint8 *buf, gsize size)
+{
+  if (self->tls)
+    {
+      GInputStream *in = g_io_stream_get_input_stream (self->tls);
+      g_autoptr (GError) error = NULL;
+      gssize n = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (in), buf, size,
+                                                           NULL, &error);
+      if (n < 0)
+        errno = g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK) ? EAGAIN : ECONNRESET;
+      return n;
+    }
+  return recv (self->fd, buf, size, MSG_DONTWAIT);
+}
+
+void
+herald_connection_handle_events (HeraldConnection *self, guint32 epoll_events)
+{
+  g_autoptr (HeraldConnection) hold = g_object_ref (self);
+
+  if (epoll_events & EPOLLOUT)
+    herald_connection_flush (self);
+
+  if (epoll_events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+    {
+      gsize size;
+      guint8 *scratch = herald_worker_get_scratch (self->worker, &size);
+
+      for (int i = 0; i < MAX_READS_PER_EVENT && !self->destroyed; i++)
+        {
+          gssize n = conn_read (self, scratch, size);
+
+          if (n > 0)
+            {
+              self->last_seen = herald_loop_now ();
+              if (self->transport == HERALD_TRANSPORT_WEBSOCKET
+                  && self->state == HERALD_CONNECTION_OPEN)
+                process_ws_input (self, scratch, n);
+              /* SSE clients have nothing to say; a closing socket's input is drained. */
+              if ((gsize)n < size)
+                break;
+              continue;
+            }
+          if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+          if (n < 0 && errno == EINTR)
+            continue;
+          /* EOF or a reset: the peer is gone. */
+          self->peer_closed = TRUE;
+          connection_destroy (self);
+          break;
+        }
+    }
+}
+
+/* ---- subscriptions ---- */
+
+HeraldSubscription *
+herald_connection_find_subscription (HeraldConnection *self, const char *channel)
+{
+  if (self->subs == NULL)
+    return NULL;
+  for (guint i = 0; i < self->subs->len; i++)
+    {
+      HeraldSubscription *sub = g_ptr_array_index (self->subs, i);
+      if (g_str_equal (herald_channel_get_name (sub->channel), channel))
+        return sub;
+    }
+  return NULL;
+}
+
+HeraldSubscription *
+herald_connection_add_subscription (HeraldConnection *self, HeraldChannel *channel)
+{
+  HeraldSubscription *sub = g_new0 (HeraldSubscription, 1);
+
+  sub->connection = self;
+  herald_channel_add (channel, sub);
+  if (self->subs == NULL)
+    self->subs = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (self->subs, sub);
+  return sub;
+}
+
+void
+herald_connection_remove_subscription (HeraldConnection *self, HeraldSubscription *subscription)
+{
+  HeraldChannel *channel = subscription->channel;
+
+  herald_channel_remove (channel, subscription);
+  herald_worker_release_channel (self->worker, channel);
+  g_ptr_array_remove_fast (self->subs, subscription);
+  if (self->subs->len == 0)
+    g_clear_pointer (&self->subs, g_ptr_array_unref);
+}
+
+/* ---- start and sweep ---- */
+
+void
+herald_connection_start (HeraldConnection *self)
+{
+  HeraldConfig *config = herald_hub_get_config (herald_worker_get_hub (self->worker));
+  guint heartbeat = herald_config_get_heartbeat_interval (config);
+
+  herald_loop_add (herald_worker_get_loop (self->worker), self->fd, EPOLLIN | EPOLLRDHUP, self);
+
+  if (self->transport == HERALD_TRANSPORT_WEBSOCKET)
+    {
+      g_autoptr (JsonBuilder) b = json_builder_new ();
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "type");
+      json_builder_add_string_value (b, "connected");
+      json_builder_set_member_name (b, "connection_id");
+      json_builder_add_string_value (b, self->id);
+      json_builder_set_member_name (b, "user_id");
+      if (self->user_id)
+        json_builder_add_string_value (b, self->user_id);
+      else
+        json_builder_add_null_value (b);
+      json_builder_set_member_name (b, "heartbeat_interval");
+      json_builder_add_int_value (b, heartbeat);
+      json_builder_end_object (b);
+      herald_connection_send_json (self, b);
+    }
+
+  herald_worker_schedule (self->worker, self, self->next_ping);
+
+  /* Bytes the client sent right behind its request (already in inbuf). */
+  if (self->inbuf && self->transport == HERALD_TRANSPORT_WEBSOCKET)
+    {
+      g_autoptr (GByteArray) pending = g_steal_pointer (&self->inbuf);
+      process_ws_input (self, pending->data, pending->len);
+    }
+  else
+    g_clear_pointer (&self->inbuf, g_byte_array_unref);
+}
+
+static void
+send_heartbeat (HeraldConnection *self)
+{
+  static GBytes *json_ping, *ws_ping, *sse_ping;
+
+  /* Built once per process and shared by every connection and thread. */
+  if (g_once_init_enter (&json_ping))
+    g_once_init_leave (&json_ping,
+                       herald_ws_frame_new (HERALD_WS_OPCODE_TEXT, "{\"type\":\"ping\"}", 15));
+  if (g_once_init_enter (&ws_ping))
+    g_once_init_leave (&ws_ping, herald_ws_frame_new (HERALD_WS_OPCODE_PING, NULL, 0));
+  if (g_once_init_enter (&sse_ping))
+    g_once_init_leave (&sse_ping, g_bytes_new_static (": ping\n\n", 8));
+
+  if (self->transport == HERALD_TRANSPORT_SSE)
+    herald_connection_enqueue (self, sse_ping);
+  else
+    {
+      herald_connection_enqueue (self, json_ping);
+      herald_connection_enqueue (self, ws_ping);
+    }
+}
+
+guint32
+herald_connection_sweep (HeraldConnection *self, guint32 now)
+{
+  HeraldConfig *config;
+  guint heartbeat, timeout;
+  guint32 next;
+
+  if (self->destroyed)
+    return G_MAXUINT32;
+  if (self->state == HERALD_CONNECTION_CLOSING)
+    {
+      if (now >= self->close_deadline)
+        {
+          connection_destroy (self);
+          return G_MAXUINT32;
+        }
+      return self->close_deadline;
+    }
+
+  config = herald_hub_get_config (herald_worker_get_hub (self->worker));
+  heartbeat = herald_config_get_heartbeat_interval (config);
+  timeout = herald_config_get_connection_timeout (config);
+
+  if (self->expires_mono > 0 && now >= self->expires_mono)
+    {
+      herald_connection_close (self, 4003, "token expired");
+      return self->close_deadline;
+    }
+  /* SSE clients never speak: their liveness shows as write errors instead. */
+  if (self->transport == HERALD_TRANSPORT_WEBSOCKET && now >= self->last_seen + timeout)
+    {
+      herald_connection_close (self, 4002, "idle timeout");
+      return self->close_deadline;
+    }
+  /* A shorter interval set at run time takes effect at once. */
+  if (self->next_ping > now + heartbeat)
+    self->next_ping = now + heartbeat;
+  if (now >= self->next_ping)
+    {
+      send_heartbeat (self);
+      self->next_ping = now + heartbeat;
+      if (self->state != HERALD_CONNECTION_OPEN)
+        return self->close_deadline;
+    }
+
+  next = self->next_ping;
+  if (self->transport == HERALD_TRANSPORT_WEBSOCKET)
+    next = MIN (next, self->last_seen + timeout);
+  if (self->expires_mono > 0)
+    next = MIN (next, (guint32)self->expires_mono);
+  return next;
+}

@@ -1,0 +1,102 @@
+/* herald-connection.h: one established WebSocket or SSE stream.
+ *
+ * After libsoup's handshake Herald owns the socket: the connection parses
+ * client frames itself, keeps a bounded queue of references to shared frames,
+ * and writes everything queued with one writev per loop iteration. A
+ * connection lives and dies in one worker thread; nothing else touches it.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+#include "herald-channel.h"
+#include "herald-hub.h"
+#include "herald-jwt.h"
+#include "herald-message.h"
+
+G_BEGIN_DECLS
+
+#define HERALD_TYPE_CONNECTION (herald_connection_get_type ())
+G_DECLARE_FINAL_TYPE (HeraldConnection, herald_connection, HERALD, CONNECTION, GObject)
+
+typedef enum
+{
+  HERALD_CONNECTION_OPEN,
+  HERALD_CONNECTION_CLOSING, /* close frame queued; waiting for flush and the peer */
+  HERALD_CONNECTION_CLOSED,
+} HeraldConnectionState;
+
+typedef struct
+{
+  const char *id;
+  HeraldTransport transport;
+  int fd;           /* owned: closed with the connection */
+  GIOStream *tls;   /* TLS stream to use instead of fd (NULL on plain TCP) */
+  GBytes *leftover; /* bytes libsoup read past the request */
+  gboolean deflate; /* permessage-deflate negotiated */
+  const char *remote_address;
+  HeraldJwtClaims *claims; /* transfer full; NULL for anonymous */
+} HeraldConnectionSetup;
+
+HeraldConnection *herald_connection_new (HeraldWorker *worker, HeraldConnectionSetup *setup);
+
+const char *herald_connection_get_id (HeraldConnection *self);
+const char *herald_connection_get_user_id (HeraldConnection *self); /* NULL when anonymous */
+HeraldTransport herald_connection_get_transport (HeraldConnection *self);
+HeraldConnectionState herald_connection_get_state (HeraldConnection *self);
+HeraldWorker *herald_connection_get_worker (HeraldConnection *self);
+const HeraldJwtClaims *herald_connection_get_claims (HeraldConnection *self);
+HeraldConnectionInfo *herald_connection_get_info (HeraldConnection *self);
+int herald_connection_get_fd (HeraldConnection *self);
+
+/* Starts I/O: registers with the worker's loop, sends the greeting. */
+void herald_connection_start (HeraldConnection *self);
+
+/* Queues a shared frame (a reference is taken). Past send-queue-max-bytes the
+ * connection is closed 4001 and the frame dropped. */
+void herald_connection_enqueue (HeraldConnection *self, GBytes *frame);
+/* Delivers @message in the connection's wire variant. */
+void herald_connection_deliver (HeraldConnection *self, HeraldMessage *message);
+/* Sends a JSON object built for this connection only (replies, errors). */
+void herald_connection_send_json (HeraldConnection *self, JsonBuilder *builder);
+/* {"type":"error","code":…,"message":…} (+ "id" when @id is not NULL) */
+void herald_connection_send_error (HeraldConnection *self, const char *code, const char *message,
+                                   JsonNode *id);
+
+/* Writes what is queued (one writev); called by the worker after each iteration. */
+void herald_connection_flush (HeraldConnection *self);
+/* Socket readiness from the loop. */
+void herald_connection_handle_events (HeraldConnection *self, guint32 epoll_events);
+
+/* Closes with @code: queues a close frame (WebSocket) or ends the stream (SSE). */
+void herald_connection_close (HeraldConnection *self, guint16 code, const char *reason);
+
+/* Sweep: heartbeats, idle timeout, token expiry, close deadline. Returns the
+ * next time (monotonic seconds) this connection needs a visit. */
+guint32 herald_connection_sweep (HeraldConnection *self, guint32 now);
+
+/* Subscriptions (worker thread). */
+GPtrArray *herald_connection_get_subscriptions (HeraldConnection *self); /* may be NULL */
+HeraldSubscription *herald_connection_find_subscription (HeraldConnection *self,
+                                                         const char *channel);
+HeraldSubscription *herald_connection_add_subscription (HeraldConnection *self,
+                                                        HeraldChannel *channel);
+void herald_connection_remove_subscription (HeraldConnection *self,
+                                            HeraldSubscription *subscription);
+
+/* Rate limiting: TRUE when the client may send another message now. */
+gboolean herald_connection_take_token (HeraldConnection *self);
+
+/* Wheel links, owned by the worker's timer wheel. */
+typedef struct
+{
+  HeraldConnection *prev, *next;
+  guint slot;
+  gboolean linked;
+} HeraldWheelLink;
+HeraldWheelLink *herald_connection_get_wheel_link (HeraldConnection *self);
+
+G_END_DECLS

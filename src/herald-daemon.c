@@ -1,0 +1,430 @@
+/* herald-daemon.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <glib-unix.h>
+#include <glib/gi18n.h>
+
+#include "herald-daemon.h"
+#include "herald-dbus.h"
+#include "herald-memory-engine.h"
+#include "herald-worker.h"
+
+#define SHUTDOWN_TIMEOUT_MS 5000
+#define LISTEN_BACKLOG 4096
+
+struct _HeraldDaemon
+{
+  GObject parent_instance;
+
+  HeraldConfig *config;
+  HeraldEngine *engine;
+  HeraldHub *hub;
+  HeraldDbus *dbus;
+  GMainLoop *loop;
+  GPtrArray *urls;
+  int exit_status;
+  gboolean stopping;
+  guint expire_id;
+};
+
+G_DEFINE_FINAL_TYPE (HeraldDaemon, herald_daemon, G_TYPE_OBJECT)
+
+enum
+{
+  PROP_0,
+  PROP_CONFIG,
+  N_PROPS
+};
+static GParamSpec *props[N_PROPS];
+
+static void
+herald_daemon_dispose (GObject *object)
+{
+  HeraldDaemon *self = HERALD_DAEMON (object);
+
+  g_clear_handle_id (&self->expire_id, g_source_remove);
+  if (self->dbus)
+    herald_dbus_unexport (self->dbus);
+  g_clear_object (&self->dbus);
+  if (self->hub)
+    g_object_run_dispose (G_OBJECT (self->hub)); /* joins the workers */
+  g_clear_object (&self->hub);
+  g_clear_object (&self->engine);
+  G_OBJECT_CLASS (herald_daemon_parent_class)->dispose (object);
+}
+
+static void
+herald_daemon_finalize (GObject *object)
+{
+  HeraldDaemon *self = HERALD_DAEMON (object);
+
+  g_clear_object (&self->config);
+  g_clear_pointer (&self->loop, g_main_loop_unref);
+  g_clear_pointer (&self->urls, g_ptr_array_unref);
+  G_OBJECT_CLASS (herald_daemon_parent_class)->finalize (object);
+}
+
+static void
+herald_daemon_set_property (GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+{
+  HeraldDaemon *self = HERALD_DAEMON (object);
+
+  switch (prop_id)
+    {
+    case PROP_CONFIG:
+      self->config = g_value_dup_object (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+herald_daemon_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  HeraldDaemon *self = HERALD_DAEMON (object);
+
+  switch (prop_id)
+    {
+    case PROP_CONFIG:
+      g_value_set_object (value, self->config);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+herald_daemon_class_init (HeraldDaemonClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = herald_daemon_dispose;
+  object_class->finalize = herald_daemon_finalize;
+  object_class->set_property = herald_daemon_set_property;
+  object_class->get_property = herald_daemon_get_property;
+  props[PROP_CONFIG]
+      = g_param_spec_object ("config", NULL, NULL, HERALD_TYPE_CONFIG,
+                             G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, props);
+}
+
+static void
+herald_daemon_init (HeraldDaemon *self)
+{
+  self->loop = g_main_loop_new (NULL, FALSE);
+  self->urls = g_ptr_array_new_with_free_func (g_free);
+}
+
+HeraldDaemon *
+herald_daemon_new (HeraldConfig *config)
+{
+  return g_object_new (HERALD_TYPE_DAEMON, "config", config, NULL);
+}
+
+HeraldHub *
+herald_daemon_get_hub (HeraldDaemon *self)
+{
+  return self->hub;
+}
+
+GPtrArray *
+herald_daemon_get_urls (HeraldDaemon *self)
+{
+  return self->urls;
+}
+
+/* ---- listeners ---- */
+
+static GInetAddress *
+resolve_host (const char *host, GError **error)
+{
+  GInetAddress *address;
+
+  if (g_ascii_strcasecmp (host, "localhost") == 0)
+    return g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  address = g_inet_address_new_from_string (host);
+  if (address == NULL)
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                 _ ("cannot listen on “%s”: use a numeric IP address or localhost"), host);
+  return address;
+}
+
+/* One listening socket with SO_REUSEPORT: each worker gets its own, and the
+ * kernel spreads new connections over them. GLib's bind resets SO_REUSEPORT,
+ * so bind(2) the fd directly. */
+static GSocket *
+make_listener (GInetAddress *address, guint16 port, guint16 *bound_port, GError **error)
+{
+  g_autoptr (GSocket) socket = NULL;
+  g_autoptr (GSocketAddress) sa = g_inet_socket_address_new (address, port);
+  g_autoptr (GSocketAddress) local = NULL;
+  struct sockaddr_storage native;
+  gsize native_len = g_socket_address_get_native_size (sa);
+  int one = 1;
+  int fd;
+
+  socket = g_socket_new (g_inet_address_get_family (address), G_SOCKET_TYPE_STREAM,
+                         G_SOCKET_PROTOCOL_TCP, error);
+  if (socket == NULL)
+    return NULL;
+  fd = g_socket_get_fd (socket);
+  setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt (fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (g_inet_address_get_family (address) == G_SOCKET_FAMILY_IPV6)
+    setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (!g_socket_address_to_native (sa, &native, sizeof native, error))
+    return NULL;
+  if (bind (fd, (struct sockaddr *)&native, native_len) < 0)
+    {
+      int saved = errno;
+      g_autofree char *host = g_inet_address_to_string (address);
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), _ ("cannot bind %s:%u: %s"),
+                   host, port, g_strerror (saved));
+      return NULL;
+    }
+  g_socket_set_listen_backlog (socket, LISTEN_BACKLOG);
+  if (!g_socket_listen (socket, error))
+    return NULL;
+  local = g_socket_get_local_address (socket, error);
+  if (local == NULL)
+    return NULL;
+  *bound_port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
+  return g_steal_pointer (&socket);
+}
+
+static gboolean
+expire_history (gpointer user_data)
+{
+  HeraldDaemon *self = user_data;
+
+  if (HERALD_IS_MEMORY_ENGINE (self->engine))
+    herald_memory_engine_expire (HERALD_MEMORY_ENGINE (self->engine));
+  return G_SOURCE_CONTINUE;
+}
+
+gboolean
+herald_daemon_start (HeraldDaemon *self, GError **error)
+{
+  GPtrArray *listen = herald_config_get_listen (self->config);
+  guint n_workers = herald_config_get_workers (self->config);
+  g_autoptr (GPtrArray) per_worker
+      = g_ptr_array_new_with_free_func ((GDestroyNotify)g_ptr_array_unref);
+  g_autoptr (GTlsCertificate) certificate = NULL;
+
+  if (herald_config_get_redis_url (self->config))
+    g_warning (_ ("[redis] url is set, but this build runs the in-process engine only"));
+  self->engine = herald_memory_engine_new (self->config);
+  self->hub = herald_hub_new (self->config, self->engine);
+  if (!herald_hub_load_keys (self->hub, error))
+    return FALSE;
+  if (herald_config_get_tls_certificate (self->config))
+    {
+      certificate
+          = g_tls_certificate_new_from_files (herald_config_get_tls_certificate (self->config),
+                                              herald_config_get_tls_key (self->config), error);
+      if (certificate == NULL)
+        {
+          g_prefix_error (error, _ ("TLS certificate: "));
+          return FALSE;
+        }
+    }
+
+  for (guint w = 0; w < n_workers; w++)
+    g_ptr_array_add (per_worker, g_ptr_array_new_with_free_func (g_object_unref));
+
+  for (guint i = 0; i < listen->len; i++)
+    {
+      HeraldListenAddress *addr = g_ptr_array_index (listen, i);
+      g_autoptr (GInetAddress) inet = resolve_host (addr->host, error);
+      guint16 port = addr->port;
+      g_autofree char *host = NULL;
+
+      if (inet == NULL)
+        return FALSE;
+      if (addr->tls && certificate == NULL)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                       _ ("https listener needs [server] tls-certificate and tls-key"));
+          return FALSE;
+        }
+      for (guint w = 0; w < n_workers; w++)
+        {
+          guint16 bound = 0;
+          GSocket *socket = make_listener (inet, port, &bound, error);
+          if (socket == NULL)
+            return FALSE;
+          if (addr->tls)
+            g_object_set_data (G_OBJECT (socket), "herald-tls", GINT_TO_POINTER (1));
+          port = bound; /* port 0: the other workers share the port the first got */
+          g_ptr_array_add (g_ptr_array_index (per_worker, w), socket);
+        }
+      host = g_inet_address_to_string (inet);
+      if (g_inet_address_get_family (inet) == G_SOCKET_FAMILY_IPV6)
+        g_ptr_array_add (
+            self->urls, g_strdup_printf ("%s://[%s]:%u", addr->tls ? "https" : "http", host, port));
+      else
+        g_ptr_array_add (self->urls,
+                         g_strdup_printf ("%s://%s:%u", addr->tls ? "https" : "http", host, port));
+    }
+
+  for (guint w = 0; w < n_workers; w++)
+    {
+      g_autoptr (HeraldWorker) worker = herald_worker_new (self->hub, w);
+      herald_hub_add_worker (self->hub, worker);
+      if (!herald_worker_start (worker, g_ptr_array_index (per_worker, w), certificate, error))
+        return FALSE;
+    }
+
+  for (guint i = 0; i < self->urls->len; i++)
+    g_printerr ("listening on %s\n", (char *)g_ptr_array_index (self->urls, i));
+  g_message (_ ("Herald %s: %u worker(s), %s engine, node %s"), PACKAGE_VERSION, n_workers,
+             herald_engine_get_name (self->engine), herald_hub_get_node_id (self->hub));
+  self->expire_id = g_timeout_add_seconds (10, expire_history, self);
+  return TRUE;
+}
+
+/* ---- systemd and signals ---- */
+
+static void
+notify_systemd (const char *state)
+{
+  const char *path = g_getenv ("NOTIFY_SOCKET");
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  gsize len;
+  int fd;
+
+  if (path == NULL || (path[0] != '/' && path[0] != '@') || strlen (path) >= sizeof sa.sun_path)
+    return;
+  len = strlen (path);
+  memcpy (sa.sun_path, path, len);
+  if (sa.sun_path[0] == '@')
+    sa.sun_path[0] = '\0';
+  fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return;
+  if (sendto (fd, state, strlen (state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+              offsetof (struct sockaddr_un, sun_path) + len)
+      < 0)
+    g_debug ("sd_notify: %s", g_strerror (errno));
+  close (fd);
+}
+
+static void
+on_shutdown_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  HeraldDaemon *self = user_data;
+
+  herald_hub_shutdown_finish (HERALD_HUB (source), result, NULL);
+  g_main_loop_quit (self->loop);
+}
+
+static void
+begin_stop (HeraldDaemon *self, int status)
+{
+  if (self->stopping)
+    return;
+  self->stopping = TRUE;
+  self->exit_status = status;
+  notify_systemd ("STOPPING=1");
+  g_message (_ ("Shutting down: closing every connection with 1001"));
+  herald_hub_shutdown_async (self->hub, SHUTDOWN_TIMEOUT_MS, on_shutdown_done, self);
+}
+
+static gboolean
+on_terminate (gpointer user_data)
+{
+  begin_stop (user_data, 0);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_hangup (gpointer user_data)
+{
+  HeraldDaemon *self = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!herald_config_reload_limits (self->config, &error))
+    g_warning (_ ("Reloading limits failed, keeping the old ones: %s"), error->message);
+  else
+    g_message (_ ("Limits reloaded"));
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+on_name_lost (HeraldDbus *dbus, gpointer user_data)
+{
+  HeraldDaemon *self = user_data;
+
+  g_message (_ ("Lost the D-Bus name %s: exiting"), HERALD_DBUS_NAME);
+  begin_stop (self, 0);
+}
+
+static void
+on_optional_bus_lost (HeraldDbus *dbus, gpointer user_data)
+{
+  g_message (_ ("D-Bus unavailable or name taken: continuing without D-Bus"));
+}
+
+static void
+on_bus_ready (HeraldDbus *dbus, gpointer user_data)
+{
+  g_debug ("D-Bus name %s acquired", HERALD_DBUS_NAME);
+}
+
+void
+herald_daemon_connect_bus (HeraldDaemon *self, HeraldBusChoice bus, gboolean replace)
+{
+  GBusType type;
+
+  if (bus == HERALD_BUS_NONE)
+    return;
+  if (bus == HERALD_BUS_AUTO)
+    {
+      /* A system service (started by systemd as root, or as the herald user
+       * with no session) talks on the system bus; anything else on the session bus. */
+      gboolean system_service
+          = g_getenv ("INVOCATION_ID") != NULL && g_getenv ("DBUS_SESSION_BUS_ADDRESS") == NULL;
+      type = system_service ? G_BUS_TYPE_SYSTEM : G_BUS_TYPE_SESSION;
+      if (type == G_BUS_TYPE_SESSION && g_getenv ("DBUS_SESSION_BUS_ADDRESS") == NULL
+          && g_getenv ("XDG_RUNTIME_DIR") == NULL)
+        {
+          g_message (_ ("No session bus: running without D-Bus (use --bus to choose one)"));
+          return;
+        }
+    }
+  else
+    type = bus == HERALD_BUS_SYSTEM ? G_BUS_TYPE_SYSTEM : G_BUS_TYPE_SESSION;
+
+  self->dbus = herald_dbus_new (self->hub);
+  g_signal_connect (self->dbus, "ready", G_CALLBACK (on_bus_ready), self);
+  if (bus != HERALD_BUS_AUTO)
+    g_signal_connect (self->dbus, "name-lost", G_CALLBACK (on_name_lost), self);
+  else
+    g_signal_connect (self->dbus, "name-lost", G_CALLBACK (on_optional_bus_lost), self);
+  herald_dbus_own_name (self->dbus, type, replace);
+}
+
+int
+herald_daemon_run (HeraldDaemon *self)
+{
+  guint term_id = g_unix_signal_add (SIGTERM, on_terminate, self);
+  guint int_id = g_unix_signal_add (SIGINT, on_terminate, self);
+  guint hup_id = g_unix_signal_add (SIGHUP, on_hangup, self);
+
+  notify_systemd ("READY=1");
+  g_main_loop_run (self->loop);
+  g_source_remove (term_id);
+  g_source_remove (int_id);
+  g_source_remove (hup_id);
+  return self->exit_status;
+}

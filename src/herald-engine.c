@@ -1,0 +1,91 @@
+/* herald-engine.c: the engine interface.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include "herald-engine.h"
+
+G_DEFINE_INTERFACE (HeraldEngine, herald_engine, G_TYPE_OBJECT)
+
+static void
+herald_engine_default_init (HeraldEngineInterface *iface)
+{
+}
+
+void
+herald_recovery_free (HeraldRecovery *recovery)
+{
+  if (recovery == NULL)
+    return;
+  g_clear_pointer (&recovery->messages, g_ptr_array_unref);
+  g_free (recovery->epoch);
+  g_free (recovery);
+}
+
+const char *
+herald_engine_get_name (HeraldEngine *self)
+{
+  return HERALD_ENGINE_GET_IFACE (self)->get_name (self);
+}
+
+char *
+herald_engine_dup_state (HeraldEngine *self)
+{
+  return HERALD_ENGINE_GET_IFACE (self)->dup_state (self);
+}
+
+void
+herald_engine_set_sink (HeraldEngine *self, HeraldEngineSink sink, gpointer user_data)
+{
+  HERALD_ENGINE_GET_IFACE (self)->set_sink (self, sink, user_data);
+}
+
+void
+herald_engine_publish_async (HeraldEngine *self, const char *channel, const char *data_json,
+                             GCancellable *cancellable, GAsyncReadyCallback callback,
+                             gpointer user_data)
+{
+  HERALD_ENGINE_GET_IFACE (self)->publish_async (self, channel, data_json, cancellable, callback,
+                                                 user_data);
+}
+
+gboolean
+herald_engine_publish_finish (HeraldEngine *self, GAsyncResult *result, guint64 *offset,
+                              GError **error)
+{
+  return HERALD_ENGINE_GET_IFACE (self)->publish_finish (self, result, offset, error);
+}
+
+guint
+herald_engine_send (HeraldEngine *self, HeraldTargetKind kind, const char *target,
+                    const char *data_json)
+{
+  return HERALD_ENGINE_GET_IFACE (self)->send (self, kind, target, data_json);
+}
+
+void
+herald_engine_close_connection (HeraldEngine *self, const char *id, guint16 code,
+                                const char *reason)
+{
+  HERALD_ENGINE_GET_IFACE (self)->close_connection (self, id, code, reason);
+}
+
+HeraldRecovery *
+herald_engine_recover (HeraldEngine *self, const char *channel, guint64 since, const char *epoch)
+{
+  return HERALD_ENGINE_GET_IFACE (self)->recover (self, channel, since, epoch);
+}
+
+HeraldRecovery *
+herald_engine_recover_stream (HeraldEngine *self, const char *const *channels, const char *epoch,
+                              guint64 since_seq)
+{
+  return HERALD_ENGINE_GET_IFACE (self)->recover_stream (self, channels, epoch, since_seq);
+}
+
+char *
+herald_engine_dup_epoch (HeraldEngine *self)
+{
+  return HERALD_ENGINE_GET_IFACE (self)->dup_epoch (self);
+}

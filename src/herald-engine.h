@@ -1,0 +1,105 @@
+/* herald-engine.h: where messages are ordered, stored and routed between nodes.
+ *
+ * The hub hands every publish and every targeted send to its engine. The
+ * engine assigns offsets, keeps history, and hands messages back to the local
+ * hub through its sink (in-process engine: at once; Redis engine: when they
+ * come back from Redis, on every node).
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+#include "herald-message.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  HERALD_TARGET_CHANNEL,
+  HERALD_TARGET_ALL,
+  HERALD_TARGET_USER,
+  HERALD_TARGET_CONNECTION,
+  HERALD_TARGET_CLOSE, /* close a connection: code + reason */
+} HeraldTargetKind;
+
+/* What the engine hands back to the local hub. */
+typedef struct
+{
+  HeraldTargetKind kind;
+  const char *target;     /* user id or connection id */
+  HeraldMessage *message; /* channel/all/user/connection */
+  guint16 close_code;
+  const char *close_reason;
+} HeraldDelivery;
+
+/* Returns the number of local connections the delivery reached (known at once
+ * from the hub's registry; the write itself happens later on the workers). */
+typedef guint (*HeraldEngineSink) (const HeraldDelivery *delivery, gpointer user_data);
+
+/* The result of a history query. */
+typedef struct
+{
+  gboolean recovered;  /* TRUE when every message after `since` is in @messages */
+  GPtrArray *messages; /* of HeraldMessage*, in offset order */
+  guint64 top_offset;  /* channel's latest offset when the query ran */
+  char *epoch;
+} HeraldRecovery;
+void herald_recovery_free (HeraldRecovery *recovery);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HeraldRecovery, herald_recovery_free)
+
+#define HERALD_TYPE_ENGINE (herald_engine_get_type ())
+G_DECLARE_INTERFACE (HeraldEngine, herald_engine, HERALD, ENGINE, GObject)
+
+struct _HeraldEngineInterface
+{
+  GTypeInterface g_iface;
+
+  const char *(*get_name) (HeraldEngine *self);
+  /* "ok", or a short human description of what is degraded */
+  char *(*dup_state) (HeraldEngine *self);
+  void (*set_sink) (HeraldEngine *self, HeraldEngineSink sink, gpointer user_data);
+
+  /* Thread-safe: may be called from any worker. The callback runs in the
+   * caller's thread-default main context. */
+  void (*publish_async) (HeraldEngine *self, const char *channel, const char *data_json,
+                         GCancellable *cancellable, GAsyncReadyCallback callback,
+                         gpointer user_data);
+  gboolean (*publish_finish) (HeraldEngine *self, GAsyncResult *result, guint64 *offset,
+                              GError **error);
+
+  /* Fire and forget; return the number of local connections reached. */
+  guint (*send) (HeraldEngine *self, HeraldTargetKind kind, const char *target,
+                 const char *data_json);
+  void (*close_connection) (HeraldEngine *self, const char *id, guint16 code, const char *reason);
+
+  /* History after @since (exclusive) for @channel, with the epoch check.
+   * Thread-safe. @epoch NULL = don't check. */
+  HeraldRecovery *(*recover) (HeraldEngine *self, const char *channel, guint64 since,
+                              const char *epoch);
+  /* History of several channels after a stream position (SSE resume), in global order. */
+  HeraldRecovery *(*recover_stream) (HeraldEngine *self, const char *const *channels,
+                                     const char *epoch, guint64 since_seq);
+  /* The current epoch (changes when history is lost). */
+  char *(*dup_epoch) (HeraldEngine *self);
+};
+
+const char *herald_engine_get_name (HeraldEngine *self);
+char *herald_engine_dup_state (HeraldEngine *self);
+void herald_engine_set_sink (HeraldEngine *self, HeraldEngineSink sink, gpointer user_data);
+void herald_engine_publish_async (HeraldEngine *self, const char *channel, const char *data_json,
+                                  GCancellable *cancellable, GAsyncReadyCallback callback,
+                                  gpointer user_data);
+gboolean herald_engine_publish_finish (HeraldEngine *self, GAsyncResult *result, guint64 *offset,
+                                       GError **error);
+guint herald_engine_send (HeraldEngine *self, HeraldTargetKind kind, const char *target,
+                          const char *data_json);
+void herald_engine_close_connection (HeraldEngine *self, const char *id, guint16 code,
+                                     const char *reason);
+HeraldRecovery *herald_engine_recover (HeraldEngine *self, const char *channel, guint64 since,
+                                       const char *epoch);
+HeraldRecovery *herald_engine_recover_stream (HeraldEngine *self, const char *const *channels,
+                                              const char *epoch, guint64 since_seq);
+char *herald_engine_dup_epoch (HeraldEngine *self);
+
+G_END_DECLS

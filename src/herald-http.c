@@ -1,0 +1,638 @@
+/* herald-http.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "herald-connection.h"
+#include "herald-http-api.h"
+#include "herald-http.h"
+#include "herald-router.h"
+
+#define SSE_RETRY_MS 3000
+
+typedef struct
+{
+  HeraldWorker *worker;
+  char *id;
+  HeraldTransport transport;
+  HeraldJwtClaims *claims;
+  char *remote;
+  gboolean deflate;
+  char **channels; /* SSE */
+  char *last_event_id;
+  gboolean reserved;
+} Pending;
+
+static void
+pending_free (Pending *p)
+{
+  HeraldHub *hub = herald_worker_get_hub (p->worker);
+
+  if (p->reserved)
+    herald_hub_release_connection (hub, p->id, 1006, "handshake not completed", FALSE);
+  g_free (p->id);
+  g_clear_pointer (&p->claims, herald_jwt_claims_free);
+  g_free (p->remote);
+  g_strfreev (p->channels);
+  g_free (p->last_event_id);
+  g_free (p);
+}
+
+static void
+pending_closure_free (gpointer data, GClosure *closure)
+{
+  pending_free (data);
+}
+
+char **
+herald_http_query_get_all (const char *query, const char *key)
+{
+  g_autoptr (GStrvBuilder) out = g_strv_builder_new ();
+  g_auto (GStrv) pairs = NULL;
+
+  if (query == NULL)
+    return g_strv_builder_end (out);
+  pairs = g_strsplit (query, "&", -1);
+  for (guint i = 0; pairs[i]; i++)
+    {
+      char *eq = strchr (pairs[i], '=');
+      g_autofree char *name = NULL;
+      g_autofree char *value = NULL;
+
+      if (eq == NULL)
+        continue;
+      *eq = '\0';
+      for (char *p = eq + 1; *p; p++)
+        if (*p == '+')
+          *p = ' ';
+      name = g_uri_unescape_string (pairs[i], NULL);
+      value = g_uri_unescape_string (eq + 1, NULL);
+      if (name && value && g_str_equal (name, key))
+        g_strv_builder_add (out, value);
+    }
+  return g_strv_builder_end (out);
+}
+
+static char *
+cookie_value (SoupMessageHeaders *headers, const char *name)
+{
+  const char *cookie = soup_message_headers_get_list (headers, "Cookie");
+  g_auto (GStrv) parts = NULL;
+  gsize len = strlen (name);
+
+  if (cookie == NULL)
+    return NULL;
+  parts = g_strsplit (cookie, ";", -1);
+  for (guint i = 0; parts[i]; i++)
+    {
+      const char *c = parts[i];
+      while (*c == ' ')
+        c++;
+      if (strncmp (c, name, len) == 0 && c[len] == '=')
+        return g_strdup (c + len + 1);
+    }
+  return NULL;
+}
+
+char *
+herald_http_find_token (SoupServerMessage *msg)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  GUri *uri = soup_server_message_get_uri (msg);
+  g_auto (GStrv) tokens = herald_http_query_get_all (g_uri_get_query (uri), "token");
+  const char *auth, *protocols;
+
+  if (tokens[0])
+    return g_strdup (tokens[0]);
+  auth = soup_message_headers_get_one (headers, "Authorization");
+  if (auth && g_ascii_strncasecmp (auth, "Bearer ", 7) == 0)
+    return g_strstrip (g_strdup (auth + 7));
+  protocols = soup_message_headers_get_list (headers, "Sec-WebSocket-Protocol");
+  if (protocols)
+    {
+      g_auto (GStrv) list = g_strsplit (protocols, ",", -1);
+      for (guint i = 0; list[i]; i++)
+        {
+          g_strstrip (list[i]);
+          if (g_str_has_prefix (list[i], "bearer."))
+            return g_strdup (list[i] + 7);
+        }
+    }
+  return cookie_value (headers, "herald_token");
+}
+
+static void
+refuse (SoupServerMessage *msg, guint status, const char *text)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+  g_autofree char *body = NULL;
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autoptr (JsonNode) root = NULL;
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "error");
+  json_builder_add_string_value (b, text);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  body = json_generator_to_data (gen, NULL);
+
+  /* Without Connection: close a refused upgrade leaves clients waiting. */
+  soup_message_headers_replace (headers, "Connection", "close");
+  if (status == SOUP_STATUS_UNAUTHORIZED)
+    soup_message_headers_replace (headers, "WWW-Authenticate", "Bearer realm=\"herald\"");
+  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, body, strlen (body));
+}
+
+static gboolean
+origin_allowed (HeraldConfig *config, SoupServerMessage *msg)
+{
+  const char *const *allowed = herald_config_get_allowed_origins (config);
+  const char *origin
+      = soup_message_headers_get_one (soup_server_message_get_request_headers (msg), "Origin");
+
+  if (allowed == NULL || origin == NULL)
+    return TRUE;
+  return g_strv_contains (allowed, origin);
+}
+
+/* Checks Origin and token; answers and returns FALSE when refused. */
+static gboolean
+authenticate (HeraldHub *hub, SoupServerMessage *msg, HeraldJwtClaims **claims_out)
+{
+  HeraldConfig *config = herald_hub_get_config (hub);
+  g_autofree char *token = NULL;
+
+  if (!origin_allowed (config, msg))
+    {
+      refuse (msg, SOUP_STATUS_FORBIDDEN, "Origin not allowed");
+      return FALSE;
+    }
+  token = herald_http_find_token (msg);
+  if (token && *token)
+    {
+      HeraldJwtVerifier *verifier = herald_hub_get_verifier (hub);
+      g_autoptr (GError) error = NULL;
+
+      if (verifier == NULL)
+        {
+          refuse (msg, SOUP_STATUS_UNAUTHORIZED,
+                  "Tokens are not accepted: no token key configured");
+          return FALSE;
+        }
+      *claims_out
+          = herald_jwt_verifier_verify (verifier, token, g_get_real_time () / G_USEC_PER_SEC,
+                                        herald_config_get_leeway (config), &error);
+      if (*claims_out == NULL)
+        {
+          g_debug ("token refused: %s", error->message);
+          refuse (msg, SOUP_STATUS_UNAUTHORIZED, error->message);
+          return FALSE;
+        }
+      return TRUE;
+    }
+  if (!herald_config_get_anonymous (config))
+    {
+      refuse (msg, SOUP_STATUS_UNAUTHORIZED, "A token is required");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Reserves the connection id in the hub; answers 400/409/503 when refused. */
+static gboolean
+reserve (Pending *p, SoupServerMessage *msg, const char *requested_id)
+{
+  HeraldHub *hub = herald_worker_get_hub (p->worker);
+  g_autoptr (GError) error = NULL;
+
+  if (herald_worker_is_shutting_down (p->worker))
+    {
+      refuse (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "Server shutting down");
+      return FALSE;
+    }
+  if (requested_id && !herald_connection_id_is_valid (requested_id))
+    {
+      refuse (msg, SOUP_STATUS_BAD_REQUEST,
+              "Invalid connection id: use 1–64 characters of A-Z a-z 0-9 _ -");
+      return FALSE;
+    }
+  p->id = requested_id ? g_strdup (requested_id) : herald_connection_id_new ();
+  if (!herald_hub_reserve_connection (hub, p->id, p->claims ? p->claims->sub : NULL, p->remote,
+                                      herald_worker_get_index (p->worker), &error))
+    {
+      if (g_error_matches (error, HERALD_ERROR, HERALD_ERROR_IN_USE))
+        refuse (msg, SOUP_STATUS_CONFLICT, error->message);
+      else
+        refuse (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, error->message);
+      return FALSE;
+    }
+  p->reserved = TRUE;
+  return TRUE;
+}
+
+/* Takes the socket from libsoup. Returns the fd (owned) or -1. */
+static int
+steal_socket (SoupServerMessage *msg, GIOStream **tls_out, GBytes **leftover_out)
+{
+  g_autoptr (GSocket) socket = g_object_ref (soup_server_message_get_socket (msg));
+  g_autoptr (GIOStream) stream = soup_server_message_steal_connection (msg);
+  GInputStream *in = g_io_stream_get_input_stream (stream);
+  g_autoptr (GByteArray) leftover = g_byte_array_new ();
+  gboolean tls = G_IS_TLS_CONNECTION (soup_server_message_get_socket (msg))
+                 || g_strcmp0 (g_uri_get_scheme (soup_server_message_get_uri (msg)), "https") == 0;
+  int one = 1;
+  int fd;
+
+  /* libsoup may have read bytes the client sent right after its request. */
+  if (G_IS_POLLABLE_INPUT_STREAM (in)
+      && g_pollable_input_stream_can_poll (G_POLLABLE_INPUT_STREAM (in)))
+    {
+      guint8 buf[4096];
+      for (;;)
+        {
+          gssize n = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (in), buf,
+                                                               sizeof buf, NULL, NULL);
+          if (n <= 0)
+            break;
+          g_byte_array_append (leftover, buf, n);
+        }
+    }
+  *leftover_out = g_byte_array_free_to_bytes (g_steal_pointer (&leftover));
+
+  fd = fcntl (g_socket_get_fd (socket), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0)
+    {
+      g_io_stream_close (stream, NULL, NULL);
+      return -1;
+    }
+  setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) | O_NONBLOCK);
+
+  if (tls)
+    *tls_out = g_steal_pointer (&stream); /* the fd only tells readiness */
+  else
+    {
+      /* Plain TCP: keep just the fd; libsoup's stream objects cost memory for nothing. */
+      *tls_out = NULL;
+      g_io_stream_close (stream, NULL, NULL);
+    }
+  return fd;
+}
+
+static HeraldConnection *
+adopt (Pending *p, SoupServerMessage *msg)
+{
+  HeraldHub *hub = herald_worker_get_hub (p->worker);
+  g_autoptr (GIOStream) tls = NULL;
+  g_autoptr (GBytes) leftover = NULL;
+  HeraldConnectionSetup setup = { 0 };
+  HeraldConnection *conn;
+  int fd;
+
+  fd = steal_socket (msg, &tls, &leftover);
+  if (fd < 0)
+    return NULL;
+  setup.id = p->id;
+  setup.transport = p->transport;
+  setup.fd = fd;
+  setup.tls = tls;
+  setup.leftover = leftover;
+  setup.deflate = p->deflate;
+  setup.remote_address = p->remote;
+  setup.claims = g_steal_pointer (&p->claims);
+  conn = herald_connection_new (p->worker, &setup);
+  g_clear_pointer (&setup.claims, herald_jwt_claims_free);
+  herald_worker_add_connection (p->worker, conn);
+  p->reserved = FALSE; /* the connection owns the reservation now */
+  herald_hub_connection_opened (hub, p->id, herald_connection_get_user_id (conn), p->transport);
+  return conn;
+}
+
+/* ---- WebSocket ---- */
+
+static void
+on_ws_upgraded (SoupServerMessage *msg, gpointer user_data)
+{
+  Pending *p = user_data;
+  g_autoptr (HeraldConnection) conn = NULL;
+
+  if (soup_server_message_get_status (msg) != SOUP_STATUS_SWITCHING_PROTOCOLS)
+    return;
+  conn = adopt (p, msg);
+  if (conn)
+    herald_connection_start (conn);
+}
+
+static char **
+offered_protocols (SoupServerMessage *msg)
+{
+  const char *header = soup_message_headers_get_list (soup_server_message_get_request_headers (msg),
+                                                      "Sec-WebSocket-Protocol");
+  g_autoptr (GStrvBuilder) out = g_strv_builder_new ();
+  g_auto (GStrv) list = NULL;
+
+  if (header == NULL)
+    return NULL;
+  list = g_strsplit (header, ",", -1);
+  for (guint i = 0; list[i]; i++)
+    {
+      g_strstrip (list[i]);
+      /* Never echo a token back as the chosen protocol. */
+      if (*list[i] && !g_str_has_prefix (list[i], "bearer."))
+        g_strv_builder_add (out, list[i]);
+    }
+  return g_strv_builder_end (out);
+}
+
+static void
+ws_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+            gpointer user_data)
+{
+  HeraldWorker *worker = user_data;
+  HeraldHub *hub = herald_worker_get_hub (worker);
+  HeraldConfig *config = herald_hub_get_config (hub);
+  g_autoptr (GError) error = NULL;
+  g_auto (GStrv) protocols = NULL;
+  const char *requested_id = NULL;
+  const char *extensions;
+  Pending *p;
+
+  if (soup_server_message_get_method (msg) != SOUP_METHOD_GET)
+    {
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", "GET");
+      refuse (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "Use GET with a WebSocket upgrade");
+      return;
+    }
+  if (g_str_has_prefix (path, "/ws/"))
+    requested_id = path + 4;
+  else if (!g_str_equal (path, "/ws"))
+    {
+      refuse (msg, SOUP_STATUS_NOT_FOUND, "Not found");
+      return;
+    }
+
+  p = g_new0 (Pending, 1);
+  p->worker = worker;
+  p->transport = HERALD_TRANSPORT_WEBSOCKET;
+  p->remote = g_strdup (soup_server_message_get_remote_host (msg));
+
+  if (!authenticate (hub, msg, &p->claims))
+    goto refused;
+
+  protocols = offered_protocols (msg);
+  if (!soup_websocket_server_check_handshake (msg, NULL, (char **)protocols, NULL, &error))
+    {
+      refuse (msg, SOUP_STATUS_BAD_REQUEST, error->message);
+      goto refused;
+    }
+  if (!reserve (p, msg, requested_id))
+    goto refused;
+
+  extensions = soup_message_headers_get_list (soup_server_message_get_request_headers (msg),
+                                              "Sec-WebSocket-Extensions");
+  soup_websocket_server_process_handshake (msg, NULL, (char **)protocols, NULL, NULL);
+  if (extensions && herald_config_get_compression (config))
+    {
+      g_autofree char *answer = herald_ws_negotiate_deflate (extensions);
+      if (answer)
+        {
+          soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                        "Sec-WebSocket-Extensions", answer);
+          p->deflate = TRUE;
+        }
+    }
+  g_signal_connect_data (msg, "wrote-informational", G_CALLBACK (on_ws_upgraded), p,
+                         pending_closure_free, 0);
+  return;
+
+refused:
+  pending_free (p);
+}
+
+/* ---- SSE ---- */
+
+static void
+sse_subscribe (HeraldConnection *conn, Pending *p)
+{
+  HeraldWorker *worker = p->worker;
+  HeraldEngine *engine = herald_hub_get_engine (herald_worker_get_hub (worker));
+  g_autoptr (GString) head = g_string_new (NULL);
+  g_autoptr (HeraldRecovery) recovery = NULL;
+  g_autofree char *epoch = NULL;
+  g_autofree char *connected = NULL;
+  guint64 since = 0;
+  gboolean resume = FALSE;
+
+  g_string_append_printf (head, "retry: %u\n\n", SSE_RETRY_MS);
+
+  if (p->last_event_id && *p->last_event_id)
+    {
+      if (herald_sse_id_parse (p->last_event_id, &epoch, &since))
+        {
+          recovery = herald_engine_recover_stream (engine, (const char *const *)p->channels, epoch,
+                                                   since);
+          resume = recovery->recovered;
+        }
+      if (!resume)
+        {
+          g_autofree char *id = NULL;
+          g_autofree char *cur = herald_engine_dup_epoch (engine);
+          id = herald_sse_id_format (cur, 0);
+          g_string_append_printf (head, "id: %s\nevent: reset\ndata: {\"type\":\"reset\"}\n\n", id);
+        }
+    }
+
+  connected = g_strdup_printf ("{\"type\":\"connected\",\"connection_id\":\"%s\"}",
+                               herald_connection_get_id (conn));
+  g_string_append_printf (head, "event: connected\ndata: %s\n\n", connected);
+  {
+    g_autoptr (GBytes) bytes = g_bytes_new (head->str, head->len);
+    herald_connection_enqueue (conn, bytes);
+  }
+
+  for (guint i = 0; p->channels[i]; i++)
+    {
+      HeraldSubscription *sub;
+      if (herald_connection_find_subscription (conn, p->channels[i]))
+        continue;
+      sub = herald_connection_add_subscription (
+          conn, herald_worker_ensure_channel (worker, p->channels[i]));
+      if (resume)
+        {
+          /* Messages in the replay are skipped if they also arrive live. */
+          for (guint j = 0; j < recovery->messages->len; j++)
+            {
+              HeraldMessage *m = g_ptr_array_index (recovery->messages, j);
+              if (g_str_equal (herald_message_get_channel (m), p->channels[i]))
+                sub->skip_until = MAX (sub->skip_until, herald_message_get_offset (m));
+            }
+        }
+    }
+  if (resume)
+    for (guint j = 0; j < recovery->messages->len; j++)
+      herald_connection_deliver (conn, g_ptr_array_index (recovery->messages, j));
+}
+
+static void
+on_sse_headers (SoupServerMessage *msg, gpointer user_data)
+{
+  Pending *p = user_data;
+  g_autoptr (HeraldConnection) conn = adopt (p, msg);
+
+  if (conn == NULL)
+    return;
+  herald_connection_start (conn);
+  sse_subscribe (conn, p);
+}
+
+static void
+sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+             gpointer user_data)
+{
+  HeraldWorker *worker = user_data;
+  HeraldHub *hub = herald_worker_get_hub (worker);
+  HeraldConfig *config = herald_hub_get_config (hub);
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+  const char *method = soup_server_message_get_method (msg);
+  GUri *uri = soup_server_message_get_uri (msg);
+  g_auto (GStrv) ids = NULL;
+  Pending *p;
+
+  if (!g_str_equal (path, "/events"))
+    {
+      refuse (msg, SOUP_STATUS_NOT_FOUND, "Not found");
+      return;
+    }
+  herald_http_apply_cors (msg, config, TRUE);
+  if (method == SOUP_METHOD_OPTIONS)
+    {
+      soup_message_headers_replace (headers, "Access-Control-Allow-Methods", "GET, OPTIONS");
+      soup_message_headers_replace (headers, "Access-Control-Allow-Headers",
+                                    "Authorization, Last-Event-ID, Cache-Control");
+      soup_message_headers_replace (headers, "Access-Control-Max-Age", "600");
+      soup_server_message_set_status (msg, SOUP_STATUS_NO_CONTENT, NULL);
+      return;
+    }
+  if (method != SOUP_METHOD_GET)
+    {
+      soup_message_headers_replace (headers, "Allow", "GET, OPTIONS");
+      refuse (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "Use GET");
+      return;
+    }
+
+  p = g_new0 (Pending, 1);
+  p->worker = worker;
+  p->transport = HERALD_TRANSPORT_SSE;
+  p->remote = g_strdup (soup_server_message_get_remote_host (msg));
+
+  if (!authenticate (hub, msg, &p->claims))
+    goto refused;
+
+  p->channels = herald_http_query_get_all (g_uri_get_query (uri), "channel");
+  if (p->channels[0] == NULL)
+    {
+      refuse (msg, SOUP_STATUS_BAD_REQUEST, "Name at least one channel: /events?channel=NAME");
+      goto refused;
+    }
+  for (guint i = 0; p->channels[i]; i++)
+    {
+      if (!herald_channel_name_is_valid (p->channels[i]))
+        {
+          refuse (msg, SOUP_STATUS_BAD_REQUEST,
+                  "Invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / -");
+          goto refused;
+        }
+      if (!herald_protocol_may_subscribe (config, p->claims, p->channels[i]))
+        {
+          refuse (msg, SOUP_STATUS_FORBIDDEN, "Not allowed to subscribe to this channel");
+          goto refused;
+        }
+    }
+  p->last_event_id = g_strdup (soup_message_headers_get_one (
+      soup_server_message_get_request_headers (msg), "Last-Event-ID"));
+  if (p->last_event_id == NULL)
+    {
+      ids = herald_http_query_get_all (g_uri_get_query (uri), "lastEventId");
+      if (ids[0])
+        p->last_event_id = g_strdup (ids[0]);
+    }
+
+  if (!reserve (p, msg, NULL))
+    goto refused;
+
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_message_headers_replace (headers, "Content-Type", "text/event-stream; charset=utf-8");
+  soup_message_headers_replace (headers, "Cache-Control", "no-cache");
+  soup_message_headers_replace (headers, "X-Accel-Buffering", "no");
+  soup_message_headers_replace (headers, "Connection", "close");
+  soup_message_headers_set_encoding (headers, SOUP_ENCODING_EOF);
+  g_signal_connect_data (msg, "wrote-headers", G_CALLBACK (on_sse_headers), p, pending_closure_free,
+                         0);
+  return;
+
+refused:
+  pending_free (p);
+}
+
+/* ---- demo page ---- */
+
+static void
+page_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+              gpointer user_data)
+{
+  g_autofree char *resource = NULL;
+  g_autoptr (GBytes) bytes = NULL;
+  const char *type = "text/html; charset=utf-8";
+  gsize size;
+
+  if (soup_server_message_get_method (msg) != SOUP_METHOD_GET
+      && soup_server_message_get_method (msg) != SOUP_METHOD_HEAD)
+    {
+      refuse (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "Use GET");
+      return;
+    }
+  if (g_str_equal (path, "/"))
+    path = "/index.html";
+  if (strstr (path, "..") != NULL)
+    {
+      refuse (msg, SOUP_STATUS_NOT_FOUND, "Not found");
+      return;
+    }
+  resource = g_strconcat ("/io/github/herald/web", path, NULL);
+  bytes = g_resources_lookup_data (resource, 0, NULL);
+  if (bytes == NULL)
+    {
+      refuse (msg, SOUP_STATUS_NOT_FOUND, "Not found");
+      return;
+    }
+  if (g_str_has_suffix (path, ".js"))
+    type = "text/javascript; charset=utf-8";
+  else if (g_str_has_suffix (path, ".css"))
+    type = "text/css; charset=utf-8";
+  else if (g_str_has_suffix (path, ".svg"))
+    type = "image/svg+xml";
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Cache-Control",
+                                "no-cache");
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_server_message_set_response (msg, type, SOUP_MEMORY_COPY, g_bytes_get_data (bytes, &size),
+                                    g_bytes_get_size (bytes));
+}
+
+void
+herald_http_register (SoupServer *server, HeraldWorker *worker)
+{
+  soup_server_add_handler (server, "/ws", ws_handler, worker, NULL);
+  soup_server_add_handler (server, "/events", sse_handler, worker, NULL);
+  soup_server_add_handler (server, NULL, page_handler, worker, NULL);
+}

@@ -1,0 +1,1112 @@
+/* herald-hub.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+#include <glib/gi18n.h>
+
+#include "herald-hub.h"
+#include "herald-connection.h"
+#include "herald-worker.h"
+
+typedef struct
+{
+  char *user_id;
+  char *ip;
+  guint worker;
+  gboolean opened;
+} Entry;
+
+struct _HeraldHub
+{
+  GObject parent_instance;
+
+  HeraldConfig *config;
+  HeraldEngine *engine;
+  HeraldJwtVerifier *verifier;
+  char *node_id;
+  GMainContext *main_context;
+
+  GPtrArray *workers; /* of HeraldWorker (owned) */
+
+  GMutex lock;            /* guards the registry below */
+  GHashTable *registry;   /* connection id → Entry */
+  GHashTable *user_count; /* user id → GUINT count of connections */
+  GHashTable *ip_count;   /* remote ip → GUINT */
+
+  guint64 published;
+};
+
+G_DEFINE_FINAL_TYPE (HeraldHub, herald_hub, G_TYPE_OBJECT)
+
+enum
+{
+  PROP_0,
+  PROP_CONFIG,
+  PROP_ENGINE,
+  N_PROPS
+};
+static GParamSpec *props[N_PROPS];
+
+enum
+{
+  SIGNAL_CONNECTION_OPENED,
+  SIGNAL_CONNECTION_CLOSED,
+  N_SIGNALS
+};
+static guint signals[N_SIGNALS];
+
+const guint16 herald_close_codes[16]
+    = { 1000, 1001, 1002, 1003, 1006, 1007, 1008, 1009, 1011, 4001, 4002, 4003, 4004, 4029, 0, 0 };
+
+guint
+herald_close_code_index (guint16 code)
+{
+  for (guint i = 0; i < 14; i++)
+    if (herald_close_codes[i] == code)
+      return i;
+  return 15; /* "other" */
+}
+
+const char *
+herald_transport_to_string (HeraldTransport transport)
+{
+  return transport == HERALD_TRANSPORT_SSE ? "sse" : "websocket";
+}
+
+void
+herald_connection_info_free (HeraldConnectionInfo *info)
+{
+  if (info == NULL)
+    return;
+  g_free (info->id);
+  g_free (info->user_id);
+  g_free (info->remote_address);
+  g_strfreev (info->channels);
+  g_free (info);
+}
+
+void
+herald_channel_info_free (HeraldChannelInfo *info)
+{
+  if (info == NULL)
+    return;
+  g_free (info->name);
+  g_free (info);
+}
+
+void
+herald_presence_free (HeraldPresence *presence)
+{
+  if (presence == NULL)
+    return;
+  g_free (presence->channel);
+  g_strfreev (presence->users);
+  g_free (presence);
+}
+
+static void
+entry_free (Entry *entry)
+{
+  g_free (entry->user_id);
+  g_free (entry->ip);
+  g_free (entry);
+}
+
+/* ---- the engine's sink: hand deliveries to the workers ---- */
+
+static void
+post_delivery (HeraldHub *self, guint worker_index, const HeraldDelivery *d)
+{
+  HeraldWorkItem *item = g_new0 (HeraldWorkItem, 1);
+
+  if (d->kind == HERALD_TARGET_CLOSE)
+    {
+      item->type = HERALD_WORK_CLOSE;
+      item->code = d->close_code;
+      item->reason = g_strdup (d->close_reason);
+    }
+  else
+    {
+      item->type = HERALD_WORK_DELIVER;
+      item->message = herald_message_ref (d->message);
+    }
+  item->kind = d->kind;
+  item->target = g_strdup (d->target);
+  herald_worker_post (g_ptr_array_index (self->workers, worker_index), item);
+}
+
+static guint
+hub_sink (const HeraldDelivery *d, gpointer user_data)
+{
+  HeraldHub *self = user_data;
+  guint reached = 0;
+  Entry *entry;
+
+  switch (d->kind)
+    {
+    case HERALD_TARGET_CHANNEL:
+    case HERALD_TARGET_ALL:
+      /* Every worker: each checks its own channel table, without locks. */
+      for (guint i = 0; i < self->workers->len; i++)
+        post_delivery (self, i, d);
+      if (d->kind == HERALD_TARGET_ALL)
+        reached = herald_hub_get_connection_count (self);
+      break;
+    case HERALD_TARGET_USER:
+      g_mutex_lock (&self->lock);
+      reached = GPOINTER_TO_UINT (g_hash_table_lookup (self->user_count, d->target));
+      g_mutex_unlock (&self->lock);
+      if (reached > 0)
+        for (guint i = 0; i < self->workers->len; i++)
+          post_delivery (self, i, d);
+      break;
+    case HERALD_TARGET_CONNECTION:
+    case HERALD_TARGET_CLOSE:
+      g_mutex_lock (&self->lock);
+      entry = g_hash_table_lookup (self->registry, d->target);
+      if (entry && entry->opened)
+        {
+          reached = 1;
+          post_delivery (self, entry->worker, d);
+        }
+      g_mutex_unlock (&self->lock);
+      break;
+    }
+  return reached;
+}
+
+/* ---- GObject ---- */
+
+static void
+herald_hub_constructed (GObject *object)
+{
+  HeraldHub *self = HERALD_HUB (object);
+
+  G_OBJECT_CLASS (herald_hub_parent_class)->constructed (object);
+  herald_engine_set_sink (self->engine, hub_sink, self);
+}
+
+static void
+herald_hub_dispose (GObject *object)
+{
+  HeraldHub *self = HERALD_HUB (object);
+
+  if (self->engine)
+    herald_engine_set_sink (self->engine, NULL, NULL);
+  for (guint i = 0; self->workers && i < self->workers->len; i++)
+    herald_worker_stop (g_ptr_array_index (self->workers, i));
+  g_clear_pointer (&self->workers, g_ptr_array_unref);
+  G_OBJECT_CLASS (herald_hub_parent_class)->dispose (object);
+}
+
+static void
+herald_hub_finalize (GObject *object)
+{
+  HeraldHub *self = HERALD_HUB (object);
+
+  g_clear_object (&self->config);
+  g_clear_object (&self->engine);
+  g_clear_object (&self->verifier);
+  g_free (self->node_id);
+  g_main_context_unref (self->main_context);
+  g_hash_table_unref (self->registry);
+  g_hash_table_unref (self->user_count);
+  g_hash_table_unref (self->ip_count);
+  g_mutex_clear (&self->lock);
+  G_OBJECT_CLASS (herald_hub_parent_class)->finalize (object);
+}
+
+static void
+herald_hub_set_property (GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+{
+  HeraldHub *self = HERALD_HUB (object);
+
+  switch (prop_id)
+    {
+    case PROP_CONFIG:
+      self->config = g_value_dup_object (value);
+      break;
+    case PROP_ENGINE:
+      self->engine = g_value_dup_object (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+herald_hub_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  HeraldHub *self = HERALD_HUB (object);
+
+  switch (prop_id)
+    {
+    case PROP_CONFIG:
+      g_value_set_object (value, self->config);
+      break;
+    case PROP_ENGINE:
+      g_value_set_object (value, self->engine);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+reschedule_worker (HeraldWorker *worker, gpointer data)
+{
+  herald_worker_reschedule_all (worker);
+}
+
+static void
+on_limits_changed (HeraldConfig *config, GParamSpec *pspec, HeraldHub *self)
+{
+  herald_hub_foreach_worker (self, reschedule_worker, NULL);
+}
+
+static void
+herald_hub_class_init (HeraldHubClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->constructed = herald_hub_constructed;
+  object_class->dispose = herald_hub_dispose;
+  object_class->finalize = herald_hub_finalize;
+  object_class->set_property = herald_hub_set_property;
+  object_class->get_property = herald_hub_get_property;
+
+  props[PROP_CONFIG]
+      = g_param_spec_object ("config", NULL, NULL, HERALD_TYPE_CONFIG,
+                             G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  props[PROP_ENGINE]
+      = g_param_spec_object ("engine", NULL, NULL, HERALD_TYPE_ENGINE,
+                             G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, props);
+
+  signals[SIGNAL_CONNECTION_OPENED]
+      = g_signal_new ("connection-opened", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                      NULL, NULL, G_TYPE_NONE, 3, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING);
+  signals[SIGNAL_CONNECTION_CLOSED]
+      = g_signal_new ("connection-closed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                      NULL, NULL, G_TYPE_NONE, 3, G_TYPE_STRING, G_TYPE_UINT, G_TYPE_STRING);
+}
+
+static void
+herald_hub_init (HeraldHub *self)
+{
+  g_autofree char *id = herald_connection_id_new ();
+
+  g_mutex_init (&self->lock);
+  self->registry
+      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)entry_free);
+  self->user_count = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->ip_count = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->workers = g_ptr_array_new_with_free_func (g_object_unref);
+  self->main_context = g_main_context_ref_thread_default ();
+  self->node_id = g_strndup (id, 12);
+}
+
+/**
+ * herald_hub_new:
+ *
+ * Returns: (transfer full): a hub delivering through @engine.
+ */
+HeraldHub *
+herald_hub_new (HeraldConfig *config, HeraldEngine *engine)
+{
+  HeraldHub *self = g_object_new (HERALD_TYPE_HUB, "config", config, "engine", engine, NULL);
+
+  g_signal_connect_object (config, "notify::heartbeat-interval", G_CALLBACK (on_limits_changed),
+                           self, 0);
+  g_signal_connect_object (config, "notify::connection-timeout", G_CALLBACK (on_limits_changed),
+                           self, 0);
+  return self;
+}
+
+HeraldConfig *
+herald_hub_get_config (HeraldHub *self)
+{
+  return self->config;
+}
+
+HeraldEngine *
+herald_hub_get_engine (HeraldHub *self)
+{
+  return self->engine;
+}
+
+const char *
+herald_hub_get_node_id (HeraldHub *self)
+{
+  return self->node_id;
+}
+
+HeraldJwtVerifier *
+herald_hub_get_verifier (HeraldHub *self)
+{
+  return self->verifier;
+}
+
+gboolean
+herald_hub_load_keys (HeraldHub *self, GError **error)
+{
+  const char *key_file = herald_config_get_jwt_public_key_file (self->config);
+  GBytes *secret = herald_config_get_jwt_secret (self->config);
+
+  g_clear_object (&self->verifier);
+  if (key_file)
+    {
+      self->verifier = herald_jwt_verifier_new_public_key (
+          herald_config_get_jwt_algorithm (self->config), key_file, error);
+      if (self->verifier == NULL)
+        {
+          g_prefix_error (error, "%s: ", key_file);
+          return FALSE;
+        }
+    }
+  else if (secret && g_bytes_get_size (secret) > 0)
+    self->verifier = herald_jwt_verifier_new_hmac (secret);
+  return TRUE;
+}
+
+guint
+herald_hub_add_worker (HeraldHub *self, HeraldWorker *worker)
+{
+  g_ptr_array_add (self->workers, g_object_ref (worker));
+  return self->workers->len - 1;
+}
+
+guint
+herald_hub_get_n_workers (HeraldHub *self)
+{
+  return self->workers->len;
+}
+
+/* ---- publishing ---- */
+
+static char *
+check_data (HeraldHub *self, const char *data_json, GError **error)
+{
+  gsize max = herald_config_get_max_message_size (self->config);
+  gsize len;
+
+  if (data_json == NULL)
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT, _ ("data is required"));
+      return NULL;
+    }
+  len = strlen (data_json);
+  if (len > max)
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_LIMIT_EXCEEDED,
+                   _ ("data is %zu bytes, more than max-message-size (%zu)"), len, max);
+      return NULL;
+    }
+  return herald_json_normalize (data_json, len, error);
+}
+
+static void
+on_engine_published (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  g_autoptr (GError) error = NULL;
+  guint64 offset = 0;
+
+  if (!herald_engine_publish_finish (HERALD_ENGINE (source), result, &offset, &error))
+    g_task_return_error (task, g_steal_pointer (&error));
+  else
+    {
+      guint64 *boxed = g_new (guint64, 1);
+      *boxed = offset;
+      g_task_return_pointer (task, boxed, g_free);
+    }
+}
+
+void
+herald_hub_publish_async (HeraldHub *self, const char *channel, const char *data_json,
+                          GCancellable *cancellable, GAsyncReadyCallback callback,
+                          gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *normalized = NULL;
+
+  g_task_set_source_tag (task, herald_hub_publish_async);
+  if (!herald_channel_name_is_valid (channel))
+    {
+      g_task_return_new_error (
+          task, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+          _ ("invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / -"));
+      return;
+    }
+  normalized = check_data (self, data_json, &error);
+  if (normalized == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  __atomic_fetch_add (&self->published, 1, __ATOMIC_RELAXED);
+  herald_engine_publish_async (self->engine, channel, normalized, cancellable, on_engine_published,
+                               g_steal_pointer (&task));
+}
+
+gboolean
+herald_hub_publish_finish (HeraldHub *self, GAsyncResult *result, guint64 *offset, GError **error)
+{
+  g_autofree guint64 *value = g_task_propagate_pointer (G_TASK (result), error);
+
+  if (value == NULL)
+    return FALSE;
+  if (offset)
+    *offset = *value;
+  return TRUE;
+}
+
+void
+herald_hub_count_published (HeraldHub *self)
+{
+  __atomic_fetch_add (&self->published, 1, __ATOMIC_RELAXED);
+}
+
+gboolean
+herald_hub_broadcast (HeraldHub *self, const char *data_json, guint *delivered, GError **error)
+{
+  g_autofree char *normalized = check_data (self, data_json, error);
+  guint n;
+
+  if (normalized == NULL)
+    return FALSE;
+  n = herald_engine_send (self->engine, HERALD_TARGET_ALL, NULL, normalized);
+  if (delivered)
+    *delivered = n;
+  return TRUE;
+}
+
+gboolean
+herald_hub_send_to_user (HeraldHub *self, const char *user_id, const char *data_json,
+                         guint *delivered, GError **error)
+{
+  g_autofree char *normalized = NULL;
+  guint n;
+
+  if (user_id == NULL || *user_id == '\0' || strlen (user_id) > 1024
+      || !g_utf8_validate (user_id, -1, NULL))
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT, _ ("invalid user id"));
+      return FALSE;
+    }
+  normalized = check_data (self, data_json, error);
+  if (normalized == NULL)
+    return FALSE;
+  n = herald_engine_send (self->engine, HERALD_TARGET_USER, user_id, normalized);
+  if (delivered)
+    *delivered = n;
+  return TRUE;
+}
+
+gboolean
+herald_hub_send_to_connection (HeraldHub *self, const char *id, const char *data_json,
+                               GError **error)
+{
+  g_autofree char *normalized = NULL;
+
+  if (!herald_connection_id_is_valid (id))
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT, _ ("invalid connection id"));
+      return FALSE;
+    }
+  normalized = check_data (self, data_json, error);
+  if (normalized == NULL)
+    return FALSE;
+  if (herald_engine_send (self->engine, HERALD_TARGET_CONNECTION, id, normalized) == 0)
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_NOT_FOUND, _ ("no connection with id %s"), id);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+herald_hub_close_connection (HeraldHub *self, const char *id, guint16 code, const char *reason,
+                             GError **error)
+{
+  if (!herald_connection_id_is_valid (id))
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT, _ ("invalid connection id"));
+      return FALSE;
+    }
+  if (!herald_hub_has_connection (self, id))
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_NOT_FOUND, _ ("no connection with id %s"), id);
+      return FALSE;
+    }
+  herald_engine_close_connection (self->engine, id, code, reason ? reason : "");
+  return TRUE;
+}
+
+/* ---- registry ---- */
+
+guint
+herald_hub_get_connection_count (HeraldHub *self)
+{
+  guint n = 0;
+  GHashTableIter iter;
+  Entry *entry;
+
+  g_mutex_lock (&self->lock);
+  g_hash_table_iter_init (&iter, self->registry);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&entry))
+    n += entry->opened;
+  g_mutex_unlock (&self->lock);
+  return n;
+}
+
+gboolean
+herald_hub_has_connection (HeraldHub *self, const char *id)
+{
+  Entry *entry;
+  gboolean found;
+
+  g_mutex_lock (&self->lock);
+  entry = g_hash_table_lookup (self->registry, id);
+  found = entry != NULL && entry->opened;
+  g_mutex_unlock (&self->lock);
+  return found;
+}
+
+static void
+count_adjust (GHashTable *table, const char *key, int delta)
+{
+  guint n;
+
+  if (key == NULL)
+    return;
+  n = GPOINTER_TO_UINT (g_hash_table_lookup (table, key));
+  n += delta;
+  if (n == 0)
+    g_hash_table_remove (table, key);
+  else
+    g_hash_table_replace (table, g_strdup (key), GUINT_TO_POINTER (n));
+}
+
+gboolean
+herald_hub_reserve_connection (HeraldHub *self, const char *id, const char *user_id,
+                               const char *remote_ip, guint worker_index, GError **error)
+{
+  guint max = herald_config_get_max_connections (self->config);
+  guint per_ip = herald_config_get_max_connections_per_ip (self->config);
+  gboolean ok = FALSE;
+  Entry *entry;
+
+  g_mutex_lock (&self->lock);
+  if (g_hash_table_contains (self->registry, id))
+    g_set_error (error, HERALD_ERROR, HERALD_ERROR_IN_USE, _ ("connection id %s is in use"), id);
+  else if (g_hash_table_size (self->registry) >= max)
+    g_set_error (error, HERALD_ERROR, HERALD_ERROR_LIMIT_EXCEEDED,
+                 _ ("too many connections (max-connections=%u)"), max);
+  else if (per_ip > 0 && remote_ip
+           && GPOINTER_TO_UINT (g_hash_table_lookup (self->ip_count, remote_ip)) >= per_ip)
+    g_set_error (error, HERALD_ERROR, HERALD_ERROR_LIMIT_EXCEEDED,
+                 _ ("too many connections from this address (max-connections-per-ip=%u)"), per_ip);
+  else
+    {
+      entry = g_new0 (Entry, 1);
+      entry->user_id = g_strdup (user_id);
+      entry->ip = g_strdup (remote_ip);
+      entry->worker = worker_index;
+      g_hash_table_insert (self->registry, g_strdup (id), entry);
+      count_adjust (self->ip_count, remote_ip, +1);
+      ok = TRUE;
+    }
+  g_mutex_unlock (&self->lock);
+  return ok;
+}
+
+typedef struct
+{
+  HeraldHub *hub;
+  char *id;
+  char *user_id;
+  char *transport;
+  guint code;
+  char *reason;
+  gboolean closed;
+} SignalData;
+
+static void
+signal_data_free (SignalData *data)
+{
+  g_object_unref (data->hub);
+  g_free (data->id);
+  g_free (data->user_id);
+  g_free (data->transport);
+  g_free (data->reason);
+  g_free (data);
+}
+
+static gboolean
+emit_in_main (gpointer user_data)
+{
+  SignalData *data = user_data;
+
+  if (data->closed)
+    g_signal_emit (data->hub, signals[SIGNAL_CONNECTION_CLOSED], 0, data->id, data->code,
+                   data->reason);
+  else
+    g_signal_emit (data->hub, signals[SIGNAL_CONNECTION_OPENED], 0, data->id, data->user_id,
+                   data->transport);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+emit_signal (HeraldHub *self, SignalData *data)
+{
+  data->hub = g_object_ref (self);
+  g_main_context_invoke_full (self->main_context, G_PRIORITY_DEFAULT, emit_in_main, data,
+                              (GDestroyNotify)signal_data_free);
+}
+
+void
+herald_hub_connection_opened (HeraldHub *self, const char *id, const char *user_id,
+                              HeraldTransport transport)
+{
+  SignalData *data;
+  Entry *entry;
+
+  g_mutex_lock (&self->lock);
+  entry = g_hash_table_lookup (self->registry, id);
+  if (entry && !entry->opened)
+    {
+      entry->opened = TRUE;
+      count_adjust (self->user_count, entry->user_id, +1);
+    }
+  else
+    entry = NULL;
+  g_mutex_unlock (&self->lock);
+
+  /* connection-opened without a registry entry happens only in tests. */
+  g_debug ("connection %s opened (%s, user %s)", id, herald_transport_to_string (transport),
+           user_id ? user_id : "-");
+  data = g_new0 (SignalData, 1);
+  data->id = g_strdup (id);
+  data->user_id = g_strdup (user_id ? user_id : "");
+  data->transport = g_strdup (herald_transport_to_string (transport));
+  emit_signal (self, data);
+}
+
+void
+herald_hub_release_connection (HeraldHub *self, const char *id, guint16 code, const char *reason,
+                               gboolean was_open)
+{
+  Entry *entry;
+  gboolean opened = FALSE;
+  SignalData *data;
+
+  g_mutex_lock (&self->lock);
+  entry = g_hash_table_lookup (self->registry, id);
+  if (entry)
+    {
+      opened = entry->opened;
+      if (opened)
+        count_adjust (self->user_count, entry->user_id, -1);
+      count_adjust (self->ip_count, entry->ip, -1);
+      g_hash_table_remove (self->registry, id);
+    }
+  g_mutex_unlock (&self->lock);
+
+  if (!opened)
+    return;
+  g_debug ("connection %s closed: %u %s", id, code, reason);
+  data = g_new0 (SignalData, 1);
+  data->closed = TRUE;
+  data->id = g_strdup (id);
+  data->code = code;
+  data->reason = g_strdup (reason ? reason : "");
+  emit_signal (self, data);
+}
+
+/* ---- gathering answers from the workers ---- */
+
+typedef gpointer (*CollectFunc) (HeraldWorker *worker, gpointer data);
+
+typedef struct
+{
+  GTask *task;
+  CollectFunc collect;
+  gpointer data;
+  GDestroyNotify data_free;
+  GDestroyNotify part_free;
+  GMutex lock;
+  GPtrArray *parts;
+  gint pending;
+} Gather;
+
+static void
+gather_free (Gather *g)
+{
+  if (g->data_free)
+    g->data_free (g->data);
+  g_mutex_clear (&g->lock);
+  g_free (g);
+}
+
+static void
+gather_one (HeraldWorker *worker, gpointer user_data)
+{
+  Gather *g = user_data;
+  gpointer part = g->collect (worker, g->data);
+
+  g_mutex_lock (&g->lock);
+  g_ptr_array_add (g->parts, part);
+  g_mutex_unlock (&g->lock);
+  if (g_atomic_int_dec_and_test (&g->pending))
+    {
+      GTask *task = g->task;
+      /* Returning from a worker thread: GTask calls back in the caller's context. */
+      g_task_return_pointer (task, g->parts, (GDestroyNotify)g_ptr_array_unref);
+      gather_free (g);
+      g_object_unref (task);
+    }
+}
+
+static void
+gather_async (HeraldHub *self, CollectFunc collect, gpointer data, GDestroyNotify data_free,
+              GDestroyNotify part_free, gpointer source_tag, GAsyncReadyCallback callback,
+              gpointer user_data)
+{
+  Gather *g = g_new0 (Gather, 1);
+
+  g->task = g_task_new (self, NULL, callback, user_data);
+  g_task_set_source_tag (g->task, source_tag);
+  g->collect = collect;
+  g->data = data;
+  g->data_free = data_free;
+  g->part_free = part_free;
+  g_mutex_init (&g->lock);
+  g->parts = g_ptr_array_new_with_free_func (part_free);
+  g->pending = self->workers->len;
+
+  if (self->workers->len == 0)
+    {
+      GTask *task = g->task;
+      g_task_return_pointer (task, g->parts, (GDestroyNotify)g_ptr_array_unref);
+      gather_free (g);
+      g_object_unref (task);
+      return;
+    }
+  for (guint i = 0; i < self->workers->len; i++)
+    {
+      HeraldWorkItem *item = g_new0 (HeraldWorkItem, 1);
+      item->type = HERALD_WORK_CALL;
+      item->func = gather_one;
+      item->data = g;
+      herald_worker_post (g_ptr_array_index (self->workers, i), item);
+    }
+}
+
+static gpointer
+collect_connections (HeraldWorker *worker, gpointer data)
+{
+  return herald_worker_list_connections (worker);
+}
+
+static gint
+compare_connected_at (gconstpointer a, gconstpointer b)
+{
+  const HeraldConnectionInfo *ia = *(HeraldConnectionInfo **)a;
+  const HeraldConnectionInfo *ib = *(HeraldConnectionInfo **)b;
+  return ia->connected_at < ib->connected_at ? -1 : ia->connected_at > ib->connected_at;
+}
+
+void
+herald_hub_list_connections_async (HeraldHub *self, GAsyncReadyCallback callback,
+                                   gpointer user_data)
+{
+  gather_async (self, collect_connections, NULL, NULL, (GDestroyNotify)g_ptr_array_unref,
+                herald_hub_list_connections_async, callback, user_data);
+}
+
+GPtrArray *
+herald_hub_list_connections_finish (HeraldHub *self, GAsyncResult *result, GError **error)
+{
+  g_autoptr (GPtrArray) parts = g_task_propagate_pointer (G_TASK (result), error);
+  GPtrArray *out;
+
+  if (parts == NULL)
+    return NULL;
+  out = g_ptr_array_new_with_free_func ((GDestroyNotify)herald_connection_info_free);
+  for (guint i = 0; i < parts->len; i++)
+    {
+      GPtrArray *part = g_ptr_array_index (parts, i);
+      for (guint j = 0; j < part->len; j++)
+        g_ptr_array_add (out, g_steal_pointer (&part->pdata[j]));
+      g_ptr_array_set_free_func (part, NULL);
+    }
+  g_ptr_array_sort (out, compare_connected_at);
+  return out;
+}
+
+static gpointer
+collect_one_connection (HeraldWorker *worker, gpointer data)
+{
+  HeraldConnection *conn = herald_worker_lookup_connection (worker, data);
+
+  if (conn == NULL || herald_connection_get_state (conn) != HERALD_CONNECTION_OPEN)
+    return NULL;
+  return herald_connection_get_info (conn);
+}
+
+void
+herald_hub_get_connection_async (HeraldHub *self, const char *id, GAsyncReadyCallback callback,
+                                 gpointer user_data)
+{
+  gather_async (self, collect_one_connection, g_strdup (id), g_free,
+                (GDestroyNotify)herald_connection_info_free, herald_hub_get_connection_async,
+                callback, user_data);
+}
+
+HeraldConnectionInfo *
+herald_hub_get_connection_finish (HeraldHub *self, GAsyncResult *result, GError **error)
+{
+  g_autoptr (GPtrArray) parts = g_task_propagate_pointer (G_TASK (result), error);
+
+  if (parts == NULL)
+    return NULL;
+  for (guint i = 0; i < parts->len; i++)
+    if (parts->pdata[i])
+      return g_steal_pointer (&parts->pdata[i]);
+  g_set_error (error, HERALD_ERROR, HERALD_ERROR_NOT_FOUND, _ ("no such connection"));
+  return NULL;
+}
+
+static gpointer
+collect_channels (HeraldWorker *worker, gpointer data)
+{
+  return herald_worker_list_channels (worker);
+}
+
+static gint
+compare_channel_name (gconstpointer a, gconstpointer b)
+{
+  return strcmp ((*(HeraldChannelInfo **)a)->name, (*(HeraldChannelInfo **)b)->name);
+}
+
+void
+herald_hub_list_channels_async (HeraldHub *self, GAsyncReadyCallback callback, gpointer user_data)
+{
+  gather_async (self, collect_channels, NULL, NULL, (GDestroyNotify)g_ptr_array_unref,
+                herald_hub_list_channels_async, callback, user_data);
+}
+
+GPtrArray *
+herald_hub_list_channels_finish (HeraldHub *self, GAsyncResult *result, GError **error)
+{
+  g_autoptr (GPtrArray) parts = g_task_propagate_pointer (G_TASK (result), error);
+  g_autoptr (GHashTable) merged = NULL;
+  GPtrArray *out;
+  GHashTableIter iter;
+  HeraldChannelInfo *info;
+
+  if (parts == NULL)
+    return NULL;
+  merged = g_hash_table_new (g_str_hash, g_str_equal);
+  out = g_ptr_array_new_with_free_func ((GDestroyNotify)herald_channel_info_free);
+  for (guint i = 0; i < parts->len; i++)
+    {
+      GPtrArray *part = g_ptr_array_index (parts, i);
+      for (guint j = 0; j < part->len; j++)
+        {
+          HeraldChannelInfo *item = part->pdata[j];
+          HeraldChannelInfo *have = g_hash_table_lookup (merged, item->name);
+          if (have)
+            have->subscribers += item->subscribers;
+          else
+            {
+              g_hash_table_insert (merged, item->name, item);
+              part->pdata[j] = NULL;
+            }
+        }
+    }
+  g_hash_table_iter_init (&iter, merged);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&info))
+    g_ptr_array_add (out, info);
+  g_ptr_array_sort (out, compare_channel_name);
+  return out;
+}
+
+typedef struct
+{
+  GHashTable *users;
+  guint connections;
+} PresencePart;
+
+static void
+presence_part_free (PresencePart *part)
+{
+  g_hash_table_unref (part->users);
+  g_free (part);
+}
+
+static gpointer
+collect_presence (HeraldWorker *worker, gpointer data)
+{
+  PresencePart *part = g_new0 (PresencePart, 1);
+
+  part->users = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  herald_worker_collect_presence (worker, data, part->users, &part->connections);
+  return part;
+}
+
+void
+herald_hub_get_presence_async (HeraldHub *self, const char *channel, GAsyncReadyCallback callback,
+                               gpointer user_data)
+{
+  gather_async (self, collect_presence, g_strdup (channel), g_free,
+                (GDestroyNotify)presence_part_free, herald_hub_get_presence_async, callback,
+                user_data);
+}
+
+static int
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char **)a, *(const char **)b);
+}
+
+HeraldPresence *
+herald_hub_get_presence_finish (HeraldHub *self, GAsyncResult *result, GError **error)
+{
+  g_autoptr (GPtrArray) parts = g_task_propagate_pointer (G_TASK (result), error);
+  g_autoptr (GHashTable) users = NULL;
+  g_autoptr (GPtrArray) names = NULL;
+  HeraldPresence *presence;
+  GHashTableIter iter;
+  char *name;
+
+  if (parts == NULL)
+    return NULL;
+  users = g_hash_table_new (g_str_hash, g_str_equal);
+  presence = g_new0 (HeraldPresence, 1);
+  for (guint i = 0; i < parts->len; i++)
+    {
+      PresencePart *part = g_ptr_array_index (parts, i);
+      presence->connections += part->connections;
+      g_hash_table_iter_init (&iter, part->users);
+      while (g_hash_table_iter_next (&iter, (gpointer *)&name, NULL))
+        g_hash_table_add (users, name);
+    }
+  names = g_ptr_array_new ();
+  g_hash_table_iter_init (&iter, users);
+  while (g_hash_table_iter_next (&iter, (gpointer *)&name, NULL))
+    g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, compare_strings);
+  g_ptr_array_add (names, NULL);
+  presence->users = (char **)g_ptr_array_steal (names, NULL);
+  return presence;
+}
+
+static gpointer
+collect_stats (HeraldWorker *worker, gpointer data)
+{
+  HeraldStats *stats = g_new0 (HeraldStats, 1);
+  herald_worker_add_stats (worker, stats);
+  return stats;
+}
+
+void
+herald_hub_get_stats_async (HeraldHub *self, GAsyncReadyCallback callback, gpointer user_data)
+{
+  gather_async (self, collect_stats, NULL, NULL, g_free, herald_hub_get_stats_async, callback,
+                user_data);
+}
+
+HeraldStats *
+herald_hub_get_stats_finish (HeraldHub *self, GAsyncResult *result, GError **error)
+{
+  g_autoptr (GPtrArray) parts = g_task_propagate_pointer (G_TASK (result), error);
+  HeraldStats *out;
+
+  if (parts == NULL)
+    return NULL;
+  out = g_new0 (HeraldStats, 1);
+  for (guint i = 0; i < parts->len; i++)
+    {
+      HeraldStats *s = g_ptr_array_index (parts, i);
+      out->connections_websocket += s->connections_websocket;
+      out->connections_sse += s->connections_sse;
+      out->connections_opened += s->connections_opened;
+      out->messages_received += s->messages_received;
+      out->deliveries += s->deliveries;
+      out->bytes_written += s->bytes_written;
+      out->bytes_queued += s->bytes_queued;
+      out->dropped += s->dropped;
+      for (guint j = 0; j < G_N_ELEMENTS (out->closes); j++)
+        out->closes[j] += s->closes[j];
+    }
+  out->messages_published = __atomic_load_n (&self->published, __ATOMIC_RELAXED);
+  return out;
+}
+
+char *
+herald_hub_dup_engine_state (HeraldHub *self)
+{
+  return herald_engine_dup_state (self->engine);
+}
+
+void
+herald_hub_foreach_worker (HeraldHub *self, HeraldWorkerFunc func, gpointer user_data)
+{
+  for (guint i = 0; i < self->workers->len; i++)
+    {
+      HeraldWorkItem *item = g_new0 (HeraldWorkItem, 1);
+      item->type = HERALD_WORK_CALL;
+      item->func = func;
+      item->data = user_data;
+      herald_worker_post (g_ptr_array_index (self->workers, i), item);
+    }
+}
+
+/* ---- shutdown ---- */
+
+static gboolean
+check_drained (gpointer user_data)
+{
+  GTask *task = user_data;
+  HeraldHub *self = g_task_get_source_object (task);
+  gint64 deadline = GPOINTER_TO_SIZE (g_task_get_task_data (task)) * (gint64)1000;
+
+  if (herald_hub_get_connection_count (self) == 0 || g_get_monotonic_time () >= deadline)
+    {
+      g_task_return_boolean (task, TRUE);
+      return G_SOURCE_REMOVE;
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+begin_shutdown (HeraldWorker *worker, gpointer data)
+{
+  herald_worker_begin_shutdown (worker);
+}
+
+void
+herald_hub_shutdown_async (HeraldHub *self, guint timeout_ms, GAsyncReadyCallback callback,
+                           gpointer user_data)
+{
+  GTask *task = g_task_new (self, NULL, callback, user_data);
+  g_autoptr (GSource) source = g_timeout_source_new (20);
+  gint64 deadline_ms = g_get_monotonic_time () / 1000 + timeout_ms;
+
+  g_task_set_task_data (task, GSIZE_TO_POINTER ((gsize)deadline_ms), NULL);
+  herald_hub_foreach_worker (self, begin_shutdown, NULL);
+  g_source_set_callback (source, check_drained, task, g_object_unref);
+  g_source_attach (source, g_main_context_get_thread_default ());
+}
+
+gboolean
+herald_hub_shutdown_finish (HeraldHub *self, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}

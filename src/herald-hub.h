@@ -1,0 +1,183 @@
+/* herald-hub.h: the hub — connections by id and user, channels, routing.
+ *
+ * The hub is shared by every worker thread and the main thread. Its state is
+ * small and touched only when connections open or close (a registry under a
+ * mutex); deliveries go to the workers by message passing, and queries about
+ * live connections are gathered from the workers asynchronously. Every
+ * public function here is thread-safe; async callbacks run in the caller's
+ * thread-default main context.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+#include "herald-config.h"
+#include "herald-engine.h"
+#include "herald-error.h"
+#include "herald-jwt.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  HERALD_TRANSPORT_WEBSOCKET,
+  HERALD_TRANSPORT_SSE,
+} HeraldTransport;
+
+const char *herald_transport_to_string (HeraldTransport transport); /* "websocket" | "sse" */
+
+typedef struct _HeraldWorker HeraldWorker;
+
+/* A snapshot of one connection, gathered from its worker. */
+typedef struct
+{
+  char *id;
+  char *user_id; /* NULL for anonymous */
+  HeraldTransport transport;
+  char *remote_address;
+  gint64 connected_at; /* unix µs */
+  char **channels;
+  guint64 messages_sent;
+  guint64 messages_received;
+  guint64 bytes_queued;
+} HeraldConnectionInfo;
+void herald_connection_info_free (HeraldConnectionInfo *info);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HeraldConnectionInfo, herald_connection_info_free)
+
+typedef struct
+{
+  char *name;
+  guint subscribers; /* connections on this node */
+} HeraldChannelInfo;
+void herald_channel_info_free (HeraldChannelInfo *info);
+
+typedef struct
+{
+  char *channel;
+  char **users;      /* sorted, unique */
+  guint connections; /* subscribed connections */
+} HeraldPresence;
+void herald_presence_free (HeraldPresence *presence);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HeraldPresence, herald_presence_free)
+
+/* Counters for /metrics, summed over workers. */
+typedef struct
+{
+  guint connections_websocket;
+  guint connections_sse;
+  guint64 connections_opened;
+  guint64 messages_received; /* frames/messages from clients */
+  guint64 messages_published;
+  guint64 deliveries;    /* messages queued to connections */
+  guint64 bytes_written; /* bytes written to sockets */
+  guint64 bytes_queued;  /* now */
+  guint64 dropped;       /* deliveries dropped (slow consumers closed) */
+  guint64 closes[16];    /* by close code, indexes from herald_close_code_index() */
+} HeraldStats;
+
+/* Close codes counted in HeraldStats.closes, in index order. */
+extern const guint16 herald_close_codes[16];
+guint herald_close_code_index (guint16 code);
+
+#define HERALD_TYPE_HUB (herald_hub_get_type ())
+G_DECLARE_FINAL_TYPE (HeraldHub, herald_hub, HERALD, HUB, GObject)
+
+/* Signals (emitted in the main context the hub was created in):
+ *   "connection-opened" (const char *id, const char *user_id or "", const char *transport)
+ *   "connection-closed" (const char *id, guint code, const char *reason)
+ */
+
+HeraldHub *herald_hub_new (HeraldConfig *config, HeraldEngine *engine);
+HeraldConfig *herald_hub_get_config (HeraldHub *self);
+/* Loads the token key named by the configuration (secret or public key file). */
+gboolean herald_hub_load_keys (HeraldHub *self, GError **error);
+/* The token verifier, or NULL when no token key is configured. */
+HeraldJwtVerifier *herald_hub_get_verifier (HeraldHub *self);
+HeraldEngine *herald_hub_get_engine (HeraldHub *self);
+const char *herald_hub_get_node_id (HeraldHub *self);
+
+/* Workers register themselves when they start; index = position. */
+guint herald_hub_add_worker (HeraldHub *self, HeraldWorker *worker);
+guint herald_hub_get_n_workers (HeraldHub *self);
+
+/* --- Publishing and sending (any thread) --- */
+
+/* Validates @channel and @data_json (normalising the JSON), checks the size
+ * limit, and publishes through the engine. */
+void herald_hub_publish_async (HeraldHub *self, const char *channel, const char *data_json,
+                               GCancellable *cancellable, GAsyncReadyCallback callback,
+                               gpointer user_data);
+gboolean herald_hub_publish_finish (HeraldHub *self, GAsyncResult *result, guint64 *offset,
+                                    GError **error);
+
+/* Each validates @data_json; returns FALSE with HERALD_ERROR_INVALID_ARGUMENT or
+ * LIMIT_EXCEEDED. @delivered receives the number of local connections reached. */
+gboolean herald_hub_broadcast (HeraldHub *self, const char *data_json, guint *delivered,
+                               GError **error);
+gboolean herald_hub_send_to_user (HeraldHub *self, const char *user_id, const char *data_json,
+                                  guint *delivered, GError **error);
+/* HERALD_ERROR_NOT_FOUND when no such connection exists (on this node, with the
+ * in-process engine). */
+gboolean herald_hub_send_to_connection (HeraldHub *self, const char *id, const char *data_json,
+                                        GError **error);
+gboolean herald_hub_close_connection (HeraldHub *self, const char *id, guint16 code,
+                                      const char *reason, GError **error);
+
+/* --- Queries (any thread; answered by the workers) --- */
+guint herald_hub_get_connection_count (HeraldHub *self);
+gboolean herald_hub_has_connection (HeraldHub *self, const char *id);
+
+void herald_hub_list_connections_async (HeraldHub *self, GAsyncReadyCallback callback,
+                                        gpointer user_data);
+/* Returns: (element-type HeraldConnectionInfo) sorted by connected_at */
+GPtrArray *herald_hub_list_connections_finish (HeraldHub *self, GAsyncResult *result,
+                                               GError **error);
+
+void herald_hub_get_connection_async (HeraldHub *self, const char *id, GAsyncReadyCallback callback,
+                                      gpointer user_data);
+/* HERALD_ERROR_NOT_FOUND when unknown */
+HeraldConnectionInfo *herald_hub_get_connection_finish (HeraldHub *self, GAsyncResult *result,
+                                                        GError **error);
+
+void herald_hub_list_channels_async (HeraldHub *self, GAsyncReadyCallback callback,
+                                     gpointer user_data);
+/* Returns: (element-type HeraldChannelInfo) sorted by name */
+GPtrArray *herald_hub_list_channels_finish (HeraldHub *self, GAsyncResult *result, GError **error);
+
+void herald_hub_get_presence_async (HeraldHub *self, const char *channel,
+                                    GAsyncReadyCallback callback, gpointer user_data);
+HeraldPresence *herald_hub_get_presence_finish (HeraldHub *self, GAsyncResult *result,
+                                                GError **error);
+
+void herald_hub_get_stats_async (HeraldHub *self, GAsyncReadyCallback callback, gpointer user_data);
+/* Returns: (transfer full): a HeraldStats to g_free() */
+HeraldStats *herald_hub_get_stats_finish (HeraldHub *self, GAsyncResult *result, GError **error);
+
+/* Engine health for /healthz and D-Bus. */
+char *herald_hub_dup_engine_state (HeraldHub *self);
+
+/* --- Used by workers --- */
+
+/* Reserves @id for a new connection: HERALD_ERROR_IN_USE when taken,
+ * HERALD_ERROR_LIMIT_EXCEEDED over max-connections or max-connections-per-ip. */
+gboolean herald_hub_reserve_connection (HeraldHub *self, const char *id, const char *user_id,
+                                        const char *remote_ip, guint worker_index, GError **error);
+void herald_hub_connection_opened (HeraldHub *self, const char *id, const char *user_id,
+                                   HeraldTransport transport);
+void herald_hub_release_connection (HeraldHub *self, const char *id, guint16 code,
+                                    const char *reason, gboolean was_open);
+void herald_hub_count_published (HeraldHub *self);
+
+/* Graceful shutdown: every worker closes its connections with 1001 and stops
+ * accepting; @callback runs (in the caller's context) when all are closed or
+ * after @timeout_ms. */
+void herald_hub_shutdown_async (HeraldHub *self, guint timeout_ms, GAsyncReadyCallback callback,
+                                gpointer user_data);
+gboolean herald_hub_shutdown_finish (HeraldHub *self, GAsyncResult *result, GError **error);
+
+/* Posts a function to run in every worker's thread (limits changed, etc.). */
+typedef void (*HeraldWorkerFunc) (HeraldWorker *worker, gpointer user_data);
+void herald_hub_foreach_worker (HeraldHub *self, HeraldWorkerFunc func, gpointer user_data);
+
+G_END_DECLS

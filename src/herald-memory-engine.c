@@ -1,0 +1,390 @@
+/* herald-memory-engine.c: offsets, history and routing inside one process.
+ *
+ * One mutex guards the channel table. A publish assigns the channel offset and
+ * the node-wide sequence number and hands the message to the hub's sink while
+ * still holding it, so every worker receives messages in sequence order — the
+ * property SSE resume and recovery rely on.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+#include <gio/gio.h>
+
+#include "herald-error.h"
+#include "herald-memory-engine.h"
+
+typedef struct
+{
+  guint64 offset;      /* last offset assigned */
+  guint64 evicted_seq; /* highest seq dropped from history (0 = none) */
+  guint64 evicted_offset;
+  GQueue history; /* of HeraldMessage*, oldest first */
+} MemChannel;
+
+struct _HeraldMemoryEngine
+{
+  GObject parent_instance;
+
+  HeraldConfig *config;
+  GMutex lock;
+  GHashTable *channels; /* name → MemChannel */
+  guint64 seq;
+  char *epoch;
+
+  HeraldEngineSink sink;
+  gpointer sink_data;
+};
+
+static void herald_memory_engine_iface_init (HeraldEngineInterface *iface);
+
+G_DEFINE_TYPE_WITH_CODE (HeraldMemoryEngine, herald_memory_engine, G_TYPE_OBJECT,
+                         G_IMPLEMENT_INTERFACE (HERALD_TYPE_ENGINE,
+                                                herald_memory_engine_iface_init))
+
+enum
+{
+  PROP_0,
+  PROP_CONFIG,
+  N_PROPS
+};
+static GParamSpec *props[N_PROPS];
+
+static void
+mem_channel_free (gpointer data)
+{
+  MemChannel *ch = data;
+  g_queue_clear_full (&ch->history, (GDestroyNotify)herald_message_unref);
+  g_free (ch);
+}
+
+static char *
+random_epoch (void)
+{
+  g_autofree char *id = herald_connection_id_new ();
+  char *epoch = g_strndup (id, 8);
+
+  /* Epochs are used inside SSE ids "<epoch>-<seq>": keep them free of '-'. */
+  for (char *p = epoch; *p; p++)
+    if (*p == '-')
+      *p = '_';
+  return epoch;
+}
+
+static void
+channel_drop_oldest (MemChannel *ch)
+{
+  HeraldMessage *old = g_queue_pop_head (&ch->history);
+  ch->evicted_seq = herald_message_get_seq (old);
+  ch->evicted_offset = herald_message_get_offset (old);
+  herald_message_unref (old);
+}
+
+static void
+channel_expire (HeraldMemoryEngine *self, MemChannel *ch, gint64 now)
+{
+  guint ttl = herald_config_get_history_ttl (self->config);
+  guint size = herald_config_get_history_size (self->config);
+
+  while (ch->history.length > size)
+    channel_drop_oldest (ch);
+  if (ttl == 0)
+    return;
+  while (ch->history.length > 0)
+    {
+      HeraldMessage *head = g_queue_peek_head (&ch->history);
+      if (now - herald_message_get_time (head) < (gint64)ttl * G_USEC_PER_SEC)
+        break;
+      channel_drop_oldest (ch);
+    }
+}
+
+static const char *
+memory_get_name (HeraldEngine *engine)
+{
+  return "memory";
+}
+
+static char *
+memory_dup_state (HeraldEngine *engine)
+{
+  return g_strdup ("ok");
+}
+
+static void
+memory_set_sink (HeraldEngine *engine, HeraldEngineSink sink, gpointer user_data)
+{
+  HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (engine);
+  self->sink = sink;
+  self->sink_data = user_data;
+}
+
+static guint
+deliver (HeraldMemoryEngine *self, const HeraldDelivery *delivery)
+{
+  return self->sink ? self->sink (delivery, self->sink_data) : 0;
+}
+
+static void
+memory_publish_async (HeraldEngine *engine, const char *channel, const char *data_json,
+                      GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (engine);
+  g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
+  HeraldMessage *message;
+  MemChannel *ch;
+  guint64 offset;
+
+  g_task_set_source_tag (task, memory_publish_async);
+
+  g_mutex_lock (&self->lock);
+  ch = g_hash_table_lookup (self->channels, channel);
+  if (ch == NULL)
+    {
+      ch = g_new0 (MemChannel, 1);
+      g_hash_table_insert (self->channels, g_strdup (channel), ch);
+    }
+  offset = ++ch->offset;
+  message = herald_message_new_channel (channel, offset, ++self->seq, self->epoch, data_json);
+  if (herald_config_get_history_size (self->config) > 0)
+    {
+      g_queue_push_tail (&ch->history, herald_message_ref (message));
+      channel_expire (self, ch, g_get_monotonic_time ());
+    }
+  else
+    {
+      ch->evicted_seq = self->seq;
+      ch->evicted_offset = offset;
+    }
+  deliver (self, &(HeraldDelivery){ .kind = HERALD_TARGET_CHANNEL, .message = message });
+  g_mutex_unlock (&self->lock);
+
+  herald_message_unref (message);
+  g_task_return_int (task, (gssize)offset);
+}
+
+static gboolean
+memory_publish_finish (HeraldEngine *engine, GAsyncResult *result, guint64 *offset, GError **error)
+{
+  gssize value = g_task_propagate_int (G_TASK (result), error);
+
+  if (value < 0)
+    return FALSE;
+  if (offset)
+    *offset = (guint64)value;
+  return TRUE;
+}
+
+static guint
+memory_send (HeraldEngine *engine, HeraldTargetKind kind, const char *target, const char *data_json)
+{
+  HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (engine);
+  g_autoptr (HeraldMessage) message = herald_message_new_direct (data_json);
+
+  return deliver (self, &(HeraldDelivery){ .kind = kind, .target = target, .message = message });
+}
+
+static void
+memory_close_connection (HeraldEngine *engine, const char *id, guint16 code, const char *reason)
+{
+  HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (engine);
+
+  deliver (self, &(HeraldDelivery){ .kind = HERALD_TARGET_CLOSE,
+                                    .target = id,
+                                    .close_code = code,
+                                    .close_reason = reason });
+}
+
+static HeraldRecovery *
+recovery_new (HeraldMemoryEngine *self)
+{
+  HeraldRecovery *r = g_new0 (HeraldRecovery, 1);
+  r->messages = g_ptr_array_new_with_free_func ((GDestroyNotify)herald_message_unref);
+  r->epoch = g_strdup (self->epoch);
+  return r;
+}
+
+static HeraldRecovery *
+memory_recover (HeraldEngine *engine, const char *channel, guint64 since, const char *epoch)
+{
+  HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (engine);
+  HeraldRecovery *r = recovery_new (self);
+  MemChannel *ch;
+
+  g_mutex_lock (&self->lock);
+  ch = g_hash_table_lookup (self->channels, channel);
+  if (ch)
+    channel_expire (self, ch, g_get_monotonic_time ());
+  r->top_offset = ch ? ch->offset : 0;
+
+  if (epoch != NULL && *epoch != '\0' && g_strcmp0 (epoch, self->epoch) != 0)
+    r->recovered = FALSE; /* history of that epoch is gone */
+  else if (since > r->top_offset)
+    r->recovered = FALSE; /* a position we never had */
+  else if (ch == NULL || since == ch->offset)
+    r->recovered = TRUE;
+  else if (since < ch->evicted_offset)
+    r->recovered = FALSE; /* some of the missed messages were dropped */
+  else
+    {
+      r->recovered = TRUE;
+      for (GList *l = ch->history.head; l; l = l->next)
+        if (herald_message_get_offset (l->data) > since)
+          g_ptr_array_add (r->messages, herald_message_ref (l->data));
+    }
+  g_mutex_unlock (&self->lock);
+  return r;
+}
+
+static gint
+compare_seq (gconstpointer a, gconstpointer b)
+{
+  guint64 sa = herald_message_get_seq (*(HeraldMessage **)a);
+  guint64 sb = herald_message_get_seq (*(HeraldMessage **)b);
+  return sa < sb ? -1 : sa > sb;
+}
+
+static HeraldRecovery *
+memory_recover_stream (HeraldEngine *engine, const char *const *channels, const char *epoch,
+                       guint64 since_seq)
+{
+  HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (engine);
+  HeraldRecovery *r = recovery_new (self);
+
+  g_mutex_lock (&self->lock);
+  r->recovered = g_strcmp0 (epoch, self->epoch) == 0 && since_seq <= self->seq;
+  for (guint i = 0; r->recovered && channels[i]; i++)
+    {
+      MemChannel *ch = g_hash_table_lookup (self->channels, channels[i]);
+      if (ch == NULL)
+        continue;
+      channel_expire (self, ch, g_get_monotonic_time ());
+      if (ch->evicted_seq > since_seq)
+        {
+          r->recovered = FALSE;
+          break;
+        }
+      for (GList *l = ch->history.head; l; l = l->next)
+        if (herald_message_get_seq (l->data) > since_seq)
+          g_ptr_array_add (r->messages, herald_message_ref (l->data));
+    }
+  if (!r->recovered)
+    g_ptr_array_set_size (r->messages, 0);
+  g_ptr_array_sort (r->messages, compare_seq);
+  r->top_offset = self->seq;
+  g_mutex_unlock (&self->lock);
+  return r;
+}
+
+static char *
+memory_dup_epoch (HeraldEngine *engine)
+{
+  return g_strdup (HERALD_MEMORY_ENGINE (engine)->epoch);
+}
+
+void
+herald_memory_engine_expire (HeraldMemoryEngine *self)
+{
+  GHashTableIter iter;
+  MemChannel *ch;
+  gint64 now = g_get_monotonic_time ();
+
+  g_mutex_lock (&self->lock);
+  g_hash_table_iter_init (&iter, self->channels);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&ch))
+    channel_expire (self, ch, now);
+  g_mutex_unlock (&self->lock);
+}
+
+static void
+herald_memory_engine_iface_init (HeraldEngineInterface *iface)
+{
+  iface->get_name = memory_get_name;
+  iface->dup_state = memory_dup_state;
+  iface->set_sink = memory_set_sink;
+  iface->publish_async = memory_publish_async;
+  iface->publish_finish = memory_publish_finish;
+  iface->send = memory_send;
+  iface->close_connection = memory_close_connection;
+  iface->recover = memory_recover;
+  iface->recover_stream = memory_recover_stream;
+  iface->dup_epoch = memory_dup_epoch;
+}
+
+static void
+herald_memory_engine_finalize (GObject *object)
+{
+  HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (object);
+
+  g_hash_table_unref (self->channels);
+  g_mutex_clear (&self->lock);
+  g_clear_object (&self->config);
+  g_free (self->epoch);
+  G_OBJECT_CLASS (herald_memory_engine_parent_class)->finalize (object);
+}
+
+static void
+herald_memory_engine_set_property (GObject *object, guint prop_id, const GValue *value,
+                                   GParamSpec *pspec)
+{
+  HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (object);
+
+  switch (prop_id)
+    {
+    case PROP_CONFIG:
+      self->config = g_value_dup_object (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+herald_memory_engine_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (object);
+
+  switch (prop_id)
+    {
+    case PROP_CONFIG:
+      g_value_set_object (value, self->config);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+herald_memory_engine_class_init (HeraldMemoryEngineClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = herald_memory_engine_finalize;
+  object_class->set_property = herald_memory_engine_set_property;
+  object_class->get_property = herald_memory_engine_get_property;
+
+  props[PROP_CONFIG]
+      = g_param_spec_object ("config", NULL, NULL, HERALD_TYPE_CONFIG,
+                             G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, props);
+}
+
+static void
+herald_memory_engine_init (HeraldMemoryEngine *self)
+{
+  g_mutex_init (&self->lock);
+  self->channels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, mem_channel_free);
+  self->epoch = random_epoch ();
+}
+
+/**
+ * herald_memory_engine_new:
+ *
+ * Returns: (transfer full): the in-process engine.
+ */
+HeraldEngine *
+herald_memory_engine_new (HeraldConfig *config)
+{
+  return g_object_new (HERALD_TYPE_MEMORY_ENGINE, "config", config, NULL);
+}

@@ -1,0 +1,258 @@
+/* herald-message.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "herald-message.h"
+#include "herald-ws.h"
+
+struct _HeraldMessage
+{
+  char *channel;
+  char *epoch;
+  guint64 offset;
+  guint64 seq;
+  gint64 time;
+  char *json;
+  gsize json_len;
+  GBytes *frames[HERALD_N_FRAMES]; /* set once with compare-and-exchange */
+};
+
+G_DEFINE_BOXED_TYPE (HeraldMessage, herald_message, herald_message_ref, herald_message_unref)
+
+static void
+append_json_string (GString *out, const char *s)
+{
+  /* Channel names are restricted to [A-Za-z0-9_.:@/-] by the hub, but escape
+   * anyway so this stays correct for any caller. */
+  g_string_append_c (out, '"');
+  for (; *s; s++)
+    {
+      guchar c = (guchar)*s;
+      if (c == '"' || c == '\\')
+        {
+          g_string_append_c (out, '\\');
+          g_string_append_c (out, c);
+        }
+      else if (c < 0x20)
+        g_string_append_printf (out, "\\u%04x", c);
+      else
+        g_string_append_c (out, c);
+    }
+  g_string_append_c (out, '"');
+}
+
+static HeraldMessage *
+message_alloc (void)
+{
+  HeraldMessage *self = g_atomic_rc_box_new0 (HeraldMessage);
+  self->time = g_get_monotonic_time ();
+  return self;
+}
+
+/**
+ * herald_message_new_channel:
+ *
+ * Returns: (transfer full): a message for @channel carrying @data_json.
+ */
+HeraldMessage *
+herald_message_new_channel (const char *channel, guint64 offset, guint64 seq, const char *epoch,
+                            const char *data_json)
+{
+  HeraldMessage *self = message_alloc ();
+  GString *json = g_string_sized_new (strlen (data_json) + strlen (channel) + 64);
+
+  self->channel = g_strdup (channel);
+  self->epoch = g_strdup (epoch ? epoch : "");
+  self->offset = offset;
+  self->seq = seq;
+
+  g_string_append (json, "{\"type\":\"message\",\"channel\":");
+  append_json_string (json, channel);
+  g_string_append_printf (json, ",\"offset\":%" G_GUINT64_FORMAT ",\"data\":%s}", offset,
+                          data_json);
+  self->json_len = json->len;
+  self->json = g_string_free (json, FALSE);
+  return self;
+}
+
+/**
+ * herald_message_new_direct:
+ *
+ * Returns: (transfer full): a message without channel for @data_json.
+ */
+HeraldMessage *
+herald_message_new_direct (const char *data_json)
+{
+  HeraldMessage *self = message_alloc ();
+
+  self->epoch = g_strdup ("");
+  self->json = g_strdup_printf ("{\"type\":\"message\",\"data\":%s}", data_json);
+  self->json_len = strlen (self->json);
+  return self;
+}
+
+HeraldMessage *
+herald_message_ref (HeraldMessage *message)
+{
+  return g_atomic_rc_box_acquire (message);
+}
+
+static void
+message_clear (gpointer data)
+{
+  HeraldMessage *self = data;
+
+  g_free (self->channel);
+  g_free (self->epoch);
+  g_free (self->json);
+  for (guint i = 0; i < HERALD_N_FRAMES; i++)
+    g_clear_pointer (&self->frames[i], g_bytes_unref);
+}
+
+void
+herald_message_unref (HeraldMessage *message)
+{
+  g_atomic_rc_box_release_full (message, message_clear);
+}
+
+const char *
+herald_message_get_channel (const HeraldMessage *message)
+{
+  return message->channel;
+}
+
+guint64
+herald_message_get_offset (const HeraldMessage *message)
+{
+  return message->offset;
+}
+
+guint64
+herald_message_get_seq (const HeraldMessage *message)
+{
+  return message->seq;
+}
+
+const char *
+herald_message_get_epoch (const HeraldMessage *message)
+{
+  return message->epoch;
+}
+
+gint64
+herald_message_get_time (const HeraldMessage *message)
+{
+  return message->time;
+}
+
+const char *
+herald_message_get_json (const HeraldMessage *message, gsize *length)
+{
+  if (length)
+    *length = message->json_len;
+  return message->json;
+}
+
+static GBytes *
+build_frame (HeraldMessage *self, HeraldFrameKind kind)
+{
+  switch (kind)
+    {
+    case HERALD_FRAME_WS:
+      return herald_ws_frame_new (HERALD_WS_OPCODE_TEXT, self->json, self->json_len);
+    case HERALD_FRAME_WS_DEFLATE:
+      return herald_ws_frame_new_deflated (HERALD_WS_OPCODE_TEXT, self->json, self->json_len);
+    case HERALD_FRAME_SSE:
+      {
+        g_autofree char *id = NULL;
+        if (self->channel)
+          id = herald_sse_id_format (self->epoch, self->seq);
+        return herald_sse_event_new (id, "message", self->json, self->json_len);
+      }
+    case HERALD_N_FRAMES:
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+/**
+ * herald_message_get_frame:
+ *
+ * Returns: (transfer none): the frame of @kind, built once and shared.
+ */
+GBytes *
+herald_message_get_frame (HeraldMessage *message, HeraldFrameKind kind)
+{
+  GBytes *frame = g_atomic_pointer_get (&message->frames[kind]);
+
+  if (G_LIKELY (frame != NULL))
+    return frame;
+
+  frame = build_frame (message, kind);
+  /* Two threads may race to build the same variant: the loser drops its copy. */
+  if (!g_atomic_pointer_compare_and_exchange (&message->frames[kind], NULL, frame))
+    {
+      g_bytes_unref (frame);
+      frame = g_atomic_pointer_get (&message->frames[kind]);
+    }
+  return frame;
+}
+
+char *
+herald_sse_id_format (const char *epoch, guint64 seq)
+{
+  return g_strdup_printf ("%s-%" G_GUINT64_FORMAT, epoch, seq);
+}
+
+/**
+ * herald_sse_id_parse:
+ *
+ * Parses an id made by herald_sse_id_format(). Anything else (too long,
+ * missing separator, bad number, characters outside [A-Za-z0-9_]) fails.
+ */
+gboolean
+herald_sse_id_parse (const char *id, char **epoch, guint64 *seq)
+{
+  const char *dash;
+  guint64 value;
+
+  if (id == NULL || strlen (id) > 128)
+    return FALSE;
+  dash = strrchr (id, '-');
+  if (dash == NULL || dash == id)
+    return FALSE;
+  for (const char *p = id; p < dash; p++)
+    if (!g_ascii_isalnum (*p) && *p != '_')
+      return FALSE;
+  if (!g_ascii_string_to_unsigned (dash + 1, 10, 0, G_MAXUINT64, &value, NULL))
+    return FALSE;
+  if (epoch)
+    *epoch = g_strndup (id, dash - id);
+  if (seq)
+    *seq = value;
+  return TRUE;
+}
+
+/**
+ * herald_sse_event_new:
+ *
+ * Returns: (transfer full): one SSE event block ending with an empty line.
+ */
+GBytes *
+herald_sse_event_new (const char *id, const char *event, const char *data, gsize data_len)
+{
+  GString *out = g_string_sized_new (data_len + 64);
+
+  if (id)
+    g_string_append_printf (out, "id: %s\n", id);
+  if (event)
+    g_string_append_printf (out, "event: %s\n", event);
+  g_string_append_len (out, "data: ", 6);
+  g_string_append_len (out, data, data_len);
+  g_string_append_len (out, "\n\n", 2);
+  return g_string_free_to_bytes (out);
+}

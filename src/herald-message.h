@@ -1,0 +1,60 @@
+/* herald-message.h: one published message, serialised once, framed once per wire variant.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <glib-object.h>
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  HERALD_FRAME_WS,         /* plain WebSocket text frame */
+  HERALD_FRAME_WS_DEFLATE, /* permessage-deflate frame, no context takeover: same bytes for all */
+  HERALD_FRAME_SSE,        /* "id: …\nevent: message\ndata: …\n\n" */
+  HERALD_N_FRAMES,
+} HeraldFrameKind;
+
+/**
+ * HeraldMessage:
+ *
+ * An immutable, reference-counted message. The JSON text of the delivered
+ * frame is built once when the message is created; each wire frame is built
+ * the first time a subscriber of that variant needs it (from any thread: the
+ * first builder wins, atomically) and then shared by reference.
+ */
+typedef struct _HeraldMessage HeraldMessage;
+
+#define HERALD_TYPE_MESSAGE (herald_message_get_type ())
+GType herald_message_get_type (void) G_GNUC_CONST;
+
+/* A channel message: @data_json is valid JSON text (already validated). */
+HeraldMessage *herald_message_new_channel (const char *channel, guint64 offset, guint64 seq,
+                                           const char *epoch, const char *data_json);
+/* A direct message (to a user, a connection, or everybody): no channel, no offset. */
+HeraldMessage *herald_message_new_direct (const char *data_json);
+
+HeraldMessage *herald_message_ref (HeraldMessage *message);
+void herald_message_unref (HeraldMessage *message);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HeraldMessage, herald_message_unref)
+
+const char *herald_message_get_channel (const HeraldMessage *message); /* NULL for direct */
+guint64 herald_message_get_offset (const HeraldMessage *message);
+guint64 herald_message_get_seq (const HeraldMessage *message);
+const char *herald_message_get_epoch (const HeraldMessage *message);
+gint64 herald_message_get_time (const HeraldMessage *message); /* monotonic µs at creation */
+/* The delivered JSON text: {"type":"message","channel":…,"offset":…,"data":…} */
+const char *herald_message_get_json (const HeraldMessage *message, gsize *length);
+
+/* The frame of @kind, built on first use. Never NULL. */
+GBytes *herald_message_get_frame (HeraldMessage *message, HeraldFrameKind kind);
+
+/* SSE event ids: "<epoch>-<seq>" — opaque to clients. */
+char *herald_sse_id_format (const char *epoch, guint64 seq);
+gboolean herald_sse_id_parse (const char *id, char **epoch, guint64 *seq);
+
+/* Builds an SSE event block; @id and @event may be NULL; @data must not contain newlines. */
+GBytes *herald_sse_event_new (const char *id, const char *event, const char *data, gsize data_len);
+
+G_END_DECLS

@@ -1,0 +1,334 @@
+/* herald-protocol.c: the handlers of Herald's WebSocket protocol.
+ *
+ * Each handler validates its request, checks permissions, acts through the
+ * worker and hub, and answers. Registering a new message type is one line in
+ * herald_protocol_register().
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include "herald-error.h"
+#include "herald-jwt.h"
+#include "herald-router.h"
+#include "herald-worker.h"
+
+static HeraldHub *
+conn_hub (HeraldConnection *conn)
+{
+  return herald_worker_get_hub (herald_connection_get_worker (conn));
+}
+
+static HeraldConfig *
+conn_config (HeraldConnection *conn)
+{
+  return herald_hub_get_config (conn_hub (conn));
+}
+
+/* Returns the "channel" member after checking it, or NULL after answering. */
+static const char *
+require_channel (HeraldConnection *conn, JsonObject *request, JsonNode *id)
+{
+  JsonNode *node = json_object_get_member (request, "channel");
+  const char *channel;
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node)
+      || json_node_get_value_type (node) != G_TYPE_STRING)
+    {
+      herald_connection_send_error (conn, "bad_request", "Field \"channel\" must be a string", id);
+      return NULL;
+    }
+  channel = json_node_get_string (node);
+  if (!herald_channel_name_is_valid (channel))
+    {
+      herald_connection_send_error (
+          conn, "bad_request",
+          "Invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / -", id);
+      return NULL;
+    }
+  return channel;
+}
+
+gboolean
+herald_protocol_may_subscribe (HeraldConfig *config, const HeraldJwtClaims *claims,
+                               const char *channel)
+{
+  if (claims)
+    return claims->channels == NULL
+           || herald_channel_pattern_match ((const char *const *)claims->channels, channel);
+  return herald_channel_pattern_match (herald_config_get_anonymous_channels (config), channel);
+}
+
+static gboolean
+may_publish (HeraldConnection *conn, const char *channel)
+{
+  const HeraldJwtClaims *claims = herald_connection_get_claims (conn);
+
+  if (claims)
+    return herald_channel_pattern_match ((const char *const *)claims->publish, channel);
+  return herald_channel_pattern_match (herald_config_get_anonymous_publish (conn_config (conn)),
+                                       channel);
+}
+
+static void
+reply_channel (HeraldConnection *conn, const char *type, const char *channel, JsonNode *id)
+{
+  g_autoptr (JsonBuilder) b = herald_reply_begin (type, id);
+
+  json_builder_set_member_name (b, "channel");
+  json_builder_add_string_value (b, channel);
+  json_builder_end_object (b);
+  herald_connection_send_json (conn, b);
+}
+
+static void
+handle_subscribe (HeraldConnection *conn, JsonObject *request, JsonNode *id)
+{
+  HeraldWorker *worker = herald_connection_get_worker (conn);
+  const char *channel = require_channel (conn, request, id);
+  JsonNode *since_node, *epoch_node, *presence_node;
+  g_autoptr (HeraldRecovery) recovery = NULL;
+  g_autoptr (JsonBuilder) b = NULL;
+  HeraldSubscription *sub;
+  const char *epoch = NULL;
+  gint64 since = -1;
+
+  if (channel == NULL)
+    return;
+  if (!herald_protocol_may_subscribe (conn_config (conn), herald_connection_get_claims (conn),
+                                      channel))
+    {
+      g_autofree char *message = g_strdup_printf ("Not allowed to subscribe to %s", channel);
+      herald_connection_send_error (conn, "forbidden", message, id);
+      return;
+    }
+
+  since_node = json_object_get_member (request, "since");
+  if (since_node)
+    {
+      if (!JSON_NODE_HOLDS_VALUE (since_node)
+          || json_node_get_value_type (since_node) != G_TYPE_INT64
+          || json_node_get_int (since_node) < 0)
+        {
+          herald_connection_send_error (conn, "bad_request",
+                                        "Field \"since\" must be a non-negative integer", id);
+          return;
+        }
+      since = json_node_get_int (since_node);
+    }
+  epoch_node = json_object_get_member (request, "epoch");
+  if (epoch_node)
+    {
+      if (!JSON_NODE_HOLDS_VALUE (epoch_node)
+          || json_node_get_value_type (epoch_node) != G_TYPE_STRING)
+        {
+          herald_connection_send_error (conn, "bad_request", "Field \"epoch\" must be a string",
+                                        id);
+          return;
+        }
+      epoch = json_node_get_string (epoch_node);
+    }
+  presence_node = json_object_get_member (request, "presence");
+  if (presence_node
+      && (!JSON_NODE_HOLDS_VALUE (presence_node)
+          || json_node_get_value_type (presence_node) != G_TYPE_BOOLEAN))
+    {
+      herald_connection_send_error (conn, "bad_request", "Field \"presence\" must be a boolean",
+                                    id);
+      return;
+    }
+
+  sub = herald_connection_find_subscription (conn, channel);
+  if (sub == NULL)
+    sub = herald_connection_add_subscription (conn, herald_worker_ensure_channel (worker, channel));
+  if (presence_node)
+    sub->presence = json_node_get_boolean (presence_node);
+
+  b = herald_reply_begin ("subscribed", id);
+  json_builder_set_member_name (b, "channel");
+  json_builder_add_string_value (b, channel);
+
+  if (since >= 0)
+    {
+      /* The snapshot and the subscription happen in this thread without
+       * draining the worker's inbox in between: live messages already queued
+       * for this worker with an offset in the snapshot are skipped, later ones
+       * are delivered. Nothing is lost or duplicated. */
+      recovery = herald_engine_recover (herald_hub_get_engine (conn_hub (conn)), channel,
+                                        (guint64)since, epoch);
+      if (recovery->recovered)
+        for (guint i = 0; i < recovery->messages->len; i++)
+          herald_connection_deliver (conn, g_ptr_array_index (recovery->messages, i));
+      sub->skip_until = recovery->top_offset;
+      json_builder_set_member_name (b, "recovered");
+      json_builder_add_boolean_value (b, recovery->recovered);
+      json_builder_set_member_name (b, "offset");
+      json_builder_add_int_value (b, recovery->top_offset);
+      json_builder_set_member_name (b, "epoch");
+      json_builder_add_string_value (b, recovery->epoch);
+    }
+  json_builder_end_object (b);
+  herald_connection_send_json (conn, b);
+}
+
+static void
+handle_unsubscribe (HeraldConnection *conn, JsonObject *request, JsonNode *id)
+{
+  const char *channel = require_channel (conn, request, id);
+  HeraldSubscription *sub;
+
+  if (channel == NULL)
+    return;
+  sub = herald_connection_find_subscription (conn, channel);
+  if (sub)
+    herald_connection_remove_subscription (conn, sub);
+  reply_channel (conn, "unsubscribed", channel, id);
+}
+
+typedef struct
+{
+  HeraldConnection *conn;
+  char *channel;
+  JsonNode *id;
+} PublishData;
+
+static void
+publish_data_free (PublishData *data)
+{
+  g_object_unref (data->conn);
+  g_free (data->channel);
+  g_clear_pointer (&data->id, json_node_unref);
+  g_free (data);
+}
+
+static void
+on_published (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  PublishData *data = user_data;
+  g_autoptr (GError) error = NULL;
+  guint64 offset = 0;
+
+  if (!herald_hub_publish_finish (HERALD_HUB (source), result, &offset, &error))
+    herald_connection_send_error (
+        data->conn,
+        g_error_matches (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT) ? "bad_request"
+                                                                             : "internal_error",
+        error->message, data->id);
+  else
+    {
+      g_autoptr (JsonBuilder) b = herald_reply_begin ("published", data->id);
+      json_builder_set_member_name (b, "channel");
+      json_builder_add_string_value (b, data->channel);
+      json_builder_set_member_name (b, "offset");
+      json_builder_add_int_value (b, offset);
+      json_builder_end_object (b);
+      herald_connection_send_json (data->conn, b);
+    }
+  publish_data_free (data);
+}
+
+static void
+handle_message (HeraldConnection *conn, JsonObject *request, JsonNode *id)
+{
+  const char *channel = require_channel (conn, request, id);
+  JsonNode *data_node;
+  g_autofree char *data_json = NULL;
+  PublishData *data;
+
+  if (channel == NULL)
+    return;
+  data_node = json_object_get_member (request, "data");
+  if (data_node == NULL)
+    {
+      herald_connection_send_error (conn, "bad_request", "Field \"data\" is required", id);
+      return;
+    }
+  if (!may_publish (conn, channel))
+    {
+      g_autofree char *message = g_strdup_printf ("Not allowed to publish to %s", channel);
+      herald_connection_send_error (conn, "forbidden", message, id);
+      return;
+    }
+  data_json = json_to_string (data_node, FALSE);
+  data = g_new0 (PublishData, 1);
+  data->conn = g_object_ref (conn);
+  data->channel = g_strdup (channel);
+  data->id = id ? json_node_copy (id) : NULL;
+  herald_hub_publish_async (conn_hub (conn), channel, data_json, NULL, on_published, data);
+}
+
+static void
+handle_ping (HeraldConnection *conn, JsonObject *request, JsonNode *id)
+{
+  g_autoptr (JsonBuilder) b = herald_reply_begin ("pong", id);
+
+  json_builder_end_object (b);
+  herald_connection_send_json (conn, b);
+}
+
+static void
+handle_pong (HeraldConnection *conn, JsonObject *request, JsonNode *id)
+{
+  /* Any frame counts as life; the read path already noted it. */
+}
+
+static void
+on_presence (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  PublishData *data = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HeraldPresence) presence
+      = herald_hub_get_presence_finish (HERALD_HUB (source), result, &error);
+
+  if (presence == NULL)
+    herald_connection_send_error (data->conn, "internal_error", error->message, data->id);
+  else
+    {
+      g_autoptr (JsonBuilder) b = herald_reply_begin ("presence", data->id);
+      json_builder_set_member_name (b, "channel");
+      json_builder_add_string_value (b, data->channel);
+      json_builder_set_member_name (b, "users");
+      json_builder_begin_array (b);
+      for (guint i = 0; presence->users[i]; i++)
+        json_builder_add_string_value (b, presence->users[i]);
+      json_builder_end_array (b);
+      json_builder_set_member_name (b, "connections");
+      json_builder_add_int_value (b, presence->connections);
+      json_builder_end_object (b);
+      herald_connection_send_json (data->conn, b);
+    }
+  publish_data_free (data);
+}
+
+static void
+handle_presence (HeraldConnection *conn, JsonObject *request, JsonNode *id)
+{
+  const char *channel = require_channel (conn, request, id);
+  PublishData *data;
+
+  if (channel == NULL)
+    return;
+  if (!herald_protocol_may_subscribe (conn_config (conn), herald_connection_get_claims (conn),
+                                      channel))
+    {
+      g_autofree char *message = g_strdup_printf ("Not allowed to see presence of %s", channel);
+      herald_connection_send_error (conn, "forbidden", message, id);
+      return;
+    }
+  data = g_new0 (PublishData, 1);
+  data->conn = g_object_ref (conn);
+  data->channel = g_strdup (channel);
+  data->id = id ? json_node_copy (id) : NULL;
+  herald_hub_get_presence_async (conn_hub (conn), channel, on_presence, data);
+}
+
+void
+herald_protocol_register (HeraldRouter *router)
+{
+  herald_router_register (router, "subscribe", handle_subscribe);
+  herald_router_register (router, "unsubscribe", handle_unsubscribe);
+  herald_router_register (router, "message", handle_message);
+  herald_router_register (router, "ping", handle_ping);
+  herald_router_register (router, "pong", handle_pong);
+  herald_router_register (router, "presence", handle_presence);
+}

@@ -1,0 +1,137 @@
+/* herald-router.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include "herald-router.h"
+
+struct _HeraldRouter
+{
+  GObject parent_instance;
+  GHashTable *routes; /* type → HeraldRouteFunc */
+  JsonParser *parser;
+};
+
+G_DEFINE_FINAL_TYPE (HeraldRouter, herald_router, G_TYPE_OBJECT)
+
+static void
+herald_router_finalize (GObject *object)
+{
+  HeraldRouter *self = HERALD_ROUTER (object);
+
+  g_hash_table_unref (self->routes);
+  g_object_unref (self->parser);
+  G_OBJECT_CLASS (herald_router_parent_class)->finalize (object);
+}
+
+static void
+herald_router_class_init (HeraldRouterClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = herald_router_finalize;
+}
+
+static void
+herald_router_init (HeraldRouter *self)
+{
+  self->routes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->parser = json_parser_new_immutable ();
+}
+
+HeraldRouter *
+herald_router_new_empty (void)
+{
+  return g_object_new (HERALD_TYPE_ROUTER, NULL);
+}
+
+HeraldRouter *
+herald_router_new (void)
+{
+  HeraldRouter *self = herald_router_new_empty ();
+  herald_protocol_register (self);
+  return self;
+}
+
+void
+herald_router_register (HeraldRouter *self, const char *type, HeraldRouteFunc func)
+{
+  g_hash_table_replace (self->routes, g_strdup (type), func);
+}
+
+gboolean
+herald_router_has_route (HeraldRouter *self, const char *type)
+{
+  return g_hash_table_contains (self->routes, type);
+}
+
+JsonBuilder *
+herald_reply_begin (const char *type, JsonNode *id)
+{
+  JsonBuilder *b = json_builder_new ();
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "type");
+  json_builder_add_string_value (b, type);
+  if (id)
+    {
+      json_builder_set_member_name (b, "id");
+      json_builder_add_value (b, json_node_copy (id));
+    }
+  return b;
+}
+
+void
+herald_router_dispatch (HeraldRouter *self, HeraldConnection *connection, const char *text,
+                        gsize length)
+{
+  g_autoptr (GError) error = NULL;
+  JsonNode *root, *id = NULL, *type_node;
+  JsonObject *obj;
+  const char *type;
+  HeraldRouteFunc func;
+
+  if (!json_parser_load_from_data (self->parser, text, length, &error))
+    {
+      herald_connection_send_error (connection, "invalid_json", error->message, NULL);
+      return;
+    }
+  root = json_parser_get_root (self->parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    {
+      herald_connection_send_error (connection, "bad_request", "A message must be a JSON object",
+                                    NULL);
+      return;
+    }
+  obj = json_node_get_object (root);
+
+  id = json_object_get_member (obj, "id");
+  if (id
+      && !(JSON_NODE_HOLDS_VALUE (id)
+           && (json_node_get_value_type (id) == G_TYPE_STRING
+               || json_node_get_value_type (id) == G_TYPE_INT64
+               || json_node_get_value_type (id) == G_TYPE_DOUBLE)))
+    {
+      herald_connection_send_error (connection, "bad_request",
+                                    "Field \"id\" must be a number or a string", NULL);
+      return;
+    }
+
+  type_node = json_object_get_member (obj, "type");
+  if (type_node == NULL || !JSON_NODE_HOLDS_VALUE (type_node)
+      || json_node_get_value_type (type_node) != G_TYPE_STRING)
+    {
+      herald_connection_send_error (connection, "bad_request", "Field \"type\" must be a string",
+                                    id);
+      return;
+    }
+  type = json_node_get_string (type_node);
+
+  func = g_hash_table_lookup (self->routes, type);
+  if (func == NULL)
+    {
+      g_autofree char *message = g_strdup_printf ("Unknown message type: %s", type);
+      herald_connection_send_error (connection, "unknown_type", message, id);
+      return;
+    }
+  func (connection, obj, id);
+}

@@ -1,0 +1,49 @@
+/* herald-router.h: routes client messages to handlers by their "type".
+ *
+ * A table of handlers, one per message type, as the seed's MessageRouter:
+ * registering a new type is one herald_router_register() call. The router
+ * parses and checks the envelope; handlers see a JSON object and the request
+ * "id" to echo. One router per worker thread (its JSON parser is reused).
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+#include "herald-connection.h"
+
+G_BEGIN_DECLS
+
+typedef void (*HeraldRouteFunc) (HeraldConnection *connection, JsonObject *request, JsonNode *id);
+
+#define HERALD_TYPE_ROUTER (herald_router_get_type ())
+G_DECLARE_FINAL_TYPE (HeraldRouter, herald_router, HERALD, ROUTER, GObject)
+
+/* A router with Herald's protocol registered (subscribe, unsubscribe, message,
+ * ping, pong, presence, refresh). */
+HeraldRouter *herald_router_new (void);
+/* An empty router (tests). */
+HeraldRouter *herald_router_new_empty (void);
+
+void herald_router_register (HeraldRouter *self, const char *type, HeraldRouteFunc func);
+gboolean herald_router_has_route (HeraldRouter *self, const char *type);
+
+/* Parses @text and calls the handler, or answers with the protocol's error:
+ * invalid_json, bad_request (not an object, no string "type", bad "id"),
+ * unknown_type ("Unknown message type: <type>"). */
+void herald_router_dispatch (HeraldRouter *self, HeraldConnection *connection, const char *text,
+                             gsize length);
+
+/* The built-in protocol handlers (herald-protocol.c). */
+void herald_protocol_register (HeraldRouter *router);
+
+/* Small helpers for handlers: a reply object {"type": @type, "id": @id?, …}.
+ * Call json_builder_end_object() and herald_connection_send_json() after adding members. */
+/* Subscription permission: token claims, or the anonymous-channels setting. */
+gboolean herald_protocol_may_subscribe (HeraldConfig *config, const HeraldJwtClaims *claims,
+                                        const char *channel);
+
+JsonBuilder *herald_reply_begin (const char *type, JsonNode *id);
+
+G_END_DECLS

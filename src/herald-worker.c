@@ -1,0 +1,765 @@
+/* herald-worker.c: a worker thread and everything it owns.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "herald-connection.h"
+#include "herald-http.h"
+#include "herald-http-api.h"
+#include "herald-router.h"
+#include "herald-worker.h"
+
+#define WHEEL_SLOTS 1024 /* seconds; farther deadlines are revisited when their slot comes */
+#define SCRATCH_SIZE (64 * 1024)
+
+struct _HeraldWorker
+{
+  GObject parent_instance;
+
+  HeraldHub *hub; /* unowned: the hub owns its workers */
+  guint index;
+
+  GThread *thread;
+  GMainContext *context;
+  GMainLoop *loop;
+  SoupServer *server;
+  HeraldLoop *epoll;
+  HeraldRouter *router;
+  HeraldWsInflater *inflater;
+  guint8 *scratch;
+
+  /* Startup hand-shake with the thread that called herald_worker_start(). */
+  GMutex start_lock;
+  GCond start_cond;
+  gboolean started;
+  GError *start_error;
+  GPtrArray *sockets;
+  GTlsCertificate *certificate;
+
+  /* Inbox: any thread pushes, the worker drains. */
+  GAsyncQueue *inbox;
+  int eventfd;
+  gint wakeup_pending;
+
+  GHashTable *connections; /* id → HeraldConnection (owned) */
+  GHashTable *users;       /* user id → GPtrArray of HeraldConnection (unowned) */
+  GHashTable *channels;    /* name → HeraldChannel (owned) */
+  GPtrArray *dirty;        /* of HeraldConnection (owned refs) */
+  GPtrArray *dead;         /* of HeraldConnection (owned refs), freed after the iteration */
+
+  HeraldConnection *wheel[WHEEL_SLOTS];
+  guint32 wheel_now;
+
+  HeraldStats stats;
+  gboolean shutting_down;
+};
+
+G_DEFINE_FINAL_TYPE (HeraldWorker, herald_worker, G_TYPE_OBJECT)
+
+/* The inbox's eventfd sits in the epoll set under this marker. */
+static const char inbox_marker[] = "inbox";
+
+void
+herald_work_item_free (HeraldWorkItem *item)
+{
+  g_free (item->target);
+  g_free (item->reason);
+  g_clear_pointer (&item->message, herald_message_unref);
+  g_free (item);
+}
+
+static void
+herald_worker_finalize (GObject *object)
+{
+  HeraldWorker *self = HERALD_WORKER (object);
+  HeraldWorkItem *item;
+
+  while ((item = g_async_queue_try_pop (self->inbox)))
+    herald_work_item_free (item);
+  g_async_queue_unref (self->inbox);
+  if (self->eventfd >= 0)
+    close (self->eventfd);
+  g_clear_pointer (&self->connections, g_hash_table_unref);
+  g_clear_pointer (&self->users, g_hash_table_unref);
+  g_clear_pointer (&self->channels, g_hash_table_unref);
+  g_clear_pointer (&self->dirty, g_ptr_array_unref);
+  g_clear_pointer (&self->dead, g_ptr_array_unref);
+  g_clear_pointer (&self->sockets, g_ptr_array_unref);
+  g_clear_object (&self->certificate);
+  g_mutex_clear (&self->start_lock);
+  g_cond_clear (&self->start_cond);
+  G_OBJECT_CLASS (herald_worker_parent_class)->finalize (object);
+}
+
+static void
+herald_worker_class_init (HeraldWorkerClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = herald_worker_finalize;
+}
+
+static void
+herald_worker_init (HeraldWorker *self)
+{
+  g_mutex_init (&self->start_lock);
+  g_cond_init (&self->start_cond);
+  self->inbox = g_async_queue_new ();
+  self->eventfd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
+  self->connections = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_object_unref);
+  self->users
+      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
+  self->channels = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_object_unref);
+  self->dirty = g_ptr_array_new_with_free_func (g_object_unref);
+  self->dead = g_ptr_array_new_with_free_func (g_object_unref);
+}
+
+HeraldWorker *
+herald_worker_new (HeraldHub *hub, guint index)
+{
+  HeraldWorker *self = g_object_new (HERALD_TYPE_WORKER, NULL);
+  self->hub = hub;
+  self->index = index;
+  return self;
+}
+
+/* ---- accessors (worker thread) ---- */
+
+HeraldHub *
+herald_worker_get_hub (HeraldWorker *self)
+{
+  return self->hub;
+}
+
+guint
+herald_worker_get_index (HeraldWorker *self)
+{
+  return self->index;
+}
+
+GMainContext *
+herald_worker_get_context (HeraldWorker *self)
+{
+  return self->context;
+}
+
+HeraldLoop *
+herald_worker_get_loop (HeraldWorker *self)
+{
+  return self->epoll;
+}
+
+HeraldRouter *
+herald_worker_get_router (HeraldWorker *self)
+{
+  return self->router;
+}
+
+HeraldStats *
+herald_worker_get_stats (HeraldWorker *self)
+{
+  return &self->stats;
+}
+
+gboolean
+herald_worker_is_shutting_down (HeraldWorker *self)
+{
+  return self->shutting_down;
+}
+
+guint
+herald_worker_get_n_connections (HeraldWorker *self)
+{
+  return g_hash_table_size (self->connections);
+}
+
+const HeraldWsLimits *
+herald_worker_get_ws_limits (HeraldWorker *self, gboolean deflate)
+{
+  static __thread HeraldWsLimits limits;
+  HeraldConfig *config = herald_hub_get_config (self->hub);
+
+  limits.max_frame_size = herald_config_get_max_message_size (config);
+  limits.max_message_size = limits.max_frame_size;
+  limits.deflate = deflate;
+  limits.inflater = self->inflater;
+  return &limits;
+}
+
+guint8 *
+herald_worker_get_scratch (HeraldWorker *self, gsize *size)
+{
+  *size = SCRATCH_SIZE;
+  return self->scratch;
+}
+
+/* ---- connections ---- */
+
+void
+herald_worker_add_connection (HeraldWorker *self, HeraldConnection *connection)
+{
+  const char *user = herald_connection_get_user_id (connection);
+
+  g_hash_table_insert (self->connections, (gpointer)herald_connection_get_id (connection),
+                       g_object_ref (connection));
+  if (user)
+    {
+      GPtrArray *list = g_hash_table_lookup (self->users, user);
+      if (list == NULL)
+        {
+          list = g_ptr_array_new ();
+          g_hash_table_insert (self->users, g_strdup (user), list);
+        }
+      g_ptr_array_add (list, connection);
+    }
+  self->stats.connections_opened++;
+  if (herald_connection_get_transport (connection) == HERALD_TRANSPORT_SSE)
+    self->stats.connections_sse++;
+  else
+    self->stats.connections_websocket++;
+}
+
+static void
+wheel_unlink (HeraldWorker *self, HeraldConnection *connection)
+{
+  HeraldWheelLink *link = herald_connection_get_wheel_link (connection);
+
+  if (!link->linked)
+    return;
+  if (link->prev)
+    herald_connection_get_wheel_link (link->prev)->next = link->next;
+  else
+    self->wheel[link->slot] = link->next;
+  if (link->next)
+    herald_connection_get_wheel_link (link->next)->prev = link->prev;
+  link->prev = link->next = NULL;
+  link->linked = FALSE;
+}
+
+void
+herald_worker_remove_connection (HeraldWorker *self, HeraldConnection *connection)
+{
+  const char *id = herald_connection_get_id (connection);
+  const char *user = herald_connection_get_user_id (connection);
+  GPtrArray *subs = herald_connection_get_subscriptions (connection);
+  HeraldConnection *owned;
+
+  owned = g_hash_table_lookup (self->connections, id);
+  if (owned != connection)
+    return;
+
+  while (subs && subs->len > 0)
+    {
+      herald_connection_remove_subscription (connection, g_ptr_array_index (subs, subs->len - 1));
+      subs = herald_connection_get_subscriptions (connection);
+    }
+  if (user)
+    {
+      GPtrArray *list = g_hash_table_lookup (self->users, user);
+      if (list)
+        {
+          g_ptr_array_remove_fast (list, connection);
+          if (list->len == 0)
+            g_hash_table_remove (self->users, user);
+        }
+    }
+  wheel_unlink (self, connection);
+  if (herald_connection_get_transport (connection) == HERALD_TRANSPORT_SSE)
+    self->stats.connections_sse--;
+  else
+    self->stats.connections_websocket--;
+
+  /* Released from the hub only if close() did not do it already (EOF, reset). */
+  herald_hub_release_connection (self->hub, id, 1006, "connection lost", FALSE);
+
+  /* Keep the object alive until the end of this iteration: callers up the
+   * stack may still hold it. */
+  g_ptr_array_add (self->dead, g_object_ref (connection));
+  g_hash_table_steal (self->connections, id);
+  g_object_unref (connection);
+}
+
+HeraldConnection *
+herald_worker_lookup_connection (HeraldWorker *self, const char *id)
+{
+  return g_hash_table_lookup (self->connections, id);
+}
+
+void
+herald_worker_mark_dirty (HeraldWorker *self, HeraldConnection *connection)
+{
+  /* A connection appears at most a few times; flushing twice is harmless. */
+  if (self->dirty->len > 0 && g_ptr_array_index (self->dirty, self->dirty->len - 1) == connection)
+    return;
+  g_ptr_array_add (self->dirty, g_object_ref (connection));
+}
+
+/* ---- the timer wheel ---- */
+
+void
+herald_worker_schedule (HeraldWorker *self, HeraldConnection *connection, guint32 when)
+{
+  HeraldWheelLink *link = herald_connection_get_wheel_link (connection);
+  guint32 now = self->wheel_now;
+
+  wheel_unlink (self, connection);
+  if (when == G_MAXUINT32)
+    return;
+  if (when <= now)
+    when = now + 1;
+  if (when - now >= WHEEL_SLOTS)
+    when = now + WHEEL_SLOTS - 1;
+  link->slot = when % WHEEL_SLOTS;
+  link->prev = NULL;
+  link->next = self->wheel[link->slot];
+  if (link->next)
+    herald_connection_get_wheel_link (link->next)->prev = connection;
+  self->wheel[link->slot] = connection;
+  link->linked = TRUE;
+}
+
+static void
+wheel_advance (HeraldWorker *self, guint32 now)
+{
+  /* Visit only the slots that came due: the cost is what is due, not N. */
+  while (self->wheel_now < now)
+    {
+      guint slot;
+      HeraldConnection *list;
+
+      self->wheel_now++;
+      slot = self->wheel_now % WHEEL_SLOTS;
+      list = self->wheel[slot];
+      self->wheel[slot] = NULL;
+      while (list)
+        {
+          HeraldConnection *conn = list;
+          HeraldWheelLink *link = herald_connection_get_wheel_link (conn);
+          guint32 next;
+
+          list = link->next;
+          link->prev = link->next = NULL;
+          link->linked = FALSE;
+          if (list)
+            herald_connection_get_wheel_link (list)->prev = NULL;
+          next = herald_connection_sweep (conn, self->wheel_now);
+          if (herald_connection_get_state (conn) != HERALD_CONNECTION_CLOSED)
+            herald_worker_schedule (self, conn, next);
+        }
+    }
+}
+
+void
+herald_worker_reschedule_all (HeraldWorker *self)
+{
+  GHashTableIter iter;
+  HeraldConnection *conn;
+
+  g_hash_table_iter_init (&iter, self->connections);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
+    herald_worker_schedule (self, conn, self->wheel_now + 1);
+}
+
+/* ---- channels ---- */
+
+HeraldChannel *
+herald_worker_lookup_channel (HeraldWorker *self, const char *name)
+{
+  return g_hash_table_lookup (self->channels, name);
+}
+
+HeraldChannel *
+herald_worker_ensure_channel (HeraldWorker *self, const char *name)
+{
+  HeraldChannel *channel = g_hash_table_lookup (self->channels, name);
+
+  if (channel == NULL)
+    {
+      channel = herald_channel_new (name);
+      g_hash_table_insert (self->channels, (gpointer)herald_channel_get_name (channel), channel);
+    }
+  return channel;
+}
+
+void
+herald_worker_release_channel (HeraldWorker *self, HeraldChannel *channel)
+{
+  if (herald_channel_get_n_subscribers (channel) == 0)
+    g_hash_table_remove (self->channels, herald_channel_get_name (channel));
+}
+
+/* ---- deliveries ---- */
+
+static void
+deliver_channel (HeraldWorker *self, HeraldMessage *message)
+{
+  HeraldChannel *channel
+      = g_hash_table_lookup (self->channels, herald_message_get_channel (message));
+  guint64 offset = herald_message_get_offset (message);
+  guint n;
+
+  if (channel == NULL)
+    return;
+  /* Closing connections stay in the array until the end of the iteration,
+   * so the array does not change under this loop. */
+  n = herald_channel_get_n_subscribers (channel);
+  for (guint i = 0; i < n; i++)
+    {
+      HeraldSubscription *sub = herald_channel_get_subscriber (channel, i);
+      if (offset <= sub->skip_until)
+        continue;
+      herald_connection_deliver (sub->connection, message);
+    }
+}
+
+static void
+process_item (HeraldWorker *self, HeraldWorkItem *item)
+{
+  HeraldConnection *conn;
+  GHashTableIter iter;
+
+  switch (item->type)
+    {
+    case HERALD_WORK_DELIVER:
+      switch (item->kind)
+        {
+        case HERALD_TARGET_CHANNEL:
+          deliver_channel (self, item->message);
+          break;
+        case HERALD_TARGET_ALL:
+          g_hash_table_iter_init (&iter, self->connections);
+          while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
+            herald_connection_deliver (conn, item->message);
+          break;
+        case HERALD_TARGET_USER:
+          {
+            GPtrArray *list = g_hash_table_lookup (self->users, item->target);
+            for (guint i = 0; list && i < list->len; i++)
+              herald_connection_deliver (g_ptr_array_index (list, i), item->message);
+          }
+          break;
+        case HERALD_TARGET_CONNECTION:
+          conn = g_hash_table_lookup (self->connections, item->target);
+          if (conn)
+            herald_connection_deliver (conn, item->message);
+          break;
+        case HERALD_TARGET_CLOSE:
+          break;
+        }
+      break;
+    case HERALD_WORK_CLOSE:
+      conn = g_hash_table_lookup (self->connections, item->target);
+      if (conn)
+        herald_connection_close (conn, item->code, item->reason);
+      break;
+    case HERALD_WORK_CALL:
+      item->func (self, item->data);
+      break;
+    }
+}
+
+static void
+drain_inbox (HeraldWorker *self)
+{
+  guint64 value;
+  HeraldWorkItem *item;
+
+  if (read (self->eventfd, &value, sizeof value) < 0 && errno != EAGAIN)
+    g_warning ("eventfd read: %s", g_strerror (errno));
+  g_atomic_int_set (&self->wakeup_pending, 0);
+  while ((item = g_async_queue_try_pop (self->inbox)))
+    {
+      process_item (self, item);
+      herald_work_item_free (item);
+    }
+}
+
+void
+herald_worker_post (HeraldWorker *self, HeraldWorkItem *item)
+{
+  g_async_queue_push (self->inbox, item);
+  /* Wake the worker once per batch, not once per item. */
+  if (g_atomic_int_compare_and_exchange (&self->wakeup_pending, 0, 1))
+    {
+      guint64 one = 1;
+      if (write (self->eventfd, &one, sizeof one) < 0 && errno != EAGAIN)
+        g_warning ("eventfd write: %s", g_strerror (errno));
+    }
+}
+
+/* ---- loop callbacks ---- */
+
+static void
+on_ready (gpointer ptr, guint32 events, gpointer user_data)
+{
+  HeraldWorker *self = user_data;
+
+  if (ptr == inbox_marker)
+    drain_inbox (self);
+  else
+    herald_connection_handle_events (HERALD_CONNECTION (ptr), events);
+}
+
+static gboolean
+on_flush (gpointer user_data)
+{
+  HeraldWorker *self = user_data;
+
+  /* Flushing may close connections, which may queue nothing new; take the
+   * list first so additions during the walk land in a fresh one. */
+  while (self->dirty->len > 0)
+    {
+      g_autoptr (GPtrArray) dirty = self->dirty;
+      self->dirty = g_ptr_array_new_with_free_func (g_object_unref);
+      for (guint i = 0; i < dirty->len; i++)
+        herald_connection_flush (g_ptr_array_index (dirty, i));
+    }
+  g_ptr_array_set_size (self->dead, 0);
+  return FALSE;
+}
+
+static gboolean
+has_pending (gpointer user_data)
+{
+  HeraldWorker *self = user_data;
+  return self->dirty->len > 0 || self->dead->len > 0;
+}
+
+static void
+on_tick (guint32 now, gpointer user_data)
+{
+  HeraldWorker *self = user_data;
+
+  wheel_advance (self, now);
+  if (self->shutting_down && g_hash_table_size (self->connections) == 0)
+    g_main_loop_quit (self->loop);
+}
+
+static const HeraldLoopFuncs loop_funcs = {
+  .ready = on_ready,
+  .flush = on_flush,
+  .has_pending = has_pending,
+  .tick = on_tick,
+};
+
+/* ---- queries ---- */
+
+GPtrArray *
+herald_worker_list_connections (HeraldWorker *self)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify)herald_connection_info_free);
+  GHashTableIter iter;
+  HeraldConnection *conn;
+
+  g_hash_table_iter_init (&iter, self->connections);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
+    if (herald_connection_get_state (conn) == HERALD_CONNECTION_OPEN)
+      g_ptr_array_add (out, herald_connection_get_info (conn));
+  return out;
+}
+
+GPtrArray *
+herald_worker_list_channels (HeraldWorker *self)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify)herald_channel_info_free);
+  GHashTableIter iter;
+  HeraldChannel *channel;
+
+  g_hash_table_iter_init (&iter, self->channels);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&channel))
+    {
+      HeraldChannelInfo *info = g_new0 (HeraldChannelInfo, 1);
+      info->name = g_strdup (herald_channel_get_name (channel));
+      info->subscribers = herald_channel_get_n_subscribers (channel);
+      g_ptr_array_add (out, info);
+    }
+  return out;
+}
+
+void
+herald_worker_collect_presence (HeraldWorker *self, const char *name, GHashTable *users,
+                                guint *connections)
+{
+  HeraldChannel *channel = g_hash_table_lookup (self->channels, name);
+  guint n;
+
+  if (channel == NULL)
+    return;
+  n = herald_channel_get_n_subscribers (channel);
+  for (guint i = 0; i < n; i++)
+    {
+      HeraldConnection *conn = herald_channel_get_subscriber (channel, i)->connection;
+      const char *user = herald_connection_get_user_id (conn);
+      if (herald_connection_get_state (conn) != HERALD_CONNECTION_OPEN)
+        continue;
+      (*connections)++;
+      if (user)
+        g_hash_table_add (users, g_strdup (user));
+    }
+}
+
+void
+herald_worker_add_stats (HeraldWorker *self, HeraldStats *stats)
+{
+  GHashTableIter iter;
+  HeraldConnection *conn;
+
+  stats->connections_websocket += self->stats.connections_websocket;
+  stats->connections_sse += self->stats.connections_sse;
+  stats->connections_opened += self->stats.connections_opened;
+  stats->messages_received += self->stats.messages_received;
+  stats->deliveries += self->stats.deliveries;
+  stats->bytes_written += self->stats.bytes_written;
+  stats->dropped += self->stats.dropped;
+  for (guint i = 0; i < G_N_ELEMENTS (stats->closes); i++)
+    stats->closes[i] += self->stats.closes[i];
+  g_hash_table_iter_init (&iter, self->connections);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
+    {
+      HeraldConnectionInfo *info = herald_connection_get_info (conn);
+      stats->bytes_queued += info->bytes_queued;
+      herald_connection_info_free (info);
+    }
+}
+
+void
+herald_worker_begin_shutdown (HeraldWorker *self)
+{
+  g_autoptr (GPtrArray) conns = g_ptr_array_new_with_free_func (g_object_unref);
+  GHashTableIter iter;
+  HeraldConnection *conn;
+
+  g_hash_table_iter_init (&iter, self->connections);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
+    g_ptr_array_add (conns, g_object_ref (conn));
+
+  self->shutting_down = TRUE;
+  if (self->server)
+    soup_server_disconnect (self->server);
+  g_clear_object (&self->server);
+  for (guint i = 0; i < conns->len; i++)
+    herald_connection_close (g_ptr_array_index (conns, i), 1001, "server shutting down");
+  if (g_hash_table_size (self->connections) == 0)
+    g_main_loop_quit (self->loop);
+}
+
+/* ---- the thread ---- */
+
+static gpointer
+worker_thread (gpointer data)
+{
+  HeraldWorker *self = data;
+  g_autoptr (GError) error = NULL;
+  GHashTableIter iter;
+  HeraldConnection *conn;
+
+  g_main_context_push_thread_default (self->context);
+
+  self->scratch = g_malloc (SCRATCH_SIZE);
+  self->inflater = herald_ws_inflater_new ();
+  self->router = herald_router_new ();
+  self->epoll = herald_loop_new (self->context, &loop_funcs, self);
+  self->wheel_now = herald_loop_now ();
+  herald_loop_add (self->epoll, self->eventfd, EPOLLIN, (gpointer)inbox_marker);
+
+  self->server = soup_server_new ("server-header", "herald/" PACKAGE_VERSION, "tls-certificate",
+                                  self->certificate, NULL);
+  herald_http_register (self->server, self);
+  herald_http_api_register (self->server, self->hub);
+  for (guint i = 0; i < self->sockets->len && error == NULL; i++)
+    {
+      GSocket *socket = g_ptr_array_index (self->sockets, i);
+      SoupServerListenOptions options = 0;
+      if (g_object_get_data (G_OBJECT (socket), "herald-tls"))
+        options |= SOUP_SERVER_LISTEN_HTTPS;
+      soup_server_listen_socket (self->server, socket, options, &error);
+    }
+
+  g_mutex_lock (&self->start_lock);
+  self->started = TRUE;
+  self->start_error = g_steal_pointer (&error);
+  g_cond_signal (&self->start_cond);
+  g_mutex_unlock (&self->start_lock);
+
+  if (self->start_error == NULL)
+    g_main_loop_run (self->loop);
+
+  /* Tear down in this thread: the objects belong to its context. */
+  if (self->server)
+    soup_server_disconnect (self->server);
+  g_clear_object (&self->server);
+  g_hash_table_iter_init (&iter, self->connections);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
+    herald_hub_release_connection (self->hub, herald_connection_get_id (conn), 1001,
+                                   "server shutting down", FALSE);
+  g_hash_table_remove_all (self->connections);
+  g_hash_table_remove_all (self->users);
+  g_hash_table_remove_all (self->channels);
+  g_ptr_array_set_size (self->dirty, 0);
+  g_ptr_array_set_size (self->dead, 0);
+  g_clear_pointer (&self->epoll, herald_loop_free);
+  g_clear_object (&self->router);
+  g_clear_pointer (&self->inflater, herald_ws_inflater_free);
+  g_clear_pointer (&self->scratch, g_free);
+
+  /* Let pending sources (closures of libsoup) run their finalizers. */
+  while (g_main_context_iteration (self->context, FALSE))
+    ;
+  g_main_context_pop_thread_default (self->context);
+  return NULL;
+}
+
+gboolean
+herald_worker_start (HeraldWorker *self, GPtrArray *sockets, GTlsCertificate *certificate,
+                     GError **error)
+{
+  g_autofree char *name = g_strdup_printf ("herald-worker-%u", self->index);
+
+  self->sockets = g_ptr_array_ref (sockets);
+  self->certificate = certificate ? g_object_ref (certificate) : NULL;
+  self->context = g_main_context_new ();
+  self->loop = g_main_loop_new (self->context, FALSE);
+  self->thread = g_thread_new (name, worker_thread, self);
+
+  g_mutex_lock (&self->start_lock);
+  while (!self->started)
+    g_cond_wait (&self->start_cond, &self->start_lock);
+  g_mutex_unlock (&self->start_lock);
+
+  if (self->start_error)
+    {
+      g_propagate_error (error, g_steal_pointer (&self->start_error));
+      herald_worker_stop (self);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+quit_worker (HeraldWorker *self, gpointer data)
+{
+  g_main_loop_quit (self->loop);
+}
+
+void
+herald_worker_stop (HeraldWorker *self)
+{
+  if (self->thread == NULL)
+    return;
+  if (self->start_error == NULL)
+    {
+      HeraldWorkItem *item = g_new0 (HeraldWorkItem, 1);
+      item->type = HERALD_WORK_CALL;
+      item->func = quit_worker;
+      herald_worker_post (self, item);
+    }
+  g_thread_join (self->thread);
+  self->thread = NULL;
+  g_clear_pointer (&self->loop, g_main_loop_unref);
+  g_clear_pointer (&self->context, g_main_context_unref);
+}

@@ -1,0 +1,97 @@
+/* herald-worker.h: one thread, one GMainContext, one SoupServer, its connections.
+ *
+ * A worker owns every connection it accepted: their sockets sit in its epoll
+ * set, their subscriptions in its channel table, their deadlines in its timer
+ * wheel. Other threads talk to it only through herald_worker_post().
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+#include <libsoup/soup.h>
+
+#include "herald-channel.h"
+#include "herald-hub.h"
+#include "herald-loop.h"
+#include "herald-message.h"
+#include "herald-ws.h"
+
+G_BEGIN_DECLS
+
+typedef struct _HeraldRouter HeraldRouter;
+
+#define HERALD_TYPE_WORKER (herald_worker_get_type ())
+G_DECLARE_FINAL_TYPE (HeraldWorker, herald_worker, HERALD, WORKER, GObject)
+
+typedef enum
+{
+  HERALD_WORK_DELIVER, /* HeraldDelivery-like: kind, target, message */
+  HERALD_WORK_CLOSE,   /* target, code, reason */
+  HERALD_WORK_CALL,    /* func(worker, data) */
+} HeraldWorkType;
+
+typedef struct
+{
+  HeraldWorkType type;
+  HeraldTargetKind kind;
+  char *target;
+  HeraldMessage *message;
+  guint16 code;
+  char *reason;
+  HeraldWorkerFunc func;
+  gpointer data;
+} HeraldWorkItem;
+
+HeraldWorker *herald_worker_new (HeraldHub *hub, guint index);
+
+/* Starts the thread: it creates its SoupServer, listens on @sockets (GSocket,
+ * already bound and listening, SO_REUSEPORT), and runs until stopped. Returns
+ * once the server is listening. */
+gboolean herald_worker_start (HeraldWorker *self, GPtrArray *sockets, GTlsCertificate *certificate,
+                              GError **error);
+/* Stops the thread (after herald_hub_shutdown_async drained it) and joins it. */
+void herald_worker_stop (HeraldWorker *self);
+
+/* Any thread: hand work to the worker (ownership of @item passes). */
+void herald_worker_post (HeraldWorker *self, HeraldWorkItem *item);
+void herald_work_item_free (HeraldWorkItem *item);
+
+/* --- worker thread only --- */
+HeraldHub *herald_worker_get_hub (HeraldWorker *self);
+guint herald_worker_get_index (HeraldWorker *self);
+GMainContext *herald_worker_get_context (HeraldWorker *self);
+HeraldLoop *herald_worker_get_loop (HeraldWorker *self);
+HeraldRouter *herald_worker_get_router (HeraldWorker *self);
+const HeraldWsLimits *herald_worker_get_ws_limits (HeraldWorker *self, gboolean deflate);
+/* A per-thread read buffer: connections keep no read buffer while idle. */
+guint8 *herald_worker_get_scratch (HeraldWorker *self, gsize *size);
+gboolean herald_worker_is_shutting_down (HeraldWorker *self);
+
+void herald_worker_add_connection (HeraldWorker *self, HeraldConnection *connection);
+/* The connection is finished: unsubscribe, unregister, free after this iteration. */
+void herald_worker_remove_connection (HeraldWorker *self, HeraldConnection *connection);
+HeraldConnection *herald_worker_lookup_connection (HeraldWorker *self, const char *id);
+void herald_worker_mark_dirty (HeraldWorker *self, HeraldConnection *connection);
+void herald_worker_schedule (HeraldWorker *self, HeraldConnection *connection, guint32 when);
+
+HeraldChannel *herald_worker_lookup_channel (HeraldWorker *self, const char *name);
+HeraldChannel *herald_worker_ensure_channel (HeraldWorker *self, const char *name);
+/* Drops the channel from the table once it has no subscribers. */
+void herald_worker_release_channel (HeraldWorker *self, HeraldChannel *channel);
+
+/* Queries answered in the worker thread. */
+GPtrArray *herald_worker_list_connections (HeraldWorker *self); /* of HeraldConnectionInfo* */
+GPtrArray *herald_worker_list_channels (HeraldWorker *self);    /* of HeraldChannelInfo* */
+void herald_worker_collect_presence (HeraldWorker *self, const char *channel, GHashTable *users,
+                                     guint *connections);
+void herald_worker_add_stats (HeraldWorker *self, HeraldStats *stats);
+HeraldStats *herald_worker_get_stats (HeraldWorker *self); /* the worker's own counters */
+
+/* Re-evaluates every connection's deadlines on the next sweep (limits changed). */
+void herald_worker_reschedule_all (HeraldWorker *self);
+/* Closes every connection with 1001 and stops accepting new ones. */
+void herald_worker_begin_shutdown (HeraldWorker *self);
+guint herald_worker_get_n_connections (HeraldWorker *self);
+
+G_END_DECLS

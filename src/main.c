@@ -1,0 +1,112 @@
+/* main.c: heraldd, the Herald push server.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <locale.h>
+#include <signal.h>
+#include <glib/gi18n.h>
+
+#include "herald-daemon.h"
+
+static gboolean
+parse_bus (const char *text, HeraldBusChoice *out)
+{
+  if (text == NULL)
+    *out = HERALD_BUS_AUTO;
+  else if (g_str_equal (text, "session"))
+    *out = HERALD_BUS_SESSION;
+  else if (g_str_equal (text, "system"))
+    *out = HERALD_BUS_SYSTEM;
+  else if (g_str_equal (text, "none"))
+    *out = HERALD_BUS_NONE;
+  else
+    return FALSE;
+  return TRUE;
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autofree char *opt_config = NULL;
+  g_auto (GStrv) opt_listen = NULL;
+  g_autofree char *opt_bus = NULL;
+  int opt_workers = -1;
+  gboolean opt_verbose = FALSE, opt_version = FALSE, opt_replace = FALSE;
+  const GOptionEntry entries[] = {
+    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &opt_config, N_ ("Configuration file"),
+      N_ ("FILE") },
+    { "listen", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &opt_listen,
+      N_ ("Listen on HOST:PORT (repeatable; https://HOST:PORT for TLS; port 0 picks a free port)"),
+      N_ ("HOST:PORT") },
+    { "bus", 0, 0, G_OPTION_ARG_STRING, &opt_bus, N_ ("D-Bus to use: session, system or none"),
+      N_ ("BUS") },
+    { "workers", 'w', 0, G_OPTION_ARG_INT, &opt_workers, N_ ("Worker threads (0 = one per core)"),
+      N_ ("N") },
+    { "verbose", 'v', 0, G_OPTION_ARG_NONE, &opt_verbose, N_ ("Log debug messages"), NULL },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &opt_version, N_ ("Print the version and exit"), NULL },
+    { "replace", 'r', 0, G_OPTION_ARG_NONE, &opt_replace,
+      N_ ("Replace a running instance on the bus"), NULL },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) context = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HeraldConfig) config = NULL;
+  g_autoptr (HeraldDaemon) daemon = NULL;
+  HeraldBusChoice bus;
+  int status;
+
+  setlocale (LC_ALL, "");
+  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
+  /* Writes to vanished peers must fail with EPIPE, not kill the daemon. */
+  signal (SIGPIPE, SIG_IGN);
+
+  context = g_option_context_new (NULL);
+  g_option_context_set_summary (
+      context, _ ("Herald: a real-time push server (WebSocket and Server-Sent Events)"));
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      g_printerr ("heraldd: %s\n", error->message);
+      return 1;
+    }
+  if (opt_version)
+    {
+      g_print ("heraldd %s\n", PACKAGE_VERSION);
+      return 0;
+    }
+  if (opt_verbose)
+    g_log_set_debug_enabled (TRUE);
+  if (!parse_bus (opt_bus, &bus))
+    {
+      g_printerr ("heraldd: %s\n", _ ("--bus must be session, system or none"));
+      return 1;
+    }
+
+  config = herald_config_new ();
+  if (!herald_config_load (config, opt_config, &error)
+      || (opt_listen
+          && !herald_config_set_listen_override (config, (const char *const *)opt_listen, &error))
+      || (opt_workers >= 0 && !herald_config_set_workers_override (config, opt_workers, &error))
+      || (opt_workers < -1 && !herald_config_set_workers_override (config, opt_workers, &error))
+      || !herald_config_validate (config, &error))
+    {
+      g_printerr ("heraldd: %s\n", error->message);
+      return 1;
+    }
+
+  daemon = herald_daemon_new (config);
+  if (!herald_daemon_start (daemon, &error))
+    {
+      g_printerr ("heraldd: %s\n", error->message);
+      return 1;
+    }
+  herald_daemon_connect_bus (daemon, bus, opt_replace);
+  status = herald_daemon_run (daemon);
+  g_object_run_dispose (G_OBJECT (daemon));
+  return status;
+}
