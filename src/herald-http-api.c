@@ -164,6 +164,17 @@ respond_method_not_allowed (SoupServerMessage *msg, const char *allow)
   respond_error (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, _ ("Method not allowed"));
 }
 
+/* libsoup 3.2 leaks a server connection, fd included, when the client
+ * closes it while idle between requests (fixed in 3.3). Backends (curl per
+ * call, pooled clients) and probes do that all the time, so these endpoints
+ * close the connection after each response themselves. */
+static void
+set_connection_close (SoupServerMessage *msg)
+{
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection",
+                                "close");
+}
+
 /* --- CORS --- */
 
 /**
@@ -382,8 +393,7 @@ body_collector_got_chunk (SoupServerMessage *msg, GBytes *chunk, gpointer user_d
       /* Keep reading (libsoup must drain the body) but keep nothing. */
       collector->overflow = TRUE;
       g_byte_array_set_size (collector->data, 0);
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection",
-                                    "close");
+      set_connection_close (msg);
       respond_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
                      _ ("Request body exceeds max-message-size"));
       return;
@@ -406,8 +416,7 @@ prepare_body (SoupServerMessage *msg, gsize max)
         return TRUE;
       /* libsoup still reads the body after an early answer: discard it. */
       soup_message_body_set_accumulate (request_body, FALSE);
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection",
-                                    "close");
+      set_connection_close (msg);
       respond_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
                      _ ("Request body exceeds max-message-size"));
       return FALSE;
@@ -728,6 +737,8 @@ api_early_checks (SoupServer *server, SoupServerMessage *msg, HeraldHub *hub)
   g_autofree char *path = NULL;
   g_auto (RouteMatch) match = { 0 };
 
+  set_connection_close (msg);
+
   if (api_key == NULL)
     {
       respond_error (msg, SOUP_STATUS_NOT_FOUND, _ ("HTTP API disabled: no API key configured"));
@@ -961,6 +972,7 @@ healthz_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
   g_autoptr (JsonBuilder) builder = NULL;
   gboolean ok;
 
+  set_connection_close (msg);
   if (!g_str_equal (path, "/healthz"))
     {
       respond_error (msg, SOUP_STATUS_NOT_FOUND, _ ("Not found"));
@@ -1019,6 +1031,7 @@ metrics_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
 {
   HeraldHub *hub = user_data;
 
+  set_connection_close (msg);
   if (!g_str_equal (path, "/metrics"))
     {
       respond_error (msg, SOUP_STATUS_NOT_FOUND, _ ("Not found"));

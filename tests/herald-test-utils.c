@@ -85,15 +85,21 @@ herald_test_server_new (GUri **base_uri)
   g_autoptr (GError) error = NULL;
   g_autoptr (GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
   g_autoptr (GSocketAddress) address = g_inet_socket_address_new (loopback, 0);
-  GSList *uris;
+  g_autoptr (GSocketAddress) local = NULL;
+  GSList *listeners;
 
   soup_server_listen (server, address, 0, &error);
   g_assert_no_error (error);
 
-  uris = soup_server_get_uris (server);
-  g_assert_nonnull (uris);
-  *base_uri = g_uri_ref (uris->data);
-  g_slist_free_full (uris, (GDestroyNotify)g_uri_unref);
+  /* Not soup_server_get_uris(): it leaks an address in libsoup 3.2. */
+  listeners = soup_server_get_listeners (server);
+  g_assert_nonnull (listeners);
+  local = g_socket_get_local_address (listeners->data, &error);
+  g_assert_no_error (error);
+  g_slist_free (listeners);
+  *base_uri = g_uri_build (G_URI_FLAGS_NONE, "http", NULL, "127.0.0.1",
+                           g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)), "/",
+                           NULL, NULL);
   return g_steal_pointer (&server);
 }
 

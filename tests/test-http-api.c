@@ -62,9 +62,11 @@ fixture_setup (Fixture *fixture, gconstpointer data)
 static void
 fixture_teardown (Fixture *fixture, gconstpointer data)
 {
-  g_clear_object (&fixture->session);
+  /* The server closes its idle connections first: libsoup 3.2 leaks a
+   * server connection (and its fd) that the client closes while idle. */
   soup_server_disconnect (fixture->server);
   g_clear_object (&fixture->server);
+  g_clear_object (&fixture->session);
   g_clear_pointer (&fixture->base_uri, g_uri_unref);
   g_clear_object (&fixture->hub);
   g_clear_object (&fixture->engine);
@@ -265,8 +267,10 @@ make_body (gsize size)
 }
 
 static char *
-send_chunked (Fixture *fixture, const char *path, const char *body, guint *status)
+send_chunked (Fixture *fixture, const char *path, const char *body, guint *status,
+              SoupMessageHeaders **response_headers)
 {
+  char *text;
   g_autofree char *url = herald_test_url (fixture->base_uri, path);
   g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
   g_autoptr (GBytes) bytes = g_bytes_new (body, strlen (body));
@@ -277,7 +281,70 @@ send_chunked (Fixture *fixture, const char *path, const char *body, guint *statu
   soup_message_set_request_body (msg, "application/json", stream, -1);
   g_assert_cmpint (soup_message_headers_get_encoding (soup_message_get_request_headers (msg)), ==,
                    SOUP_ENCODING_CHUNKED);
-  return herald_test_http_send (fixture->session, msg, status);
+  text = herald_test_http_send (fixture->session, msg, status);
+  if (response_headers != NULL)
+    *response_headers = soup_message_headers_ref (soup_message_get_response_headers (msg));
+  return text;
+}
+
+/* Sends only the head of a request with `Expect: 100-continue` and returns
+ * the status line the server answers with, before any body is sent. */
+static char *
+status_line_before_body (Fixture *fixture, const char *head)
+{
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+  g_autoptr (GSocketConnection) connection = NULL;
+  g_autoptr (GError) error = NULL;
+  GSocket *socket;
+  char buffer[512];
+  gssize n;
+
+  connection = g_socket_client_connect_to_host (client, g_uri_get_host (fixture->base_uri),
+                                                g_uri_get_port (fixture->base_uri), NULL, &error);
+  g_assert_no_error (error);
+  socket = g_socket_connection_get_socket (connection);
+  g_socket_set_blocking (socket, FALSE);
+  g_assert_cmpint (g_socket_send (socket, head, strlen (head), NULL, &error), ==, strlen (head));
+  g_assert_no_error (error);
+
+  HERALD_TEST_WAIT_UNTIL (g_socket_condition_check (socket, G_IO_IN) != 0, 5000);
+  n = g_socket_receive (socket, buffer, sizeof buffer - 1, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (n, >, 0);
+  buffer[n] = '\0';
+  return g_strndup (buffer, strcspn (buffer, "\r"));
+}
+
+static void
+test_oversize_early (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *line = NULL;
+
+  /* Refused from Content-Length alone, without reading the body. */
+  line = status_line_before_body (fixture, "POST /api/publish HTTP/1.1\r\n"
+                                           "Host: 127.0.0.1\r\n"
+                                           "Authorization: Bearer secret\r\n"
+                                           "Content-Type: application/json\r\n"
+                                           "Content-Length: 100000000\r\n"
+                                           "Expect: 100-continue\r\n\r\n");
+  g_assert_cmpstr (line, ==, "HTTP/1.1 413 Request Entity Too Large");
+  g_clear_pointer (&line, g_free);
+
+  /* Authentication, too, is decided before the body. */
+  line = status_line_before_body (fixture, "POST /api/publish HTTP/1.1\r\n"
+                                           "Host: 127.0.0.1\r\n"
+                                           "Content-Length: 20\r\n"
+                                           "Expect: 100-continue\r\n\r\n");
+  g_assert_cmpstr (line, ==, "HTTP/1.1 401 Unauthorized");
+  g_clear_pointer (&line, g_free);
+
+  /* A body within the limit is asked for. */
+  line = status_line_before_body (fixture, "POST /api/publish HTTP/1.1\r\n"
+                                           "Host: 127.0.0.1\r\n"
+                                           "Authorization: Bearer secret\r\n"
+                                           "Content-Length: 20\r\n"
+                                           "Expect: 100-continue\r\n\r\n");
+  g_assert_cmpstr (line, ==, "HTTP/1.1 100 Continue");
 }
 
 static void
@@ -287,6 +354,7 @@ test_oversize (Fixture *fixture, gconstpointer data)
   g_autofree char *too_big = make_body (max + 1);
   g_autofree char *way_too_big = make_body (4 * max);
   g_autofree char *just_fits = make_body (max);
+  g_autoptr (SoupMessageHeaders) headers = NULL;
   g_autofree char *text = NULL;
   guint status = 0;
 
@@ -298,12 +366,18 @@ test_oversize (Fixture *fixture, gconstpointer data)
   assert_json_error (fixture, "POST", "/api/broadcast", auth, way_too_big, 413);
 
   /* Without Content-Length the body is counted as it arrives. */
-  text = send_chunked (fixture, "/api/publish", way_too_big, &status);
+  text = send_chunked (fixture, "/api/publish", way_too_big, &status, &headers);
   g_assert_cmpuint (status, ==, 413);
   assert_error_body (text);
+  g_assert_true (soup_message_headers_header_contains (headers, "Connection", "close"));
   g_clear_pointer (&text, g_free);
 
-  text = send_chunked (fixture, "/api/publish", "{\"channel\":\"news\",\"data\":1}", &status);
+  text = send_chunked (fixture, "/api/publish", "{\"channel\":\"news\",\"data\":1}", &status, NULL);
+  g_assert_cmpuint (status, ==, 200);
+  g_clear_pointer (&text, g_free);
+
+  /* A chunked body of many chunks that just fits arrives whole. */
+  text = send_chunked (fixture, "/api/publish", just_fits, &status, NULL);
   g_assert_cmpuint (status, ==, 200);
   g_clear_pointer (&text, g_free);
 
@@ -562,6 +636,58 @@ test_healthz (Fixture *fixture, gconstpointer data)
   g_assert_cmpint (json_object_get_int_member (object, "connections"), ==, 0);
 }
 
+static guint
+count_open_fds (void)
+{
+  g_autoptr (GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+  return n;
+}
+
+/* Clients that close their connection after each call (curl, probes) must
+ * not leave the server holding one fd per call. */
+static void
+test_no_fd_leak (Fixture *fixture, gconstpointer data)
+{
+  static const struct
+  {
+    const char *method;
+    const char *path;
+    const char *body;
+  } calls[] = {
+    { "GET", "/healthz", NULL },
+    { "GET", "/metrics", NULL },
+    { "GET", "/api/channels", NULL },
+    { "POST", "/api/publish", "{\"channel\":\"news\",\"data\":1}" },
+    { "GET", "/api/nope", NULL },
+  };
+  guint before;
+
+  if (!g_file_test ("/proc/self/fd", G_FILE_TEST_IS_DIR))
+    {
+      g_test_skip ("no /proc/self/fd");
+      return;
+    }
+
+  before = count_open_fds ();
+  for (guint round = 0; round < 10; round++)
+    for (guint i = 0; i < G_N_ELEMENTS (calls); i++)
+      {
+        g_autoptr (SoupSession) session = soup_session_new ();
+        g_autofree char *url = herald_test_url (fixture->base_uri, calls[i].path);
+        g_autofree char *text = NULL;
+
+        text = herald_test_http_request (session, calls[i].method, url, auth, calls[i].body, NULL,
+                                         NULL);
+      }
+  /* The server notices the closes on its next iterations. */
+  HERALD_TEST_WAIT_UNTIL (count_open_fds () <= before + 2, 5000);
+}
+
 static const char *const metric_names[] = {
   "herald_connections",
   "herald_connections_opened_total",
@@ -603,8 +729,10 @@ parse_metrics (const char *text)
       if (g_regex_match (help_re, line, 0, &match))
         {
           g_hash_table_add (helped, g_match_info_fetch (match, 1));
+          continue;
         }
-      else if (g_regex_match (type_re, line, 0, &match))
+      g_clear_pointer (&match, g_match_info_free);
+      if (g_regex_match (type_re, line, 0, &match))
         {
           char *name = g_match_info_fetch (match, 1);
 
@@ -750,6 +878,7 @@ main (int argc, char **argv)
   ADD ("/http-api/publish", CONFIG_WITH_KEY, test_publish);
   ADD ("/http-api/publish-errors", CONFIG_WITH_KEY, test_publish_errors);
   ADD ("/http-api/oversize", CONFIG_WITH_KEY, test_oversize);
+  ADD ("/http-api/oversize-early", CONFIG_WITH_KEY, test_oversize_early);
   ADD ("/http-api/broadcast", CONFIG_WITH_KEY, test_broadcast);
   ADD ("/http-api/user-send", CONFIG_WITH_KEY, test_user_send);
   ADD ("/http-api/connection-unknown", CONFIG_WITH_KEY, test_connection_unknown);
@@ -760,6 +889,7 @@ main (int argc, char **argv)
   ADD ("/http-api/cors-unset", CONFIG_WITH_KEY, test_cors_unset);
   ADD ("/http-api/healthz", CONFIG_WITH_KEY, test_healthz);
   ADD ("/http-api/metrics", CONFIG_WITH_KEY, test_metrics);
+  ADD ("/http-api/no-fd-leak", CONFIG_WITH_KEY, test_no_fd_leak);
 #undef ADD
   g_test_add_func ("/http-api/metrics-render", test_metrics_render);
 
