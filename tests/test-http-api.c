@@ -634,6 +634,13 @@ test_healthz (Fixture *fixture, gconstpointer data)
   g_assert_cmpstr (json_object_get_string_member (object, "status"), ==, "ok");
   g_assert_cmpstr (json_object_get_string_member (object, "engine"), ==, "ok");
   g_assert_cmpint (json_object_get_int_member (object, "connections"), ==, 0);
+  g_clear_pointer (&headers, soup_message_headers_unref);
+  g_clear_pointer (&text, g_free);
+
+  /* Probes may use HEAD. */
+  text = request (fixture, "HEAD", "/healthz", NULL, NULL, &status, &headers);
+  g_assert_cmpuint (status, ==, 200);
+  g_assert_cmpstr (text, ==, "");
 }
 
 static guint
