@@ -747,12 +747,32 @@ herald_dbus_unexport (HeraldDbus *self)
   g_clear_object (&self->connection);
 }
 
+/* g_bus_own_name() may outlive us (see on_name_lost()), so its callbacks
+ * find us through a weak reference. */
+static GWeakRef *
+owner_data_new (HeraldDbus *self)
+{
+  GWeakRef *ref = g_new0 (GWeakRef, 1);
+
+  g_weak_ref_init (ref, self);
+  return ref;
+}
+
+static void
+owner_data_free (gpointer data)
+{
+  g_weak_ref_clear (data);
+  g_free (data);
+}
+
 static void
 on_bus_acquired (GDBusConnection *connection, const char *name, gpointer user_data)
 {
-  HeraldDbus *self = user_data;
+  g_autoptr (HeraldDbus) self = g_weak_ref_get (user_data);
   g_autoptr (GError) error = NULL;
 
+  if (self == NULL)
+    return;
   /* Export before the name is ours, so no call can find the name without
    * the object. */
   if (!herald_dbus_export (self, connection, &error))
@@ -764,8 +784,10 @@ on_bus_acquired (GDBusConnection *connection, const char *name, gpointer user_da
 static void
 on_name_acquired (GDBusConnection *connection, const char *name, gpointer user_data)
 {
-  HeraldDbus *self = user_data;
+  g_autoptr (HeraldDbus) self = g_weak_ref_get (user_data);
 
+  if (self == NULL)
+    return;
   if (!self->exported_by_owner)
     {
       g_signal_emit (self, signals[SIGNAL_NAME_LOST], 0);
@@ -779,12 +801,20 @@ on_name_acquired (GDBusConnection *connection, const char *name, gpointer user_d
 static void
 on_name_lost (GDBusConnection *connection, const char *name, gpointer user_data)
 {
-  HeraldDbus *self = user_data;
+  g_autoptr (HeraldDbus) self = g_weak_ref_get (user_data);
 
+  if (self == NULL)
+    return;
   if (connection == NULL)
     g_warning (_ ("Cannot connect to the D-Bus bus to own %s"), name);
   else if (self->name_owned)
-    g_message (_ ("Lost the D-Bus name %s (replaced by another instance?)"), name);
+    {
+      g_message (_ ("Lost the D-Bus name %s (replaced by another instance?)"), name);
+      /* GLib 2.74 would still send ReleaseName for a name taken from us
+       * and warn about the answer; leave the ownership record alone: we
+       * are about to exit, and it cannot take the name back (DO_NOT_QUEUE). */
+      self->owner_id = 0;
+    }
   else
     g_warning (_ ("Cannot own the D-Bus name %s: another instance holds it (use --replace)"), name);
   self->name_owned = FALSE;
@@ -816,8 +846,9 @@ herald_dbus_own_name (HeraldDbus *self, GBusType bus_type, gboolean replace)
 
   if (replace)
     flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE;
-  self->owner_id = g_bus_own_name (bus_type, HERALD_DBUS_NAME, flags, on_bus_acquired,
-                                   on_name_acquired, on_name_lost, self, NULL);
+  self->owner_id
+      = g_bus_own_name (bus_type, HERALD_DBUS_NAME, flags, on_bus_acquired, on_name_acquired,
+                        on_name_lost, owner_data_new (self), owner_data_free);
   return self->owner_id;
 }
 

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
@@ -615,11 +616,9 @@ test_own_name (Fixture *f, gconstpointer data)
   HERALD_TEST_WAIT_UNTIL (second_lost == 1, TIMEOUT_MS);
   g_test_assert_expected_messages ();
 
-  /* unexport releases everything; the fixture's teardown releases the name.
-   * GLib 2.74 still tries to release a name taken away from it and warns. */
-  g_test_expect_message ("GLib-GIO", G_LOG_LEVEL_WARNING, "*releasing name*");
+  /* Unexporting after that must not warn (GLib 2.74 would, on releasing a
+   * name it no longer holds); the fixture's teardown releases the name. */
   herald_dbus_unexport (second);
-  g_test_assert_expected_messages ();
 }
 
 /* --- docs/dbus.md --- */
@@ -816,6 +815,12 @@ on_line_read (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
+die_with_parent (gpointer user_data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGTERM);
+}
+
+static void
 test_policy (void)
 {
   g_autoptr (GError) error = NULL;
@@ -824,6 +829,7 @@ test_policy (void)
   g_autofree char *config = NULL;
   g_autofree char *policy = NULL;
   g_autofree char *address = NULL;
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
   g_autoptr (GSubprocess) daemon = NULL;
   g_autoptr (GDataInputStream) daemon_out = NULL;
   g_autoptr (GDBusConnection) connection = NULL;
@@ -891,9 +897,12 @@ test_policy (void)
   g_file_set_contents (config_path, config, -1, &error);
   g_assert_no_error (error);
 
-  daemon = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE,
-                             &error, "dbus-daemon", "--nofork", "--print-address=1",
-                             "--config-file", config_path, NULL);
+  /* The daemon dies with us, even when an assertion ends the test early. */
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                                        | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  daemon = g_subprocess_launcher_spawn (launcher, &error, "dbus-daemon", "--nofork",
+                                        "--print-address=1", "--config-file", config_path, NULL);
   g_assert_no_error (error);
   daemon_out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (daemon));
   g_data_input_stream_read_line_async (daemon_out, G_PRIORITY_DEFAULT, NULL, on_line_read,
