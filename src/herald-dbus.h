@@ -18,7 +18,13 @@
  * name itself). "name-lost" is emitted when the bus could not be reached,
  * the name could not be acquired, or another instance took it over with
  * --replace; the daemon should then shut down. The name is always owned
- * with G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT.
+ * with G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT and DO_NOT_QUEUE (a second
+ * instance without --replace fails at once instead of waiting in line).
+ * herald_dbus_unexport() releases the name and removes the object.
+ *
+ * ConnectionOpened/ConnectionClosed are rate-limited per kind by a token
+ * bucket (HERALD_DBUS_SIGNAL_RATE); dropped ones are counted in the
+ * SuppressedSignals property (docs/dbus.md).
  *
  * Everything here runs in the main context the HeraldDbus was created in,
  * which must be the hub's.
