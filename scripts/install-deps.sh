@@ -1,0 +1,27 @@
+#!/bin/sh
+# Installs what Herald needs to build, run and test on Debian 12 (as root).
+# Safe to run again: apt-get skips what is already installed.
+set -eu
+
+PACKAGES="
+  build-essential meson ninja-build pkg-config gettext
+  libglib2.0-dev libglib2.0-dev-bin libsoup-3.0-dev libjson-glib-dev
+  libgnutls28-dev libhiredis-dev zlib1g-dev glib-networking
+  dbus-daemon dbus-bin libxml2-utils redis-server curl valgrind
+"
+
+missing=""
+for p in $PACKAGES; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "Missing packages:$missing — run this script as root (or with sudo)." >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  # shellcheck disable=SC2086
+  apt-get install -y -q --no-install-recommends $missing
+fi
