@@ -89,3 +89,81 @@ herald_engine_dup_epoch (HeraldEngine *self)
 {
   return HERALD_ENGINE_GET_IFACE (self)->dup_epoch (self);
 }
+
+/* Engines without get_position: no offset known, the current epoch. */
+void
+herald_engine_get_position (HeraldEngine *self, const char *channel, guint64 *offset, char **epoch)
+{
+  HeraldEngineInterface *iface = HERALD_ENGINE_GET_IFACE (self);
+
+  if (iface->get_position != NULL)
+    {
+      iface->get_position (self, channel, offset, epoch);
+      return;
+    }
+  if (offset)
+    *offset = 0;
+  if (epoch)
+    *epoch = iface->dup_epoch (self);
+}
+
+gboolean
+herald_engine_presence_join (HeraldEngine *self, const char *channel, const char *user_id)
+{
+  HeraldEngineInterface *iface = HERALD_ENGINE_GET_IFACE (self);
+
+  return iface->presence_join != NULL && iface->presence_join (self, channel, user_id);
+}
+
+gboolean
+herald_engine_presence_leave (HeraldEngine *self, const char *channel, const char *user_id)
+{
+  HeraldEngineInterface *iface = HERALD_ENGINE_GET_IFACE (self);
+
+  return iface->presence_leave != NULL && iface->presence_leave (self, channel, user_id);
+}
+
+/* The cluster hooks are optional: the in-process engine has none. */
+void
+herald_engine_channel_occupied (HeraldEngine *self, const char *channel)
+{
+  HeraldEngineInterface *iface = HERALD_ENGINE_GET_IFACE (self);
+
+  if (iface->channel_occupied != NULL)
+    iface->channel_occupied (self, channel);
+}
+
+void
+herald_engine_channel_vacated (HeraldEngine *self, const char *channel)
+{
+  HeraldEngineInterface *iface = HERALD_ENGINE_GET_IFACE (self);
+
+  if (iface->channel_vacated != NULL)
+    iface->channel_vacated (self, channel);
+}
+
+void
+herald_engine_connection_opened (HeraldEngine *self, const char *id, const char *user_id)
+{
+  HeraldEngineInterface *iface = HERALD_ENGINE_GET_IFACE (self);
+
+  if (iface->connection_opened != NULL)
+    iface->connection_opened (self, id, user_id);
+}
+
+void
+herald_engine_connection_closed (HeraldEngine *self, const char *id)
+{
+  HeraldEngineInterface *iface = HERALD_ENGINE_GET_IFACE (self);
+
+  if (iface->connection_closed != NULL)
+    iface->connection_closed (self, id);
+}
+
+gboolean
+herald_engine_has_connection (HeraldEngine *self, const char *id)
+{
+  HeraldEngineInterface *iface = HERALD_ENGINE_GET_IFACE (self);
+
+  return iface->has_connection != NULL && iface->has_connection (self, id);
+}

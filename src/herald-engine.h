@@ -21,6 +21,9 @@ typedef enum
   HERALD_TARGET_USER,
   HERALD_TARGET_CONNECTION,
   HERALD_TARGET_CLOSE, /* close a connection: code + reason */
+  /* A join/leave event (herald_message_new_presence()): target = channel; only
+   * subscriptions that asked for presence receive it. */
+  HERALD_TARGET_PRESENCE,
 } HeraldTargetKind;
 
 /* What the engine hands back to the local hub. */
@@ -82,6 +85,34 @@ struct _HeraldEngineInterface
                                      const char *epoch, guint64 since_seq);
   /* The current epoch (changes when history is lost). */
   char *(*dup_epoch) (HeraldEngine *self);
+
+  /* The channel's latest offset (0 before its first message) and the current
+   * epoch, read together. Thread-safe; cheap (sent in every `subscribed`). */
+  void (*get_position) (HeraldEngine *self, const char *channel, guint64 *offset, char **epoch);
+
+  /* Presence table: how many connections each user has on each channel,
+   * global to the cluster. Called from worker threads when a subscription of
+   * a user's connection is added or removed (never on the delivery path).
+   * presence_join returns TRUE when it is the user's first connection on
+   * @channel, presence_leave TRUE when it was the last; in both cases the
+   * engine delivers the event to every node's sink as a
+   * HERALD_TARGET_PRESENCE delivery (target = @channel, message =
+   * herald_message_new_presence()). Optional: engines without it emit no
+   * join/leave events. */
+  gboolean (*presence_join) (HeraldEngine *self, const char *channel, const char *user_id);
+  gboolean (*presence_leave) (HeraldEngine *self, const char *channel, const char *user_id);
+
+  /* Cluster engines (optional; the in-process engine leaves them NULL).
+   * channel_occupied/vacated: a worker's channel table gained its first /
+   * lost its last subscriber of @channel (called once per worker, from the
+   * worker thread; the engine counts). connection_opened/closed: the local
+   * registry changed (any thread). has_connection: TRUE when another node
+   * holds connection @id (may ask Redis; bounded). */
+  void (*channel_occupied) (HeraldEngine *self, const char *channel);
+  void (*channel_vacated) (HeraldEngine *self, const char *channel);
+  void (*connection_opened) (HeraldEngine *self, const char *id, const char *user_id);
+  void (*connection_closed) (HeraldEngine *self, const char *id);
+  gboolean (*has_connection) (HeraldEngine *self, const char *id);
 };
 
 const char *herald_engine_get_name (HeraldEngine *self);
@@ -101,5 +132,16 @@ HeraldRecovery *herald_engine_recover (HeraldEngine *self, const char *channel, 
 HeraldRecovery *herald_engine_recover_stream (HeraldEngine *self, const char *const *channels,
                                               const char *epoch, guint64 since_seq);
 char *herald_engine_dup_epoch (HeraldEngine *self);
+void herald_engine_get_position (HeraldEngine *self, const char *channel, guint64 *offset,
+                                 char **epoch);
+gboolean herald_engine_presence_join (HeraldEngine *self, const char *channel,
+                                      const char *user_id);
+gboolean herald_engine_presence_leave (HeraldEngine *self, const char *channel,
+                                       const char *user_id);
+void herald_engine_channel_occupied (HeraldEngine *self, const char *channel);
+void herald_engine_channel_vacated (HeraldEngine *self, const char *channel);
+void herald_engine_connection_opened (HeraldEngine *self, const char *id, const char *user_id);
+void herald_engine_connection_closed (HeraldEngine *self, const char *id);
+gboolean herald_engine_has_connection (HeraldEngine *self, const char *id);
 
 G_END_DECLS

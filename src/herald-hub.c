@@ -148,6 +148,7 @@ hub_sink (const HeraldDelivery *d, gpointer user_data)
   switch (d->kind)
     {
     case HERALD_TARGET_CHANNEL:
+    case HERALD_TARGET_PRESENCE:
     case HERALD_TARGET_ALL:
       /* Every worker: each checks its own channel table, without locks. */
       for (guint i = 0; i < self->workers->len; i++)
@@ -538,7 +539,8 @@ herald_hub_close_connection (HeraldHub *self, const char *id, guint16 code, cons
       g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT, _ ("invalid connection id"));
       return FALSE;
     }
-  if (!herald_hub_has_connection (self, id))
+  /* A cluster engine knows connections held by other nodes. */
+  if (!herald_hub_has_connection (self, id) && !herald_engine_has_connection (self->engine, id))
     {
       g_set_error (error, HERALD_ERROR, HERALD_ERROR_NOT_FOUND, _ ("no connection with id %s"), id);
       return FALSE;
@@ -687,6 +689,8 @@ herald_hub_connection_opened (HeraldHub *self, const char *id, const char *user_
     entry = NULL;
   g_mutex_unlock (&self->lock);
 
+  if (entry)
+    herald_engine_connection_opened (self->engine, id, user_id);
   /* connection-opened without a registry entry happens only in tests. */
   g_debug ("connection %s opened (%s, user %s)", id, herald_transport_to_string (transport),
            user_id ? user_id : "-");
@@ -719,6 +723,7 @@ herald_hub_release_connection (HeraldHub *self, const char *id, guint16 code, co
 
   if (!opened)
     return;
+  herald_engine_connection_closed (self->engine, id);
   g_debug ("connection %s closed: %u %s", id, code, reason);
   data = g_new0 (SignalData, 1);
   data->closed = TRUE;

@@ -30,6 +30,7 @@ struct _HeraldMemoryEngine
   HeraldConfig *config;
   GMutex lock;
   GHashTable *channels; /* name → MemChannel */
+  GHashTable *presence; /* "channel\nuser" → connection count (GUINT_TO_POINTER) */
   guint64 seq;
   char *epoch;
 
@@ -283,6 +284,68 @@ memory_dup_epoch (HeraldEngine *engine)
   return g_strdup (HERALD_MEMORY_ENGINE (engine)->epoch);
 }
 
+static void
+memory_get_position (HeraldEngine *engine, const char *channel, guint64 *offset, char **epoch)
+{
+  HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (engine);
+  MemChannel *ch;
+
+  g_mutex_lock (&self->lock);
+  ch = g_hash_table_lookup (self->channels, channel);
+  if (offset)
+    *offset = ch ? ch->offset : 0;
+  if (epoch)
+    *epoch = g_strdup (self->epoch);
+  g_mutex_unlock (&self->lock);
+}
+
+/* Adds @delta to the user's connection count on @channel; returns TRUE when
+ * the count went from 0 to 1 (join) or from 1 to 0 (leave), after handing the
+ * event to the sink — under the lock, so a user's join and leave events reach
+ * the workers in the order they happened. */
+static gboolean
+presence_adjust (HeraldMemoryEngine *self, const char *channel, const char *user_id, int delta)
+{
+  g_autofree char *key = g_strconcat (channel, "\n", user_id, NULL);
+  gboolean changed;
+  guint count;
+
+  g_mutex_lock (&self->lock);
+  count = GPOINTER_TO_UINT (g_hash_table_lookup (self->presence, key));
+  if (delta < 0 && count == 0)
+    {
+      g_mutex_unlock (&self->lock);
+      g_return_val_if_reached (FALSE);
+    }
+  count += delta;
+  changed = delta > 0 ? count == 1 : count == 0;
+  if (count == 0)
+    g_hash_table_remove (self->presence, key);
+  else
+    g_hash_table_insert (self->presence, g_steal_pointer (&key), GUINT_TO_POINTER (count));
+  if (changed)
+    {
+      g_autoptr (HeraldMessage) event = herald_message_new_presence (channel, user_id, delta > 0);
+      deliver (self, &(HeraldDelivery){ .kind = HERALD_TARGET_PRESENCE,
+                                        .target = channel,
+                                        .message = event });
+    }
+  g_mutex_unlock (&self->lock);
+  return changed;
+}
+
+static gboolean
+memory_presence_join (HeraldEngine *engine, const char *channel, const char *user_id)
+{
+  return presence_adjust (HERALD_MEMORY_ENGINE (engine), channel, user_id, 1);
+}
+
+static gboolean
+memory_presence_leave (HeraldEngine *engine, const char *channel, const char *user_id)
+{
+  return presence_adjust (HERALD_MEMORY_ENGINE (engine), channel, user_id, -1);
+}
+
 void
 herald_memory_engine_expire (HeraldMemoryEngine *self)
 {
@@ -310,6 +373,9 @@ herald_memory_engine_iface_init (HeraldEngineInterface *iface)
   iface->recover = memory_recover;
   iface->recover_stream = memory_recover_stream;
   iface->dup_epoch = memory_dup_epoch;
+  iface->get_position = memory_get_position;
+  iface->presence_join = memory_presence_join;
+  iface->presence_leave = memory_presence_leave;
 }
 
 static void
@@ -318,6 +384,7 @@ herald_memory_engine_finalize (GObject *object)
   HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (object);
 
   g_hash_table_unref (self->channels);
+  g_hash_table_unref (self->presence);
   g_mutex_clear (&self->lock);
   g_clear_object (&self->config);
   g_free (self->epoch);
@@ -375,6 +442,7 @@ herald_memory_engine_init (HeraldMemoryEngine *self)
 {
   g_mutex_init (&self->lock);
   self->channels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, mem_channel_free);
+  self->presence = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->epoch = random_epoch ();
 }
 

@@ -95,6 +95,30 @@ herald_message_new_direct (const char *data_json)
   return self;
 }
 
+/**
+ * herald_message_new_presence:
+ *
+ * Returns: (transfer full): the join (@joined) or leave event of @user_id on
+ * @channel. It carries the channel but no offset: it is not history.
+ */
+HeraldMessage *
+herald_message_new_presence (const char *channel, const char *user_id, gboolean joined)
+{
+  HeraldMessage *self = message_alloc ();
+  GString *json = g_string_new (joined ? "{\"type\":\"join\",\"channel\":"
+                                       : "{\"type\":\"leave\",\"channel\":");
+
+  self->channel = g_strdup (channel);
+  self->epoch = g_strdup ("");
+  append_json_string (json, channel);
+  g_string_append (json, ",\"user_id\":");
+  append_json_string (json, user_id);
+  g_string_append_c (json, '}');
+  self->json_len = json->len;
+  self->json = g_string_free (json, FALSE);
+  return self;
+}
+
 HeraldMessage *
 herald_message_ref (HeraldMessage *message)
 {
@@ -169,7 +193,7 @@ build_frame (HeraldMessage *self, HeraldFrameKind kind)
     case HERALD_FRAME_SSE:
       {
         g_autofree char *id = NULL;
-        if (self->channel)
+        if (self->channel && self->offset > 0)
           id = herald_sse_id_format (self->epoch, self->seq);
         return herald_sse_event_new (id, "message", self->json, self->json_len);
       }

@@ -34,6 +34,9 @@ HeraldMessage *herald_message_new_channel (const char *channel, guint64 offset, 
                                            const char *epoch, const char *data_json);
 /* A direct message (to a user, a connection, or everybody): no channel, no offset. */
 HeraldMessage *herald_message_new_direct (const char *data_json);
+/* A presence event: {"type":"join"|"leave","channel":…,"user_id":…} (no offset). */
+HeraldMessage *herald_message_new_presence (const char *channel, const char *user_id,
+                                            gboolean joined);
 
 HeraldMessage *herald_message_ref (HeraldMessage *message);
 void herald_message_unref (HeraldMessage *message);

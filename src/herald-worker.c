@@ -8,12 +8,16 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 #include "herald-connection.h"
 #include "herald-http.h"
 #include "herald-http-api.h"
 #include "herald-router.h"
+#include "herald-security.h"
 #include "herald-worker.h"
 
 #define WHEEL_SLOTS 1024 /* seconds; farther deadlines are revisited when their slot comes */
@@ -42,6 +46,7 @@ struct _HeraldWorker
   GError *start_error;
   GPtrArray *sockets;
   GTlsCertificate *certificate;
+  GPtrArray *listeners; /* of Listener* */
 
   /* Inbox: any thread pushes, the worker drains. */
   GAsyncQueue *inbox;
@@ -65,6 +70,20 @@ G_DEFINE_FINAL_TYPE (HeraldWorker, herald_worker, G_TYPE_OBJECT)
 
 /* The inbox's eventfd sits in the epoll set under this marker. */
 static const char inbox_marker[] = "inbox";
+
+/* A listening socket in the epoll set. Herald accepts connections itself, in
+ * batches, and hands each to libsoup with soup_server_accept_iostream():
+ * libsoup 3.2's own listener accepts one connection per main-loop iteration
+ * and leaks a GSocket reference per connection (fixed upstream in 3.3). */
+typedef struct
+{
+  const char *marker; /* == listener_marker */
+  GSocket *socket;
+  gboolean tls;
+} Listener;
+static const char listener_marker[] = "listener";
+
+#define ACCEPT_BATCH 64
 
 void
 herald_work_item_free (HeraldWorkItem *item)
@@ -382,6 +401,8 @@ herald_worker_ensure_channel (HeraldWorker *self, const char *name)
     {
       channel = herald_channel_new (name);
       g_hash_table_insert (self->channels, (gpointer)herald_channel_get_name (channel), channel);
+      /* A cluster engine listens to a channel only while some worker has it. */
+      herald_engine_channel_occupied (herald_hub_get_engine (self->hub), name);
     }
   return channel;
 }
@@ -390,7 +411,11 @@ void
 herald_worker_release_channel (HeraldWorker *self, HeraldChannel *channel)
 {
   if (herald_channel_get_n_subscribers (channel) == 0)
-    g_hash_table_remove (self->channels, herald_channel_get_name (channel));
+    {
+      herald_engine_channel_vacated (herald_hub_get_engine (self->hub),
+                                     herald_channel_get_name (channel));
+      g_hash_table_remove (self->channels, herald_channel_get_name (channel));
+    }
 }
 
 /* ---- deliveries ---- */
@@ -414,6 +439,24 @@ deliver_channel (HeraldWorker *self, HeraldMessage *message)
       if (offset <= sub->skip_until)
         continue;
       herald_connection_deliver (sub->connection, message);
+    }
+}
+
+/* Join/leave events go only to subscriptions that asked for them. */
+static void
+deliver_presence (HeraldWorker *self, const char *name, HeraldMessage *message)
+{
+  HeraldChannel *channel = name ? g_hash_table_lookup (self->channels, name) : NULL;
+  guint n;
+
+  if (channel == NULL)
+    return;
+  n = herald_channel_get_n_subscribers (channel);
+  for (guint i = 0; i < n; i++)
+    {
+      HeraldSubscription *sub = herald_channel_get_subscriber (channel, i);
+      if (sub->presence)
+        herald_connection_deliver (sub->connection, message);
     }
 }
 
@@ -447,6 +490,9 @@ process_item (HeraldWorker *self, HeraldWorkItem *item)
           conn = g_hash_table_lookup (self->connections, item->target);
           if (conn)
             herald_connection_deliver (conn, item->message);
+          break;
+        case HERALD_TARGET_PRESENCE:
+          deliver_presence (self, item->target, item->message);
           break;
         case HERALD_TARGET_CLOSE:
           break;
@@ -492,6 +538,69 @@ herald_worker_post (HeraldWorker *self, HeraldWorkItem *item)
     }
 }
 
+/* ---- accepting ---- */
+
+static void
+hand_to_libsoup (HeraldWorker *self, Listener *listener, int fd)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSocket) socket = g_socket_new_from_fd (fd, &error);
+  g_autoptr (GSocketConnection) connection = NULL;
+  g_autoptr (GIOStream) stream = NULL;
+  g_autoptr (GSocketAddress) local = NULL;
+  g_autoptr (GSocketAddress) remote = NULL;
+
+  if (socket == NULL)
+    {
+      close (fd);
+      g_debug ("accepted socket unusable: %s", error->message);
+      return;
+    }
+  connection = g_socket_connection_factory_create_connection (socket);
+  local = g_socket_get_local_address (socket, NULL);
+  remote = g_socket_get_remote_address (socket, NULL);
+  if (local == NULL || remote == NULL)
+    return; /* the client is already gone */
+  if (listener->tls)
+    {
+      stream = (GIOStream *) g_tls_server_connection_new (G_IO_STREAM (connection), self->certificate, &error);
+      if (stream == NULL)
+        {
+          g_warning ("TLS: %s", error->message);
+          return;
+        }
+    }
+  else
+    stream = G_IO_STREAM (g_object_ref (connection));
+  g_object_set_data (G_OBJECT (stream), "herald-fd", GINT_TO_POINTER (fd));
+  if (!soup_server_accept_iostream (self->server, stream, local, remote, &error))
+    g_debug ("libsoup refused a connection: %s", error->message);
+}
+
+static void
+accept_batch (HeraldWorker *self, Listener *listener)
+{
+  int lfd = g_socket_get_fd (listener->socket);
+
+  if (self->server == NULL)
+    return;
+  /* Reconnect storms: take what is waiting, a batch per wakeup. */
+  for (int i = 0; i < ACCEPT_BATCH; i++)
+    {
+      int one = 1;
+      int fd = accept4 (lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+      if (fd < 0)
+        {
+          if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+            g_warning ("accept: %s", g_strerror (errno));
+          break;
+        }
+      setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      hand_to_libsoup (self, listener, fd);
+    }
+}
+
 /* ---- loop callbacks ---- */
 
 static void
@@ -501,6 +610,8 @@ on_ready (gpointer ptr, guint32 events, gpointer user_data)
 
   if (ptr == inbox_marker)
     drain_inbox (self);
+  else if (*(const char **) ptr == listener_marker)
+    accept_batch (self, ptr);
   else
     herald_connection_handle_events (HERALD_CONNECTION (ptr), events);
 }
@@ -536,6 +647,7 @@ on_tick (guint32 now, gpointer user_data)
   HeraldWorker *self = user_data;
 
   wheel_advance (self, now);
+  herald_security_sweep (self, now);
   if (self->shutting_down && g_hash_table_size (self->connections) == 0)
     g_main_loop_quit (self->loop);
 }
@@ -639,6 +751,11 @@ herald_worker_begin_shutdown (HeraldWorker *self)
     g_ptr_array_add (conns, g_object_ref (conn));
 
   self->shutting_down = TRUE;
+  for (guint i = 0; self->listeners && i < self->listeners->len; i++)
+    {
+      Listener *listener = g_ptr_array_index (self->listeners, i);
+      herald_loop_remove (self->epoll, g_socket_get_fd (listener->socket));
+    }
   if (self->server)
     soup_server_disconnect (self->server);
   g_clear_object (&self->server);
@@ -671,13 +788,15 @@ worker_thread (gpointer data)
                                   self->certificate, NULL);
   herald_http_register (self->server, self);
   herald_http_api_register (self->server, self->hub);
-  for (guint i = 0; i < self->sockets->len && error == NULL; i++)
+  self->listeners = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < self->sockets->len; i++)
     {
-      GSocket *socket = g_ptr_array_index (self->sockets, i);
-      SoupServerListenOptions options = 0;
-      if (g_object_get_data (G_OBJECT (socket), "herald-tls"))
-        options |= SOUP_SERVER_LISTEN_HTTPS;
-      soup_server_listen_socket (self->server, socket, options, &error);
+      Listener *listener = g_new0 (Listener, 1);
+      listener->marker = listener_marker;
+      listener->socket = g_ptr_array_index (self->sockets, i);
+      listener->tls = g_object_get_data (G_OBJECT (listener->socket), "herald-tls") != NULL;
+      g_ptr_array_add (self->listeners, listener);
+      herald_loop_add (self->epoll, g_socket_get_fd (listener->socket), EPOLLIN, listener);
     }
 
   g_mutex_lock (&self->start_lock);
@@ -702,6 +821,12 @@ worker_thread (gpointer data)
   g_hash_table_remove_all (self->channels);
   g_ptr_array_set_size (self->dirty, 0);
   g_ptr_array_set_size (self->dead, 0);
+  for (guint i = 0; self->listeners && i < self->listeners->len; i++)
+    {
+      Listener *listener = g_ptr_array_index (self->listeners, i);
+      herald_loop_remove (self->epoll, g_socket_get_fd (listener->socket));
+    }
+  g_clear_pointer (&self->listeners, g_ptr_array_unref);
   g_clear_pointer (&self->epoll, herald_loop_free);
   g_clear_object (&self->router);
   g_clear_pointer (&self->inflater, herald_ws_inflater_free);
