@@ -74,7 +74,7 @@ fi
 if [ -n "$HERALDD" ] && [ ! -x "$HERALDD" ]; then
   log "HERALDD=$HERALDD is not executable"; exit 1
 fi
-SERVERS="herald nchan"
+SERVERS=${SERVERS:-herald nchan}
 if [ -z "$HERALDD" ]; then
   log "heraldd not built yet (no build*/src/heraldd, HERALDD unset): measuring nchan only"
   SERVERS="nchan"
@@ -209,6 +209,13 @@ median () { # numbers on stdin
 
 minimum () { sort -g | head -1; }
 
+pretty () { # number on stdin -> readable: integers from 100 up, else 3 significant digits
+  awk -v d="${1:-}" '{ if ($1 == "-") print "-"; else if (d != "") printf "%.*f\n", d, $1;
+                       else if ($1 >= 100) printf "%.0f\n", $1; else printf "%.3g\n", $1 }'
+}
+
+loadavg () { cut -d' ' -f1-3 /proc/loadavg; }
+
 agg () { # agg SCENARIO SERVER METRIC [median|min]
   local f how=${4:-median}
   local vals=""
@@ -226,6 +233,10 @@ mkdir -p "$TMP/res" "$RESULTS_DIR"
 : > "$TMP/raw.txt"
 log "client $LOAD, fd limit $FDS, runs $RUNS, ${DURATION}s per scenario, servers: $SERVERS"
 [ -n "$HERALDD" ] && log "heraldd: $HERALDD (--workers $WORKERS)"
+LOAD_BEFORE=$(loadavg)
+if awk -v l="${LOAD_BEFORE%% *}" -v c="$(nproc)" 'BEGIN { exit !(l > c * 0.5) }'; then
+  log "warning: load average is $LOAD_BEFORE on $(nproc) cores: other work will skew the figures"
+fi
 T0=$(date +%s)
 for run in $(seq 1 "$RUNS"); do
   for sc in $SCENARIOS; do
@@ -256,9 +267,11 @@ row () {
   case " $SCENARIOS " in *" $sc "*) ;; *) return ;; esac
   h=$(agg "$sc" herald "$metric" "$how")
   n=$(agg "$sc" nchan "$metric" "$how")
-  hc=$(agg "$sc" herald client_cpu_pct)/$(agg "$sc" herald server_cpu_pct)
-  nc=$(agg "$sc" nchan client_cpu_pct)/$(agg "$sc" nchan server_cpu_pct)
+  hc=$(agg "$sc" herald client_cpu_pct | pretty 0)/$(agg "$sc" herald server_cpu_pct | pretty 0)
+  nc=$(agg "$sc" nchan client_cpu_pct | pretty 0)/$(agg "$sc" nchan server_cpu_pct | pretty 0)
   ratio=$(awk -v h="$h" -v n="$n" 'BEGIN { if (h == "-" || n == "-" || n + 0 == 0) print "-"; else printf "%.2f", h / n }')
+  h=$(echo "$h" | pretty)
+  n=$(echo "$n" | pretty)
   case $better in
     higher) goal=">=1.00x"; met=$(awk -v r="$ratio" 'BEGIN { print (r == "-") ? "n/a" : (r >= 1.0 ? "yes" : "NO") }') ;;
     lower) goal="<=1.00x"; met=$(awk -v r="$ratio" 'BEGIN { print (r == "-") ? "n/a" : (r <= 1.0 ? "yes" : "NO") }') ;;
@@ -270,6 +283,7 @@ row () {
 
 {
   echo "Herald vs nginx+nchan — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $RUNS run(s) x ${DURATION}s, median; $((T1 - T0)) s total"
+  echo "load average before: $LOAD_BEFORE, after: $(loadavg) (other processes compete for the same cores)"
   echo "heraldd: ${HERALDD:-not built} (--workers $WORKERS); nchan: $("$NGINX" -v 2>&1 | sed 's/.*: //'), $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null)"
   echo
   printf '%-34s | %12s | %12s | %6s | %-16s | %-4s | %-11s | %-11s\n' scenario herald nchan ratio goal met? "H cli/srv%" "N cli/srv%"
