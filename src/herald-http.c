@@ -242,15 +242,27 @@ reserve (Pending *p, SoupServerMessage *msg, const char *requested_id)
 }
 
 /* Takes the socket from libsoup. Returns the fd (owned) or -1. */
+/* The stream Herald handed to libsoup (herald-worker.c accept path), under
+ * libsoup's stolen wrapper: it carries the socket's fd. */
+static GIOStream *
+base_stream (GIOStream *stolen)
+{
+  GIOStream *base = NULL;
+
+  if (g_object_class_find_property (G_OBJECT_GET_CLASS (stolen), "base-iostream"))
+    g_object_get (stolen, "base-iostream", &base, NULL);
+  return base ? base : g_object_ref (stolen);
+}
+
 static int
 steal_socket (SoupServerMessage *msg, GIOStream **tls_out, GBytes **leftover_out)
 {
-  g_autoptr (GSocket) socket = g_object_ref (soup_server_message_get_socket (msg));
   g_autoptr (GIOStream) stream = soup_server_message_steal_connection (msg);
+  g_autoptr (GIOStream) base = base_stream (stream);
   GInputStream *in = g_io_stream_get_input_stream (stream);
   g_autoptr (GByteArray) leftover = g_byte_array_new ();
-  gboolean tls = G_IS_TLS_CONNECTION (soup_server_message_get_socket (msg))
-                 || g_strcmp0 (g_uri_get_scheme (soup_server_message_get_uri (msg)), "https") == 0;
+  gboolean tls = G_IS_TLS_CONNECTION (base);
+  int base_fd = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (base), "herald-fd"));
   int one = 1;
   int fd;
 
@@ -270,7 +282,9 @@ steal_socket (SoupServerMessage *msg, GIOStream **tls_out, GBytes **leftover_out
     }
   *leftover_out = g_byte_array_free_to_bytes (g_steal_pointer (&leftover));
 
-  fd = fcntl (g_socket_get_fd (socket), F_DUPFD_CLOEXEC, 0);
+  if (base_fd <= 0 && G_IS_SOCKET_CONNECTION (base))
+    base_fd = g_socket_get_fd (g_socket_connection_get_socket (G_SOCKET_CONNECTION (base)));
+  fd = base_fd > 0 ? fcntl (base_fd, F_DUPFD_CLOEXEC, 0) : -1;
   if (fd < 0)
     {
       g_io_stream_close (stream, NULL, NULL);
