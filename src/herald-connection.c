@@ -109,6 +109,10 @@ herald_connection_finalize (GObject *object)
     g_ptr_array_unref (self->subs);
   if (self->tls)
     {
+      /* close_notify would be a blocking write: a client that stopped
+       * reading could stall the worker. Shut the socket first. */
+      if (self->fd >= 0)
+        shutdown (self->fd, SHUT_RDWR);
       g_io_stream_close (self->tls, NULL, NULL);
       g_object_unref (self->tls);
     }
@@ -165,6 +169,20 @@ herald_connection_init (HeraldConnection *self)
   self->fd = -1;
 }
 
+/* The token's exp on the monotonic clock (0 = never). The leeway that let the
+ * token in at the handshake also applies here, or a token accepted thanks to
+ * it would be closed at once. */
+static gint64
+expiry_mono (const HeraldJwtClaims *claims, HeraldConfig *config, guint32 now)
+{
+  gint64 left;
+
+  if (claims == NULL || claims->exp <= 0)
+    return 0;
+  left = claims->exp + herald_config_get_leeway (config) - g_get_real_time () / G_USEC_PER_SEC;
+  return (gint64)now + MAX (left, 0);
+}
+
 /**
  * herald_connection_new:
  *
@@ -187,11 +205,7 @@ herald_connection_new (HeraldWorker *worker, HeraldConnectionSetup *setup)
   self->claims = g_steal_pointer (&setup->claims);
   if (self->claims && self->claims->sub)
     self->user_id = g_strdup (self->claims->sub);
-  if (self->claims && self->claims->exp > 0)
-    {
-      gint64 left = self->claims->exp - g_get_real_time () / G_USEC_PER_SEC;
-      self->expires_mono = (gint64)now + MAX (left, 0);
-    }
+  self->expires_mono = expiry_mono (self->claims, config, now);
   self->connected_at = g_get_real_time ();
   self->last_seen = now;
   self->next_ping = now + herald_config_get_heartbeat_interval (config);
@@ -243,6 +257,34 @@ const HeraldJwtClaims *
 herald_connection_get_claims (HeraldConnection *self)
 {
   return self->claims;
+}
+
+/**
+ * herald_connection_set_claims:
+ * @claims: (transfer full): verified claims of a refreshed token, same subject
+ *
+ * Replaces the connection's permissions and expiry; the sweep is rescheduled
+ * so the new expiry takes effect.
+ */
+void
+herald_connection_set_claims (HeraldConnection *self, HeraldJwtClaims *claims)
+{
+  HeraldConfig *config = herald_hub_get_config (herald_worker_get_hub (self->worker));
+
+  g_return_if_fail (claims != NULL);
+  g_return_if_fail (g_strcmp0 (claims->sub, self->user_id) == 0);
+
+  g_clear_pointer (&self->claims, herald_jwt_claims_free);
+  self->claims = claims;
+  self->expires_mono = expiry_mono (claims, config, herald_loop_now ());
+  if (self->state == HERALD_CONNECTION_OPEN)
+    herald_worker_schedule (self->worker, self, 0); /* next tick recomputes the visit */
+}
+
+gint64
+herald_connection_get_expiry (HeraldConnection *self)
+{
+  return self->expires_mono;
 }
 
 int
@@ -759,7 +801,9 @@ herald_connection_handle_events (HeraldConnection *self, guint32 epoll_events)
       gsize size;
       guint8 *scratch = herald_worker_get_scratch (self->worker, &size);
 
-      for (int i = 0; i < MAX_READS_PER_EVENT && !self->destroyed; i++)
+      /* TLS: GnuTLS may hold decrypted records the fd no longer shows, so a
+       * TLS connection reads until WOULD_BLOCK. */
+      for (int i = 0; (self->tls || i < MAX_READS_PER_EVENT) && !self->destroyed; i++)
         {
           gssize n = conn_read (self, scratch, size);
 
@@ -770,7 +814,7 @@ herald_connection_handle_events (HeraldConnection *self, guint32 epoll_events)
                   && self->state == HERALD_CONNECTION_OPEN)
                 process_ws_input (self, scratch, n);
               /* SSE clients have nothing to say; a closing socket's input is drained. */
-              if ((gsize)n < size)
+              if ((gsize)n < size && !self->tls)
                 break;
               continue;
             }
@@ -802,16 +846,28 @@ herald_connection_find_subscription (HeraldConnection *self, const char *channel
   return NULL;
 }
 
+static HeraldEngine *
+connection_engine (HeraldConnection *self)
+{
+  return herald_hub_get_engine (herald_worker_get_hub (self->worker));
+}
+
+/* A user's connections join and leave channels through the engine's presence
+ * table, which emits join/leave events for the user's first and last one.
+ * Anonymous connections are not users: they emit nothing. */
 HeraldSubscription *
 herald_connection_add_subscription (HeraldConnection *self, HeraldChannel *channel)
 {
   HeraldSubscription *sub = g_new0 (HeraldSubscription, 1);
+  const char *user = herald_connection_get_user_id (self);
 
   sub->connection = self;
   herald_channel_add (channel, sub);
   if (self->subs == NULL)
     self->subs = g_ptr_array_new_with_free_func (g_free);
   g_ptr_array_add (self->subs, sub);
+  if (user != NULL)
+    herald_engine_presence_join (connection_engine (self), herald_channel_get_name (channel), user);
   return sub;
 }
 
@@ -819,7 +875,11 @@ void
 herald_connection_remove_subscription (HeraldConnection *self, HeraldSubscription *subscription)
 {
   HeraldChannel *channel = subscription->channel;
+  const char *user = herald_connection_get_user_id (self);
 
+  if (user != NULL)
+    herald_engine_presence_leave (connection_engine (self), herald_channel_get_name (channel),
+                                  user);
   herald_channel_remove (channel, subscription);
   herald_worker_release_channel (self->worker, channel);
   g_ptr_array_remove_fast (self->subs, subscription);
@@ -856,7 +916,9 @@ herald_connection_start (HeraldConnection *self)
       herald_connection_send_json (self, b);
     }
 
-  herald_worker_schedule (self->worker, self, self->next_ping);
+  herald_worker_schedule (self->worker, self,
+                          self->expires_mono > 0 ? MIN (self->next_ping, (guint32)self->expires_mono)
+                                                 : self->next_ping);
 
   /* Bytes the client sent right behind its request (already in inbuf). */
   if (self->inbuf && self->transport == HERALD_TRANSPORT_WEBSOCKET)

@@ -49,6 +49,10 @@ HeraldTransport herald_connection_get_transport (HeraldConnection *self);
 HeraldConnectionState herald_connection_get_state (HeraldConnection *self);
 HeraldWorker *herald_connection_get_worker (HeraldConnection *self);
 const HeraldJwtClaims *herald_connection_get_claims (HeraldConnection *self);
+/* After a token refresh: new permissions and expiry (the subject must not change). */
+void herald_connection_set_claims (HeraldConnection *self, HeraldJwtClaims *claims);
+/* Token expiry on herald_loop_now()'s clock, 0 = never. */
+gint64 herald_connection_get_expiry (HeraldConnection *self);
 HeraldConnectionInfo *herald_connection_get_info (HeraldConnection *self);
 int herald_connection_get_fd (HeraldConnection *self);
 

@@ -15,6 +15,7 @@
 #include "herald-http-api.h"
 #include "herald-http.h"
 #include "herald-router.h"
+#include "herald-security.h"
 
 #define SSE_RETRY_MS 3000
 
@@ -314,6 +315,7 @@ adopt (Pending *p, SoupServerMessage *msg)
   HeraldConnection *conn;
   int fd;
 
+  herald_security_forget (p->worker, msg);
   fd = steal_socket (msg, &tls, &leftover);
   if (fd < 0)
     return NULL;
@@ -646,6 +648,7 @@ page_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
 void
 herald_http_register (SoupServer *server, HeraldWorker *worker)
 {
+  herald_security_watch_server (server, worker);
   soup_server_add_handler (server, "/ws", ws_handler, worker, NULL);
   soup_server_add_handler (server, "/events", sse_handler, worker, NULL);
   soup_server_add_handler (server, NULL, page_handler, worker, NULL);

@@ -1082,7 +1082,13 @@ check_drained (gpointer user_data)
   HeraldHub *self = g_task_get_source_object (task);
   gint64 deadline = GPOINTER_TO_SIZE (g_task_get_task_data (task)) * (gint64)1000;
 
-  if (herald_hub_get_connection_count (self) == 0 || g_get_monotonic_time () >= deadline)
+  gboolean drained = TRUE;
+
+  /* Connections leave the registry when their close frame is queued; wait
+   * for the workers to have flushed them and heard back from the peers. */
+  for (guint i = 0; i < self->workers->len; i++)
+    drained = drained && herald_worker_is_drained (g_ptr_array_index (self->workers, i));
+  if (drained || g_get_monotonic_time () >= deadline)
     {
       g_task_return_boolean (task, TRUE);
       return G_SOURCE_REMOVE;

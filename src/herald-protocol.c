@@ -11,6 +11,7 @@
 #include "herald-error.h"
 #include "herald-jwt.h"
 #include "herald-router.h"
+#include "herald-security.h"
 #include "herald-worker.h"
 
 static HeraldHub *
@@ -331,4 +332,5 @@ herald_protocol_register (HeraldRouter *router)
   herald_router_register (router, "ping", handle_ping);
   herald_router_register (router, "pong", handle_pong);
   herald_router_register (router, "presence", handle_presence);
+  herald_router_register (router, "refresh", herald_security_handle_refresh);
 }

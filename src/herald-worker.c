@@ -64,6 +64,7 @@ struct _HeraldWorker
 
   HeraldStats stats;
   gboolean shutting_down;
+  gint drained;
 };
 
 G_DEFINE_FINAL_TYPE (HeraldWorker, herald_worker, G_TYPE_OBJECT)
@@ -573,6 +574,7 @@ hand_to_libsoup (HeraldWorker *self, Listener *listener, int fd)
   else
     stream = G_IO_STREAM (g_object_ref (connection));
   g_object_set_data (G_OBJECT (stream), "herald-fd", GINT_TO_POINTER (fd));
+  herald_security_watch_socket (self, socket); /* handshake deadline */
   if (!soup_server_accept_iostream (self->server, stream, local, remote, &error))
     g_debug ("libsoup refused a connection: %s", error->message);
 }
@@ -649,7 +651,10 @@ on_tick (guint32 now, gpointer user_data)
   wheel_advance (self, now);
   herald_security_sweep (self, now);
   if (self->shutting_down && g_hash_table_size (self->connections) == 0)
-    g_main_loop_quit (self->loop);
+    {
+      g_atomic_int_set (&self->drained, 1);
+      g_main_loop_quit (self->loop);
+    }
 }
 
 static const HeraldLoopFuncs loop_funcs = {
@@ -762,7 +767,18 @@ herald_worker_begin_shutdown (HeraldWorker *self)
   for (guint i = 0; i < conns->len; i++)
     herald_connection_close (g_ptr_array_index (conns, i), 1001, "server shutting down");
   if (g_hash_table_size (self->connections) == 0)
-    g_main_loop_quit (self->loop);
+    {
+      g_atomic_int_set (&self->drained, 1);
+      g_main_loop_quit (self->loop);
+    }
+}
+
+/* Any thread: TRUE once a shutting-down worker has closed every connection
+ * (close frames flushed and peers answered, or their grace ran out). */
+gboolean
+herald_worker_is_drained (HeraldWorker *self)
+{
+  return g_atomic_int_get (&self->drained);
 }
 
 /* ---- the thread ---- */

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <string.h>
+#include <sys/socket.h>
 
 #include "herald-test-server.h"
 
@@ -353,4 +354,140 @@ const char *
 herald_test_json_get_string (JsonObject *obj, const char *member)
 {
   return json_object_get_string_member_with_default (obj, member, NULL);
+}
+
+/* ---- TLS (appended for tests/test-security.c) ---- */
+
+HeraldTestServer *
+herald_test_server_start_listen (const char *keyfile, guint workers, const char *listen_address)
+{
+  HeraldTestServer *server = g_new0 (HeraldTestServer, 1);
+  g_autoptr (GError) error = NULL;
+  const char *listen[] = { listen_address, NULL };
+  const char *url;
+  const char *colon;
+
+  server->config = herald_config_new ();
+  if (keyfile)
+    herald_config_load_data (server->config, keyfile, -1, "test.conf", &error);
+  g_assert_no_error (error);
+  herald_config_set_listen_override (server->config, listen, &error);
+  g_assert_no_error (error);
+  herald_config_set_workers_override (server->config, workers, &error);
+  g_assert_no_error (error);
+  server->daemon = herald_daemon_new (server->config);
+  herald_daemon_start (server->daemon, &error);
+  g_assert_no_error (error);
+  server->hub = herald_daemon_get_hub (server->daemon);
+  url = g_ptr_array_index (herald_daemon_get_urls (server->daemon), 0);
+  server->url = g_strdup (url);
+  colon = strrchr (url, ':');
+  server->port = (guint16)g_ascii_strtoull (colon + 1, NULL, 10);
+  server->host = g_strdup ("127.0.0.1");
+  return server;
+}
+
+/* One direction of the TLS relay: copies until EOF or error, then shuts the
+ * other side so the peer sees the end too. */
+typedef struct
+{
+  GInputStream *in;
+  GOutputStream *out;
+  GSocket *shut; /* shut for writing at the end (NULL: close @out) */
+  GIOStream *hold;
+  GSocket *hold_socket;
+} Relay;
+
+static gpointer
+relay_thread (gpointer data)
+{
+  Relay *r = data;
+  char buf[16384];
+
+  for (;;)
+    {
+      gssize n = g_input_stream_read (r->in, buf, sizeof buf, NULL, NULL);
+      if (n <= 0 || !g_output_stream_write_all (r->out, buf, n, NULL, NULL, NULL))
+        break;
+    }
+  if (r->shut)
+    g_socket_shutdown (r->shut, FALSE, TRUE, NULL);
+  else
+    g_io_stream_close (r->hold, NULL, NULL);
+  g_object_unref (r->hold);
+  g_object_unref (r->hold_socket);
+  g_free (r);
+  return NULL;
+}
+
+static gboolean
+accept_any_certificate (GTlsConnection *conn, GTlsCertificate *cert, GTlsCertificateFlags errors,
+                        gpointer user_data)
+{
+  return TRUE; /* the test certificate is self-signed */
+}
+
+GIOStream *
+herald_test_tls_connect (HeraldTestServer *server, gboolean handshake)
+{
+  g_autoptr (GSocketClient) sc = g_socket_client_new ();
+  g_autoptr (GSocketConnection) tcp = NULL;
+  g_autoptr (GSocketConnectable) identity = NULL;
+  GIOStream *tls;
+  g_autoptr (GError) error = NULL;
+
+  g_socket_client_set_timeout (sc, 5);
+  tcp = g_socket_client_connect_to_host (sc, server->host, server->port, NULL, &error);
+  g_assert_no_error (error);
+  identity = g_network_address_new (server->host, server->port);
+  tls = g_tls_client_connection_new (G_IO_STREAM (tcp), identity, &error);
+  g_assert_no_error (error);
+  g_signal_connect (tls, "accept-certificate", G_CALLBACK (accept_any_certificate), NULL);
+  if (handshake)
+    {
+      g_tls_connection_handshake (G_TLS_CONNECTION (tls), NULL, &error);
+      g_assert_no_error (error);
+    }
+  return tls;
+}
+
+HeraldTestClient *
+herald_test_client_connect_tls (HeraldTestServer *server)
+{
+  HeraldTestClient *client = g_new0 (HeraldTestClient, 1);
+  g_autoptr (GIOStream) tls = herald_test_tls_connect (server, TRUE);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSocket) relay_end = NULL;
+  int pair[2];
+  Relay *up, *down;
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), ==, 0);
+  client->socket = g_socket_new_from_fd (pair[0], &error);
+  g_assert_no_error (error);
+  g_socket_set_timeout (client->socket, 5);
+  client->buffer = g_byte_array_new ();
+  relay_end = g_socket_new_from_fd (pair[1], &error);
+  g_assert_no_error (error);
+
+  {
+    g_autoptr (GSocketConnection) local = g_socket_connection_factory_create_connection (relay_end);
+
+    up = g_new0 (Relay, 1); /* test client → server */
+    up->in = g_io_stream_get_input_stream (G_IO_STREAM (local));
+    up->out = g_io_stream_get_output_stream (tls);
+    up->hold = g_object_ref (tls);
+    up->hold_socket = g_object_ref (relay_end);
+    g_object_set_data_full (G_OBJECT (tls), "herald-test-local", g_object_ref (local),
+                            g_object_unref);
+
+    down = g_new0 (Relay, 1); /* server → test client */
+    down->in = g_io_stream_get_input_stream (tls);
+    down->out = g_io_stream_get_output_stream (G_IO_STREAM (local));
+    down->shut = relay_end;
+    down->hold = g_object_ref (tls);
+    down->hold_socket = g_object_ref (relay_end);
+  }
+  g_thread_unref (g_thread_new ("tls-up", relay_thread, up));
+  g_thread_unref (g_thread_new ("tls-down", relay_thread, down));
+  return client;
 }

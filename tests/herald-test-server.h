@@ -73,4 +73,15 @@ char *herald_test_http (HeraldTestServer *server, const char *method, const char
 
 const char *herald_test_json_get_string (JsonObject *obj, const char *member);
 
+/* TLS: starts Herald on @listen_address (e.g. "https://127.0.0.1:0"; [server]
+ * tls-certificate/tls-key must be in @keyfile). */
+HeraldTestServer *herald_test_server_start_listen (const char *keyfile, guint workers,
+                                                   const char *listen_address);
+/* A TLS client connection accepting any server certificate; the handshake is
+ * done when @handshake is TRUE. */
+GIOStream *herald_test_tls_connect (HeraldTestServer *server, gboolean handshake);
+/* A test client whose socket is relayed over TLS to @server: every
+ * herald_test_* function above works on it unchanged. */
+HeraldTestClient *herald_test_client_connect_tls (HeraldTestServer *server);
+
 G_END_DECLS

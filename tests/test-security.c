@@ -1,0 +1,691 @@
+/* test-security.c: authentication and abuse limits end to end — token
+ * refresh and expiry, channel and publish permissions, RS256/ES256, TLS
+ * (wss:// and https SSE), per-IP and rate limits, header size, slowloris.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
+#include <string.h>
+
+#include "herald-jwt.h"
+#include "herald-test-server.h"
+
+#define SECRET "s3cret"
+#define HS256 "[auth]\njwt-secret=" SECRET "\nleeway=0\n"
+
+/* ---- helpers ---- */
+
+static gint64
+now_s (void)
+{
+  return g_get_real_time () / G_USEC_PER_SEC;
+}
+
+static char *
+token (const char *claims_json)
+{
+  g_autoptr (GBytes) secret = g_bytes_new_static (SECRET, strlen (SECRET));
+  return herald_jwt_sign_hs256 (secret, claims_json);
+}
+
+static char *
+key_path (const char *name)
+{
+  return g_test_build_filename (G_TEST_DIST, "keys", name, NULL);
+}
+
+static char *
+b64url (const void *data, gsize length)
+{
+  char *text = g_base64_encode (data, length);
+
+  g_strdelimit (text, "+", '-');
+  g_strdelimit (text, "/", '_');
+  g_strdelimit (text, "=", '\0');
+  return text;
+}
+
+static void
+put_coord (guint8 *out, const gnutls_datum_t *value)
+{
+  const guint8 *p = value->data;
+  gsize n = value->size;
+
+  while (n > 0 && *p == 0)
+    {
+      p++;
+      n--;
+    }
+  g_assert_cmpuint (n, <=, 32);
+  memset (out, 0, 32 - n);
+  memcpy (out + 32 - n, p, n);
+}
+
+/* A JWT signed with a private key from tests/keys (RS256 or ES256). */
+static char *
+token_signed (const char *key_file, gboolean ec, const char *claims_json)
+{
+  g_autofree char *path = key_path (key_file);
+  g_autofree char *pem = NULL;
+  g_autofree char *header = NULL;
+  g_autofree char *body = b64url (claims_json, strlen (claims_json));
+  g_autofree char *input = NULL;
+  g_autofree char *sig = NULL;
+  const char *header_json = ec ? "{\"alg\":\"ES256\",\"typ\":\"JWT\"}" : "{\"alg\":\"RS256\",\"typ\":\"JWT\"}";
+  gnutls_privkey_t key;
+  gnutls_datum_t key_datum, data, signature = { NULL, 0 };
+  gsize pem_length;
+
+  header = b64url (header_json, strlen (header_json));
+  input = g_strconcat (header, ".", body, NULL);
+  g_assert_true (g_file_get_contents (path, &pem, &pem_length, NULL));
+  key_datum.data = (unsigned char *)pem;
+  key_datum.size = (unsigned int)pem_length;
+  data.data = (unsigned char *)input;
+  data.size = (unsigned int)strlen (input);
+  g_assert_cmpint (gnutls_privkey_init (&key), ==, 0);
+  g_assert_cmpint (gnutls_privkey_import_x509_raw (key, &key_datum, GNUTLS_X509_FMT_PEM, NULL, 0),
+                   ==, 0);
+  g_assert_cmpint (gnutls_privkey_sign_data (key, GNUTLS_DIG_SHA256, 0, &data, &signature), ==, 0);
+  gnutls_privkey_deinit (key);
+  if (ec)
+    {
+      gnutls_datum_t r, s;
+      guint8 raw[64];
+
+      g_assert_cmpint (gnutls_decode_rs_value (&signature, &r, &s), ==, 0);
+      put_coord (raw, &r);
+      put_coord (raw + 32, &s);
+      gnutls_free (r.data);
+      gnutls_free (s.data);
+      sig = b64url (raw, sizeof raw);
+    }
+  else
+    sig = b64url (signature.data, signature.size);
+  gnutls_free (signature.data);
+  return g_strconcat (input, ".", sig, NULL);
+}
+
+static JsonObject *
+expect_type (HeraldTestClient *client, const char *type)
+{
+  JsonObject *obj = herald_test_ws_read_json (client);
+
+  g_assert_nonnull (obj);
+  g_assert_cmpstr (herald_test_json_get_string (obj, "type"), ==, type);
+  return obj;
+}
+
+static void
+expect_error (HeraldTestClient *client, const char *code)
+{
+  g_autoptr (JsonObject) obj = expect_type (client, "error");
+
+  g_assert_cmpstr (herald_test_json_get_string (obj, "code"), ==, code);
+  g_assert_nonnull (herald_test_json_get_string (obj, "message"));
+}
+
+/* Connects a WebSocket with @tok in the query (NULL: none); returns the
+ * client after the "connected" frame, asserting 101. */
+static HeraldTestClient *
+ws_open_token (HeraldTestServer *server, const char *tok)
+{
+  HeraldTestClient *c = herald_test_client_connect (server);
+  g_autofree char *path = tok ? g_strdup_printf ("/ws?token=%s", tok) : g_strdup ("/ws");
+  g_autoptr (JsonObject) hello = NULL;
+
+  g_assert_cmpuint (herald_test_ws_handshake (c, path, NULL, NULL), ==, 101);
+  hello = expect_type (c, "connected");
+  return c;
+}
+
+static guint
+ws_status (HeraldTestServer *server, const char *path)
+{
+  HeraldTestClient *c = herald_test_client_connect (server);
+  guint status = herald_test_ws_handshake (c, path, NULL, NULL);
+
+  herald_test_client_free (c);
+  return status;
+}
+
+static guint
+sse_status (HeraldTestServer *server, const char *path_and_query)
+{
+  HeraldTestClient *c = herald_test_client_connect (server);
+  g_autofree char *req
+      = g_strdup_printf ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path_and_query);
+  guint status;
+
+  herald_test_client_send_raw (c, req, strlen (req));
+  status = herald_test_client_read_head (c, NULL);
+  herald_test_client_free (c);
+  return status;
+}
+
+static void
+send_fmt (HeraldTestClient *c, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+static void
+send_fmt (HeraldTestClient *c, const char *format, ...)
+{
+  g_autofree char *text = NULL;
+  va_list args;
+
+  va_start (args, format);
+  text = g_strdup_vprintf (format, args);
+  va_end (args);
+  herald_test_ws_send_text (c, text);
+}
+
+static void
+subscribe_ok (HeraldTestClient *c, const char *channel)
+{
+  g_autoptr (JsonObject) reply = NULL;
+
+  send_fmt (c, "{\"type\":\"subscribe\",\"channel\":\"%s\"}", channel);
+  reply = expect_type (c, "subscribed");
+  g_assert_cmpstr (herald_test_json_get_string (reply, "channel"), ==, channel);
+}
+
+/* ---- token refresh ---- */
+
+static void
+test_refresh (void)
+{
+  HeraldTestServer *server = herald_test_server_start (HS256, 1);
+  g_autofree char *t1 = NULL, *t2 = NULL, *t3 = NULL, *other = NULL, *claims = NULL;
+  g_autoptr (JsonObject) reply = NULL;
+  HeraldTestClient *c;
+  gint64 exp2 = now_s () + 3600;
+  gint64 start;
+
+  claims = g_strdup_printf ("{\"sub\":\"alice\",\"exp\":%" G_GINT64_FORMAT ",\"channels\":[\"a\",\"b\"]}",
+                            now_s () + 2);
+  t1 = token (claims);
+  g_free (claims);
+  claims = g_strdup_printf ("{\"sub\":\"alice\",\"exp\":%" G_GINT64_FORMAT
+                            ",\"channels\":[\"a\",\"c\"]}",
+                            exp2);
+  t2 = token (claims);
+  other = token ("{\"sub\":\"mallory\"}");
+  t3 = token ("{\"sub\":\"alice\",\"exp\":1000}");
+
+  c = ws_open_token (server, t1);
+  subscribe_ok (c, "a");
+  subscribe_ok (c, "b");
+  send_fmt (c, "{\"type\":\"subscribe\",\"channel\":\"c\"}");
+  expect_error (c, "forbidden");
+
+  /* bad requests leave the connection open */
+  herald_test_ws_send_text (c, "{\"type\":\"refresh\",\"id\":1}");
+  expect_error (c, "bad_request");
+  send_fmt (c, "{\"type\":\"refresh\",\"token\":\"not.a.token\"}");
+  expect_error (c, "bad_request");
+  send_fmt (c, "{\"type\":\"refresh\",\"token\":\"%s\"}", t3);
+  expect_error (c, "bad_request"); /* expired */
+  send_fmt (c, "{\"type\":\"refresh\",\"token\":\"%s\"}", other);
+  expect_error (c, "forbidden"); /* another user */
+
+  /* the good one: new expiry and permissions; "b" is no longer allowed */
+  send_fmt (c, "{\"type\":\"refresh\",\"id\":\"r1\",\"token\":\"%s\"}", t2);
+  reply = expect_type (c, "unsubscribed");
+  g_assert_cmpstr (herald_test_json_get_string (reply, "channel"), ==, "b");
+  g_clear_pointer (&reply, json_object_unref);
+  reply = expect_type (c, "refreshed");
+  g_assert_cmpstr (herald_test_json_get_string (reply, "id"), ==, "r1");
+  g_assert_cmpint (json_object_get_int_member (reply, "exp"), ==, exp2);
+  subscribe_ok (c, "c");
+
+  /* the first token's expiry passes: still open */
+  start = g_get_monotonic_time ();
+  while (g_get_monotonic_time () - start < 3 * G_USEC_PER_SEC)
+    g_usleep (100 * 1000);
+  herald_test_ws_send_text (c, "{\"type\":\"ping\"}");
+  g_clear_pointer (&reply, json_object_unref);
+  reply = expect_type (c, "pong");
+  herald_test_client_free (c);
+
+  /* an anonymous connection cannot become someone */
+  herald_test_server_stop (server);
+  server = herald_test_server_start ("[auth]\njwt-secret=" SECRET "\nanonymous=true\n", 1);
+  c = ws_open_token (server, NULL);
+  send_fmt (c, "{\"type\":\"refresh\",\"token\":\"%s\"}", t2);
+  expect_error (c, "forbidden");
+  herald_test_client_free (c);
+  herald_test_server_stop (server);
+}
+
+/* ---- expiry ---- */
+
+static void
+test_expiry (void)
+{
+  HeraldTestServer *server = herald_test_server_start (HS256, 2);
+  g_autofree char *claims
+      = g_strdup_printf ("{\"sub\":\"bob\",\"exp\":%" G_GINT64_FORMAT "}", now_s () + 2);
+  g_autofree char *tok = token (claims);
+  g_autofree char *expired = NULL, *future = NULL, *path = NULL, *req = NULL;
+  HeraldTestClient *ws, *sse;
+  gint64 start = g_get_monotonic_time ();
+  char *ev;
+  guint16 code;
+
+  ws = ws_open_token (server, tok);
+  sse = herald_test_client_connect (server);
+  req = g_strdup_printf ("GET /events?channel=x HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         "Authorization: Bearer %s\r\n\r\n",
+                         tok);
+  herald_test_client_send_raw (sse, req, strlen (req));
+  g_assert_cmpuint (herald_test_client_read_head (sse, NULL), ==, 200);
+
+  code = herald_test_ws_wait_close (ws);
+  g_assert_cmpuint (code, ==, 4003);
+  g_assert_cmpstr (ws->close_reason, ==, "token expired");
+  /* the SSE stream ends too */
+  while ((ev = herald_test_sse_read_event (sse)))
+    g_free (ev);
+  g_assert_true (sse->closed);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 4500 * 1000);
+  herald_test_client_free (ws);
+  herald_test_client_free (sse);
+
+  /* expired and not-yet-valid tokens never get in */
+  g_free (claims);
+  claims = g_strdup_printf ("{\"sub\":\"bob\",\"exp\":%" G_GINT64_FORMAT "}", now_s () - 5);
+  expired = token (claims);
+  g_free (claims);
+  claims = g_strdup_printf ("{\"sub\":\"bob\",\"nbf\":%" G_GINT64_FORMAT "}", now_s () + 60);
+  future = token (claims);
+  path = g_strdup_printf ("/ws?token=%s", expired);
+  g_assert_cmpuint (ws_status (server, path), ==, 401);
+  g_free (path);
+  path = g_strdup_printf ("/ws?token=%s", future);
+  g_assert_cmpuint (ws_status (server, path), ==, 401);
+  g_free (path);
+  path = g_strdup_printf ("/events?channel=x&token=%s", expired);
+  g_assert_cmpuint (sse_status (server, path), ==, 401);
+  herald_test_server_stop (server);
+}
+
+/* ---- permissions ---- */
+
+static void
+test_permissions (void)
+{
+  HeraldTestServer *server = herald_test_server_start (HS256, 1);
+  g_autofree char *tok = token ("{\"sub\":\"carol\",\"channels\":[\"news\",\"room.*\"],"
+                                "\"publish\":[\"room.*\"]}");
+  g_autofree char *nopub = token ("{\"sub\":\"dave\"}");
+  g_autofree char *path = NULL;
+  g_autoptr (JsonObject) reply = NULL;
+  HeraldTestClient *c;
+
+  c = ws_open_token (server, tok);
+  subscribe_ok (c, "news");
+  subscribe_ok (c, "room.1");
+  send_fmt (c, "{\"type\":\"subscribe\",\"channel\":\"newsroom\"}");
+  expect_error (c, "forbidden");
+  send_fmt (c, "{\"type\":\"subscribe\",\"channel\":\"room\"}");
+  expect_error (c, "forbidden");
+  send_fmt (c, "{\"type\":\"message\",\"channel\":\"room.1\",\"data\":{\"x\":1}}");
+  /* the subscriber may see its own message before the answer */
+  for (;;)
+    {
+      g_autoptr (JsonObject) obj = herald_test_ws_read_json (c);
+      g_assert_nonnull (obj);
+      if (g_str_equal (herald_test_json_get_string (obj, "type"), "published"))
+        break;
+      g_assert_cmpstr (herald_test_json_get_string (obj, "type"), ==, "message");
+    }
+  send_fmt (c, "{\"type\":\"message\",\"channel\":\"news\",\"data\":1}");
+  expect_error (c, "forbidden");
+  herald_test_client_free (c);
+
+  /* no "channels" claim: any channel; no "publish" claim: no publishing */
+  c = ws_open_token (server, nopub);
+  subscribe_ok (c, "anything");
+  send_fmt (c, "{\"type\":\"message\",\"channel\":\"anything\",\"data\":1}");
+  expect_error (c, "forbidden");
+  herald_test_client_free (c);
+
+  /* SSE: 403 for a channel outside the claim */
+  path = g_strdup_printf ("/events?channel=room.7&channel=secret&token=%s", tok);
+  g_assert_cmpuint (sse_status (server, path), ==, 403);
+  g_free (path);
+  path = g_strdup_printf ("/events?channel=room.7&channel=news&token=%s", tok);
+  g_assert_cmpuint (sse_status (server, path), ==, 200);
+  herald_test_server_stop (server);
+
+  /* anonymous access with its own lists */
+  server = herald_test_server_start ("[auth]\njwt-secret=" SECRET "\nanonymous=true\n"
+                                     "anonymous-channels=public.*;lobby\n"
+                                     "anonymous-publish=lobby\n",
+                                     1);
+  c = ws_open_token (server, NULL);
+  subscribe_ok (c, "public.a");
+  subscribe_ok (c, "lobby");
+  send_fmt (c, "{\"type\":\"subscribe\",\"channel\":\"private\"}");
+  expect_error (c, "forbidden");
+  send_fmt (c, "{\"type\":\"message\",\"channel\":\"public.a\",\"data\":1}");
+  expect_error (c, "forbidden");
+  send_fmt (c, "{\"type\":\"message\",\"channel\":\"lobby\",\"data\":2}");
+  for (;;)
+    {
+      g_autoptr (JsonObject) obj = herald_test_ws_read_json (c);
+      g_assert_nonnull (obj);
+      if (g_str_equal (herald_test_json_get_string (obj, "type"), "published"))
+        break;
+    }
+  herald_test_client_free (c);
+  g_assert_cmpuint (sse_status (server, "/events?channel=private"), ==, 403);
+  g_assert_cmpuint (sse_status (server, "/events?channel=public.b"), ==, 200);
+  herald_test_server_stop (server);
+
+  /* anonymous off while a key is set: 401 without a token */
+  server = herald_test_server_start (HS256, 1);
+  g_assert_cmpuint (ws_status (server, "/ws"), ==, 401);
+  g_assert_cmpuint (sse_status (server, "/events?channel=a"), ==, 401);
+  herald_test_server_stop (server);
+}
+
+static void
+check_public_key (const char *alg, const char *public_key, const char *private_key, gboolean ec)
+{
+  g_autofree char *pub = key_path (public_key);
+  g_autofree char *conf
+      = g_strdup_printf ("[auth]\njwt-public-key-file=%s\njwt-algorithm=%s\n", pub, alg);
+  HeraldTestServer *server = herald_test_server_start (conf, 1);
+  g_autofree char *tok = token_signed (private_key, ec, "{\"sub\":\"erin\",\"channels\":[\"k\"]}");
+  g_autofree char *hs = token ("{\"sub\":\"erin\"}");
+  g_autofree char *path = g_strdup_printf ("/ws?token=%s", tok);
+  g_autofree char *hs_path = g_strdup_printf ("/ws?token=%s", hs);
+  HeraldTestClient *c = herald_test_client_connect (server);
+  g_autoptr (JsonObject) hello = NULL;
+
+  g_assert_cmpuint (herald_test_ws_handshake (c, path, NULL, NULL), ==, 101);
+  hello = expect_type (c, "connected");
+  g_assert_cmpstr (herald_test_json_get_string (hello, "user_id"), ==, "erin");
+  subscribe_ok (c, "k");
+  send_fmt (c, "{\"type\":\"subscribe\",\"channel\":\"j\"}");
+  expect_error (c, "forbidden");
+  herald_test_client_free (c);
+  /* the algorithm is pinned: an HS256 token is refused */
+  g_assert_cmpuint (ws_status (server, hs_path), ==, 401);
+  herald_test_server_stop (server);
+}
+
+static void
+test_public_keys (void)
+{
+  check_public_key ("RS256", "rsa-public.pem", "rsa-private.pem", FALSE);
+  check_public_key ("ES256", "ec-public.pem", "ec-private.pem", TRUE);
+}
+
+/* ---- TLS ---- */
+
+static char *
+tls_config (const char *extra)
+{
+  g_autofree char *cert = key_path ("server-cert.pem");
+  g_autofree char *key = key_path ("server-key.pem");
+
+  return g_strdup_printf ("[server]\ntls-certificate=%s\ntls-key=%s\n%s", cert, key,
+                          extra ? extra : "");
+}
+
+static void
+test_tls (void)
+{
+  g_autofree char *conf = tls_config ("[auth]\nanonymous=true\nanonymous-publish=*\n"
+                                      "[limits]\nhandshake-timeout=2\n");
+  HeraldTestServer *server = herald_test_server_start_listen (conf, 2, "https://127.0.0.1:0");
+  HeraldTestClient *sub, *pub, *sse;
+  g_autoptr (JsonObject) hello = NULL;
+  g_autofree char *big = g_strnfill (3000, 'x');
+  const char *req = "GET /events?channel=t HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  char *ev;
+  int got = 0;
+
+  g_assert_true (g_str_has_prefix (server->url, "https://"));
+
+  sub = herald_test_client_connect_tls (server);
+  g_assert_cmpuint (herald_test_ws_handshake (sub, "/ws", NULL, NULL), ==, 101);
+  hello = expect_type (sub, "connected");
+  subscribe_ok (sub, "t");
+
+  sse = herald_test_client_connect_tls (server);
+  herald_test_client_send_raw (sse, req, strlen (req));
+  g_assert_cmpuint (herald_test_client_read_head (sse, NULL), ==, 200);
+  g_free (herald_test_sse_read_event (sse)); /* retry */
+  ev = herald_test_sse_read_event (sse);     /* connected */
+  g_assert_nonnull (ev);
+  g_free (ev);
+
+  /* many requests in one burst: TLS records GnuTLS reads ahead must not wait
+   * for the next socket event */
+  pub = herald_test_client_connect_tls (server);
+  g_assert_cmpuint (herald_test_ws_handshake (pub, "/ws", NULL, NULL), ==, 101);
+  g_clear_pointer (&hello, json_object_unref);
+  hello = expect_type (pub, "connected");
+  for (int i = 0; i < 40; i++)
+    send_fmt (pub, "{\"type\":\"message\",\"channel\":\"t\",\"data\":{\"i\":%d,\"pad\":\"%s\"}}", i,
+              big);
+  for (int i = 0; i < 40; i++)
+    {
+      g_autoptr (JsonObject) ans = expect_type (pub, "published");
+    }
+  for (int i = 0; i < 40; i++)
+    {
+      g_autoptr (JsonObject) msg = expect_type (sub, "message");
+      JsonObject *data = json_object_get_object_member (msg, "data");
+      g_assert_cmpint (json_object_get_int_member (data, "i"), ==, i);
+    }
+  while (got < 40 && (ev = herald_test_sse_read_event (sse)))
+    {
+      if (strstr (ev, "event: message"))
+        got++;
+      g_free (ev);
+    }
+  g_assert_cmpint (got, ==, 40);
+
+  /* the connections outlive the handshake deadline */
+  g_usleep (2500 * 1000);
+  herald_test_ws_send_text (sub, "{\"type\":\"ping\"}");
+  g_clear_pointer (&hello, json_object_unref);
+  hello = expect_type (sub, "pong");
+
+  herald_test_client_free (sub);
+  herald_test_client_free (pub);
+  herald_test_client_free (sse);
+  herald_test_server_stop (server);
+}
+
+/* A TLS client that connects and never completes its handshake is dropped. */
+static void
+test_tls_handshake_timeout (void)
+{
+  g_autofree char *conf = tls_config ("[limits]\nhandshake-timeout=1\n");
+  HeraldTestServer *server = herald_test_server_start_listen (conf, 1, "https://127.0.0.1:0");
+  HeraldTestClient *raw = herald_test_client_connect (server); /* plain TCP: no ClientHello */
+  gint64 start = g_get_monotonic_time ();
+  char buf[64];
+  gssize n;
+
+  n = g_socket_receive (raw->socket, buf, sizeof buf, NULL, NULL);
+  g_assert_cmpint (n, <=, 0);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 3500 * 1000);
+  herald_test_client_free (raw);
+  herald_test_server_stop (server);
+}
+
+/* ---- slowloris on plain HTTP ---- */
+
+static void
+test_handshake_timeout (void)
+{
+  HeraldTestServer *server
+      = herald_test_server_start ("[limits]\nhandshake-timeout=1\n[auth]\nanonymous=true\n", 1);
+  HeraldTestClient *idle = herald_test_client_connect (server);
+  HeraldTestClient *partial = herald_test_client_connect (server);
+  HeraldTestClient *ws = ws_open_token (server, NULL);
+  const char *part = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+  gint64 start = g_get_monotonic_time ();
+  g_autoptr (JsonObject) pong = NULL;
+  char buf[256];
+
+  herald_test_client_send_raw (partial, part, strlen (part));
+  g_assert_cmpint (g_socket_receive (idle->socket, buf, sizeof buf, NULL, NULL), <=, 0);
+  /* the partial request may get an error answer, then EOF */
+  while (g_socket_receive (partial->socket, buf, sizeof buf, NULL, NULL) > 0)
+    ;
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 3500 * 1000);
+
+  /* an established WebSocket is not subject to it */
+  g_usleep (1200 * 1000);
+  herald_test_ws_send_text (ws, "{\"type\":\"ping\"}");
+  pong = expect_type (ws, "pong");
+
+  herald_test_client_free (idle);
+  herald_test_client_free (partial);
+  herald_test_client_free (ws);
+  herald_test_server_stop (server);
+}
+
+/* ---- abuse limits ---- */
+
+static void
+test_per_ip (void)
+{
+  HeraldTestServer *server
+      = herald_test_server_start ("[limits]\nmax-connections-per-ip=2\n[auth]\nanonymous=true\n", 2);
+  HeraldTestClient *a = ws_open_token (server, NULL);
+  HeraldTestClient *b = ws_open_token (server, NULL);
+  const char *req = "GET /events?channel=x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  HeraldTestClient *c;
+  guint16 code;
+
+  g_assert_cmpuint (ws_status (server, "/ws"), ==, 503);
+  g_assert_cmpuint (sse_status (server, "/events?channel=x"), ==, 503);
+  /* a slot frees when a connection goes */
+  herald_test_ws_send_frame (a, 0x88, "\x03\xe8", 2);
+  code = herald_test_ws_wait_close (a);
+  g_assert_cmpuint (code, ==, 1000);
+  herald_test_client_free (a);
+  for (int i = 0; i < 50; i++)
+    {
+      c = herald_test_client_connect (server);
+      herald_test_client_send_raw (c, req, strlen (req));
+      if (herald_test_client_read_head (c, NULL) == 200)
+        break;
+      herald_test_client_free (c);
+      c = NULL;
+      g_usleep (20 * 1000);
+    }
+  g_assert_nonnull (c);
+  herald_test_client_free (c);
+  herald_test_client_free (b);
+  herald_test_server_stop (server);
+}
+
+static void
+test_rate_limit (void)
+{
+  HeraldTestServer *server
+      = herald_test_server_start ("[limits]\nmessages-per-second=5\n[auth]\nanonymous=true\n", 1);
+  HeraldTestClient *c = ws_open_token (server, NULL);
+  int pongs = 0, limited = 0;
+  guint16 code;
+
+  for (int i = 0; i < 10; i++)
+    herald_test_ws_send_text (c, "{\"type\":\"ping\"}");
+  for (int i = 0; i < 10; i++)
+    {
+      g_autoptr (JsonObject) obj = herald_test_ws_read_json (c);
+      const char *type;
+      g_assert_nonnull (obj);
+      type = herald_test_json_get_string (obj, "type");
+      if (g_str_equal (type, "pong"))
+        pongs++;
+      else
+        {
+          g_assert_cmpstr (type, ==, "error");
+          g_assert_cmpstr (herald_test_json_get_string (obj, "code"), ==, "rate_limited");
+          limited++;
+        }
+    }
+  g_assert_cmpint (pongs, >=, 5);
+  g_assert_cmpint (limited, >=, 1);
+
+  /* sustained abuse: closed 4029 */
+  for (int i = 0; i < 60; i++)
+    herald_test_ws_send_text (c, "{\"type\":\"ping\"}");
+  code = herald_test_ws_wait_close (c);
+  g_assert_cmpuint (code, ==, 4029);
+  herald_test_client_free (c);
+  herald_test_server_stop (server);
+}
+
+static void
+test_repeated_forbidden (void)
+{
+  HeraldTestServer *server = herald_test_server_start (
+      "[auth]\nanonymous=true\nanonymous-channels=open\n", 1);
+  HeraldTestClient *c = ws_open_token (server, NULL);
+  guint16 code;
+
+  for (int i = 0; i < 10; i++)
+    {
+      herald_test_ws_send_text (c, "{\"type\":\"subscribe\",\"channel\":\"closed\"}");
+      expect_error (c, "forbidden");
+    }
+  herald_test_ws_send_text (c, "{\"type\":\"subscribe\",\"channel\":\"closed\"}");
+  code = herald_test_ws_wait_close (c);
+  g_assert_cmpuint (code, ==, 1008);
+  herald_test_client_free (c);
+  herald_test_server_stop (server);
+}
+
+static void
+test_header_size (void)
+{
+  HeraldTestServer *server = herald_test_server_start ("[auth]\nanonymous=true\n", 1);
+  HeraldTestClient *c = herald_test_client_connect (server);
+  g_autoptr (GString) req = g_string_new ("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+  g_autofree char *filler = g_strnfill (1000, 'a');
+  guint status;
+
+  for (int i = 0; i < 70; i++)
+    g_string_append_printf (req, "X-Fill-%d: %s\r\n", i, filler);
+  g_string_append (req, "\r\n");
+  herald_test_client_send_raw (c, req->str, req->len);
+  status = herald_test_client_read_head (c, NULL);
+  g_assert_true (status == 400 || status == 431 || (status == 0 && c->closed));
+  herald_test_client_free (c);
+
+  /* still serving */
+  c = ws_open_token (server, NULL);
+  herald_test_client_free (c);
+  herald_test_server_stop (server);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/security/refresh", test_refresh);
+  g_test_add_func ("/security/expiry", test_expiry);
+  g_test_add_func ("/security/permissions", test_permissions);
+  g_test_add_func ("/security/public-keys", test_public_keys);
+  g_test_add_func ("/security/tls", test_tls);
+  g_test_add_func ("/security/tls-handshake-timeout", test_tls_handshake_timeout);
+  g_test_add_func ("/security/handshake-timeout", test_handshake_timeout);
+  g_test_add_func ("/security/per-ip", test_per_ip);
+  g_test_add_func ("/security/rate-limit", test_rate_limit);
+  g_test_add_func ("/security/repeated-forbidden", test_repeated_forbidden);
+  g_test_add_func ("/security/header-size", test_header_size);
+  return g_test_run ();
+}
