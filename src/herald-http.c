@@ -447,10 +447,17 @@ sse_subscribe (HeraldConnection *conn, Pending *p)
   g_autoptr (HeraldRecovery) recovery = NULL;
   g_autofree char *epoch = NULL;
   g_autofree char *connected = NULL;
+  g_autofree guint64 *positions = g_new0 (guint64, g_strv_length (p->channels) + 1);
   guint64 since = 0;
   gboolean resume = FALSE;
 
   g_string_append_printf (head, "retry: %u\n\n", SSE_RETRY_MS);
+
+  /* Each channel's offset before the snapshot: messages up to it still
+   * queued for this worker are skipped (the client had them, or gets them in
+   * the replay); read before the snapshot so nothing in between is lost. */
+  for (guint i = 0; p->channels[i]; i++)
+    herald_engine_get_position (engine, p->channels[i], &positions[i], NULL);
 
   if (p->last_event_id && *p->last_event_id)
     {
@@ -464,7 +471,9 @@ sse_subscribe (HeraldConnection *conn, Pending *p)
         {
           g_autofree char *id = NULL;
           g_autofree char *cur = herald_engine_dup_epoch (engine);
-          id = herald_sse_id_format (cur, 0);
+          /* Resuming from the reset continues from here, not from the
+           * start of history. */
+          id = herald_sse_id_format (cur, recovery ? recovery->top_offset : 0);
           g_string_append_printf (head, "id: %s\nevent: reset\ndata: {\"type\":\"reset\"}\n\n", id);
         }
     }
@@ -484,6 +493,7 @@ sse_subscribe (HeraldConnection *conn, Pending *p)
         continue;
       sub = herald_connection_add_subscription (
           conn, herald_worker_ensure_channel (worker, p->channels[i]));
+      sub->skip_until = positions[i];
       if (resume)
         {
           /* Messages in the replay are skipped if they also arrive live. */

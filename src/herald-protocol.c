@@ -93,6 +93,7 @@ handle_subscribe (HeraldConnection *conn, JsonObject *request, JsonNode *id)
   HeraldSubscription *sub;
   const char *epoch = NULL;
   gint64 since = -1;
+  gboolean is_new = FALSE;
 
   if (channel == NULL)
     return;
@@ -141,7 +142,11 @@ handle_subscribe (HeraldConnection *conn, JsonObject *request, JsonNode *id)
 
   sub = herald_connection_find_subscription (conn, channel);
   if (sub == NULL)
-    sub = herald_connection_add_subscription (conn, herald_worker_ensure_channel (worker, channel));
+    {
+      sub = herald_connection_add_subscription (conn,
+                                                herald_worker_ensure_channel (worker, channel));
+      is_new = TRUE;
+    }
   if (presence_node)
     sub->presence = json_node_get_boolean (presence_node);
 
@@ -167,6 +172,24 @@ handle_subscribe (HeraldConnection *conn, JsonObject *request, JsonNode *id)
       json_builder_add_int_value (b, recovery->top_offset);
       json_builder_set_member_name (b, "epoch");
       json_builder_add_string_value (b, recovery->epoch);
+    }
+  else
+    {
+      /* Every reply carries the position the live stream starts after, so
+       * a client can resume with since/epoch later. A new subscription skips
+       * messages up to it still queued for this worker; an existing one was
+       * already live and keeps receiving them. */
+      g_autofree char *current_epoch = NULL;
+      guint64 top = 0;
+
+      herald_engine_get_position (herald_hub_get_engine (conn_hub (conn)), channel, &top,
+                                  &current_epoch);
+      if (is_new)
+        sub->skip_until = top;
+      json_builder_set_member_name (b, "offset");
+      json_builder_add_int_value (b, top);
+      json_builder_set_member_name (b, "epoch");
+      json_builder_add_string_value (b, current_epoch ? current_epoch : "");
     }
   json_builder_end_object (b);
   herald_connection_send_json (conn, b);

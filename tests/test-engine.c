@@ -1,0 +1,367 @@
+/* test-engine.c: the in-process engine — history bounds (size, ttl),
+ * recovery decisions, stream recovery, positions and the presence table.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include <json-glib/json-glib.h>
+
+#include "herald-memory-engine.h"
+
+typedef struct
+{
+  HeraldConfig *config;
+  HeraldEngine *engine;
+  GPtrArray *presence; /* JSON texts of HERALD_TARGET_PRESENCE deliveries */
+  guint channel_deliveries;
+} Fixture;
+
+static guint
+sink (const HeraldDelivery *delivery, gpointer user_data)
+{
+  Fixture *f = user_data;
+
+  if (delivery->kind == HERALD_TARGET_PRESENCE)
+    {
+      g_assert_cmpstr (delivery->target, ==, herald_message_get_channel (delivery->message));
+      g_ptr_array_add (f->presence, g_strdup (herald_message_get_json (delivery->message, NULL)));
+    }
+  else if (delivery->kind == HERALD_TARGET_CHANNEL)
+    f->channel_deliveries++;
+  return 0;
+}
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  const char *keyfile = data;
+  g_autoptr (GError) error = NULL;
+
+  f->config = herald_config_new ();
+  if (keyfile)
+    {
+      herald_config_load_data (f->config, keyfile, -1, "test.conf", &error);
+      g_assert_no_error (error);
+    }
+  f->engine = herald_memory_engine_new (f->config);
+  f->presence = g_ptr_array_new_with_free_func (g_free);
+  herald_engine_set_sink (f->engine, sink, f);
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  g_clear_object (&f->engine);
+  g_clear_object (&f->config);
+  g_ptr_array_unref (f->presence);
+}
+
+static void
+on_published (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  guint64 *offset = user_data;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (herald_engine_publish_finish (HERALD_ENGINE (source), result, offset, &error));
+  g_assert_no_error (error);
+}
+
+static guint64
+publish (Fixture *f, const char *channel, int value)
+{
+  g_autofree char *data = g_strdup_printf ("%d", value);
+  guint64 offset = 0;
+
+  herald_engine_publish_async (f->engine, channel, data, NULL, on_published, &offset);
+  while (offset == 0)
+    g_main_context_iteration (NULL, TRUE);
+  return offset;
+}
+
+static void
+assert_offsets (HeraldRecovery *r, guint64 first, guint64 last)
+{
+  g_assert_cmpuint (r->messages->len, ==, last - first + 1);
+  for (guint i = 0; i < r->messages->len; i++)
+    g_assert_cmpuint (herald_message_get_offset (g_ptr_array_index (r->messages, i)), ==,
+                      first + i);
+}
+
+/* Publishing more than [history] size keeps exactly size messages. */
+static void
+test_history_size (Fixture *f, gconstpointer data)
+{
+  g_autofree char *epoch = herald_engine_dup_epoch (f->engine);
+
+  for (int i = 1; i <= 12; i++)
+    g_assert_cmpuint (publish (f, "c", i), ==, (guint64)i);
+  g_assert_cmpuint (f->channel_deliveries, ==, 12);
+
+  {
+    g_autoptr (HeraldRecovery) r = herald_engine_recover (f->engine, "c", 7, epoch);
+    g_assert_true (r->recovered);
+    g_assert_cmpuint (r->top_offset, ==, 12);
+    g_assert_cmpstr (r->epoch, ==, epoch);
+    assert_offsets (r, 8, 12); /* the 5 kept */
+  }
+  {
+    /* offset 7 was dropped: all or nothing */
+    g_autoptr (HeraldRecovery) r = herald_engine_recover (f->engine, "c", 6, epoch);
+    g_assert_false (r->recovered);
+    g_assert_cmpuint (r->messages->len, ==, 0);
+    g_assert_cmpuint (r->top_offset, ==, 12);
+  }
+  {
+    g_autoptr (HeraldRecovery) r = herald_engine_recover (f->engine, "c", 0, NULL);
+    g_assert_false (r->recovered);
+  }
+  {
+    /* since the stream's start: the whole channel history is needed */
+    const char *channels[] = { "c", NULL };
+    g_autoptr (HeraldRecovery) r = herald_engine_recover_stream (f->engine, channels, epoch, 7);
+    g_assert_true (r->recovered);
+    assert_offsets (r, 8, 12);
+    g_clear_pointer (&r, herald_recovery_free);
+    r = herald_engine_recover_stream (f->engine, channels, epoch, 6);
+    g_assert_false (r->recovered);
+    g_assert_cmpuint (r->messages->len, ==, 0);
+  }
+}
+
+/* since equal to the top, beyond it, from another epoch, on an unknown channel. */
+static void
+test_recover_edges (Fixture *f, gconstpointer data)
+{
+  g_autofree char *epoch = herald_engine_dup_epoch (f->engine);
+
+  for (int i = 1; i <= 3; i++)
+    publish (f, "c", i);
+  {
+    g_autoptr (HeraldRecovery) r = herald_engine_recover (f->engine, "c", 3, epoch);
+    g_assert_true (r->recovered);
+    g_assert_cmpuint (r->messages->len, ==, 0);
+    g_assert_cmpuint (r->top_offset, ==, 3);
+  }
+  {
+    g_autoptr (HeraldRecovery) r = herald_engine_recover (f->engine, "c", 4, epoch);
+    g_assert_false (r->recovered);
+    g_assert_cmpuint (r->messages->len, ==, 0);
+  }
+  {
+    g_autoptr (HeraldRecovery) r = herald_engine_recover (f->engine, "c", 1, "other");
+    g_assert_false (r->recovered);
+    g_assert_cmpuint (r->messages->len, ==, 0);
+    g_assert_cmpstr (r->epoch, ==, epoch);
+  }
+  {
+    g_autoptr (HeraldRecovery) r = herald_engine_recover (f->engine, "c", 1, epoch);
+    g_assert_true (r->recovered);
+    assert_offsets (r, 2, 3);
+  }
+  {
+    g_autoptr (HeraldRecovery) r = herald_engine_recover (f->engine, "nothing", 0, epoch);
+    g_assert_true (r->recovered);
+    g_assert_cmpuint (r->top_offset, ==, 0);
+    g_clear_pointer (&r, herald_recovery_free);
+    r = herald_engine_recover (f->engine, "nothing", 2, epoch);
+    g_assert_false (r->recovered);
+  }
+  {
+    const char *channels[] = { "c", NULL };
+    g_autoptr (HeraldRecovery) r = herald_engine_recover_stream (f->engine, channels, "other", 1);
+    g_assert_false (r->recovered);
+    g_clear_pointer (&r, herald_recovery_free);
+    r = herald_engine_recover_stream (f->engine, channels, epoch, 99);
+    g_assert_false (r->recovered);
+  }
+}
+
+/* [history] size=0: nothing kept; only "nothing missed" recovers. */
+static void
+test_history_none (Fixture *f, gconstpointer data)
+{
+  const char *channels[] = { "c", NULL };
+
+  publish (f, "c", 1);
+  publish (f, "c", 2);
+  {
+    g_autoptr (HeraldRecovery) r = herald_engine_recover (f->engine, "c", 1, NULL);
+    g_assert_false (r->recovered);
+    g_clear_pointer (&r, herald_recovery_free);
+    r = herald_engine_recover (f->engine, "c", 2, NULL);
+    g_assert_true (r->recovered);
+    g_assert_cmpuint (r->messages->len, ==, 0);
+  }
+  {
+    g_autofree char *epoch = herald_engine_dup_epoch (f->engine);
+    g_autoptr (HeraldRecovery) r = herald_engine_recover_stream (f->engine, channels, epoch, 1);
+    g_assert_false (r->recovered);
+    g_clear_pointer (&r, herald_recovery_free);
+    r = herald_engine_recover_stream (f->engine, channels, epoch, 2);
+    g_assert_true (r->recovered);
+    g_assert_cmpuint (r->messages->len, ==, 0);
+  }
+}
+
+/* Several channels resume in global order. */
+static void
+test_recover_stream_order (Fixture *f, gconstpointer data)
+{
+  const char *channels[] = { "a", "b", NULL };
+  g_autofree char *epoch = herald_engine_dup_epoch (f->engine);
+  g_autoptr (HeraldRecovery) r = NULL;
+  guint64 last = 0;
+
+  publish (f, "a", 1);
+  publish (f, "b", 2);
+  publish (f, "z", 3);
+  publish (f, "b", 4);
+  publish (f, "a", 5);
+  r = herald_engine_recover_stream (f->engine, channels, epoch, 1);
+  g_assert_true (r->recovered);
+  g_assert_cmpuint (r->messages->len, ==, 3);
+  for (guint i = 0; i < r->messages->len; i++)
+    {
+      guint64 seq = herald_message_get_seq (g_ptr_array_index (r->messages, i));
+      g_assert_cmpuint (seq, >, last);
+      last = seq;
+    }
+  g_assert_cmpstr (herald_message_get_channel (g_ptr_array_index (r->messages, 0)), ==, "b");
+  g_assert_cmpstr (herald_message_get_channel (g_ptr_array_index (r->messages, 2)), ==, "a");
+  g_assert_cmpuint (r->top_offset, ==, 5);
+}
+
+/* [history] ttl=1: messages leave history after a second. */
+static void
+test_history_ttl (Fixture *f, gconstpointer data)
+{
+  g_autofree char *epoch = herald_engine_dup_epoch (f->engine);
+  gint64 deadline = g_get_monotonic_time () + 2500 * G_TIME_SPAN_MILLISECOND;
+  gboolean expired = FALSE;
+
+  publish (f, "c", 1);
+  publish (f, "c", 2);
+  {
+    g_autoptr (HeraldRecovery) r = herald_engine_recover (f->engine, "c", 0, epoch);
+    g_assert_true (r->recovered);
+    assert_offsets (r, 1, 2);
+  }
+  while (!expired && g_get_monotonic_time () < deadline)
+    {
+      g_autoptr (HeraldRecovery) r = NULL;
+
+      g_usleep (50 * G_TIME_SPAN_MILLISECOND);
+      herald_memory_engine_expire (HERALD_MEMORY_ENGINE (f->engine));
+      r = herald_engine_recover (f->engine, "c", 0, epoch);
+      expired = !r->recovered;
+      if (expired)
+        g_assert_cmpuint (r->messages->len, ==, 0);
+    }
+  g_assert_true (expired);
+
+  /* the offset continues; the position itself is still recoverable */
+  {
+    g_autoptr (HeraldRecovery) r = herald_engine_recover (f->engine, "c", 2, epoch);
+    g_assert_true (r->recovered);
+    g_assert_cmpuint (r->messages->len, ==, 0);
+  }
+  g_assert_cmpuint (publish (f, "c", 3), ==, 3);
+  {
+    g_autoptr (HeraldRecovery) r = herald_engine_recover (f->engine, "c", 2, epoch);
+    g_assert_true (r->recovered);
+    assert_offsets (r, 3, 3);
+  }
+}
+
+static void
+test_position (Fixture *f, gconstpointer data)
+{
+  g_autofree char *epoch = herald_engine_dup_epoch (f->engine);
+  g_autofree char *epoch2 = NULL;
+  guint64 offset = 99;
+
+  g_assert_cmpuint (strlen (epoch), >, 0);
+  g_assert_null (strchr (epoch, '-'));
+  herald_engine_get_position (f->engine, "c", &offset, &epoch2);
+  g_assert_cmpuint (offset, ==, 0);
+  g_assert_cmpstr (epoch2, ==, epoch);
+  publish (f, "c", 1);
+  publish (f, "c", 2);
+  publish (f, "d", 3);
+  herald_engine_get_position (f->engine, "c", &offset, NULL);
+  g_assert_cmpuint (offset, ==, 2);
+  herald_engine_get_position (f->engine, "d", &offset, NULL);
+  g_assert_cmpuint (offset, ==, 1);
+}
+
+/* Join on a user's first connection to a channel, leave on its last. */
+static void
+test_presence_table (Fixture *f, gconstpointer data)
+{
+  g_assert_true (herald_engine_presence_join (f->engine, "room", "alice"));
+  g_assert_false (herald_engine_presence_join (f->engine, "room", "alice"));
+  g_assert_true (herald_engine_presence_join (f->engine, "room", "bob"));
+  g_assert_true (herald_engine_presence_join (f->engine, "other", "alice"));
+  g_assert_false (herald_engine_presence_leave (f->engine, "room", "alice"));
+  g_assert_true (herald_engine_presence_leave (f->engine, "room", "alice"));
+  g_assert_true (herald_engine_presence_join (f->engine, "room", "alice"));
+  g_assert_true (herald_engine_presence_leave (f->engine, "room", "bob"));
+
+  g_assert_cmpuint (f->presence->len, ==, 6);
+  g_assert_cmpstr (f->presence->pdata[0], ==,
+                   "{\"type\":\"join\",\"channel\":\"room\",\"user_id\":\"alice\"}");
+  g_assert_cmpstr (f->presence->pdata[1], ==,
+                   "{\"type\":\"join\",\"channel\":\"room\",\"user_id\":\"bob\"}");
+  g_assert_cmpstr (f->presence->pdata[2], ==,
+                   "{\"type\":\"join\",\"channel\":\"other\",\"user_id\":\"alice\"}");
+  g_assert_cmpstr (f->presence->pdata[3], ==,
+                   "{\"type\":\"leave\",\"channel\":\"room\",\"user_id\":\"alice\"}");
+  g_assert_cmpstr (f->presence->pdata[4], ==,
+                   "{\"type\":\"join\",\"channel\":\"room\",\"user_id\":\"alice\"}");
+  g_assert_cmpstr (f->presence->pdata[5], ==,
+                   "{\"type\":\"leave\",\"channel\":\"room\",\"user_id\":\"bob\"}");
+  /* presence events are not history */
+  {
+    g_autoptr (HeraldRecovery) r = herald_engine_recover (f->engine, "room", 0, NULL);
+    g_assert_true (r->recovered);
+    g_assert_cmpuint (r->top_offset, ==, 0);
+  }
+}
+
+/* User ids are escaped in events. */
+static void
+test_presence_escaping (Fixture *f, gconstpointer data)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) error = NULL;
+  JsonObject *obj;
+
+  g_assert_true (herald_engine_presence_join (f->engine, "room", "a\"b\\c\n"));
+  g_assert_cmpuint (f->presence->len, ==, 1);
+  json_parser_load_from_data (parser, f->presence->pdata[0], -1, &error);
+  g_assert_no_error (error);
+  obj = json_node_get_object (json_parser_get_root (parser));
+  g_assert_cmpstr (json_object_get_string_member (obj, "user_id"), ==, "a\"b\\c\n");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(path, func, conf)                                                                      \
+  g_test_add (path, Fixture, conf, fixture_setup, func, fixture_teardown)
+  ADD ("/engine/history-size", test_history_size, "[history]\nsize=5\n");
+  ADD ("/engine/recover-edges", test_recover_edges, NULL);
+  ADD ("/engine/history-none", test_history_none, "[history]\nsize=0\n");
+  ADD ("/engine/recover-stream-order", test_recover_stream_order, NULL);
+  ADD ("/engine/history-ttl", test_history_ttl, "[history]\nttl=1\n");
+  ADD ("/engine/position", test_position, NULL);
+  ADD ("/engine/presence-table", test_presence_table, NULL);
+  ADD ("/engine/presence-escaping", test_presence_escaping, NULL);
+#undef ADD
+  return g_test_run ();
+}
