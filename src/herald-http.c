@@ -14,6 +14,7 @@
 #include "herald-connection.h"
 #include "herald-http-api.h"
 #include "herald-http.h"
+#include "herald-resources.h"
 #include "herald-router.h"
 #include "herald-security.h"
 
@@ -658,6 +659,14 @@ page_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
 void
 herald_http_register (SoupServer *server, HeraldWorker *worker)
 {
+  static gsize pages_registered = 0;
+
+  /* The pages are compiled with --manual-register (see src/meson.build). */
+  if (g_once_init_enter (&pages_registered))
+    {
+      herald_register_resource ();
+      g_once_init_leave (&pages_registered, 1);
+    }
   herald_security_watch_server (server, worker);
   soup_server_add_handler (server, "/ws", ws_handler, worker, NULL);
   soup_server_add_handler (server, "/events", sse_handler, worker, NULL);
