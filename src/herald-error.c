@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 #include <sys/random.h>
 #include <glib/gi18n.h>
@@ -80,6 +81,53 @@ herald_connection_id_new (void)
   return out;
 }
 
+/* json-glib 1.6 writes a double as g_ascii_dtostr() plus ".0" when that has no
+ * '.', so 1e22 becomes "1e+22.0" and an overflowing 1e400 "inf.0": not JSON.
+ * Refuse such numbers rather than pass invalid JSON on to subscribers. */
+static gboolean
+json_numbers_are_representable (JsonNode *node)
+{
+  switch (json_node_get_node_type (node))
+    {
+    case JSON_NODE_OBJECT:
+      {
+        JsonObjectIter iter;
+        JsonNode *member;
+
+        json_object_iter_init (&iter, json_node_get_object (node));
+        while (json_object_iter_next (&iter, NULL, &member))
+          if (!json_numbers_are_representable (member))
+            return FALSE;
+        return TRUE;
+      }
+    case JSON_NODE_ARRAY:
+      {
+        JsonArray *array = json_node_get_array (node);
+
+        for (guint i = 0; i < json_array_get_length (array); i++)
+          if (!json_numbers_are_representable (json_array_get_element (array, i)))
+            return FALSE;
+        return TRUE;
+      }
+    case JSON_NODE_VALUE:
+      if (json_node_get_value_type (node) == G_TYPE_DOUBLE)
+        {
+          char buf[G_ASCII_DTOSTR_BUF_SIZE];
+          double v = json_node_get_double (node);
+
+          if (!isfinite (v))
+            return FALSE;
+          g_ascii_dtostr (buf, sizeof buf, v);
+          if (strchr (buf, '.') == NULL && strchr (buf, 'e') != NULL)
+            return FALSE;
+        }
+      return TRUE;
+    case JSON_NODE_NULL:
+    default:
+      return TRUE;
+    }
+}
+
 char *
 herald_json_normalize (const char *json, gssize length, GError **error)
 {
@@ -105,6 +153,12 @@ herald_json_normalize (const char *json, gssize length, GError **error)
   if (root == NULL)
     {
       g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT, _ ("data is empty"));
+      return NULL;
+    }
+  if (!json_numbers_are_representable (root))
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+                   _ ("data has a number out of range"));
       return NULL;
     }
   return json_to_string (root, FALSE);
