@@ -8,12 +8,18 @@ PACKAGES="
   libglib2.0-dev libglib2.0-dev-bin libsoup-3.0-dev libjson-glib-dev
   libgnutls28-dev libhiredis-dev zlib1g-dev glib-networking
   dbus-daemon dbus-bin libxml2-utils redis-server curl valgrind
+  scdoc python3 systemd
 "
 
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# The browser test (tests/browser): Chromium, and node/npm unless another
+# Node.js (e.g. NodeSource's, which bundles npm) is already installed.
+dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed" || missing="$missing chromium"
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 
 if [ -n "$missing" ]; then
   if [ "$(id -u)" -ne 0 ]; then

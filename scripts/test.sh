@@ -5,4 +5,6 @@ cd "$(dirname "$0")/.."
 sh scripts/install-deps.sh
 [ -d build ] || meson setup build
 meson compile -C build
+# playwright-core for the browser test, pinned by tests/browser/package-lock.json.
+[ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm ci --no-audit --no-fund)
 meson test -C build --print-errorlogs "$@"

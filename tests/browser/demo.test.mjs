@@ -1,0 +1,219 @@
+// Drives the demo and admin pages of a real heraldd in headless Chromium.
+//
+//   HERALDD=build/src/heraldd node tests/browser/demo.test.mjs
+//
+// Exit status: 0 pass, 1 fail, 77 skip (Chromium or playwright-core missing;
+// under CI=true that is a failure instead). Every wait is bounded.
+// UPDATE_SCREENSHOT=1 writes docs/admin.png; otherwise the screenshot goes to
+// SCREENSHOT_DIR (meson sets the build dir) or the system temp dir.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const CI = ['true', '1', 'yes'].includes(String(process.env.CI || '').toLowerCase());
+const HERALDD = resolve(process.env.HERALDD || join(here, '../../build/src/heraldd'));
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const API_KEY = 'browser-test-key';
+const STEP_MS = 15000;
+
+function skipOrFail(reason) {
+  if (CI) {
+    console.error('FAIL: ' + reason + ' (CI=true: a skipped browser test is a failure)');
+    process.exit(1);
+  }
+  console.log('SKIP: ' + reason);
+  process.exit(77);
+}
+
+if (!existsSync(HERALDD)) skipOrFail('heraldd not found at ' + HERALDD + ' (set HERALDD)');
+if (!existsSync(CHROMIUM)) skipOrFail(CHROMIUM + ' not found: apt-get install chromium');
+let chromium;
+try {
+  ({ chromium } = await import('playwright-core'));
+} catch (e) {
+  skipOrFail('playwright-core missing: run `npm ci` in tests/browser');
+}
+
+const tmp = mkdtempSync(join(tmpdir(), 'herald-browser-'));
+let daemon = null;
+let daemonLog = '';
+let context = null;
+
+// The whole run is bounded too, whatever hangs.
+const watchdog = setTimeout(() => fail(new Error('test took longer than 100 s')), 100000);
+
+async function cleanup() {
+  clearTimeout(watchdog);
+  if (context) await Promise.race([context.close().catch(() => {}), sleep(5000)]);
+  if (daemon && daemon.exitCode === null) {
+    daemon.kill('SIGTERM');
+    await Promise.race([new Promise((r) => daemon.once('exit', r)), sleep(5000)]);
+    if (daemon.exitCode === null) daemon.kill('SIGKILL');
+  }
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+async function fail(err) {
+  console.error('FAIL: ' + (err && err.stack || err));
+  if (daemonLog) console.error('--- heraldd stderr ---\n' + daemonLog);
+  await cleanup();
+  process.exit(1);
+}
+
+function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
+
+function step(name) { console.log('# ' + name); }
+
+function startDaemon() {
+  // An empty config keeps a system /etc/herald/herald.conf out of the test.
+  const config = join(tmp, 'herald.conf');
+  writeFileSync(config, '# browser test: defaults\n');
+  daemon = spawn(HERALDD, ['--config', config, '--listen', '127.0.0.1:0', '--bus', 'none'], {
+    env: { ...process.env, HERALD_API_KEY: API_KEY },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  return new Promise((res, rej) => {
+    const t = setTimeout(() => rej(new Error('no "listening on" line from heraldd in 10 s')), 10000);
+    daemon.stderr.setEncoding('utf8');
+    daemon.stderr.on('data', (chunk) => {
+      daemonLog += chunk;
+      const m = /listening on (http:\/\/\S+)/.exec(daemonLog);
+      if (m) { clearTimeout(t); res(m[1]); }
+    });
+    daemon.once('exit', (code) => { clearTimeout(t); rej(new Error('heraldd exited with ' + code)); });
+    daemon.once('error', (e) => { clearTimeout(t); rej(e); });
+  });
+}
+
+async function api(base, method, path, body) {
+  const r = await fetch(base + path, {
+    method,
+    headers: { 'Authorization': 'Bearer ' + API_KEY, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(5000),
+  });
+  const text = await r.text();
+  if (!r.ok) throw new Error(method + ' ' + path + ' → ' + r.status + ' ' + text);
+  return text ? JSON.parse(text) : null;
+}
+
+const text = (page, sel) => page.locator(sel).textContent({ timeout: STEP_MS });
+
+async function waitText(page, sel, predicate, what) {
+  await page.waitForFunction(
+    ([s, src]) => { const el = document.querySelector(s); return el && new Function('t', 'return ' + src)(el.textContent); },
+    [sel, predicate], { timeout: STEP_MS }).catch(async () => {
+    throw new Error('timed out waiting for ' + what + '; ' + sel + ' = ' + JSON.stringify(await text(page, sel).catch(() => null)));
+  });
+}
+
+async function main() {
+  const base = await startDaemon();
+  step('heraldd at ' + base);
+
+  context = await chromium.launchPersistentContext(join(tmp, 'profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1280, height: 800 },
+    timeout: 30000,
+  });
+  context.setDefaultTimeout(STEP_MS);
+  const page = context.pages()[0] || await context.newPage();
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+
+  step('demo page loads');
+  await page.goto(base + '/', { timeout: STEP_MS });
+  if ((await page.title()) !== 'Herald — demo') throw new Error('unexpected title ' + await page.title());
+
+  step('WebSocket: connect and subscribe through the UI');
+  await page.click('#connect');
+  await waitText(page, '#conn-transport', "t === 'websocket'", 'a WebSocket connection');
+  const wsId = await text(page, '#conn-id');
+  await page.fill('#channel-input', 'news');
+  await page.click('#subscribe');
+  await page.waitForSelector('#channels .chip[data-channel="news"][data-subscribed="true"]');
+
+  step('WebSocket: a message published over the HTTP API appears');
+  const p1 = await api(base, 'POST', '/api/publish', { channel: 'news', data: { hello: 'websocket' } });
+  const li1 = await page.waitForSelector(`#messages li[data-channel="news"][data-offset="${p1.offset}"]`);
+  if (!(await li1.textContent()).includes('"hello": "websocket"')) throw new Error('message body not shown');
+
+  step('WebSocket: client publish is refused for an anonymous token (forbidden shown)');
+  await page.fill('#pub-channel', 'news');
+  await page.fill('#pub-data', '{"from": "page"}');
+  await page.click('#publish');
+  await waitText(page, '#pub-result', "t.startsWith('Forbidden')", 'the forbidden error');
+
+  step('WebSocket: closed by the server, reconnects and resubscribes with since (recovered:true)');
+  await api(base, 'DELETE', '/api/connections/' + encodeURIComponent(wsId));
+  const p2 = await api(base, 'POST', '/api/publish', { channel: 'news', data: { hello: 'missed?' } });
+  await page.waitForSelector(`#messages li[data-channel="news"][data-offset="${p2.offset}"]`);
+  await page.waitForSelector('#messages li[data-kind="info"]:has-text("\\"recovered\\": true")');
+  await waitText(page, '#conn-id', `t !== '—' && t !== ${JSON.stringify(wsId)}`, 'a new connection id');
+  const dup = await page.locator(`#messages li[data-offset="${p2.offset}"]`).count();
+  if (dup !== 1) throw new Error('message ' + p2.offset + ' shown ' + dup + ' times');
+
+  await page.screenshot({ path: join(process.env.SCREENSHOT_DIR || tmpdir(), 'herald-demo.png'), timeout: STEP_MS });
+
+  step('SSE: switch transport, a published message appears');
+  await page.click('#transport-sse + span');
+  await waitText(page, '#conn-transport', "t === 'sse'", 'an SSE connection');
+  const sseId = await text(page, '#conn-id');
+  const p3 = await api(base, 'POST', '/api/publish', { channel: 'news', data: { hello: 'sse' } });
+  const li3 = await page.waitForSelector(`#messages li[data-channel="news"][data-offset="${p3.offset}"]`);
+  if (!(await li3.textContent()).includes('"hello": "sse"')) throw new Error('SSE message body not shown');
+
+  step('admin: the key is taken, the SSE connection and the channel are listed');
+  const admin = await context.newPage();
+  admin.on('pageerror', (e) => pageErrors.push('admin: ' + e));
+  await admin.goto(base + '/admin.html', { timeout: STEP_MS });
+  await admin.fill('#api-key', API_KEY);
+  await admin.click('#save-key');
+  const row = await admin.waitForSelector(`#conn-rows tr[data-id="${sseId}"]`);
+  const rowText = await row.textContent();
+  if (!rowText.includes('sse') || !rowText.includes('news')) throw new Error('connection row: ' + rowText);
+  await admin.waitForSelector('#channel-rows tr[data-channel="news"]');
+  // Bursts of publishes for ~8 s so the chart has a curve.
+  for (let i = 0; i < 16; i++) {
+    const burst = [1, 3, 6, 4, 8, 2][i % 6];
+    for (let j = 0; j < burst; j++)
+      await api(base, 'POST', '/api/publish', { channel: 'news', data: { tick: i, j } });
+    await sleep(500);
+  }
+  await waitText(admin, '#rates', "t.startsWith('deliveries')", 'a throughput sample');
+  await sleep(2200);
+  const shot = process.env.UPDATE_SCREENSHOT
+    ? join(here, '../../docs/admin.png')
+    : join(process.env.SCREENSHOT_DIR || tmpdir(), 'herald-admin.png');
+  await admin.screenshot({ path: shot, timeout: STEP_MS });
+  step('screenshot: ' + shot);
+
+  step('admin: Close ends the SSE stream (4004); EventSource resumes with Last-Event-ID');
+  await admin.click(`#conn-rows tr[data-id="${sseId}"] button`);
+  await admin.waitForSelector(`#conn-rows tr[data-id="${sseId}"]`, { state: 'detached' });
+  const p4 = await api(base, 'POST', '/api/publish', { channel: 'news', data: { hello: 'after close' } });
+  // The browser waits `retry:` (3 s) before it reconnects.
+  await page.waitForSelector(`#messages li[data-channel="news"][data-offset="${p4.offset}"]`);
+  await page.waitForSelector('#messages li[data-kind="info"]:has-text("resumed")');
+  const resumed = await page.locator('#messages li[data-kind="info"]:has-text("resumed")').first().textContent();
+  if (!resumed.includes('"recovered": true')) throw new Error('SSE resume: ' + resumed);
+  if (await page.locator(`#messages li[data-offset="${p4.offset}"]`).count() !== 1)
+    throw new Error('SSE resume duplicated message ' + p4.offset);
+
+  if (pageErrors.length) throw new Error('JavaScript errors: ' + pageErrors.join('; '));
+  console.log('PASS');
+}
+
+try {
+  await main();
+} catch (e) {
+  await fail(e);
+}
+await cleanup();
+process.exit(0);
