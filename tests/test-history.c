@@ -184,13 +184,16 @@ test_ws_recovery_while_publishing (void)
       guint64 next, top, marker;
       gint seen;
 
+      /* Subscribing while publishing: the live stream starts right after
+       * the offset in the reply. */
+      publisher_start (&pub, server, channel, NULL);
+      publisher_wait (&pub, 5);
       request = g_strdup_printf ("{\"type\":\"subscribe\",\"channel\":\"%s\"}", channel);
       r = subscribe (ws, request);
       next = json_object_get_int_member (r, "offset") + 1;
+      g_assert_cmpuint (next, >, 1);
       epoch = g_strdup (herald_test_json_get_string (r, "epoch"));
       g_clear_pointer (&r, json_object_unref);
-
-      publisher_start (&pub, server, channel, NULL);
       read_ws_until (ws, &next, next + 19);
       herald_test_client_free (ws);
 
