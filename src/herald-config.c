@@ -570,13 +570,13 @@ warn_unknown (const Parser *parser, const char *only_group)
           keys = known_groups[i].keys;
       if (keys == NULL)
         {
-          g_warning ("%s: unknown group [%s]", parser->origin, groups[g]);
+          g_warning (_ ("%s: unknown group [%s]"), parser->origin, groups[g]);
           continue;
         }
       present = g_key_file_get_keys (parser->key_file, groups[g], NULL, NULL);
       for (gsize k = 0; present != NULL && present[k] != NULL; k++)
         if (!g_strv_contains (keys, present[k]))
-          g_warning ("%s: unknown key [%s] %s", parser->origin, groups[g], present[k]);
+          g_warning (_ ("%s: unknown key [%s] %s"), parser->origin, groups[g], present[k]);
     }
 }
 
@@ -1354,8 +1354,8 @@ herald_config_validate (HeraldConfig *self, GError **error)
                 return FALSE;
               }
           }
-      g_warning ("No token key configured ([auth] jwt-secret, jwt-secret-file, "
-                 "jwt-public-key-file or HERALD_JWT_SECRET): running anonymous-only");
+      g_warning (_ ("No token key configured ([auth] jwt-secret, jwt-secret-file, "
+                    "jwt-public-key-file or HERALD_JWT_SECRET): running anonymous-only"));
     }
   return TRUE;
 }

@@ -58,7 +58,11 @@ main (int argc, char **argv)
   int status;
 
   setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  /* HERALD_LOCALEDIR is for tests: they point it at the build's compiled
+   * catalogs (build/po) so translations work without installing. */
+  bindtextdomain (GETTEXT_PACKAGE, g_getenv ("HERALD_LOCALEDIR") != NULL
+                                       ? g_getenv ("HERALD_LOCALEDIR")
+                                       : LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
   /* Writes to vanished peers must fail with EPIPE, not kill the daemon. */
