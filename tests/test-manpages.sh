@@ -1,0 +1,81 @@
+#!/bin/sh
+# The man pages cannot drift from the code:
+#  - every long option heraldd --help-all prints is described in heraldd(8),
+#    and every option heraldd(8) describes exists;
+#  - every [group] key of data/herald.conf.example is described in
+#    herald.conf(5), and every key herald.conf(5) describes is in the example;
+#  - the rendered pages were built.
+# Usage: test-manpages.sh SOURCE_ROOT BUILD_ROOT (HERALDD in the environment).
+set -eu
+
+src=$1
+build=$2
+heraldd=${HERALDD:?HERALDD must name the built heraldd}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+
+fail () {
+  echo "not ok: $*" >&2
+  failures=$((failures + 1))
+}
+
+# ---- heraldd(8) against --help-all ----------------------------------------
+LANGUAGE=C LC_ALL=C "$heraldd" --help-all >"$tmp/help"
+# "  -c, --config=FILE   …" and "  --bus=BUS   …": the first --word of each line
+sed -n 's/^  \(-[A-Za-z?], \)\{0,1\}\(--[a-z][a-z-]*\).*/\2/p' "$tmp/help" \
+  | grep -v '^--help-' | sort -u >"$tmp/help-options"
+[ -s "$tmp/help-options" ] || fail "no options found in heraldd --help-all"
+
+# Options the page describes: "*--name*" at the start of a definition line.
+sed -n 's/^\(\*-[A-Za-z?]\*, \)\{0,1\}\*\(--[a-z][a-z-]*\)\*.*/\2/p' \
+  "$src/man/heraldd.8.scd" | sort -u >"$tmp/man-options"
+
+for opt in $(comm -23 "$tmp/help-options" "$tmp/man-options"); do
+  fail "heraldd --help has $opt but heraldd(8) does not describe it"
+done
+for opt in $(comm -13 "$tmp/help-options" "$tmp/man-options"); do
+  fail "heraldd(8) describes $opt but heraldd --help does not have it"
+done
+
+# ---- herald.conf(5) against the example configuration ----------------------
+# "[group]" then "#key=…" or "key=…" lines → "group key"
+awk '
+  /^\[[a-z]+\]$/ { group = substr($0, 2, length($0) - 2); next }
+  group != "" && /^#?[a-z][a-z-]*=/ { sub(/^#/, ""); sub(/=.*/, ""); print group, $0 }
+' "$src/data/herald.conf.example" | sort -u >"$tmp/example-keys"
+[ -s "$tmp/example-keys" ] || fail "no keys found in data/herald.conf.example"
+
+# "# [group]" sections, then "*key*" definition lines → "group key"
+awk '
+  /^# \[[a-z]+\]$/ { group = substr($0, 4, length($0) - 4); next }
+  /^# / { group = "" }
+  group != "" && /^\*[a-z][a-z-]*\*$/ { print group, substr($0, 2, length($0) - 2) }
+' "$src/man/herald.conf.5.scd" | sort -u >"$tmp/man-keys"
+
+comm -23 "$tmp/example-keys" "$tmp/man-keys" | while read -r group key; do
+  echo "[$group] $key"
+done >"$tmp/missing"
+comm -13 "$tmp/example-keys" "$tmp/man-keys" | while read -r group key; do
+  echo "[$group] $key"
+done >"$tmp/extra"
+while read -r line; do
+  fail "data/herald.conf.example has $line but herald.conf(5) does not describe it"
+done <"$tmp/missing"
+while read -r line; do
+  fail "herald.conf(5) describes $line but data/herald.conf.example does not have it"
+done <"$tmp/extra"
+
+# ---- the rendered pages -----------------------------------------------------
+for page in heraldd.8 herald.conf.5; do
+  if ! grep -q '^\.TH' "$build/man/$page" 2>/dev/null; then
+    fail "$build/man/$page was not rendered"
+  fi
+done
+
+echo "options: $(wc -l <"$tmp/help-options"), config keys: $(wc -l <"$tmp/example-keys")"
+if [ "$failures" -ne 0 ]; then
+  echo "$failures problem(s)" >&2
+  exit 1
+fi
+echo "man pages match heraldd --help and data/herald.conf.example"
