@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "herald-connection.h"
+#include "herald-log.h"
 #include "herald-router.h"
 #include "herald-worker.h"
 #include "herald-ws.h"
@@ -868,6 +869,9 @@ herald_connection_add_subscription (HeraldConnection *self, HeraldChannel *chann
   g_ptr_array_add (self->subs, sub);
   if (user != NULL)
     herald_engine_presence_join (connection_engine (self), herald_channel_get_name (channel), user);
+  herald_log_connection (G_LOG_LEVEL_DEBUG, self->id, herald_channel_get_name (channel), 0, NULL,
+                         "connection %s subscribed to %s", self->id,
+                         herald_channel_get_name (channel));
   return sub;
 }
 
@@ -877,6 +881,9 @@ herald_connection_remove_subscription (HeraldConnection *self, HeraldSubscriptio
   HeraldChannel *channel = subscription->channel;
   const char *user = herald_connection_get_user_id (self);
 
+  herald_log_connection (G_LOG_LEVEL_DEBUG, self->id, herald_channel_get_name (channel), 0, NULL,
+                         "connection %s unsubscribed from %s", self->id,
+                         herald_channel_get_name (channel));
   if (user != NULL)
     herald_engine_presence_leave (connection_engine (self), herald_channel_get_name (channel),
                                   user);

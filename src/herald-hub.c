@@ -9,6 +9,7 @@
 
 #include "herald-hub.h"
 #include "herald-connection.h"
+#include "herald-log.h"
 #include "herald-worker.h"
 
 typedef struct
@@ -692,8 +693,8 @@ herald_hub_connection_opened (HeraldHub *self, const char *id, const char *user_
   if (entry)
     herald_engine_connection_opened (self->engine, id, user_id);
   /* connection-opened without a registry entry happens only in tests. */
-  g_debug ("connection %s opened (%s, user %s)", id, herald_transport_to_string (transport),
-           user_id ? user_id : "-");
+  herald_log_connection (G_LOG_LEVEL_DEBUG, id, NULL, 0, NULL, "connection %s opened (%s, user %s)",
+                         id, herald_transport_to_string (transport), user_id ? user_id : "-");
   data = g_new0 (SignalData, 1);
   data->id = g_strdup (id);
   data->user_id = g_strdup (user_id ? user_id : "");
@@ -724,7 +725,8 @@ herald_hub_release_connection (HeraldHub *self, const char *id, guint16 code, co
   if (!opened)
     return;
   herald_engine_connection_closed (self->engine, id);
-  g_debug ("connection %s closed: %u %s", id, code, reason);
+  herald_log_connection (G_LOG_LEVEL_DEBUG, id, NULL, code, reason, "connection %s closed: %u %s",
+                         id, code, reason ? reason : "");
   data = g_new0 (SignalData, 1);
   data->closed = TRUE;
   data->id = g_strdup (id);
