@@ -16,6 +16,7 @@
 #include "herald-daemon.h"
 #include "herald-dbus.h"
 #include "herald-memory-engine.h"
+#include "herald-redis-engine.h"
 #include "herald-worker.h"
 
 #define SHUTDOWN_TIMEOUT_MS 5000
@@ -222,9 +223,18 @@ herald_daemon_start (HeraldDaemon *self, GError **error)
   g_autoptr (GTlsCertificate) certificate = NULL;
 
   if (herald_config_get_redis_url (self->config))
-    g_warning (_ ("[redis] url is set, but this build runs the in-process engine only"));
-  self->engine = herald_memory_engine_new (self->config);
+    {
+      self->engine
+          = herald_redis_engine_new (self->config, herald_config_get_redis_url (self->config), error);
+      if (self->engine == NULL)
+        return FALSE;
+    }
+  else
+    self->engine = herald_memory_engine_new (self->config);
   self->hub = herald_hub_new (self->config, self->engine);
+  if (HERALD_IS_REDIS_ENGINE (self->engine))
+    herald_redis_engine_start (HERALD_REDIS_ENGINE (self->engine),
+                               herald_hub_get_node_id (self->hub));
   if (!herald_hub_load_keys (self->hub, error))
     return FALSE;
   if (herald_config_get_tls_certificate (self->config))
