@@ -1,4 +1,5 @@
-// Drives the demo and admin pages of a real heraldd in headless Chromium.
+// Drives the demo and admin pages of a real heraldd in headless Chromium,
+// and the minimal client in examples/browser.
 //
 //   HERALDD=build/src/heraldd node tests/browser/demo.test.mjs
 //
@@ -10,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CI = ['true', '1', 'yes'].includes(String(process.env.CI || '').toLowerCase());
@@ -205,6 +206,23 @@ async function main() {
   if (!resumed.includes('"recovered": true')) throw new Error('SSE resume: ' + resumed);
   if (await page.locator(`#messages li[data-offset="${p4.offset}"]`).count() !== 1)
     throw new Error('SSE resume duplicated message ' + p4.offset);
+
+  step('examples/browser: receives, reconnects after a close and recovers with since');
+  const example = await context.newPage();
+  example.on('pageerror', (e) => pageErrors.push('example: ' + e));
+  const exampleUrl = pathToFileURL(join(here, '../../examples/browser/index.html'));
+  exampleUrl.search = '?server=' + base.replace(/^http/, 'ws') + '&channel=example';
+  await example.goto(exampleUrl.href, { timeout: STEP_MS });
+  await example.waitForSelector('#log div:has-text("subscribed to example at offset")');
+  const exId = (await text(example, '#status')).replace('connected as ', '');
+  const e1 = await api(base, 'POST', '/api/publish', { channel: 'example', data: { n: 1 } });
+  await example.waitForSelector(`#log div:has-text("example #${e1.offset} {")`);
+  await api(base, 'DELETE', '/api/connections/' + encodeURIComponent(exId));
+  const e2 = await api(base, 'POST', '/api/publish', { channel: 'example', data: { n: 2 } });
+  await example.waitForSelector('#log div:has-text("resubscribed to example, recovered: true")');
+  await example.waitForSelector(`#log div:has-text("example #${e2.offset} {")`);
+  if (await example.locator(`#log div:has-text("example #${e2.offset} {")`).count() !== 1)
+    throw new Error('example duplicated message ' + e2.offset);
 
   if (pageErrors.length) throw new Error('JavaScript errors: ' + pageErrors.join('; '));
   console.log('PASS');
