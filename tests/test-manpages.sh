@@ -4,6 +4,7 @@
 #    and every option heraldd(8) describes exists;
 #  - every [group] key of data/herald.conf.example is described in
 #    herald.conf(5), and every key herald.conf(5) describes is in the example;
+#  - the example has exactly the keys of src/herald-config.c's key tables;
 #  - the rendered pages were built.
 # Usage: test-manpages.sh SOURCE_ROOT BUILD_ROOT (HERALDD in the environment).
 set -eu
@@ -45,6 +46,29 @@ awk '
   group != "" && /^#?[a-z][a-z-]*=/ { sub(/^#/, ""); sub(/=.*/, ""); print group, $0 }
 ' "$src/data/herald.conf.example" | sort -u >"$tmp/example-keys"
 [ -s "$tmp/example-keys" ] || fail "no keys found in data/herald.conf.example"
+
+# The keys the parser knows: the *_keys[] tables of src/herald-config.c
+awk '
+  /static const char \*const [a-z]+_keys\[\]/ {
+    match($0, /[a-z]+_keys/); group = substr($0, RSTART, RLENGTH - 5); collecting = 1
+  }
+  collecting {
+    line = $0
+    while (match(line, /"[a-z][a-z-]*"/)) {
+      print group, substr(line, RSTART + 1, RLENGTH - 2); line = substr(line, RSTART + RLENGTH)
+    }
+    if ($0 ~ /NULL/) collecting = 0
+  }
+' "$src/src/herald-config.c" | sort -u >"$tmp/code-keys"
+[ -s "$tmp/code-keys" ] || fail "no key tables found in src/herald-config.c"
+comm -23 "$tmp/code-keys" "$tmp/example-keys" >"$tmp/code-only"
+comm -13 "$tmp/code-keys" "$tmp/example-keys" >"$tmp/example-only"
+while read -r group key; do
+  fail "src/herald-config.c knows [$group] $key but data/herald.conf.example does not show it"
+done <"$tmp/code-only"
+while read -r group key; do
+  fail "data/herald.conf.example shows [$group] $key but src/herald-config.c does not know it"
+done <"$tmp/example-only"
 
 # "# [group]" sections, then "*key*" definition lines → "group key"
 awk '
