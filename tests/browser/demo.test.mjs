@@ -69,9 +69,9 @@ function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 function step(name) { console.log('# ' + name); }
 
 function startDaemon() {
-  // An empty config keeps a system /etc/herald/herald.conf out of the test.
+  // Our own config keeps a system /etc/herald/herald.conf out of the test.
   const config = join(tmp, 'herald.conf');
-  writeFileSync(config, '# browser test: defaults\n');
+  writeFileSync(config, '[auth]\nanonymous-publish=chat.*\n');
   daemon = spawn(HERALDD, ['--config', config, '--listen', '127.0.0.1:0', '--bus', 'none'], {
     env: { ...process.env, HERALD_API_KEY: API_KEY },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -150,6 +150,18 @@ async function main() {
   await page.fill('#pub-data', '{"from": "page"}');
   await page.click('#publish');
   await waitText(page, '#pub-result', "t.startsWith('Forbidden')", 'the forbidden error');
+
+  step('WebSocket: client publish allowed by [auth] anonymous-publish');
+  await page.fill('#channel-input', 'chat.room');
+  await page.click('#subscribe');
+  await page.waitForSelector('#channels .chip[data-channel="chat.room"][data-subscribed="true"]');
+  await page.fill('#pub-channel', 'chat.room');
+  await page.fill('#pub-data', '{"from": "page"}');
+  await page.click('#publish');
+  await waitText(page, '#pub-result', "t.startsWith('Published to chat.room at offset 1')", 'the published reply');
+  await page.waitForSelector('#messages li[data-channel="chat.room"][data-offset="1"]');
+  await page.click('#channels .chip[data-channel="chat.room"] button');
+  await page.waitForSelector('#channels .chip[data-channel="chat.room"]', { state: 'detached' });
 
   step('WebSocket: closed by the server, reconnects and resubscribes with since (recovered:true)');
   await api(base, 'DELETE', '/api/connections/' + encodeURIComponent(wsId));
