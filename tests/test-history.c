@@ -685,6 +685,19 @@ test_presence_events (void)
   r = expect_type (watcher, "message");
   g_clear_pointer (&r, json_object_unref);
 
+  /* a user's SSE connection is a connection of that user too */
+  {
+    g_autoptr (GBytes) secret = g_bytes_new_static ("s3cret", 6);
+    g_autofree char *token = herald_jwt_sign_hs256 (secret, "{\"sub\":\"carol\"}");
+    g_autofree char *query = g_strdup_printf ("channel=room&token=%s", token);
+    HeraldTestClient *sse = sse_open (server, query, NULL);
+
+    expect_presence_event (watcher, "join", "carol");
+    assert_presence (server, watcher, "[\"carol\"]", 3);
+    herald_test_client_free (sse);
+    expect_presence_event (watcher, "leave", "carol");
+  }
+
   /* presence can be turned off again */
   r = subscribe (watcher, "{\"type\":\"subscribe\",\"channel\":\"room\",\"presence\":false}");
   g_clear_pointer (&r, json_object_unref);
@@ -694,10 +707,11 @@ test_presence_events (void)
   publish (server, "room", "43");
   r = expect_type (watcher, "message");
   g_assert_cmpint (json_object_get_int_member (r, "data"), ==, 43);
+  /* stopping with users still on the channel */
+  herald_test_server_stop (server);
   herald_test_client_free (bob);
   herald_test_client_free (plain);
   herald_test_client_free (watcher);
-  herald_test_server_stop (server);
 }
 
 int
