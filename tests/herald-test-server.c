@@ -5,6 +5,8 @@
 #include "config.h"
 
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "herald-test-server.h"
@@ -439,6 +441,8 @@ herald_test_tls_connect (HeraldTestServer *server, gboolean handshake)
   g_socket_client_set_timeout (sc, 5);
   tcp = g_socket_client_connect_to_host (sc, server->host, server->port, NULL, &error);
   g_assert_no_error (error);
+  /* No Nagle: small frames go at once, as on the plain test clients' loopback. */
+  g_socket_set_option (g_socket_connection_get_socket (tcp), IPPROTO_TCP, TCP_NODELAY, TRUE, NULL);
   identity = g_network_address_new (server->host, server->port);
   tls = g_tls_client_connection_new (G_IO_STREAM (tcp), identity, &error);
   g_assert_no_error (error);

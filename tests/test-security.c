@@ -504,6 +504,69 @@ test_tls (void)
   herald_test_server_stop (server);
 }
 
+/* A TLS client that stops reading is closed 4001 like any slow consumer, and
+ * closing its TLS stream never blocks the worker: another client on the same
+ * worker is still served at once. */
+static void
+test_tls_slow_consumer (void)
+{
+  g_autofree char *conf = tls_config ("[auth]\nanonymous=true\nanonymous-publish=*\n"
+                                      "[limits]\nsend-queue-max-bytes=65536\n");
+  HeraldTestServer *server = herald_test_server_start_listen (conf, 1, "https://127.0.0.1:0");
+  g_autoptr (GIOStream) slow = herald_test_tls_connect (server, TRUE);
+  GOutputStream *out = g_io_stream_get_output_stream (slow);
+  GInputStream *in = g_io_stream_get_input_stream (slow);
+  const char *req = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                    "Sec-WebSocket-Version: 13\r\n\r\n";
+  const char *sub = "{\"type\":\"subscribe\",\"channel\":\"flood\"}";
+  g_autofree char *pad = g_strnfill (30000, 'p');
+  g_autoptr (GByteArray) frame = g_byte_array_new ();
+  guint8 hdr[6] = { 0x81, 0x80, 0, 0, 0, 0 }; /* zero mask: payload as is */
+  HeraldTestClient *pub;
+  g_autoptr (JsonObject) obj = NULL;
+  char head[1024];
+  gsize got = 0;
+  gint64 start;
+
+  g_assert_true (g_output_stream_write_all (out, req, strlen (req), NULL, NULL, NULL));
+  /* read just the 101 head; nothing after it is ever read */
+  while (got < sizeof head - 1 && (got < 4 || memcmp (head + got - 4, "\r\n\r\n", 4) != 0))
+    {
+      gssize n = g_input_stream_read (in, head + got, 1, NULL, NULL);
+      g_assert_cmpint (n, ==, 1);
+      got++;
+    }
+  g_assert_true (g_str_has_prefix (head, "HTTP/1.1 101"));
+  hdr[1] |= strlen (sub);
+  g_byte_array_append (frame, hdr, sizeof hdr);
+  g_byte_array_append (frame, (const guint8 *)sub, strlen (sub));
+  g_assert_true (g_output_stream_write_all (out, frame->data, frame->len, NULL, NULL, NULL));
+
+  pub = herald_test_client_connect_tls (server);
+  g_assert_cmpuint (herald_test_ws_handshake (pub, "/ws", NULL, NULL), ==, 101);
+  obj = expect_type (pub, "connected");
+  /* ~12 MB: more than the kernel buffers and the 64 KiB queue together */
+  for (int i = 0; i < 400; i++)
+    {
+      g_autoptr (JsonObject) ans = NULL;
+      send_fmt (pub, "{\"type\":\"message\",\"channel\":\"flood\",\"data\":\"%s\"}", pad);
+      ans = expect_type (pub, "published");
+    }
+  /* the slow one is closing (grace 3 s), then gone; the worker keeps serving */
+  start = g_get_monotonic_time ();
+  while (g_get_monotonic_time () - start < 4500 * 1000)
+    {
+      g_autoptr (JsonObject) pong = NULL;
+      herald_test_ws_send_text (pub, "{\"type\":\"ping\"}");
+      pong = expect_type (pub, "pong");
+      g_usleep (250 * 1000);
+    }
+  g_assert_cmpuint (herald_hub_get_connection_count (server->hub), ==, 1);
+  herald_test_client_free (pub);
+  herald_test_server_stop (server);
+}
+
 /* A TLS client that connects and never completes its handshake is dropped. */
 static void
 test_tls_handshake_timeout (void)
@@ -681,6 +744,7 @@ main (int argc, char **argv)
   g_test_add_func ("/security/permissions", test_permissions);
   g_test_add_func ("/security/public-keys", test_public_keys);
   g_test_add_func ("/security/tls", test_tls);
+  g_test_add_func ("/security/tls-slow-consumer", test_tls_slow_consumer);
   g_test_add_func ("/security/tls-handshake-timeout", test_tls_handshake_timeout);
   g_test_add_func ("/security/handshake-timeout", test_handshake_timeout);
   g_test_add_func ("/security/per-ip", test_per_ip);
