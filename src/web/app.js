@@ -189,11 +189,16 @@ function openWebSocket() {
     try { msg = JSON.parse(ev.data); } catch (e) { return; }
     onServerMessage(msg);
   };
+  let opened = false;
+  ws.addEventListener('open', () => { opened = true; });
   ws.onclose = (ev) => {
     state.ws = null;
+    state.pending.clear();
     showConnection();
-    const why = ev.code === 1006 ? 'refused or dropped' : ev.code + (ev.reason ? ' ' + ev.reason : '');
-    addLog('info', null, null, { close: ev.code, reason: ev.reason || undefined }, 'closed');
+    // A refused handshake (401, 403, 409, 503) is only visible as 1006.
+    const why = ev.code === 1006 ? (opened ? 'dropped' : 'refused: check the token')
+                                 : ev.code + (ev.reason ? ' ' + ev.reason : '');
+    if (opened) addLog('info', null, null, { close: ev.code, reason: ev.reason || undefined }, 'closed');
     scheduleReconnect(why);
   };
 }
