@@ -425,6 +425,38 @@ test_public_keys (void)
   check_public_key ("ES256", "ec-public.pem", "ec-private.pem", TRUE);
 }
 
+/* SSE from browsers: the token in the herald_token cookie, the Origin checked. */
+static void
+test_sse_token_sources (void)
+{
+  HeraldTestServer *server
+      = herald_test_server_start (HS256 "[server]\nallowed-origins=https://app.example\n", 1);
+  g_autofree char *tok = token ("{\"sub\":\"fay\"}");
+  g_autofree char *req = NULL;
+  g_autofree char *head = NULL;
+  HeraldTestClient *c;
+
+  req = g_strdup_printf ("GET /events?channel=a HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         "Origin: https://app.example\r\nCookie: x=1; herald_token=%s\r\n\r\n",
+                         tok);
+  c = herald_test_client_connect (server);
+  herald_test_client_send_raw (c, req, strlen (req));
+  g_assert_cmpuint (herald_test_client_read_head (c, &head), ==, 200);
+  g_assert_nonnull (strstr (head, "Access-Control-Allow-Origin: https://app.example"));
+  g_assert_nonnull (strstr (head, "Access-Control-Allow-Credentials: true"));
+  herald_test_client_free (c);
+
+  g_free (req);
+  req = g_strdup_printf ("GET /events?channel=a HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         "Origin: https://evil.example\r\nCookie: herald_token=%s\r\n\r\n",
+                         tok);
+  c = herald_test_client_connect (server);
+  herald_test_client_send_raw (c, req, strlen (req));
+  g_assert_cmpuint (herald_test_client_read_head (c, NULL), ==, 403);
+  herald_test_client_free (c);
+  herald_test_server_stop (server);
+}
+
 /* ---- TLS ---- */
 
 static char *
@@ -743,6 +775,7 @@ main (int argc, char **argv)
   g_test_add_func ("/security/expiry", test_expiry);
   g_test_add_func ("/security/permissions", test_permissions);
   g_test_add_func ("/security/public-keys", test_public_keys);
+  g_test_add_func ("/security/sse-token-sources", test_sse_token_sources);
   g_test_add_func ("/security/tls", test_tls);
   g_test_add_func ("/security/tls-slow-consumer", test_tls_slow_consumer);
   g_test_add_func ("/security/tls-handshake-timeout", test_tls_handshake_timeout);
