@@ -495,3 +495,30 @@ herald_test_client_connect_tls (HeraldTestServer *server)
   g_thread_unref (g_thread_new ("tls-down", relay_thread, down));
   return client;
 }
+
+/* ---- reliability helpers ---- */
+
+gsize
+herald_test_rss_kb (void)
+{
+  g_autofree char *status = NULL;
+  const char *line;
+
+  if (!g_file_get_contents ("/proc/self/status", &status, NULL, NULL))
+    return 0;
+  line = strstr (status, "\nVmRSS:");
+  return line ? (gsize)g_ascii_strtoull (line + 7, NULL, 10) : 0;
+}
+
+void
+herald_test_assert_serving (HeraldTestServer *server)
+{
+  HeraldTestClient *client = herald_test_ws_open (server, "/ws", NULL);
+  g_autoptr (JsonObject) reply = NULL;
+
+  herald_test_ws_send_text (client, "{\"type\":\"ping\",\"id\":1}");
+  reply = herald_test_ws_read_json (client);
+  g_assert_nonnull (reply);
+  g_assert_cmpstr (herald_test_json_get_string (reply, "type"), ==, "pong");
+  herald_test_client_free (client);
+}

@@ -73,6 +73,13 @@ char *herald_test_http (HeraldTestServer *server, const char *method, const char
 
 const char *herald_test_json_get_string (JsonObject *obj, const char *member);
 
+/* Reliability helpers (tests/test-hostile.c). */
+
+/* This process's resident set (VmRSS of /proc/self/status) in KiB. */
+gsize herald_test_rss_kb (void);
+/* Sends "ping" and expects "pong" on a fresh WebSocket: the server still serves. */
+void herald_test_assert_serving (HeraldTestServer *server);
+
 /* TLS: starts Herald on @listen_address (e.g. "https://127.0.0.1:0"; [server]
  * tls-certificate/tls-key must be in @keyfile). */
 HeraldTestServer *herald_test_server_start_listen (const char *keyfile, guint workers,
