@@ -468,13 +468,15 @@ sse_subscribe (HeraldConnection *conn, Pending *p)
                                                    since);
           resume = recovery->recovered;
         }
+      else /* not ours: ask beyond any position, only for the current one */
+        recovery = herald_engine_recover_stream (engine, (const char *const *)p->channels, NULL,
+                                                 G_MAXUINT64);
       if (!resume)
         {
           g_autofree char *id = NULL;
-          g_autofree char *cur = herald_engine_dup_epoch (engine);
           /* Resuming from the reset continues from here, not from the
            * start of history. */
-          id = herald_sse_id_format (cur, recovery ? recovery->top_offset : 0);
+          id = herald_sse_id_format (recovery->epoch ? recovery->epoch : "", recovery->top_offset);
           g_string_append_printf (head, "id: %s\nevent: reset\ndata: {\"type\":\"reset\"}\n\n", id);
         }
     }

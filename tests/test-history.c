@@ -534,6 +534,19 @@ test_sse_reset (void)
   g_assert_cmpstr (ev->event, ==, "message");
   g_assert_cmpint (json_object_get_int_member (ev->data, "offset"), ==, 5);
   g_assert_cmpuint (sse_id_seq (ev->id), ==, 6);
+  g_clear_pointer (&ev, sse_event_free);
+  herald_test_client_free (sse);
+
+  /* an id that is not Herald's: reset at the current position too */
+  sse = sse_open (server, "channel=r", "not an id");
+  ev = sse_next (sse);
+  g_assert_cmpstr (ev->event, ==, "reset");
+  {
+    /* same epoch as before, position 6 */
+    g_autofree char *expected
+        = g_strdup_printf ("%.*s-6", (int)(strrchr (reset_id, '-') - reset_id), reset_id);
+    g_assert_cmpstr (ev->id, ==, expected);
+  }
   herald_test_client_free (sse);
   herald_test_server_stop (server);
 }
