@@ -91,11 +91,21 @@ while read -r line; do
 done <"$tmp/extra"
 
 # ---- the rendered pages -----------------------------------------------------
-for page in heraldd.8 herald.conf.5; do
-  if ! grep -q '^\.TH' "$build/man/$page" 2>/dev/null; then
-    fail "$build/man/$page was not rendered"
+# MAN_PAGES=no: configured without them (-Dman=disabled, or scdoc missing
+# with -Dman=auto); CI must build them.
+if [ "${MAN_PAGES:-yes}" = no ]; then
+  if [ "${CI:-}" = true ]; then
+    fail "man pages not built: scdoc missing? (scripts/install-deps.sh installs it)"
+  else
+    echo "man pages not built (-Dman): only the sources were checked"
   fi
-done
+else
+  for page in heraldd.8 herald.conf.5; do
+    if ! grep -q '^\.TH' "$build/man/$page" 2>/dev/null; then
+      fail "$build/man/$page was not rendered"
+    fi
+  done
+fi
 
 echo "options: $(wc -l <"$tmp/help-options"), config keys: $(wc -l <"$tmp/example-keys")"
 if [ "$failures" -ne 0 ]; then
