@@ -167,3 +167,13 @@ herald_engine_has_connection (HeraldEngine *self, const char *id)
 
   return iface->has_connection != NULL && iface->has_connection (self, id);
 }
+
+void
+herald_engine_collect_presence (HeraldEngine *self, const char *channel, GHashTable *users,
+                                guint *connections)
+{
+  HeraldEngineInterface *iface = HERALD_ENGINE_GET_IFACE (self);
+
+  if (iface->collect_presence != NULL)
+    iface->collect_presence (self, channel, users, connections);
+}

@@ -964,6 +964,10 @@ collect_presence (HeraldWorker *worker, gpointer data)
 
   part->users = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   herald_worker_collect_presence (worker, data, part->users, &part->connections);
+  /* Other nodes' share, once per query (cluster engines only). */
+  if (herald_worker_get_index (worker) == 0)
+    herald_engine_collect_presence (herald_hub_get_engine (herald_worker_get_hub (worker)), data,
+                                    part->users, &part->connections);
   return part;
 }
 

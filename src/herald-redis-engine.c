@@ -35,7 +35,7 @@
 #define HEARTBEAT_S 3
 #define NODE_DEAD_S 15
 #define META_TTL_S 86400
-#define PIN_MS 5000
+#define PIN_MS 1000
 #define SUBSCRIBE_WAIT_MS 1000
 
 /* KEYS: meta hash, history list, seq, epoch. ARGV: channel, data, size, ttl,
@@ -74,6 +74,42 @@ static const char route_script[]
       "if ARGV[2] == '' then return 1 end\n"
       "return redis.call('PUBLISH', 'herald:node:' .. node, ARGV[2])\n";
 
+/* KEYS: this node's presence hash for the channel, nodes zset. ARGV: user,
+ * delta, channel, dead after, key ttl. Publishes a join/leave event on the
+ * channel's topic when the user's count over live nodes becomes 1 / 0. */
+static const char presence_script[]
+    = "local n = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])\n"
+      "if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end\n"
+      "redis.call('EXPIRE', KEYS[1], ARGV[5])\n"
+      "local now = tonumber(redis.call('TIME')[1])\n"
+      "local nodes = redis.call('ZRANGEBYSCORE', KEYS[2], now - tonumber(ARGV[4]), '+inf')\n"
+      "local total = 0\n"
+      "for _, node in ipairs(nodes) do\n"
+      "  local c = redis.call('HGET', 'herald:p:' .. node .. ':' .. ARGV[3], ARGV[1])\n"
+      "  if c then total = total + tonumber(c) end\n"
+      "end\n"
+      "local d = tonumber(ARGV[2])\n"
+      "if (d > 0 and total == d) or (d < 0 and total == 0) then\n"
+      "  local kind = 'leave'\n"
+      "  if d > 0 then kind = 'join' end\n"
+      "  redis.call('PUBLISH', 'herald:ch:' .. ARGV[3], 'P ' .. kind .. ' ' .. ARGV[1])\n"
+      "end\n"
+      "return total\n";
+
+/* KEYS: nodes zset. ARGV: channel, dead after, this node. Returns the other
+ * live nodes' presence of the channel as user, count, user, count… */
+static const char presence_query_script[]
+    = "local now = tonumber(redis.call('TIME')[1])\n"
+      "local nodes = redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[2]), '+inf')\n"
+      "local out = {}\n"
+      "for _, node in ipairs(nodes) do\n"
+      "  if node ~= ARGV[3] then\n"
+      "    local h = redis.call('HGETALL', 'herald:p:' .. node .. ':' .. ARGV[1])\n"
+      "    for i = 1, #h do out[#out + 1] = h[i] end\n"
+      "  end\n"
+      "end\n"
+      "return out\n";
+
 /* KEYS: nodes zset. ARGV: node id, dead after. */
 static const char heartbeat_script[]
     = "local now = tonumber(redis.call('TIME')[1])\n"
@@ -94,6 +130,7 @@ typedef struct
   guint refs; /* workers (and recoveries) that need this channel */
   SubState state;
   guint64 last_offset; /* newest offset seen here */
+  gboolean primed;     /* last_offset was read from Redis since we subscribed */
 } Chan;
 
 typedef enum
@@ -103,6 +140,7 @@ typedef enum
   OP_SEND,      /* PUBLISH payload on topic */
   OP_CONN_OPEN,
   OP_CONN_CLOSE,
+  OP_PRESENCE, /* a = channel, b = user, delta */
 } OpType;
 
 typedef struct
@@ -111,6 +149,8 @@ typedef struct
   GTask *task;
   char *a; /* channel, topic, connection id */
   char *b; /* data, payload, user id */
+  int delta;
+  guint gen; /* presence: link generation when queued */
 } Op;
 
 struct _HeraldRedisEngine
@@ -133,9 +173,11 @@ struct _HeraldRedisEngine
   gboolean up;
   GHashTable *channels;    /* name → Chan */
   GHashTable *local_conns; /* connection id → user id or NULL */
+  GHashTable *presence;    /* "channel\nuser" → GUINT count of local connections */
   GQueue ops;
   GSource *drain_source;
   guint64 local_seq; /* newest seq seen here */
+  guint link_gen;    /* bumped when the link comes up (presence re-registered) */
 
   /* main thread only */
   redisAsyncContext *cmd, *sub;
@@ -163,6 +205,7 @@ enum
 static GParamSpec *props[N_PROPS];
 
 static void link_connect (HeraldRedisEngine *self);
+static guint64 reply_u64 (redisReply *r);
 static void link_down (HeraldRedisEngine *self, const char *why);
 static void reconcile_channel (HeraldRedisEngine *self, const char *name);
 
@@ -597,13 +640,32 @@ channel_ref (HeraldRedisEngine *self, const char *name, int delta)
 
 /* ---- receiving (main thread) ---- */
 
+/* "join <user>" or "leave <user>" on a channel's topic. */
 static void
-receive_channel (HeraldRedisEngine *self, const char *text, gsize len)
+receive_presence (HeraldRedisEngine *self, const char *channel, const char *text)
+{
+  g_autoptr (HeraldMessage) event = NULL;
+  gboolean joined = g_str_has_prefix (text, "join ");
+
+  if (!joined && !g_str_has_prefix (text, "leave "))
+    return;
+  event = herald_message_new_presence (channel, strchr (text, ' ') + 1, joined);
+  deliver (self, &(HeraldDelivery){
+                     .kind = HERALD_TARGET_PRESENCE, .target = channel, .message = event });
+}
+
+static void
+receive_channel (HeraldRedisEngine *self, const char *name, const char *text, gsize len)
 {
   g_autoptr (HeraldMessage) message = NULL;
   Payload p;
   Chan *ch;
 
+  if (g_str_has_prefix (text, "P "))
+    {
+      receive_presence (self, name, text + 2);
+      return;
+    }
   if (!payload_parse (text, len, &p))
     {
       g_debug ("redis: ignoring a malformed channel payload");
@@ -716,7 +778,7 @@ on_sub_reply (redisAsyncContext *ac, void *r, void *privdata)
       gsize len = reply->element[2]->len;
 
       if (g_str_has_prefix (topic, "herald:ch:"))
-        receive_channel (self, text, len);
+        receive_channel (self, topic + strlen ("herald:ch:"), text, len);
       else if (g_str_equal (topic, "herald:all"))
         receive_all (self, text, len);
       else if (g_str_has_prefix (topic, "herald:node:"))
@@ -734,7 +796,10 @@ on_sub_reply (redisAsyncContext *ac, void *r, void *privdata)
           g_mutex_lock (&self->lock);
           ch = g_hash_table_lookup (self->channels, name);
           if (ch)
-            ch->state = subscribed ? SUB_SUBSCRIBED : SUB_IDLE;
+            {
+              ch->state = subscribed ? SUB_SUBSCRIBED : SUB_IDLE;
+              ch->primed = ch->primed && subscribed;
+            }
           g_cond_broadcast (&self->cond);
           g_mutex_unlock (&self->lock);
           reconcile_channel (self, name);
@@ -806,7 +871,10 @@ link_down (HeraldRedisEngine *self, const char *why)
   set_degraded_locked (self, why);
   g_hash_table_iter_init (&iter, self->channels);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&ch))
-    ch->state = SUB_IDLE;
+    {
+      ch->state = SUB_IDLE;
+      ch->primed = FALSE;
+    }
   g_mutex_unlock (&self->lock);
   if (was_up)
     g_warning (_ ("Redis connection lost (%s): delivering locally, reconnecting"), why);
@@ -954,7 +1022,56 @@ heartbeat (HeraldRedisEngine *self)
   g_autofree char *dead = g_strdup_printf ("%d", NODE_DEAD_S);
   const char *argv[] = { "EVAL", heartbeat_script, "1", "herald:nodes", self->node_id, dead };
 
+  g_autoptr (GHashTable) channels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autofree char *ttl = g_strdup_printf ("%d", NODE_DEAD_S);
+  GHashTableIter iter;
+  gpointer key;
+
   cmd_argv (self, on_setup_reply, (char *)"heartbeat", G_N_ELEMENTS (argv), argv, NULL);
+
+  /* This node's presence entries live as long as it does. */
+  g_mutex_lock (&self->lock);
+  g_hash_table_iter_init (&iter, self->presence);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    g_hash_table_add (channels, g_strndup (key, strcspn (key, "\n")));
+  g_mutex_unlock (&self->lock);
+  g_hash_table_iter_init (&iter, channels);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    {
+      g_autofree char *pkey = g_strconcat ("herald:p:", self->node_id, ":", key, NULL);
+      const char *expire[] = { "EXPIRE", pkey, ttl };
+      cmd_argv (self, NULL, NULL, 3, expire, NULL);
+    }
+}
+
+/* After a (re)connect: Redis gets this node's presence table as it is now. */
+static void
+register_presence (HeraldRedisEngine *self, GHashTable *snapshot)
+{
+  g_autoptr (GHashTable) cleared = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autofree char *ttl = g_strdup_printf ("%d", NODE_DEAD_S);
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_hash_table_iter_init (&iter, snapshot);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      g_autofree char *channel = g_strndup (key, strcspn (key, "\n"));
+      const char *user = (const char *)key + strlen (channel) + 1;
+      g_autofree char *pkey = g_strconcat ("herald:p:", self->node_id, ":", channel, NULL);
+      g_autofree char *count = g_strdup_printf ("%u", GPOINTER_TO_UINT (value));
+      const char *del[] = { "DEL", pkey };
+      const char *hset[] = { "HSET", pkey, user, count };
+      const char *expire[] = { "EXPIRE", pkey, ttl };
+
+      if (!g_hash_table_contains (cleared, channel))
+        {
+          cmd_argv (self, NULL, NULL, 2, del, NULL);
+          g_hash_table_add (cleared, g_strdup (channel));
+        }
+      cmd_argv (self, NULL, NULL, 4, hset, NULL);
+      cmd_argv (self, NULL, NULL, 3, expire, NULL);
+    }
 }
 
 static gboolean
@@ -975,8 +1092,9 @@ static void
 link_check_up (HeraldRedisEngine *self)
 {
   g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GHashTable) presence = NULL;
   GHashTableIter iter;
-  gpointer key;
+  gpointer key, value;
 
   if (!self->cmd_ready || !self->sub_ready)
     return;
@@ -989,7 +1107,14 @@ link_check_up (HeraldRedisEngine *self)
   g_hash_table_iter_init (&iter, self->local_conns);
   while (g_hash_table_iter_next (&iter, &key, NULL))
     g_ptr_array_add (ids, g_strdup (key));
+  /* Presence changes queued before this point are in the snapshot. */
+  self->link_gen++;
+  presence = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_hash_table_iter_init (&iter, self->presence);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    g_hash_table_insert (presence, g_strdup (key), value);
   g_mutex_unlock (&self->lock);
+  register_presence (self, presence);
 
   heartbeat (self);
   self->heartbeat_source = g_timeout_source_new_seconds (HEARTBEAT_S);
@@ -1160,6 +1285,17 @@ run_op (HeraldRedisEngine *self, Op *op)
     case OP_CONN_OPEN:
       if (up)
         register_connection (self, op->a);
+      break;
+    case OP_PRESENCE:
+      if (up && op->gen == self->link_gen)
+        {
+          g_autofree char *pkey = g_strconcat ("herald:p:", self->node_id, ":", op->a, NULL);
+          g_autofree char *delta = g_strdup_printf ("%d", op->delta);
+          g_autofree char *dead = g_strdup_printf ("%d", NODE_DEAD_S);
+          const char *argv[] = { "EVAL", presence_script, "2",   pkey, "herald:nodes",
+                                 op->b,  delta,           op->a, dead, dead };
+          cmd_argv (self, on_setup_reply, (char *)"presence", G_N_ELEMENTS (argv), argv, NULL);
+        }
       break;
     case OP_CONN_CLOSE:
       if (up)
@@ -1447,6 +1583,84 @@ redis_channel_vacated (HeraldEngine *engine, const char *channel)
   channel_ref (HERALD_REDIS_ENGINE (engine), channel, -1);
 }
 
+/* The local table gives this node's first/last connection of a user; the
+ * cluster-wide join/leave events come back from Redis on the channel's topic
+ * (or, while Redis is down, are delivered locally). */
+static gboolean
+presence_adjust (HeraldRedisEngine *self, const char *channel, const char *user_id, int delta)
+{
+  g_autofree char *key = g_strconcat (channel, "\n", user_id, NULL);
+  Op *op = op_new (OP_PRESENCE, channel, user_id);
+  gboolean changed, up;
+  guint count;
+
+  g_mutex_lock (&self->lock);
+  count = GPOINTER_TO_UINT (g_hash_table_lookup (self->presence, key));
+  if (delta < 0 && count == 0)
+    {
+      g_mutex_unlock (&self->lock);
+      op_free (op);
+      return FALSE;
+    }
+  count += delta;
+  changed = delta > 0 ? count == 1 : count == 0;
+  if (count == 0)
+    g_hash_table_remove (self->presence, key);
+  else
+    g_hash_table_insert (self->presence, g_steal_pointer (&key), GUINT_TO_POINTER (count));
+  op->delta = delta;
+  op->gen = self->link_gen;
+  up = self->up;
+  if (changed && !up)
+    {
+      g_autoptr (HeraldMessage) event = herald_message_new_presence (channel, user_id, delta > 0);
+      deliver (self, &(HeraldDelivery){
+                         .kind = HERALD_TARGET_PRESENCE, .target = channel, .message = event });
+    }
+  g_mutex_unlock (&self->lock);
+  push_op (self, op);
+  return changed;
+}
+
+static gboolean
+redis_presence_join (HeraldEngine *engine, const char *channel, const char *user_id)
+{
+  return presence_adjust (HERALD_REDIS_ENGINE (engine), channel, user_id, +1);
+}
+
+static gboolean
+redis_presence_leave (HeraldEngine *engine, const char *channel, const char *user_id)
+{
+  return presence_adjust (HERALD_REDIS_ENGINE (engine), channel, user_id, -1);
+}
+
+static void
+redis_collect_presence (HeraldEngine *engine, const char *channel, GHashTable *users,
+                        guint *connections)
+{
+  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
+  g_autofree char *dead = g_strdup_printf ("%d", NODE_DEAD_S);
+  const char *argv[]
+      = { "EVAL", presence_query_script, "1", "herald:nodes", channel, dead, self->node_id };
+  const char *const *argvs[] = { argv };
+  int argcs[] = { G_N_ELEMENTS (argv) };
+  redisReply **r;
+
+  if (!is_up (self) || (r = sync_run (self, 1, argvs, argcs)) == NULL)
+    return;
+  if (r[0]->type == REDIS_REPLY_ARRAY)
+    for (gsize i = 0; i + 1 < r[0]->elements; i += 2)
+      {
+        redisReply *user = r[0]->element[i];
+        guint64 count = reply_u64 (r[0]->element[i + 1]);
+        if (user->type != REDIS_REPLY_STRING || count == 0)
+          continue;
+        g_hash_table_add (users, g_strdup (user->str));
+        *connections += (guint)count;
+      }
+  sync_free (r, 1);
+}
+
 typedef struct
 {
   HeraldRedisEngine *self;
@@ -1473,7 +1687,7 @@ pin_free (gpointer data)
 
 /* Before a history snapshot, this node must already hear the channel live,
  * or messages published between the snapshot and the SUBSCRIBE would be
- * lost. Keep the channel subscribed a few seconds (the caller subscribes
+ * lost. Keep the channel subscribed a second (the caller subscribes
  * its connection meanwhile) and wait, bounded, for Redis to confirm. */
 static gboolean
 pin_and_wait (HeraldRedisEngine *self, const char *channel)
@@ -1744,6 +1958,58 @@ redis_recover_stream (HeraldEngine *engine, const char *const *channels, const c
   return r;
 }
 
+/* The offset the live stream of @channel starts after on this node: the
+ * newest offset this node has handed to its workers. Once per subscription
+ * of the node to the channel it is read from Redis (after the SUBSCRIBE is
+ * confirmed, so every later message arrives live); then it is a lock. */
+static void
+redis_get_position (HeraldEngine *engine, const char *channel, guint64 *offset, char **epoch)
+{
+  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
+  g_autofree char *meta = g_strconcat ("herald:m:", channel, NULL);
+  const char *a0[] = { "GET", "herald:epoch" };
+  const char *a1[] = { "HGET", meta, "off" };
+  const char *const *argvs[] = { a0, a1 };
+  int argcs[] = { 2, 3 };
+  redisReply **replies = NULL;
+  guint64 top = 0;
+  Chan *ch;
+
+  g_mutex_lock (&self->lock);
+  ch = g_hash_table_lookup (self->channels, channel);
+  if (!self->up || (ch && ch->state == SUB_SUBSCRIBED && ch->primed))
+    {
+      top = ch ? ch->last_offset : 0;
+      goto out;
+    }
+  g_mutex_unlock (&self->lock);
+
+  if (pin_and_wait (self, channel))
+    replies = sync_run (self, 2, argvs, argcs);
+  g_mutex_lock (&self->lock);
+  ch = g_hash_table_lookup (self->channels, channel);
+  if (replies && replies[0]->type == REDIS_REPLY_STRING
+      && g_strcmp0 (replies[0]->str, self->epoch) != 0)
+    {
+      g_free (self->epoch);
+      self->epoch = g_strdup (replies[0]->str);
+    }
+  if (replies && ch)
+    {
+      ch->last_offset = MAX (ch->last_offset, reply_u64 (replies[1]));
+      ch->primed = ch->state == SUB_SUBSCRIBED;
+    }
+  top = ch ? ch->last_offset : (replies ? reply_u64 (replies[1]) : 0);
+  sync_free (replies, 2);
+
+out:
+  if (offset)
+    *offset = top;
+  if (epoch)
+    *epoch = g_strdup (self->epoch);
+  g_mutex_unlock (&self->lock);
+}
+
 static char *
 redis_dup_epoch (HeraldEngine *engine)
 {
@@ -1769,6 +2035,10 @@ herald_redis_engine_iface_init (HeraldEngineInterface *iface)
   iface->recover = redis_recover;
   iface->recover_stream = redis_recover_stream;
   iface->dup_epoch = redis_dup_epoch;
+  iface->get_position = redis_get_position;
+  iface->presence_join = redis_presence_join;
+  iface->presence_leave = redis_presence_leave;
+  iface->collect_presence = redis_collect_presence;
   iface->channel_occupied = redis_channel_occupied;
   iface->channel_vacated = redis_channel_vacated;
   iface->connection_opened = redis_connection_opened;
@@ -1823,6 +2093,7 @@ herald_redis_engine_finalize (GObject *object)
   g_free (self->publish_sha);
   g_hash_table_unref (self->channels);
   g_hash_table_unref (self->local_conns);
+  g_hash_table_unref (self->presence);
   g_main_context_unref (self->context);
   g_mutex_clear (&self->lock);
   g_mutex_clear (&self->sync_lock);
@@ -1885,6 +2156,7 @@ herald_redis_engine_init (HeraldRedisEngine *self)
   g_cond_init (&self->cond);
   self->channels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->local_conns = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->presence = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->context = g_main_context_ref_thread_default ();
   self->publish_sha = sha1_hex (publish_script);
   self->degraded = g_strdup ("degraded: connecting to Redis");

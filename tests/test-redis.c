@@ -520,6 +520,50 @@ test_sse_resume (void)
 }
 
 static void
+test_presence (void)
+{
+  HeraldTestClient *bob = ws_open (&fx.b, "bob", NULL);
+  HeraldTestClient *alice = NULL;
+  g_autoptr (JsonObject) joined = NULL;
+  g_autoptr (JsonObject) left = NULL;
+  g_autoptr (JsonNode) answer = NULL;
+  g_autofree char *text = NULL;
+  JsonArray *users;
+  guint status = 0;
+
+  herald_test_ws_send_text (bob, "{\"type\":\"subscribe\",\"channel\":\"room\",\"presence\":true}");
+  json_object_unref (read_type (bob, "subscribed"));
+
+  alice = ws_open (&fx.a, "alice", NULL);
+  subscribe (alice, "room");
+  /* Through Redis, bob may also see his own join (it arrives after his
+   * subscription asked for events); alice's must come. */
+  do
+    {
+      g_clear_pointer (&joined, json_object_unref);
+      joined = read_type (bob, "join");
+    }
+  while (g_strcmp0 (herald_test_json_get_string (joined, "user_id"), "bob") == 0);
+  g_assert_cmpstr (herald_test_json_get_string (joined, "user_id"), ==, "alice");
+
+  /* Asked on node B, presence counts node A's alice too. */
+  text = api (&fx.b, "GET", "/api/channels/room/presence", NULL, &status);
+  g_assert_cmpuint (status, ==, 200);
+  answer = json_from_string (text, NULL);
+  users = json_object_get_array_member (json_node_get_object (answer), "users");
+  g_assert_cmpuint (json_array_get_length (users), ==, 2);
+  g_assert_cmpstr (json_array_get_string_element (users, 0), ==, "alice");
+  g_assert_cmpstr (json_array_get_string_element (users, 1), ==, "bob");
+  g_assert_cmpint (json_object_get_int_member (json_node_get_object (answer), "connections"), ==,
+                   2);
+
+  herald_test_client_free (alice);
+  left = read_type (bob, "leave");
+  g_assert_cmpstr (herald_test_json_get_string (left, "user_id"), ==, "alice");
+  herald_test_client_free (bob);
+}
+
+static void
 test_redis_down (void)
 {
   HeraldTestClient *on_a = ws_open (&fx.a, NULL, NULL);
@@ -596,6 +640,7 @@ main (int argc, char **argv)
   g_test_add_func ("/redis/direct", test_direct);
   g_test_add_func ("/redis/recovery", test_recovery);
   g_test_add_func ("/redis/sse-resume", test_sse_resume);
+  g_test_add_func ("/redis/presence", test_presence);
   g_test_add_func ("/redis/redis-down", test_redis_down);
   status = g_test_run ();
 
