@@ -570,14 +570,31 @@ test_redis_down (void)
   HeraldTestClient *on_b = ws_open (&fx.b, NULL, NULL);
   g_autoptr (JsonObject) local = NULL;
   g_autoptr (JsonObject) back = NULL;
+  g_autoptr (JsonObject) back_b = NULL;
+  g_autoptr (JsonObject) first = NULL;
+  g_autoptr (JsonObject) again = NULL;
   g_autofree char *health = NULL;
+  g_autofree char *old_epoch = NULL;
+  g_autofree char *req = NULL;
   guint status = 0;
 
-  subscribe (on_a, "live");
+  herald_test_ws_send_text (on_a, "{\"type\":\"subscribe\",\"channel\":\"live\"}");
+  first = read_type (on_a, "subscribed");
+  old_epoch = g_strdup (herald_test_json_get_string (first, "epoch"));
+  g_assert_nonnull (old_epoch);
   subscribe (on_b, "live");
   wait_numsub ("live", 2);
+  publish (&fx.b, "live", "{\"n\":0}");
+  json_object_unref (read_type (on_a, "message"));
+  json_object_unref (read_type (on_b, "message"));
 
   stop_redis ();
+  /* A publish racing the outage fails (503) or is delivered locally; no crash. */
+  {
+    g_autofree char *racing
+        = api (&fx.b, "POST", "/api/publish", "{\"channel\":\"other\",\"data\":1}", &status);
+    g_assert_true (status == 200 || status == 503);
+  }
   HERALD_TEST_WAIT_UNTIL (!node_healthy (&fx.a), 5000);
   health = herald_test_http (&fx.a.srv, "GET", "/healthz", NULL, NULL, &status);
   g_assert_cmpuint (status, ==, 503);
@@ -596,6 +613,16 @@ test_redis_down (void)
   publish (&fx.b, "live", "{\"n\":2}");
   back = read_type (on_a, "message");
   g_assert_cmpint (message_n (back), ==, 2);
+  back_b = read_type (on_b, "message"); /* n:1 stayed on node A */
+  g_assert_cmpint (message_n (back_b), ==, 2);
+
+  /* Redis came back empty: a new epoch, so old positions don't recover. */
+  req = g_strdup_printf (
+      "{\"type\":\"subscribe\",\"channel\":\"live2\",\"since\":1,\"epoch\":\"%s\"}", old_epoch);
+  herald_test_ws_send_text (on_a, req);
+  again = read_type (on_a, "subscribed");
+  g_assert_false (json_object_get_boolean_member (again, "recovered"));
+  g_assert_cmpstr (herald_test_json_get_string (again, "epoch"), !=, old_epoch);
 
   herald_test_client_free (on_a);
   herald_test_client_free (on_b);
