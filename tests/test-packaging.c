@@ -145,6 +145,29 @@ test_herald_module (Fixture *f, gconstpointer data)
   /* heraldd goes to sbindir, but flatpak looks for "command" in /app/bin */
   g_assert_true (array_has_string (get_array (module, "config-opts"), "--sbindir=bin"));
 
+  /* Every -Dname=… must be one of meson_options.txt's options */
+  {
+    JsonArray *opts = get_array (module, "config-opts");
+    g_autofree char *options_path
+        = g_test_build_filename (G_TEST_DIST, "..", "meson_options.txt", NULL);
+    g_autofree char *options = NULL;
+
+    g_assert_true (g_file_get_contents (options_path, &options, NULL, NULL));
+    for (guint i = 0; i < json_array_get_length (opts); i++)
+      {
+        const char *opt = json_array_get_string_element (opts, i);
+        g_autofree char *name = NULL;
+        g_autofree char *declared = NULL;
+
+        if (!g_str_has_prefix (opt, "-D"))
+          continue;
+        name = g_strndup (opt + 2, strcspn (opt + 2, "="));
+        declared = g_strdup_printf ("option('%s'", name);
+        if (strstr (options, declared) == NULL)
+          g_error ("config-opts has %s, but meson_options.txt has no option “%s”", opt, name);
+      }
+  }
+
   g_assert_cmpuint (json_array_get_length (sources), ==, 1);
   source = json_array_get_object_element (sources, 0);
   g_assert_cmpstr (get_string (source, "type"), ==, "dir");
