@@ -20,6 +20,7 @@
 #define MAX_IOV 64
 #define CLOSE_GRACE_S 3 /* how long a closing connection waits for its peer */
 #define MAX_READS_PER_EVENT 4
+#define MAX_TLS_READS_PER_EVENT 32 /* TLS reads return one record (<= 16 KiB) each */
 
 struct _HeraldConnection
 {
@@ -802,9 +803,12 @@ herald_connection_handle_events (HeraldConnection *self, guint32 epoll_events)
       gsize size;
       guint8 *scratch = herald_worker_get_scratch (self->worker, &size);
 
-      /* TLS: GnuTLS may hold decrypted records the fd no longer shows, so a
-       * TLS connection reads until WOULD_BLOCK. */
-      for (int i = 0; (self->tls || i < MAX_READS_PER_EVENT) && !self->destroyed; i++)
+      /* TLS: a short read says nothing about what GnuTLS still holds, so a
+       * TLS connection reads on until WOULD_BLOCK (one record per read),
+       * bounded so that one fast sender cannot starve the worker. */
+      for (int i = 0; i < (self->tls ? MAX_TLS_READS_PER_EVENT : MAX_READS_PER_EVENT)
+                      && !self->destroyed;
+           i++)
         {
           gssize n = conn_read (self, scratch, size);
 
