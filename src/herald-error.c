@@ -134,6 +134,7 @@ herald_json_normalize (const char *json, gssize length, GError **error)
   g_autoptr (JsonParser) parser = json_parser_new_immutable ();
   g_autoptr (GError) local_error = NULL;
   JsonNode *root;
+  char *out;
 
   if (length < 0)
     length = strlen (json);
@@ -161,5 +162,15 @@ herald_json_normalize (const char *json, gssize length, GError **error)
                    _ ("data has a number out of range"));
       return NULL;
     }
-  return json_to_string (root, FALSE);
+  out = json_to_string (root, FALSE);
+  /* json-glib 1.6 takes octal escapes ("\222") in strings, which are not JSON
+   * and can make bytes that are not UTF-8: subscribers must not get those. */
+  if (!g_utf8_validate (out, -1, NULL))
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+                   _ ("data is not valid JSON: invalid escape in a string"));
+      g_free (out);
+      return NULL;
+    }
+  return out;
 }
