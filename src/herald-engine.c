@@ -108,6 +108,14 @@ herald_engine_get_position (HeraldEngine *self, const char *channel, guint64 *of
 }
 
 gboolean
+herald_engine_get_stream_position (HeraldEngine *self, guint64 *seq, char **epoch)
+{
+  HeraldEngineInterface *iface = HERALD_ENGINE_GET_IFACE (self);
+
+  return iface->get_stream_position != NULL && iface->get_stream_position (self, seq, epoch);
+}
+
+gboolean
 herald_engine_presence_join (HeraldEngine *self, const char *channel, const char *user_id)
 {
   HeraldEngineInterface *iface = HERALD_ENGINE_GET_IFACE (self);

@@ -89,6 +89,11 @@ struct _HeraldEngineInterface
   /* The channel's latest offset (0 before its first message) and the current
    * epoch, read together. Thread-safe; cheap (sent in every `subscribed`). */
   void (*get_position) (HeraldEngine *self, const char *channel, guint64 *offset, char **epoch);
+  /* The position of this node's stream of all channels (the seq in SSE ids:
+   * the newest message handed to the workers) and the epoch, read together.
+   * A fresh SSE stream starts with it as its id, so a reconnect before the
+   * first message still resumes. Optional: FALSE = unknown (no id sent). */
+  gboolean (*get_stream_position) (HeraldEngine *self, guint64 *seq, char **epoch);
 
   /* Presence table: how many connections each user has on each channel,
    * global to the cluster. Called from worker threads when a subscription of
@@ -139,6 +144,7 @@ HeraldRecovery *herald_engine_recover_stream (HeraldEngine *self, const char *co
 char *herald_engine_dup_epoch (HeraldEngine *self);
 void herald_engine_get_position (HeraldEngine *self, const char *channel, guint64 *offset,
                                  char **epoch);
+gboolean herald_engine_get_stream_position (HeraldEngine *self, guint64 *seq, char **epoch);
 gboolean herald_engine_presence_join (HeraldEngine *self, const char *channel,
                                       const char *user_id);
 gboolean herald_engine_presence_leave (HeraldEngine *self, const char *channel,

@@ -299,6 +299,20 @@ memory_get_position (HeraldEngine *engine, const char *channel, guint64 *offset,
   g_mutex_unlock (&self->lock);
 }
 
+static gboolean
+memory_get_stream_position (HeraldEngine *engine, guint64 *seq, char **epoch)
+{
+  HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (engine);
+
+  g_mutex_lock (&self->lock);
+  if (seq)
+    *seq = self->seq;
+  if (epoch)
+    *epoch = g_strdup (self->epoch);
+  g_mutex_unlock (&self->lock);
+  return TRUE;
+}
+
 /* Adds @delta to the user's connection count on @channel; returns TRUE when
  * the count went from 0 to 1 (join) or from 1 to 0 (leave), after handing the
  * event to the sink — under the lock, so a user's join and leave events reach
@@ -374,6 +388,7 @@ herald_memory_engine_iface_init (HeraldEngineInterface *iface)
   iface->recover_stream = memory_recover_stream;
   iface->dup_epoch = memory_dup_epoch;
   iface->get_position = memory_get_position;
+  iface->get_stream_position = memory_get_stream_position;
   iface->presence_join = memory_presence_join;
   iface->presence_leave = memory_presence_leave;
 }
