@@ -480,6 +480,21 @@ sse_subscribe (HeraldConnection *conn, Pending *p)
           g_string_append_printf (head, "id: %s\nevent: reset\ndata: {\"type\":\"reset\"}\n\n", id);
         }
     }
+  else
+    {
+      /* A fresh stream starts at the node's current position, read after
+       * the channel positions: a reconnect before the first message resumes
+       * from here (messages published in between may arrive live, never
+       * twice). */
+      g_autofree char *cur = NULL;
+      guint64 seq = 0;
+
+      if (herald_engine_get_stream_position (engine, &seq, &cur) && cur != NULL)
+        {
+          g_autofree char *id = herald_sse_id_format (cur, seq);
+          g_string_append_printf (head, "id: %s\n", id);
+        }
+    }
 
   connected = g_strdup_printf ("{\"type\":\"connected\",\"connection_id\":\"%s\"}",
                                herald_connection_get_id (conn));

@@ -551,6 +551,46 @@ test_sse_reset (void)
   herald_test_server_stop (server);
 }
 
+/* A fresh stream starts with a position: a reconnect before its first
+ * message still gets what was published in between. */
+static void
+test_sse_fresh_stream_id (void)
+{
+  HeraldTestServer *server = herald_test_server_start (API, 2);
+  HeraldTestClient *sse;
+  g_autoptr (SseEvent) ev = NULL;
+  g_autofree char *id = NULL;
+
+  publish (server, "f", "1");
+  publish (server, "other", "2");
+  sse = sse_open (server, "channel=f", NULL);
+  ev = sse_next (sse);
+  g_assert_cmpstr (ev->event, ==, "connected");
+  g_assert_nonnull (ev->id);
+  g_assert_cmpuint (sse_id_seq (ev->id), ==, 2);
+  id = g_strdup (ev->id);
+  g_clear_pointer (&ev, sse_event_free);
+  herald_test_client_free (sse);
+
+  publish (server, "f", "3");
+  publish (server, "other", "4");
+  publish (server, "f", "5");
+  sse = sse_open (server, "channel=f", id);
+  ev = sse_next (sse);
+  g_assert_cmpstr (ev->event, ==, "connected"); /* no reset */
+  g_assert_null (ev->id);                       /* a resumed stream's position is its last id */
+  for (int offset = 2; offset <= 3; offset++)
+    {
+      g_clear_pointer (&ev, sse_event_free);
+      ev = sse_next (sse);
+      g_assert_cmpstr (ev->event, ==, "message");
+      g_assert_cmpint (json_object_get_int_member (ev->data, "offset"), ==, offset);
+      g_assert_cmpint (json_object_get_int_member (ev->data, "data"), ==, 2 * offset - 1);
+    }
+  herald_test_client_free (sse);
+  herald_test_server_stop (server);
+}
+
 /* ---- presence ---- */
 
 #define PRESENCE_CONF API "[auth]\njwt-secret=s3cret\nanonymous=true\n"
@@ -738,6 +778,7 @@ main (int argc, char **argv)
   g_test_add_func ("/history/ws-no-history", test_ws_no_history);
   g_test_add_func ("/history/sse-resume-while-publishing", test_sse_resume_while_publishing);
   g_test_add_func ("/history/sse-reset", test_sse_reset);
+  g_test_add_func ("/history/sse-fresh-stream-id", test_sse_fresh_stream_id);
   g_test_add_func ("/history/presence-events", test_presence_events);
   return g_test_run ();
 }
