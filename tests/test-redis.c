@@ -629,6 +629,64 @@ test_redis_down (void)
 }
 
 static gboolean
+presence_has (Node *node, const char *channel, const char *user)
+{
+  g_autofree char *path = g_strdup_printf ("/api/channels/%s/presence", channel);
+  g_autofree char *text = NULL;
+  g_autoptr (JsonNode) answer = NULL;
+  JsonArray *users;
+  guint status = 0;
+
+  text = api (node, "GET", path, NULL, &status);
+  g_assert_cmpuint (status, ==, 200);
+  answer = json_from_string (text, NULL);
+  users = json_object_get_array_member (json_node_get_object (answer), "users");
+  for (guint i = 0; i < json_array_get_length (users); i++)
+    if (g_str_equal (json_array_get_string_element (users, i), user))
+      return TRUE;
+  return FALSE;
+}
+
+/* A node that dies without saying goodbye: its users leave presence and its
+ * connections are unknown once its heartbeat is older than 15 s. */
+static void
+test_dead_node (void)
+{
+  Node c = { 0 };
+  g_autofree char *id = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *body = NULL;
+  HeraldTestClient *carol;
+  guint status = 0;
+
+  start_node (&c);
+  HERALD_TEST_WAIT_UNTIL (node_healthy (&c), 10000);
+  carol = ws_open (&c, "carol", &id);
+  subscribe (carol, "wake");
+  HERALD_TEST_WAIT_UNTIL (presence_has (&fx.b, "wake", "carol"), 5000);
+
+  g_subprocess_force_exit (c.process);
+  HERALD_TEST_WAIT_UNTIL (c.eof, 5000);
+  HERALD_TEST_WAIT_UNTIL (!presence_has (&fx.b, "wake", "carol"), 25000);
+  path = g_strdup_printf ("/api/connections/%s", id);
+  /* Within a second of the presence entries (both go at ~15 s). */
+  HERALD_TEST_WAIT_UNTIL (({
+                            g_free (body);
+                            body = api (&fx.b, "DELETE", path, NULL, &status);
+                            status == 404;
+                          }),
+                          5000);
+
+  herald_test_client_free (carol);
+  g_subprocess_wait (c.process, NULL, NULL);
+  g_clear_object (&c.process);
+  g_clear_object (&c.stderr_lines);
+  g_string_free (c.log, TRUE);
+  g_free (c.srv.host);
+  g_free (c.srv.url);
+}
+
+static gboolean
 tick (gpointer data)
 {
   return G_SOURCE_CONTINUE; /* wakes bounded waits that poll Redis or the nodes */
@@ -668,6 +726,7 @@ main (int argc, char **argv)
   g_test_add_func ("/redis/recovery", test_recovery);
   g_test_add_func ("/redis/sse-resume", test_sse_resume);
   g_test_add_func ("/redis/presence", test_presence);
+  g_test_add_func ("/redis/dead-node", test_dead_node);
   g_test_add_func ("/redis/redis-down", test_redis_down);
   status = g_test_run ();
 
