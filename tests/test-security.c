@@ -269,12 +269,21 @@ test_expiry (void)
       = g_strdup_printf ("{\"sub\":\"bob\",\"exp\":%" G_GINT64_FORMAT "}", now_s () + 2);
   g_autofree char *tok = token (claims);
   g_autofree char *expired = NULL, *future = NULL, *path = NULL, *req = NULL;
-  HeraldTestClient *ws, *sse;
+  HeraldTestClient *ws, *sse, *refreshed;
   gint64 start = g_get_monotonic_time ();
   char *ev;
   guint16 code;
 
   ws = ws_open_token (server, tok);
+  /* a token without exp refreshed to one with exp: the new expiry applies
+   * (the connection was due for its next visit only at the heartbeat) */
+  {
+    g_autofree char *forever = token ("{\"sub\":\"bob\"}");
+    g_autoptr (JsonObject) reply = NULL;
+    refreshed = ws_open_token (server, forever);
+    send_fmt (refreshed, "{\"type\":\"refresh\",\"token\":\"%s\"}", tok);
+    reply = expect_type (refreshed, "refreshed");
+  }
   sse = herald_test_client_connect (server);
   req = g_strdup_printf ("GET /events?channel=x HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                          "Authorization: Bearer %s\r\n\r\n",
@@ -289,8 +298,11 @@ test_expiry (void)
   while ((ev = herald_test_sse_read_event (sse)))
     g_free (ev);
   g_assert_true (sse->closed);
+  code = herald_test_ws_wait_close (refreshed);
+  g_assert_cmpuint (code, ==, 4003);
   g_assert_cmpint (g_get_monotonic_time () - start, <, 4500 * 1000);
   herald_test_client_free (ws);
+  herald_test_client_free (refreshed);
   herald_test_client_free (sse);
 
   /* expired and not-yet-valid tokens never get in */
