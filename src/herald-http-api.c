@@ -124,9 +124,10 @@ respond_uint (SoupServerMessage *msg, const char *name, guint64 value)
 }
 
 /* @sends_data: the failed call carried a message, so LIMIT_EXCEEDED means
- * the message was too large (413) rather than a capacity limit (503). */
-static guint
-status_for_error (const GError *error, gboolean sends_data)
+ * the message was too large (413) rather than a capacity limit (503).
+ * Shared with the keep-alive fast path (herald-http-fast.c). */
+guint
+herald_http_api_status_for_error (const GError *error, gboolean sends_data)
 {
   if (error->domain != HERALD_ERROR)
     return SOUP_STATUS_INTERNAL_SERVER_ERROR;
@@ -154,7 +155,7 @@ status_for_error (const GError *error, gboolean sends_data)
 static void
 respond_gerror (SoupServerMessage *msg, const GError *error, gboolean sends_data)
 {
-  respond_error (msg, status_for_error (error, sends_data), error->message);
+  respond_error (msg, herald_http_api_status_for_error (error, sends_data), error->message);
 }
 
 static void
@@ -228,8 +229,8 @@ herald_http_apply_cors (SoupServerMessage *msg, HeraldConfig *config, gboolean a
 /* Compares in time that depends only on the length of @expected: every byte
  * is XORed into an accumulator, with no early exit. A token of another
  * length is compared against @expected itself and then refused. */
-static gboolean
-api_key_matches (const char *given, const char *expected)
+gboolean
+herald_http_api_key_matches (const char *given, const char *expected)
 {
   gsize given_len = strlen (given);
   gsize expected_len = strlen (expected);
@@ -241,20 +242,27 @@ api_key_matches (const char *given, const char *expected)
   return diff == 0;
 }
 
-static gboolean
-request_is_authorized (SoupServerMessage *msg, const char *api_key)
+/* "Authorization: Bearer <key>" (also used by herald-http-fast.c). */
+gboolean
+herald_http_api_headers_authorized (SoupMessageHeaders *headers, const char *api_key)
 {
   const char *header;
   const char *token;
 
-  header = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
-                                         "Authorization");
+  header = soup_message_headers_get_one (headers, "Authorization");
   if (header == NULL || g_ascii_strncasecmp (header, "Bearer ", 7) != 0)
     return FALSE;
   token = header + 7;
   while (*token == ' ')
     token++;
-  return api_key_matches (token, api_key);
+  return herald_http_api_key_matches (token, api_key);
+}
+
+static gboolean
+request_is_authorized (SoupServerMessage *msg, const char *api_key)
+{
+  return herald_http_api_headers_authorized (soup_server_message_get_request_headers (msg),
+                                             api_key);
 }
 
 /* --- Routing --- */
@@ -442,16 +450,14 @@ dup_request_body (SoupServerMessage *msg)
   return soup_message_body_flatten (soup_server_message_get_request_body (msg));
 }
 
-/* Parses the body as a JSON object. */
-static JsonObject *
-parse_request_object (SoupServerMessage *msg, gsize max, GError **error)
+/* Parses @data as a JSON object (with @parser, reusable) within @max bytes.
+ * Shared with the keep-alive fast path (herald-http-fast.c). */
+JsonObject *
+herald_http_api_parse_body (JsonParser *parser, const char *data, gsize length, gsize max,
+                            GError **error)
 {
-  g_autoptr (GBytes) body = dup_request_body (msg);
-  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
   g_autoptr (JsonNode) root = NULL;
   g_autoptr (GError) local_error = NULL;
-  gsize length = 0;
-  const char *data = g_bytes_get_data (body, &length);
 
   if (length > max)
     {
@@ -486,8 +492,20 @@ parse_request_object (SoupServerMessage *msg, gsize max, GError **error)
   return json_object_ref (json_node_get_object (root));
 }
 
-static const char *
-get_string_member (JsonObject *object, const char *name, GError **error)
+/* Parses the body as a JSON object. */
+static JsonObject *
+parse_request_object (SoupServerMessage *msg, gsize max, GError **error)
+{
+  g_autoptr (GBytes) body = dup_request_body (msg);
+  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
+  gsize length = 0;
+  const char *data = g_bytes_get_data (body, &length);
+
+  return herald_http_api_parse_body (parser, data, length, max, error);
+}
+
+const char *
+herald_http_api_get_string_member (JsonObject *object, const char *name, GError **error)
 {
   JsonNode *node = json_object_get_member (object, name);
 
@@ -507,8 +525,8 @@ get_string_member (JsonObject *object, const char *name, GError **error)
 }
 
 /* The JSON text of the "data" member, any JSON value. */
-static char *
-dup_data_member (JsonObject *object, GError **error)
+char *
+herald_http_api_dup_data_member (JsonObject *object, GError **error)
 {
   JsonNode *node = json_object_get_member (object, "data");
 
@@ -806,7 +824,7 @@ handle_send (HeraldHub *hub, SoupServerMessage *msg, const RouteMatch *match, Js
   guint delivered = 0;
   gboolean ok;
 
-  data = dup_data_member (request, &error);
+  data = herald_http_api_dup_data_member (request, &error);
   if (data == NULL)
     {
       respond_gerror (msg, error, TRUE);
@@ -875,12 +893,12 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
       {
         g_autofree char *data = NULL;
 
-        channel = get_string_member (request, "channel", &error);
+        channel = herald_http_api_get_string_member (request, "channel", &error);
         if (channel != NULL && !herald_channel_name_is_valid (channel))
           g_set_error (&error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
                        _ ("Invalid channel name “%s”"), channel);
         if (error == NULL)
-          data = dup_data_member (request, &error);
+          data = herald_http_api_dup_data_member (request, &error);
         if (data == NULL)
           {
             respond_gerror (msg, error, TRUE);

@@ -8,6 +8,7 @@
  */
 #pragma once
 
+#include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 #include "herald-config.h"
 #include "herald-hub.h"
@@ -20,5 +21,16 @@ void herald_http_apply_cors (SoupServerMessage *msg, HeraldConfig *config, gbool
 
 char *herald_metrics_render (const HeraldStats *stats, const char *engine_name,
                              const char *node_id);
+
+/* Shared with the keep-alive fast path for the hot endpoints (herald-http-fast.c),
+ * so both answer alike. */
+gboolean herald_http_api_key_matches (const char *given, const char *expected);
+gboolean herald_http_api_headers_authorized (SoupMessageHeaders *headers, const char *api_key);
+guint herald_http_api_status_for_error (const GError *error, gboolean sends_data);
+JsonObject *herald_http_api_parse_body (JsonParser *parser, const char *data, gsize length,
+                                        gsize max, GError **error);
+const char *herald_http_api_get_string_member (JsonObject *object, const char *name,
+                                               GError **error);
+char *herald_http_api_dup_data_member (JsonObject *object, GError **error);
 
 G_END_DECLS

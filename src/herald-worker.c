@@ -16,6 +16,7 @@
 #include "herald-connection.h"
 #include "herald-http.h"
 #include "herald-http-api.h"
+#include "herald-http-fast.h"
 #include "herald-router.h"
 #include "herald-security.h"
 #include "herald-worker.h"
@@ -35,6 +36,7 @@ struct _HeraldWorker
   GMainLoop *loop;
   SoupServer *server;
   HeraldLoop *epoll;
+  HeraldHttpFast *fast; /* plain-TCP connections until handed to libsoup */
   HeraldRouter *router;
   HeraldWsInflater *inflater;
   guint8 *scratch;
@@ -579,6 +581,13 @@ hand_to_libsoup (HeraldWorker *self, Listener *listener, int fd)
     g_debug ("libsoup refused a connection: %s", error->message);
 }
 
+/* The keep-alive fast path gives a connection up at a request boundary. */
+static void
+fast_hand_off (gpointer user_data, gpointer listener, int fd)
+{
+  hand_to_libsoup (user_data, listener, fd);
+}
+
 static void
 accept_batch (HeraldWorker *self, Listener *listener)
 {
@@ -599,7 +608,11 @@ accept_batch (HeraldWorker *self, Listener *listener)
           break;
         }
       setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      hand_to_libsoup (self, listener, fd);
+      /* Plain HTTP first goes to the keep-alive fast path for the hot API calls. */
+      if (!listener->tls && self->fast)
+        herald_http_fast_accept (self->fast, fd, listener);
+      else
+        hand_to_libsoup (self, listener, fd);
     }
 }
 
@@ -614,6 +627,8 @@ on_ready (gpointer ptr, guint32 events, gpointer user_data)
     drain_inbox (self);
   else if (*(const char **) ptr == listener_marker)
     accept_batch (self, ptr);
+  else if (*(const char **) ptr == herald_http_fast_marker)
+    herald_http_fast_handle_events (ptr, events);
   else
     herald_connection_handle_events (HERALD_CONNECTION (ptr), events);
 }
@@ -650,6 +665,8 @@ on_tick (guint32 now, gpointer user_data)
 
   wheel_advance (self, now);
   herald_security_sweep (self, now);
+  if (self->fast)
+    herald_http_fast_sweep (self->fast, now);
   if (self->shutting_down && g_hash_table_size (self->connections) == 0)
     {
       g_atomic_int_set (&self->drained, 1);
@@ -764,6 +781,8 @@ herald_worker_begin_shutdown (HeraldWorker *self)
   if (self->server)
     soup_server_disconnect (self->server);
   g_clear_object (&self->server);
+  if (self->fast)
+    herald_http_fast_close_all (self->fast);
   for (guint i = 0; i < conns->len; i++)
     herald_connection_close (g_ptr_array_index (conns, i), 1001, "server shutting down");
   if (g_hash_table_size (self->connections) == 0)
@@ -799,6 +818,7 @@ worker_thread (gpointer data)
   self->epoll = herald_loop_new (self->context, &loop_funcs, self);
   self->wheel_now = herald_loop_now ();
   herald_loop_add (self->epoll, self->eventfd, EPOLLIN, (gpointer)inbox_marker);
+  self->fast = herald_http_fast_new (self->hub, self->epoll, fast_hand_off, self);
 
   self->server = soup_server_new ("server-header", "herald/" PACKAGE_VERSION, "tls-certificate",
                                   self->certificate, NULL);
@@ -843,6 +863,7 @@ worker_thread (gpointer data)
       herald_loop_remove (self->epoll, g_socket_get_fd (listener->socket));
     }
   g_clear_pointer (&self->listeners, g_ptr_array_unref);
+  g_clear_pointer (&self->fast, herald_http_fast_free);
   g_clear_pointer (&self->epoll, herald_loop_free);
   g_clear_object (&self->router);
   g_clear_pointer (&self->inflater, herald_ws_inflater_free);

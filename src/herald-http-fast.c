@@ -1,0 +1,1010 @@
+/* herald-http-fast.c: HTTP/1.1 keep-alive fast path for the hot API calls.
+ *
+ * libsoup 3.2 cannot keep HTTP connections alive safely (it leaks idle
+ * keep-alive connections the client closes), so through libsoup every
+ * publish pays for a new TCP connection and libsoup's per-request objects.
+ * Here the worker reads the request itself:
+ *
+ * - The head is only peeked (MSG_PEEK) until "\r\n\r\n" is there, then
+ *   parsed with soup_headers_parse_request(). A request this module does not
+ *   answer is handed to libsoup untouched, after every earlier response on
+ *   the connection has been written.
+ * - An eligible request (see request_decide()) is consumed: head and body are
+ *   taken off the socket, the body parsed once, the hub called, and the
+ *   response written with one send(). Publishing is asynchronous, so
+ *   responses wait in a per-connection FIFO and go out in request order.
+ * - Deadlines are checked from the worker's 1 s tick over the list of
+ *   connections owned here (no timer per connection): a started head or
+ *   body, or a blocked write, must complete within [limits]
+ *   handshake-timeout; an idle kept-alive connection is closed after
+ *   IDLE_TIMEOUT seconds.
+ *
+ * Status codes, bodies and error messages are those of herald-http-api.c
+ * (the helpers are shared); the messages were marked for translation there.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <libintl.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+
+#include "herald-error.h"
+#include "herald-http-api.h"
+#include "herald-http-fast.h"
+
+#define HEAD_MAX (16 * 1024)  /* request line and headers */
+#define PEEK_FIRST 4096       /* first peek; grown to HEAD_MAX + 4 for a longer head */
+#define IDLE_TIMEOUT 60       /* seconds a kept-alive connection may idle */
+#define MAX_PENDING 64        /* responses queued before reading stops */
+#define OUT_HIGH (256 * 1024) /* unwritten bytes before reading stops */
+#define BUFFER_SIZE (HEAD_MAX + 4 + 64 * 1024)
+
+const char herald_http_fast_marker[] = "http-fast";
+
+typedef enum
+{
+  ROUTE_NONE,
+  ROUTE_PUBLISH,
+  ROUTE_BROADCAST,
+  ROUTE_USER_SEND,
+  ROUTE_CONNECTION_SEND,
+} Route;
+
+typedef enum
+{
+  STATE_IDLE,   /* between requests */
+  STATE_HEAD,   /* part of a head has arrived */
+  STATE_BODY,   /* head consumed, reading the body */
+  STATE_LINGER, /* last response written, write side shut: discarding input */
+} State;
+
+/* What the head said, kept while the body arrives. */
+typedef struct
+{
+  Route route;
+  char *arg;       /* {user_id} or {id}, decoded */
+  gsize length;    /* Content-Length */
+  guint early;     /* 404 (API disabled) or 401, answered once the body is read */
+  gboolean close;  /* close after the response */
+  gboolean http10; /* HTTP/1.0 kept alive: say so */
+} Request;
+
+typedef struct _FastConn FastConn;
+
+/* A response in the FIFO: ready once its bytes are set. */
+typedef struct
+{
+  FastConn *conn; /* owned ref */
+  char *data;
+  gsize len;
+  gboolean close;
+  gboolean http10;
+  gboolean orphan; /* the connection closed while the hub was busy */
+} Pending;
+
+struct _FastConn
+{
+  const char *marker; /* == herald_http_fast_marker; first field */
+  gint ref;
+  HeraldHttpFast *owner; /* NULL once closed or handed off */
+  int fd;
+  gpointer listener;
+  GList link; /* in owner->conns */
+
+  State state;
+  guint32 deadline;
+  gsize peek_size;
+  gboolean closing;   /* answer what is pending, then close */
+  gboolean hand_off;  /* give the next request to libsoup once flushed */
+  gboolean throttled; /* stopped reading: too much pending */
+  gboolean write_armed;
+
+  Request req;      /* STATE_BODY */
+  GByteArray *body; /* STATE_BODY, reused */
+  gsize body_got;
+
+  GQueue pending; /* of Pending*, request order */
+  GString *out;   /* unwritten response bytes */
+  gsize out_pos;
+};
+
+struct _HeraldHttpFast
+{
+  HeraldHub *hub;
+  HeraldConfig *config;
+  HeraldLoop *loop;
+  HeraldHttpFastHandOff hand_off;
+  gpointer user_data;
+  GQueue conns; /* of FastConn*, links embedded */
+  char *buffer; /* peek/read scratch */
+  SoupMessageHeaders *headers;
+  JsonParser *parser;
+};
+
+static void conn_read (FastConn *c);
+static void conn_flush (FastConn *c);
+
+/* ---- connections ---- */
+
+static FastConn *
+conn_ref (FastConn *c)
+{
+  c->ref++;
+  return c;
+}
+
+static void
+request_clear (Request *req)
+{
+  g_clear_pointer (&req->arg, g_free);
+  memset (req, 0, sizeof *req);
+}
+
+static void
+conn_unref (FastConn *c)
+{
+  if (--c->ref > 0)
+    return;
+  request_clear (&c->req);
+  g_clear_pointer (&c->body, g_byte_array_unref);
+  if (c->out)
+    g_string_free (c->out, TRUE);
+  g_free (c);
+}
+
+static void
+pending_free (Pending *p)
+{
+  FastConn *c = p->conn;
+
+  g_free (p->data);
+  g_free (p);
+  conn_unref (c);
+}
+
+static guint32
+timeout_s (HeraldHttpFast *self)
+{
+  return herald_config_get_handshake_timeout (self->config);
+}
+
+/* Leaves the connection's fd to the caller (closed or handed off). */
+static void
+conn_detach (FastConn *c)
+{
+  HeraldHttpFast *self = c->owner;
+  GList *l;
+
+  herald_loop_remove (self->loop, c->fd);
+  g_queue_unlink (&self->conns, &c->link);
+  c->owner = NULL;
+  /* Responses the hub still owes are dropped when they come. */
+  while ((l = g_queue_peek_head_link (&c->pending)))
+    {
+      Pending *p = g_queue_pop_head (&c->pending);
+      if (p->data)
+        pending_free (p);
+      else
+        p->orphan = TRUE;
+    }
+}
+
+static void
+conn_close (FastConn *c)
+{
+  int fd = c->fd;
+
+  if (c->owner == NULL)
+    return;
+  conn_detach (c);
+  c->fd = -1;
+  close (fd);
+  conn_unref (c); /* the owner's */
+}
+
+static void
+conn_hand_off (FastConn *c)
+{
+  HeraldHttpFast *self = c->owner;
+  int fd = c->fd;
+
+  conn_detach (c);
+  c->fd = -1;
+  self->hand_off (self->user_data, c->listener, fd);
+  conn_unref (c);
+}
+
+void
+herald_http_fast_accept (HeraldHttpFast *self, int fd, gpointer listener)
+{
+  FastConn *c = g_new0 (FastConn, 1);
+
+  c->marker = herald_http_fast_marker;
+  c->ref = 1;
+  c->owner = self;
+  c->fd = fd;
+  c->listener = listener;
+  c->state = STATE_IDLE;
+  c->peek_size = PEEK_FIRST;
+  c->deadline = herald_loop_now () + timeout_s (self);
+  c->out = g_string_sized_new (256);
+  c->link.data = c;
+  g_queue_push_tail_link (&self->conns, &c->link);
+  /* Edge-triggered: peeking leaves the bytes readable, so a level-triggered
+   * registration would wake the loop until the rest of the head came. */
+  if (!herald_loop_add (self->loop, fd, EPOLLIN | EPOLLRDHUP | EPOLLET, c))
+    {
+      g_debug ("http-fast: epoll_ctl: %s", g_strerror (errno));
+      conn_close (c);
+    }
+}
+
+/* ---- responses ---- */
+
+static const char *
+reason_phrase (guint status)
+{
+  if (status == 431)
+    return "Request Header Fields Too Large";
+  return soup_status_get_phrase (status);
+}
+
+static void
+append_response (GString *out, guint status, const char *body, gsize len, gboolean close,
+                 gboolean http10, gboolean www_authenticate)
+{
+  g_string_append_printf (out,
+                          "HTTP/1.1 %u %s\r\n"
+                          "Content-Type: application/json\r\n"
+                          "Content-Length: %" G_GSIZE_FORMAT "\r\n"
+                          "Server: herald/" PACKAGE_VERSION "\r\n"
+                          "%s%s\r\n",
+                          status, reason_phrase (status), len,
+                          www_authenticate ? "WWW-Authenticate: Bearer\r\n" : "",
+                          close    ? "Connection: close\r\n"
+                          : http10 ? "Connection: keep-alive\r\n"
+                                   : "");
+  g_string_append_len (out, body, len);
+}
+
+/* {"error":"…"} as herald-http-api.c writes it. */
+static char *
+error_body (const char *message, gsize *len)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new_immutable ();
+  g_autoptr (JsonGenerator) generator = json_generator_new ();
+  g_autoptr (JsonNode) root = NULL;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "error");
+  json_builder_add_string_value (builder, message);
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  json_generator_set_root (generator, root);
+  return json_generator_to_data (generator, len);
+}
+
+/* Moves ready responses at the head of the FIFO to the output buffer. */
+static void
+drain_pending (FastConn *c)
+{
+  Pending *p;
+
+  while ((p = g_queue_peek_head (&c->pending)) && p->data)
+    {
+      g_queue_pop_head (&c->pending);
+      g_string_append_len (c->out, p->data, p->len);
+      pending_free (p);
+    }
+}
+
+/* Queues a complete response (in order behind any still pending). */
+static void
+emit (FastConn *c, guint status, const char *body, gsize len, const Request *req,
+      gboolean www_authenticate)
+{
+  if (req->close)
+    c->closing = TRUE;
+  if (g_queue_is_empty (&c->pending))
+    {
+      append_response (c->out, status, body, len, req->close, req->http10, www_authenticate);
+      return;
+    }
+  {
+    Pending *p = g_new0 (Pending, 1);
+    GString *s = g_string_sized_new (len + 160);
+
+    append_response (s, status, body, len, req->close, req->http10, www_authenticate);
+    p->conn = conn_ref (c);
+    p->len = s->len;
+    p->data = g_string_free (s, FALSE);
+    g_queue_push_tail (&c->pending, p);
+  }
+}
+
+static void
+emit_error (FastConn *c, guint status, const char *message, const Request *req)
+{
+  gsize len = 0;
+  g_autofree char *body = error_body (message, &len);
+
+  emit (c, status, body, len, req, status == SOUP_STATUS_UNAUTHORIZED);
+}
+
+static void
+emit_gerror (FastConn *c, const GError *error, const Request *req)
+{
+  emit_error (c, herald_http_api_status_for_error (error, TRUE), error->message, req);
+}
+
+static void
+emit_uint (FastConn *c, const char *name, guint64 value, const Request *req)
+{
+  char body[64];
+  int len = g_snprintf (body, sizeof body, "{\"%s\":%" G_GINT64_FORMAT "}", name, (gint64)value);
+
+  emit (c, SOUP_STATUS_OK, body, len, req, FALSE);
+}
+
+static void
+set_write_armed (FastConn *c, gboolean armed)
+{
+  guint32 events = EPOLLIN | EPOLLRDHUP | EPOLLET | (armed ? EPOLLOUT : 0);
+
+  if (c->write_armed == armed)
+    return;
+  c->write_armed = armed;
+  herald_loop_modify (c->owner->loop, c->fd, events, c);
+}
+
+static void
+begin_linger (FastConn *c)
+{
+  /* Closing with unread input would reset the connection and could destroy
+   * the response on its way: shut the write side, then read what the client
+   * still sends (a refused body) until it closes or the deadline. */
+  shutdown (c->fd, SHUT_WR);
+  c->state = STATE_LINGER;
+  c->deadline = herald_loop_now () + timeout_s (c->owner);
+  conn_read (c);
+}
+
+/* Writes what is ready; then closes, lingers or hands off when due. */
+static void
+conn_flush (FastConn *c)
+{
+  while (c->out_pos < c->out->len)
+    {
+      ssize_t n = send (c->fd, c->out->str + c->out_pos, c->out->len - c->out_pos,
+                        MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          if (errno == EAGAIN || errno == EWOULDBLOCK)
+            {
+              if (!c->write_armed)
+                c->deadline = herald_loop_now () + timeout_s (c->owner);
+              set_write_armed (c, TRUE);
+              return;
+            }
+          conn_close (c);
+          return;
+        }
+      c->out_pos += n;
+    }
+  g_string_truncate (c->out, 0);
+  c->out_pos = 0;
+  set_write_armed (c, FALSE);
+
+  if (!g_queue_is_empty (&c->pending))
+    return;
+  if (c->closing && c->state != STATE_LINGER)
+    begin_linger (c);
+  else if (c->hand_off)
+    conn_hand_off (c);
+}
+
+/* ---- requests ---- */
+
+static void
+publish_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Pending *p = user_data;
+  FastConn *c = p->conn;
+  g_autoptr (GError) error = NULL;
+  GString *s;
+  guint64 offset = 0;
+  Request req = { 0 };
+
+  if (p->orphan)
+    {
+      herald_hub_publish_finish (HERALD_HUB (source), result, NULL, NULL);
+      pending_free (p);
+      return;
+    }
+
+  req.close = p->close;
+  req.http10 = p->http10;
+  s = g_string_sized_new (200);
+  if (herald_hub_publish_finish (HERALD_HUB (source), result, &offset, &error))
+    {
+      char body[64];
+      int len = g_snprintf (body, sizeof body, "{\"offset\":%" G_GINT64_FORMAT "}", (gint64)offset);
+      append_response (s, SOUP_STATUS_OK, body, len, req.close, req.http10, FALSE);
+    }
+  else
+    {
+      gsize len = 0;
+      g_autofree char *body = error_body (error->message, &len);
+      append_response (s, herald_http_api_status_for_error (error, TRUE), body, len, req.close,
+                       req.http10, FALSE);
+    }
+  p->len = s->len;
+  p->data = g_string_free (s, FALSE);
+
+  conn_ref (c);
+  if (g_queue_peek_head (&c->pending) == p)
+    {
+      gboolean resume = c->throttled;
+
+      drain_pending (c);
+      conn_flush (c);
+      if (resume && c->owner && c->state != STATE_LINGER)
+        {
+          c->throttled = FALSE;
+          conn_read (c);
+        }
+    }
+  conn_unref (c);
+}
+
+static void
+handle_request (FastConn *c, const Request *req, const char *body, gsize len)
+{
+  HeraldHttpFast *self = c->owner;
+  g_autoptr (JsonObject) request = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *data = NULL;
+  guint delivered = 0;
+  gboolean ok = FALSE;
+
+  if (req->early == SOUP_STATUS_NOT_FOUND)
+    {
+      emit_error (c, SOUP_STATUS_NOT_FOUND, gettext ("HTTP API disabled: no API key configured"),
+                  req);
+      return;
+    }
+  if (req->early == SOUP_STATUS_UNAUTHORIZED)
+    {
+      emit_error (c, SOUP_STATUS_UNAUTHORIZED, gettext ("Missing or invalid API key"), req);
+      return;
+    }
+
+  g_debug ("HTTP API (kept alive): POST route %d", req->route);
+  request = herald_http_api_parse_body (self->parser, body, len,
+                                        herald_config_get_max_message_size (self->config), &error);
+  if (request == NULL)
+    {
+      emit_gerror (c, error, req);
+      return;
+    }
+
+  if (req->route == ROUTE_PUBLISH)
+    {
+      const char *channel = herald_http_api_get_string_member (request, "channel", &error);
+      Pending *p;
+
+      if (channel != NULL && !herald_channel_name_is_valid (channel))
+        g_set_error (&error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+                     gettext ("Invalid channel name “%s”"), channel);
+      if (error == NULL)
+        data = herald_http_api_dup_data_member (request, &error);
+      if (data == NULL)
+        {
+          emit_gerror (c, error, req);
+          return;
+        }
+      p = g_new0 (Pending, 1);
+      p->conn = conn_ref (c);
+      p->close = req->close;
+      p->http10 = req->http10;
+      if (req->close)
+        c->closing = TRUE;
+      g_queue_push_tail (&c->pending, p);
+      herald_hub_publish_async (self->hub, channel, data, NULL, publish_cb, p);
+      return;
+    }
+
+  data = herald_http_api_dup_data_member (request, &error);
+  if (data == NULL)
+    {
+      emit_gerror (c, error, req);
+      return;
+    }
+  switch (req->route)
+    {
+    case ROUTE_BROADCAST:
+      ok = herald_hub_broadcast (self->hub, data, &delivered, &error);
+      break;
+    case ROUTE_USER_SEND:
+      if (!g_utf8_validate (req->arg, -1, NULL))
+        {
+          emit_error (c, SOUP_STATUS_BAD_REQUEST, gettext ("Invalid user id"), req);
+          return;
+        }
+      ok = herald_hub_send_to_user (self->hub, req->arg, data, &delivered, &error);
+      break;
+    case ROUTE_CONNECTION_SEND:
+      ok = herald_hub_send_to_connection (self->hub, req->arg, data, &error);
+      delivered = 1;
+      break;
+    case ROUTE_PUBLISH:
+    case ROUTE_NONE:
+    default:
+      g_assert_not_reached ();
+    }
+  if (ok)
+    emit_uint (c, "delivered", delivered, req);
+  else
+    emit_gerror (c, error, req);
+}
+
+/* "/api/users/{x}/send" → "{x}", as herald-http-api.c's routing does. */
+static char *
+path_middle (const char *path, const char *prefix, const char *suffix)
+{
+  gsize len = strlen (path), prefix_len = strlen (prefix), suffix_len = strlen (suffix);
+
+  if (len <= prefix_len + suffix_len || !g_str_has_prefix (path, prefix)
+      || !g_str_has_suffix (path, suffix))
+    return NULL;
+  return g_strndup (path + prefix_len, len - prefix_len - suffix_len);
+}
+
+/* The request target, if it is one of the routes answered here and plain
+ * enough that libsoup would see the same path: origin form, no query or
+ * fragment, no dot segments, valid percent-escapes. */
+static Route
+match_route (const char *target, char **arg)
+{
+  g_autofree char *path = NULL;
+
+  *arg = NULL;
+  if (!g_str_has_prefix (target, "/api/") || strpbrk (target, "?#") != NULL
+      || strstr (target, "/.") != NULL)
+    return ROUTE_NONE;
+  for (const char *p = target; *p; p++)
+    if ((guchar)*p <= 0x20 || (guchar)*p >= 0x7f || *p == '\\')
+      return ROUTE_NONE;
+  if (strchr (target, '%') != NULL)
+    {
+      path = g_uri_unescape_string (target, NULL);
+      if (path == NULL)
+        return ROUTE_NONE;
+    }
+  else
+    path = g_strdup (target);
+
+  if (g_str_equal (path, "/api/publish"))
+    return ROUTE_PUBLISH;
+  if (g_str_equal (path, "/api/broadcast"))
+    return ROUTE_BROADCAST;
+  if ((*arg = path_middle (path, "/api/users/", "/send")) != NULL)
+    return ROUTE_USER_SEND;
+  if (g_str_has_prefix (path, "/api/channels/"))
+    return ROUTE_NONE;
+  if ((*arg = path_middle (path, "/api/connections/", "/send")) != NULL)
+    {
+      if (herald_connection_id_is_valid (*arg))
+        return ROUTE_CONNECTION_SEND;
+      g_clear_pointer (arg, g_free);
+    }
+  return ROUTE_NONE;
+}
+
+static gboolean
+host_is_plain (const char *host)
+{
+  if (host == NULL || *host == '\0')
+    return FALSE;
+  for (const char *p = host; *p; p++)
+    if (!g_ascii_isalnum (*p) && strchr (".-_:[]", *p) == NULL)
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+parse_length (SoupMessageHeaders *headers, gsize *length)
+{
+  const char *value = soup_message_headers_get_list (headers, "Content-Length");
+  guint64 n;
+
+  if (value == NULL || *value == '\0')
+    return FALSE;
+  for (const char *p = value; *p; p++)
+    if (!g_ascii_isdigit (*p))
+      return FALSE; /* also a repeated header ("5, 5") or signs: libsoup's call */
+  if (strlen (value) > 15)
+    return FALSE;
+  n = g_ascii_strtoull (value, NULL, 10);
+  *length = (gsize)n;
+  return TRUE;
+}
+
+/* Whether the head in buffer[0..head_len) is answered here; fills @req. */
+static gboolean
+request_decide (HeraldHttpFast *self, gsize head_len, Request *req)
+{
+  SoupMessageHeaders *h = self->headers;
+  g_autofree char *method = NULL;
+  g_autofree char *target = NULL;
+  SoupHTTPVersion version = SOUP_HTTP_1_1;
+  const char *api_key;
+  guint status;
+
+  memset (req, 0, sizeof *req);
+  soup_message_headers_clear (h);
+  status = soup_headers_parse_request (self->buffer, (int)head_len, h, &method, &target, &version);
+  if (status != SOUP_STATUS_OK || g_strcmp0 (method, "POST") != 0)
+    return FALSE;
+  req->route = match_route (target, &req->arg);
+  if (req->route == ROUTE_NONE)
+    return FALSE;
+  /* Chunked bodies, 100-continue, upgrades and browsers (CORS) stay with libsoup. */
+  if (soup_message_headers_get_one (h, "Transfer-Encoding") != NULL
+      || soup_message_headers_get_one (h, "Expect") != NULL
+      || soup_message_headers_get_one (h, "Upgrade") != NULL
+      || soup_message_headers_get_one (h, "Origin") != NULL
+      || !host_is_plain (soup_message_headers_get_one (h, "Host"))
+      || !parse_length (h, &req->length))
+    {
+      request_clear (req);
+      return FALSE;
+    }
+
+  if (version == SOUP_HTTP_1_0)
+    {
+      req->close = !soup_message_headers_header_contains (h, "Connection", "keep-alive");
+      req->http10 = !req->close;
+    }
+  else
+    req->close = soup_message_headers_header_contains (h, "Connection", "close");
+
+  api_key = herald_config_get_api_key (self->config);
+  if (api_key == NULL)
+    req->early = SOUP_STATUS_NOT_FOUND;
+  else if (!herald_http_api_headers_authorized (h, api_key))
+    req->early = SOUP_STATUS_UNAUTHORIZED;
+  return TRUE;
+}
+
+/* Consumes exactly @len bytes already known to be queued on the socket. */
+static gboolean
+consume (FastConn *c, gsize len)
+{
+  while (len > 0)
+    {
+      ssize_t n = recv (c->fd, c->owner->buffer, MIN (len, BUFFER_SIZE), 0);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return FALSE;
+      len -= n;
+    }
+  return TRUE;
+}
+
+/* Finds the end of a head in @buf: TRUE with @head_len, or FALSE. *bare is
+ * set when the head uses bare LFs (left to libsoup). */
+static gboolean
+find_head_end (const char *buf, gsize n, gsize *head_len, gboolean *bare)
+{
+  const char *end = memmem (buf, n, "\r\n\r\n", 4);
+  const char *lf = memmem (buf, end ? (gsize)(end - buf) + 2 : n, "\n\n", 2);
+
+  *bare = lf != NULL;
+  if (lf != NULL)
+    return TRUE;
+  if (end == NULL)
+    return FALSE;
+  *head_len = end + 4 - buf;
+  return TRUE;
+}
+
+/* Reads one request head. Returns TRUE when the caller should go on reading. */
+static gboolean
+read_head (FastConn *c)
+{
+  HeraldHttpFast *self = c->owner;
+  gsize head_len = 0;
+  gboolean bare = FALSE;
+  ssize_t n;
+
+  n = recv (c->fd, self->buffer, c->peek_size, MSG_PEEK);
+  if (n < 0)
+    {
+      if (errno == EINTR)
+        return TRUE;
+      if (errno != EAGAIN && errno != EWOULDBLOCK)
+        conn_close (c);
+      return FALSE;
+    }
+  if (n == 0)
+    {
+      /* The client is done: drop a partial head, answer what is pending. */
+      if (c->state == STATE_HEAD || (g_queue_is_empty (&c->pending) && c->out->len == 0))
+        conn_close (c);
+      else
+        c->closing = TRUE;
+      return FALSE;
+    }
+
+  if (!find_head_end (self->buffer, n, &head_len, &bare))
+    {
+      if ((gsize)n >= HEAD_MAX + 4)
+        {
+          Request req = { .close = TRUE };
+          emit_error (c, 431, "Request header fields too large", &req);
+          return FALSE;
+        }
+      if ((gsize)n == c->peek_size && c->peek_size < HEAD_MAX + 4)
+        {
+          c->peek_size = HEAD_MAX + 4;
+          return TRUE;
+        }
+      if (c->state == STATE_IDLE)
+        {
+          c->state = STATE_HEAD;
+          c->deadline = herald_loop_now () + timeout_s (self);
+        }
+      return FALSE;
+    }
+
+  request_clear (&c->req);
+  if (bare || !request_decide (self, head_len, &c->req))
+    {
+      c->hand_off = TRUE;
+      return FALSE;
+    }
+
+  if (c->req.length > herald_config_get_max_message_size (self->config))
+    {
+      /* The body is not read: answer and close (lingering drains it). */
+      Request *req = &c->req;
+
+      req->close = TRUE;
+      if (!consume (c, head_len))
+        {
+          conn_close (c);
+          return FALSE;
+        }
+      if (req->early == SOUP_STATUS_NOT_FOUND || req->early == SOUP_STATUS_UNAUTHORIZED)
+        handle_request (c, req, NULL, 0);
+      else
+        emit_error (c, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+                    gettext ("Request body exceeds max-message-size"), req);
+      return FALSE;
+    }
+
+  if (head_len + c->req.length <= (gsize)n)
+    {
+      /* Head and body are both here: take them in one read. */
+      if (!consume (c, head_len + c->req.length))
+        {
+          conn_close (c);
+          return FALSE;
+        }
+      handle_request (c, &c->req, self->buffer + head_len, c->req.length);
+      request_clear (&c->req);
+      c->state = STATE_IDLE;
+      c->peek_size = PEEK_FIRST;
+      c->deadline = herald_loop_now () + IDLE_TIMEOUT;
+      return TRUE;
+    }
+
+  if (!consume (c, head_len))
+    {
+      conn_close (c);
+      return FALSE;
+    }
+  if (c->state == STATE_IDLE)
+    c->deadline = herald_loop_now () + timeout_s (self);
+  c->state = STATE_BODY;
+  if (c->body == NULL)
+    c->body = g_byte_array_new ();
+  g_byte_array_set_size (c->body, c->req.length);
+  c->body_got = 0;
+  return TRUE;
+}
+
+static gboolean
+read_body (FastConn *c)
+{
+  while (c->body_got < c->req.length)
+    {
+      ssize_t n = recv (c->fd, c->body->data + c->body_got, c->req.length - c->body_got, 0);
+      if (n < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          if (errno != EAGAIN && errno != EWOULDBLOCK)
+            conn_close (c);
+          return FALSE;
+        }
+      if (n == 0)
+        {
+          conn_close (c);
+          return FALSE;
+        }
+      c->body_got += n;
+    }
+  handle_request (c, &c->req, (const char *)c->body->data, c->req.length);
+  request_clear (&c->req);
+  if (c->body->len > 64 * 1024)
+    g_byte_array_set_size (c->body, 0);
+  c->state = STATE_IDLE;
+  c->peek_size = PEEK_FIRST;
+  c->deadline = herald_loop_now () + IDLE_TIMEOUT;
+  return TRUE;
+}
+
+static void
+linger_read (FastConn *c)
+{
+  for (;;)
+    {
+      ssize_t n = recv (c->fd, c->owner->buffer, BUFFER_SIZE, 0);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+      if (n <= 0)
+        {
+          conn_close (c);
+          return;
+        }
+    }
+}
+
+static gboolean
+over_limits (FastConn *c)
+{
+  return g_queue_get_length (&c->pending) >= MAX_PENDING || c->out->len - c->out_pos >= OUT_HIGH;
+}
+
+static void
+conn_read (FastConn *c)
+{
+  conn_ref (c);
+  for (;;)
+    {
+      while (c->owner != NULL)
+        {
+          if (c->state == STATE_LINGER)
+            {
+              linger_read (c);
+              break;
+            }
+          if (c->state == STATE_BODY)
+            {
+              if (!read_body (c))
+                break;
+              continue;
+            }
+          if (c->closing || c->hand_off)
+            break;
+          if (over_limits (c))
+            {
+              c->throttled = TRUE;
+              break;
+            }
+          if (!read_head (c))
+            break;
+        }
+      if (c->owner == NULL || c->state == STATE_LINGER)
+        break;
+      drain_pending (c);
+      conn_flush (c);
+      /* Edge-triggered: what was left unread while throttled gets no new
+       * event, so go on here once the responses are out. */
+      if (c->owner == NULL || !c->throttled || over_limits (c) || c->state == STATE_LINGER)
+        break;
+      c->throttled = FALSE;
+    }
+  conn_unref (c);
+}
+
+void
+herald_http_fast_handle_events (gpointer ptr, guint32 events)
+{
+  FastConn *c = ptr;
+
+  conn_ref (c);
+  if (events & EPOLLOUT)
+    {
+      conn_flush (c);
+      if (c->owner && c->throttled && c->out->len - c->out_pos < OUT_HIGH)
+        {
+          c->throttled = FALSE;
+          conn_read (c);
+        }
+    }
+  if (c->owner && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+    conn_read (c);
+  conn_unref (c);
+}
+
+/* ---- the owner ---- */
+
+void
+herald_http_fast_sweep (HeraldHttpFast *self, guint32 now)
+{
+  GList *l = self->conns.head;
+
+  while (l)
+    {
+      FastConn *c = l->data;
+
+      l = l->next;
+      /* Waiting for the hub is not the client's fault. */
+      if (!g_queue_is_empty (&c->pending) && !c->write_armed)
+        continue;
+      if (now >= c->deadline)
+        {
+          g_debug ("http-fast: closing a connection past its deadline (state %d)", c->state);
+          conn_close (c);
+        }
+    }
+}
+
+HeraldHttpFast *
+herald_http_fast_new (HeraldHub *hub, HeraldLoop *loop, HeraldHttpFastHandOff hand_off,
+                      gpointer user_data)
+{
+  HeraldHttpFast *self = g_new0 (HeraldHttpFast, 1);
+
+  self->hub = hub;
+  self->config = herald_hub_get_config (hub);
+  self->loop = loop;
+  self->hand_off = hand_off;
+  self->user_data = user_data;
+  g_queue_init (&self->conns);
+  self->buffer = g_malloc (BUFFER_SIZE);
+  self->headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+  self->parser = json_parser_new_immutable ();
+  return self;
+}
+
+void
+herald_http_fast_close_all (HeraldHttpFast *self)
+{
+  while (self->conns.head)
+    conn_close (self->conns.head->data);
+}
+
+void
+herald_http_fast_free (HeraldHttpFast *self)
+{
+  if (self == NULL)
+    return;
+  herald_http_fast_close_all (self);
+  g_free (self->buffer);
+  soup_message_headers_unref (self->headers);
+  g_object_unref (self->parser);
+  g_free (self);
+}
+
+guint
+herald_http_fast_get_n_connections (HeraldHttpFast *self)
+{
+  return self->conns.length;
+}

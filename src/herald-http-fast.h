@@ -1,0 +1,48 @@
+/* herald-http-fast.h: HTTP/1.1 keep-alive fast path for the hot API calls.
+ *
+ * Plain-TCP connections accepted by a worker are first owned by this small
+ * reader, in the worker's epoll set. It peeks at each request head: the
+ * publishing calls (POST /api/publish, /api/broadcast, /api/users/{id}/send,
+ * /api/connections/{id}/send with a Content-Length body) are answered here and
+ * the connection is kept for the next request; anything else is handed to
+ * libsoup at the request boundary, with nothing of that request consumed.
+ *
+ * Everything here runs in the worker's thread.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "herald-hub.h"
+#include "herald-loop.h"
+
+G_BEGIN_DECLS
+
+typedef struct _HeraldHttpFast HeraldHttpFast;
+
+/* Gives @fd, positioned at a request boundary, to libsoup (@listener is the
+ * one passed to herald_http_fast_accept()). Takes ownership of @fd. */
+typedef void (*HeraldHttpFastHandOff) (gpointer user_data, gpointer listener, int fd);
+
+/* The first field of every pointer this module registers in the epoll set
+ * points to this marker. */
+extern const char herald_http_fast_marker[];
+
+HeraldHttpFast *herald_http_fast_new (HeraldHub *hub, HeraldLoop *loop,
+                                      HeraldHttpFastHandOff hand_off, gpointer user_data);
+/* Closes every connection still owned here. */
+void herald_http_fast_free (HeraldHttpFast *self);
+
+/* Takes ownership of the accepted, non-blocking @fd. */
+void herald_http_fast_accept (HeraldHttpFast *self, int fd, gpointer listener);
+/* @ptr: what the epoll set returned (its first field is the marker). */
+void herald_http_fast_handle_events (gpointer ptr, guint32 epoll_events);
+/* Drops connections past their deadline; call from the worker's 1 s tick. */
+void herald_http_fast_sweep (HeraldHttpFast *self, guint32 now);
+/* Closes every connection (server shutting down). */
+void herald_http_fast_close_all (HeraldHttpFast *self);
+guint herald_http_fast_get_n_connections (HeraldHttpFast *self);
+
+G_END_DECLS

@@ -1,0 +1,498 @@
+/* test-http-fast.c: the keep-alive fast path for the hot HTTP API calls,
+ * against a real Herald (worker threads, loopback) over raw sockets.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "herald-test-server.h"
+
+#define API "[api]\nkey=k\n"
+#define AUTH "Authorization: Bearer k\r\n"
+
+/* One request as bytes: POST @path with @headers (may be NULL) and @body. */
+static char *
+post (const char *path, const char *headers, const char *body)
+{
+  return g_strdup_printf ("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sContent-Type: "
+                          "application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                          path, headers ? headers : "", strlen (body), body);
+}
+
+static void
+send_str (HeraldTestClient *client, const char *text)
+{
+  herald_test_client_send_raw (client, text, strlen (text));
+}
+
+static gboolean
+fill (HeraldTestClient *client)
+{
+  char buf[65536];
+  g_autoptr (GError) error = NULL;
+  gssize n = g_socket_receive (client->socket, buf, sizeof buf, NULL, &error);
+
+  if (n <= 0)
+    {
+      client->closed = TRUE;
+      return FALSE;
+    }
+  g_byte_array_append (client->buffer, (guint8 *)buf, n);
+  return TRUE;
+}
+
+/* Reads one response; returns its body, the status in @status and the head
+ * in @head (may be NULL). NULL body on EOF before a response. */
+static char *
+read_response (HeraldTestClient *client, guint *status, char **head)
+{
+  g_autofree char *h = NULL;
+  const char *cl;
+  gsize length = 0;
+  char *body;
+
+  *status = herald_test_client_read_head (client, &h);
+  if (*status == 0)
+    return NULL;
+  cl = strstr (h, "Content-Length: ");
+  if (cl)
+    length = g_ascii_strtoull (cl + 16, NULL, 10);
+  while (client->buffer->len < length && fill (client))
+    ;
+  g_assert_cmpuint (client->buffer->len, >=, length);
+  body = g_strndup ((char *)client->buffer->data, length);
+  g_byte_array_remove_range (client->buffer, 0, length);
+  if (head)
+    *head = g_steal_pointer (&h);
+  return body;
+}
+
+/* TRUE when the server closes the connection (EOF) without sending more. */
+static gboolean
+wait_eof (HeraldTestClient *client)
+{
+  while (fill (client))
+    ;
+  return client->buffer->len == 0;
+}
+
+static gboolean
+head_has (const char *head, const char *line)
+{
+  return g_strstr_len (head, -1, line) != NULL;
+}
+
+static guint64
+offset_of (const char *body)
+{
+  g_assert_true (g_str_has_prefix (body, "{\"offset\":"));
+  return g_ascii_strtoull (body + 10, NULL, 10);
+}
+
+static void
+test_keep_alive_publishes (void)
+{
+  HeraldTestServer *server = herald_test_server_start (API, 2);
+  HeraldTestClient *client = herald_test_client_connect (server);
+  guint64 last = 0;
+
+  for (guint i = 0; i < 5; i++)
+    {
+      g_autofree char *req
+          = post ("/api/publish", AUTH, "{\"channel\":\"news\",\"data\":{\"n\":1}}");
+      g_autofree char *head = NULL;
+      g_autofree char *body = NULL;
+      guint status;
+
+      send_str (client, req);
+      body = read_response (client, &status, &head);
+      g_assert_cmpuint (status, ==, 200);
+      g_assert_true (g_str_has_prefix (head, "HTTP/1.1 200 OK\r\n"));
+      g_assert_true (head_has (head, "Content-Type: application/json\r\n"));
+      g_assert_true (head_has (head, "Server: herald/" PACKAGE_VERSION "\r\n"));
+      g_assert_false (head_has (head, "Connection: close"));
+      if (i > 0)
+        g_assert_cmpuint (offset_of (body), >, last);
+      last = offset_of (body);
+    }
+  herald_test_client_free (client);
+  herald_test_server_stop (server);
+}
+
+static void
+test_pipelined (void)
+{
+  HeraldTestServer *server = herald_test_server_start (API, 2);
+  HeraldTestClient *client = herald_test_client_connect (server);
+  g_autofree char *r1 = post ("/api/publish", AUTH, "{\"channel\":\"a\",\"data\":1}");
+  g_autofree char *r2 = post ("/api/broadcast", AUTH, "{\"data\":2}");
+  g_autofree char *r3 = post ("/api/publish", AUTH, "{nope");
+  g_autofree char *r4 = post ("/api/publish", AUTH, "{\"channel\":\"a\",\"data\":4}");
+  g_autofree char *r5 = post ("/api/users/alice/send", AUTH, "{\"data\":5}");
+  g_autofree char *all = g_strconcat (r1, r2, r3, r4, r5, NULL);
+  g_autofree char *b1 = NULL, *b2 = NULL, *b3 = NULL, *b4 = NULL, *b5 = NULL;
+  guint s1, s2, s3, s4, s5;
+
+  send_str (client, all);
+  b1 = read_response (client, &s1, NULL);
+  b2 = read_response (client, &s2, NULL);
+  b3 = read_response (client, &s3, NULL);
+  b4 = read_response (client, &s4, NULL);
+  b5 = read_response (client, &s5, NULL);
+  g_assert_cmpuint (s1, ==, 200);
+  g_assert_cmpuint (s2, ==, 200);
+  g_assert_cmpstr (b2, ==, "{\"delivered\":0}");
+  g_assert_cmpuint (s3, ==, 400);
+  g_assert_true (g_str_has_prefix (b3, "{\"error\":\"Request body is not valid JSON"));
+  g_assert_cmpuint (s4, ==, 200);
+  g_assert_cmpuint (offset_of (b4), >, offset_of (b1));
+  g_assert_cmpuint (s5, ==, 200);
+  g_assert_cmpstr (b5, ==, "{\"delivered\":0}");
+  herald_test_client_free (client);
+  herald_test_server_stop (server);
+}
+
+/* One request on a fresh keep-alive connection, then one more on the same
+ * connection to show it stayed open. */
+static void
+check_status_kept (HeraldTestServer *server, const char *request, guint expected,
+                   const char *expected_body, const char *header)
+{
+  HeraldTestClient *client = herald_test_client_connect (server);
+  g_autofree char *again = post ("/api/broadcast", AUTH, "{\"data\":1}");
+  g_autofree char *head = NULL;
+  g_autofree char *body = NULL;
+  g_autofree char *body2 = NULL;
+  guint status;
+
+  send_str (client, request);
+  body = read_response (client, &status, &head);
+  g_assert_cmpuint (status, ==, expected);
+  g_assert_cmpstr (body, ==, expected_body);
+  if (header)
+    g_assert_true (head_has (head, header));
+  g_assert_false (head_has (head, "Connection: close"));
+  send_str (client, again);
+  body2 = read_response (client, &status, NULL);
+  g_assert_cmpuint (status, !=, 0);
+  herald_test_client_free (client);
+}
+
+static void
+test_errors (void)
+{
+  HeraldTestServer *server = herald_test_server_start (API "[limits]\nmax-message-size=1024\n", 1);
+  g_autofree char *no_auth = post ("/api/publish", NULL, "{\"channel\":\"a\",\"data\":1}");
+  g_autofree char *bad_auth
+      = post ("/api/publish", "Authorization: Bearer x\r\n", "{\"channel\":\"a\",\"data\":1}");
+  g_autofree char *bad_json = post ("/api/publish", AUTH, "[1]");
+  g_autofree char *empty = post ("/api/publish", AUTH, "");
+  g_autofree char *no_channel = post ("/api/publish", AUTH, "{\"data\":1}");
+  g_autofree char *bad_channel = post ("/api/publish", AUTH, "{\"channel\":\"a b\",\"data\":1}");
+  g_autofree char *no_data = post ("/api/broadcast", AUTH, "{}");
+  g_autofree char *no_conn
+      = post ("/api/connections/0123456789abcdef0123456789abcdef/send", AUTH, "{\"data\":1}");
+  g_autofree char *big_body = g_strnfill (2000, ' ');
+  g_autofree char *too_big = post ("/api/publish", AUTH, big_body);
+  g_autofree char *head = NULL;
+  g_autofree char *body = NULL;
+  HeraldTestClient *client;
+  guint status;
+
+  check_status_kept (server, no_auth, 401, "{\"error\":\"Missing or invalid API key\"}",
+                     "WWW-Authenticate: Bearer\r\n");
+  check_status_kept (server, bad_auth, 401, "{\"error\":\"Missing or invalid API key\"}",
+                     "WWW-Authenticate: Bearer\r\n");
+  check_status_kept (server, bad_json, 400, "{\"error\":\"Request body must be a JSON object\"}",
+                     NULL);
+  check_status_kept (server, empty, 400, "{\"error\":\"Request body is empty\"}", NULL);
+  check_status_kept (server, no_channel, 400, "{\"error\":\"Missing field “channel”\"}", NULL);
+  check_status_kept (server, bad_channel, 400, "{\"error\":\"Invalid channel name “a b”\"}", NULL);
+  check_status_kept (server, no_data, 400, "{\"error\":\"Missing field “data”\"}", NULL);
+
+  /* 404 from the hub for an unknown connection: same as the libsoup path. */
+  {
+    HeraldTestClient *c = herald_test_client_connect (server);
+    g_autofree char *b = NULL;
+    g_autofree char *via_soup = NULL;
+    guint s2;
+
+    send_str (c, no_conn);
+    b = read_response (c, &status, NULL);
+    g_assert_cmpuint (status, ==, 404);
+    herald_test_client_free (c);
+    via_soup = herald_test_http (server, "POST",
+                                 "/api/connections/0123456789abcdef0123456789abcdef/send",
+                                 AUTH "Origin: http://example.org\r\n", "{\"data\":1}", &s2);
+    g_assert_cmpuint (s2, ==, 404);
+    g_assert_cmpstr (b, ==, via_soup);
+  }
+
+  /* 413: answered before the body, then the connection closes. */
+  client = herald_test_client_connect (server);
+  send_str (client, too_big);
+  body = read_response (client, &status, &head);
+  g_assert_cmpuint (status, ==, 413);
+  g_assert_cmpstr (body, ==, "{\"error\":\"Request body exceeds max-message-size\"}");
+  g_assert_true (head_has (head, "Connection: close\r\n"));
+  g_assert_true (wait_eof (client));
+  herald_test_client_free (client);
+
+  herald_test_server_stop (server);
+
+  /* API disabled: 404, still kept alive. */
+  server = herald_test_server_start (NULL, 1);
+  check_status_kept (server, no_auth, 404,
+                     "{\"error\":\"HTTP API disabled: no API key configured\"}", NULL);
+  herald_test_server_stop (server);
+}
+
+/* The same requests through libsoup (an Origin header sends them there)
+ * get the same status and body. */
+static void
+test_same_as_libsoup (void)
+{
+  HeraldTestServer *server = herald_test_server_start (API, 1);
+  const char *bodies[]
+      = { "{\"data\":[1,2]}",   "nope", "{\"data\":1", "\"x\"", "{}", "{\"data\":1e999}",
+          "{\"data\":\"\xff\"}" };
+  const char *paths[]
+      = { "/api/broadcast", "/api/users/bob/send", "/api/users/b%C3%B6b/send", "/api/publish" };
+
+  for (guint p = 0; p < G_N_ELEMENTS (paths); p++)
+    for (guint i = 0; i < G_N_ELEMENTS (bodies); i++)
+      {
+        HeraldTestClient *client = herald_test_client_connect (server);
+        g_autofree char *req = post (paths[p], AUTH, bodies[i]);
+        g_autofree char *fast = NULL;
+        g_autofree char *slow = NULL;
+        guint fast_status, slow_status;
+
+        send_str (client, req);
+        fast = read_response (client, &fast_status, NULL);
+        herald_test_client_free (client);
+        slow = herald_test_http (server, "POST", paths[p], AUTH "Origin: http://example.org\r\n",
+                                 bodies[i], &slow_status);
+        if (g_utf8_validate (bodies[i], -1, NULL))
+          g_test_message ("%s %s: %u %s / %u %s", paths[p], bodies[i], fast_status, fast,
+                          slow_status, slow);
+        g_assert_cmpuint (fast_status, ==, slow_status);
+        g_assert_cmpstr (fast, ==, slow);
+      }
+  herald_test_server_stop (server);
+}
+
+static void
+test_connection_close (void)
+{
+  HeraldTestServer *server = herald_test_server_start (API, 1);
+  HeraldTestClient *client = herald_test_client_connect (server);
+  g_autofree char *req
+      = post ("/api/publish", AUTH "Connection: close\r\n", "{\"channel\":\"a\",\"data\":1}");
+  g_autofree char *head = NULL;
+  g_autofree char *body = NULL;
+  guint status;
+
+  send_str (client, req);
+  body = read_response (client, &status, &head);
+  g_assert_cmpuint (status, ==, 200);
+  g_assert_true (head_has (head, "Connection: close\r\n"));
+  g_assert_true (wait_eof (client));
+  herald_test_client_free (client);
+
+  /* HTTP/1.0 without keep-alive closes; with it, stays open. */
+  client = herald_test_client_connect (server);
+  send_str (client, "POST /api/broadcast HTTP/1.0\r\nHost: h\r\n" AUTH
+                    "Content-Length: 10\r\n\r\n{\"data\":1}");
+  g_clear_pointer (&body, g_free);
+  g_clear_pointer (&head, g_free);
+  body = read_response (client, &status, &head);
+  g_assert_cmpuint (status, ==, 200);
+  g_assert_true (head_has (head, "Connection: close\r\n"));
+  g_assert_true (wait_eof (client));
+  herald_test_client_free (client);
+
+  client = herald_test_client_connect (server);
+  for (guint i = 0; i < 2; i++)
+    {
+      send_str (client, "POST /api/broadcast HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\n" AUTH
+                        "Content-Length: 10\r\n\r\n{\"data\":1}");
+      g_clear_pointer (&body, g_free);
+      g_clear_pointer (&head, g_free);
+      body = read_response (client, &status, &head);
+      g_assert_cmpuint (status, ==, 200);
+      g_assert_true (head_has (head, "Connection: keep-alive\r\n"));
+    }
+  herald_test_client_free (client);
+  herald_test_server_stop (server);
+}
+
+static void
+test_hand_off_to_libsoup (void)
+{
+  HeraldTestServer *server = herald_test_server_start (API, 1);
+  HeraldTestClient *client = herald_test_client_connect (server);
+  g_autofree char *req = post ("/api/publish", AUTH, "{\"channel\":\"a\",\"data\":1}");
+  g_autofree char *both = NULL;
+  g_autofree char *body = NULL;
+  g_autofree char *body2 = NULL;
+  g_autofree char *body3 = NULL;
+  g_autofree char *id = NULL;
+  guint status;
+
+  /* A publish, then a GET on the same connection: libsoup answers it. */
+  send_str (client, req);
+  body = read_response (client, &status, NULL);
+  g_assert_cmpuint (status, ==, 200);
+  send_str (client, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  body2 = read_response (client, &status, NULL);
+  g_assert_cmpuint (status, ==, 200);
+  g_assert_true (g_str_has_prefix (body2, "{\"status\":\"ok\""));
+  herald_test_client_free (client);
+
+  /* Pipelined: the GET waits for the publish's answer, then goes to libsoup. */
+  client = herald_test_client_connect (server);
+  both = g_strconcat (req, "GET /api/channels HTTP/1.1\r\nHost: 127.0.0.1\r\n" AUTH "\r\n", NULL);
+  send_str (client, both);
+  g_clear_pointer (&body, g_free);
+  body = read_response (client, &status, NULL);
+  g_assert_cmpuint (status, ==, 200);
+  g_assert_true (g_str_has_prefix (body, "{\"offset\":"));
+  body3 = read_response (client, &status, NULL);
+  g_assert_cmpuint (status, ==, 200);
+  g_assert_true (g_str_has_prefix (body3, "{\"channels\":"));
+  herald_test_client_free (client);
+
+  /* Upgrades on a fresh connection still work, and a fast publish reaches them. */
+  client = herald_test_ws_open (server, "/ws", &id);
+  {
+    HeraldTestClient *pub = herald_test_client_connect (server);
+    g_autofree char *r = post ("/api/publish", AUTH, "{\"channel\":\"news\",\"data\":{\"x\":7}}");
+    g_autofree char *b = NULL;
+    g_autoptr (JsonObject) msg = NULL;
+
+    herald_test_ws_send_text (client, "{\"type\":\"subscribe\",\"channel\":\"news\",\"id\":1}");
+    while ((msg = herald_test_ws_read_json (client)) != NULL
+           && g_strcmp0 (herald_test_json_get_string (msg, "type"), "subscribed") != 0)
+      g_clear_pointer (&msg, json_object_unref);
+    g_assert_nonnull (msg);
+    g_clear_pointer (&msg, json_object_unref);
+    send_str (pub, r);
+    b = read_response (pub, &status, NULL);
+    g_assert_cmpuint (status, ==, 200);
+    while ((msg = herald_test_ws_read_json (client)) != NULL
+           && g_strcmp0 (herald_test_json_get_string (msg, "type"), "message") != 0)
+      g_clear_pointer (&msg, json_object_unref);
+    g_assert_nonnull (msg);
+    g_assert_cmpstr (herald_test_json_get_string (msg, "channel"), ==, "news");
+    herald_test_client_free (pub);
+  }
+  herald_test_client_free (client);
+
+  /* Chunked bodies go to libsoup too. */
+  client = herald_test_client_connect (server);
+  send_str (client, "POST /api/broadcast HTTP/1.1\r\nHost: h\r\n" AUTH
+                    "Transfer-Encoding: chunked\r\n\r\na\r\n{\"data\":1}\r\n0\r\n\r\n");
+  g_clear_pointer (&body, g_free);
+  body = read_response (client, &status, NULL);
+  g_assert_cmpuint (status, ==, 200);
+  g_assert_true (g_str_has_prefix (body, "{\"delivered\":"));
+  herald_test_client_free (client);
+
+  herald_test_server_stop (server);
+}
+
+static void
+test_partial_head_and_body (void)
+{
+  HeraldTestServer *server = herald_test_server_start (API, 1);
+  HeraldTestClient *client = herald_test_client_connect (server);
+  g_autofree char *req = post ("/api/publish", AUTH, "{\"channel\":\"a\",\"data\":\"partial\"}");
+  gsize len = strlen (req);
+  const char *split_body = strstr (req, "\r\n\r\n") + 6;
+  g_autofree char *body = NULL;
+  g_autofree char *big = NULL;
+  g_autofree char *pad = NULL;
+  guint status;
+
+  /* In three pieces: half a head, the rest of the head and part of the body, the rest. */
+  herald_test_client_send_raw (client, req, 20);
+  g_usleep (100 * 1000);
+  herald_test_client_send_raw (client, req + 20, split_body - req - 20);
+  g_usleep (100 * 1000);
+  herald_test_client_send_raw (client, split_body, len - (split_body - req));
+  body = read_response (client, &status, NULL);
+  g_assert_cmpuint (status, ==, 200);
+
+  /* A head longer than the first peek but within the limit. */
+  pad = g_strnfill (8000, 'a');
+  big = g_strdup_printf ("POST /api/broadcast HTTP/1.1\r\nHost: h\r\nX-Pad: %s\r\n" AUTH
+                         "Content-Length: 10\r\n\r\n{\"data\":1}",
+                         pad);
+  send_str (client, big);
+  g_clear_pointer (&body, g_free);
+  body = read_response (client, &status, NULL);
+  g_assert_cmpuint (status, ==, 200);
+  herald_test_client_free (client);
+
+  /* A head over 16 KiB: 431 and close. */
+  client = herald_test_client_connect (server);
+  g_clear_pointer (&pad, g_free);
+  g_clear_pointer (&big, g_free);
+  pad = g_strnfill (17000, 'a');
+  big = g_strdup_printf ("POST /api/broadcast HTTP/1.1\r\nHost: h\r\nX-Pad: %s\r\n\r\n", pad);
+  send_str (client, big);
+  g_clear_pointer (&body, g_free);
+  body = read_response (client, &status, NULL);
+  g_assert_cmpuint (status, ==, 431);
+  g_assert_true (wait_eof (client));
+  herald_test_client_free (client);
+
+  herald_test_server_stop (server);
+}
+
+static void
+test_slow_head_dropped (void)
+{
+  HeraldTestServer *server = herald_test_server_start (API "[limits]\nhandshake-timeout=1\n", 1);
+  HeraldTestClient *client = herald_test_client_connect (server);
+  HeraldTestClient *slow_body = herald_test_client_connect (server);
+  HeraldTestClient *fine = NULL;
+  g_autofree char *req = post ("/api/broadcast", AUTH, "{\"data\":1}");
+  g_autofree char *body = NULL;
+  gint64 start = g_get_monotonic_time ();
+  guint status;
+
+  send_str (client, "POST /api/publish HTTP/1.1\r\nHost: h\r\n");
+  herald_test_client_send_raw (slow_body, req, strlen (req) - 3);
+  /* Both are dropped after the deadline (1 s, checked once a second). */
+  g_assert_true (wait_eof (client));
+  g_assert_true (wait_eof (slow_body));
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 4 * G_USEC_PER_SEC);
+  /* A connection that makes its request in time is answered. */
+  fine = herald_test_client_connect (server);
+  send_str (fine, req);
+  body = read_response (fine, &status, NULL);
+  g_assert_cmpuint (status, ==, 200);
+  herald_test_client_free (client);
+  herald_test_client_free (slow_body);
+  herald_test_client_free (fine);
+  herald_test_server_stop (server);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/http-fast/keep-alive-publishes", test_keep_alive_publishes);
+  g_test_add_func ("/http-fast/pipelined", test_pipelined);
+  g_test_add_func ("/http-fast/errors", test_errors);
+  g_test_add_func ("/http-fast/same-as-libsoup", test_same_as_libsoup);
+  g_test_add_func ("/http-fast/connection-close", test_connection_close);
+  g_test_add_func ("/http-fast/hand-off-to-libsoup", test_hand_off_to_libsoup);
+  g_test_add_func ("/http-fast/partial-head-and-body", test_partial_head_and_body);
+  g_test_add_func ("/http-fast/slow-head-dropped", test_slow_head_dropped);
+  return g_test_run ();
+}
