@@ -145,8 +145,7 @@ char *herald_engine_dup_epoch (HeraldEngine *self);
 void herald_engine_get_position (HeraldEngine *self, const char *channel, guint64 *offset,
                                  char **epoch);
 gboolean herald_engine_get_stream_position (HeraldEngine *self, guint64 *seq, char **epoch);
-gboolean herald_engine_presence_join (HeraldEngine *self, const char *channel,
-                                      const char *user_id);
+gboolean herald_engine_presence_join (HeraldEngine *self, const char *channel, const char *user_id);
 gboolean herald_engine_presence_leave (HeraldEngine *self, const char *channel,
                                        const char *user_id);
 void herald_engine_channel_occupied (HeraldEngine *self, const char *channel);

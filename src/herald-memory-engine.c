@@ -340,9 +340,8 @@ presence_adjust (HeraldMemoryEngine *self, const char *channel, const char *user
   if (changed)
     {
       g_autoptr (HeraldMessage) event = herald_message_new_presence (channel, user_id, delta > 0);
-      deliver (self, &(HeraldDelivery){ .kind = HERALD_TARGET_PRESENCE,
-                                        .target = channel,
-                                        .message = event });
+      deliver (self, &(HeraldDelivery){
+                         .kind = HERALD_TARGET_PRESENCE, .target = channel, .message = event });
     }
   g_mutex_unlock (&self->lock);
   return changed;
