@@ -14,7 +14,8 @@
 static void
 drop_forbidden_subscriptions (HeraldConnection *conn)
 {
-  HeraldConfig *config = herald_hub_get_config (herald_worker_get_hub (herald_connection_get_worker (conn)));
+  HeraldConfig *config
+      = herald_hub_get_config (herald_worker_get_hub (herald_connection_get_worker (conn)));
   const HeraldJwtClaims *claims = herald_connection_get_claims (conn);
   GPtrArray *subs = herald_connection_get_subscriptions (conn);
 
@@ -56,8 +57,8 @@ herald_security_handle_refresh (HeraldConnection *conn, JsonObject *request, Jso
   if (node == NULL || !JSON_NODE_HOLDS_VALUE (node)
       || json_node_get_value_type (node) != G_TYPE_STRING || *json_node_get_string (node) == '\0')
     {
-      herald_connection_send_error (conn, "bad_request", "Field \"token\" must be a non-empty string",
-                                    id);
+      herald_connection_send_error (conn, "bad_request",
+                                    "Field \"token\" must be a non-empty string", id);
       return;
     }
   if (verifier == NULL)
@@ -139,10 +140,10 @@ address_key (GSocketAddress *local, GSocketAddress *remote)
   if (!G_IS_INET_SOCKET_ADDRESS (local) || !G_IS_INET_SOCKET_ADDRESS (remote))
     return NULL;
   l = g_inet_address_to_string (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (local)));
-  r = g_inet_address_to_string (
-      g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
-  return g_strdup_printf ("%s:%u %s:%u", l, g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)),
-                          r, g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (remote)));
+  r = g_inet_address_to_string (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
+  return g_strdup_printf ("%s:%u %s:%u", l,
+                          g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)), r,
+                          g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (remote)));
 }
 
 static char *

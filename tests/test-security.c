@@ -74,7 +74,8 @@ token_signed (const char *key_file, gboolean ec, const char *claims_json)
   g_autofree char *body = b64url (claims_json, strlen (claims_json));
   g_autofree char *input = NULL;
   g_autofree char *sig = NULL;
-  const char *header_json = ec ? "{\"alg\":\"ES256\",\"typ\":\"JWT\"}" : "{\"alg\":\"RS256\",\"typ\":\"JWT\"}";
+  const char *header_json
+      = ec ? "{\"alg\":\"ES256\",\"typ\":\"JWT\"}" : "{\"alg\":\"RS256\",\"typ\":\"JWT\"}";
   gnutls_privkey_t key;
   gnutls_datum_t key_datum, data, signature = { NULL, 0 };
   gsize pem_length;
@@ -166,8 +167,7 @@ sse_status (HeraldTestServer *server, const char *path_and_query)
   return status;
 }
 
-static void
-send_fmt (HeraldTestClient *c, const char *format, ...) G_GNUC_PRINTF (2, 3);
+static void send_fmt (HeraldTestClient *c, const char *format, ...) G_GNUC_PRINTF (2, 3);
 
 static void
 send_fmt (HeraldTestClient *c, const char *format, ...)
@@ -203,13 +203,12 @@ test_refresh (void)
   gint64 exp2 = now_s () + 3600;
   gint64 start;
 
-  claims = g_strdup_printf ("{\"sub\":\"alice\",\"exp\":%" G_GINT64_FORMAT ",\"channels\":[\"a\",\"b\"]}",
-                            now_s () + 2);
+  claims = g_strdup_printf (
+      "{\"sub\":\"alice\",\"exp\":%" G_GINT64_FORMAT ",\"channels\":[\"a\",\"b\"]}", now_s () + 2);
   t1 = token (claims);
   g_free (claims);
-  claims = g_strdup_printf ("{\"sub\":\"alice\",\"exp\":%" G_GINT64_FORMAT
-                            ",\"channels\":[\"a\",\"c\"]}",
-                            exp2);
+  claims = g_strdup_printf (
+      "{\"sub\":\"alice\",\"exp\":%" G_GINT64_FORMAT ",\"channels\":[\"a\",\"c\"]}", exp2);
   t2 = token (claims);
   other = token ("{\"sub\":\"mallory\"}");
   t3 = token ("{\"sub\":\"alice\",\"exp\":1000}");
@@ -667,8 +666,8 @@ test_handshake_timeout (void)
 static void
 test_per_ip (void)
 {
-  HeraldTestServer *server
-      = herald_test_server_start ("[limits]\nmax-connections-per-ip=2\n[auth]\nanonymous=true\n", 2);
+  HeraldTestServer *server = herald_test_server_start (
+      "[limits]\nmax-connections-per-ip=2\n[auth]\nanonymous=true\n", 2);
   HeraldTestClient *a = ws_open_token (server, NULL);
   HeraldTestClient *b = ws_open_token (server, NULL);
   const char *req = "GET /events?channel=x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
@@ -739,8 +738,8 @@ test_rate_limit (void)
 static void
 test_repeated_forbidden (void)
 {
-  HeraldTestServer *server = herald_test_server_start (
-      "[auth]\nanonymous=true\nanonymous-channels=open\n", 1);
+  HeraldTestServer *server
+      = herald_test_server_start ("[auth]\nanonymous=true\nanonymous-channels=open\n", 1);
   HeraldTestClient *c = ws_open_token (server, NULL);
   guint16 code;
 
