@@ -227,7 +227,10 @@ herald_daemon_start (HeraldDaemon *self, GError **error)
       self->engine
           = herald_redis_engine_new (self->config, herald_config_get_redis_url (self->config), error);
       if (self->engine == NULL)
-        return FALSE;
+        {
+          g_prefix_error (error, "[redis] url: ");
+          return FALSE;
+        }
     }
   else
     self->engine = herald_memory_engine_new (self->config);
