@@ -727,6 +727,7 @@ read_head (FastConn *c)
   HeraldHttpFast *self = c->owner;
   gsize head_len = 0;
   gboolean bare = FALSE;
+  gboolean more;
   ssize_t n;
 
   n = recv (c->fd, self->buffer, c->peek_size, MSG_PEEK);
@@ -804,11 +805,15 @@ read_head (FastConn *c)
           return FALSE;
         }
       handle_request (c, &c->req, self->buffer + head_len, c->req.length);
+      /* The peek saw the socket's whole queue (it did not fill the buffer)
+       * and that is now consumed: anything newer raises a fresh edge, so
+       * save the peek that would only say EAGAIN. */
+      more = (gsize)n > head_len + c->req.length || (gsize)n == c->peek_size;
       request_clear (&c->req);
       c->state = STATE_IDLE;
       c->peek_size = PEEK_FIRST;
       c->deadline = herald_loop_now () + IDLE_TIMEOUT;
-      return TRUE;
+      return more;
     }
 
   if (!consume (c, head_len))
