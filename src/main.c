@@ -4,8 +4,11 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <locale.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <glib/gi18n.h>
 
 #include "herald-daemon.h"
@@ -24,6 +27,26 @@ parse_bus (const char *text, HeraldBusChoice *out)
   else
     return FALSE;
   return TRUE;
+}
+
+/* A log nobody reads (a full pipe, a stalled log collector) must cost log
+ * lines, not deliveries: GLib's writer blocks on a full stdout or stderr pipe,
+ * and the workers log. Pipes and sockets become non-blocking, so what does not
+ * fit is dropped; terminals and files are left alone. */
+static void
+logs_never_block (void)
+{
+  for (int fd = STDOUT_FILENO; fd <= STDERR_FILENO; fd++)
+    {
+      struct stat st;
+      int flags;
+
+      if (fstat (fd, &st) != 0 || !(S_ISFIFO (st.st_mode) || S_ISSOCK (st.st_mode)))
+        continue;
+      flags = fcntl (fd, F_GETFL);
+      if (flags >= 0)
+        fcntl (fd, F_SETFL, flags | O_NONBLOCK);
+    }
 }
 
 int
@@ -67,6 +90,7 @@ main (int argc, char **argv)
   textdomain (GETTEXT_PACKAGE);
   /* Writes to vanished peers must fail with EPIPE, not kill the daemon. */
   signal (SIGPIPE, SIG_IGN);
+  logs_never_block ();
 
   context = g_option_context_new (NULL);
   g_option_context_set_summary (
