@@ -174,8 +174,8 @@ test_sigterm_graceful (void)
   g_assert_cmpuint (herald_test_ws_wait_close (a), ==, 1001);
   g_assert_cmpuint (herald_test_ws_wait_close (b), ==, 1001);
   /* the SSE stream ends */
-  while (herald_test_sse_read_event (sse))
-    ;
+  for (char *event; (event = herald_test_sse_read_event (sse)) != NULL;)
+    g_free (event);
   g_assert_true (sse->closed);
   g_assert_cmpint (daemon_wait (d), ==, 0);
   herald_test_client_free (a);
