@@ -510,6 +510,28 @@ herald_test_rss_kb (void)
   return line ? (gsize)g_ascii_strtoull (line + 7, NULL, 10) : 0;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define RSS_MEANINGFUL FALSE
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RSS_MEANINGFUL FALSE
+#endif
+#endif
+#ifndef RSS_MEANINGFUL
+#define RSS_MEANINGFUL TRUE
+#endif
+
+void
+herald_test_assert_rss_growth (gsize before_kb, gsize max_growth_kb)
+{
+  gsize now = herald_test_rss_kb ();
+
+  g_test_message ("RSS %zu KiB, was %zu KiB", now, before_kb);
+  if (!RSS_MEANINGFUL || g_getenv ("VALGRIND"))
+    return;
+  g_assert_cmpuint (now, <, before_kb + max_growth_kb);
+}
+
 void
 herald_test_assert_serving (HeraldTestServer *server)
 {

@@ -77,6 +77,9 @@ const char *herald_test_json_get_string (JsonObject *obj, const char *member);
 
 /* This process's resident set (VmRSS of /proc/self/status) in KiB. */
 gsize herald_test_rss_kb (void);
+/* Asserts RSS grew less than @max_growth_kb since @before_kb; skipped under
+ * ASan and valgrind, whose quarantine and shadow memory make RSS meaningless. */
+void herald_test_assert_rss_growth (gsize before_kb, gsize max_growth_kb);
 /* Sends "ping" and expects "pong" on a fresh WebSocket: the server still serves. */
 void herald_test_assert_serving (HeraldTestServer *server);
 

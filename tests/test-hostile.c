@@ -9,8 +9,13 @@
  */
 #include "config.h"
 
+#include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "herald-test-server.h"
@@ -118,7 +123,7 @@ test_endless_fragments (void)
         break;
     }
   g_assert_cmpuint (herald_test_ws_wait_close (ws), ==, 1009);
-  g_assert_cmpuint (herald_test_rss_kb (), <, rss_before + 8 * 1024);
+  herald_test_assert_rss_growth (rss_before, 8 * 1024);
   herald_test_client_free (ws);
   herald_test_assert_serving (server);
   herald_test_server_stop (server);
@@ -148,7 +153,7 @@ test_deflate_bomb (void)
   g_test_message ("bomb: %u bytes", bomb->len);
   send_frame (ws, 0xC2, TRUE, bomb->data, bomb->len, G_MAXUINT64);
   g_assert_cmpuint (herald_test_ws_wait_close (ws), ==, 1009);
-  g_assert_cmpuint (herald_test_rss_kb (), <, rss_before + 8 * 1024);
+  herald_test_assert_rss_growth (rss_before, 8 * 1024);
   herald_test_client_free (ws);
 
   /* The same bomb split over a fragmented message. */
@@ -485,6 +490,291 @@ test_slowloris (void)
   herald_test_server_stop (server);
 }
 
+/* ---- faults, with heraldd as a process ($HERALDD) ---- */
+
+typedef struct
+{
+  HeraldTestServer server; /* only host and port: enough for the client helpers */
+  GPid pid;
+  char *config;
+  volatile gint stop;
+  volatile gint published;
+  volatile gint publish_errors;
+  GThread *publisher;
+  const char *channel;
+} Heraldd;
+
+static guint16
+free_port (void)
+{
+  int fd = socket (AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  socklen_t len = sizeof sa;
+
+  g_assert_cmpint (bind (fd, (struct sockaddr *)&sa, sizeof sa), ==, 0);
+  g_assert_cmpint (getsockname (fd, (struct sockaddr *)&sa, &len), ==, 0);
+  close (fd);
+  return ntohs (sa.sin_port);
+}
+
+/* Starts heraldd; its stdout and stderr go to *@stdout_fd and *@stderr_fd
+ * when not NULL (pipes the caller may never read), else to /dev/null. */
+static Heraldd *
+heraldd_start (gboolean verbose, int *stdout_fd, int *stderr_fd)
+{
+  Heraldd *d = g_new0 (Heraldd, 1);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *listen = NULL;
+  g_auto (GStrv) envp = g_environ_setenv (g_get_environ (), "HERALD_API_KEY", "k", TRUE);
+  const char *heraldd = g_getenv ("HERALDD");
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  int fd;
+
+  if (heraldd == NULL)
+    {
+      g_test_skip ("HERALDD is not set");
+      g_free (d);
+      return NULL;
+    }
+  d->server.host = g_strdup ("127.0.0.1");
+  d->server.port = free_port ();
+  listen = g_strdup_printf ("127.0.0.1:%u", d->server.port);
+  fd = g_file_open_tmp ("herald-hostile-XXXXXX.conf", &d->config, &error);
+  g_assert_no_error (error);
+  close (fd);
+  g_file_set_contents (d->config, "[auth]\nanonymous=true\n", -1, &error);
+  g_assert_no_error (error);
+  {
+    const char *argv[] = { heraldd, "--config", d->config, "--listen", listen, "--bus", "none",
+                           "--workers", "2", verbose ? "--verbose" : NULL, NULL };
+    g_spawn_async_with_pipes (NULL, (char **)argv, envp,
+                              G_SPAWN_DO_NOT_REAP_CHILD
+                                  | (stderr_fd ? 0 : G_SPAWN_STDERR_TO_DEV_NULL)
+                                  | (stdout_fd ? 0 : G_SPAWN_STDOUT_TO_DEV_NULL),
+                              NULL, NULL, &d->pid, NULL, stdout_fd, stderr_fd, &error);
+    g_assert_no_error (error);
+  }
+  /* Ready when it accepts connections. */
+  for (;;)
+    {
+      g_autoptr (GSocketClient) sc = g_socket_client_new ();
+      g_autoptr (GSocketConnection) c
+          = g_socket_client_connect_to_host (sc, d->server.host, d->server.port, NULL, NULL);
+      if (c)
+        break;
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (50 * 1000);
+    }
+  return d;
+}
+
+/* Exit status of heraldd, waiting up to @seconds; -1 if it did not exit normally. */
+static int
+heraldd_wait (Heraldd *d, int seconds)
+{
+  gint64 deadline = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
+  int status = 0;
+
+  while (waitpid (d->pid, &status, WNOHANG) == 0)
+    {
+      if (g_get_monotonic_time () > deadline)
+        {
+          kill (d->pid, SIGKILL);
+          waitpid (d->pid, &status, 0);
+          g_test_message ("heraldd did not exit in %d s", seconds);
+          return -2;
+        }
+      g_usleep (20 * 1000);
+    }
+  g_spawn_close_pid (d->pid);
+  if (WIFSIGNALED (status))
+    g_test_message ("heraldd killed by signal %d", WTERMSIG (status));
+  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+static void
+heraldd_free (Heraldd *d)
+{
+  unlink (d->config);
+  g_free (d->config);
+  g_free (d->server.host);
+  g_free (d);
+}
+
+/* One publish on a fresh connection; FALSE on any failure (the server may be gone). */
+static gboolean
+raw_publish (Heraldd *d, const char *channel, int n)
+{
+  g_autoptr (GSocketClient) sc = g_socket_client_new ();
+  g_autoptr (GSocketConnection) c = NULL;
+  g_autofree char *body = g_strdup_printf ("{\"channel\":\"%s\",\"data\":{\"n\":%d}}", channel, n);
+  g_autofree char *req = NULL;
+  char buf[512];
+  gssize got;
+
+  g_socket_client_set_timeout (sc, 5);
+  c = g_socket_client_connect_to_host (sc, d->server.host, d->server.port, NULL, NULL);
+  if (c == NULL)
+    return FALSE;
+  req = g_strdup_printf ("POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\n"
+                         "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                         strlen (body), body);
+  if (!g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (c)), req,
+                                  strlen (req), NULL, NULL, NULL))
+    return FALSE;
+  got = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (c)), buf, sizeof buf - 1,
+                             NULL, NULL);
+  if (got < 12)
+    return FALSE;
+  buf[got] = '\0';
+  return g_str_has_prefix (buf, "HTTP/1.1 200");
+}
+
+static gpointer
+publisher_thread (gpointer data)
+{
+  Heraldd *d = data;
+
+  for (int n = 1; !g_atomic_int_get (&d->stop); n++)
+    {
+      if (raw_publish (d, d->channel, n))
+        g_atomic_int_inc (&d->published);
+      else
+        {
+          g_atomic_int_inc (&d->publish_errors);
+          g_usleep (10 * 1000);
+        }
+    }
+  return NULL;
+}
+
+static HeraldTestClient *
+open_subscriber (Heraldd *d, const char *channel)
+{
+  HeraldTestClient *ws = herald_test_ws_open (&d->server, "/ws", NULL);
+  g_autofree char *text = g_strdup_printf ("{\"type\":\"subscribe\",\"channel\":\"%s\"}", channel);
+
+  herald_test_ws_send_text (ws, text);
+  for (;;)
+    {
+      g_autoptr (JsonObject) reply = herald_test_ws_read_json (ws);
+      g_assert_nonnull (reply);
+      if (g_strcmp0 (herald_test_json_get_string (reply, "type"), "subscribed") == 0)
+        break;
+    }
+  return ws;
+}
+
+static void
+test_sigterm_under_load (void)
+{
+  Heraldd *d = heraldd_start (FALSE, NULL, NULL);
+  HeraldTestClient *clients[80];
+  HeraldTestClient *sse[8];
+
+  if (d == NULL)
+    return;
+  for (guint i = 0; i < G_N_ELEMENTS (clients); i++)
+    clients[i] = open_subscriber (d, "load");
+  for (guint i = 0; i < G_N_ELEMENTS (sse); i++)
+    {
+      const char *req = "GET /events?channel=load HTTP/1.1\r\nHost: x\r\n\r\n";
+      sse[i] = herald_test_client_connect (&d->server);
+      herald_test_client_send_raw (sse[i], req, strlen (req));
+      g_assert_cmpuint (herald_test_client_read_head (sse[i], NULL), ==, 200);
+    }
+  d->channel = "load";
+  d->publisher = g_thread_new ("publisher", publisher_thread, d);
+  while (g_atomic_int_get (&d->published) < 200)
+    g_usleep (10 * 1000);
+
+  /* SIGTERM while publishing goes on. */
+  kill (d->pid, SIGTERM);
+  for (guint i = 0; i < G_N_ELEMENTS (clients); i++)
+    {
+      g_assert_cmpuint (herald_test_ws_wait_close (clients[i]), ==, 1001);
+      herald_test_client_free (clients[i]);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (sse); i++)
+    {
+      for (char *event; (event = herald_test_sse_read_event (sse[i])) != NULL;)
+        g_free (event);
+      g_assert_true (sse[i]->closed);
+      herald_test_client_free (sse[i]);
+    }
+  g_assert_cmpint (heraldd_wait (d, 15), ==, 0);
+  g_atomic_int_set (&d->stop, 1);
+  g_thread_join (d->publisher);
+  g_test_message ("published %d before and during shutdown", g_atomic_int_get (&d->published));
+  heraldd_free (d);
+}
+
+/* Reads deliveries on "log" until data.n == @n; FALSE on close, EOF or timeout. */
+static gboolean
+read_until (HeraldTestClient *ws, int n)
+{
+  for (;;)
+    {
+      g_autoptr (JsonObject) msg = herald_test_ws_read_json (ws);
+      JsonObject *data;
+
+      if (msg == NULL)
+        return FALSE;
+      if (g_strcmp0 (herald_test_json_get_string (msg, "type"), "message") != 0)
+        continue;
+      data = json_object_get_object_member (msg, "data");
+      if (data && json_object_get_int_member (data, "n") >= n)
+        return TRUE;
+    }
+}
+
+static void
+test_unwritable_log (void)
+{
+  int out_fd = -1, err_fd = -1;
+  Heraldd *d = heraldd_start (TRUE, &out_fd, &err_fd);
+  HeraldTestClient *ws;
+  int n = 0;
+
+  if (d == NULL)
+    return;
+  ws = open_subscriber (d, "log");
+  /* --verbose logs every request and connection (debug lines go to stdout,
+   * warnings and messages to stderr): far more than a pipe's 64 KiB, and
+   * nobody reads either pipe. Delivery must go on regardless. */
+  for (int round = 0; round < 3; round++)
+    {
+      for (int i = 0; i < 300; i++)
+        {
+          HeraldTestClient *churn = herald_test_ws_open (&d->server, "/ws", NULL);
+          herald_test_client_free (churn);
+          g_assert_true (raw_publish (d, "log", ++n));
+        }
+      g_assert_true (read_until (ws, n));
+      {
+        int pending = 0;
+
+        ioctl (out_fd, FIONREAD, &pending);
+        g_test_message ("round %d: %d delivered, %d bytes of log unread", round, n, pending);
+        /* The pipe is full (Linux: 64 KiB), so heraldd's log writes block or fail. */
+        if (round == 2)
+          g_assert_cmpint (pending, >=, 60 * 1024);
+      }
+    }
+  /* Then both closed altogether (EPIPE; SIGPIPE is ignored). */
+  close (out_fd);
+  close (err_fd);
+  for (int i = 0; i < 300; i++)
+    g_assert_true (raw_publish (d, "log", ++n));
+  g_assert_true (read_until (ws, n));
+
+  kill (d->pid, SIGTERM);
+  g_assert_cmpuint (herald_test_ws_wait_close (ws), ==, 1001);
+  herald_test_client_free (ws);
+  g_assert_cmpint (heraldd_wait (d, 15), ==, 0);
+  heraldd_free (d);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -494,5 +784,7 @@ main (int argc, char **argv)
   g_test_add_func ("/hostile/malformed", test_malformed);
   g_test_add_func ("/hostile/abrupt-ends", test_abrupt_ends);
   g_test_add_func ("/hostile/slowloris", test_slowloris);
+  g_test_add_func ("/hostile/sigterm-under-load", test_sigterm_under_load);
+  g_test_add_func ("/hostile/unwritable-log", test_unwritable_log);
   return g_test_run ();
 }
