@@ -19,6 +19,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <string.h>
 #include <sys/time.h>
 #include <glib/gi18n.h>
@@ -978,7 +979,7 @@ on_epoch_reply (redisAsyncContext *ac, void *r, void *privdata)
       GHashTableIter iter;
       Chan *ch;
 
-      g_warning (_ ("Redis history was lost (epoch %s → %s): clients will recover with "
+      g_warning (_ ("Redis history was lost (epoch was %s, now %s): clients will recover with "
                     "recovered:false"),
                  self->epoch, reply->str);
       g_hash_table_iter_init (&iter, self->channels);
@@ -1361,9 +1362,12 @@ static redisReply **
 sync_run (HeraldRedisEngine *self, guint n, const char *const *const *argvs, const int *argcs)
 {
   redisReply **replies = g_new0 (redisReply *, n);
+  gboolean reused;
   redisContext *c;
 
   g_mutex_lock (&self->sync_lock);
+again:
+  reused = self->sync != NULL;
   c = sync_get (self);
   if (c == NULL)
     goto fail;
@@ -1372,9 +1376,19 @@ sync_run (HeraldRedisEngine *self, guint n, const char *const *const *argvs, con
   for (guint i = 0; i < n; i++)
     if (redisGetReply (c, (void **)&replies[i]) != REDIS_OK)
       {
-        g_debug ("redis: sync: %s", c->errstr);
+        /* A kept connection that Redis closed meanwhile (restart): the
+         * commands never ran, so one retry on a fresh connection is safe. */
+        int saved = errno;
+        gboolean stale
+            = reused && i == 0
+              && (c->err == REDIS_ERR_EOF
+                  || (c->err == REDIS_ERR_IO && (saved == EPIPE || saved == ECONNRESET)));
+
+        g_debug ("redis: sync: %s%s", c->errstr, stale ? " (stale, retrying)" : "");
         redisFree (c);
         self->sync = NULL;
+        if (stale)
+          goto again;
         goto fail;
       }
   g_mutex_unlock (&self->sync_lock);

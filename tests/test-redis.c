@@ -616,6 +616,24 @@ test_redis_down (void)
   back_b = read_type (on_b, "message"); /* n:1 stayed on node A */
   g_assert_cmpint (message_n (back_b), ==, 2);
 
+  /* Recovery works at once after the restart (the kept blocking
+   * connection to the old Redis is replaced on first use). */
+  {
+    guint64 o1 = publish (&fx.b, "after", "{\"n\":1}");
+    g_autofree char *since_req = NULL;
+    g_autoptr (JsonObject) m = NULL;
+    g_autoptr (JsonObject) ok = NULL;
+
+    publish (&fx.b, "after", "{\"n\":2}");
+    since_req = g_strdup_printf (
+        "{\"type\":\"subscribe\",\"channel\":\"after\",\"since\":%" G_GUINT64_FORMAT "}", o1);
+    herald_test_ws_send_text (on_a, since_req);
+    m = read_type (on_a, "message");
+    ok = read_type (on_a, "subscribed");
+    g_assert_cmpint (message_n (m), ==, 2);
+    g_assert_true (json_object_get_boolean_member (ok, "recovered"));
+  }
+
   /* Redis came back empty: a new epoch, so old positions don't recover. */
   req = g_strdup_printf (
       "{\"type\":\"subscribe\",\"channel\":\"live2\",\"since\":1,\"epoch\":\"%s\"}", old_epoch);
