@@ -177,8 +177,9 @@ struct _HeraldRedisEngine
   GHashTable *presence;    /* "channel\nuser" → GUINT count of local connections */
   GQueue ops;
   GSource *drain_source;
-  guint64 local_seq; /* newest seq seen here */
-  guint link_gen;    /* bumped when the link comes up (presence re-registered) */
+  guint64 local_seq;    /* newest seq seen here */
+  guint64 degraded_seq; /* local publishes since the link went down */
+  guint link_gen;       /* bumped when the link comes up (presence re-registered) */
 
   /* main thread only */
   redisAsyncContext *cmd, *sub;
@@ -960,6 +961,22 @@ on_setup_reply (redisAsyncContext *ac, void *r, void *privdata)
     }
 }
 
+/* Before any channel is subscribed on this link: every message this node
+ * receives from now on has a higher seq, so fresh SSE streams can start here. */
+static void
+on_seq_reply (redisAsyncContext *ac, void *r, void *privdata)
+{
+  HeraldRedisEngine *self = ac->data;
+  redisReply *reply = r;
+
+  if (self == NULL || reply == NULL || self->tearing_down)
+    return;
+  g_mutex_lock (&self->lock);
+  self->local_seq = MAX (self->local_seq, reply_u64 (reply));
+  self->degraded_seq = 0;
+  g_mutex_unlock (&self->lock);
+}
+
 static void
 on_epoch_reply (redisAsyncContext *ac, void *r, void *privdata)
 {
@@ -1172,8 +1189,10 @@ link_connect (HeraldRedisEngine *self)
     const char *load[] = { "SCRIPT", "LOAD", publish_script };
     const char *setnx[] = { "SET", "herald:epoch", fresh, "NX" };
     const char *get[] = { "GET", "herald:epoch" };
+    const char *seq[] = { "GET", "herald:seq" };
     cmd_argv (self, on_setup_reply, (char *)"SCRIPT LOAD", 3, load, NULL);
     cmd_argv (self, on_setup_reply, (char *)"SET herald:epoch", 4, setnx, NULL);
+    cmd_argv (self, on_seq_reply, NULL, 2, seq, NULL);
     cmd_argv (self, on_epoch_reply, NULL, 2, get, NULL);
   }
   send_auth_select (self, self->sub);
@@ -1215,7 +1234,8 @@ publish_locally (HeraldRedisEngine *self, Op *op)
   ch = g_hash_table_lookup (self->channels, op->a);
   if (ch)
     offset = ++ch->last_offset;
-  seq = ++self->local_seq;
+  /* Provisional: not recorded in local_seq, which follows Redis. */
+  seq = self->local_seq + ++self->degraded_seq;
   epoch = g_strdup (self->epoch);
   g_mutex_unlock (&self->lock);
 
@@ -2024,6 +2044,25 @@ out:
   g_mutex_unlock (&self->lock);
 }
 
+/* The seq of the newest message handed to the workers: Redis delivers in
+ * seq order, so later deliveries have higher ones. Unknown while degraded
+ * (local seqs are provisional). */
+static gboolean
+redis_get_stream_position (HeraldEngine *engine, guint64 *seq, char **epoch)
+{
+  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
+  gboolean ok;
+
+  g_mutex_lock (&self->lock);
+  ok = self->up && self->epoch != NULL;
+  if (ok && seq)
+    *seq = self->local_seq;
+  if (ok && epoch)
+    *epoch = g_strdup (self->epoch);
+  g_mutex_unlock (&self->lock);
+  return ok;
+}
+
 static char *
 redis_dup_epoch (HeraldEngine *engine)
 {
@@ -2050,6 +2089,7 @@ herald_redis_engine_iface_init (HeraldEngineInterface *iface)
   iface->recover_stream = redis_recover_stream;
   iface->dup_epoch = redis_dup_epoch;
   iface->get_position = redis_get_position;
+  iface->get_stream_position = redis_get_stream_position;
   iface->presence_join = redis_presence_join;
   iface->presence_leave = redis_presence_leave;
   iface->collect_presence = redis_collect_presence;

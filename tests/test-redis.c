@@ -519,6 +519,51 @@ test_sse_resume (void)
   herald_test_client_free (client);
 }
 
+/* A fresh stream's first id resumes on another node before any message came. */
+static void
+test_sse_fresh (void)
+{
+  HeraldTestClient *client = herald_test_client_connect (&fx.b.srv);
+  g_autofree char *request = g_strdup ("GET /events?channel=fresh HTTP/1.1\r\nHost: x\r\n\r\n");
+  g_autofree char *head = NULL;
+  g_autofree char *event = NULL;
+  g_autofree char *last_id = NULL;
+  const char *id_line = NULL;
+
+  herald_test_client_send_raw (client, request, strlen (request));
+  g_assert_cmpuint (herald_test_client_read_head (client, &head), ==, 200);
+  while (id_line == NULL)
+    {
+      g_free (event);
+      event = herald_test_sse_read_event (client);
+      g_assert_nonnull (event);
+      id_line = strstr (event, "id: ");
+    }
+  last_id = g_strndup (id_line + 4, strcspn (id_line + 4, "\n"));
+  herald_test_client_free (client);
+
+  publish (&fx.b, "fresh", "{\"n\":1}");
+
+  client = herald_test_client_connect (&fx.a.srv);
+  g_free (request);
+  request = g_strdup_printf ("GET /events?channel=fresh HTTP/1.1\r\nHost: x\r\n"
+                             "Last-Event-ID: %s\r\n\r\n",
+                             last_id);
+  herald_test_client_send_raw (client, request, strlen (request));
+  g_clear_pointer (&head, g_free);
+  g_assert_cmpuint (herald_test_client_read_head (client, &head), ==, 200);
+  do
+    {
+      g_free (event);
+      event = herald_test_sse_read_event (client);
+      g_assert_nonnull (event);
+      g_assert_null (strstr (event, "event: reset"));
+    }
+  while (strstr (event, "event: message") == NULL);
+  g_assert_nonnull (strstr (event, "\"n\":1"));
+  herald_test_client_free (client);
+}
+
 static void
 test_presence (void)
 {
@@ -743,6 +788,7 @@ main (int argc, char **argv)
   g_test_add_func ("/redis/direct", test_direct);
   g_test_add_func ("/redis/recovery", test_recovery);
   g_test_add_func ("/redis/sse-resume", test_sse_resume);
+  g_test_add_func ("/redis/sse-fresh", test_sse_fresh);
   g_test_add_func ("/redis/presence", test_presence);
   g_test_add_func ("/redis/dead-node", test_dead_node);
   g_test_add_func ("/redis/redis-down", test_redis_down);
