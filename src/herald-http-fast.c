@@ -111,6 +111,12 @@ struct _FastConn
   GByteArray *body; /* STATE_BODY, reused */
   gsize body_got;
 
+  /* Buffered mode (see read_buffered()): bytes taken off the socket but not
+   * yet answered. */
+  GByteArray *inbuf;
+  gboolean buffered;
+  guint64 served; /* requests answered here */
+
   GQueue pending; /* of Pending*, request order */
   GString *out;   /* unwritten response bytes */
   gsize out_pos;
@@ -155,6 +161,7 @@ conn_unref (FastConn *c)
     return;
   request_clear (&c->req);
   g_clear_pointer (&c->body, g_byte_array_unref);
+  g_clear_pointer (&c->inbuf, g_byte_array_unref);
   if (c->out)
     g_string_free (c->out, TRUE);
   g_free (c);
@@ -477,6 +484,7 @@ handle_request (FastConn *c, const Request *req, const char *body, gsize len)
   guint delivered = 0;
   gboolean ok = FALSE;
 
+  c->served++;
   if (req->early == SOUP_STATUS_NOT_FOUND)
     {
       emit_error (c, SOUP_STATUS_NOT_FOUND, gettext ("HTTP API disabled: no API key configured"),
@@ -640,9 +648,9 @@ parse_length (SoupMessageHeaders *headers, gsize *length)
   return TRUE;
 }
 
-/* Whether the head in buffer[0..head_len) is answered here; fills @req. */
+/* Whether the head in @head[0..head_len) is answered here; fills @req. */
 static gboolean
-request_decide (HeraldHttpFast *self, gsize head_len, Request *req)
+request_decide (HeraldHttpFast *self, const char *head, gsize head_len, Request *req)
 {
   SoupMessageHeaders *h = self->headers;
   g_autofree char *method = NULL;
@@ -653,7 +661,7 @@ request_decide (HeraldHttpFast *self, gsize head_len, Request *req)
 
   memset (req, 0, sizeof *req);
   soup_message_headers_clear (h);
-  status = soup_headers_parse_request (self->buffer, (int)head_len, h, &method, &target, &version);
+  status = soup_headers_parse_request (head, (int)head_len, h, &method, &target, &version);
   if (status != SOUP_STATUS_OK || g_strcmp0 (method, "POST") != 0)
     return FALSE;
   req->route = match_route (target, &req->arg);
@@ -767,11 +775,29 @@ read_head (FastConn *c)
           c->state = STATE_HEAD;
           c->deadline = herald_loop_now () + timeout_s (self);
         }
+      if (c->served > 0)
+        {
+          /* A pipelining client: the kernel charges a receive buffer for the
+           * whole of a partly read segment, so a partial head left behind
+           * the requests just consumed can pin the receive window at zero
+           * and the rest never comes. Take it off the socket. */
+          if (c->inbuf == NULL)
+            c->inbuf = g_byte_array_new ();
+          n = recv (c->fd, self->buffer, n, 0);
+          if (n <= 0)
+            {
+              conn_close (c);
+              return FALSE;
+            }
+          g_byte_array_append (c->inbuf, (const guint8 *)self->buffer, n);
+          c->buffered = TRUE;
+          return TRUE;
+        }
       return FALSE;
     }
 
   request_clear (&c->req);
-  if (bare || !request_decide (self, head_len, &c->req))
+  if (bare || !request_decide (self, self->buffer, head_len, &c->req))
     {
       c->hand_off = TRUE;
       return FALSE;
@@ -828,6 +854,89 @@ read_head (FastConn *c)
     c->body = g_byte_array_new ();
   g_byte_array_set_size (c->body, c->req.length);
   c->body_got = 0;
+  return TRUE;
+}
+
+/* Buffered mode: requests are parsed from c->inbuf, filled with recv()
+ * (no peeking), until it is empty at a request boundary again. A request
+ * that is not answered here cannot go to libsoup any more (part of it was
+ * consumed): the connection is closed once the earlier responses are out,
+ * which a pipelining client must expect and answer by retrying the
+ * unanswered requests on a new connection (RFC 9112, 9.3.2). */
+static gboolean
+read_buffered (FastConn *c)
+{
+  HeraldHttpFast *self = c->owner;
+  Request *req = &c->req;
+  gsize head_len = 0;
+  gboolean bare = FALSE;
+  ssize_t n;
+
+  if (find_head_end ((const char *)c->inbuf->data, c->inbuf->len, &head_len, &bare))
+    {
+      request_clear (req);
+      if (bare || !request_decide (self, (const char *)c->inbuf->data, head_len, req))
+        {
+          g_debug ("http-fast: a pipelined request libsoup would have to answer: closing");
+          request_clear (req);
+          c->closing = TRUE;
+          return FALSE;
+        }
+      if (req->length > herald_config_get_max_message_size (self->config))
+        {
+          req->close = TRUE;
+          if (req->early == SOUP_STATUS_NOT_FOUND || req->early == SOUP_STATUS_UNAUTHORIZED)
+            handle_request (c, req, NULL, 0);
+          else
+            emit_error (c, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+                        gettext ("Request body exceeds max-message-size"), req);
+          g_byte_array_set_size (c->inbuf, 0);
+          return FALSE;
+        }
+      if (head_len + req->length <= c->inbuf->len)
+        {
+          handle_request (c, req, (const char *)c->inbuf->data + head_len, req->length);
+          g_byte_array_remove_range (c->inbuf, 0, head_len + req->length);
+          request_clear (req);
+          if (c->inbuf->len == 0)
+            {
+              /* At a request boundary with nothing held: back to peeking. */
+              c->buffered = FALSE;
+              c->state = STATE_IDLE;
+              c->peek_size = PEEK_FIRST;
+              c->deadline = herald_loop_now () + IDLE_TIMEOUT;
+            }
+          else
+            {
+              c->state = STATE_HEAD;
+              c->deadline = herald_loop_now () + timeout_s (self);
+            }
+          return TRUE;
+        }
+    }
+  else if (c->inbuf->len >= HEAD_MAX + 4)
+    {
+      Request too_long = { .close = TRUE };
+      emit_error (c, 431, "Request header fields too large", &too_long);
+      g_byte_array_set_size (c->inbuf, 0);
+      return FALSE;
+    }
+
+  n = recv (c->fd, self->buffer, BUFFER_SIZE, 0);
+  if (n < 0)
+    {
+      if (errno == EINTR)
+        return TRUE;
+      if (errno != EAGAIN && errno != EWOULDBLOCK)
+        conn_close (c);
+      return FALSE;
+    }
+  if (n == 0)
+    {
+      conn_close (c);
+      return FALSE;
+    }
+  g_byte_array_append (c->inbuf, (const guint8 *)self->buffer, n);
   return TRUE;
 }
 
@@ -911,6 +1020,12 @@ conn_read (FastConn *c)
             {
               c->throttled = TRUE;
               break;
+            }
+          if (c->buffered)
+            {
+              if (!read_buffered (c))
+                break;
+              continue;
             }
           if (!read_head (c))
             break;

@@ -180,6 +180,54 @@ check_status_kept (HeraldTestServer *server, const char *request, guint expected
   herald_test_client_free (client);
 }
 
+typedef struct
+{
+  HeraldTestClient *client;
+  char *data;
+} SendJob;
+
+static gpointer
+send_thread (gpointer user_data)
+{
+  SendJob *job = user_data;
+
+  send_str (job->client, job->data);
+  return NULL;
+}
+
+/* Thousands of pipelined requests sent while the responses are not read:
+ * reading stops and resumes, and a head split across reads is not left
+ * pinning the receive window (the kernel charges the whole segment). */
+static void
+test_pipelined_many (void)
+{
+  HeraldTestServer *server = herald_test_server_start (API, 1);
+  HeraldTestClient *client = herald_test_client_connect (server);
+  g_autofree char *one = post ("/api/broadcast", AUTH, "{\"data\":1}");
+  GString *all = g_string_new (NULL);
+  SendJob job = { client, NULL };
+  GThread *thread;
+  guint n = 6000;
+
+  for (guint i = 0; i < n; i++)
+    g_string_append (all, one);
+  job.data = g_string_free (all, FALSE);
+  thread = g_thread_new ("sender", send_thread, &job);
+  g_usleep (200 * 1000);
+  for (guint i = 0; i < n; i++)
+    {
+      guint status = 0;
+      g_autofree char *body = read_response (client, &status, NULL);
+
+      g_assert_cmpuint (status, ==, 200);
+      g_assert_cmpstr (body, ==, "{\"delivered\":0}");
+    }
+  g_thread_join (thread);
+  g_free (job.data);
+  herald_test_client_free (client);
+  herald_test_server_stop (server);
+}
+
 static void
 test_errors (void)
 {
@@ -488,6 +536,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/http-fast/keep-alive-publishes", test_keep_alive_publishes);
   g_test_add_func ("/http-fast/pipelined", test_pipelined);
+  g_test_add_func ("/http-fast/pipelined-many", test_pipelined_many);
   g_test_add_func ("/http-fast/errors", test_errors);
   g_test_add_func ("/http-fast/same-as-libsoup", test_same_as_libsoup);
   g_test_add_func ("/http-fast/connection-close", test_connection_close);
