@@ -133,6 +133,7 @@ struct _HeraldHttpFast
   char *buffer; /* peek/read scratch */
   SoupMessageHeaders *headers;
   JsonParser *parser;
+  GPtrArray *graveyard; /* closed by close_all(), freed at the next sweep */
 };
 
 static void conn_read (FastConn *c);
@@ -407,6 +408,9 @@ conn_flush (FastConn *c)
           return;
         }
       c->out_pos += n;
+      /* The write deadline is for a client that stops reading, not a slow one. */
+      if (c->write_armed)
+        c->deadline = herald_loop_now () + timeout_s (c->owner);
     }
   g_string_truncate (c->out, 0);
   c->out_pos = 0;
@@ -1048,6 +1052,9 @@ herald_http_fast_handle_events (gpointer ptr, guint32 events)
 {
   FastConn *c = ptr;
 
+  /* Closed earlier in this batch of events (herald_http_fast_close_all()). */
+  if (c->owner == NULL)
+    return;
   conn_ref (c);
   if (events & EPOLLOUT)
     {
@@ -1070,6 +1077,7 @@ herald_http_fast_sweep (HeraldHttpFast *self, guint32 now)
 {
   GList *l = self->conns.head;
 
+  g_ptr_array_set_size (self->graveyard, 0);
   while (l)
     {
       FastConn *c = l->data;
@@ -1101,14 +1109,23 @@ herald_http_fast_new (HeraldHub *hub, HeraldLoop *loop, HeraldHttpFastHandOff ha
   self->buffer = g_malloc (BUFFER_SIZE);
   self->headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
   self->parser = json_parser_new_immutable ();
+  self->graveyard = g_ptr_array_new_with_free_func ((GDestroyNotify)conn_unref);
   return self;
 }
 
 void
 herald_http_fast_close_all (HeraldHttpFast *self)
 {
+  /* Called from the worker's inbox, in the middle of a batch of epoll
+   * events that may still name these connections: keep them allocated
+   * until the next sweep. */
   while (self->conns.head)
-    conn_close (self->conns.head->data);
+    {
+      FastConn *c = self->conns.head->data;
+
+      g_ptr_array_add (self->graveyard, conn_ref (c));
+      conn_close (c);
+    }
 }
 
 void
@@ -1117,6 +1134,7 @@ herald_http_fast_free (HeraldHttpFast *self)
   if (self == NULL)
     return;
   herald_http_fast_close_all (self);
+  g_ptr_array_unref (self->graveyard);
   g_free (self->buffer);
   soup_message_headers_unref (self->headers);
   g_object_unref (self->parser);
