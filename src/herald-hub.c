@@ -36,6 +36,7 @@ struct _HeraldHub
   GHashTable *registry;   /* connection id → Entry */
   GHashTable *user_count; /* user id → GUINT count of connections */
   GHashTable *ip_count;   /* remote ip → GUINT */
+  GHashTable *channel_workers; /* channel → guint64 bit mask of workers subscribed */
 
   guint64 published;
 };
@@ -150,12 +151,29 @@ hub_sink (const HeraldDelivery *d, gpointer user_data)
     {
     case HERALD_TARGET_CHANNEL:
     case HERALD_TARGET_PRESENCE:
+      {
+        /* Only workers with subscribers of the channel: the others would be
+         * woken up for nothing. Beyond 64 workers the mask is not kept. */
+        const char *name = d->kind == HERALD_TARGET_CHANNEL ? herald_message_get_channel (d->message)
+                                                             : d->target;
+        guint64 mask = G_MAXUINT64;
+
+        if (self->workers->len <= 64 && name)
+          {
+            g_mutex_lock (&self->lock);
+            mask = GPOINTER_TO_SIZE (g_hash_table_lookup (self->channel_workers, name));
+            g_mutex_unlock (&self->lock);
+          }
+        for (guint i = 0; i < self->workers->len; i++)
+          if (i >= 64 || (mask & (G_GUINT64_CONSTANT (1) << i)))
+            post_delivery (self, i, d);
+      }
+      break;
     case HERALD_TARGET_ALL:
-      /* Every worker: each checks its own channel table, without locks. */
+      /* Every worker: each walks its own connections, without locks. */
       for (guint i = 0; i < self->workers->len; i++)
         post_delivery (self, i, d);
-      if (d->kind == HERALD_TARGET_ALL)
-        reached = herald_hub_get_connection_count (self);
+      reached = herald_hub_get_connection_count (self);
       break;
     case HERALD_TARGET_USER:
       g_mutex_lock (&self->lock);
@@ -217,6 +235,7 @@ herald_hub_finalize (GObject *object)
   g_hash_table_unref (self->registry);
   g_hash_table_unref (self->user_count);
   g_hash_table_unref (self->ip_count);
+  g_hash_table_unref (self->channel_workers);
   g_mutex_clear (&self->lock);
   G_OBJECT_CLASS (herald_hub_parent_class)->finalize (object);
 }
@@ -306,6 +325,7 @@ herald_hub_init (HeraldHub *self)
       = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)entry_free);
   self->user_count = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->ip_count = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->channel_workers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->workers = g_ptr_array_new_with_free_func (g_object_unref);
   self->main_context = g_main_context_ref_thread_default ();
   self->node_id = g_strndup (id, 12);
@@ -548,6 +568,48 @@ herald_hub_close_connection (HeraldHub *self, const char *id, guint16 code, cons
     }
   herald_engine_close_connection (self->engine, id, code, reason ? reason : "");
   return TRUE;
+}
+
+/* ---- which workers have a channel ---- */
+
+static void
+channel_mask_update (HeraldHub *self, const char *channel, guint worker_index, gboolean set)
+{
+  guint64 bit, mask;
+
+  if (worker_index >= 64)
+    return;
+  bit = G_GUINT64_CONSTANT (1) << worker_index;
+  g_mutex_lock (&self->lock);
+  mask = GPOINTER_TO_SIZE (g_hash_table_lookup (self->channel_workers, channel));
+  mask = set ? (mask | bit) : (mask & ~bit);
+  if (mask == 0)
+    g_hash_table_remove (self->channel_workers, channel);
+  else
+    g_hash_table_replace (self->channel_workers, g_strdup (channel), GSIZE_TO_POINTER ((gsize) mask));
+  g_mutex_unlock (&self->lock);
+}
+
+/**
+ * herald_hub_channel_occupied:
+ *
+ * Worker @worker_index has its first subscriber of @channel. Called before
+ * the subscription takes any history snapshot, so every message published
+ * after the snapshot is posted to that worker.
+ */
+void
+herald_hub_channel_occupied (HeraldHub *self, const char *channel, guint worker_index)
+{
+  channel_mask_update (self, channel, worker_index, TRUE);
+  /* A cluster engine listens to a channel only while some worker has it. */
+  herald_engine_channel_occupied (self->engine, channel);
+}
+
+void
+herald_hub_channel_vacated (HeraldHub *self, const char *channel, guint worker_index)
+{
+  channel_mask_update (self, channel, worker_index, FALSE);
+  herald_engine_channel_vacated (self->engine, channel);
 }
 
 /* ---- registry ---- */

@@ -404,8 +404,7 @@ herald_worker_ensure_channel (HeraldWorker *self, const char *name)
     {
       channel = herald_channel_new (name);
       g_hash_table_insert (self->channels, (gpointer)herald_channel_get_name (channel), channel);
-      /* A cluster engine listens to a channel only while some worker has it. */
-      herald_engine_channel_occupied (herald_hub_get_engine (self->hub), name);
+      herald_hub_channel_occupied (self->hub, name, self->index);
     }
   return channel;
 }
@@ -415,8 +414,7 @@ herald_worker_release_channel (HeraldWorker *self, HeraldChannel *channel)
 {
   if (herald_channel_get_n_subscribers (channel) == 0)
     {
-      herald_engine_channel_vacated (herald_hub_get_engine (self->hub),
-                                     herald_channel_get_name (channel));
+      herald_hub_channel_vacated (self->hub, herald_channel_get_name (channel), self->index);
       g_hash_table_remove (self->channels, herald_channel_get_name (channel));
     }
 }
