@@ -53,9 +53,10 @@ dispatch_in_worker (HeraldWorker *worker, gpointer user_data)
   g_autofree char *id = g_strdup_printf ("fuzz%u", counter++);
   int sv[2];
 
-  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0
-      && herald_hub_reserve_connection (hub, id, NULL, "127.0.0.1", herald_worker_get_index (worker),
-                                        NULL))
+  /* Without a connection the input would not be exercised at all. */
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), ==, 0);
+  g_assert_true (herald_hub_reserve_connection (hub, id, NULL, "127.0.0.1",
+                                                herald_worker_get_index (worker), NULL));
     {
       setup.id = id;
       setup.transport = HERALD_TRANSPORT_WEBSOCKET;
