@@ -16,6 +16,7 @@
 #include <gio/gio.h>
 
 #include "herald-dbus.h"
+#include "herald-test-dbus.h"
 #include "herald-test-server.h"
 #include "herald-test-utils.h"
 
@@ -28,213 +29,40 @@ static GTestDBus *test_bus;
 typedef struct
 {
   HeraldTestServer *server;
-  GDBusConnection *bus_server; /* HeraldDbus is exported here */
-  GDBusConnection *bus_client; /* the calls come from here */
+  HeraldTestBus bus; /* HeraldDbus is exported on bus.server */
   HeraldDbus *dbus;
-
-  guint opened_subscription;
-  guint closed_subscription;
-  guint changed_subscription;
-  GPtrArray *opened;  /* of GVariant (sss) */
-  GPtrArray *closed;  /* of GVariant (sqs) */
-  GPtrArray *changed; /* of GVariant a{sv} */
 } Fixture;
-
-static GDBusConnection *
-connect_to_bus (const char *address)
-{
-  g_autoptr (GError) error = NULL;
-  GDBusConnection *connection = g_dbus_connection_new_for_address_sync (
-      address,
-      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
-          | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-      NULL, NULL, &error);
-
-  g_assert_no_error (error);
-  return connection;
-}
-
-/* The bus daemon answers these, so a blocking call cannot deadlock. */
-static guint
-bus_name_request (GDBusConnection *connection, const char *method, guint flags)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) reply = NULL;
-  guint result = 0;
-
-  reply = g_dbus_connection_call_sync (
-      connection, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", method,
-      g_str_equal (method, "RequestName") ? g_variant_new ("(su)", HERALD_DBUS_NAME, flags)
-                                          : g_variant_new ("(s)", HERALD_DBUS_NAME),
-      G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, TIMEOUT_MS, NULL, &error);
-  g_assert_no_error (error);
-  g_variant_get (reply, "(u)", &result);
-  return result;
-}
-
-/* Returns once the bus daemon has handled everything sent before. */
-static void
-bus_round_trip (GDBusConnection *connection)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) reply = NULL;
-
-  reply = g_dbus_connection_call_sync (
-      connection, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetId",
-      NULL, G_VARIANT_TYPE ("(s)"), G_DBUS_CALL_FLAGS_NONE, TIMEOUT_MS, NULL, &error);
-  g_assert_no_error (error);
-}
-
-static void
-on_signal (GDBusConnection *connection, const char *sender, const char *path, const char *interface,
-           const char *name, GVariant *parameters, gpointer user_data)
-{
-  Fixture *f = user_data;
-
-  if (g_str_equal (name, "ConnectionOpened"))
-    g_ptr_array_add (f->opened, g_variant_ref (parameters));
-  else if (g_str_equal (name, "ConnectionClosed"))
-    g_ptr_array_add (f->closed, g_variant_ref (parameters));
-  else if (g_str_equal (name, "PropertiesChanged"))
-    {
-      const char *iface;
-      g_autoptr (GVariant) changed = NULL;
-
-      g_variant_get (parameters, "(&s@a{sv}@as)", &iface, &changed, NULL);
-      if (g_str_equal (iface, HERALD_DBUS_INTERFACE))
-        g_ptr_array_add (f->changed, g_steal_pointer (&changed));
-    }
-}
-
-static guint
-subscribe_signal (Fixture *f, const char *interface, const char *member)
-{
-  return g_dbus_connection_signal_subscribe (
-      f->bus_client, g_dbus_connection_get_unique_name (f->bus_server), interface, member,
-      HERALD_DBUS_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_signal, f, NULL);
-}
 
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
-  g_autoptr (GError) error = NULL;
   const char *address = g_test_dbus_get_bus_address (test_bus);
 
   /* No token key: anonymous-only, on loopback. Two worker threads. */
   f->server = herald_test_server_start (NULL, 2);
-  f->bus_server = connect_to_bus (address);
-  f->bus_client = connect_to_bus (address);
+  herald_test_bus_open (&f->bus, address);
   f->dbus = herald_dbus_new (f->server->hub);
-  g_assert_true (herald_dbus_export (f->dbus, f->bus_server, &error));
-  g_assert_no_error (error);
-  /* 1 = DBUS_REQUEST_NAME_REPLY_PRIMARY_OWNER; 4 = DO_NOT_QUEUE */
-  g_assert_cmpuint (bus_name_request (f->bus_server, "RequestName", 4), ==, 1);
-
-  f->opened = g_ptr_array_new_with_free_func ((GDestroyNotify)g_variant_unref);
-  f->closed = g_ptr_array_new_with_free_func ((GDestroyNotify)g_variant_unref);
-  f->changed = g_ptr_array_new_with_free_func ((GDestroyNotify)g_variant_unref);
-  f->opened_subscription = subscribe_signal (f, HERALD_DBUS_INTERFACE, "ConnectionOpened");
-  f->closed_subscription = subscribe_signal (f, HERALD_DBUS_INTERFACE, "ConnectionClosed");
-  f->changed_subscription
-      = subscribe_signal (f, "org.freedesktop.DBus.Properties", "PropertiesChanged");
+  herald_test_bus_export (&f->bus, f->dbus);
   /* The match rules are in place once the bus has answered a round trip
    * sent after them (AddMatch is sent first, messages stay in order). */
-  bus_round_trip (f->bus_client);
+  herald_test_bus_round_trip (f->bus.client);
 }
 
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
-  g_dbus_connection_signal_unsubscribe (f->bus_client, f->opened_subscription);
-  g_dbus_connection_signal_unsubscribe (f->bus_client, f->closed_subscription);
-  g_dbus_connection_signal_unsubscribe (f->bus_client, f->changed_subscription);
-  herald_dbus_unexport (f->dbus);
-  /* Released synchronously, so the next test can take the name at once. */
-  bus_name_request (f->bus_server, "ReleaseName", 0);
-  g_dbus_connection_close_sync (f->bus_server, NULL, NULL);
-  g_dbus_connection_close_sync (f->bus_client, NULL, NULL);
+  herald_test_bus_unexport (&f->bus, f->dbus);
   g_clear_object (&f->dbus);
   g_clear_pointer (&f->server, herald_test_server_stop);
-  g_clear_object (&f->bus_server);
-  g_clear_object (&f->bus_client);
-  g_clear_pointer (&f->opened, g_ptr_array_unref);
-  g_clear_pointer (&f->closed, g_ptr_array_unref);
-  g_clear_pointer (&f->changed, g_ptr_array_unref);
 }
 
-/* --- Calling over the bus --- */
-
+/* Stores the result of an asynchronous call for HERALD_TEST_WAIT_UNTIL. */
 static void
 on_async_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   GAsyncResult **out = user_data;
 
   *out = g_object_ref (result);
-}
-
-static GVariant *
-call_full (Fixture *f, const char *interface, const char *method, GVariant *parameters,
-           const char *reply_type, GError **error)
-{
-  g_autoptr (GAsyncResult) result = NULL;
-
-  g_dbus_connection_call (f->bus_client, HERALD_DBUS_NAME, HERALD_DBUS_PATH, interface, method,
-                          parameters, reply_type ? G_VARIANT_TYPE (reply_type) : NULL,
-                          G_DBUS_CALL_FLAGS_NONE, TIMEOUT_MS, NULL, on_async_done, &result);
-  HERALD_TEST_WAIT_UNTIL (result != NULL, TIMEOUT_MS);
-  return g_dbus_connection_call_finish (f->bus_client, result, error);
-}
-
-static GVariant *
-call_ok (Fixture *f, const char *method, GVariant *parameters, const char *reply_type)
-{
-  g_autoptr (GError) error = NULL;
-  GVariant *reply = call_full (f, HERALD_DBUS_INTERFACE, method, parameters, reply_type, &error);
-
-  g_assert_no_error (error);
-  g_assert_nonnull (reply);
-  return reply;
-}
-
-static void
-call_fails (Fixture *f, const char *method, GVariant *parameters, const char *error_name)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) reply
-      = call_full (f, HERALD_DBUS_INTERFACE, method, parameters, NULL, &error);
-  g_autofree char *remote = NULL;
-
-  g_assert_null (reply);
-  g_assert_nonnull (error);
-  remote = g_dbus_error_get_remote_error (error);
-  g_assert_cmpstr (remote, ==, error_name);
-}
-
-static GVariant *
-get_property (Fixture *f, const char *name)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) reply
-      = call_full (f, "org.freedesktop.DBus.Properties", "Get",
-                   g_variant_new ("(ss)", HERALD_DBUS_INTERFACE, name), "(v)", &error);
-  GVariant *value = NULL;
-
-  g_assert_no_error (error);
-  g_variant_get (reply, "(v)", &value);
-  return value;
-}
-
-static gboolean
-changed_has (Fixture *f, const char *name, guint value)
-{
-  for (guint i = 0; i < f->changed->len; i++)
-    {
-      guint got;
-
-      if (g_variant_lookup (g_ptr_array_index (f->changed, i), name, "u", &got) && got == value)
-        return TRUE;
-    }
-  return FALSE;
 }
 
 /* --- WebSocket clients --- */
@@ -303,11 +131,12 @@ echo_close (HeraldTestClient *client, guint16 code)
 static gboolean
 opened_has (Fixture *f, const char *id)
 {
-  for (guint i = 0; i < f->opened->len; i++)
+  for (guint i = 0; i < f->bus.opened->len; i++)
     {
       const char *got_id, *user_id, *transport;
 
-      g_variant_get (g_ptr_array_index (f->opened, i), "(&s&s&s)", &got_id, &user_id, &transport);
+      g_variant_get (g_ptr_array_index (f->bus.opened, i), "(&s&s&s)", &got_id, &user_id,
+                     &transport);
       if (g_str_equal (got_id, id))
         {
           g_assert_cmpstr (user_id, ==, "");
@@ -321,13 +150,13 @@ opened_has (Fixture *f, const char *id)
 static GVariant *
 find_closed (Fixture *f, const char *id)
 {
-  for (guint i = 0; i < f->closed->len; i++)
+  for (guint i = 0; i < f->bus.closed->len; i++)
     {
       const char *got_id;
 
-      g_variant_get (g_ptr_array_index (f->closed, i), "(&sqs)", &got_id, NULL, NULL);
+      g_variant_get (g_ptr_array_index (f->bus.closed, i), "(&sqs)", &got_id, NULL, NULL);
       if (g_str_equal (got_id, id))
-        return g_ptr_array_index (f->closed, i);
+        return g_ptr_array_index (f->bus.closed, i);
     }
   return NULL;
 }
@@ -388,7 +217,8 @@ test_publish_and_inspect (Fixture *f, gconstpointer data)
   subscribe (client, "news");
 
   /* 1. Publish over the bus reaches the subscriber. */
-  reply = call_ok (f, "Publish", g_variant_new ("(ss)", "news", "{\"hello\":1}"), "(t)");
+  reply = herald_test_bus_call_ok (&f->bus, "Publish",
+                                   g_variant_new ("(ss)", "news", "{\"hello\":1}"), "(t)");
   g_variant_get (reply, "(t)", &offset);
   g_assert_cmpuint (offset, >, 0);
   text = read_text (client);
@@ -399,7 +229,7 @@ test_publish_and_inspect (Fixture *f, gconstpointer data)
   g_assert_cmpstr (text, ==, expected);
 
   /* 2. The connection as the workers see it. */
-  list = call_ok (f, "ListConnections", NULL, "(aa{sv})");
+  list = herald_test_bus_call_ok (&f->bus, "ListConnections", NULL, "(aa{sv})");
   connections = g_variant_get_child_value (list, 0);
   g_assert_cmpuint (g_variant_n_children (connections), ==, 1);
   first = g_variant_get_child_value (connections, 0);
@@ -415,12 +245,12 @@ test_publish_and_inspect (Fixture *f, gconstpointer data)
     g_assert_cmpuint (received, >=, 1); /* the subscribe request */
   }
 
-  one = call_ok (f, "GetConnection", g_variant_new ("(s)", id), "(a{sv})");
+  one = herald_test_bus_call_ok (&f->bus, "GetConnection", g_variant_new ("(s)", id), "(a{sv})");
   info = g_variant_get_child_value (one, 0);
   assert_connection_info (info, id, before, after);
   g_assert_true (g_variant_equal (info, first));
 
-  channels = call_ok (f, "ListChannels", NULL, "(a(su))");
+  channels = herald_test_bus_call_ok (&f->bus, "ListChannels", NULL, "(a(su))");
   {
     g_autoptr (GVariant) array = g_variant_get_child_value (channels, 0);
 
@@ -430,7 +260,7 @@ test_publish_and_inspect (Fixture *f, gconstpointer data)
     g_assert_cmpuint (subscribers, ==, 1);
   }
 
-  count = get_property (f, "ConnectionCount");
+  count = herald_test_bus_get_property (&f->bus, "ConnectionCount");
   g_assert_cmpuint (g_variant_get_uint32 (count), ==, 1);
 
   herald_test_client_free (client);
@@ -450,13 +280,13 @@ test_heartbeat (Fixture *f, gconstpointer data)
   gint64 start;
   double elapsed;
 
-  reply = call_full (
-      f, "org.freedesktop.DBus.Properties", "Set",
+  reply = herald_test_bus_call_full (
+      &f->bus, "org.freedesktop.DBus.Properties", "Set",
       g_variant_new ("(ssv)", HERALD_DBUS_INTERFACE, "HeartbeatInterval", g_variant_new_uint32 (1)),
       "()", &error);
   g_assert_no_error (error);
   start = g_get_monotonic_time ();
-  value = get_property (f, "HeartbeatInterval");
+  value = herald_test_bus_get_property (&f->bus, "HeartbeatInterval");
   g_assert_cmpuint (g_variant_get_uint32 (value), ==, 1);
   g_assert_cmpuint (herald_config_get_heartbeat_interval (f->server->config), ==, 1);
 
@@ -481,7 +311,8 @@ test_heartbeat (Fixture *f, gconstpointer data)
   g_test_message ("heartbeat 1 s: pings after %.3f s", elapsed);
   g_assert_cmpfloat (elapsed, <, 3.0);
 
-  HERALD_TEST_WAIT_UNTIL (changed_has (f, "HeartbeatInterval", 1), TIMEOUT_MS);
+  HERALD_TEST_WAIT_UNTIL (herald_test_bus_changed_has (&f->bus, "HeartbeatInterval", 1),
+                          TIMEOUT_MS);
   herald_test_client_free (client);
 }
 
@@ -503,20 +334,23 @@ test_send_and_close (Fixture *f, gconstpointer data)
 
   HERALD_TEST_WAIT_UNTIL (opened_has (f, id), TIMEOUT_MS);
   /* ConnectionCount is announced too (at most once a second). */
-  HERALD_TEST_WAIT_UNTIL (changed_has (f, "ConnectionCount", 1), 2 * TIMEOUT_MS);
+  HERALD_TEST_WAIT_UNTIL (herald_test_bus_changed_has (&f->bus, "ConnectionCount", 1),
+                          2 * TIMEOUT_MS);
 
   /* Anonymous-only: nobody has a user id. */
-  to_user = call_ok (f, "SendToUser", g_variant_new ("(ss)", "alice", "{\"unread\":3}"), "(u)");
+  to_user = herald_test_bus_call_ok (&f->bus, "SendToUser",
+                                     g_variant_new ("(ss)", "alice", "{\"unread\":3}"), "(u)");
   g_variant_get (to_user, "(u)", &delivered);
   g_assert_cmpuint (delivered, ==, 0);
 
   /* The client gets the direct message and nothing before it. */
-  to_connection
-      = call_ok (f, "SendToConnection", g_variant_new ("(ss)", id, "{\"ping\":true}"), "()");
+  to_connection = herald_test_bus_call_ok (&f->bus, "SendToConnection",
+                                           g_variant_new ("(ss)", id, "{\"ping\":true}"), "()");
   text = read_text (client);
   g_assert_cmpstr (text, ==, "{\"type\":\"message\",\"data\":{\"ping\":true}}");
 
-  closed = call_ok (f, "CloseConnection", g_variant_new ("(sqs)", id, OPERATOR_CLOSE, "bye"), "()");
+  closed = herald_test_bus_call_ok (&f->bus, "CloseConnection",
+                                    g_variant_new ("(sqs)", id, OPERATOR_CLOSE, "bye"), "()");
   g_assert_cmpuint (herald_test_ws_wait_close (client), ==, OPERATOR_CLOSE);
   g_assert_cmpstr (client->close_reason, ==, "bye");
   echo_close (client, OPERATOR_CLOSE);
@@ -525,17 +359,21 @@ test_send_and_close (Fixture *f, gconstpointer data)
   g_variant_get (find_closed (f, id), "(&sq&s)", &closed_id, &code, &reason);
   g_assert_cmpuint (code, ==, OPERATOR_CLOSE);
   g_assert_cmpstr (reason, ==, "bye");
-  g_assert_cmpuint (f->opened->len, ==, 1);
-  g_assert_cmpuint (f->closed->len, ==, 1);
+  g_assert_cmpuint (f->bus.opened->len, ==, 1);
+  g_assert_cmpuint (f->bus.closed->len, ==, 1);
 
   /* Gone: the connection is unknown now. */
-  call_fails (f, "GetConnection", g_variant_new ("(s)", id), ERROR_PREFIX "NotFound");
-  call_fails (f, "SendToConnection", g_variant_new ("(ss)", id, "{}"), ERROR_PREFIX "NotFound");
-  call_fails (f, "CloseConnection", g_variant_new ("(sqs)", id, OPERATOR_CLOSE, "bye"),
-              ERROR_PREFIX "NotFound");
-  count = get_property (f, "ConnectionCount");
+  herald_test_bus_call_fails (&f->bus, "GetConnection", g_variant_new ("(s)", id),
+                              ERROR_PREFIX "NotFound");
+  herald_test_bus_call_fails (&f->bus, "SendToConnection", g_variant_new ("(ss)", id, "{}"),
+                              ERROR_PREFIX "NotFound");
+  herald_test_bus_call_fails (&f->bus, "CloseConnection",
+                              g_variant_new ("(sqs)", id, OPERATOR_CLOSE, "bye"),
+                              ERROR_PREFIX "NotFound");
+  count = herald_test_bus_get_property (&f->bus, "ConnectionCount");
   g_assert_cmpuint (g_variant_get_uint32 (count), ==, 0);
-  HERALD_TEST_WAIT_UNTIL (changed_has (f, "ConnectionCount", 0), 2 * TIMEOUT_MS);
+  HERALD_TEST_WAIT_UNTIL (herald_test_bus_changed_has (&f->bus, "ConnectionCount", 0),
+                          2 * TIMEOUT_MS);
 
   herald_test_client_free (client);
 }
@@ -555,11 +393,11 @@ test_broadcast (Fixture *f, gconstpointer data)
   guint delivered = 0;
 
   g_assert_cmpstr (id_a, !=, id_b);
-  count = get_property (f, "ConnectionCount");
+  count = herald_test_bus_get_property (&f->bus, "ConnectionCount");
   g_assert_cmpuint (g_variant_get_uint32 (count), ==, 2);
 
-  reply = call_ok (f, "Broadcast", g_variant_new ("(s)", "{\"maintenance\":\"in 5 minutes\"}"),
-                   "(u)");
+  reply = herald_test_bus_call_ok (
+      &f->bus, "Broadcast", g_variant_new ("(s)", "{\"maintenance\":\"in 5 minutes\"}"), "(u)");
   g_variant_get (reply, "(u)", &delivered);
   g_assert_cmpuint (delivered, ==, 2);
   for (gsize i = 0; i < G_N_ELEMENTS (clients); i++)
@@ -669,10 +507,11 @@ test_busctl (Fixture *f, gconstpointer data)
 
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (run_busctl (set, &out), ==, 0);
-  value = get_property (f, "HeartbeatInterval");
+  value = herald_test_bus_get_property (&f->bus, "HeartbeatInterval");
   g_assert_cmpuint (g_variant_get_uint32 (value), ==, 5);
   g_assert_cmpuint (herald_config_get_heartbeat_interval (f->server->config), ==, 5);
-  HERALD_TEST_WAIT_UNTIL (changed_has (f, "HeartbeatInterval", 5), TIMEOUT_MS);
+  HERALD_TEST_WAIT_UNTIL (herald_test_bus_changed_has (&f->bus, "HeartbeatInterval", 5),
+                          TIMEOUT_MS);
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (run_busctl (get, &out), ==, 0);
   g_assert_cmpstr (out, ==, "u 5\n");

@@ -14,6 +14,7 @@
 
 #include "herald-dbus.h"
 #include "herald-memory-engine.h"
+#include "herald-test-dbus.h"
 #include "herald-test-utils.h"
 
 #define TIMEOUT_MS 5000
@@ -25,208 +26,34 @@ static GTestDBus *test_bus;
 
 typedef struct
 {
-  GDBusConnection *server;
-  GDBusConnection *client;
+  HeraldTestBus bus; /* HeraldDbus is exported on bus.server */
   HeraldConfig *config;
   HeraldEngine *engine;
   HeraldHub *hub;
   HeraldDbus *dbus;
-
-  guint opened_subscription;
-  guint closed_subscription;
-  guint changed_subscription;
-  GPtrArray *opened;  /* of GVariant (sss) */
-  GPtrArray *closed;  /* of GVariant (sqs) */
-  GPtrArray *changed; /* of GVariant a{sv} */
 } Fixture;
-
-static GDBusConnection *
-connect_to_bus (const char *address)
-{
-  g_autoptr (GError) error = NULL;
-  GDBusConnection *connection = g_dbus_connection_new_for_address_sync (
-      address,
-      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
-          | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-      NULL, NULL, &error);
-
-  g_assert_no_error (error);
-  return connection;
-}
-
-/* The bus daemon answers these, so a blocking call cannot deadlock. */
-static guint
-bus_name_request (GDBusConnection *connection, const char *method, guint flags)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) reply = NULL;
-  guint result = 0;
-
-  reply = g_dbus_connection_call_sync (
-      connection, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", method,
-      g_str_equal (method, "RequestName") ? g_variant_new ("(su)", HERALD_DBUS_NAME, flags)
-                                          : g_variant_new ("(s)", HERALD_DBUS_NAME),
-      G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, TIMEOUT_MS, NULL, &error);
-  g_assert_no_error (error);
-  g_variant_get (reply, "(u)", &result);
-  return result;
-}
-
-static void
-on_signal (GDBusConnection *connection, const char *sender, const char *path, const char *interface,
-           const char *name, GVariant *parameters, gpointer user_data)
-{
-  Fixture *f = user_data;
-
-  if (g_str_equal (name, "ConnectionOpened"))
-    g_ptr_array_add (f->opened, g_variant_ref (parameters));
-  else if (g_str_equal (name, "ConnectionClosed"))
-    g_ptr_array_add (f->closed, g_variant_ref (parameters));
-  else if (g_str_equal (name, "PropertiesChanged"))
-    {
-      const char *iface;
-      g_autoptr (GVariant) changed = NULL;
-
-      g_variant_get (parameters, "(&s@a{sv}@as)", &iface, &changed, NULL);
-      if (g_str_equal (iface, HERALD_DBUS_INTERFACE))
-        g_ptr_array_add (f->changed, g_steal_pointer (&changed));
-    }
-}
-
-static guint
-subscribe (Fixture *f, const char *interface, const char *member)
-{
-  return g_dbus_connection_signal_subscribe (
-      f->client, g_dbus_connection_get_unique_name (f->server), interface, member, HERALD_DBUS_PATH,
-      NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_signal, f, NULL);
-}
 
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
-  g_autoptr (GError) error = NULL;
   const char *address = g_test_dbus_get_bus_address (test_bus);
 
-  f->server = connect_to_bus (address);
-  f->client = connect_to_bus (address);
+  herald_test_bus_open (&f->bus, address);
   f->config = herald_config_new ();
   f->engine = herald_memory_engine_new (f->config);
   f->hub = herald_hub_new (f->config, f->engine);
   f->dbus = herald_dbus_new (f->hub);
-  g_assert_true (herald_dbus_export (f->dbus, f->server, &error));
-  g_assert_no_error (error);
-  /* 1 = DBUS_REQUEST_NAME_REPLY_PRIMARY_OWNER; 4 = DO_NOT_QUEUE */
-  g_assert_cmpuint (bus_name_request (f->server, "RequestName", 4), ==, 1);
-
-  f->opened = g_ptr_array_new_with_free_func ((GDestroyNotify)g_variant_unref);
-  f->closed = g_ptr_array_new_with_free_func ((GDestroyNotify)g_variant_unref);
-  f->changed = g_ptr_array_new_with_free_func ((GDestroyNotify)g_variant_unref);
-  f->opened_subscription = subscribe (f, HERALD_DBUS_INTERFACE, "ConnectionOpened");
-  f->closed_subscription = subscribe (f, HERALD_DBUS_INTERFACE, "ConnectionClosed");
-  f->changed_subscription = subscribe (f, "org.freedesktop.DBus.Properties", "PropertiesChanged");
+  herald_test_bus_export (&f->bus, f->dbus);
 }
 
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
-  g_dbus_connection_signal_unsubscribe (f->client, f->opened_subscription);
-  g_dbus_connection_signal_unsubscribe (f->client, f->closed_subscription);
-  g_dbus_connection_signal_unsubscribe (f->client, f->changed_subscription);
-  herald_dbus_unexport (f->dbus);
-  /* Released synchronously, so the next test can take the name at once. */
-  bus_name_request (f->server, "ReleaseName", 0);
-  g_dbus_connection_close_sync (f->server, NULL, NULL);
-  g_dbus_connection_close_sync (f->client, NULL, NULL);
+  herald_test_bus_unexport (&f->bus, f->dbus);
   g_clear_object (&f->dbus);
   g_clear_object (&f->hub);
   g_clear_object (&f->engine);
   g_clear_object (&f->config);
-  g_clear_object (&f->server);
-  g_clear_object (&f->client);
-  g_clear_pointer (&f->opened, g_ptr_array_unref);
-  g_clear_pointer (&f->closed, g_ptr_array_unref);
-  g_clear_pointer (&f->changed, g_ptr_array_unref);
-}
-
-/* --- Calling --- */
-
-static void
-on_call_done (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  GAsyncResult **out = user_data;
-
-  *out = g_object_ref (result);
-}
-
-/* Asynchronous underneath: the object answers in this same main context. */
-static GVariant *
-call_full (Fixture *f, const char *interface, const char *method, GVariant *parameters,
-           const char *reply_type, GError **error)
-{
-  g_autoptr (GAsyncResult) result = NULL;
-
-  g_dbus_connection_call (f->client, HERALD_DBUS_NAME, HERALD_DBUS_PATH, interface, method,
-                          parameters, reply_type ? G_VARIANT_TYPE (reply_type) : NULL,
-                          G_DBUS_CALL_FLAGS_NONE, TIMEOUT_MS, NULL, on_call_done, &result);
-  HERALD_TEST_WAIT_UNTIL (result != NULL, TIMEOUT_MS);
-  return g_dbus_connection_call_finish (f->client, result, error);
-}
-
-static GVariant *
-call (Fixture *f, const char *method, GVariant *parameters, const char *reply_type, GError **error)
-{
-  return call_full (f, HERALD_DBUS_INTERFACE, method, parameters, reply_type, error);
-}
-
-static GVariant *
-call_ok (Fixture *f, const char *method, GVariant *parameters, const char *reply_type)
-{
-  g_autoptr (GError) error = NULL;
-  GVariant *reply = call (f, method, parameters, reply_type, &error);
-
-  g_assert_no_error (error);
-  g_assert_nonnull (reply);
-  return reply;
-}
-
-static void
-assert_remote_error (GError *error, const char *name)
-{
-  g_autofree char *remote = NULL;
-
-  g_assert_nonnull (error);
-  remote = g_dbus_error_get_remote_error (error);
-  g_assert_cmpstr (remote, ==, name);
-}
-
-static void
-call_fails (Fixture *f, const char *method, GVariant *parameters, const char *error_name)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) reply = call (f, method, parameters, NULL, &error);
-
-  g_assert_null (reply);
-  assert_remote_error (error, error_name);
-}
-
-static GVariant *
-get_property (Fixture *f, const char *name)
-{
-  g_autoptr (GVariant) reply
-      = call_full (f, "org.freedesktop.DBus.Properties", "Get",
-                   g_variant_new ("(ss)", HERALD_DBUS_INTERFACE, name), "(v)", NULL);
-  GVariant *value = NULL;
-
-  g_assert_nonnull (reply);
-  g_variant_get (reply, "(v)", &value);
-  return value;
-}
-
-static GVariant *
-set_property (Fixture *f, const char *name, GVariant *value, GError **error)
-{
-  return call_full (f, "org.freedesktop.DBus.Properties", "Set",
-                    g_variant_new ("(ssv)", HERALD_DBUS_INTERFACE, name, value), "()", error);
 }
 
 /* --- Methods --- */
@@ -238,8 +65,8 @@ test_publish (Fixture *f, gconstpointer data)
 
   for (int i = 0; i < 3; i++)
     {
-      g_autoptr (GVariant) reply
-          = call_ok (f, "Publish", g_variant_new ("(ss)", "news", "{\"hello\": 1}"), "(t)");
+      g_autoptr (GVariant) reply = herald_test_bus_call_ok (
+          &f->bus, "Publish", g_variant_new ("(ss)", "news", "{\"hello\": 1}"), "(t)");
       guint64 offset;
 
       g_variant_get (reply, "(t)", &offset);
@@ -248,18 +75,20 @@ test_publish (Fixture *f, gconstpointer data)
       last = offset;
     }
 
-  call_fails (f, "Publish", g_variant_new ("(ss)", "news", "{not json"),
-              ERROR_PREFIX "InvalidArgument");
-  call_fails (f, "Publish", g_variant_new ("(ss)", "news", "1 2"), ERROR_PREFIX "InvalidArgument");
-  call_fails (f, "Publish", g_variant_new ("(ss)", "bad channel!", "{}"),
-              ERROR_PREFIX "InvalidArgument");
-  call_fails (f, "Publish", g_variant_new ("(ss)", "", "{}"), ERROR_PREFIX "InvalidArgument");
+  herald_test_bus_call_fails (&f->bus, "Publish", g_variant_new ("(ss)", "news", "{not json"),
+                              ERROR_PREFIX "InvalidArgument");
+  herald_test_bus_call_fails (&f->bus, "Publish", g_variant_new ("(ss)", "news", "1 2"),
+                              ERROR_PREFIX "InvalidArgument");
+  herald_test_bus_call_fails (&f->bus, "Publish", g_variant_new ("(ss)", "bad channel!", "{}"),
+                              ERROR_PREFIX "InvalidArgument");
+  herald_test_bus_call_fails (&f->bus, "Publish", g_variant_new ("(ss)", "", "{}"),
+                              ERROR_PREFIX "InvalidArgument");
 
   /* The error also maps back to HERALD_ERROR in this process. */
   {
     g_autoptr (GError) error = NULL;
-    g_autoptr (GVariant) reply
-        = call (f, "Publish", g_variant_new ("(ss)", "news", "nope"), NULL, &error);
+    g_autoptr (GVariant) reply = herald_test_bus_call (
+        &f->bus, "Publish", g_variant_new ("(ss)", "news", "nope"), NULL, &error);
 
     g_assert_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT);
   }
@@ -273,12 +102,13 @@ test_publish (Fixture *f, gconstpointer data)
       g_string_append_c (json, 'x');
     g_string_append_c (json, '"');
     big = g_string_free (json, FALSE);
-    call_fails (f, "Publish", g_variant_new ("(ss)", "news", big), ERROR_PREFIX "LimitExceeded");
+    herald_test_bus_call_fails (&f->bus, "Publish", g_variant_new ("(ss)", "news", big),
+                                ERROR_PREFIX "LimitExceeded");
   }
 
   /* A wrong signature never reaches the adapter. */
-  call_fails (f, "Publish", g_variant_new ("(s)", "news"),
-              "org.freedesktop.DBus.Error.InvalidArgs");
+  herald_test_bus_call_fails (&f->bus, "Publish", g_variant_new ("(s)", "news"),
+                              "org.freedesktop.DBus.Error.InvalidArgs");
 }
 
 static void
@@ -288,70 +118,70 @@ test_send (Fixture *f, gconstpointer data)
   g_autoptr (GVariant) to_user = NULL;
   guint delivered = 42;
 
-  broadcast = call_ok (f, "Broadcast", g_variant_new ("(s)", "{\"a\":1}"), "(u)");
+  broadcast
+      = herald_test_bus_call_ok (&f->bus, "Broadcast", g_variant_new ("(s)", "{\"a\":1}"), "(u)");
   g_variant_get (broadcast, "(u)", &delivered);
   g_assert_cmpuint (delivered, ==, 0);
-  call_fails (f, "Broadcast", g_variant_new ("(s)", "{"), ERROR_PREFIX "InvalidArgument");
+  herald_test_bus_call_fails (&f->bus, "Broadcast", g_variant_new ("(s)", "{"),
+                              ERROR_PREFIX "InvalidArgument");
 
-  to_user = call_ok (f, "SendToUser", g_variant_new ("(ss)", "alice", "[1,2]"), "(u)");
+  to_user = herald_test_bus_call_ok (&f->bus, "SendToUser",
+                                     g_variant_new ("(ss)", "alice", "[1,2]"), "(u)");
   delivered = 42;
   g_variant_get (to_user, "(u)", &delivered);
   g_assert_cmpuint (delivered, ==, 0);
-  call_fails (f, "SendToUser", g_variant_new ("(ss)", "", "[1]"), ERROR_PREFIX "InvalidArgument");
-  call_fails (f, "SendToUser", g_variant_new ("(ss)", "alice", "[1"),
-              ERROR_PREFIX "InvalidArgument");
+  herald_test_bus_call_fails (&f->bus, "SendToUser", g_variant_new ("(ss)", "", "[1]"),
+                              ERROR_PREFIX "InvalidArgument");
+  herald_test_bus_call_fails (&f->bus, "SendToUser", g_variant_new ("(ss)", "alice", "[1"),
+                              ERROR_PREFIX "InvalidArgument");
 
-  call_fails (f, "SendToConnection", g_variant_new ("(ss)", "unknown-id", "{}"),
-              ERROR_PREFIX "NotFound");
-  call_fails (f, "SendToConnection", g_variant_new ("(ss)", "bad id!", "{}"),
-              ERROR_PREFIX "InvalidArgument");
+  herald_test_bus_call_fails (&f->bus, "SendToConnection",
+                              g_variant_new ("(ss)", "unknown-id", "{}"), ERROR_PREFIX "NotFound");
+  herald_test_bus_call_fails (&f->bus, "SendToConnection", g_variant_new ("(ss)", "bad id!", "{}"),
+                              ERROR_PREFIX "InvalidArgument");
 }
 
 static void
 test_connections (Fixture *f, gconstpointer data)
 {
-  g_autoptr (GVariant) list = call_ok (f, "ListConnections", NULL, "(aa{sv})");
-  g_autoptr (GVariant) channels = call_ok (f, "ListChannels", NULL, "(a(su))");
+  g_autoptr (GVariant) list
+      = herald_test_bus_call_ok (&f->bus, "ListConnections", NULL, "(aa{sv})");
+  g_autoptr (GVariant) channels
+      = herald_test_bus_call_ok (&f->bus, "ListChannels", NULL, "(a(su))");
   g_autoptr (GVariant) connections = g_variant_get_child_value (list, 0);
   g_autofree char *long_reason = g_strnfill (124, 'r');
   g_autofree char *max_reason = g_strnfill (123, 'r');
 
   g_assert_cmpuint (g_variant_n_children (connections), ==, 0);
 
-  call_fails (f, "GetConnection", g_variant_new ("(s)", "unknown-id"), ERROR_PREFIX "NotFound");
-  call_fails (f, "GetConnection", g_variant_new ("(s)", "no/slash"),
-              ERROR_PREFIX "InvalidArgument");
-  call_fails (f, "CloseConnection", g_variant_new ("(sqs)", "unknown-id", 4004, "bye"),
-              ERROR_PREFIX "NotFound");
-  call_fails (f, "CloseConnection", g_variant_new ("(sqs)", "unknown-id", 1000, max_reason),
-              ERROR_PREFIX "NotFound");
+  herald_test_bus_call_fails (&f->bus, "GetConnection", g_variant_new ("(s)", "unknown-id"),
+                              ERROR_PREFIX "NotFound");
+  herald_test_bus_call_fails (&f->bus, "GetConnection", g_variant_new ("(s)", "no/slash"),
+                              ERROR_PREFIX "InvalidArgument");
+  herald_test_bus_call_fails (&f->bus, "CloseConnection",
+                              g_variant_new ("(sqs)", "unknown-id", 4004, "bye"),
+                              ERROR_PREFIX "NotFound");
+  herald_test_bus_call_fails (&f->bus, "CloseConnection",
+                              g_variant_new ("(sqs)", "unknown-id", 1000, max_reason),
+                              ERROR_PREFIX "NotFound");
   /* Argument checks come before the lookup. */
-  call_fails (f, "CloseConnection", g_variant_new ("(sqs)", "unknown-id", 1001, "bye"),
-              ERROR_PREFIX "InvalidArgument");
-  call_fails (f, "CloseConnection", g_variant_new ("(sqs)", "unknown-id", 2999, "bye"),
-              ERROR_PREFIX "InvalidArgument");
-  call_fails (f, "CloseConnection", g_variant_new ("(sqs)", "unknown-id", 5000, "bye"),
-              ERROR_PREFIX "InvalidArgument");
-  call_fails (f, "CloseConnection", g_variant_new ("(sqs)", "unknown-id", 4004, long_reason),
-              ERROR_PREFIX "InvalidArgument");
-  call_fails (f, "CloseConnection", g_variant_new ("(sqs)", "", 4004, "bye"),
-              ERROR_PREFIX "InvalidArgument");
+  herald_test_bus_call_fails (&f->bus, "CloseConnection",
+                              g_variant_new ("(sqs)", "unknown-id", 1001, "bye"),
+                              ERROR_PREFIX "InvalidArgument");
+  herald_test_bus_call_fails (&f->bus, "CloseConnection",
+                              g_variant_new ("(sqs)", "unknown-id", 2999, "bye"),
+                              ERROR_PREFIX "InvalidArgument");
+  herald_test_bus_call_fails (&f->bus, "CloseConnection",
+                              g_variant_new ("(sqs)", "unknown-id", 5000, "bye"),
+                              ERROR_PREFIX "InvalidArgument");
+  herald_test_bus_call_fails (&f->bus, "CloseConnection",
+                              g_variant_new ("(sqs)", "unknown-id", 4004, long_reason),
+                              ERROR_PREFIX "InvalidArgument");
+  herald_test_bus_call_fails (&f->bus, "CloseConnection", g_variant_new ("(sqs)", "", 4004, "bye"),
+                              ERROR_PREFIX "InvalidArgument");
 }
 
 /* --- Properties --- */
-
-static gboolean
-changed_has (Fixture *f, const char *name, guint value)
-{
-  for (guint i = 0; i < f->changed->len; i++)
-    {
-      guint got;
-
-      if (g_variant_lookup (g_ptr_array_index (f->changed, i), name, "u", &got) && got == value)
-        return TRUE;
-    }
-  return FALSE;
-}
 
 static void
 test_properties (Fixture *f, gconstpointer data)
@@ -363,11 +193,11 @@ test_properties (Fixture *f, gconstpointer data)
   g_autoptr (GVariant) reply = NULL;
   g_autoptr (GVariant) all = NULL;
   g_autoptr (GVariant) all_props = NULL;
-  g_autoptr (GVariant) version = get_property (f, "Version");
-  g_autoptr (GVariant) engine = get_property (f, "Engine");
-  g_autoptr (GVariant) node_id = get_property (f, "NodeId");
-  g_autoptr (GVariant) count = get_property (f, "ConnectionCount");
-  g_autoptr (GVariant) suppressed = get_property (f, "SuppressedSignals");
+  g_autoptr (GVariant) version = herald_test_bus_get_property (&f->bus, "Version");
+  g_autoptr (GVariant) engine = herald_test_bus_get_property (&f->bus, "Engine");
+  g_autoptr (GVariant) node_id = herald_test_bus_get_property (&f->bus, "NodeId");
+  g_autoptr (GVariant) count = herald_test_bus_get_property (&f->bus, "ConnectionCount");
+  g_autoptr (GVariant) suppressed = herald_test_bus_get_property (&f->bus, "SuppressedSignals");
 
   g_assert_cmpstr (g_variant_get_string (version, NULL), ==, PACKAGE_VERSION);
   g_assert_true (
@@ -379,50 +209,56 @@ test_properties (Fixture *f, gconstpointer data)
   /* Defaults from the config */
   for (gsize i = 0; i < G_N_ELEMENTS (read_write); i++)
     {
-      g_autoptr (GVariant) value = get_property (f, read_write[i]);
+      g_autoptr (GVariant) value = herald_test_bus_get_property (&f->bus, read_write[i]);
 
       g_assert_true (g_variant_is_of_type (value, G_VARIANT_TYPE_UINT32));
     }
   {
-    g_autoptr (GVariant) heartbeat = get_property (f, "HeartbeatInterval");
+    g_autoptr (GVariant) heartbeat = herald_test_bus_get_property (&f->bus, "HeartbeatInterval");
 
     g_assert_cmpuint (g_variant_get_uint32 (heartbeat), ==,
                       herald_config_get_heartbeat_interval (f->config));
   }
 
   /* Round trip, announced with PropertiesChanged */
-  reply = set_property (f, "HeartbeatInterval", g_variant_new_uint32 (20), &error);
+  reply = herald_test_bus_set_property (&f->bus, "HeartbeatInterval", g_variant_new_uint32 (20),
+                                        &error);
   g_assert_no_error (error);
   g_clear_pointer (&reply, g_variant_unref);
   g_assert_cmpuint (herald_config_get_heartbeat_interval (f->config), ==, 20);
   {
-    g_autoptr (GVariant) heartbeat = get_property (f, "HeartbeatInterval");
+    g_autoptr (GVariant) heartbeat = herald_test_bus_get_property (&f->bus, "HeartbeatInterval");
 
     g_assert_cmpuint (g_variant_get_uint32 (heartbeat), ==, 20);
   }
-  HERALD_TEST_WAIT_UNTIL (changed_has (f, "HeartbeatInterval", 20), TIMEOUT_MS);
+  HERALD_TEST_WAIT_UNTIL (herald_test_bus_changed_has (&f->bus, "HeartbeatInterval", 20),
+                          TIMEOUT_MS);
 
-  reply = set_property (f, "SendQueueMaxBytes", g_variant_new_uint32 (65536), &error);
+  reply = herald_test_bus_set_property (&f->bus, "SendQueueMaxBytes", g_variant_new_uint32 (65536),
+                                        &error);
   g_assert_no_error (error);
   g_clear_pointer (&reply, g_variant_unref);
   g_assert_cmpuint (herald_config_get_send_queue_max_bytes (f->config), ==, 65536);
 
   /* Out of range: a named error, nothing changed */
-  reply = set_property (f, "MaxConnections", g_variant_new_uint32 (0), &error);
+  reply
+      = herald_test_bus_set_property (&f->bus, "MaxConnections", g_variant_new_uint32 (0), &error);
   g_assert_null (reply);
-  assert_remote_error (error, ERROR_PREFIX "InvalidArgument");
+  herald_test_bus_assert_remote_error (error, ERROR_PREFIX "InvalidArgument");
   g_clear_error (&error);
   g_assert_cmpuint (herald_config_get_max_connections (f->config), ==, 10000);
-  reply = set_property (f, "HeartbeatInterval", g_variant_new_uint32 (100000), &error);
-  assert_remote_error (error, ERROR_PREFIX "InvalidArgument");
+  reply = herald_test_bus_set_property (&f->bus, "HeartbeatInterval", g_variant_new_uint32 (100000),
+                                        &error);
+  herald_test_bus_assert_remote_error (error, ERROR_PREFIX "InvalidArgument");
   g_clear_error (&error);
   g_assert_cmpuint (herald_config_get_heartbeat_interval (f->config), ==, 20);
 
   /* Wrong type, read-only */
-  reply = set_property (f, "HeartbeatInterval", g_variant_new_string ("20"), &error);
-  assert_remote_error (error, "org.freedesktop.DBus.Error.InvalidArgs");
+  reply = herald_test_bus_set_property (&f->bus, "HeartbeatInterval", g_variant_new_string ("20"),
+                                        &error);
+  herald_test_bus_assert_remote_error (error, "org.freedesktop.DBus.Error.InvalidArgs");
   g_clear_error (&error);
-  reply = set_property (f, "Version", g_variant_new_string ("9"), &error);
+  reply = herald_test_bus_set_property (&f->bus, "Version", g_variant_new_string ("9"), &error);
   g_assert_null (reply);
   g_assert_nonnull (error);
   g_clear_error (&error);
@@ -430,10 +266,11 @@ test_properties (Fixture *f, gconstpointer data)
   /* A change from elsewhere (SIGHUP reload) is announced too. */
   g_assert_true (herald_config_set_connection_timeout (f->config, 120, &error));
   g_assert_no_error (error);
-  HERALD_TEST_WAIT_UNTIL (changed_has (f, "ConnectionTimeout", 120), TIMEOUT_MS);
+  HERALD_TEST_WAIT_UNTIL (herald_test_bus_changed_has (&f->bus, "ConnectionTimeout", 120),
+                          TIMEOUT_MS);
 
-  all = call_full (f, "org.freedesktop.DBus.Properties", "GetAll",
-                   g_variant_new ("(s)", HERALD_DBUS_INTERFACE), "(a{sv})", &error);
+  all = herald_test_bus_call_full (&f->bus, "org.freedesktop.DBus.Properties", "GetAll",
+                                   g_variant_new ("(s)", HERALD_DBUS_INTERFACE), "(a{sv})", &error);
   g_assert_no_error (error);
   all_props = g_variant_get_child_value (all, 0);
   g_assert_cmpuint (g_variant_n_children (all_props), ==, 10);
@@ -451,8 +288,8 @@ test_signals (Fixture *f, gconstpointer data)
   g_assert_true (herald_hub_reserve_connection (f->hub, "conn-1", "alice", "127.0.0.1", 0, &error));
   g_assert_no_error (error);
   herald_hub_connection_opened (f->hub, "conn-1", "alice", HERALD_TRANSPORT_WEBSOCKET);
-  HERALD_TEST_WAIT_UNTIL (f->opened->len == 1, TIMEOUT_MS);
-  g_variant_get (g_ptr_array_index (f->opened, 0), "(&s&s&s)", &id, &user_id, &transport);
+  HERALD_TEST_WAIT_UNTIL (f->bus.opened->len == 1, TIMEOUT_MS);
+  g_variant_get (g_ptr_array_index (f->bus.opened, 0), "(&s&s&s)", &id, &user_id, &transport);
   g_assert_cmpstr (id, ==, "conn-1");
   g_assert_cmpstr (user_id, ==, "alice");
   g_assert_cmpstr (transport, ==, "websocket");
@@ -460,31 +297,31 @@ test_signals (Fixture *f, gconstpointer data)
   g_assert_true (herald_hub_reserve_connection (f->hub, "conn-2", NULL, "127.0.0.1", 0, &error));
   g_assert_no_error (error);
   herald_hub_connection_opened (f->hub, "conn-2", NULL, HERALD_TRANSPORT_SSE);
-  HERALD_TEST_WAIT_UNTIL (f->opened->len == 2, TIMEOUT_MS);
-  g_variant_get (g_ptr_array_index (f->opened, 1), "(&s&s&s)", &id, &user_id, &transport);
+  HERALD_TEST_WAIT_UNTIL (f->bus.opened->len == 2, TIMEOUT_MS);
+  g_variant_get (g_ptr_array_index (f->bus.opened, 1), "(&s&s&s)", &id, &user_id, &transport);
   g_assert_cmpstr (id, ==, "conn-2");
   g_assert_cmpstr (user_id, ==, "");
   g_assert_cmpstr (transport, ==, "sse");
 
   herald_hub_release_connection (f->hub, "conn-1", 4004, "bye", TRUE);
-  HERALD_TEST_WAIT_UNTIL (f->closed->len == 1, TIMEOUT_MS);
-  g_variant_get (g_ptr_array_index (f->closed, 0), "(&sq&s)", &id, &code, &reason);
+  HERALD_TEST_WAIT_UNTIL (f->bus.closed->len == 1, TIMEOUT_MS);
+  g_variant_get (g_ptr_array_index (f->bus.closed, 0), "(&sq&s)", &id, &code, &reason);
   g_assert_cmpstr (id, ==, "conn-1");
   g_assert_cmpuint (code, ==, 4004);
   g_assert_cmpstr (reason, ==, "bye");
 
   herald_hub_release_connection (f->hub, "conn-2", 1000, "", TRUE);
-  HERALD_TEST_WAIT_UNTIL (f->closed->len == 2, TIMEOUT_MS);
+  HERALD_TEST_WAIT_UNTIL (f->bus.closed->len == 2, TIMEOUT_MS);
 }
 
 static gboolean
 changed_suppressed (Fixture *f, guint64 value)
 {
-  for (guint i = 0; i < f->changed->len; i++)
+  for (guint i = 0; i < f->bus.changed->len; i++)
     {
       guint64 got;
 
-      if (g_variant_lookup (g_ptr_array_index (f->changed, i), "SuppressedSignals", "t", &got)
+      if (g_variant_lookup (g_ptr_array_index (f->bus.changed, i), "SuppressedSignals", "t", &got)
           && got == value)
         return TRUE;
     }
@@ -510,8 +347,8 @@ test_signal_flood (Fixture *f, gconstpointer data)
       herald_hub_connection_opened (f->hub, id, "bob", HERALD_TRANSPORT_WEBSOCKET);
     }
   /* Everything the hub emits from here on happens in this main context. */
-  HERALD_TEST_WAIT_UNTIL (herald_dbus_get_suppressed_signals (f->dbus) + f->opened->len >= n
-                              || f->opened->len >= n,
+  HERALD_TEST_WAIT_UNTIL (herald_dbus_get_suppressed_signals (f->dbus) + f->bus.opened->len >= n
+                              || f->bus.opened->len >= n,
                           TIMEOUT_MS);
   elapsed = (double)(g_get_monotonic_time () - start) / G_USEC_PER_SEC;
   suppressed = herald_dbus_get_suppressed_signals (f->dbus);
@@ -520,14 +357,15 @@ test_signal_flood (Fixture *f, gconstpointer data)
   /* The summary comes after every signal the adapter let through (messages
    * from one sender arrive in order), so the count is final here. */
   HERALD_TEST_WAIT_UNTIL (changed_suppressed (f, suppressed), TIMEOUT_MS);
-  g_assert_cmpuint (f->opened->len + suppressed, ==, n);
+  g_assert_cmpuint (f->bus.opened->len + suppressed, ==, n);
   allowed = HERALD_DBUS_SIGNAL_RATE + (guint)(elapsed * HERALD_DBUS_SIGNAL_RATE) + 1;
-  g_test_message ("%u of %u ConnectionOpened signals sent in %.3f s", f->opened->len, n, elapsed);
-  g_assert_cmpuint (f->opened->len, <=, allowed);
-  g_assert_cmpuint (f->opened->len, >=, HERALD_DBUS_SIGNAL_RATE);
+  g_test_message ("%u of %u ConnectionOpened signals sent in %.3f s", f->bus.opened->len, n,
+                  elapsed);
+  g_assert_cmpuint (f->bus.opened->len, <=, allowed);
+  g_assert_cmpuint (f->bus.opened->len, >=, HERALD_DBUS_SIGNAL_RATE);
 
   {
-    g_autoptr (GVariant) value = get_property (f, "SuppressedSignals");
+    g_autoptr (GVariant) value = herald_test_bus_get_property (&f->bus, "SuppressedSignals");
 
     g_assert_cmpuint (g_variant_get_uint64 (value), ==, suppressed);
   }
@@ -541,21 +379,21 @@ test_unexport (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
   g_autoptr (GVariant) reply = NULL;
 
-  g_assert_false (herald_dbus_export (f->dbus, f->server, &error));
+  g_assert_false (herald_dbus_export (f->dbus, f->bus.server, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS);
   g_clear_error (&error);
 
   herald_dbus_unexport (f->dbus);
-  reply = call (f, "ListChannels", NULL, NULL, &error);
+  reply = herald_test_bus_call (&f->bus, "ListChannels", NULL, NULL, &error);
   g_assert_null (reply);
   g_assert_error (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD);
   herald_dbus_unexport (f->dbus);
 
   /* Can be exported again */
   g_clear_error (&error);
-  g_assert_true (herald_dbus_export (f->dbus, f->server, &error));
+  g_assert_true (herald_dbus_export (f->dbus, f->bus.server, &error));
   g_assert_no_error (error);
-  reply = call_ok (f, "ListChannels", NULL, "(a(su))");
+  reply = herald_test_bus_call_ok (&f->bus, "ListChannels", NULL, "(a(su))");
 }
 
 static void
@@ -571,7 +409,7 @@ name_owner (Fixture *f)
   char *owner = NULL;
 
   reply = g_dbus_connection_call_sync (
-      f->client, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+      f->bus.client, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
       "GetNameOwner", g_variant_new ("(s)", HERALD_DBUS_NAME), G_VARIANT_TYPE ("(s)"),
       G_DBUS_CALL_FLAGS_NONE, TIMEOUT_MS, NULL, NULL);
   if (reply != NULL)
@@ -597,7 +435,7 @@ test_own_name (Fixture *f, gconstpointer data)
   herald_dbus_unexport (first);
 
   /* Free name: ready, owned by the session connection */
-  bus_name_request (f->server, "ReleaseName", 0);
+  herald_test_bus_name_request (f->bus.server, "ReleaseName", 0);
   g_signal_connect (second, "ready", G_CALLBACK (count_emission), &second_ready);
   g_signal_connect (second, "name-lost", G_CALLBACK (count_emission), &second_lost);
   herald_dbus_own_name (second, G_BUS_TYPE_SESSION, FALSE);
@@ -612,7 +450,7 @@ test_own_name (Fixture *f, gconstpointer data)
   /* Another instance with --replace takes it over: name-lost */
   g_test_expect_message ("Herald", G_LOG_LEVEL_MESSAGE, "*Lost the D-Bus name*");
   /* 2 = REPLACE_EXISTING, 4 = DO_NOT_QUEUE */
-  g_assert_cmpuint (bus_name_request (f->server, "RequestName", 2 | 4), ==, 1);
+  g_assert_cmpuint (herald_test_bus_name_request (f->bus.server, "RequestName", 2 | 4), ==, 1);
   HERALD_TEST_WAIT_UNTIL (second_lost == 1, TIMEOUT_MS);
   g_test_assert_expected_messages ();
 
@@ -910,7 +748,7 @@ test_policy (void)
   HERALD_TEST_WAIT_UNTIL (address != NULL, TIMEOUT_MS);
   g_assert_true (g_str_has_prefix (address, "unix:"));
 
-  connection = connect_to_bus (address);
+  connection = herald_test_bus_connect (address);
   herald_config = herald_config_new ();
   engine = herald_memory_engine_new (herald_config);
   hub = herald_hub_new (herald_config, engine);

@@ -11,6 +11,7 @@
 #include <gnutls/crypto.h>
 
 #include "herald-jwt.h"
+#include "herald-test-tokens.h"
 
 /* RFC 7515 Appendix A.1: the HS256 example. Its header is
  * {"typ":"JWT",\r\n "alg":"HS256"} and its payload has "exp":1300819380. */
@@ -42,20 +43,9 @@
 /* ---- helpers ---- */
 
 static char *
-b64url (const void *data, gsize length)
-{
-  char *text = g_base64_encode (data, length);
-
-  g_strdelimit (text, "+", '-');
-  g_strdelimit (text, "/", '_');
-  g_strdelimit (text, "=", '\0'); /* padding only ever trails */
-  return text;
-}
-
-static char *
 b64url_str (const char *text)
 {
-  return b64url (text, strlen (text));
+  return herald_test_b64url (text, strlen (text));
 }
 
 static GBytes *
@@ -84,7 +74,7 @@ static char *
 make_hs256_len (const char *header_json, const char *payload, gsize payload_length)
 {
   g_autofree char *header = b64url_str (header_json);
-  g_autofree char *body = b64url (payload, payload_length);
+  g_autofree char *body = herald_test_b64url (payload, payload_length);
   g_autofree char *input = g_strconcat (header, ".", body, NULL);
   g_autofree char *sig = NULL;
   guint8 mac[32];
@@ -92,7 +82,7 @@ make_hs256_len (const char *header_json, const char *payload, gsize payload_leng
   g_assert_cmpint (
       gnutls_hmac_fast (GNUTLS_MAC_SHA256, SECRET, strlen (SECRET), input, strlen (input), mac), ==,
       0);
-  sig = b64url (mac, sizeof mac);
+  sig = herald_test_b64url (mac, sizeof mac);
   return g_strconcat (input, ".", sig, NULL);
 }
 
@@ -108,67 +98,12 @@ key_path (const char *name)
   return g_test_build_filename (G_TEST_DIST, "keys", name, NULL);
 }
 
-/* Copies a DER integer into a fixed 32-byte big-endian field. */
-static void
-put_coord (guint8 *out, const gnutls_datum_t *value)
-{
-  const guint8 *p = value->data;
-  gsize n = value->size;
-
-  while (n > 0 && *p == 0)
-    {
-      p++;
-      n--;
-    }
-  g_assert_cmpuint (n, <=, 32);
-  memset (out, 0, 32 - n);
-  memcpy (out + 32 - n, p, n);
-}
-
 /* Signs with a private key from tests/keys; for ES256 the DER signature is
  * converted to the raw R||S form JWS uses. */
 static char *
 make_signed (const char *key_file, HeraldJwtAlg alg, const char *header_json, const char *payload)
 {
-  g_autofree char *path = key_path (key_file);
-  g_autofree char *pem = NULL;
-  g_autofree char *header = b64url_str (header_json);
-  g_autofree char *body = b64url_str (payload);
-  g_autofree char *input = g_strconcat (header, ".", body, NULL);
-  g_autofree char *sig = NULL;
-  gnutls_privkey_t key;
-  gnutls_datum_t key_datum, data, signature = { NULL, 0 };
-  gsize pem_length;
-
-  g_assert_true (g_file_get_contents (path, &pem, &pem_length, NULL));
-  key_datum.data = (unsigned char *)pem;
-  key_datum.size = (unsigned int)pem_length;
-  data.data = (unsigned char *)input;
-  data.size = (unsigned int)strlen (input);
-
-  g_assert_cmpint (gnutls_privkey_init (&key), ==, 0);
-  g_assert_cmpint (gnutls_privkey_import_x509_raw (key, &key_datum, GNUTLS_X509_FMT_PEM, NULL, 0),
-                   ==, 0);
-  g_assert_cmpint (gnutls_privkey_sign_data (key, GNUTLS_DIG_SHA256, 0, &data, &signature), ==, 0);
-  gnutls_privkey_deinit (key);
-
-  if (alg == HERALD_JWT_ALG_ES256)
-    {
-      gnutls_datum_t r, s;
-      guint8 raw[64];
-
-      g_assert_cmpint (gnutls_decode_rs_value (&signature, &r, &s), ==, 0);
-      put_coord (raw, &r);
-      put_coord (raw + 32, &s);
-      gnutls_free (r.data);
-      gnutls_free (s.data);
-      sig = b64url (raw, sizeof raw);
-    }
-  else
-    sig = b64url (signature.data, signature.size);
-  gnutls_free (signature.data);
-
-  return g_strconcat (input, ".", sig, NULL);
+  return herald_test_token_sign (key_file, alg == HERALD_JWT_ALG_ES256, header_json, payload);
 }
 
 static HeraldJwtVerifier *
@@ -399,7 +334,7 @@ test_wrong_alg (void)
   input = g_strconcat (header_b64, ".", payload_b64, NULL);
   g_assert_cmpint (
       gnutls_hmac_fast (GNUTLS_MAC_SHA256, pem, pem_length, input, strlen (input), mac), ==, 0);
-  sig = b64url (mac, sizeof mac);
+  sig = herald_test_b64url (mac, sizeof mac);
   confused = g_strconcat (input, ".", sig, NULL);
   expect_error (rs, confused, NOW, 0, HERALD_JWT_ERROR_ALGORITHM);
 
@@ -464,7 +399,7 @@ test_tampered (void)
   {
     g_autoptr (GBytes) raw = b64url_decode (strrchr (token, '.') + 1);
     g_autofree char *input = g_strndup (token, strrchr (token, '.') + 1 - token);
-    g_autofree char *truncated = b64url (g_bytes_get_data (raw, NULL), 31);
+    g_autofree char *truncated = herald_test_b64url (g_bytes_get_data (raw, NULL), 31);
 
     g_assert_cmpuint (g_bytes_get_size (raw), ==, 32);
     short_sig = g_strconcat (input, truncated, NULL);
@@ -756,7 +691,7 @@ test_es256 (void)
     gsize raw_length;
     const guint8 *raw_data = g_bytes_get_data (raw, &raw_length);
     g_autofree char *input = g_strndup (token, sig - token);
-    g_autofree char *short_sig = b64url (raw_data, 63);
+    g_autofree char *short_sig = herald_test_b64url (raw_data, 63);
     g_autofree char *long_data = g_malloc0 (66);
     g_autofree char *long_sig = NULL;
     g_autofree char *t1 = NULL;
@@ -771,7 +706,7 @@ test_es256 (void)
 
     g_assert_cmpuint (raw_length, ==, 64);
     memcpy (long_data, raw_data, 64);
-    long_sig = b64url (long_data, 66);
+    long_sig = herald_test_b64url (long_data, 66);
     t1 = g_strconcat (input, short_sig, NULL);
     t2 = g_strconcat (input, long_sig, NULL);
     expect_error (verifier, t1, NOW, 0, HERALD_JWT_ERROR_SIGNATURE);
@@ -784,7 +719,7 @@ test_es256 (void)
         g_assert_cmpint (gnutls_encode_rs_value (&der, &r, &s), ==, 0);
         if (der.size != 64)
           {
-            der_sig = b64url (der.data, der.size);
+            der_sig = herald_test_b64url (der.data, der.size);
             t3 = g_strconcat (input, der_sig, NULL);
             expect_error (verifier, t3, NOW, 0, HERALD_JWT_ERROR_SIGNATURE);
           }
@@ -795,7 +730,7 @@ test_es256 (void)
     memcpy (flipped, raw_data, 64);
     flipped[40] ^= 0x01;
     {
-      g_autofree char *flipped_sig = b64url (flipped, 64);
+      g_autofree char *flipped_sig = herald_test_b64url (flipped, 64);
       tampered = g_strconcat (input, flipped_sig, NULL);
     }
     expect_error (verifier, tampered, NOW, 0, HERALD_JWT_ERROR_SIGNATURE);
@@ -803,7 +738,7 @@ test_es256 (void)
     /* All-zero signature. */
     {
       guint8 zeros[64] = { 0 };
-      g_autofree char *zero_sig = b64url (zeros, 64);
+      g_autofree char *zero_sig = herald_test_b64url (zeros, 64);
       g_autofree char *t4 = g_strconcat (input, zero_sig, NULL);
       expect_error (verifier, t4, NOW, 0, HERALD_JWT_ERROR_SIGNATURE);
     }

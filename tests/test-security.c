@@ -6,12 +6,11 @@
  */
 #include "config.h"
 
-#include <gnutls/abstract.h>
-#include <gnutls/crypto.h>
 #include <string.h>
 
 #include "herald-jwt.h"
 #include "herald-test-server.h"
+#include "herald-test-tokens.h"
 
 #define SECRET "s3cret"
 #define HS256 "[auth]\njwt-secret=" SECRET "\nleeway=0\n"
@@ -37,77 +36,14 @@ key_path (const char *name)
   return g_test_build_filename (G_TEST_DIST, "keys", name, NULL);
 }
 
-static char *
-b64url (const void *data, gsize length)
-{
-  char *text = g_base64_encode (data, length);
-
-  g_strdelimit (text, "+", '-');
-  g_strdelimit (text, "/", '_');
-  g_strdelimit (text, "=", '\0');
-  return text;
-}
-
-static void
-put_coord (guint8 *out, const gnutls_datum_t *value)
-{
-  const guint8 *p = value->data;
-  gsize n = value->size;
-
-  while (n > 0 && *p == 0)
-    {
-      p++;
-      n--;
-    }
-  g_assert_cmpuint (n, <=, 32);
-  memset (out, 0, 32 - n);
-  memcpy (out + 32 - n, p, n);
-}
-
 /* A JWT signed with a private key from tests/keys (RS256 or ES256). */
 static char *
 token_signed (const char *key_file, gboolean ec, const char *claims_json)
 {
-  g_autofree char *path = key_path (key_file);
-  g_autofree char *pem = NULL;
-  g_autofree char *header = NULL;
-  g_autofree char *body = b64url (claims_json, strlen (claims_json));
-  g_autofree char *input = NULL;
-  g_autofree char *sig = NULL;
   const char *header_json
       = ec ? "{\"alg\":\"ES256\",\"typ\":\"JWT\"}" : "{\"alg\":\"RS256\",\"typ\":\"JWT\"}";
-  gnutls_privkey_t key;
-  gnutls_datum_t key_datum, data, signature = { NULL, 0 };
-  gsize pem_length;
 
-  header = b64url (header_json, strlen (header_json));
-  input = g_strconcat (header, ".", body, NULL);
-  g_assert_true (g_file_get_contents (path, &pem, &pem_length, NULL));
-  key_datum.data = (unsigned char *)pem;
-  key_datum.size = (unsigned int)pem_length;
-  data.data = (unsigned char *)input;
-  data.size = (unsigned int)strlen (input);
-  g_assert_cmpint (gnutls_privkey_init (&key), ==, 0);
-  g_assert_cmpint (gnutls_privkey_import_x509_raw (key, &key_datum, GNUTLS_X509_FMT_PEM, NULL, 0),
-                   ==, 0);
-  g_assert_cmpint (gnutls_privkey_sign_data (key, GNUTLS_DIG_SHA256, 0, &data, &signature), ==, 0);
-  gnutls_privkey_deinit (key);
-  if (ec)
-    {
-      gnutls_datum_t r, s;
-      guint8 raw[64];
-
-      g_assert_cmpint (gnutls_decode_rs_value (&signature, &r, &s), ==, 0);
-      put_coord (raw, &r);
-      put_coord (raw + 32, &s);
-      gnutls_free (r.data);
-      gnutls_free (s.data);
-      sig = b64url (raw, sizeof raw);
-    }
-  else
-    sig = b64url (signature.data, signature.size);
-  gnutls_free (signature.data);
-  return g_strconcat (input, ".", sig, NULL);
+  return herald_test_token_sign (key_file, ec, header_json, claims_json);
 }
 
 static JsonObject *

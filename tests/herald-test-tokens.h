@@ -1,0 +1,21 @@
+/* herald-test-tokens.h: JWTs signed for the tests with the private keys in
+ * tests/keys (RS256, ES256), via GnuTLS.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* Base64url without padding. */
+char *herald_test_b64url (const void *data, gsize length);
+
+/* A JWT over @header_json and @payload, signed with the private key
+ * tests/keys/@key_file (SHA-256); with @es256 the DER signature is converted
+ * to the raw R||S form JWS uses. */
+char *herald_test_token_sign (const char *key_file, gboolean es256, const char *header_json,
+                              const char *payload);
+
+G_END_DECLS
