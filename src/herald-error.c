@@ -134,7 +134,6 @@ herald_json_normalize (const char *json, gssize length, GError **error)
   g_autoptr (JsonParser) parser = json_parser_new_immutable ();
   g_autoptr (GError) local_error = NULL;
   JsonNode *root;
-  char *out;
 
   if (length < 0)
     length = strlen (json);
@@ -156,13 +155,31 @@ herald_json_normalize (const char *json, gssize length, GError **error)
       g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT, _ ("data is empty"));
       return NULL;
     }
-  if (!json_numbers_are_representable (root))
+  return herald_json_node_to_data (root, error);
+}
+
+/**
+ * herald_json_node_to_data:
+ *
+ * Serialises a value json-glib parsed (a request's "data" member) to the
+ * compact text Herald delivers, refusing what json-glib 1.6 would write as
+ * invalid JSON. Adapters that already hold a parsed node use this instead of
+ * herald_json_normalize(), so the data is parsed once.
+ *
+ * Returns: (transfer full): the JSON text, or %NULL with @error set.
+ */
+char *
+herald_json_node_to_data (JsonNode *node, GError **error)
+{
+  char *out;
+
+  if (!json_numbers_are_representable (node))
     {
       g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
                    _ ("data has a number out of range"));
       return NULL;
     }
-  out = json_to_string (root, FALSE);
+  out = json_to_string (node, FALSE);
   /* json-glib 1.6 takes octal escapes ("\222") in strings, which are not JSON
    * and can make bytes that are not UTF-8: subscribers must not get those. */
   if (!g_utf8_validate (out, -1, NULL))

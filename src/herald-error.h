@@ -7,6 +7,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -32,6 +33,9 @@ char *herald_connection_id_new (void);
 
 /* Validates that @json is one JSON value and returns it re-serialised compactly
  * (so a delivered frame never carries newlines or trailing garbage). */
+/* The same checks for a value json-glib already parsed (no second parse). */
+char *herald_json_node_to_data (JsonNode *node, GError **error);
+
 char *herald_json_normalize (const char *json, gssize length, GError **error);
 
 G_END_DECLS

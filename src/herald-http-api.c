@@ -524,19 +524,25 @@ herald_http_api_get_string_member (JsonObject *object, const char *name, GError 
   return json_node_get_string (node);
 }
 
-/* The JSON text of the "data" member, any JSON value. */
-char *
-herald_http_api_dup_data_member (JsonObject *object, GError **error)
+/* The "data" member, any JSON value (borrowed from @object). */
+JsonNode *
+herald_http_api_get_data_member (JsonObject *object, GError **error)
 {
   JsonNode *node = json_object_get_member (object, "data");
 
   if (node == NULL)
-    {
-      g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT, _ ("Missing field “%s”"),
-                   "data");
-      return NULL;
-    }
-  return json_to_string (node, FALSE);
+    g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT, _ ("Missing field “%s”"),
+                 "data");
+  return node;
+}
+
+/* The JSON text of the "data" member. */
+char *
+herald_http_api_dup_data_member (JsonObject *object, GError **error)
+{
+  JsonNode *node = herald_http_api_get_data_member (object, error);
+
+  return node ? json_to_string (node, FALSE) : NULL;
 }
 
 /* --- Async calls --- */
@@ -891,21 +897,21 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
           return;
         }
       {
-        g_autofree char *data = NULL;
+        JsonNode *data = NULL;
 
         channel = herald_http_api_get_string_member (request, "channel", &error);
         if (channel != NULL && !herald_channel_name_is_valid (channel))
           g_set_error (&error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
                        _ ("Invalid channel name “%s”"), channel);
         if (error == NULL)
-          data = herald_http_api_dup_data_member (request, &error);
+          data = herald_http_api_get_data_member (request, &error);
         if (data == NULL)
           {
             respond_gerror (msg, error, TRUE);
             return;
           }
-        herald_hub_publish_async (hub, channel, data, NULL, publish_cb,
-                                  api_call_new (hub, msg, NULL));
+        herald_hub_publish_data_async (hub, channel, data, NULL, publish_cb,
+                                       api_call_new (hub, msg, NULL));
       }
       break;
 

@@ -31,6 +31,7 @@ JsonObject *herald_http_api_parse_body (JsonParser *parser, const char *data, gs
                                         gsize max, GError **error);
 const char *herald_http_api_get_string_member (JsonObject *object, const char *name,
                                                GError **error);
+JsonNode *herald_http_api_get_data_member (JsonObject *object, GError **error);
 char *herald_http_api_dup_data_member (JsonObject *object, GError **error);
 
 G_END_DECLS

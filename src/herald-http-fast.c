@@ -513,14 +513,15 @@ handle_request (FastConn *c, const Request *req, const char *body, gsize len)
   if (req->route == ROUTE_PUBLISH)
     {
       const char *channel = herald_http_api_get_string_member (request, "channel", &error);
+      JsonNode *node = NULL;
       Pending *p;
 
       if (channel != NULL && !herald_channel_name_is_valid (channel))
         g_set_error (&error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
                      gettext ("Invalid channel name “%s”"), channel);
       if (error == NULL)
-        data = herald_http_api_dup_data_member (request, &error);
-      if (data == NULL)
+        node = herald_http_api_get_data_member (request, &error);
+      if (node == NULL)
         {
           emit_gerror (c, error, req);
           return;
@@ -532,7 +533,7 @@ handle_request (FastConn *c, const Request *req, const char *body, gsize len)
       if (req->close)
         c->closing = TRUE;
       g_queue_push_tail (&c->pending, p);
-      herald_hub_publish_async (self->hub, channel, data, NULL, publish_cb, p);
+      herald_hub_publish_data_async (self->hub, channel, node, NULL, publish_cb, p);
       return;
     }
 

@@ -409,10 +409,23 @@ herald_hub_get_n_workers (HeraldHub *self)
 
 /* ---- publishing ---- */
 
+static gboolean
+check_size (HeraldHub *self, gsize len, GError **error)
+{
+  gsize max = herald_config_get_max_message_size (self->config);
+
+  if (len > max)
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_LIMIT_EXCEEDED,
+                   _ ("data is %zu bytes, more than max-message-size (%zu)"), len, max);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static char *
 check_data (HeraldHub *self, const char *data_json, GError **error)
 {
-  gsize max = herald_config_get_max_message_size (self->config);
   gsize len;
 
   if (data_json == NULL)
@@ -421,12 +434,8 @@ check_data (HeraldHub *self, const char *data_json, GError **error)
       return NULL;
     }
   len = strlen (data_json);
-  if (len > max)
-    {
-      g_set_error (error, HERALD_ERROR, HERALD_ERROR_LIMIT_EXCEEDED,
-                   _ ("data is %zu bytes, more than max-message-size (%zu)"), len, max);
-      return NULL;
-    }
+  if (!check_size (self, len, error))
+    return NULL;
   return herald_json_normalize (data_json, len, error);
 }
 
@@ -447,32 +456,70 @@ on_engine_published (GObject *source, GAsyncResult *result, gpointer user_data)
     }
 }
 
+/* Publishes @normalized (compact, checked JSON text; ownership taken). */
+static void
+publish_normalized (HeraldHub *self, GTask *task, const char *channel, char *normalized,
+                    GError *error)
+{
+  g_autofree char *data = normalized;
+
+  if (!herald_channel_name_is_valid (channel))
+    {
+      g_clear_error (&error);
+      g_task_return_new_error (
+          task, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+          _ ("invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / -"));
+      g_object_unref (task);
+      return;
+    }
+  if (data == NULL)
+    {
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+  __atomic_fetch_add (&self->published, 1, __ATOMIC_RELAXED);
+  herald_engine_publish_async (self->engine, channel, data, g_task_get_cancellable (task),
+                               on_engine_published, task);
+}
+
 void
 herald_hub_publish_async (HeraldHub *self, const char *channel, const char *data_json,
                           GCancellable *cancellable, GAsyncReadyCallback callback,
                           gpointer user_data)
 {
-  g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
-  g_autoptr (GError) error = NULL;
-  g_autofree char *normalized = NULL;
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  GError *error = NULL;
+  char *normalized;
 
   g_task_set_source_tag (task, herald_hub_publish_async);
-  if (!herald_channel_name_is_valid (channel))
+  normalized = herald_channel_name_is_valid (channel) ? check_data (self, data_json, &error) : NULL;
+  publish_normalized (self, task, channel, normalized, error);
+}
+
+/**
+ * herald_hub_publish_data_async:
+ *
+ * Like herald_hub_publish_async() for a value the caller already parsed
+ * (the "data" member of a request): it is serialised once, not parsed again.
+ */
+void
+herald_hub_publish_data_async (HeraldHub *self, const char *channel, JsonNode *data,
+                               GCancellable *cancellable, GAsyncReadyCallback callback,
+                               gpointer user_data)
+{
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  GError *error = NULL;
+  char *normalized = NULL;
+
+  g_task_set_source_tag (task, herald_hub_publish_async);
+  if (herald_channel_name_is_valid (channel))
     {
-      g_task_return_new_error (
-          task, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
-          _ ("invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / -"));
-      return;
+      normalized = herald_json_node_to_data (data, &error);
+      if (normalized && !check_size (self, strlen (normalized), &error))
+        g_clear_pointer (&normalized, g_free);
     }
-  normalized = check_data (self, data_json, &error);
-  if (normalized == NULL)
-    {
-      g_task_return_error (task, g_steal_pointer (&error));
-      return;
-    }
-  __atomic_fetch_add (&self->published, 1, __ATOMIC_RELAXED);
-  herald_engine_publish_async (self->engine, channel, normalized, cancellable, on_engine_published,
-                               g_steal_pointer (&task));
+  publish_normalized (self, task, channel, normalized, error);
 }
 
 gboolean

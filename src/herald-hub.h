@@ -108,6 +108,11 @@ guint herald_hub_get_n_workers (HeraldHub *self);
 void herald_hub_publish_async (HeraldHub *self, const char *channel, const char *data_json,
                                GCancellable *cancellable, GAsyncReadyCallback callback,
                                gpointer user_data);
+/* The same for a value already parsed (no second JSON parse); finish with
+ * herald_hub_publish_finish(). */
+void herald_hub_publish_data_async (HeraldHub *self, const char *channel, JsonNode *data,
+                                    GCancellable *cancellable, GAsyncReadyCallback callback,
+                                    gpointer user_data);
 gboolean herald_hub_publish_finish (HeraldHub *self, GAsyncResult *result, guint64 *offset,
                                     GError **error);
 

@@ -256,7 +256,6 @@ handle_message (HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
   const char *channel = require_channel (conn, request, id);
   JsonNode *data_node;
-  g_autofree char *data_json = NULL;
   PublishData *data;
 
   if (channel == NULL)
@@ -273,12 +272,11 @@ handle_message (HeraldConnection *conn, JsonObject *request, JsonNode *id)
       herald_connection_send_error (conn, "forbidden", message, id);
       return;
     }
-  data_json = json_to_string (data_node, FALSE);
   data = g_new0 (PublishData, 1);
   data->conn = g_object_ref (conn);
   data->channel = g_strdup (channel);
   data->id = id ? json_node_copy (id) : NULL;
-  herald_hub_publish_async (conn_hub (conn), channel, data_json, NULL, on_published, data);
+  herald_hub_publish_data_async (conn_hub (conn), channel, data_node, NULL, on_published, data);
 }
 
 static void

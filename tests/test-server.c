@@ -192,6 +192,44 @@ test_protocol_replies (void)
   herald_test_server_stop (server);
 }
 
+/* Data json-glib parses but cannot write back as JSON is refused on every
+ * publish path with a clear error, and nothing reaches subscribers. */
+static void
+test_publish_unrepresentable_data (void)
+{
+  HeraldTestServer *server = herald_test_server_start (API "[auth]\nanonymous-publish=*\n", 2);
+  HeraldTestClient *pub = herald_test_ws_open (server, "/ws", NULL);
+  HeraldTestClient *sub = herald_test_ws_open (server, "/ws", NULL);
+  const char *bad[] = { "1e400", "\"\\377\"" };
+  JsonObject *r;
+
+  subscribe (sub, "n");
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree char *text
+          = g_strdup_printf ("{\"type\":\"message\",\"channel\":\"n\",\"data\":%s}", bad[i]);
+      g_autofree char *body = g_strdup_printf ("{\"channel\":\"n\",\"data\":%s}", bad[i]);
+      g_autofree char *answer = NULL;
+      guint status = 0;
+
+      herald_test_ws_send_text (pub, text);
+      r = expect_type (pub, "error");
+      g_assert_cmpstr (herald_test_json_get_string (r, "code"), ==, "bad_request");
+      json_object_unref (r);
+      answer = herald_test_http (server, "POST", "/api/publish", AUTH, body, &status);
+      g_assert_cmpuint (status, ==, 400);
+      g_assert_nonnull (strstr (answer, "data "));
+    }
+  /* The subscriber got nothing but the next good message. */
+  publish (server, "n", "1");
+  r = expect_type (sub, "message");
+  g_assert_cmpint (json_object_get_int_member (r, "offset"), ==, 1);
+  json_object_unref (r);
+  herald_test_client_free (pub);
+  herald_test_client_free (sub);
+  herald_test_server_stop (server);
+}
+
 static void
 test_client_publish_allowed (void)
 {
@@ -705,6 +743,7 @@ main (int argc, char **argv)
   g_test_add_func ("/server/publish-reaches-ws-and-sse", test_publish_reaches_ws_and_sse);
   g_test_add_func ("/server/protocol-replies", test_protocol_replies);
   g_test_add_func ("/server/client-publish", test_client_publish_allowed);
+  g_test_add_func ("/server/publish-unrepresentable-data", test_publish_unrepresentable_data);
   g_test_add_func ("/server/connection-id-path", test_connection_id_path);
   g_test_add_func ("/server/max-connections", test_max_connections);
   g_test_add_func ("/server/message-too-big", test_message_too_big);
