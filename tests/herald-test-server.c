@@ -14,30 +14,7 @@
 HeraldTestServer *
 herald_test_server_start (const char *keyfile, guint workers)
 {
-  HeraldTestServer *server = g_new0 (HeraldTestServer, 1);
-  g_autoptr (GError) error = NULL;
-  const char *listen[] = { "127.0.0.1:0", NULL };
-  const char *url;
-  const char *colon;
-
-  server->config = herald_config_new ();
-  if (keyfile)
-    herald_config_load_data (server->config, keyfile, -1, "test.conf", &error);
-  g_assert_no_error (error);
-  herald_config_set_listen_override (server->config, listen, &error);
-  g_assert_no_error (error);
-  herald_config_set_workers_override (server->config, workers, &error);
-  g_assert_no_error (error);
-  server->daemon = herald_daemon_new (server->config);
-  herald_daemon_start (server->daemon, &error);
-  g_assert_no_error (error);
-  server->hub = herald_daemon_get_hub (server->daemon);
-  url = g_ptr_array_index (herald_daemon_get_urls (server->daemon), 0);
-  server->url = g_strdup (url);
-  colon = strrchr (url, ':');
-  server->port = (guint16)g_ascii_strtoull (colon + 1, NULL, 10);
-  server->host = g_strdup ("127.0.0.1");
-  return server;
+  return herald_test_server_start_listen (keyfile, workers, "127.0.0.1:0");
 }
 
 void
