@@ -57,6 +57,23 @@ herald_engine_publish_finish (HeraldEngine *self, GAsyncResult *result, guint64 
   return HERALD_ENGINE_GET_IFACE (self)->publish_finish (self, result, offset, error);
 }
 
+gboolean
+herald_engine_can_publish_now (HeraldEngine *self)
+{
+  return HERALD_ENGINE_GET_IFACE (self)->publish_now != NULL;
+}
+
+/* Only for engines where herald_engine_can_publish_now() is TRUE. */
+gboolean
+herald_engine_publish_now (HeraldEngine *self, const char *channel, const char *data_json,
+                           guint64 *offset, GError **error)
+{
+  HeraldEngineInterface *iface = HERALD_ENGINE_GET_IFACE (self);
+
+  g_return_val_if_fail (iface->publish_now != NULL, FALSE);
+  return iface->publish_now (self, channel, data_json, offset, error);
+}
+
 guint
 herald_engine_send (HeraldEngine *self, HeraldTargetKind kind, const char *target,
                     const char *data_json)

@@ -70,6 +70,11 @@ struct _HeraldEngineInterface
                          gpointer user_data);
   gboolean (*publish_finish) (HeraldEngine *self, GAsyncResult *result, guint64 *offset,
                               GError **error);
+  /* Optional, thread-safe: publishes without waiting for anything (the
+   * in-process engine), so the caller answers in the same loop iteration.
+   * Engines that need a round trip (Redis) leave it NULL. */
+  gboolean (*publish_now) (HeraldEngine *self, const char *channel, const char *data_json,
+                           guint64 *offset, GError **error);
 
   /* Fire and forget; return the number of local connections reached. */
   guint (*send) (HeraldEngine *self, HeraldTargetKind kind, const char *target,
@@ -133,6 +138,9 @@ void herald_engine_publish_async (HeraldEngine *self, const char *channel, const
                                   gpointer user_data);
 gboolean herald_engine_publish_finish (HeraldEngine *self, GAsyncResult *result, guint64 *offset,
                                        GError **error);
+gboolean herald_engine_can_publish_now (HeraldEngine *self);
+gboolean herald_engine_publish_now (HeraldEngine *self, const char *channel, const char *data_json,
+                                    guint64 *offset, GError **error);
 guint herald_engine_send (HeraldEngine *self, HeraldTargetKind kind, const char *target,
                           const char *data_json);
 void herald_engine_close_connection (HeraldEngine *self, const char *id, guint16 code,

@@ -39,6 +39,7 @@
 #include "herald-error.h"
 #include "herald-http-api.h"
 #include "herald-http-fast.h"
+#include "herald-json.h"
 
 #define HEAD_MAX (16 * 1024)  /* request line and headers */
 #define PEEK_FIRST 4096       /* first peek; grown to HEAD_MAX + 4 for a longer head */
@@ -266,20 +267,36 @@ reason_phrase (guint status)
 }
 
 static void
+append_uint (GString *out, guint64 value)
+{
+  char digits[24];
+  int n = sizeof digits;
+
+  do
+    digits[--n] = '0' + value % 10;
+  while ((value /= 10) > 0);
+  g_string_append_len (out, digits + n, sizeof digits - n);
+}
+
+static void
 append_response (GString *out, guint status, const char *body, gsize len, gboolean close,
                  gboolean http10, gboolean www_authenticate)
 {
-  g_string_append_printf (out,
-                          "HTTP/1.1 %u %s\r\n"
-                          "Content-Type: application/json\r\n"
-                          "Content-Length: %" G_GSIZE_FORMAT "\r\n"
-                          "Server: herald/" PACKAGE_VERSION "\r\n"
-                          "%s%s\r\n",
-                          status, reason_phrase (status), len,
-                          www_authenticate ? "WWW-Authenticate: Bearer\r\n" : "",
-                          close    ? "Connection: close\r\n"
-                          : http10 ? "Connection: keep-alive\r\n"
-                                   : "");
+  /* No printf: this runs once per API call on the hot path. */
+  g_string_append (out, "HTTP/1.1 ");
+  append_uint (out, status);
+  g_string_append_c (out, ' ');
+  g_string_append (out, reason_phrase (status));
+  g_string_append (out, "\r\nContent-Type: application/json\r\nContent-Length: ");
+  append_uint (out, len);
+  g_string_append (out, "\r\nServer: herald/" PACKAGE_VERSION "\r\n");
+  if (www_authenticate)
+    g_string_append (out, "WWW-Authenticate: Bearer\r\n");
+  if (close)
+    g_string_append (out, "Connection: close\r\n");
+  else if (http10)
+    g_string_append (out, "Connection: keep-alive\r\n");
+  g_string_append (out, "\r\n");
   g_string_append_len (out, body, len);
 }
 
@@ -356,9 +373,24 @@ emit_gerror (FastConn *c, const GError *error, const Request *req)
 static void
 emit_uint (FastConn *c, const char *name, guint64 value, const Request *req)
 {
-  char body[64];
-  int len = g_snprintf (body, sizeof body, "{\"%s\":%" G_GINT64_FORMAT "}", name, (gint64)value);
+  char digits[24], body[96];
+  gsize name_len = strlen (name), len = 0;
+  int n = sizeof digits;
 
+  g_return_if_fail (name_len < 32);
+  do
+    digits[--n] = '0' + value % 10;
+  while ((value /= 10) > 0);
+  /* {"name":value}, without printf (hot path) */
+  body[len++] = '{';
+  body[len++] = '"';
+  memcpy (body + len, name, name_len);
+  len += name_len;
+  body[len++] = '"';
+  body[len++] = ':';
+  memcpy (body + len, digits + n, sizeof digits - n);
+  len += sizeof digits - n;
+  body[len++] = '}';
   emit (c, SOUP_STATUS_OK, body, len, req, FALSE);
 }
 
@@ -478,6 +510,32 @@ publish_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   conn_unref (c);
 }
 
+/* The common publish body, read by herald_json_scan_publish() instead of
+ * json-glib (in-process engine only). FALSE: not handled, nothing done. */
+static gboolean
+publish_scanned (FastConn *c, const Request *req, const char *body, gsize len)
+{
+  HeraldHttpFast *self = c->owner;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *channel = NULL;
+  g_autofree char *data = NULL;
+  guint64 offset = 0;
+
+  if (!herald_hub_can_publish_now (self->hub) || len == 0
+      || len > herald_config_get_max_message_size (self->config)
+      || !g_utf8_validate_len (body, len, NULL)
+      || !herald_json_scan_publish (body, len, &channel, &data))
+    return FALSE;
+  if (!herald_channel_name_is_valid (channel))
+    g_set_error (&error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+                 gettext ("Invalid channel name “%s”"), channel);
+  if (error == NULL && herald_hub_publish_text_now (self->hub, channel, data, &offset, &error))
+    emit_uint (c, "offset", offset, req);
+  else
+    emit_gerror (c, error, req);
+  return TRUE;
+}
+
 static void
 handle_request (FastConn *c, const Request *req, const char *body, gsize len)
 {
@@ -501,7 +559,8 @@ handle_request (FastConn *c, const Request *req, const char *body, gsize len)
       return;
     }
 
-  g_debug ("HTTP API (kept alive): POST route %d", req->route);
+  if (req->route == ROUTE_PUBLISH && publish_scanned (c, req, body, len))
+    return;
   request = herald_http_api_parse_body (self->parser, body, len,
                                         herald_config_get_max_message_size (self->config), &error);
   if (request == NULL)
@@ -524,6 +583,18 @@ handle_request (FastConn *c, const Request *req, const char *body, gsize len)
       if (node == NULL)
         {
           emit_gerror (c, error, req);
+          return;
+        }
+      if (herald_hub_can_publish_now (self->hub))
+        {
+          /* In-process engine: answer in this iteration, coalesced with the
+           * other responses of the batch. */
+          guint64 offset = 0;
+
+          if (herald_hub_publish_data_now (self->hub, channel, node, &offset, &error))
+            emit_uint (c, "offset", offset, req);
+          else
+            emit_gerror (c, error, req);
           return;
         }
       p = g_new0 (Pending, 1);
@@ -653,9 +724,181 @@ parse_length (SoupMessageHeaders *headers, gsize *length)
   return TRUE;
 }
 
-/* Whether the head in @head[0..head_len) is answered here; fills @req. */
+/* ---- the common head, read without libsoup ---- */
+
+typedef enum
+{
+  SIMPLE_NO,     /* not for the fast path: libsoup answers it */
+  SIMPLE_YES,    /* answered here; @req is filled */
+  SIMPLE_UNSURE, /* unusual: let libsoup's parser decide */
+} Simple;
+
+#define VALUE_MAX 1024
+
+typedef struct
+{
+  const char *value;
+  gsize len;
+  guint count;
+} SimpleHeader;
+
 static gboolean
-request_decide (HeraldHttpFast *self, const char *head, gsize head_len, Request *req)
+is_tchar (guchar c)
+{
+  return g_ascii_isalnum (c) || (c != 0 && strchr ("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static gboolean
+name_is (const char *name, gsize len, const char *want)
+{
+  return strlen (want) == len && g_ascii_strncasecmp (name, want, len) == 0;
+}
+
+/* Whether the comma-separated @value contains the token @want (any case). */
+static gboolean
+list_contains (const SimpleHeader *h, const char *want)
+{
+  gsize want_len = strlen (want);
+  const char *p = h->value, *end = h->value + h->len;
+
+  while (p < end)
+    {
+      const char *item_end = memchr (p, ',', end - p);
+      const char *a = p, *b = item_end ? item_end : end;
+
+      while (a < b && (*a == ' ' || *a == '\t'))
+        a++;
+      while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+        b--;
+      if ((gsize)(b - a) == want_len && g_ascii_strncasecmp (a, want, want_len) == 0)
+        return TRUE;
+      p = item_end ? item_end + 1 : end;
+    }
+  return FALSE;
+}
+
+/* The usual head of an API client — "POST <target> HTTP/1.x", CRLF lines,
+ * plain "Name: value" headers, each header that matters once — read in one
+ * pass. Anything else is UNSURE and goes through libsoup's parser, so both
+ * read every head the same way (tests/test-http-fast.c). */
+static Simple
+request_decide_simple (HeraldHttpFast *self, const char *head, gsize head_len, Request *req)
+{
+  const char *p = head, *end = head + head_len - 2; /* the final CRLF */
+  const char *target, *target_end, *line_end;
+  SimpleHeader host = { 0 }, length = { 0 }, auth = { 0 }, connection = { 0 };
+  gboolean http10, has_api_key;
+  char target_buf[VALUE_MAX], host_buf[VALUE_MAX], auth_buf[VALUE_MAX];
+  const char *api_key;
+
+  if (head_len < 5 || memcmp (p, "POST ", 5) != 0)
+    return SIMPLE_UNSURE;
+  target = p + 5;
+  line_end = memchr (target, '\r', end - target);
+  if (line_end == NULL || line_end[1] != '\n' || line_end - target < 10)
+    return SIMPLE_UNSURE;
+  target_end = line_end - 9;
+  if (memcmp (target_end, " HTTP/1.1", 9) == 0)
+    http10 = FALSE;
+  else if (memcmp (target_end, " HTTP/1.0", 9) == 0)
+    http10 = TRUE;
+  else
+    return SIMPLE_UNSURE;
+  if (target_end == target || (gsize)(target_end - target) >= VALUE_MAX
+      || memchr (target, ' ', target_end - target) != NULL)
+    return SIMPLE_UNSURE;
+
+  for (p = line_end + 2; p < end; p = line_end + 2)
+    {
+      const char *name = p, *colon, *v, *v_end;
+      SimpleHeader *slot = NULL;
+
+      line_end = memchr (p, '\r', end - p + 1);
+      if (line_end == NULL || line_end[1] != '\n')
+        return SIMPLE_UNSURE;
+      for (colon = name; colon < line_end && is_tchar ((guchar)*colon); colon++)
+        ;
+      if (colon == name || colon == line_end || *colon != ':')
+        return SIMPLE_UNSURE; /* also obs-fold (a line starting with a space) */
+      for (v = colon + 1; v < line_end && (*v == ' ' || *v == '\t'); v++)
+        ;
+      for (v_end = line_end; v_end > v && (v_end[-1] == ' ' || v_end[-1] == '\t'); v_end--)
+        ;
+      for (const char *q = v; q < v_end; q++)
+        if ((guchar)*q < 0x20 ? *q != '\t' : (guchar)*q >= 0x7f)
+          return SIMPLE_UNSURE;
+      if (name_is (name, colon - name, "Transfer-Encoding")
+          || name_is (name, colon - name, "Expect") || name_is (name, colon - name, "Upgrade")
+          || name_is (name, colon - name, "Origin"))
+        return SIMPLE_NO; /* chunked bodies, 100-continue, upgrades, CORS: libsoup */
+      if (name_is (name, colon - name, "Host"))
+        slot = &host;
+      else if (name_is (name, colon - name, "Content-Length"))
+        slot = &length;
+      else if (name_is (name, colon - name, "Authorization"))
+        slot = &auth;
+      else if (name_is (name, colon - name, "Connection"))
+        slot = &connection;
+      if (slot)
+        {
+          if (slot->count++ > 0 || (gsize)(v_end - v) >= VALUE_MAX)
+            return SIMPLE_UNSURE;
+          slot->value = v;
+          slot->len = v_end - v;
+        }
+    }
+
+  if (host.count == 0 || length.count == 0 || length.len == 0 || length.len > 15)
+    return SIMPLE_UNSURE;
+  for (gsize i = 0; i < length.len; i++)
+    if (!g_ascii_isdigit (length.value[i]))
+      return SIMPLE_UNSURE;
+
+  memset (req, 0, sizeof *req);
+  memcpy (target_buf, target, target_end - target);
+  target_buf[target_end - target] = '\0';
+  req->route = match_route (target_buf, &req->arg);
+  if (req->route == ROUTE_NONE)
+    return SIMPLE_NO;
+  memcpy (host_buf, host.value, host.len);
+  host_buf[host.len] = '\0';
+  if (!host_is_plain (host_buf))
+    {
+      request_clear (req);
+      return SIMPLE_NO;
+    }
+  req->length = (gsize)g_ascii_strtoull (length.value, NULL, 10);
+  if (http10)
+    {
+      req->close = connection.count == 0 || !list_contains (&connection, "keep-alive");
+      req->http10 = !req->close;
+    }
+  else
+    req->close = connection.count > 0 && list_contains (&connection, "close");
+
+  api_key = herald_config_get_api_key (self->config);
+  has_api_key = FALSE;
+  if (auth.count > 0 && auth.len >= 7 && g_ascii_strncasecmp (auth.value, "Bearer ", 7) == 0)
+    {
+      const char *token = auth.value + 7;
+      gsize token_len = auth.len - 7;
+
+      while (token_len > 0 && *token == ' ')
+        token++, token_len--;
+      memcpy (auth_buf, token, token_len);
+      auth_buf[token_len] = '\0';
+      has_api_key = api_key != NULL && herald_http_api_key_matches (auth_buf, api_key);
+    }
+  if (api_key == NULL)
+    req->early = SOUP_STATUS_NOT_FOUND;
+  else if (!has_api_key)
+    req->early = SOUP_STATUS_UNAUTHORIZED;
+  return SIMPLE_YES;
+}
+
+/* The same decision with libsoup's parser, for any head. */
+static gboolean
+request_decide_soup (HeraldHttpFast *self, const char *head, gsize head_len, Request *req)
 {
   SoupMessageHeaders *h = self->headers;
   g_autofree char *method = NULL;
@@ -700,13 +943,66 @@ request_decide (HeraldHttpFast *self, const char *head, gsize head_len, Request 
   return TRUE;
 }
 
+/* Whether the head in @head[0..head_len) is answered here; fills @req. */
+static gboolean
+request_decide (HeraldHttpFast *self, const char *head, gsize head_len, Request *req)
+{
+  switch (request_decide_simple (self, head, head_len, req))
+    {
+    case SIMPLE_YES:
+      return TRUE;
+    case SIMPLE_NO:
+      return FALSE;
+    case SIMPLE_UNSURE:
+    default:
+      return request_decide_soup (self, head, head_len, req);
+    }
+}
+
+/**
+ * herald_http_fast_read_head_for_test:
+ *
+ * Reads @head with the one-pass reader (@simple) or with libsoup's parser,
+ * so a test can check they agree. Returns 1 (answered here, @out filled),
+ * 0 (left to libsoup) or -1 (the one-pass reader is unsure).
+ */
+int
+herald_http_fast_read_head_for_test (HeraldHttpFast *self, const char *head, gsize head_len,
+                                     gboolean simple, HeraldHttpFastHead *out)
+{
+  Request req = { 0 };
+  int result;
+
+  if (simple)
+    {
+      Simple r = request_decide_simple (self, head, head_len, &req);
+      result = r == SIMPLE_YES ? 1 : r == SIMPLE_NO ? 0 : -1;
+    }
+  else
+    result = request_decide_soup (self, head, head_len, &req) ? 1 : 0;
+  memset (out, 0, sizeof *out);
+  if (result == 1)
+    {
+      out->route = req.route;
+      out->arg = g_steal_pointer (&req.arg);
+      out->length = req.length;
+      out->early = req.early;
+      out->close = req.close;
+      out->http10 = req.http10;
+    }
+  request_clear (&req);
+  return result;
+}
+
 /* Consumes exactly @len bytes already known to be queued on the socket. */
 static gboolean
 consume (FastConn *c, gsize len)
 {
   while (len > 0)
     {
-      ssize_t n = recv (c->fd, c->owner->buffer, MIN (len, BUFFER_SIZE), 0);
+      /* MSG_TRUNC: TCP discards the bytes without copying them (the peek
+       * already did). */
+      ssize_t n = recv (c->fd, NULL, len, MSG_TRUNC);
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)

@@ -45,4 +45,17 @@ void herald_http_fast_sweep (HeraldHttpFast *self, guint32 now);
 void herald_http_fast_close_all (HeraldHttpFast *self);
 guint herald_http_fast_get_n_connections (HeraldHttpFast *self);
 
+/* For tests: see herald_http_fast_read_head_for_test(). */
+typedef struct
+{
+  int route; /* 1 publish, 2 broadcast, 3 user send, 4 connection send */
+  char *arg;
+  gsize length;
+  guint early; /* 0, 401 or 404 */
+  gboolean close;
+  gboolean http10;
+} HeraldHttpFastHead;
+int herald_http_fast_read_head_for_test (HeraldHttpFast *self, const char *head, gsize head_len,
+                                         gboolean simple, HeraldHttpFastHead *out);
+
 G_END_DECLS

@@ -456,22 +456,34 @@ on_engine_published (GObject *source, GAsyncResult *result, gpointer user_data)
     }
 }
 
-/* Publishes @normalized (compact, checked JSON text; ownership taken). */
+static gboolean
+check_channel (const char *channel, GError **error)
+{
+  if (herald_channel_name_is_valid (channel))
+    return TRUE;
+  g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+               _ ("invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / -"));
+  return FALSE;
+}
+
+/* The compact, checked text of a parsed "data" value, or NULL with @error. */
+static char *
+data_text (HeraldHub *self, JsonNode *data, GError **error)
+{
+  char *text = herald_json_node_to_data (data, error);
+
+  if (text && !check_size (self, strlen (text), error))
+    g_clear_pointer (&text, g_free);
+  return text;
+}
+
+/* Publishes @normalized (compact, checked JSON text; ownership taken), or
+ * returns @error (ownership taken) when it is NULL. */
 static void
-publish_normalized (HeraldHub *self, GTask *task, const char *channel, char *normalized,
-                    GError *error)
+publish_normalized (HeraldHub *self, GTask *task, char *normalized, GError *error)
 {
   g_autofree char *data = normalized;
 
-  if (!herald_channel_name_is_valid (channel))
-    {
-      g_clear_error (&error);
-      g_task_return_new_error (
-          task, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
-          _ ("invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / -"));
-      g_object_unref (task);
-      return;
-    }
   if (data == NULL)
     {
       g_task_return_error (task, error);
@@ -479,8 +491,8 @@ publish_normalized (HeraldHub *self, GTask *task, const char *channel, char *nor
       return;
     }
   __atomic_fetch_add (&self->published, 1, __ATOMIC_RELAXED);
-  herald_engine_publish_async (self->engine, channel, data, g_task_get_cancellable (task),
-                               on_engine_published, task);
+  herald_engine_publish_async (self->engine, g_task_get_task_data (task), data,
+                               g_task_get_cancellable (task), on_engine_published, task);
 }
 
 void
@@ -490,11 +502,13 @@ herald_hub_publish_async (HeraldHub *self, const char *channel, const char *data
 {
   GTask *task = g_task_new (self, cancellable, callback, user_data);
   GError *error = NULL;
-  char *normalized;
+  char *normalized = NULL;
 
   g_task_set_source_tag (task, herald_hub_publish_async);
-  normalized = herald_channel_name_is_valid (channel) ? check_data (self, data_json, &error) : NULL;
-  publish_normalized (self, task, channel, normalized, error);
+  g_task_set_task_data (task, g_strdup (channel), g_free);
+  if (check_channel (channel, &error))
+    normalized = check_data (self, data_json, &error);
+  publish_normalized (self, task, normalized, error);
 }
 
 /**
@@ -513,13 +527,72 @@ herald_hub_publish_data_async (HeraldHub *self, const char *channel, JsonNode *d
   char *normalized = NULL;
 
   g_task_set_source_tag (task, herald_hub_publish_async);
-  if (herald_channel_name_is_valid (channel))
-    {
-      normalized = herald_json_node_to_data (data, &error);
-      if (normalized && !check_size (self, strlen (normalized), &error))
-        g_clear_pointer (&normalized, g_free);
-    }
-  publish_normalized (self, task, channel, normalized, error);
+  g_task_set_task_data (task, g_strdup (channel), g_free);
+  if (check_channel (channel, &error))
+    normalized = data_text (self, data, &error);
+  publish_normalized (self, task, normalized, error);
+}
+
+/**
+ * herald_hub_can_publish_now:
+ *
+ * TRUE when the engine publishes without a round trip (the in-process
+ * engine): callers then use herald_hub_publish_data_now() and answer in the
+ * same main-loop iteration, without a GTask or an idle callback.
+ */
+gboolean
+herald_hub_can_publish_now (HeraldHub *self)
+{
+  return herald_engine_can_publish_now (self->engine);
+}
+
+/**
+ * herald_hub_publish_data_now:
+ *
+ * herald_hub_publish_data_async() done synchronously; only when
+ * herald_hub_can_publish_now() is TRUE.
+ */
+static gboolean
+publish_now (HeraldHub *self, const char *channel, const char *normalized, guint64 *offset,
+             GError **error)
+{
+  __atomic_fetch_add (&self->published, 1, __ATOMIC_RELAXED);
+  if (!herald_engine_publish_now (self->engine, channel, normalized, offset, error))
+    return FALSE;
+  /* This worker's own subscribers get the message queued before the caller
+   * answers (a publisher that is also a subscriber sees it first). */
+  herald_worker_run_posted ();
+  return TRUE;
+}
+
+gboolean
+herald_hub_publish_data_now (HeraldHub *self, const char *channel, JsonNode *data,
+                             guint64 *offset, GError **error)
+{
+  g_autofree char *normalized = NULL;
+
+  if (!check_channel (channel, error))
+    return FALSE;
+  normalized = data_text (self, data, error);
+  if (normalized == NULL)
+    return FALSE;
+  return publish_now (self, channel, normalized, offset, error);
+}
+
+/**
+ * herald_hub_publish_text_now:
+ * @data_json: compact JSON text exactly as json_to_string() writes it
+ *   (herald_json_scan_publish()'s output)
+ *
+ * herald_hub_publish_data_now() for data already in its final form.
+ */
+gboolean
+herald_hub_publish_text_now (HeraldHub *self, const char *channel, const char *data_json,
+                             guint64 *offset, GError **error)
+{
+  if (!check_channel (channel, error) || !check_size (self, strlen (data_json), error))
+    return FALSE;
+  return publish_now (self, channel, data_json, offset, error);
 }
 
 gboolean

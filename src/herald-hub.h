@@ -115,6 +115,12 @@ void herald_hub_publish_data_async (HeraldHub *self, const char *channel, JsonNo
                                     gpointer user_data);
 gboolean herald_hub_publish_finish (HeraldHub *self, GAsyncResult *result, guint64 *offset,
                                     GError **error);
+/* Synchronous publishing when the engine allows it (in-process engine). */
+gboolean herald_hub_can_publish_now (HeraldHub *self);
+gboolean herald_hub_publish_data_now (HeraldHub *self, const char *channel, JsonNode *data,
+                                      guint64 *offset, GError **error);
+gboolean herald_hub_publish_text_now (HeraldHub *self, const char *channel, const char *data_json,
+                                      guint64 *offset, GError **error);
 
 /* Each validates @data_json; returns FALSE with HERALD_ERROR_INVALID_ARGUMENT or
  * LIMIT_EXCEEDED. @delivered receives the number of local connections reached. */

@@ -127,17 +127,12 @@ deliver (HeraldMemoryEngine *self, const HeraldDelivery *delivery)
   return self->sink ? self->sink (delivery, self->sink_data) : 0;
 }
 
-static void
-memory_publish_async (HeraldEngine *engine, const char *channel, const char *data_json,
-                      GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+static guint64
+publish_locked (HeraldMemoryEngine *self, const char *channel, const char *data_json)
 {
-  HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (engine);
-  g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
   HeraldMessage *message;
   MemChannel *ch;
   guint64 offset;
-
-  g_task_set_source_tag (task, memory_publish_async);
 
   g_mutex_lock (&self->lock);
   ch = g_hash_table_lookup (self->channels, channel);
@@ -162,7 +157,29 @@ memory_publish_async (HeraldEngine *engine, const char *channel, const char *dat
   g_mutex_unlock (&self->lock);
 
   herald_message_unref (message);
-  g_task_return_int (task, (gssize)offset);
+  return offset;
+}
+
+static gboolean
+memory_publish_now (HeraldEngine *engine, const char *channel, const char *data_json,
+                    guint64 *offset, GError **error)
+{
+  guint64 value = publish_locked (HERALD_MEMORY_ENGINE (engine), channel, data_json);
+
+  if (offset)
+    *offset = value;
+  return TRUE;
+}
+
+static void
+memory_publish_async (HeraldEngine *engine, const char *channel, const char *data_json,
+                      GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (engine);
+  g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, memory_publish_async);
+  g_task_return_int (task, (gssize)publish_locked (self, channel, data_json));
 }
 
 static gboolean
@@ -381,6 +398,7 @@ herald_memory_engine_iface_init (HeraldEngineInterface *iface)
   iface->set_sink = memory_set_sink;
   iface->publish_async = memory_publish_async;
   iface->publish_finish = memory_publish_finish;
+  iface->publish_now = memory_publish_now;
   iface->send = memory_send;
   iface->close_connection = memory_close_connection;
   iface->recover = memory_recover;

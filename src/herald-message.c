@@ -72,8 +72,20 @@ herald_message_new_channel (const char *channel, guint64 offset, guint64 seq, co
 
   g_string_append (json, "{\"type\":\"message\",\"channel\":");
   append_json_string (json, channel);
-  g_string_append_printf (json, ",\"offset\":%" G_GUINT64_FORMAT ",\"data\":%s}", offset,
-                          data_json);
+  {
+    char digits[24];
+    int n = sizeof digits;
+    guint64 v = offset;
+
+    do
+      digits[--n] = '0' + v % 10;
+    while ((v /= 10) > 0);
+    g_string_append (json, ",\"offset\":");
+    g_string_append_len (json, digits + n, sizeof digits - n);
+  }
+  g_string_append (json, ",\"data\":");
+  g_string_append (json, data_json);
+  g_string_append_c (json, '}');
   self->json_len = json->len;
   self->json = g_string_free (json, FALSE);
   return self;

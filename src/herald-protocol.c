@@ -226,28 +226,36 @@ publish_data_free (PublishData *data)
 }
 
 static void
+reply_published (HeraldConnection *conn, const char *channel, JsonNode *id, guint64 offset,
+                 const GError *error)
+{
+  if (error != NULL)
+    herald_connection_send_error (
+        conn,
+        g_error_matches (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT) ? "bad_request"
+                                                                             : "internal_error",
+        error->message, id);
+  else
+    {
+      g_autoptr (JsonBuilder) b = herald_reply_begin ("published", id);
+      json_builder_set_member_name (b, "channel");
+      json_builder_add_string_value (b, channel);
+      json_builder_set_member_name (b, "offset");
+      json_builder_add_int_value (b, offset);
+      json_builder_end_object (b);
+      herald_connection_send_json (conn, b);
+    }
+}
+
+static void
 on_published (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   PublishData *data = user_data;
   g_autoptr (GError) error = NULL;
   guint64 offset = 0;
 
-  if (!herald_hub_publish_finish (HERALD_HUB (source), result, &offset, &error))
-    herald_connection_send_error (
-        data->conn,
-        g_error_matches (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT) ? "bad_request"
-                                                                             : "internal_error",
-        error->message, data->id);
-  else
-    {
-      g_autoptr (JsonBuilder) b = herald_reply_begin ("published", data->id);
-      json_builder_set_member_name (b, "channel");
-      json_builder_add_string_value (b, data->channel);
-      json_builder_set_member_name (b, "offset");
-      json_builder_add_int_value (b, offset);
-      json_builder_end_object (b);
-      herald_connection_send_json (data->conn, b);
-    }
+  herald_hub_publish_finish (HERALD_HUB (source), result, &offset, &error);
+  reply_published (data->conn, data->channel, data->id, offset, error);
   publish_data_free (data);
 }
 
@@ -270,6 +278,15 @@ handle_message (HeraldConnection *conn, JsonObject *request, JsonNode *id)
     {
       g_autofree char *message = g_strdup_printf ("Not allowed to publish to %s", channel);
       herald_connection_send_error (conn, "forbidden", message, id);
+      return;
+    }
+  if (herald_hub_can_publish_now (conn_hub (conn)))
+    {
+      g_autoptr (GError) error = NULL;
+      guint64 offset = 0;
+
+      herald_hub_publish_data_now (conn_hub (conn), channel, data_node, &offset, &error);
+      reply_published (conn, channel, id, offset, error);
       return;
     }
   data = g_new0 (PublishData, 1);

@@ -54,6 +54,8 @@ struct _HeraldWorker
   GAsyncQueue *inbox;
   int eventfd;
   gint wakeup_pending;
+  gboolean self_posted; /* this thread posted to its own inbox: drain before sleeping */
+  GPtrArray *to_wake;   /* other workers this thread posted to in this iteration (unowned) */
 
   GHashTable *connections; /* id → HeraldConnection (owned) */
   GHashTable *users;       /* user id → GPtrArray of HeraldConnection (unowned) */
@@ -70,6 +72,9 @@ struct _HeraldWorker
 };
 
 G_DEFINE_FINAL_TYPE (HeraldWorker, herald_worker, G_TYPE_OBJECT)
+
+/* The worker whose thread this is (NULL on other threads). */
+static __thread HeraldWorker *current_worker;
 
 /* The inbox's eventfd sits in the epoll set under this marker. */
 static const char inbox_marker[] = "inbox";
@@ -113,6 +118,7 @@ herald_worker_finalize (GObject *object)
   g_clear_pointer (&self->channels, g_hash_table_unref);
   g_clear_pointer (&self->dirty, g_ptr_array_unref);
   g_clear_pointer (&self->dead, g_ptr_array_unref);
+  g_clear_pointer (&self->to_wake, g_ptr_array_unref);
   g_clear_pointer (&self->sockets, g_ptr_array_unref);
   g_clear_object (&self->certificate);
   g_mutex_clear (&self->start_lock);
@@ -132,6 +138,7 @@ herald_worker_init (HeraldWorker *self)
   g_mutex_init (&self->start_lock);
   g_cond_init (&self->start_cond);
   self->inbox = g_async_queue_new ();
+  self->to_wake = g_ptr_array_new ();
   self->eventfd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
   self->connections = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_object_unref);
   self->users
@@ -511,14 +518,11 @@ process_item (HeraldWorker *self, HeraldWorkItem *item)
 }
 
 static void
-drain_inbox (HeraldWorker *self)
+process_inbox (HeraldWorker *self)
 {
-  guint64 value;
   HeraldWorkItem *item;
 
-  if (read (self->eventfd, &value, sizeof value) < 0 && errno != EAGAIN)
-    g_warning ("eventfd read: %s", g_strerror (errno));
-  g_atomic_int_set (&self->wakeup_pending, 0);
+  self->self_posted = FALSE;
   while ((item = g_async_queue_try_pop (self->inbox)))
     {
       process_item (self, item);
@@ -526,17 +530,83 @@ drain_inbox (HeraldWorker *self)
     }
 }
 
-void
-herald_worker_post (HeraldWorker *self, HeraldWorkItem *item)
+static void
+drain_inbox (HeraldWorker *self)
 {
-  g_async_queue_push (self->inbox, item);
-  /* Wake the worker once per batch, not once per item. */
+  guint64 value;
+
+  if (read (self->eventfd, &value, sizeof value) < 0 && errno != EAGAIN)
+    g_warning ("eventfd read: %s", g_strerror (errno));
+  g_atomic_int_set (&self->wakeup_pending, 0);
+  process_inbox (self);
+}
+
+static void
+wake (HeraldWorker *self)
+{
+  /* Once per batch, not once per item: the flag is cleared when the worker
+   * reads its eventfd. */
   if (g_atomic_int_compare_and_exchange (&self->wakeup_pending, 0, 1))
     {
       guint64 one = 1;
       if (write (self->eventfd, &one, sizeof one) < 0 && errno != EAGAIN)
         g_warning ("eventfd write: %s", g_strerror (errno));
     }
+}
+
+/* Wakes the workers this one posted to during the iteration that ends. */
+static void
+wake_posted (HeraldWorker *self)
+{
+  for (guint i = 0; i < self->to_wake->len; i++)
+    wake (g_ptr_array_index (self->to_wake, i));
+  g_ptr_array_set_size (self->to_wake, 0);
+}
+
+/**
+ * herald_worker_run_posted:
+ *
+ * On a worker thread, processes now what this thread posted to its own
+ * inbox (e.g. the local deliveries of a publish it just made), so they are
+ * queued on their connections before anything the caller sends next.
+ */
+void
+herald_worker_run_posted (void)
+{
+  HeraldWorker *self = current_worker;
+
+  if (self != NULL && self->self_posted)
+    process_inbox (self);
+}
+
+/**
+ * herald_worker_post:
+ *
+ * Queues @item for @self (any thread). The cheap cases first: a worker
+ * posting to itself needs no wake-up at all (it drains its inbox before it
+ * sleeps), and a worker posting to another wakes it once at the end of its
+ * own loop iteration, however many items it posted there; other threads
+ * wake the worker at once.
+ */
+void
+herald_worker_post (HeraldWorker *self, HeraldWorkItem *item)
+{
+  HeraldWorker *poster = current_worker;
+
+  g_async_queue_push (self->inbox, item);
+  if (poster == self)
+    self->self_posted = TRUE;
+  else if (poster != NULL)
+    {
+      guint i;
+      for (i = 0; i < poster->to_wake->len; i++)
+        if (g_ptr_array_index (poster->to_wake, i) == self)
+          break;
+      if (i == poster->to_wake->len)
+        g_ptr_array_add (poster->to_wake, self);
+    }
+  else
+    wake (self);
 }
 
 /* ---- accepting ---- */
@@ -636,6 +706,11 @@ on_flush (gpointer user_data)
 {
   HeraldWorker *self = user_data;
 
+  /* Deliveries this thread posted to itself, in inbox order behind what
+   * other threads queued earlier (sequence order is kept). */
+  if (self->self_posted)
+    process_inbox (self);
+
   /* Flushing may close connections, which may queue nothing new; take the
    * list first so additions during the walk land in a fresh one. */
   while (self->dirty->len > 0)
@@ -646,6 +721,7 @@ on_flush (gpointer user_data)
         herald_connection_flush (g_ptr_array_index (dirty, i));
     }
   g_ptr_array_set_size (self->dead, 0);
+  wake_posted (self);
   return FALSE;
 }
 
@@ -653,7 +729,8 @@ static gboolean
 has_pending (gpointer user_data)
 {
   HeraldWorker *self = user_data;
-  return self->dirty->len > 0 || self->dead->len > 0;
+  return self->dirty->len > 0 || self->dead->len > 0 || self->self_posted
+         || self->to_wake->len > 0;
 }
 
 static void
@@ -809,6 +886,7 @@ worker_thread (gpointer data)
   HeraldConnection *conn;
 
   g_main_context_push_thread_default (self->context);
+  current_worker = self;
 
   self->scratch = g_malloc (SCRATCH_SIZE);
   self->inflater = herald_ws_inflater_new ();
@@ -870,6 +948,8 @@ worker_thread (gpointer data)
   /* Let pending sources (closures of libsoup) run their finalizers. */
   while (g_main_context_iteration (self->context, FALSE))
     ;
+  wake_posted (self);
+  current_worker = NULL;
   g_main_context_pop_thread_default (self->context);
   return NULL;
 }

@@ -53,6 +53,8 @@ gboolean herald_worker_start (HeraldWorker *self, GPtrArray *sockets, GTlsCertif
 /* Stops the thread (after herald_hub_shutdown_async drained it) and joins it. */
 void herald_worker_stop (HeraldWorker *self);
 
+/* A worker thread: process what it posted to itself, now. */
+void herald_worker_run_posted (void);
 /* Any thread: hand work to the worker (ownership of @item passes). */
 void herald_worker_post (HeraldWorker *self, HeraldWorkItem *item);
 void herald_work_item_free (HeraldWorkItem *item);

@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <locale.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -73,6 +74,7 @@ main (int argc, char **argv)
       N_ ("Replace a running instance on the bus"), NULL },
     { NULL }
   };
+
   g_autoptr (GOptionContext) context = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (HeraldConfig) config = NULL;
@@ -80,6 +82,12 @@ main (int argc, char **argv)
   HeraldBusChoice bus;
   int status;
 
+  /* Worker threads allocate from their own malloc arenas; by default glibc
+   * shrinks such an arena whenever its top gets free and grows it again on
+   * the next request (mprotect and page faults on every publish under
+   * load). Keep a few MiB: bounded, and gone from the hot path. */
+  mallopt (M_TRIM_THRESHOLD, 8 * 1024 * 1024);
+  mallopt (M_TOP_PAD, 1024 * 1024);
   setlocale (LC_ALL, "");
   /* HERALD_LOCALEDIR is for tests: they point it at the build's compiled
    * catalogs (build/po) so translations work without installing. */

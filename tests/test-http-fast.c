@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include "herald-http-fast.h"
+#include "herald-memory-engine.h"
 #include "herald-test-server.h"
 
 #define API "[api]\nkey=k\n"
@@ -530,6 +532,122 @@ test_slow_head_dropped (void)
   herald_test_server_stop (server);
 }
 
+/* ---- the one-pass head reader against libsoup's parser ---- */
+
+static void
+check_head_agrees (HeraldHttpFast *fast, const char *head, guint *sure)
+{
+  HeraldHttpFastHead a, b;
+  int simple = herald_http_fast_read_head_for_test (fast, head, strlen (head), TRUE, &a);
+  int soup = herald_http_fast_read_head_for_test (fast, head, strlen (head), FALSE, &b);
+
+  if (simple < 0)
+    return;
+  (*sure)++;
+  if (simple != soup)
+    g_error ("head read as %d by the one-pass reader, %d by libsoup:\n%s", simple, soup, head);
+  if (simple == 1
+      && (a.route != b.route || g_strcmp0 (a.arg, b.arg) != 0 || a.length != b.length
+          || a.early != b.early || a.close != b.close || a.http10 != b.http10))
+    g_error ("head read differently (route %d/%d length %zu/%zu early %u/%u close %d/%d "
+             "http10 %d/%d):\n%s",
+             a.route, b.route, a.length, b.length, a.early, b.early, a.close, b.close, a.http10,
+             b.http10, head);
+  g_free (a.arg);
+  g_free (b.arg);
+}
+
+static void
+test_head_reader_agrees (void)
+{
+  static const char *lines[] = {
+    "POST /api/publish HTTP/1.1",
+    "POST /api/publish HTTP/1.0",
+    "POST /api/broadcast HTTP/1.1",
+    "POST /api/users/alice/send HTTP/1.1",
+    "POST /api/users/a%20b/send HTTP/1.1",
+    "POST /api/connections/AAAAAAAAAAAAAAAAAAAAAA/send HTTP/1.1",
+    "POST /api/channels/x HTTP/1.1",
+    "GET /api/publish HTTP/1.1",
+    "POST  /api/publish HTTP/1.1",
+    "POST /api/publish HTTP/2.0",
+    "post /api/publish HTTP/1.1",
+    "POST http://h/api/publish HTTP/1.1",
+    "POST /other HTTP/1.1",
+  };
+  static const char *headers[] = {
+    "Host: 127.0.0.1:8080",
+    "host:localhost",
+    "Host: a b",
+    "Host:",
+    "Host: [::1]:80",
+    "Content-Length: 10",
+    "content-length:0",
+    "Content-Length: 1 0",
+    "Content-Length: -1",
+    "Content-Length: 10, 10",
+    "Content-Length: 1234567890123456",
+    "Content-Length:",
+    "Authorization: Bearer k",
+    "authorization: bearer  k",
+    "Authorization: Bearer kk",
+    "Authorization: Basic k",
+    "Authorization: Bearer",
+    "Connection: close",
+    "Connection: keep-alive",
+    "connection: Keep-Alive, Upgrade",
+    "Connection: foo , CLOSE ",
+    "Transfer-Encoding: chunked",
+    "Expect: 100-continue",
+    "Origin: http://x",
+    "Upgrade: x",
+    "X-Thing: \xc3\xa9",
+    "X-Tab:\tv\t",
+    " folded",
+    "Bad Name: x",
+    "X:",
+    ": empty",
+    "Content-Type: application/json",
+  };
+  g_autoptr (HeraldConfig) config = herald_config_new ();
+  g_autoptr (HeraldEngine) engine = NULL;
+  g_autoptr (HeraldHub) hub = NULL;
+  g_autoptr (GRand) r = g_rand_new_with_seed (4242);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GString) head = g_string_new (NULL);
+  HeraldHttpFast *fast;
+  guint sure = 0;
+
+  g_assert_true (herald_config_load_data (config, "[api]\nkey=k\n", -1, "test", &error));
+  g_assert_no_error (error);
+  engine = herald_memory_engine_new (config);
+  hub = herald_hub_new (config, engine);
+  fast = herald_http_fast_new (hub, NULL, NULL, NULL);
+
+  for (guint i = 0; i < 20000; i++)
+    {
+      int n = g_rand_int_range (r, 0, 6);
+
+      g_string_assign (head, lines[g_rand_int_range (r, 0, G_N_ELEMENTS (lines))]);
+      g_string_append (head, "\r\n");
+      /* usually the headers a client sends, sometimes not */
+      if (g_rand_int_range (r, 0, 4) > 0)
+        g_string_append (head, "Host: 127.0.0.1\r\nContent-Length: 12\r\n");
+      if (g_rand_int_range (r, 0, 3) > 0)
+        g_string_append (head, "Authorization: Bearer k\r\n");
+      for (int j = 0; j < n; j++)
+        {
+          g_string_append (head, headers[g_rand_int_range (r, 0, G_N_ELEMENTS (headers))]);
+          g_string_append (head, "\r\n");
+        }
+      g_string_append (head, "\r\n");
+      check_head_agrees (fast, head->str, &sure);
+    }
+  g_test_message ("%u of 20000 heads read without libsoup", sure);
+  g_assert_cmpuint (sure, >, 2000);
+  herald_http_fast_free (fast);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -543,5 +661,6 @@ main (int argc, char **argv)
   g_test_add_func ("/http-fast/hand-off-to-libsoup", test_hand_off_to_libsoup);
   g_test_add_func ("/http-fast/partial-head-and-body", test_partial_head_and_body);
   g_test_add_func ("/http-fast/slow-head-dropped", test_slow_head_dropped);
+  g_test_add_func ("/http-fast/head-reader-agrees", test_head_reader_agrees);
   return g_test_run ();
 }
