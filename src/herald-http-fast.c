@@ -107,6 +107,7 @@ struct _FastConn
   gboolean hand_off;  /* give the next request to libsoup once flushed */
   gboolean throttled; /* stopped reading: too much pending */
   gboolean write_armed;
+  gboolean flush_queued; /* in owner->to_flush */
 
   Request req;      /* STATE_BODY */
   GByteArray *body; /* STATE_BODY, reused */
@@ -135,6 +136,7 @@ struct _HeraldHttpFast
   SoupMessageHeaders *headers;
   JsonParser *parser;
   GPtrArray *graveyard; /* closed by close_all(), freed at the next sweep */
+  GPtrArray *to_flush;  /* of FastConn* (refs): responses written at the end of the iteration */
 };
 
 static void conn_read (FastConn *c);
@@ -1296,6 +1298,50 @@ over_limits (FastConn *c)
   return g_queue_get_length (&c->pending) >= MAX_PENDING || c->out->len - c->out_pos >= OUT_HIGH;
 }
 
+/* Responses go out at the end of the loop iteration, with the deliveries the
+ * requests caused: the client is woken once for all of them, not once per
+ * write (a wake-up is the costliest part of a loopback send). */
+static void
+queue_flush (FastConn *c)
+{
+  if (c->flush_queued || c->owner == NULL)
+    return;
+  c->flush_queued = TRUE;
+  g_ptr_array_add (c->owner->to_flush, conn_ref (c));
+}
+
+/**
+ * herald_http_fast_flush:
+ *
+ * Writes the responses queued in this loop iteration; the worker calls it
+ * after flushing its connections.
+ */
+void
+herald_http_fast_flush (HeraldHttpFast *self)
+{
+  while (self->to_flush->len > 0)
+    {
+      g_autoptr (GPtrArray) batch = self->to_flush;
+
+      self->to_flush = g_ptr_array_new ();
+      for (guint i = 0; i < batch->len; i++)
+        {
+          FastConn *c = g_ptr_array_index (batch, i);
+
+          c->flush_queued = FALSE;
+          if (c->owner != NULL)
+            conn_flush (c);
+          conn_unref (c);
+        }
+    }
+}
+
+gboolean
+herald_http_fast_has_pending (HeraldHttpFast *self)
+{
+  return self->to_flush->len > 0;
+}
+
 static void
 conn_read (FastConn *c)
 {
@@ -1334,7 +1380,10 @@ conn_read (FastConn *c)
       if (c->owner == NULL || c->state == STATE_LINGER)
         break;
       drain_pending (c);
-      conn_flush (c);
+      if (c->throttled)
+        conn_flush (c);
+      else
+        queue_flush (c);
       /* Edge-triggered: what was left unread while throttled gets no new
        * event, so go on here once the responses are out. */
       if (c->owner == NULL || !c->throttled || over_limits (c) || c->state == STATE_LINGER)
@@ -1407,6 +1456,7 @@ herald_http_fast_new (HeraldHub *hub, HeraldLoop *loop, HeraldHttpFastHandOff ha
   self->headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
   self->parser = json_parser_new_immutable ();
   self->graveyard = g_ptr_array_new_with_free_func ((GDestroyNotify)conn_unref);
+  self->to_flush = g_ptr_array_new ();
   return self;
 }
 
@@ -1431,6 +1481,8 @@ herald_http_fast_free (HeraldHttpFast *self)
   if (self == NULL)
     return;
   herald_http_fast_close_all (self);
+  herald_http_fast_flush (self);
+  g_ptr_array_unref (self->to_flush);
   g_ptr_array_unref (self->graveyard);
   g_free (self->buffer);
   soup_message_headers_unref (self->headers);

@@ -39,6 +39,9 @@ void herald_http_fast_free (HeraldHttpFast *self);
 void herald_http_fast_accept (HeraldHttpFast *self, int fd, gpointer listener);
 /* @ptr: what the epoll set returned (its first field is the marker). */
 void herald_http_fast_handle_events (gpointer ptr, guint32 epoll_events);
+/* Writes the responses of this iteration; call once per loop iteration. */
+void herald_http_fast_flush (HeraldHttpFast *self);
+gboolean herald_http_fast_has_pending (HeraldHttpFast *self);
 /* Drops connections past their deadline; call from the worker's 1 s tick. */
 void herald_http_fast_sweep (HeraldHttpFast *self, guint32 now);
 /* Closes every connection (server shutting down). */

@@ -720,6 +720,8 @@ on_flush (gpointer user_data)
       for (guint i = 0; i < dirty->len; i++)
         herald_connection_flush (g_ptr_array_index (dirty, i));
     }
+  if (self->fast)
+    herald_http_fast_flush (self->fast);
   g_ptr_array_set_size (self->dead, 0);
   wake_posted (self);
   return FALSE;
@@ -730,7 +732,7 @@ has_pending (gpointer user_data)
 {
   HeraldWorker *self = user_data;
   return self->dirty->len > 0 || self->dead->len > 0 || self->self_posted
-         || self->to_wake->len > 0;
+         || self->to_wake->len > 0 || (self->fast && herald_http_fast_has_pending (self->fast));
 }
 
 static void
