@@ -4,7 +4,11 @@
 #   bench/run.sh                # full run (~8 min): 10 s per scenario, 2 runs per server
 #   QUICK=1 bench/run.sh        # smoke run (~2 min): 3 s per scenario, 1 run per server
 #
-# Environment: HERALDD (path to heraldd), WORKERS (heraldd --workers, 0),
+# Both servers run one worker: nginx worker_processes 1 and heraldd --workers 1
+# (the load client needs the other core). publish_1kch_w0 repeats the publish
+# scenario with heraldd's default (--workers 0, one per core), for information.
+#
+# Environment: HERALDD (path to heraldd), WORKERS (heraldd --workers, 1),
 # RUNS, DURATION, SCENARIOS (space-separated subset), HERALD_LOAD (prebuilt
 # client), KEEP_TMP=1 (keep logs and configs).
 #
@@ -22,9 +26,9 @@ else
   RUNS=${RUNS:-2}
   DURATION=${DURATION:-10}
 fi
-WORKERS=${WORKERS:-0}
+WORKERS=${WORKERS:-1}
 API_KEY=benchkey
-ALL_SCENARIOS="ws_1k ws_5k sse_1k sse_5k latency_1k idle_10k broadcast_19k publish_1kch"
+ALL_SCENARIOS="ws_1k ws_5k sse_1k sse_5k latency_1k idle_10k broadcast_19k publish_1kch publish_1kch_w0"
 SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
 RESULTS_DIR="$HERE/results"
 OUT="$RESULTS_DIR/latest.txt"
@@ -153,7 +157,7 @@ EOF
 }
 
 start_herald () {
-  local d=$TMP/herald
+  local d=$TMP/herald workers=${1:-$WORKERS}
   mkdir -p "$d"
   PORT=$(free_port)
   cat > "$d/herald.conf" <<EOF
@@ -164,7 +168,7 @@ max-connections=$((FDS + 5000))
 anonymous=true
 EOF
   HERALD_API_KEY=$API_KEY "$HERALDD" --config "$d/herald.conf" --listen "127.0.0.1:$PORT" \
-    --bus none --workers "$WORKERS" >"$d/stdout.log" 2>"$d/stderr.log" &
+    --bus none --workers "$workers" >"$d/stdout.log" 2>"$d/stderr.log" &
   STARTED_PIDS=$!
   if ! wait_port "$PORT"; then
     log "heraldd did not start:"; tail -20 "$d/stderr.log" >&2; exit 1
@@ -194,7 +198,7 @@ scenario_args () {
     latency_1k) echo "--transport ws --subscribers 1000 --channels 1 --publish-rate 10 --duration $DURATION" ;;
     idle_10k) echo "--transport ws --subscribers 10000 --channels 1000 --connect-only --duration 1 --connect-concurrency 256" ;;
     broadcast_19k) echo "--transport ws --subscribers 19000 --broadcast --publish-rate 1 --duration $((DURATION < 5 ? DURATION : 5)) --drain 10 --source-addrs 127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4" ;;
-    publish_1kch) echo "--transport ws --subscribers 1000 --channels 1000 --publishers 8 --duration $DURATION" ;;
+    publish_1kch|publish_1kch_w0) echo "--transport ws --subscribers 1000 --channels 1000 --publishers 8 --duration $DURATION" ;;
     *) log "unknown scenario $1"; exit 1 ;;
   esac
 }
@@ -241,7 +245,12 @@ T0=$(date +%s)
 for run in $(seq 1 "$RUNS"); do
   for sc in $SCENARIOS; do
     for srv in $SERVERS; do
-      "start_$srv"
+      if [ "$sc" = publish_1kch_w0 ]; then
+        [ "$srv" = herald ] || continue # nchan's figure is publish_1kch's
+        start_herald 0
+      else
+        "start_$srv"
+      fi
       res=$TMP/res/$sc.$srv.$run
       # shellcheck disable=SC2046
       "$LOAD" --target "$srv" --url "http://127.0.0.1:$PORT" --api-key "$API_KEY" \
@@ -266,9 +275,9 @@ row () {
   local h n ratio goal met hc nc
   case " $SCENARIOS " in *" $sc "*) ;; *) return ;; esac
   h=$(agg "$sc" herald "$metric" "$how")
-  n=$(agg "$sc" nchan "$metric" "$how")
+  n=$(agg "${sc%_w0}" nchan "$metric" "$how")
   hc=$(agg "$sc" herald client_cpu_pct | pretty 0)/$(agg "$sc" herald server_cpu_pct | pretty 0)
-  nc=$(agg "$sc" nchan client_cpu_pct | pretty 0)/$(agg "$sc" nchan server_cpu_pct | pretty 0)
+  nc=$(agg "${sc%_w0}" nchan client_cpu_pct | pretty 0)/$(agg "${sc%_w0}" nchan server_cpu_pct | pretty 0)
   ratio=$(awk -v h="$h" -v n="$n" 'BEGIN { if (h == "-" || n == "-" || n + 0 == 0) print "-"; else printf "%.2f", h / n }')
   h=$(echo "$h" | pretty)
   n=$(echo "$n" | pretty)
@@ -288,7 +297,7 @@ row () {
 {
   echo "Herald vs nginx+nchan — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $RUNS run(s) x ${DURATION}s, median; $((T1 - T0)) s total"
   echo "load average before: $LOAD_BEFORE, after: $(loadavg) (other processes compete for the same cores)"
-  echo "heraldd: ${HERALDD:-not built} (--workers $WORKERS); nchan: $("$NGINX" -v 2>&1 | sed 's/.*: //'), $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null)"
+  echo "heraldd: ${HERALDD:-not built} (--workers $WORKERS unless noted); nchan: $("$NGINX" -v 2>&1 | sed 's/.*: //'), $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null)"
   echo
   printf '%-34s | %12s | %12s | %6s | %-16s | %-4s | %-11s | %-11s\n' scenario herald nchan ratio goal met? "H cli/srv%" "N cli/srv%"
   printf '%s\n' "-----------------------------------+--------------+--------------+--------+------------------+------+-------------+------------"
@@ -302,6 +311,7 @@ row () {
   row "subs receiving bcast (of 19000)"    broadcast_19k complete all min
   row "bcast p99 ms at 19000"              broadcast_19k p99_ms info
   row "HTTP publishes/CPU-s, 1000 ch"      publish_1kch publishes_per_cpu_s higher
+  row "  same, heraldd --workers 0 (2)"     publish_1kch_w0 publishes_per_cpu_s info
   echo
   echo "cli/srv% = load client / server CPU use in the measured window (% of one core; 2 cores shared)."
   awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
