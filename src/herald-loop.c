@@ -116,6 +116,11 @@ herald_loop_new (GMainContext *context, const HeraldLoopFuncs *funcs, gpointer u
    * ready priority per iteration, so a lower one would starve under load. */
   g_source_set_priority ((GSource *)loop->source, G_PRIORITY_DEFAULT);
   loop->tag = g_source_add_unix_fd ((GSource *)loop->source, loop->epfd, G_IO_IN);
+  /* GLib blocks a source while it is dispatched unless it may recurse, and
+   * blocking a source with a file descriptor removes and re-adds that fd:
+   * two writes to the context's wake-up eventfd and a read of it in every
+   * iteration. Dispatching never iterates the context again, so allow it. */
+  g_source_set_can_recurse ((GSource *)loop->source, TRUE);
   g_source_attach ((GSource *)loop->source, context);
   return loop;
 }

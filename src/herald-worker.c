@@ -710,6 +710,9 @@ on_flush (gpointer user_data)
    * other threads queued earlier (sequence order is kept). */
   if (self->self_posted)
     process_inbox (self);
+  /* Other workers start on what this iteration posted them before this one
+   * spends its time writing. */
+  wake_posted (self);
 
   /* Flushing may close connections, which may queue nothing new; take the
    * list first so additions during the walk land in a fresh one. */
