@@ -5,14 +5,18 @@
  * publish pays for a new TCP connection and libsoup's per-request objects.
  * Here the worker reads the request itself:
  *
- * - The head is only peeked (MSG_PEEK) until "\r\n\r\n" is there, then
- *   parsed with soup_headers_parse_request(). A request this module does not
- *   answer is handed to libsoup untouched, after every earlier response on
- *   the connection has been written.
- * - An eligible request (see request_decide()) is consumed: head and body are
- *   taken off the socket, the body parsed once, the hub called, and the
- *   response written with one send(). Publishing is asynchronous, so
- *   responses wait in a per-connection FIFO and go out in request order.
+ * - A new connection's first head is only peeked (MSG_PEEK) until
+ *   "\r\n\r\n" is there, then read (request_decide(): a one-pass reader
+ *   for the usual head, libsoup's parser for anything unusual). A request
+ *   this module does not answer is handed to libsoup untouched.
+ * - An eligible request is consumed: head and body are taken off the
+ *   socket, the body read once, the hub called. Responses wait in a
+ *   per-connection FIFO (publishing may be asynchronous) and are written at
+ *   the end of the loop iteration, with the deliveries they caused.
+ * - Once a connection has been answered here, its requests are read with
+ *   plain recv() (direct mode, one syscall per request instead of a peek and
+ *   a read). A later request libsoup must answer is handed over with the
+ *   bytes already read, which libsoup reads first (HeraldPrefixInputStream).
  * - Deadlines are checked from the worker's 1 s tick over the list of
  *   connections owned here (no timer per connection): a started head or
  *   body, or a blocked write, must complete within [limits]
@@ -141,6 +145,7 @@ struct _HeraldHttpFast
 
 static void conn_read (FastConn *c);
 static void conn_flush (FastConn *c);
+static gboolean over_limits (FastConn *c);
 
 /* ---- connections ---- */
 
@@ -225,11 +230,15 @@ static void
 conn_hand_off (FastConn *c)
 {
   HeraldHttpFast *self = c->owner;
+  g_autoptr (GBytes) prefix = NULL;
   int fd = c->fd;
 
+  /* Direct mode read the next request's first bytes (or all of it). */
+  if (c->inbuf && c->inbuf->len > 0)
+    prefix = g_byte_array_free_to_bytes (g_steal_pointer (&c->inbuf));
   conn_detach (c);
   c->fd = -1;
-  self->hand_off (self->user_data, c->listener, fd);
+  self->hand_off (self->user_data, c->listener, fd, prefix);
   conn_unref (c);
 }
 
@@ -1134,6 +1143,8 @@ read_head (FastConn *c)
           return FALSE;
         }
       handle_request (c, &c->req, self->buffer + head_len, c->req.length);
+      /* Answered here once: from now on requests are read without peeking. */
+      c->buffered = TRUE;
       /* The peek saw the socket's whole queue (it did not fill the buffer)
        * and that is now consumed: anything newer raises a fresh edge, so
        * save the peek that would only say EAGAIN. */
@@ -1160,30 +1171,57 @@ read_head (FastConn *c)
   return TRUE;
 }
 
-/* Buffered mode: requests are parsed from c->inbuf, filled with recv()
- * (no peeking), until it is empty at a request boundary again. A request
- * that is not answered here cannot go to libsoup any more (part of it was
- * consumed): the connection is closed once the earlier responses are out,
- * which a pipelining client must expect and answer by retrying the
- * unanswered requests on a new connection (RFC 9112, 9.3.2). */
-static gboolean
-read_buffered (FastConn *c)
+/* Direct mode (a connection that was already answered here): requests are
+ * read with recv(), without peeking, and answered from the bytes read;
+ * bytes of an incomplete request wait in c->inbuf. A request libsoup must
+ * answer is handed to it with the bytes already read (see
+ * HeraldHttpFastHandOff), once the earlier responses are out.
+ *
+ * Answers the complete requests at the front of @data; returns the bytes
+ * used. Sets *stop when reading must stop (hand-off, closing, throttling);
+ * when the rest is to be dropped, all of @len counts as used. */
+static gsize
+answer_buffered (FastConn *c, const char *data, gsize len, gboolean *stop)
 {
   HeraldHttpFast *self = c->owner;
   Request *req = &c->req;
-  gsize head_len = 0;
-  gboolean bare = FALSE;
-  ssize_t n;
+  gsize used = 0;
 
-  if (find_head_end ((const char *)c->inbuf->data, c->inbuf->len, &head_len, &bare))
+  while (used < len && c->owner != NULL)
     {
-      request_clear (req);
-      if (bare || !request_decide (self, (const char *)c->inbuf->data, head_len, req))
+      const char *at = data + used;
+      gsize head_len = 0;
+      gboolean bare = FALSE;
+
+      if (c->closing || c->hand_off)
         {
-          g_debug ("http-fast: a pipelined request libsoup would have to answer: closing");
+          *stop = TRUE;
+          break;
+        }
+      if (over_limits (c))
+        {
+          c->throttled = TRUE;
+          *stop = TRUE;
+          break;
+        }
+      if (!find_head_end (at, len - used, &head_len, &bare))
+        {
+          if (len - used >= HEAD_MAX + 4)
+            {
+              Request too_long = { .close = TRUE };
+              emit_error (c, 431, "Request header fields too large", &too_long);
+              *stop = TRUE;
+              return len;
+            }
+          break; /* wait for the rest of the head */
+        }
+      request_clear (req);
+      if (bare || !request_decide (self, at, head_len, req))
+        {
           request_clear (req);
-          c->closing = TRUE;
-          return FALSE;
+          c->hand_off = TRUE;
+          *stop = TRUE;
+          break;
         }
       if (req->length > herald_config_get_max_message_size (self->config))
         {
@@ -1193,36 +1231,48 @@ read_buffered (FastConn *c)
           else
             emit_error (c, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
                         gettext ("Request body exceeds max-message-size"), req);
-          g_byte_array_set_size (c->inbuf, 0);
-          return FALSE;
-        }
-      if (head_len + req->length <= c->inbuf->len)
-        {
-          handle_request (c, req, (const char *)c->inbuf->data + head_len, req->length);
-          g_byte_array_remove_range (c->inbuf, 0, head_len + req->length);
           request_clear (req);
-          if (c->inbuf->len == 0)
-            {
-              /* At a request boundary with nothing held: back to peeking. */
-              c->buffered = FALSE;
-              c->state = STATE_IDLE;
-              c->peek_size = PEEK_FIRST;
-              c->deadline = herald_loop_now () + IDLE_TIMEOUT;
-            }
-          else
-            {
-              c->state = STATE_HEAD;
-              c->deadline = herald_loop_now () + timeout_s (self);
-            }
-          return TRUE;
+          *stop = TRUE;
+          return len;
         }
+      if (head_len + req->length > len - used)
+        {
+          request_clear (req);
+          break; /* wait for the rest of the body */
+        }
+      handle_request (c, req, at + head_len, req->length);
+      used += head_len + req->length;
+      request_clear (req);
     }
-  else if (c->inbuf->len >= HEAD_MAX + 4)
+  return used;
+}
+
+static gsize
+held (FastConn *c)
+{
+  return c->inbuf ? c->inbuf->len : 0;
+}
+
+/* Reads and answers in direct mode. Returns TRUE when the caller should go
+ * on reading. c->inbuf is NULL whenever nothing is held. */
+static gboolean
+read_buffered (FastConn *c)
+{
+  HeraldHttpFast *self = c->owner;
+  gboolean stop = FALSE;
+  gboolean was_empty = held (c) == 0;
+  gsize used;
+  ssize_t n;
+
+  /* What is held first (the rest of a batch read before throttling). */
+  if (!was_empty)
     {
-      Request too_long = { .close = TRUE };
-      emit_error (c, 431, "Request header fields too large", &too_long);
-      g_byte_array_set_size (c->inbuf, 0);
-      return FALSE;
+      used = answer_buffered (c, (const char *)c->inbuf->data, c->inbuf->len, &stop);
+      if (c->owner == NULL)
+        return FALSE;
+      g_byte_array_remove_range (c->inbuf, 0, used);
+      if (stop)
+        return FALSE;
     }
 
   n = recv (c->fd, self->buffer, BUFFER_SIZE, 0);
@@ -1236,11 +1286,52 @@ read_buffered (FastConn *c)
     }
   if (n == 0)
     {
-      conn_close (c);
+      /* The client is done: drop a partial request, answer what is pending. */
+      if (held (c) > 0 || (g_queue_is_empty (&c->pending) && c->out->len == 0))
+        conn_close (c);
+      else
+        c->closing = TRUE;
       return FALSE;
     }
-  g_byte_array_append (c->inbuf, (const guint8 *)self->buffer, n);
-  return TRUE;
+
+  if (held (c) == 0)
+    {
+      /* The usual case: whole requests, answered from the scratch buffer. */
+      used = answer_buffered (c, self->buffer, n, &stop);
+      if (c->owner == NULL)
+        return FALSE;
+      if (used < (gsize)n)
+        {
+          if (c->inbuf == NULL)
+            c->inbuf = g_byte_array_new ();
+          g_byte_array_append (c->inbuf, (const guint8 *)self->buffer + used, n - used);
+        }
+    }
+  else
+    {
+      g_byte_array_append (c->inbuf, (const guint8 *)self->buffer, n);
+      used = answer_buffered (c, (const char *)c->inbuf->data, c->inbuf->len, &stop);
+      if (c->owner == NULL)
+        return FALSE;
+      g_byte_array_remove_range (c->inbuf, 0, used);
+    }
+
+  if (held (c) == 0)
+    {
+      g_clear_pointer (&c->inbuf, g_byte_array_unref);
+      c->state = STATE_IDLE;
+      c->deadline = herald_loop_now () + IDLE_TIMEOUT;
+    }
+  else if (was_empty)
+    {
+      /* A partial request must complete in time (not renewed by each byte). */
+      c->state = STATE_HEAD;
+      c->deadline = herald_loop_now () + timeout_s (self);
+    }
+  if (stop)
+    return FALSE;
+  /* Edge-triggered: a short read drained the socket. */
+  return (gsize)n == BUFFER_SIZE;
 }
 
 static gboolean
@@ -1266,6 +1357,7 @@ read_body (FastConn *c)
     }
   handle_request (c, &c->req, (const char *)c->body->data, c->req.length);
   request_clear (&c->req);
+  c->buffered = TRUE;
   if (c->body->len > 64 * 1024)
     g_byte_array_set_size (c->body, 0);
   c->state = STATE_IDLE;

@@ -22,9 +22,11 @@ G_BEGIN_DECLS
 
 typedef struct _HeraldHttpFast HeraldHttpFast;
 
-/* Gives @fd, positioned at a request boundary, to libsoup (@listener is the
- * one passed to herald_http_fast_accept()). Takes ownership of @fd. */
-typedef void (*HeraldHttpFastHandOff) (gpointer user_data, gpointer listener, int fd);
+/* Gives @fd to libsoup (@listener is the one passed to
+ * herald_http_fast_accept()). @prefix (may be NULL): bytes of the next
+ * request already read from @fd, to be read before it. Takes ownership of @fd. */
+typedef void (*HeraldHttpFastHandOff) (gpointer user_data, gpointer listener, int fd,
+                                       GBytes *prefix);
 
 /* The first field of every pointer this module registers in the epoll set
  * points to this marker. */

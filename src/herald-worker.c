@@ -17,6 +17,7 @@
 #include "herald-http.h"
 #include "herald-http-api.h"
 #include "herald-http-fast.h"
+#include "herald-prefix-input-stream.h"
 #include "herald-router.h"
 #include "herald-security.h"
 #include "herald-worker.h"
@@ -612,7 +613,7 @@ herald_worker_post (HeraldWorker *self, HeraldWorkItem *item)
 /* ---- accepting ---- */
 
 static void
-hand_to_libsoup (HeraldWorker *self, Listener *listener, int fd)
+hand_to_libsoup (HeraldWorker *self, Listener *listener, int fd, GBytes *prefix)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GSocket) socket = g_socket_new_from_fd (fd, &error);
@@ -634,12 +635,22 @@ hand_to_libsoup (HeraldWorker *self, Listener *listener, int fd)
     return; /* the client is already gone */
   if (listener->tls)
     {
-      stream = (GIOStream *) g_tls_server_connection_new (G_IO_STREAM (connection), self->certificate, &error);
+      stream = (GIOStream *)g_tls_server_connection_new (G_IO_STREAM (connection),
+                                                         self->certificate, &error);
       if (stream == NULL)
         {
           g_warning ("TLS: %s", error->message);
           return;
         }
+    }
+  else if (prefix != NULL && g_bytes_get_size (prefix) > 0)
+    {
+      /* Bytes the fast path already read from this connection come first. */
+      g_autoptr (GInputStream) in
+          = herald_prefix_input_stream_new (g_io_stream_get_input_stream (G_IO_STREAM (connection)),
+                                            prefix, G_IO_STREAM (connection));
+      stream
+          = g_simple_io_stream_new (in, g_io_stream_get_output_stream (G_IO_STREAM (connection)));
     }
   else
     stream = G_IO_STREAM (g_object_ref (connection));
@@ -651,9 +662,9 @@ hand_to_libsoup (HeraldWorker *self, Listener *listener, int fd)
 
 /* The keep-alive fast path gives a connection up at a request boundary. */
 static void
-fast_hand_off (gpointer user_data, gpointer listener, int fd)
+fast_hand_off (gpointer user_data, gpointer listener, int fd, GBytes *prefix)
 {
-  hand_to_libsoup (user_data, listener, fd);
+  hand_to_libsoup (user_data, listener, fd, prefix);
 }
 
 static void
@@ -680,7 +691,7 @@ accept_batch (HeraldWorker *self, Listener *listener)
       if (!listener->tls && self->fast)
         herald_http_fast_accept (self->fast, fd, listener);
       else
-        hand_to_libsoup (self, listener, fd);
+        hand_to_libsoup (self, listener, fd, NULL);
     }
 }
 
@@ -693,9 +704,9 @@ on_ready (gpointer ptr, guint32 events, gpointer user_data)
 
   if (ptr == inbox_marker)
     drain_inbox (self);
-  else if (*(const char **) ptr == listener_marker)
+  else if (*(const char **)ptr == listener_marker)
     accept_batch (self, ptr);
-  else if (*(const char **) ptr == herald_http_fast_marker)
+  else if (*(const char **)ptr == herald_http_fast_marker)
     herald_http_fast_handle_events (ptr, events);
   else
     herald_connection_handle_events (HERALD_CONNECTION (ptr), events);
@@ -734,8 +745,8 @@ static gboolean
 has_pending (gpointer user_data)
 {
   HeraldWorker *self = user_data;
-  return self->dirty->len > 0 || self->dead->len > 0 || self->self_posted
-         || self->to_wake->len > 0 || (self->fast && herald_http_fast_has_pending (self->fast));
+  return self->dirty->len > 0 || self->dead->len > 0 || self->self_posted || self->to_wake->len > 0
+         || (self->fast && herald_http_fast_has_pending (self->fast));
 }
 
 static void
