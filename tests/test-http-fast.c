@@ -621,7 +621,10 @@ check_head_agrees (HeraldHttpFast *fast, const char *head, guint *sure)
   int soup = herald_http_fast_read_head_for_test (fast, head, strlen (head), FALSE, &b);
 
   if (simple < 0)
-    return;
+    {
+      g_free (b.arg);
+      return;
+    }
   (*sure)++;
   if (simple != soup)
     g_error ("head read as %d by the one-pass reader, %d by libsoup:\n%s", simple, soup, head);
