@@ -109,8 +109,13 @@ scan_literal (Scan *s, const char *word)
 
 static gboolean scan_value (Scan *s);
 
+/* Reads one member's value; @key is the member's name. */
+typedef gboolean (*MemberFunc) (Scan *s, const char *key, gsize key_len, gpointer data);
+
+/* An object, from its '{' to its '}', each value read by @member; declines
+ * duplicate keys and objects of more than MAX_MEMBERS members. */
 static gboolean
-scan_object (Scan *s)
+scan_members (Scan *s, MemberFunc member, gpointer data)
 {
   const char *keys[MAX_MEMBERS];
   gsize key_lens[MAX_MEMBERS];
@@ -143,7 +148,7 @@ scan_object (Scan *s)
       s->p++;
       emit (s, ":", 1);
       skip_ws (s);
-      if (!scan_value (s))
+      if (!member (s, key, key_len, data))
         return FALSE;
       skip_ws (s);
       if (s->p >= s->end)
@@ -160,6 +165,18 @@ scan_object (Scan *s)
       emit (s, ",", 1);
       skip_ws (s);
     }
+}
+
+static gboolean
+any_member (Scan *s, const char *key, gsize key_len, gpointer data)
+{
+  return scan_value (s);
+}
+
+static gboolean
+scan_object (Scan *s)
+{
+  return scan_members (s, any_member, NULL);
 }
 
 static gboolean
@@ -227,6 +244,32 @@ scan_value (Scan *s)
     }
 }
 
+typedef struct
+{
+  gsize length;
+  const char *channel;
+  gsize channel_len;
+  GString *data;
+} Publish;
+
+/* A top-level member: "channel" and "data" are kept, the others only read. */
+static gboolean
+publish_member (Scan *s, const char *key, gsize key_len, gpointer user_data)
+{
+  Publish *pub = user_data;
+  gboolean ok;
+
+  if (key_len == 7 && memcmp (key, "channel", 7) == 0)
+    return scan_string (s, &pub->channel, &pub->channel_len);
+  if (key_len != 4 || memcmp (key, "data", 4) != 0)
+    return scan_value (s);
+  pub->data = g_string_sized_new (pub->length);
+  s->out = pub->data;
+  ok = scan_value (s);
+  s->out = NULL;
+  return ok;
+}
+
 /**
  * herald_json_scan_publish:
  * @body: a request body, valid UTF-8
@@ -242,70 +285,20 @@ scan_value (Scan *s)
 gboolean
 herald_json_scan_publish (const char *body, gsize length, char **channel, char **data)
 {
-  Scan s = { .p = body, .end = body + length };
-  g_autoptr (GString) out = NULL;
-  const char *keys[MAX_MEMBERS];
-  gsize key_lens[MAX_MEMBERS];
-  const char *chan = NULL;
-  gsize chan_len = 0;
-  guint n = 0;
+  Scan s = { .p = body, .end = body + length, .depth = 1 };
+  Publish pub = { .length = length };
+  gboolean ok;
 
   skip_ws (&s);
-  if (s.p >= s.end || *s.p != '{')
-    return FALSE;
-  s.p++;
-  s.depth = 1;
+  ok = s.p < s.end && *s.p == '{' && scan_members (&s, publish_member, &pub);
   skip_ws (&s);
-  for (;;)
+  if (!ok || s.p != s.end || pub.channel == NULL || pub.data == NULL)
     {
-      const char *key;
-      gsize key_len;
-      gboolean is_data, is_channel;
-
-      if (n == MAX_MEMBERS || !scan_string (&s, &key, &key_len))
-        return FALSE;
-      for (guint i = 0; i < n; i++)
-        if (key_lens[i] == key_len && memcmp (keys[i], key, key_len) == 0)
-          return FALSE;
-      keys[n] = key;
-      key_lens[n++] = key_len;
-      is_data = key_len == 4 && memcmp (key, "data", 4) == 0;
-      is_channel = key_len == 7 && memcmp (key, "channel", 7) == 0;
-      skip_ws (&s);
-      if (s.p >= s.end || *s.p != ':')
-        return FALSE;
-      s.p++;
-      skip_ws (&s);
-      if (is_channel)
-        {
-          if (!scan_string (&s, &chan, &chan_len))
-            return FALSE;
-        }
-      else if (is_data)
-        {
-          out = g_string_sized_new (length);
-          s.out = out;
-          if (!scan_value (&s))
-            return FALSE;
-          s.out = NULL;
-        }
-      else if (!scan_value (&s))
-        return FALSE;
-      skip_ws (&s);
-      if (s.p >= s.end)
-        return FALSE;
-      if (*s.p == '}')
-        break;
-      if (*s.p != ',')
-        return FALSE;
-      s.p++;
-      skip_ws (&s);
+      if (pub.data)
+        g_string_free (pub.data, TRUE);
+      return FALSE;
     }
-  s.p++;
-  skip_ws (&s);
-  if (s.p != s.end || chan == NULL || out == NULL)
-    return FALSE;
-  *channel = g_strndup (chan, chan_len);
-  *data = g_string_free (g_steal_pointer (&out), FALSE);
+  *channel = g_strndup (pub.channel, pub.channel_len);
+  *data = g_string_free (pub.data, FALSE);
   return TRUE;
 }

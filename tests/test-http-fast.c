@@ -532,6 +532,22 @@ test_slow_head_dropped (void)
   herald_test_server_stop (server);
 }
 
+/* A new connection that has had one publish answered by the fast path (so
+ * it is in direct mode). */
+static HeraldTestClient *
+connect_answered (HeraldTestServer *server, const char *req)
+{
+  HeraldTestClient *client = herald_test_client_connect (server);
+  g_autofree char *body = NULL;
+  guint status;
+
+  send_str (client, req);
+  body = read_response (client, &status, NULL);
+  g_assert_cmpuint (status, ==, 200);
+  g_assert_true (g_str_has_prefix (body, "{\"offset\":"));
+  return client;
+}
+
 /* Direct mode: once a connection was answered here, its requests are read
  * without peeking; a later request for libsoup goes there with the bytes
  * already read (HeraldPrefixInputStream). */
@@ -546,10 +562,7 @@ test_direct_then_libsoup (void)
   guint status;
 
   /* A publish, then a WebSocket upgrade on the same connection. */
-  client = herald_test_client_connect (server);
-  send_str (client, req);
-  body = read_response (client, &status, NULL);
-  g_assert_cmpuint (status, ==, 200);
+  client = connect_answered (server, req);
   g_assert_cmpuint (herald_test_ws_handshake (client, "/ws", NULL, NULL), ==, 101);
   hello = herald_test_ws_read_json (client);
   g_assert_nonnull (hello);
@@ -564,11 +577,7 @@ test_direct_then_libsoup (void)
 
   /* A publish, then a GET whose head arrives in two pieces: the first piece
    * is held until the head is complete, then all of it goes to libsoup. */
-  client = herald_test_client_connect (server);
-  send_str (client, req);
-  g_clear_pointer (&body, g_free);
-  body = read_response (client, &status, NULL);
-  g_assert_cmpuint (status, ==, 200);
+  client = connect_answered (server, req);
   send_str (client, "GET /api/chan");
   g_usleep (50 * 1000);
   send_str (client, "nels HTTP/1.1\r\nHost: 127.0.0.1\r\n" AUTH "\r\n");
@@ -580,11 +589,7 @@ test_direct_then_libsoup (void)
 
   /* A publish, then a chunked publish (libsoup reads chunked bodies) with
    * another request pipelined behind it in the same write. */
-  client = herald_test_client_connect (server);
-  send_str (client, req);
-  g_clear_pointer (&body, g_free);
-  body = read_response (client, &status, NULL);
-  g_assert_cmpuint (status, ==, 200);
+  client = connect_answered (server, req);
   {
     g_autofree char *chunked
         = g_strdup_printf ("POST /api/publish HTTP/1.1\r\nHost: 127.0.0.1\r\n" AUTH
