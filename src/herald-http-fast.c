@@ -278,28 +278,16 @@ reason_phrase (guint status)
 }
 
 static void
-append_uint (GString *out, guint64 value)
-{
-  char digits[24];
-  int n = sizeof digits;
-
-  do
-    digits[--n] = '0' + value % 10;
-  while ((value /= 10) > 0);
-  g_string_append_len (out, digits + n, sizeof digits - n);
-}
-
-static void
 append_response (GString *out, guint status, const char *body, gsize len, gboolean close,
                  gboolean http10, gboolean www_authenticate)
 {
   /* No printf: this runs once per API call on the hot path. */
   g_string_append (out, "HTTP/1.1 ");
-  append_uint (out, status);
+  herald_json_append_uint (out, status);
   g_string_append_c (out, ' ');
   g_string_append (out, reason_phrase (status));
   g_string_append (out, "\r\nContent-Type: application/json\r\nContent-Length: ");
-  append_uint (out, len);
+  herald_json_append_uint (out, len);
   g_string_append (out, "\r\nServer: herald/" PACKAGE_VERSION "\r\n");
   if (www_authenticate)
     g_string_append (out, "WWW-Authenticate: Bearer\r\n");
@@ -381,28 +369,36 @@ emit_gerror (FastConn *c, const GError *error, const Request *req)
   emit_error (c, herald_http_api_status_for_error (error, TRUE), error->message, req);
 }
 
+/* {"name":value} */
+static GString *
+uint_body (const char *name, guint64 value)
+{
+  GString *body = g_string_sized_new (48);
+
+  g_string_append (body, "{\"");
+  g_string_append (body, name);
+  g_string_append (body, "\":");
+  herald_json_append_uint (body, value);
+  g_string_append_c (body, '}');
+  return body;
+}
+
 static void
 emit_uint (FastConn *c, const char *name, guint64 value, const Request *req)
 {
-  char digits[24], body[96];
-  gsize name_len = strlen (name), len = 0;
-  int n = sizeof digits;
+  g_autoptr (GString) body = uint_body (name, value);
 
-  g_return_if_fail (name_len < 32);
-  do
-    digits[--n] = '0' + value % 10;
-  while ((value /= 10) > 0);
-  /* {"name":value}, without printf (hot path) */
-  body[len++] = '{';
-  body[len++] = '"';
-  memcpy (body + len, name, name_len);
-  len += name_len;
-  body[len++] = '"';
-  body[len++] = ':';
-  memcpy (body + len, digits + n, sizeof digits - n);
-  len += sizeof digits - n;
-  body[len++] = '}';
-  emit (c, SOUP_STATUS_OK, body, len, req, FALSE);
+  emit (c, SOUP_STATUS_OK, body->str, body->len, req, FALSE);
+}
+
+/* The answer to a publish made synchronously. */
+static void
+emit_published (FastConn *c, const Request *req, gboolean ok, guint64 offset, const GError *error)
+{
+  if (ok)
+    emit_uint (c, "offset", offset, req);
+  else
+    emit_gerror (c, error, req);
 }
 
 static void
@@ -491,9 +487,8 @@ publish_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   s = g_string_sized_new (200);
   if (herald_hub_publish_finish (HERALD_HUB (source), result, &offset, &error))
     {
-      char body[64];
-      int len = g_snprintf (body, sizeof body, "{\"offset\":%" G_GINT64_FORMAT "}", (gint64)offset);
-      append_response (s, SOUP_STATUS_OK, body, len, req.close, req.http10, FALSE);
+      g_autoptr (GString) body = uint_body ("offset", offset);
+      append_response (s, SOUP_STATUS_OK, body->str, body->len, req.close, req.http10, FALSE);
     }
   else
     {
@@ -531,19 +526,19 @@ publish_scanned (FastConn *c, const Request *req, const char *body, gsize len)
   g_autofree char *channel = NULL;
   g_autofree char *data = NULL;
   guint64 offset = 0;
+  gboolean ok;
 
   if (!herald_hub_can_publish_now (self->hub) || len == 0
       || len > herald_config_get_max_message_size (self->config)
       || !g_utf8_validate_len (body, len, NULL)
       || !herald_json_scan_publish (body, len, &channel, &data))
     return FALSE;
+  /* herald-http-api.c's wording for a bad channel; the hub checks it too. */
   if (!herald_channel_name_is_valid (channel))
     g_set_error (&error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
                  gettext ("Invalid channel name “%s”"), channel);
-  if (error == NULL && herald_hub_publish_text_now (self->hub, channel, data, &offset, &error))
-    emit_uint (c, "offset", offset, req);
-  else
-    emit_gerror (c, error, req);
+  ok = error == NULL && herald_hub_publish_text_now (self->hub, channel, data, &offset, &error);
+  emit_published (c, req, ok, offset, error);
   return TRUE;
 }
 
@@ -601,11 +596,9 @@ handle_request (FastConn *c, const Request *req, const char *body, gsize len)
           /* In-process engine: answer in this iteration, coalesced with the
            * other responses of the batch. */
           guint64 offset = 0;
+          gboolean done = herald_hub_publish_data_now (self->hub, channel, node, &offset, &error);
 
-          if (herald_hub_publish_data_now (self->hub, channel, node, &offset, &error))
-            emit_uint (c, "offset", offset, req);
-          else
-            emit_gerror (c, error, req);
+          emit_published (c, req, done, offset, error);
           return;
         }
       p = g_new0 (Pending, 1);
@@ -1191,7 +1184,7 @@ answer_buffered (FastConn *c, const char *data, gsize len, gboolean *stop)
     {
       const char *at = data + used;
       gsize head_len = 0;
-      gboolean bare = FALSE;
+      gboolean bare = FALSE, found;
 
       if (c->closing || c->hand_off)
         {
@@ -1204,17 +1197,17 @@ answer_buffered (FastConn *c, const char *data, gsize len, gboolean *stop)
           *stop = TRUE;
           break;
         }
-      if (!find_head_end (at, len - used, &head_len, &bare))
+      found = find_head_end (at, len - used, &head_len, &bare);
+      /* The same bound as a peeked head's, complete or not. */
+      if (found ? head_len > HEAD_MAX + 4 : len - used >= HEAD_MAX + 4)
         {
-          if (len - used >= HEAD_MAX + 4)
-            {
-              Request too_long = { .close = TRUE };
-              emit_error (c, 431, "Request header fields too large", &too_long);
-              *stop = TRUE;
-              return len;
-            }
-          break; /* wait for the rest of the head */
+          Request too_long = { .close = TRUE };
+          emit_error (c, 431, "Request header fields too large", &too_long);
+          *stop = TRUE;
+          return len;
         }
+      if (!found)
+        break; /* wait for the rest of the head */
       request_clear (req);
       if (bare || !request_decide (self, at, head_len, req))
         {
@@ -1253,6 +1246,19 @@ held (FastConn *c)
   return c->inbuf ? c->inbuf->len : 0;
 }
 
+/* Answers the complete requests in c->inbuf and drops them from it.
+ * Returns FALSE when the connection went away. */
+static gboolean
+answer_held (FastConn *c, gboolean *stop)
+{
+  gsize used = answer_buffered (c, (const char *)c->inbuf->data, c->inbuf->len, stop);
+
+  if (c->owner == NULL)
+    return FALSE;
+  g_byte_array_remove_range (c->inbuf, 0, used);
+  return TRUE;
+}
+
 /* Reads and answers in direct mode. Returns TRUE when the caller should go
  * on reading. c->inbuf is NULL whenever nothing is held. */
 static gboolean
@@ -1265,15 +1271,8 @@ read_buffered (FastConn *c)
   ssize_t n;
 
   /* What is held first (the rest of a batch read before throttling). */
-  if (!was_empty)
-    {
-      used = answer_buffered (c, (const char *)c->inbuf->data, c->inbuf->len, &stop);
-      if (c->owner == NULL)
-        return FALSE;
-      g_byte_array_remove_range (c->inbuf, 0, used);
-      if (stop)
-        return FALSE;
-    }
+  if (!was_empty && (!answer_held (c, &stop) || stop))
+    return FALSE;
 
   n = recv (c->fd, self->buffer, BUFFER_SIZE, 0);
   if (n < 0)
@@ -1310,10 +1309,8 @@ read_buffered (FastConn *c)
   else
     {
       g_byte_array_append (c->inbuf, (const guint8 *)self->buffer, n);
-      used = answer_buffered (c, (const char *)c->inbuf->data, c->inbuf->len, &stop);
-      if (c->owner == NULL)
+      if (!answer_held (c, &stop))
         return FALSE;
-      g_byte_array_remove_range (c->inbuf, 0, used);
     }
 
   if (held (c) == 0)
@@ -1411,21 +1408,17 @@ queue_flush (FastConn *c)
 void
 herald_http_fast_flush (HeraldHttpFast *self)
 {
-  while (self->to_flush->len > 0)
+  /* By index: a flush may queue more (they are taken in the same pass). */
+  for (guint i = 0; i < self->to_flush->len; i++)
     {
-      g_autoptr (GPtrArray) batch = self->to_flush;
+      FastConn *c = g_ptr_array_index (self->to_flush, i);
 
-      self->to_flush = g_ptr_array_new ();
-      for (guint i = 0; i < batch->len; i++)
-        {
-          FastConn *c = g_ptr_array_index (batch, i);
-
-          c->flush_queued = FALSE;
-          if (c->owner != NULL)
-            conn_flush (c);
-          conn_unref (c);
-        }
+      c->flush_queued = FALSE;
+      if (c->owner != NULL)
+        conn_flush (c);
+      conn_unref (c);
     }
+  g_ptr_array_set_size (self->to_flush, 0);
 }
 
 gboolean

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "herald-message.h"
+#include "herald-json.h"
 #include "herald-ws.h"
 
 struct _HeraldMessage
@@ -72,17 +73,8 @@ herald_message_new_channel (const char *channel, guint64 offset, guint64 seq, co
 
   g_string_append (json, "{\"type\":\"message\",\"channel\":");
   append_json_string (json, channel);
-  {
-    char digits[24];
-    int n = sizeof digits;
-    guint64 v = offset;
-
-    do
-      digits[--n] = '0' + v % 10;
-    while ((v /= 10) > 0);
-    g_string_append (json, ",\"offset\":");
-    g_string_append_len (json, digits + n, sizeof digits - n);
-  }
+  g_string_append (json, ",\"offset\":");
+  herald_json_append_uint (json, offset);
   g_string_append (json, ",\"data\":");
   g_string_append (json, data_json);
   g_string_append_c (json, '}');

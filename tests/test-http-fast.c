@@ -612,6 +612,34 @@ test_direct_then_libsoup (void)
   }
   herald_test_client_free (client);
 
+  /* The limits hold in direct mode too: a Content-Length over
+   * max-message-size gets 413 before the body, a head over 16 KiB 431; both
+   * close the connection. */
+  {
+    g_autofree char *pad = g_strnfill (17000, 'a');
+    g_autofree char *big_head
+        = g_strdup_printf ("POST /api/publish HTTP/1.1\r\nHost: h\r\nX-Pad: %s\r\n\r\n", pad);
+    g_autofree char *head = NULL;
+
+    client = connect_answered (server, req);
+    send_str (client, "POST /api/publish HTTP/1.1\r\nHost: 127.0.0.1\r\n" AUTH
+                      "Content-Length: 99999999\r\n\r\n{");
+    g_clear_pointer (&body, g_free);
+    body = read_response (client, &status, &head);
+    g_assert_cmpuint (status, ==, 413);
+    g_assert_true (head_has (head, "Connection: close\r\n"));
+    g_assert_true (wait_eof (client));
+    herald_test_client_free (client);
+
+    client = connect_answered (server, req);
+    send_str (client, big_head);
+    g_clear_pointer (&body, g_free);
+    body = read_response (client, &status, NULL);
+    g_assert_cmpuint (status, ==, 431);
+    g_assert_true (wait_eof (client));
+    herald_test_client_free (client);
+  }
+
   herald_test_assert_serving (server);
   herald_test_server_stop (server);
 }
