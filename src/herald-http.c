@@ -454,6 +454,13 @@ sse_subscribe (HeraldConnection *conn, Pending *p)
 
   g_string_append_printf (head, "retry: %u\n\n", SSE_RETRY_MS);
 
+  /* The channels go into this worker's table first, so the hub posts every
+   * message published from now on here; otherwise one published between the
+   * snapshot below and the subscription would reach neither (as the
+   * WebSocket subscribe does). */
+  for (guint i = 0; p->channels[i]; i++)
+    herald_worker_ensure_channel (worker, p->channels[i]);
+
   /* Each channel's offset before the snapshot: messages up to it still
    * queued for this worker are skipped (the client had them, or gets them in
    * the replay); read before the snapshot so nothing in between is lost. */
