@@ -1465,7 +1465,8 @@ conn_read (FastConn *c)
       if (c->owner == NULL || c->state == STATE_LINGER)
         break;
       drain_pending (c);
-      if (c->throttled)
+      /* Hand-offs and closes at once, as before responses were batched. */
+      if (c->throttled || c->hand_off || c->closing)
         conn_flush (c);
       else
         queue_flush (c);
