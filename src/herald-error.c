@@ -5,13 +5,11 @@
 #include "config.h"
 
 #include <errno.h>
-#include <math.h>
 #include <string.h>
 #include <sys/random.h>
 #include <glib/gi18n.h>
-#include <json-glib/json-glib.h>
-
 #include "herald-error.h"
+#include "herald-json.h"
 
 G_DEFINE_QUARK (herald - error - quark, herald_error)
 
@@ -81,113 +79,27 @@ herald_connection_id_new (void)
   return out;
 }
 
-/* json-glib 1.6 writes a double as g_ascii_dtostr() plus ".0" when that has no
- * '.', so 1e22 becomes "1e+22.0" and an overflowing 1e400 "inf.0": not JSON.
- * Refuse such numbers rather than pass invalid JSON on to subscribers. */
-static gboolean
-json_numbers_are_representable (JsonNode *node)
-{
-  switch (json_node_get_node_type (node))
-    {
-    case JSON_NODE_OBJECT:
-      {
-        JsonObjectIter iter;
-        JsonNode *member;
-
-        json_object_iter_init (&iter, json_node_get_object (node));
-        while (json_object_iter_next (&iter, NULL, &member))
-          if (!json_numbers_are_representable (member))
-            return FALSE;
-        return TRUE;
-      }
-    case JSON_NODE_ARRAY:
-      {
-        JsonArray *array = json_node_get_array (node);
-
-        for (guint i = 0; i < json_array_get_length (array); i++)
-          if (!json_numbers_are_representable (json_array_get_element (array, i)))
-            return FALSE;
-        return TRUE;
-      }
-    case JSON_NODE_VALUE:
-      if (json_node_get_value_type (node) == G_TYPE_DOUBLE)
-        {
-          char buf[G_ASCII_DTOSTR_BUF_SIZE];
-          double v = json_node_get_double (node);
-
-          if (!isfinite (v))
-            return FALSE;
-          g_ascii_dtostr (buf, sizeof buf, v);
-          if (strchr (buf, '.') == NULL && strchr (buf, 'e') != NULL)
-            return FALSE;
-        }
-      return TRUE;
-    case JSON_NODE_NULL:
-    default:
-      return TRUE;
-    }
-}
-
+/**
+ * herald_json_normalize:
+ *
+ * Checks that @json is exactly one JSON value and returns it compacted
+ * (herald_json_compact(): whitespace outside strings dropped, every other
+ * byte kept, so numbers and strings arrive as sent).
+ *
+ * Returns: (transfer full): the JSON text, or %NULL with @error set
+ * (HERALD_ERROR_INVALID_ARGUMENT).
+ */
 char *
 herald_json_normalize (const char *json, gssize length, GError **error)
 {
-  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
   g_autoptr (GError) local_error = NULL;
-  JsonNode *root;
+  char *out;
 
   if (length < 0)
     length = strlen (json);
-  if (!g_utf8_validate_len (json, length, NULL))
-    {
-      g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
-                   _ ("data is not valid UTF-8"));
-      return NULL;
-    }
-  if (!json_parser_load_from_data (parser, json, length, &local_error))
-    {
-      g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
-                   _ ("data is not valid JSON: %s"), local_error->message);
-      return NULL;
-    }
-  root = json_parser_get_root (parser);
-  if (root == NULL)
-    {
-      g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT, _ ("data is empty"));
-      return NULL;
-    }
-  return herald_json_node_to_data (root, error);
-}
-
-/**
- * herald_json_node_to_data:
- *
- * Serialises a value json-glib parsed (a request's "data" member) to the
- * compact text Herald delivers, refusing what json-glib 1.6 would write as
- * invalid JSON. Adapters that already hold a parsed node use this instead of
- * herald_json_normalize(), so the data is parsed once.
- *
- * Returns: (transfer full): the JSON text, or %NULL with @error set.
- */
-char *
-herald_json_node_to_data (JsonNode *node, GError **error)
-{
-  char *out;
-
-  if (!json_numbers_are_representable (node))
-    {
-      g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
-                   _ ("data has a number out of range"));
-      return NULL;
-    }
-  out = json_to_string (node, FALSE);
-  /* json-glib 1.6 takes octal escapes ("\222") in strings, which are not JSON
-   * and can make bytes that are not UTF-8: subscribers must not get those. */
-  if (!g_utf8_validate (out, -1, NULL))
-    {
-      g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
-                   _ ("data is not valid JSON: invalid escape in a string"));
-      g_free (out);
-      return NULL;
-    }
+  out = herald_json_compact (json, length, NULL, &local_error);
+  if (out == NULL)
+    g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+                 _ ("data is not valid JSON: %s"), local_error->message);
   return out;
 }

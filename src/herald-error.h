@@ -31,11 +31,9 @@ gboolean herald_connection_id_is_valid (const char *id);
 /* A new random connection id: 16 bytes from the system CSPRNG, base64url, 22 chars. */
 char *herald_connection_id_new (void);
 
-/* Validates that @json is one JSON value and returns it re-serialised compactly
- * (so a delivered frame never carries newlines or trailing garbage). */
-/* The same checks for a value json-glib already parsed (no second parse). */
-char *herald_json_node_to_data (JsonNode *node, GError **error);
-
+/* Validates that @json is exactly one JSON value and returns it compacted,
+ * every number and string as sent (so a delivered frame never carries
+ * newlines or trailing garbage). */
 char *herald_json_normalize (const char *json, gssize length, GError **error);
 
 G_END_DECLS

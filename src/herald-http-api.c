@@ -20,6 +20,7 @@
 #include <json-glib/json-glib.h>
 
 #include "herald-http-api.h"
+#include "herald-json.h"
 
 #define CLOSE_REASON_OPERATOR "closed by operator"
 #define BODY_COLLECTOR_KEY "herald-http-api-body"
@@ -450,15 +451,19 @@ dup_request_body (SoupServerMessage *msg)
   return soup_message_body_flatten (soup_server_message_get_request_body (msg));
 }
 
-/* Parses @data as a JSON object (with @parser, reusable) within @max bytes.
- * Shared with the keep-alive fast path (herald-http-fast.c). */
+/* Parses @data as a JSON object (with @parser, reusable) within @max bytes;
+ * *@data_json is its "data" member as Herald's reader keeps it (compact, every
+ * number and string as sent), NULL when absent. Shared with the keep-alive
+ * fast path (herald-http-fast.c). */
 JsonObject *
 herald_http_api_parse_body (JsonParser *parser, const char *data, gsize length, gsize max,
-                            GError **error)
+                            char **data_json, GError **error)
 {
   g_autoptr (JsonNode) root = NULL;
   g_autoptr (GError) local_error = NULL;
+  g_auto (HeraldJsonEnvelope) envelope = { 0 };
 
+  *data_json = NULL;
   if (length > max)
     {
       g_set_error (error, HERALD_ERROR, HERALD_ERROR_LIMIT_EXCEEDED,
@@ -476,6 +481,18 @@ herald_http_api_parse_body (JsonParser *parser, const char *data, gsize length, 
                    _ ("Request body is not valid UTF-8"));
       return NULL;
     }
+  /* Herald's reader first: json-glib takes a second value after the first
+   * and changes big integers and strings with U+0000 in them. */
+  if (!herald_json_read_envelope (data, length, &envelope, &local_error))
+    {
+      if (g_error_matches (local_error, HERALD_JSON_ERROR, HERALD_JSON_ERROR_FIELD))
+        g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+                     _ ("Request body has an invalid field: %s"), local_error->message);
+      else
+        g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+                     _ ("Request body is not valid JSON: %s"), local_error->message);
+      return NULL;
+    }
   if (!json_parser_load_from_data (parser, data, length, &local_error))
     {
       g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
@@ -489,19 +506,20 @@ herald_http_api_parse_body (JsonParser *parser, const char *data, gsize length, 
                    _ ("Request body must be a JSON object"));
       return NULL;
     }
+  *data_json = g_steal_pointer (&envelope.data);
   return json_object_ref (json_node_get_object (root));
 }
 
 /* Parses the body as a JSON object. */
 static JsonObject *
-parse_request_object (SoupServerMessage *msg, gsize max, GError **error)
+parse_request_object (SoupServerMessage *msg, gsize max, char **data_json, GError **error)
 {
   g_autoptr (GBytes) body = dup_request_body (msg);
   g_autoptr (JsonParser) parser = json_parser_new_immutable ();
   gsize length = 0;
   const char *data = g_bytes_get_data (body, &length);
 
-  return herald_http_api_parse_body (parser, data, length, max, error);
+  return herald_http_api_parse_body (parser, data, length, max, data_json, error);
 }
 
 const char *
@@ -524,25 +542,16 @@ herald_http_api_get_string_member (JsonObject *object, const char *name, GError 
   return json_node_get_string (node);
 }
 
-/* The "data" member, any JSON value (borrowed from @object). */
-JsonNode *
-herald_http_api_get_data_member (JsonObject *object, GError **error)
+/* @data_json from herald_http_api_parse_body(), or FALSE with the error
+ * for a body without "data". */
+gboolean
+herald_http_api_require_data (const char *data_json, GError **error)
 {
-  JsonNode *node = json_object_get_member (object, "data");
-
-  if (node == NULL)
-    g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT, _ ("Missing field “%s”"),
-                 "data");
-  return node;
-}
-
-/* The JSON text of the "data" member. */
-char *
-herald_http_api_dup_data_member (JsonObject *object, GError **error)
-{
-  JsonNode *node = herald_http_api_get_data_member (object, error);
-
-  return node ? json_to_string (node, FALSE) : NULL;
+  if (data_json != NULL)
+    return TRUE;
+  g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT, _ ("Missing field “%s”"),
+               "data");
+  return FALSE;
 }
 
 /* --- Async calls --- */
@@ -823,15 +832,13 @@ api_early_handler (SoupServer *server, SoupServerMessage *msg, const char *unuse
 }
 
 static void
-handle_send (HeraldHub *hub, SoupServerMessage *msg, const RouteMatch *match, JsonObject *request)
+handle_send (HeraldHub *hub, SoupServerMessage *msg, const RouteMatch *match, const char *data)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *data = NULL;
   guint delivered = 0;
   gboolean ok;
 
-  data = herald_http_api_dup_data_member (request, &error);
-  if (data == NULL)
+  if (!herald_http_api_require_data (data, &error))
     {
       respond_gerror (msg, error, TRUE);
       return;
@@ -876,6 +883,7 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
   g_auto (RouteMatch) match = { 0 };
   g_autoptr (JsonObject) request = NULL;
   g_autoptr (GError) error = NULL;
+  g_autofree char *data = NULL;
   const char *channel;
 
   /* The early handler has answered every request this does not expect. */
@@ -890,39 +898,35 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
   switch (match.route)
     {
     case ROUTE_PUBLISH:
-      request = parse_request_object (msg, max, &error);
+      request = parse_request_object (msg, max, &data, &error);
       if (request == NULL)
         {
           respond_gerror (msg, error, TRUE);
           return;
         }
-      {
-        JsonNode *data = NULL;
-
-        channel = herald_http_api_get_string_member (request, "channel", &error);
-        if (channel != NULL && !herald_channel_name_is_valid (channel))
-          g_set_error (&error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
-                       _ ("Invalid channel name “%s”"), channel);
-        if (error == NULL)
-          data = herald_http_api_get_data_member (request, &error);
-        if (data == NULL)
-          {
-            respond_gerror (msg, error, TRUE);
-            return;
-          }
-        herald_hub_publish_data_async (hub, channel, data, NULL, publish_cb,
-                                       api_call_new (hub, msg, NULL));
-      }
+      channel = herald_http_api_get_string_member (request, "channel", &error);
+      if (channel != NULL && !herald_channel_name_is_valid (channel))
+        g_set_error (&error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+                     _ ("Invalid channel name “%s”"), channel);
+      if (error == NULL)
+        herald_http_api_require_data (data, &error);
+      if (error != NULL)
+        {
+          respond_gerror (msg, error, TRUE);
+          return;
+        }
+      herald_hub_publish_text_async (hub, channel, data, NULL, publish_cb,
+                                     api_call_new (hub, msg, NULL));
       break;
 
     case ROUTE_BROADCAST:
     case ROUTE_USER_SEND:
     case ROUTE_CONNECTION_SEND:
-      request = parse_request_object (msg, max, &error);
+      request = parse_request_object (msg, max, &data, &error);
       if (request == NULL)
         respond_gerror (msg, error, TRUE);
       else
-        handle_send (hub, msg, &match, request);
+        handle_send (hub, msg, &match, data);
       break;
 
     case ROUTE_CONNECTION:

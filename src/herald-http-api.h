@@ -28,10 +28,9 @@ gboolean herald_http_api_key_matches (const char *given, const char *expected);
 gboolean herald_http_api_headers_authorized (SoupMessageHeaders *headers, const char *api_key);
 guint herald_http_api_status_for_error (const GError *error, gboolean sends_data);
 JsonObject *herald_http_api_parse_body (JsonParser *parser, const char *data, gsize length,
-                                        gsize max, GError **error);
+                                        gsize max, char **data_json, GError **error);
 const char *herald_http_api_get_string_member (JsonObject *object, const char *name,
                                                GError **error);
-JsonNode *herald_http_api_get_data_member (JsonObject *object, GError **error);
-char *herald_http_api_dup_data_member (JsonObject *object, GError **error);
+gboolean herald_http_api_require_data (const char *data_json, GError **error);
 
 G_END_DECLS

@@ -516,8 +516,9 @@ publish_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   conn_unref (c);
 }
 
-/* The common publish body, read by herald_json_scan_publish() instead of
- * json-glib (in-process engine only). FALSE: not handled, nothing done. */
+/* The common publish body, read in one pass by herald_json_scan_publish()
+ * without json-glib (in-process engine only). FALSE: not handled, nothing
+ * done (the general path answers, errors included). */
 static gboolean
 publish_scanned (FastConn *c, const Request *req, const char *body, gsize len)
 {
@@ -567,8 +568,8 @@ handle_request (FastConn *c, const Request *req, const char *body, gsize len)
 
   if (req->route == ROUTE_PUBLISH && publish_scanned (c, req, body, len))
     return;
-  request = herald_http_api_parse_body (self->parser, body, len,
-                                        herald_config_get_max_message_size (self->config), &error);
+  request = herald_http_api_parse_body (
+      self->parser, body, len, herald_config_get_max_message_size (self->config), &data, &error);
   if (request == NULL)
     {
       emit_gerror (c, error, req);
@@ -578,15 +579,14 @@ handle_request (FastConn *c, const Request *req, const char *body, gsize len)
   if (req->route == ROUTE_PUBLISH)
     {
       const char *channel = herald_http_api_get_string_member (request, "channel", &error);
-      JsonNode *node = NULL;
       Pending *p;
 
       if (channel != NULL && !herald_channel_name_is_valid (channel))
         g_set_error (&error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
                      gettext ("Invalid channel name “%s”"), channel);
       if (error == NULL)
-        node = herald_http_api_get_data_member (request, &error);
-      if (node == NULL)
+        herald_http_api_require_data (data, &error);
+      if (error != NULL)
         {
           emit_gerror (c, error, req);
           return;
@@ -596,7 +596,7 @@ handle_request (FastConn *c, const Request *req, const char *body, gsize len)
           /* In-process engine: answer in this iteration, coalesced with the
            * other responses of the batch. */
           guint64 offset = 0;
-          gboolean done = herald_hub_publish_data_now (self->hub, channel, node, &offset, &error);
+          gboolean done = herald_hub_publish_text_now (self->hub, channel, data, &offset, &error);
 
           emit_published (c, req, done, offset, error);
           return;
@@ -608,12 +608,11 @@ handle_request (FastConn *c, const Request *req, const char *body, gsize len)
       if (req->close)
         c->closing = TRUE;
       g_queue_push_tail (&c->pending, p);
-      herald_hub_publish_data_async (self->hub, channel, node, NULL, publish_cb, p);
+      herald_hub_publish_text_async (self->hub, channel, data, NULL, publish_cb, p);
       return;
     }
 
-  data = herald_http_api_dup_data_member (request, &error);
-  if (data == NULL)
+  if (!herald_http_api_require_data (data, &error))
     {
       emit_gerror (c, error, req);
       return;

@@ -466,15 +466,19 @@ check_channel (const char *channel, GError **error)
   return FALSE;
 }
 
-/* The compact, checked text of a parsed "data" value, or NULL with @error. */
+/* @data_json (checked and compact already) when within max-message-size,
+ * copied, or NULL with @error. */
 static char *
-data_text (HeraldHub *self, JsonNode *data, GError **error)
+data_text (HeraldHub *self, const char *data_json, GError **error)
 {
-  char *text = herald_json_node_to_data (data, error);
-
-  if (text && !check_size (self, strlen (text), error))
-    g_clear_pointer (&text, g_free);
-  return text;
+  if (data_json == NULL)
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT, _ ("data is required"));
+      return NULL;
+    }
+  if (!check_size (self, strlen (data_json), error))
+    return NULL;
+  return g_strdup (data_json);
 }
 
 /* Publishes @normalized (compact, checked JSON text; ownership taken), or
@@ -512,13 +516,13 @@ herald_hub_publish_async (HeraldHub *self, const char *channel, const char *data
 }
 
 /**
- * herald_hub_publish_data_async:
+ * herald_hub_publish_text_async:
  *
- * Like herald_hub_publish_async() for a value the caller already parsed
- * (the "data" member of a request): it is serialised once, not parsed again.
+ * Like herald_hub_publish_async() for data Herald's JSON reader already
+ * checked and compacted (the "data" member of a request): not read again.
  */
 void
-herald_hub_publish_data_async (HeraldHub *self, const char *channel, JsonNode *data,
+herald_hub_publish_text_async (HeraldHub *self, const char *channel, const char *data_json,
                                GCancellable *cancellable, GAsyncReadyCallback callback,
                                gpointer user_data)
 {
@@ -529,7 +533,7 @@ herald_hub_publish_data_async (HeraldHub *self, const char *channel, JsonNode *d
   g_task_set_source_tag (task, herald_hub_publish_async);
   g_task_set_task_data (task, g_strdup (channel), g_free);
   if (check_channel (channel, &error))
-    normalized = data_text (self, data, &error);
+    normalized = data_text (self, data_json, &error);
   publish_normalized (self, task, normalized, error);
 }
 
@@ -537,7 +541,7 @@ herald_hub_publish_data_async (HeraldHub *self, const char *channel, JsonNode *d
  * herald_hub_can_publish_now:
  *
  * TRUE when the engine publishes without a round trip (the in-process
- * engine): callers then use herald_hub_publish_data_now() and answer in the
+ * engine): callers then use herald_hub_publish_text_now() and answer in the
  * same main-loop iteration, without a GTask or an idle callback.
  */
 gboolean
@@ -546,12 +550,6 @@ herald_hub_can_publish_now (HeraldHub *self)
   return herald_engine_can_publish_now (self->engine);
 }
 
-/**
- * herald_hub_publish_data_now:
- *
- * herald_hub_publish_data_async() done synchronously; only when
- * herald_hub_can_publish_now() is TRUE.
- */
 static gboolean
 publish_now (HeraldHub *self, const char *channel, const char *normalized, guint64 *offset,
              GError **error)
@@ -565,26 +563,13 @@ publish_now (HeraldHub *self, const char *channel, const char *normalized, guint
   return TRUE;
 }
 
-gboolean
-herald_hub_publish_data_now (HeraldHub *self, const char *channel, JsonNode *data,
-                             guint64 *offset, GError **error)
-{
-  g_autofree char *normalized = NULL;
-
-  if (!check_channel (channel, error))
-    return FALSE;
-  normalized = data_text (self, data, error);
-  if (normalized == NULL)
-    return FALSE;
-  return publish_now (self, channel, normalized, offset, error);
-}
-
 /**
  * herald_hub_publish_text_now:
- * @data_json: compact JSON text exactly as json_to_string() writes it
- *   (herald_json_scan_publish()'s output)
+ * @data_json: JSON text checked and compacted by Herald's JSON reader
+ *   (herald_json_read_envelope(), herald_json_scan_publish())
  *
- * herald_hub_publish_data_now() for data already in its final form.
+ * herald_hub_publish_text_async() done synchronously; only when
+ * herald_hub_can_publish_now() is TRUE.
  */
 gboolean
 herald_hub_publish_text_now (HeraldHub *self, const char *channel, const char *data_json,

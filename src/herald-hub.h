@@ -108,17 +108,16 @@ guint herald_hub_get_n_workers (HeraldHub *self);
 void herald_hub_publish_async (HeraldHub *self, const char *channel, const char *data_json,
                                GCancellable *cancellable, GAsyncReadyCallback callback,
                                gpointer user_data);
-/* The same for a value already parsed (no second JSON parse); finish with
- * herald_hub_publish_finish(). */
-void herald_hub_publish_data_async (HeraldHub *self, const char *channel, JsonNode *data,
+/* The same for data already checked and compacted by Herald's JSON reader
+ * (herald_json_read_envelope(), herald_json_compact()): not read again.
+ * Finish with herald_hub_publish_finish(). */
+void herald_hub_publish_text_async (HeraldHub *self, const char *channel, const char *data_json,
                                     GCancellable *cancellable, GAsyncReadyCallback callback,
                                     gpointer user_data);
 gboolean herald_hub_publish_finish (HeraldHub *self, GAsyncResult *result, guint64 *offset,
                                     GError **error);
 /* Synchronous publishing when the engine allows it (in-process engine). */
 gboolean herald_hub_can_publish_now (HeraldHub *self);
-gboolean herald_hub_publish_data_now (HeraldHub *self, const char *channel, JsonNode *data,
-                                      guint64 *offset, GError **error);
 gboolean herald_hub_publish_text_now (HeraldHub *self, const char *channel, const char *data_json,
                                       guint64 *offset, GError **error);
 

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include "herald-json.h"
 #include "herald-jwt.h"
 
 #include <math.h>
@@ -191,6 +192,7 @@ static JsonObject *
 parse_json_object (const guint8 *data, gsize length, const char *what, GError **error)
 {
   g_autoptr (JsonParser) parser = NULL;
+  g_autoptr (GError) strict_error = NULL;
   JsonNode *root;
 
   /* g_utf8_validate() also refuses embedded NULs, which the parser would stop at. */
@@ -198,6 +200,20 @@ parse_json_object (const guint8 *data, gsize length, const char *what, GError **
     {
       g_set_error (error, HERALD_JWT_ERROR, HERALD_JWT_ERROR_MALFORMED,
                    "Token %s is not valid UTF-8", what);
+      return NULL;
+    }
+
+  /* Herald's strict reader first: json-glib takes a second value after the
+   * first, cuts strings at U+0000 ("sub":"admin\u0000-x" would be "admin")
+   * and wraps integers outside gint64. Its message names no input bytes. */
+  if (!herald_json_check_strict ((const char *)data, length, &strict_error))
+    {
+      if (g_error_matches (strict_error, HERALD_JSON_ERROR, HERALD_JSON_ERROR_FIELD))
+        g_set_error (error, HERALD_JWT_ERROR, HERALD_JWT_ERROR_MALFORMED, "Token %s is refused: %s",
+                     what, strict_error->message);
+      else
+        g_set_error (error, HERALD_JWT_ERROR, HERALD_JWT_ERROR_MALFORMED,
+                     "Token %s is not valid JSON", what);
       return NULL;
     }
 

@@ -263,13 +263,15 @@ static void
 handle_message (HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
   const char *channel = require_channel (conn, request, id);
-  JsonNode *data_node;
+  const char *data_json;
   PublishData *data;
 
   if (channel == NULL)
     return;
-  data_node = json_object_get_member (request, "data");
-  if (data_node == NULL)
+  /* The client's own text (json-glib's tree would change big numbers). */
+  data_json
+      = herald_router_get_data (herald_worker_get_router (herald_connection_get_worker (conn)));
+  if (data_json == NULL)
     {
       herald_connection_send_error (conn, "bad_request", "Field \"data\" is required", id);
       return;
@@ -285,7 +287,7 @@ handle_message (HeraldConnection *conn, JsonObject *request, JsonNode *id)
       g_autoptr (GError) error = NULL;
       guint64 offset = 0;
 
-      herald_hub_publish_data_now (conn_hub (conn), channel, data_node, &offset, &error);
+      herald_hub_publish_text_now (conn_hub (conn), channel, data_json, &offset, &error);
       reply_published (conn, channel, id, offset, error);
       return;
     }
@@ -293,7 +295,7 @@ handle_message (HeraldConnection *conn, JsonObject *request, JsonNode *id)
   data->conn = g_object_ref (conn);
   data->channel = g_strdup (channel);
   data->id = id ? json_node_copy (id) : NULL;
-  herald_hub_publish_data_async (conn_hub (conn), channel, data_node, NULL, on_published, data);
+  herald_hub_publish_text_async (conn_hub (conn), channel, data_json, NULL, on_published, data);
 }
 
 static void

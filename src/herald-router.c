@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include "herald-json.h"
 #include "herald-router.h"
 
 struct _HeraldRouter
@@ -11,6 +12,7 @@ struct _HeraldRouter
   GObject parent_instance;
   GHashTable *routes; /* type → HeraldRouteFunc */
   JsonParser *parser;
+  HeraldJsonEnvelope envelope; /* of the request being dispatched */
 };
 
 G_DEFINE_FINAL_TYPE (HeraldRouter, herald_router, G_TYPE_OBJECT)
@@ -22,6 +24,7 @@ herald_router_finalize (GObject *object)
 
   g_hash_table_unref (self->routes);
   g_object_unref (self->parser);
+  herald_json_envelope_clear (&self->envelope);
   G_OBJECT_CLASS (herald_router_parent_class)->finalize (object);
 }
 
@@ -80,16 +83,59 @@ herald_reply_begin (const char *type, JsonNode *id)
   return b;
 }
 
+/* Is @id (a number or a string) written back as the client sent it
+ * (@raw)? json-glib holds a fraction as a double and may write it otherwise
+ * (0.1 as 0.10000000000000001, 1e2 as 100.0). */
+static gboolean
+id_echoes_exactly (JsonNode *id, const char *raw)
+{
+  g_autofree char *written = NULL;
+
+  if (json_node_get_value_type (id) != G_TYPE_DOUBLE)
+    return TRUE;
+  written = json_to_string (id, FALSE);
+  return g_strcmp0 (written, raw) == 0;
+}
+
+/**
+ * herald_router_get_data:
+ *
+ * Returns: (nullable): the "data" member of the request being dispatched,
+ * as checked, compact JSON text exactly as the client wrote it (numbers and
+ * strings unchanged); NULL when it has none. Valid during the handler call.
+ */
+const char *
+herald_router_get_data (HeraldRouter *self)
+{
+  g_return_val_if_fail (HERALD_IS_ROUTER (self), NULL);
+  return self->envelope.data;
+}
+
 void
 herald_router_dispatch (HeraldRouter *self, HeraldConnection *connection, const char *text,
                         gsize length)
 {
   g_autoptr (GError) error = NULL;
+  g_autoptr (GError) field_error = NULL;
   JsonNode *root, *id = NULL, *type_node;
   JsonObject *obj;
   const char *type;
   HeraldRouteFunc func;
 
+  /* Herald's reader first: json-glib takes a second value after the first,
+   * and changes big integers and strings with U+0000 in them. */
+  herald_json_envelope_clear (&self->envelope);
+  if (!herald_json_read_envelope (text, length, &self->envelope, &error))
+    {
+      if (!g_error_matches (error, HERALD_JSON_ERROR, HERALD_JSON_ERROR_FIELD))
+        {
+          herald_connection_send_error (connection, "invalid_json", error->message, NULL);
+          return;
+        }
+      /* Valid JSON with a field json-glib would misread: answered below
+       * (without echoing the id, which may be that field). */
+      field_error = g_steal_pointer (&error);
+    }
   if (!json_parser_load_from_data (self->parser, text, length, &error))
     {
       herald_connection_send_error (connection, "invalid_json", error->message, NULL);
@@ -113,6 +159,19 @@ herald_router_dispatch (HeraldRouter *self, HeraldConnection *connection, const 
     {
       herald_connection_send_error (connection, "bad_request",
                                     "Field \"id\" must be a number or a string", NULL);
+      return;
+    }
+  if (id && field_error == NULL && !id_echoes_exactly (id, self->envelope.id))
+    {
+      herald_connection_send_error (
+          connection, "bad_request",
+          "Field \"id\" is a number Herald cannot echo exactly: use a string or an integer", NULL);
+      return;
+    }
+  if (field_error != NULL)
+    {
+      g_autofree char *message = g_strdup_printf ("Invalid field: %s", field_error->message);
+      herald_connection_send_error (connection, "bad_request", message, NULL);
       return;
     }
 

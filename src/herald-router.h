@@ -35,6 +35,10 @@ gboolean herald_router_has_route (HeraldRouter *self, const char *type);
 void herald_router_dispatch (HeraldRouter *self, HeraldConnection *connection, const char *text,
                              gsize length);
 
+/* The "data" member of the request being dispatched (for handlers), as
+ * checked compact JSON text exactly as sent; NULL when absent. */
+const char *herald_router_get_data (HeraldRouter *self);
+
 /* The built-in protocol handlers (herald-protocol.c). */
 void herald_protocol_register (HeraldRouter *router);
 

@@ -523,6 +523,43 @@ test_not_json_object (void)
   }
 }
 
+/* json-glib ends strings at U+0000, so "admin\u0000-attacker" would be
+ * user "admin"; it also takes a second object and wraps big integers. Each
+ * such token is refused, whatever its signature. */
+static void
+test_claims_read_exactly (void)
+{
+  const char *refused[] = {
+    "{\"sub\":\"admin\\u0000-attacker\"}",
+    "{\"sub\":\"u\",\"channels\":[\"news\\u0000x\"]}",
+    "{\"sub\":\"u\",\"publish\":[\"ok\",\"news\\u0000x\"]}",
+    "{\"sub\":\"u\",\"extra\":{\"deep\":\"\\u0000\"}}",
+    "{\"sub\\u0000x\":\"u\"}",
+    "{\"sub\":\"u\",\"exp\":-9223372036854775809}",
+    "{\"sub\":\"u\",\"exp\":18446744073709551615}",
+    "{\"sub\":\"u\"}{\"sub\":\"admin\"}",
+    "{\"sub\":\"u\",\"x\":01}",
+    "{'sub':'u'}",
+  };
+  g_autoptr (HeraldJwtVerifier) verifier = hmac_verifier ();
+
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    expect_hs256_payload_error (refused[i], HERALD_JWT_ERROR_MALFORMED);
+  expect_hs256_header_error ("{\"alg\":\"HS256\",\"kid\":\"a\\u0000b\"}",
+                             HERALD_JWT_ERROR_MALFORMED);
+  expect_hs256_header_error ("{\"alg\":\"HS256\"}{}", HERALD_JWT_ERROR_MALFORMED);
+
+  /* The same claims without U+0000 are fine. */
+  {
+    g_autofree char *token = make_hs256 (
+        HS256_HEADER,
+        "{\"sub\":\"admin-attacker\",\"channels\":[\"news\"],\"exp\":9223372036854775807}");
+    g_autoptr (HeraldJwtClaims) claims = expect_ok (verifier, token, NOW, 0);
+
+    g_assert_cmpstr (claims->sub, ==, "admin-attacker");
+  }
+}
+
 static void
 test_expiry (void)
 {
@@ -858,6 +895,7 @@ main (int argc, char **argv)
   g_test_add_func ("/jwt/padding", test_padding);
   g_test_add_func ("/jwt/parts", test_parts);
   g_test_add_func ("/jwt/not-json-object", test_not_json_object);
+  g_test_add_func ("/jwt/claims-read-exactly", test_claims_read_exactly);
   g_test_add_func ("/jwt/expiry", test_expiry);
   g_test_add_func ("/jwt/not-yet-valid", test_not_yet_valid);
   g_test_add_func ("/jwt/claim-types", test_claim_types);
