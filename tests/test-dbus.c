@@ -84,6 +84,34 @@ test_publish (Fixture *f, gconstpointer data)
   herald_test_bus_call_fails (&f->bus, "Publish", g_variant_new ("(ss)", "", "{}"),
                               ERROR_PREFIX "InvalidArgument");
 
+  /* A second value after the first (json-glib 1.6 took the first) and text
+   * json-glib takes but JSON does not. */
+  herald_test_bus_call_fails (&f->bus, "Publish",
+                              g_variant_new ("(ss)", "news", "{\"a\":1}{\"b\":2}"),
+                              ERROR_PREFIX "InvalidArgument");
+  herald_test_bus_call_fails (&f->bus, "Publish", g_variant_new ("(ss)", "news", "{'a':01}"),
+                              ERROR_PREFIX "InvalidArgument");
+  herald_test_bus_call_fails (&f->bus, "Broadcast", g_variant_new ("(s)", "[1][2]"),
+                              ERROR_PREFIX "InvalidArgument");
+  herald_test_bus_call_fails (&f->bus, "SendToUser", g_variant_new ("(ss)", "alice", "1 2"),
+                              ERROR_PREFIX "InvalidArgument");
+
+  /* Numbers and strings are stored (and delivered) as sent. */
+  {
+    const char *sent = " { \"n\" : [18446744073709551615, -9223372036854775809, 1e308, 0.1],"
+                       " \"s\" : \"a\\u0000b\" } ";
+    g_autoptr (GVariant) reply = herald_test_bus_call_ok (
+        &f->bus, "Publish", g_variant_new ("(ss)", "exact", sent), "(t)");
+    g_autoptr (HeraldRecovery) history = herald_engine_recover (f->engine, "exact", 0, NULL);
+    HeraldMessage *message;
+
+    g_assert_cmpuint (history->messages->len, ==, 1);
+    message = g_ptr_array_index (history->messages, 0);
+    g_assert_true (g_str_has_suffix (herald_message_get_json (message, NULL),
+                                     ",\"data\":{\"n\":[18446744073709551615,-9223372036854775809,"
+                                     "1e308,0.1],\"s\":\"a\\u0000b\"}}"));
+  }
+
   /* The error also maps back to HERALD_ERROR in this process. */
   {
     g_autoptr (GError) error = NULL;

@@ -93,6 +93,68 @@ offset_of (const char *body)
   return g_ascii_strtoull (body + 10, NULL, 10);
 }
 
+/* The fast path's one-pass reader keeps every number and string as sent
+ * (publish and broadcast) and refuses a second object after the first. */
+static void
+test_keeps_data_exactly (void)
+{
+  HeraldTestServer *server = herald_test_server_start (API, 2);
+  HeraldTestClient *client = herald_test_client_connect (server);
+  HeraldTestClient *sub = herald_test_ws_open (server, "/ws", NULL);
+  const char *data[]
+      = { "9223372036854775808", "18446744073709551615", "-9223372036854775809", "1e308", "0.1",
+          "\"a\\u0000b\"",       "{\"k\":[1e30, 2]}" };
+  const char *expected[]
+      = { "9223372036854775808", "18446744073709551615", "-9223372036854775809", "1e308", "0.1",
+          "\"a\\u0000b\"",       "{\"k\":[1e30,2]}" };
+  const char *refused[] = {
+    "{\"channel\":\"news\",\"data\":1}{\"channel\":\"news\",\"data\":2}",
+    "{\"channel\":\"news\\u0000x\",\"data\":1}",
+    "{\"channel\":\"news\",\"data\":1,\"n\":18446744073709551615}",
+  };
+  g_autoptr (JsonObject) reply = NULL;
+
+  herald_test_ws_send_text (sub, "{\"type\":\"subscribe\",\"channel\":\"news\"}");
+  reply = herald_test_ws_read_json (sub);
+  g_assert_cmpstr (herald_test_json_get_string (reply, "type"), ==, "subscribed");
+  for (guint i = 0; i < G_N_ELEMENTS (data); i++)
+    for (guint broadcast = 0; broadcast < 2; broadcast++)
+      {
+        g_autofree char *body
+            = broadcast ? g_strdup_printf ("{\"data\":%s}", data[i])
+                        : g_strdup_printf ("{\"channel\":\"news\",\"data\":%s}", data[i]);
+        g_autofree char *req = post (broadcast ? "/api/broadcast" : "/api/publish", AUTH, body);
+        g_autofree char *answer = NULL, *frame = NULL, *want = NULL;
+        guint status;
+        gsize len;
+
+        send_str (client, req);
+        answer = read_response (client, &status, NULL);
+        g_assert_cmpuint (status, ==, 200);
+        do
+          {
+            g_clear_pointer (&frame, g_free);
+            g_assert_cmpint (herald_test_ws_read_frame (sub, &frame, &len), ==, 0x1);
+          }
+        while (strstr (frame, "\"type\":\"ping\""));
+        want = g_strdup_printf (",\"data\":%s}", expected[i]);
+        g_assert_true (g_str_has_suffix (frame, want));
+      }
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_autofree char *req = post ("/api/publish", AUTH, refused[i]);
+      g_autofree char *answer = NULL;
+      guint status;
+
+      send_str (client, req);
+      answer = read_response (client, &status, NULL);
+      g_assert_cmpuint (status, ==, 400);
+    }
+  herald_test_client_free (sub);
+  herald_test_client_free (client);
+  herald_test_server_stop (server);
+}
+
 static void
 test_keep_alive_publishes (void)
 {
@@ -768,6 +830,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/http-fast/keep-alive-publishes", test_keep_alive_publishes);
+  g_test_add_func ("/http-fast/keeps-data-exactly", test_keeps_data_exactly);
   g_test_add_func ("/http-fast/pipelined", test_pipelined);
   g_test_add_func ("/http-fast/pipelined-many", test_pipelined_many);
   g_test_add_func ("/http-fast/errors", test_errors);
