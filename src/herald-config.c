@@ -15,6 +15,7 @@
  *   [limits] send-queue-max-bytes   4096 – 1073741824 bytes
  *   [limits] max-connections-per-ip 0 – 1000000 (0 = off)
  *   [limits] messages-per-second    0 – 1000000 (0 = off)
+ *   [limits] max-subscriptions-per-connection 0 – 1000000 (128; 0 = off)
  *   [limits] handshake-timeout      1 – 3600 s
  *   [auth] leeway                   0 – 3600 s
  *   [history] size                  0 – 100000 messages per channel
@@ -235,6 +236,7 @@ typedef enum
   LIMIT_MAX_CONNECTIONS_PER_IP,
   LIMIT_MESSAGES_PER_SECOND,
   LIMIT_HANDSHAKE_TIMEOUT,
+  LIMIT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
   N_LIMITS
 } Limit;
 
@@ -277,6 +279,8 @@ static const LimitSpec limit_specs[N_LIMITS] = {
   [LIMIT_MAX_CONNECTIONS_PER_IP] = { "max-connections-per-ip", 0, 1000000, 0, NULL, 0 },
   [LIMIT_MESSAGES_PER_SECOND] = { "messages-per-second", 0, 1000000, 0, NULL, 0 },
   [LIMIT_HANDSHAKE_TIMEOUT] = { "handshake-timeout", 1, 3600, 10, NULL, 0 },
+  [LIMIT_MAX_SUBSCRIPTIONS_PER_CONNECTION]
+  = { "max-subscriptions-per-connection", 0, 1000000, 128, NULL, 0 },
 };
 
 #define WORKERS_MAX 256
@@ -286,10 +290,15 @@ static const LimitSpec limit_specs[N_LIMITS] = {
 
 static const char *const server_keys[]
     = { "listen", "tls-certificate", "tls-key", "allowed-origins", "compression", "workers", NULL };
-static const char *const limits_keys[] = { "max-connections",      "max-message-size",
-                                           "heartbeat-interval",   "connection-timeout",
-                                           "send-queue-max-bytes", "max-connections-per-ip",
-                                           "messages-per-second",  "handshake-timeout",
+static const char *const limits_keys[] = { "max-connections",
+                                           "max-message-size",
+                                           "heartbeat-interval",
+                                           "connection-timeout",
+                                           "send-queue-max-bytes",
+                                           "max-connections-per-ip",
+                                           "messages-per-second",
+                                           "handshake-timeout",
+                                           "max-subscriptions-per-connection",
                                            NULL };
 static const char *const auth_keys[]
     = { "jwt-secret", "jwt-secret-file", "jwt-public-key-file", "jwt-algorithm",
@@ -1484,6 +1493,7 @@ DEFINE_LIMIT_GETTER (send_queue_max_bytes, LIMIT_SEND_QUEUE_MAX_BYTES)
 DEFINE_LIMIT_GETTER (max_connections_per_ip, LIMIT_MAX_CONNECTIONS_PER_IP)
 DEFINE_LIMIT_GETTER (messages_per_second, LIMIT_MESSAGES_PER_SECOND)
 DEFINE_LIMIT_GETTER (handshake_timeout, LIMIT_HANDSHAKE_TIMEOUT)
+DEFINE_LIMIT_GETTER (max_subscriptions_per_connection, LIMIT_MAX_SUBSCRIPTIONS_PER_CONNECTION)
 DEFINE_LIMIT_SETTER (max_connections, LIMIT_MAX_CONNECTIONS)
 DEFINE_LIMIT_SETTER (max_message_size, LIMIT_MAX_MESSAGE_SIZE)
 DEFINE_LIMIT_SETTER (heartbeat_interval, LIMIT_HEARTBEAT_INTERVAL)

@@ -98,6 +98,8 @@ guint herald_config_get_connection_timeout (HeraldConfig *self);
 guint herald_config_get_send_queue_max_bytes (HeraldConfig *self);
 guint herald_config_get_max_connections_per_ip (HeraldConfig *self);
 guint herald_config_get_messages_per_second (HeraldConfig *self);
+/* 0 = no limit */
+guint herald_config_get_max_subscriptions_per_connection (HeraldConfig *self);
 /* Seconds a client has to send a complete HTTP request (TLS handshake included). */
 guint herald_config_get_handshake_timeout (HeraldConfig *self);
 gboolean herald_config_set_max_connections (HeraldConfig *self, guint value, GError **error);

@@ -596,6 +596,13 @@ sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
       refuse (msg, SOUP_STATUS_BAD_REQUEST, "Name at least one channel: /events?channel=NAME");
       goto refused;
     }
+  if (herald_config_get_max_subscriptions_per_connection (config) > 0
+      && g_strv_length (p->channels) > herald_config_get_max_subscriptions_per_connection (config))
+    {
+      refuse (msg, SOUP_STATUS_BAD_REQUEST,
+              "Too many channels: more than [limits] max-subscriptions-per-connection");
+      goto refused;
+    }
   for (guint i = 0; p->channels[i]; i++)
     {
       if (!herald_channel_name_is_valid (p->channels[i]))

@@ -143,6 +143,18 @@ handle_subscribe (HeraldConnection *conn, JsonObject *request, JsonNode *id)
   sub = herald_connection_find_subscription (conn, channel);
   if (sub == NULL)
     {
+      GPtrArray *subs = herald_connection_get_subscriptions (conn);
+      guint max = herald_config_get_max_subscriptions_per_connection (conn_config (conn));
+
+      if (max > 0 && subs != NULL && subs->len >= max)
+        {
+          g_autofree char *message
+              = g_strdup_printf ("Too many subscriptions: at most %u per connection "
+                                 "(max-subscriptions-per-connection)",
+                                 max);
+          herald_connection_send_error (conn, "limit_exceeded", message, id);
+          return;
+        }
       sub = herald_connection_add_subscription (conn,
                                                 herald_worker_ensure_channel (worker, channel));
       is_new = TRUE;
