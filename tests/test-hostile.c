@@ -245,10 +245,7 @@ static const HostileCase cases[] = {
   CLOSE ("close-reason-bad-utf8", "\x03\xe8\xff", 3, 1007),
   CLOSE ("close-1000", "\x03\xe8", 2, 1000),
   CLOSE ("close-empty", "", 0, 1000),
-  CLOSE ("close-4000-echoed",
-         "\x0f\xa0"
-         "bye",
-         5, 4000),
+  CLOSE ("close-4000-echoed", "\x0f\xa0" "bye", 5, 4000),
   LENGTH ("length-2^63", 0x82, G_GUINT64_CONSTANT (0x8000000000000000), 1002),
   LENGTH ("length-2^64-2", 0x82, G_MAXUINT64 - 1, 1002),
   LENGTH ("length-1TiB", 0x82, G_GUINT64_CONSTANT (1) << 40, 1009),
@@ -263,56 +260,39 @@ static const HostileCase cases[] = {
   TEXT ("id-object", "{\"type\":\"ping\",\"id\":{}}", "bad_request"),
   TEXT ("unknown-type", "{\"type\":\"launch\"}", "unknown_type"),
   TEXT ("bad-channel", "{\"type\":\"subscribe\",\"channel\":\"a b\"}", "bad_request"),
-  TEXT ("channel-336-bytes",
-        "{\"type\":\"subscribe\",\"channel\":\""
+  TEXT ("channel-336-bytes", "{\"type\":\"subscribe\",\"channel\":\""
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-        "\"}",
-        "bad_request"),
-  TEXT ("deep-json",
-        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+        "\"}", "bad_request"),
+  TEXT ("deep-json", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
         "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
         "bad_request"),
   HTTP ("garbage", "GARBAGE\r\n\r\n", 400),
   HTTP ("tls-hello", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 0),
   HTTP ("http-9", "GET /ws HTTP/9.9\r\nHost: x\r\n\r\n", 505),
-  HTTP ("no-key",
-        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n",
-        400),
-  HTTP ("bad-key",
-        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        400),
-  HTTP ("version-12",
-        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 12\r\n\r\n",
-        400),
+  HTTP ("no-key", "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n", 400),
+  HTTP ("bad-key", "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n\r\n", 400),
+  HTTP ("version-12", "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 12\r\n\r\n", 400),
   HTTP ("no-upgrade", "GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", 400),
-  HTTP ("post-ws",
-        "POST /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+  HTTP ("post-ws", "POST /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-        "Content-Length: 0\r\n\r\n",
-        405),
+        "Content-Length: 0\r\n\r\n", 405),
   HTTP ("header-without-colon", "GET /ws HTTP/1.1\r\nHost x\r\n\r\n", 400),
   /* libsoup drops this without an answer (0) */
   HTTP ("nul-in-header", "GET /ws HTTP/1.1\r\nHost: a\0b\r\n\r\n", 0),
   /* RFC 9112 6.3: 400, then close (herald-http-early.c) */
-  HTTP ("content-length-negative",
-        "POST /api/publish HTTP/1.1\r\nHost: x\r\n"
-        "Authorization: Bearer k\r\nContent-Length: -1\r\n\r\n",
-        400),
-  HTTP ("bad-chunk",
-        "POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\n"
-        "Transfer-Encoding: chunked\r\n\r\nzz\r\nxx\r\n0\r\n\r\n",
-        400),
+  HTTP ("content-length-negative", "POST /api/publish HTTP/1.1\r\nHost: x\r\n"
+        "Authorization: Bearer k\r\nContent-Length: -1\r\n\r\n", 400),
+  HTTP ("bad-chunk", "POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\n"
+        "Transfer-Encoding: chunked\r\n\r\nzz\r\nxx\r\n0\r\n\r\n", 400),
   HTTP ("api-no-key", "POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", 401),
-  HTTP ("api-body-not-json",
-        "POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\n"
-        "Content-Length: 5\r\n\r\nhello",
-        400),
+  HTTP ("api-body-not-json", "POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\n"
+        "Content-Length: 5\r\n\r\nhello", 400),
   HTTP ("sse-bad-channel", "GET /events?channel=a%20b HTTP/1.1\r\nHost: x\r\n\r\n", 400),
 };
 
