@@ -549,11 +549,11 @@ test_partial_head_and_body (void)
   g_assert_cmpuint (status, ==, 200);
   herald_test_client_free (client);
 
-  /* A head over 16 KiB: 431 and close. */
+  /* A head over 64 KiB: 431 and close. */
   client = herald_test_client_connect (server);
   g_clear_pointer (&pad, g_free);
   g_clear_pointer (&big, g_free);
-  pad = g_strnfill (17000, 'a');
+  pad = g_strnfill (66000, 'a');
   big = g_strdup_printf ("POST /api/broadcast HTTP/1.1\r\nHost: h\r\nX-Pad: %s\r\n\r\n", pad);
   send_str (client, big);
   g_clear_pointer (&body, g_free);
@@ -675,10 +675,10 @@ test_direct_then_libsoup (void)
   herald_test_client_free (client);
 
   /* The limits hold in direct mode too: a Content-Length over
-   * max-message-size gets 413 before the body, a head over 16 KiB 431; both
+   * max-message-size gets 413 before the body, a head over 64 KiB 431; both
    * close the connection. */
   {
-    g_autofree char *pad = g_strnfill (17000, 'a');
+    g_autofree char *pad = g_strnfill (66000, 'a');
     g_autofree char *big_head
         = g_strdup_printf ("POST /api/publish HTTP/1.1\r\nHost: h\r\nX-Pad: %s\r\n\r\n", pad);
     g_autofree char *head = NULL;
