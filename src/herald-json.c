@@ -126,6 +126,32 @@ scan_string (Scan *s, const char **start, gsize *len, gboolean *escaped)
             if (v == 0 && s->check && s->field_why == NULL)
               s->field_why = N_ ("a string holds U+0000");
             q += 4;
+            /* UTF-16 surrogates come in pairs: a high one then a low one.
+             * A lone one has no character to stand for (json-glib refuses
+             * it too), so refuse it rather than pass it on. */
+            if (v >= 0xDC00 && v <= 0xDFFF)
+              {
+                s->p = q - 5;
+                return fail (s, N_ ("unpaired UTF-16 surrogate in a string"));
+              }
+            if (v >= 0xD800 && v <= 0xDBFF)
+              {
+                int low = 0;
+
+                for (int i = 3; i <= 6; i++)
+                  {
+                    int h = q + i < s->end ? hex_value (q[i]) : -1;
+                    low = h < 0 ? -1 : low << 4 | h;
+                    if (low < 0)
+                      break;
+                  }
+                if (q + 2 >= s->end || q[1] != '\\' || q[2] != 'u' || low < 0xDC00 || low > 0xDFFF)
+                  {
+                    s->p = q - 5;
+                    return fail (s, N_ ("unpaired UTF-16 surrogate in a string"));
+                  }
+                q += 6;
+              }
           }
           break;
         default:
