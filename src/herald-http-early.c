@@ -14,9 +14,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include <json-glib/json-glib.h>
 
 #include "herald-http-early.h"
+#include "herald-json.h"
 #include "herald-security.h"
 
 #define DISCARD_SIZE 2048
@@ -211,20 +211,11 @@ herald_http_content_length_valid (SoupMessageHeaders *headers, guint64 *length)
 static void
 refuse_now (HeraldWorker *worker, SoupServerMessage *msg, guint status, const char *text)
 {
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  g_autoptr (JsonNode) root = NULL;
-  g_autofree char *body = NULL;
+  gsize length = 0;
+  char *body = herald_json_error_body (text, &length);
 
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "error");
-  json_builder_add_string_value (b, text);
-  json_builder_end_object (b);
-  root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  body = json_generator_to_data (gen, NULL);
   soup_server_message_set_status (msg, status, NULL);
-  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, body, strlen (body));
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, body, length);
   answer_now (worker, msg);
 }
 

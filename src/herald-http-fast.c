@@ -300,23 +300,6 @@ append_response (GString *out, guint status, const char *body, gsize len, gboole
   g_string_append_len (out, body, len);
 }
 
-/* {"error":"…"} as herald-http-api.c writes it. */
-static char *
-error_body (const char *message, gsize *len)
-{
-  g_autoptr (JsonBuilder) builder = json_builder_new_immutable ();
-  g_autoptr (JsonGenerator) generator = json_generator_new ();
-  g_autoptr (JsonNode) root = NULL;
-
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "error");
-  json_builder_add_string_value (builder, message);
-  json_builder_end_object (builder);
-  root = json_builder_get_root (builder);
-  json_generator_set_root (generator, root);
-  return json_generator_to_data (generator, len);
-}
-
 /* Moves ready responses at the head of the FIFO to the output buffer. */
 static void
 drain_pending (FastConn *c)
@@ -359,7 +342,7 @@ static void
 emit_error (FastConn *c, guint status, const char *message, const Request *req)
 {
   gsize len = 0;
-  g_autofree char *body = error_body (message, &len);
+  g_autofree char *body = herald_json_error_body (message, &len);
 
   emit (c, status, body, len, req, status == SOUP_STATUS_UNAUTHORIZED);
 }
@@ -494,7 +477,7 @@ publish_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   else
     {
       gsize len = 0;
-      g_autofree char *body = error_body (error->message, &len);
+      g_autofree char *body = herald_json_error_body (error->message, &len);
       append_response (s, herald_http_api_status_for_error (error, TRUE), body, len, req.close,
                        req.http10, FALSE);
     }

@@ -15,6 +15,7 @@
 #include "herald-http-api.h"
 #include "herald-http-early.h"
 #include "herald-http.h"
+#include "herald-json.h"
 #include "herald-resources.h"
 #include "herald-router.h"
 #include "herald-security.h"
@@ -136,25 +137,15 @@ static void
 refuse (SoupServerMessage *msg, guint status, const char *text)
 {
   SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
-  g_autofree char *body = NULL;
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  g_autoptr (JsonNode) root = NULL;
-
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "error");
-  json_builder_add_string_value (b, text);
-  json_builder_end_object (b);
-  root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  body = json_generator_to_data (gen, NULL);
+  gsize length = 0;
+  char *body = herald_json_error_body (text, &length);
 
   /* Without Connection: close a refused upgrade leaves clients waiting. */
   soup_message_headers_replace (headers, "Connection", "close");
   if (status == SOUP_STATUS_UNAUTHORIZED)
     soup_message_headers_replace (headers, "WWW-Authenticate", "Bearer realm=\"herald\"");
   soup_server_message_set_status (msg, status, NULL);
-  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, body, strlen (body));
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, body, length);
 }
 
 static gboolean

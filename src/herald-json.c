@@ -15,6 +15,7 @@
 
 #include <string.h>
 #include <glib/gi18n.h>
+#include <json-glib/json-glib.h>
 
 #include "herald-json.h"
 
@@ -526,6 +527,24 @@ herald_json_read_envelope (const char *text, gsize length, HeraldJsonEnvelope *e
  * Appends @value in decimal, as JSON and HTTP write it, without printf (it
  * runs for every publish: offsets, response heads).
  */
+char *
+herald_json_error_body (const char *message, gsize *length)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new_immutable ();
+  g_autoptr (JsonGenerator) generator = json_generator_new ();
+  g_autoptr (JsonNode) root = NULL;
+
+  g_return_val_if_fail (message != NULL, NULL);
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "error");
+  json_builder_add_string_value (builder, message);
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  json_generator_set_root (generator, root);
+  return json_generator_to_data (generator, length);
+}
+
 void
 herald_json_append_uint (GString *out, guint64 value)
 {

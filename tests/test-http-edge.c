@@ -33,37 +33,6 @@ post (const char *path, const char *headers, const char *body)
                           path, headers ? headers : "", strlen (body), body);
 }
 
-/* Reads a response with a Content-Length body; NULL on EOF/timeout. */
-static char *
-read_response (HeraldTestClient *client, guint *status, char **head)
-{
-  g_autofree char *h = NULL;
-  const char *cl;
-  gsize length = 0;
-  char *body;
-
-  *status = herald_test_client_read_head (client, &h);
-  if (*status == 0)
-    return NULL;
-  cl = g_strstr_len (h, -1, "Content-Length: ");
-  if (cl)
-    length = g_ascii_strtoull (cl + 16, NULL, 10);
-  while (client->buffer->len < length)
-    {
-      char buf[4096];
-      gssize n = g_socket_receive (client->socket, buf, sizeof buf, NULL, NULL);
-
-      if (n <= 0)
-        return NULL;
-      g_byte_array_append (client->buffer, (guint8 *)buf, n);
-    }
-  body = g_strndup ((char *)client->buffer->data, length);
-  g_byte_array_remove_range (client->buffer, 0, length);
-  if (head)
-    *head = g_steal_pointer (&h);
-  return body;
-}
-
 /* TRUE only for a real EOF (not a timeout or a reset) with nothing more sent. */
 static gboolean
 eof_next (HeraldTestClient *client)
@@ -93,7 +62,7 @@ expect_refused_now (HeraldTestClient *client, const char *request_head, guint st
   guint got;
 
   send_str (client, request_head);
-  body = read_response (client, &got, &head);
+  body = herald_test_client_read_response (client, &got, &head);
   g_assert_cmpuint (got, ==, status);
   g_assert_true (has (head, "Connection: close\r\n"));
   g_assert_true (eof_next (client));
@@ -128,7 +97,7 @@ test_refused_from_head (void)
   /* The fast path in direct mode (after an answered request). */
   client = herald_test_client_connect (server);
   send_str (client, good);
-  g_free (read_response (client, &status, NULL));
+  g_free (herald_test_client_read_response (client, &status, NULL));
   g_assert_cmpuint (status, ==, 200);
   expect_refused_now (client, api_head, 401);
   herald_test_client_free (client);
@@ -162,7 +131,7 @@ test_refused_from_head_tls (void)
 
   send_str (client,
             "POST /api/publish HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 60000\r\n\r\n");
-  body = read_response (client, &status, &head);
+  body = herald_test_client_read_response (client, &status, &head);
   g_assert_cmpuint (status, ==, 401);
   g_assert_true (has (head, "Connection: close\r\n"));
   g_assert_cmpstr (body, ==, "{\"error\":\"Missing or invalid API key\"}");
@@ -206,7 +175,7 @@ test_refused_bodies_memory (void)
       guint status;
 
       g_socket_set_blocking (c->socket, TRUE);
-      g_free (read_response (c, &status, NULL));
+      g_free (herald_test_client_read_response (c, &status, NULL));
       g_assert_cmpuint (status, ==, 401);
     }
   herald_test_assert_rss_growth (before, 8 * 1024);
@@ -251,7 +220,7 @@ test_long_heads (void)
         {
           g_clear_pointer (&body, g_free);
           send_str (client, api);
-          body = read_response (client, &status, NULL);
+          body = herald_test_client_read_response (client, &status, NULL);
           g_assert_cmpuint (status, ==, 200);
           g_assert_cmpstr (body, ==, "{\"delivered\":0}");
         }
@@ -265,7 +234,7 @@ test_long_heads (void)
       client = herald_test_client_connect (server);
       g_clear_pointer (&body, g_free);
       send_str (client, api_soup);
-      body = read_response (client, &status, NULL);
+      body = herald_test_client_read_response (client, &status, NULL);
       g_assert_cmpuint (status, ==, 200);
       herald_test_client_free (client);
 
@@ -294,17 +263,17 @@ test_long_heads (void)
     guint status;
 
     send_str (client, api);
-    g_free (read_response (client, &status, NULL));
+    g_free (herald_test_client_read_response (client, &status, NULL));
     g_assert_cmpuint (status, ==, 431);
     g_assert_true (eof_next (client));
     herald_test_client_free (client);
 
     client = herald_test_client_connect (server);
     send_str (client, good);
-    g_free (read_response (client, &status, NULL));
+    g_free (herald_test_client_read_response (client, &status, NULL));
     g_assert_cmpuint (status, ==, 200);
     send_str (client, api);
-    g_free (read_response (client, &status, NULL));
+    g_free (herald_test_client_read_response (client, &status, NULL));
     g_assert_cmpuint (status, ==, 431);
     g_assert_true (eof_next (client));
     herald_test_client_free (client);
@@ -344,11 +313,11 @@ test_bad_content_length (void)
           if (direct)
             {
               send_str (client, good);
-              g_free (read_response (client, &status, NULL));
+              g_free (herald_test_client_read_response (client, &status, NULL));
               g_assert_cmpuint (status, ==, 200);
             }
           send_str (client, req);
-          body = read_response (client, &status, &head);
+          body = herald_test_client_read_response (client, &status, &head);
           g_assert_cmpuint (status, ==, 400);
           /* libsoup's own parser refuses some with an empty body. */
           if (*body)
@@ -365,7 +334,7 @@ test_bad_content_length (void)
 
     send_str (client, "POST /api/broadcast HTTP/1.1\r\nHost: 127.0.0.1\r\n" AUTH
                       "Content-Length: 10\r\nContent-Length: 10\r\n\r\n{\"data\":1}");
-    body = read_response (client, &status, NULL);
+    body = herald_test_client_read_response (client, &status, NULL);
     g_assert_cmpuint (status, ==, 200);
     g_assert_cmpstr (body, ==, "{\"delivered\":0}");
     herald_test_client_free (client);
@@ -460,11 +429,11 @@ test_half_close (void)
       if (direct)
         {
           send_str (client, good);
-          g_free (read_response (client, &status, NULL));
+          g_free (herald_test_client_read_response (client, &status, NULL));
           g_assert_cmpuint (status, ==, 200);
         }
       send_with_fin (client, good);
-      g_free (read_response (client, &status, NULL));
+      g_free (herald_test_client_read_response (client, &status, NULL));
       g_assert_cmpuint (status, ==, 200);
       g_assert_true (eof_next (client));
       herald_test_client_free (client);
