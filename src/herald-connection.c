@@ -859,7 +859,8 @@ connection_engine (HeraldConnection *self)
 
 /* A user's connections join and leave channels through the engine's presence
  * table, which emits join/leave events for the user's first and last one.
- * Anonymous connections are not users: they emit nothing. */
+ * Anonymous connections are not users: they emit nothing, but a cluster
+ * engine counts them for the other nodes' presence answers. */
 HeraldSubscription *
 herald_connection_add_subscription (HeraldConnection *self, HeraldChannel *channel)
 {
@@ -873,6 +874,9 @@ herald_connection_add_subscription (HeraldConnection *self, HeraldChannel *chann
   g_ptr_array_add (self->subs, sub);
   if (user != NULL)
     herald_engine_presence_join (connection_engine (self), herald_channel_get_name (channel), user);
+  else
+    herald_engine_presence_anonymous (connection_engine (self), herald_channel_get_name (channel),
+                                      +1);
   herald_log_connection (G_LOG_LEVEL_DEBUG, self->id, herald_channel_get_name (channel), 0, NULL,
                          "connection %s subscribed to %s", self->id,
                          herald_channel_get_name (channel));
@@ -891,6 +895,9 @@ herald_connection_remove_subscription (HeraldConnection *self, HeraldSubscriptio
   if (user != NULL)
     herald_engine_presence_leave (connection_engine (self), herald_channel_get_name (channel),
                                   user);
+  else
+    herald_engine_presence_anonymous (connection_engine (self), herald_channel_get_name (channel),
+                                      -1);
   herald_channel_remove (channel, subscription);
   herald_worker_release_channel (self->worker, channel);
   g_ptr_array_remove_fast (self->subs, subscription);

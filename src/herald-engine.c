@@ -148,6 +148,15 @@ herald_engine_presence_leave (HeraldEngine *self, const char *channel, const cha
   return iface->presence_leave != NULL && iface->presence_leave (self, channel, user_id);
 }
 
+void
+herald_engine_presence_anonymous (HeraldEngine *self, const char *channel, int delta)
+{
+  HeraldEngineInterface *iface = HERALD_ENGINE_GET_IFACE (self);
+
+  if (iface->presence_anonymous != NULL)
+    iface->presence_anonymous (self, channel, delta);
+}
+
 /* The cluster hooks are optional: the in-process engine has none. */
 void
 herald_engine_channel_occupied (HeraldEngine *self, const char *channel)

@@ -123,11 +123,15 @@ struct _HeraldEngineInterface
   void (*connection_opened) (HeraldEngine *self, const char *id, const char *user_id);
   void (*connection_closed) (HeraldEngine *self, const char *id);
   gboolean (*has_connection) (HeraldEngine *self, const char *id);
-  /* Adds the users (to @users, a set of g_strdup'ed names) and subscribed
-   * user connections of @channel held by other nodes. Any thread; may ask
-   * Redis (bounded). */
+  /* Adds the users (to @users, a set of g_strdup'ed names) and the
+   * subscribed connections (users' and anonymous) of @channel held by other
+   * nodes. Any thread; may ask Redis (bounded). */
   void (*collect_presence) (HeraldEngine *self, const char *channel, GHashTable *users,
                             guint *connections);
+  /* An anonymous connection's subscription of @channel was added (+1) or
+   * removed (-1): counted in other nodes' presence answers, no event.
+   * Cluster engines only (optional). */
+  void (*presence_anonymous) (HeraldEngine *self, const char *channel, int delta);
 };
 
 const char *herald_engine_get_name (HeraldEngine *self);
@@ -161,6 +165,7 @@ void herald_engine_channel_vacated (HeraldEngine *self, const char *channel);
 void herald_engine_connection_opened (HeraldEngine *self, const char *id, const char *user_id);
 void herald_engine_connection_closed (HeraldEngine *self, const char *id);
 gboolean herald_engine_has_connection (HeraldEngine *self, const char *id);
+void herald_engine_presence_anonymous (HeraldEngine *self, const char *channel, int delta);
 void herald_engine_collect_presence (HeraldEngine *self, const char *channel, GHashTable *users,
                                      guint *connections);
 

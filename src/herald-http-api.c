@@ -103,13 +103,11 @@ respond_builder (SoupServerMessage *msg, guint status, JsonBuilder *builder)
 static void
 respond_error (SoupServerMessage *msg, guint status, const char *message)
 {
-  g_autoptr (JsonBuilder) builder = json_builder_new_immutable ();
+  gsize length = 0;
+  char *body = herald_json_error_body (message, &length);
 
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "error");
-  json_builder_add_string_value (builder, message);
-  json_builder_end_object (builder);
-  respond_builder (msg, status, builder);
+  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, body, length);
 }
 
 static void

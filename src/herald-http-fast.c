@@ -45,12 +45,12 @@
 #include "herald-http-fast.h"
 #include "herald-json.h"
 
-#define HEAD_MAX (16 * 1024)  /* request line and headers */
-#define PEEK_FIRST 4096       /* first peek; grown to HEAD_MAX + 4 for a longer head */
+#define HEAD_MAX (64 * 1024) /* request line, headers and the blank line (docs/security.md) */
+#define PEEK_FIRST 4096      /* a longer head is taken off the socket (direct mode) */
 #define IDLE_TIMEOUT 60       /* seconds a kept-alive connection may idle */
 #define MAX_PENDING 64        /* responses queued before reading stops */
 #define OUT_HIGH (256 * 1024) /* unwritten bytes before reading stops */
-#define BUFFER_SIZE (HEAD_MAX + 4 + 64 * 1024)
+#define BUFFER_SIZE (HEAD_MAX + 64 * 1024)
 
 const char herald_http_fast_marker[] = "http-fast";
 
@@ -112,6 +112,7 @@ struct _FastConn
   gboolean throttled; /* stopped reading: too much pending */
   gboolean write_armed;
   gboolean flush_queued; /* in owner->to_flush */
+  gboolean peer_done;    /* EPOLLRDHUP: the client sends nothing more */
 
   Request req;      /* STATE_BODY */
   GByteArray *body; /* STATE_BODY, reused */
@@ -299,23 +300,6 @@ append_response (GString *out, guint status, const char *body, gsize len, gboole
   g_string_append_len (out, body, len);
 }
 
-/* {"error":"…"} as herald-http-api.c writes it. */
-static char *
-error_body (const char *message, gsize *len)
-{
-  g_autoptr (JsonBuilder) builder = json_builder_new_immutable ();
-  g_autoptr (JsonGenerator) generator = json_generator_new ();
-  g_autoptr (JsonNode) root = NULL;
-
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "error");
-  json_builder_add_string_value (builder, message);
-  json_builder_end_object (builder);
-  root = json_builder_get_root (builder);
-  json_generator_set_root (generator, root);
-  return json_generator_to_data (generator, len);
-}
-
 /* Moves ready responses at the head of the FIFO to the output buffer. */
 static void
 drain_pending (FastConn *c)
@@ -358,7 +342,7 @@ static void
 emit_error (FastConn *c, guint status, const char *message, const Request *req)
 {
   gsize len = 0;
-  g_autofree char *body = error_body (message, &len);
+  g_autofree char *body = herald_json_error_body (message, &len);
 
   emit (c, status, body, len, req, status == SOUP_STATUS_UNAUTHORIZED);
 }
@@ -493,7 +477,7 @@ publish_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   else
     {
       gsize len = 0;
-      g_autofree char *body = error_body (error->message, &len);
+      g_autofree char *body = herald_json_error_body (error->message, &len);
       append_response (s, herald_http_api_status_for_error (error, TRUE), body, len, req.close,
                        req.http10, FALSE);
     }
@@ -1063,28 +1047,25 @@ read_head (FastConn *c)
 
   if (!find_head_end (self->buffer, n, &head_len, &bare))
     {
-      if ((gsize)n >= HEAD_MAX + 4)
+      if ((gsize)n < c->peek_size && c->peer_done)
         {
-          Request req = { .close = TRUE };
-          emit_error (c, 431, "Request header fields too large", &req);
+          conn_close (c); /* half a head, and the client sends nothing more */
           return FALSE;
-        }
-      if ((gsize)n == c->peek_size && c->peek_size < HEAD_MAX + 4)
-        {
-          c->peek_size = HEAD_MAX + 4;
-          return TRUE;
         }
       if (c->state == STATE_IDLE)
         {
           c->state = STATE_HEAD;
           c->deadline = herald_loop_now () + timeout_s (self);
         }
-      if (c->served > 0)
+      if (c->served > 0 || (gsize)n == c->peek_size)
         {
           /* A pipelining client: the kernel charges a receive buffer for the
            * whole of a partly read segment, so a partial head left behind
            * the requests just consumed can pin the receive window at zero
-           * and the rest never comes. Take it off the socket. */
+           * and the rest never comes. A long head (up to HEAD_MAX, a big
+           * cookie) might not fit the receive window either. Take it off the
+           * socket: direct mode reads the rest, and hands it to libsoup with
+           * the bytes read if libsoup must answer. */
           if (c->inbuf == NULL)
             c->inbuf = g_byte_array_new ();
           n = recv (c->fd, self->buffer, n, 0);
@@ -1107,9 +1088,11 @@ read_head (FastConn *c)
       return FALSE;
     }
 
-  if (c->req.length > herald_config_get_max_message_size (self->config))
+  if (c->req.length > herald_config_get_max_message_size (self->config)
+      || (c->req.early != 0 && head_len + c->req.length > (gsize)n))
     {
-      /* The body is not read: answer and close (lingering drains it). */
+      /* The body is not read (too large, or not needed for the answer and
+       * not here yet): answer now and close (lingering drains it). */
       Request *req = &c->req;
 
       req->close = TRUE;
@@ -1140,7 +1123,7 @@ read_head (FastConn *c)
       /* The peek saw the socket's whole queue (it did not fill the buffer)
        * and that is now consumed: anything newer raises a fresh edge, so
        * save the peek that would only say EAGAIN. */
-      more = (gsize)n > head_len + c->req.length || (gsize)n == c->peek_size;
+      more = (gsize)n > head_len + c->req.length || (gsize)n == c->peek_size || c->peer_done;
       request_clear (&c->req);
       c->state = STATE_IDLE;
       c->peek_size = PEEK_FIRST;
@@ -1197,8 +1180,8 @@ answer_buffered (FastConn *c, const char *data, gsize len, gboolean *stop)
           break;
         }
       found = find_head_end (at, len - used, &head_len, &bare);
-      /* The same bound as a peeked head's, complete or not. */
-      if (found ? head_len > HEAD_MAX + 4 : len - used >= HEAD_MAX + 4)
+      /* Complete or not, a head may not pass HEAD_MAX. */
+      if (found ? head_len > HEAD_MAX : len - used >= HEAD_MAX)
         {
           Request too_long = { .close = TRUE };
           emit_error (c, 431, "Request header fields too large", &too_long);
@@ -1215,7 +1198,10 @@ answer_buffered (FastConn *c, const char *data, gsize len, gboolean *stop)
           *stop = TRUE;
           break;
         }
-      if (req->length > herald_config_get_max_message_size (self->config))
+      /* A body too large, or not needed for the answer and not all here:
+       * answered now, then the connection closes (lingering drains it). */
+      if (req->length > herald_config_get_max_message_size (self->config)
+          || (req->early != 0 && head_len + req->length > len - used))
         {
           req->close = TRUE;
           if (req->early == SOUP_STATUS_NOT_FOUND || req->early == SOUP_STATUS_UNAUTHORIZED)
@@ -1326,8 +1312,10 @@ read_buffered (FastConn *c)
     }
   if (stop)
     return FALSE;
-  /* Edge-triggered: a short read drained the socket. */
-  return (gsize)n == BUFFER_SIZE;
+  /* Edge-triggered: a short read drained the socket. A client that shut
+   * its side after these requests sends no new edge for its EOF: read on
+   * to see it. */
+  return (gsize)n == BUFFER_SIZE || c->peer_done;
 }
 
 static gboolean
@@ -1487,6 +1475,8 @@ herald_http_fast_handle_events (gpointer ptr, guint32 events)
   if (c->owner == NULL)
     return;
   conn_ref (c);
+  if (events & (EPOLLRDHUP | EPOLLHUP))
+    c->peer_done = TRUE;
   if (events & EPOLLOUT)
     {
       conn_flush (c);

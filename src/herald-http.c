@@ -13,7 +13,9 @@
 
 #include "herald-connection.h"
 #include "herald-http-api.h"
+#include "herald-http-early.h"
 #include "herald-http.h"
+#include "herald-json.h"
 #include "herald-resources.h"
 #include "herald-router.h"
 #include "herald-security.h"
@@ -135,25 +137,15 @@ static void
 refuse (SoupServerMessage *msg, guint status, const char *text)
 {
   SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
-  g_autofree char *body = NULL;
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  g_autoptr (JsonNode) root = NULL;
-
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "error");
-  json_builder_add_string_value (b, text);
-  json_builder_end_object (b);
-  root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  body = json_generator_to_data (gen, NULL);
+  gsize length = 0;
+  char *body = herald_json_error_body (text, &length);
 
   /* Without Connection: close a refused upgrade leaves clients waiting. */
   soup_message_headers_replace (headers, "Connection", "close");
   if (status == SOUP_STATUS_UNAUTHORIZED)
     soup_message_headers_replace (headers, "WWW-Authenticate", "Bearer realm=\"herald\"");
   soup_server_message_set_status (msg, status, NULL);
-  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, body, strlen (body));
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, body, length);
 }
 
 static gboolean
@@ -351,13 +343,20 @@ on_ws_upgraded (SoupServerMessage *msg, gpointer user_data)
     herald_connection_start (conn);
 }
 
+/* The offered subprotocols without the bearer.<token> entries, which carry
+ * the token and are never a protocol to select (nor echoed back). The
+ * request's header is rewritten to that list, or removed when nothing else
+ * was offered: a client that sends only its token (Python, Node ws, curl)
+ * then gets no Sec-WebSocket-Protocol, as RFC 6455 4.2.2 allows. */
 static char **
 offered_protocols (SoupServerMessage *msg)
 {
-  const char *header = soup_message_headers_get_list (soup_server_message_get_request_headers (msg),
-                                                      "Sec-WebSocket-Protocol");
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  const char *header = soup_message_headers_get_list (headers, "Sec-WebSocket-Protocol");
   g_autoptr (GStrvBuilder) out = g_strv_builder_new ();
   g_auto (GStrv) list = NULL;
+  g_auto (GStrv) kept = NULL;
+  g_autofree char *joined = NULL;
 
   if (header == NULL)
     return NULL;
@@ -365,11 +364,18 @@ offered_protocols (SoupServerMessage *msg)
   for (guint i = 0; list[i]; i++)
     {
       g_strstrip (list[i]);
-      /* Never echo a token back as the chosen protocol. */
       if (*list[i] && !g_str_has_prefix (list[i], "bearer."))
         g_strv_builder_add (out, list[i]);
     }
-  return g_strv_builder_end (out);
+  kept = g_strv_builder_end (out);
+  if (kept[0] == NULL)
+    {
+      soup_message_headers_remove (headers, "Sec-WebSocket-Protocol");
+      return NULL;
+    }
+  joined = g_strjoinv (", ", kept);
+  soup_message_headers_replace (headers, "Sec-WebSocket-Protocol", joined);
+  return g_steal_pointer (&kept);
 }
 
 static void
@@ -410,7 +416,14 @@ ws_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
   protocols = offered_protocols (msg);
   if (!soup_websocket_server_check_handshake (msg, NULL, (char **)protocols, NULL, &error))
     {
+      const char *version = soup_message_headers_get_one (
+          soup_server_message_get_request_headers (msg), "Sec-WebSocket-Version");
+
       refuse (msg, SOUP_STATUS_BAD_REQUEST, error->message);
+      /* RFC 6455 4.4: name the version this server speaks. */
+      if (g_strcmp0 (version, "13") != 0)
+        soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                      "Sec-WebSocket-Version", "13");
       goto refused;
     }
   if (!reserve (p, msg, requested_id))
@@ -452,6 +465,8 @@ sse_subscribe (HeraldConnection *conn, Pending *p)
   guint64 since = 0;
   gboolean resume = FALSE;
 
+  gboolean resuming_requested = p->last_event_id && *p->last_event_id;
+
   g_string_append_printf (head, "retry: %u\n\n", SSE_RETRY_MS);
 
   /* The channels go into this worker's table first, so the hub posts every
@@ -461,9 +476,15 @@ sse_subscribe (HeraldConnection *conn, Pending *p)
   for (guint i = 0; p->channels[i]; i++)
     herald_worker_ensure_channel (worker, p->channels[i]);
 
-  /* Each channel's offset before the snapshot: messages up to it still
-   * queued for this worker are skipped (the client had them, or gets them in
-   * the replay); read before the snapshot so nothing in between is lost. */
+  /* Each channel's offset before the snapshot: when resuming, messages up
+   * to it still queued for this worker are skipped (the client had them, or
+   * gets them in the replay); read before the snapshot so nothing in between
+   * is lost. A fresh stream skips nothing: a message published after the
+   * channel went into the table but before its offset was read (the Redis
+   * engine reads it once the node's SUBSCRIBE is confirmed) comes live and
+   * in no replay, so skipping it lost it (tests/test-redis.c sse-resume,
+   * under load). Reading the offsets still waits for that SUBSCRIBE, so the
+   * "connected" event goes out only once the stream receives messages. */
   for (guint i = 0; p->channels[i]; i++)
     herald_engine_get_position (engine, p->channels[i], &positions[i], NULL);
 
@@ -518,7 +539,7 @@ sse_subscribe (HeraldConnection *conn, Pending *p)
         continue;
       sub = herald_connection_add_subscription (
           conn, herald_worker_ensure_channel (worker, p->channels[i]));
-      sub->skip_until = positions[i];
+      sub->skip_until = resuming_requested ? positions[i] : 0;
       if (resume)
         {
           /* Messages in the replay are skipped if they also arrive live. */
@@ -699,7 +720,11 @@ herald_http_register (SoupServer *server, HeraldWorker *worker)
       g_once_init_leave (&pages_registered, 1);
     }
   herald_security_watch_server (server, worker);
-  soup_server_add_handler (server, "/ws", ws_handler, worker, NULL);
-  soup_server_add_handler (server, "/events", sse_handler, worker, NULL);
-  soup_server_add_handler (server, NULL, page_handler, worker, NULL);
+  herald_http_early_watch (server, worker);
+  /* Early handlers: WebSocket, SSE and the pages need no request body, so
+   * they decide from the head (a refusal is then answered at once,
+   * herald-http-early.c). */
+  soup_server_add_early_handler (server, "/ws", ws_handler, worker, NULL);
+  soup_server_add_early_handler (server, "/events", sse_handler, worker, NULL);
+  soup_server_add_early_handler (server, NULL, page_handler, worker, NULL);
 }

@@ -15,6 +15,7 @@
 
 #include <string.h>
 #include <glib/gi18n.h>
+#include <json-glib/json-glib.h>
 
 #include "herald-json.h"
 
@@ -126,6 +127,32 @@ scan_string (Scan *s, const char **start, gsize *len, gboolean *escaped)
             if (v == 0 && s->check && s->field_why == NULL)
               s->field_why = N_ ("a string holds U+0000");
             q += 4;
+            /* UTF-16 surrogates come in pairs: a high one then a low one.
+             * A lone one has no character to stand for (json-glib refuses
+             * it too), so refuse it rather than pass it on. */
+            if (v >= 0xDC00 && v <= 0xDFFF)
+              {
+                s->p = q - 5;
+                return fail (s, N_ ("unpaired UTF-16 surrogate in a string"));
+              }
+            if (v >= 0xD800 && v <= 0xDBFF)
+              {
+                int low = 0;
+
+                for (int i = 3; i <= 6; i++)
+                  {
+                    int h = q + i < s->end ? hex_value (q[i]) : -1;
+                    low = h < 0 ? -1 : low << 4 | h;
+                    if (low < 0)
+                      break;
+                  }
+                if (q + 2 >= s->end || q[1] != '\\' || q[2] != 'u' || low < 0xDC00 || low > 0xDFFF)
+                  {
+                    s->p = q - 5;
+                    return fail (s, N_ ("unpaired UTF-16 surrogate in a string"));
+                  }
+                q += 6;
+              }
           }
           break;
         default:
@@ -500,6 +527,24 @@ herald_json_read_envelope (const char *text, gsize length, HeraldJsonEnvelope *e
  * Appends @value in decimal, as JSON and HTTP write it, without printf (it
  * runs for every publish: offsets, response heads).
  */
+char *
+herald_json_error_body (const char *message, gsize *length)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new_immutable ();
+  g_autoptr (JsonGenerator) generator = json_generator_new ();
+  g_autoptr (JsonNode) root = NULL;
+
+  g_return_val_if_fail (message != NULL, NULL);
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "error");
+  json_builder_add_string_value (builder, message);
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  json_generator_set_root (generator, root);
+  return json_generator_to_data (generator, length);
+}
+
 void
 herald_json_append_uint (GString *out, guint64 value)
 {

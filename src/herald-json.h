@@ -29,6 +29,10 @@ GQuark herald_json_error_quark (void);
 
 void herald_json_append_uint (GString *out, guint64 value);
 
+/* {"error":"@message"}, the body of every HTTP error Herald answers (the
+ * HTTP API, the fast path and the handshake refusals write the same). */
+char *herald_json_error_body (const char *message, gsize *length);
+
 /* Checks that @text (valid UTF-8 or not) is exactly one JSON value (RFC 8259)
  * with optional whitespace around it, and returns it compacted: whitespace
  * outside strings dropped, everything else byte for byte. */

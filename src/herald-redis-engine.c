@@ -97,19 +97,29 @@ static const char presence_script[]
       "end\n"
       "return total\n";
 
+/* KEYS: this node's anonymous count for the channel. ARGV: delta, key ttl. */
+static const char presence_anonymous_script[]
+    = "local n = redis.call('INCRBY', KEYS[1], ARGV[1])\n"
+      "if n <= 0 then redis.call('DEL', KEYS[1]) else redis.call('EXPIRE', KEYS[1], ARGV[2]) end\n"
+      "return n\n";
+
 /* KEYS: nodes zset. ARGV: channel, dead after, this node. Returns the other
- * live nodes' presence of the channel as user, count, user, count… */
+ * live nodes' presence of the channel: { {user, count, user, count…},
+ * anonymous connections }. */
 static const char presence_query_script[]
     = "local now = tonumber(redis.call('TIME')[1])\n"
       "local nodes = redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[2]), '+inf')\n"
       "local out = {}\n"
+      "local anon = 0\n"
       "for _, node in ipairs(nodes) do\n"
       "  if node ~= ARGV[3] then\n"
       "    local h = redis.call('HGETALL', 'herald:p:' .. node .. ':' .. ARGV[1])\n"
       "    for i = 1, #h do out[#out + 1] = h[i] end\n"
+      "    local a = redis.call('GET', 'herald:pa:' .. node .. ':' .. ARGV[1])\n"
+      "    if a then anon = anon + tonumber(a) end\n"
       "  end\n"
       "end\n"
-      "return out\n";
+      "return {out, anon}\n";
 
 /* KEYS: nodes zset. ARGV: node id, dead after. */
 static const char heartbeat_script[]
@@ -141,7 +151,7 @@ typedef enum
   OP_SEND,      /* PUBLISH payload on topic */
   OP_CONN_OPEN,
   OP_CONN_CLOSE,
-  OP_PRESENCE, /* a = channel, b = user, delta */
+  OP_PRESENCE, /* a = channel, b = user (NULL: anonymous), delta */
 } OpType;
 
 typedef struct
@@ -174,7 +184,8 @@ struct _HeraldRedisEngine
   gboolean up;
   GHashTable *channels;    /* name → Chan */
   GHashTable *local_conns; /* connection id → user id or NULL */
-  GHashTable *presence;    /* "channel\nuser" → GUINT count of local connections */
+  GHashTable *presence;    /* "channel\nuser", or "channel" for anonymous ones → GUINT
+                              count of local connections */
   GQueue ops;
   GSource *drain_source;
   guint64 local_seq;    /* newest seq seen here */
@@ -1043,7 +1054,7 @@ heartbeat (HeraldRedisEngine *self)
   g_autoptr (GHashTable) channels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_autofree char *ttl = g_strdup_printf ("%d", NODE_DEAD_S);
   GHashTableIter iter;
-  gpointer key;
+  gpointer key, kinds_ptr;
 
   cmd_argv (self, on_setup_reply, (char *)"heartbeat", G_N_ELEMENTS (argv), argv, NULL);
 
@@ -1051,14 +1062,29 @@ heartbeat (HeraldRedisEngine *self)
   g_mutex_lock (&self->lock);
   g_hash_table_iter_init (&iter, self->presence);
   while (g_hash_table_iter_next (&iter, &key, NULL))
-    g_hash_table_add (channels, g_strndup (key, strcspn (key, "\n")));
+    {
+      gsize len = strcspn (key, "\n");
+      char *channel = g_strndup (key, len);
+      /* 1: users' entries, 2: an anonymous count */
+      guint kinds = GPOINTER_TO_UINT (g_hash_table_lookup (channels, channel));
+
+      g_hash_table_replace (channels, channel,
+                            GUINT_TO_POINTER (kinds | (((const char *)key)[len] ? 1 : 2)));
+    }
   g_mutex_unlock (&self->lock);
   g_hash_table_iter_init (&iter, channels);
-  while (g_hash_table_iter_next (&iter, &key, NULL))
+  while (g_hash_table_iter_next (&iter, &key, &kinds_ptr))
     {
+      guint kinds = GPOINTER_TO_UINT (kinds_ptr);
       g_autofree char *pkey = g_strconcat ("herald:p:", self->node_id, ":", key, NULL);
+      g_autofree char *akey = g_strconcat ("herald:pa:", self->node_id, ":", key, NULL);
       const char *expire[] = { "EXPIRE", pkey, ttl };
-      cmd_argv (self, NULL, NULL, 3, expire, NULL);
+      const char *expire_anon[] = { "EXPIRE", akey, ttl };
+
+      if (kinds & 1)
+        cmd_argv (self, NULL, NULL, 3, expire, NULL);
+      if (kinds & 2)
+        cmd_argv (self, NULL, NULL, 3, expire_anon, NULL);
     }
 }
 
@@ -1082,6 +1108,15 @@ register_presence (HeraldRedisEngine *self, GHashTable *snapshot)
       const char *hset[] = { "HSET", pkey, user, count };
       const char *expire[] = { "EXPIRE", pkey, ttl };
 
+      if (((const char *)key)[strlen (channel)] == '\0')
+        {
+          /* This node's anonymous connections on the channel. */
+          g_autofree char *akey = g_strconcat ("herald:pa:", self->node_id, ":", channel, NULL);
+          const char *set[] = { "SET", akey, count, "EX", ttl };
+
+          cmd_argv (self, NULL, NULL, 5, set, NULL);
+          continue;
+        }
       if (!g_hash_table_contains (cleared, channel))
         {
           cmd_argv (self, NULL, NULL, 2, del, NULL);
@@ -1308,7 +1343,15 @@ run_op (HeraldRedisEngine *self, Op *op)
         register_connection (self, op->a);
       break;
     case OP_PRESENCE:
-      if (up && op->gen == self->link_gen)
+      if (up && op->gen == self->link_gen && op->b == NULL)
+        {
+          g_autofree char *akey = g_strconcat ("herald:pa:", self->node_id, ":", op->a, NULL);
+          g_autofree char *delta = g_strdup_printf ("%d", op->delta);
+          g_autofree char *dead = g_strdup_printf ("%d", NODE_DEAD_S);
+          const char *argv[] = { "EVAL", presence_anonymous_script, "1", akey, delta, dead };
+          cmd_argv (self, on_setup_reply, (char *)"presence", G_N_ELEMENTS (argv), argv, NULL);
+        }
+      else if (up && op->gen == self->link_gen)
         {
           g_autofree char *pkey = g_strconcat ("herald:p:", self->node_id, ":", op->a, NULL);
           g_autofree char *delta = g_strdup_printf ("%d", op->delta);
@@ -1656,6 +1699,33 @@ presence_adjust (HeraldRedisEngine *self, const char *channel, const char *user_
   return changed;
 }
 
+/* Anonymous connections: counted, never an event (they are not users). */
+static void
+redis_presence_anonymous (HeraldEngine *engine, const char *channel, int delta)
+{
+  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
+  Op *op = op_new (OP_PRESENCE, channel, NULL);
+  guint count;
+
+  g_mutex_lock (&self->lock);
+  count = GPOINTER_TO_UINT (g_hash_table_lookup (self->presence, channel));
+  if (delta < 0 && count == 0)
+    {
+      g_mutex_unlock (&self->lock);
+      op_free (op);
+      return;
+    }
+  count += delta;
+  if (count == 0)
+    g_hash_table_remove (self->presence, channel);
+  else
+    g_hash_table_insert (self->presence, g_strdup (channel), GUINT_TO_POINTER (count));
+  op->delta = delta;
+  op->gen = self->link_gen;
+  g_mutex_unlock (&self->lock);
+  push_op (self, op);
+}
+
 static gboolean
 redis_presence_join (HeraldEngine *engine, const char *channel, const char *user_id)
 {
@@ -1682,16 +1752,22 @@ redis_collect_presence (HeraldEngine *engine, const char *channel, GHashTable *u
 
   if (!is_up (self) || (r = sync_run (self, 1, argvs, argcs)) == NULL)
     return;
-  if (r[0]->type == REDIS_REPLY_ARRAY)
-    for (gsize i = 0; i + 1 < r[0]->elements; i += 2)
-      {
-        redisReply *user = r[0]->element[i];
-        guint64 count = reply_u64 (r[0]->element[i + 1]);
-        if (user->type != REDIS_REPLY_STRING || count == 0)
-          continue;
-        g_hash_table_add (users, g_strdup (user->str));
-        *connections += (guint)count;
-      }
+  if (r[0]->type == REDIS_REPLY_ARRAY && r[0]->elements == 2
+      && r[0]->element[0]->type == REDIS_REPLY_ARRAY)
+    {
+      redisReply *pairs = r[0]->element[0];
+
+      for (gsize i = 0; i + 1 < pairs->elements; i += 2)
+        {
+          redisReply *user = pairs->element[i];
+          guint64 count = reply_u64 (pairs->element[i + 1]);
+          if (user->type != REDIS_REPLY_STRING || count == 0)
+            continue;
+          g_hash_table_add (users, g_strdup (user->str));
+          *connections += (guint)count;
+        }
+      *connections += (guint)reply_u64 (r[0]->element[1]);
+    }
   sync_free (r, 1);
 }
 
@@ -2093,6 +2169,7 @@ herald_redis_engine_iface_init (HeraldEngineInterface *iface)
   iface->presence_join = redis_presence_join;
   iface->presence_leave = redis_presence_leave;
   iface->collect_presence = redis_collect_presence;
+  iface->presence_anonymous = redis_presence_anonymous;
   iface->channel_occupied = redis_channel_occupied;
   iface->channel_vacated = redis_channel_vacated;
   iface->connection_opened = redis_connection_opened;

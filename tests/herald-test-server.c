@@ -120,6 +120,30 @@ herald_test_client_read_head (HeraldTestClient *client, char **head)
   return status;
 }
 
+char *
+herald_test_client_read_response (HeraldTestClient *client, guint *status, char **head)
+{
+  g_autofree char *h = NULL;
+  const char *cl;
+  gsize length = 0;
+  char *body;
+
+  *status = herald_test_client_read_head (client, &h);
+  if (*status == 0)
+    return NULL;
+  cl = g_strstr_len (h, -1, "Content-Length: ");
+  if (cl)
+    length = g_ascii_strtoull (cl + 16, NULL, 10);
+  while (client->buffer->len < length)
+    if (!fill (client))
+      return NULL;
+  body = g_strndup ((char *)client->buffer->data, length);
+  g_byte_array_remove_range (client->buffer, 0, length);
+  if (head)
+    *head = g_steal_pointer (&h);
+  return body;
+}
+
 guint
 herald_test_ws_handshake (HeraldTestClient *client, const char *path, const char *extra_headers,
                           char **head)

@@ -43,6 +43,10 @@ void herald_test_client_free (HeraldTestClient *client);
 void herald_test_client_send_raw (HeraldTestClient *client, const void *data, gsize len);
 /* Reads an HTTP response head; returns the status and the head text. */
 guint herald_test_client_read_head (HeraldTestClient *client, char **head);
+/* Reads one response with a Content-Length body (none: empty): returns the
+ * body, the status in @status and the head in @head (may be NULL); NULL on
+ * EOF or timeout before the whole response. */
+char *herald_test_client_read_response (HeraldTestClient *client, guint *status, char **head);
 
 /* WebSocket handshake on @path with extra header lines ("Name: value\r\n…", may be NULL).
  * Returns the HTTP status (101 on success); the head in @head if non-NULL. */

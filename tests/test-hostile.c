@@ -283,10 +283,11 @@ static const HostileCase cases[] = {
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
         "Content-Length: 0\r\n\r\n", 405),
   HTTP ("header-without-colon", "GET /ws HTTP/1.1\r\nHost x\r\n\r\n", 400),
-  /* libsoup drops these without an answer (0) */
+  /* libsoup drops this without an answer (0) */
   HTTP ("nul-in-header", "GET /ws HTTP/1.1\r\nHost: a\0b\r\n\r\n", 0),
+  /* RFC 9112 6.3: 400, then close (herald-http-early.c) */
   HTTP ("content-length-negative", "POST /api/publish HTTP/1.1\r\nHost: x\r\n"
-        "Authorization: Bearer k\r\nContent-Length: -1\r\n\r\n", 0),
+        "Authorization: Bearer k\r\nContent-Length: -1\r\n\r\n", 400),
   HTTP ("bad-chunk", "POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\n"
         "Transfer-Encoding: chunked\r\n\r\nzz\r\nxx\r\n0\r\n\r\n", 400),
   HTTP ("api-no-key", "POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", 401),

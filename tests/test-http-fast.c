@@ -45,32 +45,6 @@ fill (HeraldTestClient *client)
   return TRUE;
 }
 
-/* Reads one response; returns its body, the status in @status and the head
- * in @head (may be NULL). NULL body on EOF before a response. */
-static char *
-read_response (HeraldTestClient *client, guint *status, char **head)
-{
-  g_autofree char *h = NULL;
-  const char *cl;
-  gsize length = 0;
-  char *body;
-
-  *status = herald_test_client_read_head (client, &h);
-  if (*status == 0)
-    return NULL;
-  cl = strstr (h, "Content-Length: ");
-  if (cl)
-    length = g_ascii_strtoull (cl + 16, NULL, 10);
-  while (client->buffer->len < length && fill (client))
-    ;
-  g_assert_cmpuint (client->buffer->len, >=, length);
-  body = g_strndup ((char *)client->buffer->data, length);
-  g_byte_array_remove_range (client->buffer, 0, length);
-  if (head)
-    *head = g_steal_pointer (&h);
-  return body;
-}
-
 /* TRUE when the server closes the connection (EOF) without sending more. */
 static gboolean
 wait_eof (HeraldTestClient *client)
@@ -129,7 +103,7 @@ test_keeps_data_exactly (void)
         gsize len;
 
         send_str (client, req);
-        answer = read_response (client, &status, NULL);
+        answer = herald_test_client_read_response (client, &status, NULL);
         g_assert_cmpuint (status, ==, 200);
         do
           {
@@ -147,7 +121,7 @@ test_keeps_data_exactly (void)
       guint status;
 
       send_str (client, req);
-      answer = read_response (client, &status, NULL);
+      answer = herald_test_client_read_response (client, &status, NULL);
       g_assert_cmpuint (status, ==, 400);
     }
   herald_test_client_free (sub);
@@ -171,7 +145,7 @@ test_keep_alive_publishes (void)
       guint status;
 
       send_str (client, req);
-      body = read_response (client, &status, &head);
+      body = herald_test_client_read_response (client, &status, &head);
       g_assert_cmpuint (status, ==, 200);
       g_assert_true (g_str_has_prefix (head, "HTTP/1.1 200 OK\r\n"));
       g_assert_true (head_has (head, "Content-Type: application/json\r\n"));
@@ -200,11 +174,11 @@ test_pipelined (void)
   guint s1, s2, s3, s4, s5;
 
   send_str (client, all);
-  b1 = read_response (client, &s1, NULL);
-  b2 = read_response (client, &s2, NULL);
-  b3 = read_response (client, &s3, NULL);
-  b4 = read_response (client, &s4, NULL);
-  b5 = read_response (client, &s5, NULL);
+  b1 = herald_test_client_read_response (client, &s1, NULL);
+  b2 = herald_test_client_read_response (client, &s2, NULL);
+  b3 = herald_test_client_read_response (client, &s3, NULL);
+  b4 = herald_test_client_read_response (client, &s4, NULL);
+  b5 = herald_test_client_read_response (client, &s5, NULL);
   g_assert_cmpuint (s1, ==, 200);
   g_assert_cmpuint (s2, ==, 200);
   g_assert_cmpstr (b2, ==, "{\"delivered\":0}");
@@ -232,14 +206,14 @@ check_status_kept (HeraldTestServer *server, const char *request, guint expected
   guint status;
 
   send_str (client, request);
-  body = read_response (client, &status, &head);
+  body = herald_test_client_read_response (client, &status, &head);
   g_assert_cmpuint (status, ==, expected);
   g_assert_cmpstr (body, ==, expected_body);
   if (header)
     g_assert_true (head_has (head, header));
   g_assert_false (head_has (head, "Connection: close"));
   send_str (client, again);
-  body2 = read_response (client, &status, NULL);
+  body2 = herald_test_client_read_response (client, &status, NULL);
   g_assert_cmpuint (status, !=, 0);
   herald_test_client_free (client);
 }
@@ -281,7 +255,7 @@ test_pipelined_many (void)
   for (guint i = 0; i < n; i++)
     {
       guint status = 0;
-      g_autofree char *body = read_response (client, &status, NULL);
+      g_autofree char *body = herald_test_client_read_response (client, &status, NULL);
 
       g_assert_cmpuint (status, ==, 200);
       g_assert_cmpstr (body, ==, "{\"delivered\":0}");
@@ -332,7 +306,7 @@ test_errors (void)
     guint s2;
 
     send_str (c, no_conn);
-    b = read_response (c, &status, NULL);
+    b = herald_test_client_read_response (c, &status, NULL);
     g_assert_cmpuint (status, ==, 404);
     herald_test_client_free (c);
     via_soup = herald_test_http (server, "POST",
@@ -345,7 +319,7 @@ test_errors (void)
   /* 413: answered before the body, then the connection closes. */
   client = herald_test_client_connect (server);
   send_str (client, too_big);
-  body = read_response (client, &status, &head);
+  body = herald_test_client_read_response (client, &status, &head);
   g_assert_cmpuint (status, ==, 413);
   g_assert_cmpstr (body, ==, "{\"error\":\"Request body exceeds max-message-size\"}");
   g_assert_true (head_has (head, "Connection: close\r\n"));
@@ -383,7 +357,7 @@ test_same_as_libsoup (void)
         guint fast_status, slow_status;
 
         send_str (client, req);
-        fast = read_response (client, &fast_status, NULL);
+        fast = herald_test_client_read_response (client, &fast_status, NULL);
         herald_test_client_free (client);
         slow = herald_test_http (server, "POST", paths[p], AUTH "Origin: http://example.org\r\n",
                                  bodies[i], &slow_status);
@@ -408,7 +382,7 @@ test_connection_close (void)
   guint status;
 
   send_str (client, req);
-  body = read_response (client, &status, &head);
+  body = herald_test_client_read_response (client, &status, &head);
   g_assert_cmpuint (status, ==, 200);
   g_assert_true (head_has (head, "Connection: close\r\n"));
   g_assert_true (wait_eof (client));
@@ -420,7 +394,7 @@ test_connection_close (void)
                     "Content-Length: 10\r\n\r\n{\"data\":1}");
   g_clear_pointer (&body, g_free);
   g_clear_pointer (&head, g_free);
-  body = read_response (client, &status, &head);
+  body = herald_test_client_read_response (client, &status, &head);
   g_assert_cmpuint (status, ==, 200);
   g_assert_true (head_has (head, "Connection: close\r\n"));
   g_assert_true (wait_eof (client));
@@ -433,7 +407,7 @@ test_connection_close (void)
                         "Content-Length: 10\r\n\r\n{\"data\":1}");
       g_clear_pointer (&body, g_free);
       g_clear_pointer (&head, g_free);
-      body = read_response (client, &status, &head);
+      body = herald_test_client_read_response (client, &status, &head);
       g_assert_cmpuint (status, ==, 200);
       g_assert_true (head_has (head, "Connection: keep-alive\r\n"));
     }
@@ -456,10 +430,10 @@ test_hand_off_to_libsoup (void)
 
   /* A publish, then a GET on the same connection: libsoup answers it. */
   send_str (client, req);
-  body = read_response (client, &status, NULL);
+  body = herald_test_client_read_response (client, &status, NULL);
   g_assert_cmpuint (status, ==, 200);
   send_str (client, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-  body2 = read_response (client, &status, NULL);
+  body2 = herald_test_client_read_response (client, &status, NULL);
   g_assert_cmpuint (status, ==, 200);
   g_assert_true (g_str_has_prefix (body2, "{\"status\":\"ok\""));
   herald_test_client_free (client);
@@ -469,10 +443,10 @@ test_hand_off_to_libsoup (void)
   both = g_strconcat (req, "GET /api/channels HTTP/1.1\r\nHost: 127.0.0.1\r\n" AUTH "\r\n", NULL);
   send_str (client, both);
   g_clear_pointer (&body, g_free);
-  body = read_response (client, &status, NULL);
+  body = herald_test_client_read_response (client, &status, NULL);
   g_assert_cmpuint (status, ==, 200);
   g_assert_true (g_str_has_prefix (body, "{\"offset\":"));
-  body3 = read_response (client, &status, NULL);
+  body3 = herald_test_client_read_response (client, &status, NULL);
   g_assert_cmpuint (status, ==, 200);
   g_assert_true (g_str_has_prefix (body3, "{\"channels\":"));
   herald_test_client_free (client);
@@ -492,7 +466,7 @@ test_hand_off_to_libsoup (void)
     g_assert_nonnull (msg);
     g_clear_pointer (&msg, json_object_unref);
     send_str (pub, r);
-    b = read_response (pub, &status, NULL);
+    b = herald_test_client_read_response (pub, &status, NULL);
     g_assert_cmpuint (status, ==, 200);
     while ((msg = herald_test_ws_read_json (client)) != NULL
            && g_strcmp0 (herald_test_json_get_string (msg, "type"), "message") != 0)
@@ -508,7 +482,7 @@ test_hand_off_to_libsoup (void)
   send_str (client, "POST /api/broadcast HTTP/1.1\r\nHost: h\r\n" AUTH
                     "Transfer-Encoding: chunked\r\n\r\na\r\n{\"data\":1}\r\n0\r\n\r\n");
   g_clear_pointer (&body, g_free);
-  body = read_response (client, &status, NULL);
+  body = herald_test_client_read_response (client, &status, NULL);
   g_assert_cmpuint (status, ==, 200);
   g_assert_true (g_str_has_prefix (body, "{\"delivered\":"));
   herald_test_client_free (client);
@@ -535,7 +509,7 @@ test_partial_head_and_body (void)
   herald_test_client_send_raw (client, req + 20, split_body - req - 20);
   g_usleep (100 * 1000);
   herald_test_client_send_raw (client, split_body, len - (split_body - req));
-  body = read_response (client, &status, NULL);
+  body = herald_test_client_read_response (client, &status, NULL);
   g_assert_cmpuint (status, ==, 200);
 
   /* A head longer than the first peek but within the limit. */
@@ -545,19 +519,19 @@ test_partial_head_and_body (void)
                          pad);
   send_str (client, big);
   g_clear_pointer (&body, g_free);
-  body = read_response (client, &status, NULL);
+  body = herald_test_client_read_response (client, &status, NULL);
   g_assert_cmpuint (status, ==, 200);
   herald_test_client_free (client);
 
-  /* A head over 16 KiB: 431 and close. */
+  /* A head over 64 KiB: 431 and close. */
   client = herald_test_client_connect (server);
   g_clear_pointer (&pad, g_free);
   g_clear_pointer (&big, g_free);
-  pad = g_strnfill (17000, 'a');
+  pad = g_strnfill (66000, 'a');
   big = g_strdup_printf ("POST /api/broadcast HTTP/1.1\r\nHost: h\r\nX-Pad: %s\r\n\r\n", pad);
   send_str (client, big);
   g_clear_pointer (&body, g_free);
-  body = read_response (client, &status, NULL);
+  body = herald_test_client_read_response (client, &status, NULL);
   g_assert_cmpuint (status, ==, 431);
   g_assert_true (wait_eof (client));
   herald_test_client_free (client);
@@ -586,7 +560,7 @@ test_slow_head_dropped (void)
   /* A connection that makes its request in time is answered. */
   fine = herald_test_client_connect (server);
   send_str (fine, req);
-  body = read_response (fine, &status, NULL);
+  body = herald_test_client_read_response (fine, &status, NULL);
   g_assert_cmpuint (status, ==, 200);
   herald_test_client_free (client);
   herald_test_client_free (slow_body);
@@ -604,7 +578,7 @@ connect_answered (HeraldTestServer *server, const char *req)
   guint status;
 
   send_str (client, req);
-  body = read_response (client, &status, NULL);
+  body = herald_test_client_read_response (client, &status, NULL);
   g_assert_cmpuint (status, ==, 200);
   g_assert_true (g_str_has_prefix (body, "{\"offset\":"));
   return client;
@@ -644,7 +618,7 @@ test_direct_then_libsoup (void)
   g_usleep (50 * 1000);
   send_str (client, "nels HTTP/1.1\r\nHost: 127.0.0.1\r\n" AUTH "\r\n");
   g_clear_pointer (&body, g_free);
-  body = read_response (client, &status, NULL);
+  body = herald_test_client_read_response (client, &status, NULL);
   g_assert_cmpuint (status, ==, 200);
   g_assert_true (g_str_has_prefix (body, "{\"channels\":"));
   herald_test_client_free (client);
@@ -665,7 +639,7 @@ test_direct_then_libsoup (void)
     g_autofree char *head = NULL;
 
     g_clear_pointer (&body, g_free);
-    body = read_response (client, &status, &head);
+    body = herald_test_client_read_response (client, &status, &head);
     g_assert_cmpuint (status, ==, 200);
     g_assert_true (g_str_has_prefix (body, "{\"offset\":"));
     /* libsoup answers with Connection: close (herald-http-api.c): the
@@ -675,10 +649,10 @@ test_direct_then_libsoup (void)
   herald_test_client_free (client);
 
   /* The limits hold in direct mode too: a Content-Length over
-   * max-message-size gets 413 before the body, a head over 16 KiB 431; both
+   * max-message-size gets 413 before the body, a head over 64 KiB 431; both
    * close the connection. */
   {
-    g_autofree char *pad = g_strnfill (17000, 'a');
+    g_autofree char *pad = g_strnfill (66000, 'a');
     g_autofree char *big_head
         = g_strdup_printf ("POST /api/publish HTTP/1.1\r\nHost: h\r\nX-Pad: %s\r\n\r\n", pad);
     g_autofree char *head = NULL;
@@ -687,7 +661,7 @@ test_direct_then_libsoup (void)
     send_str (client, "POST /api/publish HTTP/1.1\r\nHost: 127.0.0.1\r\n" AUTH
                       "Content-Length: 99999999\r\n\r\n{");
     g_clear_pointer (&body, g_free);
-    body = read_response (client, &status, &head);
+    body = herald_test_client_read_response (client, &status, &head);
     g_assert_cmpuint (status, ==, 413);
     g_assert_true (head_has (head, "Connection: close\r\n"));
     g_assert_true (wait_eof (client));
@@ -696,7 +670,7 @@ test_direct_then_libsoup (void)
     client = connect_answered (server, req);
     send_str (client, big_head);
     g_clear_pointer (&body, g_free);
-    body = read_response (client, &status, NULL);
+    body = herald_test_client_read_response (client, &status, NULL);
     g_assert_cmpuint (status, ==, 431);
     g_assert_true (wait_eof (client));
     herald_test_client_free (client);

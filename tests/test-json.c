@@ -198,6 +198,12 @@ test_grammar (void)
     "   ",
     "\"\xc3\"",
     "/* */ 1",
+    "\"\\ude3A\"",
+    "\"\\ud83d\"",
+    "\"\\ud83dx\"",
+    "\"\\ud83d\\u0041\"",
+    "\"\\ud83d\\ud83d\"",
+    "\"\\ud83d\\u",
   };
   const char *taken[][2] = {
     { " {\"a\" : [ 1 , 2 ] }\n", "{\"a\":[1,2]}" },
@@ -216,6 +222,7 @@ test_grammar (void)
     { "[ true , false , null ]", "[true,false,null]" },
     { "{ }", "{}" },
     { "\" spaces stay \"", "\" spaces stay \"" },
+    { "\"\\ud83d\\ude00\"", "\"\\ud83d\\ude00\"" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (refused); i++)

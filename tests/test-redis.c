@@ -608,6 +608,51 @@ test_presence (void)
   herald_test_client_free (bob);
 }
 
+static gint64
+presence_connections (Node *node, const char *channel)
+{
+  g_autofree char *path = g_strdup_printf ("/api/channels/%s/presence", channel);
+  g_autofree char *text = NULL;
+  g_autoptr (JsonNode) answer = NULL;
+  guint status = 0;
+
+  text = api (node, "GET", path, NULL, &status);
+  g_assert_cmpuint (status, ==, 200);
+  answer = json_from_string (text, NULL);
+  g_assert_nonnull (answer);
+  return json_object_get_int_member (json_node_get_object (answer), "connections");
+}
+
+/* Anonymous subscribers count on every node: two on A and one on B are 3
+ * asked anywhere (HTTP API and the WebSocket presence request). */
+static void
+test_presence_anonymous (void)
+{
+  HeraldTestClient *a1 = ws_open (&fx.a, NULL, NULL);
+  HeraldTestClient *a2 = ws_open (&fx.a, NULL, NULL);
+  HeraldTestClient *b1 = ws_open (&fx.b, NULL, NULL);
+  g_autoptr (JsonObject) answer = NULL;
+
+  subscribe (a1, "lobby");
+  subscribe (a2, "lobby");
+  subscribe (b1, "lobby");
+  /* The counts reach Redis through each node's link: bounded wait. */
+  HERALD_TEST_WAIT_UNTIL (presence_connections (&fx.a, "lobby") == 3, 5000);
+  HERALD_TEST_WAIT_UNTIL (presence_connections (&fx.b, "lobby") == 3, 5000);
+  herald_test_ws_send_text (b1, "{\"type\":\"presence\",\"channel\":\"lobby\",\"id\":1}");
+  answer = read_type (b1, "presence");
+  g_assert_cmpint (json_object_get_int_member (answer, "connections"), ==, 3);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (answer, "users")), ==, 0);
+
+  /* Leaving counts too. */
+  herald_test_client_free (a2);
+  HERALD_TEST_WAIT_UNTIL (presence_connections (&fx.b, "lobby") == 2, 5000);
+  herald_test_client_free (a1);
+  HERALD_TEST_WAIT_UNTIL (presence_connections (&fx.b, "lobby") == 1, 5000);
+  herald_test_client_free (b1);
+  HERALD_TEST_WAIT_UNTIL (presence_connections (&fx.a, "lobby") == 0, 5000);
+}
+
 static void
 test_redis_down (void)
 {
@@ -790,6 +835,7 @@ main (int argc, char **argv)
   g_test_add_func ("/redis/sse-resume", test_sse_resume);
   g_test_add_func ("/redis/sse-fresh", test_sse_fresh);
   g_test_add_func ("/redis/presence", test_presence);
+  g_test_add_func ("/redis/presence-anonymous", test_presence_anonymous);
   g_test_add_func ("/redis/dead-node", test_dead_node);
   g_test_add_func ("/redis/redis-down", test_redis_down);
   status = g_test_run ();
