@@ -556,6 +556,28 @@ sse_subscribe (HeraldConnection *conn, Pending *p)
       herald_connection_deliver (conn, g_ptr_array_index (recovery->messages, j));
 }
 
+/* channel=a&channel=a is one subscription: counted once against the limit
+ * and replayed once on resume. Keeps the first occurrence, in order. */
+static void
+strv_remove_duplicates (char **strv)
+{
+  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  guint out = 0;
+
+  for (guint i = 0; strv[i]; i++)
+    {
+      /* g_hash_table_add() would replace the stored key with this copy. */
+      if (g_hash_table_contains (seen, strv[i]))
+        g_free (strv[i]);
+      else
+        {
+          g_hash_table_add (seen, strv[i]);
+          strv[out++] = strv[i];
+        }
+    }
+  strv[out] = NULL;
+}
+
 static void
 on_sse_headers (SoupServerMessage *msg, gpointer user_data)
 {
@@ -579,6 +601,7 @@ sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
   const char *method = soup_server_message_get_method (msg);
   GUri *uri = soup_server_message_get_uri (msg);
   g_auto (GStrv) ids = NULL;
+  guint max_subs;
   Pending *p;
 
   if (!g_str_equal (path, "/events"))
@@ -617,11 +640,14 @@ sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
       refuse (msg, SOUP_STATUS_BAD_REQUEST, "Name at least one channel: /events?channel=NAME");
       goto refused;
     }
-  if (herald_config_get_max_subscriptions_per_connection (config) > 0
-      && g_strv_length (p->channels) > herald_config_get_max_subscriptions_per_connection (config))
+  strv_remove_duplicates (p->channels);
+  max_subs = herald_config_get_max_subscriptions_per_connection (config);
+  if (max_subs > 0 && g_strv_length (p->channels) > max_subs)
     {
-      refuse (msg, SOUP_STATUS_BAD_REQUEST,
-              "Too many channels: more than [limits] max-subscriptions-per-connection");
+      g_autofree char *text = g_strdup_printf (
+          "Too many channels: at most %u per stream ([limits] max-subscriptions-per-connection)",
+          max_subs);
+      refuse (msg, SOUP_STATUS_BAD_REQUEST, text);
       goto refused;
     }
   for (guint i = 0; p->channels[i]; i++)

@@ -150,7 +150,7 @@ handle_subscribe (HeraldConnection *conn, JsonObject *request, JsonNode *id)
         {
           g_autofree char *message
               = g_strdup_printf ("Too many subscriptions: at most %u per connection "
-                                 "(max-subscriptions-per-connection)",
+                                 "([limits] max-subscriptions-per-connection)",
                                  max);
           herald_connection_send_error (conn, "limit_exceeded", message, id);
           return;

@@ -97,6 +97,7 @@ test_defaults (void)
   g_assert_cmpuint (herald_config_get_send_queue_max_bytes (config), ==, 1048576);
   g_assert_cmpuint (herald_config_get_max_connections_per_ip (config), ==, 0);
   g_assert_cmpuint (herald_config_get_messages_per_second (config), ==, 0);
+  g_assert_cmpuint (herald_config_get_max_subscriptions_per_connection (config), ==, 128);
 
   g_assert_null (herald_config_get_jwt_secret (config));
   g_assert_null (herald_config_get_jwt_public_key_file (config));
@@ -142,6 +143,7 @@ test_all_keys (void)
                                              "send-queue-max-bytes=4096\n"
                                              "max-connections-per-ip=7\n"
                                              "messages-per-second=8\n"
+                                             "max-subscriptions-per-connection=1000000\n"
                                              "[auth]\n"
                                              "jwt-secret=s3cret-s3cret-s3cret-s3cret-s3cret\n"
                                              "jwt-algorithm=HS256\n"
@@ -187,6 +189,7 @@ test_all_keys (void)
   g_assert_cmpuint (herald_config_get_send_queue_max_bytes (config), ==, 4096);
   g_assert_cmpuint (herald_config_get_max_connections_per_ip (config), ==, 7);
   g_assert_cmpuint (herald_config_get_messages_per_second (config), ==, 8);
+  g_assert_cmpuint (herald_config_get_max_subscriptions_per_connection (config), ==, 1000000);
 
   secret = herald_config_get_jwt_secret (config);
   g_assert_nonnull (secret);
@@ -260,6 +263,11 @@ static const BadValue bad_values[] = {
   { "limits", "max-connections-per-ip", "-1" },
   { "limits", "max-connections-per-ip", "1000001" },
   { "limits", "messages-per-second", "1.5" },
+  { "limits", "max-subscriptions-per-connection", "-1" },
+  { "limits", "max-subscriptions-per-connection", "1000001" },
+  { "limits", "max-subscriptions-per-connection", "many" },
+  { "limits", "max-subscriptions-per-connection", "128k" },
+  { "limits", "max-subscriptions-per-connection", "" },
   { "server", "workers", "257" },
   { "server", "workers", "many" },
   { "server", "compression", "yes" },
@@ -729,7 +737,8 @@ test_reload_limits (void)
   g_autofree char *conf = write_file (dir, "herald.conf",
                                       "[server]\nworkers=2\n"
                                       "[limits]\nheartbeat-interval=10\nmax-connections=50\n"
-                                      "messages-per-second=5\n");
+                                      "messages-per-second=5\n"
+                                      "max-subscriptions-per-connection=0\n");
   g_autoptr (HeraldConfig) config = herald_config_new ();
   g_autoptr (GError) error = NULL;
   guint heartbeat_notified = 0;
@@ -739,6 +748,7 @@ test_reload_limits (void)
   g_assert_no_error (error);
   g_assert_cmpuint (herald_config_get_heartbeat_interval (config), ==, 10);
   g_assert_cmpuint (herald_config_get_max_connections (config), ==, 50);
+  g_assert_cmpuint (herald_config_get_max_subscriptions_per_connection (config), ==, 0);
 
   g_signal_connect (config, "notify::heartbeat-interval", G_CALLBACK (count_notify),
                     &heartbeat_notified);
@@ -756,6 +766,7 @@ test_reload_limits (void)
   g_assert_cmpuint (herald_config_get_max_message_size (config), ==, 1024);
   g_assert_cmpuint (herald_config_get_max_connections (config), ==, 50);
   g_assert_cmpuint (herald_config_get_messages_per_second (config), ==, 0);
+  g_assert_cmpuint (herald_config_get_max_subscriptions_per_connection (config), ==, 128);
   g_assert_cmpuint (herald_config_get_workers (config), ==, 2);
   g_assert_cmpuint (heartbeat_notified, ==, 1);
   g_assert_cmpuint (timeout_notified, ==, 0);

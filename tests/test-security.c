@@ -671,6 +671,141 @@ test_rate_limit (void)
   herald_test_server_stop (server);
 }
 
+/* ---- [limits] max-subscriptions-per-connection ---- */
+
+static void
+api_publish (HeraldTestServer *server, const char *channel, const char *data)
+{
+  g_autofree char *body = g_strdup_printf ("{\"channel\":\"%s\",\"data\":%s}", channel, data);
+  g_autofree char *answer = NULL;
+  guint status = 0;
+
+  answer = herald_test_http (server, "POST", "/api/publish", "Authorization: Bearer k\r\n", body,
+                             &status);
+  g_assert_cmpuint (status, ==, 200);
+}
+
+/* The default cap (128) counts the connection's subscriptions: the 129th is
+ * refused with limit_exceeded and changes nothing, an unsubscribe frees a
+ * slot, re-subscribing a channel the connection has is no new one, and the
+ * count is per connection. */
+static void
+test_max_subscriptions (void)
+{
+  HeraldTestServer *server = herald_test_server_start ("[auth]\nanonymous=true\n[api]\nkey=k\n", 1);
+  HeraldTestClient *c = ws_open_token (server, NULL);
+  HeraldTestClient *other = ws_open_token (server, NULL);
+  g_autoptr (JsonObject) refused = NULL;
+  g_autoptr (JsonObject) unsubscribed = NULL;
+  g_autoptr (JsonObject) pong = NULL;
+  g_autoptr (JsonObject) message = NULL;
+
+  g_assert_cmpuint (herald_config_get_max_subscriptions_per_connection (server->config), ==, 128);
+  for (int i = 0; i < 128; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("cap.%d", i);
+      subscribe_ok (c, name);
+    }
+
+  send_fmt (c, "{\"type\":\"subscribe\",\"channel\":\"cap.128\",\"id\":7}");
+  refused = expect_type (c, "error");
+  g_assert_cmpstr (herald_test_json_get_string (refused, "code"), ==, "limit_exceeded");
+  g_assert_cmpint (json_object_get_int_member (refused, "id"), ==, 7);
+  g_assert_nonnull (strstr (herald_test_json_get_string (refused, "message"), "at most 128"));
+  g_assert_nonnull (strstr (herald_test_json_get_string (refused, "message"),
+                            "max-subscriptions-per-connection"));
+
+  /* The refused subscribe changed nothing: its channel's messages do not
+   * arrive (the pong comes first, and nothing else after it). */
+  api_publish (server, "cap.128", "1");
+  herald_test_ws_send_text (c, "{\"type\":\"ping\"}");
+  pong = expect_type (c, "pong");
+
+  /* A channel the connection already has is not a new subscription. */
+  subscribe_ok (c, "cap.5");
+
+  /* Another connection has its own count. */
+  subscribe_ok (other, "cap.128");
+
+  /* An unsubscribe frees exactly one slot. */
+  herald_test_ws_send_text (c, "{\"type\":\"unsubscribe\",\"channel\":\"cap.0\"}");
+  unsubscribed = expect_type (c, "unsubscribed");
+  subscribe_ok (c, "cap.128");
+  send_fmt (c, "{\"type\":\"subscribe\",\"channel\":\"cap.129\"}");
+  expect_error (c, "limit_exceeded");
+
+  api_publish (server, "cap.128", "2");
+  message = expect_type (c, "message");
+  g_assert_cmpstr (herald_test_json_get_string (message, "channel"), ==, "cap.128");
+  g_assert_cmpint (json_object_get_int_member (message, "data"), ==, 2);
+
+  herald_test_client_free (other);
+  herald_test_client_free (c);
+  herald_test_server_stop (server);
+}
+
+/* 0 = no limit. */
+static void
+test_max_subscriptions_off (void)
+{
+  HeraldTestServer *server = herald_test_server_start (
+      "[limits]\nmax-subscriptions-per-connection=0\n[auth]\nanonymous=true\n", 1);
+  HeraldTestClient *c = ws_open_token (server, NULL);
+
+  for (int i = 0; i < 200; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("many.%d", i);
+      subscribe_ok (c, name);
+    }
+  herald_test_client_free (c);
+  herald_test_server_stop (server);
+}
+
+static char *
+sse_query (guint first, guint n, guint duplicates)
+{
+  GString *q = g_string_new ("/events?");
+
+  for (guint i = first; i < first + n; i++)
+    g_string_append_printf (q, "channel=sse.%u&", i);
+  for (guint i = 0; i < duplicates; i++)
+    g_string_append_printf (q, "channel=sse.%u&", first + i % n);
+  g_string_truncate (q, q->len - 1);
+  return g_string_free (q, FALSE);
+}
+
+/* An SSE stream's channels count against the same cap: more distinct
+ * channel= parameters than it is 400 with a clear error; duplicates count
+ * once. */
+static void
+test_max_subscriptions_sse (void)
+{
+  HeraldTestServer *server = herald_test_server_start (
+      "[limits]\nmax-subscriptions-per-connection=5\n[auth]\nanonymous=true\n", 1);
+  g_autofree char *too_many = sse_query (0, 6, 0);
+  g_autofree char *enough = sse_query (0, 5, 20);
+  g_autofree char *req = g_strdup_printf ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", too_many);
+  g_autofree char *body = NULL;
+  g_autofree char *head = NULL;
+  g_autoptr (JsonNode) node = NULL;
+  HeraldTestClient *c = herald_test_client_connect (server);
+  guint status = 0;
+
+  herald_test_client_send_raw (c, req, strlen (req));
+  body = herald_test_client_read_response (c, &status, &head);
+  g_assert_cmpuint (status, ==, 400);
+  g_assert_nonnull (body);
+  node = json_from_string (body, NULL);
+  g_assert_nonnull (node);
+  g_assert_cmpstr (
+      json_object_get_string_member (json_node_get_object (node), "error"), ==,
+      "Too many channels: at most 5 per stream ([limits] max-subscriptions-per-connection)");
+  herald_test_client_free (c);
+
+  g_assert_cmpuint (sse_status (server, enough), ==, 200);
+  herald_test_server_stop (server);
+}
+
 static void
 test_repeated_forbidden (void)
 {
@@ -730,6 +865,9 @@ main (int argc, char **argv)
   g_test_add_func ("/security/per-ip", test_per_ip);
   g_test_add_func ("/security/rate-limit", test_rate_limit);
   g_test_add_func ("/security/repeated-forbidden", test_repeated_forbidden);
+  g_test_add_func ("/security/max-subscriptions", test_max_subscriptions);
+  g_test_add_func ("/security/max-subscriptions-off", test_max_subscriptions_off);
+  g_test_add_func ("/security/max-subscriptions-sse", test_max_subscriptions_sse);
   g_test_add_func ("/security/header-size", test_header_size);
   return g_test_run ();
 }
