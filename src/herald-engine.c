@@ -211,3 +211,11 @@ herald_engine_collect_presence (HeraldEngine *self, const char *channel, GHashTa
   if (iface->collect_presence != NULL)
     iface->collect_presence (self, channel, users, connections);
 }
+
+gint64
+herald_engine_count_channels (HeraldEngine *self)
+{
+  HeraldEngineInterface *iface = HERALD_ENGINE_GET_IFACE (self);
+
+  return iface->count_channels != NULL ? iface->count_channels (self) : -1;
+}

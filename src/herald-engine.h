@@ -112,7 +112,8 @@ struct _HeraldEngineInterface
   gboolean (*presence_join) (HeraldEngine *self, const char *channel, const char *user_id);
   gboolean (*presence_leave) (HeraldEngine *self, const char *channel, const char *user_id);
 
-  /* Cluster engines (optional; the in-process engine leaves them NULL).
+  /* Cluster engines (optional; the in-process engine leaves them NULL,
+   * except channel_occupied/vacated, which tell it what not to forget).
    * channel_occupied/vacated: a worker's channel table gained its first /
    * lost its last subscriber of @channel (called once per worker, from the
    * worker thread; the engine counts). connection_opened/closed: the local
@@ -132,6 +133,9 @@ struct _HeraldEngineInterface
    * removed (-1): counted in other nodes' presence answers, no event.
    * Cluster engines only (optional). */
   void (*presence_anonymous) (HeraldEngine *self, const char *channel, int delta);
+  /* Optional: the channels the engine keeps state for on this node (for
+   * /metrics `herald_channels`); any thread. */
+  gint64 (*count_channels) (HeraldEngine *self);
 };
 
 const char *herald_engine_get_name (HeraldEngine *self);
@@ -166,6 +170,8 @@ void herald_engine_connection_opened (HeraldEngine *self, const char *id, const 
 void herald_engine_connection_closed (HeraldEngine *self, const char *id);
 gboolean herald_engine_has_connection (HeraldEngine *self, const char *id);
 void herald_engine_presence_anonymous (HeraldEngine *self, const char *channel, int delta);
+/* -1 when the engine does not count them. */
+gint64 herald_engine_count_channels (HeraldEngine *self);
 void herald_engine_collect_presence (HeraldEngine *self, const char *channel, GHashTable *users,
                                      guint *connections);
 

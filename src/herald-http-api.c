@@ -1041,6 +1041,7 @@ stats_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
 
+  stats->engine_channels = herald_engine_count_channels (herald_hub_get_engine (hub));
   text = herald_metrics_render (stats, herald_engine_get_name (herald_hub_get_engine (hub)),
                                 herald_hub_get_node_id (hub));
   soup_server_message_set_status (call->msg, SOUP_STATUS_OK, NULL);
@@ -1141,6 +1142,10 @@ herald_metrics_render (const HeraldStats *stats, const char *engine_name, const 
                  "Bytes queued for clients and not yet written.", stats->bytes_queued);
   append_single (out, "herald_dropped_total", "counter",
                  "Deliveries dropped because a slow consumer was closed.", stats->dropped);
+  if (stats->engine_channels >= 0)
+    append_single (out, "herald_channels", "gauge",
+                   "Channels the engine keeps state for (subscribers, history or offsets).",
+                   (guint64)stats->engine_channels);
 
   append_header (out, "herald_closes_total", "counter", "Connections closed, by close code.");
   for (guint i = 0; i < G_N_ELEMENTS (herald_close_codes); i++)

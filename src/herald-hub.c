@@ -706,7 +706,8 @@ void
 herald_hub_channel_occupied (HeraldHub *self, const char *channel, guint worker_index)
 {
   channel_mask_update (self, channel, worker_index, TRUE);
-  /* A cluster engine listens to a channel only while some worker has it. */
+  /* A cluster engine listens to a channel only while some worker has it; the
+   * in-process engine never forgets a channel a worker has. */
   herald_engine_channel_occupied (self->engine, channel);
 }
 

@@ -74,6 +74,7 @@ typedef struct
   guint64 bytes_queued;  /* now */
   guint64 dropped;       /* deliveries dropped (slow consumers closed) */
   guint64 closes[16];    /* by close code, indexes from herald_close_code_index() */
+  gint64 engine_channels; /* channels the engine keeps state for; -1 = not counted */
 } HeraldStats;
 
 /* Close codes counted in HeraldStats.closes, in index order. */

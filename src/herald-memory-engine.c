@@ -5,6 +5,10 @@
  * still holding it, so every worker receives messages in sequence order — the
  * property SSE resume and recovery rely on.
  *
+ * Channels are forgotten (see "Forgetting channels" below) once no worker has
+ * a subscriber and nothing happened on them for [history] ttl seconds, so
+ * publishing to ever new channel names costs no memory for good.
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "config.h"
@@ -17,11 +21,37 @@
 
 typedef struct
 {
+  char *name;          /* the key in the channel table */
   guint64 offset;      /* last offset assigned */
   guint64 evicted_seq; /* highest seq dropped from history (0 = none) */
   guint64 evicted_offset;
   GQueue history; /* of HeraldMessage*, oldest first */
+  char *epoch;    /* NULL: the engine's epoch */
+  guint workers;  /* worker tables with a subscriber (channel_occupied) */
+  gint64 last_used; /* monotonic µs of the last publish or of going idle */
+  GList idle_link;  /* in the engine's idle queue while workers == 0 */
 } MemChannel;
+
+/* What forgotten channels leave behind, per bucket of names (a hash of the
+ * name picks the bucket): a generation that names the epoch of channels
+ * created in the bucket afterwards, and the highest node-wide sequence number
+ * a forgotten channel of the bucket had. A fixed 64 KiB, allocated at the
+ * first forgetting; a bucket shared with another channel only makes a resume
+ * answer "not recovered" more often, never wrongly "recovered". */
+#define FORGOTTEN_BUCKETS 4096
+typedef struct
+{
+  guint64 generation; /* 0 = nothing forgotten here */
+  guint64 seq;
+} Forgotten;
+
+/* Idle channels are forgotten after [history] ttl seconds, or this long
+ * when ttl is 0 (only channels without history then). */
+#define FORGET_AFTER_DEFAULT_S 300
+/* Bounded work: at most this many channels per sweep, and two more each
+ * time a channel is created, so forgetting keeps pace with creation. */
+#define FORGET_PER_SWEEP 16384
+#define FORGET_PER_CREATION 2
 
 struct _HeraldMemoryEngine
 {
@@ -30,6 +60,9 @@ struct _HeraldMemoryEngine
   HeraldConfig *config;
   GMutex lock;
   GHashTable *channels; /* name → MemChannel */
+  GQueue idle;          /* MemChannels without subscribers, least recently used first */
+  Forgotten *forgotten; /* FORGOTTEN_BUCKETS, NULL until a channel is forgotten */
+  guint64 generations;  /* last forgotten generation handed out */
   GHashTable *presence; /* "channel\nuser" → connection count (GUINT_TO_POINTER) */
   guint64 seq;
   char *epoch;
@@ -57,6 +90,8 @@ mem_channel_free (gpointer data)
 {
   MemChannel *ch = data;
   g_queue_clear_full (&ch->history, (GDestroyNotify)herald_message_unref);
+  g_free (ch->epoch);
+  g_free (ch->name);
   g_free (ch);
 }
 
@@ -101,6 +136,166 @@ channel_expire (HeraldMemoryEngine *self, MemChannel *ch, gint64 now)
     }
 }
 
+/* ---- Forgetting channels ----
+ *
+ * A channel no worker has a subscriber of goes to the tail of the idle
+ * queue; a publish moves it back to the tail. The sweep (every 10 s, from
+ * the daemon's history timer) and each channel creation forget channels
+ * from the head while they have been idle long enough: whatever history they
+ * had has expired by then. Forgetting drops the offset counter too, so the
+ * channel's next life starts at offset 1 — in a new epoch (the bucket's
+ * generation), so that a client resuming with the old epoch gets
+ * recovered:false and never offsets of another history. SSE resume, which
+ * goes by the node-wide sequence, fails for positions older than the
+ * bucket's forgotten sequence. */
+
+static Forgotten *
+forgotten_bucket (HeraldMemoryEngine *self, const char *name)
+{
+  if (self->forgotten == NULL)
+    return NULL;
+  return &self->forgotten[g_str_hash (name) % FORGOTTEN_BUCKETS];
+}
+
+/* The epoch a channel named @name has (@ch) or would get when created now. */
+static char *
+channel_dup_epoch (HeraldMemoryEngine *self, const char *name, MemChannel *ch)
+{
+  Forgotten *bucket;
+
+  if (ch != NULL)
+    return g_strdup (ch->epoch ? ch->epoch : self->epoch);
+  bucket = forgotten_bucket (self, name);
+  if (bucket == NULL || bucket->generation == 0)
+    return g_strdup (self->epoch);
+  /* '.' is neither '-' (the SSE id separator) nor in the engine's epoch. */
+  return g_strdup_printf ("%s.%" G_GINT64_MODIFIER "x", self->epoch, bucket->generation);
+}
+
+static void
+channel_forget (HeraldMemoryEngine *self, MemChannel *ch)
+{
+  g_assert (ch->workers == 0);
+  if (ch->offset > 0 || ch->evicted_seq > 0)
+    {
+      Forgotten *bucket;
+
+      if (self->forgotten == NULL)
+        self->forgotten = g_new0 (Forgotten, FORGOTTEN_BUCKETS);
+      bucket = forgotten_bucket (self, ch->name);
+      bucket->generation = ++self->generations;
+      bucket->seq = MAX (bucket->seq, ch->evicted_seq);
+      for (GList *l = ch->history.head; l; l = l->next)
+        bucket->seq = MAX (bucket->seq, herald_message_get_seq (l->data));
+    }
+  g_queue_unlink (&self->idle, &ch->idle_link);
+  g_hash_table_remove (self->channels, ch->name);
+}
+
+static void channel_expire (HeraldMemoryEngine *self, MemChannel *ch, gint64 now);
+
+/* Forgets up to @budget channels idle long enough at @now. */
+static void
+forget_idle (HeraldMemoryEngine *self, gint64 now, guint budget)
+{
+  guint ttl = herald_config_get_history_ttl (self->config);
+  gint64 after = (gint64)(ttl > 0 ? ttl : FORGET_AFTER_DEFAULT_S) * G_USEC_PER_SEC;
+
+  while (budget-- > 0 && self->idle.head != NULL)
+    {
+      MemChannel *ch = self->idle.head->data;
+
+      if (now - ch->last_used < after)
+        break;
+      channel_expire (self, ch, now);
+      if (ch->history.length > 0)
+        {
+          /* ttl = 0: history never expires, the channel stays; look again
+           * later. */
+          g_queue_unlink (&self->idle, &ch->idle_link);
+          ch->last_used = now;
+          g_queue_push_tail_link (&self->idle, &ch->idle_link);
+          continue;
+        }
+      channel_forget (self, ch);
+    }
+}
+
+/* A publish or a subscriber arrives: the channel, created when needed. */
+static MemChannel *
+channel_ensure (HeraldMemoryEngine *self, const char *name, gint64 now)
+{
+  MemChannel *ch = g_hash_table_lookup (self->channels, name);
+  Forgotten *bucket;
+
+  if (ch != NULL)
+    return ch;
+  forget_idle (self, now, FORGET_PER_CREATION);
+  ch = g_new0 (MemChannel, 1);
+  ch->name = g_strdup (name);
+  bucket = forgotten_bucket (self, name);
+  if (bucket != NULL && bucket->generation != 0)
+    {
+      ch->epoch = channel_dup_epoch (self, name, NULL);
+      /* Messages up to there may have been this name's, in the history
+       * forgotten: a stream position before it cannot be resumed. */
+      ch->evicted_seq = bucket->seq;
+    }
+  ch->last_used = now;
+  ch->idle_link.data = ch;
+  g_queue_push_tail_link (&self->idle, &ch->idle_link);
+  g_hash_table_insert (self->channels, ch->name, ch);
+  return ch;
+}
+
+static void
+channel_touch (HeraldMemoryEngine *self, MemChannel *ch, gint64 now)
+{
+  ch->last_used = now;
+  if (ch->workers == 0)
+    {
+      g_queue_unlink (&self->idle, &ch->idle_link);
+      g_queue_push_tail_link (&self->idle, &ch->idle_link);
+    }
+}
+
+static void
+memory_channel_occupied (HeraldEngine *engine, const char *channel)
+{
+  HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (engine);
+  MemChannel *ch;
+
+  g_mutex_lock (&self->lock);
+  ch = channel_ensure (self, channel, g_get_monotonic_time ());
+  if (ch->workers++ == 0)
+    g_queue_unlink (&self->idle, &ch->idle_link);
+  g_mutex_unlock (&self->lock);
+}
+
+static void
+memory_channel_vacated (HeraldEngine *engine, const char *channel)
+{
+  HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (engine);
+  MemChannel *ch;
+
+  g_mutex_lock (&self->lock);
+  ch = g_hash_table_lookup (self->channels, channel);
+  if (ch == NULL || ch->workers == 0)
+    {
+      g_mutex_unlock (&self->lock);
+      g_return_if_reached ();
+    }
+  if (--ch->workers == 0)
+    {
+      ch->last_used = g_get_monotonic_time ();
+      g_queue_push_tail_link (&self->idle, &ch->idle_link);
+      /* Never published to: there is no state to keep. */
+      if (ch->offset == 0 && ch->history.length == 0)
+        channel_forget (self, ch);
+    }
+  g_mutex_unlock (&self->lock);
+}
+
 static const char *
 memory_get_name (HeraldEngine *engine)
 {
@@ -135,12 +330,7 @@ publish_locked (HeraldMemoryEngine *self, const char *channel, const char *data_
   guint64 offset;
 
   g_mutex_lock (&self->lock);
-  ch = g_hash_table_lookup (self->channels, channel);
-  if (ch == NULL)
-    {
-      ch = g_new0 (MemChannel, 1);
-      g_hash_table_insert (self->channels, g_strdup (channel), ch);
-    }
+  ch = channel_ensure (self, channel, g_get_monotonic_time ());
   offset = ++ch->offset;
   message = herald_message_new_channel (channel, offset, ++self->seq, self->epoch, data_json);
   if (herald_config_get_history_size (self->config) > 0)
@@ -153,6 +343,8 @@ publish_locked (HeraldMemoryEngine *self, const char *channel, const char *data_
       ch->evicted_seq = self->seq;
       ch->evicted_offset = offset;
     }
+  /* After the message's time: idle long enough means its history expired. */
+  channel_touch (self, ch, g_get_monotonic_time ());
   deliver (self, &(HeraldDelivery){ .kind = HERALD_TARGET_CHANNEL, .message = message });
   g_mutex_unlock (&self->lock);
 
@@ -235,9 +427,11 @@ memory_recover (HeraldEngine *engine, const char *channel, guint64 since, const 
   if (ch)
     channel_expire (self, ch, g_get_monotonic_time ());
   r->top_offset = ch ? ch->offset : 0;
+  g_free (r->epoch);
+  r->epoch = channel_dup_epoch (self, channel, ch);
 
-  if (epoch != NULL && *epoch != '\0' && g_strcmp0 (epoch, self->epoch) != 0)
-    r->recovered = FALSE; /* history of that epoch is gone */
+  if (epoch != NULL && *epoch != '\0' && g_strcmp0 (epoch, r->epoch) != 0)
+    r->recovered = FALSE; /* history of that epoch is gone (or was forgotten) */
   else if (since > r->top_offset)
     r->recovered = FALSE; /* a position we never had */
   else if (ch == NULL || since == ch->offset)
@@ -276,7 +470,14 @@ memory_recover_stream (HeraldEngine *engine, const char *const *channels, const 
     {
       MemChannel *ch = g_hash_table_lookup (self->channels, channels[i]);
       if (ch == NULL)
-        continue;
+        {
+          Forgotten *bucket = forgotten_bucket (self, channels[i]);
+
+          /* Forgotten after that position: what it had is gone. */
+          if (bucket != NULL && bucket->seq > since_seq)
+            r->recovered = FALSE;
+          continue;
+        }
       channel_expire (self, ch, g_get_monotonic_time ());
       if (ch->evicted_seq > since_seq)
         {
@@ -312,7 +513,7 @@ memory_get_position (HeraldEngine *engine, const char *channel, guint64 *offset,
   if (offset)
     *offset = ch ? ch->offset : 0;
   if (epoch)
-    *epoch = g_strdup (self->epoch);
+    *epoch = channel_dup_epoch (self, channel, ch);
   g_mutex_unlock (&self->lock);
 }
 
@@ -376,18 +577,44 @@ memory_presence_leave (HeraldEngine *engine, const char *channel, const char *us
   return presence_adjust (HERALD_MEMORY_ENGINE (engine), channel, user_id, -1);
 }
 
+/**
+ * herald_memory_engine_expire_at:
+ * @now: a g_get_monotonic_time() value (tests pass one in the future)
+ *
+ * Drops history older than the ttl and forgets idle channels (bounded).
+ */
 void
-herald_memory_engine_expire (HeraldMemoryEngine *self)
+herald_memory_engine_expire_at (HeraldMemoryEngine *self, gint64 now)
 {
   GHashTableIter iter;
   MemChannel *ch;
-  gint64 now = g_get_monotonic_time ();
+
+  g_return_if_fail (HERALD_IS_MEMORY_ENGINE (self));
 
   g_mutex_lock (&self->lock);
+  forget_idle (self, now, FORGET_PER_SWEEP);
   g_hash_table_iter_init (&iter, self->channels);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&ch))
     channel_expire (self, ch, now);
   g_mutex_unlock (&self->lock);
+}
+
+void
+herald_memory_engine_expire (HeraldMemoryEngine *self)
+{
+  herald_memory_engine_expire_at (self, g_get_monotonic_time ());
+}
+
+static gint64
+memory_count_channels (HeraldEngine *engine)
+{
+  HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (engine);
+  guint n;
+
+  g_mutex_lock (&self->lock);
+  n = g_hash_table_size (self->channels);
+  g_mutex_unlock (&self->lock);
+  return n;
 }
 
 static void
@@ -408,6 +635,9 @@ herald_memory_engine_iface_init (HeraldEngineInterface *iface)
   iface->get_stream_position = memory_get_stream_position;
   iface->presence_join = memory_presence_join;
   iface->presence_leave = memory_presence_leave;
+  iface->channel_occupied = memory_channel_occupied;
+  iface->channel_vacated = memory_channel_vacated;
+  iface->count_channels = memory_count_channels;
 }
 
 static void
@@ -416,6 +646,7 @@ herald_memory_engine_finalize (GObject *object)
   HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (object);
 
   g_hash_table_unref (self->channels);
+  g_free (self->forgotten);
   g_hash_table_unref (self->presence);
   g_mutex_clear (&self->lock);
   g_clear_object (&self->config);
@@ -473,7 +704,8 @@ static void
 herald_memory_engine_init (HeraldMemoryEngine *self)
 {
   g_mutex_init (&self->lock);
-  self->channels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, mem_channel_free);
+  self->channels = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, mem_channel_free);
+  g_queue_init (&self->idle);
   self->presence = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->epoch = random_epoch ();
 }

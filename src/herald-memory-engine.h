@@ -14,7 +14,10 @@ G_DECLARE_FINAL_TYPE (HeraldMemoryEngine, herald_memory_engine, HERALD, MEMORY_E
 
 HeraldEngine *herald_memory_engine_new (HeraldConfig *config);
 
-/* Drops history older than the configured ttl; the daemon calls it periodically. */
+/* Drops history older than the configured ttl and forgets channels idle
+ * (no subscriber, nothing published) that long; the daemon calls it every
+ * 10 s. _at() takes the monotonic time to act at (tests). */
 void herald_memory_engine_expire (HeraldMemoryEngine *self);
+void herald_memory_engine_expire_at (HeraldMemoryEngine *self, gint64 now);
 
 G_END_DECLS

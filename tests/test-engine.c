@@ -234,7 +234,8 @@ test_recover_stream_order (Fixture *f, gconstpointer data)
   g_assert_cmpuint (r->top_offset, ==, 5);
 }
 
-/* [history] ttl=1: messages leave history after a second. */
+/* [history] ttl=1: messages leave history after a second. The channel has
+ * a subscriber, so it is not forgotten (test_forget_idle). */
 static void
 test_history_ttl (Fixture *f, gconstpointer data)
 {
@@ -242,6 +243,7 @@ test_history_ttl (Fixture *f, gconstpointer data)
   gint64 deadline = g_get_monotonic_time () + 2500 * G_TIME_SPAN_MILLISECOND;
   gboolean expired = FALSE;
 
+  herald_engine_channel_occupied (f->engine, "c");
   publish (f, "c", 1);
   publish (f, "c", 2);
   {
@@ -274,6 +276,205 @@ test_history_ttl (Fixture *f, gconstpointer data)
     g_assert_true (r->recovered);
     assert_offsets (r, 3, 3);
   }
+  herald_engine_channel_vacated (f->engine, "c");
+}
+
+static gint64
+n_channels (Fixture *f)
+{
+  return herald_engine_count_channels (f->engine);
+}
+
+static guint64
+stream_seq (Fixture *f)
+{
+  guint64 seq = 0;
+
+  g_assert_true (herald_engine_get_stream_position (f->engine, &seq, NULL));
+  return seq;
+}
+
+/* Channels without subscriber are forgotten once idle for [history] ttl
+ * (default 300 s, simulated with expire_at): 1000 distinct channels go,
+ * one with a subscriber and one with live history stay. A channel resumed
+ * after it was forgotten is never recovered from the old epoch or an old
+ * stream position, and starts again at offset 1 in a new epoch. */
+static void
+test_forget_idle (Fixture *f, gconstpointer data)
+{
+  HeraldMemoryEngine *mem = HERALD_MEMORY_ENGINE (f->engine);
+  g_autofree char *epoch = herald_engine_dup_epoch (f->engine);
+  g_autofree char *new_epoch = NULL;
+  guint64 before_n5, after_all, offset = 99;
+  gint64 live_time;
+
+  g_assert_cmpint (n_channels (f), ==, 0);
+  herald_engine_channel_occupied (f->engine, "kept.sub");
+  g_assert_cmpuint (publish (f, "kept.sub", 0), ==, 1);
+  before_n5 = stream_seq (f);
+  for (int i = 0; i < 1000; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("n.%d", i);
+      g_assert_cmpuint (publish (f, name, i), ==, 1);
+      if (i == 5)
+        before_n5 = stream_seq (f) - 1;
+    }
+  after_all = stream_seq (f);
+  g_assert_cmpint (n_channels (f), ==, 1001);
+
+  g_usleep (20 * G_TIME_SPAN_MILLISECOND);
+  live_time = g_get_monotonic_time ();
+  publish (f, "kept.history", 1);
+  g_assert_cmpint (n_channels (f), ==, 1002);
+
+  /* Within the ttl nothing goes. */
+  herald_memory_engine_expire_at (mem, live_time + 100 * G_USEC_PER_SEC);
+  g_assert_cmpint (n_channels (f), ==, 1002);
+
+  /* The 1000 have been idle for 300 s; kept.history not yet; kept.sub has a
+   * subscriber. */
+  herald_memory_engine_expire_at (mem, live_time + 300 * G_USEC_PER_SEC - 1);
+  g_assert_cmpint (n_channels (f), ==, 2);
+  {
+    g_autoptr (HeraldRecovery) r = herald_engine_recover (f->engine, "kept.history", 0, epoch);
+    g_assert_true (r->recovered);
+    assert_offsets (r, 1, 1);
+  }
+
+  /* A forgotten channel: the old epoch never recovers, nor an old offset
+   * without epoch; the position reported is a new epoch at offset 0. */
+  {
+    g_autoptr (HeraldRecovery) r = herald_engine_recover (f->engine, "n.5", 1, epoch);
+    g_assert_false (r->recovered);
+    g_assert_cmpuint (r->messages->len, ==, 0);
+    g_assert_cmpuint (r->top_offset, ==, 0);
+    g_assert_cmpstr (r->epoch, !=, epoch);
+    g_clear_pointer (&r, herald_recovery_free);
+    r = herald_engine_recover (f->engine, "n.5", 1, NULL);
+    g_assert_false (r->recovered);
+  }
+  herald_engine_get_position (f->engine, "n.5", &offset, &new_epoch);
+  g_assert_cmpuint (offset, ==, 0);
+  g_assert_cmpstr (new_epoch, !=, epoch);
+  g_assert_null (strchr (new_epoch, '-'));
+  g_assert_cmpint (n_channels (f), ==, 2); /* asking creates nothing */
+
+  /* SSE: a position before the forgotten message cannot be resumed; after
+   * every message of the forgotten channels it can. */
+  {
+    const char *channels[] = { "n.5", NULL };
+    g_autoptr (HeraldRecovery) r
+        = herald_engine_recover_stream (f->engine, channels, epoch, before_n5);
+    g_assert_false (r->recovered);
+    g_clear_pointer (&r, herald_recovery_free);
+    g_assert_cmpuint (stream_seq (f), >, after_all);
+    r = herald_engine_recover_stream (f->engine, channels, epoch, stream_seq (f));
+    g_assert_true (r->recovered);
+  }
+
+  /* Its next life: offset 1 in the epoch reported while it was absent. */
+  g_assert_cmpuint (publish (f, "n.5", 5), ==, 1);
+  {
+    g_autofree char *epoch_now = NULL;
+    g_autoptr (HeraldRecovery) r = herald_engine_recover (f->engine, "n.5", 0, new_epoch);
+
+    g_assert_true (r->recovered);
+    assert_offsets (r, 1, 1);
+    g_clear_pointer (&r, herald_recovery_free);
+    r = herald_engine_recover (f->engine, "n.5", 0, epoch);
+    g_assert_false (r->recovered);
+    herald_engine_get_position (f->engine, "n.5", &offset, &epoch_now);
+    g_assert_cmpuint (offset, ==, 1);
+    g_assert_cmpstr (epoch_now, ==, new_epoch);
+  }
+  {
+    /* The stream position before its first life is still not resumable. */
+    const char *channels[] = { "n.5", NULL };
+    g_autoptr (HeraldRecovery) r
+        = herald_engine_recover_stream (f->engine, channels, epoch, before_n5);
+    g_assert_false (r->recovered);
+  }
+
+  /* The subscribed channel kept its offsets. */
+  g_assert_cmpuint (publish (f, "kept.sub", 1), ==, 2);
+  herald_engine_channel_vacated (f->engine, "kept.sub");
+  herald_memory_engine_expire_at (mem, g_get_monotonic_time () + 301 * G_USEC_PER_SEC);
+  g_assert_cmpint (n_channels (f), ==, 0);
+}
+
+/* A subscriber that never saw a publish leaves nothing behind, at once, and
+ * changes no epoch. */
+static void
+test_forget_unused (Fixture *f, gconstpointer data)
+{
+  g_autofree char *epoch = herald_engine_dup_epoch (f->engine);
+  g_autofree char *epoch2 = NULL;
+  guint64 offset = 99;
+
+  herald_engine_channel_occupied (f->engine, "quiet");
+  herald_engine_channel_occupied (f->engine, "quiet"); /* a second worker */
+  g_assert_cmpint (n_channels (f), ==, 1);
+  herald_engine_channel_vacated (f->engine, "quiet");
+  g_assert_cmpint (n_channels (f), ==, 1);
+  herald_engine_channel_vacated (f->engine, "quiet");
+  g_assert_cmpint (n_channels (f), ==, 0);
+  herald_engine_get_position (f->engine, "quiet", &offset, &epoch2);
+  g_assert_cmpuint (offset, ==, 0);
+  g_assert_cmpstr (epoch2, ==, epoch);
+}
+
+/* Creating channels forgets idle ones too (bounded work per creation), so
+ * forgetting keeps pace with ever new names without waiting for a sweep. */
+static void
+test_forget_on_creation (Fixture *f, gconstpointer data)
+{
+  for (int i = 0; i < 100; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("old.%d", i);
+      publish (f, name, i);
+    }
+  g_assert_cmpint (n_channels (f), ==, 100);
+  g_usleep (1100 * G_TIME_SPAN_MILLISECOND); /* ttl=1: the old ones are idle long enough */
+  for (int i = 0; i < 100; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("new.%d", i);
+      publish (f, name, i);
+    }
+  /* 100 creations forgot up to 200 idle channels: all the old ones. */
+  g_assert_cmpint (n_channels (f), <=, 100);
+  {
+    guint64 offset = 99;
+
+    herald_engine_get_position (f->engine, "new.99", &offset, NULL);
+    g_assert_cmpuint (offset, ==, 1);
+  }
+}
+
+/* ttl=0: history never expires, so a channel with history is kept; one
+ * without history (size=0) is forgotten after 300 s idle. */
+static void
+test_forget_ttl_zero (Fixture *f, gconstpointer data)
+{
+  HeraldMemoryEngine *mem = HERALD_MEMORY_ENGINE (f->engine);
+  gboolean no_history = herald_config_get_history_size (f->config) == 0;
+
+  publish (f, "c", 1);
+  herald_memory_engine_expire_at (mem, g_get_monotonic_time () + 299 * G_USEC_PER_SEC);
+  g_assert_cmpint (n_channels (f), ==, 1);
+  herald_memory_engine_expire_at (mem, g_get_monotonic_time () + 301 * G_USEC_PER_SEC);
+  g_assert_cmpint (n_channels (f), ==, no_history ? 0 : 1);
+  if (!no_history)
+    {
+      g_autofree char *epoch = herald_engine_dup_epoch (f->engine);
+      g_autoptr (HeraldRecovery) r = NULL;
+
+      herald_memory_engine_expire_at (mem, g_get_monotonic_time ()
+                                               + (gint64)400 * 24 * 3600 * G_USEC_PER_SEC);
+      g_assert_cmpint (n_channels (f), ==, 1);
+      r = herald_engine_recover (f->engine, "c", 0, epoch);
+      g_assert_true (r->recovered);
+      assert_offsets (r, 1, 1);
+    }
 }
 
 static void
@@ -360,6 +561,11 @@ main (int argc, char **argv)
   ADD ("/engine/recover-stream-order", test_recover_stream_order, NULL);
   ADD ("/engine/history-ttl", test_history_ttl, "[history]\nttl=1\n");
   ADD ("/engine/position", test_position, NULL);
+  ADD ("/engine/forget-idle", test_forget_idle, NULL);
+  ADD ("/engine/forget-unused", test_forget_unused, NULL);
+  ADD ("/engine/forget-on-creation", test_forget_on_creation, "[history]\nttl=1\n");
+  ADD ("/engine/forget-ttl-zero", test_forget_ttl_zero, "[history]\nttl=0\n");
+  ADD ("/engine/forget-ttl-zero-no-history", test_forget_ttl_zero, "[history]\nttl=0\nsize=0\n");
   ADD ("/engine/presence-table", test_presence_table, NULL);
   ADD ("/engine/presence-escaping", test_presence_escaping, NULL);
 #undef ADD

@@ -704,6 +704,7 @@ static const char *const metric_names[] = {
   "herald_bytes_written_total",
   "herald_send_queue_bytes",
   "herald_dropped_total",
+  "herald_channels",
   "herald_closes_total",
   "herald_info",
 };
@@ -806,6 +807,11 @@ test_metrics (Fixture *fixture, gconstpointer data)
                    "0");
   g_assert_cmpstr (g_hash_table_lookup (samples, "herald_connections{transport=\"sse\"}"), ==, "0");
   g_assert_cmpstr (g_hash_table_lookup (samples, "herald_closes_total{code=\"4004\"}"), ==, "0");
+  {
+    g_autofree char *channels
+        = g_strdup_printf ("%" G_GINT64_FORMAT, herald_engine_count_channels (fixture->engine));
+    g_assert_cmpstr (g_hash_table_lookup (samples, "herald_channels"), ==, channels);
+  }
   info = g_strdup_printf ("herald_info{version=\"%s\",engine=\"%s\",node=\"%s\"}", PACKAGE_VERSION,
                           herald_engine_get_name (fixture->engine),
                           herald_hub_get_node_id (fixture->hub));
@@ -829,6 +835,7 @@ test_metrics_render (void)
   stats.bytes_written = 999;
   stats.bytes_queued = 42;
   stats.dropped = 7;
+  stats.engine_channels = 21;
   stats.closes[herald_close_code_index (4004)] = 9;
   stats.closes[herald_close_code_index (1000)] = 4;
 
@@ -846,6 +853,7 @@ test_metrics_render (void)
   ASSERT_SAMPLE ("herald_bytes_written_total", "999");
   ASSERT_SAMPLE ("herald_send_queue_bytes", "42");
   ASSERT_SAMPLE ("herald_dropped_total", "7");
+  ASSERT_SAMPLE ("herald_channels", "21");
   ASSERT_SAMPLE ("herald_closes_total{code=\"4004\"}", "9");
   ASSERT_SAMPLE ("herald_closes_total{code=\"1000\"}", "4");
   ASSERT_SAMPLE ("herald_closes_total{code=\"4001\"}", "0");

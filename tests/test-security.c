@@ -11,6 +11,7 @@
 #include "herald-jwt.h"
 #include "herald-test-server.h"
 #include "herald-test-tokens.h"
+#include "herald-test-utils.h"
 
 #define SECRET "s3cret"
 #define HS256 "[auth]\njwt-secret=" SECRET "\nleeway=0\n"
@@ -741,6 +742,19 @@ test_max_subscriptions (void)
 
   herald_test_client_free (other);
   herald_test_client_free (c);
+
+  /* Nothing per subscription stays after close: no channel in the workers'
+   * tables, and the engine keeps only the channel that has offsets
+   * (cap.128, until its history would have expired). */
+  HERALD_TEST_WAIT_UNTIL (herald_engine_count_channels (herald_hub_get_engine (server->hub)) == 1,
+                          5000);
+  {
+    guint status = 0;
+    g_autofree char *channels = herald_test_http (server, "GET", "/api/channels",
+                                                  "Authorization: Bearer k\r\n", NULL, &status);
+    g_assert_cmpuint (status, ==, 200);
+    g_assert_cmpstr (channels, ==, "{\"channels\":[]}");
+  }
   herald_test_server_stop (server);
 }
 
