@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "herald-jwt.h"
+#include "herald-memory-engine.h"
 #include "herald-test-server.h"
 
 #define API "[api]\nkey=k\n"
@@ -286,6 +287,56 @@ test_ws_not_recovered (void)
   }
   g_assert_true (json_object_get_boolean_member (r, "recovered"));
   g_assert_cmpint (json_object_get_int_member (r, "offset"), ==, 8);
+  herald_test_client_free (ws);
+  herald_test_server_stop (server);
+}
+
+/* A channel the in-process engine forgot (no subscriber, idle for the ttl:
+ * simulated with expire_at) comes back at offset 1 in a new epoch; resuming
+ * with the old epoch is not recovered, and live delivery works. */
+static void
+test_ws_forgotten_channel (void)
+{
+  HeraldTestServer *server = herald_test_server_start (API, 2);
+  HeraldEngine *engine = herald_hub_get_engine (server->hub);
+  HeraldTestClient *ws = herald_test_ws_open (server, "/ws", NULL);
+  g_autoptr (JsonObject) r = NULL;
+  g_autofree char *epoch = NULL;
+  g_autofree char *req = NULL;
+  gint64 deadline;
+
+  r = subscribe (ws, "{\"type\":\"subscribe\",\"channel\":\"gone\"}");
+  epoch = g_strdup (herald_test_json_get_string (r, "epoch"));
+  g_clear_pointer (&r, json_object_unref);
+  for (int i = 1; i <= 3; i++)
+    {
+      g_assert_cmpuint (publish (server, "gone", "0"), ==, (guint64)i);
+      r = expect_type (ws, "message");
+      g_clear_pointer (&r, json_object_unref);
+    }
+  herald_test_client_free (ws);
+
+  /* Once the worker let go of it, a sweep 301 s later forgets it. */
+  deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  while (herald_engine_count_channels (engine) != 0 && g_get_monotonic_time () < deadline)
+    {
+      herald_memory_engine_expire_at (HERALD_MEMORY_ENGINE (engine),
+                                      g_get_monotonic_time () + 301 * G_USEC_PER_SEC);
+      g_usleep (10 * G_TIME_SPAN_MILLISECOND);
+    }
+  g_assert_cmpint (herald_engine_count_channels (engine), ==, 0);
+
+  ws = herald_test_ws_open (server, "/ws", NULL);
+  req = g_strdup_printf (
+      "{\"type\":\"subscribe\",\"channel\":\"gone\",\"since\":3,\"epoch\":\"%s\"}", epoch);
+  r = subscribe (ws, req);
+  g_assert_false (json_object_get_boolean_member (r, "recovered"));
+  g_assert_cmpint (json_object_get_int_member (r, "offset"), ==, 0);
+  g_assert_cmpstr (herald_test_json_get_string (r, "epoch"), !=, epoch);
+  g_clear_pointer (&r, json_object_unref);
+  g_assert_cmpuint (publish (server, "gone", "1"), ==, 1);
+  r = expect_type (ws, "message");
+  g_assert_cmpint (json_object_get_int_member (r, "offset"), ==, 1);
   herald_test_client_free (ws);
   herald_test_server_stop (server);
 }
@@ -776,6 +827,7 @@ main (int argc, char **argv)
   g_test_add_func ("/history/ws-recovery-while-publishing", test_ws_recovery_while_publishing);
   g_test_add_func ("/history/ws-not-recovered", test_ws_not_recovered);
   g_test_add_func ("/history/ws-no-history", test_ws_no_history);
+  g_test_add_func ("/history/ws-forgotten-channel", test_ws_forgotten_channel);
   g_test_add_func ("/history/sse-resume-while-publishing", test_sse_resume_while_publishing);
   g_test_add_func ("/history/sse-reset", test_sse_reset);
   g_test_add_func ("/history/sse-fresh-stream-id", test_sse_fresh_stream_id);
