@@ -378,20 +378,25 @@ on_name_lost (HeraldDbus *dbus, gpointer user_data)
 {
   HeraldDaemon *self = user_data;
 
-  g_message (_ ("Lost the D-Bus name %s: exiting"), HERALD_DBUS_NAME);
-  begin_stop (self, 0);
+  /* Handing over to a later instance started with --replace is a clean
+   * exit; not getting the name, or losing it with the bus, is a failure
+   * (systemd's Restart=on-failure and scripts must see it). */
+  if (herald_dbus_get_replaced (dbus))
+    {
+      g_message (_ ("Replaced on D-Bus by another instance: exiting"));
+      begin_stop (self, 0);
+      return;
+    }
+  g_printerr ("heraldd: ");
+  g_printerr (_ ("no D-Bus name %s (see above): exiting with status 1"), HERALD_DBUS_NAME);
+  g_printerr ("\n");
+  begin_stop (self, 1);
 }
 
 static void
 on_optional_bus_lost (HeraldDbus *dbus, gpointer user_data)
 {
   g_message (_ ("D-Bus unavailable or name taken: continuing without D-Bus"));
-}
-
-static void
-on_bus_ready (HeraldDbus *dbus, gpointer user_data)
-{
-  g_debug ("D-Bus name %s acquired", HERALD_DBUS_NAME);
 }
 
 void
@@ -419,7 +424,6 @@ herald_daemon_connect_bus (HeraldDaemon *self, HeraldBusChoice bus, gboolean rep
     type = bus == HERALD_BUS_SYSTEM ? G_BUS_TYPE_SYSTEM : G_BUS_TYPE_SESSION;
 
   self->dbus = herald_dbus_new (self->hub);
-  g_signal_connect (self->dbus, "ready", G_CALLBACK (on_bus_ready), self);
   if (bus != HERALD_BUS_AUTO)
     g_signal_connect (self->dbus, "name-lost", G_CALLBACK (on_name_lost), self);
   else
