@@ -25,6 +25,7 @@
 #include "config.h"
 
 #include "herald-config.h"
+#include "herald-config-private.h"
 
 #include <gio/gio.h>
 #include <glib/gi18n.h>
@@ -322,6 +323,8 @@ typedef struct
   guint workers;
 
   GBytes *jwt_secret;
+  HeraldConfigSource jwt_secret_source;
+  char *jwt_secret_file; /* when the secret came from a file */
   char *jwt_public_key_file;
   HeraldJwtAlg jwt_algorithm;
   guint leeway;
@@ -331,11 +334,14 @@ typedef struct
   char **anonymous_publish;
 
   char *api_key;
+  HeraldConfigSource api_key_source;
+  char *api_key_file; /* when the key came from a file */
 
   guint history_size;
   guint history_ttl;
 
   char *redis_url;
+  gboolean redis_url_from_env;
 } Settings;
 
 struct _HeraldConfig
@@ -348,6 +354,7 @@ struct _HeraldConfig
   char *path;        /* file loaded, or NULL */
   char *reload_path; /* file SIGHUP re-reads: explicit or default path, or NULL */
 
+  gboolean strict;            /* unknown groups and keys are errors (--check-config) */
   GPtrArray *listen_override; /* NULL = none */
   int workers_override;       /* -1 = none */
 };
@@ -365,6 +372,8 @@ settings_free (Settings *settings)
   g_strfreev (settings->allowed_origins);
   g_clear_pointer (&settings->jwt_secret, g_bytes_unref);
   g_free (settings->jwt_public_key_file);
+  g_free (settings->jwt_secret_file);
+  g_free (settings->api_key_file);
   g_strfreev (settings->anonymous_channels);
   g_strfreev (settings->anonymous_publish);
   /* The API key is a credential: don't leave it lying around in freed memory */
@@ -533,10 +542,78 @@ herald_config_new (void)
 
 typedef struct
 {
+  GPtrArray *list; /* of GError*: every problem found so far */
+  GError *scratch; /* the slot handed out last */
+} Problems;
+
+typedef struct
+{
   GKeyFile *key_file;
   const char *origin;  /* names the source in messages */
   const char *basedir; /* relative paths are resolved against it; NULL = as given */
+  Problems *problems;  /* every key is checked; all problems are reported */
+  const char *data;    /* the text parsed, to find line numbers; may be NULL */
+  gsize length;
+  gboolean strict;     /* unknown groups and keys are problems, not warnings */
 } Parser;
+
+/* A fresh error slot for one check: whatever the previous check left in its
+ * slot is kept. So every key is checked and every problem reported, rather
+ * than stopping at the first. */
+static GError **
+problems_slot (Problems *p)
+{
+  if (p->scratch != NULL)
+    g_ptr_array_add (p->list, g_steal_pointer (&p->scratch));
+  return &p->scratch;
+}
+
+static GError **
+slot (const Parser *parser)
+{
+  return problems_slot (parser->problems);
+}
+
+/* Moves every problem into @error (one per line); TRUE when there was none */
+static gboolean
+problems_take (Problems *p, GError **error)
+{
+  g_autoptr (GString) text = NULL;
+  int code = HERALD_CONFIG_ERROR_INVALID;
+
+  if (p->scratch != NULL)
+    g_ptr_array_add (p->list, g_steal_pointer (&p->scratch));
+  if (p->list->len == 0)
+    return TRUE;
+  text = g_string_new (NULL);
+  for (guint i = 0; i < p->list->len; i++)
+    {
+      GError *e = p->list->pdata[i];
+
+      if (i == 0)
+        code = e->code;
+      if (i > 0)
+        g_string_append_c (text, '\n');
+      g_string_append (text, e->message);
+    }
+  g_set_error_literal (error, HERALD_CONFIG_ERROR, code, text->str);
+  g_ptr_array_set_size (p->list, 0);
+  return FALSE;
+}
+
+static void
+problems_clear (Problems *p)
+{
+  g_clear_error (&p->scratch);
+  g_clear_pointer (&p->list, g_ptr_array_unref);
+}
+
+static void
+problems_init (Problems *p)
+{
+  p->list = g_ptr_array_new_with_free_func ((GDestroyNotify)g_error_free);
+  p->scratch = NULL;
+}
 
 G_GNUC_PRINTF (5, 6)
 static void
@@ -553,6 +630,38 @@ set_key_error (GError **error, const Parser *parser, const char *group, const ch
                parser->origin, group, key, reason);
 }
 
+/* An unknown group or key: a warning when starting, a problem for
+ * --check-config. Either way with its line and the closest known name. */
+static void
+report_unknown (const Parser *parser, const char *group, const char *key)
+{
+  g_autofree char *where = NULL;
+  g_autofree char *what = NULL;
+  g_autofree char *hint = NULL;
+  g_autofree char *message = NULL;
+  guint line = herald_config_find_line (parser->data, parser->length, group, key);
+  const char *suggestion;
+
+  where = line > 0 ? g_strdup_printf ("%s:%u", parser->origin, line) : g_strdup (parser->origin);
+  if (key == NULL)
+    {
+      suggestion = herald_config_suggest_group (group);
+      what = g_strdup_printf (_ ("unknown group [%s]"), group);
+    }
+  else
+    {
+      suggestion = herald_config_suggest_key (group, key);
+      what = g_strdup_printf (_ ("unknown key [%s] %s"), group, key);
+    }
+  if (suggestion != NULL)
+    hint = g_strdup_printf (_ (" (did you mean “%s”?)"), suggestion);
+  message = g_strconcat (where, ": ", what, hint, NULL);
+  if (parser->strict)
+    g_set_error_literal (slot (parser), HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID, message);
+  else
+    g_warning ("%s", message);
+}
+
 static void
 warn_unknown (const Parser *parser, const char *only_group)
 {
@@ -565,19 +674,45 @@ warn_unknown (const Parser *parser, const char *only_group)
 
       if (only_group != NULL && strcmp (groups[g], only_group) != 0)
         continue;
-      for (gsize i = 0; i < G_N_ELEMENTS (known_groups); i++)
-        if (strcmp (groups[g], known_groups[i].group) == 0)
-          keys = known_groups[i].keys;
+      keys = herald_config_known_keys (groups[g]);
       if (keys == NULL)
         {
-          g_warning (_ ("%s: unknown group [%s]"), parser->origin, groups[g]);
+          report_unknown (parser, groups[g], NULL);
           continue;
         }
       present = g_key_file_get_keys (parser->key_file, groups[g], NULL, NULL);
       for (gsize k = 0; present != NULL && present[k] != NULL; k++)
         if (!g_strv_contains (keys, present[k]))
-          g_warning (_ ("%s: unknown key [%s] %s"), parser->origin, groups[g], present[k]);
+          report_unknown (parser, groups[g], present[k]);
     }
+}
+
+/**
+ * herald_config_known_keys:
+ * @group: a group name
+ *
+ * Returns: (nullable) (transfer none): the keys of @group, or %NULL for an
+ *   unknown group
+ */
+const char *const *
+herald_config_known_keys (const char *group)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (known_groups); i++)
+    if (strcmp (group, known_groups[i].group) == 0)
+      return known_groups[i].keys;
+  return NULL;
+}
+
+/**
+ * herald_config_known_group:
+ * @i: an index from 0
+ *
+ * Returns: (nullable): the name of the @i-th known group, %NULL past the last
+ */
+const char *
+herald_config_known_group (guint i)
+{
+  return i < G_N_ELEMENTS (known_groups) ? known_groups[i].group : NULL;
 }
 
 /* The raw value with surrounding whitespace removed, or NULL when absent */
@@ -778,85 +913,82 @@ getenv_nonempty (const char *name)
   return value != NULL && *value != '\0' ? value : NULL;
 }
 
-static gboolean
-parse_limits (const Parser *parser, guint limits[N_LIMITS], GError **error)
+static void
+parse_limits (const Parser *parser, guint limits[N_LIMITS])
 {
   for (Limit i = 0; i < N_LIMITS; i++)
     {
       const LimitSpec *spec = &limit_specs[i];
 
       limits[i] = spec->def;
-      if (!parse_uint (parser, "limits", spec->key, spec->min, spec->max, &limits[i], error))
-        return FALSE;
+      parse_uint (parser, "limits", spec->key, spec->min, spec->max, &limits[i], slot (parser));
     }
-  return TRUE;
 }
 
-static gboolean
-parse_server (const Parser *parser, Settings *settings, GError **error)
+static void
+parse_server (const Parser *parser, Settings *settings)
 {
   g_auto (GStrv) listen = NULL;
   gboolean listen_present = FALSE;
 
-  if (!parse_list (parser, "server", "listen", &listen, &listen_present, error))
-    return FALSE;
-  if (listen_present)
+  if (parse_list (parser, "server", "listen", &listen, &listen_present, slot (parser))
+      && listen_present)
     {
       g_autofree char *what = g_strdup_printf ("%s: [server] listen", parser->origin);
       g_autoptr (GPtrArray) addresses = NULL;
 
       if (listen[0] == NULL)
         {
-          set_key_error (error, parser, "server", "listen",
+          set_key_error (slot (parser), parser, "server", "listen",
                          _ ("at least one address is needed (default %s)"), DEFAULT_LISTEN);
-          return FALSE;
+          return;
         }
       addresses = g_ptr_array_new_with_free_func ((GDestroyNotify)herald_listen_address_free);
       for (gsize i = 0; listen[i] != NULL; i++)
         {
-          HeraldListenAddress *address = herald_listen_address_parse (listen[i], what, error);
+          HeraldListenAddress *address
+              = herald_listen_address_parse (listen[i], what, slot (parser));
 
-          if (address == NULL)
-            return FALSE;
-          g_ptr_array_add (addresses, address);
+          if (address != NULL)
+            g_ptr_array_add (addresses, address);
         }
-      g_ptr_array_unref (settings->listen);
-      settings->listen = g_steal_pointer (&addresses);
+      if (addresses->len == g_strv_length (listen))
+        {
+          g_ptr_array_unref (settings->listen);
+          settings->listen = g_steal_pointer (&addresses);
+        }
     }
 
-  if (!parse_path (parser, "server", "tls-certificate", &settings->tls_certificate, error)
-      || !parse_path (parser, "server", "tls-key", &settings->tls_key, error)
-      || !parse_list (parser, "server", "allowed-origins", &settings->allowed_origins, NULL, error)
-      || !parse_bool (parser, "server", "compression", &settings->compression, NULL, error)
-      || !parse_uint (parser, "server", "workers", 0, WORKERS_MAX, &settings->workers, error))
-    return FALSE;
+  parse_path (parser, "server", "tls-certificate", &settings->tls_certificate, slot (parser));
+  parse_path (parser, "server", "tls-key", &settings->tls_key, slot (parser));
+  parse_list (parser, "server", "allowed-origins", &settings->allowed_origins, NULL, slot (parser));
+  parse_bool (parser, "server", "compression", &settings->compression, NULL, slot (parser));
+  parse_uint (parser, "server", "workers", 0, WORKERS_MAX, &settings->workers, slot (parser));
 
   /* An empty allowed-origins list counts as unset, like other empty values */
   if (settings->allowed_origins != NULL && settings->allowed_origins[0] == NULL)
     g_clear_pointer (&settings->allowed_origins, g_strfreev);
-  return TRUE;
 }
 
-static gboolean
-parse_auth (const Parser *parser, Settings *settings, GError **error)
+static void
+parse_auth (const Parser *parser, Settings *settings)
 {
   g_autofree char *secret = NULL;
   g_autofree char *secret_file = NULL;
   g_autofree char *algorithm = NULL;
   const char *env_secret = getenv_nonempty ("HERALD_JWT_SECRET");
 
-  if (!parse_string (parser, "auth", "jwt-secret", &secret, error)
-      || !parse_path (parser, "auth", "jwt-secret-file", &secret_file, error)
-      || !parse_path (parser, "auth", "jwt-public-key-file", &settings->jwt_public_key_file, error)
-      || !parse_string (parser, "auth", "jwt-algorithm", &algorithm, error)
-      || !parse_uint (parser, "auth", "leeway", 0, LEEWAY_MAX, &settings->leeway, error)
-      || !parse_bool (parser, "auth", "anonymous", &settings->anonymous, &settings->anonymous_set,
-                      error)
-      || !parse_channel_list (parser, "auth", "anonymous-channels", &settings->anonymous_channels,
-                              error)
-      || !parse_channel_list (parser, "auth", "anonymous-publish", &settings->anonymous_publish,
-                              error))
-    return FALSE;
+  parse_string (parser, "auth", "jwt-secret", &secret, slot (parser));
+  parse_path (parser, "auth", "jwt-secret-file", &secret_file, slot (parser));
+  parse_path (parser, "auth", "jwt-public-key-file", &settings->jwt_public_key_file, slot (parser));
+  parse_string (parser, "auth", "jwt-algorithm", &algorithm, slot (parser));
+  parse_uint (parser, "auth", "leeway", 0, LEEWAY_MAX, &settings->leeway, slot (parser));
+  parse_bool (parser, "auth", "anonymous", &settings->anonymous, &settings->anonymous_set,
+              slot (parser));
+  parse_channel_list (parser, "auth", "anonymous-channels", &settings->anonymous_channels,
+                      slot (parser));
+  parse_channel_list (parser, "auth", "anonymous-publish", &settings->anonymous_publish,
+                      slot (parser));
 
   if (algorithm != NULL)
     {
@@ -868,72 +1000,88 @@ parse_auth (const Parser *parser, Settings *settings, GError **error)
         settings->jwt_algorithm = HERALD_JWT_ALG_ES256;
       else
         {
-          set_key_error (error, parser, "auth", "jwt-algorithm",
+          set_key_error (slot (parser), parser, "auth", "jwt-algorithm",
                          _ ("expected HS256, RS256 or ES256, got “%s”"), algorithm);
-          return FALSE;
         }
     }
 
   if (secret != NULL && secret_file != NULL)
     {
-      set_key_error (error, parser, "auth", "jwt-secret-file",
+      set_key_error (slot (parser), parser, "auth", "jwt-secret-file",
                      _ ("set either jwt-secret or jwt-secret-file, not both"));
-      return FALSE;
+      return;
     }
 
   /* Environment beats the file; the file is then not even read */
   if (env_secret != NULL)
-    settings->jwt_secret = g_bytes_new (env_secret, strlen (env_secret));
+    {
+      settings->jwt_secret = g_bytes_new (env_secret, strlen (env_secret));
+      settings->jwt_secret_source = HERALD_CONFIG_SOURCE_ENV;
+    }
   else if (secret != NULL)
-    settings->jwt_secret = g_bytes_new (secret, strlen (secret));
+    {
+      settings->jwt_secret = g_bytes_new (secret, strlen (secret));
+      settings->jwt_secret_source = HERALD_CONFIG_SOURCE_VALUE;
+    }
   else if (secret_file != NULL)
     {
       gsize len = 0;
       char *contents
-          = read_secret_file (parser, "auth", "jwt-secret-file", secret_file, &len, error);
+          = read_secret_file (parser, "auth", "jwt-secret-file", secret_file, &len, slot (parser));
 
       if (contents == NULL)
-        return FALSE;
+        return;
       settings->jwt_secret = g_bytes_new_take (contents, len);
+      settings->jwt_secret_source = HERALD_CONFIG_SOURCE_FILE;
+      settings->jwt_secret_file = g_steal_pointer (&secret_file);
     }
-  return TRUE;
 }
 
-static gboolean
-parse_api (const Parser *parser, Settings *settings, GError **error)
+static void
+parse_api (const Parser *parser, Settings *settings)
 {
   g_autofree char *key = NULL;
   g_autofree char *key_file = NULL;
   const char *env_key = getenv_nonempty ("HERALD_API_KEY");
 
-  if (!parse_string (parser, "api", "key", &key, error)
-      || !parse_path (parser, "api", "key-file", &key_file, error))
-    return FALSE;
+  if (!parse_string (parser, "api", "key", &key, slot (parser))
+      | !parse_path (parser, "api", "key-file", &key_file, slot (parser)))
+    return;
   if (key != NULL && key_file != NULL)
     {
-      set_key_error (error, parser, "api", "key-file", _ ("set either key or key-file, not both"));
-      return FALSE;
+      set_key_error (slot (parser), parser, "api", "key-file",
+                     _ ("set either key or key-file, not both"));
+      return;
     }
 
   if (env_key != NULL)
-    settings->api_key = g_strdup (env_key);
+    {
+      settings->api_key = g_strdup (env_key);
+      settings->api_key_source = HERALD_CONFIG_SOURCE_ENV;
+    }
   else if (key != NULL)
-    settings->api_key = g_steal_pointer (&key);
+    {
+      settings->api_key = g_steal_pointer (&key);
+      settings->api_key_source = HERALD_CONFIG_SOURCE_VALUE;
+    }
   else if (key_file != NULL)
     {
       gsize len = 0;
 
-      settings->api_key = read_secret_file (parser, "api", "key-file", key_file, &len, error);
+      settings->api_key
+          = read_secret_file (parser, "api", "key-file", key_file, &len, slot (parser));
       if (settings->api_key == NULL)
-        return FALSE;
+        return;
       if (strlen (settings->api_key) != len)
         {
-          set_key_error (error, parser, "api", "key-file", _ ("file “%s” contains a NUL byte"),
-                         key_file);
-          return FALSE;
+          set_key_error (slot (parser), parser, "api", "key-file",
+                         _ ("file “%s” contains a NUL byte"), key_file);
+          g_clear_pointer (&settings->api_key, g_free);
+          return;
         }
+      settings->api_key_source = HERALD_CONFIG_SOURCE_FILE;
+      settings->api_key_file = g_steal_pointer (&key_file);
     }
-  return TRUE;
 }
 
 static gboolean
@@ -943,33 +1091,29 @@ check_redis_url (const char *url)
          || g_str_has_prefix (url, "unix://");
 }
 
-static gboolean
-parse_redis (const Parser *parser, Settings *settings, GError **error)
+static void
+parse_redis (const Parser *parser, Settings *settings)
 {
   const char *env_url = getenv_nonempty ("REDIS_URL");
 
-  if (!parse_string (parser, "redis", "url", &settings->redis_url, error))
-    return FALSE;
+  parse_string (parser, "redis", "url", &settings->redis_url, slot (parser));
   if (settings->redis_url != NULL && !check_redis_url (settings->redis_url))
-    {
-      set_key_error (error, parser, "redis", "url",
-                     _ ("expected a redis://, rediss:// or unix:// URL, got “%s”"),
-                     settings->redis_url);
-      return FALSE;
-    }
+    set_key_error (slot (parser), parser, "redis", "url",
+                   _ ("expected a redis://, rediss:// or unix:// URL, got “%s”"),
+                   settings->redis_url);
   if (env_url != NULL)
     {
       if (!check_redis_url (env_url))
         {
-          g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID,
+          g_set_error (slot (parser), HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID,
                        _ ("REDIS_URL: expected a redis://, rediss:// or unix:// URL, got “%s”"),
                        env_url);
-          return FALSE;
+          return;
         }
       g_free (settings->redis_url);
       settings->redis_url = g_strdup (env_url);
+      settings->redis_url_from_env = TRUE;
     }
-  return TRUE;
 }
 
 /* g_key_file_load_from_data() does not say which line is broken: find the
@@ -1021,22 +1165,32 @@ load_internal (HeraldConfig *self, const char *data, gsize length, const char *o
 {
   g_autoptr (GKeyFile) key_file = g_key_file_new ();
   g_autoptr (Settings) settings = settings_new_default ();
-  Parser parser = { key_file, origin, basedir };
+  Problems problems;
+  Parser parser = { key_file, origin, basedir, &problems, data, length, self->strict };
   guint limits[N_LIMITS];
+  gboolean ok;
 
   if (data != NULL && !load_key_file (key_file, data, length, origin, error))
     return FALSE;
 
+  problems_init (&problems);
   if (data != NULL)
     warn_unknown (&parser, NULL);
 
-  /* Parse everything before changing anything: a failed load changes nothing */
-  if (!parse_server (&parser, settings, error) || !parse_limits (&parser, limits, error)
-      || !parse_auth (&parser, settings, error) || !parse_api (&parser, settings, error)
-      || !parse_uint (&parser, "history", "size", 0, HISTORY_SIZE_MAX, &settings->history_size,
-                      error)
-      || !parse_uint (&parser, "history", "ttl", 0, HISTORY_TTL_MAX, &settings->history_ttl, error)
-      || !parse_redis (&parser, settings, error))
+  /* Parse everything before changing anything: a failed load changes
+   * nothing. Every key is checked, so the error names every problem. */
+  parse_server (&parser, settings);
+  parse_limits (&parser, limits);
+  parse_auth (&parser, settings);
+  parse_api (&parser, settings);
+  parse_uint (&parser, "history", "size", 0, HISTORY_SIZE_MAX, &settings->history_size,
+              slot (&parser));
+  parse_uint (&parser, "history", "ttl", 0, HISTORY_TTL_MAX, &settings->history_ttl,
+              slot (&parser));
+  parse_redis (&parser, settings);
+  ok = problems_take (&problems, error);
+  problems_clear (&problems);
+  if (!ok)
     return FALSE;
 
   settings_free (self->settings);
@@ -1153,7 +1307,9 @@ herald_config_reload_limits (HeraldConfig *self, GError **error)
   g_autofree char *contents = NULL;
   gsize length = 0;
   guint limits[N_LIMITS];
+  Problems problems;
   Parser parser;
+  gboolean ok;
 
   g_return_val_if_fail (HERALD_IS_CONFIG (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -1174,9 +1330,13 @@ herald_config_reload_limits (HeraldConfig *self, GError **error)
   key_file = g_key_file_new ();
   if (!load_key_file (key_file, contents, length, self->reload_path, error))
     return FALSE;
-  parser = (Parser){ key_file, self->reload_path, NULL };
+  problems_init (&problems);
+  parser = (Parser){ key_file, self->reload_path, NULL, &problems, contents, length, FALSE };
   warn_unknown (&parser, "limits");
-  if (!parse_limits (&parser, limits, error))
+  parse_limits (&parser, limits);
+  ok = problems_take (&problems, error);
+  problems_clear (&problems);
+  if (!ok)
     return FALSE;
 
   g_object_freeze_notify (G_OBJECT (self));
@@ -1266,16 +1426,50 @@ set_validate_error (HeraldConfig *self, GError **error, const char *format, ...)
     g_set_error_literal (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID, message);
 }
 
+/* A file named by [server] tls-certificate or tls-key must be readable; the
+ * message names the key, so a missing key file is not blamed on the certificate. */
+static void
+check_readable (HeraldConfig *self, Problems *problems, const char *key, const char *path)
+{
+  g_autoptr (GError) local = NULL;
+  g_autofree char *contents = NULL;
+
+  if (!g_file_get_contents (path, &contents, NULL, &local))
+    set_validate_error (self, problems_slot (problems),
+                        _ ("[server] %s: %s"), key, local->message);
+}
+
+static void
+check_tls_pair (HeraldConfig *self, Problems *problems)
+{
+  Settings *s = self->settings;
+  g_autoptr (GError) local = NULL;
+  g_autoptr (GTlsCertificate) certificate = NULL;
+  guint before = problems->list->len + (problems->scratch != NULL);
+
+  check_readable (self, problems, "tls-certificate", s->tls_certificate);
+  check_readable (self, problems, "tls-key", s->tls_key);
+  if (problems->list->len + (problems->scratch != NULL) != before)
+    return;
+  certificate = g_tls_certificate_new_from_files (s->tls_certificate, s->tls_key, &local);
+  if (certificate == NULL)
+    set_validate_error (self, problems_slot (problems),
+                        _ ("[server] tls-certificate “%s” and tls-key “%s”: %s"),
+                        s->tls_certificate, s->tls_key, local->message);
+}
+
 /**
  * herald_config_validate:
  * @self: a #HeraldConfig
  * @error: return location for a #GError
  *
  * Checks that need the whole picture, once after load and overrides:
- * https listeners need tls-certificate and tls-key; jwt-algorithm must match
- * the kind of key; with no token key configured and `anonymous` not set to
- * true explicitly, non-loopback listen addresses are refused. With no token
- * key at all, logs a warning that Herald runs anonymous-only.
+ * https listeners need tls-certificate and tls-key, both readable and
+ * matching; jwt-algorithm must match the kind of key; with no token key
+ * configured and `anonymous` not set to true explicitly, non-loopback listen
+ * addresses are refused. Every problem is named in @error, one per line.
+ * Warnings about a valid configuration are left to
+ * herald_config_log_warnings().
  *
  * Returns: %TRUE when the configuration can be used
  */
@@ -1285,57 +1479,47 @@ herald_config_validate (HeraldConfig *self, GError **error)
   Settings *s;
   GPtrArray *listen;
   gboolean any_tls = FALSE;
+  Problems problems;
+  gboolean ok;
 
   g_return_val_if_fail (HERALD_IS_CONFIG (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   s = self->settings;
   listen = herald_config_get_listen (self);
+  problems_init (&problems);
 
   for (guint i = 0; i < listen->len; i++)
     any_tls |= ((HeraldListenAddress *)listen->pdata[i])->tls;
   if ((s->tls_certificate == NULL) != (s->tls_key == NULL))
-    {
-      set_validate_error (self, error,
-                          _ ("[server] tls-certificate and tls-key must be set together"));
-      return FALSE;
-    }
+    set_validate_error (self, problems_slot (&problems),
+                        _ ("[server] tls-certificate and tls-key must be set together"));
+  else if (s->tls_certificate != NULL)
+    check_tls_pair (self, &problems);
   if (any_tls && s->tls_certificate == NULL)
-    {
-      set_validate_error (self, error,
-                          _ ("[server] listen: https:// addresses need [server] tls-certificate "
-                             "and tls-key"));
-      return FALSE;
-    }
+    set_validate_error (self, problems_slot (&problems),
+                        _ ("[server] listen: https:// addresses need [server] tls-certificate "
+                           "and tls-key"));
 
   if (s->jwt_public_key_file != NULL && s->jwt_algorithm == HERALD_JWT_ALG_HS256)
-    {
-      set_validate_error (self, error,
-                          _ ("[auth] jwt-algorithm: jwt-public-key-file needs RS256 or ES256 "
-                             "(HS256 uses a shared secret)"));
-      return FALSE;
-    }
+    set_validate_error (self, problems_slot (&problems),
+                        _ ("[auth] jwt-algorithm: jwt-public-key-file needs RS256 or ES256 "
+                           "(HS256 uses a shared secret)"));
   if (s->jwt_public_key_file == NULL && s->jwt_algorithm != HERALD_JWT_ALG_HS256
       && s->jwt_secret != NULL)
-    {
-      set_validate_error (self, error,
-                          _ ("[auth] jwt-algorithm: %s needs jwt-public-key-file; a shared secret "
-                             "(jwt-secret, jwt-secret-file or HERALD_JWT_SECRET) only works with "
-                             "HS256"),
-                          s->jwt_algorithm == HERALD_JWT_ALG_RS256 ? "RS256" : "ES256");
-      return FALSE;
-    }
+    set_validate_error (self, problems_slot (&problems),
+                        _ ("[auth] jwt-algorithm: %s needs jwt-public-key-file; a shared secret "
+                           "(jwt-secret, jwt-secret-file or HERALD_JWT_SECRET) only works with "
+                           "HS256"),
+                        s->jwt_algorithm == HERALD_JWT_ALG_RS256 ? "RS256" : "ES256");
 
   if (!herald_config_has_token_key (self))
     {
       if (s->anonymous_set && !s->anonymous)
-        {
-          set_validate_error (self, error,
-                              _ ("[auth] anonymous: is false but no token key is configured, so "
-                                 "no client could connect: set jwt-secret, jwt-secret-file, "
-                                 "HERALD_JWT_SECRET or jwt-public-key-file"));
-          return FALSE;
-        }
+        set_validate_error (self, problems_slot (&problems),
+                            _ ("[auth] anonymous: is false but no token key is configured, so "
+                               "no client could connect: set jwt-secret, jwt-secret-file, "
+                               "HERALD_JWT_SECRET or jwt-public-key-file"));
       if (!s->anonymous_set)
         for (guint i = 0; i < listen->len; i++)
           {
@@ -1345,19 +1529,102 @@ herald_config_validate (HeraldConfig *self, GError **error)
               {
                 g_autofree char *text = listen_address_to_string (address);
 
-                set_validate_error (self, error,
+                set_validate_error (self, problems_slot (&problems),
                                     _ ("refusing to listen on %s without authentication: set "
                                        "[auth] jwt-secret (or jwt-secret-file, HERALD_JWT_SECRET, "
                                        "jwt-public-key-file), or anonymous=true to allow "
                                        "anonymous clients from the network"),
                                     text);
-                return FALSE;
               }
           }
-      g_warning (_ ("No token key configured ([auth] jwt-secret, jwt-secret-file, "
-                    "jwt-public-key-file or HERALD_JWT_SECRET): running anonymous-only"));
     }
-  return TRUE;
+  ok = problems_take (&problems, error);
+  problems_clear (&problems);
+  return ok;
+}
+
+/**
+ * herald_config_log_warnings:
+ * @self: a validated #HeraldConfig
+ *
+ * Logs what is worth a warning about a valid configuration (no token key:
+ * anonymous-only). Called once the daemon really starts, so it never
+ * precedes a fatal error.
+ */
+void
+herald_config_log_warnings (HeraldConfig *self)
+{
+  g_return_if_fail (HERALD_IS_CONFIG (self));
+
+  if (!herald_config_has_token_key (self))
+    g_warning (_ ("No token key configured ([auth] jwt-secret, jwt-secret-file, "
+                  "jwt-public-key-file or HERALD_JWT_SECRET): running anonymous-only"));
+}
+
+/**
+ * herald_config_set_strict:
+ * @self: a #HeraldConfig
+ * @strict: whether unknown groups and keys are errors
+ *
+ * For --check-config: the next load reports unknown groups and keys as
+ * problems instead of logging warnings.
+ */
+void
+herald_config_set_strict (HeraldConfig *self, gboolean strict)
+{
+  g_return_if_fail (HERALD_IS_CONFIG (self));
+  self->strict = strict;
+}
+
+/* ---- for the configuration printer (herald-config-private.h) ---- */
+
+HeraldConfigSource
+herald_config_get_jwt_secret_source (HeraldConfig *self, const char **file)
+{
+  *file = self->settings->jwt_secret_file;
+  return self->settings->jwt_secret != NULL ? self->settings->jwt_secret_source
+                                            : HERALD_CONFIG_SOURCE_NONE;
+}
+
+HeraldConfigSource
+herald_config_get_api_key_source (HeraldConfig *self, const char **file)
+{
+  *file = self->settings->api_key_file;
+  return self->settings->api_key != NULL ? self->settings->api_key_source
+                                         : HERALD_CONFIG_SOURCE_NONE;
+}
+
+gboolean
+herald_config_get_redis_url_from_env (HeraldConfig *self)
+{
+  return self->settings->redis_url_from_env;
+}
+
+guint
+herald_config_get_workers_setting (HeraldConfig *self)
+{
+  return self->workers_override >= 0 ? (guint)self->workers_override : self->settings->workers;
+}
+
+gboolean
+herald_config_get_anonymous_setting (HeraldConfig *self, gboolean *value)
+{
+  *value = self->settings->anonymous;
+  return self->settings->anonymous_set;
+}
+
+gboolean
+herald_config_get_limit_by_key (HeraldConfig *self, const char *key, guint *value,
+                                const char **blurb)
+{
+  for (Limit i = 0; i < N_LIMITS; i++)
+    if (strcmp (limit_specs[i].key, key) == 0)
+      {
+        *value = get_limit (self, i);
+        *blurb = limit_specs[i].blurb;
+        return TRUE;
+      }
+  return FALSE;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -77,8 +77,14 @@ gboolean herald_config_set_workers_override (HeraldConfig *self, int workers, GE
 /* Final checks that need the whole picture, called once after load and overrides:
  * with no token key configured and `anonymous` not set explicitly to true, a
  * non-loopback listen address is refused; TLS listeners need certificate and
- * key; etc. Also logs the anonymous-only warning. */
+ * key, readable; etc. Every problem is named, one per line. */
 gboolean herald_config_validate (HeraldConfig *self, GError **error);
+
+/* Warnings about a valid configuration (anonymous-only); once the daemon starts */
+void herald_config_log_warnings (HeraldConfig *self);
+
+/* --check-config: unknown groups and keys become errors on the next load */
+void herald_config_set_strict (HeraldConfig *self, gboolean strict);
 
 const char *herald_config_get_path (HeraldConfig *self); /* file loaded, or NULL */
 
