@@ -293,7 +293,7 @@ function openEventSource(keepPosition) {
   es.addEventListener('connected', (ev) => {
     const msg = JSON.parse(ev.data);
     state.attempt = 0;
-    showConnection(msg.connection_id, undefined, 'sse');
+    showConnection(msg.connection_id, msg.user_id, 'sse');
     for (const ch of state.channels.values()) ch.subscribed = true;
     renderChannels();
     if (state.sseResuming)
