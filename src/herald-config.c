@@ -329,6 +329,7 @@ typedef struct
   gboolean anonymous;
   char **anonymous_channels;
   char **anonymous_publish;
+  gboolean anonymous_publish_set; /* the key was present */
 
   char *api_key;
 
@@ -729,9 +730,9 @@ is_channel_pattern (const char *pattern)
 
 static gboolean
 parse_channel_list (const Parser *parser, const char *group, const char *key, char ***out,
-                    GError **error)
+                    gboolean *present, GError **error)
 {
-  if (!parse_list (parser, group, key, out, NULL, error))
+  if (!parse_list (parser, group, key, out, present, error))
     return FALSE;
   for (gsize i = 0; (*out)[i] != NULL; i++)
     if (!is_channel_pattern ((*out)[i]))
@@ -853,9 +854,9 @@ parse_auth (const Parser *parser, Settings *settings, GError **error)
       || !parse_bool (parser, "auth", "anonymous", &settings->anonymous, &settings->anonymous_set,
                       error)
       || !parse_channel_list (parser, "auth", "anonymous-channels", &settings->anonymous_channels,
-                              error)
+                              NULL, error)
       || !parse_channel_list (parser, "auth", "anonymous-publish", &settings->anonymous_publish,
-                              error))
+                              &settings->anonymous_publish_set, error))
     return FALSE;
 
   if (algorithm != NULL)
@@ -1279,6 +1280,9 @@ set_validate_error (HeraldConfig *self, GError **error, const char *format, ...)
  *
  * Returns: %TRUE when the configuration can be used
  */
+/* anonymous-publish when anonymous-only on loopback and the key is absent */
+static const char *const demo_publish[] = { HERALD_DEMO_CHANNELS, NULL };
+
 gboolean
 herald_config_validate (HeraldConfig *self, GError **error)
 {
@@ -1356,6 +1360,13 @@ herald_config_validate (HeraldConfig *self, GError **error)
           }
       g_warning (_ ("No token key configured ([auth] jwt-secret, jwt-secret-file, "
                     "jwt-public-key-file or HERALD_JWT_SECRET): running anonymous-only"));
+      /* Anonymous-only on loopback (checked above) with neither key written:
+       * the demo page's channels are writable, so its Publish works. */
+      if (!s->anonymous_set && !s->anonymous_publish_set)
+        {
+          g_strfreev (s->anonymous_publish);
+          s->anonymous_publish = g_strdupv ((char **)demo_publish);
+        }
     }
   return TRUE;
 }
