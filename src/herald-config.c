@@ -332,6 +332,7 @@ typedef struct
   gboolean anonymous;
   char **anonymous_channels;
   char **anonymous_publish;
+  gboolean anonymous_publish_set; /* the key was present */
 
   char *api_key;
   HeraldConfigSource api_key_source;
@@ -864,9 +865,9 @@ is_channel_pattern (const char *pattern)
 
 static gboolean
 parse_channel_list (const Parser *parser, const char *group, const char *key, char ***out,
-                    GError **error)
+                    gboolean *present, GError **error)
 {
-  if (!parse_list (parser, group, key, out, NULL, error))
+  if (!parse_list (parser, group, key, out, present, error))
     return FALSE;
   for (gsize i = 0; (*out)[i] != NULL; i++)
     if (!is_channel_pattern ((*out)[i]))
@@ -985,10 +986,10 @@ parse_auth (const Parser *parser, Settings *settings)
   parse_uint (parser, "auth", "leeway", 0, LEEWAY_MAX, &settings->leeway, slot (parser));
   parse_bool (parser, "auth", "anonymous", &settings->anonymous, &settings->anonymous_set,
               slot (parser));
-  parse_channel_list (parser, "auth", "anonymous-channels", &settings->anonymous_channels,
+  parse_channel_list (parser, "auth", "anonymous-channels", &settings->anonymous_channels, NULL,
                       slot (parser));
   parse_channel_list (parser, "auth", "anonymous-publish", &settings->anonymous_publish,
-                      slot (parser));
+                      &settings->anonymous_publish_set, slot (parser));
 
   if (algorithm != NULL)
     {
@@ -1458,6 +1459,9 @@ check_tls_pair (HeraldConfig *self, Problems *problems)
                         s->tls_certificate, s->tls_key, local->message);
 }
 
+/* anonymous-publish when anonymous-only on loopback and the key is absent */
+static const char *const demo_publish[] = { HERALD_DEMO_CHANNELS, NULL };
+
 /**
  * herald_config_validate:
  * @self: a #HeraldConfig
@@ -1473,12 +1477,14 @@ check_tls_pair (HeraldConfig *self, Problems *problems)
  *
  * Returns: %TRUE when the configuration can be used
  */
+
 gboolean
 herald_config_validate (HeraldConfig *self, GError **error)
 {
   Settings *s;
   GPtrArray *listen;
   gboolean any_tls = FALSE;
+  gboolean all_loopback = TRUE;
   Problems problems;
   gboolean ok;
 
@@ -1535,8 +1541,16 @@ herald_config_validate (HeraldConfig *self, GError **error)
                                        "jwt-public-key-file), or anonymous=true to allow "
                                        "anonymous clients from the network"),
                                     text);
+                all_loopback = FALSE;
               }
           }
+      /* Anonymous-only on loopback with neither key written: the demo
+       * page's channels are writable, so its Publish works. */
+      if (!s->anonymous_set && !s->anonymous_publish_set && all_loopback)
+        {
+          g_strfreev (s->anonymous_publish);
+          s->anonymous_publish = g_strdupv ((char **)demo_publish);
+        }
     }
   ok = problems_take (&problems, error);
   problems_clear (&problems);

@@ -120,7 +120,10 @@ guint herald_config_get_leeway (HeraldConfig *self);
 gboolean herald_config_has_token_key (HeraldConfig *self);
 gboolean herald_config_get_anonymous (HeraldConfig *self); /* effective value */
 const char *const *herald_config_get_anonymous_channels (HeraldConfig *self);
+/* Effective value: without the key, and anonymous-only on loopback (no token
+ * key, `anonymous` not written), HERALD_DEMO_CHANNELS after validation. */
 const char *const *herald_config_get_anonymous_publish (HeraldConfig *self);
+#define HERALD_DEMO_CHANNELS "demo/*" /* the demo page's channels */
 
 /* [api] */
 const char *herald_config_get_api_key (HeraldConfig *self); /* NULL = HTTP API disabled */

@@ -558,6 +558,18 @@ test_secure_default (void)
     g_test_assert_expected_messages ();
     g_assert_no_error (error);
     g_assert_true (herald_config_get_anonymous (config));
+    /* ...where anonymous clients may publish to the demo page's channels */
+    g_assert_cmpstrv (herald_config_get_anonymous_publish (config),
+                      ((const char *const[]){ HERALD_DEMO_CHANNELS, NULL }));
+  }
+  {
+    /* anonymous-publish written, even empty: taken as written */
+    g_autoptr (HeraldConfig) config = load_ok ("[auth]\nanonymous-publish=\n");
+
+    g_test_expect_message ("Herald", G_LOG_LEVEL_WARNING, ANON_WARNING);
+    g_assert_true (herald_config_validate (config, &error));
+    g_test_assert_expected_messages ();
+    g_assert_null (herald_config_get_anonymous_publish (config)[0]);
   }
   {
     /* Explicit anonymous=true allows the public address, still warns */
@@ -569,6 +581,8 @@ test_secure_default (void)
     herald_config_log_warnings (config);
     g_test_assert_expected_messages ();
     g_assert_no_error (error);
+    /* ...but opens no channel for anonymous publishing */
+    g_assert_null (herald_config_get_anonymous_publish (config)[0]);
   }
   {
     /* With a secret: fine, no warning (any warning would abort the test) */
@@ -578,6 +592,14 @@ test_secure_default (void)
     g_assert_true (herald_config_validate (config, &error));
     g_assert_no_error (error);
     g_assert_false (herald_config_get_anonymous (config));
+    g_assert_null (herald_config_get_anonymous_publish (config)[0]);
+  }
+  {
+    /* A secret on loopback: no anonymous publishing either */
+    g_autoptr (HeraldConfig) config = load_ok ("[auth]\njwt-secret=0123456789abcdef\n");
+
+    g_assert_true (herald_config_validate (config, &error));
+    g_assert_null (herald_config_get_anonymous_publish (config)[0]);
   }
   {
     /* A secret plus explicit anonymous=true */

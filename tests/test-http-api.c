@@ -248,7 +248,10 @@ test_publish_errors (Fixture *fixture, gconstpointer data)
 
   for (guint i = 0; i < G_N_ELEMENTS (bodies); i++)
     {
-      g_test_message ("body: %s", bodies[i]);
+      /* Escaped: raw invalid UTF-8 would reach stdout as "[Invalid UTF-8] …", which is not TAP. */
+      g_autofree char *shown = g_strescape (bodies[i], NULL);
+
+      g_test_message ("body: %s", shown);
       assert_json_error (fixture, "POST", "/api/publish", auth, bodies[i], 400);
     }
 }
