@@ -26,202 +26,13 @@
 
 #include "herald-config.h"
 #include "herald-config-private.h"
+#include "herald-config-internal.h"
 
 #include <gio/gio.h>
 #include <glib/gi18n.h>
 #include <string.h>
 
 G_DEFINE_QUARK (herald - config - error - quark, herald_config_error)
-
-#define DEFAULT_LISTEN "127.0.0.1:8080"
-/* Beyond this many lines we don't search for the line of a syntax error */
-#define MAX_LINES_FOR_ERROR_SEARCH 5000
-
-/* ------------------------------------------------------------------------ */
-/* Listen addresses                                                          */
-
-/**
- * herald_listen_address_free:
- * @address: (nullable): an address
- *
- * Frees @address.
- */
-void
-herald_listen_address_free (HeraldListenAddress *address)
-{
-  if (address == NULL)
-    return;
-  g_free (address->host);
-  g_free (address);
-}
-
-static gboolean
-is_hostname (const char *host)
-{
-  gsize len = strlen (host);
-
-  if (len == 0 || len > 253 || host[0] == '-' || host[0] == '.')
-    return FALSE;
-  for (const char *p = host; *p; p++)
-    if (!g_ascii_isalnum (*p) && *p != '-' && *p != '.')
-      return FALSE;
-  return TRUE;
-}
-
-static void
-set_address_error (GError **error, const char *what, const char *text, const char *reason)
-{
-  if (what != NULL)
-    g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID, "%s: “%s”: %s", what,
-                 text, reason);
-  else
-    g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID, "“%s”: %s", text, reason);
-}
-
-/**
- * herald_listen_address_parse:
- * @text: "HOST:PORT", "http://HOST:PORT" or "https://HOST:PORT"; IPv6 hosts in brackets
- * @what: (nullable): where @text came from, prefixed to error messages
- *   (e.g. "--listen" or "FILE: [server] listen")
- * @error: return location for a #GError
- *
- * Parses one listen address. The port is required and may be 0 (pick a free
- * port). The host is an IPv4 address, a bracketed IPv6 address or a host name.
- *
- * Returns: (transfer full): the address, or %NULL with @error set
- *   (%HERALD_CONFIG_ERROR_INVALID).
- */
-HeraldListenAddress *
-herald_listen_address_parse (const char *text, const char *what, GError **error)
-{
-  g_autoptr (HeraldListenAddress) address = NULL;
-  g_autofree char *host = NULL;
-  const char *rest = text;
-  const char *port_text;
-  guint64 port;
-  gboolean tls = FALSE;
-
-  g_return_val_if_fail (text != NULL, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  if (g_ascii_strncasecmp (rest, "https://", 8) == 0)
-    {
-      tls = TRUE;
-      rest += 8;
-    }
-  else if (g_ascii_strncasecmp (rest, "http://", 7) == 0)
-    rest += 7;
-  else if (strstr (rest, "://") != NULL)
-    {
-      set_address_error (error, what, text,
-                         _ ("only http:// and https:// addresses are supported"));
-      return NULL;
-    }
-
-  if (*rest == '[')
-    {
-      const char *close = strchr (rest, ']');
-      g_autoptr (GInetAddress) inet = NULL;
-
-      if (close == NULL)
-        {
-          set_address_error (error, what, text, _ ("missing “]” after IPv6 address"));
-          return NULL;
-        }
-      host = g_strndup (rest + 1, close - rest - 1);
-      inet = g_inet_address_new_from_string (host);
-      if (inet == NULL || g_inet_address_get_family (inet) != G_SOCKET_FAMILY_IPV6)
-        {
-          set_address_error (error, what, text, _ ("not a valid IPv6 address in brackets"));
-          return NULL;
-        }
-      if (close[1] != ':')
-        {
-          set_address_error (error, what, text, _ ("missing port (expected [IPV6]:PORT)"));
-          return NULL;
-        }
-      port_text = close + 2;
-    }
-  else
-    {
-      const char *colon = strrchr (rest, ':');
-
-      if (colon == NULL)
-        {
-          set_address_error (error, what, text, _ ("missing port (expected HOST:PORT)"));
-          return NULL;
-        }
-      host = g_strndup (rest, colon - rest);
-      if (*host == '\0')
-        {
-          set_address_error (error, what, text,
-                             _ ("missing host (use 0.0.0.0 or [::] for all interfaces)"));
-          return NULL;
-        }
-      if (strchr (host, ':') != NULL)
-        {
-          set_address_error (error, what, text,
-                             _ ("IPv6 addresses must be written in brackets, e.g. [::1]:8080"));
-          return NULL;
-        }
-      if (!is_hostname (host))
-        {
-          set_address_error (error, what, text, _ ("not a valid host name or IP address"));
-          return NULL;
-        }
-      port_text = colon + 1;
-    }
-
-  if (*port_text == '\0')
-    {
-      set_address_error (error, what, text, _ ("missing port (expected HOST:PORT)"));
-      return NULL;
-    }
-  if (!g_ascii_string_to_unsigned (port_text, 10, 0, G_MAXUINT16, &port, NULL))
-    {
-      set_address_error (error, what, text, _ ("the port must be a number between 0 and 65535"));
-      return NULL;
-    }
-
-  address = g_new0 (HeraldListenAddress, 1);
-  address->host = g_steal_pointer (&host);
-  address->port = (guint16)port;
-  address->tls = tls;
-  return g_steal_pointer (&address);
-}
-
-/**
- * herald_listen_address_is_loopback:
- * @address: an address
- *
- * Whether @address only accepts connections from this machine: 127.0.0.0/8,
- * ::1 or the name "localhost". Other host names are not resolved and count
- * as non-loopback.
- *
- * Returns: %TRUE for a loopback address
- */
-gboolean
-herald_listen_address_is_loopback (const HeraldListenAddress *address)
-{
-  g_autoptr (GInetAddress) inet = NULL;
-
-  g_return_val_if_fail (address != NULL, FALSE);
-
-  if (g_ascii_strcasecmp (address->host, "localhost") == 0
-      || g_ascii_strcasecmp (address->host, "localhost.") == 0)
-    return TRUE;
-  inet = g_inet_address_new_from_string (address->host);
-  return inet != NULL && g_inet_address_get_is_loopback (inet);
-}
-
-static char *
-listen_address_to_string (const HeraldListenAddress *address)
-{
-  gboolean v6 = strchr (address->host, ':') != NULL;
-
-  return g_strdup_printf ("%s%s%s%s:%u", address->tls ? "https://" : "", v6 ? "[" : "",
-                          address->host, v6 ? "]" : "", address->port);
-}
 
 /* ------------------------------------------------------------------------ */
 /* Key tables                                                                */
@@ -280,11 +91,6 @@ static const LimitSpec limit_specs[N_LIMITS] = {
   [LIMIT_HANDSHAKE_TIMEOUT] = { "handshake-timeout", 1, 3600, 10, NULL, 0 },
 };
 
-#define WORKERS_MAX 256
-#define LEEWAY_MAX 3600
-#define HISTORY_SIZE_MAX 100000
-#define HISTORY_TTL_MAX 31536000
-
 static const char *const server_keys[]
     = { "listen", "tls-certificate", "tls-key", "allowed-origins", "compression", "workers", NULL };
 static const char *const limits_keys[] = { "max-connections",      "max-message-size",
@@ -308,42 +114,12 @@ static const struct
   { "server", server_keys }, { "limits", limits_keys },   { "auth", auth_keys },
   { "api", api_keys },       { "history", history_keys }, { "redis", redis_keys },
 };
-
 /* ------------------------------------------------------------------------ */
 /* The object                                                                */
 
-/* Everything that is immutable once loaded */
-typedef struct
-{
-  GPtrArray *listen; /* of HeraldListenAddress* */
-  char *tls_certificate;
-  char *tls_key;
-  char **allowed_origins;
-  gboolean compression;
-  guint workers;
-
-  GBytes *jwt_secret;
-  HeraldConfigSource jwt_secret_source;
-  char *jwt_secret_file; /* when the secret came from a file */
-  char *jwt_public_key_file;
-  HeraldJwtAlg jwt_algorithm;
-  guint leeway;
-  gboolean anonymous_set; /* the key was present */
-  gboolean anonymous;
-  char **anonymous_channels;
-  char **anonymous_publish;
-  gboolean anonymous_publish_set; /* the key was present */
-
-  char *api_key;
-  HeraldConfigSource api_key_source;
-  char *api_key_file; /* when the key came from a file */
-
-  guint history_size;
-  guint history_ttl;
-
-  char *redis_url;
-  gboolean redis_url_from_env;
-} Settings;
+typedef HeraldConfigSettings Settings;
+typedef HeraldConfigProblems Problems;
+typedef HeraldConfigParser Parser;
 
 struct _HeraldConfig
 {
@@ -537,156 +313,8 @@ herald_config_new (void)
 {
   return g_object_new (HERALD_TYPE_CONFIG, NULL);
 }
-
 /* ------------------------------------------------------------------------ */
-/* Parsing                                                                   */
-
-typedef struct
-{
-  GPtrArray *list; /* of GError*: every problem found so far */
-  GError *scratch; /* the slot handed out last */
-} Problems;
-
-typedef struct
-{
-  GKeyFile *key_file;
-  const char *origin;  /* names the source in messages */
-  const char *basedir; /* relative paths are resolved against it; NULL = as given */
-  Problems *problems;  /* every key is checked; all problems are reported */
-  const char *data;    /* the text parsed, to find line numbers; may be NULL */
-  gsize length;
-  gboolean strict;     /* unknown groups and keys are problems, not warnings */
-} Parser;
-
-/* A fresh error slot for one check: whatever the previous check left in its
- * slot is kept. So every key is checked and every problem reported, rather
- * than stopping at the first. */
-static GError **
-problems_slot (Problems *p)
-{
-  if (p->scratch != NULL)
-    g_ptr_array_add (p->list, g_steal_pointer (&p->scratch));
-  return &p->scratch;
-}
-
-static GError **
-slot (const Parser *parser)
-{
-  return problems_slot (parser->problems);
-}
-
-/* Moves every problem into @error (one per line); TRUE when there was none */
-static gboolean
-problems_take (Problems *p, GError **error)
-{
-  g_autoptr (GString) text = NULL;
-  int code = HERALD_CONFIG_ERROR_INVALID;
-
-  if (p->scratch != NULL)
-    g_ptr_array_add (p->list, g_steal_pointer (&p->scratch));
-  if (p->list->len == 0)
-    return TRUE;
-  text = g_string_new (NULL);
-  for (guint i = 0; i < p->list->len; i++)
-    {
-      GError *e = p->list->pdata[i];
-
-      if (i == 0)
-        code = e->code;
-      if (i > 0)
-        g_string_append_c (text, '\n');
-      g_string_append (text, e->message);
-    }
-  g_set_error_literal (error, HERALD_CONFIG_ERROR, code, text->str);
-  g_ptr_array_set_size (p->list, 0);
-  return FALSE;
-}
-
-static void
-problems_clear (Problems *p)
-{
-  g_clear_error (&p->scratch);
-  g_clear_pointer (&p->list, g_ptr_array_unref);
-}
-
-static void
-problems_init (Problems *p)
-{
-  p->list = g_ptr_array_new_with_free_func ((GDestroyNotify)g_error_free);
-  p->scratch = NULL;
-}
-
-G_GNUC_PRINTF (5, 6)
-static void
-set_key_error (GError **error, const Parser *parser, const char *group, const char *key,
-               const char *format, ...)
-{
-  g_autofree char *reason = NULL;
-  va_list args;
-
-  va_start (args, format);
-  reason = g_strdup_vprintf (format, args);
-  va_end (args);
-  g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID, "%s: [%s] %s: %s",
-               parser->origin, group, key, reason);
-}
-
-/* An unknown group or key: a warning when starting, a problem for
- * --check-config. Either way with its line and the closest known name. */
-static void
-report_unknown (const Parser *parser, const char *group, const char *key)
-{
-  g_autofree char *where = NULL;
-  g_autofree char *what = NULL;
-  g_autofree char *hint = NULL;
-  g_autofree char *message = NULL;
-  guint line = herald_config_find_line (parser->data, parser->length, group, key);
-  const char *suggestion;
-
-  where = line > 0 ? g_strdup_printf ("%s:%u", parser->origin, line) : g_strdup (parser->origin);
-  if (key == NULL)
-    {
-      suggestion = herald_config_suggest_group (group);
-      what = g_strdup_printf (_ ("unknown group [%s]"), group);
-    }
-  else
-    {
-      suggestion = herald_config_suggest_key (group, key);
-      what = g_strdup_printf (_ ("unknown key [%s] %s"), group, key);
-    }
-  if (suggestion != NULL)
-    hint = g_strdup_printf (_ (" (did you mean “%s”?)"), suggestion);
-  message = g_strconcat (where, ": ", what, hint, NULL);
-  if (parser->strict)
-    g_set_error_literal (slot (parser), HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID, message);
-  else
-    g_warning ("%s", message);
-}
-
-static void
-warn_unknown (const Parser *parser, const char *only_group)
-{
-  g_auto (GStrv) groups = g_key_file_get_groups (parser->key_file, NULL);
-
-  for (gsize g = 0; groups[g] != NULL; g++)
-    {
-      const char *const *keys = NULL;
-      g_auto (GStrv) present = NULL;
-
-      if (only_group != NULL && strcmp (groups[g], only_group) != 0)
-        continue;
-      keys = herald_config_known_keys (groups[g]);
-      if (keys == NULL)
-        {
-          report_unknown (parser, groups[g], NULL);
-          continue;
-        }
-      present = g_key_file_get_keys (parser->key_file, groups[g], NULL, NULL);
-      for (gsize k = 0; present != NULL && present[k] != NULL; k++)
-        if (!g_strv_contains (keys, present[k]))
-          report_unknown (parser, groups[g], present[k]);
-    }
-}
+/* Loading                                                                   */
 
 /**
  * herald_config_known_keys:
@@ -715,205 +343,6 @@ herald_config_known_group (guint i)
 {
   return i < G_N_ELEMENTS (known_groups) ? known_groups[i].group : NULL;
 }
-
-/* The raw value with surrounding whitespace removed, or NULL when absent */
-static char *
-get_raw (const Parser *parser, const char *group, const char *key)
-{
-  char *value;
-
-  if (!g_key_file_has_key (parser->key_file, group, key, NULL))
-    return NULL;
-  value = g_key_file_get_value (parser->key_file, group, key, NULL);
-  return value != NULL ? g_strstrip (value) : NULL;
-}
-
-static gboolean
-parse_uint (const Parser *parser, const char *group, const char *key, guint min, guint max,
-            guint *out, GError **error)
-{
-  g_autofree char *raw = get_raw (parser, group, key);
-  guint64 value;
-
-  if (raw == NULL)
-    return TRUE;
-  /* Strict: no sign, no trailing garbage, no overflow (unlike g_key_file_get_integer) */
-  if (!g_ascii_string_to_unsigned (raw, 10, min, max, &value, NULL))
-    {
-      set_key_error (error, parser, group, key,
-                     _ ("expected an integer between %u and %u, got “%s”"), min, max, raw);
-      return FALSE;
-    }
-  *out = (guint)value;
-  return TRUE;
-}
-
-static gboolean
-parse_bool (const Parser *parser, const char *group, const char *key, gboolean *out,
-            gboolean *present, GError **error)
-{
-  g_autofree char *raw = get_raw (parser, group, key);
-
-  if (raw == NULL)
-    return TRUE;
-  /* The same spellings GKeyFile accepts, but tolerant of trailing blanks */
-  if (strcmp (raw, "true") == 0 || strcmp (raw, "1") == 0)
-    *out = TRUE;
-  else if (strcmp (raw, "false") == 0 || strcmp (raw, "0") == 0)
-    *out = FALSE;
-  else
-    {
-      set_key_error (error, parser, group, key, _ ("expected true or false, got “%s”"), raw);
-      return FALSE;
-    }
-  if (present != NULL)
-    *present = TRUE;
-  return TRUE;
-}
-
-/* A string value; an empty value counts as unset (like an empty env var). */
-static gboolean
-parse_string (const Parser *parser, const char *group, const char *key, char **out, GError **error)
-{
-  g_autoptr (GError) local = NULL;
-  g_autofree char *value = NULL;
-
-  if (!g_key_file_has_key (parser->key_file, group, key, NULL))
-    return TRUE;
-  value = g_key_file_get_string (parser->key_file, group, key, &local);
-  if (value == NULL)
-    {
-      set_key_error (error, parser, group, key, "%s", local->message);
-      return FALSE;
-    }
-  g_strstrip (value);
-  if (*value == '\0')
-    return TRUE;
-  g_free (*out);
-  *out = g_steal_pointer (&value);
-  return TRUE;
-}
-
-static gboolean
-parse_path (const Parser *parser, const char *group, const char *key, char **out, GError **error)
-{
-  g_autofree char *value = NULL;
-
-  if (!parse_string (parser, group, key, &value, error))
-    return FALSE;
-  if (value == NULL)
-    return TRUE;
-  g_free (*out);
-  /* Relative paths are relative to the config file, not to the daemon's cwd */
-  if (parser->basedir != NULL && !g_path_is_absolute (value))
-    *out = g_build_filename (parser->basedir, value, NULL);
-  else
-    *out = g_steal_pointer (&value);
-  return TRUE;
-}
-
-/* A list with blanks around items removed and empty items dropped. Sets
- * *present when the key exists. */
-static gboolean
-parse_list (const Parser *parser, const char *group, const char *key, char ***out,
-            gboolean *present, GError **error)
-{
-  g_autoptr (GError) local = NULL;
-  g_auto (GStrv) items = NULL;
-  g_autoptr (GStrvBuilder) builder = NULL;
-  gsize n = 0;
-
-  if (!g_key_file_has_key (parser->key_file, group, key, NULL))
-    return TRUE;
-  items = g_key_file_get_string_list (parser->key_file, group, key, &n, &local);
-  if (items == NULL && local != NULL)
-    {
-      set_key_error (error, parser, group, key, "%s", local->message);
-      return FALSE;
-    }
-  builder = g_strv_builder_new ();
-  for (gsize i = 0; i < n; i++)
-    {
-      g_strstrip (items[i]);
-      if (*items[i] != '\0')
-        g_strv_builder_add (builder, items[i]);
-    }
-  g_strfreev (*out);
-  *out = g_strv_builder_end (builder);
-  if (present != NULL)
-    *present = TRUE;
-  return TRUE;
-}
-
-/* "*", a channel name, or a channel name prefix followed by "*" */
-static gboolean
-is_channel_pattern (const char *pattern)
-{
-  gsize len = strlen (pattern);
-
-  if (len > 0 && pattern[len - 1] == '*')
-    len--;
-  if (len == 0)
-    return pattern[0] == '*';
-  if (len > 255)
-    return FALSE;
-  for (gsize i = 0; i < len; i++)
-    if (!g_ascii_isalnum (pattern[i]) && strchr ("_.:@/-", pattern[i]) == NULL)
-      return FALSE;
-  return TRUE;
-}
-
-static gboolean
-parse_channel_list (const Parser *parser, const char *group, const char *key, char ***out,
-                    gboolean *present, GError **error)
-{
-  if (!parse_list (parser, group, key, out, present, error))
-    return FALSE;
-  for (gsize i = 0; (*out)[i] != NULL; i++)
-    if (!is_channel_pattern ((*out)[i]))
-      {
-        set_key_error (error, parser, group, key,
-                       _ ("“%s” is not a channel name or a prefix ending in “*”"), (*out)[i]);
-        return FALSE;
-      }
-  return TRUE;
-}
-
-/* Reads a file holding a credential; trailing whitespace and newlines are
- * removed because editors and `echo` add them. */
-static char *
-read_secret_file (const Parser *parser, const char *group, const char *key, const char *path,
-                  gsize *length, GError **error)
-{
-  g_autoptr (GError) local = NULL;
-  g_autofree char *contents = NULL;
-  gsize len = 0;
-
-  if (!g_file_get_contents (path, &contents, &len, &local))
-    {
-      g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_IO, "%s: [%s] %s: %s",
-                   parser->origin, group, key, local->message);
-      return NULL;
-    }
-  while (len > 0 && g_ascii_isspace (contents[len - 1]))
-    contents[--len] = '\0';
-  if (len == 0)
-    {
-      set_key_error (error, parser, group, key, _ ("file “%s” is empty"), path);
-      return NULL;
-    }
-  *length = len;
-  return g_steal_pointer (&contents);
-}
-
-static const char *
-getenv_nonempty (const char *name)
-{
-  const char *value = g_getenv (name);
-
-  return value != NULL && *value != '\0' ? value : NULL;
-}
-
 static void
 parse_limits (const Parser *parser, guint limits[N_LIMITS])
 {
@@ -922,242 +351,9 @@ parse_limits (const Parser *parser, guint limits[N_LIMITS])
       const LimitSpec *spec = &limit_specs[i];
 
       limits[i] = spec->def;
-      parse_uint (parser, "limits", spec->key, spec->min, spec->max, &limits[i], slot (parser));
+      herald_config_parse_uint (parser, "limits", spec->key, spec->min, spec->max, &limits[i],
+                                herald_config_problems_slot (parser->problems));
     }
-}
-
-static void
-parse_server (const Parser *parser, Settings *settings)
-{
-  g_auto (GStrv) listen = NULL;
-  gboolean listen_present = FALSE;
-
-  if (parse_list (parser, "server", "listen", &listen, &listen_present, slot (parser))
-      && listen_present)
-    {
-      g_autofree char *what = g_strdup_printf ("%s: [server] listen", parser->origin);
-      g_autoptr (GPtrArray) addresses = NULL;
-
-      if (listen[0] == NULL)
-        {
-          set_key_error (slot (parser), parser, "server", "listen",
-                         _ ("at least one address is needed (default %s)"), DEFAULT_LISTEN);
-          return;
-        }
-      addresses = g_ptr_array_new_with_free_func ((GDestroyNotify)herald_listen_address_free);
-      for (gsize i = 0; listen[i] != NULL; i++)
-        {
-          HeraldListenAddress *address
-              = herald_listen_address_parse (listen[i], what, slot (parser));
-
-          if (address != NULL)
-            g_ptr_array_add (addresses, address);
-        }
-      if (addresses->len == g_strv_length (listen))
-        {
-          g_ptr_array_unref (settings->listen);
-          settings->listen = g_steal_pointer (&addresses);
-        }
-    }
-
-  parse_path (parser, "server", "tls-certificate", &settings->tls_certificate, slot (parser));
-  parse_path (parser, "server", "tls-key", &settings->tls_key, slot (parser));
-  parse_list (parser, "server", "allowed-origins", &settings->allowed_origins, NULL, slot (parser));
-  parse_bool (parser, "server", "compression", &settings->compression, NULL, slot (parser));
-  parse_uint (parser, "server", "workers", 0, WORKERS_MAX, &settings->workers, slot (parser));
-
-  /* An empty allowed-origins list counts as unset, like other empty values */
-  if (settings->allowed_origins != NULL && settings->allowed_origins[0] == NULL)
-    g_clear_pointer (&settings->allowed_origins, g_strfreev);
-}
-
-static void
-parse_auth (const Parser *parser, Settings *settings)
-{
-  g_autofree char *secret = NULL;
-  g_autofree char *secret_file = NULL;
-  g_autofree char *algorithm = NULL;
-  const char *env_secret = getenv_nonempty ("HERALD_JWT_SECRET");
-
-  parse_string (parser, "auth", "jwt-secret", &secret, slot (parser));
-  parse_path (parser, "auth", "jwt-secret-file", &secret_file, slot (parser));
-  parse_path (parser, "auth", "jwt-public-key-file", &settings->jwt_public_key_file, slot (parser));
-  parse_string (parser, "auth", "jwt-algorithm", &algorithm, slot (parser));
-  parse_uint (parser, "auth", "leeway", 0, LEEWAY_MAX, &settings->leeway, slot (parser));
-  parse_bool (parser, "auth", "anonymous", &settings->anonymous, &settings->anonymous_set,
-              slot (parser));
-  parse_channel_list (parser, "auth", "anonymous-channels", &settings->anonymous_channels, NULL,
-                      slot (parser));
-  parse_channel_list (parser, "auth", "anonymous-publish", &settings->anonymous_publish,
-                      &settings->anonymous_publish_set, slot (parser));
-
-  if (algorithm != NULL)
-    {
-      if (g_ascii_strcasecmp (algorithm, "HS256") == 0)
-        settings->jwt_algorithm = HERALD_JWT_ALG_HS256;
-      else if (g_ascii_strcasecmp (algorithm, "RS256") == 0)
-        settings->jwt_algorithm = HERALD_JWT_ALG_RS256;
-      else if (g_ascii_strcasecmp (algorithm, "ES256") == 0)
-        settings->jwt_algorithm = HERALD_JWT_ALG_ES256;
-      else
-        {
-          set_key_error (slot (parser), parser, "auth", "jwt-algorithm",
-                         _ ("expected HS256, RS256 or ES256, got “%s”"), algorithm);
-        }
-    }
-
-  if (secret != NULL && secret_file != NULL)
-    {
-      set_key_error (slot (parser), parser, "auth", "jwt-secret-file",
-                     _ ("set either jwt-secret or jwt-secret-file, not both"));
-      return;
-    }
-
-  /* Environment beats the file; the file is then not even read */
-  if (env_secret != NULL)
-    {
-      settings->jwt_secret = g_bytes_new (env_secret, strlen (env_secret));
-      settings->jwt_secret_source = HERALD_CONFIG_SOURCE_ENV;
-    }
-  else if (secret != NULL)
-    {
-      settings->jwt_secret = g_bytes_new (secret, strlen (secret));
-      settings->jwt_secret_source = HERALD_CONFIG_SOURCE_VALUE;
-    }
-  else if (secret_file != NULL)
-    {
-      gsize len = 0;
-      char *contents
-          = read_secret_file (parser, "auth", "jwt-secret-file", secret_file, &len, slot (parser));
-
-      if (contents == NULL)
-        return;
-      settings->jwt_secret = g_bytes_new_take (contents, len);
-      settings->jwt_secret_source = HERALD_CONFIG_SOURCE_FILE;
-      settings->jwt_secret_file = g_steal_pointer (&secret_file);
-    }
-}
-
-static void
-parse_api (const Parser *parser, Settings *settings)
-{
-  g_autofree char *key = NULL;
-  g_autofree char *key_file = NULL;
-  const char *env_key = getenv_nonempty ("HERALD_API_KEY");
-
-  if (!parse_string (parser, "api", "key", &key, slot (parser))
-      | !parse_path (parser, "api", "key-file", &key_file, slot (parser)))
-    return;
-  if (key != NULL && key_file != NULL)
-    {
-      set_key_error (slot (parser), parser, "api", "key-file",
-                     _ ("set either key or key-file, not both"));
-      return;
-    }
-
-  if (env_key != NULL)
-    {
-      settings->api_key = g_strdup (env_key);
-      settings->api_key_source = HERALD_CONFIG_SOURCE_ENV;
-    }
-  else if (key != NULL)
-    {
-      settings->api_key = g_steal_pointer (&key);
-      settings->api_key_source = HERALD_CONFIG_SOURCE_VALUE;
-    }
-  else if (key_file != NULL)
-    {
-      gsize len = 0;
-
-      settings->api_key
-          = read_secret_file (parser, "api", "key-file", key_file, &len, slot (parser));
-      if (settings->api_key == NULL)
-        return;
-      if (strlen (settings->api_key) != len)
-        {
-          set_key_error (slot (parser), parser, "api", "key-file",
-                         _ ("file “%s” contains a NUL byte"), key_file);
-          g_clear_pointer (&settings->api_key, g_free);
-          return;
-        }
-      settings->api_key_source = HERALD_CONFIG_SOURCE_FILE;
-      settings->api_key_file = g_steal_pointer (&key_file);
-    }
-}
-
-static gboolean
-check_redis_url (const char *url)
-{
-  return g_str_has_prefix (url, "redis://") || g_str_has_prefix (url, "rediss://")
-         || g_str_has_prefix (url, "unix://");
-}
-
-static void
-parse_redis (const Parser *parser, Settings *settings)
-{
-  const char *env_url = getenv_nonempty ("REDIS_URL");
-
-  parse_string (parser, "redis", "url", &settings->redis_url, slot (parser));
-  if (settings->redis_url != NULL && !check_redis_url (settings->redis_url))
-    set_key_error (slot (parser), parser, "redis", "url",
-                   _ ("expected a redis://, rediss:// or unix:// URL, got “%s”"),
-                   settings->redis_url);
-  if (env_url != NULL)
-    {
-      if (!check_redis_url (env_url))
-        {
-          g_set_error (slot (parser), HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID,
-                       _ ("REDIS_URL: expected a redis://, rediss:// or unix:// URL, got “%s”"),
-                       env_url);
-          return;
-        }
-      g_free (settings->redis_url);
-      settings->redis_url = g_strdup (env_url);
-      settings->redis_url_from_env = TRUE;
-    }
-}
-
-/* g_key_file_load_from_data() does not say which line is broken: find the
- * first prefix of the file that fails to parse. Only runs on the error path. */
-static guint
-find_bad_line (const char *data, gsize length)
-{
-  g_autoptr (GKeyFile) probe = g_key_file_new ();
-  gsize end = 0;
-  guint line = 0;
-
-  while (end < length && line < MAX_LINES_FOR_ERROR_SEARCH)
-    {
-      const char *nl = memchr (data + end, '\n', length - end);
-
-      end = nl != NULL ? (gsize)(nl - data) + 1 : length;
-      line++;
-      if (!g_key_file_load_from_data (probe, data, end, G_KEY_FILE_NONE, NULL))
-        return line;
-    }
-  return 0;
-}
-
-static gboolean
-load_key_file (GKeyFile *key_file, const char *data, gsize length, const char *origin,
-               GError **error)
-{
-  g_autoptr (GError) local = NULL;
-
-  if (g_key_file_load_from_data (key_file, data, length, G_KEY_FILE_NONE, &local))
-    return TRUE;
-
-  {
-    guint line = find_bad_line (data, length);
-
-    if (line > 0)
-      g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID, "%s:%u: %s", origin,
-                   line, local->message);
-    else
-      g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID, "%s: %s", origin,
-                   local->message);
-  }
-  return FALSE;
 }
 
 static gboolean
@@ -1171,26 +367,19 @@ load_internal (HeraldConfig *self, const char *data, gsize length, const char *o
   guint limits[N_LIMITS];
   gboolean ok;
 
-  if (data != NULL && !load_key_file (key_file, data, length, origin, error))
+  if (data != NULL && !herald_config_load_key_file (key_file, data, length, origin, error))
     return FALSE;
 
-  problems_init (&problems);
+  herald_config_problems_init (&problems);
   if (data != NULL)
-    warn_unknown (&parser, NULL);
+    herald_config_warn_unknown (&parser, NULL);
 
   /* Parse everything before changing anything: a failed load changes
    * nothing. Every key is checked, so the error names every problem. */
-  parse_server (&parser, settings);
+  herald_config_parse_sections (&parser, settings);
   parse_limits (&parser, limits);
-  parse_auth (&parser, settings);
-  parse_api (&parser, settings);
-  parse_uint (&parser, "history", "size", 0, HISTORY_SIZE_MAX, &settings->history_size,
-              slot (&parser));
-  parse_uint (&parser, "history", "ttl", 0, HISTORY_TTL_MAX, &settings->history_ttl,
-              slot (&parser));
-  parse_redis (&parser, settings);
-  ok = problems_take (&problems, error);
-  problems_clear (&problems);
+  ok = herald_config_problems_take (&problems, error);
+  herald_config_problems_clear (&problems);
   if (!ok)
     return FALSE;
 
@@ -1329,14 +518,14 @@ herald_config_reload_limits (HeraldConfig *self, GError **error)
     }
 
   key_file = g_key_file_new ();
-  if (!load_key_file (key_file, contents, length, self->reload_path, error))
+  if (!herald_config_load_key_file (key_file, contents, length, self->reload_path, error))
     return FALSE;
-  problems_init (&problems);
+  herald_config_problems_init (&problems);
   parser = (Parser){ key_file, self->reload_path, NULL, &problems, contents, length, FALSE };
-  warn_unknown (&parser, "limits");
+  herald_config_warn_unknown (&parser, "limits");
   parse_limits (&parser, limits);
-  ok = problems_take (&problems, error);
-  problems_clear (&problems);
+  ok = herald_config_problems_take (&problems, error);
+  herald_config_problems_clear (&problems);
   if (!ok)
     return FALSE;
 
@@ -1407,174 +596,6 @@ herald_config_set_workers_override (HeraldConfig *self, int workers, GError **er
   self->workers_override = workers;
   return TRUE;
 }
-
-static void set_validate_error (HeraldConfig *self, GError **error, const char *format, ...)
-    G_GNUC_PRINTF (3, 4);
-
-static void
-set_validate_error (HeraldConfig *self, GError **error, const char *format, ...)
-{
-  g_autofree char *message = NULL;
-  va_list args;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-  if (self->path != NULL)
-    g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID, "%s: %s", self->path,
-                 message);
-  else
-    g_set_error_literal (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID, message);
-}
-
-/* A file named by [server] tls-certificate or tls-key must be readable; the
- * message names the key, so a missing key file is not blamed on the certificate. */
-static void
-check_readable (HeraldConfig *self, Problems *problems, const char *key, const char *path)
-{
-  g_autoptr (GError) local = NULL;
-  g_autofree char *contents = NULL;
-
-  if (!g_file_get_contents (path, &contents, NULL, &local))
-    set_validate_error (self, problems_slot (problems),
-                        _ ("[server] %s: %s"), key, local->message);
-}
-
-static void
-check_tls_pair (HeraldConfig *self, Problems *problems)
-{
-  Settings *s = self->settings;
-  g_autoptr (GError) local = NULL;
-  g_autoptr (GTlsCertificate) certificate = NULL;
-  guint before = problems->list->len + (problems->scratch != NULL);
-
-  check_readable (self, problems, "tls-certificate", s->tls_certificate);
-  check_readable (self, problems, "tls-key", s->tls_key);
-  if (problems->list->len + (problems->scratch != NULL) != before)
-    return;
-  certificate = g_tls_certificate_new_from_files (s->tls_certificate, s->tls_key, &local);
-  if (certificate == NULL)
-    set_validate_error (self, problems_slot (problems),
-                        _ ("[server] tls-certificate “%s” and tls-key “%s”: %s"),
-                        s->tls_certificate, s->tls_key, local->message);
-}
-
-/* anonymous-publish when anonymous-only on loopback and the key is absent */
-static const char *const demo_publish[] = { HERALD_DEMO_CHANNELS, NULL };
-
-/**
- * herald_config_validate:
- * @self: a #HeraldConfig
- * @error: return location for a #GError
- *
- * Checks that need the whole picture, once after load and overrides:
- * https listeners need tls-certificate and tls-key, both readable and
- * matching; jwt-algorithm must match the kind of key; with no token key
- * configured and `anonymous` not set to true explicitly, non-loopback listen
- * addresses are refused. Every problem is named in @error, one per line.
- * Warnings about a valid configuration are left to
- * herald_config_log_warnings().
- *
- * Returns: %TRUE when the configuration can be used
- */
-
-gboolean
-herald_config_validate (HeraldConfig *self, GError **error)
-{
-  Settings *s;
-  GPtrArray *listen;
-  gboolean any_tls = FALSE;
-  gboolean all_loopback = TRUE;
-  Problems problems;
-  gboolean ok;
-
-  g_return_val_if_fail (HERALD_IS_CONFIG (self), FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
-  s = self->settings;
-  listen = herald_config_get_listen (self);
-  problems_init (&problems);
-
-  for (guint i = 0; i < listen->len; i++)
-    any_tls |= ((HeraldListenAddress *)listen->pdata[i])->tls;
-  if ((s->tls_certificate == NULL) != (s->tls_key == NULL))
-    set_validate_error (self, problems_slot (&problems),
-                        _ ("[server] tls-certificate and tls-key must be set together"));
-  else if (s->tls_certificate != NULL)
-    check_tls_pair (self, &problems);
-  if (any_tls && s->tls_certificate == NULL)
-    set_validate_error (self, problems_slot (&problems),
-                        _ ("[server] listen: https:// addresses need [server] tls-certificate "
-                           "and tls-key"));
-
-  if (s->jwt_public_key_file != NULL && s->jwt_algorithm == HERALD_JWT_ALG_HS256)
-    set_validate_error (self, problems_slot (&problems),
-                        _ ("[auth] jwt-algorithm: jwt-public-key-file needs RS256 or ES256 "
-                           "(HS256 uses a shared secret)"));
-  if (s->jwt_public_key_file == NULL && s->jwt_algorithm != HERALD_JWT_ALG_HS256
-      && s->jwt_secret != NULL)
-    set_validate_error (self, problems_slot (&problems),
-                        _ ("[auth] jwt-algorithm: %s needs jwt-public-key-file; a shared secret "
-                           "(jwt-secret, jwt-secret-file or HERALD_JWT_SECRET) only works with "
-                           "HS256"),
-                        s->jwt_algorithm == HERALD_JWT_ALG_RS256 ? "RS256" : "ES256");
-
-  if (!herald_config_has_token_key (self))
-    {
-      if (s->anonymous_set && !s->anonymous)
-        set_validate_error (self, problems_slot (&problems),
-                            _ ("[auth] anonymous: is false but no token key is configured, so "
-                               "no client could connect: set jwt-secret, jwt-secret-file, "
-                               "HERALD_JWT_SECRET or jwt-public-key-file"));
-      if (!s->anonymous_set)
-        for (guint i = 0; i < listen->len; i++)
-          {
-            const HeraldListenAddress *address = listen->pdata[i];
-
-            if (!herald_listen_address_is_loopback (address))
-              {
-                g_autofree char *text = listen_address_to_string (address);
-
-                set_validate_error (self, problems_slot (&problems),
-                                    _ ("refusing to listen on %s without authentication: set "
-                                       "[auth] jwt-secret (or jwt-secret-file, HERALD_JWT_SECRET, "
-                                       "jwt-public-key-file), or anonymous=true to allow "
-                                       "anonymous clients from the network"),
-                                    text);
-                all_loopback = FALSE;
-              }
-          }
-      /* Anonymous-only on loopback with neither key written: the demo
-       * page's channels are writable, so its Publish works. */
-      if (!s->anonymous_set && !s->anonymous_publish_set && all_loopback)
-        {
-          g_strfreev (s->anonymous_publish);
-          s->anonymous_publish = g_strdupv ((char **)demo_publish);
-        }
-    }
-  ok = problems_take (&problems, error);
-  problems_clear (&problems);
-  return ok;
-}
-
-/**
- * herald_config_log_warnings:
- * @self: a validated #HeraldConfig
- *
- * Logs what is worth a warning about a valid configuration (no token key:
- * anonymous-only). Called once the daemon really starts, so it never
- * precedes a fatal error.
- */
-void
-herald_config_log_warnings (HeraldConfig *self)
-{
-  g_return_if_fail (HERALD_IS_CONFIG (self));
-
-  if (!herald_config_has_token_key (self))
-    g_warning (_ ("No token key configured ([auth] jwt-secret, jwt-secret-file, "
-                  "jwt-public-key-file or HERALD_JWT_SECRET): running anonymous-only"));
-}
-
 /**
  * herald_config_set_strict:
  * @self: a #HeraldConfig
@@ -1591,6 +612,13 @@ herald_config_set_strict (HeraldConfig *self, gboolean strict)
 }
 
 /* ---- for the configuration printer (herald-config-private.h) ---- */
+
+/* For herald-config-check.c */
+HeraldConfigSettings *
+herald_config_get_settings (HeraldConfig *self)
+{
+  return self->settings;
+}
 
 HeraldConfigSource
 herald_config_get_jwt_secret_source (HeraldConfig *self, const char **file)
