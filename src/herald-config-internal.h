@@ -28,6 +28,10 @@ typedef struct
   char **allowed_origins;
   gboolean compression;
   guint workers;
+  gboolean metrics;        /* [server] metrics, when metrics_set */
+  gboolean metrics_set;    /* unset: on when listening on loopback only */
+  gboolean admin_page;     /* [server] admin-page, when admin_page_set */
+  gboolean admin_page_set; /* unset: as metrics */
 
   GBytes *jwt_secret;
   HeraldConfigSource jwt_secret_source;

@@ -389,6 +389,10 @@ parse_server (const Parser *parser, Settings *settings)
   parse_path (parser, "server", "tls-key", &settings->tls_key, slot (parser));
   parse_list (parser, "server", "allowed-origins", &settings->allowed_origins, NULL, slot (parser));
   parse_bool (parser, "server", "compression", &settings->compression, NULL, slot (parser));
+  parse_bool (parser, "server", "metrics", &settings->metrics, &settings->metrics_set,
+              slot (parser));
+  parse_bool (parser, "server", "admin-page", &settings->admin_page, &settings->admin_page_set,
+              slot (parser));
   herald_config_parse_uint (parser, "server", "workers", 0, WORKERS_MAX, &settings->workers,
                             slot (parser));
 

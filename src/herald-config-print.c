@@ -111,6 +111,10 @@ print_key (HeraldConfig *self, GKeyFile *file, Notes *notes, const char *group, 
     }
   else if (strcmp (key, "compression") == 0)
     g_key_file_set_boolean (file, group, key, herald_config_get_compression (self));
+  else if (strcmp (key, "metrics") == 0)
+    g_key_file_set_boolean (file, group, key, herald_config_get_metrics (self));
+  else if (strcmp (key, "admin-page") == 0)
+    g_key_file_set_boolean (file, group, key, herald_config_get_admin_page (self));
   else if (strcmp (key, "workers") == 0)
     g_key_file_set_uint64 (file, group, key, herald_config_get_workers_setting (self));
   else if (strcmp (key, "jwt-secret") == 0 || strcmp (key, "jwt-secret-file") == 0)

@@ -21,12 +21,17 @@ static const struct
   const char *key;
   const char *text;
 } descriptions[] = {
-  { "server", "listen", N_ ("Addresses to listen on: HOST:PORT or https://HOST:PORT, ;-separated") },
+  { "server", "listen",
+    N_ ("Addresses to listen on: HOST:PORT or https://HOST:PORT, ;-separated") },
   { "server", "tls-certificate", N_ ("PEM certificate (chain) for https:// listeners") },
   { "server", "tls-key", N_ ("PEM private key of tls-certificate") },
   { "server", "allowed-origins", N_ ("Origin values browsers may connect from (unset = any)") },
   { "server", "compression", N_ ("Offer permessage-deflate to WebSocket clients") },
   { "server", "workers", N_ ("Worker threads (0 = one per core)") },
+  { "server", "metrics",
+    N_ ("Serve /metrics (unset: only when every listen address is loopback)") },
+  { "server", "admin-page",
+    N_ ("Serve the admin page /admin.html (unset: only when every listen address is loopback)") },
   { "limits", "max-connections", N_ ("Maximum number of client connections") },
   { "limits", "max-message-size", N_ ("Largest accepted message in bytes") },
   { "limits", "heartbeat-interval", N_ ("Seconds between server pings") },

@@ -92,7 +92,8 @@ static const LimitSpec limit_specs[N_LIMITS] = {
 };
 
 static const char *const server_keys[]
-    = { "listen", "tls-certificate", "tls-key", "allowed-origins", "compression", "workers", NULL };
+    = { "listen",  "tls-certificate", "tls-key", "allowed-origins", "compression", "workers",
+        "metrics", "admin-page",      NULL };
 static const char *const limits_keys[] = { "max-connections",      "max-message-size",
                                            "heartbeat-interval",   "connection-timeout",
                                            "send-queue-max-bytes", "max-connections-per-ip",
@@ -781,6 +782,50 @@ herald_config_get_workers (HeraldConfig *self)
     g_return_val_if_fail (error == NULL || *error == NULL, FALSE);                                 \
     return set_limit (self, LIMIT, value, error);                                                  \
   }
+
+/* TRUE when every listen address (--listen included) is a loopback one */
+static gboolean
+loopback_only (HeraldConfig *self)
+{
+  GPtrArray *listen = herald_config_get_listen (self);
+
+  for (guint i = 0; i < listen->len; i++)
+    if (!herald_listen_address_is_loopback (listen->pdata[i]))
+      return FALSE;
+  return TRUE;
+}
+
+/**
+ * herald_config_get_metrics:
+ * @self: a #HeraldConfig
+ *
+ * Returns: whether /metrics is served: [server] metrics when set, else
+ *   %TRUE when every listen address is a loopback one and %FALSE otherwise
+ */
+gboolean
+herald_config_get_metrics (HeraldConfig *self)
+{
+  g_return_val_if_fail (HERALD_IS_CONFIG (self), FALSE);
+  if (self->settings->metrics_set)
+    return self->settings->metrics;
+  return loopback_only (self);
+}
+
+/**
+ * herald_config_get_admin_page:
+ * @self: a #HeraldConfig
+ *
+ * Returns: whether the admin page (/admin.html) is served: [server]
+ *   admin-page when set, else the same default as herald_config_get_metrics()
+ */
+gboolean
+herald_config_get_admin_page (HeraldConfig *self)
+{
+  g_return_val_if_fail (HERALD_IS_CONFIG (self), FALSE);
+  if (self->settings->admin_page_set)
+    return self->settings->admin_page;
+  return loopback_only (self);
+}
 
 /* Limit getters are atomic and may be called from any thread. Setters
  * (main thread only) check the range, failing with HERALD_CONFIG_ERROR_INVALID

@@ -20,6 +20,7 @@
 #include <json-glib/json-glib.h>
 
 #include "herald-http-api.h"
+#include "herald-metrics.h"
 #include "herald-json.h"
 
 #define CLOSE_REASON_OPERATOR "closed by operator"
@@ -1031,6 +1032,7 @@ stats_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   HeraldHub *hub = HERALD_HUB (source);
   g_autoptr (GError) error = NULL;
   g_autofree HeraldStats *stats = NULL;
+  g_autofree char *engine_state = NULL;
   char *text;
 
   stats = herald_hub_get_stats_finish (hub, result, &error);
@@ -1041,8 +1043,9 @@ stats_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
 
+  engine_state = herald_hub_dup_engine_state (hub);
   text = herald_metrics_render (stats, herald_engine_get_name (herald_hub_get_engine (hub)),
-                                herald_hub_get_node_id (hub));
+                                herald_hub_get_node_id (hub), engine_state);
   soup_server_message_set_status (call->msg, SOUP_STATUS_OK, NULL);
   soup_message_headers_replace (soup_server_message_get_response_headers (call->msg),
                                 "Cache-Control", "no-store");
@@ -1058,7 +1061,8 @@ metrics_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
   HeraldHub *hub = user_data;
 
   set_connection_close (msg);
-  if (!g_str_equal (path, "/metrics"))
+  /* [server] metrics=false: as if there were no such page */
+  if (!g_str_equal (path, "/metrics") || !herald_config_get_metrics (herald_hub_get_config (hub)))
     {
       respond_error (msg, SOUP_STATUS_NOT_FOUND, _ ("Not found"));
       return;
@@ -1106,14 +1110,17 @@ append_single (GString *out, const char *name, const char *type, const char *hel
  * @stats: counters summed over the workers
  * @engine_name: the engine's name ("memory", "redis", …)
  * @node_id: this node's id
+ * @engine_state: (nullable): herald_hub_dup_engine_state()'s answer
  *
- * Renders @stats in the Prometheus text exposition format 0.0.4, each
+ * Renders @stats, then the process and the process-wide Herald metrics
+ * (herald-metrics.h), in the Prometheus text exposition format 0.0.4, each
  * metric with its `# HELP` and `# TYPE` lines.
  *
  * Returns: (transfer full): the text, for `text/plain; version=0.0.4`
  */
 char *
-herald_metrics_render (const HeraldStats *stats, const char *engine_name, const char *node_id)
+herald_metrics_render (const HeraldStats *stats, const char *engine_name, const char *node_id,
+                       const char *engine_state)
 {
   GString *out;
 
@@ -1160,10 +1167,23 @@ herald_metrics_render (const HeraldStats *stats, const char *engine_name, const 
   append_label_value (out, node_id);
   g_string_append (out, "\"} 1\n");
 
+  herald_metrics_append_herald (out, engine_state);
+  herald_metrics_append_process (out);
   return g_string_free (out, FALSE);
 }
 
 /* --- Registration --- */
+
+/* Counts the answers to /api/… for herald_http_api_requests_total (the
+ * fast path counts its own). */
+static void
+on_request_finished (SoupServer *server, SoupServerMessage *msg, gpointer user_data)
+{
+  const char *path = g_uri_get_path (soup_server_message_get_uri (msg));
+
+  if (path != NULL && (g_str_equal (path, "/api") || g_str_has_prefix (path, "/api/")))
+    herald_metrics_count_api_response (soup_server_message_get_status (msg));
+}
 
 /**
  * herald_http_api_register:
@@ -1185,4 +1205,5 @@ herald_http_api_register (SoupServer *server, HeraldHub *hub)
   soup_server_add_handler (server, "/api", api_handler, g_object_ref (hub), g_object_unref);
   soup_server_add_handler (server, "/healthz", healthz_handler, g_object_ref (hub), g_object_unref);
   soup_server_add_handler (server, "/metrics", metrics_handler, g_object_ref (hub), g_object_unref);
+  g_signal_connect (server, "request-finished", G_CALLBACK (on_request_finished), NULL);
 }

@@ -696,7 +696,11 @@ page_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
     }
   if (g_str_equal (path, "/"))
     path = "/index.html";
-  if (strstr (path, "..") != NULL)
+  /* [server] admin-page=false: as if there were no such page */
+  if (strstr (path, "..") != NULL
+      || (g_str_has_prefix (path, "/admin.")
+          && !herald_config_get_admin_page (
+              herald_hub_get_config (herald_worker_get_hub (user_data)))))
     {
       refuse (msg, SOUP_STATUS_NOT_FOUND, "Not found");
       return;

@@ -938,6 +938,55 @@ test_overrides (void)
   g_assert_cmpuint (herald_config_get_workers (config), ==, g_get_num_processors ());
 }
 
+/* [server] metrics and admin-page: unset, on only when every listen address
+ * is a loopback one (--listen included); as written otherwise. */
+static void
+test_metrics_switches (void)
+{
+  g_autoptr (GError) error = NULL;
+
+  {
+    g_autoptr (HeraldConfig) config = load_ok ("");
+
+    g_assert_true (herald_config_get_metrics (config));
+    g_assert_true (herald_config_get_admin_page (config));
+  }
+  {
+    g_autoptr (HeraldConfig) config
+        = load_ok ("[server]\nlisten=127.0.0.1:1;0.0.0.0:2\n[auth]\nanonymous=true\n");
+
+    g_assert_false (herald_config_get_metrics (config));
+    g_assert_false (herald_config_get_admin_page (config));
+  }
+  {
+    g_autoptr (HeraldConfig) config = load_ok ("");
+    const char *listen[] = { "[::]:80", NULL };
+
+    g_assert_true (herald_config_set_listen_override (config, listen, &error));
+    g_assert_false (herald_config_get_metrics (config));
+    g_assert_false (herald_config_get_admin_page (config));
+  }
+  {
+    g_autoptr (HeraldConfig) config
+        = load_ok ("[server]\nlisten=0.0.0.0:2\nmetrics=true\n[auth]\nanonymous=true\n");
+
+    g_assert_true (herald_config_get_metrics (config));
+    g_assert_false (herald_config_get_admin_page (config));
+  }
+  {
+    g_autoptr (HeraldConfig) config = load_ok ("[server]\nmetrics=false\nadmin-page=false\n");
+
+    g_assert_false (herald_config_get_metrics (config));
+    g_assert_false (herald_config_get_admin_page (config));
+  }
+  {
+    g_autoptr (HeraldConfig) config = herald_config_new ();
+
+    g_assert_false (herald_config_load_data (config, "[server]\nmetrics=maybe\n", -1, "t", &error));
+    g_assert_nonnull (strstr (error->message, "[server] metrics"));
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -958,6 +1007,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/default-path", test_default_path);
   g_test_add_func ("/config/secure-default", test_secure_default);
   g_test_add_func ("/config/tls-and-algorithms", test_tls_and_algorithms);
+  g_test_add_func ("/config/metrics-switches", test_metrics_switches);
   g_test_add_func ("/config/setters", test_setters);
   g_test_add_func ("/config/reload-limits", test_reload_limits);
   g_test_add_func ("/config/listen-address-parse", test_listen_address_parse);
