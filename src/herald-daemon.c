@@ -37,6 +37,7 @@ struct _HeraldDaemon
   int exit_status;
   gboolean stopping;
   guint expire_id;
+  guint signal_ids[3]; /* SIGTERM, SIGINT, SIGHUP: from before "listening on" */
 };
 
 G_DEFINE_FINAL_TYPE (HeraldDaemon, herald_daemon, G_TYPE_OBJECT)
@@ -76,6 +77,8 @@ herald_daemon_finalize (GObject *object)
   for (guint i = 0; i < self->claims->len; i++)
     close (g_array_index (self->claims, int, i));
   g_clear_pointer (&self->claims, g_array_unref);
+  for (guint i = 0; i < G_N_ELEMENTS (self->signal_ids); i++)
+    g_clear_handle_id (&self->signal_ids[i], g_source_remove);
   G_OBJECT_CLASS (herald_daemon_parent_class)->finalize (object);
 }
 
@@ -265,6 +268,9 @@ expire_history (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+static gboolean on_terminate (gpointer user_data);
+static gboolean on_hangup (gpointer user_data);
+
 gboolean
 herald_daemon_start (HeraldDaemon *self, GError **error)
 {
@@ -355,6 +361,11 @@ herald_daemon_start (HeraldDaemon *self, GError **error)
         return FALSE;
     }
 
+  /* Whoever reads "listening on" may send SIGTERM at once: it must find
+   * the handlers in place (they run once the main loop does). */
+  self->signal_ids[0] = g_unix_signal_add (SIGTERM, on_terminate, self);
+  self->signal_ids[1] = g_unix_signal_add (SIGINT, on_terminate, self);
+  self->signal_ids[2] = g_unix_signal_add (SIGHUP, on_hangup, self);
   for (guint i = 0; i < self->urls->len; i++)
     g_printerr ("listening on %s\n", (char *)g_ptr_array_index (self->urls, i));
   g_message (_ ("Herald %s: %u worker(s), %s engine, node %s"), PACKAGE_VERSION, n_workers,
@@ -491,14 +502,9 @@ herald_daemon_connect_bus (HeraldDaemon *self, HeraldBusChoice bus, gboolean rep
 int
 herald_daemon_run (HeraldDaemon *self)
 {
-  guint term_id = g_unix_signal_add (SIGTERM, on_terminate, self);
-  guint int_id = g_unix_signal_add (SIGINT, on_terminate, self);
-  guint hup_id = g_unix_signal_add (SIGHUP, on_hangup, self);
-
   notify_systemd ("READY=1");
   g_main_loop_run (self->loop);
-  g_source_remove (term_id);
-  g_source_remove (int_id);
-  g_source_remove (hup_id);
+  for (guint i = 0; i < G_N_ELEMENTS (self->signal_ids); i++)
+    g_clear_handle_id (&self->signal_ids[i], g_source_remove);
   return self->exit_status;
 }
