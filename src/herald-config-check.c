@@ -39,12 +39,19 @@ set_validate_error (HeraldConfig *self, GError **error, const char *format, ...)
 /* A file named by [server] tls-certificate or tls-key must be readable; the
  * message names the key, so a missing key file is not blamed on the certificate. */
 static void
-check_readable (HeraldConfig *self, Problems *problems, const char *key, const char *path)
+check_readable (HeraldConfig *self, Problems *problems, const char *key, const char *path,
+                const char *where)
 {
   g_autoptr (GError) local = NULL;
   g_autofree char *contents = NULL;
 
-  if (!g_file_get_contents (path, &contents, NULL, &local))
+  if (g_file_get_contents (path, &contents, NULL, &local))
+    return;
+  /* "FILE:LINE: [server] tls-key: Failed to open file “…”: …" */
+  if (where != NULL)
+    g_set_error (herald_config_problems_slot (problems), HERALD_CONFIG_ERROR,
+                 HERALD_CONFIG_ERROR_INVALID, "%s: [server] %s: %s", where, key, local->message);
+  else
     set_validate_error (self, herald_config_problems_slot (problems), _ ("[server] %s: %s"), key,
                         local->message);
 }
@@ -57,8 +64,8 @@ check_tls_pair (HeraldConfig *self, Problems *problems)
   g_autoptr (GTlsCertificate) certificate = NULL;
   guint before = problems->list->len + (problems->scratch != NULL);
 
-  check_readable (self, problems, "tls-certificate", s->tls_certificate);
-  check_readable (self, problems, "tls-key", s->tls_key);
+  check_readable (self, problems, "tls-certificate", s->tls_certificate, s->tls_certificate_where);
+  check_readable (self, problems, "tls-key", s->tls_key, s->tls_key_where);
   if (problems->list->len + (problems->scratch != NULL) != before)
     return;
   certificate = g_tls_certificate_new_from_files (s->tls_certificate, s->tls_key, &local);

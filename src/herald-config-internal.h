@@ -25,6 +25,8 @@ typedef struct
   GPtrArray *listen; /* of HeraldListenAddress* */
   char *tls_certificate;
   char *tls_key;
+  char *tls_certificate_where; /* "FILE:LINE" of the key, for messages */
+  char *tls_key_where;
   char **allowed_origins;
   gboolean compression;
   guint workers;

@@ -81,19 +81,29 @@ herald_config_problems_init (Problems *p)
   p->scratch = NULL;
 }
 
+/* "FILE:LINE" of @key in @group, or "FILE" when the line is not known */
+static char *
+key_where (const Parser *parser, const char *group, const char *key)
+{
+  guint line = herald_config_find_line (parser->data, parser->length, group, key);
+
+  return line > 0 ? g_strdup_printf ("%s:%u", parser->origin, line) : g_strdup (parser->origin);
+}
+
 G_GNUC_PRINTF (5, 6)
 static void
 set_key_error (GError **error, const Parser *parser, const char *group, const char *key,
                const char *format, ...)
 {
+  g_autofree char *where = key_where (parser, group, key);
   g_autofree char *reason = NULL;
   va_list args;
 
   va_start (args, format);
   reason = g_strdup_vprintf (format, args);
   va_end (args);
-  g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID, "%s: [%s] %s: %s",
-               parser->origin, group, key, reason);
+  g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID, "%s: [%s] %s: %s", where,
+               group, key, reason);
 }
 
 /* An unknown group or key: a warning when starting, a problem for
@@ -328,8 +338,10 @@ read_secret_file (const Parser *parser, const char *group, const char *key, cons
 
   if (!g_file_get_contents (path, &contents, &len, &local))
     {
-      g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_IO, "%s: [%s] %s: %s",
-                   parser->origin, group, key, local->message);
+      g_autofree char *where = key_where (parser, group, key);
+
+      g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_IO, "%s: [%s] %s: %s", where,
+                   group, key, local->message);
       return NULL;
     }
   while (len > 0 && g_ascii_isspace (contents[len - 1]))
@@ -360,7 +372,8 @@ parse_server (const Parser *parser, Settings *settings)
   if (parse_list (parser, "server", "listen", &listen, &listen_present, slot (parser))
       && listen_present)
     {
-      g_autofree char *what = g_strdup_printf ("%s: [server] listen", parser->origin);
+      g_autofree char *where = key_where (parser, "server", "listen");
+      g_autofree char *what = g_strdup_printf ("%s: [server] listen", where);
       g_autoptr (GPtrArray) addresses = NULL;
 
       if (listen[0] == NULL)
@@ -387,6 +400,9 @@ parse_server (const Parser *parser, Settings *settings)
 
   parse_path (parser, "server", "tls-certificate", &settings->tls_certificate, slot (parser));
   parse_path (parser, "server", "tls-key", &settings->tls_key, slot (parser));
+  /* for the checks of the files, once the whole configuration is known */
+  settings->tls_certificate_where = key_where (parser, "server", "tls-certificate");
+  settings->tls_key_where = key_where (parser, "server", "tls-key");
   parse_list (parser, "server", "allowed-origins", &settings->allowed_origins, NULL, slot (parser));
   parse_bool (parser, "server", "compression", &settings->compression, NULL, slot (parser));
   parse_bool (parser, "server", "metrics", &settings->metrics, &settings->metrics_set,

@@ -147,6 +147,8 @@ settings_free (Settings *settings)
   g_clear_pointer (&settings->listen, g_ptr_array_unref);
   g_free (settings->tls_certificate);
   g_free (settings->tls_key);
+  g_free (settings->tls_certificate_where);
+  g_free (settings->tls_key_where);
   g_strfreev (settings->allowed_origins);
   g_clear_pointer (&settings->jwt_secret, g_bytes_unref);
   g_free (settings->jwt_public_key_file);

@@ -287,7 +287,8 @@ test_invalid_values (void)
       g_autoptr (HeraldConfig) config = herald_config_new ();
       g_autoptr (GError) error = NULL;
       g_autofree char *data = g_strdup_printf ("[%s]\n%s=%s\n", bad->group, bad->key, bad->value);
-      g_autofree char *prefix = g_strdup_printf ("%s: [%s] %s: ", ORIGIN, bad->group, bad->key);
+      /* file, line, group, key */
+      g_autofree char *prefix = g_strdup_printf ("%s:2: [%s] %s: ", ORIGIN, bad->group, bad->key);
 
       g_test_message ("[%s] %s=%s", bad->group, bad->key, bad->value);
       g_assert_false (herald_config_load_data (config, data, -1, ORIGIN, &error));
@@ -309,7 +310,7 @@ test_invalid_message_format (void)
       herald_config_load_data (config, "[limits]\nheartbeat-interval=abc\n", -1, ORIGIN, &error));
   g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
   g_assert_cmpstr (error->message, ==,
-                   ORIGIN ": [limits] heartbeat-interval: expected an integer between 1 and "
+                   ORIGIN ":2: [limits] heartbeat-interval: expected an integer between 1 and "
                           "3600, got “abc”");
 }
 
@@ -656,7 +657,7 @@ test_tls_and_algorithms (void)
     g_assert_false (herald_config_validate (config, &error));
     g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
     g_test_message ("%s", error->message);
-    g_assert_nonnull (strstr (error->message, "[server] tls-key"));
+    g_assert_nonnull (strstr (error->message, ORIGIN ":4: [server] tls-key"));
     g_assert_nonnull (strstr (error->message, "/nonexistent/k.pem"));
     g_assert_null (strstr (error->message, "tls-certificate"));
     g_clear_error (&error);
