@@ -197,6 +197,28 @@ async function main() {
   const rowText = await row.textContent();
   if (!rowText.includes('sse') || !rowText.includes('news')) throw new Error('connection row: ' + rowText);
   await admin.waitForSelector('#channel-rows tr[data-channel="news"]');
+
+  step('admin: at 1280 px a row with long names keeps every column in view, Close included');
+  // A stream with long channel names (no spaces to wrap at), opened by the admin page itself.
+  const longName = 'news.' + 'a-rather-long-channel-name-'.repeat(3);
+  await admin.evaluate((url) => { window.longStream = new EventSource(url); },
+    base + '/events?channel=' + longName + '&channel=' + longName + '.2');
+  const longRow = `#conn-rows tr:has(td:text-is("${longName}, ${longName}.2"))`;
+  await admin.waitForSelector(longRow, { timeout: STEP_MS });
+  const longId = await admin.getAttribute(longRow, 'data-id');
+  const fit = await admin.evaluate((sel) => {
+    const btn = document.querySelector(sel + ' button');
+    const wrap = btn.closest('div');
+    const b = btn.getBoundingClientRect();
+    const w = wrap.getBoundingClientRect();
+    return { hidden: wrap.scrollWidth - wrap.clientWidth, right: b.right, wrapRight: w.right,
+             width: window.innerWidth };
+  }, `#conn-rows tr[data-id="${longId}"]`);
+  if (fit.hidden > 0 || fit.right > fit.wrapRight || fit.right > fit.width)
+    throw new Error('admin: the Close column is clipped: ' + JSON.stringify(fit));
+  await admin.click(longRow + ' button');
+  await admin.waitForSelector(longRow, { state: 'detached' });
+  await admin.evaluate(() => window.longStream.close());
   // Bursts of publishes for ~8 s so the chart has a curve.
   for (let i = 0; i < 16; i++) {
     const burst = [1, 3, 6, 4, 8, 2][i % 6];
