@@ -15,7 +15,7 @@
  *     program), and the holder is looked up in /proc when we may see it.
  *
  * Only then do the workers bind, each with SO_REUSEPORT, sharing the port
- * among themselves. See docs/architecture.md ("One instance per port").
+ * among themselves. See docs/operations.md ("One instance per address").
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
