@@ -1179,7 +1179,8 @@ herald_metrics_render (const HeraldStats *stats, const char *engine_name, const 
 static void
 on_request_finished (SoupServer *server, SoupServerMessage *msg, gpointer user_data)
 {
-  const char *path = g_uri_get_path (soup_server_message_get_uri (msg));
+  GUri *uri = soup_server_message_get_uri (msg); /* NULL for a request that did not parse */
+  const char *path = uri != NULL ? g_uri_get_path (uri) : NULL;
 
   if (path != NULL && (g_str_equal (path, "/api") || g_str_has_prefix (path, "/api/")))
     herald_metrics_count_api_response (soup_server_message_get_status (msg));
