@@ -383,7 +383,10 @@ load_internal (HeraldConfig *self, const char *data, gsize length, const char *o
   parse_limits (&parser, limits);
   ok = herald_config_problems_take (&problems, error);
   herald_config_problems_clear (&problems);
-  if (!ok)
+  /* For --check-config (strict) what was valid is taken all the same, so
+   * the checks of the whole configuration can report their problems too;
+   * nothing runs with it. */
+  if (!ok && !self->strict)
     return FALSE;
 
   settings_free (self->settings);
@@ -393,7 +396,7 @@ load_internal (HeraldConfig *self, const char *data, gsize length, const char *o
   for (Limit i = 0; i < N_LIMITS; i++)
     set_limit (self, i, limits[i], NULL);
   g_object_thaw_notify (G_OBJECT (self));
-  return TRUE;
+  return ok;
 }
 
 /**
@@ -418,6 +421,7 @@ herald_config_load (HeraldConfig *self, const char *path, GError **error)
   g_autofree char *basedir = NULL;
   const char *file = path != NULL ? path : HERALD_DEFAULT_CONFIG;
   gsize length = 0;
+  gboolean ok;
 
   g_return_val_if_fail (HERALD_IS_CONFIG (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -439,13 +443,14 @@ herald_config_load (HeraldConfig *self, const char *path, GError **error)
     }
 
   basedir = g_path_get_dirname (file);
-  if (!load_internal (self, contents, length, file, basedir, error))
+  ok = load_internal (self, contents, length, file, basedir, error);
+  if (!ok && !self->strict)
     return FALSE;
   g_free (self->path);
   self->path = g_strdup (file);
   g_free (self->reload_path);
   self->reload_path = g_strdup (file);
-  return TRUE;
+  return ok;
 }
 
 /**
@@ -605,7 +610,10 @@ herald_config_set_workers_override (HeraldConfig *self, int workers, GError **er
  * @strict: whether unknown groups and keys are errors
  *
  * For --check-config: the next load reports unknown groups and keys as
- * problems instead of logging warnings.
+ * problems instead of logging warnings, and a load that fails on invalid
+ * values still takes the valid ones (and the file name), so that
+ * herald_config_validate() can report the problems of the whole
+ * configuration as well. Such a configuration is only for checking.
  */
 void
 herald_config_set_strict (HeraldConfig *self, gboolean strict)

@@ -16,6 +16,39 @@
 #include "herald-daemon.h"
 #include "herald-token-gen.h"
 
+/* --check-config: every problem (of the values, of the command line, of the
+ * whole configuration), then the exit status */
+static int
+check_config (HeraldConfig *config, const char *path, char **listen, int workers)
+{
+  g_autoptr (GPtrArray) problems = g_ptr_array_new_with_free_func ((GDestroyNotify)g_error_free);
+  GError *error = NULL;
+  const char *loaded;
+
+  herald_config_set_strict (config, TRUE);
+  if (!herald_config_load (config, path, &error))
+    g_ptr_array_add (problems, g_steal_pointer (&error));
+  if (listen != NULL
+      && !herald_config_set_listen_override (config, (const char *const *)listen, &error))
+    g_ptr_array_add (problems, g_steal_pointer (&error));
+  if (workers != -1 && !herald_config_set_workers_override (config, workers, &error))
+    g_ptr_array_add (problems, g_steal_pointer (&error));
+  if (!herald_config_validate (config, &error))
+    g_ptr_array_add (problems, g_steal_pointer (&error));
+  for (guint i = 0; i < problems->len; i++)
+    {
+      g_auto (GStrv) lines = g_strsplit (((GError *)problems->pdata[i])->message, "\n", -1);
+
+      for (guint j = 0; lines[j] != NULL; j++)
+        g_printerr ("heraldd: %s\n", lines[j]);
+    }
+  if (problems->len > 0)
+    return 1;
+  loaded = herald_config_get_path (config);
+  g_print (_ ("%s: configuration is valid\n"), loaded != NULL ? loaded : _ ("(defaults)"));
+  return 0;
+}
+
 static gboolean
 parse_bus (const char *text, HeraldBusChoice *out)
 {
@@ -186,7 +219,8 @@ main (int argc, char **argv)
     }
 
   config = herald_config_new ();
-  herald_config_set_strict (config, opt_check);
+  if (opt_check)
+    return check_config (config, opt_config, opt_listen, opt_workers);
   if (!herald_config_load (config, opt_config, &error)
       || (opt_listen
           && !herald_config_set_listen_override (config, (const char *const *)opt_listen, &error))
@@ -199,13 +233,6 @@ main (int argc, char **argv)
       for (guint i = 0; lines[i] != NULL; i++)
         g_printerr ("heraldd: %s\n", lines[i]);
       return 1;
-    }
-  if (opt_check)
-    {
-      const char *path = herald_config_get_path (config);
-
-      g_print (_ ("%s: configuration is valid\n"), path != NULL ? path : _ ("(defaults)"));
-      return 0;
     }
   if (opt_print)
     {

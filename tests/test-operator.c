@@ -425,6 +425,22 @@ test_check_config (void)
       g_assert_true (found);
     }
   proc_free (p);
+
+  /* A bad value does not hide the problems of the whole configuration, nor
+   * of the command line */
+  {
+    g_autofree char *both = write_config ("both.conf", "[server]\nlisten=https://127.0.0.1:0\n"
+                                                       "[history]\nsize=-1\n");
+    const char *args[] = { "--check-config", "--config", both, "--workers", "9999", NULL };
+
+    p = proc_run (args, NULL);
+    g_test_message ("%s", p->err->str);
+    g_assert_cmpint (p->status, ==, 1);
+    g_assert_nonnull (strstr (p->err->str, ":4: [history] size"));
+    g_assert_nonnull (strstr (p->err->str, "https:// addresses need [server] tls-certificate"));
+    g_assert_nonnull (strstr (p->err->str, "--workers"));
+    proc_free (p);
+  }
 }
 
 static void
