@@ -33,7 +33,8 @@ address_to_string (const HeraldListenAddress *address)
 static void
 set_list (GKeyFile *file, const char *group, const char *key, const char *const *items)
 {
-  g_key_file_set_string_list (file, group, key, items, items != NULL ? g_strv_length ((char **)items) : 0);
+  g_key_file_set_string_list (file, group, key, items,
+                              items != NULL ? g_strv_length ((char **)items) : 0);
 }
 
 /* A key we print commented out: unset, or withheld */
@@ -46,8 +47,7 @@ note_unset (GString *notes, const char *group, const char *key, const char *why)
 static void
 describe (GKeyFile *file, const char *group, const char *key)
 {
-  g_autofree char *comment
-      = g_strdup_printf (" %s", herald_config_describe_key (group, key));
+  g_autofree char *comment = g_strdup_printf (" %s", herald_config_describe_key (group, key));
 
   g_key_file_set_comment (file, group, key, comment, NULL);
 }
@@ -148,7 +148,9 @@ print_key (HeraldConfig *self, GKeyFile *file, Notes *notes, const char *group, 
     {
       HeraldJwtAlg alg = herald_config_get_jwt_algorithm (self);
 
-      string = alg == HERALD_JWT_ALG_HS256 ? "HS256" : alg == HERALD_JWT_ALG_RS256 ? "RS256" : "ES256";
+      string = alg == HERALD_JWT_ALG_HS256   ? "HS256"
+               : alg == HERALD_JWT_ALG_RS256 ? "RS256"
+                                             : "ES256";
     }
   else if (strcmp (key, "leeway") == 0)
     g_key_file_set_uint64 (file, group, key, herald_config_get_leeway (self));
@@ -246,8 +248,9 @@ herald_config_print (HeraldConfig *self)
         print_key (self, file, &notes, group, keys[k]);
     }
 
-  g_string_append_printf (out, _ ("# Effective Herald configuration (heraldd --print-config)\n"
-                                  "# from: %s, the environment, the command line and defaults\n"),
+  g_string_append_printf (out,
+                          _ ("# Effective Herald configuration (heraldd --print-config)\n"
+                             "# from: %s, the environment, the command line and defaults\n"),
                           path != NULL ? path : _ ("no file"));
   /* Each group, then the keys it leaves unset as comments */
   for (guint g = 0; herald_config_known_group (g) != NULL; g++)

@@ -75,8 +75,8 @@ herald_listen_guard_claim (GInetAddress *address, guint16 port, GError **error)
   close (fd);
   if (saved != EADDRINUSE)
     {
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
-                   _ ("cannot claim %s: %s"), text, g_strerror (saved));
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), _ ("cannot claim %s: %s"),
+                   text, g_strerror (saved));
       return -1;
     }
 
@@ -200,8 +200,8 @@ herald_listen_guard_probe (GInetAddress *address, guint16 port, GError **error)
   close (fd);
   if (saved != EADDRINUSE)
     {
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), _ ("cannot bind %s: %s"),
-                   text, g_strerror (saved));
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), _ ("cannot bind %s: %s"), text,
+                   g_strerror (saved));
       return FALSE;
     }
   holder = find_socket_owner (listening_inode ("/proc/net/tcp", port));

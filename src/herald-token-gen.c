@@ -50,8 +50,8 @@ put_coord (guint8 *out, const gnutls_datum_t *value)
 static char *
 sign_with_key (const char *key_file, HeraldJwtAlg alg, const char *claims, GError **error)
 {
-  const char *header_json
-      = alg == HERALD_JWT_ALG_RS256 ? "{\"alg\":\"RS256\",\"typ\":\"JWT\"}" : "{\"alg\":\"ES256\",\"typ\":\"JWT\"}";
+  const char *header_json = alg == HERALD_JWT_ALG_RS256 ? "{\"alg\":\"RS256\",\"typ\":\"JWT\"}"
+                                                        : "{\"alg\":\"ES256\",\"typ\":\"JWT\"}";
   g_autofree char *pem = NULL;
   g_autofree char *header = b64url (header_json, strlen (header_json));
   g_autofree char *body = b64url (claims, strlen (claims));
@@ -166,9 +166,10 @@ herald_token_generate (HeraldConfig *config, const char *sub, guint ttl,
     }
   if (alg != HERALD_JWT_ALG_HS256 && key_file == NULL)
     {
-      g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID,
-                   _ ("--gen-token: [auth] jwt-algorithm is %s: give the private key with --key FILE"),
-                   alg == HERALD_JWT_ALG_RS256 ? "RS256" : "ES256");
+      g_set_error (
+          error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID,
+          _ ("--gen-token: [auth] jwt-algorithm is %s: give the private key with --key FILE"),
+          alg == HERALD_JWT_ALG_RS256 ? "RS256" : "ES256");
       return NULL;
     }
   if (alg == HERALD_JWT_ALG_HS256 && key_file != NULL)
@@ -224,7 +225,8 @@ herald_token_generate (HeraldConfig *config, const char *sub, guint ttl,
     }
   /* What heraldd would do with it: a key that does not match the configured
    * public key, or a bad channel name, fails here rather than at the client */
-  claims = herald_jwt_verifier_verify (verifier, token, now, herald_config_get_leeway (config), error);
+  claims
+      = herald_jwt_verifier_verify (verifier, token, now, herald_config_get_leeway (config), error);
   if (claims == NULL)
     {
       g_prefix_error (error, _ ("--gen-token: heraldd would refuse the token: "));

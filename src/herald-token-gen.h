@@ -14,11 +14,7 @@ G_BEGIN_DECLS
  * configured [auth] jwt-public-key-file. The token is verified with the
  * configured key before it is returned, so a token that heraldd would
  * refuse is never printed. */
-char *herald_token_generate (HeraldConfig *config,
-                             const char *sub,
-                             guint ttl,
-                             const char *const *channels,
-                             const char *key_file,
-                             GError **error);
+char *herald_token_generate (HeraldConfig *config, const char *sub, guint ttl,
+                             const char *const *channels, const char *key_file, GError **error);
 
 G_END_DECLS
