@@ -1,8 +1,7 @@
 /* herald-config-internal.h: what the parts of HeraldConfig share
  * (herald-config.c: the key tables, the object, loading and getters;
  * herald-config-parse.c: the key parsers; herald-config-check.c: the checks
- * of the whole; herald-config-listen.c: listen addresses). Not for the rest
- * of the daemon.
+ * of the whole). Not for the rest of the daemon.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -95,8 +94,5 @@ void herald_config_parse_sections (const HeraldConfigParser *parser,
 
 /* herald-config.c */
 HeraldConfigSettings *herald_config_get_settings (HeraldConfig *self);
-
-/* herald-config-listen.c: "https://[::1]:443" */
-char *herald_listen_address_to_string (const HeraldListenAddress *address);
 
 G_END_DECLS

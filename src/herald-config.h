@@ -12,6 +12,8 @@
 
 #include <glib-object.h>
 
+#include "herald-listen-address.h"
+
 G_BEGIN_DECLS
 
 #define HERALD_CONFIG_ERROR (herald_config_error_quark ())
@@ -28,22 +30,6 @@ typedef enum
   HERALD_JWT_ALG_RS256,
   HERALD_JWT_ALG_ES256,
 } HeraldJwtAlg;
-
-/* One listen address parsed from "HOST:PORT", "http://HOST:PORT" or "https://HOST:PORT".
- * IPv6 hosts are written in brackets: "[::1]:8080". */
-typedef struct
-{
-  char *host;
-  guint16 port; /* 0 = pick a free port */
-  gboolean tls;
-} HeraldListenAddress;
-
-void herald_listen_address_free (HeraldListenAddress *address);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (HeraldListenAddress, herald_listen_address_free)
-/* Parses one address; error names @what (e.g. "--listen" or "file: [server] listen") */
-HeraldListenAddress *herald_listen_address_parse (const char *text, const char *what, GError **error);
-/* TRUE for 127.0.0.0/8, ::1 and "localhost" */
-gboolean herald_listen_address_is_loopback (const HeraldListenAddress *address);
 
 #define HERALD_TYPE_CONFIG (herald_config_get_type ())
 G_DECLARE_FINAL_TYPE (HeraldConfig, herald_config, HERALD, CONFIG, GObject)

@@ -1,18 +1,15 @@
-/* herald-config-listen.c: listen addresses ("HOST:PORT",
- * "https://HOST:PORT", "[v6]:PORT") for [server] listen and --listen.
+/* herald-listen-address.c: "HOST:PORT", "http://HOST:PORT", "https://HOST:PORT".
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "config.h"
 
-#include "herald-config-internal.h"
-
+#include <string.h>
 #include <gio/gio.h>
 #include <glib/gi18n.h>
-#include <string.h>
 
-/* ------------------------------------------------------------------------ */
-/* Listen addresses                                                          */
+#include "herald-config.h" /* HERALD_CONFIG_ERROR */
+#include "herald-listen-address.h"
 
 /**
  * herald_listen_address_free:
