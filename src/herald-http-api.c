@@ -1075,36 +1075,6 @@ metrics_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
 
 /* --- Metrics text --- */
 
-/* Label values escape '\\', '"' and newlines (text format 0.0.4). */
-static void
-append_label_value (GString *out, const char *value)
-{
-  for (const char *p = value != NULL ? value : ""; *p; p++)
-    {
-      if (*p == '\\')
-        g_string_append (out, "\\\\");
-      else if (*p == '"')
-        g_string_append (out, "\\\"");
-      else if (*p == '\n')
-        g_string_append (out, "\\n");
-      else
-        g_string_append_c (out, *p);
-    }
-}
-
-static void
-append_header (GString *out, const char *name, const char *type, const char *help)
-{
-  g_string_append_printf (out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static void
-append_single (GString *out, const char *name, const char *type, const char *help, guint64 value)
-{
-  append_header (out, name, type, help);
-  g_string_append_printf (out, "%s %" G_GUINT64_FORMAT "\n", name, value);
-}
-
 /**
  * herald_metrics_render:
  * @stats: counters summed over the workers
@@ -1128,28 +1098,33 @@ herald_metrics_render (const HeraldStats *stats, const char *engine_name, const 
 
   out = g_string_new (NULL);
 
-  append_header (out, "herald_connections", "gauge", "Open client connections by transport.");
+  herald_metrics_append_header (out, "herald_connections", "gauge",
+                                "Open client connections by transport.");
   g_string_append_printf (out, "herald_connections{transport=\"websocket\"} %u\n",
                           stats->connections_websocket);
   g_string_append_printf (out, "herald_connections{transport=\"sse\"} %u\n",
                           stats->connections_sse);
 
-  append_single (out, "herald_connections_opened_total", "counter",
-                 "Client connections opened since start.", stats->connections_opened);
-  append_single (out, "herald_messages_received_total", "counter",
-                 "Messages received from clients.", stats->messages_received);
-  append_single (out, "herald_messages_published_total", "counter",
-                 "Messages published to channels.", stats->messages_published);
-  append_single (out, "herald_deliveries_total", "counter", "Messages queued to connections.",
-                 stats->deliveries);
-  append_single (out, "herald_bytes_written_total", "counter", "Bytes written to client sockets.",
-                 stats->bytes_written);
-  append_single (out, "herald_send_queue_bytes", "gauge",
-                 "Bytes queued for clients and not yet written.", stats->bytes_queued);
-  append_single (out, "herald_dropped_total", "counter",
-                 "Deliveries dropped because a slow consumer was closed.", stats->dropped);
+  herald_metrics_append_single (out, "herald_connections_opened_total", "counter",
+                                "Client connections opened since start.",
+                                stats->connections_opened);
+  herald_metrics_append_single (out, "herald_messages_received_total", "counter",
+                                "Messages received from clients.", stats->messages_received);
+  herald_metrics_append_single (out, "herald_messages_published_total", "counter",
+                                "Messages published to channels.", stats->messages_published);
+  herald_metrics_append_single (out, "herald_deliveries_total", "counter",
+                                "Messages queued to connections.", stats->deliveries);
+  herald_metrics_append_single (out, "herald_bytes_written_total", "counter",
+                                "Bytes written to client sockets.", stats->bytes_written);
+  herald_metrics_append_single (out, "herald_send_queue_bytes", "gauge",
+                                "Bytes queued for clients and not yet written.",
+                                stats->bytes_queued);
+  herald_metrics_append_single (out, "herald_dropped_total", "counter",
+                                "Deliveries dropped because a slow consumer was closed.",
+                                stats->dropped);
 
-  append_header (out, "herald_closes_total", "counter", "Connections closed, by close code.");
+  herald_metrics_append_header (out, "herald_closes_total", "counter",
+                                "Connections closed, by close code.");
   for (guint i = 0; i < G_N_ELEMENTS (herald_close_codes); i++)
     {
       if (herald_close_codes[i] == 0)
@@ -1158,13 +1133,13 @@ herald_metrics_render (const HeraldStats *stats, const char *engine_name, const 
                               (guint)herald_close_codes[i], stats->closes[i]);
     }
 
-  append_header (out, "herald_info", "gauge", "Herald version, engine and node id.");
+  herald_metrics_append_header (out, "herald_info", "gauge", "Herald version, engine and node id.");
   g_string_append (out, "herald_info{version=\"");
-  append_label_value (out, PACKAGE_VERSION);
+  herald_metrics_append_label_value (out, PACKAGE_VERSION);
   g_string_append (out, "\",engine=\"");
-  append_label_value (out, engine_name);
+  herald_metrics_append_label_value (out, engine_name);
   g_string_append (out, "\",node=\"");
-  append_label_value (out, node_id);
+  herald_metrics_append_label_value (out, node_id);
   g_string_append (out, "\"} 1\n");
 
   herald_metrics_append_herald (out, engine_state);

@@ -55,10 +55,35 @@ herald_metrics_observe_write_latency (gint64 usec)
   atomic_add (&latency_sum_usec, (guint64)usec);
 }
 
-static void
-append_header (GString *out, const char *name, const char *type, const char *help)
+/* Label values escape '\\', '"' and newlines (text format 0.0.4). */
+void
+herald_metrics_append_label_value (GString *out, const char *value)
+{
+  for (const char *p = value != NULL ? value : ""; *p; p++)
+    {
+      if (*p == '\\')
+        g_string_append (out, "\\\\");
+      else if (*p == '"')
+        g_string_append (out, "\\\"");
+      else if (*p == '\n')
+        g_string_append (out, "\\n");
+      else
+        g_string_append_c (out, *p);
+    }
+}
+
+void
+herald_metrics_append_header (GString *out, const char *name, const char *type, const char *help)
 {
   g_string_append_printf (out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void
+herald_metrics_append_single (GString *out, const char *name, const char *type, const char *help,
+                              guint64 value)
+{
+  herald_metrics_append_header (out, name, type, help);
+  g_string_append_printf (out, "%s %" G_GUINT64_FORMAT "\n", name, value);
 }
 
 /* Seconds from microseconds, in plain decimal (no exponent) */
@@ -131,29 +156,32 @@ herald_metrics_append_process (GString *out)
 
       if (ticks <= 0)
         ticks = 100;
-      append_header (out, "process_cpu_seconds_total", "counter",
-                     "User and system CPU time spent in seconds.");
+      herald_metrics_append_header (out, "process_cpu_seconds_total", "counter",
+                                    "User and system CPU time spent in seconds.");
       g_string_append (out, "process_cpu_seconds_total ");
       append_seconds (out, cpu * G_USEC_PER_SEC / (guint64)ticks);
       g_string_append_c (out, '\n');
-      append_header (out, "process_resident_memory_bytes", "gauge",
-                     "Resident memory size in bytes.");
+      herald_metrics_append_header (out, "process_resident_memory_bytes", "gauge",
+                                    "Resident memory size in bytes.");
       g_string_append_printf (out, "process_resident_memory_bytes %" G_GUINT64_FORMAT "\n",
                               g_ascii_strtoull (stat[21], NULL, 10) * (guint64)MAX (page, 1));
-      append_header (out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+      herald_metrics_append_header (out, "process_virtual_memory_bytes", "gauge",
+                                    "Virtual memory size in bytes.");
       g_string_append_printf (out, "process_virtual_memory_bytes %" G_GUINT64_FORMAT "\n",
                               g_ascii_strtoull (stat[20], NULL, 10));
-      append_header (out, "process_start_time_seconds", "gauge",
-                     "Start time of the process since unix epoch in seconds.");
+      herald_metrics_append_header (out, "process_start_time_seconds", "gauge",
+                                    "Start time of the process since unix epoch in seconds.");
       g_string_append (out, "process_start_time_seconds ");
       append_seconds (out, boot_time () * G_USEC_PER_SEC + start * G_USEC_PER_SEC / (guint64)ticks);
       g_string_append_c (out, '\n');
     }
-  append_header (out, "process_open_fds", "gauge", "Number of open file descriptors.");
+  herald_metrics_append_header (out, "process_open_fds", "gauge",
+                                "Number of open file descriptors.");
   g_string_append_printf (out, "process_open_fds %u\n", count_open_fds ());
   if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
     {
-      append_header (out, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+      herald_metrics_append_header (out, "process_max_fds", "gauge",
+                                    "Maximum number of open file descriptors.");
       g_string_append_printf (out, "process_max_fds %" G_GUINT64_FORMAT "\n",
                               (guint64)limit.rlim_cur);
     }
@@ -166,9 +194,10 @@ herald_metrics_append_herald (GString *out, const char *engine_state)
 
   g_return_if_fail (out != NULL);
 
-  append_header (out, "herald_publish_write_latency_seconds", "histogram",
-                 "Time from a publish received to its deliveries handed to the kernel, once per "
-                 "worker write batch.");
+  herald_metrics_append_header (
+      out, "herald_publish_write_latency_seconds", "histogram",
+      "Time from a publish received to its deliveries handed to the kernel, once per "
+      "worker write batch.");
   for (guint i = 0; i < N_LATENCY_BUCKETS; i++)
     {
       cumulative += atomic_get (&latency_buckets[i]);
@@ -184,8 +213,8 @@ herald_metrics_append_herald (GString *out, const char *engine_state)
   g_string_append_printf (
       out, "\nherald_publish_write_latency_seconds_count %" G_GUINT64_FORMAT "\n", cumulative);
 
-  append_header (out, "herald_http_api_requests_total", "counter",
-                 "HTTP API (/api/…) responses sent, by status code.");
+  herald_metrics_append_header (out, "herald_http_api_requests_total", "counter",
+                                "HTTP API (/api/…) responses sent, by status code.");
   for (guint status = STATUS_MIN; status <= STATUS_MAX; status++)
     {
       guint64 n = atomic_get (&api_responses[status - STATUS_MIN]);
@@ -200,11 +229,12 @@ herald_metrics_append_herald (GString *out, const char *engine_state)
     {
       gboolean ok = strcmp (engine_state, "ok") == 0;
 
-      append_header (out, "herald_engine_up", "gauge",
-                     "1 when the engine (in-process, or Redis) works normally, 0 when degraded.");
+      herald_metrics_append_header (
+          out, "herald_engine_up", "gauge",
+          "1 when the engine (in-process, or Redis) works normally, 0 when degraded.");
       g_string_append_printf (out, "herald_engine_up %d\n", ok ? 1 : 0);
-      append_header (out, "herald_engine_state", "gauge",
-                     "The engine's state: 1 for the current one.");
+      herald_metrics_append_header (out, "herald_engine_state", "gauge",
+                                    "The engine's state: 1 for the current one.");
       g_string_append_printf (out, "herald_engine_state{state=\"ok\"} %d\n", ok ? 1 : 0);
       g_string_append_printf (out, "herald_engine_state{state=\"degraded\"} %d\n", ok ? 0 : 1);
     }

@@ -30,6 +30,14 @@ void herald_metrics_observe_write_latency (gint64 usec);
  * herald_http_api_requests_total{code}; and, when @engine_state is not
  * NULL, herald_engine_state{state="ok"|"degraded"} (1 for the current one)
  * and herald_engine_up. */
+/* The text format's pieces: "# HELP"/"# TYPE" lines, one unlabelled
+ * sample with its header, an escaped label value */
+void herald_metrics_append_header (GString *out, const char *name, const char *type,
+                                   const char *help);
+void herald_metrics_append_single (GString *out, const char *name, const char *type,
+                                   const char *help, guint64 value);
+void herald_metrics_append_label_value (GString *out, const char *value);
+
 void herald_metrics_append_process (GString *out);
 void herald_metrics_append_herald (GString *out, const char *engine_state);
 
