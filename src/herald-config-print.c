@@ -21,15 +21,6 @@
 #include <glib/gi18n.h>
 #include <string.h>
 
-static char *
-address_to_string (const HeraldListenAddress *address)
-{
-  gboolean v6 = strchr (address->host, ':') != NULL;
-
-  return g_strdup_printf ("%s%s%s%s:%u", address->tls ? "https://" : "", v6 ? "[" : "",
-                          address->host, v6 ? "]" : "", address->port);
-}
-
 static void
 set_list (GKeyFile *file, const char *group, const char *key, const char *const *items)
 {
@@ -92,7 +83,7 @@ print_key (HeraldConfig *self, GKeyFile *file, Notes *notes, const char *group, 
 
       for (guint i = 0; i < listen->len; i++)
         {
-          g_autofree char *one = address_to_string (listen->pdata[i]);
+          g_autofree char *one = herald_listen_address_to_string (listen->pdata[i]);
 
           g_strv_builder_add (builder, one);
         }

@@ -28,5 +28,6 @@ check () {
 
 check "$dir/test-http-api" -p /http-api/publish-errors
 check "$dir/test-daemon" -p /daemon/version -p /daemon/bad-config
+check "$dir/test-operator" -p /operator/check-config -p /operator/one-instance-per-port
 
 [ "$failures" -eq 0 ] || exit 1
