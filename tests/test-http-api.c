@@ -889,6 +889,19 @@ test_metrics_render (void)
   g_assert_nonnull (strstr (text, "# TYPE herald_deliveries_total counter\n"));
   g_assert_nonnull (strstr (text, "# TYPE herald_send_queue_bytes gauge\n"));
   g_assert_nonnull (strstr (text, "# TYPE herald_connections gauge\n"));
+  g_assert_cmpstr (g_hash_table_lookup (samples, "herald_engine_up"), ==, "1");
+  g_assert_cmpstr (g_hash_table_lookup (samples, "herald_engine_state{state=\"ok\"}"), ==, "1");
+
+  /* A degraded engine (the Redis engine's state names the reason) */
+  {
+    g_autofree char *degraded
+        = herald_metrics_render (&stats, "redis", "n", "degraded: connecting to Redis");
+    g_autoptr (GHashTable) d = parse_metrics (degraded);
+
+    g_assert_cmpstr (g_hash_table_lookup (d, "herald_engine_up"), ==, "0");
+    g_assert_cmpstr (g_hash_table_lookup (d, "herald_engine_state{state=\"ok\"}"), ==, "0");
+    g_assert_cmpstr (g_hash_table_lookup (d, "herald_engine_state{state=\"degraded\"}"), ==, "1");
+  }
 }
 
 int
