@@ -2,7 +2,7 @@
 # Install what is missing, build, and run the whole test suite.
 set -eu
 cd "$(dirname "$0")/.."
-sh scripts/install-deps.sh
+sh scripts/install-deps.sh test
 [ -d build ] || meson setup build
 meson compile -C build
 # playwright-core for the browser test, pinned by tests/browser/package-lock.json.

@@ -12,6 +12,8 @@
 
 #include <glib-object.h>
 
+#include "herald-listen-address.h"
+
 G_BEGIN_DECLS
 
 #define HERALD_CONFIG_ERROR (herald_config_error_quark ())
@@ -28,22 +30,6 @@ typedef enum
   HERALD_JWT_ALG_RS256,
   HERALD_JWT_ALG_ES256,
 } HeraldJwtAlg;
-
-/* One listen address parsed from "HOST:PORT", "http://HOST:PORT" or "https://HOST:PORT".
- * IPv6 hosts are written in brackets: "[::1]:8080". */
-typedef struct
-{
-  char *host;
-  guint16 port; /* 0 = pick a free port */
-  gboolean tls;
-} HeraldListenAddress;
-
-void herald_listen_address_free (HeraldListenAddress *address);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (HeraldListenAddress, herald_listen_address_free)
-/* Parses one address; error names @what (e.g. "--listen" or "file: [server] listen") */
-HeraldListenAddress *herald_listen_address_parse (const char *text, const char *what, GError **error);
-/* TRUE for 127.0.0.0/8, ::1 and "localhost" */
-gboolean herald_listen_address_is_loopback (const HeraldListenAddress *address);
 
 #define HERALD_TYPE_CONFIG (herald_config_get_type ())
 G_DECLARE_FINAL_TYPE (HeraldConfig, herald_config, HERALD, CONFIG, GObject)
@@ -77,8 +63,14 @@ gboolean herald_config_set_workers_override (HeraldConfig *self, int workers, GE
 /* Final checks that need the whole picture, called once after load and overrides:
  * with no token key configured and `anonymous` not set explicitly to true, a
  * non-loopback listen address is refused; TLS listeners need certificate and
- * key; etc. Also logs the anonymous-only warning. */
+ * key, readable; etc. Every problem is named, one per line. */
 gboolean herald_config_validate (HeraldConfig *self, GError **error);
+
+/* Warnings about a valid configuration (anonymous-only); once the daemon starts */
+void herald_config_log_warnings (HeraldConfig *self);
+
+/* --check-config: unknown groups and keys become errors on the next load */
+void herald_config_set_strict (HeraldConfig *self, gboolean strict);
 
 const char *herald_config_get_path (HeraldConfig *self); /* file loaded, or NULL */
 
@@ -88,6 +80,9 @@ const char *herald_config_get_tls_certificate (HeraldConfig *self);
 const char *herald_config_get_tls_key (HeraldConfig *self);
 const char *const *herald_config_get_allowed_origins (HeraldConfig *self); /* NULL = unset */
 gboolean herald_config_get_compression (HeraldConfig *self);
+/* [server] metrics and admin-page; unset: on when listening on loopback only */
+gboolean herald_config_get_metrics (HeraldConfig *self);
+gboolean herald_config_get_admin_page (HeraldConfig *self);
 guint herald_config_get_workers (HeraldConfig *self); /* resolved: 0 → number of cores */
 
 /* [limits]: atomic getters, setters validate range and notify the property */
@@ -116,7 +111,10 @@ guint herald_config_get_leeway (HeraldConfig *self);
 gboolean herald_config_has_token_key (HeraldConfig *self);
 gboolean herald_config_get_anonymous (HeraldConfig *self); /* effective value */
 const char *const *herald_config_get_anonymous_channels (HeraldConfig *self);
+/* Effective value: without the key, and anonymous-only on loopback (no token
+ * key, `anonymous` not written), HERALD_DEMO_CHANNELS after validation. */
 const char *const *herald_config_get_anonymous_publish (HeraldConfig *self);
+#define HERALD_DEMO_CHANNELS "demo/*" /* the demo page's channels */
 
 /* [api] */
 const char *herald_config_get_api_key (HeraldConfig *self); /* NULL = HTTP API disabled */

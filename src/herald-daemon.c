@@ -15,6 +15,7 @@
 
 #include "herald-daemon.h"
 #include "herald-dbus.h"
+#include "herald-listen-guard.h"
 #include "herald-memory-engine.h"
 #include "herald-redis-engine.h"
 #include "herald-worker.h"
@@ -32,9 +33,11 @@ struct _HeraldDaemon
   HeraldDbus *dbus;
   GMainLoop *loop;
   GPtrArray *urls;
+  GArray *claims; /* of int: herald_listen_guard_claim() fds, one per address */
   int exit_status;
   gboolean stopping;
   guint expire_id;
+  guint signal_ids[3]; /* SIGTERM, SIGINT, SIGHUP: from before "listening on" */
 };
 
 G_DEFINE_FINAL_TYPE (HeraldDaemon, herald_daemon, G_TYPE_OBJECT)
@@ -71,6 +74,11 @@ herald_daemon_finalize (GObject *object)
   g_clear_object (&self->config);
   g_clear_pointer (&self->loop, g_main_loop_unref);
   g_clear_pointer (&self->urls, g_ptr_array_unref);
+  for (guint i = 0; i < self->claims->len; i++)
+    close (g_array_index (self->claims, int, i));
+  g_clear_pointer (&self->claims, g_array_unref);
+  for (guint i = 0; i < G_N_ELEMENTS (self->signal_ids); i++)
+    g_clear_handle_id (&self->signal_ids[i], g_source_remove);
   G_OBJECT_CLASS (herald_daemon_parent_class)->finalize (object);
 }
 
@@ -124,6 +132,7 @@ herald_daemon_init (HeraldDaemon *self)
 {
   self->loop = g_main_loop_new (NULL, FALSE);
   self->urls = g_ptr_array_new_with_free_func (g_free);
+  self->claims = g_array_new (FALSE, FALSE, sizeof (int));
 }
 
 HeraldDaemon *
@@ -203,6 +212,52 @@ make_listener (GInetAddress *address, guint16 port, guint16 *bound_port, GError 
   return g_steal_pointer (&socket);
 }
 
+/* Makes @inet:*port this process's before the workers bind it: claimed, and
+ * probed to be free (herald-listen-guard.h). For port 0 the kernel picks
+ * the port when the first worker's socket is bound, so that socket is made
+ * here, added for worker 0 (*first_bound), and the claim follows; a port
+ * some other Herald claimed in between is given back and another tried. */
+static gboolean
+claim_address (HeraldDaemon *self, GInetAddress *inet, guint16 *port, GPtrArray *per_worker,
+               gboolean tls, gboolean *first_bound, GError **error)
+{
+  int claim;
+
+  if (*port != 0)
+    {
+      claim = herald_listen_guard_claim (inet, *port, error);
+      if (claim < 0)
+        return FALSE;
+      g_array_append_val (self->claims, claim);
+      return herald_listen_guard_probe (inet, *port, error);
+    }
+  for (guint attempt = 0;; attempt++)
+    {
+      g_autoptr (GError) local = NULL;
+      guint16 bound = 0;
+      g_autoptr (GSocket) socket = make_listener (inet, 0, &bound, error);
+
+      if (socket == NULL)
+        return FALSE;
+      claim = herald_listen_guard_claim (inet, bound, &local);
+      if (claim >= 0)
+        {
+          g_array_append_val (self->claims, claim);
+          if (tls)
+            g_object_set_data (G_OBJECT (socket), "herald-tls", GINT_TO_POINTER (1));
+          g_ptr_array_add (g_ptr_array_index (per_worker, 0), g_steal_pointer (&socket));
+          *port = bound;
+          *first_bound = TRUE;
+          return TRUE;
+        }
+      if (!g_error_matches (local, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE) || attempt == 8)
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
+        }
+    }
+}
+
 static gboolean
 expire_history (gpointer user_data)
 {
@@ -212,6 +267,9 @@ expire_history (gpointer user_data)
     herald_memory_engine_expire (HERALD_MEMORY_ENGINE (self->engine));
   return G_SOURCE_CONTINUE;
 }
+
+static gboolean on_terminate (gpointer user_data);
+static gboolean on_hangup (gpointer user_data);
 
 gboolean
 herald_daemon_start (HeraldDaemon *self, GError **error)
@@ -247,7 +305,9 @@ herald_daemon_start (HeraldDaemon *self, GError **error)
                                               herald_config_get_tls_key (self->config), error);
       if (certificate == NULL)
         {
-          g_prefix_error (error, _ ("TLS certificate: "));
+          g_prefix_error (error, _ ("[server] tls-certificate “%s” / tls-key “%s”: "),
+                          herald_config_get_tls_certificate (self->config),
+                          herald_config_get_tls_key (self->config));
           return FALSE;
         }
     }
@@ -261,6 +321,7 @@ herald_daemon_start (HeraldDaemon *self, GError **error)
       g_autoptr (GInetAddress) inet = resolve_host (addr->host, error);
       guint16 port = addr->port;
       g_autofree char *host = NULL;
+      gboolean first_bound = FALSE;
 
       if (inet == NULL)
         return FALSE;
@@ -270,7 +331,9 @@ herald_daemon_start (HeraldDaemon *self, GError **error)
                        _ ("https listener needs [server] tls-certificate and tls-key"));
           return FALSE;
         }
-      for (guint w = 0; w < n_workers; w++)
+      if (!claim_address (self, inet, &port, per_worker, addr->tls, &first_bound, error))
+        return FALSE;
+      for (guint w = first_bound ? 1 : 0; w < n_workers; w++)
         {
           guint16 bound = 0;
           GSocket *socket = make_listener (inet, port, &bound, error);
@@ -298,6 +361,11 @@ herald_daemon_start (HeraldDaemon *self, GError **error)
         return FALSE;
     }
 
+  /* Whoever reads "listening on" may send SIGTERM at once: it must find
+   * the handlers in place (they run once the main loop does). */
+  self->signal_ids[0] = g_unix_signal_add (SIGTERM, on_terminate, self);
+  self->signal_ids[1] = g_unix_signal_add (SIGINT, on_terminate, self);
+  self->signal_ids[2] = g_unix_signal_add (SIGHUP, on_hangup, self);
   for (guint i = 0; i < self->urls->len; i++)
     g_printerr ("listening on %s\n", (char *)g_ptr_array_index (self->urls, i));
   g_message (_ ("Herald %s: %u worker(s), %s engine, node %s"), PACKAGE_VERSION, n_workers,
@@ -378,20 +446,25 @@ on_name_lost (HeraldDbus *dbus, gpointer user_data)
 {
   HeraldDaemon *self = user_data;
 
-  g_message (_ ("Lost the D-Bus name %s: exiting"), HERALD_DBUS_NAME);
-  begin_stop (self, 0);
+  /* Handing over to a later instance started with --replace is a clean
+   * exit; not getting the name, or losing it with the bus, is a failure
+   * (systemd's Restart=on-failure and scripts must see it). */
+  if (herald_dbus_get_replaced (dbus))
+    {
+      g_message (_ ("Replaced on D-Bus by another instance: exiting"));
+      begin_stop (self, 0);
+      return;
+    }
+  g_printerr ("heraldd: ");
+  g_printerr (_ ("no D-Bus name %s (see above): exiting with status 1"), HERALD_DBUS_NAME);
+  g_printerr ("\n");
+  begin_stop (self, 1);
 }
 
 static void
 on_optional_bus_lost (HeraldDbus *dbus, gpointer user_data)
 {
   g_message (_ ("D-Bus unavailable or name taken: continuing without D-Bus"));
-}
-
-static void
-on_bus_ready (HeraldDbus *dbus, gpointer user_data)
-{
-  g_debug ("D-Bus name %s acquired", HERALD_DBUS_NAME);
 }
 
 void
@@ -419,7 +492,6 @@ herald_daemon_connect_bus (HeraldDaemon *self, HeraldBusChoice bus, gboolean rep
     type = bus == HERALD_BUS_SYSTEM ? G_BUS_TYPE_SYSTEM : G_BUS_TYPE_SESSION;
 
   self->dbus = herald_dbus_new (self->hub);
-  g_signal_connect (self->dbus, "ready", G_CALLBACK (on_bus_ready), self);
   if (bus != HERALD_BUS_AUTO)
     g_signal_connect (self->dbus, "name-lost", G_CALLBACK (on_name_lost), self);
   else
@@ -430,14 +502,9 @@ herald_daemon_connect_bus (HeraldDaemon *self, HeraldBusChoice bus, gboolean rep
 int
 herald_daemon_run (HeraldDaemon *self)
 {
-  guint term_id = g_unix_signal_add (SIGTERM, on_terminate, self);
-  guint int_id = g_unix_signal_add (SIGINT, on_terminate, self);
-  guint hup_id = g_unix_signal_add (SIGHUP, on_hangup, self);
-
   notify_systemd ("READY=1");
   g_main_loop_run (self->loop);
-  g_source_remove (term_id);
-  g_source_remove (int_id);
-  g_source_remove (hup_id);
+  for (guint i = 0; i < G_N_ELEMENTS (self->signal_ids); i++)
+    g_clear_handle_id (&self->signal_ids[i], g_source_remove);
   return self->exit_status;
 }

@@ -46,6 +46,7 @@ struct _HeraldDbus
   guint owner_id;
   gboolean exported_by_owner;
   gboolean name_owned;
+  gboolean replaced; /* the name was taken over by another owner (--replace) */
   gulong opened_handler;
   gulong closed_handler;
   gulong config_handler;
@@ -807,9 +808,12 @@ on_name_lost (GDBusConnection *connection, const char *name, gpointer user_data)
     return;
   if (connection == NULL)
     g_warning (_ ("Cannot connect to the D-Bus bus to own %s"), name);
+  else if (self->name_owned && g_dbus_connection_is_closed (connection))
+    g_warning (_ ("Lost the D-Bus name %s: the connection to the bus was closed"), name);
   else if (self->name_owned)
     {
-      g_message (_ ("Lost the D-Bus name %s (replaced by another instance?)"), name);
+      g_message (_ ("Lost the D-Bus name %s: another instance replaced this one"), name);
+      self->replaced = TRUE;
       /* GLib 2.74 would still send ReleaseName for a name taken from us
        * and warn about the answer; leave the ownership record alone: we
        * are about to exit, and it cannot take the name back (DO_NOT_QUEUE). */
@@ -850,6 +854,21 @@ herald_dbus_own_name (HeraldDbus *self, GBusType bus_type, gboolean replace)
       = g_bus_own_name (bus_type, HERALD_DBUS_NAME, flags, on_bus_acquired, on_name_acquired,
                         on_name_lost, owner_data_new (self), owner_data_free);
   return self->owner_id;
+}
+
+/**
+ * herald_dbus_get_replaced:
+ * @self: a #HeraldDbus
+ *
+ * Returns: %TRUE when the name was ours and another owner took it over
+ *   (a later instance started with --replace); %FALSE when it never was
+ *   ours or was lost with the bus connection
+ */
+gboolean
+herald_dbus_get_replaced (HeraldDbus *self)
+{
+  g_return_val_if_fail (HERALD_IS_DBUS (self), FALSE);
+  return self->replaced;
 }
 
 /**

@@ -57,6 +57,8 @@ void herald_dbus_unexport (HeraldDbus *self);
 
 guint herald_dbus_own_name (HeraldDbus *self, GBusType bus_type, gboolean replace);
 
+/* TRUE when the name was taken over by a later instance (--replace) */
+gboolean herald_dbus_get_replaced (HeraldDbus *self);
 guint64 herald_dbus_get_suppressed_signals (HeraldDbus *self);
 
 G_END_DECLS

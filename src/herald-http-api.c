@@ -20,6 +20,7 @@
 #include <json-glib/json-glib.h>
 
 #include "herald-http-api.h"
+#include "herald-metrics.h"
 #include "herald-json.h"
 
 #define CLOSE_REASON_OPERATOR "closed by operator"
@@ -1031,6 +1032,7 @@ stats_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   HeraldHub *hub = HERALD_HUB (source);
   g_autoptr (GError) error = NULL;
   g_autofree HeraldStats *stats = NULL;
+  g_autofree char *engine_state = NULL;
   char *text;
 
   stats = herald_hub_get_stats_finish (hub, result, &error);
@@ -1042,8 +1044,9 @@ stats_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     }
 
   stats->engine_channels = herald_engine_count_channels (herald_hub_get_engine (hub));
+  engine_state = herald_hub_dup_engine_state (hub);
   text = herald_metrics_render (stats, herald_engine_get_name (herald_hub_get_engine (hub)),
-                                herald_hub_get_node_id (hub));
+                                herald_hub_get_node_id (hub), engine_state);
   soup_server_message_set_status (call->msg, SOUP_STATUS_OK, NULL);
   soup_message_headers_replace (soup_server_message_get_response_headers (call->msg),
                                 "Cache-Control", "no-store");
@@ -1059,7 +1062,8 @@ metrics_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
   HeraldHub *hub = user_data;
 
   set_connection_close (msg);
-  if (!g_str_equal (path, "/metrics"))
+  /* [server] metrics=false: as if there were no such page */
+  if (!g_str_equal (path, "/metrics") || !herald_config_get_metrics (herald_hub_get_config (hub)))
     {
       respond_error (msg, SOUP_STATUS_NOT_FOUND, _ ("Not found"));
       return;
@@ -1072,49 +1076,22 @@ metrics_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
 
 /* --- Metrics text --- */
 
-/* Label values escape '\\', '"' and newlines (text format 0.0.4). */
-static void
-append_label_value (GString *out, const char *value)
-{
-  for (const char *p = value != NULL ? value : ""; *p; p++)
-    {
-      if (*p == '\\')
-        g_string_append (out, "\\\\");
-      else if (*p == '"')
-        g_string_append (out, "\\\"");
-      else if (*p == '\n')
-        g_string_append (out, "\\n");
-      else
-        g_string_append_c (out, *p);
-    }
-}
-
-static void
-append_header (GString *out, const char *name, const char *type, const char *help)
-{
-  g_string_append_printf (out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static void
-append_single (GString *out, const char *name, const char *type, const char *help, guint64 value)
-{
-  append_header (out, name, type, help);
-  g_string_append_printf (out, "%s %" G_GUINT64_FORMAT "\n", name, value);
-}
-
 /**
  * herald_metrics_render:
  * @stats: counters summed over the workers
  * @engine_name: the engine's name ("memory", "redis", …)
  * @node_id: this node's id
+ * @engine_state: (nullable): herald_hub_dup_engine_state()'s answer
  *
- * Renders @stats in the Prometheus text exposition format 0.0.4, each
+ * Renders @stats, then the process and the process-wide Herald metrics
+ * (herald-metrics.h), in the Prometheus text exposition format 0.0.4, each
  * metric with its `# HELP` and `# TYPE` lines.
  *
  * Returns: (transfer full): the text, for `text/plain; version=0.0.4`
  */
 char *
-herald_metrics_render (const HeraldStats *stats, const char *engine_name, const char *node_id)
+herald_metrics_render (const HeraldStats *stats, const char *engine_name, const char *node_id,
+                       const char *engine_state)
 {
   GString *out;
 
@@ -1122,32 +1099,37 @@ herald_metrics_render (const HeraldStats *stats, const char *engine_name, const 
 
   out = g_string_new (NULL);
 
-  append_header (out, "herald_connections", "gauge", "Open client connections by transport.");
+  herald_metrics_append_header (out, "herald_connections", "gauge",
+                                "Open client connections by transport.");
   g_string_append_printf (out, "herald_connections{transport=\"websocket\"} %u\n",
                           stats->connections_websocket);
   g_string_append_printf (out, "herald_connections{transport=\"sse\"} %u\n",
                           stats->connections_sse);
 
-  append_single (out, "herald_connections_opened_total", "counter",
-                 "Client connections opened since start.", stats->connections_opened);
-  append_single (out, "herald_messages_received_total", "counter",
-                 "Messages received from clients.", stats->messages_received);
-  append_single (out, "herald_messages_published_total", "counter",
-                 "Messages published to channels.", stats->messages_published);
-  append_single (out, "herald_deliveries_total", "counter", "Messages queued to connections.",
-                 stats->deliveries);
-  append_single (out, "herald_bytes_written_total", "counter", "Bytes written to client sockets.",
-                 stats->bytes_written);
-  append_single (out, "herald_send_queue_bytes", "gauge",
-                 "Bytes queued for clients and not yet written.", stats->bytes_queued);
-  append_single (out, "herald_dropped_total", "counter",
-                 "Deliveries dropped because a slow consumer was closed.", stats->dropped);
+  herald_metrics_append_single (out, "herald_connections_opened_total", "counter",
+                                "Client connections opened since start.",
+                                stats->connections_opened);
+  herald_metrics_append_single (out, "herald_messages_received_total", "counter",
+                                "Messages received from clients.", stats->messages_received);
+  herald_metrics_append_single (out, "herald_messages_published_total", "counter",
+                                "Messages published to channels.", stats->messages_published);
+  herald_metrics_append_single (out, "herald_deliveries_total", "counter",
+                                "Messages queued to connections.", stats->deliveries);
+  herald_metrics_append_single (out, "herald_bytes_written_total", "counter",
+                                "Bytes written to client sockets.", stats->bytes_written);
+  herald_metrics_append_single (out, "herald_send_queue_bytes", "gauge",
+                                "Bytes queued for clients and not yet written.",
+                                stats->bytes_queued);
+  herald_metrics_append_single (out, "herald_dropped_total", "counter",
+                                "Deliveries dropped because a slow consumer was closed.",
+                                stats->dropped);
   if (stats->engine_channels >= 0)
-    append_single (out, "herald_channels", "gauge",
-                   "Channels the engine keeps state for (subscribers, history or offsets).",
-                   (guint64)stats->engine_channels);
+    herald_metrics_append_single (out, "herald_channels", "gauge",
+                                  "Channels the engine keeps state for (subscribers, history or offsets).",
+                                  (guint64)stats->engine_channels);
 
-  append_header (out, "herald_closes_total", "counter", "Connections closed, by close code.");
+  herald_metrics_append_header (out, "herald_closes_total", "counter",
+                                "Connections closed, by close code.");
   for (guint i = 0; i < G_N_ELEMENTS (herald_close_codes); i++)
     {
       if (herald_close_codes[i] == 0)
@@ -1156,19 +1138,33 @@ herald_metrics_render (const HeraldStats *stats, const char *engine_name, const 
                               (guint)herald_close_codes[i], stats->closes[i]);
     }
 
-  append_header (out, "herald_info", "gauge", "Herald version, engine and node id.");
+  herald_metrics_append_header (out, "herald_info", "gauge", "Herald version, engine and node id.");
   g_string_append (out, "herald_info{version=\"");
-  append_label_value (out, PACKAGE_VERSION);
+  herald_metrics_append_label_value (out, PACKAGE_VERSION);
   g_string_append (out, "\",engine=\"");
-  append_label_value (out, engine_name);
+  herald_metrics_append_label_value (out, engine_name);
   g_string_append (out, "\",node=\"");
-  append_label_value (out, node_id);
+  herald_metrics_append_label_value (out, node_id);
   g_string_append (out, "\"} 1\n");
 
+  herald_metrics_append_herald (out, engine_state);
+  herald_metrics_append_process (out);
   return g_string_free (out, FALSE);
 }
 
 /* --- Registration --- */
+
+/* Counts the answers to /api/… for herald_http_api_requests_total (the
+ * fast path counts its own). */
+static void
+on_request_finished (SoupServer *server, SoupServerMessage *msg, gpointer user_data)
+{
+  GUri *uri = soup_server_message_get_uri (msg); /* NULL for a request that did not parse */
+  const char *path = uri != NULL ? g_uri_get_path (uri) : NULL;
+
+  if (path != NULL && (g_str_equal (path, "/api") || g_str_has_prefix (path, "/api/")))
+    herald_metrics_count_api_response (soup_server_message_get_status (msg));
+}
 
 /**
  * herald_http_api_register:
@@ -1190,4 +1186,5 @@ herald_http_api_register (SoupServer *server, HeraldHub *hub)
   soup_server_add_handler (server, "/api", api_handler, g_object_ref (hub), g_object_unref);
   soup_server_add_handler (server, "/healthz", healthz_handler, g_object_ref (hub), g_object_unref);
   soup_server_add_handler (server, "/metrics", metrics_handler, g_object_ref (hub), g_object_unref);
+  g_signal_connect (server, "request-finished", G_CALLBACK (on_request_finished), NULL);
 }

@@ -19,8 +19,8 @@ void herald_http_api_register (SoupServer *server, HeraldHub *hub);
 
 void herald_http_apply_cors (SoupServerMessage *msg, HeraldConfig *config, gboolean allow_any);
 
-char *herald_metrics_render (const HeraldStats *stats, const char *engine_name,
-                             const char *node_id);
+char *herald_metrics_render (const HeraldStats *stats, const char *engine_name, const char *node_id,
+                             const char *engine_state);
 
 /* Shared with the keep-alive fast path for the hot endpoints (herald-http-fast.c),
  * so both answer alike. */

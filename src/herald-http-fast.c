@@ -44,6 +44,7 @@
 #include "herald-http-api.h"
 #include "herald-http-fast.h"
 #include "herald-json.h"
+#include "herald-metrics.h"
 
 #define HEAD_MAX (64 * 1024) /* request line, headers and the blank line (docs/security.md) */
 #define PEEK_FIRST 4096      /* a longer head is taken off the socket (direct mode) */
@@ -283,6 +284,7 @@ append_response (GString *out, guint status, const char *body, gsize len, gboole
                  gboolean http10, gboolean www_authenticate)
 {
   /* No printf: this runs once per API call on the hot path. */
+  herald_metrics_count_api_response (status);
   g_string_append (out, "HTTP/1.1 ");
   herald_json_append_uint (out, status);
   g_string_append_c (out, ' ');

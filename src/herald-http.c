@@ -524,8 +524,28 @@ sse_subscribe (HeraldConnection *conn, Pending *p)
         }
     }
 
-  connected = g_strdup_printf ("{\"type\":\"connected\",\"connection_id\":\"%s\"}",
-                               herald_connection_get_id (conn));
+  {
+    /* As the WebSocket's connected frame: the user the token named, or null. */
+    g_autoptr (JsonBuilder) b = json_builder_new ();
+    g_autoptr (JsonGenerator) gen = json_generator_new ();
+    g_autoptr (JsonNode) root = NULL;
+    const char *user = herald_connection_get_user_id (conn);
+
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "type");
+    json_builder_add_string_value (b, "connected");
+    json_builder_set_member_name (b, "connection_id");
+    json_builder_add_string_value (b, herald_connection_get_id (conn));
+    json_builder_set_member_name (b, "user_id");
+    if (user != NULL)
+      json_builder_add_string_value (b, user);
+    else
+      json_builder_add_null_value (b);
+    json_builder_end_object (b);
+    root = json_builder_get_root (b);
+    json_generator_set_root (gen, root);
+    connected = json_generator_to_data (gen, NULL);
+  }
   g_string_append_printf (head, "event: connected\ndata: %s\n\n", connected);
   {
     g_autoptr (GBytes) bytes = g_bytes_new (head->str, head->len);
@@ -709,7 +729,11 @@ page_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
     }
   if (g_str_equal (path, "/"))
     path = "/index.html";
-  if (strstr (path, "..") != NULL)
+  /* [server] admin-page=false: as if there were no such page */
+  if (strstr (path, "..") != NULL
+      || (g_str_has_prefix (path, "/admin.")
+          && !herald_config_get_admin_page (
+              herald_hub_get_config (herald_worker_get_hub (user_data)))))
     {
       refuse (msg, SOUP_STATUS_NOT_FOUND, "Not found");
       return;

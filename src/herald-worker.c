@@ -18,6 +18,7 @@
 #include "herald-http-api.h"
 #include "herald-http-fast.h"
 #include "herald-prefix-input-stream.h"
+#include "herald-metrics.h"
 #include "herald-router.h"
 #include "herald-security.h"
 #include "herald-worker.h"
@@ -63,6 +64,8 @@ struct _HeraldWorker
   GHashTable *channels;    /* name → HeraldChannel (owned) */
   GPtrArray *dirty;        /* of HeraldConnection (owned refs) */
   GPtrArray *dead;         /* of HeraldConnection (owned refs), freed after the iteration */
+  gint64 oldest_delivered; /* creation time of the oldest message delivered since the last
+                            * flush (monotonic µs), 0 = none: the latency histogram */
 
   HeraldConnection *wheel[WHEEL_SLOTS];
   guint32 wheel_now;
@@ -478,6 +481,10 @@ process_item (HeraldWorker *self, HeraldWorkItem *item)
   switch (item->type)
     {
     case HERALD_WORK_DELIVER:
+      if (item->message != NULL
+          && (self->oldest_delivered == 0
+              || herald_message_get_time (item->message) < self->oldest_delivered))
+        self->oldest_delivered = herald_message_get_time (item->message);
       switch (item->kind)
         {
         case HERALD_TARGET_CHANNEL:
@@ -716,6 +723,7 @@ static gboolean
 on_flush (gpointer user_data)
 {
   HeraldWorker *self = user_data;
+  gboolean delivered;
 
   /* Deliveries this thread posted to itself, in inbox order behind what
    * other threads queued earlier (sequence order is kept). */
@@ -724,6 +732,10 @@ on_flush (gpointer user_data)
   /* Other workers start on what this iteration posted them before this one
    * spends its time writing. */
   wake_posted (self);
+
+  /* Once per batch, not per delivery: how long the oldest message of the
+   * batch took from its publish to the kernel (herald-metrics.h). */
+  delivered = self->oldest_delivered != 0 && self->dirty->len > 0;
 
   /* Flushing may close connections, which may queue nothing new; take the
    * list first so additions during the walk land in a fresh one. */
@@ -734,6 +746,9 @@ on_flush (gpointer user_data)
       for (guint i = 0; i < dirty->len; i++)
         herald_connection_flush (g_ptr_array_index (dirty, i));
     }
+  if (delivered)
+    herald_metrics_observe_write_latency (g_get_monotonic_time () - self->oldest_delivered);
+  self->oldest_delivered = 0;
   if (self->fast)
     herald_http_fast_flush (self->fast);
   g_ptr_array_set_size (self->dead, 0);

@@ -295,7 +295,8 @@ test_invalid_values (void)
       g_autoptr (HeraldConfig) config = herald_config_new ();
       g_autoptr (GError) error = NULL;
       g_autofree char *data = g_strdup_printf ("[%s]\n%s=%s\n", bad->group, bad->key, bad->value);
-      g_autofree char *prefix = g_strdup_printf ("%s: [%s] %s: ", ORIGIN, bad->group, bad->key);
+      /* file, line, group, key */
+      g_autofree char *prefix = g_strdup_printf ("%s:2: [%s] %s: ", ORIGIN, bad->group, bad->key);
 
       g_test_message ("[%s] %s=%s", bad->group, bad->key, bad->value);
       g_assert_false (herald_config_load_data (config, data, -1, ORIGIN, &error));
@@ -317,7 +318,7 @@ test_invalid_message_format (void)
       herald_config_load_data (config, "[limits]\nheartbeat-interval=abc\n", -1, ORIGIN, &error));
   g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
   g_assert_cmpstr (error->message, ==,
-                   ORIGIN ": [limits] heartbeat-interval: expected an integer between 1 and "
+                   ORIGIN ":2: [limits] heartbeat-interval: expected an integer between 1 and "
                           "3600, got “abc”");
 }
 
@@ -362,8 +363,9 @@ test_unknown_keys_warn (void)
   g_autoptr (HeraldConfig) config = herald_config_new ();
   g_autoptr (GError) error = NULL;
 
-  g_test_expect_message ("Herald", G_LOG_LEVEL_WARNING, ORIGIN ": unknown key [server] lisen");
-  g_test_expect_message ("Herald", G_LOG_LEVEL_WARNING, ORIGIN ": unknown group [frobnicate]");
+  g_test_expect_message ("Herald", G_LOG_LEVEL_WARNING,
+                         ORIGIN ":2: unknown key [server] lisen (did you mean “listen”?)");
+  g_test_expect_message ("Herald", G_LOG_LEVEL_WARNING, ORIGIN ":4: unknown group [frobnicate]");
   g_assert_true (herald_config_load_data (config,
                                           "[server]\nlisen=0.0.0.0:1\nworkers=2\n"
                                           "[frobnicate]\nx=1\n",
@@ -559,21 +561,35 @@ test_secure_default (void)
     g_autoptr (HeraldConfig) config
         = load_ok ("[server]\nlisten=127.0.0.1:1;[::1]:2;localhost:3\n");
 
-    g_test_expect_message ("Herald", G_LOG_LEVEL_WARNING, ANON_WARNING);
     g_assert_true (herald_config_validate (config, &error));
+    g_test_expect_message ("Herald", G_LOG_LEVEL_WARNING, ANON_WARNING);
+    herald_config_log_warnings (config);
     g_test_assert_expected_messages ();
     g_assert_no_error (error);
     g_assert_true (herald_config_get_anonymous (config));
+    /* ...where anonymous clients may publish to the demo page's channels */
+    g_assert_cmpstrv (herald_config_get_anonymous_publish (config),
+                      ((const char *const[]){ HERALD_DEMO_CHANNELS, NULL }));
+  }
+  {
+    /* anonymous-publish written, even empty: taken as written */
+    g_autoptr (HeraldConfig) config = load_ok ("[auth]\nanonymous-publish=\n");
+
+    g_assert_true (herald_config_validate (config, &error));
+    g_assert_null (herald_config_get_anonymous_publish (config)[0]);
   }
   {
     /* Explicit anonymous=true allows the public address, still warns */
     g_autoptr (HeraldConfig) config
         = load_ok ("[server]\nlisten=0.0.0.0:8080\n[auth]\nanonymous=true\n");
 
-    g_test_expect_message ("Herald", G_LOG_LEVEL_WARNING, ANON_WARNING);
     g_assert_true (herald_config_validate (config, &error));
+    g_test_expect_message ("Herald", G_LOG_LEVEL_WARNING, ANON_WARNING);
+    herald_config_log_warnings (config);
     g_test_assert_expected_messages ();
     g_assert_no_error (error);
+    /* ...but opens no channel for anonymous publishing */
+    g_assert_null (herald_config_get_anonymous_publish (config)[0]);
   }
   {
     /* With a secret: fine, no warning (any warning would abort the test) */
@@ -583,6 +599,14 @@ test_secure_default (void)
     g_assert_true (herald_config_validate (config, &error));
     g_assert_no_error (error);
     g_assert_false (herald_config_get_anonymous (config));
+    g_assert_null (herald_config_get_anonymous_publish (config)[0]);
+  }
+  {
+    /* A secret on loopback: no anonymous publishing either */
+    g_autoptr (HeraldConfig) config = load_ok ("[auth]\njwt-secret=0123456789abcdef\n");
+
+    g_assert_true (herald_config_validate (config, &error));
+    g_assert_null (herald_config_get_anonymous_publish (config)[0]);
   }
   {
     /* A secret plus explicit anonymous=true */
@@ -618,20 +642,32 @@ test_tls_and_algorithms (void)
     g_clear_error (&error);
   }
   {
-    g_autoptr (HeraldConfig) config = load_ok ("[server]\nlisten=https://127.0.0.1:8443\n"
-                                               "tls-certificate=/c.pem\ntls-key=/k.pem\n"
-                                               "[auth]\njwt-secret=0123456789abcdef\n");
+    /* A readable, matching pair */
+    g_autofree char *cert = g_test_build_filename (G_TEST_DIST, "keys", "server-cert.pem", NULL);
+    g_autofree char *key = g_test_build_filename (G_TEST_DIST, "keys", "server-key.pem", NULL);
+    g_autofree char *data = g_strdup_printf ("[server]\nlisten=https://127.0.0.1:8443\n"
+                                             "tls-certificate=%s\ntls-key=%s\n%s",
+                                             cert, key, secret);
+    g_autoptr (HeraldConfig) config = load_ok (data);
 
     g_assert_true (herald_config_validate (config, &error));
     g_assert_no_error (error);
   }
   {
-    /* A certificate without a key */
-    g_autoptr (HeraldConfig) config
-        = load_ok ("[server]\ntls-certificate=/c.pem\n[auth]\njwt-secret=0123456789abcdef\n");
+    /* A missing key file is named as the key file, not blamed on the
+     * certificate (the certificate itself is fine) */
+    g_autofree char *cert = g_test_build_filename (G_TEST_DIST, "keys", "server-cert.pem", NULL);
+    g_autofree char *data = g_strdup_printf ("[server]\nlisten=https://127.0.0.1:8443\n"
+                                             "tls-certificate=%s\ntls-key=/nonexistent/k.pem\n%s",
+                                             cert, secret);
+    g_autoptr (HeraldConfig) config = load_ok (data);
 
     g_assert_false (herald_config_validate (config, &error));
     g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+    g_test_message ("%s", error->message);
+    g_assert_nonnull (strstr (error->message, ORIGIN ":4: [server] tls-key"));
+    g_assert_nonnull (strstr (error->message, "/nonexistent/k.pem"));
+    g_assert_null (strstr (error->message, "tls-certificate"));
     g_clear_error (&error);
   }
   {
@@ -914,6 +950,55 @@ test_overrides (void)
   g_assert_cmpuint (herald_config_get_workers (config), ==, g_get_num_processors ());
 }
 
+/* [server] metrics and admin-page: unset, on only when every listen address
+ * is a loopback one (--listen included); as written otherwise. */
+static void
+test_metrics_switches (void)
+{
+  g_autoptr (GError) error = NULL;
+
+  {
+    g_autoptr (HeraldConfig) config = load_ok ("");
+
+    g_assert_true (herald_config_get_metrics (config));
+    g_assert_true (herald_config_get_admin_page (config));
+  }
+  {
+    g_autoptr (HeraldConfig) config
+        = load_ok ("[server]\nlisten=127.0.0.1:1;0.0.0.0:2\n[auth]\nanonymous=true\n");
+
+    g_assert_false (herald_config_get_metrics (config));
+    g_assert_false (herald_config_get_admin_page (config));
+  }
+  {
+    g_autoptr (HeraldConfig) config = load_ok ("");
+    const char *listen[] = { "[::]:80", NULL };
+
+    g_assert_true (herald_config_set_listen_override (config, listen, &error));
+    g_assert_false (herald_config_get_metrics (config));
+    g_assert_false (herald_config_get_admin_page (config));
+  }
+  {
+    g_autoptr (HeraldConfig) config
+        = load_ok ("[server]\nlisten=0.0.0.0:2\nmetrics=true\n[auth]\nanonymous=true\n");
+
+    g_assert_true (herald_config_get_metrics (config));
+    g_assert_false (herald_config_get_admin_page (config));
+  }
+  {
+    g_autoptr (HeraldConfig) config = load_ok ("[server]\nmetrics=false\nadmin-page=false\n");
+
+    g_assert_false (herald_config_get_metrics (config));
+    g_assert_false (herald_config_get_admin_page (config));
+  }
+  {
+    g_autoptr (HeraldConfig) config = herald_config_new ();
+
+    g_assert_false (herald_config_load_data (config, "[server]\nmetrics=maybe\n", -1, "t", &error));
+    g_assert_nonnull (strstr (error->message, "[server] metrics"));
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -934,6 +1019,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/default-path", test_default_path);
   g_test_add_func ("/config/secure-default", test_secure_default);
   g_test_add_func ("/config/tls-and-algorithms", test_tls_and_algorithms);
+  g_test_add_func ("/config/metrics-switches", test_metrics_switches);
   g_test_add_func ("/config/setters", test_setters);
   g_test_add_func ("/config/reload-limits", test_reload_limits);
   g_test_add_func ("/config/listen-address-parse", test_listen_address_parse);

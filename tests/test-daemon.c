@@ -22,8 +22,9 @@ heraldd_path (void)
 }
 
 /* Runs heraldd to completion with @args; returns its exit status and stderr. */
+/* Runs heraldd with @args; its stdout goes to @out (never to ours: that is TAP). */
 static int
-run_sync (const char *const *args, char **err)
+run_sync_out (const char *const *args, char **out, char **err)
 {
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   g_autoptr (GError) error = NULL;
@@ -33,18 +34,29 @@ run_sync (const char *const *args, char **err)
   for (guint i = 0; args[i]; i++)
     g_ptr_array_add (argv, (gpointer) args[i]);
   g_ptr_array_add (argv, NULL);
-  g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, err, &status, &error);
+  g_spawn_sync (NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, out, err, &status,
+                &error);
   g_assert_no_error (error);
   return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+static int
+run_sync (const char *const *args, char **err)
+{
+  g_autofree char *out = NULL;
+
+  return run_sync_out (args, &out, err);
 }
 
 static void
 test_version (void)
 {
   g_autofree char *err = NULL;
+  g_autofree char *out = NULL;
   const char *args[] = { "--version", NULL };
 
-  g_assert_cmpint (run_sync (args, &err), ==, 0);
+  g_assert_cmpint (run_sync_out (args, &out, &err), ==, 0);
+  g_assert_true (g_str_has_prefix (out, "heraldd "));
 }
 
 static void

@@ -82,7 +82,8 @@ fi
 : >"$tmp/empty.conf"
 env -u HERALD_JWT_SECRET -u REDIS_URL HERALD_API_KEY=$key \
   "$heraldd" --config "$tmp/empty.conf" --listen 127.0.0.1:0 --bus $bus 2>"$tmp/heraldd.log" &
-pids="$pids $!"
+heraldd_pid=$!
+pids="$pids $heraldd_pid"
 wait_for "$tmp/heraldd.log" "listening on http://" || die "heraldd did not start"
 base=$(sed -n 's|^listening on \(http://[^ ]*\)$|\1|p' "$tmp/heraldd.log" | head -n 1)
 channel=examples
@@ -151,3 +152,34 @@ case $example in
     ;;
 esac
 echo "ok: the $example example received: $(grep -F -- "$text" "$tmp/subscriber.out")"
+
+# ---- the server closes it ---------------------------------------------------
+# A subscriber without --count, then heraldd shuts down (closing with 1001):
+# the Python example says so in one line and exits, without a traceback.
+case $example in
+  python | python-sse)
+    if [ "$example" = python ]; then
+      set -- python3 "$src/examples/python/subscribe.py" --url "$base" "$channel"
+    else
+      set -- python3 "$src/examples/python/subscribe.py" --sse --url "$base" "$channel"
+    fi
+    "$@" >"$tmp/closed.out" 2>"$tmp/closed.err" &
+    closed=$!
+    pids="$pids $closed"
+    wait_for "$tmp/closed.err" "subscribed to $channel" || die "the second $example subscriber did not subscribe"
+    kill "$heraldd_pid"
+    i=0
+    while kill -0 "$closed" 2>/dev/null; do
+      i=$((i + 1))
+      [ "$i" -le 100 ] || die "the $example example did not exit when the server closed it"
+      sleep 0.1
+    done
+    status=0
+    wait "$closed" || status=$?
+    if grep -q Traceback "$tmp/closed.err"; then
+      die "the $example example ended in a traceback when the server closed it: $(cat "$tmp/closed.err")"
+    fi
+    [ "$status" -eq 1 ] || die "the $example example exited with $status when the server closed it, not 1"
+    echo "ok: closed by the server, the $example example said: $(tail -n 1 "$tmp/closed.err")"
+    ;;
+esac

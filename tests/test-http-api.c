@@ -248,7 +248,10 @@ test_publish_errors (Fixture *fixture, gconstpointer data)
 
   for (guint i = 0; i < G_N_ELEMENTS (bodies); i++)
     {
-      g_test_message ("body: %s", bodies[i]);
+      /* Escaped: raw invalid UTF-8 would reach stdout as "[Invalid UTF-8] …", which is not TAP. */
+      g_autofree char *shown = g_strescape (bodies[i], NULL);
+
+      g_test_message ("body: %s", shown);
       assert_json_error (fixture, "POST", "/api/publish", auth, bodies[i], 400);
     }
 }
@@ -709,13 +712,30 @@ static const char *const metric_names[] = {
   "herald_info",
 };
 
+/* "x_bucket", "x_sum" or "x_count" of a histogram x that is typed */
+static gboolean
+histogram_part (GHashTable *typed, const char *name)
+{
+  const char *const suffixes[] = { "_bucket", "_sum", "_count" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
+    if (g_str_has_suffix (name, suffixes[i]))
+      {
+        g_autofree char *base = g_strndup (name, strlen (name) - strlen (suffixes[i]));
+
+        if (g_strcmp0 (g_hash_table_lookup (typed, base), "histogram") == 0)
+          return TRUE;
+      }
+  return FALSE;
+}
+
 /* Checks @text line by line against the 0.0.4 text format and returns the
  * sample values by "name{labels}". Every sample follows its HELP and TYPE. */
 static GHashTable *
 parse_metrics (const char *text)
 {
   g_autoptr (GHashTable) samples = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  g_autoptr (GHashTable) typed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GHashTable) typed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_autoptr (GHashTable) helped = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_autoptr (GRegex) help_re
       = g_regex_new ("^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) \\S.*$", 0, 0, NULL);
@@ -746,7 +766,7 @@ parse_metrics (const char *text)
 
           g_assert_true (g_hash_table_contains (helped, name));
           g_assert_false (g_hash_table_contains (typed, name));
-          g_hash_table_add (typed, name);
+          g_hash_table_insert (typed, name, g_match_info_fetch (match, 2));
         }
       else
         {
@@ -757,7 +777,7 @@ parse_metrics (const char *text)
           if (!g_regex_match (sample_re, line, 0, &match))
             g_error ("not a metrics line: “%s”", line);
           name = g_match_info_fetch (match, 1);
-          g_assert_true (g_hash_table_contains (typed, name));
+          g_assert_true (g_hash_table_contains (typed, name) || histogram_part (typed, name));
           space = strrchr (line, ' ');
           g_hash_table_insert (samples, g_strndup (line, space - line), g_strdup (space + 1));
         }
@@ -839,7 +859,7 @@ test_metrics_render (void)
   stats.closes[herald_close_code_index (4004)] = 9;
   stats.closes[herald_close_code_index (1000)] = 4;
 
-  text = herald_metrics_render (&stats, "mem\"ory\\", "node\n1");
+  text = herald_metrics_render (&stats, "mem\"ory\\", "node\n1", "ok");
   samples = parse_metrics (text);
   assert_all_metrics (samples);
 
@@ -877,6 +897,19 @@ test_metrics_render (void)
   g_assert_nonnull (strstr (text, "# TYPE herald_deliveries_total counter\n"));
   g_assert_nonnull (strstr (text, "# TYPE herald_send_queue_bytes gauge\n"));
   g_assert_nonnull (strstr (text, "# TYPE herald_connections gauge\n"));
+  g_assert_cmpstr (g_hash_table_lookup (samples, "herald_engine_up"), ==, "1");
+  g_assert_cmpstr (g_hash_table_lookup (samples, "herald_engine_state{state=\"ok\"}"), ==, "1");
+
+  /* A degraded engine (the Redis engine's state names the reason) */
+  {
+    g_autofree char *degraded
+        = herald_metrics_render (&stats, "redis", "n", "degraded: connecting to Redis");
+    g_autoptr (GHashTable) d = parse_metrics (degraded);
+
+    g_assert_cmpstr (g_hash_table_lookup (d, "herald_engine_up"), ==, "0");
+    g_assert_cmpstr (g_hash_table_lookup (d, "herald_engine_state{state=\"ok\"}"), ==, "0");
+    g_assert_cmpstr (g_hash_table_lookup (d, "herald_engine_state{state=\"degraded\"}"), ==, "1");
+  }
 }
 
 int

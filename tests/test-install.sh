@@ -75,6 +75,38 @@ done <"$tmp/files"
 # The installed binary runs
 "$tmp/root$sbindir/heraldd" --version | grep -q '^heraldd ' || fail "installed heraldd --version failed"
 
+# The README's steps in the order written: the quick start (or "Building by
+# hand") leaves build/ configured for the default prefix, then "Install the
+# GNOME way" must still configure for /usr and /etc. Configured in a copy of
+# the source tree; nothing is compiled.
+readme_install () {
+  src=${MESON_SOURCE_ROOT:-}
+  [ -n "$src" ] && [ -f "$src/README.md" ] || { echo "ok: README check skipped (no MESON_SOURCE_ROOT)"; return; }
+  mkdir -p "$tmp/src"
+  tar -C "$src" --exclude='./build*' --exclude=./.git --exclude='*/node_modules' -cf - . | tar -C "$tmp/src" -xf -
+  # The install section's code block, comments removed
+  sed -n '/^## Install the GNOME way/,/^```$/p' "$src/README.md" | sed -e '1,/^```sh$/d' -e '/^```$/d' \
+    -e 's/[[:space:]]*#.*$//' >"$tmp/install-steps"
+  installdir=$(sed -n 's/^meson install -C \([^ ]*\).*/\1/p' "$tmp/install-steps" | head -n 1)
+  [ -n "$installdir" ] || { fail "README: no 'meson install -C DIR' in Install the GNOME way"; return; }
+  grep -q "^meson compile -C $installdir\$" "$tmp/install-steps" \
+    || fail "README: 'meson compile' does not build $installdir, the directory it installs"
+  (cd "$tmp/src" && meson setup build) >"$tmp/setup.log" 2>&1 || { cat "$tmp/setup.log" >&2; fail "meson setup build failed"; return; }
+  grep -E '^meson (setup|configure)' "$tmp/install-steps" | while read -r step; do
+    (cd "$tmp/src" && sh -c "$step") >>"$tmp/setup.log" 2>&1 || echo "$step" >>"$tmp/failed-steps"
+  done
+  [ ! -s "$tmp/failed-steps" ] || { cat "$tmp/setup.log" >&2; fail "README step failed: $(cat "$tmp/failed-steps")"; return; }
+  options="$tmp/src/$installdir/meson-info/intro-buildoptions.json"
+  for want in prefix=/usr sysconfdir=/etc; do
+    got=$(python3 -c 'import json, sys
+print("%s=%s" % (sys.argv[2], [o["value"] for o in json.load(open(sys.argv[1])) if o["name"] == sys.argv[2]][0]))' \
+      "$options" "${want%%=*}" 2>/dev/null) || got="(not configured)"
+    [ "$got" = "$want" ] && echo "ok: README install steps after the quick start give $want" \
+      || fail "README install steps after the quick start give $got, not $want"
+  done
+}
+readme_install
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures problem(s)" >&2
   exit 1

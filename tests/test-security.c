@@ -382,6 +382,7 @@ test_sse_token_sources (void)
   g_autofree char *req = NULL;
   g_autofree char *head = NULL;
   HeraldTestClient *c;
+  gboolean seen = FALSE;
 
   req = g_strdup_printf ("GET /events?channel=a HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                          "Origin: https://app.example\r\nCookie: x=1; herald_token=%s\r\n\r\n",
@@ -391,6 +392,18 @@ test_sse_token_sources (void)
   g_assert_cmpuint (herald_test_client_read_head (c, &head), ==, 200);
   g_assert_nonnull (strstr (head, "Access-Control-Allow-Origin: https://app.example"));
   g_assert_nonnull (strstr (head, "Access-Control-Allow-Credentials: true"));
+  /* The connected event names the token's user, as the WebSocket's does. */
+  for (guint i = 0; i < 4 && !seen; i++)
+    {
+      g_autofree char *ev = herald_test_sse_read_event (c);
+
+      g_assert_nonnull (ev);
+      if (strstr (ev, "event: connected") == NULL)
+        continue;
+      g_assert_nonnull (strstr (ev, "\"user_id\":\"fay\""));
+      seen = TRUE;
+    }
+  g_assert_true (seen);
   herald_test_client_free (c);
 
   g_free (req);

@@ -19,6 +19,7 @@ application would use a WebSocket library instead.
 import argparse
 import base64
 import hashlib
+import http.client
 import json
 import os
 import socket
@@ -172,6 +173,7 @@ def subscribe_sse(base, channel, token, count):
                     event = value
                 elif field == "data":
                     data.append(value)
+    raise ConnectionError("the server ended the event stream")
 
 
 def main():
@@ -187,6 +189,11 @@ def main():
         subscribe(args.url.rstrip("/"), args.channel, args.token, args.count)
     except KeyboardInterrupt:
         pass
+    except (OSError, http.client.HTTPException, RuntimeError, ValueError) as error:
+        # The server closed the connection (e.g. 1001 when it shuts down),
+        # refused it, or is not there: one line, not a traceback.
+        print(f"subscribe.py: {error}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,15 @@ function setState(name, detail) {
   $('disconnect').disabled = !state.wanted;
 }
 
+// The hint under Publish, for the transport chosen (constant markup only).
+function publishHint() {
+  const el = $('pub-result');
+  el.className = 'note';
+  el.innerHTML = state.transport === 'ws'
+    ? 'Sent as <code>{"type":"message",…}</code> over the WebSocket; the token decides whether it is allowed (without one, <code>[auth] anonymous-publish</code>: <code>demo/*</code> on loopback defaults).'
+    : 'SSE is receive-only: sent through <code>POST /api/publish</code> with the API key entered on the Admin page.';
+}
+
 function showConnection(id, user, transport) {
   $('conn-id').textContent = id || '—';
   $('user-id').textContent = user === undefined ? '—' : (user === null ? 'anonymous' : user);
@@ -293,7 +302,7 @@ function openEventSource(keepPosition) {
   es.addEventListener('connected', (ev) => {
     const msg = JSON.parse(ev.data);
     state.attempt = 0;
-    showConnection(msg.connection_id, undefined, 'sse');
+    showConnection(msg.connection_id, msg.user_id, 'sse');
     for (const ch of state.channels.values()) ch.subscribed = true;
     renderChannels();
     if (state.sseResuming)
@@ -398,6 +407,7 @@ $('disconnect').addEventListener('click', disconnect);
 for (const radio of document.querySelectorAll('input[name=transport]')) {
   radio.addEventListener('change', () => {
     state.transport = radio.value;
+    publishHint();
     if (state.wanted) { state.attempt = 0; open(); }
   });
 }
@@ -411,4 +421,5 @@ $('pub-form').addEventListener('submit', (ev) => {
 });
 $('clear').addEventListener('click', () => $('messages').replaceChildren());
 state.transport = document.querySelector('input[name=transport]:checked').value;
+publishHint();
 setState('closed');

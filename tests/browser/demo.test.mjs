@@ -39,7 +39,7 @@ try {
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'herald-browser-'));
-let daemon = null;
+const daemons = [];
 let daemonLog = '';
 let context = null;
 
@@ -49,7 +49,8 @@ const watchdog = setTimeout(() => fail(new Error('test took longer than 100 s'))
 async function cleanup() {
   clearTimeout(watchdog);
   if (context) await Promise.race([context.close().catch(() => {}), sleep(5000)]);
-  if (daemon && daemon.exitCode === null) {
+  for (const daemon of daemons) {
+    if (daemon.exitCode !== null) continue;
     daemon.kill('SIGTERM');
     await Promise.race([new Promise((r) => daemon.once('exit', r)), sleep(5000)]);
     if (daemon.exitCode === null) daemon.kill('SIGKILL');
@@ -68,24 +69,27 @@ function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
 function step(name) { console.log('# ' + name); }
 
-function startDaemon() {
+// heraldd on a free loopback port with @configText as its whole config.
+function startDaemon(configText, env, name) {
   // Our own config keeps a system /etc/herald/herald.conf out of the test.
-  const config = join(tmp, 'herald.conf');
-  writeFileSync(config, '[auth]\nanonymous-publish=chat.*\n');
-  daemon = spawn(HERALDD, ['--config', config, '--listen', '127.0.0.1:0', '--bus', 'none'], {
-    env: { ...process.env, HERALD_API_KEY: API_KEY },
-    stdio: ['ignore', 'ignore', 'pipe'],
+  const config = join(tmp, name + '.conf');
+  writeFileSync(config, configText);
+  const proc = spawn(HERALDD, ['--config', config, '--listen', '127.0.0.1:0', '--bus', 'none'], {
+    env, stdio: ['ignore', 'ignore', 'pipe'],
   });
+  daemons.push(proc);
+  let log = '';
   return new Promise((res, rej) => {
     const t = setTimeout(() => rej(new Error('no "listening on" line from heraldd in 10 s')), 10000);
-    daemon.stderr.setEncoding('utf8');
-    daemon.stderr.on('data', (chunk) => {
-      daemonLog += chunk;
-      const m = /listening on (http:\/\/\S+)/.exec(daemonLog);
+    proc.stderr.setEncoding('utf8');
+    proc.stderr.on('data', (chunk) => {
+      log += chunk;
+      daemonLog += '[' + name + '] ' + chunk;
+      const m = /listening on (http:\/\/\S+)/.exec(log);
       if (m) { clearTimeout(t); res(m[1]); }
     });
-    daemon.once('exit', (code) => { clearTimeout(t); rej(new Error('heraldd exited with ' + code)); });
-    daemon.once('error', (e) => { clearTimeout(t); rej(e); });
+    proc.once('exit', (code) => { clearTimeout(t); rej(new Error('heraldd exited with ' + code)); });
+    proc.once('error', (e) => { clearTimeout(t); rej(e); });
   });
 }
 
@@ -112,7 +116,8 @@ async function waitText(page, sel, predicate, what) {
 }
 
 async function main() {
-  const base = await startDaemon();
+  const base = await startDaemon('[auth]\nanonymous-publish=chat.*\n',
+    { ...process.env, HERALD_API_KEY: API_KEY }, 'main');
   step('heraldd at ' + base);
 
   context = await chromium.launchPersistentContext(join(tmp, 'profile'), {
@@ -192,6 +197,28 @@ async function main() {
   const rowText = await row.textContent();
   if (!rowText.includes('sse') || !rowText.includes('news')) throw new Error('connection row: ' + rowText);
   await admin.waitForSelector('#channel-rows tr[data-channel="news"]');
+
+  step('admin: at 1280 px a row with long names keeps every column in view, Close included');
+  // A stream with long channel names (no spaces to wrap at), opened by the admin page itself.
+  const longName = 'news.' + 'a-rather-long-channel-name-'.repeat(3);
+  await admin.evaluate((url) => { window.longStream = new EventSource(url); },
+    base + '/events?channel=' + longName + '&channel=' + longName + '.2');
+  const longRow = `#conn-rows tr:has(td:text-is("${longName}, ${longName}.2"))`;
+  await admin.waitForSelector(longRow, { timeout: STEP_MS });
+  const longId = await admin.getAttribute(longRow, 'data-id');
+  const fit = await admin.evaluate((sel) => {
+    const btn = document.querySelector(sel + ' button');
+    const wrap = btn.closest('div');
+    const b = btn.getBoundingClientRect();
+    const w = wrap.getBoundingClientRect();
+    return { hidden: wrap.scrollWidth - wrap.clientWidth, right: b.right, wrapRight: w.right,
+             width: window.innerWidth };
+  }, `#conn-rows tr[data-id="${longId}"]`);
+  if (fit.hidden > 0 || fit.right > fit.wrapRight || fit.right > fit.width)
+    throw new Error('admin: the Close column is clipped: ' + JSON.stringify(fit));
+  await admin.click(longRow + ' button');
+  await admin.waitForSelector(longRow, { state: 'detached' });
+  await admin.evaluate(() => window.longStream.close());
   // Bursts of publishes for ~8 s so the chart has a curve.
   for (let i = 0; i < 16; i++) {
     const burst = [1, 3, 6, 4, 8, 2][i % 6];
@@ -236,8 +263,40 @@ async function main() {
   if (await example.locator(`#log div:has-text("example #${e2.offset} {")`).count() !== 1)
     throw new Error('example duplicated message ' + e2.offset);
 
+  await onDefaults(pageErrors);
+
   if (pageErrors.length) throw new Error('JavaScript errors: ' + pageErrors.join('; '));
   console.log('PASS');
+}
+
+// The quick start: heraldd on its defaults (no key, no API key, nothing in
+// the config). The demo page's first Connect, Subscribe and Publish work as
+// they come; SSE mode names the user and does not speak of the WebSocket.
+async function onDefaults(pageErrors) {
+  const env = { ...process.env };
+  for (const k of ['HERALD_API_KEY', 'HERALD_JWT_SECRET', 'REDIS_URL']) delete env[k];
+  const base = await startDaemon('', env, 'defaults');
+  step('defaults: heraldd at ' + base + ', Connect, Subscribe and Publish as the page comes');
+  const page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push('defaults: ' + e));
+  await page.goto(base + '/', { timeout: STEP_MS });
+  await page.click('#connect');
+  await waitText(page, '#conn-transport', "t === 'websocket'", 'a WebSocket connection');
+  await waitText(page, '#user-id', "t === 'anonymous'", 'the anonymous user');
+  await page.click('#subscribe');
+  const channel = await page.inputValue('#pub-channel');
+  await page.waitForSelector(`#channels .chip[data-channel="${channel}"][data-subscribed="true"]`);
+  await page.click('#publish');
+  await waitText(page, '#pub-result', `t.startsWith('Published to ${channel} at offset 1')`, 'the published reply');
+  await page.waitForSelector(`#messages li[data-channel="${channel}"][data-offset="1"]`);
+
+  step('defaults: SSE mode shows the user and no WebSocket wording');
+  await page.click('#transport-sse + span');
+  await waitText(page, '#conn-transport', "t === 'sse'", 'an SSE connection');
+  await waitText(page, '#user-id', "t === 'anonymous'", 'the anonymous user over SSE');
+  const hint = await text(page, '#pub-result');
+  if (hint.includes('WebSocket')) throw new Error('SSE mode publish hint: ' + hint);
+  await page.close();
 }
 
 try {

@@ -1,0 +1,98 @@
+/* herald-config-internal.h: what the parts of HeraldConfig share
+ * (herald-config.c: the key tables, the object, loading and getters;
+ * herald-config-parse.c: the key parsers; herald-config-check.c: the checks
+ * of the whole). Not for the rest of the daemon.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include "herald-config.h"
+#include "herald-config-private.h"
+
+G_BEGIN_DECLS
+
+#define DEFAULT_LISTEN "127.0.0.1:8080"
+#define WORKERS_MAX 256
+#define LEEWAY_MAX 3600
+#define HISTORY_SIZE_MAX 100000
+#define HISTORY_TTL_MAX 31536000
+
+/* Everything that is immutable once loaded */
+typedef struct
+{
+  GPtrArray *listen; /* of HeraldListenAddress* */
+  char *tls_certificate;
+  char *tls_key;
+  char *tls_certificate_where; /* "FILE:LINE" of the key, for messages */
+  char *tls_key_where;
+  char **allowed_origins;
+  gboolean compression;
+  guint workers;
+  gboolean metrics;        /* [server] metrics, when metrics_set */
+  gboolean metrics_set;    /* unset: on when listening on loopback only */
+  gboolean admin_page;     /* [server] admin-page, when admin_page_set */
+  gboolean admin_page_set; /* unset: as metrics */
+
+  GBytes *jwt_secret;
+  HeraldConfigSource jwt_secret_source;
+  char *jwt_secret_file; /* when the secret came from a file */
+  char *jwt_public_key_file;
+  HeraldJwtAlg jwt_algorithm;
+  guint leeway;
+  gboolean anonymous_set; /* the key was present */
+  gboolean anonymous;
+  char **anonymous_channels;
+  char **anonymous_publish;
+  gboolean anonymous_publish_set; /* the key was present */
+
+  char *api_key;
+  HeraldConfigSource api_key_source;
+  char *api_key_file; /* when the key came from a file */
+
+  guint history_size;
+  guint history_ttl;
+
+  char *redis_url;
+  gboolean redis_url_from_env;
+} HeraldConfigSettings;
+
+typedef struct
+{
+  GPtrArray *list; /* of GError*: every problem found so far */
+  GError *scratch; /* the slot handed out last */
+} HeraldConfigProblems;
+
+typedef struct
+{
+  GKeyFile *key_file;
+  const char *origin;             /* names the source in messages */
+  const char *basedir;            /* relative paths are resolved against it; NULL = as given */
+  HeraldConfigProblems *problems; /* every key is checked; all problems are reported */
+  const char *data;               /* the text parsed, to find line numbers; may be NULL */
+  gsize length;
+  gboolean strict; /* unknown groups and keys are problems, not warnings */
+} HeraldConfigParser;
+
+/* Every problem of one load or check, so all are reported at once */
+void herald_config_problems_init (HeraldConfigProblems *p);
+void herald_config_problems_clear (HeraldConfigProblems *p);
+GError **herald_config_problems_slot (HeraldConfigProblems *p);
+gboolean herald_config_problems_take (HeraldConfigProblems *p, GError **error);
+
+/* herald-config-parse.c */
+gboolean herald_config_load_key_file (GKeyFile *key_file, const char *data, gsize length,
+                                      const char *origin, GError **error);
+void herald_config_warn_unknown (const HeraldConfigParser *parser, const char *only_group);
+gboolean herald_config_parse_uint (const HeraldConfigParser *parser, const char *group,
+                                   const char *key, guint min, guint max, guint *out,
+                                   GError **error);
+/* [server], [auth], [api], [history] and [redis] into @settings, with the
+ * environment; problems go to parser->problems */
+void herald_config_parse_sections (const HeraldConfigParser *parser,
+                                   HeraldConfigSettings *settings);
+
+/* herald-config.c */
+HeraldConfigSettings *herald_config_get_settings (HeraldConfig *self);
+
+G_END_DECLS

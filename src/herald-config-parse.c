@@ -1,0 +1,628 @@
+/* herald-config-parse.c: the key parsers of HeraldConfig. Each checks
+ * one key and records its problem, so a load names every problem at once;
+ * values are parsed into a HeraldConfigSettings that herald-config.c swaps
+ * in only when all of them are valid.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include "herald-config-internal.h"
+
+#include <gio/gio.h>
+#include <glib/gi18n.h>
+#include <string.h>
+
+/* Beyond this many lines we don't search for the line of a syntax error */
+#define MAX_LINES_FOR_ERROR_SEARCH 5000
+
+typedef HeraldConfigSettings Settings;
+typedef HeraldConfigProblems Problems;
+typedef HeraldConfigParser Parser;
+
+/* ------------------------------------------------------------------------ */
+/* Parsing                                                                   */
+
+/* A fresh error slot for one check: whatever the previous check left in its
+ * slot is kept. So every key is checked and every problem reported, rather
+ * than stopping at the first. */
+GError **
+herald_config_problems_slot (Problems *p)
+{
+  if (p->scratch != NULL)
+    g_ptr_array_add (p->list, g_steal_pointer (&p->scratch));
+  return &p->scratch;
+}
+
+static GError **
+slot (const Parser *parser)
+{
+  return herald_config_problems_slot (parser->problems);
+}
+
+/* Moves every problem into @error (one per line); TRUE when there was none */
+gboolean
+herald_config_problems_take (Problems *p, GError **error)
+{
+  g_autoptr (GString) text = NULL;
+  int code = HERALD_CONFIG_ERROR_INVALID;
+
+  if (p->scratch != NULL)
+    g_ptr_array_add (p->list, g_steal_pointer (&p->scratch));
+  if (p->list->len == 0)
+    return TRUE;
+  text = g_string_new (NULL);
+  for (guint i = 0; i < p->list->len; i++)
+    {
+      GError *e = p->list->pdata[i];
+
+      if (i == 0)
+        code = e->code;
+      if (i > 0)
+        g_string_append_c (text, '\n');
+      g_string_append (text, e->message);
+    }
+  g_set_error_literal (error, HERALD_CONFIG_ERROR, code, text->str);
+  g_ptr_array_set_size (p->list, 0);
+  return FALSE;
+}
+
+void
+herald_config_problems_clear (Problems *p)
+{
+  g_clear_error (&p->scratch);
+  g_clear_pointer (&p->list, g_ptr_array_unref);
+}
+
+void
+herald_config_problems_init (Problems *p)
+{
+  p->list = g_ptr_array_new_with_free_func ((GDestroyNotify)g_error_free);
+  p->scratch = NULL;
+}
+
+/* "FILE:LINE" of @key in @group, or "FILE" when the line is not known */
+static char *
+key_where (const Parser *parser, const char *group, const char *key)
+{
+  guint line = herald_config_find_line (parser->data, parser->length, group, key);
+
+  return line > 0 ? g_strdup_printf ("%s:%u", parser->origin, line) : g_strdup (parser->origin);
+}
+
+G_GNUC_PRINTF (5, 6)
+static void
+set_key_error (GError **error, const Parser *parser, const char *group, const char *key,
+               const char *format, ...)
+{
+  g_autofree char *where = key_where (parser, group, key);
+  g_autofree char *reason = NULL;
+  va_list args;
+
+  va_start (args, format);
+  reason = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID, "%s: [%s] %s: %s", where,
+               group, key, reason);
+}
+
+/* An unknown group or key: a warning when starting, a problem for
+ * --check-config. Either way with its line and the closest known name. */
+static void
+report_unknown (const Parser *parser, const char *group, const char *key)
+{
+  g_autofree char *where = NULL;
+  g_autofree char *what = NULL;
+  g_autofree char *hint = NULL;
+  g_autofree char *message = NULL;
+  guint line = herald_config_find_line (parser->data, parser->length, group, key);
+  const char *suggestion;
+
+  where = line > 0 ? g_strdup_printf ("%s:%u", parser->origin, line) : g_strdup (parser->origin);
+  if (key == NULL)
+    {
+      suggestion = herald_config_suggest_group (group);
+      what = g_strdup_printf (_ ("unknown group [%s]"), group);
+    }
+  else
+    {
+      suggestion = herald_config_suggest_key (group, key);
+      what = g_strdup_printf (_ ("unknown key [%s] %s"), group, key);
+    }
+  if (suggestion != NULL)
+    hint = g_strdup_printf (_ (" (did you mean “%s”?)"), suggestion);
+  message = g_strconcat (where, ": ", what, hint, NULL);
+  if (parser->strict)
+    g_set_error_literal (slot (parser), HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID, message);
+  else
+    g_warning ("%s", message);
+}
+
+void
+herald_config_warn_unknown (const Parser *parser, const char *only_group)
+{
+  g_auto (GStrv) groups = g_key_file_get_groups (parser->key_file, NULL);
+
+  for (gsize g = 0; groups[g] != NULL; g++)
+    {
+      const char *const *keys = NULL;
+      g_auto (GStrv) present = NULL;
+
+      if (only_group != NULL && strcmp (groups[g], only_group) != 0)
+        continue;
+      keys = herald_config_known_keys (groups[g]);
+      if (keys == NULL)
+        {
+          report_unknown (parser, groups[g], NULL);
+          continue;
+        }
+      present = g_key_file_get_keys (parser->key_file, groups[g], NULL, NULL);
+      for (gsize k = 0; present != NULL && present[k] != NULL; k++)
+        if (!g_strv_contains (keys, present[k]))
+          report_unknown (parser, groups[g], present[k]);
+    }
+}
+
+/* The raw value with surrounding whitespace removed, or NULL when absent */
+static char *
+get_raw (const Parser *parser, const char *group, const char *key)
+{
+  char *value;
+
+  if (!g_key_file_has_key (parser->key_file, group, key, NULL))
+    return NULL;
+  value = g_key_file_get_value (parser->key_file, group, key, NULL);
+  return value != NULL ? g_strstrip (value) : NULL;
+}
+
+gboolean
+herald_config_parse_uint (const Parser *parser, const char *group, const char *key, guint min,
+                          guint max, guint *out, GError **error)
+{
+  g_autofree char *raw = get_raw (parser, group, key);
+  guint64 value;
+
+  if (raw == NULL)
+    return TRUE;
+  /* Strict: no sign, no trailing garbage, no overflow (unlike g_key_file_get_integer) */
+  if (!g_ascii_string_to_unsigned (raw, 10, min, max, &value, NULL))
+    {
+      set_key_error (error, parser, group, key,
+                     _ ("expected an integer between %u and %u, got “%s”"), min, max, raw);
+      return FALSE;
+    }
+  *out = (guint)value;
+  return TRUE;
+}
+
+static gboolean
+parse_bool (const Parser *parser, const char *group, const char *key, gboolean *out,
+            gboolean *present, GError **error)
+{
+  g_autofree char *raw = get_raw (parser, group, key);
+
+  if (raw == NULL)
+    return TRUE;
+  /* The same spellings GKeyFile accepts, but tolerant of trailing blanks */
+  if (strcmp (raw, "true") == 0 || strcmp (raw, "1") == 0)
+    *out = TRUE;
+  else if (strcmp (raw, "false") == 0 || strcmp (raw, "0") == 0)
+    *out = FALSE;
+  else
+    {
+      set_key_error (error, parser, group, key, _ ("expected true or false, got “%s”"), raw);
+      return FALSE;
+    }
+  if (present != NULL)
+    *present = TRUE;
+  return TRUE;
+}
+
+/* A string value; an empty value counts as unset (like an empty env var). */
+static gboolean
+parse_string (const Parser *parser, const char *group, const char *key, char **out, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autofree char *value = NULL;
+
+  if (!g_key_file_has_key (parser->key_file, group, key, NULL))
+    return TRUE;
+  value = g_key_file_get_string (parser->key_file, group, key, &local);
+  if (value == NULL)
+    {
+      set_key_error (error, parser, group, key, "%s", local->message);
+      return FALSE;
+    }
+  g_strstrip (value);
+  if (*value == '\0')
+    return TRUE;
+  g_free (*out);
+  *out = g_steal_pointer (&value);
+  return TRUE;
+}
+
+static gboolean
+parse_path (const Parser *parser, const char *group, const char *key, char **out, GError **error)
+{
+  g_autofree char *value = NULL;
+
+  if (!parse_string (parser, group, key, &value, error))
+    return FALSE;
+  if (value == NULL)
+    return TRUE;
+  g_free (*out);
+  /* Relative paths are relative to the config file, not to the daemon's cwd */
+  if (parser->basedir != NULL && !g_path_is_absolute (value))
+    *out = g_build_filename (parser->basedir, value, NULL);
+  else
+    *out = g_steal_pointer (&value);
+  return TRUE;
+}
+
+/* A list with blanks around items removed and empty items dropped. Sets
+ * *present when the key exists. */
+static gboolean
+parse_list (const Parser *parser, const char *group, const char *key, char ***out,
+            gboolean *present, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_auto (GStrv) items = NULL;
+  g_autoptr (GStrvBuilder) builder = NULL;
+  gsize n = 0;
+
+  if (!g_key_file_has_key (parser->key_file, group, key, NULL))
+    return TRUE;
+  items = g_key_file_get_string_list (parser->key_file, group, key, &n, &local);
+  if (items == NULL && local != NULL)
+    {
+      set_key_error (error, parser, group, key, "%s", local->message);
+      return FALSE;
+    }
+  builder = g_strv_builder_new ();
+  for (gsize i = 0; i < n; i++)
+    {
+      g_strstrip (items[i]);
+      if (*items[i] != '\0')
+        g_strv_builder_add (builder, items[i]);
+    }
+  g_strfreev (*out);
+  *out = g_strv_builder_end (builder);
+  if (present != NULL)
+    *present = TRUE;
+  return TRUE;
+}
+
+/* "*", a channel name, or a channel name prefix followed by "*" */
+static gboolean
+is_channel_pattern (const char *pattern)
+{
+  gsize len = strlen (pattern);
+
+  if (len > 0 && pattern[len - 1] == '*')
+    len--;
+  if (len == 0)
+    return pattern[0] == '*';
+  if (len > 255)
+    return FALSE;
+  for (gsize i = 0; i < len; i++)
+    if (!g_ascii_isalnum (pattern[i]) && strchr ("_.:@/-", pattern[i]) == NULL)
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+parse_channel_list (const Parser *parser, const char *group, const char *key, char ***out,
+                    gboolean *present, GError **error)
+{
+  if (!parse_list (parser, group, key, out, present, error))
+    return FALSE;
+  for (gsize i = 0; (*out)[i] != NULL; i++)
+    if (!is_channel_pattern ((*out)[i]))
+      {
+        set_key_error (error, parser, group, key,
+                       _ ("“%s” is not a channel name or a prefix ending in “*”"), (*out)[i]);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+/* Reads a file holding a credential; trailing whitespace and newlines are
+ * removed because editors and `echo` add them. */
+static char *
+read_secret_file (const Parser *parser, const char *group, const char *key, const char *path,
+                  gsize *length, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+
+  if (!g_file_get_contents (path, &contents, &len, &local))
+    {
+      g_autofree char *where = key_where (parser, group, key);
+
+      g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_IO, "%s: [%s] %s: %s", where,
+                   group, key, local->message);
+      return NULL;
+    }
+  while (len > 0 && g_ascii_isspace (contents[len - 1]))
+    contents[--len] = '\0';
+  if (len == 0)
+    {
+      set_key_error (error, parser, group, key, _ ("file “%s” is empty"), path);
+      return NULL;
+    }
+  *length = len;
+  return g_steal_pointer (&contents);
+}
+
+static const char *
+getenv_nonempty (const char *name)
+{
+  const char *value = g_getenv (name);
+
+  return value != NULL && *value != '\0' ? value : NULL;
+}
+
+static void
+parse_server (const Parser *parser, Settings *settings)
+{
+  g_auto (GStrv) listen = NULL;
+  gboolean listen_present = FALSE;
+
+  if (parse_list (parser, "server", "listen", &listen, &listen_present, slot (parser))
+      && listen_present)
+    {
+      g_autofree char *where = key_where (parser, "server", "listen");
+      g_autofree char *what = g_strdup_printf ("%s: [server] listen", where);
+      g_autoptr (GPtrArray) addresses = NULL;
+
+      if (listen[0] == NULL)
+        {
+          set_key_error (slot (parser), parser, "server", "listen",
+                         _ ("at least one address is needed (default %s)"), DEFAULT_LISTEN);
+          return;
+        }
+      addresses = g_ptr_array_new_with_free_func ((GDestroyNotify)herald_listen_address_free);
+      for (gsize i = 0; listen[i] != NULL; i++)
+        {
+          HeraldListenAddress *address
+              = herald_listen_address_parse (listen[i], what, slot (parser));
+
+          if (address != NULL)
+            g_ptr_array_add (addresses, address);
+        }
+      if (addresses->len == g_strv_length (listen))
+        {
+          g_ptr_array_unref (settings->listen);
+          settings->listen = g_steal_pointer (&addresses);
+        }
+    }
+
+  parse_path (parser, "server", "tls-certificate", &settings->tls_certificate, slot (parser));
+  parse_path (parser, "server", "tls-key", &settings->tls_key, slot (parser));
+  /* for the checks of the files, once the whole configuration is known */
+  settings->tls_certificate_where = key_where (parser, "server", "tls-certificate");
+  settings->tls_key_where = key_where (parser, "server", "tls-key");
+  parse_list (parser, "server", "allowed-origins", &settings->allowed_origins, NULL, slot (parser));
+  parse_bool (parser, "server", "compression", &settings->compression, NULL, slot (parser));
+  parse_bool (parser, "server", "metrics", &settings->metrics, &settings->metrics_set,
+              slot (parser));
+  parse_bool (parser, "server", "admin-page", &settings->admin_page, &settings->admin_page_set,
+              slot (parser));
+  herald_config_parse_uint (parser, "server", "workers", 0, WORKERS_MAX, &settings->workers,
+                            slot (parser));
+
+  /* An empty allowed-origins list counts as unset, like other empty values */
+  if (settings->allowed_origins != NULL && settings->allowed_origins[0] == NULL)
+    g_clear_pointer (&settings->allowed_origins, g_strfreev);
+}
+
+static void
+parse_auth (const Parser *parser, Settings *settings)
+{
+  g_autofree char *secret = NULL;
+  g_autofree char *secret_file = NULL;
+  g_autofree char *algorithm = NULL;
+  const char *env_secret = getenv_nonempty ("HERALD_JWT_SECRET");
+
+  parse_string (parser, "auth", "jwt-secret", &secret, slot (parser));
+  parse_path (parser, "auth", "jwt-secret-file", &secret_file, slot (parser));
+  parse_path (parser, "auth", "jwt-public-key-file", &settings->jwt_public_key_file, slot (parser));
+  parse_string (parser, "auth", "jwt-algorithm", &algorithm, slot (parser));
+  herald_config_parse_uint (parser, "auth", "leeway", 0, LEEWAY_MAX, &settings->leeway,
+                            slot (parser));
+  parse_bool (parser, "auth", "anonymous", &settings->anonymous, &settings->anonymous_set,
+              slot (parser));
+  parse_channel_list (parser, "auth", "anonymous-channels", &settings->anonymous_channels, NULL,
+                      slot (parser));
+  parse_channel_list (parser, "auth", "anonymous-publish", &settings->anonymous_publish,
+                      &settings->anonymous_publish_set, slot (parser));
+
+  if (algorithm != NULL)
+    {
+      if (g_ascii_strcasecmp (algorithm, "HS256") == 0)
+        settings->jwt_algorithm = HERALD_JWT_ALG_HS256;
+      else if (g_ascii_strcasecmp (algorithm, "RS256") == 0)
+        settings->jwt_algorithm = HERALD_JWT_ALG_RS256;
+      else if (g_ascii_strcasecmp (algorithm, "ES256") == 0)
+        settings->jwt_algorithm = HERALD_JWT_ALG_ES256;
+      else
+        {
+          set_key_error (slot (parser), parser, "auth", "jwt-algorithm",
+                         _ ("expected HS256, RS256 or ES256, got “%s”"), algorithm);
+        }
+    }
+
+  if (secret != NULL && secret_file != NULL)
+    {
+      set_key_error (slot (parser), parser, "auth", "jwt-secret-file",
+                     _ ("set either jwt-secret or jwt-secret-file, not both"));
+      return;
+    }
+
+  /* Environment beats the file; the file is then not even read */
+  if (env_secret != NULL)
+    {
+      settings->jwt_secret = g_bytes_new (env_secret, strlen (env_secret));
+      settings->jwt_secret_source = HERALD_CONFIG_SOURCE_ENV;
+    }
+  else if (secret != NULL)
+    {
+      settings->jwt_secret = g_bytes_new (secret, strlen (secret));
+      settings->jwt_secret_source = HERALD_CONFIG_SOURCE_VALUE;
+    }
+  else if (secret_file != NULL)
+    {
+      gsize len = 0;
+      char *contents
+          = read_secret_file (parser, "auth", "jwt-secret-file", secret_file, &len, slot (parser));
+
+      if (contents == NULL)
+        return;
+      settings->jwt_secret = g_bytes_new_take (contents, len);
+      settings->jwt_secret_source = HERALD_CONFIG_SOURCE_FILE;
+      settings->jwt_secret_file = g_steal_pointer (&secret_file);
+    }
+}
+
+static void
+parse_api (const Parser *parser, Settings *settings)
+{
+  g_autofree char *key = NULL;
+  g_autofree char *key_file = NULL;
+  const char *env_key = getenv_nonempty ("HERALD_API_KEY");
+
+  if (!parse_string (parser, "api", "key", &key, slot (parser))
+      | !parse_path (parser, "api", "key-file", &key_file, slot (parser)))
+    return;
+  if (key != NULL && key_file != NULL)
+    {
+      set_key_error (slot (parser), parser, "api", "key-file",
+                     _ ("set either key or key-file, not both"));
+      return;
+    }
+
+  if (env_key != NULL)
+    {
+      settings->api_key = g_strdup (env_key);
+      settings->api_key_source = HERALD_CONFIG_SOURCE_ENV;
+    }
+  else if (key != NULL)
+    {
+      settings->api_key = g_steal_pointer (&key);
+      settings->api_key_source = HERALD_CONFIG_SOURCE_VALUE;
+    }
+  else if (key_file != NULL)
+    {
+      gsize len = 0;
+
+      settings->api_key
+          = read_secret_file (parser, "api", "key-file", key_file, &len, slot (parser));
+      if (settings->api_key == NULL)
+        return;
+      if (strlen (settings->api_key) != len)
+        {
+          set_key_error (slot (parser), parser, "api", "key-file",
+                         _ ("file “%s” contains a NUL byte"), key_file);
+          g_clear_pointer (&settings->api_key, g_free);
+          return;
+        }
+      settings->api_key_source = HERALD_CONFIG_SOURCE_FILE;
+      settings->api_key_file = g_steal_pointer (&key_file);
+    }
+}
+
+static gboolean
+check_redis_url (const char *url)
+{
+  return g_str_has_prefix (url, "redis://") || g_str_has_prefix (url, "rediss://")
+         || g_str_has_prefix (url, "unix://");
+}
+
+static void
+parse_redis (const Parser *parser, Settings *settings)
+{
+  const char *env_url = getenv_nonempty ("REDIS_URL");
+
+  parse_string (parser, "redis", "url", &settings->redis_url, slot (parser));
+  if (settings->redis_url != NULL && !check_redis_url (settings->redis_url))
+    set_key_error (slot (parser), parser, "redis", "url",
+                   _ ("expected a redis://, rediss:// or unix:// URL, got “%s”"),
+                   settings->redis_url);
+  if (env_url != NULL)
+    {
+      if (!check_redis_url (env_url))
+        {
+          g_set_error (slot (parser), HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID,
+                       _ ("REDIS_URL: expected a redis://, rediss:// or unix:// URL, got “%s”"),
+                       env_url);
+          return;
+        }
+      g_free (settings->redis_url);
+      settings->redis_url = g_strdup (env_url);
+      settings->redis_url_from_env = TRUE;
+    }
+}
+
+/* g_key_file_load_from_data() does not say which line is broken: find the
+ * first prefix of the file that fails to parse. Only runs on the error path. */
+static guint
+find_bad_line (const char *data, gsize length)
+{
+  g_autoptr (GKeyFile) probe = g_key_file_new ();
+  gsize end = 0;
+  guint line = 0;
+
+  while (end < length && line < MAX_LINES_FOR_ERROR_SEARCH)
+    {
+      const char *nl = memchr (data + end, '\n', length - end);
+
+      end = nl != NULL ? (gsize)(nl - data) + 1 : length;
+      line++;
+      if (!g_key_file_load_from_data (probe, data, end, G_KEY_FILE_NONE, NULL))
+        return line;
+    }
+  return 0;
+}
+
+gboolean
+herald_config_load_key_file (GKeyFile *key_file, const char *data, gsize length, const char *origin,
+                             GError **error)
+{
+  g_autoptr (GError) local = NULL;
+
+  if (g_key_file_load_from_data (key_file, data, length, G_KEY_FILE_NONE, &local))
+    return TRUE;
+
+  {
+    guint line = find_bad_line (data, length);
+
+    if (line > 0)
+      g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID, "%s:%u: %s", origin,
+                   line, local->message);
+    else
+      g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID, "%s: %s", origin,
+                   local->message);
+  }
+  return FALSE;
+}
+
+/**
+ * herald_config_parse_sections:
+ * @parser: the file being loaded
+ * @settings: receives the values
+ *
+ * Parses every group but [limits] (herald-config.c has their table).
+ */
+void
+herald_config_parse_sections (const Parser *parser, Settings *settings)
+{
+  parse_server (parser, settings);
+  parse_auth (parser, settings);
+  parse_api (parser, settings);
+  herald_config_parse_uint (parser, "history", "size", 0, HISTORY_SIZE_MAX, &settings->history_size,
+                            slot (parser));
+  herald_config_parse_uint (parser, "history", "ttl", 0, HISTORY_TTL_MAX, &settings->history_ttl,
+                            slot (parser));
+  parse_redis (parser, settings);
+}

@@ -1,0 +1,241 @@
+/* herald-metrics.c: process-wide measurements for /metrics (see the header).
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include "herald-metrics.h"
+
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+/* Upper bounds of the latency buckets, in microseconds (+Inf implied) */
+static const gint64 latency_bounds[]
+    = { 100,   250,    500,    1000,   2500,    5000,    10000,  25000,
+        50000, 100000, 250000, 500000, 1000000, 2500000, 5000000 };
+#define N_LATENCY_BUCKETS (G_N_ELEMENTS (latency_bounds) + 1)
+
+static guint64 latency_buckets[N_LATENCY_BUCKETS]; /* not cumulative; atomic */
+static guint64 latency_sum_usec;                   /* atomic */
+
+#define STATUS_MIN 100
+#define STATUS_MAX 599
+static guint64 api_responses[STATUS_MAX - STATUS_MIN + 1]; /* atomic */
+
+static void
+atomic_add (guint64 *where, guint64 value)
+{
+  __atomic_add_fetch (where, value, __ATOMIC_RELAXED);
+}
+
+static guint64
+atomic_get (const guint64 *where)
+{
+  return __atomic_load_n (where, __ATOMIC_RELAXED);
+}
+
+void
+herald_metrics_count_api_response (guint status)
+{
+  if (status >= STATUS_MIN && status <= STATUS_MAX)
+    atomic_add (&api_responses[status - STATUS_MIN], 1);
+}
+
+void
+herald_metrics_observe_write_latency (gint64 usec)
+{
+  guint i = 0;
+
+  if (usec < 0)
+    usec = 0;
+  while (i < G_N_ELEMENTS (latency_bounds) && usec > latency_bounds[i])
+    i++;
+  atomic_add (&latency_buckets[i], 1);
+  atomic_add (&latency_sum_usec, (guint64)usec);
+}
+
+/* Label values escape '\\', '"' and newlines (text format 0.0.4). */
+void
+herald_metrics_append_label_value (GString *out, const char *value)
+{
+  for (const char *p = value != NULL ? value : ""; *p; p++)
+    {
+      if (*p == '\\')
+        g_string_append (out, "\\\\");
+      else if (*p == '"')
+        g_string_append (out, "\\\"");
+      else if (*p == '\n')
+        g_string_append (out, "\\n");
+      else
+        g_string_append_c (out, *p);
+    }
+}
+
+void
+herald_metrics_append_header (GString *out, const char *name, const char *type, const char *help)
+{
+  g_string_append_printf (out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void
+herald_metrics_append_single (GString *out, const char *name, const char *type, const char *help,
+                              guint64 value)
+{
+  herald_metrics_append_header (out, name, type, help);
+  g_string_append_printf (out, "%s %" G_GUINT64_FORMAT "\n", name, value);
+}
+
+/* Seconds from microseconds, in plain decimal (no exponent) */
+static void
+append_seconds (GString *out, guint64 usec)
+{
+  g_string_append_printf (out, "%" G_GUINT64_FORMAT ".%06u", usec / G_USEC_PER_SEC,
+                          (guint)(usec % G_USEC_PER_SEC));
+}
+
+/* Fields of /proc/self/stat after the command name (field 3 is [0]) */
+static gboolean
+read_proc_stat (char ***fields)
+{
+  g_autofree char *text = NULL;
+  const char *paren;
+
+  if (!g_file_get_contents ("/proc/self/stat", &text, NULL, NULL))
+    return FALSE;
+  /* The command name may hold spaces and parentheses: skip to the last ')' */
+  paren = strrchr (text, ')');
+  if (paren == NULL || paren[1] != ' ')
+    return FALSE;
+  *fields = g_strsplit (g_strstrip ((char *)paren + 2), " ", -1);
+  return g_strv_length (*fields) >= 22;
+}
+
+static guint64
+boot_time (void)
+{
+  g_autofree char *text = NULL;
+  const char *line;
+
+  if (!g_file_get_contents ("/proc/stat", &text, NULL, NULL))
+    return 0;
+  line = strstr (text, "\nbtime ");
+  return line != NULL ? g_ascii_strtoull (line + strlen ("\nbtime "), NULL, 10) : 0;
+}
+
+static guint
+count_open_fds (void)
+{
+  g_autoptr (GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  guint n = 0;
+
+  if (dir == NULL)
+    return 0;
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+  /* The directory being read is one of them */
+  return n > 0 ? n - 1 : 0;
+}
+
+void
+herald_metrics_append_process (GString *out)
+{
+  g_auto (GStrv) stat = NULL;
+  struct rlimit limit;
+
+  g_return_if_fail (out != NULL);
+
+  if (read_proc_stat (&stat))
+    {
+      /* stat[11], [12]: utime, stime (ticks); [19]: starttime (ticks since
+       * boot); [20]: vsize (bytes); [21]: rss (pages) */
+      long ticks = sysconf (_SC_CLK_TCK);
+      long page = sysconf (_SC_PAGESIZE);
+      guint64 cpu = g_ascii_strtoull (stat[11], NULL, 10) + g_ascii_strtoull (stat[12], NULL, 10);
+      guint64 start = g_ascii_strtoull (stat[19], NULL, 10);
+
+      if (ticks <= 0)
+        ticks = 100;
+      herald_metrics_append_header (out, "process_cpu_seconds_total", "counter",
+                                    "User and system CPU time spent in seconds.");
+      g_string_append (out, "process_cpu_seconds_total ");
+      append_seconds (out, cpu * G_USEC_PER_SEC / (guint64)ticks);
+      g_string_append_c (out, '\n');
+      herald_metrics_append_header (out, "process_resident_memory_bytes", "gauge",
+                                    "Resident memory size in bytes.");
+      g_string_append_printf (out, "process_resident_memory_bytes %" G_GUINT64_FORMAT "\n",
+                              g_ascii_strtoull (stat[21], NULL, 10) * (guint64)MAX (page, 1));
+      herald_metrics_append_header (out, "process_virtual_memory_bytes", "gauge",
+                                    "Virtual memory size in bytes.");
+      g_string_append_printf (out, "process_virtual_memory_bytes %" G_GUINT64_FORMAT "\n",
+                              g_ascii_strtoull (stat[20], NULL, 10));
+      herald_metrics_append_header (out, "process_start_time_seconds", "gauge",
+                                    "Start time of the process since unix epoch in seconds.");
+      g_string_append (out, "process_start_time_seconds ");
+      append_seconds (out, boot_time () * G_USEC_PER_SEC + start * G_USEC_PER_SEC / (guint64)ticks);
+      g_string_append_c (out, '\n');
+    }
+  herald_metrics_append_header (out, "process_open_fds", "gauge",
+                                "Number of open file descriptors.");
+  g_string_append_printf (out, "process_open_fds %u\n", count_open_fds ());
+  if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+    {
+      herald_metrics_append_header (out, "process_max_fds", "gauge",
+                                    "Maximum number of open file descriptors.");
+      g_string_append_printf (out, "process_max_fds %" G_GUINT64_FORMAT "\n",
+                              (guint64)limit.rlim_cur);
+    }
+}
+
+void
+herald_metrics_append_herald (GString *out, const char *engine_state)
+{
+  guint64 cumulative = 0;
+
+  g_return_if_fail (out != NULL);
+
+  herald_metrics_append_header (
+      out, "herald_publish_write_latency_seconds", "histogram",
+      "Time from a publish received to its deliveries handed to the kernel, once per "
+      "worker write batch.");
+  for (guint i = 0; i < N_LATENCY_BUCKETS; i++)
+    {
+      cumulative += atomic_get (&latency_buckets[i]);
+      g_string_append (out, "herald_publish_write_latency_seconds_bucket{le=\"");
+      if (i < G_N_ELEMENTS (latency_bounds))
+        append_seconds (out, (guint64)latency_bounds[i]);
+      else
+        g_string_append (out, "+Inf");
+      g_string_append_printf (out, "\"} %" G_GUINT64_FORMAT "\n", cumulative);
+    }
+  g_string_append (out, "herald_publish_write_latency_seconds_sum ");
+  append_seconds (out, atomic_get (&latency_sum_usec));
+  g_string_append_printf (
+      out, "\nherald_publish_write_latency_seconds_count %" G_GUINT64_FORMAT "\n", cumulative);
+
+  herald_metrics_append_header (out, "herald_http_api_requests_total", "counter",
+                                "HTTP API (/api/…) responses sent, by status code.");
+  for (guint status = STATUS_MIN; status <= STATUS_MAX; status++)
+    {
+      guint64 n = atomic_get (&api_responses[status - STATUS_MIN]);
+
+      /* 200 always, so the series exists before the first call */
+      if (n > 0 || status == 200)
+        g_string_append_printf (
+            out, "herald_http_api_requests_total{code=\"%u\"} %" G_GUINT64_FORMAT "\n", status, n);
+    }
+
+  if (engine_state != NULL)
+    {
+      gboolean ok = strcmp (engine_state, "ok") == 0;
+
+      herald_metrics_append_header (
+          out, "herald_engine_up", "gauge",
+          "1 when the engine (in-process, or Redis) works normally, 0 when degraded.");
+      g_string_append_printf (out, "herald_engine_up %d\n", ok ? 1 : 0);
+      herald_metrics_append_header (out, "herald_engine_state", "gauge",
+                                    "The engine's state: 1 for the current one.");
+      g_string_append_printf (out, "herald_engine_state{state=\"ok\"} %d\n", ok ? 1 : 0);
+      g_string_append_printf (out, "herald_engine_state{state=\"degraded\"} %d\n", ok ? 0 : 1);
+    }
+}

@@ -1,0 +1,44 @@
+/* herald-metrics.h: process-wide measurements for /metrics that no single
+ * worker owns — the process itself (CPU, memory, file descriptors), the
+ * publish-to-write latency histogram, HTTP API responses by status — and
+ * their text.
+ *
+ * The recording calls are lock-free (atomic adds) and may be called from
+ * any thread; they run once per API response and once per worker flush
+ * that wrote deliveries, never once per delivery.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* An HTTP API response (/api/…) with @status was sent. */
+void herald_metrics_count_api_response (guint status);
+
+/* A worker handed deliveries to the kernel @usec microseconds after the
+ * oldest of their messages was published (received by this node). */
+void herald_metrics_observe_write_latency (gint64 usec);
+
+/* Appends, in the text format 0.0.4 with HELP and TYPE lines:
+ * process_cpu_seconds_total, process_resident_memory_bytes,
+ * process_virtual_memory_bytes, process_open_fds, process_max_fds,
+ * process_start_time_seconds (Prometheus' process collector names);
+ * herald_publish_write_latency_seconds (histogram);
+ * herald_http_api_requests_total{code}; and, when @engine_state is not
+ * NULL, herald_engine_state{state="ok"|"degraded"} (1 for the current one)
+ * and herald_engine_up. */
+/* The text format's pieces: "# HELP"/"# TYPE" lines, one unlabelled
+ * sample with its header, an escaped label value */
+void herald_metrics_append_header (GString *out, const char *name, const char *type,
+                                   const char *help);
+void herald_metrics_append_single (GString *out, const char *name, const char *type,
+                                   const char *help, guint64 value);
+void herald_metrics_append_label_value (GString *out, const char *value);
+
+void herald_metrics_append_process (GString *out);
+void herald_metrics_append_herald (GString *out, const char *engine_state);
+
+G_END_DECLS
