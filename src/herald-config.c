@@ -30,7 +30,10 @@
 #include <glib/gi18n.h>
 #include <string.h>
 
-G_DEFINE_QUARK (herald - config - error - quark, herald_config_error)
+/* The quark's name as written: clang-format would space out its dashes. */
+/* clang-format off */
+G_DEFINE_QUARK (herald-config-error-quark, herald_config_error)
+/* clang-format on */
 
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 /* Beyond this many lines we don't search for the line of a syntax error */

@@ -12,6 +12,8 @@
 
 #include <glib-object.h>
 
+#include "herald-jwt.h" /* HeraldJwtAlg */
+
 G_BEGIN_DECLS
 
 #define HERALD_CONFIG_ERROR (herald_config_error_quark ())
@@ -21,13 +23,6 @@ typedef enum
   HERALD_CONFIG_ERROR_IO,      /* a file named by the config could not be read */
 } HeraldConfigError;
 GQuark herald_config_error_quark (void);
-
-typedef enum
-{
-  HERALD_JWT_ALG_HS256,
-  HERALD_JWT_ALG_RS256,
-  HERALD_JWT_ALG_ES256,
-} HeraldJwtAlg;
 
 /* One listen address parsed from "HOST:PORT", "http://HOST:PORT" or "https://HOST:PORT".
  * IPv6 hosts are written in brackets: "[::1]:8080". */

@@ -14,6 +14,7 @@
 
 #include "herald-error.h"
 #include "herald-memory-engine.h"
+#include "herald-names.h"
 
 typedef struct
 {

@@ -28,6 +28,7 @@
 
 #include "herald-error.h"
 #include "herald-redis-engine.h"
+#include "herald-names.h"
 
 #define CONNECT_TIMEOUT_MS 2000
 #define SYNC_TIMEOUT_MS 1000
