@@ -27,38 +27,17 @@
 #include "herald-error.h"
 #include "herald-names.h"
 #include "herald-redis-cluster.h"
+#include "herald-redis-direct.h"
 #include "herald-redis-engine.h"
 #include "herald-redis-history.h"
 #include "herald-redis-link.h"
 #include "herald-redis-payload.h"
+#include "herald-redis-publish.h"
 #include "herald-redis-source.h"
 #include "herald-redis-sync.h"
 
-#define META_TTL_S 86400
 #define PIN_MS 1000
 #define SUBSCRIBE_WAIT_MS 1000
-
-/* KEYS: meta hash, history list, seq, epoch. ARGV: channel, data, size, ttl,
- * fresh epoch, meta ttl. */
-static const char publish_script[]
-    = "local epoch = redis.call('GET', KEYS[4])\n"
-      "if not epoch then epoch = ARGV[5]; redis.call('SET', KEYS[4], epoch) end\n"
-      "local prev = redis.call('HGET', KEYS[1], 'seq') or '0'\n"
-      "local off = redis.call('HINCRBY', KEYS[1], 'off', 1)\n"
-      "local seq = redis.call('INCR', KEYS[3])\n"
-      "redis.call('HSET', KEYS[1], 'seq', seq)\n"
-      "redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
-      "local t = redis.call('TIME')[1]\n"
-      "local p = off .. ' ' .. seq .. ' ' .. prev .. ' ' .. t .. ' ' .. epoch .. ' ' .. ARGV[1]"
-      " .. '\\n' .. ARGV[2]\n"
-      "local size = tonumber(ARGV[3])\n"
-      "if size > 0 then\n"
-      "  redis.call('LPUSH', KEYS[2], p)\n"
-      "  redis.call('LTRIM', KEYS[2], 0, size - 1)\n"
-      "  if tonumber(ARGV[4]) > 0 then redis.call('EXPIRE', KEYS[2], ARGV[4]) end\n"
-      "end\n"
-      "redis.call('PUBLISH', 'herald:ch:' .. ARGV[1], p)\n"
-      "return off\n";
 
 typedef enum
 {
@@ -98,16 +77,12 @@ typedef struct
 
 struct _HeraldRedisEngine
 {
-  GObject parent_instance;
+  HeraldEngine parent_instance;
 
-  HeraldConfig *config;
   HeraldRedisUrl *url;
   char *url_text;
   char *node_id;
   GMainContext *context;
-
-  HeraldEngineSink sink;
-  gpointer sink_data;
 
   GMutex lock; /* guards everything down to the next comment */
   GCond cond;
@@ -130,44 +105,13 @@ struct _HeraldRedisEngine
   HeraldRedisLink *link;
   gboolean cmd_ready, sub_ready;
   GSource *heartbeat_source;
-  char *publish_sha;
 
   HeraldRedisSync *sync; /* the blocking connection, any thread */
 };
 
-static void herald_redis_engine_iface_init (HeraldEngineInterface *iface);
-
-G_DEFINE_TYPE_WITH_CODE (HeraldRedisEngine, herald_redis_engine, G_TYPE_OBJECT,
-                         G_IMPLEMENT_INTERFACE (HERALD_TYPE_ENGINE, herald_redis_engine_iface_init))
-
-enum
-{
-  PROP_0,
-  PROP_CONFIG,
-  N_PROPS
-};
-static GParamSpec *props[N_PROPS];
+G_DEFINE_FINAL_TYPE (HeraldRedisEngine, herald_redis_engine, HERALD_TYPE_ENGINE)
 
 /* ---- small helpers ---- */
-
-static char *
-random_epoch (void)
-{
-  g_autofree char *id = herald_connection_id_new ();
-  char *epoch = g_strndup (id, 8);
-
-  /* SSE ids are "<epoch>-<seq>": no '-' in epochs. */
-  for (char *p = epoch; *p; p++)
-    if (*p == '-')
-      *p = '_';
-  return epoch;
-}
-
-static char *
-sha1_hex (const char *text)
-{
-  return g_compute_checksum_for_string (G_CHECKSUM_SHA1, text, -1);
-}
 
 static void
 op_free (Op *op)
@@ -187,10 +131,16 @@ set_degraded_locked (HeraldRedisEngine *self, const char *why)
   g_cond_broadcast (&self->cond);
 }
 
+static HeraldConfig *
+config_of (HeraldRedisEngine *self)
+{
+  return herald_engine_get_config (HERALD_ENGINE (self));
+}
+
 static guint
 deliver (HeraldRedisEngine *self, const HeraldDelivery *delivery)
 {
-  return self->sink ? self->sink (delivery, self->sink_data) : 0;
+  return herald_engine_deliver (HERALD_ENGINE (self), delivery);
 }
 
 /* ---- the work queue: any thread → main context ---- */
@@ -373,64 +323,16 @@ receive_channel (HeraldRedisEngine *self, const char *name, const char *text, gs
   herald_redis_payload_clear (&p);
 }
 
-/* "<origin> A\n<data>" or "<origin> U <user-len>\n<user><data>" */
+/* A direct message on herald:all (@to_all) or this node's topic. */
 static void
-receive_all (HeraldRedisEngine *self, const char *text, gsize len)
+receive_direct (HeraldRedisEngine *self, const char *text, gsize len, gboolean to_all)
 {
-  const char *nl = memchr (text, '\n', len);
-  g_autofree char *head = NULL;
-  g_auto (GStrv) parts = NULL;
-  g_autoptr (HeraldMessage) message = NULL;
+  g_auto (HeraldRedisDirect) d;
 
-  if (nl == NULL)
-    return;
-  head = g_strndup (text, nl - text);
-  parts = g_strsplit (head, " ", 3);
-  if (g_strv_length (parts) < 2 || g_str_equal (parts[0], self->node_id))
-    return; /* our own: delivered locally when sent */
-  if (g_str_equal (parts[1], "A"))
-    {
-      message = herald_message_new_direct (nl + 1);
-      deliver (self, &(HeraldDelivery){ .kind = HERALD_TARGET_ALL, .message = message });
-    }
-  else if (g_str_equal (parts[1], "U") && parts[2])
-    {
-      guint64 ulen = g_ascii_strtoull (parts[2], NULL, 10);
-      g_autofree char *user = NULL;
-
-      if (ulen == 0 || ulen >= (guint64)(len - (nl + 1 - text)))
-        return;
-      user = g_strndup (nl + 1, ulen);
-      message = herald_message_new_direct (nl + 1 + ulen);
-      deliver (self,
-               &(HeraldDelivery){ .kind = HERALD_TARGET_USER, .target = user, .message = message });
-    }
-}
-
-/* "C <id>\n<data>" or "X <code> <id>\n<reason>" */
-static void
-receive_node (HeraldRedisEngine *self, const char *text, gsize len)
-{
-  const char *nl = memchr (text, '\n', len);
-  g_autofree char *head = NULL;
-  g_auto (GStrv) parts = NULL;
-
-  if (nl == NULL)
-    return;
-  head = g_strndup (text, nl - text);
-  parts = g_strsplit (head, " ", 3);
-  if (g_strv_length (parts) == 2 && g_str_equal (parts[0], "C"))
-    {
-      g_autoptr (HeraldMessage) message = herald_message_new_direct (nl + 1);
-      deliver (self, &(HeraldDelivery){ .kind = HERALD_TARGET_CONNECTION,
-                                        .target = parts[1],
-                                        .message = message });
-    }
-  else if (g_strv_length (parts) == 3 && g_str_equal (parts[0], "X"))
-    deliver (self, &(HeraldDelivery){ .kind = HERALD_TARGET_CLOSE,
-                                      .target = parts[2],
-                                      .close_code = (guint16)g_ascii_strtoull (parts[1], NULL, 10),
-                                      .close_reason = nl + 1 });
+  if (!herald_redis_direct_parse (text, len, to_all, &d)
+      || g_strcmp0 (d.origin, self->node_id) == 0)
+    return; /* malformed, or our own: delivered locally when sent */
+  deliver (self, &d.delivery);
 }
 
 static void link_check_up (HeraldRedisEngine *self);
@@ -461,9 +363,9 @@ on_sub_reply (gpointer owner, redisReply *reply)
       if (g_str_has_prefix (topic, "herald:ch:"))
         receive_channel (self, topic + strlen ("herald:ch:"), text, len);
       else if (g_str_equal (topic, "herald:all"))
-        receive_all (self, text, len);
+        receive_direct (self, text, len, TRUE);
       else if (g_str_has_prefix (topic, "herald:node:"))
-        receive_node (self, text, len);
+        receive_direct (self, text, len, FALSE);
     }
   else if (g_str_equal (kind, "subscribe") || g_str_equal (kind, "unsubscribe"))
     {
@@ -641,9 +543,9 @@ static void
 on_link_connected (gpointer owner)
 {
   HeraldRedisEngine *self = owner;
-  g_autofree char *fresh = random_epoch ();
+  g_autofree char *fresh = herald_engine_new_epoch ();
   g_autofree char *node_topic = g_strconcat ("herald:node:", self->node_id, NULL);
-  const char *load[] = { "SCRIPT", "LOAD", publish_script };
+  const char *load[] = { "SCRIPT", "LOAD", herald_redis_publish_script };
   const char *setnx[] = { "SET", "herald:epoch", fresh, "NX" };
   const char *get[] = { "GET", "herald:epoch" };
   const char *seq[] = { "GET", "herald:seq" };
@@ -663,23 +565,6 @@ static const HeraldRedisLinkEvents link_events = {
 };
 
 /* ---- operations (main thread) ---- */
-
-static void
-on_publish_reply (redisAsyncContext *ac, void *r, void *privdata)
-{
-  GTask *task = privdata;
-  redisReply *reply = r;
-
-  if (reply == NULL)
-    g_task_return_new_error (task, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE,
-                             _ ("Redis connection lost during publish"));
-  else if (reply->type == REDIS_REPLY_INTEGER)
-    g_task_return_int (task, (gssize)reply->integer);
-  else
-    g_task_return_new_error (task, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE, _ ("Redis: %s"),
-                             reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
-  g_object_unref (task);
-}
 
 /* Redis unreachable: deliver to this node's subscribers with a local offset. */
 static void
@@ -710,35 +595,12 @@ publish_locally (HeraldRedisEngine *self, Op *op)
 static void
 run_publish (HeraldRedisEngine *self, Op *op)
 {
-  g_autofree char *meta = g_strconcat ("herald:m:", op->a, NULL);
-  g_autofree char *history = g_strconcat ("herald:h:", op->a, NULL);
-  g_autofree char *size = g_strdup_printf ("%u", herald_config_get_history_size (self->config));
-  g_autofree char *ttl = g_strdup_printf ("%u", herald_config_get_history_ttl (self->config));
-  g_autofree char *fresh = random_epoch ();
-  g_autofree char *meta_ttl = g_strdup_printf ("%d", META_TTL_S);
-  const char *argv[] = { "EVALSHA",
-                         self->publish_sha,
-                         "4",
-                         meta,
-                         history,
-                         "herald:seq",
-                         "herald:epoch",
-                         op->a,
-                         op->b,
-                         size,
-                         ttl,
-                         fresh,
-                         meta_ttl };
-
   if (!self->cmd_ready || !self->sub_ready)
-    {
-      publish_locally (self, op);
-      return;
-    }
-  if (herald_redis_link_command (self->link, on_publish_reply, op->task, G_N_ELEMENTS (argv), argv,
-                                 NULL)
-      == REDIS_OK)
-    op->task = NULL; /* the reply callback owns it now */
+    publish_locally (self, op);
+  else if (herald_redis_publish (self->link, op->a, op->b,
+                                 herald_config_get_history_size (config_of (self)),
+                                 herald_config_get_history_ttl (config_of (self)), op->task))
+    op->task = NULL; /* the reply completes it */
   else
     g_task_return_new_error (op->task, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE,
                              _ ("Redis connection lost during publish"));
@@ -821,14 +683,6 @@ redis_dup_state (HeraldEngine *engine)
 }
 
 static void
-redis_set_sink (HeraldEngine *engine, HeraldEngineSink sink, gpointer user_data)
-{
-  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
-  self->sink = sink;
-  self->sink_data = user_data;
-}
-
-static void
 redis_publish_async (HeraldEngine *engine, const char *channel, const char *data_json,
                      GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
@@ -841,25 +695,12 @@ redis_publish_async (HeraldEngine *engine, const char *channel, const char *data
   push_op (self, op);
 }
 
-static gboolean
-redis_publish_finish (HeraldEngine *engine, GAsyncResult *result, guint64 *offset, GError **error)
-{
-  gssize value = g_task_propagate_int (G_TASK (result), error);
-
-  if (value < 0)
-    return FALSE;
-  if (offset)
-    *offset = (guint64)value;
-  return TRUE;
-}
-
 static guint
 redis_send (HeraldEngine *engine, HeraldTargetKind kind, const char *target, const char *data_json)
 {
   HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
   g_autoptr (HeraldMessage) message = herald_message_new_direct (data_json);
   guint reached;
-  char *payload = NULL;
 
   /* Local connections get it at once (and still do when Redis is down);
    * other nodes skip what they see coming from us. */
@@ -867,28 +708,23 @@ redis_send (HeraldEngine *engine, HeraldTargetKind kind, const char *target, con
   switch (kind)
     {
     case HERALD_TARGET_ALL:
-      payload = g_strdup_printf ("%s A\n%s", self->node_id, data_json);
-      break;
     case HERALD_TARGET_USER:
-      payload
-          = g_strdup_printf ("%s U %zu\n%s%s", self->node_id, strlen (target), target, data_json);
-      break;
+      {
+        Op *op = op_new (OP_SEND, "herald:all", NULL);
+        op->b = herald_redis_direct_format (kind, self->node_id, target, data_json);
+        push_op (self, op);
+      }
+      return reached;
     case HERALD_TARGET_CONNECTION:
       if (reached == 0)
         {
-          g_autofree char *p = g_strdup_printf ("C %s\n%s", target, data_json);
+          g_autofree char *p = herald_redis_direct_format (kind, self->node_id, target, data_json);
           reached = route_to_connection (self, target, p);
         }
       return reached;
     default:
       return reached;
     }
-  {
-    Op *op = op_new (OP_SEND, "herald:all", NULL);
-    op->b = payload;
-    push_op (self, op);
-  }
-  return reached;
 }
 
 static void
@@ -896,7 +732,6 @@ redis_close_connection (HeraldEngine *engine, const char *id, guint16 code, cons
 {
   HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
   g_autofree char *payload = NULL;
-  g_autofree char *clean = g_strdup (reason ? reason : "");
 
   if (deliver (self, &(HeraldDelivery){ .kind = HERALD_TARGET_CLOSE,
                                         .target = id,
@@ -904,8 +739,7 @@ redis_close_connection (HeraldEngine *engine, const char *id, guint16 code, cons
                                         .close_reason = reason })
       > 0)
     return;
-  g_strdelimit (clean, "\n", ' ');
-  payload = g_strdup_printf ("X %u %s\n%s", code, id, clean);
+  payload = herald_redis_direct_format_close (id, code, reason);
   route_to_connection (self, id, payload);
 }
 
@@ -1100,11 +934,10 @@ pin_and_wait (HeraldRedisEngine *self, const char *channel)
 static HeraldRecovery *
 recovery_new (HeraldRedisEngine *self)
 {
-  HeraldRecovery *r = g_new0 (HeraldRecovery, 1);
+  HeraldRecovery *r;
 
-  r->messages = g_ptr_array_new_with_free_func ((GDestroyNotify)herald_message_unref);
   g_mutex_lock (&self->lock);
-  r->epoch = g_strdup (self->epoch);
+  r = herald_recovery_new (self->epoch);
   g_mutex_unlock (&self->lock);
   return r;
 }
@@ -1131,7 +964,7 @@ redis_recover (HeraldEngine *engine, const char *channel, guint64 since, const c
 
   if (!pin_and_wait (self, channel)
       || !herald_redis_history_recover (self->sync, channel, since, epoch,
-                                        herald_config_get_history_ttl (self->config), r))
+                                        herald_config_get_history_ttl (config_of (self)), r))
     {
       /* Degraded: nothing can be recovered; live delivery still works. */
       r->recovered = FALSE;
@@ -1152,7 +985,7 @@ redis_recover_stream (HeraldEngine *engine, const char *const *channels, const c
     ok = pin_and_wait (self, channels[i]) && ok;
   if (!ok
       || !herald_redis_history_recover_stream (self->sync, channels, epoch, since_seq,
-                                               herald_config_get_history_ttl (self->config), r))
+                                               herald_config_get_history_ttl (config_of (self)), r))
     r->recovered = FALSE;
   return r;
 }
@@ -1234,32 +1067,6 @@ redis_dup_epoch (HeraldEngine *engine)
   return epoch;
 }
 
-static void
-herald_redis_engine_iface_init (HeraldEngineInterface *iface)
-{
-  iface->get_name = redis_get_name;
-  iface->dup_state = redis_dup_state;
-  iface->set_sink = redis_set_sink;
-  iface->publish_async = redis_publish_async;
-  iface->publish_finish = redis_publish_finish;
-  iface->send = redis_send;
-  iface->close_connection = redis_close_connection;
-  iface->recover = redis_recover;
-  iface->recover_stream = redis_recover_stream;
-  iface->dup_epoch = redis_dup_epoch;
-  iface->get_position = redis_get_position;
-  iface->get_stream_position = redis_get_stream_position;
-  iface->presence_join = redis_presence_join;
-  iface->presence_leave = redis_presence_leave;
-  iface->collect_presence = redis_collect_presence;
-  iface->presence_anonymous = redis_presence_anonymous;
-  iface->channel_occupied = redis_channel_occupied;
-  iface->channel_vacated = redis_channel_vacated;
-  iface->connection_opened = redis_connection_opened;
-  iface->connection_closed = redis_connection_closed;
-  iface->has_connection = redis_has_connection;
-}
-
 /* ---- GObject ---- */
 
 static void
@@ -1293,14 +1100,12 @@ herald_redis_engine_finalize (GObject *object)
 {
   HeraldRedisEngine *self = HERALD_REDIS_ENGINE (object);
 
-  g_clear_object (&self->config);
   g_clear_pointer (&self->sync, herald_redis_sync_free);
   g_clear_pointer (&self->url, herald_redis_url_free);
   g_free (self->url_text);
   g_free (self->node_id);
   g_free (self->epoch);
   g_free (self->degraded);
-  g_free (self->publish_sha);
   g_hash_table_unref (self->channels);
   g_hash_table_unref (self->local_conns);
   g_hash_table_unref (self->presence);
@@ -1311,50 +1116,32 @@ herald_redis_engine_finalize (GObject *object)
 }
 
 static void
-herald_redis_engine_set_property (GObject *object, guint prop_id, const GValue *value,
-                                  GParamSpec *pspec)
-{
-  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (object);
-
-  switch (prop_id)
-    {
-    case PROP_CONFIG:
-      self->config = g_value_dup_object (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    }
-}
-
-static void
-herald_redis_engine_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
-{
-  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (object);
-
-  switch (prop_id)
-    {
-    case PROP_CONFIG:
-      g_value_set_object (value, self->config);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    }
-}
-
-static void
 herald_redis_engine_class_init (HeraldRedisEngineClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  HeraldEngineClass *engine_class = HERALD_ENGINE_CLASS (klass);
 
   object_class->dispose = herald_redis_engine_dispose;
   object_class->finalize = herald_redis_engine_finalize;
-  object_class->set_property = herald_redis_engine_set_property;
-  object_class->get_property = herald_redis_engine_get_property;
-
-  props[PROP_CONFIG]
-      = g_param_spec_object ("config", NULL, NULL, HERALD_TYPE_CONFIG,
-                             G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
-  g_object_class_install_properties (object_class, N_PROPS, props);
+  engine_class->get_name = redis_get_name;
+  engine_class->dup_state = redis_dup_state;
+  engine_class->publish_async = redis_publish_async;
+  engine_class->send = redis_send;
+  engine_class->close_connection = redis_close_connection;
+  engine_class->recover = redis_recover;
+  engine_class->recover_stream = redis_recover_stream;
+  engine_class->dup_epoch = redis_dup_epoch;
+  engine_class->get_position = redis_get_position;
+  engine_class->get_stream_position = redis_get_stream_position;
+  engine_class->presence_join = redis_presence_join;
+  engine_class->presence_leave = redis_presence_leave;
+  engine_class->collect_presence = redis_collect_presence;
+  engine_class->presence_anonymous = redis_presence_anonymous;
+  engine_class->channel_occupied = redis_channel_occupied;
+  engine_class->channel_vacated = redis_channel_vacated;
+  engine_class->connection_opened = redis_connection_opened;
+  engine_class->connection_closed = redis_connection_closed;
+  engine_class->has_connection = redis_has_connection;
 }
 
 static void
@@ -1366,7 +1153,6 @@ herald_redis_engine_init (HeraldRedisEngine *self)
   self->local_conns = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->presence = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->context = g_main_context_ref_thread_default ();
-  self->publish_sha = sha1_hex (publish_script);
   self->degraded = g_strdup ("degraded: connecting to Redis");
 }
 

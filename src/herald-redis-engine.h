@@ -11,7 +11,7 @@
 G_BEGIN_DECLS
 
 #define HERALD_TYPE_REDIS_ENGINE (herald_redis_engine_get_type ())
-G_DECLARE_FINAL_TYPE (HeraldRedisEngine, herald_redis_engine, HERALD, REDIS_ENGINE, GObject)
+G_DECLARE_FINAL_TYPE (HeraldRedisEngine, herald_redis_engine, HERALD, REDIS_ENGINE, HeraldEngine)
 
 /* Fails only on a malformed URL; Redis being down is not an error (the
  * engine starts degraded and keeps reconnecting). Create it in the main

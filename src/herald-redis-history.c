@@ -74,14 +74,6 @@ herald_redis_history_recover (HeraldRedisSync *sync, const char *channel, guint6
   return TRUE;
 }
 
-static gint
-compare_seq (gconstpointer a, gconstpointer b)
-{
-  guint64 sa = herald_message_get_seq (*(HeraldMessage **)a);
-  guint64 sb = herald_message_get_seq (*(HeraldMessage **)b);
-  return sa < sb ? -1 : sa > sb;
-}
-
 gboolean
 herald_redis_history_recover_stream (HeraldRedisSync *sync, const char *const *channels,
                                      const char *epoch, guint64 since_seq, guint ttl,
@@ -149,7 +141,7 @@ herald_redis_history_recover_stream (HeraldRedisSync *sync, const char *const *c
     }
   if (!r->recovered)
     g_ptr_array_set_size (r->messages, 0);
-  g_ptr_array_sort (r->messages, compare_seq);
+  herald_recovery_sort_by_seq (r);
   herald_redis_replies_free (replies, n);
   return TRUE;
 }
