@@ -11,38 +11,30 @@
 #include "herald-base64url.h"
 #include "herald-names.h"
 
-gboolean
-herald_channel_name_is_valid (const char *name)
+/* 1–@max bytes, each alphanumeric or one of @extra. */
+static gboolean
+is_name (const char *name, gsize max, const char *extra)
 {
   gsize n = 0;
 
   if (name == NULL)
     return FALSE;
   for (const char *p = name; *p; p++, n++)
-    {
-      if (n >= 255)
-        return FALSE;
-      if (!g_ascii_isalnum (*p) && strchr ("_.:@/-", *p) == NULL)
-        return FALSE;
-    }
+    if (n >= max || (!g_ascii_isalnum (*p) && strchr (extra, *p) == NULL))
+      return FALSE;
   return n > 0;
+}
+
+gboolean
+herald_channel_name_is_valid (const char *name)
+{
+  return is_name (name, 255, "_.:@/-");
 }
 
 gboolean
 herald_connection_id_is_valid (const char *id)
 {
-  gsize n = 0;
-
-  if (id == NULL)
-    return FALSE;
-  for (const char *p = id; *p; p++, n++)
-    {
-      if (n >= 64)
-        return FALSE;
-      if (!g_ascii_isalnum (*p) && *p != '_' && *p != '-')
-        return FALSE;
-    }
-  return n > 0;
+  return is_name (id, 64, "_-");
 }
 
 char *
