@@ -14,7 +14,6 @@
 
 #include "herald-error.h"
 #include "herald-memory-engine.h"
-#include "herald-names.h"
 
 typedef struct
 {

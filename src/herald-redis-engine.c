@@ -25,7 +25,6 @@
 #include <glib/gi18n.h>
 
 #include "herald-error.h"
-#include "herald-names.h"
 #include "herald-redis-cluster.h"
 #include "herald-redis-direct.h"
 #include "herald-redis-engine.h"
