@@ -25,15 +25,205 @@
 #include "config.h"
 
 #include "herald-config.h"
-#include "herald-keyfile.h"
-#include "herald-names.h"
 
 #include <gio/gio.h>
 #include <glib/gi18n.h>
 #include <string.h>
 
+/* The quark's name as written: clang-format would space out its dashes. */
+/* clang-format off */
+G_DEFINE_QUARK (herald-config-error-quark, herald_config_error)
+/* clang-format on */
+
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 /* Beyond this many lines we don't search for the line of a syntax error */
+#define MAX_LINES_FOR_ERROR_SEARCH 5000
+
+/* ------------------------------------------------------------------------ */
+/* Listen addresses                                                          */
+
+/**
+ * herald_listen_address_free:
+ * @address: (nullable): an address
+ *
+ * Frees @address.
+ */
+void
+herald_listen_address_free (HeraldListenAddress *address)
+{
+  if (address == NULL)
+    return;
+  g_free (address->host);
+  g_free (address);
+}
+
+static gboolean
+is_hostname (const char *host)
+{
+  gsize len = strlen (host);
+
+  if (len == 0 || len > 253 || host[0] == '-' || host[0] == '.')
+    return FALSE;
+  for (const char *p = host; *p; p++)
+    if (!g_ascii_isalnum (*p) && *p != '-' && *p != '.')
+      return FALSE;
+  return TRUE;
+}
+
+static void
+set_address_error (GError **error, const char *what, const char *text, const char *reason)
+{
+  if (what != NULL)
+    g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID, "%s: “%s”: %s", what,
+                 text, reason);
+  else
+    g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID, "“%s”: %s", text, reason);
+}
+
+/**
+ * herald_listen_address_parse:
+ * @text: "HOST:PORT", "http://HOST:PORT" or "https://HOST:PORT"; IPv6 hosts in brackets
+ * @what: (nullable): where @text came from, prefixed to error messages
+ *   (e.g. "--listen" or "FILE: [server] listen")
+ * @error: return location for a #GError
+ *
+ * Parses one listen address. The port is required and may be 0 (pick a free
+ * port). The host is an IPv4 address, a bracketed IPv6 address or a host name.
+ *
+ * Returns: (transfer full): the address, or %NULL with @error set
+ *   (%HERALD_CONFIG_ERROR_INVALID).
+ */
+HeraldListenAddress *
+herald_listen_address_parse (const char *text, const char *what, GError **error)
+{
+  g_autoptr (HeraldListenAddress) address = NULL;
+  g_autofree char *host = NULL;
+  const char *rest = text;
+  const char *port_text;
+  guint64 port;
+  gboolean tls = FALSE;
+
+  g_return_val_if_fail (text != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (g_ascii_strncasecmp (rest, "https://", 8) == 0)
+    {
+      tls = TRUE;
+      rest += 8;
+    }
+  else if (g_ascii_strncasecmp (rest, "http://", 7) == 0)
+    rest += 7;
+  else if (strstr (rest, "://") != NULL)
+    {
+      set_address_error (error, what, text,
+                         _ ("only http:// and https:// addresses are supported"));
+      return NULL;
+    }
+
+  if (*rest == '[')
+    {
+      const char *close = strchr (rest, ']');
+      g_autoptr (GInetAddress) inet = NULL;
+
+      if (close == NULL)
+        {
+          set_address_error (error, what, text, _ ("missing “]” after IPv6 address"));
+          return NULL;
+        }
+      host = g_strndup (rest + 1, close - rest - 1);
+      inet = g_inet_address_new_from_string (host);
+      if (inet == NULL || g_inet_address_get_family (inet) != G_SOCKET_FAMILY_IPV6)
+        {
+          set_address_error (error, what, text, _ ("not a valid IPv6 address in brackets"));
+          return NULL;
+        }
+      if (close[1] != ':')
+        {
+          set_address_error (error, what, text, _ ("missing port (expected [IPV6]:PORT)"));
+          return NULL;
+        }
+      port_text = close + 2;
+    }
+  else
+    {
+      const char *colon = strrchr (rest, ':');
+
+      if (colon == NULL)
+        {
+          set_address_error (error, what, text, _ ("missing port (expected HOST:PORT)"));
+          return NULL;
+        }
+      host = g_strndup (rest, colon - rest);
+      if (*host == '\0')
+        {
+          set_address_error (error, what, text,
+                             _ ("missing host (use 0.0.0.0 or [::] for all interfaces)"));
+          return NULL;
+        }
+      if (strchr (host, ':') != NULL)
+        {
+          set_address_error (error, what, text,
+                             _ ("IPv6 addresses must be written in brackets, e.g. [::1]:8080"));
+          return NULL;
+        }
+      if (!is_hostname (host))
+        {
+          set_address_error (error, what, text, _ ("not a valid host name or IP address"));
+          return NULL;
+        }
+      port_text = colon + 1;
+    }
+
+  if (*port_text == '\0')
+    {
+      set_address_error (error, what, text, _ ("missing port (expected HOST:PORT)"));
+      return NULL;
+    }
+  if (!g_ascii_string_to_unsigned (port_text, 10, 0, G_MAXUINT16, &port, NULL))
+    {
+      set_address_error (error, what, text, _ ("the port must be a number between 0 and 65535"));
+      return NULL;
+    }
+
+  address = g_new0 (HeraldListenAddress, 1);
+  address->host = g_steal_pointer (&host);
+  address->port = (guint16)port;
+  address->tls = tls;
+  return g_steal_pointer (&address);
+}
+
+/**
+ * herald_listen_address_is_loopback:
+ * @address: an address
+ *
+ * Whether @address only accepts connections from this machine: 127.0.0.0/8,
+ * ::1 or the name "localhost". Other host names are not resolved and count
+ * as non-loopback.
+ *
+ * Returns: %TRUE for a loopback address
+ */
+gboolean
+herald_listen_address_is_loopback (const HeraldListenAddress *address)
+{
+  g_autoptr (GInetAddress) inet = NULL;
+
+  g_return_val_if_fail (address != NULL, FALSE);
+
+  if (g_ascii_strcasecmp (address->host, "localhost") == 0
+      || g_ascii_strcasecmp (address->host, "localhost.") == 0)
+    return TRUE;
+  inet = g_inet_address_new_from_string (address->host);
+  return inet != NULL && g_inet_address_get_is_loopback (inet);
+}
+
+static char *
+listen_address_to_string (const HeraldListenAddress *address)
+{
+  gboolean v6 = strchr (address->host, ':') != NULL;
+
+  return g_strdup_printf ("%s%s%s%s:%u", address->tls ? "https://" : "", v6 ? "[" : "",
+                          address->host, v6 ? "]" : "", address->port);
+}
 
 /* ------------------------------------------------------------------------ */
 /* Key tables                                                                */
@@ -112,7 +302,11 @@ static const char *const api_keys[] = { "key", "key-file", NULL };
 static const char *const history_keys[] = { "size", "ttl", NULL };
 static const char *const redis_keys[] = { "url", NULL };
 
-static const HeraldKeyfileGroup known_groups[] = {
+static const struct
+{
+  const char *group;
+  const char *const *keys;
+} known_groups[] = {
   { "server", server_keys }, { "limits", limits_keys },   { "auth", auth_keys },
   { "api", api_keys },       { "history", history_keys }, { "redis", redis_keys },
 };
@@ -340,21 +534,243 @@ herald_config_new (void)
 /* ------------------------------------------------------------------------ */
 /* Parsing                                                                   */
 
+typedef struct
+{
+  GKeyFile *key_file;
+  const char *origin;  /* names the source in messages */
+  const char *basedir; /* relative paths are resolved against it; NULL = as given */
+} Parser;
+
+G_GNUC_PRINTF (5, 6)
+static void
+set_key_error (GError **error, const Parser *parser, const char *group, const char *key,
+               const char *format, ...)
+{
+  g_autofree char *reason = NULL;
+  va_list args;
+
+  va_start (args, format);
+  reason = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID, "%s: [%s] %s: %s",
+               parser->origin, group, key, reason);
+}
+
+static void
+warn_unknown (const Parser *parser, const char *only_group)
+{
+  g_auto (GStrv) groups = g_key_file_get_groups (parser->key_file, NULL);
+
+  for (gsize g = 0; groups[g] != NULL; g++)
+    {
+      const char *const *keys = NULL;
+      g_auto (GStrv) present = NULL;
+
+      if (only_group != NULL && strcmp (groups[g], only_group) != 0)
+        continue;
+      for (gsize i = 0; i < G_N_ELEMENTS (known_groups); i++)
+        if (strcmp (groups[g], known_groups[i].group) == 0)
+          keys = known_groups[i].keys;
+      if (keys == NULL)
+        {
+          g_warning (_ ("%s: unknown group [%s]"), parser->origin, groups[g]);
+          continue;
+        }
+      present = g_key_file_get_keys (parser->key_file, groups[g], NULL, NULL);
+      for (gsize k = 0; present != NULL && present[k] != NULL; k++)
+        if (!g_strv_contains (keys, present[k]))
+          g_warning (_ ("%s: unknown key [%s] %s"), parser->origin, groups[g], present[k]);
+    }
+}
+
+/* The raw value with surrounding whitespace removed, or NULL when absent */
+static char *
+get_raw (const Parser *parser, const char *group, const char *key)
+{
+  char *value;
+
+  if (!g_key_file_has_key (parser->key_file, group, key, NULL))
+    return NULL;
+  value = g_key_file_get_value (parser->key_file, group, key, NULL);
+  return value != NULL ? g_strstrip (value) : NULL;
+}
+
 static gboolean
-parse_channel_list (const HeraldKeyfile *parser, const char *group, const char *key, char ***out,
+parse_uint (const Parser *parser, const char *group, const char *key, guint min, guint max,
+            guint *out, GError **error)
+{
+  g_autofree char *raw = get_raw (parser, group, key);
+  guint64 value;
+
+  if (raw == NULL)
+    return TRUE;
+  /* Strict: no sign, no trailing garbage, no overflow (unlike g_key_file_get_integer) */
+  if (!g_ascii_string_to_unsigned (raw, 10, min, max, &value, NULL))
+    {
+      set_key_error (error, parser, group, key,
+                     _ ("expected an integer between %u and %u, got “%s”"), min, max, raw);
+      return FALSE;
+    }
+  *out = (guint)value;
+  return TRUE;
+}
+
+static gboolean
+parse_bool (const Parser *parser, const char *group, const char *key, gboolean *out,
+            gboolean *present, GError **error)
+{
+  g_autofree char *raw = get_raw (parser, group, key);
+
+  if (raw == NULL)
+    return TRUE;
+  /* The same spellings GKeyFile accepts, but tolerant of trailing blanks */
+  if (strcmp (raw, "true") == 0 || strcmp (raw, "1") == 0)
+    *out = TRUE;
+  else if (strcmp (raw, "false") == 0 || strcmp (raw, "0") == 0)
+    *out = FALSE;
+  else
+    {
+      set_key_error (error, parser, group, key, _ ("expected true or false, got “%s”"), raw);
+      return FALSE;
+    }
+  if (present != NULL)
+    *present = TRUE;
+  return TRUE;
+}
+
+/* A string value; an empty value counts as unset (like an empty env var). */
+static gboolean
+parse_string (const Parser *parser, const char *group, const char *key, char **out, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autofree char *value = NULL;
+
+  if (!g_key_file_has_key (parser->key_file, group, key, NULL))
+    return TRUE;
+  value = g_key_file_get_string (parser->key_file, group, key, &local);
+  if (value == NULL)
+    {
+      set_key_error (error, parser, group, key, "%s", local->message);
+      return FALSE;
+    }
+  g_strstrip (value);
+  if (*value == '\0')
+    return TRUE;
+  g_free (*out);
+  *out = g_steal_pointer (&value);
+  return TRUE;
+}
+
+static gboolean
+parse_path (const Parser *parser, const char *group, const char *key, char **out, GError **error)
+{
+  g_autofree char *value = NULL;
+
+  if (!parse_string (parser, group, key, &value, error))
+    return FALSE;
+  if (value == NULL)
+    return TRUE;
+  g_free (*out);
+  /* Relative paths are relative to the config file, not to the daemon's cwd */
+  if (parser->basedir != NULL && !g_path_is_absolute (value))
+    *out = g_build_filename (parser->basedir, value, NULL);
+  else
+    *out = g_steal_pointer (&value);
+  return TRUE;
+}
+
+/* A list with blanks around items removed and empty items dropped. Sets
+ * *present when the key exists. */
+static gboolean
+parse_list (const Parser *parser, const char *group, const char *key, char ***out,
+            gboolean *present, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_auto (GStrv) items = NULL;
+  g_autoptr (GStrvBuilder) builder = NULL;
+  gsize n = 0;
+
+  if (!g_key_file_has_key (parser->key_file, group, key, NULL))
+    return TRUE;
+  items = g_key_file_get_string_list (parser->key_file, group, key, &n, &local);
+  if (items == NULL && local != NULL)
+    {
+      set_key_error (error, parser, group, key, "%s", local->message);
+      return FALSE;
+    }
+  builder = g_strv_builder_new ();
+  for (gsize i = 0; i < n; i++)
+    {
+      g_strstrip (items[i]);
+      if (*items[i] != '\0')
+        g_strv_builder_add (builder, items[i]);
+    }
+  g_strfreev (*out);
+  *out = g_strv_builder_end (builder);
+  if (present != NULL)
+    *present = TRUE;
+  return TRUE;
+}
+
+/* "*", a channel name, or a channel name prefix followed by "*" */
+static gboolean
+is_channel_pattern (const char *pattern)
+{
+  gsize len = strlen (pattern);
+
+  if (len > 0 && pattern[len - 1] == '*')
+    len--;
+  if (len == 0)
+    return pattern[0] == '*';
+  if (len > 255)
+    return FALSE;
+  for (gsize i = 0; i < len; i++)
+    if (!g_ascii_isalnum (pattern[i]) && strchr ("_.:@/-", pattern[i]) == NULL)
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+parse_channel_list (const Parser *parser, const char *group, const char *key, char ***out,
                     GError **error)
 {
-  if (!herald_keyfile_list (parser, group, key, out, NULL, error))
+  if (!parse_list (parser, group, key, out, NULL, error))
     return FALSE;
   for (gsize i = 0; (*out)[i] != NULL; i++)
-    if (!herald_channel_pattern_is_valid ((*out)[i]))
+    if (!is_channel_pattern ((*out)[i]))
       {
-        herald_keyfile_set_error (error, parser, group, key,
-                                  _ ("“%s” is not a channel name or a prefix ending in “*”"),
-                                  (*out)[i]);
+        set_key_error (error, parser, group, key,
+                       _ ("“%s” is not a channel name or a prefix ending in “*”"), (*out)[i]);
         return FALSE;
       }
   return TRUE;
+}
+
+/* Reads a file holding a credential; trailing whitespace and newlines are
+ * removed because editors and `echo` add them. */
+static char *
+read_secret_file (const Parser *parser, const char *group, const char *key, const char *path,
+                  gsize *length, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+
+  if (!g_file_get_contents (path, &contents, &len, &local))
+    {
+      g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_IO, "%s: [%s] %s: %s",
+                   parser->origin, group, key, local->message);
+      return NULL;
+    }
+  while (len > 0 && g_ascii_isspace (contents[len - 1]))
+    contents[--len] = '\0';
+  if (len == 0)
+    {
+      set_key_error (error, parser, group, key, _ ("file “%s” is empty"), path);
+      return NULL;
+    }
+  *length = len;
+  return g_steal_pointer (&contents);
 }
 
 static const char *
@@ -366,27 +782,26 @@ getenv_nonempty (const char *name)
 }
 
 static gboolean
-parse_limits (const HeraldKeyfile *parser, guint limits[N_LIMITS], GError **error)
+parse_limits (const Parser *parser, guint limits[N_LIMITS], GError **error)
 {
   for (Limit i = 0; i < N_LIMITS; i++)
     {
       const LimitSpec *spec = &limit_specs[i];
 
       limits[i] = spec->def;
-      if (!herald_keyfile_uint (parser, "limits", spec->key, spec->min, spec->max, &limits[i],
-                                error))
+      if (!parse_uint (parser, "limits", spec->key, spec->min, spec->max, &limits[i], error))
         return FALSE;
     }
   return TRUE;
 }
 
 static gboolean
-parse_server (const HeraldKeyfile *parser, Settings *settings, GError **error)
+parse_server (const Parser *parser, Settings *settings, GError **error)
 {
   g_auto (GStrv) listen = NULL;
   gboolean listen_present = FALSE;
 
-  if (!herald_keyfile_list (parser, "server", "listen", &listen, &listen_present, error))
+  if (!parse_list (parser, "server", "listen", &listen, &listen_present, error))
     return FALSE;
   if (listen_present)
     {
@@ -395,9 +810,8 @@ parse_server (const HeraldKeyfile *parser, Settings *settings, GError **error)
 
       if (listen[0] == NULL)
         {
-          herald_keyfile_set_error (error, parser, "server", "listen",
-                                    _ ("at least one address is needed (default %s)"),
-                                    DEFAULT_LISTEN);
+          set_key_error (error, parser, "server", "listen",
+                         _ ("at least one address is needed (default %s)"), DEFAULT_LISTEN);
           return FALSE;
         }
       addresses = g_ptr_array_new_with_free_func ((GDestroyNotify)herald_listen_address_free);
@@ -413,13 +827,11 @@ parse_server (const HeraldKeyfile *parser, Settings *settings, GError **error)
       settings->listen = g_steal_pointer (&addresses);
     }
 
-  if (!herald_keyfile_path (parser, "server", "tls-certificate", &settings->tls_certificate, error)
-      || !herald_keyfile_path (parser, "server", "tls-key", &settings->tls_key, error)
-      || !herald_keyfile_list (parser, "server", "allowed-origins", &settings->allowed_origins,
-                               NULL, error)
-      || !herald_keyfile_bool (parser, "server", "compression", &settings->compression, NULL, error)
-      || !herald_keyfile_uint (parser, "server", "workers", 0, WORKERS_MAX, &settings->workers,
-                               error))
+  if (!parse_path (parser, "server", "tls-certificate", &settings->tls_certificate, error)
+      || !parse_path (parser, "server", "tls-key", &settings->tls_key, error)
+      || !parse_list (parser, "server", "allowed-origins", &settings->allowed_origins, NULL, error)
+      || !parse_bool (parser, "server", "compression", &settings->compression, NULL, error)
+      || !parse_uint (parser, "server", "workers", 0, WORKERS_MAX, &settings->workers, error))
     return FALSE;
 
   /* An empty allowed-origins list counts as unset, like other empty values */
@@ -429,21 +841,20 @@ parse_server (const HeraldKeyfile *parser, Settings *settings, GError **error)
 }
 
 static gboolean
-parse_auth (const HeraldKeyfile *parser, Settings *settings, GError **error)
+parse_auth (const Parser *parser, Settings *settings, GError **error)
 {
   g_autofree char *secret = NULL;
   g_autofree char *secret_file = NULL;
   g_autofree char *algorithm = NULL;
   const char *env_secret = getenv_nonempty ("HERALD_JWT_SECRET");
 
-  if (!herald_keyfile_string (parser, "auth", "jwt-secret", &secret, error)
-      || !herald_keyfile_path (parser, "auth", "jwt-secret-file", &secret_file, error)
-      || !herald_keyfile_path (parser, "auth", "jwt-public-key-file",
-                               &settings->jwt_public_key_file, error)
-      || !herald_keyfile_string (parser, "auth", "jwt-algorithm", &algorithm, error)
-      || !herald_keyfile_uint (parser, "auth", "leeway", 0, LEEWAY_MAX, &settings->leeway, error)
-      || !herald_keyfile_bool (parser, "auth", "anonymous", &settings->anonymous,
-                               &settings->anonymous_set, error)
+  if (!parse_string (parser, "auth", "jwt-secret", &secret, error)
+      || !parse_path (parser, "auth", "jwt-secret-file", &secret_file, error)
+      || !parse_path (parser, "auth", "jwt-public-key-file", &settings->jwt_public_key_file, error)
+      || !parse_string (parser, "auth", "jwt-algorithm", &algorithm, error)
+      || !parse_uint (parser, "auth", "leeway", 0, LEEWAY_MAX, &settings->leeway, error)
+      || !parse_bool (parser, "auth", "anonymous", &settings->anonymous, &settings->anonymous_set,
+                      error)
       || !parse_channel_list (parser, "auth", "anonymous-channels", &settings->anonymous_channels,
                               error)
       || !parse_channel_list (parser, "auth", "anonymous-publish", &settings->anonymous_publish,
@@ -460,16 +871,16 @@ parse_auth (const HeraldKeyfile *parser, Settings *settings, GError **error)
         settings->jwt_algorithm = HERALD_JWT_ALG_ES256;
       else
         {
-          herald_keyfile_set_error (error, parser, "auth", "jwt-algorithm",
-                                    _ ("expected HS256, RS256 or ES256, got “%s”"), algorithm);
+          set_key_error (error, parser, "auth", "jwt-algorithm",
+                         _ ("expected HS256, RS256 or ES256, got “%s”"), algorithm);
           return FALSE;
         }
     }
 
   if (secret != NULL && secret_file != NULL)
     {
-      herald_keyfile_set_error (error, parser, "auth", "jwt-secret-file",
-                                _ ("set either jwt-secret or jwt-secret-file, not both"));
+      set_key_error (error, parser, "auth", "jwt-secret-file",
+                     _ ("set either jwt-secret or jwt-secret-file, not both"));
       return FALSE;
     }
 
@@ -481,8 +892,8 @@ parse_auth (const HeraldKeyfile *parser, Settings *settings, GError **error)
   else if (secret_file != NULL)
     {
       gsize len = 0;
-      char *contents = herald_keyfile_secret_file (parser, "auth", "jwt-secret-file", secret_file,
-                                                   &len, error);
+      char *contents
+          = read_secret_file (parser, "auth", "jwt-secret-file", secret_file, &len, error);
 
       if (contents == NULL)
         return FALSE;
@@ -492,19 +903,18 @@ parse_auth (const HeraldKeyfile *parser, Settings *settings, GError **error)
 }
 
 static gboolean
-parse_api (const HeraldKeyfile *parser, Settings *settings, GError **error)
+parse_api (const Parser *parser, Settings *settings, GError **error)
 {
   g_autofree char *key = NULL;
   g_autofree char *key_file = NULL;
   const char *env_key = getenv_nonempty ("HERALD_API_KEY");
 
-  if (!herald_keyfile_string (parser, "api", "key", &key, error)
-      || !herald_keyfile_path (parser, "api", "key-file", &key_file, error))
+  if (!parse_string (parser, "api", "key", &key, error)
+      || !parse_path (parser, "api", "key-file", &key_file, error))
     return FALSE;
   if (key != NULL && key_file != NULL)
     {
-      herald_keyfile_set_error (error, parser, "api", "key-file",
-                                _ ("set either key or key-file, not both"));
+      set_key_error (error, parser, "api", "key-file", _ ("set either key or key-file, not both"));
       return FALSE;
     }
 
@@ -516,14 +926,13 @@ parse_api (const HeraldKeyfile *parser, Settings *settings, GError **error)
     {
       gsize len = 0;
 
-      settings->api_key
-          = herald_keyfile_secret_file (parser, "api", "key-file", key_file, &len, error);
+      settings->api_key = read_secret_file (parser, "api", "key-file", key_file, &len, error);
       if (settings->api_key == NULL)
         return FALSE;
       if (strlen (settings->api_key) != len)
         {
-          herald_keyfile_set_error (error, parser, "api", "key-file",
-                                    _ ("file “%s” contains a NUL byte"), key_file);
+          set_key_error (error, parser, "api", "key-file", _ ("file “%s” contains a NUL byte"),
+                         key_file);
           return FALSE;
         }
     }
@@ -538,17 +947,17 @@ check_redis_url (const char *url)
 }
 
 static gboolean
-parse_redis (const HeraldKeyfile *parser, Settings *settings, GError **error)
+parse_redis (const Parser *parser, Settings *settings, GError **error)
 {
   const char *env_url = getenv_nonempty ("REDIS_URL");
 
-  if (!herald_keyfile_string (parser, "redis", "url", &settings->redis_url, error))
+  if (!parse_string (parser, "redis", "url", &settings->redis_url, error))
     return FALSE;
   if (settings->redis_url != NULL && !check_redis_url (settings->redis_url))
     {
-      herald_keyfile_set_error (error, parser, "redis", "url",
-                                _ ("expected a redis://, rediss:// or unix:// URL, got “%s”"),
-                                settings->redis_url);
+      set_key_error (error, parser, "redis", "url",
+                     _ ("expected a redis://, rediss:// or unix:// URL, got “%s”"),
+                     settings->redis_url);
       return FALSE;
     }
   if (env_url != NULL)
@@ -566,28 +975,70 @@ parse_redis (const HeraldKeyfile *parser, Settings *settings, GError **error)
   return TRUE;
 }
 
+/* g_key_file_load_from_data() does not say which line is broken: find the
+ * first prefix of the file that fails to parse. Only runs on the error path. */
+static guint
+find_bad_line (const char *data, gsize length)
+{
+  g_autoptr (GKeyFile) probe = g_key_file_new ();
+  gsize end = 0;
+  guint line = 0;
+
+  while (end < length && line < MAX_LINES_FOR_ERROR_SEARCH)
+    {
+      const char *nl = memchr (data + end, '\n', length - end);
+
+      end = nl != NULL ? (gsize)(nl - data) + 1 : length;
+      line++;
+      if (!g_key_file_load_from_data (probe, data, end, G_KEY_FILE_NONE, NULL))
+        return line;
+    }
+  return 0;
+}
+
+static gboolean
+load_key_file (GKeyFile *key_file, const char *data, gsize length, const char *origin,
+               GError **error)
+{
+  g_autoptr (GError) local = NULL;
+
+  if (g_key_file_load_from_data (key_file, data, length, G_KEY_FILE_NONE, &local))
+    return TRUE;
+
+  {
+    guint line = find_bad_line (data, length);
+
+    if (line > 0)
+      g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID, "%s:%u: %s", origin,
+                   line, local->message);
+    else
+      g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID, "%s: %s", origin,
+                   local->message);
+  }
+  return FALSE;
+}
+
 static gboolean
 load_internal (HeraldConfig *self, const char *data, gsize length, const char *origin,
                const char *basedir, GError **error)
 {
   g_autoptr (GKeyFile) key_file = g_key_file_new ();
   g_autoptr (Settings) settings = settings_new_default ();
-  HeraldKeyfile parser = { key_file, origin, basedir };
+  Parser parser = { key_file, origin, basedir };
   guint limits[N_LIMITS];
 
-  if (data != NULL && !herald_keyfile_load (key_file, data, length, origin, error))
+  if (data != NULL && !load_key_file (key_file, data, length, origin, error))
     return FALSE;
 
   if (data != NULL)
-    herald_keyfile_warn_unknown (&parser, known_groups, G_N_ELEMENTS (known_groups), NULL);
+    warn_unknown (&parser, NULL);
 
   /* Parse everything before changing anything: a failed load changes nothing */
   if (!parse_server (&parser, settings, error) || !parse_limits (&parser, limits, error)
       || !parse_auth (&parser, settings, error) || !parse_api (&parser, settings, error)
-      || !herald_keyfile_uint (&parser, "history", "size", 0, HISTORY_SIZE_MAX,
-                               &settings->history_size, error)
-      || !herald_keyfile_uint (&parser, "history", "ttl", 0, HISTORY_TTL_MAX,
-                               &settings->history_ttl, error)
+      || !parse_uint (&parser, "history", "size", 0, HISTORY_SIZE_MAX, &settings->history_size,
+                      error)
+      || !parse_uint (&parser, "history", "ttl", 0, HISTORY_TTL_MAX, &settings->history_ttl, error)
       || !parse_redis (&parser, settings, error))
     return FALSE;
 
@@ -705,7 +1156,7 @@ herald_config_reload_limits (HeraldConfig *self, GError **error)
   g_autofree char *contents = NULL;
   gsize length = 0;
   guint limits[N_LIMITS];
-  HeraldKeyfile parser;
+  Parser parser;
 
   g_return_val_if_fail (HERALD_IS_CONFIG (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -724,10 +1175,10 @@ herald_config_reload_limits (HeraldConfig *self, GError **error)
     }
 
   key_file = g_key_file_new ();
-  if (!herald_keyfile_load (key_file, contents, length, self->reload_path, error))
+  if (!load_key_file (key_file, contents, length, self->reload_path, error))
     return FALSE;
-  parser = (HeraldKeyfile){ key_file, self->reload_path, NULL };
-  herald_keyfile_warn_unknown (&parser, known_groups, G_N_ELEMENTS (known_groups), "limits");
+  parser = (Parser){ key_file, self->reload_path, NULL };
+  warn_unknown (&parser, "limits");
   if (!parse_limits (&parser, limits, error))
     return FALSE;
 
@@ -895,7 +1346,7 @@ herald_config_validate (HeraldConfig *self, GError **error)
 
             if (!herald_listen_address_is_loopback (address))
               {
-                g_autofree char *text = herald_listen_address_to_string (address);
+                g_autofree char *text = listen_address_to_string (address);
 
                 set_validate_error (self, error,
                                     _ ("refusing to listen on %s without authentication: set "

@@ -12,11 +12,33 @@
 
 #include <glib-object.h>
 
-#include "herald-error.h" /* HERALD_CONFIG_ERROR */
 #include "herald-jwt.h" /* HeraldJwtAlg */
-#include "herald-listen-address.h"
 
 G_BEGIN_DECLS
+
+#define HERALD_CONFIG_ERROR (herald_config_error_quark ())
+typedef enum
+{
+  HERALD_CONFIG_ERROR_INVALID, /* a bad value: message names file, group, key and reason */
+  HERALD_CONFIG_ERROR_IO,      /* a file named by the config could not be read */
+} HeraldConfigError;
+GQuark herald_config_error_quark (void);
+
+/* One listen address parsed from "HOST:PORT", "http://HOST:PORT" or "https://HOST:PORT".
+ * IPv6 hosts are written in brackets: "[::1]:8080". */
+typedef struct
+{
+  char *host;
+  guint16 port; /* 0 = pick a free port */
+  gboolean tls;
+} HeraldListenAddress;
+
+void herald_listen_address_free (HeraldListenAddress *address);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HeraldListenAddress, herald_listen_address_free)
+/* Parses one address; error names @what (e.g. "--listen" or "file: [server] listen") */
+HeraldListenAddress *herald_listen_address_parse (const char *text, const char *what, GError **error);
+/* TRUE for 127.0.0.0/8, ::1 and "localhost" */
+gboolean herald_listen_address_is_loopback (const HeraldListenAddress *address);
 
 #define HERALD_TYPE_CONFIG (herald_config_get_type ())
 G_DECLARE_FINAL_TYPE (HeraldConfig, herald_config, HERALD, CONFIG, GObject)

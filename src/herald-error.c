@@ -1,4 +1,4 @@
-/* herald-error.c: the error domains shared by all layers.
+/* herald-error.c: the error domain shared by all layers.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -6,8 +6,7 @@
 
 #include "herald-error.h"
 
-/* The quarks' names as written: clang-format would space out their dashes. */
+/* The quark's name as written: clang-format would space out its dashes. */
 /* clang-format off */
 G_DEFINE_QUARK (herald-error-quark, herald_error)
-G_DEFINE_QUARK (herald-config-error-quark, herald_config_error)
 /* clang-format on */

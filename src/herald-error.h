@@ -1,4 +1,4 @@
-/* herald-error.h: Herald's error domains: HERALD_ERROR, shared by the hub and its adapters
+/* herald-error.h: Herald's error domain, shared by the hub and its adapters
  * (the D-Bus adapter maps each code to io.github.herald.Herald1.Error.*,
  * the HTTP API to a status code).
  *
@@ -22,14 +22,5 @@ typedef enum
   HERALD_ERROR_IN_USE,      /* connection id already taken */
 } HeraldError;
 GQuark herald_error_quark (void);
-
-/* The configuration's errors (herald-config.c and the readers beneath it). */
-#define HERALD_CONFIG_ERROR (herald_config_error_quark ())
-typedef enum
-{
-  HERALD_CONFIG_ERROR_INVALID, /* a bad value: message names file, group, key and reason */
-  HERALD_CONFIG_ERROR_IO,      /* a file named by the config could not be read */
-} HeraldConfigError;
-GQuark herald_config_error_quark (void);
 
 G_END_DECLS

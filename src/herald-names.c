@@ -32,17 +32,6 @@ herald_channel_name_is_valid (const char *name)
 }
 
 gboolean
-herald_channel_pattern_is_valid (const char *pattern)
-{
-  g_autofree char *prefix = NULL;
-
-  if (pattern == NULL || g_str_equal (pattern, "*"))
-    return pattern != NULL;
-  prefix = g_str_has_suffix (pattern, "*") ? g_strndup (pattern, strlen (pattern) - 1) : NULL;
-  return herald_channel_name_is_valid (prefix ? prefix : pattern);
-}
-
-gboolean
 herald_connection_id_is_valid (const char *id)
 {
   return is_name (id, 64, "_-");

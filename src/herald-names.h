@@ -10,9 +10,6 @@ G_BEGIN_DECLS
 
 /* TRUE when @name is 1–255 bytes of [A-Za-z0-9_.:@/-]. */
 gboolean herald_channel_name_is_valid (const char *name);
-/* TRUE for "*", a channel name, or a channel name prefix followed by "*"
- * (the channel lists of the configuration). */
-gboolean herald_channel_pattern_is_valid (const char *pattern);
 /* TRUE when @id is 1–64 bytes of [A-Za-z0-9_-]. */
 gboolean herald_connection_id_is_valid (const char *id);
 /* A new random connection id: 16 bytes from the system CSPRNG, base64url, 22 chars. */

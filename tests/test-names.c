@@ -121,17 +121,6 @@ test_names (void)
   g_assert_false (herald_channel_name_is_valid ("a b"));
   g_assert_false (herald_channel_name_is_valid ("caf\xc3\xa9"));
 
-  g_assert_true (herald_channel_pattern_is_valid ("*"));
-  g_assert_true (herald_channel_pattern_is_valid ("news"));
-  g_assert_true (herald_channel_pattern_is_valid ("news.*"));
-  g_assert_true (herald_channel_pattern_is_valid (name255));
-  g_assert_false (herald_channel_pattern_is_valid (name256));
-  g_assert_false (herald_channel_pattern_is_valid (""));
-  g_assert_false (herald_channel_pattern_is_valid (NULL));
-  g_assert_false (herald_channel_pattern_is_valid ("**"));
-  g_assert_false (herald_channel_pattern_is_valid ("a*b"));
-  g_assert_false (herald_channel_pattern_is_valid ("a b*"));
-
   g_assert_true (herald_connection_id_is_valid ("abc_DEF-123"));
   g_assert_true (herald_connection_id_is_valid (id64));
   g_assert_false (herald_connection_id_is_valid (id65));
