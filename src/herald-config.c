@@ -33,7 +33,10 @@
 #include <glib/gi18n.h>
 #include <string.h>
 
-G_DEFINE_QUARK (herald - config - error - quark, herald_config_error)
+/* The quark's name as written: clang-format would space out its dashes. */
+/* clang-format off */
+G_DEFINE_QUARK (herald-config-error-quark, herald_config_error)
+/* clang-format on */
 
 /* ------------------------------------------------------------------------ */
 /* Key tables                                                                */

@@ -12,6 +12,7 @@
 
 #include <glib-object.h>
 
+#include "herald-jwt.h" /* HeraldJwtAlg */
 #include "herald-listen-address.h"
 
 G_BEGIN_DECLS
@@ -24,12 +25,6 @@ typedef enum
 } HeraldConfigError;
 GQuark herald_config_error_quark (void);
 
-typedef enum
-{
-  HERALD_JWT_ALG_HS256,
-  HERALD_JWT_ALG_RS256,
-  HERALD_JWT_ALG_ES256,
-} HeraldJwtAlg;
 
 #define HERALD_TYPE_CONFIG (herald_config_get_type ())
 G_DECLARE_FINAL_TYPE (HeraldConfig, herald_config, HERALD, CONFIG, GObject)

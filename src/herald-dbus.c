@@ -15,6 +15,7 @@
 
 #include "herald-dbus.h"
 #include "herald-dbus-generated.h"
+#include "herald-names.h"
 
 #define CLOSE_REASON_MAX 123
 /* PropertiesChanged for ConnectionCount and SuppressedSignals is sent at most

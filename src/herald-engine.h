@@ -10,6 +10,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include "herald-config.h"
 #include "herald-message.h"
 
 G_BEGIN_DECLS
@@ -48,28 +49,34 @@ typedef struct
   guint64 top_offset;  /* channel's latest offset when the query ran */
   char *epoch;
 } HeraldRecovery;
+/* An empty result (no messages, not recovered) of @epoch, for engines. */
+HeraldRecovery *herald_recovery_new (const char *epoch);
 void herald_recovery_free (HeraldRecovery *recovery);
+/* Puts @recovery's messages in global (seq) order, for engines. */
+void herald_recovery_sort_by_seq (HeraldRecovery *recovery);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HeraldRecovery, herald_recovery_free)
 
+/* The abstract base of the engines: it holds what every engine has (the
+ * configuration, HeraldEngine:config, and the hub's sink); the subclasses
+ * fill in the methods below. */
 #define HERALD_TYPE_ENGINE (herald_engine_get_type ())
-G_DECLARE_INTERFACE (HeraldEngine, herald_engine, HERALD, ENGINE, GObject)
+G_DECLARE_DERIVABLE_TYPE (HeraldEngine, herald_engine, HERALD, ENGINE, GObject)
 
-struct _HeraldEngineInterface
+struct _HeraldEngineClass
 {
-  GTypeInterface g_iface;
+  GObjectClass parent_class;
 
   const char *(*get_name) (HeraldEngine *self);
   /* "ok", or a short human description of what is degraded */
   char *(*dup_state) (HeraldEngine *self);
-  void (*set_sink) (HeraldEngine *self, HeraldEngineSink sink, gpointer user_data);
 
   /* Thread-safe: may be called from any worker. The callback runs in the
-   * caller's thread-default main context. */
+   * caller's thread-default main context; its GTask (source object: the
+   * engine) returns the offset as an int, which herald_engine_publish_finish()
+   * reads. */
   void (*publish_async) (HeraldEngine *self, const char *channel, const char *data_json,
                          GCancellable *cancellable, GAsyncReadyCallback callback,
                          gpointer user_data);
-  gboolean (*publish_finish) (HeraldEngine *self, GAsyncResult *result, guint64 *offset,
-                              GError **error);
   /* Optional, thread-safe: publishes without waiting for anything (the
    * in-process engine), so the caller answers in the same loop iteration.
    * Engines that need a round trip (Redis) leave it NULL. */
@@ -137,6 +144,15 @@ struct _HeraldEngineInterface
    * /metrics `herald_channels`); any thread. */
   gint64 (*count_channels) (HeraldEngine *self);
 };
+
+/* For engines: the configuration (history size and ttl). */
+HeraldConfig *herald_engine_get_config (HeraldEngine *self);
+/* For engines: hands @delivery to the hub's sink; returns the local
+ * connections it reached (0 before a sink is set). */
+guint herald_engine_deliver (HeraldEngine *self, const HeraldDelivery *delivery);
+/* For engines: a fresh random epoch (8 characters, no '-': SSE ids are
+ * "<epoch>-<seq>"). */
+char *herald_engine_new_epoch (void);
 
 const char *herald_engine_get_name (HeraldEngine *self);
 char *herald_engine_dup_state (HeraldEngine *self);

@@ -7,7 +7,6 @@
 #pragma once
 
 #include <glib.h>
-#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -23,17 +22,5 @@ typedef enum
   HERALD_ERROR_IN_USE,      /* connection id already taken */
 } HeraldError;
 GQuark herald_error_quark (void);
-
-/* TRUE when @name is 1–255 bytes of [A-Za-z0-9_.:@/-]. */
-gboolean herald_channel_name_is_valid (const char *name);
-/* TRUE when @id is 1–64 bytes of [A-Za-z0-9_-]. */
-gboolean herald_connection_id_is_valid (const char *id);
-/* A new random connection id: 16 bytes from the system CSPRNG, base64url, 22 chars. */
-char *herald_connection_id_new (void);
-
-/* Validates that @json is exactly one JSON value and returns it compacted,
- * every number and string as sent (so a delivered frame never carries
- * newlines or trailing garbage). */
-char *herald_json_normalize (const char *json, gssize length, GError **error);
 
 G_END_DECLS

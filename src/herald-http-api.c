@@ -22,6 +22,7 @@
 #include "herald-http-api.h"
 #include "herald-metrics.h"
 #include "herald-json.h"
+#include "herald-names.h"
 
 #define CLOSE_REASON_OPERATOR "closed by operator"
 #define BODY_COLLECTOR_KEY "herald-http-api-body"

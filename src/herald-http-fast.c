@@ -45,6 +45,7 @@
 #include "herald-http-fast.h"
 #include "herald-json.h"
 #include "herald-metrics.h"
+#include "herald-names.h"
 
 #define HEAD_MAX (64 * 1024) /* request line, headers and the blank line (docs/security.md) */
 #define PEEK_FIRST 4096      /* a longer head is taken off the socket (direct mode) */

@@ -16,6 +16,7 @@
 #include "herald-http-early.h"
 #include "herald-http.h"
 #include "herald-json.h"
+#include "herald-names.h"
 #include "herald-resources.h"
 #include "herald-router.h"
 #include "herald-security.h"

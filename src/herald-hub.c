@@ -9,7 +9,9 @@
 
 #include "herald-hub.h"
 #include "herald-connection.h"
+#include "herald-json.h"
 #include "herald-log.h"
+#include "herald-names.h"
 #include "herald-worker.h"
 
 typedef struct

@@ -17,9 +17,13 @@
 #include <glib/gi18n.h>
 #include <json-glib/json-glib.h>
 
+#include "herald-error.h"
 #include "herald-json.h"
 
-G_DEFINE_QUARK (herald - json - error - quark, herald_json_error)
+/* The quark's name as written: clang-format would space out its dashes. */
+/* clang-format off */
+G_DEFINE_QUARK (herald-json-error-quark, herald_json_error)
+/* clang-format on */
 
 typedef struct
 {
@@ -580,4 +584,29 @@ herald_json_scan_publish (const char *body, gsize length, char **channel, char *
   *channel = g_strndup (env.channel, env.channel_len);
   *data = g_steal_pointer (&envelope.data);
   return TRUE;
+}
+
+/**
+ * herald_json_normalize:
+ *
+ * Checks that @json is exactly one JSON value and returns it compacted
+ * (herald_json_compact(): whitespace outside strings dropped, every other
+ * byte kept, so numbers and strings arrive as sent).
+ *
+ * Returns: (transfer full): the JSON text, or %NULL with @error set
+ * (HERALD_ERROR_INVALID_ARGUMENT).
+ */
+char *
+herald_json_normalize (const char *json, gssize length, GError **error)
+{
+  g_autoptr (GError) local_error = NULL;
+  char *out;
+
+  if (length < 0)
+    length = strlen (json);
+  out = herald_json_compact (json, length, NULL, &local_error);
+  if (out == NULL)
+    g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+                 _ ("data is not valid JSON: %s"), local_error->message);
+  return out;
 }

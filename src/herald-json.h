@@ -38,6 +38,11 @@ char *herald_json_error_body (const char *message, gsize *length);
  * outside strings dropped, everything else byte for byte. */
 char *herald_json_compact (const char *text, gsize length, gsize *out_length, GError **error);
 
+/* herald_json_compact() for client data: the same text, or %NULL with a
+ * HERALD_ERROR_INVALID_ARGUMENT error (so a delivered frame never carries
+ * newlines or trailing garbage). */
+char *herald_json_normalize (const char *json, gssize length, GError **error);
+
 /* herald_json_compact() without the copy, for texts Herald reads whole
  * (token headers and claims): besides syntax, refuses any string containing
  * U+0000 and any integer outside gint64 (HERALD_JSON_ERROR_FIELD). */

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include "herald-base64url.h"
 #include "herald-json.h"
 #include "herald-jwt.h"
 
@@ -22,7 +23,10 @@
 #define ES256_COORD_SIZE 32
 #define RS256_MIN_BITS 2048 /* RFC 7518 §3.3 */
 
-G_DEFINE_QUARK (herald - jwt - error - quark, herald_jwt_error)
+/* The quark's name as written: clang-format would space out its dashes. */
+/* clang-format off */
+G_DEFINE_QUARK (herald-jwt-error-quark, herald_jwt_error)
+/* clang-format on */
 
 struct _HeraldJwtVerifier
 {
@@ -58,80 +62,6 @@ alg_name (HeraldJwtAlg alg)
     default:
       return "unknown";
     }
-}
-
-/* ---- base64url (RFC 7515 §2, no padding) ---- */
-
-static int
-base64url_value (guchar c)
-{
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '-')
-    return 62;
-  if (c == '_')
-    return 63;
-  return -1;
-}
-
-/* Strict decoder: only the URL-safe alphabet, no padding, no whitespace, and
- * the unused trailing bits must be zero so that every byte string has exactly
- * one accepted spelling. The result is NUL-terminated for the JSON parser. */
-static guint8 *
-base64url_decode (const char *text, gsize length, gsize *out_length)
-{
-  g_autofree guint8 *out = NULL;
-  guint32 acc = 0;
-  guint bits = 0;
-  gsize n = 0;
-
-  if (length % 4 == 1)
-    return NULL;
-
-  out = g_malloc (length / 4 * 3 + 3);
-  for (gsize i = 0; i < length; i++)
-    {
-      int v = base64url_value ((guchar)text[i]);
-
-      if (v < 0)
-        return NULL;
-      acc = (acc << 6) | (guint32)v;
-      bits += 6;
-      if (bits >= 8)
-        {
-          bits -= 8;
-          out[n++] = (guint8)(acc >> bits);
-          acc &= (1u << bits) - 1;
-        }
-    }
-  if (acc != 0)
-    return NULL;
-
-  out[n] = '\0';
-  *out_length = n;
-  return g_steal_pointer (&out);
-}
-
-static char *
-base64url_encode (const guint8 *data, gsize length)
-{
-  char *text = g_base64_encode (data, length);
-  char *end = text + strlen (text);
-
-  while (end > text && end[-1] == '=')
-    *--end = '\0';
-  for (char *p = text; *p != '\0'; p++)
-    {
-      if (*p == '+')
-        *p = '-';
-      else if (*p == '/')
-        *p = '_';
-    }
-  return text;
 }
 
 /* ---- claims ---- */
@@ -828,9 +758,9 @@ herald_jwt_verifier_verify (HeraldJwtVerifier *self, const char *token, gint64 n
       return NULL;
     }
 
-  header_data = base64url_decode (token, (gsize)(dot1 - token), &header_length);
-  payload_data = base64url_decode (dot1 + 1, (gsize)(dot2 - dot1 - 1), &payload_length);
-  sig = base64url_decode (dot2 + 1, length - (gsize)(dot2 + 1 - token), &sig_length);
+  header_data = herald_base64url_decode (token, (gsize)(dot1 - token), &header_length);
+  payload_data = herald_base64url_decode (dot1 + 1, (gsize)(dot2 - dot1 - 1), &payload_length);
+  sig = herald_base64url_decode (dot2 + 1, length - (gsize)(dot2 + 1 - token), &sig_length);
   if (header_data == NULL || payload_data == NULL || sig == NULL)
     {
       g_set_error (error, HERALD_JWT_ERROR, HERALD_JWT_ERROR_MALFORMED,
@@ -883,8 +813,8 @@ herald_jwt_sign_hs256 (GBytes *secret, const char *claims_json)
   g_return_val_if_fail (secret != NULL, NULL);
   g_return_val_if_fail (claims_json != NULL, NULL);
 
-  header = base64url_encode ((const guint8 *)header_json, strlen (header_json));
-  payload = base64url_encode ((const guint8 *)claims_json, strlen (claims_json));
+  header = herald_base64url_encode (header_json, strlen (header_json));
+  payload = herald_base64url_encode (claims_json, strlen (claims_json));
   signing_input = g_strconcat (header, ".", payload, NULL);
 
   key = g_bytes_get_data (secret, &key_length);
@@ -895,6 +825,6 @@ herald_jwt_sign_hs256 (GBytes *secret, const char *claims_json)
       g_critical ("HMAC-SHA256 failed: %s", gnutls_strerror (ret));
       return NULL;
     }
-  signature = base64url_encode (mac, sizeof mac);
+  signature = herald_base64url_encode (mac, sizeof mac);
   return g_strconcat (signing_input, ".", signature, NULL);
 }

@@ -8,7 +8,6 @@
 #pragma once
 
 #include <glib-object.h>
-#include "herald-config.h"
 
 G_BEGIN_DECLS
 
@@ -23,6 +22,14 @@ typedef enum
   HERALD_JWT_ERROR_KEY,        /* key file unreadable or of the wrong kind */
 } HeraldJwtError;
 GQuark herald_jwt_error_quark (void);
+
+/* The signature algorithm, pinned by configuration ([auth] jwt-algorithm). */
+typedef enum
+{
+  HERALD_JWT_ALG_HS256,
+  HERALD_JWT_ALG_RS256,
+  HERALD_JWT_ALG_ES256,
+} HeraldJwtAlg;
 
 typedef struct
 {

@@ -55,9 +55,8 @@ typedef struct
 
 struct _HeraldMemoryEngine
 {
-  GObject parent_instance;
+  HeraldEngine parent_instance;
 
-  HeraldConfig *config;
   GMutex lock;
   GHashTable *channels; /* name → MemChannel */
   GQueue idle;          /* MemChannels without subscribers, least recently used first */
@@ -66,24 +65,9 @@ struct _HeraldMemoryEngine
   GHashTable *presence; /* "channel\nuser" → connection count (GUINT_TO_POINTER) */
   guint64 seq;
   char *epoch;
-
-  HeraldEngineSink sink;
-  gpointer sink_data;
 };
 
-static void herald_memory_engine_iface_init (HeraldEngineInterface *iface);
-
-G_DEFINE_TYPE_WITH_CODE (HeraldMemoryEngine, herald_memory_engine, G_TYPE_OBJECT,
-                         G_IMPLEMENT_INTERFACE (HERALD_TYPE_ENGINE,
-                                                herald_memory_engine_iface_init))
-
-enum
-{
-  PROP_0,
-  PROP_CONFIG,
-  N_PROPS
-};
-static GParamSpec *props[N_PROPS];
+G_DEFINE_FINAL_TYPE (HeraldMemoryEngine, herald_memory_engine, HERALD_TYPE_ENGINE)
 
 static void
 mem_channel_free (gpointer data)
@@ -93,19 +77,6 @@ mem_channel_free (gpointer data)
   g_free (ch->epoch);
   g_free (ch->name);
   g_free (ch);
-}
-
-static char *
-random_epoch (void)
-{
-  g_autofree char *id = herald_connection_id_new ();
-  char *epoch = g_strndup (id, 8);
-
-  /* Epochs are used inside SSE ids "<epoch>-<seq>": keep them free of '-'. */
-  for (char *p = epoch; *p; p++)
-    if (*p == '-')
-      *p = '_';
-  return epoch;
 }
 
 static void
@@ -120,8 +91,9 @@ channel_drop_oldest (MemChannel *ch)
 static void
 channel_expire (HeraldMemoryEngine *self, MemChannel *ch, gint64 now)
 {
-  guint ttl = herald_config_get_history_ttl (self->config);
-  guint size = herald_config_get_history_size (self->config);
+  HeraldConfig *config = herald_engine_get_config (HERALD_ENGINE (self));
+  guint ttl = herald_config_get_history_ttl (config);
+  guint size = herald_config_get_history_size (config);
 
   while (ch->history.length > size)
     channel_drop_oldest (ch);
@@ -198,7 +170,7 @@ static void channel_expire (HeraldMemoryEngine *self, MemChannel *ch, gint64 now
 static void
 forget_idle (HeraldMemoryEngine *self, gint64 now, guint budget)
 {
-  guint ttl = herald_config_get_history_ttl (self->config);
+  guint ttl = herald_config_get_history_ttl (herald_engine_get_config (HERALD_ENGINE (self)));
   gint64 after = (gint64)(ttl > 0 ? ttl : FORGET_AFTER_DEFAULT_S) * G_USEC_PER_SEC;
 
   while (budget-- > 0 && self->idle.head != NULL)
@@ -308,18 +280,10 @@ memory_dup_state (HeraldEngine *engine)
   return g_strdup ("ok");
 }
 
-static void
-memory_set_sink (HeraldEngine *engine, HeraldEngineSink sink, gpointer user_data)
-{
-  HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (engine);
-  self->sink = sink;
-  self->sink_data = user_data;
-}
-
 static guint
 deliver (HeraldMemoryEngine *self, const HeraldDelivery *delivery)
 {
-  return self->sink ? self->sink (delivery, self->sink_data) : 0;
+  return herald_engine_deliver (HERALD_ENGINE (self), delivery);
 }
 
 static guint64
@@ -333,7 +297,7 @@ publish_locked (HeraldMemoryEngine *self, const char *channel, const char *data_
   ch = channel_ensure (self, channel, g_get_monotonic_time ());
   offset = ++ch->offset;
   message = herald_message_new_channel (channel, offset, ++self->seq, self->epoch, data_json);
-  if (herald_config_get_history_size (self->config) > 0)
+  if (herald_config_get_history_size (herald_engine_get_config (HERALD_ENGINE (self))) > 0)
     {
       g_queue_push_tail (&ch->history, herald_message_ref (message));
       channel_expire (self, ch, g_get_monotonic_time ());
@@ -374,18 +338,6 @@ memory_publish_async (HeraldEngine *engine, const char *channel, const char *dat
   g_task_return_int (task, (gssize)publish_locked (self, channel, data_json));
 }
 
-static gboolean
-memory_publish_finish (HeraldEngine *engine, GAsyncResult *result, guint64 *offset, GError **error)
-{
-  gssize value = g_task_propagate_int (G_TASK (result), error);
-
-  if (value < 0)
-    return FALSE;
-  if (offset)
-    *offset = (guint64)value;
-  return TRUE;
-}
-
 static guint
 memory_send (HeraldEngine *engine, HeraldTargetKind kind, const char *target, const char *data_json)
 {
@@ -407,19 +359,10 @@ memory_close_connection (HeraldEngine *engine, const char *id, guint16 code, con
 }
 
 static HeraldRecovery *
-recovery_new (HeraldMemoryEngine *self)
-{
-  HeraldRecovery *r = g_new0 (HeraldRecovery, 1);
-  r->messages = g_ptr_array_new_with_free_func ((GDestroyNotify)herald_message_unref);
-  r->epoch = g_strdup (self->epoch);
-  return r;
-}
-
-static HeraldRecovery *
 memory_recover (HeraldEngine *engine, const char *channel, guint64 since, const char *epoch)
 {
   HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (engine);
-  HeraldRecovery *r = recovery_new (self);
+  HeraldRecovery *r = herald_recovery_new (self->epoch);
   MemChannel *ch;
 
   g_mutex_lock (&self->lock);
@@ -449,20 +392,12 @@ memory_recover (HeraldEngine *engine, const char *channel, guint64 since, const 
   return r;
 }
 
-static gint
-compare_seq (gconstpointer a, gconstpointer b)
-{
-  guint64 sa = herald_message_get_seq (*(HeraldMessage **)a);
-  guint64 sb = herald_message_get_seq (*(HeraldMessage **)b);
-  return sa < sb ? -1 : sa > sb;
-}
-
 static HeraldRecovery *
 memory_recover_stream (HeraldEngine *engine, const char *const *channels, const char *epoch,
                        guint64 since_seq)
 {
   HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (engine);
-  HeraldRecovery *r = recovery_new (self);
+  HeraldRecovery *r = herald_recovery_new (self->epoch);
 
   g_mutex_lock (&self->lock);
   r->recovered = g_strcmp0 (epoch, self->epoch) == 0 && since_seq <= self->seq;
@@ -490,7 +425,7 @@ memory_recover_stream (HeraldEngine *engine, const char *const *channels, const 
     }
   if (!r->recovered)
     g_ptr_array_set_size (r->messages, 0);
-  g_ptr_array_sort (r->messages, compare_seq);
+  herald_recovery_sort_by_seq (r);
   r->top_offset = self->seq;
   g_mutex_unlock (&self->lock);
   return r;
@@ -618,29 +553,6 @@ memory_count_channels (HeraldEngine *engine)
 }
 
 static void
-herald_memory_engine_iface_init (HeraldEngineInterface *iface)
-{
-  iface->get_name = memory_get_name;
-  iface->dup_state = memory_dup_state;
-  iface->set_sink = memory_set_sink;
-  iface->publish_async = memory_publish_async;
-  iface->publish_finish = memory_publish_finish;
-  iface->publish_now = memory_publish_now;
-  iface->send = memory_send;
-  iface->close_connection = memory_close_connection;
-  iface->recover = memory_recover;
-  iface->recover_stream = memory_recover_stream;
-  iface->dup_epoch = memory_dup_epoch;
-  iface->get_position = memory_get_position;
-  iface->get_stream_position = memory_get_stream_position;
-  iface->presence_join = memory_presence_join;
-  iface->presence_leave = memory_presence_leave;
-  iface->channel_occupied = memory_channel_occupied;
-  iface->channel_vacated = memory_channel_vacated;
-  iface->count_channels = memory_count_channels;
-}
-
-static void
 herald_memory_engine_finalize (GObject *object)
 {
   HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (object);
@@ -649,55 +561,33 @@ herald_memory_engine_finalize (GObject *object)
   g_free (self->forgotten);
   g_hash_table_unref (self->presence);
   g_mutex_clear (&self->lock);
-  g_clear_object (&self->config);
   g_free (self->epoch);
   G_OBJECT_CLASS (herald_memory_engine_parent_class)->finalize (object);
-}
-
-static void
-herald_memory_engine_set_property (GObject *object, guint prop_id, const GValue *value,
-                                   GParamSpec *pspec)
-{
-  HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (object);
-
-  switch (prop_id)
-    {
-    case PROP_CONFIG:
-      self->config = g_value_dup_object (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    }
-}
-
-static void
-herald_memory_engine_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
-{
-  HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (object);
-
-  switch (prop_id)
-    {
-    case PROP_CONFIG:
-      g_value_set_object (value, self->config);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    }
 }
 
 static void
 herald_memory_engine_class_init (HeraldMemoryEngineClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  HeraldEngineClass *engine_class = HERALD_ENGINE_CLASS (klass);
 
   object_class->finalize = herald_memory_engine_finalize;
-  object_class->set_property = herald_memory_engine_set_property;
-  object_class->get_property = herald_memory_engine_get_property;
-
-  props[PROP_CONFIG]
-      = g_param_spec_object ("config", NULL, NULL, HERALD_TYPE_CONFIG,
-                             G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
-  g_object_class_install_properties (object_class, N_PROPS, props);
+  engine_class->get_name = memory_get_name;
+  engine_class->dup_state = memory_dup_state;
+  engine_class->publish_async = memory_publish_async;
+  engine_class->publish_now = memory_publish_now;
+  engine_class->send = memory_send;
+  engine_class->close_connection = memory_close_connection;
+  engine_class->recover = memory_recover;
+  engine_class->recover_stream = memory_recover_stream;
+  engine_class->dup_epoch = memory_dup_epoch;
+  engine_class->get_position = memory_get_position;
+  engine_class->get_stream_position = memory_get_stream_position;
+  engine_class->presence_join = memory_presence_join;
+  engine_class->presence_leave = memory_presence_leave;
+  engine_class->channel_occupied = memory_channel_occupied;
+  engine_class->channel_vacated = memory_channel_vacated;
+  engine_class->count_channels = memory_count_channels;
 }
 
 static void
@@ -707,7 +597,7 @@ herald_memory_engine_init (HeraldMemoryEngine *self)
   self->channels = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, mem_channel_free);
   g_queue_init (&self->idle);
   self->presence = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  self->epoch = random_epoch ();
+  self->epoch = herald_engine_new_epoch ();
 }
 
 /**

@@ -10,7 +10,7 @@
 G_BEGIN_DECLS
 
 #define HERALD_TYPE_MEMORY_ENGINE (herald_memory_engine_get_type ())
-G_DECLARE_FINAL_TYPE (HeraldMemoryEngine, herald_memory_engine, HERALD, MEMORY_ENGINE, GObject)
+G_DECLARE_FINAL_TYPE (HeraldMemoryEngine, herald_memory_engine, HERALD, MEMORY_ENGINE, HeraldEngine)
 
 HeraldEngine *herald_memory_engine_new (HeraldConfig *config);
 

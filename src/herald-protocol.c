@@ -10,6 +10,7 @@
 
 #include "herald-error.h"
 #include "herald-jwt.h"
+#include "herald-names.h"
 #include "herald-router.h"
 #include "herald-security.h"
 #include "herald-worker.h"

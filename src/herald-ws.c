@@ -365,7 +365,303 @@ parse_error (guint16 code, const char *why, guint16 *close_code, const char **re
   return -1;
 }
 
-#define FAIL(code, why) return parse_error ((code), (why), close_code, reason)
+/* A protocol violation found while parsing one frame. */
+typedef struct
+{
+  guint16 code;
+  const char *why;
+} Failure;
+
+/* What handling one frame tells the parsing loop. */
+typedef enum
+{
+  STEP_CONTINUE, /* go on with the next frame */
+  STEP_STOP,     /* the callback asked to stop */
+  STEP_CLOSED,   /* a close frame: the rest of the input is ignored */
+  STEP_ERROR,    /* a protocol violation (see the Failure) */
+} Step;
+
+static inline Step
+fail_with (Failure *failure, guint16 code, const char *why)
+{
+  failure->code = code;
+  failure->why = why;
+  return STEP_ERROR;
+}
+
+/* One frame's header, decoded. */
+typedef struct
+{
+  gboolean fin, rsv1, control;
+  guint8 opcode;
+  guint64 payload_len;
+  gsize header_len; /* including the masking key */
+  const guint8 *mask;
+  const guint8 *payload;
+} FrameHeader;
+
+typedef enum
+{
+  HEADER_READY,
+  HEADER_INCOMPLETE, /* wait for more bytes */
+  HEADER_ERROR,
+} HeaderResult;
+
+/* Everything decidable from the first two bytes: reserved bits, masking,
+ * opcode, the control frame rules and where the frame may stand in a
+ * fragmented message. Returns the violation, or NULL. */
+static inline const char *
+check_first_bytes (const HeraldWsParser *parser, const HeraldWsLimits *lim, const guint8 *p,
+                   FrameHeader *h)
+{
+  h->fin = (p[0] & 0x80) != 0;
+  h->rsv1 = (p[0] & 0x40) != 0;
+  h->opcode = p[0] & 0x0f;
+  h->control = (h->opcode & 0x08) != 0;
+  h->payload_len = p[1] & 0x7f;
+
+  if (p[0] & 0x30)
+    return "reserved bits RSV2/RSV3 set";
+  if (!(p[1] & 0x80))
+    return "client frame not masked";
+  switch (h->opcode)
+    {
+    case HERALD_WS_OPCODE_CONTINUATION:
+    case HERALD_WS_OPCODE_TEXT:
+    case HERALD_WS_OPCODE_BINARY:
+    case HERALD_WS_OPCODE_CLOSE:
+    case HERALD_WS_OPCODE_PING:
+    case HERALD_WS_OPCODE_PONG:
+      break;
+    default:
+      return "reserved opcode";
+    }
+  if (h->control)
+    {
+      if (!h->fin)
+        return "fragmented control frame";
+      if (h->payload_len > CONTROL_MAX_PAYLOAD)
+        return "control frame payload over 125 bytes";
+      if (h->rsv1)
+        return "RSV1 set on a control frame";
+    }
+  else if (h->opcode == HERALD_WS_OPCODE_CONTINUATION)
+    {
+      if (parser->message == NULL)
+        return "continuation frame without a message in progress";
+      if (h->rsv1)
+        return "RSV1 set on a continuation frame";
+    }
+  else
+    {
+      if (parser->message != NULL)
+        return "new data frame inside a fragmented message";
+      if (h->rsv1 && !lim->deflate)
+        return "RSV1 set without permessage-deflate";
+    }
+  return NULL;
+}
+
+/* Decodes the header at @p (@avail ≥ 2 bytes) and checks the size limits
+ * from it, so an oversize frame is refused before its payload is received
+ * or buffered. READY once the whole frame is in @avail. */
+static inline HeaderResult
+read_header (const HeraldWsParser *parser, const HeraldWsLimits *lim, const guint8 *p, gsize avail,
+             FrameHeader *h, Failure *failure)
+{
+  const char *why = check_first_bytes (parser, lim, p, h);
+
+  if (why != NULL)
+    {
+      fail_with (failure, HERALD_WS_CLOSE_PROTOCOL_ERROR, why);
+      return HEADER_ERROR;
+    }
+  h->header_len = 2;
+  if (h->payload_len == 126)
+    {
+      if (avail < 4)
+        return HEADER_INCOMPLETE;
+      h->payload_len = ((guint64)p[2] << 8) | p[3];
+      h->header_len = 4;
+    }
+  else if (h->payload_len == 127)
+    {
+      if (avail < 10)
+        return HEADER_INCOMPLETE;
+      h->payload_len = 0;
+      for (guint i = 2; i < 10; i++)
+        h->payload_len = (h->payload_len << 8) | p[i];
+      if (h->payload_len >> 63)
+        {
+          fail_with (failure, HERALD_WS_CLOSE_PROTOCOL_ERROR,
+                     "64-bit payload length with the top bit set");
+          return HEADER_ERROR;
+        }
+      h->header_len = 10;
+    }
+
+  if (h->payload_len > lim->max_frame_size)
+    {
+      fail_with (failure, HERALD_WS_CLOSE_TOO_BIG, "frame too big");
+      return HEADER_ERROR;
+    }
+  if (!h->control
+      && h->payload_len + (parser->message ? parser->message->len : 0) > lim->max_message_size)
+    {
+      fail_with (failure, HERALD_WS_CLOSE_TOO_BIG, "message too big");
+      return HEADER_ERROR;
+    }
+
+  h->header_len += 4; /* masking key */
+  if (avail < h->header_len || avail - h->header_len < h->payload_len)
+    return HEADER_INCOMPLETE;
+  h->mask = p + h->header_len - 4;
+  h->payload = p + h->header_len;
+  return HEADER_READY;
+}
+
+/* Hands out a complete message (inflating and validating it first). */
+static inline Step
+message_step (const HeraldWsLimits *lim, guint8 opcode, gboolean compressed, const guint8 *payload,
+              gsize length, HeraldWsEventFunc func, gpointer user_data, Failure *failure)
+{
+  switch (deliver_message (lim, opcode, compressed, payload, length, func, user_data,
+                           &failure->code, &failure->why))
+    {
+    case DELIVER_CONTINUE:
+      return STEP_CONTINUE;
+    case DELIVER_STOP:
+      return STEP_STOP;
+    default:
+      return STEP_ERROR;
+    }
+}
+
+/* The close frame's payload: empty, or a valid code and a UTF-8 reason. */
+static const char *
+read_close_payload (const guint8 *buf, gsize len, HeraldWsEvent *event, guint16 *code)
+{
+  event->type = HERALD_WS_EVENT_CLOSE;
+  event->close_code = HERALD_WS_CLOSE_NO_STATUS;
+  event->close_reason = "";
+  *code = HERALD_WS_CLOSE_PROTOCOL_ERROR;
+  if (len == 1)
+    return "close frame with a 1-byte payload";
+  if (len >= 2)
+    {
+      event->close_code = (guint16)((buf[0] << 8) | buf[1]);
+      if (!herald_ws_close_code_is_valid (event->close_code))
+        return "invalid close code";
+      if (!utf8_validate (buf + 2, len - 2))
+        {
+          *code = HERALD_WS_CLOSE_BAD_DATA;
+          return "close reason is not valid UTF-8";
+        }
+      event->close_reason = (const char *)buf + 2;
+    }
+  return NULL;
+}
+
+/* PING, PONG or CLOSE (≤ 125 bytes, unmasked on the stack). */
+static Step
+control_frame (HeraldWsParser *parser, const FrameHeader *h, HeraldWsEventFunc func,
+               gpointer user_data, Failure *failure)
+{
+  /* + 1 for a NUL terminator (the close reason is handed out as a string) */
+  guint8 buf[CONTROL_MAX_PAYLOAD + 1];
+  HeraldWsEvent event = { 0 };
+  gsize len = (gsize)h->payload_len;
+
+  unmask_copy (buf, h->payload, len, h->mask);
+  buf[len] = '\0';
+  event.payload = buf;
+  event.length = len;
+
+  if (h->opcode == HERALD_WS_OPCODE_CLOSE)
+    {
+      guint16 code;
+      const char *why = read_close_payload (buf, len, &event, &code);
+
+      if (why != NULL)
+        return fail_with (failure, code, why);
+      /* Set before the callback, which may free the connection. */
+      parser->close_received = TRUE;
+      g_clear_pointer (&parser->message, g_byte_array_unref);
+      func (&event, user_data);
+      return STEP_CLOSED;
+    }
+  event.type = h->opcode == HERALD_WS_OPCODE_PING ? HERALD_WS_EVENT_PING : HERALD_WS_EVENT_PONG;
+  return func (&event, user_data) ? STEP_CONTINUE : STEP_STOP;
+}
+
+/* An unfragmented message: unmasked into the per-thread scratch, no allocation. */
+static inline Step
+single_frame_message (const HeraldWsLimits *lim, const FrameHeader *h, HeraldWsEventFunc func,
+                      gpointer user_data, Failure *failure)
+{
+  gsize len = (gsize)h->payload_len;
+  guint8 *buf = scratch_get (len);
+  Step step;
+
+  unmask_copy (buf, h->payload, len, h->mask);
+  buf[len] = '\0';
+  step = message_step (lim, h->opcode, h->rsv1, buf, len, func, user_data, failure);
+  scratch_trim ();
+  return step;
+}
+
+/* The first fragment of a message: the only place the parser allocates. */
+static void
+fragment_start (HeraldWsParser *parser, const FrameHeader *h)
+{
+  gsize len = (gsize)h->payload_len;
+
+  parser->message = g_byte_array_sized_new ((guint)len + 1);
+  g_byte_array_set_size (parser->message, (guint)len);
+  unmask_copy (parser->message->data, h->payload, len, h->mask);
+  parser->message_opcode = h->opcode;
+  parser->message_compressed = h->rsv1;
+}
+
+/* A continuation: appended; with FIN, the reassembled message is handed out. */
+static Step
+fragment_continue (HeraldWsParser *parser, const HeraldWsLimits *lim, const FrameHeader *h,
+                   HeraldWsEventFunc func, gpointer user_data, Failure *failure)
+{
+  GByteArray *msg = parser->message;
+  guint old_len = msg->len;
+  g_autoptr (GByteArray) complete = NULL;
+  guint8 opcode;
+  gboolean compressed;
+  gsize msg_len;
+
+  g_byte_array_set_size (msg, old_len + (guint)h->payload_len);
+  unmask_copy (msg->data + old_len, h->payload, (gsize)h->payload_len, h->mask);
+  if (!h->fin)
+    return STEP_CONTINUE;
+
+  /* Detach the message first: the callback may clear or free the parser. */
+  complete = g_steal_pointer (&parser->message);
+  opcode = parser->message_opcode;
+  compressed = parser->message_compressed;
+  msg_len = complete->len;
+  parser->message_opcode = 0;
+  parser->message_compressed = FALSE;
+  g_byte_array_append (complete, (const guint8 *)"", 1);
+  return message_step (lim, opcode, compressed, complete->data, msg_len, func, user_data, failure);
+}
+
+static inline Step
+data_frame (HeraldWsParser *parser, const HeraldWsLimits *lim, const FrameHeader *h,
+            HeraldWsEventFunc func, gpointer user_data, Failure *failure)
+{
+  if (h->opcode == HERALD_WS_OPCODE_CONTINUATION)
+    return fragment_continue (parser, lim, h, func, user_data, failure);
+  if (h->fin)
+    return single_frame_message (lim, h, func, user_data, failure);
+  fragment_start (parser, h);
+  return STEP_CONTINUE;
+}
 
 /**
  * herald_ws_parser_feed:
@@ -391,6 +687,7 @@ herald_ws_parser_feed (HeraldWsParser *parser, const HeraldWsLimits *limits, con
                        guint16 *close_code, const char **reason)
 {
   HeraldWsLimits lim;
+  Failure failure = { 0 };
   gsize pos = 0;
 
   g_return_val_if_fail (parser != NULL, -1);
@@ -410,208 +707,43 @@ herald_ws_parser_feed (HeraldWsParser *parser, const HeraldWsLimits *limits, con
   if (lim.deflate && lim.inflater == NULL)
     {
       g_critical ("%s: deflate negotiated but no inflater given", G_STRFUNC);
-      FAIL (HERALD_WS_CLOSE_SERVER_ERROR, "no inflater");
+      return parse_error (HERALD_WS_CLOSE_SERVER_ERROR, "no inflater", close_code, reason);
     }
 
   while (length - pos >= 2)
     {
-      const guint8 *p = data + pos;
-      gsize avail = length - pos;
-      gboolean fin = (p[0] & 0x80) != 0;
-      gboolean rsv1 = (p[0] & 0x40) != 0;
-      guint8 opcode = p[0] & 0x0f;
-      gboolean control = (opcode & 0x08) != 0;
-      guint64 payload_len = p[1] & 0x7f;
-      gsize header_len = 2;
-      const guint8 *mask;
-      const guint8 *payload;
+      FrameHeader h;
+      Step step;
 
-      /* Everything decidable from the first two bytes is checked at once. */
-      if (p[0] & 0x30)
-        FAIL (HERALD_WS_CLOSE_PROTOCOL_ERROR, "reserved bits RSV2/RSV3 set");
-      if (!(p[1] & 0x80))
-        FAIL (HERALD_WS_CLOSE_PROTOCOL_ERROR, "client frame not masked");
-      switch (opcode)
+      switch (read_header (parser, &lim, data + pos, length - pos, &h, &failure))
         {
-        case HERALD_WS_OPCODE_CONTINUATION:
-        case HERALD_WS_OPCODE_TEXT:
-        case HERALD_WS_OPCODE_BINARY:
-        case HERALD_WS_OPCODE_CLOSE:
-        case HERALD_WS_OPCODE_PING:
-        case HERALD_WS_OPCODE_PONG:
+        case HEADER_READY:
           break;
+        case HEADER_INCOMPLETE:
+          return pos;
         default:
-          FAIL (HERALD_WS_CLOSE_PROTOCOL_ERROR, "reserved opcode");
+          return parse_error (failure.code, failure.why, close_code, reason);
         }
-      if (control)
-        {
-          if (!fin)
-            FAIL (HERALD_WS_CLOSE_PROTOCOL_ERROR, "fragmented control frame");
-          if (payload_len > CONTROL_MAX_PAYLOAD)
-            FAIL (HERALD_WS_CLOSE_PROTOCOL_ERROR, "control frame payload over 125 bytes");
-          if (rsv1)
-            FAIL (HERALD_WS_CLOSE_PROTOCOL_ERROR, "RSV1 set on a control frame");
-        }
-      else if (opcode == HERALD_WS_OPCODE_CONTINUATION)
-        {
-          if (parser->message == NULL)
-            FAIL (HERALD_WS_CLOSE_PROTOCOL_ERROR,
-                  "continuation frame without a message in progress");
-          if (rsv1)
-            FAIL (HERALD_WS_CLOSE_PROTOCOL_ERROR, "RSV1 set on a continuation frame");
-        }
+      pos += h.header_len + (gsize)h.payload_len;
+
+      if (h.control)
+        step = control_frame (parser, &h, func, user_data, &failure);
       else
+        step = data_frame (parser, &lim, &h, func, user_data, &failure);
+      switch (step)
         {
-          if (parser->message != NULL)
-            FAIL (HERALD_WS_CLOSE_PROTOCOL_ERROR, "new data frame inside a fragmented message");
-          if (rsv1 && !lim.deflate)
-            FAIL (HERALD_WS_CLOSE_PROTOCOL_ERROR, "RSV1 set without permessage-deflate");
-        }
-
-      if (payload_len == 126)
-        {
-          if (avail < 4)
-            break;
-          payload_len = ((guint64)p[2] << 8) | p[3];
-          header_len = 4;
-        }
-      else if (payload_len == 127)
-        {
-          if (avail < 10)
-            break;
-          payload_len = 0;
-          for (guint i = 2; i < 10; i++)
-            payload_len = (payload_len << 8) | p[i];
-          if (payload_len >> 63)
-            FAIL (HERALD_WS_CLOSE_PROTOCOL_ERROR, "64-bit payload length with the top bit set");
-          header_len = 10;
-        }
-
-      /* Size limits are enforced from the header: an oversize frame is refused
-       * before its payload is received or buffered. */
-      if (payload_len > lim.max_frame_size)
-        FAIL (HERALD_WS_CLOSE_TOO_BIG, "frame too big");
-      if (!control)
-        {
-          guint64 total = payload_len + (parser->message ? parser->message->len : 0);
-
-          if (total > lim.max_message_size)
-            FAIL (HERALD_WS_CLOSE_TOO_BIG, "message too big");
-        }
-
-      header_len += 4; /* masking key */
-      if (avail < header_len || avail - header_len < payload_len)
-        break;
-
-      mask = p + header_len - 4;
-      payload = p + header_len;
-      pos += header_len + (gsize)payload_len;
-
-      if (control)
-        {
-          /* + 1 for a NUL terminator (the close reason is handed out as a string) */
-          guint8 buf[CONTROL_MAX_PAYLOAD + 1];
-          HeraldWsEvent event = { 0 };
-          gsize len = (gsize)payload_len;
-
-          unmask_copy (buf, payload, len, mask);
-          buf[len] = '\0';
-          event.payload = buf;
-          event.length = len;
-
-          if (opcode == HERALD_WS_OPCODE_CLOSE)
-            {
-              event.type = HERALD_WS_EVENT_CLOSE;
-              event.close_code = HERALD_WS_CLOSE_NO_STATUS;
-              event.close_reason = "";
-              if (len == 1)
-                FAIL (HERALD_WS_CLOSE_PROTOCOL_ERROR, "close frame with a 1-byte payload");
-              if (len >= 2)
-                {
-                  event.close_code = (guint16)((buf[0] << 8) | buf[1]);
-                  if (!herald_ws_close_code_is_valid (event.close_code))
-                    FAIL (HERALD_WS_CLOSE_PROTOCOL_ERROR, "invalid close code");
-                  if (!utf8_validate (buf + 2, len - 2))
-                    FAIL (HERALD_WS_CLOSE_BAD_DATA, "close reason is not valid UTF-8");
-                  event.close_reason = (const char *)buf + 2;
-                }
-              /* Set before the callback, which may free the connection. */
-              parser->close_received = TRUE;
-              g_clear_pointer (&parser->message, g_byte_array_unref);
-              func (&event, user_data);
-              return length; /* the rest is ignored */
-            }
-
-          event.type
-              = opcode == HERALD_WS_OPCODE_PING ? HERALD_WS_EVENT_PING : HERALD_WS_EVENT_PONG;
-          if (!func (&event, user_data))
-            return pos;
-        }
-      else if (opcode != HERALD_WS_OPCODE_CONTINUATION && fin)
-        {
-          /* Unfragmented: unmask into the per-thread scratch, no allocation. */
-          gsize len = (gsize)payload_len;
-          guint8 *buf = scratch_get (len);
-          const char *why = NULL;
-          guint16 code = 0;
-          DeliverResult res;
-
-          unmask_copy (buf, payload, len, mask);
-          buf[len] = '\0';
-          res = deliver_message (&lim, opcode, rsv1, buf, len, func, user_data, &code, &why);
-          scratch_trim ();
-          if (res == DELIVER_ERROR)
-            FAIL (code, why);
-          if (res == DELIVER_STOP)
-            return pos;
-        }
-      else if (opcode != HERALD_WS_OPCODE_CONTINUATION)
-        {
-          /* First fragment: the only place the parser allocates. */
-          gsize len = (gsize)payload_len;
-
-          parser->message = g_byte_array_sized_new ((guint)len + 1);
-          g_byte_array_set_size (parser->message, (guint)len);
-          unmask_copy (parser->message->data, payload, len, mask);
-          parser->message_opcode = opcode;
-          parser->message_compressed = rsv1;
-        }
-      else
-        {
-          GByteArray *msg = parser->message;
-          guint old_len = msg->len;
-
-          g_byte_array_set_size (msg, old_len + (guint)payload_len);
-          unmask_copy (msg->data + old_len, payload, (gsize)payload_len, mask);
-
-          if (fin)
-            {
-              /* Detach the message first: the callback may clear or free the parser. */
-              g_autoptr (GByteArray) complete = g_steal_pointer (&parser->message);
-              guint8 msg_opcode = parser->message_opcode;
-              gboolean compressed = parser->message_compressed;
-              gsize msg_len = complete->len;
-              const char *why = NULL;
-              guint16 code = 0;
-              DeliverResult res;
-
-              parser->message_opcode = 0;
-              parser->message_compressed = FALSE;
-              g_byte_array_append (complete, (const guint8 *)"", 1);
-              res = deliver_message (&lim, msg_opcode, compressed, complete->data, msg_len, func,
-                                     user_data, &code, &why);
-              if (res == DELIVER_ERROR)
-                FAIL (code, why);
-              if (res == DELIVER_STOP)
-                return pos;
-            }
+        case STEP_CONTINUE:
+          break;
+        case STEP_STOP:
+          return pos;
+        case STEP_CLOSED:
+          return length; /* the rest is ignored */
+        default:
+          return parse_error (failure.code, failure.why, close_code, reason);
         }
     }
-
   return pos;
 }
-
-#undef FAIL
 
 /* ------------------------------------------------------------------------ */
 /* Builders */

@@ -6,21 +6,12 @@
 
 #include "herald-test-tokens.h"
 
+#include "herald-base64url.h"
+
 #include <string.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
-
-char *
-herald_test_b64url (const void *data, gsize length)
-{
-  char *text = g_base64_encode (data, length);
-
-  g_strdelimit (text, "+", '-');
-  g_strdelimit (text, "/", '_');
-  g_strdelimit (text, "=", '\0'); /* padding only ever trails */
-  return text;
-}
 
 /* Copies a DER integer into a fixed 32-byte big-endian field. */
 static void
@@ -45,8 +36,8 @@ herald_test_token_sign (const char *key_file, gboolean es256, const char *header
 {
   g_autofree char *path = g_test_build_filename (G_TEST_DIST, "keys", key_file, NULL);
   g_autofree char *pem = NULL;
-  g_autofree char *header = herald_test_b64url (header_json, strlen (header_json));
-  g_autofree char *body = herald_test_b64url (payload, strlen (payload));
+  g_autofree char *header = herald_base64url_encode (header_json, strlen (header_json));
+  g_autofree char *body = herald_base64url_encode (payload, strlen (payload));
   g_autofree char *input = g_strconcat (header, ".", body, NULL);
   g_autofree char *sig = NULL;
   gnutls_privkey_t key;
@@ -75,10 +66,10 @@ herald_test_token_sign (const char *key_file, gboolean es256, const char *header
       put_coord (raw + 32, &s);
       gnutls_free (r.data);
       gnutls_free (s.data);
-      sig = herald_test_b64url (raw, sizeof raw);
+      sig = herald_base64url_encode (raw, sizeof raw);
     }
   else
-    sig = herald_test_b64url (signature.data, signature.size);
+    sig = herald_base64url_encode (signature.data, signature.size);
   gnutls_free (signature.data);
 
   return g_strconcat (input, ".", sig, NULL);

@@ -9,9 +9,6 @@
 
 G_BEGIN_DECLS
 
-/* Base64url without padding. */
-char *herald_test_b64url (const void *data, gsize length);
-
 /* A JWT over @header_json and @payload, signed with the private key
  * tests/keys/@key_file (SHA-256); with @es256 the DER signature is converted
  * to the raw R||S form JWS uses. */

@@ -10,6 +10,7 @@
 #include <json-glib/json-glib.h>
 
 #include "herald-memory-engine.h"
+#include "herald-redis-engine.h"
 
 typedef struct
 {
@@ -548,6 +549,35 @@ test_presence_escaping (Fixture *f, gconstpointer data)
   g_assert_cmpstr (json_object_get_string_member (obj, "user_id"), ==, "a\"b\\c\n");
 }
 
+/* Both engines take their configuration, their sink and the publish result
+ * from one base class: one "config" property, declared once. */
+static void
+test_shared_base (Fixture *f, gconstpointer data)
+{
+  GType types[] = { HERALD_TYPE_MEMORY_ENGINE, HERALD_TYPE_REDIS_ENGINE };
+  g_autoptr (HeraldConfig) config = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HeraldEngine) redis = NULL;
+
+  for (gsize i = 0; i < G_N_ELEMENTS (types); i++)
+    {
+      g_autoptr (GTypeClass) klass = g_type_class_ref (types[i]);
+      GParamSpec *pspec = g_object_class_find_property (G_OBJECT_CLASS (klass), "config");
+
+      g_assert_true (g_type_is_a (types[i], HERALD_TYPE_ENGINE));
+      g_assert_nonnull (pspec);
+      g_assert_true (pspec->owner_type == HERALD_TYPE_ENGINE);
+    }
+  g_object_get (f->engine, "config", &config, NULL);
+  g_assert_true (config == f->config);
+  g_assert_true (herald_engine_get_config (f->engine) == f->config);
+
+  /* Not started: nothing connects. */
+  redis = herald_redis_engine_new (f->config, "redis://127.0.0.1:1", &error);
+  g_assert_no_error (error);
+  g_assert_true (herald_engine_get_config (redis) == f->config);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -568,6 +598,7 @@ main (int argc, char **argv)
   ADD ("/engine/forget-ttl-zero-no-history", test_forget_ttl_zero, "[history]\nttl=0\nsize=0\n");
   ADD ("/engine/presence-table", test_presence_table, NULL);
   ADD ("/engine/presence-escaping", test_presence_escaping, NULL);
+  ADD ("/engine/shared-base", test_shared_base, NULL);
 #undef ADD
   return g_test_run ();
 }

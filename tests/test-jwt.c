@@ -10,6 +10,7 @@
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 
+#include "herald-base64url.h"
 #include "herald-jwt.h"
 #include "herald-test-tokens.h"
 
@@ -45,7 +46,7 @@
 static char *
 b64url_str (const char *text)
 {
-  return herald_test_b64url (text, strlen (text));
+  return herald_base64url_encode (text, strlen (text));
 }
 
 static GBytes *
@@ -74,7 +75,7 @@ static char *
 make_hs256_len (const char *header_json, const char *payload, gsize payload_length)
 {
   g_autofree char *header = b64url_str (header_json);
-  g_autofree char *body = herald_test_b64url (payload, payload_length);
+  g_autofree char *body = herald_base64url_encode (payload, payload_length);
   g_autofree char *input = g_strconcat (header, ".", body, NULL);
   g_autofree char *sig = NULL;
   guint8 mac[32];
@@ -82,7 +83,7 @@ make_hs256_len (const char *header_json, const char *payload, gsize payload_leng
   g_assert_cmpint (
       gnutls_hmac_fast (GNUTLS_MAC_SHA256, SECRET, strlen (SECRET), input, strlen (input), mac), ==,
       0);
-  sig = herald_test_b64url (mac, sizeof mac);
+  sig = herald_base64url_encode (mac, sizeof mac);
   return g_strconcat (input, ".", sig, NULL);
 }
 
@@ -334,7 +335,7 @@ test_wrong_alg (void)
   input = g_strconcat (header_b64, ".", payload_b64, NULL);
   g_assert_cmpint (
       gnutls_hmac_fast (GNUTLS_MAC_SHA256, pem, pem_length, input, strlen (input), mac), ==, 0);
-  sig = herald_test_b64url (mac, sizeof mac);
+  sig = herald_base64url_encode (mac, sizeof mac);
   confused = g_strconcat (input, ".", sig, NULL);
   expect_error (rs, confused, NOW, 0, HERALD_JWT_ERROR_ALGORITHM);
 
@@ -399,7 +400,7 @@ test_tampered (void)
   {
     g_autoptr (GBytes) raw = b64url_decode (strrchr (token, '.') + 1);
     g_autofree char *input = g_strndup (token, strrchr (token, '.') + 1 - token);
-    g_autofree char *truncated = herald_test_b64url (g_bytes_get_data (raw, NULL), 31);
+    g_autofree char *truncated = herald_base64url_encode (g_bytes_get_data (raw, NULL), 31);
 
     g_assert_cmpuint (g_bytes_get_size (raw), ==, 32);
     short_sig = g_strconcat (input, truncated, NULL);
@@ -728,7 +729,7 @@ test_es256 (void)
     gsize raw_length;
     const guint8 *raw_data = g_bytes_get_data (raw, &raw_length);
     g_autofree char *input = g_strndup (token, sig - token);
-    g_autofree char *short_sig = herald_test_b64url (raw_data, 63);
+    g_autofree char *short_sig = herald_base64url_encode (raw_data, 63);
     g_autofree char *long_data = g_malloc0 (66);
     g_autofree char *long_sig = NULL;
     g_autofree char *t1 = NULL;
@@ -743,7 +744,7 @@ test_es256 (void)
 
     g_assert_cmpuint (raw_length, ==, 64);
     memcpy (long_data, raw_data, 64);
-    long_sig = herald_test_b64url (long_data, 66);
+    long_sig = herald_base64url_encode (long_data, 66);
     t1 = g_strconcat (input, short_sig, NULL);
     t2 = g_strconcat (input, long_sig, NULL);
     expect_error (verifier, t1, NOW, 0, HERALD_JWT_ERROR_SIGNATURE);
@@ -756,7 +757,7 @@ test_es256 (void)
         g_assert_cmpint (gnutls_encode_rs_value (&der, &r, &s), ==, 0);
         if (der.size != 64)
           {
-            der_sig = herald_test_b64url (der.data, der.size);
+            der_sig = herald_base64url_encode (der.data, der.size);
             t3 = g_strconcat (input, der_sig, NULL);
             expect_error (verifier, t3, NOW, 0, HERALD_JWT_ERROR_SIGNATURE);
           }
@@ -767,7 +768,7 @@ test_es256 (void)
     memcpy (flipped, raw_data, 64);
     flipped[40] ^= 0x01;
     {
-      g_autofree char *flipped_sig = herald_test_b64url (flipped, 64);
+      g_autofree char *flipped_sig = herald_base64url_encode (flipped, 64);
       tampered = g_strconcat (input, flipped_sig, NULL);
     }
     expect_error (verifier, tampered, NOW, 0, HERALD_JWT_ERROR_SIGNATURE);
@@ -775,7 +776,7 @@ test_es256 (void)
     /* All-zero signature. */
     {
       guint8 zeros[64] = { 0 };
-      g_autofree char *zero_sig = herald_test_b64url (zeros, 64);
+      g_autofree char *zero_sig = herald_base64url_encode (zeros, 64);
       g_autofree char *t4 = g_strconcat (input, zero_sig, NULL);
       expect_error (verifier, t4, NOW, 0, HERALD_JWT_ERROR_SIGNATURE);
     }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "herald-error.h"
+#include "herald-json.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 

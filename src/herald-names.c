@@ -1,0 +1,59 @@
+/* herald-names.c: channel names and connection ids.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "herald-base64url.h"
+#include "herald-names.h"
+
+/* 1–@max bytes, each alphanumeric or one of @extra. */
+static gboolean
+is_name (const char *name, gsize max, const char *extra)
+{
+  gsize n = 0;
+
+  if (name == NULL)
+    return FALSE;
+  for (const char *p = name; *p; p++, n++)
+    if (n >= max || (!g_ascii_isalnum (*p) && strchr (extra, *p) == NULL))
+      return FALSE;
+  return n > 0;
+}
+
+gboolean
+herald_channel_name_is_valid (const char *name)
+{
+  return is_name (name, 255, "_.:@/-");
+}
+
+gboolean
+herald_connection_id_is_valid (const char *id)
+{
+  return is_name (id, 64, "_-");
+}
+
+char *
+herald_connection_id_new (void)
+{
+  guint8 raw[16];
+  gsize got = 0;
+
+  while (got < sizeof raw)
+    {
+      ssize_t r = getrandom (raw + got, sizeof raw - got, 0);
+      if (r < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          g_error ("getrandom failed: %s", g_strerror (errno));
+        }
+      got += r;
+    }
+  /* 128 random bits → 22 characters. */
+  return herald_base64url_encode (raw, sizeof raw);
+}
