@@ -18,6 +18,7 @@
 #include "herald-ws.h"
 
 #define MAX_IOV 64
+#define SSE_RETRY_MS 3000 /* the reconnection delay SSE clients are given */
 #define CLOSE_GRACE_S 3 /* how long a closing connection waits for its peer */
 #define MAX_READS_PER_EVENT 4
 #define MAX_TLS_READS_PER_EVENT 32 /* TLS reads return one record (<= 16 KiB) each */
@@ -946,6 +947,36 @@ herald_connection_start (HeraldConnection *self)
     }
   else
     g_clear_pointer (&self->inbuf, g_byte_array_unref);
+}
+
+/**
+ * herald_connection_send_sse_greeting:
+ * @id: (nullable): the event id the stream starts at
+ * @reset: the client's Last-Event-ID could not be resumed: a "reset" event
+ *
+ * The start of an SSE stream: the reconnection delay, then the reset event or
+ * the id, then the "connected" event.
+ */
+void
+herald_connection_send_sse_greeting (HeraldConnection *self, const char *id, gboolean reset)
+{
+  g_autoptr (GString) head = g_string_new (NULL);
+  g_autoptr (GBytes) bytes = NULL;
+
+  g_return_if_fail (HERALD_IS_CONNECTION (self));
+  g_return_if_fail (self->transport == HERALD_TRANSPORT_SSE);
+
+  g_string_append_printf (head, "retry: %u\n\n", SSE_RETRY_MS);
+  if (reset)
+    g_string_append_printf (head, "id: %s\nevent: reset\ndata: {\"type\":\"reset\"}\n\n",
+                            id ? id : "");
+  else if (id != NULL)
+    g_string_append_printf (head, "id: %s\n", id);
+  g_string_append_printf (head,
+                          "event: connected\ndata: {\"type\":\"connected\",\"connection_id\":\"%s\"}\n\n",
+                          self->id);
+  bytes = g_string_free_to_bytes (g_steal_pointer (&head));
+  herald_connection_enqueue (self, bytes);
 }
 
 static void

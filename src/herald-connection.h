@@ -70,6 +70,9 @@ void herald_connection_send_json (HeraldConnection *self, JsonBuilder *builder);
 void herald_connection_send_error (HeraldConnection *self, const char *code, const char *message,
                                    JsonNode *id);
 
+/* SSE: the stream's first bytes (retry, the id or a reset event, "connected"). */
+void herald_connection_send_sse_greeting (HeraldConnection *self, const char *id, gboolean reset);
+
 /* Writes what is queued (one writev); called by the worker after each iteration. */
 void herald_connection_flush (HeraldConnection *self);
 /* Socket readiness from the loop. */

@@ -19,8 +19,7 @@
 #include "herald-resources.h"
 #include "herald-router.h"
 #include "herald-security.h"
-
-#define SSE_RETRY_MS 3000
+#include "herald-subscribe.h"
 
 typedef struct
 {
@@ -298,10 +297,11 @@ steal_socket (SoupServerMessage *msg, GIOStream **tls_out, GBytes **leftover_out
   return fd;
 }
 
+/* Takes the socket from libsoup and hands it to the hub, which builds the
+ * connection (and, for SSE, subscribes it). */
 static HeraldConnection *
-adopt (Pending *p, SoupServerMessage *msg)
+adopt (Pending *p, SoupServerMessage *msg, const HeraldSubscribeRequest *subscribe)
 {
-  HeraldHub *hub = herald_worker_get_hub (p->worker);
   g_autoptr (GIOStream) tls = NULL;
   g_autoptr (GBytes) leftover = NULL;
   HeraldConnectionSetup setup = { 0 };
@@ -320,11 +320,9 @@ adopt (Pending *p, SoupServerMessage *msg)
   setup.deflate = p->deflate;
   setup.remote_address = p->remote;
   setup.claims = g_steal_pointer (&p->claims);
-  conn = herald_connection_new (p->worker, &setup);
-  g_clear_pointer (&setup.claims, herald_jwt_claims_free);
-  herald_worker_add_connection (p->worker, conn);
   p->reserved = FALSE; /* the connection owns the reservation now */
-  herald_hub_connection_opened (hub, p->id, herald_connection_get_user_id (conn), p->transport);
+  conn = herald_hub_adopt (herald_worker_get_hub (p->worker), p->worker, &setup, subscribe);
+  g_clear_pointer (&setup.claims, herald_jwt_claims_free);
   return conn;
 }
 
@@ -338,9 +336,7 @@ on_ws_upgraded (SoupServerMessage *msg, gpointer user_data)
 
   if (soup_server_message_get_status (msg) != SOUP_STATUS_SWITCHING_PROTOCOLS)
     return;
-  conn = adopt (p, msg);
-  if (conn)
-    herald_connection_start (conn);
+  conn = adopt (p, msg, NULL);
 }
 
 /* The offered subprotocols without the bearer.<token> entries, which carry
@@ -453,119 +449,16 @@ refused:
 /* ---- SSE ---- */
 
 static void
-sse_subscribe (HeraldConnection *conn, Pending *p)
-{
-  HeraldWorker *worker = p->worker;
-  HeraldEngine *engine = herald_hub_get_engine (herald_worker_get_hub (worker));
-  g_autoptr (GString) head = g_string_new (NULL);
-  g_autoptr (HeraldRecovery) recovery = NULL;
-  g_autofree char *epoch = NULL;
-  g_autofree char *connected = NULL;
-  g_autofree guint64 *positions = g_new0 (guint64, g_strv_length (p->channels) + 1);
-  guint64 since = 0;
-  gboolean resume = FALSE;
-
-  gboolean resuming_requested = p->last_event_id && *p->last_event_id;
-
-  g_string_append_printf (head, "retry: %u\n\n", SSE_RETRY_MS);
-
-  /* The channels go into this worker's table first, so the hub posts every
-   * message published from now on here; otherwise one published between the
-   * snapshot below and the subscription would reach neither (as the
-   * WebSocket subscribe does). */
-  for (guint i = 0; p->channels[i]; i++)
-    herald_worker_ensure_channel (worker, p->channels[i]);
-
-  /* Each channel's offset before the snapshot: when resuming, messages up
-   * to it still queued for this worker are skipped (the client had them, or
-   * gets them in the replay); read before the snapshot so nothing in between
-   * is lost. A fresh stream skips nothing: a message published after the
-   * channel went into the table but before its offset was read (the Redis
-   * engine reads it once the node's SUBSCRIBE is confirmed) comes live and
-   * in no replay, so skipping it lost it (tests/test-redis.c sse-resume,
-   * under load). Reading the offsets still waits for that SUBSCRIBE, so the
-   * "connected" event goes out only once the stream receives messages. */
-  for (guint i = 0; p->channels[i]; i++)
-    herald_engine_get_position (engine, p->channels[i], &positions[i], NULL);
-
-  if (p->last_event_id && *p->last_event_id)
-    {
-      if (herald_sse_id_parse (p->last_event_id, &epoch, &since))
-        {
-          recovery = herald_engine_recover_stream (engine, (const char *const *)p->channels, epoch,
-                                                   since);
-          resume = recovery->recovered;
-        }
-      else /* not ours: ask beyond any position, only for the current one */
-        recovery = herald_engine_recover_stream (engine, (const char *const *)p->channels, NULL,
-                                                 G_MAXUINT64);
-      if (!resume)
-        {
-          g_autofree char *id = NULL;
-          /* Resuming from the reset continues from here, not from the
-           * start of history. */
-          id = herald_sse_id_format (recovery->epoch ? recovery->epoch : "", recovery->top_offset);
-          g_string_append_printf (head, "id: %s\nevent: reset\ndata: {\"type\":\"reset\"}\n\n", id);
-        }
-    }
-  else
-    {
-      /* A fresh stream starts at the node's current position, read after
-       * the channel positions: a reconnect before the first message resumes
-       * from here (messages published in between may arrive live, never
-       * twice). */
-      g_autofree char *cur = NULL;
-      guint64 seq = 0;
-
-      if (herald_engine_get_stream_position (engine, &seq, &cur) && cur != NULL)
-        {
-          g_autofree char *id = herald_sse_id_format (cur, seq);
-          g_string_append_printf (head, "id: %s\n", id);
-        }
-    }
-
-  connected = g_strdup_printf ("{\"type\":\"connected\",\"connection_id\":\"%s\"}",
-                               herald_connection_get_id (conn));
-  g_string_append_printf (head, "event: connected\ndata: %s\n\n", connected);
-  {
-    g_autoptr (GBytes) bytes = g_bytes_new (head->str, head->len);
-    herald_connection_enqueue (conn, bytes);
-  }
-
-  for (guint i = 0; p->channels[i]; i++)
-    {
-      HeraldSubscription *sub;
-      if (herald_connection_find_subscription (conn, p->channels[i]))
-        continue;
-      sub = herald_connection_add_subscription (
-          conn, herald_worker_ensure_channel (worker, p->channels[i]));
-      sub->skip_until = resuming_requested ? positions[i] : 0;
-      if (resume)
-        {
-          /* Messages in the replay are skipped if they also arrive live. */
-          for (guint j = 0; j < recovery->messages->len; j++)
-            {
-              HeraldMessage *m = g_ptr_array_index (recovery->messages, j);
-              if (g_str_equal (herald_message_get_channel (m), p->channels[i]))
-                sub->skip_until = MAX (sub->skip_until, herald_message_get_offset (m));
-            }
-        }
-    }
-  if (resume)
-    for (guint j = 0; j < recovery->messages->len; j++)
-      herald_connection_deliver (conn, g_ptr_array_index (recovery->messages, j));
-}
-
-static void
 on_sse_headers (SoupServerMessage *msg, gpointer user_data)
 {
   Pending *p = user_data;
-  g_autoptr (HeraldConnection) conn = adopt (p, msg);
-
-  if (conn == NULL)
-    return;
-  herald_connection_start (conn);
-  sse_subscribe (conn, p);
+  HeraldSubscribeRequest request = {
+    .channels = (const char *const *)p->channels,
+    .from = HERALD_SUBSCRIBE_STREAM,
+    .last_event_id = p->last_event_id,
+    .presence = -1,
+  };
+  g_autoptr (HeraldConnection) conn = adopt (p, msg, &request);
 }
 
 static void
@@ -625,7 +518,7 @@ sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
                   "Invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / -");
           goto refused;
         }
-      if (!herald_protocol_may_subscribe (config, p->claims, p->channels[i]))
+      if (!herald_hub_may_subscribe (hub, p->claims, p->channels[i]))
         {
           refuse (msg, SOUP_STATUS_FORBIDDEN, "Not allowed to subscribe to this channel");
           goto refused;

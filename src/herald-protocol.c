@@ -12,6 +12,7 @@
 #include "herald-jwt.h"
 #include "herald-router.h"
 #include "herald-security.h"
+#include "herald-subscribe.h"
 #include "herald-worker.h"
 
 static HeraldHub *
@@ -50,16 +51,6 @@ require_channel (HeraldConnection *conn, JsonObject *request, JsonNode *id)
   return channel;
 }
 
-gboolean
-herald_protocol_may_subscribe (HeraldConfig *config, const HeraldJwtClaims *claims,
-                               const char *channel)
-{
-  if (claims)
-    return claims->channels == NULL
-           || herald_channel_pattern_match ((const char *const *)claims->channels, channel);
-  return herald_channel_pattern_match (herald_config_get_anonymous_channels (config), channel);
-}
-
 static gboolean
 may_publish (HeraldConnection *conn, const char *channel)
 {
@@ -87,18 +78,16 @@ handle_subscribe (HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
   HeraldWorker *worker = herald_connection_get_worker (conn);
   const char *channel = require_channel (conn, request, id);
+  const char *channels[] = { channel, NULL };
+  HeraldSubscribeRequest sub = { .channels = channels, .from = HERALD_SUBSCRIBE_LIVE, .presence = -1 };
+  g_auto (HeraldSubscribeResult) result = { 0 };
+  g_autoptr (GError) error = NULL;
   JsonNode *since_node, *epoch_node, *presence_node;
-  g_autoptr (HeraldRecovery) recovery = NULL;
   g_autoptr (JsonBuilder) b = NULL;
-  HeraldSubscription *sub;
-  const char *epoch = NULL;
-  gint64 since = -1;
-  gboolean is_new = FALSE;
 
   if (channel == NULL)
     return;
-  if (!herald_protocol_may_subscribe (conn_config (conn), herald_connection_get_claims (conn),
-                                      channel))
+  if (!herald_hub_may_subscribe (conn_hub (conn), herald_connection_get_claims (conn), channel))
     {
       g_autofree char *message = g_strdup_printf ("Not allowed to subscribe to %s", channel);
       herald_connection_send_error (conn, "forbidden", message, id);
@@ -116,7 +105,8 @@ handle_subscribe (HeraldConnection *conn, JsonObject *request, JsonNode *id)
                                         "Field \"since\" must be a non-negative integer", id);
           return;
         }
-      since = json_node_get_int (since_node);
+      sub.from = HERALD_SUBSCRIBE_SINCE;
+      sub.since = (guint64)json_node_get_int (since_node);
     }
   epoch_node = json_object_get_member (request, "epoch");
   if (epoch_node)
@@ -128,69 +118,43 @@ handle_subscribe (HeraldConnection *conn, JsonObject *request, JsonNode *id)
                                         id);
           return;
         }
-      epoch = json_node_get_string (epoch_node);
+      sub.epoch = json_node_get_string (epoch_node);
     }
   presence_node = json_object_get_member (request, "presence");
-  if (presence_node
-      && (!JSON_NODE_HOLDS_VALUE (presence_node)
-          || json_node_get_value_type (presence_node) != G_TYPE_BOOLEAN))
+  if (presence_node)
     {
-      herald_connection_send_error (conn, "bad_request", "Field \"presence\" must be a boolean",
-                                    id);
-      return;
+      if (!JSON_NODE_HOLDS_VALUE (presence_node)
+          || json_node_get_value_type (presence_node) != G_TYPE_BOOLEAN)
+        {
+          herald_connection_send_error (conn, "bad_request",
+                                        "Field \"presence\" must be a boolean", id);
+          return;
+        }
+      sub.presence = json_node_get_boolean (presence_node);
     }
 
-  sub = herald_connection_find_subscription (conn, channel);
-  if (sub == NULL)
+  if (!herald_hub_subscribe (conn_hub (conn), worker, conn, &sub, &result, &error))
     {
-      sub = herald_connection_add_subscription (conn,
-                                                herald_worker_ensure_channel (worker, channel));
-      is_new = TRUE;
+      herald_connection_send_error (
+          conn,
+          g_error_matches (error, HERALD_ERROR, HERALD_ERROR_FORBIDDEN) ? "forbidden"
+                                                                        : "bad_request",
+          error->message, id);
+      return;
     }
-  if (presence_node)
-    sub->presence = json_node_get_boolean (presence_node);
 
   b = herald_reply_begin ("subscribed", id);
   json_builder_set_member_name (b, "channel");
   json_builder_add_string_value (b, channel);
-
-  if (since >= 0)
+  if (result.with_recovery)
     {
-      /* The snapshot and the subscription happen in this thread without
-       * draining the worker's inbox in between: live messages already queued
-       * for this worker with an offset in the snapshot are skipped, later ones
-       * are delivered. Nothing is lost or duplicated. */
-      recovery = herald_engine_recover (herald_hub_get_engine (conn_hub (conn)), channel,
-                                        (guint64)since, epoch);
-      if (recovery->recovered)
-        for (guint i = 0; i < recovery->messages->len; i++)
-          herald_connection_deliver (conn, g_ptr_array_index (recovery->messages, i));
-      sub->skip_until = recovery->top_offset;
       json_builder_set_member_name (b, "recovered");
-      json_builder_add_boolean_value (b, recovery->recovered);
-      json_builder_set_member_name (b, "offset");
-      json_builder_add_int_value (b, recovery->top_offset);
-      json_builder_set_member_name (b, "epoch");
-      json_builder_add_string_value (b, recovery->epoch);
+      json_builder_add_boolean_value (b, result.recovered);
     }
-  else
-    {
-      /* Every reply carries the position the live stream starts after, so
-       * a client can resume with since/epoch later. A new subscription skips
-       * messages up to it still queued for this worker; an existing one was
-       * already live and keeps receiving them. */
-      g_autofree char *current_epoch = NULL;
-      guint64 top = 0;
-
-      herald_engine_get_position (herald_hub_get_engine (conn_hub (conn)), channel, &top,
-                                  &current_epoch);
-      if (is_new)
-        sub->skip_until = top;
-      json_builder_set_member_name (b, "offset");
-      json_builder_add_int_value (b, top);
-      json_builder_set_member_name (b, "epoch");
-      json_builder_add_string_value (b, current_epoch ? current_epoch : "");
-    }
+  json_builder_set_member_name (b, "offset");
+  json_builder_add_int_value (b, result.offset);
+  json_builder_set_member_name (b, "epoch");
+  json_builder_add_string_value (b, result.epoch);
   json_builder_end_object (b);
   herald_connection_send_json (conn, b);
 }
@@ -205,7 +169,7 @@ handle_unsubscribe (HeraldConnection *conn, JsonObject *request, JsonNode *id)
     return;
   sub = herald_connection_find_subscription (conn, channel);
   if (sub)
-    herald_connection_remove_subscription (conn, sub);
+    herald_hub_unsubscribe (conn_hub (conn), herald_connection_get_worker (conn), conn, sub);
   reply_channel (conn, "unsubscribed", channel, id);
 }
 
@@ -349,8 +313,7 @@ handle_presence (HeraldConnection *conn, JsonObject *request, JsonNode *id)
 
   if (channel == NULL)
     return;
-  if (!herald_protocol_may_subscribe (conn_config (conn), herald_connection_get_claims (conn),
-                                      channel))
+  if (!herald_hub_may_subscribe (conn_hub (conn), herald_connection_get_claims (conn), channel))
     {
       g_autofree char *message = g_strdup_printf ("Not allowed to see presence of %s", channel);
       herald_connection_send_error (conn, "forbidden", message, id);

@@ -44,10 +44,6 @@ void herald_protocol_register (HeraldRouter *router);
 
 /* Small helpers for handlers: a reply object {"type": @type, "id": @id?, …}.
  * Call json_builder_end_object() and herald_connection_send_json() after adding members. */
-/* Subscription permission: token claims, or the anonymous-channels setting. */
-gboolean herald_protocol_may_subscribe (HeraldConfig *config, const HeraldJwtClaims *claims,
-                                        const char *channel);
-
 JsonBuilder *herald_reply_begin (const char *type, JsonNode *id);
 
 G_END_DECLS

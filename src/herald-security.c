@@ -6,6 +6,7 @@
 
 #include "herald-router.h"
 #include "herald-security.h"
+#include "herald-subscribe.h"
 #include "herald-worker.h"
 
 /* ---- refresh ---- */
@@ -14,8 +15,8 @@
 static void
 drop_forbidden_subscriptions (HeraldConnection *conn)
 {
-  HeraldConfig *config
-      = herald_hub_get_config (herald_worker_get_hub (herald_connection_get_worker (conn)));
+  HeraldWorker *worker = herald_connection_get_worker (conn);
+  HeraldHub *hub = herald_worker_get_hub (worker);
   const HeraldJwtClaims *claims = herald_connection_get_claims (conn);
   GPtrArray *subs = herald_connection_get_subscriptions (conn);
 
@@ -25,9 +26,9 @@ drop_forbidden_subscriptions (HeraldConnection *conn)
       g_autofree char *name = g_strdup (herald_channel_get_name (sub->channel));
       g_autoptr (JsonBuilder) b = NULL;
 
-      if (herald_protocol_may_subscribe (config, claims, name))
+      if (herald_hub_may_subscribe (hub, claims, name))
         continue;
-      herald_connection_remove_subscription (conn, sub);
+      herald_hub_unsubscribe (hub, worker, conn, sub);
       b = herald_reply_begin ("unsubscribed", NULL);
       json_builder_set_member_name (b, "channel");
       json_builder_add_string_value (b, name);
