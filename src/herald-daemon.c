@@ -15,6 +15,7 @@
 
 #include "herald-daemon.h"
 #include "herald-dbus.h"
+#include "herald-front.h"
 #include "herald-memory-engine.h"
 #include "herald-redis-engine.h"
 #include "herald-worker.h"
@@ -294,7 +295,8 @@ herald_daemon_start (HeraldDaemon *self, GError **error)
     {
       g_autoptr (HeraldWorker) worker = herald_worker_new (self->hub, w);
       herald_hub_add_worker (self->hub, worker);
-      if (!herald_worker_start (worker, g_ptr_array_index (per_worker, w), certificate, error))
+      herald_front_attach (self->hub, worker, g_ptr_array_index (per_worker, w), certificate);
+      if (!herald_worker_start (worker, error))
         return FALSE;
     }
 

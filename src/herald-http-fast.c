@@ -52,8 +52,6 @@
 #define OUT_HIGH (256 * 1024) /* unwritten bytes before reading stops */
 #define BUFFER_SIZE (HEAD_MAX + 64 * 1024)
 
-const char herald_http_fast_marker[] = "http-fast";
-
 typedef enum
 {
   ROUTE_NONE,
@@ -97,7 +95,7 @@ typedef struct
 
 struct _FastConn
 {
-  const char *marker; /* == herald_http_fast_marker; first field */
+  HeraldLoopHandler handler; /* first field: the worker's epoll set names it */
   gint ref;
   HeraldHttpFast *owner; /* NULL once closed or handed off */
   int fd;
@@ -147,6 +145,7 @@ struct _HeraldHttpFast
 static void conn_read (FastConn *c);
 static void conn_flush (FastConn *c);
 static gboolean over_limits (FastConn *c);
+static void conn_ready (HeraldLoopHandler *handler, guint32 events);
 
 /* ---- connections ---- */
 
@@ -248,7 +247,7 @@ herald_http_fast_accept (HeraldHttpFast *self, int fd, gpointer listener)
 {
   FastConn *c = g_new0 (FastConn, 1);
 
-  c->marker = herald_http_fast_marker;
+  c->handler = (HeraldLoopHandler)HERALD_LOOP_HANDLER_INIT (conn_ready);
   c->ref = 1;
   c->owner = self;
   c->fd = fd;
@@ -1466,10 +1465,10 @@ conn_read (FastConn *c)
   conn_unref (c);
 }
 
-void
-herald_http_fast_handle_events (gpointer ptr, guint32 events)
+static void
+conn_ready (HeraldLoopHandler *handler, guint32 events)
 {
-  FastConn *c = ptr;
+  FastConn *c = (FastConn *)handler;
 
   /* Closed earlier in this batch of events (herald_http_fast_close_all()). */
   if (c->owner == NULL)

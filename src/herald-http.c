@@ -17,12 +17,20 @@
 #include "herald-http.h"
 #include "herald-json.h"
 #include "herald-resources.h"
-#include "herald-router.h"
 #include "herald-security.h"
 #include "herald-subscribe.h"
 
+/* The front's context of the handlers: one per SoupServer. */
 typedef struct
 {
+  SoupServer *server; /* unowned: owns this */
+  HeraldHub *hub;
+  HeraldWorker *worker;
+} Front;
+
+typedef struct
+{
+  Front *front;
   HeraldWorker *worker;
   char *id;
   HeraldTransport transport;
@@ -37,7 +45,7 @@ typedef struct
 static void
 pending_free (Pending *p)
 {
-  HeraldHub *hub = herald_worker_get_hub (p->worker);
+  HeraldHub *hub = p->front->hub;
 
   if (p->reserved)
     herald_hub_release_connection (hub, p->id, 1006, "handshake not completed", FALSE);
@@ -206,7 +214,7 @@ authenticate (HeraldHub *hub, SoupServerMessage *msg, HeraldJwtClaims **claims_o
 static gboolean
 reserve (Pending *p, SoupServerMessage *msg, const char *requested_id)
 {
-  HeraldHub *hub = herald_worker_get_hub (p->worker);
+  HeraldHub *hub = p->front->hub;
   g_autoptr (GError) error = NULL;
 
   if (herald_worker_is_shutting_down (p->worker))
@@ -235,7 +243,7 @@ reserve (Pending *p, SoupServerMessage *msg, const char *requested_id)
 }
 
 /* Takes the socket from libsoup. Returns the fd (owned) or -1. */
-/* The stream Herald handed to libsoup (herald-worker.c accept path), under
+/* The stream Herald handed to libsoup (herald-front.c accept path), under
  * libsoup's stolen wrapper: it carries the socket's fd. */
 static GIOStream *
 base_stream (GIOStream *stolen)
@@ -308,7 +316,7 @@ adopt (Pending *p, SoupServerMessage *msg, const HeraldSubscribeRequest *subscri
   HeraldConnection *conn;
   int fd;
 
-  herald_security_forget (p->worker, msg);
+  herald_security_forget (p->front->server, msg);
   fd = steal_socket (msg, &tls, &leftover);
   if (fd < 0)
     return NULL;
@@ -321,7 +329,7 @@ adopt (Pending *p, SoupServerMessage *msg, const HeraldSubscribeRequest *subscri
   setup.remote_address = p->remote;
   setup.claims = g_steal_pointer (&p->claims);
   p->reserved = FALSE; /* the connection owns the reservation now */
-  conn = herald_hub_adopt (herald_worker_get_hub (p->worker), p->worker, &setup, subscribe);
+  conn = herald_hub_adopt (p->front->hub, p->worker, &setup, subscribe);
   g_clear_pointer (&setup.claims, herald_jwt_claims_free);
   return conn;
 }
@@ -378,8 +386,9 @@ static void
 ws_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
             gpointer user_data)
 {
-  HeraldWorker *worker = user_data;
-  HeraldHub *hub = herald_worker_get_hub (worker);
+  Front *front = user_data;
+  HeraldWorker *worker = front->worker;
+  HeraldHub *hub = front->hub;
   HeraldConfig *config = herald_hub_get_config (hub);
   g_autoptr (GError) error = NULL;
   g_auto (GStrv) protocols = NULL;
@@ -402,6 +411,7 @@ ws_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
     }
 
   p = g_new0 (Pending, 1);
+  p->front = front;
   p->worker = worker;
   p->transport = HERALD_TRANSPORT_WEBSOCKET;
   p->remote = g_strdup (soup_server_message_get_remote_host (msg));
@@ -465,8 +475,9 @@ static void
 sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
              gpointer user_data)
 {
-  HeraldWorker *worker = user_data;
-  HeraldHub *hub = herald_worker_get_hub (worker);
+  Front *front = user_data;
+  HeraldWorker *worker = front->worker;
+  HeraldHub *hub = front->hub;
   HeraldConfig *config = herald_hub_get_config (hub);
   SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
   const char *method = soup_server_message_get_method (msg);
@@ -497,6 +508,7 @@ sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
     }
 
   p = g_new0 (Pending, 1);
+  p->front = front;
   p->worker = worker;
   p->transport = HERALD_TRANSPORT_SSE;
   p->remote = g_strdup (soup_server_message_get_remote_host (msg));
@@ -595,9 +607,14 @@ page_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
 }
 
 void
-herald_http_register (SoupServer *server, HeraldWorker *worker)
+herald_http_register (SoupServer *server, HeraldHub *hub, HeraldWorker *worker)
 {
   static gsize pages_registered = 0;
+  Front *front;
+
+  g_return_if_fail (SOUP_IS_SERVER (server));
+  g_return_if_fail (HERALD_IS_HUB (hub));
+  g_return_if_fail (HERALD_IS_WORKER (worker));
 
   /* The pages are compiled with --manual-register (see src/meson.build). */
   if (g_once_init_enter (&pages_registered))
@@ -605,12 +622,17 @@ herald_http_register (SoupServer *server, HeraldWorker *worker)
       herald_register_resource ();
       g_once_init_leave (&pages_registered, 1);
     }
-  herald_security_watch_server (server, worker);
-  herald_http_early_watch (server, worker);
+  front = g_new0 (Front, 1);
+  front->server = server;
+  front->hub = hub;
+  front->worker = worker;
+  g_object_set_data_full (G_OBJECT (server), "herald-http", front, g_free);
+  herald_security_watch_server (server, herald_hub_get_config (hub));
+  herald_http_early_watch (server, herald_hub_get_config (hub));
   /* Early handlers: WebSocket, SSE and the pages need no request body, so
    * they decide from the head (a refusal is then answered at once,
    * herald-http-early.c). */
-  soup_server_add_early_handler (server, "/ws", ws_handler, worker, NULL);
-  soup_server_add_early_handler (server, "/events", sse_handler, worker, NULL);
-  soup_server_add_early_handler (server, NULL, page_handler, worker, NULL);
+  soup_server_add_early_handler (server, "/ws", ws_handler, front, NULL);
+  soup_server_add_early_handler (server, "/events", sse_handler, front, NULL);
+  soup_server_add_early_handler (server, NULL, page_handler, front, NULL);
 }

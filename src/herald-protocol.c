@@ -11,7 +11,6 @@
 #include "herald-error.h"
 #include "herald-jwt.h"
 #include "herald-router.h"
-#include "herald-security.h"
 #include "herald-subscribe.h"
 #include "herald-worker.h"
 
@@ -326,6 +325,103 @@ handle_presence (HeraldConnection *conn, JsonObject *request, JsonNode *id)
   herald_hub_get_presence_async (conn_hub (conn), channel, on_presence, data);
 }
 
+/* ---- refresh ---- */
+
+/* Drops subscriptions the new claims no longer allow, telling the client. */
+static void
+drop_forbidden_subscriptions (HeraldConnection *conn)
+{
+  HeraldWorker *worker = herald_connection_get_worker (conn);
+  HeraldHub *hub = herald_worker_get_hub (worker);
+  const HeraldJwtClaims *claims = herald_connection_get_claims (conn);
+  GPtrArray *subs = herald_connection_get_subscriptions (conn);
+
+  for (guint i = subs ? subs->len : 0; i > 0; i--)
+    {
+      HeraldSubscription *sub = g_ptr_array_index (subs, i - 1);
+      g_autofree char *name = g_strdup (herald_channel_get_name (sub->channel));
+      g_autoptr (JsonBuilder) b = NULL;
+
+      if (herald_hub_may_subscribe (hub, claims, name))
+        continue;
+      herald_hub_unsubscribe (hub, worker, conn, sub);
+      b = herald_reply_begin ("unsubscribed", NULL);
+      json_builder_set_member_name (b, "channel");
+      json_builder_add_string_value (b, name);
+      json_builder_set_member_name (b, "reason");
+      json_builder_add_string_value (b, "not allowed by the refreshed token");
+      json_builder_end_object (b);
+      herald_connection_send_json (conn, b);
+      subs = herald_connection_get_subscriptions (conn);
+      if (subs == NULL)
+        break;
+    }
+}
+
+/* {"type":"refresh","token":"…"} → {"type":"refreshed","exp":N}: a client swaps
+ * its token for a new one without reconnecting. */
+static void
+handle_refresh (HeraldConnection *conn, JsonObject *request, JsonNode *id)
+{
+  HeraldHub *hub = herald_worker_get_hub (herald_connection_get_worker (conn));
+  HeraldConfig *config = herald_hub_get_config (hub);
+  HeraldJwtVerifier *verifier = herald_hub_get_verifier (hub);
+  JsonNode *node = json_object_get_member (request, "token");
+  g_autoptr (HeraldJwtClaims) claims = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonBuilder) b = NULL;
+  const char *user = herald_connection_get_user_id (conn);
+  gint64 exp;
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node)
+      || json_node_get_value_type (node) != G_TYPE_STRING || *json_node_get_string (node) == '\0')
+    {
+      herald_connection_send_error (conn, "bad_request",
+                                    "Field \"token\" must be a non-empty string", id);
+      return;
+    }
+  if (verifier == NULL)
+    {
+      herald_connection_send_error (conn, "forbidden",
+                                    "Tokens are not accepted: no token key configured", id);
+      return;
+    }
+  claims = herald_jwt_verifier_verify (verifier, json_node_get_string (node),
+                                       g_get_real_time () / G_USEC_PER_SEC,
+                                       herald_config_get_leeway (config), &error);
+  if (claims == NULL)
+    {
+      g_autofree char *message = g_strdup_printf ("Invalid token: %s", error->message);
+      g_debug ("connection %s: refresh refused: %s", herald_connection_get_id (conn),
+               error->message);
+      herald_connection_send_error (conn, "bad_request", message, id);
+      return;
+    }
+  /* A connection keeps its identity: the hub and worker index it by user. */
+  if (user == NULL || g_strcmp0 (claims->sub, user) != 0)
+    {
+      herald_connection_send_error (
+          conn, "forbidden",
+          user ? "The new token is for another user (sub differs)"
+               : "An anonymous connection cannot take a token: reconnect with it",
+          id);
+      return;
+    }
+
+  exp = claims->exp;
+  herald_connection_set_claims (conn, g_steal_pointer (&claims));
+  drop_forbidden_subscriptions (conn);
+
+  b = herald_reply_begin ("refreshed", id);
+  json_builder_set_member_name (b, "exp");
+  if (exp > 0)
+    json_builder_add_int_value (b, exp);
+  else
+    json_builder_add_null_value (b);
+  json_builder_end_object (b);
+  herald_connection_send_json (conn, b);
+}
+
 void
 herald_protocol_register (HeraldRouter *router)
 {
@@ -335,5 +431,5 @@ herald_protocol_register (HeraldRouter *router)
   herald_router_register (router, "ping", handle_ping);
   herald_router_register (router, "pong", handle_pong);
   herald_router_register (router, "presence", handle_presence);
-  herald_router_register (router, "refresh", herald_security_handle_refresh);
+  herald_router_register (router, "refresh", handle_refresh);
 }

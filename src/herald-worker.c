@@ -14,12 +14,7 @@
 #include <unistd.h>
 
 #include "herald-connection.h"
-#include "herald-http.h"
-#include "herald-http-api.h"
-#include "herald-http-fast.h"
-#include "herald-prefix-input-stream.h"
 #include "herald-router.h"
-#include "herald-security.h"
 #include "herald-worker.h"
 
 #define WHEEL_SLOTS 1024 /* seconds; farther deadlines are revisited when their slot comes */
@@ -35,9 +30,8 @@ struct _HeraldWorker
   GThread *thread;
   GMainContext *context;
   GMainLoop *loop;
-  SoupServer *server;
   HeraldLoop *epoll;
-  HeraldHttpFast *fast; /* plain-TCP connections until handed to libsoup */
+  HeraldLoopHandler inbox_handler; /* the inbox's eventfd in the epoll set */
   HeraldRouter *router;
   HeraldWsInflater *inflater;
   guint8 *scratch;
@@ -47,9 +41,11 @@ struct _HeraldWorker
   GCond start_cond;
   gboolean started;
   GError *start_error;
-  GPtrArray *sockets;
-  GTlsCertificate *certificate;
-  GPtrArray *listeners; /* of Listener* */
+
+  /* The front that feeds this shard (herald_worker_set_front()). */
+  const HeraldWorkerFrontFuncs *front_funcs;
+  gpointer front;
+  GDestroyNotify front_free;
 
   /* Inbox: any thread pushes, the worker drains. */
   GAsyncQueue *inbox;
@@ -77,23 +73,6 @@ G_DEFINE_FINAL_TYPE (HeraldWorker, herald_worker, G_TYPE_OBJECT)
 /* The worker whose thread this is (NULL on other threads). */
 static __thread HeraldWorker *current_worker;
 
-/* The inbox's eventfd sits in the epoll set under this marker. */
-static const char inbox_marker[] = "inbox";
-
-/* A listening socket in the epoll set. Herald accepts connections itself, in
- * batches, and hands each to libsoup with soup_server_accept_iostream():
- * libsoup 3.2's own listener accepts one connection per main-loop iteration
- * and leaks a GSocket reference per connection (fixed upstream in 3.3). */
-typedef struct
-{
-  const char *marker; /* == listener_marker */
-  GSocket *socket;
-  gboolean tls;
-} Listener;
-static const char listener_marker[] = "listener";
-
-#define ACCEPT_BATCH 64
-
 void
 herald_work_item_free (HeraldWorkItem *item)
 {
@@ -120,8 +99,8 @@ herald_worker_finalize (GObject *object)
   g_clear_pointer (&self->dirty, g_ptr_array_unref);
   g_clear_pointer (&self->dead, g_ptr_array_unref);
   g_clear_pointer (&self->to_wake, g_ptr_array_unref);
-  g_clear_pointer (&self->sockets, g_ptr_array_unref);
-  g_clear_object (&self->certificate);
+  if (self->front_free)
+    g_clear_pointer (&self->front, self->front_free);
   g_mutex_clear (&self->start_lock);
   g_cond_clear (&self->start_cond);
   G_OBJECT_CLASS (herald_worker_parent_class)->finalize (object);
@@ -532,8 +511,9 @@ process_inbox (HeraldWorker *self)
 }
 
 static void
-drain_inbox (HeraldWorker *self)
+drain_inbox (HeraldLoopHandler *handler, guint32 events)
 {
+  HeraldWorker *self = G_STRUCT_MEMBER_P (handler, -G_STRUCT_OFFSET (HeraldWorker, inbox_handler));
   guint64 value;
 
   if (read (self->eventfd, &value, sizeof value) < 0 && errno != EAGAIN)
@@ -610,106 +590,16 @@ herald_worker_post (HeraldWorker *self, HeraldWorkItem *item)
     wake (self);
 }
 
-/* ---- accepting ---- */
-
-static void
-hand_to_libsoup (HeraldWorker *self, Listener *listener, int fd, GBytes *prefix)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GSocket) socket = g_socket_new_from_fd (fd, &error);
-  g_autoptr (GSocketConnection) connection = NULL;
-  g_autoptr (GIOStream) stream = NULL;
-  g_autoptr (GSocketAddress) local = NULL;
-  g_autoptr (GSocketAddress) remote = NULL;
-
-  if (socket == NULL)
-    {
-      close (fd);
-      g_debug ("accepted socket unusable: %s", error->message);
-      return;
-    }
-  connection = g_socket_connection_factory_create_connection (socket);
-  local = g_socket_get_local_address (socket, NULL);
-  remote = g_socket_get_remote_address (socket, NULL);
-  if (local == NULL || remote == NULL)
-    return; /* the client is already gone */
-  if (listener->tls)
-    {
-      stream = (GIOStream *)g_tls_server_connection_new (G_IO_STREAM (connection),
-                                                         self->certificate, &error);
-      if (stream == NULL)
-        {
-          g_warning ("TLS: %s", error->message);
-          return;
-        }
-    }
-  else if (prefix != NULL && g_bytes_get_size (prefix) > 0)
-    {
-      /* Bytes the fast path already read from this connection come first. */
-      g_autoptr (GInputStream) in
-          = herald_prefix_input_stream_new (g_io_stream_get_input_stream (G_IO_STREAM (connection)),
-                                            prefix, G_IO_STREAM (connection));
-      stream
-          = g_simple_io_stream_new (in, g_io_stream_get_output_stream (G_IO_STREAM (connection)));
-    }
-  else
-    stream = G_IO_STREAM (g_object_ref (connection));
-  g_object_set_data (G_OBJECT (stream), "herald-fd", GINT_TO_POINTER (fd));
-  herald_security_watch_socket (self, socket); /* handshake deadline */
-  if (!soup_server_accept_iostream (self->server, stream, local, remote, &error))
-    g_debug ("libsoup refused a connection: %s", error->message);
-}
-
-/* The keep-alive fast path gives a connection up at a request boundary. */
-static void
-fast_hand_off (gpointer user_data, gpointer listener, int fd, GBytes *prefix)
-{
-  hand_to_libsoup (user_data, listener, fd, prefix);
-}
-
-static void
-accept_batch (HeraldWorker *self, Listener *listener)
-{
-  int lfd = g_socket_get_fd (listener->socket);
-
-  if (self->server == NULL)
-    return;
-  /* Reconnect storms: take what is waiting, a batch per wakeup. */
-  for (int i = 0; i < ACCEPT_BATCH; i++)
-    {
-      int one = 1;
-      int fd = accept4 (lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-      if (fd < 0)
-        {
-          if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-            g_warning ("accept: %s", g_strerror (errno));
-          break;
-        }
-      setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      /* Plain HTTP first goes to the keep-alive fast path for the hot API calls. */
-      if (!listener->tls && self->fast)
-        herald_http_fast_accept (self->fast, fd, listener);
-      else
-        hand_to_libsoup (self, listener, fd, NULL);
-    }
-}
-
 /* ---- loop callbacks ---- */
 
 static void
 on_ready (gpointer ptr, guint32 events, gpointer user_data)
 {
-  HeraldWorker *self = user_data;
-
-  if (ptr == inbox_marker)
-    drain_inbox (self);
-  else if (*(const char **)ptr == listener_marker)
-    accept_batch (self, ptr);
-  else if (*(const char **)ptr == herald_http_fast_marker)
-    herald_http_fast_handle_events (ptr, events);
+  /* A connection, or the inbox and what the front keeps in the set. */
+  if (G_UNLIKELY (HERALD_IS_LOOP_HANDLER (ptr)))
+    ((HeraldLoopHandler *)ptr)->ready (ptr, events);
   else
-    herald_connection_handle_events (HERALD_CONNECTION (ptr), events);
+    herald_connection_handle_events (ptr, events);
 }
 
 static gboolean
@@ -734,8 +624,8 @@ on_flush (gpointer user_data)
       for (guint i = 0; i < dirty->len; i++)
         herald_connection_flush (g_ptr_array_index (dirty, i));
     }
-  if (self->fast)
-    herald_http_fast_flush (self->fast);
+  if (self->front)
+    self->front_funcs->flush (self->front);
   g_ptr_array_set_size (self->dead, 0);
   wake_posted (self);
   return FALSE;
@@ -746,7 +636,7 @@ has_pending (gpointer user_data)
 {
   HeraldWorker *self = user_data;
   return self->dirty->len > 0 || self->dead->len > 0 || self->self_posted || self->to_wake->len > 0
-         || (self->fast && herald_http_fast_has_pending (self->fast));
+         || (self->front && self->front_funcs->has_pending (self->front));
 }
 
 static void
@@ -755,9 +645,8 @@ on_tick (guint32 now, gpointer user_data)
   HeraldWorker *self = user_data;
 
   wheel_advance (self, now);
-  herald_security_sweep (self, now);
-  if (self->fast)
-    herald_http_fast_sweep (self->fast, now);
+  if (self->front)
+    self->front_funcs->tick (self->front, now);
   if (self->shutting_down && g_hash_table_size (self->connections) == 0)
     {
       g_atomic_int_set (&self->drained, 1);
@@ -864,16 +753,8 @@ herald_worker_begin_shutdown (HeraldWorker *self)
     g_ptr_array_add (conns, g_object_ref (conn));
 
   self->shutting_down = TRUE;
-  for (guint i = 0; self->listeners && i < self->listeners->len; i++)
-    {
-      Listener *listener = g_ptr_array_index (self->listeners, i);
-      herald_loop_remove (self->epoll, g_socket_get_fd (listener->socket));
-    }
-  if (self->server)
-    soup_server_disconnect (self->server);
-  g_clear_object (&self->server);
-  if (self->fast)
-    herald_http_fast_close_all (self->fast);
+  if (self->front)
+    self->front_funcs->stop_accepting (self->front);
   for (guint i = 0; i < conns->len; i++)
     herald_connection_close (g_ptr_array_index (conns, i), 1001, "server shutting down");
   if (g_hash_table_size (self->connections) == 0)
@@ -909,23 +790,10 @@ worker_thread (gpointer data)
   self->router = herald_router_new ();
   self->epoll = herald_loop_new (self->context, &loop_funcs, self);
   self->wheel_now = herald_loop_now ();
-  herald_loop_add (self->epoll, self->eventfd, EPOLLIN, (gpointer)inbox_marker);
-  self->fast = herald_http_fast_new (self->hub, self->epoll, fast_hand_off, self);
-
-  self->server = soup_server_new ("server-header", "herald/" PACKAGE_VERSION, "tls-certificate",
-                                  self->certificate, NULL);
-  herald_http_register (self->server, self);
-  herald_http_api_register (self->server, self->hub);
-  self->listeners = g_ptr_array_new_with_free_func (g_free);
-  for (guint i = 0; i < self->sockets->len; i++)
-    {
-      Listener *listener = g_new0 (Listener, 1);
-      listener->marker = listener_marker;
-      listener->socket = g_ptr_array_index (self->sockets, i);
-      listener->tls = g_object_get_data (G_OBJECT (listener->socket), "herald-tls") != NULL;
-      g_ptr_array_add (self->listeners, listener);
-      herald_loop_add (self->epoll, g_socket_get_fd (listener->socket), EPOLLIN, listener);
-    }
+  self->inbox_handler = (HeraldLoopHandler)HERALD_LOOP_HANDLER_INIT (drain_inbox);
+  herald_loop_add (self->epoll, self->eventfd, EPOLLIN, &self->inbox_handler);
+  if (self->front)
+    self->front_funcs->start (self->front);
 
   g_mutex_lock (&self->start_lock);
   self->started = TRUE;
@@ -937,9 +805,8 @@ worker_thread (gpointer data)
     g_main_loop_run (self->loop);
 
   /* Tear down in this thread: the objects belong to its context. */
-  if (self->server)
-    soup_server_disconnect (self->server);
-  g_clear_object (&self->server);
+  if (self->front)
+    self->front_funcs->stop (self->front);
   g_hash_table_iter_init (&iter, self->connections);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
     herald_hub_release_connection (self->hub, herald_connection_get_id (conn), 1001,
@@ -949,13 +816,6 @@ worker_thread (gpointer data)
   g_hash_table_remove_all (self->channels);
   g_ptr_array_set_size (self->dirty, 0);
   g_ptr_array_set_size (self->dead, 0);
-  for (guint i = 0; self->listeners && i < self->listeners->len; i++)
-    {
-      Listener *listener = g_ptr_array_index (self->listeners, i);
-      herald_loop_remove (self->epoll, g_socket_get_fd (listener->socket));
-    }
-  g_clear_pointer (&self->listeners, g_ptr_array_unref);
-  g_clear_pointer (&self->fast, herald_http_fast_free);
   g_clear_pointer (&self->epoll, herald_loop_free);
   g_clear_object (&self->router);
   g_clear_pointer (&self->inflater, herald_ws_inflater_free);
@@ -970,14 +830,29 @@ worker_thread (gpointer data)
   return NULL;
 }
 
-gboolean
-herald_worker_start (HeraldWorker *self, GPtrArray *sockets, GTlsCertificate *certificate,
-                     GError **error)
+void
+herald_worker_set_front (HeraldWorker *self, const HeraldWorkerFrontFuncs *funcs, gpointer front,
+                         GDestroyNotify front_free)
 {
-  g_autofree char *name = g_strdup_printf ("herald-worker-%u", self->index);
+  g_return_if_fail (HERALD_IS_WORKER (self));
+  g_return_if_fail (self->thread == NULL && self->front == NULL);
+  g_return_if_fail (funcs != NULL && front != NULL);
 
-  self->sockets = g_ptr_array_ref (sockets);
-  self->certificate = certificate ? g_object_ref (certificate) : NULL;
+  self->front_funcs = funcs;
+  self->front = front;
+  self->front_free = front_free;
+}
+
+gboolean
+herald_worker_start (HeraldWorker *self, GError **error)
+{
+  g_autofree char *name = NULL;
+
+  g_return_val_if_fail (HERALD_IS_WORKER (self), FALSE);
+  g_return_val_if_fail (self->thread == NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  name = g_strdup_printf ("herald-worker-%u", self->index);
   self->context = g_main_context_new ();
   self->loop = g_main_loop_new (self->context, FALSE);
   self->thread = g_thread_new (name, worker_thread, self);

@@ -1,15 +1,16 @@
-/* herald-worker.h: one thread, one GMainContext, one SoupServer, its connections.
+/* herald-worker.h: a shard — one thread, one GMainContext, its connections.
  *
- * A worker owns every connection it accepted: their sockets sit in its epoll
+ * A worker owns every connection handed to it: their sockets sit in its epoll
  * set, their subscriptions in its channel table, their deadlines in its timer
- * wheel. Other threads talk to it only through herald_worker_post().
+ * wheel. Other threads talk to it only through herald_worker_post(). It knows
+ * no HTTP: a front (herald-front.h) plugs in with herald_worker_set_front()
+ * and hands finished handshakes to the hub (herald_hub_adopt()).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #pragma once
 
 #include <gio/gio.h>
-#include <libsoup/soup.h>
 
 #include "herald-channel.h"
 #include "herald-hub.h"
@@ -45,11 +46,24 @@ typedef struct
 
 HeraldWorker *herald_worker_new (HeraldHub *hub, guint index);
 
-/* Starts the thread: it creates its SoupServer, listens on @sockets (GSocket,
- * already bound and listening, SO_REUSEPORT), and runs until stopped. Returns
- * once the server is listening. */
-gboolean herald_worker_start (HeraldWorker *self, GPtrArray *sockets, GTlsCertificate *certificate,
-                              GError **error);
+/* What a front does in the worker's thread, each called with the front. */
+typedef struct
+{
+  void (*start) (gpointer front);               /* before the loop runs */
+  void (*flush) (gpointer front);               /* each iteration, after the connections */
+  gboolean (*has_pending) (gpointer front);     /* output waits for flush */
+  void (*tick) (gpointer front, guint32 now_s); /* about once a second */
+  void (*stop_accepting) (gpointer front);      /* graceful shutdown began */
+  void (*stop) (gpointer front);                /* the thread ends */
+} HeraldWorkerFrontFuncs;
+
+/* Before herald_worker_start(): @front (freed with @front_free with the
+ * worker) feeds this shard. */
+void herald_worker_set_front (HeraldWorker *self, const HeraldWorkerFrontFuncs *funcs,
+                              gpointer front, GDestroyNotify front_free);
+
+/* Starts the thread (the front's start() runs in it) and returns once it runs. */
+gboolean herald_worker_start (HeraldWorker *self, GError **error);
 /* Stops the thread (after herald_hub_shutdown_async drained it) and joins it. */
 void herald_worker_stop (HeraldWorker *self);
 
