@@ -16,6 +16,7 @@
 #include "herald-daemon.h"
 #include "herald-dbus.h"
 #include "herald-front.h"
+#include "herald-subscribe.h"
 #include "herald-memory-engine.h"
 #include "herald-redis-engine.h"
 #include "herald-worker.h"
@@ -293,8 +294,7 @@ herald_daemon_start (HeraldDaemon *self, GError **error)
 
   for (guint w = 0; w < n_workers; w++)
     {
-      g_autoptr (HeraldWorker) worker = herald_worker_new (self->hub, w);
-      herald_hub_add_worker (self->hub, worker);
+      HeraldWorker *worker = herald_hub_new_worker (self->hub);
       herald_front_attach (self->hub, worker, g_ptr_array_index (per_worker, w), certificate);
       if (!herald_worker_start (worker, error))
         return FALSE;

@@ -31,6 +31,7 @@ struct _HeraldHub
   GMainContext *main_context;
 
   GPtrArray *workers; /* of HeraldWorker (owned) */
+  HeraldStreamLimits limits; /* what the connections read, kept from the config */
 
   GMutex lock;            /* guards the registry below */
   GHashTable *registry;   /* connection id → Entry */
@@ -59,55 +60,6 @@ enum
   N_SIGNALS
 };
 static guint signals[N_SIGNALS];
-
-const guint16 herald_close_codes[16]
-    = { 1000, 1001, 1002, 1003, 1006, 1007, 1008, 1009, 1011, 4001, 4002, 4003, 4004, 4029, 0, 0 };
-
-guint
-herald_close_code_index (guint16 code)
-{
-  for (guint i = 0; i < 14; i++)
-    if (herald_close_codes[i] == code)
-      return i;
-  return 15; /* "other" */
-}
-
-const char *
-herald_transport_to_string (HeraldTransport transport)
-{
-  return transport == HERALD_TRANSPORT_SSE ? "sse" : "websocket";
-}
-
-void
-herald_connection_info_free (HeraldConnectionInfo *info)
-{
-  if (info == NULL)
-    return;
-  g_free (info->id);
-  g_free (info->user_id);
-  g_free (info->remote_address);
-  g_strfreev (info->channels);
-  g_free (info);
-}
-
-void
-herald_channel_info_free (HeraldChannelInfo *info)
-{
-  if (info == NULL)
-    return;
-  g_free (info->name);
-  g_free (info);
-}
-
-void
-herald_presence_free (HeraldPresence *presence)
-{
-  if (presence == NULL)
-    return;
-  g_free (presence->channel);
-  g_strfreev (presence->users);
-  g_free (presence);
-}
 
 static void
 entry_free (Entry *entry)
@@ -288,6 +240,21 @@ on_limits_changed (HeraldConfig *config, GParamSpec *pspec, HeraldHub *self)
   herald_hub_foreach_worker (self, reschedule_worker, NULL);
 }
 
+/* The connections' snapshot of the limits, written whenever the config
+ * changes (in the thread that changed it), before anything hears of it. */
+static void
+update_limits (HeraldConfig *config, GParamSpec *pspec, HeraldHub *self)
+{
+  HeraldStreamLimits *l = &self->limits;
+
+  g_atomic_int_set (&l->heartbeat_interval, herald_config_get_heartbeat_interval (config));
+  g_atomic_int_set (&l->connection_timeout, herald_config_get_connection_timeout (config));
+  g_atomic_int_set (&l->leeway, herald_config_get_leeway (config));
+  g_atomic_int_set (&l->messages_per_second, herald_config_get_messages_per_second (config));
+  g_atomic_int_set (&l->send_queue_max_bytes, herald_config_get_send_queue_max_bytes (config));
+  g_atomic_int_set (&l->max_message_size, herald_config_get_max_message_size (config));
+}
+
 static void
 herald_hub_class_init (HeraldHubClass *klass)
 {
@@ -339,8 +306,15 @@ herald_hub_init (HeraldHub *self)
 HeraldHub *
 herald_hub_new (HeraldConfig *config, HeraldEngine *engine)
 {
-  HeraldHub *self = g_object_new (HERALD_TYPE_HUB, "config", config, "engine", engine, NULL);
+  HeraldHub *self;
 
+  g_return_val_if_fail (HERALD_IS_CONFIG (config), NULL);
+  g_return_val_if_fail (HERALD_IS_ENGINE (engine), NULL);
+
+  self = g_object_new (HERALD_TYPE_HUB, "config", config, "engine", engine, NULL);
+  update_limits (config, NULL, self);
+  /* First, so that what reacts to a change below sees the new limits. */
+  g_signal_connect_object (config, "notify", G_CALLBACK (update_limits), self, 0);
   g_signal_connect_object (config, "notify::heartbeat-interval", G_CALLBACK (on_limits_changed),
                            self, 0);
   g_signal_connect_object (config, "notify::connection-timeout", G_CALLBACK (on_limits_changed),
@@ -394,17 +368,44 @@ herald_hub_load_keys (HeraldHub *self, GError **error)
   return TRUE;
 }
 
+/**
+ * herald_hub_add_worker:
+ *
+ * Registers a worker made by herald_hub_new_worker() (herald-subscribe.c).
+ *
+ * Returns: its index.
+ */
 guint
 herald_hub_add_worker (HeraldHub *self, HeraldWorker *worker)
 {
+  g_return_val_if_fail (HERALD_IS_HUB (self), 0);
+  g_return_val_if_fail (HERALD_IS_WORKER (worker), 0);
+  g_return_val_if_fail (herald_worker_get_index (worker) == self->workers->len, 0);
+
   g_ptr_array_add (self->workers, g_object_ref (worker));
   return self->workers->len - 1;
+}
+
+const HeraldStreamLimits *
+herald_hub_get_stream_limits (HeraldHub *self)
+{
+  g_return_val_if_fail (HERALD_IS_HUB (self), NULL);
+  return &self->limits;
 }
 
 guint
 herald_hub_get_n_workers (HeraldHub *self)
 {
+  g_return_val_if_fail (HERALD_IS_HUB (self), 0);
   return self->workers->len;
+}
+
+HeraldWorker *
+herald_hub_get_worker (HeraldHub *self, guint index)
+{
+  g_return_val_if_fail (HERALD_IS_HUB (self), NULL);
+  g_return_val_if_fail (index < self->workers->len, NULL);
+  return g_ptr_array_index (self->workers, index);
 }
 
 /* ---- publishing ---- */
@@ -904,7 +905,7 @@ herald_hub_release_connection (HeraldHub *self, const char *id, guint16 code, co
 
 /* ---- gathering answers from the workers ---- */
 
-typedef gpointer (*CollectFunc) (HeraldWorker *worker, gpointer data);
+typedef gpointer (*CollectFunc) (HeraldHub *hub, HeraldWorker *worker, gpointer data);
 
 typedef struct
 {
@@ -931,7 +932,7 @@ static void
 gather_one (HeraldWorker *worker, gpointer user_data)
 {
   Gather *g = user_data;
-  gpointer part = g->collect (worker, g->data);
+  gpointer part = g->collect (g_task_get_source_object (g->task), worker, g->data);
 
   g_mutex_lock (&g->lock);
   g_ptr_array_add (g->parts, part);
@@ -982,7 +983,7 @@ gather_async (HeraldHub *self, CollectFunc collect, gpointer data, GDestroyNotif
 }
 
 static gpointer
-collect_connections (HeraldWorker *worker, gpointer data)
+collect_connections (HeraldHub *hub, HeraldWorker *worker, gpointer data)
 {
   return herald_worker_list_connections (worker);
 }
@@ -1024,7 +1025,7 @@ herald_hub_list_connections_finish (HeraldHub *self, GAsyncResult *result, GErro
 }
 
 static gpointer
-collect_one_connection (HeraldWorker *worker, gpointer data)
+collect_one_connection (HeraldHub *hub, HeraldWorker *worker, gpointer data)
 {
   HeraldConnection *conn = herald_worker_lookup_connection (worker, data);
 
@@ -1057,7 +1058,7 @@ herald_hub_get_connection_finish (HeraldHub *self, GAsyncResult *result, GError 
 }
 
 static gpointer
-collect_channels (HeraldWorker *worker, gpointer data)
+collect_channels (HeraldHub *hub, HeraldWorker *worker, gpointer data)
 {
   return herald_worker_list_channels (worker);
 }
@@ -1125,7 +1126,7 @@ presence_part_free (PresencePart *part)
 }
 
 static gpointer
-collect_presence (HeraldWorker *worker, gpointer data)
+collect_presence (HeraldHub *hub, HeraldWorker *worker, gpointer data)
 {
   PresencePart *part = g_new0 (PresencePart, 1);
 
@@ -1133,8 +1134,8 @@ collect_presence (HeraldWorker *worker, gpointer data)
   herald_worker_collect_presence (worker, data, part->users, &part->connections);
   /* Other nodes' share, once per query (cluster engines only). */
   if (herald_worker_get_index (worker) == 0)
-    herald_engine_collect_presence (herald_hub_get_engine (herald_worker_get_hub (worker)), data,
-                                    part->users, &part->connections);
+    herald_engine_collect_presence (herald_hub_get_engine (hub), data, part->users,
+                                    &part->connections);
   return part;
 }
 
@@ -1186,7 +1187,7 @@ herald_hub_get_presence_finish (HeraldHub *self, GAsyncResult *result, GError **
 }
 
 static gpointer
-collect_stats (HeraldWorker *worker, gpointer data)
+collect_stats (HeraldHub *hub, HeraldWorker *worker, gpointer data)
 {
   HeraldStats *stats = g_new0 (HeraldStats, 1);
   herald_worker_add_stats (worker, stats);

@@ -1,7 +1,7 @@
 /* herald-protocol.c: the handlers of Herald's WebSocket protocol.
  *
  * Each handler validates its request, checks permissions, acts through the
- * worker and hub, and answers. Registering a new message type is one line in
+ * hub (herald_router_get_hub()), and answers. Registering a new message type is one line in
  * herald_protocol_register().
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -13,18 +13,6 @@
 #include "herald-router.h"
 #include "herald-subscribe.h"
 #include "herald-worker.h"
-
-static HeraldHub *
-conn_hub (HeraldConnection *conn)
-{
-  return herald_worker_get_hub (herald_connection_get_worker (conn));
-}
-
-static HeraldConfig *
-conn_config (HeraldConnection *conn)
-{
-  return herald_hub_get_config (conn_hub (conn));
-}
 
 /* Returns the "channel" member after checking it, or NULL after answering. */
 static const char *
@@ -51,14 +39,13 @@ require_channel (HeraldConnection *conn, JsonObject *request, JsonNode *id)
 }
 
 static gboolean
-may_publish (HeraldConnection *conn, const char *channel)
+may_publish (HeraldConfig *config, HeraldConnection *conn, const char *channel)
 {
   const HeraldJwtClaims *claims = herald_connection_get_claims (conn);
 
   if (claims)
     return herald_channel_pattern_match ((const char *const *)claims->publish, channel);
-  return herald_channel_pattern_match (herald_config_get_anonymous_publish (conn_config (conn)),
-                                       channel);
+  return herald_channel_pattern_match (herald_config_get_anonymous_publish (config), channel);
 }
 
 static void
@@ -73,9 +60,9 @@ reply_channel (HeraldConnection *conn, const char *type, const char *channel, Js
 }
 
 static void
-handle_subscribe (HeraldConnection *conn, JsonObject *request, JsonNode *id)
+handle_subscribe (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
-  HeraldWorker *worker = herald_connection_get_worker (conn);
+  HeraldWorker *worker = herald_router_get_worker (router);
   const char *channel = require_channel (conn, request, id);
   const char *channels[] = { channel, NULL };
   HeraldSubscribeRequest sub = { .channels = channels, .from = HERALD_SUBSCRIBE_LIVE, .presence = -1 };
@@ -86,7 +73,8 @@ handle_subscribe (HeraldConnection *conn, JsonObject *request, JsonNode *id)
 
   if (channel == NULL)
     return;
-  if (!herald_hub_may_subscribe (conn_hub (conn), herald_connection_get_claims (conn), channel))
+  if (!herald_hub_may_subscribe (herald_router_get_hub (router),
+                                 herald_connection_get_claims (conn), channel))
     {
       g_autofree char *message = g_strdup_printf ("Not allowed to subscribe to %s", channel);
       herald_connection_send_error (conn, "forbidden", message, id);
@@ -132,7 +120,7 @@ handle_subscribe (HeraldConnection *conn, JsonObject *request, JsonNode *id)
       sub.presence = json_node_get_boolean (presence_node);
     }
 
-  if (!herald_hub_subscribe (conn_hub (conn), worker, conn, &sub, &result, &error))
+  if (!herald_hub_subscribe (herald_router_get_hub (router), worker, conn, &sub, &result, &error))
     {
       herald_connection_send_error (
           conn,
@@ -159,7 +147,7 @@ handle_subscribe (HeraldConnection *conn, JsonObject *request, JsonNode *id)
 }
 
 static void
-handle_unsubscribe (HeraldConnection *conn, JsonObject *request, JsonNode *id)
+handle_unsubscribe (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
   const char *channel = require_channel (conn, request, id);
   HeraldSubscription *sub;
@@ -168,7 +156,8 @@ handle_unsubscribe (HeraldConnection *conn, JsonObject *request, JsonNode *id)
     return;
   sub = herald_connection_find_subscription (conn, channel);
   if (sub)
-    herald_hub_unsubscribe (conn_hub (conn), herald_connection_get_worker (conn), conn, sub);
+    herald_hub_unsubscribe (herald_router_get_hub (router), herald_router_get_worker (router), conn,
+                            sub);
   reply_channel (conn, "unsubscribed", channel, id);
 }
 
@@ -223,7 +212,7 @@ on_published (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-handle_message (HeraldConnection *conn, JsonObject *request, JsonNode *id)
+handle_message (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
   const char *channel = require_channel (conn, request, id);
   const char *data_json;
@@ -232,25 +221,25 @@ handle_message (HeraldConnection *conn, JsonObject *request, JsonNode *id)
   if (channel == NULL)
     return;
   /* The client's own text (json-glib's tree would change big numbers). */
-  data_json
-      = herald_router_get_data (herald_worker_get_router (herald_connection_get_worker (conn)));
+  data_json = herald_router_get_data (router);
   if (data_json == NULL)
     {
       herald_connection_send_error (conn, "bad_request", "Field \"data\" is required", id);
       return;
     }
-  if (!may_publish (conn, channel))
+  if (!may_publish (herald_hub_get_config (herald_router_get_hub (router)), conn, channel))
     {
       g_autofree char *message = g_strdup_printf ("Not allowed to publish to %s", channel);
       herald_connection_send_error (conn, "forbidden", message, id);
       return;
     }
-  if (herald_hub_can_publish_now (conn_hub (conn)))
+  if (herald_hub_can_publish_now (herald_router_get_hub (router)))
     {
       g_autoptr (GError) error = NULL;
       guint64 offset = 0;
 
-      herald_hub_publish_text_now (conn_hub (conn), channel, data_json, &offset, &error);
+      herald_hub_publish_text_now (herald_router_get_hub (router), channel, data_json, &offset,
+                                   &error);
       reply_published (conn, channel, id, offset, error);
       return;
     }
@@ -258,11 +247,12 @@ handle_message (HeraldConnection *conn, JsonObject *request, JsonNode *id)
   data->conn = g_object_ref (conn);
   data->channel = g_strdup (channel);
   data->id = id ? json_node_copy (id) : NULL;
-  herald_hub_publish_text_async (conn_hub (conn), channel, data_json, NULL, on_published, data);
+  herald_hub_publish_text_async (herald_router_get_hub (router), channel, data_json, NULL,
+                                 on_published, data);
 }
 
 static void
-handle_ping (HeraldConnection *conn, JsonObject *request, JsonNode *id)
+handle_ping (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
   g_autoptr (JsonBuilder) b = herald_reply_begin ("pong", id);
 
@@ -271,7 +261,7 @@ handle_ping (HeraldConnection *conn, JsonObject *request, JsonNode *id)
 }
 
 static void
-handle_pong (HeraldConnection *conn, JsonObject *request, JsonNode *id)
+handle_pong (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
   /* Any frame counts as life; the read path already noted it. */
 }
@@ -305,14 +295,15 @@ on_presence (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-handle_presence (HeraldConnection *conn, JsonObject *request, JsonNode *id)
+handle_presence (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
   const char *channel = require_channel (conn, request, id);
   PublishData *data;
 
   if (channel == NULL)
     return;
-  if (!herald_hub_may_subscribe (conn_hub (conn), herald_connection_get_claims (conn), channel))
+  if (!herald_hub_may_subscribe (herald_router_get_hub (router),
+                                 herald_connection_get_claims (conn), channel))
     {
       g_autofree char *message = g_strdup_printf ("Not allowed to see presence of %s", channel);
       herald_connection_send_error (conn, "forbidden", message, id);
@@ -322,17 +313,17 @@ handle_presence (HeraldConnection *conn, JsonObject *request, JsonNode *id)
   data->conn = g_object_ref (conn);
   data->channel = g_strdup (channel);
   data->id = id ? json_node_copy (id) : NULL;
-  herald_hub_get_presence_async (conn_hub (conn), channel, on_presence, data);
+  herald_hub_get_presence_async (herald_router_get_hub (router), channel, on_presence, data);
 }
 
 /* ---- refresh ---- */
 
 /* Drops subscriptions the new claims no longer allow, telling the client. */
 static void
-drop_forbidden_subscriptions (HeraldConnection *conn)
+drop_forbidden_subscriptions (HeraldRouter *router, HeraldConnection *conn)
 {
-  HeraldWorker *worker = herald_connection_get_worker (conn);
-  HeraldHub *hub = herald_worker_get_hub (worker);
+  HeraldWorker *worker = herald_router_get_worker (router);
+  HeraldHub *hub = herald_router_get_hub (router);
   const HeraldJwtClaims *claims = herald_connection_get_claims (conn);
   GPtrArray *subs = herald_connection_get_subscriptions (conn);
 
@@ -361,9 +352,9 @@ drop_forbidden_subscriptions (HeraldConnection *conn)
 /* {"type":"refresh","token":"…"} → {"type":"refreshed","exp":N}: a client swaps
  * its token for a new one without reconnecting. */
 static void
-handle_refresh (HeraldConnection *conn, JsonObject *request, JsonNode *id)
+handle_refresh (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
-  HeraldHub *hub = herald_worker_get_hub (herald_connection_get_worker (conn));
+  HeraldHub *hub = herald_router_get_hub (router);
   HeraldConfig *config = herald_hub_get_config (hub);
   HeraldJwtVerifier *verifier = herald_hub_get_verifier (hub);
   JsonNode *node = json_object_get_member (request, "token");
@@ -410,7 +401,7 @@ handle_refresh (HeraldConnection *conn, JsonObject *request, JsonNode *id)
 
   exp = claims->exp;
   herald_connection_set_claims (conn, g_steal_pointer (&claims));
-  drop_forbidden_subscriptions (conn);
+  drop_forbidden_subscriptions (router, conn);
 
   b = herald_reply_begin ("refreshed", id);
   json_builder_set_member_name (b, "exp");

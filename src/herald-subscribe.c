@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "herald-router.h"
 #include "herald-subscribe.h"
 
 void
@@ -27,6 +28,35 @@ herald_hub_may_subscribe (HeraldHub *self, const HeraldJwtClaims *claims, const 
       herald_config_get_anonymous_channels (herald_hub_get_config (self)), channel);
 }
 
+/* A user's connections join and leave channels through the engine's presence
+ * table, which emits join/leave events for the user's first and last one.
+ * Anonymous connections are not users: they emit nothing, but a cluster
+ * engine counts them for the other nodes' presence answers. */
+static void
+presence_change (HeraldHub *self, HeraldConnection *conn, HeraldChannel *channel, int delta)
+{
+  HeraldEngine *engine = herald_hub_get_engine (self);
+  const char *user = herald_connection_get_user_id (conn);
+  const char *name = herald_channel_get_name (channel);
+
+  if (user == NULL)
+    herald_engine_presence_anonymous (engine, name, delta);
+  else if (delta > 0)
+    herald_engine_presence_join (engine, name, user);
+  else
+    herald_engine_presence_leave (engine, name, user);
+}
+
+static HeraldSubscription *
+add_subscription (HeraldHub *self, HeraldWorker *worker, HeraldConnection *conn, const char *name)
+{
+  HeraldChannel *channel = herald_worker_ensure_channel (worker, name);
+  HeraldSubscription *sub = herald_connection_add_subscription (conn, channel);
+
+  presence_change (self, conn, channel, +1);
+  return sub;
+}
+
 /* One channel (WebSocket). The snapshot and the subscription happen in this
  * thread without draining the worker's inbox in between, and the channel is
  * in the worker's table before the snapshot, so the hub already posts every
@@ -42,7 +72,7 @@ subscribe_channel (HeraldHub *self, HeraldWorker *worker, HeraldConnection *conn
   gboolean is_new = sub == NULL;
 
   if (is_new)
-    sub = herald_connection_add_subscription (conn, herald_worker_ensure_channel (worker, channel));
+    sub = add_subscription (self, worker, conn, channel);
   if (request->presence >= 0)
     sub->presence = request->presence != 0;
 
@@ -150,8 +180,7 @@ subscribe_stream (HeraldHub *self, HeraldWorker *worker, HeraldConnection *conn,
 
       if (herald_connection_find_subscription (conn, channels[i]))
         continue;
-      sub = herald_connection_add_subscription (conn,
-                                                herald_worker_ensure_channel (worker, channels[i]));
+      sub = add_subscription (self, worker, conn, channels[i]);
       sub->skip_until = resuming ? positions[i] : 0;
       if (request->presence >= 0)
         sub->presence = request->presence != 0;
@@ -219,11 +248,16 @@ void
 herald_hub_unsubscribe (HeraldHub *self, HeraldWorker *worker, HeraldConnection *connection,
                         HeraldSubscription *subscription)
 {
+  HeraldChannel *channel;
+
   g_return_if_fail (HERALD_IS_HUB (self));
   g_return_if_fail (HERALD_IS_CONNECTION (connection));
   g_return_if_fail (subscription != NULL && subscription->connection == connection);
 
+  channel = subscription->channel;
+  presence_change (self, connection, channel, -1);
   herald_connection_remove_subscription (connection, subscription);
+  herald_worker_release_channel (worker, channel);
 }
 
 HeraldConnection *
@@ -237,7 +271,7 @@ herald_hub_adopt (HeraldHub *self, HeraldWorker *worker, HeraldConnectionSetup *
   g_return_val_if_fail (setup != NULL && setup->id != NULL, NULL);
   g_return_val_if_fail (setup->fd >= 0, NULL);
 
-  conn = herald_connection_new (worker, setup);
+  conn = herald_connection_new (herald_worker_get_host (worker), setup);
   herald_worker_add_connection (worker, conn);
   herald_hub_connection_opened (self, setup->id, herald_connection_get_user_id (conn),
                                 setup->transport);
@@ -252,4 +286,84 @@ herald_hub_adopt (HeraldHub *self, HeraldWorker *worker, HeraldConnectionSetup *
         herald_connection_close (conn, 1008, error->message);
     }
   return g_steal_pointer (&conn);
+}
+
+/* ---- what the workers report (their threads) ---- */
+
+/* A worker's owner: the hub, and the router for its connections' messages. */
+typedef struct
+{
+  HeraldHub *hub;
+  HeraldRouter *router;
+} Owner;
+
+static void
+owner_free (Owner *owner)
+{
+  g_clear_object (&owner->router);
+  g_free (owner);
+}
+
+static void
+owner_channel_occupied (gpointer data, HeraldWorker *worker, const char *channel)
+{
+  Owner *owner = data;
+  herald_hub_channel_occupied (owner->hub, channel, herald_worker_get_index (worker));
+}
+
+static void
+owner_channel_vacated (gpointer data, HeraldWorker *worker, const char *channel)
+{
+  Owner *owner = data;
+  herald_hub_channel_vacated (owner->hub, channel, herald_worker_get_index (worker));
+}
+
+static void
+owner_received (gpointer data, HeraldWorker *worker, HeraldConnection *connection, const char *text,
+                gsize length)
+{
+  Owner *owner = data;
+  herald_router_dispatch (owner->router, connection, text, length);
+}
+
+static void
+owner_unsubscribe (gpointer data, HeraldWorker *worker, HeraldConnection *connection,
+                   HeraldSubscription *subscription)
+{
+  Owner *owner = data;
+  herald_hub_unsubscribe (owner->hub, worker, connection, subscription);
+}
+
+static void
+owner_release (gpointer data, const char *id, guint16 code, const char *reason, gboolean was_open)
+{
+  Owner *owner = data;
+  herald_hub_release_connection (owner->hub, id, code, reason, was_open);
+}
+
+static const HeraldWorkerOwnerFuncs owner_funcs = {
+  .channel_occupied = owner_channel_occupied,
+  .channel_vacated = owner_channel_vacated,
+  .received = owner_received,
+  .unsubscribe = owner_unsubscribe,
+  .release = owner_release,
+};
+
+HeraldWorker *
+herald_hub_new_worker (HeraldHub *self)
+{
+  HeraldWorker *worker;
+  Owner *owner;
+
+  g_return_val_if_fail (HERALD_IS_HUB (self), NULL);
+
+  owner = g_new0 (Owner, 1);
+  owner->hub = self;
+  worker = herald_worker_new (&owner_funcs, owner, herald_hub_get_n_workers (self),
+                              herald_hub_get_stream_limits (self));
+  owner->router = herald_router_new (self, worker);
+  g_object_set_data_full (G_OBJECT (worker), "herald-owner", owner, (GDestroyNotify)owner_free);
+  herald_hub_add_worker (self, worker);
+  g_object_unref (worker); /* the hub's now */
+  return worker;
 }

@@ -1,5 +1,5 @@
-/* herald-subscribe.h: the hub's one way in for a connection and its
- * subscriptions.
+/* herald-subscribe.h: the hub's side of connections — its one way in for a
+ * connection and its subscriptions, and the owner of its workers.
  *
  * A front that finished a handshake hands the socket over with
  * herald_hub_adopt(); every subscription — a WebSocket "subscribe", the
@@ -70,5 +70,10 @@ void herald_hub_unsubscribe (HeraldHub *self, HeraldWorker *worker, HeraldConnec
 HeraldConnection *herald_hub_adopt (HeraldHub *self, HeraldWorker *worker,
                                     HeraldConnectionSetup *setup,
                                     const HeraldSubscribeRequest *subscribe);
+
+/* The hub's next worker (not started yet; a front attaches to it with
+ * herald_front_attach()): its connections' reports come to the hub, their
+ * messages to a router of their own. Returns: (transfer none): owned by the hub. */
+HeraldWorker *herald_hub_new_worker (HeraldHub *self);
 
 G_END_DECLS

@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "herald-connection.h"
-#include "herald-router.h"
 #include "herald-worker.h"
 
 #define WHEEL_SLOTS 1024 /* seconds; farther deadlines are revisited when their slot comes */
@@ -24,17 +23,16 @@ struct _HeraldWorker
 {
   GObject parent_instance;
 
-  HeraldHub *hub; /* unowned: the hub owns its workers */
+  const HeraldWorkerOwnerFuncs *owner_funcs; /* the hub, which owns its workers */
+  gpointer owner;
   guint index;
+  HeraldConnectionHost host; /* what the connections see of this worker */
 
   GThread *thread;
   GMainContext *context;
   GMainLoop *loop;
   HeraldLoop *epoll;
   HeraldLoopHandler inbox_handler; /* the inbox's eventfd in the epoll set */
-  HeraldRouter *router;
-  HeraldWsInflater *inflater;
-  guint8 *scratch;
 
   /* Startup hand-shake with the thread that called herald_worker_start(). */
   GMutex start_lock;
@@ -57,7 +55,6 @@ struct _HeraldWorker
   GHashTable *connections; /* id → HeraldConnection (owned) */
   GHashTable *users;       /* user id → GPtrArray of HeraldConnection (unowned) */
   GHashTable *channels;    /* name → HeraldChannel (owned) */
-  GPtrArray *dirty;        /* of HeraldConnection (owned refs) */
   GPtrArray *dead;         /* of HeraldConnection (owned refs), freed after the iteration */
 
   HeraldConnection *wheel[WHEEL_SLOTS];
@@ -96,7 +93,7 @@ herald_worker_finalize (GObject *object)
   g_clear_pointer (&self->connections, g_hash_table_unref);
   g_clear_pointer (&self->users, g_hash_table_unref);
   g_clear_pointer (&self->channels, g_hash_table_unref);
-  g_clear_pointer (&self->dirty, g_ptr_array_unref);
+  g_clear_pointer (&self->host.dirty, g_ptr_array_unref);
   g_clear_pointer (&self->dead, g_ptr_array_unref);
   g_clear_pointer (&self->to_wake, g_ptr_array_unref);
   if (self->front_free)
@@ -124,25 +121,38 @@ herald_worker_init (HeraldWorker *self)
   self->users
       = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
   self->channels = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_object_unref);
-  self->dirty = g_ptr_array_new_with_free_func (g_object_unref);
+  self->host.dirty = g_ptr_array_new_with_free_func (g_object_unref);
   self->dead = g_ptr_array_new_with_free_func (g_object_unref);
 }
 
+static const HeraldConnectionHostFuncs host_funcs;
+
 HeraldWorker *
-herald_worker_new (HeraldHub *hub, guint index)
+herald_worker_new (const HeraldWorkerOwnerFuncs *funcs, gpointer owner, guint index,
+                   const HeraldStreamLimits *limits)
 {
-  HeraldWorker *self = g_object_new (HERALD_TYPE_WORKER, NULL);
-  self->hub = hub;
+  HeraldWorker *self;
+
+  g_return_val_if_fail (funcs != NULL && owner != NULL, NULL);
+  g_return_val_if_fail (limits != NULL, NULL);
+
+  self = g_object_new (HERALD_TYPE_WORKER, NULL);
+  self->owner_funcs = funcs;
+  self->owner = owner;
   self->index = index;
+  self->host.funcs = &host_funcs;
+  self->host.stats = &self->stats;
+  self->host.limits = limits;
   return self;
 }
 
 /* ---- accessors (worker thread) ---- */
 
-HeraldHub *
-herald_worker_get_hub (HeraldWorker *self)
+HeraldConnectionHost *
+herald_worker_get_host (HeraldWorker *self)
 {
-  return self->hub;
+  g_return_val_if_fail (HERALD_IS_WORKER (self), NULL);
+  return &self->host;
 }
 
 guint
@@ -163,12 +173,6 @@ herald_worker_get_loop (HeraldWorker *self)
   return self->epoll;
 }
 
-HeraldRouter *
-herald_worker_get_router (HeraldWorker *self)
-{
-  return self->router;
-}
-
 HeraldStats *
 herald_worker_get_stats (HeraldWorker *self)
 {
@@ -185,26 +189,6 @@ guint
 herald_worker_get_n_connections (HeraldWorker *self)
 {
   return g_hash_table_size (self->connections);
-}
-
-const HeraldWsLimits *
-herald_worker_get_ws_limits (HeraldWorker *self, gboolean deflate)
-{
-  static __thread HeraldWsLimits limits;
-  HeraldConfig *config = herald_hub_get_config (self->hub);
-
-  limits.max_frame_size = herald_config_get_max_message_size (config);
-  limits.max_message_size = limits.max_frame_size;
-  limits.deflate = deflate;
-  limits.inflater = self->inflater;
-  return &limits;
-}
-
-guint8 *
-herald_worker_get_scratch (HeraldWorker *self, gsize *size)
-{
-  *size = SCRATCH_SIZE;
-  return self->scratch;
 }
 
 /* ---- connections ---- */
@@ -264,7 +248,8 @@ herald_worker_remove_connection (HeraldWorker *self, HeraldConnection *connectio
 
   while (subs && subs->len > 0)
     {
-      herald_connection_remove_subscription (connection, g_ptr_array_index (subs, subs->len - 1));
+      self->owner_funcs->unsubscribe (self->owner, self, connection,
+                                      g_ptr_array_index (subs, subs->len - 1));
       subs = herald_connection_get_subscriptions (connection);
     }
   if (user)
@@ -284,7 +269,7 @@ herald_worker_remove_connection (HeraldWorker *self, HeraldConnection *connectio
     self->stats.connections_websocket--;
 
   /* Released from the hub only if close() did not do it already (EOF, reset). */
-  herald_hub_release_connection (self->hub, id, 1006, "connection lost", FALSE);
+  self->owner_funcs->release (self->owner, id, 1006, "connection lost", FALSE);
 
   /* Keep the object alive until the end of this iteration: callers up the
    * stack may still hold it. */
@@ -297,15 +282,6 @@ HeraldConnection *
 herald_worker_lookup_connection (HeraldWorker *self, const char *id)
 {
   return g_hash_table_lookup (self->connections, id);
-}
-
-void
-herald_worker_mark_dirty (HeraldWorker *self, HeraldConnection *connection)
-{
-  /* A connection appears at most a few times; flushing twice is harmless. */
-  if (self->dirty->len > 0 && g_ptr_array_index (self->dirty, self->dirty->len - 1) == connection)
-    return;
-  g_ptr_array_add (self->dirty, g_object_ref (connection));
 }
 
 /* ---- the timer wheel ---- */
@@ -391,7 +367,7 @@ herald_worker_ensure_channel (HeraldWorker *self, const char *name)
     {
       channel = herald_channel_new (name);
       g_hash_table_insert (self->channels, (gpointer)herald_channel_get_name (channel), channel);
-      herald_hub_channel_occupied (self->hub, name, self->index);
+      self->owner_funcs->channel_occupied (self->owner, self, name);
     }
   return channel;
 }
@@ -401,7 +377,7 @@ herald_worker_release_channel (HeraldWorker *self, HeraldChannel *channel)
 {
   if (herald_channel_get_n_subscribers (channel) == 0)
     {
-      herald_hub_channel_vacated (self->hub, herald_channel_get_name (channel), self->index);
+      self->owner_funcs->channel_vacated (self->owner, self, herald_channel_get_name (channel));
       g_hash_table_remove (self->channels, herald_channel_get_name (channel));
     }
 }
@@ -590,6 +566,50 @@ herald_worker_post (HeraldWorker *self, HeraldWorkItem *item)
     wake (self);
 }
 
+/* ---- what the connections report ---- */
+
+static HeraldWorker *
+host_worker (HeraldConnectionHost *host)
+{
+  return G_STRUCT_MEMBER_P (host, -G_STRUCT_OFFSET (HeraldWorker, host));
+}
+
+static void
+host_received (HeraldConnectionHost *host, HeraldConnection *connection, const char *text,
+               gsize length)
+{
+  HeraldWorker *self = host_worker (host);
+  self->owner_funcs->received (self->owner, self, connection, text, length);
+}
+
+static void
+host_closing (HeraldConnectionHost *host, HeraldConnection *connection, guint16 code,
+              const char *reason)
+{
+  HeraldWorker *self = host_worker (host);
+  self->owner_funcs->release (self->owner, herald_connection_get_id (connection), code, reason,
+                              TRUE);
+}
+
+static void
+host_finished (HeraldConnectionHost *host, HeraldConnection *connection)
+{
+  herald_worker_remove_connection (host_worker (host), connection);
+}
+
+static void
+host_schedule (HeraldConnectionHost *host, HeraldConnection *connection, guint32 when)
+{
+  herald_worker_schedule (host_worker (host), connection, when);
+}
+
+static const HeraldConnectionHostFuncs host_funcs = {
+  .received = host_received,
+  .closing = host_closing,
+  .finished = host_finished,
+  .schedule = host_schedule,
+};
+
 /* ---- loop callbacks ---- */
 
 static void
@@ -617,10 +637,10 @@ on_flush (gpointer user_data)
 
   /* Flushing may close connections, which may queue nothing new; take the
    * list first so additions during the walk land in a fresh one. */
-  while (self->dirty->len > 0)
+  while (self->host.dirty->len > 0)
     {
-      g_autoptr (GPtrArray) dirty = self->dirty;
-      self->dirty = g_ptr_array_new_with_free_func (g_object_unref);
+      g_autoptr (GPtrArray) dirty = self->host.dirty;
+      self->host.dirty = g_ptr_array_new_with_free_func (g_object_unref);
       for (guint i = 0; i < dirty->len; i++)
         herald_connection_flush (g_ptr_array_index (dirty, i));
     }
@@ -635,8 +655,8 @@ static gboolean
 has_pending (gpointer user_data)
 {
   HeraldWorker *self = user_data;
-  return self->dirty->len > 0 || self->dead->len > 0 || self->self_posted || self->to_wake->len > 0
-         || (self->front && self->front_funcs->has_pending (self->front));
+  return self->host.dirty->len > 0 || self->dead->len > 0 || self->self_posted
+         || self->to_wake->len > 0 || (self->front && self->front_funcs->has_pending (self->front));
 }
 
 static void
@@ -785,10 +805,11 @@ worker_thread (gpointer data)
   g_main_context_push_thread_default (self->context);
   current_worker = self;
 
-  self->scratch = g_malloc (SCRATCH_SIZE);
-  self->inflater = herald_ws_inflater_new ();
-  self->router = herald_router_new ();
+  self->host.scratch = g_malloc (SCRATCH_SIZE);
+  self->host.scratch_size = SCRATCH_SIZE;
+  self->host.inflater = herald_ws_inflater_new ();
   self->epoll = herald_loop_new (self->context, &loop_funcs, self);
+  self->host.loop = self->epoll;
   self->wheel_now = herald_loop_now ();
   self->inbox_handler = (HeraldLoopHandler)HERALD_LOOP_HANDLER_INIT (drain_inbox);
   herald_loop_add (self->epoll, self->eventfd, EPOLLIN, &self->inbox_handler);
@@ -809,17 +830,17 @@ worker_thread (gpointer data)
     self->front_funcs->stop (self->front);
   g_hash_table_iter_init (&iter, self->connections);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
-    herald_hub_release_connection (self->hub, herald_connection_get_id (conn), 1001,
-                                   "server shutting down", FALSE);
+    self->owner_funcs->release (self->owner, herald_connection_get_id (conn), 1001,
+                                "server shutting down", FALSE);
   g_hash_table_remove_all (self->connections);
   g_hash_table_remove_all (self->users);
   g_hash_table_remove_all (self->channels);
-  g_ptr_array_set_size (self->dirty, 0);
+  g_ptr_array_set_size (self->host.dirty, 0);
   g_ptr_array_set_size (self->dead, 0);
   g_clear_pointer (&self->epoll, herald_loop_free);
-  g_clear_object (&self->router);
-  g_clear_pointer (&self->inflater, herald_ws_inflater_free);
-  g_clear_pointer (&self->scratch, g_free);
+  self->host.loop = NULL;
+  g_clear_pointer (&self->host.inflater, herald_ws_inflater_free);
+  g_clear_pointer (&self->host.scratch, g_free);
 
   /* Let pending sources (closures of libsoup) run their finalizers. */
   while (g_main_context_iteration (self->context, FALSE))

@@ -13,17 +13,36 @@
 #include <gio/gio.h>
 
 #include "herald-channel.h"
-#include "herald-hub.h"
+#include "herald-connection.h"
+#include "herald-info.h"
 #include "herald-loop.h"
 #include "herald-message.h"
-#include "herald-ws.h"
 
 G_BEGIN_DECLS
 
-typedef struct _HeraldRouter HeraldRouter;
-
 #define HERALD_TYPE_WORKER (herald_worker_get_type ())
 G_DECLARE_FINAL_TYPE (HeraldWorker, herald_worker, HERALD, WORKER, GObject)
+
+/* A function run in a worker's thread (herald_hub_foreach_worker()). */
+typedef void (*HeraldWorkerFunc) (HeraldWorker *worker, gpointer user_data);
+
+/* What the worker reports to its owner (the hub), in the worker's thread
+ * except release(), which may run on the thread that stops the worker. */
+typedef struct
+{
+  /* The worker's channel table gained its first / lost its last subscriber. */
+  void (*channel_occupied) (gpointer owner, HeraldWorker *worker, const char *channel);
+  void (*channel_vacated) (gpointer owner, HeraldWorker *worker, const char *channel);
+  /* A client's text message. */
+  void (*received) (gpointer owner, HeraldWorker *worker, HeraldConnection *connection,
+                    const char *text, gsize length);
+  /* End @subscription of a finished connection (herald_hub_unsubscribe()). */
+  void (*unsubscribe) (gpointer owner, HeraldWorker *worker, HeraldConnection *connection,
+                       HeraldSubscription *subscription);
+  /* The connection @id is closing (@was_open) or gone (herald_hub_release_connection()). */
+  void (*release) (gpointer owner, const char *id, guint16 code, const char *reason,
+                   gboolean was_open);
+} HeraldWorkerOwnerFuncs;
 
 typedef enum
 {
@@ -44,7 +63,10 @@ typedef struct
   gpointer data;
 } HeraldWorkItem;
 
-HeraldWorker *herald_worker_new (HeraldHub *hub, guint index);
+/* A worker at position @index of @owner's, its connections reading @limits
+ * (kept current by the owner). */
+HeraldWorker *herald_worker_new (const HeraldWorkerOwnerFuncs *funcs, gpointer owner, guint index,
+                                 const HeraldStreamLimits *limits);
 
 /* What a front does in the worker's thread, each called with the front. */
 typedef struct
@@ -74,21 +96,17 @@ void herald_worker_post (HeraldWorker *self, HeraldWorkItem *item);
 void herald_work_item_free (HeraldWorkItem *item);
 
 /* --- worker thread only --- */
-HeraldHub *herald_worker_get_hub (HeraldWorker *self);
+/* What a new connection of this worker lives in (herald_connection_new()). */
+HeraldConnectionHost *herald_worker_get_host (HeraldWorker *self);
 guint herald_worker_get_index (HeraldWorker *self);
 GMainContext *herald_worker_get_context (HeraldWorker *self);
 HeraldLoop *herald_worker_get_loop (HeraldWorker *self);
-HeraldRouter *herald_worker_get_router (HeraldWorker *self);
-const HeraldWsLimits *herald_worker_get_ws_limits (HeraldWorker *self, gboolean deflate);
-/* A per-thread read buffer: connections keep no read buffer while idle. */
-guint8 *herald_worker_get_scratch (HeraldWorker *self, gsize *size);
 gboolean herald_worker_is_shutting_down (HeraldWorker *self);
 
 void herald_worker_add_connection (HeraldWorker *self, HeraldConnection *connection);
 /* The connection is finished: unsubscribe, unregister, free after this iteration. */
 void herald_worker_remove_connection (HeraldWorker *self, HeraldConnection *connection);
 HeraldConnection *herald_worker_lookup_connection (HeraldWorker *self, const char *id);
-void herald_worker_mark_dirty (HeraldWorker *self, HeraldConnection *connection);
 void herald_worker_schedule (HeraldWorker *self, HeraldConnection *connection, guint32 when);
 
 HeraldChannel *herald_worker_lookup_channel (HeraldWorker *self, const char *name);
