@@ -43,6 +43,7 @@
 #include "herald-error.h"
 #include "herald-http-api.h"
 #include "herald-http-fast.h"
+#include "herald-http-route.h"
 #include "herald-json.h"
 
 #define HEAD_MAX (64 * 1024) /* request line, headers and the blank line (docs/security.md) */
@@ -51,15 +52,6 @@
 #define MAX_PENDING 64        /* responses queued before reading stops */
 #define OUT_HIGH (256 * 1024) /* unwritten bytes before reading stops */
 #define BUFFER_SIZE (HEAD_MAX + 64 * 1024)
-
-typedef enum
-{
-  ROUTE_NONE,
-  ROUTE_PUBLISH,
-  ROUTE_BROADCAST,
-  ROUTE_USER_SEND,
-  ROUTE_CONNECTION_SEND,
-} Route;
 
 typedef enum
 {
@@ -72,7 +64,7 @@ typedef enum
 /* What the head said, kept while the body arrives. */
 typedef struct
 {
-  Route route;
+  HeraldApiRoute route; /* publish, broadcast, user or connection send; NONE */
   char *arg;       /* {user_id} or {id}, decoded */
   gsize length;    /* Content-Length */
   guint early;     /* 404 (API disabled) or 401, answered once the body is read */
@@ -549,7 +541,7 @@ handle_request (FastConn *c, const Request *req, const char *body, gsize len)
       return;
     }
 
-  if (req->route == ROUTE_PUBLISH && publish_scanned (c, req, body, len))
+  if (req->route == HERALD_API_ROUTE_PUBLISH && publish_scanned (c, req, body, len))
     return;
   request = herald_http_api_parse_body (
       self->parser, body, len, herald_config_get_max_message_size (self->config), &data, &error);
@@ -559,7 +551,7 @@ handle_request (FastConn *c, const Request *req, const char *body, gsize len)
       return;
     }
 
-  if (req->route == ROUTE_PUBLISH)
+  if (req->route == HERALD_API_ROUTE_PUBLISH)
     {
       const char *channel = herald_http_api_get_string_member (request, "channel", &error);
       Pending *p;
@@ -602,10 +594,10 @@ handle_request (FastConn *c, const Request *req, const char *body, gsize len)
     }
   switch (req->route)
     {
-    case ROUTE_BROADCAST:
+    case HERALD_API_ROUTE_BROADCAST:
       ok = herald_hub_broadcast (self->hub, data, &delivered, &error);
       break;
-    case ROUTE_USER_SEND:
+    case HERALD_API_ROUTE_USER_SEND:
       if (!g_utf8_validate (req->arg, -1, NULL))
         {
           emit_error (c, SOUP_STATUS_BAD_REQUEST, gettext ("Invalid user id"), req);
@@ -613,12 +605,12 @@ handle_request (FastConn *c, const Request *req, const char *body, gsize len)
         }
       ok = herald_hub_send_to_user (self->hub, req->arg, data, &delivered, &error);
       break;
-    case ROUTE_CONNECTION_SEND:
+    case HERALD_API_ROUTE_CONNECTION_SEND:
       ok = herald_hub_send_to_connection (self->hub, req->arg, data, &error);
       delivered = 1;
       break;
-    case ROUTE_PUBLISH:
-    case ROUTE_NONE:
+    case HERALD_API_ROUTE_PUBLISH:
+    case HERALD_API_ROUTE_NONE:
     default:
       g_assert_not_reached ();
     }
@@ -628,57 +620,45 @@ handle_request (FastConn *c, const Request *req, const char *body, gsize len)
     emit_gerror (c, error, req);
 }
 
-/* "/api/users/{x}/send" → "{x}", as herald-http-api.c's routing does. */
-static char *
-path_middle (const char *path, const char *prefix, const char *suffix)
-{
-  gsize len = strlen (path), prefix_len = strlen (prefix), suffix_len = strlen (suffix);
-
-  if (len <= prefix_len + suffix_len || !g_str_has_prefix (path, prefix)
-      || !g_str_has_suffix (path, suffix))
-    return NULL;
-  return g_strndup (path + prefix_len, len - prefix_len - suffix_len);
-}
-
 /* The request target, if it is one of the routes answered here and plain
  * enough that libsoup would see the same path: origin form, no query or
  * fragment, no dot segments, valid percent-escapes. */
-static Route
+static HeraldApiRoute
 match_route (const char *target, char **arg)
 {
+  g_auto (HeraldApiMatch) match = { 0 };
   g_autofree char *path = NULL;
 
   *arg = NULL;
   if (!g_str_has_prefix (target, "/api/") || strpbrk (target, "?#") != NULL
       || strstr (target, "/.") != NULL)
-    return ROUTE_NONE;
+    return HERALD_API_ROUTE_NONE;
   for (const char *p = target; *p; p++)
     if ((guchar)*p <= 0x20 || (guchar)*p >= 0x7f || *p == '\\')
-      return ROUTE_NONE;
+      return HERALD_API_ROUTE_NONE;
   if (strchr (target, '%') != NULL)
     {
       path = g_uri_unescape_string (target, NULL);
       if (path == NULL)
-        return ROUTE_NONE;
+        return HERALD_API_ROUTE_NONE;
     }
   else
     path = g_strdup (target);
 
-  if (g_str_equal (path, "/api/publish"))
-    return ROUTE_PUBLISH;
-  if (g_str_equal (path, "/api/broadcast"))
-    return ROUTE_BROADCAST;
-  if ((*arg = path_middle (path, "/api/users/", "/send")) != NULL)
-    return ROUTE_USER_SEND;
-  if (g_str_has_prefix (path, "/api/channels/"))
-    return ROUTE_NONE;
-  if ((*arg = path_middle (path, "/api/connections/", "/send")) != NULL)
+  /* The API's own table; only the publishing calls are answered here. */
+  if (!herald_api_route_parse (path, &match))
+    return HERALD_API_ROUTE_NONE;
+  switch (match.route)
     {
-      if (herald_connection_id_is_valid (*arg))
-        return ROUTE_CONNECTION_SEND;
-      g_clear_pointer (arg, g_free);
+    case HERALD_API_ROUTE_PUBLISH:
+    case HERALD_API_ROUTE_BROADCAST:
+    case HERALD_API_ROUTE_USER_SEND:
+    case HERALD_API_ROUTE_CONNECTION_SEND:
+      *arg = g_steal_pointer (&match.arg);
+      return match.route;
+    default:
+      return HERALD_API_ROUTE_NONE;
     }
-  return ROUTE_NONE;
 }
 
 static gboolean
@@ -844,7 +824,7 @@ request_decide_simple (HeraldHttpFast *self, const char *head, gsize head_len, R
   memcpy (target_buf, target, target_end - target);
   target_buf[target_end - target] = '\0';
   req->route = match_route (target_buf, &req->arg);
-  if (req->route == ROUTE_NONE)
+  if (req->route == HERALD_API_ROUTE_NONE)
     return SIMPLE_NO;
   memcpy (host_buf, host.value, host.len);
   host_buf[host.len] = '\0';
@@ -899,7 +879,7 @@ request_decide_soup (HeraldHttpFast *self, const char *head, gsize head_len, Req
   if (status != SOUP_STATUS_OK || g_strcmp0 (method, "POST") != 0)
     return FALSE;
   req->route = match_route (target, &req->arg);
-  if (req->route == ROUTE_NONE)
+  if (req->route == HERALD_API_ROUTE_NONE)
     return FALSE;
   /* Chunked bodies, 100-continue, upgrades and browsers (CORS) stay with libsoup. */
   if (soup_message_headers_get_one (h, "Transfer-Encoding") != NULL
