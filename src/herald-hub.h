@@ -122,6 +122,7 @@ void herald_hub_connection_opened (HeraldHub *self, const char *id, const char *
 void herald_hub_release_connection (HeraldHub *self, const char *id, guint16 code,
                                     const char *reason, gboolean was_open);
 void herald_hub_count_published (HeraldHub *self);
+guint64 herald_hub_get_n_published (HeraldHub *self);
 /* A worker's channel table gained its first / lost its last subscriber of @channel. */
 void herald_hub_channel_occupied (HeraldHub *self, const char *channel, guint worker_index);
 void herald_hub_channel_vacated (HeraldHub *self, const char *channel, guint worker_index);
