@@ -102,6 +102,8 @@ void
 herald_hub_list_connections_async (HeraldHub *self, GAsyncReadyCallback callback,
                                    gpointer user_data)
 {
+  g_return_if_fail (HERALD_IS_HUB (self));
+
   gather_async (self, collect_connections, NULL, NULL, (GDestroyNotify)g_ptr_array_unref,
                 herald_hub_list_connections_async, callback, user_data);
 }
@@ -109,9 +111,14 @@ herald_hub_list_connections_async (HeraldHub *self, GAsyncReadyCallback callback
 GPtrArray *
 herald_hub_list_connections_finish (HeraldHub *self, GAsyncResult *result, GError **error)
 {
-  g_autoptr (GPtrArray) parts = g_task_propagate_pointer (G_TASK (result), error);
+  g_autoptr (GPtrArray) parts = NULL;
   GPtrArray *out;
 
+  g_return_val_if_fail (HERALD_IS_HUB (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  parts = g_task_propagate_pointer (G_TASK (result), error);
   if (parts == NULL)
     return NULL;
   out = g_ptr_array_new_with_free_func ((GDestroyNotify)herald_connection_info_free);
@@ -140,6 +147,9 @@ void
 herald_hub_get_connection_async (HeraldHub *self, const char *id, GAsyncReadyCallback callback,
                                  gpointer user_data)
 {
+  g_return_if_fail (HERALD_IS_HUB (self));
+  g_return_if_fail (id != NULL);
+
   gather_async (self, collect_one_connection, g_strdup (id), g_free,
                 (GDestroyNotify)herald_connection_info_free, herald_hub_get_connection_async,
                 callback, user_data);
@@ -148,8 +158,13 @@ herald_hub_get_connection_async (HeraldHub *self, const char *id, GAsyncReadyCal
 HeraldConnectionInfo *
 herald_hub_get_connection_finish (HeraldHub *self, GAsyncResult *result, GError **error)
 {
-  g_autoptr (GPtrArray) parts = g_task_propagate_pointer (G_TASK (result), error);
+  g_autoptr (GPtrArray) parts = NULL;
 
+  g_return_val_if_fail (HERALD_IS_HUB (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  parts = g_task_propagate_pointer (G_TASK (result), error);
   if (parts == NULL)
     return NULL;
   for (guint i = 0; i < parts->len; i++)
@@ -174,6 +189,8 @@ compare_channel_name (gconstpointer a, gconstpointer b)
 void
 herald_hub_list_channels_async (HeraldHub *self, GAsyncReadyCallback callback, gpointer user_data)
 {
+  g_return_if_fail (HERALD_IS_HUB (self));
+
   gather_async (self, collect_channels, NULL, NULL, (GDestroyNotify)g_ptr_array_unref,
                 herald_hub_list_channels_async, callback, user_data);
 }
@@ -181,12 +198,17 @@ herald_hub_list_channels_async (HeraldHub *self, GAsyncReadyCallback callback, g
 GPtrArray *
 herald_hub_list_channels_finish (HeraldHub *self, GAsyncResult *result, GError **error)
 {
-  g_autoptr (GPtrArray) parts = g_task_propagate_pointer (G_TASK (result), error);
+  g_autoptr (GPtrArray) parts = NULL;
   g_autoptr (GHashTable) merged = NULL;
   GPtrArray *out;
   GHashTableIter iter;
   HeraldChannelInfo *info;
 
+  g_return_val_if_fail (HERALD_IS_HUB (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  parts = g_task_propagate_pointer (G_TASK (result), error);
   if (parts == NULL)
     return NULL;
   merged = g_hash_table_new (g_str_hash, g_str_equal);
@@ -245,6 +267,8 @@ void
 herald_hub_get_presence_async (HeraldHub *self, const char *channel, GAsyncReadyCallback callback,
                                gpointer user_data)
 {
+  g_return_if_fail (HERALD_IS_HUB (self));
+
   gather_async (self, collect_presence, g_strdup (channel), g_free,
                 (GDestroyNotify)presence_part_free, herald_hub_get_presence_async, callback,
                 user_data);
@@ -259,13 +283,18 @@ compare_strings (gconstpointer a, gconstpointer b)
 HeraldPresence *
 herald_hub_get_presence_finish (HeraldHub *self, GAsyncResult *result, GError **error)
 {
-  g_autoptr (GPtrArray) parts = g_task_propagate_pointer (G_TASK (result), error);
+  g_autoptr (GPtrArray) parts = NULL;
   g_autoptr (GHashTable) users = NULL;
   g_autoptr (GPtrArray) names = NULL;
   HeraldPresence *presence;
   GHashTableIter iter;
   char *name;
 
+  g_return_val_if_fail (HERALD_IS_HUB (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  parts = g_task_propagate_pointer (G_TASK (result), error);
   if (parts == NULL)
     return NULL;
   users = g_hash_table_new (g_str_hash, g_str_equal);
@@ -299,6 +328,8 @@ collect_stats (HeraldHub *hub, HeraldWorker *worker, gpointer data)
 void
 herald_hub_get_stats_async (HeraldHub *self, GAsyncReadyCallback callback, gpointer user_data)
 {
+  g_return_if_fail (HERALD_IS_HUB (self));
+
   gather_async (self, collect_stats, NULL, NULL, g_free, herald_hub_get_stats_async, callback,
                 user_data);
 }
@@ -306,9 +337,14 @@ herald_hub_get_stats_async (HeraldHub *self, GAsyncReadyCallback callback, gpoin
 HeraldStats *
 herald_hub_get_stats_finish (HeraldHub *self, GAsyncResult *result, GError **error)
 {
-  g_autoptr (GPtrArray) parts = g_task_propagate_pointer (G_TASK (result), error);
+  g_autoptr (GPtrArray) parts = NULL;
   HeraldStats *out;
 
+  g_return_val_if_fail (HERALD_IS_HUB (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  parts = g_task_propagate_pointer (G_TASK (result), error);
   if (parts == NULL)
     return NULL;
   out = g_new0 (HeraldStats, 1);

@@ -325,33 +325,46 @@ herald_hub_new (HeraldConfig *config, HeraldEngine *engine)
 HeraldConfig *
 herald_hub_get_config (HeraldHub *self)
 {
+  g_return_val_if_fail (HERALD_IS_HUB (self), NULL);
+
   return self->config;
 }
 
 HeraldEngine *
 herald_hub_get_engine (HeraldHub *self)
 {
+  g_return_val_if_fail (HERALD_IS_HUB (self), NULL);
+
   return self->engine;
 }
 
 const char *
 herald_hub_get_node_id (HeraldHub *self)
 {
+  g_return_val_if_fail (HERALD_IS_HUB (self), NULL);
+
   return self->node_id;
 }
 
 HeraldJwtVerifier *
 herald_hub_get_verifier (HeraldHub *self)
 {
+  g_return_val_if_fail (HERALD_IS_HUB (self), NULL);
+
   return self->verifier;
 }
 
 gboolean
 herald_hub_load_keys (HeraldHub *self, GError **error)
 {
-  const char *key_file = herald_config_get_jwt_public_key_file (self->config);
-  GBytes *secret = herald_config_get_jwt_secret (self->config);
+  const char *key_file;
+  GBytes *secret;
 
+  g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  key_file = herald_config_get_jwt_public_key_file (self->config);
+  secret = herald_config_get_jwt_secret (self->config);
   g_clear_object (&self->verifier);
   if (key_file)
     {
@@ -505,10 +518,13 @@ herald_hub_publish_async (HeraldHub *self, const char *channel, const char *data
                           GCancellable *cancellable, GAsyncReadyCallback callback,
                           gpointer user_data)
 {
-  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  GTask *task;
   GError *error = NULL;
   char *normalized = NULL;
 
+  g_return_if_fail (HERALD_IS_HUB (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, herald_hub_publish_async);
   g_task_set_task_data (task, g_strdup (channel), g_free);
   if (check_channel (channel, &error))
@@ -527,10 +543,13 @@ herald_hub_publish_text_async (HeraldHub *self, const char *channel, const char 
                                GCancellable *cancellable, GAsyncReadyCallback callback,
                                gpointer user_data)
 {
-  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  GTask *task;
   GError *error = NULL;
   char *normalized = NULL;
 
+  g_return_if_fail (HERALD_IS_HUB (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, herald_hub_publish_async);
   g_task_set_task_data (task, g_strdup (channel), g_free);
   if (check_channel (channel, &error))
@@ -548,6 +567,8 @@ herald_hub_publish_text_async (HeraldHub *self, const char *channel, const char 
 gboolean
 herald_hub_can_publish_now (HeraldHub *self)
 {
+  g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
+
   return herald_engine_can_publish_now (self->engine);
 }
 
@@ -576,6 +597,9 @@ gboolean
 herald_hub_publish_text_now (HeraldHub *self, const char *channel, const char *data_json,
                              guint64 *offset, GError **error)
 {
+  g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
   if (!check_channel (channel, error) || !check_size (self, strlen (data_json), error))
     return FALSE;
   return publish_now (self, channel, data_json, offset, error);
@@ -584,8 +608,13 @@ herald_hub_publish_text_now (HeraldHub *self, const char *channel, const char *d
 gboolean
 herald_hub_publish_finish (HeraldHub *self, GAsyncResult *result, guint64 *offset, GError **error)
 {
-  g_autofree guint64 *value = g_task_propagate_pointer (G_TASK (result), error);
+  g_autofree guint64 *value = NULL;
 
+  g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  value = g_task_propagate_pointer (G_TASK (result), error);
   if (value == NULL)
     return FALSE;
   if (offset)
@@ -596,15 +625,21 @@ herald_hub_publish_finish (HeraldHub *self, GAsyncResult *result, guint64 *offse
 void
 herald_hub_count_published (HeraldHub *self)
 {
+  g_return_if_fail (HERALD_IS_HUB (self));
+
   __atomic_fetch_add (&self->published, 1, __ATOMIC_RELAXED);
 }
 
 gboolean
 herald_hub_broadcast (HeraldHub *self, const char *data_json, guint *delivered, GError **error)
 {
-  g_autofree char *normalized = check_data (self, data_json, error);
+  g_autofree char *normalized = NULL;
   guint n;
 
+  g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  normalized = check_data (self, data_json, error);
   if (normalized == NULL)
     return FALSE;
   n = herald_engine_send (self->engine, HERALD_TARGET_ALL, NULL, normalized);
@@ -619,6 +654,9 @@ herald_hub_send_to_user (HeraldHub *self, const char *user_id, const char *data_
 {
   g_autofree char *normalized = NULL;
   guint n;
+
+  g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   if (user_id == NULL || *user_id == '\0' || strlen (user_id) > 1024
       || !g_utf8_validate (user_id, -1, NULL))
@@ -641,6 +679,10 @@ herald_hub_send_to_connection (HeraldHub *self, const char *id, const char *data
 {
   g_autofree char *normalized = NULL;
 
+  g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
+  g_return_val_if_fail (id != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
   if (!herald_connection_id_is_valid (id))
     {
       g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT, _ ("invalid connection id"));
@@ -661,6 +703,10 @@ gboolean
 herald_hub_close_connection (HeraldHub *self, const char *id, guint16 code, const char *reason,
                              GError **error)
 {
+  g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
+  g_return_val_if_fail (id != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
   if (!herald_connection_id_is_valid (id))
     {
       g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT, _ ("invalid connection id"));
@@ -706,6 +752,8 @@ channel_mask_update (HeraldHub *self, const char *channel, guint worker_index, g
 void
 herald_hub_channel_occupied (HeraldHub *self, const char *channel, guint worker_index)
 {
+  g_return_if_fail (HERALD_IS_HUB (self));
+
   channel_mask_update (self, channel, worker_index, TRUE);
   /* A cluster engine listens to a channel only while some worker has it. */
   herald_engine_channel_occupied (self->engine, channel);
@@ -714,6 +762,8 @@ herald_hub_channel_occupied (HeraldHub *self, const char *channel, guint worker_
 void
 herald_hub_channel_vacated (HeraldHub *self, const char *channel, guint worker_index)
 {
+  g_return_if_fail (HERALD_IS_HUB (self));
+
   channel_mask_update (self, channel, worker_index, FALSE);
   herald_engine_channel_vacated (self->engine, channel);
 }
@@ -726,6 +776,8 @@ herald_hub_get_connection_count (HeraldHub *self)
   guint n = 0;
   GHashTableIter iter;
   Entry *entry;
+
+  g_return_val_if_fail (HERALD_IS_HUB (self), 0);
 
   g_mutex_lock (&self->lock);
   g_hash_table_iter_init (&iter, self->registry);
@@ -740,6 +792,9 @@ herald_hub_has_connection (HeraldHub *self, const char *id)
 {
   Entry *entry;
   gboolean found;
+
+  g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
+  g_return_val_if_fail (id != NULL, FALSE);
 
   g_mutex_lock (&self->lock);
   entry = g_hash_table_lookup (self->registry, id);
@@ -767,11 +822,16 @@ gboolean
 herald_hub_reserve_connection (HeraldHub *self, const char *id, const char *user_id,
                                const char *remote_ip, guint worker_index, GError **error)
 {
-  guint max = herald_config_get_max_connections (self->config);
-  guint per_ip = herald_config_get_max_connections_per_ip (self->config);
+  guint max, per_ip;
   gboolean ok = FALSE;
   Entry *entry;
 
+  g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
+  g_return_val_if_fail (id != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  max = herald_config_get_max_connections (self->config);
+  per_ip = herald_config_get_max_connections_per_ip (self->config);
   g_mutex_lock (&self->lock);
   if (g_hash_table_contains (self->registry, id))
     g_set_error (error, HERALD_ERROR, HERALD_ERROR_IN_USE, _ ("connection id %s is in use"), id);
@@ -847,6 +907,9 @@ herald_hub_connection_opened (HeraldHub *self, const char *id, const char *user_
   SignalData *data;
   Entry *entry;
 
+  g_return_if_fail (HERALD_IS_HUB (self));
+  g_return_if_fail (id != NULL);
+
   g_mutex_lock (&self->lock);
   entry = g_hash_table_lookup (self->registry, id);
   if (entry && !entry->opened)
@@ -877,6 +940,9 @@ herald_hub_release_connection (HeraldHub *self, const char *id, guint16 code, co
   Entry *entry;
   gboolean opened = FALSE;
   SignalData *data;
+
+  g_return_if_fail (HERALD_IS_HUB (self));
+  g_return_if_fail (id != NULL);
 
   g_mutex_lock (&self->lock);
   entry = g_hash_table_lookup (self->registry, id);
@@ -913,12 +979,17 @@ herald_hub_get_n_published (HeraldHub *self)
 char *
 herald_hub_dup_engine_state (HeraldHub *self)
 {
+  g_return_val_if_fail (HERALD_IS_HUB (self), NULL);
+
   return herald_engine_dup_state (self->engine);
 }
 
 void
 herald_hub_foreach_worker (HeraldHub *self, HeraldWorkerFunc func, gpointer user_data)
 {
+  g_return_if_fail (HERALD_IS_HUB (self));
+  g_return_if_fail (func != NULL);
+
   for (guint i = 0; i < self->workers->len; i++)
     {
       HeraldWorkItem *item = g_new0 (HeraldWorkItem, 1);
@@ -962,10 +1033,14 @@ void
 herald_hub_shutdown_async (HeraldHub *self, guint timeout_ms, GAsyncReadyCallback callback,
                            gpointer user_data)
 {
-  GTask *task = g_task_new (self, NULL, callback, user_data);
-  g_autoptr (GSource) source = g_timeout_source_new (20);
+  GTask *task;
+  g_autoptr (GSource) source = NULL;
   gint64 deadline_ms = g_get_monotonic_time () / 1000 + timeout_ms;
 
+  g_return_if_fail (HERALD_IS_HUB (self));
+
+  task = g_task_new (self, NULL, callback, user_data);
+  source = g_timeout_source_new (20);
   g_task_set_task_data (task, GSIZE_TO_POINTER ((gsize)deadline_ms), NULL);
   herald_hub_foreach_worker (self, begin_shutdown, NULL);
   g_source_set_callback (source, check_drained, task, g_object_unref);
@@ -975,5 +1050,9 @@ herald_hub_shutdown_async (HeraldHub *self, guint timeout_ms, GAsyncReadyCallbac
 gboolean
 herald_hub_shutdown_finish (HeraldHub *self, GAsyncResult *result, GError **error)
 {
+  g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
   return g_task_propagate_boolean (G_TASK (result), error);
 }

@@ -158,36 +158,48 @@ herald_worker_get_host (HeraldWorker *self)
 guint
 herald_worker_get_index (HeraldWorker *self)
 {
+  g_return_val_if_fail (HERALD_IS_WORKER (self), 0);
+
   return self->index;
 }
 
 GMainContext *
 herald_worker_get_context (HeraldWorker *self)
 {
+  g_return_val_if_fail (HERALD_IS_WORKER (self), NULL);
+
   return self->context;
 }
 
 HeraldLoop *
 herald_worker_get_loop (HeraldWorker *self)
 {
+  g_return_val_if_fail (HERALD_IS_WORKER (self), NULL);
+
   return self->epoll;
 }
 
 HeraldStats *
 herald_worker_get_stats (HeraldWorker *self)
 {
+  g_return_val_if_fail (HERALD_IS_WORKER (self), NULL);
+
   return &self->stats;
 }
 
 gboolean
 herald_worker_is_shutting_down (HeraldWorker *self)
 {
+  g_return_val_if_fail (HERALD_IS_WORKER (self), FALSE);
+
   return self->shutting_down;
 }
 
 guint
 herald_worker_get_n_connections (HeraldWorker *self)
 {
+  g_return_val_if_fail (HERALD_IS_WORKER (self), 0);
+
   return g_hash_table_size (self->connections);
 }
 
@@ -197,6 +209,9 @@ void
 herald_worker_add_connection (HeraldWorker *self, HeraldConnection *connection)
 {
   const char *user = herald_connection_get_user_id (connection);
+
+  g_return_if_fail (HERALD_IS_WORKER (self));
+  g_return_if_fail (HERALD_IS_CONNECTION (connection));
 
   g_hash_table_insert (self->connections, (gpointer)herald_connection_get_id (connection),
                        g_object_ref (connection));
@@ -242,6 +257,9 @@ herald_worker_remove_connection (HeraldWorker *self, HeraldConnection *connectio
   GPtrArray *subs = herald_connection_get_subscriptions (connection);
   HeraldConnection *owned;
 
+  g_return_if_fail (HERALD_IS_WORKER (self));
+  g_return_if_fail (HERALD_IS_CONNECTION (connection));
+
   owned = g_hash_table_lookup (self->connections, id);
   if (owned != connection)
     return;
@@ -281,6 +299,9 @@ herald_worker_remove_connection (HeraldWorker *self, HeraldConnection *connectio
 HeraldConnection *
 herald_worker_lookup_connection (HeraldWorker *self, const char *id)
 {
+  g_return_val_if_fail (HERALD_IS_WORKER (self), NULL);
+  g_return_val_if_fail (id != NULL, NULL);
+
   return g_hash_table_lookup (self->connections, id);
 }
 
@@ -289,9 +310,14 @@ herald_worker_lookup_connection (HeraldWorker *self, const char *id)
 void
 herald_worker_schedule (HeraldWorker *self, HeraldConnection *connection, guint32 when)
 {
-  HeraldWheelLink *link = herald_connection_get_wheel_link (connection);
-  guint32 now = self->wheel_now;
+  HeraldWheelLink *link;
+  guint32 now;
 
+  g_return_if_fail (HERALD_IS_WORKER (self));
+  g_return_if_fail (HERALD_IS_CONNECTION (connection));
+
+  link = herald_connection_get_wheel_link (connection);
+  now = self->wheel_now;
   wheel_unlink (self, connection);
   if (when == G_MAXUINT32)
     return;
@@ -345,6 +371,8 @@ herald_worker_reschedule_all (HeraldWorker *self)
   GHashTableIter iter;
   HeraldConnection *conn;
 
+  g_return_if_fail (HERALD_IS_WORKER (self));
+
   g_hash_table_iter_init (&iter, self->connections);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
     herald_worker_schedule (self, conn, self->wheel_now + 1);
@@ -355,14 +383,21 @@ herald_worker_reschedule_all (HeraldWorker *self)
 HeraldChannel *
 herald_worker_lookup_channel (HeraldWorker *self, const char *name)
 {
+  g_return_val_if_fail (HERALD_IS_WORKER (self), NULL);
+  g_return_val_if_fail (name != NULL, NULL);
+
   return g_hash_table_lookup (self->channels, name);
 }
 
 HeraldChannel *
 herald_worker_ensure_channel (HeraldWorker *self, const char *name)
 {
-  HeraldChannel *channel = g_hash_table_lookup (self->channels, name);
+  HeraldChannel *channel;
 
+  g_return_val_if_fail (HERALD_IS_WORKER (self), NULL);
+  g_return_val_if_fail (name != NULL, NULL);
+
+  channel = g_hash_table_lookup (self->channels, name);
   if (channel == NULL)
     {
       channel = herald_channel_new (name);
@@ -375,6 +410,9 @@ herald_worker_ensure_channel (HeraldWorker *self, const char *name)
 void
 herald_worker_release_channel (HeraldWorker *self, HeraldChannel *channel)
 {
+  g_return_if_fail (HERALD_IS_WORKER (self));
+  g_return_if_fail (HERALD_IS_CHANNEL (channel));
+
   if (herald_channel_get_n_subscribers (channel) == 0)
     {
       self->owner_funcs->channel_vacated (self->owner, self, herald_channel_get_name (channel));
@@ -550,6 +588,9 @@ herald_worker_post (HeraldWorker *self, HeraldWorkItem *item)
 {
   HeraldWorker *poster = current_worker;
 
+  g_return_if_fail (HERALD_IS_WORKER (self));
+  g_return_if_fail (item != NULL);
+
   g_async_queue_push (self->inbox, item);
   if (poster == self)
     self->self_posted = TRUE;
@@ -690,6 +731,8 @@ herald_worker_list_connections (HeraldWorker *self)
   GHashTableIter iter;
   HeraldConnection *conn;
 
+  g_return_val_if_fail (HERALD_IS_WORKER (self), NULL);
+
   g_hash_table_iter_init (&iter, self->connections);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
     if (herald_connection_get_state (conn) == HERALD_CONNECTION_OPEN)
@@ -703,6 +746,8 @@ herald_worker_list_channels (HeraldWorker *self)
   GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify)herald_channel_info_free);
   GHashTableIter iter;
   HeraldChannel *channel;
+
+  g_return_val_if_fail (HERALD_IS_WORKER (self), NULL);
 
   g_hash_table_iter_init (&iter, self->channels);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&channel))
@@ -719,9 +764,14 @@ void
 herald_worker_collect_presence (HeraldWorker *self, const char *name, GHashTable *users,
                                 guint *connections)
 {
-  HeraldChannel *channel = g_hash_table_lookup (self->channels, name);
+  HeraldChannel *channel;
   guint n;
 
+  g_return_if_fail (HERALD_IS_WORKER (self));
+  g_return_if_fail (name != NULL);
+  g_return_if_fail (users != NULL);
+
+  channel = g_hash_table_lookup (self->channels, name);
   if (channel == NULL)
     return;
   n = herald_channel_get_n_subscribers (channel);
@@ -742,6 +792,9 @@ herald_worker_add_stats (HeraldWorker *self, HeraldStats *stats)
 {
   GHashTableIter iter;
   HeraldConnection *conn;
+
+  g_return_if_fail (HERALD_IS_WORKER (self));
+  g_return_if_fail (stats != NULL);
 
   stats->connections_websocket += self->stats.connections_websocket;
   stats->connections_sse += self->stats.connections_sse;
@@ -768,6 +821,8 @@ herald_worker_begin_shutdown (HeraldWorker *self)
   GHashTableIter iter;
   HeraldConnection *conn;
 
+  g_return_if_fail (HERALD_IS_WORKER (self));
+
   g_hash_table_iter_init (&iter, self->connections);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
     g_ptr_array_add (conns, g_object_ref (conn));
@@ -789,6 +844,8 @@ herald_worker_begin_shutdown (HeraldWorker *self)
 gboolean
 herald_worker_is_drained (HeraldWorker *self)
 {
+  g_return_val_if_fail (HERALD_IS_WORKER (self), FALSE);
+
   return g_atomic_int_get (&self->drained);
 }
 
@@ -901,6 +958,8 @@ quit_worker (HeraldWorker *self, gpointer data)
 void
 herald_worker_stop (HeraldWorker *self)
 {
+  g_return_if_fail (HERALD_IS_WORKER (self));
+
   if (self->thread == NULL)
     return;
   if (self->start_error == NULL)
