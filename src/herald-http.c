@@ -26,11 +26,11 @@ typedef struct
   SoupServer *server; /* unowned: owns this */
   HeraldHub *hub;
   HeraldWorker *worker;
-} Front;
+} HttpHandlers;
 
 typedef struct
 {
-  Front *front;
+  HttpHandlers *handlers;
   HeraldWorker *worker;
   char *id;
   HeraldTransport transport;
@@ -45,7 +45,7 @@ typedef struct
 static void
 pending_free (Pending *p)
 {
-  HeraldHub *hub = p->front->hub;
+  HeraldHub *hub = p->handlers->hub;
 
   if (p->reserved)
     herald_hub_release_connection (hub, p->id, 1006, "handshake not completed", FALSE);
@@ -214,7 +214,7 @@ authenticate (HeraldHub *hub, SoupServerMessage *msg, HeraldJwtClaims **claims_o
 static gboolean
 reserve (Pending *p, SoupServerMessage *msg, const char *requested_id)
 {
-  HeraldHub *hub = p->front->hub;
+  HeraldHub *hub = p->handlers->hub;
   g_autoptr (GError) error = NULL;
 
   if (herald_worker_is_shutting_down (p->worker))
@@ -316,7 +316,7 @@ adopt (Pending *p, SoupServerMessage *msg, const HeraldSubscribeRequest *subscri
   HeraldConnection *conn;
   int fd;
 
-  herald_security_forget (p->front->server, msg);
+  herald_security_forget (p->handlers->server, msg);
   fd = steal_socket (msg, &tls, &leftover);
   if (fd < 0)
     return NULL;
@@ -329,7 +329,7 @@ adopt (Pending *p, SoupServerMessage *msg, const HeraldSubscribeRequest *subscri
   setup.remote_address = p->remote;
   setup.claims = g_steal_pointer (&p->claims);
   p->reserved = FALSE; /* the connection owns the reservation now */
-  conn = herald_hub_adopt (p->front->hub, p->worker, &setup, subscribe);
+  conn = herald_hub_adopt (p->handlers->hub, p->worker, &setup, subscribe);
   g_clear_pointer (&setup.claims, herald_jwt_claims_free);
   return conn;
 }
@@ -386,9 +386,9 @@ static void
 ws_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
             gpointer user_data)
 {
-  Front *front = user_data;
-  HeraldWorker *worker = front->worker;
-  HeraldHub *hub = front->hub;
+  HttpHandlers *handlers = user_data;
+  HeraldWorker *worker = handlers->worker;
+  HeraldHub *hub = handlers->hub;
   HeraldConfig *config = herald_hub_get_config (hub);
   g_autoptr (GError) error = NULL;
   g_auto (GStrv) protocols = NULL;
@@ -411,7 +411,7 @@ ws_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
     }
 
   p = g_new0 (Pending, 1);
-  p->front = front;
+  p->handlers = handlers;
   p->worker = worker;
   p->transport = HERALD_TRANSPORT_WEBSOCKET;
   p->remote = g_strdup (soup_server_message_get_remote_host (msg));
@@ -475,9 +475,9 @@ static void
 sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
              gpointer user_data)
 {
-  Front *front = user_data;
-  HeraldWorker *worker = front->worker;
-  HeraldHub *hub = front->hub;
+  HttpHandlers *handlers = user_data;
+  HeraldWorker *worker = handlers->worker;
+  HeraldHub *hub = handlers->hub;
   HeraldConfig *config = herald_hub_get_config (hub);
   SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
   const char *method = soup_server_message_get_method (msg);
@@ -508,7 +508,7 @@ sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
     }
 
   p = g_new0 (Pending, 1);
-  p->front = front;
+  p->handlers = handlers;
   p->worker = worker;
   p->transport = HERALD_TRANSPORT_SSE;
   p->remote = g_strdup (soup_server_message_get_remote_host (msg));
@@ -610,7 +610,7 @@ void
 herald_http_register (SoupServer *server, HeraldHub *hub, HeraldWorker *worker)
 {
   static gsize pages_registered = 0;
-  Front *front;
+  HttpHandlers *handlers;
 
   g_return_if_fail (SOUP_IS_SERVER (server));
   g_return_if_fail (HERALD_IS_HUB (hub));
@@ -622,17 +622,17 @@ herald_http_register (SoupServer *server, HeraldHub *hub, HeraldWorker *worker)
       herald_register_resource ();
       g_once_init_leave (&pages_registered, 1);
     }
-  front = g_new0 (Front, 1);
-  front->server = server;
-  front->hub = hub;
-  front->worker = worker;
-  g_object_set_data_full (G_OBJECT (server), "herald-http", front, g_free);
+  handlers = g_new0 (HttpHandlers, 1);
+  handlers->server = server;
+  handlers->hub = hub;
+  handlers->worker = worker;
+  g_object_set_data_full (G_OBJECT (server), "herald-http", handlers, g_free);
   herald_security_watch_server (server, herald_hub_get_config (hub));
   herald_http_early_watch (server, herald_hub_get_config (hub));
   /* Early handlers: WebSocket, SSE and the pages need no request body, so
    * they decide from the head (a refusal is then answered at once,
    * herald-http-early.c). */
-  soup_server_add_early_handler (server, "/ws", ws_handler, front, NULL);
-  soup_server_add_early_handler (server, "/events", sse_handler, front, NULL);
-  soup_server_add_early_handler (server, NULL, page_handler, front, NULL);
+  soup_server_add_early_handler (server, "/ws", ws_handler, handlers, NULL);
+  soup_server_add_early_handler (server, "/events", sse_handler, handlers, NULL);
+  soup_server_add_early_handler (server, NULL, page_handler, handlers, NULL);
 }
