@@ -61,8 +61,8 @@ def layer_of(unit):
     return None
 
 
-def main():
-    src = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "src")
+def check(src):
+    """Returns the offences found in the directory @src."""
     files = {f for f in os.listdir(src) if f.endswith((".c", ".h"))}
     text = {f: open(os.path.join(src, f), errors="replace").read() for f in files}
     units = sorted(os.path.splitext(f)[0] for f in files if f.endswith(".c"))
@@ -129,12 +129,60 @@ def main():
                 problems.append("%s.c compiles with libsoup: %s includes <libsoup/...>" % (u, f))
             todo.extend(h + ".h" for h in INCLUDE.findall(text[f]))
 
+    return problems, len(units)
+
+
+def self_test():
+    """The check itself: a tree with each offence must be refused for it."""
+    import tempfile
+    tree = {
+        "herald-message.c": '#include "herald-message.h"\n',
+        "herald-message.h": "",
+        "herald-connection.c": '#include "herald-connection.h"\n',
+        "herald-connection.h": '#include "herald-message.h"\n',
+        "herald-worker.c": '#include "herald-worker.h"\n#include "herald-connection.h"\n',
+        "herald-worker.h": "#include <libsoup/soup.h>\n",
+        "herald-hub.c": '#include "herald-hub.h"\n#include "herald-worker.h"\n',
+        "herald-hub.h": '#include "herald-engine.h"\n',
+        "herald-engine.c": '#include "herald-engine.h"\n#include "herald-hub.h"\n',
+        "herald-engine.h": '#include "herald-connection.h"\n',
+        "herald-stray.c": "",
+    }
+    want = [
+        "herald-engine (engine) includes herald-connection (stream)",
+        "herald-engine (engine) includes herald-hub (hub)",
+        "herald-stray is in no layer",
+        "units that include each other in a cycle: herald-engine, herald-hub",
+        "herald-hub.c compiles with libsoup: herald-worker.h includes <libsoup/...>",
+        "herald-worker.c compiles with libsoup: herald-worker.h includes <libsoup/...>",
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, body in tree.items():
+            with open(os.path.join(tmp, name), "w") as f:
+                f.write(body)
+        problems, _ = check(tmp)
+    missing = [w for w in want if not any(p.startswith(w) for p in problems)]
+    for w in missing:
+        print("self-test: not refused: " + w)
+    for p in problems:
+        if not any(p.startswith(w) for w in want):
+            print("self-test: refused for no reason: " + p)
+    ok = not missing and len(problems) == len(want)
+    print("self-test: %s" % ("every offence refused" if ok else "FAILED"))
+    return 0 if ok else 1
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--self-test":
+        return self_test()
+    src = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "src")
+    problems, n_units = check(src)
     for p in problems:
         print(p)
     if problems:
         return 1
     print("%d units in %d layers: no cycle, no upward include, no libsoup below the fronts"
-          % (len(units), len(LAYERS)))
+          % (n_units, len(LAYERS)))
     return 0
 
 
