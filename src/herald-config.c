@@ -35,7 +35,6 @@
 
 /* The quark's name as written: clang-format would space out its dashes. */
 /* clang-format off */
-G_DEFINE_QUARK (herald-config-error-quark, herald_config_error)
 /* clang-format on */
 
 /* ------------------------------------------------------------------------ */

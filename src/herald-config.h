@@ -12,18 +12,11 @@
 
 #include <glib-object.h>
 
-#include "herald-jwt.h" /* HeraldJwtAlg */
+#include "herald-config-error.h"
+#include "herald-jwt-alg.h"
 #include "herald-listen-address.h"
 
 G_BEGIN_DECLS
-
-#define HERALD_CONFIG_ERROR (herald_config_error_quark ())
-typedef enum
-{
-  HERALD_CONFIG_ERROR_INVALID, /* a bad value: message names file, group, key and reason */
-  HERALD_CONFIG_ERROR_IO,      /* a file named by the config could not be read */
-} HeraldConfigError;
-GQuark herald_config_error_quark (void);
 
 
 #define HERALD_TYPE_CONFIG (herald_config_get_type ())

@@ -13,11 +13,10 @@
 
 #include "herald-connection.h"
 #include "herald-log.h"
-#include "herald-router.h"
-#include "herald-worker.h"
 #include "herald-ws.h"
 
 #define MAX_IOV 64
+#define SSE_RETRY_MS 3000 /* the reconnection delay SSE clients are given */
 #define CLOSE_GRACE_S 3 /* how long a closing connection waits for its peer */
 #define MAX_READS_PER_EVENT 4
 #define MAX_TLS_READS_PER_EVENT 32 /* TLS reads return one record (<= 16 KiB) each */
@@ -26,7 +25,7 @@ struct _HeraldConnection
 {
   GObject parent_instance;
 
-  HeraldWorker *worker; /* unowned: the worker outlives its connections */
+  HeraldConnectionHost *host; /* unowned: the worker outlives its connections */
   char *id;
   char *user_id;
   char *remote_address;
@@ -175,13 +174,13 @@ herald_connection_init (HeraldConnection *self)
  * token in at the handshake also applies here, or a token accepted thanks to
  * it would be closed at once. */
 static gint64
-expiry_mono (const HeraldJwtClaims *claims, HeraldConfig *config, guint32 now)
+expiry_mono (const HeraldJwtClaims *claims, const HeraldStreamLimits *limits, guint32 now)
 {
   gint64 left;
 
   if (claims == NULL || claims->exp <= 0)
     return 0;
-  left = claims->exp + herald_config_get_leeway (config) - g_get_real_time () / G_USEC_PER_SEC;
+  left = claims->exp + g_atomic_int_get (&limits->leeway) - g_get_real_time () / G_USEC_PER_SEC;
   return (gint64)now + MAX (left, 0);
 }
 
@@ -191,13 +190,18 @@ expiry_mono (const HeraldJwtClaims *claims, HeraldConfig *config, guint32 now)
  * Returns: (transfer full): a connection owning @setup's fd and streams.
  */
 HeraldConnection *
-herald_connection_new (HeraldWorker *worker, HeraldConnectionSetup *setup)
+herald_connection_new (HeraldConnectionHost *host, HeraldConnectionSetup *setup)
 {
-  HeraldConnection *self = g_object_new (HERALD_TYPE_CONNECTION, NULL);
-  HeraldConfig *config = herald_hub_get_config (herald_worker_get_hub (worker));
+  HeraldConnection *self;
+  const HeraldStreamLimits *limits;
   guint32 now = herald_loop_now ();
 
-  self->worker = worker;
+  g_return_val_if_fail (host != NULL && host->funcs != NULL && host->limits != NULL, NULL);
+  g_return_val_if_fail (setup != NULL && setup->id != NULL, NULL);
+
+  self = g_object_new (HERALD_TYPE_CONNECTION, NULL);
+  limits = host->limits;
+  self->host = host;
   self->id = g_strdup (setup->id);
   self->transport = setup->transport;
   self->fd = setup->fd;
@@ -207,11 +211,11 @@ herald_connection_new (HeraldWorker *worker, HeraldConnectionSetup *setup)
   self->claims = g_steal_pointer (&setup->claims);
   if (self->claims && self->claims->sub)
     self->user_id = g_strdup (self->claims->sub);
-  self->expires_mono = expiry_mono (self->claims, config, now);
+  self->expires_mono = expiry_mono (self->claims, limits, now);
   self->connected_at = g_get_real_time ();
   self->last_seen = now;
-  self->next_ping = now + herald_config_get_heartbeat_interval (config);
-  self->tokens = herald_config_get_messages_per_second (config);
+  self->next_ping = now + g_atomic_int_get (&limits->heartbeat_interval);
+  self->tokens = g_atomic_int_get (&limits->messages_per_second);
   self->tokens_at = g_get_monotonic_time ();
   herald_ws_parser_init (&self->parser);
 
@@ -249,10 +253,10 @@ herald_connection_get_state (HeraldConnection *self)
   return self->state;
 }
 
-HeraldWorker *
-herald_connection_get_worker (HeraldConnection *self)
+HeraldConnectionHost *
+herald_connection_get_host (HeraldConnection *self)
 {
-  return self->worker;
+  return self->host;
 }
 
 const HeraldJwtClaims *
@@ -271,16 +275,14 @@ herald_connection_get_claims (HeraldConnection *self)
 void
 herald_connection_set_claims (HeraldConnection *self, HeraldJwtClaims *claims)
 {
-  HeraldConfig *config = herald_hub_get_config (herald_worker_get_hub (self->worker));
-
   g_return_if_fail (claims != NULL);
   g_return_if_fail (g_strcmp0 (claims->sub, self->user_id) == 0);
 
   g_clear_pointer (&self->claims, herald_jwt_claims_free);
   self->claims = claims;
-  self->expires_mono = expiry_mono (claims, config, herald_loop_now ());
+  self->expires_mono = expiry_mono (claims, self->host->limits, herald_loop_now ());
   if (self->state == HERALD_CONNECTION_OPEN)
-    herald_worker_schedule (self->worker, self, 0); /* next tick recomputes the visit */
+    self->host->funcs->schedule (self->host, self, 0); /* next tick recomputes the visit */
 }
 
 gint64
@@ -346,7 +348,7 @@ update_write_interest (HeraldConnection *self, gboolean want)
     return;
   self->write_armed = want;
   events = EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0);
-  herald_loop_modify (herald_worker_get_loop (self->worker), self->fd, events, self);
+  herald_loop_modify (self->host->loop, self->fd, events, self);
 }
 
 static void
@@ -372,7 +374,7 @@ ring_push (HeraldConnection *self, GBytes *frame)
 static void
 ring_drop_unstarted (HeraldConnection *self)
 {
-  HeraldStats *stats = herald_worker_get_stats (self->worker);
+  HeraldStats *stats = self->host->stats;
   guint keep = self->head_offset > 0 ? 1 : 0;
 
   while (self->ring_len > keep)
@@ -385,27 +387,37 @@ ring_drop_unstarted (HeraldConnection *self)
     }
 }
 
+/* Flushed by the host at the end of the iteration. A connection appears at
+ * most a few times; flushing twice is harmless. */
+static inline void
+mark_dirty (HeraldConnection *self)
+{
+  GPtrArray *dirty = self->host->dirty;
+
+  if (dirty->len > 0 && g_ptr_array_index (dirty, dirty->len - 1) == self)
+    return;
+  g_ptr_array_add (dirty, g_object_ref (self));
+}
+
 static void
 queue_frame (HeraldConnection *self, GBytes *frame)
 {
   self->queued_bytes += g_bytes_get_size (frame);
   ring_push (self, frame);
-  herald_worker_mark_dirty (self->worker, self);
+  mark_dirty (self);
 }
 
 void
 herald_connection_enqueue (HeraldConnection *self, GBytes *frame)
 {
-  HeraldHub *hub;
   gsize size = g_bytes_get_size (frame);
 
   if (self->state != HERALD_CONNECTION_OPEN)
     return;
-  hub = herald_worker_get_hub (self->worker);
   if (self->queued_bytes + size
-      > herald_config_get_send_queue_max_bytes (herald_hub_get_config (hub)))
+      > (gsize)g_atomic_int_get (&self->host->limits->send_queue_max_bytes))
     {
-      herald_worker_get_stats (self->worker)->dropped++;
+      self->host->stats->dropped++;
       g_debug ("connection %s: send queue over %zu bytes, closing as a slow consumer", self->id,
                self->queued_bytes);
       herald_connection_close (self, 4001, "slow consumer");
@@ -429,7 +441,7 @@ herald_connection_deliver (HeraldConnection *self, HeraldMessage *message)
   if (self->state == HERALD_CONNECTION_OPEN)
     {
       self->messages_sent++;
-      herald_worker_get_stats (self->worker)->deliveries++;
+      self->host->stats->deliveries++;
     }
 }
 
@@ -550,7 +562,7 @@ herald_connection_flush (HeraldConnection *self)
 
   if (self->destroyed)
     return;
-  stats = herald_worker_get_stats (self->worker);
+  stats = self->host->stats;
   while (self->ring_len > 0)
     {
       struct iovec iov[MAX_IOV];
@@ -621,32 +633,29 @@ connection_destroy (HeraldConnection *self)
   if (self->state != HERALD_CONNECTION_CLOSED)
     {
       if (self->state == HERALD_CONNECTION_OPEN)
-        herald_worker_get_stats (self->worker)->closes[herald_close_code_index (1006)]++;
+        self->host->stats->closes[herald_close_code_index (1006)]++;
       self->state = HERALD_CONNECTION_CLOSED;
     }
-  herald_loop_remove (herald_worker_get_loop (self->worker), self->fd);
-  herald_worker_remove_connection (self->worker, self);
+  herald_loop_remove (self->host->loop, self->fd);
+  self->host->funcs->finished (self->host, self);
 }
 
 void
 herald_connection_close (HeraldConnection *self, guint16 code, const char *reason)
 {
-  HeraldHub *hub;
-
   if (self->state != HERALD_CONNECTION_OPEN)
     return;
   g_debug ("connection %s: closing with %u (%s)", self->id, code, reason);
-  hub = herald_worker_get_hub (self->worker);
   if (code == 4001 || code == 1009)
     ring_drop_unstarted (self);
   if (self->transport == HERALD_TRANSPORT_WEBSOCKET)
     queue_frame (self, herald_ws_close_frame_new (code, reason));
   self->state = HERALD_CONNECTION_CLOSING;
   self->close_deadline = herald_loop_now () + CLOSE_GRACE_S;
-  herald_worker_get_stats (self->worker)->closes[herald_close_code_index (code)]++;
-  herald_hub_release_connection (hub, self->id, code, reason, TRUE);
-  herald_worker_schedule (self->worker, self, self->close_deadline);
-  herald_worker_mark_dirty (self->worker, self);
+  self->host->stats->closes[herald_close_code_index (code)]++;
+  self->host->funcs->closing (self->host, self, code, reason);
+  self->host->funcs->schedule (self->host, self, self->close_deadline);
+  mark_dirty (self);
 }
 
 /* ---- input ---- */
@@ -654,8 +663,7 @@ herald_connection_close (HeraldConnection *self, guint16 code, const char *reaso
 gboolean
 herald_connection_take_token (HeraldConnection *self)
 {
-  HeraldConfig *config = herald_hub_get_config (herald_worker_get_hub (self->worker));
-  guint rate = herald_config_get_messages_per_second (config);
+  guint rate = g_atomic_int_get (&self->host->limits->messages_per_second);
   gint64 now = g_get_monotonic_time ();
 
   if (rate == 0)
@@ -684,7 +692,7 @@ on_ws_event (const HeraldWsEvent *event, gpointer user_data)
       if (self->state != HERALD_CONNECTION_OPEN)
         return TRUE;
       self->messages_received++;
-      herald_worker_get_stats (self->worker)->messages_received++;
+      self->host->stats->messages_received++;
       if (!herald_connection_take_token (self))
         {
           if (self->violations > 20)
@@ -700,8 +708,7 @@ on_ws_event (const HeraldWsEvent *event, gpointer user_data)
                                         NULL);
           return TRUE;
         }
-      herald_router_dispatch (herald_worker_get_router (self->worker), self,
-                              (const char *)event->payload, event->length);
+      self->host->funcs->received (self->host, self, (const char *)event->payload, event->length);
       return self->state == HERALD_CONNECTION_OPEN;
 
     case HERALD_WS_EVENT_PING:
@@ -734,7 +741,14 @@ on_ws_event (const HeraldWsEvent *event, gpointer user_data)
 static void
 process_ws_input (HeraldConnection *self, const guint8 *data, gsize len)
 {
-  const HeraldWsLimits *limits = herald_worker_get_ws_limits (self->worker, self->deflate);
+  gsize max = g_atomic_int_get (&self->host->limits->max_message_size);
+  HeraldWsLimits ws_limits = {
+    .max_frame_size = max,
+    .max_message_size = max,
+    .deflate = self->deflate,
+    .inflater = self->host->inflater,
+  };
+  const HeraldWsLimits *limits = &ws_limits;
   const guint8 *buf = data;
   gsize buflen = len;
   guint16 code = 0;
@@ -800,8 +814,8 @@ herald_connection_handle_events (HeraldConnection *self, guint32 epoll_events)
 
   if (epoll_events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
     {
-      gsize size;
-      guint8 *scratch = herald_worker_get_scratch (self->worker, &size);
+      gsize size = self->host->scratch_size;
+      guint8 *scratch = self->host->scratch;
 
       /* TLS: a short read says nothing about what GnuTLS still holds, so a
        * TLS connection reads on until WOULD_BLOCK (one record per read),
@@ -851,32 +865,22 @@ herald_connection_find_subscription (HeraldConnection *self, const char *channel
   return NULL;
 }
 
-static HeraldEngine *
-connection_engine (HeraldConnection *self)
-{
-  return herald_hub_get_engine (herald_worker_get_hub (self->worker));
-}
-
-/* A user's connections join and leave channels through the engine's presence
- * table, which emits join/leave events for the user's first and last one.
- * Anonymous connections are not users: they emit nothing, but a cluster
- * engine counts them for the other nodes' presence answers. */
+/* The hub keeps presence and the worker's channel table in step with these
+ * (herald-subscribe.c). */
 HeraldSubscription *
 herald_connection_add_subscription (HeraldConnection *self, HeraldChannel *channel)
 {
-  HeraldSubscription *sub = g_new0 (HeraldSubscription, 1);
-  const char *user = herald_connection_get_user_id (self);
+  HeraldSubscription *sub;
 
+  g_return_val_if_fail (HERALD_IS_CONNECTION (self), NULL);
+  g_return_val_if_fail (HERALD_IS_CHANNEL (channel), NULL);
+
+  sub = g_new0 (HeraldSubscription, 1);
   sub->connection = self;
   herald_channel_add (channel, sub);
   if (self->subs == NULL)
     self->subs = g_ptr_array_new_with_free_func (g_free);
   g_ptr_array_add (self->subs, sub);
-  if (user != NULL)
-    herald_engine_presence_join (connection_engine (self), herald_channel_get_name (channel), user);
-  else
-    herald_engine_presence_anonymous (connection_engine (self), herald_channel_get_name (channel),
-                                      +1);
   herald_log_connection (G_LOG_LEVEL_DEBUG, self->id, herald_channel_get_name (channel), 0, NULL,
                          "connection %s subscribed to %s", self->id,
                          herald_channel_get_name (channel));
@@ -887,19 +891,11 @@ void
 herald_connection_remove_subscription (HeraldConnection *self, HeraldSubscription *subscription)
 {
   HeraldChannel *channel = subscription->channel;
-  const char *user = herald_connection_get_user_id (self);
 
   herald_log_connection (G_LOG_LEVEL_DEBUG, self->id, herald_channel_get_name (channel), 0, NULL,
                          "connection %s unsubscribed from %s", self->id,
                          herald_channel_get_name (channel));
-  if (user != NULL)
-    herald_engine_presence_leave (connection_engine (self), herald_channel_get_name (channel),
-                                  user);
-  else
-    herald_engine_presence_anonymous (connection_engine (self), herald_channel_get_name (channel),
-                                      -1);
   herald_channel_remove (channel, subscription);
-  herald_worker_release_channel (self->worker, channel);
   g_ptr_array_remove_fast (self->subs, subscription);
   if (self->subs->len == 0)
     g_clear_pointer (&self->subs, g_ptr_array_unref);
@@ -910,10 +906,9 @@ herald_connection_remove_subscription (HeraldConnection *self, HeraldSubscriptio
 void
 herald_connection_start (HeraldConnection *self)
 {
-  HeraldConfig *config = herald_hub_get_config (herald_worker_get_hub (self->worker));
-  guint heartbeat = herald_config_get_heartbeat_interval (config);
+  guint heartbeat = g_atomic_int_get (&self->host->limits->heartbeat_interval);
 
-  herald_loop_add (herald_worker_get_loop (self->worker), self->fd, EPOLLIN | EPOLLRDHUP, self);
+  herald_loop_add (self->host->loop, self->fd, EPOLLIN | EPOLLRDHUP, self);
 
   if (self->transport == HERALD_TRANSPORT_WEBSOCKET)
     {
@@ -934,9 +929,10 @@ herald_connection_start (HeraldConnection *self)
       herald_connection_send_json (self, b);
     }
 
-  herald_worker_schedule (self->worker, self,
-                          self->expires_mono > 0 ? MIN (self->next_ping, (guint32)self->expires_mono)
-                                                 : self->next_ping);
+  self->host->funcs->schedule (self->host, self,
+                               self->expires_mono > 0
+                                   ? MIN (self->next_ping, (guint32)self->expires_mono)
+                                   : self->next_ping);
 
   /* Bytes the client sent right behind its request (already in inbuf). */
   if (self->inbuf && self->transport == HERALD_TRANSPORT_WEBSOCKET)
@@ -946,6 +942,56 @@ herald_connection_start (HeraldConnection *self)
     }
   else
     g_clear_pointer (&self->inbuf, g_byte_array_unref);
+}
+
+/**
+ * herald_connection_send_sse_greeting:
+ * @id: (nullable): the event id the stream starts at
+ * @reset: the client's Last-Event-ID could not be resumed: a "reset" event
+ *
+ * The start of an SSE stream: the reconnection delay, then the reset event or
+ * the id, then the "connected" event.
+ */
+void
+herald_connection_send_sse_greeting (HeraldConnection *self, const char *id, gboolean reset)
+{
+  g_autoptr (GString) head = g_string_new (NULL);
+  g_autoptr (GBytes) bytes = NULL;
+
+  g_return_if_fail (HERALD_IS_CONNECTION (self));
+  g_return_if_fail (self->transport == HERALD_TRANSPORT_SSE);
+
+  g_string_append_printf (head, "retry: %u\n\n", SSE_RETRY_MS);
+  if (reset)
+    g_string_append_printf (head, "id: %s\nevent: reset\ndata: {\"type\":\"reset\"}\n\n",
+                            id ? id : "");
+  else if (id != NULL)
+    g_string_append_printf (head, "id: %s\n", id);
+  {
+    /* As the WebSocket's connected frame: the user the token named, or null. */
+    g_autoptr (JsonBuilder) b = json_builder_new ();
+    g_autoptr (JsonGenerator) gen = json_generator_new ();
+    g_autoptr (JsonNode) root = NULL;
+    g_autofree char *connected = NULL;
+
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "type");
+    json_builder_add_string_value (b, "connected");
+    json_builder_set_member_name (b, "connection_id");
+    json_builder_add_string_value (b, self->id);
+    json_builder_set_member_name (b, "user_id");
+    if (self->user_id)
+      json_builder_add_string_value (b, self->user_id);
+    else
+      json_builder_add_null_value (b);
+    json_builder_end_object (b);
+    root = json_builder_get_root (b);
+    json_generator_set_root (gen, root);
+    connected = json_generator_to_data (gen, NULL);
+    g_string_append_printf (head, "event: connected\ndata: %s\n\n", connected);
+  }
+  bytes = g_string_free_to_bytes (g_steal_pointer (&head));
+  herald_connection_enqueue (self, bytes);
 }
 
 static void
@@ -974,7 +1020,6 @@ send_heartbeat (HeraldConnection *self)
 guint32
 herald_connection_sweep (HeraldConnection *self, guint32 now)
 {
-  HeraldConfig *config;
   guint heartbeat, timeout;
   guint32 next;
 
@@ -990,9 +1035,8 @@ herald_connection_sweep (HeraldConnection *self, guint32 now)
       return self->close_deadline;
     }
 
-  config = herald_hub_get_config (herald_worker_get_hub (self->worker));
-  heartbeat = herald_config_get_heartbeat_interval (config);
-  timeout = herald_config_get_connection_timeout (config);
+  heartbeat = g_atomic_int_get (&self->host->limits->heartbeat_interval);
+  timeout = g_atomic_int_get (&self->host->limits->connection_timeout);
 
   if (self->expires_mono > 0 && now >= self->expires_mono)
     {

@@ -1,9 +1,15 @@
 /* herald-connection.h: one established WebSocket or SSE stream.
  *
- * After libsoup's handshake Herald owns the socket: the connection parses
- * client frames itself, keeps a bounded queue of references to shared frames,
- * and writes everything queued with one writev per loop iteration. A
- * connection lives and dies in one worker thread; nothing else touches it.
+ * After the handshake Herald owns the socket: the connection parses client
+ * frames itself, keeps a bounded queue of references to shared frames, and
+ * writes everything queued with one writev per loop iteration. A connection
+ * lives and dies in one worker thread; nothing else touches it.
+ *
+ * The connection is the bottom of the stack: it knows neither its worker nor
+ * the hub. It lives in a HeraldConnectionHost, which gives it the epoll set,
+ * the list of connections to flush, counters, a read buffer and a snapshot
+ * of its limits, and takes its reports upward (a message received, closing,
+ * gone, the next visit) through HeraldConnectionHostFuncs.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -13,9 +19,11 @@
 #include <json-glib/json-glib.h>
 
 #include "herald-channel.h"
-#include "herald-hub.h"
+#include "herald-info.h"
 #include "herald-jwt.h"
+#include "herald-loop.h"
 #include "herald-message.h"
+#include "herald-ws.h"
 
 G_BEGIN_DECLS
 
@@ -41,13 +49,55 @@ typedef struct
   HeraldJwtClaims *claims; /* transfer full; NULL for anonymous */
 } HeraldConnectionSetup;
 
-HeraldConnection *herald_connection_new (HeraldWorker *worker, HeraldConnectionSetup *setup);
+/* The limits a connection reads, kept current by whoever owns the
+ * configuration (written with g_atomic_int_set(), read with g_atomic_int_get()). */
+typedef struct
+{
+  gint heartbeat_interval;   /* s */
+  gint connection_timeout;   /* s */
+  gint leeway;               /* s, on token expiry */
+  gint messages_per_second;  /* 0 = unlimited */
+  gint send_queue_max_bytes; /* past it: closed 4001 */
+  gint max_message_size;     /* bytes of one client frame and message */
+} HeraldStreamLimits;
+
+typedef struct _HeraldConnectionHost HeraldConnectionHost;
+
+/* Reports upward, in the worker thread. */
+typedef struct
+{
+  /* A complete text message from the client (WebSocket). */
+  void (*received) (HeraldConnectionHost *host, HeraldConnection *connection, const char *text,
+                    gsize length);
+  /* The connection began closing with @code (it stays until flushed). */
+  void (*closing) (HeraldConnectionHost *host, HeraldConnection *connection, guint16 code,
+                   const char *reason);
+  /* The socket is gone: drop the connection from every table. */
+  void (*finished) (HeraldConnectionHost *host, HeraldConnection *connection);
+  /* Visit the connection (herald_connection_sweep()) at @when (monotonic
+   * seconds; 0 = next tick, G_MAXUINT32 = never). */
+  void (*schedule) (HeraldConnectionHost *host, HeraldConnection *connection, guint32 when);
+} HeraldConnectionHostFuncs;
+
+struct _HeraldConnectionHost
+{
+  const HeraldConnectionHostFuncs *funcs;
+  HeraldLoop *loop;
+  GPtrArray *dirty;   /* connections with output this iteration (owned refs) */
+  HeraldStats *stats; /* the host's counters */
+  guint8 *scratch;    /* a read buffer shared by the host's connections */
+  gsize scratch_size;
+  HeraldWsInflater *inflater;
+  const HeraldStreamLimits *limits;
+};
+
+HeraldConnection *herald_connection_new (HeraldConnectionHost *host, HeraldConnectionSetup *setup);
 
 const char *herald_connection_get_id (HeraldConnection *self);
 const char *herald_connection_get_user_id (HeraldConnection *self); /* NULL when anonymous */
 HeraldTransport herald_connection_get_transport (HeraldConnection *self);
 HeraldConnectionState herald_connection_get_state (HeraldConnection *self);
-HeraldWorker *herald_connection_get_worker (HeraldConnection *self);
+HeraldConnectionHost *herald_connection_get_host (HeraldConnection *self);
 const HeraldJwtClaims *herald_connection_get_claims (HeraldConnection *self);
 /* After a token refresh: new permissions and expiry (the subject must not change). */
 void herald_connection_set_claims (HeraldConnection *self, HeraldJwtClaims *claims);
@@ -70,6 +120,9 @@ void herald_connection_send_json (HeraldConnection *self, JsonBuilder *builder);
 void herald_connection_send_error (HeraldConnection *self, const char *code, const char *message,
                                    JsonNode *id);
 
+/* SSE: the stream's first bytes (retry, the id or a reset event, "connected"). */
+void herald_connection_send_sse_greeting (HeraldConnection *self, const char *id, gboolean reset);
+
 /* Writes what is queued (one writev); called by the worker after each iteration. */
 void herald_connection_flush (HeraldConnection *self);
 /* Socket readiness from the loop. */
@@ -82,7 +135,8 @@ void herald_connection_close (HeraldConnection *self, guint16 code, const char *
  * next time (monotonic seconds) this connection needs a visit. */
 guint32 herald_connection_sweep (HeraldConnection *self, guint32 now);
 
-/* Subscriptions (worker thread). */
+/* Subscriptions (worker thread). The hub keeps presence and the worker's
+ * table in step (herald_hub_subscribe(), herald_hub_unsubscribe()). */
 GPtrArray *herald_connection_get_subscriptions (HeraldConnection *self); /* may be NULL */
 HeraldSubscription *herald_connection_find_subscription (HeraldConnection *self,
                                                          const char *channel);

@@ -15,7 +15,9 @@
 
 #include "herald-daemon.h"
 #include "herald-dbus.h"
+#include "herald-front.h"
 #include "herald-listen-guard.h"
+#include "herald-subscribe.h"
 #include "herald-memory-engine.h"
 #include "herald-redis-engine.h"
 #include "herald-worker.h"
@@ -355,9 +357,9 @@ herald_daemon_start (HeraldDaemon *self, GError **error)
 
   for (guint w = 0; w < n_workers; w++)
     {
-      g_autoptr (HeraldWorker) worker = herald_worker_new (self->hub, w);
-      herald_hub_add_worker (self->hub, worker);
-      if (!herald_worker_start (worker, g_ptr_array_index (per_worker, w), certificate, error))
+      HeraldWorker *worker = herald_hub_new_worker (self->hub);
+      herald_front_attach (self->hub, worker, g_ptr_array_index (per_worker, w), certificate);
+      if (!herald_worker_start (worker, error))
         return FALSE;
     }
 

@@ -15,17 +15,7 @@
 
 G_BEGIN_DECLS
 
-typedef enum
-{
-  HERALD_TARGET_CHANNEL,
-  HERALD_TARGET_ALL,
-  HERALD_TARGET_USER,
-  HERALD_TARGET_CONNECTION,
-  HERALD_TARGET_CLOSE, /* close a connection: code + reason */
-  /* A join/leave event (herald_message_new_presence()): target = channel; only
-   * subscriptions that asked for presence receive it. */
-  HERALD_TARGET_PRESENCE,
-} HeraldTargetKind;
+/* HeraldTargetKind: herald-message.h. */
 
 /* What the engine hands back to the local hub. */
 typedef struct

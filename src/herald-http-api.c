@@ -20,39 +20,13 @@
 #include <json-glib/json-glib.h>
 
 #include "herald-http-api.h"
+#include "herald-http-route.h"
 #include "herald-metrics.h"
 #include "herald-json.h"
 #include "herald-names.h"
 
 #define CLOSE_REASON_OPERATOR "closed by operator"
 #define BODY_COLLECTOR_KEY "herald-http-api-body"
-
-typedef enum
-{
-  ROUTE_NONE,
-  ROUTE_PUBLISH,          /* POST /api/publish */
-  ROUTE_BROADCAST,        /* POST /api/broadcast */
-  ROUTE_USER_SEND,        /* POST /api/users/{user_id}/send */
-  ROUTE_CONNECTIONS,      /* GET /api/connections */
-  ROUTE_CONNECTION,       /* GET, DELETE /api/connections/{id} */
-  ROUTE_CONNECTION_SEND,  /* POST /api/connections/{id}/send */
-  ROUTE_CHANNELS,         /* GET /api/channels */
-  ROUTE_CHANNEL_PRESENCE, /* GET /api/channels/{channel}/presence */
-} Route;
-
-typedef struct
-{
-  Route route;
-  const char *allow; /* methods for the Allow header */
-  char *arg;         /* decoded {user_id}, {id} or {channel}, or NULL */
-} RouteMatch;
-
-static void
-route_match_clear (RouteMatch *match)
-{
-  g_clear_pointer (&match->arg, g_free);
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (RouteMatch, route_match_clear)
 
 /* A chunked request body, collected up to the size limit. */
 typedef struct
@@ -267,111 +241,6 @@ request_is_authorized (SoupServerMessage *msg, const char *api_key)
 }
 
 /* --- Routing --- */
-
-/* "/api/users/{x}/send" → "{x}" when @path has @prefix and @suffix around a
- * non-empty middle. Parsing from both ends keeps '/' inside channel names. */
-static char *
-path_middle (const char *path, const char *prefix, const char *suffix)
-{
-  gsize len = strlen (path), prefix_len = strlen (prefix), suffix_len = strlen (suffix);
-
-  if (len <= prefix_len + suffix_len || !g_str_has_prefix (path, prefix)
-      || !g_str_has_suffix (path, suffix))
-    return NULL;
-  return g_strndup (path + prefix_len, len - prefix_len - suffix_len);
-}
-
-/* @path is already percent-decoded. */
-static gboolean
-route_parse (const char *path, RouteMatch *match)
-{
-  char *arg;
-
-  match->route = ROUTE_NONE;
-  match->allow = NULL;
-  match->arg = NULL;
-
-  if (g_str_equal (path, "/api/publish"))
-    match->route = ROUTE_PUBLISH;
-  else if (g_str_equal (path, "/api/broadcast"))
-    match->route = ROUTE_BROADCAST;
-  else if (g_str_equal (path, "/api/connections"))
-    match->route = ROUTE_CONNECTIONS;
-  else if (g_str_equal (path, "/api/channels"))
-    match->route = ROUTE_CHANNELS;
-  else if ((arg = path_middle (path, "/api/users/", "/send")) != NULL)
-    {
-      match->route = ROUTE_USER_SEND;
-      match->arg = arg;
-    }
-  else if ((arg = path_middle (path, "/api/channels/", "/presence")) != NULL)
-    {
-      match->route = ROUTE_CHANNEL_PRESENCE;
-      match->arg = arg;
-    }
-  else if ((arg = path_middle (path, "/api/connections/", "/send")) != NULL)
-    {
-      match->route = ROUTE_CONNECTION_SEND;
-      match->arg = arg;
-    }
-  else if ((arg = path_middle (path, "/api/connections/", "")) != NULL)
-    {
-      match->route = ROUTE_CONNECTION;
-      match->arg = arg;
-    }
-
-  /* No connection can have an invalid id (with '/', say): unknown path. */
-  if ((match->route == ROUTE_CONNECTION || match->route == ROUTE_CONNECTION_SEND)
-      && !herald_connection_id_is_valid (match->arg))
-    {
-      match->route = ROUTE_NONE;
-      g_clear_pointer (&match->arg, g_free);
-    }
-
-  switch (match->route)
-    {
-    case ROUTE_PUBLISH:
-    case ROUTE_BROADCAST:
-    case ROUTE_USER_SEND:
-    case ROUTE_CONNECTION_SEND:
-      match->allow = "POST, OPTIONS";
-      break;
-    case ROUTE_CONNECTIONS:
-    case ROUTE_CHANNELS:
-    case ROUTE_CHANNEL_PRESENCE:
-      match->allow = "GET, OPTIONS";
-      break;
-    case ROUTE_CONNECTION:
-      match->allow = "GET, DELETE, OPTIONS";
-      break;
-    case ROUTE_NONE:
-    default:
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
-route_allows (const RouteMatch *match, const char *method)
-{
-  switch (match->route)
-    {
-    case ROUTE_PUBLISH:
-    case ROUTE_BROADCAST:
-    case ROUTE_USER_SEND:
-    case ROUTE_CONNECTION_SEND:
-      return method == SOUP_METHOD_POST;
-    case ROUTE_CONNECTIONS:
-    case ROUTE_CHANNELS:
-    case ROUTE_CHANNEL_PRESENCE:
-      return method == SOUP_METHOD_GET;
-    case ROUTE_CONNECTION:
-      return method == SOUP_METHOD_GET || method == SOUP_METHOD_DELETE;
-    case ROUTE_NONE:
-    default:
-      return FALSE;
-    }
-}
 
 /* SoupServer hands handlers the decoded path unless it runs with raw-paths. */
 static char *
@@ -768,7 +637,7 @@ api_early_checks (SoupServer *server, SoupServerMessage *msg, HeraldHub *hub)
   const char *method = soup_server_message_get_method (msg);
   const char *api_key = herald_config_get_api_key (config);
   g_autofree char *path = NULL;
-  g_auto (RouteMatch) match = { 0 };
+  g_auto (HeraldApiMatch) match = { 0 };
 
   set_connection_close (msg);
 
@@ -781,7 +650,7 @@ api_early_checks (SoupServer *server, SoupServerMessage *msg, HeraldHub *hub)
   herald_http_apply_cors (msg, config, FALSE);
 
   path = dup_request_path (server, msg);
-  if (path == NULL || !route_parse (path, &match))
+  if (path == NULL || !herald_api_route_parse (path, &match))
     {
       /* Unknown paths are only told apart from known ones after auth. */
       if (method != SOUP_METHOD_OPTIONS && !request_is_authorized (msg, api_key))
@@ -806,7 +675,7 @@ api_early_checks (SoupServer *server, SoupServerMessage *msg, HeraldHub *hub)
   if (!request_is_authorized (msg, api_key))
     goto unauthorized;
 
-  if (!route_allows (&match, method))
+  if (!herald_api_route_allows (&match, method))
     {
       respond_method_not_allowed (msg, match.allow);
       return;
@@ -832,7 +701,7 @@ api_early_handler (SoupServer *server, SoupServerMessage *msg, const char *unuse
 }
 
 static void
-handle_send (HeraldHub *hub, SoupServerMessage *msg, const RouteMatch *match, const char *data)
+handle_send (HeraldHub *hub, SoupServerMessage *msg, const HeraldApiMatch *match, const char *data)
 {
   g_autoptr (GError) error = NULL;
   guint delivered = 0;
@@ -846,10 +715,10 @@ handle_send (HeraldHub *hub, SoupServerMessage *msg, const RouteMatch *match, co
 
   switch (match->route)
     {
-    case ROUTE_BROADCAST:
+    case HERALD_API_ROUTE_BROADCAST:
       ok = herald_hub_broadcast (hub, data, &delivered, &error);
       break;
-    case ROUTE_USER_SEND:
+    case HERALD_API_ROUTE_USER_SEND:
       if (!g_utf8_validate (match->arg, -1, NULL))
         {
           respond_error (msg, SOUP_STATUS_BAD_REQUEST, _ ("Invalid user id"));
@@ -857,7 +726,7 @@ handle_send (HeraldHub *hub, SoupServerMessage *msg, const RouteMatch *match, co
         }
       ok = herald_hub_send_to_user (hub, match->arg, data, &delivered, &error);
       break;
-    case ROUTE_CONNECTION_SEND:
+    case HERALD_API_ROUTE_CONNECTION_SEND:
       ok = herald_hub_send_to_connection (hub, match->arg, data, &error);
       delivered = 1;
       break;
@@ -880,14 +749,15 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
   const char *method = soup_server_message_get_method (msg);
   gsize max = herald_config_get_max_message_size (config);
   g_autofree char *path = dup_request_path (server, msg);
-  g_auto (RouteMatch) match = { 0 };
+  g_auto (HeraldApiMatch) match = { 0 };
   g_autoptr (JsonObject) request = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree char *data = NULL;
   const char *channel;
 
   /* The early handler has answered every request this does not expect. */
-  if (path == NULL || !route_parse (path, &match) || !route_allows (&match, method))
+  if (path == NULL || !herald_api_route_parse (path, &match)
+      || !herald_api_route_allows (&match, method))
     {
       respond_error (msg, SOUP_STATUS_NOT_FOUND, _ ("No such API endpoint"));
       return;
@@ -897,7 +767,7 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
 
   switch (match.route)
     {
-    case ROUTE_PUBLISH:
+    case HERALD_API_ROUTE_PUBLISH:
       request = parse_request_object (msg, max, &data, &error);
       if (request == NULL)
         {
@@ -919,9 +789,9 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
                                      api_call_new (hub, msg, NULL));
       break;
 
-    case ROUTE_BROADCAST:
-    case ROUTE_USER_SEND:
-    case ROUTE_CONNECTION_SEND:
+    case HERALD_API_ROUTE_BROADCAST:
+    case HERALD_API_ROUTE_USER_SEND:
+    case HERALD_API_ROUTE_CONNECTION_SEND:
       request = parse_request_object (msg, max, &data, &error);
       if (request == NULL)
         respond_gerror (msg, error, TRUE);
@@ -929,7 +799,7 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
         handle_send (hub, msg, &match, data);
       break;
 
-    case ROUTE_CONNECTION:
+    case HERALD_API_ROUTE_CONNECTION:
       if (method == SOUP_METHOD_DELETE)
         {
           if (!herald_hub_close_connection (hub, match.arg, 4004, CLOSE_REASON_OPERATOR, &error))
@@ -954,15 +824,15 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
         }
       break;
 
-    case ROUTE_CONNECTIONS:
+    case HERALD_API_ROUTE_CONNECTIONS:
       herald_hub_list_connections_async (hub, list_connections_cb, api_call_new (hub, msg, NULL));
       break;
 
-    case ROUTE_CHANNELS:
+    case HERALD_API_ROUTE_CHANNELS:
       herald_hub_list_channels_async (hub, list_channels_cb, api_call_new (hub, msg, NULL));
       break;
 
-    case ROUTE_CHANNEL_PRESENCE:
+    case HERALD_API_ROUTE_CHANNEL_PRESENCE:
       if (!herald_channel_name_is_valid (match.arg))
         {
           respond_error (msg, SOUP_STATUS_BAD_REQUEST, _ ("Invalid channel name"));
@@ -972,7 +842,7 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
                                      api_call_new (hub, msg, match.arg));
       break;
 
-    case ROUTE_NONE:
+    case HERALD_API_ROUTE_NONE:
     default:
       g_assert_not_reached ();
     }

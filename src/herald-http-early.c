@@ -87,7 +87,7 @@ discard_cb (GObject *source, GAsyncResult *result, gpointer user_data)
                              r->cancellable, discard_cb, r);
 }
 
-/* The fd of the socket under libsoup's stolen stream (herald-worker.c sets it). */
+/* The fd of the socket under libsoup's stolen stream (herald-front.c sets it). */
 static int
 stream_fd (GIOStream *stolen, gboolean *tls)
 {
@@ -149,17 +149,30 @@ serialize_response (SoupServerMessage *msg)
 
 /* Writes @msg's response now, takes the connection from libsoup and closes
  * it once the client is done (or the handshake deadline passes). */
-static void
-answer_now (HeraldWorker *worker, SoupServerMessage *msg)
+typedef struct
 {
-  HeraldConfig *config = herald_hub_get_config (herald_worker_get_hub (worker));
+  SoupServer *server; /* unowned: owns this */
+  HeraldConfig *config;
+} Watch;
+
+static void
+watch_free (Watch *watch)
+{
+  g_object_unref (watch->config);
+  g_free (watch);
+}
+
+static void
+answer_now (Watch *watch, SoupServerMessage *msg)
+{
+  HeraldConfig *config = watch->config;
   Refusal *r = g_new0 (Refusal, 1);
   gsize len;
   gconstpointer data;
 
   r->response = serialize_response (msg);
   g_object_ref (msg);
-  herald_security_forget (worker, msg);
+  herald_security_forget (watch->server, msg);
   r->stream = soup_server_message_steal_connection (msg);
   g_object_unref (msg);
   if (r->stream == NULL)
@@ -209,14 +222,14 @@ herald_http_content_length_valid (SoupMessageHeaders *headers, guint64 *length)
 }
 
 static void
-refuse_now (HeraldWorker *worker, SoupServerMessage *msg, guint status, const char *text)
+refuse_now (Watch *watch, SoupServerMessage *msg, guint status, const char *text)
 {
   gsize length = 0;
   char *body = herald_json_error_body (text, &length);
 
   soup_server_message_set_status (msg, status, NULL);
   soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, body, length);
-  answer_now (worker, msg);
+  answer_now (watch, msg);
 }
 
 static gboolean
@@ -231,7 +244,7 @@ path_is_api (SoupServerMessage *msg)
 static void
 on_got_headers (SoupServerMessage *msg, gpointer user_data)
 {
-  HeraldWorker *worker = user_data;
+  Watch *watch = user_data;
   SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
   SoupEncoding encoding = soup_message_headers_get_encoding (headers);
   guint64 length = 0;
@@ -239,7 +252,7 @@ on_got_headers (SoupServerMessage *msg, gpointer user_data)
   if (!herald_http_content_length_valid (headers, &length))
     {
       /* RFC 9112 6.3: the body's end is unknown, so answer and close. */
-      refuse_now (worker, msg, SOUP_STATUS_BAD_REQUEST, "Invalid Content-Length");
+      refuse_now (watch, msg, SOUP_STATUS_BAD_REQUEST, "Invalid Content-Length");
       return;
     }
   if (encoding != SOUP_ENCODING_CHUNKED
@@ -249,7 +262,7 @@ on_got_headers (SoupServerMessage *msg, gpointer user_data)
   if (!path_is_api (msg))
     soup_message_body_set_accumulate (soup_server_message_get_request_body (msg), FALSE);
   if (soup_server_message_get_status (msg) >= 400)
-    answer_now (worker, msg);
+    answer_now (watch, msg);
 }
 
 static void
@@ -259,8 +272,17 @@ on_request_started (SoupServer *server, SoupServerMessage *msg, gpointer user_da
 }
 
 void
-herald_http_early_watch (SoupServer *server, HeraldWorker *worker)
+herald_http_early_watch (SoupServer *server, HeraldConfig *config)
 {
+  Watch *watch;
+
   g_return_if_fail (SOUP_IS_SERVER (server));
-  g_signal_connect (server, "request-started", G_CALLBACK (on_request_started), worker);
+  g_return_if_fail (HERALD_IS_CONFIG (config));
+
+  watch = g_new0 (Watch, 1);
+  watch->server = server;
+  watch->config = g_object_ref (config);
+  g_object_set_data_full (G_OBJECT (server), "herald-http-early", watch,
+                          (GDestroyNotify)watch_free);
+  g_signal_connect (server, "request-started", G_CALLBACK (on_request_started), watch);
 }

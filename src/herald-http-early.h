@@ -14,12 +14,12 @@
 
 #include <libsoup/soup.h>
 
-#include "herald-worker.h"
+#include "herald-config.h"
 
 G_BEGIN_DECLS
 
 /* Watches every request of @server (call before adding handlers is not needed). */
-void herald_http_early_watch (SoupServer *server, HeraldWorker *worker);
+void herald_http_early_watch (SoupServer *server, HeraldConfig *config);
 
 /* Whether the Content-Length header(s) of @headers are absent or one valid
  * value (repeated equal values count as one); @length gets it (0 when absent). */

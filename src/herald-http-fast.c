@@ -6,7 +6,7 @@
  * Here the worker reads the request itself:
  *
  * - A new connection's first head is only peeked (MSG_PEEK) until
- *   "\r\n\r\n" is there, then read (request_decide(): a one-pass reader
+ *   "\r\n\r\n" is there, then read (herald_http_fast_request_decide(): a one-pass reader
  *   for the usual head, libsoup's parser for anything unusual). A request
  *   this module does not answer is handed to libsoup untouched.
  * - An eligible request is consumed: head and body are taken off the
@@ -42,7 +42,9 @@
 
 #include "herald-error.h"
 #include "herald-http-api.h"
+#include "herald-http-fast-wire.h"
 #include "herald-http-fast.h"
+#include "herald-http-route.h"
 #include "herald-json.h"
 #include "herald-metrics.h"
 #include "herald-names.h"
@@ -54,17 +56,6 @@
 #define OUT_HIGH (256 * 1024) /* unwritten bytes before reading stops */
 #define BUFFER_SIZE (HEAD_MAX + 64 * 1024)
 
-const char herald_http_fast_marker[] = "http-fast";
-
-typedef enum
-{
-  ROUTE_NONE,
-  ROUTE_PUBLISH,
-  ROUTE_BROADCAST,
-  ROUTE_USER_SEND,
-  ROUTE_CONNECTION_SEND,
-} Route;
-
 typedef enum
 {
   STATE_IDLE,   /* between requests */
@@ -72,17 +63,6 @@ typedef enum
   STATE_BODY,   /* head consumed, reading the body */
   STATE_LINGER, /* last response written, write side shut: discarding input */
 } State;
-
-/* What the head said, kept while the body arrives. */
-typedef struct
-{
-  Route route;
-  char *arg;       /* {user_id} or {id}, decoded */
-  gsize length;    /* Content-Length */
-  guint early;     /* 404 (API disabled) or 401, answered once the body is read */
-  gboolean close;  /* close after the response */
-  gboolean http10; /* HTTP/1.0 kept alive: say so */
-} Request;
 
 typedef struct _FastConn FastConn;
 
@@ -99,7 +79,7 @@ typedef struct
 
 struct _FastConn
 {
-  const char *marker; /* == herald_http_fast_marker; first field */
+  HeraldLoopHandler handler; /* first field: the worker's epoll set names it */
   gint ref;
   HeraldHttpFast *owner; /* NULL once closed or handed off */
   int fd;
@@ -116,7 +96,7 @@ struct _FastConn
   gboolean flush_queued; /* in owner->to_flush */
   gboolean peer_done;    /* EPOLLRDHUP: the client sends nothing more */
 
-  Request req;      /* STATE_BODY */
+  HeraldHttpFastRequest req; /* STATE_BODY */
   GByteArray *body; /* STATE_BODY, reused */
   gsize body_got;
 
@@ -149,6 +129,7 @@ struct _HeraldHttpFast
 static void conn_read (FastConn *c);
 static void conn_flush (FastConn *c);
 static gboolean over_limits (FastConn *c);
+static void conn_ready (HeraldLoopHandler *handler, guint32 events);
 
 /* ---- connections ---- */
 
@@ -160,18 +141,11 @@ conn_ref (FastConn *c)
 }
 
 static void
-request_clear (Request *req)
-{
-  g_clear_pointer (&req->arg, g_free);
-  memset (req, 0, sizeof *req);
-}
-
-static void
 conn_unref (FastConn *c)
 {
   if (--c->ref > 0)
     return;
-  request_clear (&c->req);
+  herald_http_fast_request_clear (&c->req);
   g_clear_pointer (&c->body, g_byte_array_unref);
   g_clear_pointer (&c->inbuf, g_byte_array_unref);
   if (c->out)
@@ -250,7 +224,7 @@ herald_http_fast_accept (HeraldHttpFast *self, int fd, gpointer listener)
 {
   FastConn *c = g_new0 (FastConn, 1);
 
-  c->marker = herald_http_fast_marker;
+  c->handler = (HeraldLoopHandler)HERALD_LOOP_HANDLER_INIT (conn_ready);
   c->ref = 1;
   c->owner = self;
   c->fd = fd;
@@ -272,37 +246,6 @@ herald_http_fast_accept (HeraldHttpFast *self, int fd, gpointer listener)
 
 /* ---- responses ---- */
 
-static const char *
-reason_phrase (guint status)
-{
-  if (status == 431)
-    return "Request Header Fields Too Large";
-  return soup_status_get_phrase (status);
-}
-
-static void
-append_response (GString *out, guint status, const char *body, gsize len, gboolean close,
-                 gboolean http10, gboolean www_authenticate)
-{
-  /* No printf: this runs once per API call on the hot path. */
-  herald_metrics_count_api_response (status);
-  g_string_append (out, "HTTP/1.1 ");
-  herald_json_append_uint (out, status);
-  g_string_append_c (out, ' ');
-  g_string_append (out, reason_phrase (status));
-  g_string_append (out, "\r\nContent-Type: application/json\r\nContent-Length: ");
-  herald_json_append_uint (out, len);
-  g_string_append (out, "\r\nServer: herald/" PACKAGE_VERSION "\r\n");
-  if (www_authenticate)
-    g_string_append (out, "WWW-Authenticate: Bearer\r\n");
-  if (close)
-    g_string_append (out, "Connection: close\r\n");
-  else if (http10)
-    g_string_append (out, "Connection: keep-alive\r\n");
-  g_string_append (out, "\r\n");
-  g_string_append_len (out, body, len);
-}
-
 /* Moves ready responses at the head of the FIFO to the output buffer. */
 static void
 drain_pending (FastConn *c)
@@ -319,21 +262,23 @@ drain_pending (FastConn *c)
 
 /* Queues a complete response (in order behind any still pending). */
 static void
-emit (FastConn *c, guint status, const char *body, gsize len, const Request *req,
+emit (FastConn *c, guint status, const char *body, gsize len, const HeraldHttpFastRequest *req,
       gboolean www_authenticate)
 {
   if (req->close)
     c->closing = TRUE;
   if (g_queue_is_empty (&c->pending))
     {
-      append_response (c->out, status, body, len, req->close, req->http10, www_authenticate);
+      herald_http_fast_append_response (c->out, status, body, len, req->close, req->http10,
+                                        www_authenticate);
       return;
     }
   {
     Pending *p = g_new0 (Pending, 1);
     GString *s = g_string_sized_new (len + 160);
 
-    append_response (s, status, body, len, req->close, req->http10, www_authenticate);
+    herald_http_fast_append_response (s, status, body, len, req->close, req->http10,
+                                      www_authenticate);
     p->conn = conn_ref (c);
     p->len = s->len;
     p->data = g_string_free (s, FALSE);
@@ -342,7 +287,7 @@ emit (FastConn *c, guint status, const char *body, gsize len, const Request *req
 }
 
 static void
-emit_error (FastConn *c, guint status, const char *message, const Request *req)
+emit_error (FastConn *c, guint status, const char *message, const HeraldHttpFastRequest *req)
 {
   gsize len = 0;
   g_autofree char *body = herald_json_error_body (message, &len);
@@ -351,36 +296,23 @@ emit_error (FastConn *c, guint status, const char *message, const Request *req)
 }
 
 static void
-emit_gerror (FastConn *c, const GError *error, const Request *req)
+emit_gerror (FastConn *c, const GError *error, const HeraldHttpFastRequest *req)
 {
   emit_error (c, herald_http_api_status_for_error (error, TRUE), error->message, req);
 }
 
-/* {"name":value} */
-static GString *
-uint_body (const char *name, guint64 value)
-{
-  GString *body = g_string_sized_new (48);
-
-  g_string_append (body, "{\"");
-  g_string_append (body, name);
-  g_string_append (body, "\":");
-  herald_json_append_uint (body, value);
-  g_string_append_c (body, '}');
-  return body;
-}
-
 static void
-emit_uint (FastConn *c, const char *name, guint64 value, const Request *req)
+emit_uint (FastConn *c, const char *name, guint64 value, const HeraldHttpFastRequest *req)
 {
-  g_autoptr (GString) body = uint_body (name, value);
+  g_autoptr (GString) body = herald_http_fast_uint_body (name, value);
 
   emit (c, SOUP_STATUS_OK, body->str, body->len, req, FALSE);
 }
 
 /* The answer to a publish made synchronously. */
 static void
-emit_published (FastConn *c, const Request *req, gboolean ok, guint64 offset, const GError *error)
+emit_published (FastConn *c, const HeraldHttpFastRequest *req, gboolean ok, guint64 offset,
+                const GError *error)
 {
   if (ok)
     emit_uint (c, "offset", offset, req);
@@ -460,7 +392,7 @@ publish_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GError) error = NULL;
   GString *s;
   guint64 offset = 0;
-  Request req = { 0 };
+  HeraldHttpFastRequest req = { 0 };
 
   if (p->orphan)
     {
@@ -474,15 +406,16 @@ publish_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   s = g_string_sized_new (200);
   if (herald_hub_publish_finish (HERALD_HUB (source), result, &offset, &error))
     {
-      g_autoptr (GString) body = uint_body ("offset", offset);
-      append_response (s, SOUP_STATUS_OK, body->str, body->len, req.close, req.http10, FALSE);
+      g_autoptr (GString) body = herald_http_fast_uint_body ("offset", offset);
+      herald_http_fast_append_response (s, SOUP_STATUS_OK, body->str, body->len, req.close,
+                                        req.http10, FALSE);
     }
   else
     {
       gsize len = 0;
       g_autofree char *body = herald_json_error_body (error->message, &len);
-      append_response (s, herald_http_api_status_for_error (error, TRUE), body, len, req.close,
-                       req.http10, FALSE);
+      herald_http_fast_append_response (s, herald_http_api_status_for_error (error, TRUE), body,
+                                        len, req.close, req.http10, FALSE);
     }
   p->len = s->len;
   p->data = g_string_free (s, FALSE);
@@ -507,7 +440,7 @@ publish_cb (GObject *source, GAsyncResult *result, gpointer user_data)
  * without json-glib (in-process engine only). FALSE: not handled, nothing
  * done (the general path answers, errors included). */
 static gboolean
-publish_scanned (FastConn *c, const Request *req, const char *body, gsize len)
+publish_scanned (FastConn *c, const HeraldHttpFastRequest *req, const char *body, gsize len)
 {
   HeraldHttpFast *self = c->owner;
   g_autoptr (GError) error = NULL;
@@ -531,7 +464,7 @@ publish_scanned (FastConn *c, const Request *req, const char *body, gsize len)
 }
 
 static void
-handle_request (FastConn *c, const Request *req, const char *body, gsize len)
+handle_request (FastConn *c, const HeraldHttpFastRequest *req, const char *body, gsize len)
 {
   HeraldHttpFast *self = c->owner;
   g_autoptr (JsonObject) request = NULL;
@@ -553,7 +486,7 @@ handle_request (FastConn *c, const Request *req, const char *body, gsize len)
       return;
     }
 
-  if (req->route == ROUTE_PUBLISH && publish_scanned (c, req, body, len))
+  if (req->route == HERALD_API_ROUTE_PUBLISH && publish_scanned (c, req, body, len))
     return;
   request = herald_http_api_parse_body (
       self->parser, body, len, herald_config_get_max_message_size (self->config), &data, &error);
@@ -563,7 +496,7 @@ handle_request (FastConn *c, const Request *req, const char *body, gsize len)
       return;
     }
 
-  if (req->route == ROUTE_PUBLISH)
+  if (req->route == HERALD_API_ROUTE_PUBLISH)
     {
       const char *channel = herald_http_api_get_string_member (request, "channel", &error);
       Pending *p;
@@ -606,10 +539,10 @@ handle_request (FastConn *c, const Request *req, const char *body, gsize len)
     }
   switch (req->route)
     {
-    case ROUTE_BROADCAST:
+    case HERALD_API_ROUTE_BROADCAST:
       ok = herald_hub_broadcast (self->hub, data, &delivered, &error);
       break;
-    case ROUTE_USER_SEND:
+    case HERALD_API_ROUTE_USER_SEND:
       if (!g_utf8_validate (req->arg, -1, NULL))
         {
           emit_error (c, SOUP_STATUS_BAD_REQUEST, gettext ("Invalid user id"), req);
@@ -617,12 +550,12 @@ handle_request (FastConn *c, const Request *req, const char *body, gsize len)
         }
       ok = herald_hub_send_to_user (self->hub, req->arg, data, &delivered, &error);
       break;
-    case ROUTE_CONNECTION_SEND:
+    case HERALD_API_ROUTE_CONNECTION_SEND:
       ok = herald_hub_send_to_connection (self->hub, req->arg, data, &error);
       delivered = 1;
       break;
-    case ROUTE_PUBLISH:
-    case ROUTE_NONE:
+    case HERALD_API_ROUTE_PUBLISH:
+    case HERALD_API_ROUTE_NONE:
     default:
       g_assert_not_reached ();
     }
@@ -632,323 +565,9 @@ handle_request (FastConn *c, const Request *req, const char *body, gsize len)
     emit_gerror (c, error, req);
 }
 
-/* "/api/users/{x}/send" → "{x}", as herald-http-api.c's routing does. */
-static char *
-path_middle (const char *path, const char *prefix, const char *suffix)
-{
-  gsize len = strlen (path), prefix_len = strlen (prefix), suffix_len = strlen (suffix);
-
-  if (len <= prefix_len + suffix_len || !g_str_has_prefix (path, prefix)
-      || !g_str_has_suffix (path, suffix))
-    return NULL;
-  return g_strndup (path + prefix_len, len - prefix_len - suffix_len);
-}
-
 /* The request target, if it is one of the routes answered here and plain
  * enough that libsoup would see the same path: origin form, no query or
  * fragment, no dot segments, valid percent-escapes. */
-static Route
-match_route (const char *target, char **arg)
-{
-  g_autofree char *path = NULL;
-
-  *arg = NULL;
-  if (!g_str_has_prefix (target, "/api/") || strpbrk (target, "?#") != NULL
-      || strstr (target, "/.") != NULL)
-    return ROUTE_NONE;
-  for (const char *p = target; *p; p++)
-    if ((guchar)*p <= 0x20 || (guchar)*p >= 0x7f || *p == '\\')
-      return ROUTE_NONE;
-  if (strchr (target, '%') != NULL)
-    {
-      path = g_uri_unescape_string (target, NULL);
-      if (path == NULL)
-        return ROUTE_NONE;
-    }
-  else
-    path = g_strdup (target);
-
-  if (g_str_equal (path, "/api/publish"))
-    return ROUTE_PUBLISH;
-  if (g_str_equal (path, "/api/broadcast"))
-    return ROUTE_BROADCAST;
-  if ((*arg = path_middle (path, "/api/users/", "/send")) != NULL)
-    return ROUTE_USER_SEND;
-  if (g_str_has_prefix (path, "/api/channels/"))
-    return ROUTE_NONE;
-  if ((*arg = path_middle (path, "/api/connections/", "/send")) != NULL)
-    {
-      if (herald_connection_id_is_valid (*arg))
-        return ROUTE_CONNECTION_SEND;
-      g_clear_pointer (arg, g_free);
-    }
-  return ROUTE_NONE;
-}
-
-static gboolean
-host_is_plain (const char *host)
-{
-  if (host == NULL || *host == '\0')
-    return FALSE;
-  for (const char *p = host; *p; p++)
-    if (!g_ascii_isalnum (*p) && strchr (".-_:[]", *p) == NULL)
-      return FALSE;
-  return TRUE;
-}
-
-static gboolean
-parse_length (SoupMessageHeaders *headers, gsize *length)
-{
-  const char *value = soup_message_headers_get_list (headers, "Content-Length");
-  guint64 n;
-
-  if (value == NULL || *value == '\0')
-    return FALSE;
-  for (const char *p = value; *p; p++)
-    if (!g_ascii_isdigit (*p))
-      return FALSE; /* also a repeated header ("5, 5") or signs: libsoup's call */
-  if (strlen (value) > 15)
-    return FALSE;
-  n = g_ascii_strtoull (value, NULL, 10);
-  *length = (gsize)n;
-  return TRUE;
-}
-
-/* ---- the common head, read without libsoup ---- */
-
-typedef enum
-{
-  SIMPLE_NO,     /* not for the fast path: libsoup answers it */
-  SIMPLE_YES,    /* answered here; @req is filled */
-  SIMPLE_UNSURE, /* unusual: let libsoup's parser decide */
-} Simple;
-
-#define VALUE_MAX 1024
-
-typedef struct
-{
-  const char *value;
-  gsize len;
-  guint count;
-} SimpleHeader;
-
-static gboolean
-is_tchar (guchar c)
-{
-  return g_ascii_isalnum (c) || (c != 0 && strchr ("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-static gboolean
-name_is (const char *name, gsize len, const char *want)
-{
-  return strlen (want) == len && g_ascii_strncasecmp (name, want, len) == 0;
-}
-
-/* Whether the comma-separated @value contains the token @want (any case). */
-static gboolean
-list_contains (const SimpleHeader *h, const char *want)
-{
-  gsize want_len = strlen (want);
-  const char *p = h->value, *end = h->value + h->len;
-
-  while (p < end)
-    {
-      const char *item_end = memchr (p, ',', end - p);
-      const char *a = p, *b = item_end ? item_end : end;
-
-      while (a < b && (*a == ' ' || *a == '\t'))
-        a++;
-      while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-        b--;
-      if ((gsize)(b - a) == want_len && g_ascii_strncasecmp (a, want, want_len) == 0)
-        return TRUE;
-      p = item_end ? item_end + 1 : end;
-    }
-  return FALSE;
-}
-
-/* The usual head of an API client — "POST <target> HTTP/1.x", CRLF lines,
- * plain "Name: value" headers, each header that matters once — read in one
- * pass. Anything else is UNSURE and goes through libsoup's parser, so both
- * read every head the same way (tests/test-http-fast.c). */
-static Simple
-request_decide_simple (HeraldHttpFast *self, const char *head, gsize head_len, Request *req)
-{
-  const char *p = head, *end = head + head_len - 2; /* the final CRLF */
-  const char *target, *target_end, *line_end;
-  SimpleHeader host = { 0 }, length = { 0 }, auth = { 0 }, connection = { 0 };
-  gboolean http10, has_api_key;
-  char target_buf[VALUE_MAX], host_buf[VALUE_MAX], auth_buf[VALUE_MAX];
-  const char *api_key;
-
-  if (head_len < 5 || memcmp (p, "POST ", 5) != 0)
-    return SIMPLE_UNSURE;
-  target = p + 5;
-  line_end = memchr (target, '\r', end - target);
-  if (line_end == NULL || line_end[1] != '\n' || line_end - target < 10)
-    return SIMPLE_UNSURE;
-  target_end = line_end - 9;
-  if (memcmp (target_end, " HTTP/1.1", 9) == 0)
-    http10 = FALSE;
-  else if (memcmp (target_end, " HTTP/1.0", 9) == 0)
-    http10 = TRUE;
-  else
-    return SIMPLE_UNSURE;
-  if (target_end == target || (gsize)(target_end - target) >= VALUE_MAX
-      || memchr (target, ' ', target_end - target) != NULL)
-    return SIMPLE_UNSURE;
-
-  for (p = line_end + 2; p < end; p = line_end + 2)
-    {
-      const char *name = p, *colon, *v, *v_end;
-      SimpleHeader *slot = NULL;
-
-      line_end = memchr (p, '\r', end - p + 1);
-      if (line_end == NULL || line_end[1] != '\n')
-        return SIMPLE_UNSURE;
-      for (colon = name; colon < line_end && is_tchar ((guchar)*colon); colon++)
-        ;
-      if (colon == name || colon == line_end || *colon != ':')
-        return SIMPLE_UNSURE; /* also obs-fold (a line starting with a space) */
-      for (v = colon + 1; v < line_end && (*v == ' ' || *v == '\t'); v++)
-        ;
-      for (v_end = line_end; v_end > v && (v_end[-1] == ' ' || v_end[-1] == '\t'); v_end--)
-        ;
-      for (const char *q = v; q < v_end; q++)
-        if ((guchar)*q < 0x20 ? *q != '\t' : (guchar)*q >= 0x7f)
-          return SIMPLE_UNSURE;
-      if (name_is (name, colon - name, "Transfer-Encoding")
-          || name_is (name, colon - name, "Expect") || name_is (name, colon - name, "Upgrade")
-          || name_is (name, colon - name, "Origin"))
-        return SIMPLE_NO; /* chunked bodies, 100-continue, upgrades, CORS: libsoup */
-      if (name_is (name, colon - name, "Host"))
-        slot = &host;
-      else if (name_is (name, colon - name, "Content-Length"))
-        slot = &length;
-      else if (name_is (name, colon - name, "Authorization"))
-        slot = &auth;
-      else if (name_is (name, colon - name, "Connection"))
-        slot = &connection;
-      if (slot)
-        {
-          if (slot->count++ > 0 || (gsize)(v_end - v) >= VALUE_MAX)
-            return SIMPLE_UNSURE;
-          slot->value = v;
-          slot->len = v_end - v;
-        }
-    }
-
-  if (host.count == 0 || length.count == 0 || length.len == 0 || length.len > 15)
-    return SIMPLE_UNSURE;
-  for (gsize i = 0; i < length.len; i++)
-    if (!g_ascii_isdigit (length.value[i]))
-      return SIMPLE_UNSURE;
-
-  memset (req, 0, sizeof *req);
-  memcpy (target_buf, target, target_end - target);
-  target_buf[target_end - target] = '\0';
-  req->route = match_route (target_buf, &req->arg);
-  if (req->route == ROUTE_NONE)
-    return SIMPLE_NO;
-  memcpy (host_buf, host.value, host.len);
-  host_buf[host.len] = '\0';
-  if (!host_is_plain (host_buf))
-    {
-      request_clear (req);
-      return SIMPLE_NO;
-    }
-  req->length = (gsize)g_ascii_strtoull (length.value, NULL, 10);
-  if (http10)
-    {
-      req->close = connection.count == 0 || !list_contains (&connection, "keep-alive");
-      req->http10 = !req->close;
-    }
-  else
-    req->close = connection.count > 0 && list_contains (&connection, "close");
-
-  api_key = herald_config_get_api_key (self->config);
-  has_api_key = FALSE;
-  if (auth.count > 0 && auth.len >= 7 && g_ascii_strncasecmp (auth.value, "Bearer ", 7) == 0)
-    {
-      const char *token = auth.value + 7;
-      gsize token_len = auth.len - 7;
-
-      while (token_len > 0 && *token == ' ')
-        token++, token_len--;
-      memcpy (auth_buf, token, token_len);
-      auth_buf[token_len] = '\0';
-      has_api_key = api_key != NULL && herald_http_api_key_matches (auth_buf, api_key);
-    }
-  if (api_key == NULL)
-    req->early = SOUP_STATUS_NOT_FOUND;
-  else if (!has_api_key)
-    req->early = SOUP_STATUS_UNAUTHORIZED;
-  return SIMPLE_YES;
-}
-
-/* The same decision with libsoup's parser, for any head. */
-static gboolean
-request_decide_soup (HeraldHttpFast *self, const char *head, gsize head_len, Request *req)
-{
-  SoupMessageHeaders *h = self->headers;
-  g_autofree char *method = NULL;
-  g_autofree char *target = NULL;
-  SoupHTTPVersion version = SOUP_HTTP_1_1;
-  const char *api_key;
-  guint status;
-
-  memset (req, 0, sizeof *req);
-  soup_message_headers_clear (h);
-  status = soup_headers_parse_request (head, (int)head_len, h, &method, &target, &version);
-  if (status != SOUP_STATUS_OK || g_strcmp0 (method, "POST") != 0)
-    return FALSE;
-  req->route = match_route (target, &req->arg);
-  if (req->route == ROUTE_NONE)
-    return FALSE;
-  /* Chunked bodies, 100-continue, upgrades and browsers (CORS) stay with libsoup. */
-  if (soup_message_headers_get_one (h, "Transfer-Encoding") != NULL
-      || soup_message_headers_get_one (h, "Expect") != NULL
-      || soup_message_headers_get_one (h, "Upgrade") != NULL
-      || soup_message_headers_get_one (h, "Origin") != NULL
-      || !host_is_plain (soup_message_headers_get_one (h, "Host"))
-      || !parse_length (h, &req->length))
-    {
-      request_clear (req);
-      return FALSE;
-    }
-
-  if (version == SOUP_HTTP_1_0)
-    {
-      req->close = !soup_message_headers_header_contains (h, "Connection", "keep-alive");
-      req->http10 = !req->close;
-    }
-  else
-    req->close = soup_message_headers_header_contains (h, "Connection", "close");
-
-  api_key = herald_config_get_api_key (self->config);
-  if (api_key == NULL)
-    req->early = SOUP_STATUS_NOT_FOUND;
-  else if (!herald_http_api_headers_authorized (h, api_key))
-    req->early = SOUP_STATUS_UNAUTHORIZED;
-  return TRUE;
-}
-
-/* Whether the head in @head[0..head_len) is answered here; fills @req. */
-static gboolean
-request_decide (HeraldHttpFast *self, const char *head, gsize head_len, Request *req)
-{
-  switch (request_decide_simple (self, head, head_len, req))
-    {
-    case SIMPLE_YES:
-      return TRUE;
-    case SIMPLE_NO:
-      return FALSE;
-    case SIMPLE_UNSURE:
-    default:
-      return request_decide_soup (self, head, head_len, req);
-    }
-}
-
 /**
  * herald_http_fast_read_head_for_test:
  *
@@ -960,16 +579,20 @@ int
 herald_http_fast_read_head_for_test (HeraldHttpFast *self, const char *head, gsize head_len,
                                      gboolean simple, HeraldHttpFastHead *out)
 {
-  Request req = { 0 };
+  HeraldHttpFastRequest req = { 0 };
   int result;
 
   if (simple)
     {
-      Simple r = request_decide_simple (self, head, head_len, &req);
-      result = r == SIMPLE_YES ? 1 : r == SIMPLE_NO ? 0 : -1;
+      HeraldHttpFastSimple r
+          = herald_http_fast_request_decide_simple (self->config, head, head_len, &req);
+      result = r == HERALD_HTTP_FAST_SIMPLE_YES ? 1 : r == HERALD_HTTP_FAST_SIMPLE_NO ? 0 : -1;
     }
   else
-    result = request_decide_soup (self, head, head_len, &req) ? 1 : 0;
+    result
+        = herald_http_fast_request_decide_soup (self->config, self->headers, head, head_len, &req)
+              ? 1
+              : 0;
   memset (out, 0, sizeof *out);
   if (result == 1)
     {
@@ -980,7 +603,7 @@ herald_http_fast_read_head_for_test (HeraldHttpFast *self, const char *head, gsi
       out->close = req.close;
       out->http10 = req.http10;
     }
-  request_clear (&req);
+  herald_http_fast_request_clear (&req);
   return result;
 }
 
@@ -1084,8 +707,10 @@ read_head (FastConn *c)
       return FALSE;
     }
 
-  request_clear (&c->req);
-  if (bare || !request_decide (self, self->buffer, head_len, &c->req))
+  herald_http_fast_request_clear (&c->req);
+  if (bare
+      || !herald_http_fast_request_decide (self->config, self->headers, self->buffer, head_len,
+                                           &c->req))
     {
       c->hand_off = TRUE;
       return FALSE;
@@ -1096,7 +721,7 @@ read_head (FastConn *c)
     {
       /* The body is not read (too large, or not needed for the answer and
        * not here yet): answer now and close (lingering drains it). */
-      Request *req = &c->req;
+      HeraldHttpFastRequest *req = &c->req;
 
       req->close = TRUE;
       if (!consume (c, head_len))
@@ -1127,7 +752,7 @@ read_head (FastConn *c)
        * and that is now consumed: anything newer raises a fresh edge, so
        * save the peek that would only say EAGAIN. */
       more = (gsize)n > head_len + c->req.length || (gsize)n == c->peek_size || c->peer_done;
-      request_clear (&c->req);
+      herald_http_fast_request_clear (&c->req);
       c->state = STATE_IDLE;
       c->peek_size = PEEK_FIRST;
       c->deadline = herald_loop_now () + IDLE_TIMEOUT;
@@ -1162,7 +787,7 @@ static gsize
 answer_buffered (FastConn *c, const char *data, gsize len, gboolean *stop)
 {
   HeraldHttpFast *self = c->owner;
-  Request *req = &c->req;
+  HeraldHttpFastRequest *req = &c->req;
   gsize used = 0;
 
   while (used < len && c->owner != NULL)
@@ -1186,17 +811,17 @@ answer_buffered (FastConn *c, const char *data, gsize len, gboolean *stop)
       /* Complete or not, a head may not pass HEAD_MAX. */
       if (found ? head_len > HEAD_MAX : len - used >= HEAD_MAX)
         {
-          Request too_long = { .close = TRUE };
+          HeraldHttpFastRequest too_long = { .close = TRUE };
           emit_error (c, 431, "Request header fields too large", &too_long);
           *stop = TRUE;
           return len;
         }
       if (!found)
         break; /* wait for the rest of the head */
-      request_clear (req);
-      if (bare || !request_decide (self, at, head_len, req))
+      herald_http_fast_request_clear (req);
+      if (bare || !herald_http_fast_request_decide (self->config, self->headers, at, head_len, req))
         {
-          request_clear (req);
+          herald_http_fast_request_clear (req);
           c->hand_off = TRUE;
           *stop = TRUE;
           break;
@@ -1212,18 +837,18 @@ answer_buffered (FastConn *c, const char *data, gsize len, gboolean *stop)
           else
             emit_error (c, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
                         gettext ("Request body exceeds max-message-size"), req);
-          request_clear (req);
+          herald_http_fast_request_clear (req);
           *stop = TRUE;
           return len;
         }
       if (head_len + req->length > len - used)
         {
-          request_clear (req);
+          herald_http_fast_request_clear (req);
           break; /* wait for the rest of the body */
         }
       handle_request (c, req, at + head_len, req->length);
       used += head_len + req->length;
-      request_clear (req);
+      herald_http_fast_request_clear (req);
     }
   return used;
 }
@@ -1343,7 +968,7 @@ read_body (FastConn *c)
       c->body_got += n;
     }
   handle_request (c, &c->req, (const char *)c->body->data, c->req.length);
-  request_clear (&c->req);
+  herald_http_fast_request_clear (&c->req);
   c->buffered = TRUE;
   if (c->body->len > 64 * 1024)
     g_byte_array_set_size (c->body, 0);
@@ -1469,10 +1094,10 @@ conn_read (FastConn *c)
   conn_unref (c);
 }
 
-void
-herald_http_fast_handle_events (gpointer ptr, guint32 events)
+static void
+conn_ready (HeraldLoopHandler *handler, guint32 events)
 {
-  FastConn *c = ptr;
+  FastConn *c = (FastConn *)handler;
 
   /* Closed earlier in this batch of events (herald_http_fast_close_all()). */
   if (c->owner == NULL)

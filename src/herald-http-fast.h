@@ -28,19 +28,14 @@ typedef struct _HeraldHttpFast HeraldHttpFast;
 typedef void (*HeraldHttpFastHandOff) (gpointer user_data, gpointer listener, int fd,
                                        GBytes *prefix);
 
-/* The first field of every pointer this module registers in the epoll set
- * points to this marker. */
-extern const char herald_http_fast_marker[];
-
 HeraldHttpFast *herald_http_fast_new (HeraldHub *hub, HeraldLoop *loop,
                                       HeraldHttpFastHandOff hand_off, gpointer user_data);
 /* Closes every connection still owned here. */
 void herald_http_fast_free (HeraldHttpFast *self);
 
-/* Takes ownership of the accepted, non-blocking @fd. */
+/* Takes ownership of the accepted, non-blocking @fd; its events come
+ * through a HeraldLoopHandler (herald-loop.h). */
 void herald_http_fast_accept (HeraldHttpFast *self, int fd, gpointer listener);
-/* @ptr: what the epoll set returned (its first field is the marker). */
-void herald_http_fast_handle_events (gpointer ptr, guint32 epoll_events);
 /* Writes the responses of this iteration; call once per loop iteration. */
 void herald_http_fast_flush (HeraldHttpFast *self);
 gboolean herald_http_fast_has_pending (HeraldHttpFast *self);

@@ -18,13 +18,20 @@
 #include "herald-json.h"
 #include "herald-names.h"
 #include "herald-resources.h"
-#include "herald-router.h"
 #include "herald-security.h"
+#include "herald-subscribe.h"
 
-#define SSE_RETRY_MS 3000
+/* The front's context of the handlers: one per SoupServer. */
+typedef struct
+{
+  SoupServer *server; /* unowned: owns this */
+  HeraldHub *hub;
+  HeraldWorker *worker;
+} HttpHandlers;
 
 typedef struct
 {
+  HttpHandlers *handlers;
   HeraldWorker *worker;
   char *id;
   HeraldTransport transport;
@@ -39,7 +46,7 @@ typedef struct
 static void
 pending_free (Pending *p)
 {
-  HeraldHub *hub = herald_worker_get_hub (p->worker);
+  HeraldHub *hub = p->handlers->hub;
 
   if (p->reserved)
     herald_hub_release_connection (hub, p->id, 1006, "handshake not completed", FALSE);
@@ -208,7 +215,7 @@ authenticate (HeraldHub *hub, SoupServerMessage *msg, HeraldJwtClaims **claims_o
 static gboolean
 reserve (Pending *p, SoupServerMessage *msg, const char *requested_id)
 {
-  HeraldHub *hub = herald_worker_get_hub (p->worker);
+  HeraldHub *hub = p->handlers->hub;
   g_autoptr (GError) error = NULL;
 
   if (herald_worker_is_shutting_down (p->worker))
@@ -237,7 +244,7 @@ reserve (Pending *p, SoupServerMessage *msg, const char *requested_id)
 }
 
 /* Takes the socket from libsoup. Returns the fd (owned) or -1. */
-/* The stream Herald handed to libsoup (herald-worker.c accept path), under
+/* The stream Herald handed to libsoup (herald-front.c accept path), under
  * libsoup's stolen wrapper: it carries the socket's fd. */
 static GIOStream *
 base_stream (GIOStream *stolen)
@@ -299,17 +306,18 @@ steal_socket (SoupServerMessage *msg, GIOStream **tls_out, GBytes **leftover_out
   return fd;
 }
 
+/* Takes the socket from libsoup and hands it to the hub, which builds the
+ * connection (and, for SSE, subscribes it). */
 static HeraldConnection *
-adopt (Pending *p, SoupServerMessage *msg)
+adopt (Pending *p, SoupServerMessage *msg, const HeraldSubscribeRequest *subscribe)
 {
-  HeraldHub *hub = herald_worker_get_hub (p->worker);
   g_autoptr (GIOStream) tls = NULL;
   g_autoptr (GBytes) leftover = NULL;
   HeraldConnectionSetup setup = { 0 };
   HeraldConnection *conn;
   int fd;
 
-  herald_security_forget (p->worker, msg);
+  herald_security_forget (p->handlers->server, msg);
   fd = steal_socket (msg, &tls, &leftover);
   if (fd < 0)
     return NULL;
@@ -321,11 +329,9 @@ adopt (Pending *p, SoupServerMessage *msg)
   setup.deflate = p->deflate;
   setup.remote_address = p->remote;
   setup.claims = g_steal_pointer (&p->claims);
-  conn = herald_connection_new (p->worker, &setup);
-  g_clear_pointer (&setup.claims, herald_jwt_claims_free);
-  herald_worker_add_connection (p->worker, conn);
   p->reserved = FALSE; /* the connection owns the reservation now */
-  herald_hub_connection_opened (hub, p->id, herald_connection_get_user_id (conn), p->transport);
+  conn = herald_hub_adopt (p->handlers->hub, p->worker, &setup, subscribe);
+  g_clear_pointer (&setup.claims, herald_jwt_claims_free);
   return conn;
 }
 
@@ -339,9 +345,7 @@ on_ws_upgraded (SoupServerMessage *msg, gpointer user_data)
 
   if (soup_server_message_get_status (msg) != SOUP_STATUS_SWITCHING_PROTOCOLS)
     return;
-  conn = adopt (p, msg);
-  if (conn)
-    herald_connection_start (conn);
+  conn = adopt (p, msg, NULL);
 }
 
 /* The offered subprotocols without the bearer.<token> entries, which carry
@@ -383,8 +387,9 @@ static void
 ws_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
             gpointer user_data)
 {
-  HeraldWorker *worker = user_data;
-  HeraldHub *hub = herald_worker_get_hub (worker);
+  HttpHandlers *handlers = user_data;
+  HeraldWorker *worker = handlers->worker;
+  HeraldHub *hub = handlers->hub;
   HeraldConfig *config = herald_hub_get_config (hub);
   g_autoptr (GError) error = NULL;
   g_auto (GStrv) protocols = NULL;
@@ -407,6 +412,7 @@ ws_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
     }
 
   p = g_new0 (Pending, 1);
+  p->handlers = handlers;
   p->worker = worker;
   p->transport = HERALD_TRANSPORT_WEBSOCKET;
   p->remote = g_strdup (soup_server_message_get_remote_host (msg));
@@ -453,130 +459,6 @@ refused:
 
 /* ---- SSE ---- */
 
-static void
-sse_subscribe (HeraldConnection *conn, Pending *p)
-{
-  HeraldWorker *worker = p->worker;
-  HeraldEngine *engine = herald_hub_get_engine (herald_worker_get_hub (worker));
-  g_autoptr (GString) head = g_string_new (NULL);
-  g_autoptr (HeraldRecovery) recovery = NULL;
-  g_autofree char *epoch = NULL;
-  g_autofree char *connected = NULL;
-  g_autofree guint64 *positions = g_new0 (guint64, g_strv_length (p->channels) + 1);
-  guint64 since = 0;
-  gboolean resume = FALSE;
-
-  gboolean resuming_requested = p->last_event_id && *p->last_event_id;
-
-  g_string_append_printf (head, "retry: %u\n\n", SSE_RETRY_MS);
-
-  /* The channels go into this worker's table first, so the hub posts every
-   * message published from now on here; otherwise one published between the
-   * snapshot below and the subscription would reach neither (as the
-   * WebSocket subscribe does). */
-  for (guint i = 0; p->channels[i]; i++)
-    herald_worker_ensure_channel (worker, p->channels[i]);
-
-  /* Each channel's offset before the snapshot: when resuming, messages up
-   * to it still queued for this worker are skipped (the client had them, or
-   * gets them in the replay); read before the snapshot so nothing in between
-   * is lost. A fresh stream skips nothing: a message published after the
-   * channel went into the table but before its offset was read (the Redis
-   * engine reads it once the node's SUBSCRIBE is confirmed) comes live and
-   * in no replay, so skipping it lost it (tests/test-redis.c sse-resume,
-   * under load). Reading the offsets still waits for that SUBSCRIBE, so the
-   * "connected" event goes out only once the stream receives messages. */
-  for (guint i = 0; p->channels[i]; i++)
-    herald_engine_get_position (engine, p->channels[i], &positions[i], NULL);
-
-  if (p->last_event_id && *p->last_event_id)
-    {
-      if (herald_sse_id_parse (p->last_event_id, &epoch, &since))
-        {
-          recovery = herald_engine_recover_stream (engine, (const char *const *)p->channels, epoch,
-                                                   since);
-          resume = recovery->recovered;
-        }
-      else /* not ours: ask beyond any position, only for the current one */
-        recovery = herald_engine_recover_stream (engine, (const char *const *)p->channels, NULL,
-                                                 G_MAXUINT64);
-      if (!resume)
-        {
-          g_autofree char *id = NULL;
-          /* Resuming from the reset continues from here, not from the
-           * start of history. */
-          id = herald_sse_id_format (recovery->epoch ? recovery->epoch : "", recovery->top_offset);
-          g_string_append_printf (head, "id: %s\nevent: reset\ndata: {\"type\":\"reset\"}\n\n", id);
-        }
-    }
-  else
-    {
-      /* A fresh stream starts at the node's current position, read after
-       * the channel positions: a reconnect before the first message resumes
-       * from here (messages published in between may arrive live, never
-       * twice). */
-      g_autofree char *cur = NULL;
-      guint64 seq = 0;
-
-      if (herald_engine_get_stream_position (engine, &seq, &cur) && cur != NULL)
-        {
-          g_autofree char *id = herald_sse_id_format (cur, seq);
-          g_string_append_printf (head, "id: %s\n", id);
-        }
-    }
-
-  {
-    /* As the WebSocket's connected frame: the user the token named, or null. */
-    g_autoptr (JsonBuilder) b = json_builder_new ();
-    g_autoptr (JsonGenerator) gen = json_generator_new ();
-    g_autoptr (JsonNode) root = NULL;
-    const char *user = herald_connection_get_user_id (conn);
-
-    json_builder_begin_object (b);
-    json_builder_set_member_name (b, "type");
-    json_builder_add_string_value (b, "connected");
-    json_builder_set_member_name (b, "connection_id");
-    json_builder_add_string_value (b, herald_connection_get_id (conn));
-    json_builder_set_member_name (b, "user_id");
-    if (user != NULL)
-      json_builder_add_string_value (b, user);
-    else
-      json_builder_add_null_value (b);
-    json_builder_end_object (b);
-    root = json_builder_get_root (b);
-    json_generator_set_root (gen, root);
-    connected = json_generator_to_data (gen, NULL);
-  }
-  g_string_append_printf (head, "event: connected\ndata: %s\n\n", connected);
-  {
-    g_autoptr (GBytes) bytes = g_bytes_new (head->str, head->len);
-    herald_connection_enqueue (conn, bytes);
-  }
-
-  for (guint i = 0; p->channels[i]; i++)
-    {
-      HeraldSubscription *sub;
-      if (herald_connection_find_subscription (conn, p->channels[i]))
-        continue;
-      sub = herald_connection_add_subscription (
-          conn, herald_worker_ensure_channel (worker, p->channels[i]));
-      sub->skip_until = resuming_requested ? positions[i] : 0;
-      if (resume)
-        {
-          /* Messages in the replay are skipped if they also arrive live. */
-          for (guint j = 0; j < recovery->messages->len; j++)
-            {
-              HeraldMessage *m = g_ptr_array_index (recovery->messages, j);
-              if (g_str_equal (herald_message_get_channel (m), p->channels[i]))
-                sub->skip_until = MAX (sub->skip_until, herald_message_get_offset (m));
-            }
-        }
-    }
-  if (resume)
-    for (guint j = 0; j < recovery->messages->len; j++)
-      herald_connection_deliver (conn, g_ptr_array_index (recovery->messages, j));
-}
-
 /* channel=a&channel=a is one subscription: counted once against the limit
  * and replayed once on resume. Keeps the first occurrence, in order. */
 static void
@@ -603,20 +485,22 @@ static void
 on_sse_headers (SoupServerMessage *msg, gpointer user_data)
 {
   Pending *p = user_data;
-  g_autoptr (HeraldConnection) conn = adopt (p, msg);
-
-  if (conn == NULL)
-    return;
-  herald_connection_start (conn);
-  sse_subscribe (conn, p);
+  HeraldSubscribeRequest request = {
+    .channels = (const char *const *)p->channels,
+    .from = HERALD_SUBSCRIBE_STREAM,
+    .last_event_id = p->last_event_id,
+    .presence = -1,
+  };
+  g_autoptr (HeraldConnection) conn = adopt (p, msg, &request);
 }
 
 static void
 sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
              gpointer user_data)
 {
-  HeraldWorker *worker = user_data;
-  HeraldHub *hub = herald_worker_get_hub (worker);
+  HttpHandlers *handlers = user_data;
+  HeraldWorker *worker = handlers->worker;
+  HeraldHub *hub = handlers->hub;
   HeraldConfig *config = herald_hub_get_config (hub);
   SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
   const char *method = soup_server_message_get_method (msg);
@@ -648,6 +532,7 @@ sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
     }
 
   p = g_new0 (Pending, 1);
+  p->handlers = handlers;
   p->worker = worker;
   p->transport = HERALD_TRANSPORT_SSE;
   p->remote = g_strdup (soup_server_message_get_remote_host (msg));
@@ -679,7 +564,7 @@ sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
                   "Invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / -");
           goto refused;
         }
-      if (!herald_protocol_may_subscribe (config, p->claims, p->channels[i]))
+      if (!herald_hub_may_subscribe (hub, p->claims, p->channels[i]))
         {
           refuse (msg, SOUP_STATUS_FORBIDDEN, "Not allowed to subscribe to this channel");
           goto refused;
@@ -734,7 +619,7 @@ page_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
   if (strstr (path, "..") != NULL
       || (g_str_has_prefix (path, "/admin.")
           && !herald_config_get_admin_page (
-              herald_hub_get_config (herald_worker_get_hub (user_data)))))
+              herald_hub_get_config (((HttpHandlers *)user_data)->hub))))
     {
       refuse (msg, SOUP_STATUS_NOT_FOUND, "Not found");
       return;
@@ -760,9 +645,14 @@ page_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
 }
 
 void
-herald_http_register (SoupServer *server, HeraldWorker *worker)
+herald_http_register (SoupServer *server, HeraldHub *hub, HeraldWorker *worker)
 {
   static gsize pages_registered = 0;
+  HttpHandlers *handlers;
+
+  g_return_if_fail (SOUP_IS_SERVER (server));
+  g_return_if_fail (HERALD_IS_HUB (hub));
+  g_return_if_fail (HERALD_IS_WORKER (worker));
 
   /* The pages are compiled with --manual-register (see src/meson.build). */
   if (g_once_init_enter (&pages_registered))
@@ -770,12 +660,17 @@ herald_http_register (SoupServer *server, HeraldWorker *worker)
       herald_register_resource ();
       g_once_init_leave (&pages_registered, 1);
     }
-  herald_security_watch_server (server, worker);
-  herald_http_early_watch (server, worker);
+  handlers = g_new0 (HttpHandlers, 1);
+  handlers->server = server;
+  handlers->hub = hub;
+  handlers->worker = worker;
+  g_object_set_data_full (G_OBJECT (server), "herald-http", handlers, g_free);
+  herald_security_watch_server (server, herald_hub_get_config (hub));
+  herald_http_early_watch (server, herald_hub_get_config (hub));
   /* Early handlers: WebSocket, SSE and the pages need no request body, so
    * they decide from the head (a refusal is then answered at once,
    * herald-http-early.c). */
-  soup_server_add_early_handler (server, "/ws", ws_handler, worker, NULL);
-  soup_server_add_early_handler (server, "/events", sse_handler, worker, NULL);
-  soup_server_add_early_handler (server, NULL, page_handler, worker, NULL);
+  soup_server_add_early_handler (server, "/ws", ws_handler, handlers, NULL);
+  soup_server_add_early_handler (server, "/events", sse_handler, handlers, NULL);
+  soup_server_add_early_handler (server, NULL, page_handler, handlers, NULL);
 }

@@ -11,11 +11,13 @@
 
 #include <libsoup/soup.h>
 
+#include "herald-hub.h"
 #include "herald-worker.h"
 
 G_BEGIN_DECLS
 
-void herald_http_register (SoupServer *server, HeraldWorker *worker);
+/* Adds the handshake handlers of @worker's front to @server. */
+void herald_http_register (SoupServer *server, HeraldHub *hub, HeraldWorker *worker);
 
 /* Extracts a token: ?token=, Authorization: Bearer, the subprotocol entry
  * bearer.<token>, or the herald_token cookie (in that order). */

@@ -33,6 +33,7 @@ struct _HeraldHub
   GMainContext *main_context;
 
   GPtrArray *workers; /* of HeraldWorker (owned) */
+  HeraldStreamLimits limits; /* what the connections read, kept from the config */
 
   GMutex lock;            /* guards the registry below */
   GHashTable *registry;   /* connection id → Entry */
@@ -61,55 +62,6 @@ enum
   N_SIGNALS
 };
 static guint signals[N_SIGNALS];
-
-const guint16 herald_close_codes[16]
-    = { 1000, 1001, 1002, 1003, 1006, 1007, 1008, 1009, 1011, 4001, 4002, 4003, 4004, 4029, 0, 0 };
-
-guint
-herald_close_code_index (guint16 code)
-{
-  for (guint i = 0; i < 14; i++)
-    if (herald_close_codes[i] == code)
-      return i;
-  return 15; /* "other" */
-}
-
-const char *
-herald_transport_to_string (HeraldTransport transport)
-{
-  return transport == HERALD_TRANSPORT_SSE ? "sse" : "websocket";
-}
-
-void
-herald_connection_info_free (HeraldConnectionInfo *info)
-{
-  if (info == NULL)
-    return;
-  g_free (info->id);
-  g_free (info->user_id);
-  g_free (info->remote_address);
-  g_strfreev (info->channels);
-  g_free (info);
-}
-
-void
-herald_channel_info_free (HeraldChannelInfo *info)
-{
-  if (info == NULL)
-    return;
-  g_free (info->name);
-  g_free (info);
-}
-
-void
-herald_presence_free (HeraldPresence *presence)
-{
-  if (presence == NULL)
-    return;
-  g_free (presence->channel);
-  g_strfreev (presence->users);
-  g_free (presence);
-}
 
 static void
 entry_free (Entry *entry)
@@ -290,6 +242,21 @@ on_limits_changed (HeraldConfig *config, GParamSpec *pspec, HeraldHub *self)
   herald_hub_foreach_worker (self, reschedule_worker, NULL);
 }
 
+/* The connections' snapshot of the limits, written whenever the config
+ * changes (in the thread that changed it), before anything hears of it. */
+static void
+update_limits (HeraldConfig *config, GParamSpec *pspec, HeraldHub *self)
+{
+  HeraldStreamLimits *l = &self->limits;
+
+  g_atomic_int_set (&l->heartbeat_interval, herald_config_get_heartbeat_interval (config));
+  g_atomic_int_set (&l->connection_timeout, herald_config_get_connection_timeout (config));
+  g_atomic_int_set (&l->leeway, herald_config_get_leeway (config));
+  g_atomic_int_set (&l->messages_per_second, herald_config_get_messages_per_second (config));
+  g_atomic_int_set (&l->send_queue_max_bytes, herald_config_get_send_queue_max_bytes (config));
+  g_atomic_int_set (&l->max_message_size, herald_config_get_max_message_size (config));
+}
+
 static void
 herald_hub_class_init (HeraldHubClass *klass)
 {
@@ -341,8 +308,15 @@ herald_hub_init (HeraldHub *self)
 HeraldHub *
 herald_hub_new (HeraldConfig *config, HeraldEngine *engine)
 {
-  HeraldHub *self = g_object_new (HERALD_TYPE_HUB, "config", config, "engine", engine, NULL);
+  HeraldHub *self;
 
+  g_return_val_if_fail (HERALD_IS_CONFIG (config), NULL);
+  g_return_val_if_fail (HERALD_IS_ENGINE (engine), NULL);
+
+  self = g_object_new (HERALD_TYPE_HUB, "config", config, "engine", engine, NULL);
+  update_limits (config, NULL, self);
+  /* First, so that what reacts to a change below sees the new limits. */
+  g_signal_connect_object (config, "notify", G_CALLBACK (update_limits), self, 0);
   g_signal_connect_object (config, "notify::heartbeat-interval", G_CALLBACK (on_limits_changed),
                            self, 0);
   g_signal_connect_object (config, "notify::connection-timeout", G_CALLBACK (on_limits_changed),
@@ -353,33 +327,46 @@ herald_hub_new (HeraldConfig *config, HeraldEngine *engine)
 HeraldConfig *
 herald_hub_get_config (HeraldHub *self)
 {
+  g_return_val_if_fail (HERALD_IS_HUB (self), NULL);
+
   return self->config;
 }
 
 HeraldEngine *
 herald_hub_get_engine (HeraldHub *self)
 {
+  g_return_val_if_fail (HERALD_IS_HUB (self), NULL);
+
   return self->engine;
 }
 
 const char *
 herald_hub_get_node_id (HeraldHub *self)
 {
+  g_return_val_if_fail (HERALD_IS_HUB (self), NULL);
+
   return self->node_id;
 }
 
 HeraldJwtVerifier *
 herald_hub_get_verifier (HeraldHub *self)
 {
+  g_return_val_if_fail (HERALD_IS_HUB (self), NULL);
+
   return self->verifier;
 }
 
 gboolean
 herald_hub_load_keys (HeraldHub *self, GError **error)
 {
-  const char *key_file = herald_config_get_jwt_public_key_file (self->config);
-  GBytes *secret = herald_config_get_jwt_secret (self->config);
+  const char *key_file;
+  GBytes *secret;
 
+  g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  key_file = herald_config_get_jwt_public_key_file (self->config);
+  secret = herald_config_get_jwt_secret (self->config);
   g_clear_object (&self->verifier);
   if (key_file)
     {
@@ -396,17 +383,44 @@ herald_hub_load_keys (HeraldHub *self, GError **error)
   return TRUE;
 }
 
+/**
+ * herald_hub_add_worker:
+ *
+ * Registers a worker made by herald_hub_new_worker() (herald-subscribe.c).
+ *
+ * Returns: its index.
+ */
 guint
 herald_hub_add_worker (HeraldHub *self, HeraldWorker *worker)
 {
+  g_return_val_if_fail (HERALD_IS_HUB (self), 0);
+  g_return_val_if_fail (HERALD_IS_WORKER (worker), 0);
+  g_return_val_if_fail (herald_worker_get_index (worker) == self->workers->len, 0);
+
   g_ptr_array_add (self->workers, g_object_ref (worker));
   return self->workers->len - 1;
+}
+
+const HeraldStreamLimits *
+herald_hub_get_stream_limits (HeraldHub *self)
+{
+  g_return_val_if_fail (HERALD_IS_HUB (self), NULL);
+  return &self->limits;
 }
 
 guint
 herald_hub_get_n_workers (HeraldHub *self)
 {
+  g_return_val_if_fail (HERALD_IS_HUB (self), 0);
   return self->workers->len;
+}
+
+HeraldWorker *
+herald_hub_get_worker (HeraldHub *self, guint index)
+{
+  g_return_val_if_fail (HERALD_IS_HUB (self), NULL);
+  g_return_val_if_fail (index < self->workers->len, NULL);
+  return g_ptr_array_index (self->workers, index);
 }
 
 /* ---- publishing ---- */
@@ -506,10 +520,13 @@ herald_hub_publish_async (HeraldHub *self, const char *channel, const char *data
                           GCancellable *cancellable, GAsyncReadyCallback callback,
                           gpointer user_data)
 {
-  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  GTask *task;
   GError *error = NULL;
   char *normalized = NULL;
 
+  g_return_if_fail (HERALD_IS_HUB (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, herald_hub_publish_async);
   g_task_set_task_data (task, g_strdup (channel), g_free);
   if (check_channel (channel, &error))
@@ -528,10 +545,13 @@ herald_hub_publish_text_async (HeraldHub *self, const char *channel, const char 
                                GCancellable *cancellable, GAsyncReadyCallback callback,
                                gpointer user_data)
 {
-  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  GTask *task;
   GError *error = NULL;
   char *normalized = NULL;
 
+  g_return_if_fail (HERALD_IS_HUB (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, herald_hub_publish_async);
   g_task_set_task_data (task, g_strdup (channel), g_free);
   if (check_channel (channel, &error))
@@ -549,6 +569,8 @@ herald_hub_publish_text_async (HeraldHub *self, const char *channel, const char 
 gboolean
 herald_hub_can_publish_now (HeraldHub *self)
 {
+  g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
+
   return herald_engine_can_publish_now (self->engine);
 }
 
@@ -577,6 +599,9 @@ gboolean
 herald_hub_publish_text_now (HeraldHub *self, const char *channel, const char *data_json,
                              guint64 *offset, GError **error)
 {
+  g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
   if (!check_channel (channel, error) || !check_size (self, strlen (data_json), error))
     return FALSE;
   return publish_now (self, channel, data_json, offset, error);
@@ -585,8 +610,13 @@ herald_hub_publish_text_now (HeraldHub *self, const char *channel, const char *d
 gboolean
 herald_hub_publish_finish (HeraldHub *self, GAsyncResult *result, guint64 *offset, GError **error)
 {
-  g_autofree guint64 *value = g_task_propagate_pointer (G_TASK (result), error);
+  g_autofree guint64 *value = NULL;
 
+  g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  value = g_task_propagate_pointer (G_TASK (result), error);
   if (value == NULL)
     return FALSE;
   if (offset)
@@ -597,15 +627,21 @@ herald_hub_publish_finish (HeraldHub *self, GAsyncResult *result, guint64 *offse
 void
 herald_hub_count_published (HeraldHub *self)
 {
+  g_return_if_fail (HERALD_IS_HUB (self));
+
   __atomic_fetch_add (&self->published, 1, __ATOMIC_RELAXED);
 }
 
 gboolean
 herald_hub_broadcast (HeraldHub *self, const char *data_json, guint *delivered, GError **error)
 {
-  g_autofree char *normalized = check_data (self, data_json, error);
+  g_autofree char *normalized = NULL;
   guint n;
 
+  g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  normalized = check_data (self, data_json, error);
   if (normalized == NULL)
     return FALSE;
   n = herald_engine_send (self->engine, HERALD_TARGET_ALL, NULL, normalized);
@@ -620,6 +656,9 @@ herald_hub_send_to_user (HeraldHub *self, const char *user_id, const char *data_
 {
   g_autofree char *normalized = NULL;
   guint n;
+
+  g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   if (user_id == NULL || *user_id == '\0' || strlen (user_id) > 1024
       || !g_utf8_validate (user_id, -1, NULL))
@@ -642,6 +681,10 @@ herald_hub_send_to_connection (HeraldHub *self, const char *id, const char *data
 {
   g_autofree char *normalized = NULL;
 
+  g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
+  g_return_val_if_fail (id != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
   if (!herald_connection_id_is_valid (id))
     {
       g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT, _ ("invalid connection id"));
@@ -662,6 +705,10 @@ gboolean
 herald_hub_close_connection (HeraldHub *self, const char *id, guint16 code, const char *reason,
                              GError **error)
 {
+  g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
+  g_return_val_if_fail (id != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
   if (!herald_connection_id_is_valid (id))
     {
       g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT, _ ("invalid connection id"));
@@ -707,6 +754,8 @@ channel_mask_update (HeraldHub *self, const char *channel, guint worker_index, g
 void
 herald_hub_channel_occupied (HeraldHub *self, const char *channel, guint worker_index)
 {
+  g_return_if_fail (HERALD_IS_HUB (self));
+
   channel_mask_update (self, channel, worker_index, TRUE);
   /* A cluster engine listens to a channel only while some worker has it; the
    * in-process engine never forgets a channel a worker has. */
@@ -716,6 +765,8 @@ herald_hub_channel_occupied (HeraldHub *self, const char *channel, guint worker_
 void
 herald_hub_channel_vacated (HeraldHub *self, const char *channel, guint worker_index)
 {
+  g_return_if_fail (HERALD_IS_HUB (self));
+
   channel_mask_update (self, channel, worker_index, FALSE);
   herald_engine_channel_vacated (self->engine, channel);
 }
@@ -728,6 +779,8 @@ herald_hub_get_connection_count (HeraldHub *self)
   guint n = 0;
   GHashTableIter iter;
   Entry *entry;
+
+  g_return_val_if_fail (HERALD_IS_HUB (self), 0);
 
   g_mutex_lock (&self->lock);
   g_hash_table_iter_init (&iter, self->registry);
@@ -742,6 +795,9 @@ herald_hub_has_connection (HeraldHub *self, const char *id)
 {
   Entry *entry;
   gboolean found;
+
+  g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
+  g_return_val_if_fail (id != NULL, FALSE);
 
   g_mutex_lock (&self->lock);
   entry = g_hash_table_lookup (self->registry, id);
@@ -769,11 +825,16 @@ gboolean
 herald_hub_reserve_connection (HeraldHub *self, const char *id, const char *user_id,
                                const char *remote_ip, guint worker_index, GError **error)
 {
-  guint max = herald_config_get_max_connections (self->config);
-  guint per_ip = herald_config_get_max_connections_per_ip (self->config);
+  guint max, per_ip;
   gboolean ok = FALSE;
   Entry *entry;
 
+  g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
+  g_return_val_if_fail (id != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  max = herald_config_get_max_connections (self->config);
+  per_ip = herald_config_get_max_connections_per_ip (self->config);
   g_mutex_lock (&self->lock);
   if (g_hash_table_contains (self->registry, id))
     g_set_error (error, HERALD_ERROR, HERALD_ERROR_IN_USE, _ ("connection id %s is in use"), id);
@@ -849,6 +910,9 @@ herald_hub_connection_opened (HeraldHub *self, const char *id, const char *user_
   SignalData *data;
   Entry *entry;
 
+  g_return_if_fail (HERALD_IS_HUB (self));
+  g_return_if_fail (id != NULL);
+
   g_mutex_lock (&self->lock);
   entry = g_hash_table_lookup (self->registry, id);
   if (entry && !entry->opened)
@@ -880,6 +944,9 @@ herald_hub_release_connection (HeraldHub *self, const char *id, guint16 code, co
   gboolean opened = FALSE;
   SignalData *data;
 
+  g_return_if_fail (HERALD_IS_HUB (self));
+  g_return_if_fail (id != NULL);
+
   g_mutex_lock (&self->lock);
   entry = g_hash_table_lookup (self->registry, id);
   if (entry)
@@ -905,340 +972,27 @@ herald_hub_release_connection (HeraldHub *self, const char *id, guint16 code, co
   emit_signal (self, data);
 }
 
-/* ---- gathering answers from the workers ---- */
-
-typedef gpointer (*CollectFunc) (HeraldWorker *worker, gpointer data);
-
-typedef struct
+guint64
+herald_hub_get_n_published (HeraldHub *self)
 {
-  GTask *task;
-  CollectFunc collect;
-  gpointer data;
-  GDestroyNotify data_free;
-  GDestroyNotify part_free;
-  GMutex lock;
-  GPtrArray *parts;
-  gint pending;
-} Gather;
-
-static void
-gather_free (Gather *g)
-{
-  if (g->data_free)
-    g->data_free (g->data);
-  g_mutex_clear (&g->lock);
-  g_free (g);
-}
-
-static void
-gather_one (HeraldWorker *worker, gpointer user_data)
-{
-  Gather *g = user_data;
-  gpointer part = g->collect (worker, g->data);
-
-  g_mutex_lock (&g->lock);
-  g_ptr_array_add (g->parts, part);
-  g_mutex_unlock (&g->lock);
-  if (g_atomic_int_dec_and_test (&g->pending))
-    {
-      GTask *task = g->task;
-      /* Returning from a worker thread: GTask calls back in the caller's context. */
-      g_task_return_pointer (task, g->parts, (GDestroyNotify)g_ptr_array_unref);
-      gather_free (g);
-      g_object_unref (task);
-    }
-}
-
-static void
-gather_async (HeraldHub *self, CollectFunc collect, gpointer data, GDestroyNotify data_free,
-              GDestroyNotify part_free, gpointer source_tag, GAsyncReadyCallback callback,
-              gpointer user_data)
-{
-  Gather *g = g_new0 (Gather, 1);
-
-  g->task = g_task_new (self, NULL, callback, user_data);
-  g_task_set_source_tag (g->task, source_tag);
-  g->collect = collect;
-  g->data = data;
-  g->data_free = data_free;
-  g->part_free = part_free;
-  g_mutex_init (&g->lock);
-  g->parts = g_ptr_array_new_with_free_func (part_free);
-  g->pending = self->workers->len;
-
-  if (self->workers->len == 0)
-    {
-      GTask *task = g->task;
-      g_task_return_pointer (task, g->parts, (GDestroyNotify)g_ptr_array_unref);
-      gather_free (g);
-      g_object_unref (task);
-      return;
-    }
-  for (guint i = 0; i < self->workers->len; i++)
-    {
-      HeraldWorkItem *item = g_new0 (HeraldWorkItem, 1);
-      item->type = HERALD_WORK_CALL;
-      item->func = gather_one;
-      item->data = g;
-      herald_worker_post (g_ptr_array_index (self->workers, i), item);
-    }
-}
-
-static gpointer
-collect_connections (HeraldWorker *worker, gpointer data)
-{
-  return herald_worker_list_connections (worker);
-}
-
-static gint
-compare_connected_at (gconstpointer a, gconstpointer b)
-{
-  const HeraldConnectionInfo *ia = *(HeraldConnectionInfo **)a;
-  const HeraldConnectionInfo *ib = *(HeraldConnectionInfo **)b;
-  return ia->connected_at < ib->connected_at ? -1 : ia->connected_at > ib->connected_at;
-}
-
-void
-herald_hub_list_connections_async (HeraldHub *self, GAsyncReadyCallback callback,
-                                   gpointer user_data)
-{
-  gather_async (self, collect_connections, NULL, NULL, (GDestroyNotify)g_ptr_array_unref,
-                herald_hub_list_connections_async, callback, user_data);
-}
-
-GPtrArray *
-herald_hub_list_connections_finish (HeraldHub *self, GAsyncResult *result, GError **error)
-{
-  g_autoptr (GPtrArray) parts = g_task_propagate_pointer (G_TASK (result), error);
-  GPtrArray *out;
-
-  if (parts == NULL)
-    return NULL;
-  out = g_ptr_array_new_with_free_func ((GDestroyNotify)herald_connection_info_free);
-  for (guint i = 0; i < parts->len; i++)
-    {
-      GPtrArray *part = g_ptr_array_index (parts, i);
-      for (guint j = 0; j < part->len; j++)
-        g_ptr_array_add (out, g_steal_pointer (&part->pdata[j]));
-      g_ptr_array_set_free_func (part, NULL);
-    }
-  g_ptr_array_sort (out, compare_connected_at);
-  return out;
-}
-
-static gpointer
-collect_one_connection (HeraldWorker *worker, gpointer data)
-{
-  HeraldConnection *conn = herald_worker_lookup_connection (worker, data);
-
-  if (conn == NULL || herald_connection_get_state (conn) != HERALD_CONNECTION_OPEN)
-    return NULL;
-  return herald_connection_get_info (conn);
-}
-
-void
-herald_hub_get_connection_async (HeraldHub *self, const char *id, GAsyncReadyCallback callback,
-                                 gpointer user_data)
-{
-  gather_async (self, collect_one_connection, g_strdup (id), g_free,
-                (GDestroyNotify)herald_connection_info_free, herald_hub_get_connection_async,
-                callback, user_data);
-}
-
-HeraldConnectionInfo *
-herald_hub_get_connection_finish (HeraldHub *self, GAsyncResult *result, GError **error)
-{
-  g_autoptr (GPtrArray) parts = g_task_propagate_pointer (G_TASK (result), error);
-
-  if (parts == NULL)
-    return NULL;
-  for (guint i = 0; i < parts->len; i++)
-    if (parts->pdata[i])
-      return g_steal_pointer (&parts->pdata[i]);
-  g_set_error (error, HERALD_ERROR, HERALD_ERROR_NOT_FOUND, _ ("no such connection"));
-  return NULL;
-}
-
-static gpointer
-collect_channels (HeraldWorker *worker, gpointer data)
-{
-  return herald_worker_list_channels (worker);
-}
-
-static gint
-compare_channel_name (gconstpointer a, gconstpointer b)
-{
-  return strcmp ((*(HeraldChannelInfo **)a)->name, (*(HeraldChannelInfo **)b)->name);
-}
-
-void
-herald_hub_list_channels_async (HeraldHub *self, GAsyncReadyCallback callback, gpointer user_data)
-{
-  gather_async (self, collect_channels, NULL, NULL, (GDestroyNotify)g_ptr_array_unref,
-                herald_hub_list_channels_async, callback, user_data);
-}
-
-GPtrArray *
-herald_hub_list_channels_finish (HeraldHub *self, GAsyncResult *result, GError **error)
-{
-  g_autoptr (GPtrArray) parts = g_task_propagate_pointer (G_TASK (result), error);
-  g_autoptr (GHashTable) merged = NULL;
-  GPtrArray *out;
-  GHashTableIter iter;
-  HeraldChannelInfo *info;
-
-  if (parts == NULL)
-    return NULL;
-  merged = g_hash_table_new (g_str_hash, g_str_equal);
-  out = g_ptr_array_new_with_free_func ((GDestroyNotify)herald_channel_info_free);
-  for (guint i = 0; i < parts->len; i++)
-    {
-      GPtrArray *part = g_ptr_array_index (parts, i);
-      for (guint j = 0; j < part->len; j++)
-        {
-          HeraldChannelInfo *item = part->pdata[j];
-          HeraldChannelInfo *have = g_hash_table_lookup (merged, item->name);
-          if (have)
-            have->subscribers += item->subscribers;
-          else
-            {
-              g_hash_table_insert (merged, item->name, item);
-              part->pdata[j] = NULL;
-            }
-        }
-    }
-  g_hash_table_iter_init (&iter, merged);
-  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&info))
-    g_ptr_array_add (out, info);
-  g_ptr_array_sort (out, compare_channel_name);
-  return out;
-}
-
-typedef struct
-{
-  GHashTable *users;
-  guint connections;
-} PresencePart;
-
-static void
-presence_part_free (PresencePart *part)
-{
-  g_hash_table_unref (part->users);
-  g_free (part);
-}
-
-static gpointer
-collect_presence (HeraldWorker *worker, gpointer data)
-{
-  PresencePart *part = g_new0 (PresencePart, 1);
-
-  part->users = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  herald_worker_collect_presence (worker, data, part->users, &part->connections);
-  /* Other nodes' share, once per query (cluster engines only). */
-  if (herald_worker_get_index (worker) == 0)
-    herald_engine_collect_presence (herald_hub_get_engine (herald_worker_get_hub (worker)), data,
-                                    part->users, &part->connections);
-  return part;
-}
-
-void
-herald_hub_get_presence_async (HeraldHub *self, const char *channel, GAsyncReadyCallback callback,
-                               gpointer user_data)
-{
-  gather_async (self, collect_presence, g_strdup (channel), g_free,
-                (GDestroyNotify)presence_part_free, herald_hub_get_presence_async, callback,
-                user_data);
-}
-
-static int
-compare_strings (gconstpointer a, gconstpointer b)
-{
-  return strcmp (*(const char **)a, *(const char **)b);
-}
-
-HeraldPresence *
-herald_hub_get_presence_finish (HeraldHub *self, GAsyncResult *result, GError **error)
-{
-  g_autoptr (GPtrArray) parts = g_task_propagate_pointer (G_TASK (result), error);
-  g_autoptr (GHashTable) users = NULL;
-  g_autoptr (GPtrArray) names = NULL;
-  HeraldPresence *presence;
-  GHashTableIter iter;
-  char *name;
-
-  if (parts == NULL)
-    return NULL;
-  users = g_hash_table_new (g_str_hash, g_str_equal);
-  presence = g_new0 (HeraldPresence, 1);
-  for (guint i = 0; i < parts->len; i++)
-    {
-      PresencePart *part = g_ptr_array_index (parts, i);
-      presence->connections += part->connections;
-      g_hash_table_iter_init (&iter, part->users);
-      while (g_hash_table_iter_next (&iter, (gpointer *)&name, NULL))
-        g_hash_table_add (users, name);
-    }
-  names = g_ptr_array_new ();
-  g_hash_table_iter_init (&iter, users);
-  while (g_hash_table_iter_next (&iter, (gpointer *)&name, NULL))
-    g_ptr_array_add (names, g_strdup (name));
-  g_ptr_array_sort (names, compare_strings);
-  g_ptr_array_add (names, NULL);
-  presence->users = (char **)g_ptr_array_steal (names, NULL);
-  return presence;
-}
-
-static gpointer
-collect_stats (HeraldWorker *worker, gpointer data)
-{
-  HeraldStats *stats = g_new0 (HeraldStats, 1);
-  herald_worker_add_stats (worker, stats);
-  return stats;
-}
-
-void
-herald_hub_get_stats_async (HeraldHub *self, GAsyncReadyCallback callback, gpointer user_data)
-{
-  gather_async (self, collect_stats, NULL, NULL, g_free, herald_hub_get_stats_async, callback,
-                user_data);
-}
-
-HeraldStats *
-herald_hub_get_stats_finish (HeraldHub *self, GAsyncResult *result, GError **error)
-{
-  g_autoptr (GPtrArray) parts = g_task_propagate_pointer (G_TASK (result), error);
-  HeraldStats *out;
-
-  if (parts == NULL)
-    return NULL;
-  out = g_new0 (HeraldStats, 1);
-  for (guint i = 0; i < parts->len; i++)
-    {
-      HeraldStats *s = g_ptr_array_index (parts, i);
-      out->connections_websocket += s->connections_websocket;
-      out->connections_sse += s->connections_sse;
-      out->connections_opened += s->connections_opened;
-      out->messages_received += s->messages_received;
-      out->deliveries += s->deliveries;
-      out->bytes_written += s->bytes_written;
-      out->bytes_queued += s->bytes_queued;
-      out->dropped += s->dropped;
-      for (guint j = 0; j < G_N_ELEMENTS (out->closes); j++)
-        out->closes[j] += s->closes[j];
-    }
-  out->messages_published = __atomic_load_n (&self->published, __ATOMIC_RELAXED);
-  return out;
+  g_return_val_if_fail (HERALD_IS_HUB (self), 0);
+  return __atomic_load_n (&self->published, __ATOMIC_RELAXED);
 }
 
 char *
 herald_hub_dup_engine_state (HeraldHub *self)
 {
+  g_return_val_if_fail (HERALD_IS_HUB (self), NULL);
+
   return herald_engine_dup_state (self->engine);
 }
 
 void
 herald_hub_foreach_worker (HeraldHub *self, HeraldWorkerFunc func, gpointer user_data)
 {
+  g_return_if_fail (HERALD_IS_HUB (self));
+  g_return_if_fail (func != NULL);
+
   for (guint i = 0; i < self->workers->len; i++)
     {
       HeraldWorkItem *item = g_new0 (HeraldWorkItem, 1);
@@ -1282,10 +1036,14 @@ void
 herald_hub_shutdown_async (HeraldHub *self, guint timeout_ms, GAsyncReadyCallback callback,
                            gpointer user_data)
 {
-  GTask *task = g_task_new (self, NULL, callback, user_data);
-  g_autoptr (GSource) source = g_timeout_source_new (20);
+  GTask *task;
+  g_autoptr (GSource) source = NULL;
   gint64 deadline_ms = g_get_monotonic_time () / 1000 + timeout_ms;
 
+  g_return_if_fail (HERALD_IS_HUB (self));
+
+  task = g_task_new (self, NULL, callback, user_data);
+  source = g_timeout_source_new (20);
   g_task_set_task_data (task, GSIZE_TO_POINTER ((gsize)deadline_ms), NULL);
   herald_hub_foreach_worker (self, begin_shutdown, NULL);
   g_source_set_callback (source, check_drained, task, g_object_unref);
@@ -1295,5 +1053,9 @@ herald_hub_shutdown_async (HeraldHub *self, guint timeout_ms, GAsyncReadyCallbac
 gboolean
 herald_hub_shutdown_finish (HeraldHub *self, GAsyncResult *result, GError **error)
 {
+  g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
   return g_task_propagate_boolean (G_TASK (result), error);
 }

@@ -15,71 +15,11 @@
 #include "herald-config.h"
 #include "herald-engine.h"
 #include "herald-error.h"
+#include "herald-info.h"
 #include "herald-jwt.h"
+#include "herald-worker.h"
 
 G_BEGIN_DECLS
-
-typedef enum
-{
-  HERALD_TRANSPORT_WEBSOCKET,
-  HERALD_TRANSPORT_SSE,
-} HeraldTransport;
-
-const char *herald_transport_to_string (HeraldTransport transport); /* "websocket" | "sse" */
-
-typedef struct _HeraldWorker HeraldWorker;
-
-/* A snapshot of one connection, gathered from its worker. */
-typedef struct
-{
-  char *id;
-  char *user_id; /* NULL for anonymous */
-  HeraldTransport transport;
-  char *remote_address;
-  gint64 connected_at; /* unix µs */
-  char **channels;
-  guint64 messages_sent;
-  guint64 messages_received;
-  guint64 bytes_queued;
-} HeraldConnectionInfo;
-void herald_connection_info_free (HeraldConnectionInfo *info);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (HeraldConnectionInfo, herald_connection_info_free)
-
-typedef struct
-{
-  char *name;
-  guint subscribers; /* connections on this node */
-} HeraldChannelInfo;
-void herald_channel_info_free (HeraldChannelInfo *info);
-
-typedef struct
-{
-  char *channel;
-  char **users;      /* sorted, unique */
-  guint connections; /* subscribed connections */
-} HeraldPresence;
-void herald_presence_free (HeraldPresence *presence);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (HeraldPresence, herald_presence_free)
-
-/* Counters for /metrics, summed over workers. */
-typedef struct
-{
-  guint connections_websocket;
-  guint connections_sse;
-  guint64 connections_opened;
-  guint64 messages_received; /* frames/messages from clients */
-  guint64 messages_published;
-  guint64 deliveries;    /* messages queued to connections */
-  guint64 bytes_written; /* bytes written to sockets */
-  guint64 bytes_queued;  /* now */
-  guint64 dropped;       /* deliveries dropped (slow consumers closed) */
-  guint64 closes[16];    /* by close code, indexes from herald_close_code_index() */
-  gint64 engine_channels; /* channels the engine keeps state for; -1 = not counted */
-} HeraldStats;
-
-/* Close codes counted in HeraldStats.closes, in index order. */
-extern const guint16 herald_close_codes[16];
-guint herald_close_code_index (guint16 code);
 
 #define HERALD_TYPE_HUB (herald_hub_get_type ())
 G_DECLARE_FINAL_TYPE (HeraldHub, herald_hub, HERALD, HUB, GObject)
@@ -98,9 +38,12 @@ HeraldJwtVerifier *herald_hub_get_verifier (HeraldHub *self);
 HeraldEngine *herald_hub_get_engine (HeraldHub *self);
 const char *herald_hub_get_node_id (HeraldHub *self);
 
-/* Workers register themselves when they start; index = position. */
+/* Workers (made by herald_hub_new_worker(), herald-subscribe.h), index = position. */
 guint herald_hub_add_worker (HeraldHub *self, HeraldWorker *worker);
 guint herald_hub_get_n_workers (HeraldHub *self);
+HeraldWorker *herald_hub_get_worker (HeraldHub *self, guint index);
+/* The limits every connection reads, kept current from the configuration. */
+const HeraldStreamLimits *herald_hub_get_stream_limits (HeraldHub *self);
 
 /* --- Publishing and sending (any thread) --- */
 
@@ -179,6 +122,7 @@ void herald_hub_connection_opened (HeraldHub *self, const char *id, const char *
 void herald_hub_release_connection (HeraldHub *self, const char *id, guint16 code,
                                     const char *reason, gboolean was_open);
 void herald_hub_count_published (HeraldHub *self);
+guint64 herald_hub_get_n_published (HeraldHub *self);
 /* A worker's channel table gained its first / lost its last subscriber of @channel. */
 void herald_hub_channel_occupied (HeraldHub *self, const char *channel, guint worker_index);
 void herald_hub_channel_vacated (HeraldHub *self, const char *channel, guint worker_index);
@@ -191,7 +135,6 @@ void herald_hub_shutdown_async (HeraldHub *self, guint timeout_ms, GAsyncReadyCa
 gboolean herald_hub_shutdown_finish (HeraldHub *self, GAsyncResult *result, GError **error);
 
 /* Posts a function to run in every worker's thread (limits changed, etc.). */
-typedef void (*HeraldWorkerFunc) (HeraldWorker *worker, gpointer user_data);
 void herald_hub_foreach_worker (HeraldHub *self, HeraldWorkerFunc func, gpointer user_data);
 
 G_END_DECLS

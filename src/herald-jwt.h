@@ -9,6 +9,8 @@
 
 #include <glib-object.h>
 
+#include "herald-jwt-alg.h"
+
 G_BEGIN_DECLS
 
 #define HERALD_JWT_ERROR (herald_jwt_error_quark ())
@@ -23,13 +25,6 @@ typedef enum
 } HeraldJwtError;
 GQuark herald_jwt_error_quark (void);
 
-/* The signature algorithm, pinned by configuration ([auth] jwt-algorithm). */
-typedef enum
-{
-  HERALD_JWT_ALG_HS256,
-  HERALD_JWT_ALG_RS256,
-  HERALD_JWT_ALG_ES256,
-} HeraldJwtAlg;
 
 typedef struct
 {

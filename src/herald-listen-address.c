@@ -8,7 +8,7 @@
 #include <gio/gio.h>
 #include <glib/gi18n.h>
 
-#include "herald-config.h" /* HERALD_CONFIG_ERROR */
+#include "herald-config-error.h"
 #include "herald-listen-address.h"
 
 /**

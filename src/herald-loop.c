@@ -10,6 +10,8 @@
 
 #include "herald-loop.h"
 
+const char herald_loop_handler_marker[] = "herald-loop-source";
+
 #define MAX_EVENTS 256
 
 typedef struct

@@ -30,6 +30,24 @@ typedef struct
 
 typedef struct _HeraldLoop HeraldLoop;
 
+/* Whatever else an owner keeps in its set beside its main kind of object
+ * (the inbox's eventfd, listening sockets, the HTTP fast path's
+ * connections) begins with this, so one pointer comparison tells them
+ * apart and the source's own function handles its events. */
+typedef struct _HeraldLoopHandler HeraldLoopHandler;
+struct _HeraldLoopHandler
+{
+  const char *marker; /* == herald_loop_handler_marker */
+  void (*ready) (HeraldLoopHandler *handler, guint32 epoll_events);
+};
+extern const char herald_loop_handler_marker[];
+#define HERALD_LOOP_HANDLER_INIT(ready_func)                                                       \
+  {                                                                                                \
+    herald_loop_handler_marker, (ready_func)                                                       \
+  }
+/* TRUE when @ptr (what the set returned) is a HeraldLoopHandler. */
+#define HERALD_IS_LOOP_HANDLER(ptr) (*(const char *const *)(ptr) == herald_loop_handler_marker)
+
 /* Creates the source and attaches it to @context. */
 HeraldLoop *herald_loop_new (GMainContext *context, const HeraldLoopFuncs *funcs,
                              gpointer user_data);

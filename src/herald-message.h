@@ -8,6 +8,19 @@
 
 G_BEGIN_DECLS
 
+/* Where a message goes (the engine's deliveries, the workers' inboxes). */
+typedef enum
+{
+  HERALD_TARGET_CHANNEL,
+  HERALD_TARGET_ALL,
+  HERALD_TARGET_USER,
+  HERALD_TARGET_CONNECTION,
+  HERALD_TARGET_CLOSE, /* close a connection: code + reason */
+  /* A join/leave event (herald_message_new_presence()): target = channel; only
+   * subscriptions that asked for presence receive it. */
+  HERALD_TARGET_PRESENCE,
+} HeraldTargetKind;
+
 typedef enum
 {
   HERALD_FRAME_WS,         /* plain WebSocket text frame */

@@ -1,7 +1,7 @@
 /* herald-protocol.c: the handlers of Herald's WebSocket protocol.
  *
  * Each handler validates its request, checks permissions, acts through the
- * worker and hub, and answers. Registering a new message type is one line in
+ * hub (herald_router_get_hub()), and answers. Registering a new message type is one line in
  * herald_protocol_register().
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -12,20 +12,8 @@
 #include "herald-jwt.h"
 #include "herald-names.h"
 #include "herald-router.h"
-#include "herald-security.h"
+#include "herald-subscribe.h"
 #include "herald-worker.h"
-
-static HeraldHub *
-conn_hub (HeraldConnection *conn)
-{
-  return herald_worker_get_hub (herald_connection_get_worker (conn));
-}
-
-static HeraldConfig *
-conn_config (HeraldConnection *conn)
-{
-  return herald_hub_get_config (conn_hub (conn));
-}
 
 /* Returns the "channel" member after checking it, or NULL after answering. */
 static const char *
@@ -51,25 +39,14 @@ require_channel (HeraldConnection *conn, JsonObject *request, JsonNode *id)
   return channel;
 }
 
-gboolean
-herald_protocol_may_subscribe (HeraldConfig *config, const HeraldJwtClaims *claims,
-                               const char *channel)
-{
-  if (claims)
-    return claims->channels == NULL
-           || herald_channel_pattern_match ((const char *const *)claims->channels, channel);
-  return herald_channel_pattern_match (herald_config_get_anonymous_channels (config), channel);
-}
-
 static gboolean
-may_publish (HeraldConnection *conn, const char *channel)
+may_publish (HeraldConfig *config, HeraldConnection *conn, const char *channel)
 {
   const HeraldJwtClaims *claims = herald_connection_get_claims (conn);
 
   if (claims)
     return herald_channel_pattern_match ((const char *const *)claims->publish, channel);
-  return herald_channel_pattern_match (herald_config_get_anonymous_publish (conn_config (conn)),
-                                       channel);
+  return herald_channel_pattern_match (herald_config_get_anonymous_publish (config), channel);
 }
 
 static void
@@ -84,22 +61,22 @@ reply_channel (HeraldConnection *conn, const char *type, const char *channel, Js
 }
 
 static void
-handle_subscribe (HeraldConnection *conn, JsonObject *request, JsonNode *id)
+handle_subscribe (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
-  HeraldWorker *worker = herald_connection_get_worker (conn);
+  HeraldWorker *worker = herald_router_get_worker (router);
   const char *channel = require_channel (conn, request, id);
+  const char *channels[] = { channel, NULL };
+  HeraldSubscribeRequest sub
+      = { .channels = channels, .from = HERALD_SUBSCRIBE_LIVE, .presence = -1 };
+  g_auto (HeraldSubscribeResult) result = { 0 };
+  g_autoptr (GError) error = NULL;
   JsonNode *since_node, *epoch_node, *presence_node;
-  g_autoptr (HeraldRecovery) recovery = NULL;
   g_autoptr (JsonBuilder) b = NULL;
-  HeraldSubscription *sub;
-  const char *epoch = NULL;
-  gint64 since = -1;
-  gboolean is_new = FALSE;
 
   if (channel == NULL)
     return;
-  if (!herald_protocol_may_subscribe (conn_config (conn), herald_connection_get_claims (conn),
-                                      channel))
+  if (!herald_hub_may_subscribe (herald_router_get_hub (router),
+                                 herald_connection_get_claims (conn), channel))
     {
       g_autofree char *message = g_strdup_printf ("Not allowed to subscribe to %s", channel);
       herald_connection_send_error (conn, "forbidden", message, id);
@@ -117,7 +94,8 @@ handle_subscribe (HeraldConnection *conn, JsonObject *request, JsonNode *id)
                                         "Field \"since\" must be a non-negative integer", id);
           return;
         }
-      since = json_node_get_int (since_node);
+      sub.from = HERALD_SUBSCRIBE_SINCE;
+      sub.since = (guint64)json_node_get_int (since_node);
     }
   epoch_node = json_object_get_member (request, "epoch");
   if (epoch_node)
@@ -129,87 +107,51 @@ handle_subscribe (HeraldConnection *conn, JsonObject *request, JsonNode *id)
                                         id);
           return;
         }
-      epoch = json_node_get_string (epoch_node);
+      sub.epoch = json_node_get_string (epoch_node);
     }
   presence_node = json_object_get_member (request, "presence");
-  if (presence_node
-      && (!JSON_NODE_HOLDS_VALUE (presence_node)
-          || json_node_get_value_type (presence_node) != G_TYPE_BOOLEAN))
+  if (presence_node)
     {
-      herald_connection_send_error (conn, "bad_request", "Field \"presence\" must be a boolean",
-                                    id);
-      return;
-    }
-
-  sub = herald_connection_find_subscription (conn, channel);
-  if (sub == NULL)
-    {
-      GPtrArray *subs = herald_connection_get_subscriptions (conn);
-      guint max = herald_config_get_max_subscriptions_per_connection (conn_config (conn));
-
-      if (max > 0 && subs != NULL && subs->len >= max)
+      if (!JSON_NODE_HOLDS_VALUE (presence_node)
+          || json_node_get_value_type (presence_node) != G_TYPE_BOOLEAN)
         {
-          g_autofree char *message
-              = g_strdup_printf ("Too many subscriptions: at most %u per connection "
-                                 "([limits] max-subscriptions-per-connection)",
-                                 max);
-          herald_connection_send_error (conn, "limit_exceeded", message, id);
+          herald_connection_send_error (conn, "bad_request", "Field \"presence\" must be a boolean",
+                                        id);
           return;
         }
-      sub = herald_connection_add_subscription (conn,
-                                                herald_worker_ensure_channel (worker, channel));
-      is_new = TRUE;
+      sub.presence = json_node_get_boolean (presence_node);
     }
-  if (presence_node)
-    sub->presence = json_node_get_boolean (presence_node);
+
+  if (!herald_hub_subscribe (herald_router_get_hub (router), worker, conn, &sub, &result, &error))
+    {
+      const char *code = "bad_request";
+
+      if (g_error_matches (error, HERALD_ERROR, HERALD_ERROR_FORBIDDEN))
+        code = "forbidden";
+      else if (g_error_matches (error, HERALD_ERROR, HERALD_ERROR_LIMIT_EXCEEDED))
+        code = "limit_exceeded";
+      herald_connection_send_error (conn, code, error->message, id);
+      return;
+    }
 
   b = herald_reply_begin ("subscribed", id);
   json_builder_set_member_name (b, "channel");
   json_builder_add_string_value (b, channel);
-
-  if (since >= 0)
+  if (result.with_recovery)
     {
-      /* The snapshot and the subscription happen in this thread without
-       * draining the worker's inbox in between: live messages already queued
-       * for this worker with an offset in the snapshot are skipped, later ones
-       * are delivered. Nothing is lost or duplicated. */
-      recovery = herald_engine_recover (herald_hub_get_engine (conn_hub (conn)), channel,
-                                        (guint64)since, epoch);
-      if (recovery->recovered)
-        for (guint i = 0; i < recovery->messages->len; i++)
-          herald_connection_deliver (conn, g_ptr_array_index (recovery->messages, i));
-      sub->skip_until = recovery->top_offset;
       json_builder_set_member_name (b, "recovered");
-      json_builder_add_boolean_value (b, recovery->recovered);
-      json_builder_set_member_name (b, "offset");
-      json_builder_add_int_value (b, recovery->top_offset);
-      json_builder_set_member_name (b, "epoch");
-      json_builder_add_string_value (b, recovery->epoch);
+      json_builder_add_boolean_value (b, result.recovered);
     }
-  else
-    {
-      /* Every reply carries the position the live stream starts after, so
-       * a client can resume with since/epoch later. A new subscription skips
-       * messages up to it still queued for this worker; an existing one was
-       * already live and keeps receiving them. */
-      g_autofree char *current_epoch = NULL;
-      guint64 top = 0;
-
-      herald_engine_get_position (herald_hub_get_engine (conn_hub (conn)), channel, &top,
-                                  &current_epoch);
-      if (is_new)
-        sub->skip_until = top;
-      json_builder_set_member_name (b, "offset");
-      json_builder_add_int_value (b, top);
-      json_builder_set_member_name (b, "epoch");
-      json_builder_add_string_value (b, current_epoch ? current_epoch : "");
-    }
+  json_builder_set_member_name (b, "offset");
+  json_builder_add_int_value (b, result.offset);
+  json_builder_set_member_name (b, "epoch");
+  json_builder_add_string_value (b, result.epoch);
   json_builder_end_object (b);
   herald_connection_send_json (conn, b);
 }
 
 static void
-handle_unsubscribe (HeraldConnection *conn, JsonObject *request, JsonNode *id)
+handle_unsubscribe (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
   const char *channel = require_channel (conn, request, id);
   HeraldSubscription *sub;
@@ -218,7 +160,8 @@ handle_unsubscribe (HeraldConnection *conn, JsonObject *request, JsonNode *id)
     return;
   sub = herald_connection_find_subscription (conn, channel);
   if (sub)
-    herald_connection_remove_subscription (conn, sub);
+    herald_hub_unsubscribe (herald_router_get_hub (router), herald_router_get_worker (router), conn,
+                            sub);
   reply_channel (conn, "unsubscribed", channel, id);
 }
 
@@ -273,7 +216,7 @@ on_published (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-handle_message (HeraldConnection *conn, JsonObject *request, JsonNode *id)
+handle_message (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
   const char *channel = require_channel (conn, request, id);
   const char *data_json;
@@ -282,25 +225,25 @@ handle_message (HeraldConnection *conn, JsonObject *request, JsonNode *id)
   if (channel == NULL)
     return;
   /* The client's own text (json-glib's tree would change big numbers). */
-  data_json
-      = herald_router_get_data (herald_worker_get_router (herald_connection_get_worker (conn)));
+  data_json = herald_router_get_data (router);
   if (data_json == NULL)
     {
       herald_connection_send_error (conn, "bad_request", "Field \"data\" is required", id);
       return;
     }
-  if (!may_publish (conn, channel))
+  if (!may_publish (herald_hub_get_config (herald_router_get_hub (router)), conn, channel))
     {
       g_autofree char *message = g_strdup_printf ("Not allowed to publish to %s", channel);
       herald_connection_send_error (conn, "forbidden", message, id);
       return;
     }
-  if (herald_hub_can_publish_now (conn_hub (conn)))
+  if (herald_hub_can_publish_now (herald_router_get_hub (router)))
     {
       g_autoptr (GError) error = NULL;
       guint64 offset = 0;
 
-      herald_hub_publish_text_now (conn_hub (conn), channel, data_json, &offset, &error);
+      herald_hub_publish_text_now (herald_router_get_hub (router), channel, data_json, &offset,
+                                   &error);
       reply_published (conn, channel, id, offset, error);
       return;
     }
@@ -308,11 +251,12 @@ handle_message (HeraldConnection *conn, JsonObject *request, JsonNode *id)
   data->conn = g_object_ref (conn);
   data->channel = g_strdup (channel);
   data->id = id ? json_node_copy (id) : NULL;
-  herald_hub_publish_text_async (conn_hub (conn), channel, data_json, NULL, on_published, data);
+  herald_hub_publish_text_async (herald_router_get_hub (router), channel, data_json, NULL,
+                                 on_published, data);
 }
 
 static void
-handle_ping (HeraldConnection *conn, JsonObject *request, JsonNode *id)
+handle_ping (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
   g_autoptr (JsonBuilder) b = herald_reply_begin ("pong", id);
 
@@ -321,7 +265,7 @@ handle_ping (HeraldConnection *conn, JsonObject *request, JsonNode *id)
 }
 
 static void
-handle_pong (HeraldConnection *conn, JsonObject *request, JsonNode *id)
+handle_pong (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
   /* Any frame counts as life; the read path already noted it. */
 }
@@ -355,15 +299,15 @@ on_presence (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-handle_presence (HeraldConnection *conn, JsonObject *request, JsonNode *id)
+handle_presence (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
   const char *channel = require_channel (conn, request, id);
   PublishData *data;
 
   if (channel == NULL)
     return;
-  if (!herald_protocol_may_subscribe (conn_config (conn), herald_connection_get_claims (conn),
-                                      channel))
+  if (!herald_hub_may_subscribe (herald_router_get_hub (router),
+                                 herald_connection_get_claims (conn), channel))
     {
       g_autofree char *message = g_strdup_printf ("Not allowed to see presence of %s", channel);
       herald_connection_send_error (conn, "forbidden", message, id);
@@ -373,7 +317,104 @@ handle_presence (HeraldConnection *conn, JsonObject *request, JsonNode *id)
   data->conn = g_object_ref (conn);
   data->channel = g_strdup (channel);
   data->id = id ? json_node_copy (id) : NULL;
-  herald_hub_get_presence_async (conn_hub (conn), channel, on_presence, data);
+  herald_hub_get_presence_async (herald_router_get_hub (router), channel, on_presence, data);
+}
+
+/* ---- refresh ---- */
+
+/* Drops subscriptions the new claims no longer allow, telling the client. */
+static void
+drop_forbidden_subscriptions (HeraldRouter *router, HeraldConnection *conn)
+{
+  HeraldWorker *worker = herald_router_get_worker (router);
+  HeraldHub *hub = herald_router_get_hub (router);
+  const HeraldJwtClaims *claims = herald_connection_get_claims (conn);
+  GPtrArray *subs = herald_connection_get_subscriptions (conn);
+
+  for (guint i = subs ? subs->len : 0; i > 0; i--)
+    {
+      HeraldSubscription *sub = g_ptr_array_index (subs, i - 1);
+      g_autofree char *name = g_strdup (herald_channel_get_name (sub->channel));
+      g_autoptr (JsonBuilder) b = NULL;
+
+      if (herald_hub_may_subscribe (hub, claims, name))
+        continue;
+      herald_hub_unsubscribe (hub, worker, conn, sub);
+      b = herald_reply_begin ("unsubscribed", NULL);
+      json_builder_set_member_name (b, "channel");
+      json_builder_add_string_value (b, name);
+      json_builder_set_member_name (b, "reason");
+      json_builder_add_string_value (b, "not allowed by the refreshed token");
+      json_builder_end_object (b);
+      herald_connection_send_json (conn, b);
+      subs = herald_connection_get_subscriptions (conn);
+      if (subs == NULL)
+        break;
+    }
+}
+
+/* {"type":"refresh","token":"…"} → {"type":"refreshed","exp":N}: a client swaps
+ * its token for a new one without reconnecting. */
+static void
+handle_refresh (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
+{
+  HeraldHub *hub = herald_router_get_hub (router);
+  HeraldConfig *config = herald_hub_get_config (hub);
+  HeraldJwtVerifier *verifier = herald_hub_get_verifier (hub);
+  JsonNode *node = json_object_get_member (request, "token");
+  g_autoptr (HeraldJwtClaims) claims = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonBuilder) b = NULL;
+  const char *user = herald_connection_get_user_id (conn);
+  gint64 exp;
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node)
+      || json_node_get_value_type (node) != G_TYPE_STRING || *json_node_get_string (node) == '\0')
+    {
+      herald_connection_send_error (conn, "bad_request",
+                                    "Field \"token\" must be a non-empty string", id);
+      return;
+    }
+  if (verifier == NULL)
+    {
+      herald_connection_send_error (conn, "forbidden",
+                                    "Tokens are not accepted: no token key configured", id);
+      return;
+    }
+  claims = herald_jwt_verifier_verify (verifier, json_node_get_string (node),
+                                       g_get_real_time () / G_USEC_PER_SEC,
+                                       herald_config_get_leeway (config), &error);
+  if (claims == NULL)
+    {
+      g_autofree char *message = g_strdup_printf ("Invalid token: %s", error->message);
+      g_debug ("connection %s: refresh refused: %s", herald_connection_get_id (conn),
+               error->message);
+      herald_connection_send_error (conn, "bad_request", message, id);
+      return;
+    }
+  /* A connection keeps its identity: the hub and worker index it by user. */
+  if (user == NULL || g_strcmp0 (claims->sub, user) != 0)
+    {
+      herald_connection_send_error (
+          conn, "forbidden",
+          user ? "The new token is for another user (sub differs)"
+               : "An anonymous connection cannot take a token: reconnect with it",
+          id);
+      return;
+    }
+
+  exp = claims->exp;
+  herald_connection_set_claims (conn, g_steal_pointer (&claims));
+  drop_forbidden_subscriptions (router, conn);
+
+  b = herald_reply_begin ("refreshed", id);
+  json_builder_set_member_name (b, "exp");
+  if (exp > 0)
+    json_builder_add_int_value (b, exp);
+  else
+    json_builder_add_null_value (b);
+  json_builder_end_object (b);
+  herald_connection_send_json (conn, b);
 }
 
 void
@@ -385,5 +426,5 @@ herald_protocol_register (HeraldRouter *router)
   herald_router_register (router, "ping", handle_ping);
   herald_router_register (router, "pong", handle_pong);
   herald_router_register (router, "presence", handle_presence);
-  herald_router_register (router, "refresh", herald_security_handle_refresh);
+  herald_router_register (router, "refresh", handle_refresh);
 }

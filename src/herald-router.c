@@ -10,6 +10,8 @@
 struct _HeraldRouter
 {
   GObject parent_instance;
+  HeraldHub *hub;       /* unowned: owns the router */
+  HeraldWorker *worker; /* unowned: the hub's, like the router */
   GHashTable *routes; /* type → HeraldRouteFunc */
   JsonParser *parser;
   HeraldJsonEnvelope envelope; /* of the request being dispatched */
@@ -42,17 +44,39 @@ herald_router_init (HeraldRouter *self)
 }
 
 HeraldRouter *
-herald_router_new_empty (void)
+herald_router_new_empty (HeraldHub *hub, HeraldWorker *worker)
 {
-  return g_object_new (HERALD_TYPE_ROUTER, NULL);
+  HeraldRouter *self;
+
+  g_return_val_if_fail (HERALD_IS_HUB (hub), NULL);
+  g_return_val_if_fail (HERALD_IS_WORKER (worker), NULL);
+
+  self = g_object_new (HERALD_TYPE_ROUTER, NULL);
+  self->hub = hub;
+  self->worker = worker;
+  return self;
 }
 
 HeraldRouter *
-herald_router_new (void)
+herald_router_new (HeraldHub *hub, HeraldWorker *worker)
 {
-  HeraldRouter *self = herald_router_new_empty ();
+  HeraldRouter *self = herald_router_new_empty (hub, worker);
   herald_protocol_register (self);
   return self;
+}
+
+HeraldHub *
+herald_router_get_hub (HeraldRouter *self)
+{
+  g_return_val_if_fail (HERALD_IS_ROUTER (self), NULL);
+  return self->hub;
+}
+
+HeraldWorker *
+herald_router_get_worker (HeraldRouter *self)
+{
+  g_return_val_if_fail (HERALD_IS_ROUTER (self), NULL);
+  return self->worker;
 }
 
 void
@@ -192,5 +216,5 @@ herald_router_dispatch (HeraldRouter *self, HeraldConnection *connection, const 
       herald_connection_send_error (connection, "unknown_type", message, id);
       return;
     }
-  func (connection, obj, id);
+  func (self, connection, obj, id);
 }

@@ -12,19 +12,26 @@
 #include <json-glib/json-glib.h>
 
 #include "herald-connection.h"
+#include "herald-hub.h"
 
 G_BEGIN_DECLS
-
-typedef void (*HeraldRouteFunc) (HeraldConnection *connection, JsonObject *request, JsonNode *id);
 
 #define HERALD_TYPE_ROUTER (herald_router_get_type ())
 G_DECLARE_FINAL_TYPE (HeraldRouter, herald_router, HERALD, ROUTER, GObject)
 
-/* A router with Herald's protocol registered (subscribe, unsubscribe, message,
- * ping, pong, presence, refresh). */
-HeraldRouter *herald_router_new (void);
+typedef void (*HeraldRouteFunc) (HeraldRouter *router, HeraldConnection *connection,
+                                 JsonObject *request, JsonNode *id);
+
+/* A router for the connections of @worker with Herald's protocol registered
+ * (subscribe, unsubscribe, message, ping, pong, presence, refresh). The hub
+ * makes one per worker. */
+HeraldRouter *herald_router_new (HeraldHub *hub, HeraldWorker *worker);
 /* An empty router (tests). */
-HeraldRouter *herald_router_new_empty (void);
+HeraldRouter *herald_router_new_empty (HeraldHub *hub, HeraldWorker *worker);
+
+/* The hub and worker the handlers act through. */
+HeraldHub *herald_router_get_hub (HeraldRouter *self);
+HeraldWorker *herald_router_get_worker (HeraldRouter *self);
 
 void herald_router_register (HeraldRouter *self, const char *type, HeraldRouteFunc func);
 gboolean herald_router_has_route (HeraldRouter *self, const char *type);
@@ -44,10 +51,6 @@ void herald_protocol_register (HeraldRouter *router);
 
 /* Small helpers for handlers: a reply object {"type": @type, "id": @id?, …}.
  * Call json_builder_end_object() and herald_connection_send_json() after adding members. */
-/* Subscription permission: token claims, or the anonymous-channels setting. */
-gboolean herald_protocol_may_subscribe (HeraldConfig *config, const HeraldJwtClaims *claims,
-                                        const char *channel);
-
 JsonBuilder *herald_reply_begin (const char *type, JsonNode *id);
 
 G_END_DECLS

@@ -14,13 +14,7 @@
 #include <unistd.h>
 
 #include "herald-connection.h"
-#include "herald-http.h"
-#include "herald-http-api.h"
-#include "herald-http-fast.h"
-#include "herald-prefix-input-stream.h"
 #include "herald-metrics.h"
-#include "herald-router.h"
-#include "herald-security.h"
 #include "herald-worker.h"
 
 #define WHEEL_SLOTS 1024 /* seconds; farther deadlines are revisited when their slot comes */
@@ -30,27 +24,27 @@ struct _HeraldWorker
 {
   GObject parent_instance;
 
-  HeraldHub *hub; /* unowned: the hub owns its workers */
+  const HeraldWorkerOwnerFuncs *owner_funcs; /* the hub, which owns its workers */
+  gpointer owner;
   guint index;
+  HeraldConnectionHost host; /* what the connections see of this worker */
 
   GThread *thread;
   GMainContext *context;
   GMainLoop *loop;
-  SoupServer *server;
   HeraldLoop *epoll;
-  HeraldHttpFast *fast; /* plain-TCP connections until handed to libsoup */
-  HeraldRouter *router;
-  HeraldWsInflater *inflater;
-  guint8 *scratch;
+  HeraldLoopHandler inbox_handler; /* the inbox's eventfd in the epoll set */
 
   /* Startup hand-shake with the thread that called herald_worker_start(). */
   GMutex start_lock;
   GCond start_cond;
   gboolean started;
   GError *start_error;
-  GPtrArray *sockets;
-  GTlsCertificate *certificate;
-  GPtrArray *listeners; /* of Listener* */
+
+  /* The front that feeds this shard (herald_worker_set_front()). */
+  const HeraldWorkerFrontFuncs *front_funcs;
+  gpointer front;
+  GDestroyNotify front_free;
 
   /* Inbox: any thread pushes, the worker drains. */
   GAsyncQueue *inbox;
@@ -62,7 +56,6 @@ struct _HeraldWorker
   GHashTable *connections; /* id → HeraldConnection (owned) */
   GHashTable *users;       /* user id → GPtrArray of HeraldConnection (unowned) */
   GHashTable *channels;    /* name → HeraldChannel (owned) */
-  GPtrArray *dirty;        /* of HeraldConnection (owned refs) */
   GPtrArray *dead;         /* of HeraldConnection (owned refs), freed after the iteration */
   gint64 oldest_delivered; /* creation time of the oldest message delivered since the last
                             * flush (monotonic µs), 0 = none: the latency histogram */
@@ -79,23 +72,6 @@ G_DEFINE_FINAL_TYPE (HeraldWorker, herald_worker, G_TYPE_OBJECT)
 
 /* The worker whose thread this is (NULL on other threads). */
 static __thread HeraldWorker *current_worker;
-
-/* The inbox's eventfd sits in the epoll set under this marker. */
-static const char inbox_marker[] = "inbox";
-
-/* A listening socket in the epoll set. Herald accepts connections itself, in
- * batches, and hands each to libsoup with soup_server_accept_iostream():
- * libsoup 3.2's own listener accepts one connection per main-loop iteration
- * and leaks a GSocket reference per connection (fixed upstream in 3.3). */
-typedef struct
-{
-  const char *marker; /* == listener_marker */
-  GSocket *socket;
-  gboolean tls;
-} Listener;
-static const char listener_marker[] = "listener";
-
-#define ACCEPT_BATCH 64
 
 void
 herald_work_item_free (HeraldWorkItem *item)
@@ -120,11 +96,11 @@ herald_worker_finalize (GObject *object)
   g_clear_pointer (&self->connections, g_hash_table_unref);
   g_clear_pointer (&self->users, g_hash_table_unref);
   g_clear_pointer (&self->channels, g_hash_table_unref);
-  g_clear_pointer (&self->dirty, g_ptr_array_unref);
+  g_clear_pointer (&self->host.dirty, g_ptr_array_unref);
   g_clear_pointer (&self->dead, g_ptr_array_unref);
   g_clear_pointer (&self->to_wake, g_ptr_array_unref);
-  g_clear_pointer (&self->sockets, g_ptr_array_unref);
-  g_clear_object (&self->certificate);
+  if (self->front_free)
+    g_clear_pointer (&self->front, self->front_free);
   g_mutex_clear (&self->start_lock);
   g_cond_clear (&self->start_cond);
   G_OBJECT_CLASS (herald_worker_parent_class)->finalize (object);
@@ -148,87 +124,86 @@ herald_worker_init (HeraldWorker *self)
   self->users
       = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
   self->channels = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_object_unref);
-  self->dirty = g_ptr_array_new_with_free_func (g_object_unref);
+  self->host.dirty = g_ptr_array_new_with_free_func (g_object_unref);
   self->dead = g_ptr_array_new_with_free_func (g_object_unref);
 }
 
+static const HeraldConnectionHostFuncs host_funcs;
+
 HeraldWorker *
-herald_worker_new (HeraldHub *hub, guint index)
+herald_worker_new (const HeraldWorkerOwnerFuncs *funcs, gpointer owner, guint index,
+                   const HeraldStreamLimits *limits)
 {
-  HeraldWorker *self = g_object_new (HERALD_TYPE_WORKER, NULL);
-  self->hub = hub;
+  HeraldWorker *self;
+
+  g_return_val_if_fail (funcs != NULL && owner != NULL, NULL);
+  g_return_val_if_fail (limits != NULL, NULL);
+
+  self = g_object_new (HERALD_TYPE_WORKER, NULL);
+  self->owner_funcs = funcs;
+  self->owner = owner;
   self->index = index;
+  self->host.funcs = &host_funcs;
+  self->host.stats = &self->stats;
+  self->host.limits = limits;
   return self;
 }
 
 /* ---- accessors (worker thread) ---- */
 
-HeraldHub *
-herald_worker_get_hub (HeraldWorker *self)
+HeraldConnectionHost *
+herald_worker_get_host (HeraldWorker *self)
 {
-  return self->hub;
+  g_return_val_if_fail (HERALD_IS_WORKER (self), NULL);
+  return &self->host;
 }
 
 guint
 herald_worker_get_index (HeraldWorker *self)
 {
+  g_return_val_if_fail (HERALD_IS_WORKER (self), 0);
+
   return self->index;
 }
 
 GMainContext *
 herald_worker_get_context (HeraldWorker *self)
 {
+  g_return_val_if_fail (HERALD_IS_WORKER (self), NULL);
+
   return self->context;
 }
 
 HeraldLoop *
 herald_worker_get_loop (HeraldWorker *self)
 {
-  return self->epoll;
-}
+  g_return_val_if_fail (HERALD_IS_WORKER (self), NULL);
 
-HeraldRouter *
-herald_worker_get_router (HeraldWorker *self)
-{
-  return self->router;
+  return self->epoll;
 }
 
 HeraldStats *
 herald_worker_get_stats (HeraldWorker *self)
 {
+  g_return_val_if_fail (HERALD_IS_WORKER (self), NULL);
+
   return &self->stats;
 }
 
 gboolean
 herald_worker_is_shutting_down (HeraldWorker *self)
 {
+  g_return_val_if_fail (HERALD_IS_WORKER (self), FALSE);
+
   return self->shutting_down;
 }
 
 guint
 herald_worker_get_n_connections (HeraldWorker *self)
 {
+  g_return_val_if_fail (HERALD_IS_WORKER (self), 0);
+
   return g_hash_table_size (self->connections);
-}
-
-const HeraldWsLimits *
-herald_worker_get_ws_limits (HeraldWorker *self, gboolean deflate)
-{
-  static __thread HeraldWsLimits limits;
-  HeraldConfig *config = herald_hub_get_config (self->hub);
-
-  limits.max_frame_size = herald_config_get_max_message_size (config);
-  limits.max_message_size = limits.max_frame_size;
-  limits.deflate = deflate;
-  limits.inflater = self->inflater;
-  return &limits;
-}
-
-guint8 *
-herald_worker_get_scratch (HeraldWorker *self, gsize *size)
-{
-  *size = SCRATCH_SIZE;
-  return self->scratch;
 }
 
 /* ---- connections ---- */
@@ -237,6 +212,9 @@ void
 herald_worker_add_connection (HeraldWorker *self, HeraldConnection *connection)
 {
   const char *user = herald_connection_get_user_id (connection);
+
+  g_return_if_fail (HERALD_IS_WORKER (self));
+  g_return_if_fail (HERALD_IS_CONNECTION (connection));
 
   g_hash_table_insert (self->connections, (gpointer)herald_connection_get_id (connection),
                        g_object_ref (connection));
@@ -282,13 +260,17 @@ herald_worker_remove_connection (HeraldWorker *self, HeraldConnection *connectio
   GPtrArray *subs = herald_connection_get_subscriptions (connection);
   HeraldConnection *owned;
 
+  g_return_if_fail (HERALD_IS_WORKER (self));
+  g_return_if_fail (HERALD_IS_CONNECTION (connection));
+
   owned = g_hash_table_lookup (self->connections, id);
   if (owned != connection)
     return;
 
   while (subs && subs->len > 0)
     {
-      herald_connection_remove_subscription (connection, g_ptr_array_index (subs, subs->len - 1));
+      self->owner_funcs->unsubscribe (self->owner, self, connection,
+                                      g_ptr_array_index (subs, subs->len - 1));
       subs = herald_connection_get_subscriptions (connection);
     }
   if (user)
@@ -308,7 +290,7 @@ herald_worker_remove_connection (HeraldWorker *self, HeraldConnection *connectio
     self->stats.connections_websocket--;
 
   /* Released from the hub only if close() did not do it already (EOF, reset). */
-  herald_hub_release_connection (self->hub, id, 1006, "connection lost", FALSE);
+  self->owner_funcs->release (self->owner, id, 1006, "connection lost", FALSE);
 
   /* Keep the object alive until the end of this iteration: callers up the
    * stack may still hold it. */
@@ -320,16 +302,10 @@ herald_worker_remove_connection (HeraldWorker *self, HeraldConnection *connectio
 HeraldConnection *
 herald_worker_lookup_connection (HeraldWorker *self, const char *id)
 {
-  return g_hash_table_lookup (self->connections, id);
-}
+  g_return_val_if_fail (HERALD_IS_WORKER (self), NULL);
+  g_return_val_if_fail (id != NULL, NULL);
 
-void
-herald_worker_mark_dirty (HeraldWorker *self, HeraldConnection *connection)
-{
-  /* A connection appears at most a few times; flushing twice is harmless. */
-  if (self->dirty->len > 0 && g_ptr_array_index (self->dirty, self->dirty->len - 1) == connection)
-    return;
-  g_ptr_array_add (self->dirty, g_object_ref (connection));
+  return g_hash_table_lookup (self->connections, id);
 }
 
 /* ---- the timer wheel ---- */
@@ -337,9 +313,14 @@ herald_worker_mark_dirty (HeraldWorker *self, HeraldConnection *connection)
 void
 herald_worker_schedule (HeraldWorker *self, HeraldConnection *connection, guint32 when)
 {
-  HeraldWheelLink *link = herald_connection_get_wheel_link (connection);
-  guint32 now = self->wheel_now;
+  HeraldWheelLink *link;
+  guint32 now;
 
+  g_return_if_fail (HERALD_IS_WORKER (self));
+  g_return_if_fail (HERALD_IS_CONNECTION (connection));
+
+  link = herald_connection_get_wheel_link (connection);
+  now = self->wheel_now;
   wheel_unlink (self, connection);
   if (when == G_MAXUINT32)
     return;
@@ -393,6 +374,8 @@ herald_worker_reschedule_all (HeraldWorker *self)
   GHashTableIter iter;
   HeraldConnection *conn;
 
+  g_return_if_fail (HERALD_IS_WORKER (self));
+
   g_hash_table_iter_init (&iter, self->connections);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
     herald_worker_schedule (self, conn, self->wheel_now + 1);
@@ -403,19 +386,26 @@ herald_worker_reschedule_all (HeraldWorker *self)
 HeraldChannel *
 herald_worker_lookup_channel (HeraldWorker *self, const char *name)
 {
+  g_return_val_if_fail (HERALD_IS_WORKER (self), NULL);
+  g_return_val_if_fail (name != NULL, NULL);
+
   return g_hash_table_lookup (self->channels, name);
 }
 
 HeraldChannel *
 herald_worker_ensure_channel (HeraldWorker *self, const char *name)
 {
-  HeraldChannel *channel = g_hash_table_lookup (self->channels, name);
+  HeraldChannel *channel;
 
+  g_return_val_if_fail (HERALD_IS_WORKER (self), NULL);
+  g_return_val_if_fail (name != NULL, NULL);
+
+  channel = g_hash_table_lookup (self->channels, name);
   if (channel == NULL)
     {
       channel = herald_channel_new (name);
       g_hash_table_insert (self->channels, (gpointer)herald_channel_get_name (channel), channel);
-      herald_hub_channel_occupied (self->hub, name, self->index);
+      self->owner_funcs->channel_occupied (self->owner, self, name);
     }
   return channel;
 }
@@ -423,9 +413,12 @@ herald_worker_ensure_channel (HeraldWorker *self, const char *name)
 void
 herald_worker_release_channel (HeraldWorker *self, HeraldChannel *channel)
 {
+  g_return_if_fail (HERALD_IS_WORKER (self));
+  g_return_if_fail (HERALD_IS_CHANNEL (channel));
+
   if (herald_channel_get_n_subscribers (channel) == 0)
     {
-      herald_hub_channel_vacated (self->hub, herald_channel_get_name (channel), self->index);
+      self->owner_funcs->channel_vacated (self->owner, self, herald_channel_get_name (channel));
       g_hash_table_remove (self->channels, herald_channel_get_name (channel));
     }
 }
@@ -539,8 +532,9 @@ process_inbox (HeraldWorker *self)
 }
 
 static void
-drain_inbox (HeraldWorker *self)
+drain_inbox (HeraldLoopHandler *handler, guint32 events)
 {
+  HeraldWorker *self = G_STRUCT_MEMBER_P (handler, -G_STRUCT_OFFSET (HeraldWorker, inbox_handler));
   guint64 value;
 
   if (read (self->eventfd, &value, sizeof value) < 0 && errno != EAGAIN)
@@ -601,6 +595,9 @@ herald_worker_post (HeraldWorker *self, HeraldWorkItem *item)
 {
   HeraldWorker *poster = current_worker;
 
+  g_return_if_fail (HERALD_IS_WORKER (self));
+  g_return_if_fail (item != NULL);
+
   g_async_queue_push (self->inbox, item);
   if (poster == self)
     self->self_posted = TRUE;
@@ -617,106 +614,60 @@ herald_worker_post (HeraldWorker *self, HeraldWorkItem *item)
     wake (self);
 }
 
-/* ---- accepting ---- */
+/* ---- what the connections report ---- */
 
-static void
-hand_to_libsoup (HeraldWorker *self, Listener *listener, int fd, GBytes *prefix)
+static HeraldWorker *
+host_worker (HeraldConnectionHost *host)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GSocket) socket = g_socket_new_from_fd (fd, &error);
-  g_autoptr (GSocketConnection) connection = NULL;
-  g_autoptr (GIOStream) stream = NULL;
-  g_autoptr (GSocketAddress) local = NULL;
-  g_autoptr (GSocketAddress) remote = NULL;
-
-  if (socket == NULL)
-    {
-      close (fd);
-      g_debug ("accepted socket unusable: %s", error->message);
-      return;
-    }
-  connection = g_socket_connection_factory_create_connection (socket);
-  local = g_socket_get_local_address (socket, NULL);
-  remote = g_socket_get_remote_address (socket, NULL);
-  if (local == NULL || remote == NULL)
-    return; /* the client is already gone */
-  if (listener->tls)
-    {
-      stream = (GIOStream *)g_tls_server_connection_new (G_IO_STREAM (connection),
-                                                         self->certificate, &error);
-      if (stream == NULL)
-        {
-          g_warning ("TLS: %s", error->message);
-          return;
-        }
-    }
-  else if (prefix != NULL && g_bytes_get_size (prefix) > 0)
-    {
-      /* Bytes the fast path already read from this connection come first. */
-      g_autoptr (GInputStream) in
-          = herald_prefix_input_stream_new (g_io_stream_get_input_stream (G_IO_STREAM (connection)),
-                                            prefix, G_IO_STREAM (connection));
-      stream
-          = g_simple_io_stream_new (in, g_io_stream_get_output_stream (G_IO_STREAM (connection)));
-    }
-  else
-    stream = G_IO_STREAM (g_object_ref (connection));
-  g_object_set_data (G_OBJECT (stream), "herald-fd", GINT_TO_POINTER (fd));
-  herald_security_watch_socket (self, socket); /* handshake deadline */
-  if (!soup_server_accept_iostream (self->server, stream, local, remote, &error))
-    g_debug ("libsoup refused a connection: %s", error->message);
-}
-
-/* The keep-alive fast path gives a connection up at a request boundary. */
-static void
-fast_hand_off (gpointer user_data, gpointer listener, int fd, GBytes *prefix)
-{
-  hand_to_libsoup (user_data, listener, fd, prefix);
+  return G_STRUCT_MEMBER_P (host, -G_STRUCT_OFFSET (HeraldWorker, host));
 }
 
 static void
-accept_batch (HeraldWorker *self, Listener *listener)
+host_received (HeraldConnectionHost *host, HeraldConnection *connection, const char *text,
+               gsize length)
 {
-  int lfd = g_socket_get_fd (listener->socket);
-
-  if (self->server == NULL)
-    return;
-  /* Reconnect storms: take what is waiting, a batch per wakeup. */
-  for (int i = 0; i < ACCEPT_BATCH; i++)
-    {
-      int one = 1;
-      int fd = accept4 (lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-      if (fd < 0)
-        {
-          if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-            g_warning ("accept: %s", g_strerror (errno));
-          break;
-        }
-      setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      /* Plain HTTP first goes to the keep-alive fast path for the hot API calls. */
-      if (!listener->tls && self->fast)
-        herald_http_fast_accept (self->fast, fd, listener);
-      else
-        hand_to_libsoup (self, listener, fd, NULL);
-    }
+  HeraldWorker *self = host_worker (host);
+  self->owner_funcs->received (self->owner, self, connection, text, length);
 }
+
+static void
+host_closing (HeraldConnectionHost *host, HeraldConnection *connection, guint16 code,
+              const char *reason)
+{
+  HeraldWorker *self = host_worker (host);
+  self->owner_funcs->release (self->owner, herald_connection_get_id (connection), code, reason,
+                              TRUE);
+}
+
+static void
+host_finished (HeraldConnectionHost *host, HeraldConnection *connection)
+{
+  herald_worker_remove_connection (host_worker (host), connection);
+}
+
+static void
+host_schedule (HeraldConnectionHost *host, HeraldConnection *connection, guint32 when)
+{
+  herald_worker_schedule (host_worker (host), connection, when);
+}
+
+static const HeraldConnectionHostFuncs host_funcs = {
+  .received = host_received,
+  .closing = host_closing,
+  .finished = host_finished,
+  .schedule = host_schedule,
+};
 
 /* ---- loop callbacks ---- */
 
 static void
 on_ready (gpointer ptr, guint32 events, gpointer user_data)
 {
-  HeraldWorker *self = user_data;
-
-  if (ptr == inbox_marker)
-    drain_inbox (self);
-  else if (*(const char **)ptr == listener_marker)
-    accept_batch (self, ptr);
-  else if (*(const char **)ptr == herald_http_fast_marker)
-    herald_http_fast_handle_events (ptr, events);
+  /* A connection, or the inbox and what the front keeps in the set. */
+  if (G_UNLIKELY (HERALD_IS_LOOP_HANDLER (ptr)))
+    ((HeraldLoopHandler *)ptr)->ready (ptr, events);
   else
-    herald_connection_handle_events (HERALD_CONNECTION (ptr), events);
+    herald_connection_handle_events (ptr, events);
 }
 
 static gboolean
@@ -735,22 +686,22 @@ on_flush (gpointer user_data)
 
   /* Once per batch, not per delivery: how long the oldest message of the
    * batch took from its publish to the kernel (herald-metrics.h). */
-  delivered = self->oldest_delivered != 0 && self->dirty->len > 0;
+  delivered = self->oldest_delivered != 0 && self->host.dirty->len > 0;
 
   /* Flushing may close connections, which may queue nothing new; take the
    * list first so additions during the walk land in a fresh one. */
-  while (self->dirty->len > 0)
+  while (self->host.dirty->len > 0)
     {
-      g_autoptr (GPtrArray) dirty = self->dirty;
-      self->dirty = g_ptr_array_new_with_free_func (g_object_unref);
+      g_autoptr (GPtrArray) dirty = self->host.dirty;
+      self->host.dirty = g_ptr_array_new_with_free_func (g_object_unref);
       for (guint i = 0; i < dirty->len; i++)
         herald_connection_flush (g_ptr_array_index (dirty, i));
     }
   if (delivered)
     herald_metrics_observe_write_latency (g_get_monotonic_time () - self->oldest_delivered);
   self->oldest_delivered = 0;
-  if (self->fast)
-    herald_http_fast_flush (self->fast);
+  if (self->front)
+    self->front_funcs->flush (self->front);
   g_ptr_array_set_size (self->dead, 0);
   wake_posted (self);
   return FALSE;
@@ -760,8 +711,8 @@ static gboolean
 has_pending (gpointer user_data)
 {
   HeraldWorker *self = user_data;
-  return self->dirty->len > 0 || self->dead->len > 0 || self->self_posted || self->to_wake->len > 0
-         || (self->fast && herald_http_fast_has_pending (self->fast));
+  return self->host.dirty->len > 0 || self->dead->len > 0 || self->self_posted
+         || self->to_wake->len > 0 || (self->front && self->front_funcs->has_pending (self->front));
 }
 
 static void
@@ -770,9 +721,8 @@ on_tick (guint32 now, gpointer user_data)
   HeraldWorker *self = user_data;
 
   wheel_advance (self, now);
-  herald_security_sweep (self, now);
-  if (self->fast)
-    herald_http_fast_sweep (self->fast, now);
+  if (self->front)
+    self->front_funcs->tick (self->front, now);
   if (self->shutting_down && g_hash_table_size (self->connections) == 0)
     {
       g_atomic_int_set (&self->drained, 1);
@@ -796,6 +746,8 @@ herald_worker_list_connections (HeraldWorker *self)
   GHashTableIter iter;
   HeraldConnection *conn;
 
+  g_return_val_if_fail (HERALD_IS_WORKER (self), NULL);
+
   g_hash_table_iter_init (&iter, self->connections);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
     if (herald_connection_get_state (conn) == HERALD_CONNECTION_OPEN)
@@ -809,6 +761,8 @@ herald_worker_list_channels (HeraldWorker *self)
   GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify)herald_channel_info_free);
   GHashTableIter iter;
   HeraldChannel *channel;
+
+  g_return_val_if_fail (HERALD_IS_WORKER (self), NULL);
 
   g_hash_table_iter_init (&iter, self->channels);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&channel))
@@ -825,9 +779,14 @@ void
 herald_worker_collect_presence (HeraldWorker *self, const char *name, GHashTable *users,
                                 guint *connections)
 {
-  HeraldChannel *channel = g_hash_table_lookup (self->channels, name);
+  HeraldChannel *channel;
   guint n;
 
+  g_return_if_fail (HERALD_IS_WORKER (self));
+  g_return_if_fail (name != NULL);
+  g_return_if_fail (users != NULL);
+
+  channel = g_hash_table_lookup (self->channels, name);
   if (channel == NULL)
     return;
   n = herald_channel_get_n_subscribers (channel);
@@ -848,6 +807,9 @@ herald_worker_add_stats (HeraldWorker *self, HeraldStats *stats)
 {
   GHashTableIter iter;
   HeraldConnection *conn;
+
+  g_return_if_fail (HERALD_IS_WORKER (self));
+  g_return_if_fail (stats != NULL);
 
   stats->connections_websocket += self->stats.connections_websocket;
   stats->connections_sse += self->stats.connections_sse;
@@ -874,21 +836,15 @@ herald_worker_begin_shutdown (HeraldWorker *self)
   GHashTableIter iter;
   HeraldConnection *conn;
 
+  g_return_if_fail (HERALD_IS_WORKER (self));
+
   g_hash_table_iter_init (&iter, self->connections);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
     g_ptr_array_add (conns, g_object_ref (conn));
 
   self->shutting_down = TRUE;
-  for (guint i = 0; self->listeners && i < self->listeners->len; i++)
-    {
-      Listener *listener = g_ptr_array_index (self->listeners, i);
-      herald_loop_remove (self->epoll, g_socket_get_fd (listener->socket));
-    }
-  if (self->server)
-    soup_server_disconnect (self->server);
-  g_clear_object (&self->server);
-  if (self->fast)
-    herald_http_fast_close_all (self->fast);
+  if (self->front)
+    self->front_funcs->stop_accepting (self->front);
   for (guint i = 0; i < conns->len; i++)
     herald_connection_close (g_ptr_array_index (conns, i), 1001, "server shutting down");
   if (g_hash_table_size (self->connections) == 0)
@@ -903,6 +859,8 @@ herald_worker_begin_shutdown (HeraldWorker *self)
 gboolean
 herald_worker_is_drained (HeraldWorker *self)
 {
+  g_return_val_if_fail (HERALD_IS_WORKER (self), FALSE);
+
   return g_atomic_int_get (&self->drained);
 }
 
@@ -919,28 +877,16 @@ worker_thread (gpointer data)
   g_main_context_push_thread_default (self->context);
   current_worker = self;
 
-  self->scratch = g_malloc (SCRATCH_SIZE);
-  self->inflater = herald_ws_inflater_new ();
-  self->router = herald_router_new ();
+  self->host.scratch = g_malloc (SCRATCH_SIZE);
+  self->host.scratch_size = SCRATCH_SIZE;
+  self->host.inflater = herald_ws_inflater_new ();
   self->epoll = herald_loop_new (self->context, &loop_funcs, self);
+  self->host.loop = self->epoll;
   self->wheel_now = herald_loop_now ();
-  herald_loop_add (self->epoll, self->eventfd, EPOLLIN, (gpointer)inbox_marker);
-  self->fast = herald_http_fast_new (self->hub, self->epoll, fast_hand_off, self);
-
-  self->server = soup_server_new ("server-header", "herald/" PACKAGE_VERSION, "tls-certificate",
-                                  self->certificate, NULL);
-  herald_http_register (self->server, self);
-  herald_http_api_register (self->server, self->hub);
-  self->listeners = g_ptr_array_new_with_free_func (g_free);
-  for (guint i = 0; i < self->sockets->len; i++)
-    {
-      Listener *listener = g_new0 (Listener, 1);
-      listener->marker = listener_marker;
-      listener->socket = g_ptr_array_index (self->sockets, i);
-      listener->tls = g_object_get_data (G_OBJECT (listener->socket), "herald-tls") != NULL;
-      g_ptr_array_add (self->listeners, listener);
-      herald_loop_add (self->epoll, g_socket_get_fd (listener->socket), EPOLLIN, listener);
-    }
+  self->inbox_handler = (HeraldLoopHandler)HERALD_LOOP_HANDLER_INIT (drain_inbox);
+  herald_loop_add (self->epoll, self->eventfd, EPOLLIN, &self->inbox_handler);
+  if (self->front)
+    self->front_funcs->start (self->front);
 
   g_mutex_lock (&self->start_lock);
   self->started = TRUE;
@@ -952,29 +898,21 @@ worker_thread (gpointer data)
     g_main_loop_run (self->loop);
 
   /* Tear down in this thread: the objects belong to its context. */
-  if (self->server)
-    soup_server_disconnect (self->server);
-  g_clear_object (&self->server);
+  if (self->front)
+    self->front_funcs->stop (self->front);
   g_hash_table_iter_init (&iter, self->connections);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
-    herald_hub_release_connection (self->hub, herald_connection_get_id (conn), 1001,
-                                   "server shutting down", FALSE);
+    self->owner_funcs->release (self->owner, herald_connection_get_id (conn), 1001,
+                                "server shutting down", FALSE);
   g_hash_table_remove_all (self->connections);
   g_hash_table_remove_all (self->users);
   g_hash_table_remove_all (self->channels);
-  g_ptr_array_set_size (self->dirty, 0);
+  g_ptr_array_set_size (self->host.dirty, 0);
   g_ptr_array_set_size (self->dead, 0);
-  for (guint i = 0; self->listeners && i < self->listeners->len; i++)
-    {
-      Listener *listener = g_ptr_array_index (self->listeners, i);
-      herald_loop_remove (self->epoll, g_socket_get_fd (listener->socket));
-    }
-  g_clear_pointer (&self->listeners, g_ptr_array_unref);
-  g_clear_pointer (&self->fast, herald_http_fast_free);
   g_clear_pointer (&self->epoll, herald_loop_free);
-  g_clear_object (&self->router);
-  g_clear_pointer (&self->inflater, herald_ws_inflater_free);
-  g_clear_pointer (&self->scratch, g_free);
+  self->host.loop = NULL;
+  g_clear_pointer (&self->host.inflater, herald_ws_inflater_free);
+  g_clear_pointer (&self->host.scratch, g_free);
 
   /* Let pending sources (closures of libsoup) run their finalizers. */
   while (g_main_context_iteration (self->context, FALSE))
@@ -985,14 +923,29 @@ worker_thread (gpointer data)
   return NULL;
 }
 
-gboolean
-herald_worker_start (HeraldWorker *self, GPtrArray *sockets, GTlsCertificate *certificate,
-                     GError **error)
+void
+herald_worker_set_front (HeraldWorker *self, const HeraldWorkerFrontFuncs *funcs, gpointer front,
+                         GDestroyNotify front_free)
 {
-  g_autofree char *name = g_strdup_printf ("herald-worker-%u", self->index);
+  g_return_if_fail (HERALD_IS_WORKER (self));
+  g_return_if_fail (self->thread == NULL && self->front == NULL);
+  g_return_if_fail (funcs != NULL && front != NULL);
 
-  self->sockets = g_ptr_array_ref (sockets);
-  self->certificate = certificate ? g_object_ref (certificate) : NULL;
+  self->front_funcs = funcs;
+  self->front = front;
+  self->front_free = front_free;
+}
+
+gboolean
+herald_worker_start (HeraldWorker *self, GError **error)
+{
+  g_autofree char *name = NULL;
+
+  g_return_val_if_fail (HERALD_IS_WORKER (self), FALSE);
+  g_return_val_if_fail (self->thread == NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  name = g_strdup_printf ("herald-worker-%u", self->index);
   self->context = g_main_context_new ();
   self->loop = g_main_loop_new (self->context, FALSE);
   self->thread = g_thread_new (name, worker_thread, self);
@@ -1020,6 +973,8 @@ quit_worker (HeraldWorker *self, gpointer data)
 void
 herald_worker_stop (HeraldWorker *self)
 {
+  g_return_if_fail (HERALD_IS_WORKER (self));
+
   if (self->thread == NULL)
     return;
   if (self->start_error == NULL)

@@ -1,28 +1,48 @@
-/* herald-worker.h: one thread, one GMainContext, one SoupServer, its connections.
+/* herald-worker.h: a shard — one thread, one GMainContext, its connections.
  *
- * A worker owns every connection it accepted: their sockets sit in its epoll
+ * A worker owns every connection handed to it: their sockets sit in its epoll
  * set, their subscriptions in its channel table, their deadlines in its timer
- * wheel. Other threads talk to it only through herald_worker_post().
+ * wheel. Other threads talk to it only through herald_worker_post(). It knows
+ * no HTTP: a front (herald-front.h) plugs in with herald_worker_set_front()
+ * and hands finished handshakes to the hub (herald_hub_adopt()).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #pragma once
 
 #include <gio/gio.h>
-#include <libsoup/soup.h>
 
 #include "herald-channel.h"
-#include "herald-hub.h"
+#include "herald-connection.h"
+#include "herald-info.h"
 #include "herald-loop.h"
 #include "herald-message.h"
-#include "herald-ws.h"
 
 G_BEGIN_DECLS
 
-typedef struct _HeraldRouter HeraldRouter;
-
 #define HERALD_TYPE_WORKER (herald_worker_get_type ())
 G_DECLARE_FINAL_TYPE (HeraldWorker, herald_worker, HERALD, WORKER, GObject)
+
+/* A function run in a worker's thread (herald_hub_foreach_worker()). */
+typedef void (*HeraldWorkerFunc) (HeraldWorker *worker, gpointer user_data);
+
+/* What the worker reports to its owner (the hub), in the worker's thread
+ * except release(), which may run on the thread that stops the worker. */
+typedef struct
+{
+  /* The worker's channel table gained its first / lost its last subscriber. */
+  void (*channel_occupied) (gpointer owner, HeraldWorker *worker, const char *channel);
+  void (*channel_vacated) (gpointer owner, HeraldWorker *worker, const char *channel);
+  /* A client's text message. */
+  void (*received) (gpointer owner, HeraldWorker *worker, HeraldConnection *connection,
+                    const char *text, gsize length);
+  /* End @subscription of a finished connection (herald_hub_unsubscribe()). */
+  void (*unsubscribe) (gpointer owner, HeraldWorker *worker, HeraldConnection *connection,
+                       HeraldSubscription *subscription);
+  /* The connection @id is closing (@was_open) or gone (herald_hub_release_connection()). */
+  void (*release) (gpointer owner, const char *id, guint16 code, const char *reason,
+                   gboolean was_open);
+} HeraldWorkerOwnerFuncs;
 
 typedef enum
 {
@@ -43,13 +63,29 @@ typedef struct
   gpointer data;
 } HeraldWorkItem;
 
-HeraldWorker *herald_worker_new (HeraldHub *hub, guint index);
+/* A worker at position @index of @owner's, its connections reading @limits
+ * (kept current by the owner). */
+HeraldWorker *herald_worker_new (const HeraldWorkerOwnerFuncs *funcs, gpointer owner, guint index,
+                                 const HeraldStreamLimits *limits);
 
-/* Starts the thread: it creates its SoupServer, listens on @sockets (GSocket,
- * already bound and listening, SO_REUSEPORT), and runs until stopped. Returns
- * once the server is listening. */
-gboolean herald_worker_start (HeraldWorker *self, GPtrArray *sockets, GTlsCertificate *certificate,
-                              GError **error);
+/* What a front does in the worker's thread, each called with the front. */
+typedef struct
+{
+  void (*start) (gpointer front);               /* before the loop runs */
+  void (*flush) (gpointer front);               /* each iteration, after the connections */
+  gboolean (*has_pending) (gpointer front);     /* output waits for flush */
+  void (*tick) (gpointer front, guint32 now_s); /* about once a second */
+  void (*stop_accepting) (gpointer front);      /* graceful shutdown began */
+  void (*stop) (gpointer front);                /* the thread ends */
+} HeraldWorkerFrontFuncs;
+
+/* Before herald_worker_start(): @front (freed with @front_free with the
+ * worker) feeds this shard. */
+void herald_worker_set_front (HeraldWorker *self, const HeraldWorkerFrontFuncs *funcs,
+                              gpointer front, GDestroyNotify front_free);
+
+/* Starts the thread (the front's start() runs in it) and returns once it runs. */
+gboolean herald_worker_start (HeraldWorker *self, GError **error);
 /* Stops the thread (after herald_hub_shutdown_async drained it) and joins it. */
 void herald_worker_stop (HeraldWorker *self);
 
@@ -60,21 +96,17 @@ void herald_worker_post (HeraldWorker *self, HeraldWorkItem *item);
 void herald_work_item_free (HeraldWorkItem *item);
 
 /* --- worker thread only --- */
-HeraldHub *herald_worker_get_hub (HeraldWorker *self);
+/* What a new connection of this worker lives in (herald_connection_new()). */
+HeraldConnectionHost *herald_worker_get_host (HeraldWorker *self);
 guint herald_worker_get_index (HeraldWorker *self);
 GMainContext *herald_worker_get_context (HeraldWorker *self);
 HeraldLoop *herald_worker_get_loop (HeraldWorker *self);
-HeraldRouter *herald_worker_get_router (HeraldWorker *self);
-const HeraldWsLimits *herald_worker_get_ws_limits (HeraldWorker *self, gboolean deflate);
-/* A per-thread read buffer: connections keep no read buffer while idle. */
-guint8 *herald_worker_get_scratch (HeraldWorker *self, gsize *size);
 gboolean herald_worker_is_shutting_down (HeraldWorker *self);
 
 void herald_worker_add_connection (HeraldWorker *self, HeraldConnection *connection);
 /* The connection is finished: unsubscribe, unregister, free after this iteration. */
 void herald_worker_remove_connection (HeraldWorker *self, HeraldConnection *connection);
 HeraldConnection *herald_worker_lookup_connection (HeraldWorker *self, const char *id);
-void herald_worker_mark_dirty (HeraldWorker *self, HeraldConnection *connection);
 void herald_worker_schedule (HeraldWorker *self, HeraldConnection *connection, guint32 when);
 
 HeraldChannel *herald_worker_lookup_channel (HeraldWorker *self, const char *name);

@@ -18,6 +18,7 @@
 #include "herald-connection.h"
 #include "herald-daemon.h"
 #include "herald-router.h"
+#include "herald-subscribe.h"
 #include "herald-worker.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
@@ -33,6 +34,7 @@ static HeraldDaemon *daemon_;
 static GMutex lock;
 static GCond cond;
 static guint counter;
+static HeraldRouter *router; /* the worker's thread only */
 
 static const char config_text[] = "[server]\n"
                                   "workers=1\n"
@@ -47,7 +49,7 @@ static void
 dispatch_in_worker (HeraldWorker *worker, gpointer user_data)
 {
   Job *job = user_data;
-  HeraldHub *hub = herald_worker_get_hub (worker);
+  HeraldHub *hub = herald_daemon_get_hub (daemon_);
   HeraldConnectionSetup setup = { 0 };
   g_autoptr (HeraldConnection) conn = NULL;
   g_autofree char *id = g_strdup_printf ("fuzz%u", counter++);
@@ -62,11 +64,10 @@ dispatch_in_worker (HeraldWorker *worker, gpointer user_data)
       setup.transport = HERALD_TRANSPORT_WEBSOCKET;
       setup.fd = sv[0];
       setup.remote_address = "127.0.0.1";
-      conn = herald_connection_new (worker, &setup);
-      herald_worker_add_connection (worker, conn);
-      herald_hub_connection_opened (hub, id, NULL, HERALD_TRANSPORT_WEBSOCKET);
-      herald_connection_start (conn);
-      herald_router_dispatch (herald_worker_get_router (worker), conn, job->text, job->length);
+      conn = herald_hub_adopt (hub, worker, &setup, NULL);
+      if (router == NULL)
+        router = herald_router_new (hub, worker);
+      herald_router_dispatch (router, conn, job->text, job->length);
       herald_connection_close (conn, 1000, "done");
       /* EOF from the peer: the connection finishes closing on its own. */
       close (sv[1]);

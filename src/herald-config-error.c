@@ -1,0 +1,9 @@
+/* herald-config-error.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include "herald-config-error.h"
+
+G_DEFINE_QUARK (herald-config-error-quark, herald_config_error)

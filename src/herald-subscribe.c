@@ -1,0 +1,403 @@
+/* herald-subscribe.c: adopting a connection and the one subscribe path.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "herald-names.h"
+#include "herald-router.h"
+#include "herald-subscribe.h"
+
+void
+herald_subscribe_result_clear (HeraldSubscribeResult *result)
+{
+  g_clear_pointer (&result->epoch, g_free);
+}
+
+gboolean
+herald_hub_may_subscribe (HeraldHub *self, const HeraldJwtClaims *claims, const char *channel)
+{
+  g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
+  g_return_val_if_fail (channel != NULL, FALSE);
+
+  if (claims)
+    return claims->channels == NULL
+           || herald_channel_pattern_match ((const char *const *)claims->channels, channel);
+  return herald_channel_pattern_match (
+      herald_config_get_anonymous_channels (herald_hub_get_config (self)), channel);
+}
+
+/* A user's connections join and leave channels through the engine's presence
+ * table, which emits join/leave events for the user's first and last one.
+ * Anonymous connections are not users: they emit nothing, but a cluster
+ * engine counts them for the other nodes' presence answers. */
+static void
+presence_change (HeraldHub *self, HeraldConnection *conn, HeraldChannel *channel, int delta)
+{
+  HeraldEngine *engine = herald_hub_get_engine (self);
+  const char *user = herald_connection_get_user_id (conn);
+  const char *name = herald_channel_get_name (channel);
+
+  if (user == NULL)
+    herald_engine_presence_anonymous (engine, name, delta);
+  else if (delta > 0)
+    herald_engine_presence_join (engine, name, user);
+  else
+    herald_engine_presence_leave (engine, name, user);
+}
+
+static HeraldSubscription *
+add_subscription (HeraldHub *self, HeraldWorker *worker, HeraldConnection *conn, const char *name)
+{
+  HeraldChannel *channel = herald_worker_ensure_channel (worker, name);
+  HeraldSubscription *sub = herald_connection_add_subscription (conn, channel);
+
+  presence_change (self, conn, channel, +1);
+  return sub;
+}
+
+/* One channel (WebSocket). The snapshot and the subscription happen in this
+ * thread without draining the worker's inbox in between, and the channel is
+ * in the worker's table before the snapshot, so the hub already posts every
+ * later message here: live messages queued with an offset in the snapshot
+ * are skipped, later ones delivered. Nothing is lost or duplicated. */
+static void
+subscribe_channel (HeraldHub *self, HeraldWorker *worker, HeraldConnection *conn,
+                   const HeraldSubscribeRequest *request, HeraldSubscribeResult *result)
+{
+  HeraldEngine *engine = herald_hub_get_engine (self);
+  const char *channel = request->channels[0];
+  HeraldSubscription *sub = herald_connection_find_subscription (conn, channel);
+  gboolean is_new = sub == NULL;
+
+  if (is_new)
+    sub = add_subscription (self, worker, conn, channel);
+  if (request->presence >= 0)
+    sub->presence = request->presence != 0;
+
+  if (request->from == HERALD_SUBSCRIBE_SINCE)
+    {
+      g_autoptr (HeraldRecovery) recovery
+          = herald_engine_recover (engine, channel, request->since, request->epoch);
+
+      if (recovery->recovered)
+        for (guint i = 0; i < recovery->messages->len; i++)
+          herald_connection_deliver (conn, g_ptr_array_index (recovery->messages, i));
+      sub->skip_until = recovery->top_offset;
+      result->with_recovery = TRUE;
+      result->recovered = recovery->recovered;
+      result->offset = recovery->top_offset;
+      result->epoch = g_strdup (recovery->epoch);
+    }
+  else
+    {
+      /* Every reply carries the position the live stream starts after, so a
+       * client can resume with since/epoch later. A new subscription skips
+       * messages up to it still queued for this worker; an existing one was
+       * already live and keeps receiving them. */
+      g_autofree char *epoch = NULL;
+      guint64 top = 0;
+
+      herald_engine_get_position (engine, channel, &top, &epoch);
+      if (is_new)
+        sub->skip_until = top;
+      result->offset = top;
+      result->epoch = g_strdup (epoch ? epoch : "");
+    }
+}
+
+/* A stream of channels (SSE), resumed after Last-Event-ID when given. */
+static void
+subscribe_stream (HeraldHub *self, HeraldWorker *worker, HeraldConnection *conn,
+                  const HeraldSubscribeRequest *request)
+{
+  HeraldEngine *engine = herald_hub_get_engine (self);
+  const char *const *channels = request->channels;
+  guint n = g_strv_length ((char **)channels);
+  g_autofree guint64 *positions = g_new0 (guint64, n + 1);
+  g_autoptr (HeraldRecovery) recovery = NULL;
+  g_autofree char *greeting_id = NULL;
+  gboolean resuming = request->last_event_id && *request->last_event_id;
+  gboolean resume = FALSE;
+  gboolean reset = FALSE;
+
+  /* The channels go into this worker's table first, so the hub posts every
+   * message published from now on here; otherwise one published between the
+   * snapshot below and the subscription would reach neither. */
+  for (guint i = 0; i < n; i++)
+    herald_worker_ensure_channel (worker, channels[i]);
+
+  /* Each channel's offset before the snapshot: when resuming, messages up to
+   * it still queued for this worker are skipped (the client had them, or gets
+   * them in the replay); read before the snapshot so nothing in between is
+   * lost. A fresh stream skips nothing: a message published after the
+   * channel went into the table but before its offset was read (the Redis
+   * engine reads it once the node's SUBSCRIBE is confirmed) comes live and in
+   * no replay, so skipping it lost it (tests/test-redis.c sse-resume, under
+   * load). Reading the offsets still waits for that SUBSCRIBE, so the
+   * "connected" event goes out only once the stream receives messages. */
+  for (guint i = 0; i < n; i++)
+    herald_engine_get_position (engine, channels[i], &positions[i], NULL);
+
+  if (resuming)
+    {
+      g_autofree char *epoch = NULL;
+      guint64 since = 0;
+
+      if (herald_sse_id_parse (request->last_event_id, &epoch, &since))
+        {
+          recovery = herald_engine_recover_stream (engine, channels, epoch, since);
+          resume = recovery->recovered;
+        }
+      else /* not ours: ask beyond any position, only for the current one */
+        recovery = herald_engine_recover_stream (engine, channels, NULL, G_MAXUINT64);
+      if (!resume)
+        {
+          /* Resuming from the reset continues from here, not from the start
+           * of history. */
+          greeting_id
+              = herald_sse_id_format (recovery->epoch ? recovery->epoch : "", recovery->top_offset);
+          reset = TRUE;
+        }
+    }
+  else
+    {
+      /* A fresh stream starts at the node's current position, read after the
+       * channel positions: a reconnect before the first message resumes from
+       * here (messages published in between may arrive live, never twice). */
+      g_autofree char *current = NULL;
+      guint64 seq = 0;
+
+      if (herald_engine_get_stream_position (engine, &seq, &current) && current != NULL)
+        greeting_id = herald_sse_id_format (current, seq);
+    }
+  herald_connection_send_sse_greeting (conn, greeting_id, reset);
+
+  for (guint i = 0; i < n; i++)
+    {
+      HeraldSubscription *sub;
+
+      if (herald_connection_find_subscription (conn, channels[i]))
+        continue;
+      sub = add_subscription (self, worker, conn, channels[i]);
+      sub->skip_until = resuming ? positions[i] : 0;
+      if (request->presence >= 0)
+        sub->presence = request->presence != 0;
+      /* Messages in the replay are skipped if they also arrive live. */
+      for (guint j = 0; resume && j < recovery->messages->len; j++)
+        {
+          HeraldMessage *m = g_ptr_array_index (recovery->messages, j);
+          if (g_str_equal (herald_message_get_channel (m), channels[i]))
+            sub->skip_until = MAX (sub->skip_until, herald_message_get_offset (m));
+        }
+    }
+  for (guint j = 0; resume && j < recovery->messages->len; j++)
+    herald_connection_deliver (conn, g_ptr_array_index (recovery->messages, j));
+}
+
+/* [limits] max-subscriptions-per-connection (0 = no limit): counts the
+ * request's channels the connection is not subscribed to yet, each once. */
+static gboolean
+within_subscription_limit (HeraldHub *self, HeraldConnection *conn,
+                           const HeraldSubscribeRequest *request, GError **error)
+{
+  guint max = herald_config_get_max_subscriptions_per_connection (herald_hub_get_config (self));
+  GPtrArray *subs = herald_connection_get_subscriptions (conn);
+  guint total = subs ? subs->len : 0;
+
+  if (max == 0)
+    return TRUE;
+  for (guint i = 0; request->channels[i]; i++)
+    {
+      gboolean seen = herald_connection_find_subscription (conn, request->channels[i]) != NULL;
+
+      for (guint j = 0; !seen && j < i; j++)
+        seen = g_str_equal (request->channels[i], request->channels[j]);
+      if (!seen)
+        total++;
+    }
+  if (total <= max)
+    return TRUE;
+  g_set_error (error, HERALD_ERROR, HERALD_ERROR_LIMIT_EXCEEDED,
+               "Too many subscriptions: at most %u per connection "
+               "([limits] max-subscriptions-per-connection)",
+               max);
+  return FALSE;
+}
+
+gboolean
+herald_hub_subscribe (HeraldHub *self, HeraldWorker *worker, HeraldConnection *connection,
+                      const HeraldSubscribeRequest *request, HeraldSubscribeResult *result,
+                      GError **error)
+{
+  const HeraldJwtClaims *claims;
+
+  g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
+  g_return_val_if_fail (HERALD_IS_WORKER (worker), FALSE);
+  g_return_val_if_fail (HERALD_IS_CONNECTION (connection), FALSE);
+  g_return_val_if_fail (request != NULL && request->channels != NULL, FALSE);
+  g_return_val_if_fail (result != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  memset (result, 0, sizeof *result);
+  if (request->channels[0] == NULL
+      || (request->from != HERALD_SUBSCRIBE_STREAM && request->channels[1] != NULL))
+    {
+      g_set_error_literal (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+                           request->channels[0] == NULL ? "Name at least one channel"
+                                                        : "Name exactly one channel");
+      return FALSE;
+    }
+  claims = herald_connection_get_claims (connection);
+  for (guint i = 0; request->channels[i]; i++)
+    {
+      if (!herald_channel_name_is_valid (request->channels[i]))
+        {
+          g_set_error_literal (
+              error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+              "Invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / -");
+          return FALSE;
+        }
+      if (!herald_hub_may_subscribe (self, claims, request->channels[i]))
+        {
+          g_set_error (error, HERALD_ERROR, HERALD_ERROR_FORBIDDEN,
+                       "Not allowed to subscribe to %s", request->channels[i]);
+          return FALSE;
+        }
+    }
+
+  if (!within_subscription_limit (self, connection, request, error))
+    return FALSE;
+
+  if (request->from == HERALD_SUBSCRIBE_STREAM)
+    subscribe_stream (self, worker, connection, request);
+  else
+    subscribe_channel (self, worker, connection, request, result);
+  return TRUE;
+}
+
+void
+herald_hub_unsubscribe (HeraldHub *self, HeraldWorker *worker, HeraldConnection *connection,
+                        HeraldSubscription *subscription)
+{
+  HeraldChannel *channel;
+
+  g_return_if_fail (HERALD_IS_HUB (self));
+  g_return_if_fail (HERALD_IS_CONNECTION (connection));
+  g_return_if_fail (subscription != NULL && subscription->connection == connection);
+
+  channel = subscription->channel;
+  presence_change (self, connection, channel, -1);
+  herald_connection_remove_subscription (connection, subscription);
+  herald_worker_release_channel (worker, channel);
+}
+
+HeraldConnection *
+herald_hub_adopt (HeraldHub *self, HeraldWorker *worker, HeraldConnectionSetup *setup,
+                  const HeraldSubscribeRequest *subscribe)
+{
+  g_autoptr (HeraldConnection) conn = NULL;
+
+  g_return_val_if_fail (HERALD_IS_HUB (self), NULL);
+  g_return_val_if_fail (HERALD_IS_WORKER (worker), NULL);
+  g_return_val_if_fail (setup != NULL && setup->id != NULL, NULL);
+  g_return_val_if_fail (setup->fd >= 0, NULL);
+
+  conn = herald_connection_new (herald_worker_get_host (worker), setup);
+  herald_worker_add_connection (worker, conn);
+  herald_hub_connection_opened (self, setup->id, herald_connection_get_user_id (conn),
+                                setup->transport);
+  herald_connection_start (conn);
+  if (subscribe != NULL)
+    {
+      g_auto (HeraldSubscribeResult) result = { 0 };
+      g_autoptr (GError) error = NULL;
+
+      /* The front checked the request before it answered the handshake. */
+      if (!herald_hub_subscribe (self, worker, conn, subscribe, &result, &error))
+        herald_connection_close (conn, 1008, error->message);
+    }
+  return g_steal_pointer (&conn);
+}
+
+/* ---- what the workers report (their threads) ---- */
+
+/* A worker's owner: the hub, and the router for its connections' messages. */
+typedef struct
+{
+  HeraldHub *hub;
+  HeraldRouter *router;
+} Owner;
+
+static void
+owner_free (Owner *owner)
+{
+  g_clear_object (&owner->router);
+  g_free (owner);
+}
+
+static void
+owner_channel_occupied (gpointer data, HeraldWorker *worker, const char *channel)
+{
+  Owner *owner = data;
+  herald_hub_channel_occupied (owner->hub, channel, herald_worker_get_index (worker));
+}
+
+static void
+owner_channel_vacated (gpointer data, HeraldWorker *worker, const char *channel)
+{
+  Owner *owner = data;
+  herald_hub_channel_vacated (owner->hub, channel, herald_worker_get_index (worker));
+}
+
+static void
+owner_received (gpointer data, HeraldWorker *worker, HeraldConnection *connection, const char *text,
+                gsize length)
+{
+  Owner *owner = data;
+  herald_router_dispatch (owner->router, connection, text, length);
+}
+
+static void
+owner_unsubscribe (gpointer data, HeraldWorker *worker, HeraldConnection *connection,
+                   HeraldSubscription *subscription)
+{
+  Owner *owner = data;
+  herald_hub_unsubscribe (owner->hub, worker, connection, subscription);
+}
+
+static void
+owner_release (gpointer data, const char *id, guint16 code, const char *reason, gboolean was_open)
+{
+  Owner *owner = data;
+  herald_hub_release_connection (owner->hub, id, code, reason, was_open);
+}
+
+static const HeraldWorkerOwnerFuncs owner_funcs = {
+  .channel_occupied = owner_channel_occupied,
+  .channel_vacated = owner_channel_vacated,
+  .received = owner_received,
+  .unsubscribe = owner_unsubscribe,
+  .release = owner_release,
+};
+
+HeraldWorker *
+herald_hub_new_worker (HeraldHub *self)
+{
+  HeraldWorker *worker;
+  Owner *owner;
+
+  g_return_val_if_fail (HERALD_IS_HUB (self), NULL);
+
+  owner = g_new0 (Owner, 1);
+  owner->hub = self;
+  worker = herald_worker_new (&owner_funcs, owner, herald_hub_get_n_workers (self),
+                              herald_hub_get_stream_limits (self));
+  owner->router = herald_router_new (self, worker);
+  g_object_set_data_full (G_OBJECT (worker), "herald-owner", owner, (GDestroyNotify)owner_free);
+  herald_hub_add_worker (self, worker);
+  g_object_unref (worker); /* the hub's now */
+  return worker;
+}
