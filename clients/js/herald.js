@@ -254,11 +254,9 @@ export class Herald {
     this._failPending(new HeraldError('disconnected', 'Connection lost (' + code + (reason ? ' ' + reason : '') + ')'), false);
     for (const sub of this._subs.values()) if (sub.state === 'subscribed') sub.state = 'subscribing';
     this.connectionId = null;
-    if (!wasConnected) {
-      // Failed before `connected`: keep backing off.
-    } else if (this._protocolError) {
-      this._attempt = this._attemptAtOpen + 1;
-    }
+    // Failed before `connected`, or a server speaking garbage after it:
+    // keep backing off from where this attempt started.
+    if (wasConnected && this._protocolError) this._attempt = this._attemptAtOpen;
     this._protocolError = false;
     const delay = this._scheduleReconnect();
     this._emit('close', { code, reason: reason || '', reconnectIn: delay });

@@ -1,0 +1,77 @@
+// herald-client in headless Chromium, imported from heraldd's /herald.js:
+// subscribe, publish, presence, RPC, and a resume after a server-side close.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { chromium } from 'playwright-core';
+
+import { api, startHeraldd, tempDir } from './helpers.mjs';
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const STEP_MS = 8000;
+let tmp, server, browser, page;
+const pageErrors = [];
+
+before(async () => {
+  tmp = tempDir();
+  server = await startHeraldd(tmp.dir, { conf: '[auth]\nanonymous-publish=*\n' });
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+  page = await browser.newPage();
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  // (The browser's own favicon.ico request is a 404: not the SDK's.)
+  page.on('console', (m) => { if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) pageErrors.push(m.text()); });
+  await page.goto(server.base + '/healthz');
+  await page.evaluate(async () => {
+    window.addEventListener('unhandledrejection', (e) => window.unhandled.push(String(e.reason)));
+    window.unhandled = [];
+    const { Herald } = await import('/herald.js');
+    const h = new Herald('ws://' + location.host + '/ws', { minReconnectDelay: 20, maxReconnectDelay: 200, timeout: 3000 });
+    window.t = { h, messages: [], subscribed: [], states: [], closes: [] };
+    h.on('state', (s) => window.t.states.push(s));
+    h.on('close', (c) => window.t.closes.push(c.code));
+    h.subscribe('news', {
+      onMessage: (data, ctx) => window.t.messages.push({ data, offset: ctx.offset }),
+      onSubscribed: (info) => window.t.subscribed.push(info),
+    });
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close().catch(() => {});
+  if (server) await server.stop();
+  if (tmp) tmp.remove();
+});
+
+const until = (fn, arg) => page.waitForFunction(fn, arg, { timeout: STEP_MS });
+
+test('subscribe, publish, presence and rpc in Chromium', async () => {
+  await until(() => window.t.subscribed.length === 1);
+  const result = await page.evaluate(async () => {
+    const { h } = window.t;
+    const published = await h.publish('news', { from: 'browser' });
+    const presence = await h.presence('news');
+    const rpc = await h.rpc('method', { a: 1 }).then(() => 'resolved', (e) => e.code);
+    return { published, presence, rpc, connectionId: h.connectionId, state: h.state };
+  });
+  assert.equal(result.state, 'connected');
+  assert.equal(result.published.channel, 'news');
+  assert.equal(result.presence.connections, 1);
+  assert.equal(result.rpc, 'unknown_type'); // heraldd has no RPC proxy configured
+  await until((o) => window.t.messages.some((m) => m.offset === o), result.published.offset);
+});
+
+test('closed by the server (4004): resumes exactly once, recovered:true', async () => {
+  const id = await page.evaluate(() => window.t.h.connectionId);
+  const before = await page.evaluate(() => window.t.messages.length);
+  await api(server.base, 'DELETE', '/api/connections/' + id);
+  const offsets = [];
+  for (let i = 0; i < 3; i++) offsets.push((await api(server.base, 'POST', '/api/publish', { channel: 'news', data: { i } })).offset);
+  await until(() => window.t.subscribed.length === 2);
+  await until((n) => window.t.messages.length >= n, before + 3);
+  const t = await page.evaluate(() => ({ messages: window.t.messages, subscribed: window.t.subscribed, closes: window.t.closes, states: window.t.states, unhandled: window.unhandled }));
+  assert.deepEqual(t.messages.slice(before).map((m) => m.offset), offsets);
+  assert.equal(t.subscribed[1].recovered, true);
+  assert.deepEqual(t.closes, [4004]);
+  assert.deepEqual(t.states, ['connected', 'disconnected', 'connecting', 'connected']);
+  assert.deepEqual(t.unhandled, []);
+  assert.deepEqual(pageErrors, []);
+});
