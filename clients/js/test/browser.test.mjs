@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
 
-import { api, startHeraldd, tempDir } from './helpers.mjs';
+import { API_KEY, api, startHeraldd, tempDir } from './helpers.mjs';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const STEP_MS = 8000;
@@ -73,5 +73,22 @@ test('closed by the server (4004): resumes exactly once, recovered:true', async 
   assert.deepEqual(t.closes, [4004]);
   assert.deepEqual(t.states, ['connected', 'disconnected', 'connecting', 'connected']);
   assert.deepEqual(t.unhandled, []);
+  assert.deepEqual(pageErrors, []);
+});
+
+test('the admin page watches a channel through /herald.js', async () => {
+  const admin = await browser.newPage();
+  admin.on('pageerror', (e) => pageErrors.push(String(e)));
+  await admin.goto(server.base + '/admin.html');
+  await admin.fill('#api-key', API_KEY);
+  await admin.click('#save-key');
+  // The page's own client is subscribed to news: the channel is listed.
+  await admin.click('#channel-rows tr[data-channel="news"]', { timeout: STEP_MS });
+  await admin.waitForSelector('#watch-log[data-channel="news"]', { state: 'attached', timeout: STEP_MS });
+  const { offset } = await api(server.base, 'POST', '/api/publish', { channel: 'news', data: { watched: true } });
+  const li = await admin.waitForSelector(`#watch-log li[data-offset="${offset}"]`, { timeout: STEP_MS });
+  assert.match(await li.textContent(), /"watched": true/);
+  assert.match(await admin.locator('#watch-state').textContent(), /connected/);
+  await admin.close();
   assert.deepEqual(pageErrors, []);
 });
