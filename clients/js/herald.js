@@ -19,6 +19,9 @@ const DEFAULTS = {
   reconnect: true,
 };
 
+// Subscribe errors worth another try: the subscription is kept.
+const TRANSIENT = new Set(['timeout', 'rate_limited', 'internal_error', 'unavailable']);
+
 /** An error from the server (`{"type":"error",…}`) or from the client itself. */
 export class HeraldError extends Error {
   constructor(code, message, extra) {
@@ -356,9 +359,10 @@ export class Herald {
   // for dead. One timer per connection, not one per frame.
   _armSilence(generation) {
     this._lastFrameAt = Date.now();
+    if (!this._sawConnected || this._timers.silence) return;
     const hb = this._heartbeat;
-    if (!hb || this._timers.silence) return;
-    const limit = this.options.serverTimeout > 0 ? this.options.serverTimeout : hb * 1000 * 2 + 5000;
+    const limit = this.options.serverTimeout > 0 ? this.options.serverTimeout : hb ? hb * 1000 * 2 + 5000 : 0;
+    if (!limit) return;
     const check = () => {
       this._timers.silence = 0;
       if (generation !== this._generation) return;
@@ -620,10 +624,17 @@ export class Herald {
     }
     if (generation !== this._generation || this._subs.get(sub.channel) !== sub) return;
     sub.state = 'subscribing';
-    this._request(frame, false).catch((e) => {
+    this._request(frame, false).then(() => { sub._failures = 0; }, (e) => {
       if (e.code === 'disconnected' || e.code === 'closed' || this._subs.get(sub.channel) !== sub) return; // resubscribed later
-      if (e.code === 'timeout') {
+      if (TRANSIENT.has(e.code)) {
+        // Try again on this connection after a backoff delay; keep the subscription.
         sub._call('onError', e);
+        const failures = sub._failures = (sub._failures || 0) + 1;
+        const min = Math.max(1, this.options.minReconnectDelay);
+        const cap = Math.min(Math.max(min, this.options.maxReconnectDelay), min * 2 ** Math.min(failures, 30));
+        setTimeout(() => {
+          if (generation === this._generation && this._subs.get(sub.channel) === sub && sub.state === 'subscribing') this._subscribeNow(sub);
+        }, Math.round(min + Math.random() * (cap - min)));
         return;
       }
       this._subs.delete(sub.channel);

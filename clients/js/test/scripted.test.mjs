@@ -200,6 +200,32 @@ test('a silent server after connected is taken for dead', async () => {
   assert.ok(t.errors.some((e) => e.code === 'timeout' && /silent/.test(e.message)));
 });
 
+test('a subscribe failing for a passing reason is tried again; a refused one is dropped', async () => {
+  let tries = 0;
+  const { url } = await scripted((s) => {
+    s.send(CONNECTED);
+    s.on('message', (m) => {
+      const req = JSON.parse(String(m));
+      if (req.type !== 'subscribe') return;
+      if (req.channel === 'no') s.send(JSON.stringify({ type: 'error', id: req.id, code: 'forbidden', message: 'Not allowed' }));
+      else if (++tries < 3) s.send(JSON.stringify({ type: 'error', id: req.id, code: 'internal_error', message: 'engine down' }));
+      else s.send(JSON.stringify({ type: 'subscribed', id: req.id, channel: req.channel, offset: 5, epoch: 'e' }));
+    });
+  });
+  const { h } = client(url);
+  const errors = [];
+  const subscribed = [];
+  const unsubscribed = [];
+  h.subscribe('yes', { onError: (e) => errors.push(e.code), onSubscribed: (i) => subscribed.push(i) });
+  h.subscribe('no', { onError: (e) => errors.push(e.code), onUnsubscribed: (i) => unsubscribed.push(i) });
+  await waitFor(() => subscribed.length === 1 && unsubscribed.length === 1, 'both settled');
+  assert.deepEqual(errors.sort(), ['forbidden', 'internal_error', 'internal_error']);
+  assert.equal(subscribed[0].offset, 5);
+  assert.equal(h.getSubscription('yes').state, 'subscribed');
+  assert.equal(h.getSubscription('no'), null);
+  assert.deepEqual(unsubscribed[0], { channel: 'no', reason: 'forbidden', server: true });
+});
+
 test('throwing callbacks and a failing token function are reported, not fatal', async () => {
   const { url, log } = await scripted((s) => {
     s.send(CONNECTED);
