@@ -476,7 +476,8 @@ export class Herald {
     if (!payload || typeof payload.exp !== 'number' || typeof this.options.token !== 'function') return;
     const ttl = payload.exp * 1000 - Date.now();
     const margin = Math.min(this.options.refreshMargin, Math.max(0, ttl / 2));
-    this._timers.refresh = setTimeout(() => this._refreshSoon(generation, 0), Math.max(0, ttl - margin));
+    // At most one renewal a second, even when the clocks disagree.
+    this._timers.refresh = setTimeout(() => this._refreshSoon(generation, 0), Math.max(1000, ttl - margin));
   }
 
   _refreshSoon(generation, failures) {
