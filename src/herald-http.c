@@ -598,6 +598,30 @@ refused:
 
 /* ---- demo page ---- */
 
+/* CORS for /herald.js, as for /events: any origin when allowed-origins is
+ * unset, else only the listed ones (others get 403); the preflight is
+ * answered here. Returns FALSE when the request has been answered. */
+static gboolean
+sdk_cors (SoupServerMessage *msg, HeraldConfig *config)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+
+  if (!origin_allowed (config, msg))
+    {
+      refuse (msg, SOUP_STATUS_FORBIDDEN, "Origin not allowed");
+      return FALSE;
+    }
+  herald_http_apply_cors (msg, config, TRUE);
+  if (soup_server_message_get_method (msg) == SOUP_METHOD_OPTIONS)
+    {
+      soup_message_headers_replace (headers, "Access-Control-Allow-Methods", "GET, OPTIONS");
+      soup_message_headers_replace (headers, "Access-Control-Max-Age", "600");
+      soup_server_message_set_status (msg, SOUP_STATUS_NO_CONTENT, NULL);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static void
 page_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
               gpointer user_data)
@@ -607,6 +631,10 @@ page_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
   const char *type = "text/html; charset=utf-8";
   gsize size;
 
+  /* The client SDK is imported by pages of other origins: the CORS rules of /events. */
+  if (g_str_equal (path, "/herald.js")
+      && !sdk_cors (msg, herald_hub_get_config (((HttpHandlers *)user_data)->hub)))
+    return;
   if (soup_server_message_get_method (msg) != SOUP_METHOD_GET
       && soup_server_message_get_method (msg) != SOUP_METHOD_HEAD)
     {

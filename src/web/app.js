@@ -1,6 +1,9 @@
 // Herald demo client: WebSocket or SSE, subscriptions that survive reconnects.
-// No framework; everything the page needs is in this file.
+// No framework. WebSocket goes through the client SDK heraldd serves at
+// /herald.js (clients/js: reconnects, resumes, answers pings); SSE is here.
 'use strict';
+
+const heraldModule = import('/herald.js');
 
 const $ = (id) => document.getElementById(id);
 const MAX_LOG = 200;
@@ -8,12 +11,10 @@ const MAX_LOG = 200;
 const state = {
   transport: 'ws',
   wanted: false,        // the user asked to be connected
-  ws: null,
+  herald: null,         // the SDK's client (WebSocket transport)
   es: null,
   attempt: 0,           // reconnect attempts since the last successful open
   timer: 0,
-  nextId: 1,
-  pending: new Map(),   // request id -> what it was, to route replies and errors
   channels: new Map(),  // name -> { offset, epoch, subscribed }
   lastEventId: '',      // SSE: last id seen (opaque)
   sseResuming: false,
@@ -118,10 +119,9 @@ function disconnect() {
 }
 
 function closeTransport() {
-  if (state.ws) {
-    state.ws.onclose = state.ws.onmessage = state.ws.onopen = state.ws.onerror = null;
-    state.ws.close(1000, 'bye');
-    state.ws = null;
+  if (state.herald) {
+    state.herald.close();
+    state.herald = null;
   }
   if (state.es) {
     state.es.close();
@@ -136,134 +136,75 @@ function open() {
   else openEventSource(false);
 }
 
-// Exponential backoff with jitter: 0.5 s, 1 s, 2 s … up to 15 s.
-function scheduleReconnect(why) {
-  if (!state.wanted) return;
-  const base = Math.min(15000, 500 * 2 ** state.attempt);
-  const delay = Math.round(base / 2 + Math.random() * base / 2);
-  state.attempt++;
-  for (const ch of state.channels.values()) ch.subscribed = false;
-  renderChannels();
-  setState('reconnecting', 'in ' + (delay / 1000).toFixed(1) + ' s' + (why ? ' (' + why + ')' : ''));
-  state.timer = setTimeout(open, delay);
-}
-
 function token() {
   return $('token').value.trim();
 }
 
-// ---- WebSocket ----
+// ---- WebSocket (through the SDK) ----
 
-function send(obj) {
-  if (!state.ws || state.ws.readyState !== WebSocket.OPEN) return false;
-  state.ws.send(JSON.stringify(obj));
-  return true;
-}
-
-function request(obj, what) {
-  const id = state.nextId++;
-  state.pending.set(id, what || obj);
-  obj.id = id;
-  return send(obj);
-}
-
-function sendSubscribe(name) {
+// The SDK reconnects with backoff and resubscribes with since + epoch by itself.
+function sdkSubscribe(name) {
   const ch = state.channels.get(name);
-  const req = { type: 'subscribe', channel: name };
-  if (ch && ch.offset != null) {
-    req.since = ch.offset;         // resume: missed messages first, then `subscribed`
-    if (ch.epoch) req.epoch = ch.epoch;
-  }
-  request(req, { type: 'subscribe', channel: name });
+  if (!state.herald || !ch || state.herald.getSubscription(name)) return;
+  const options = {
+    onMessage: (data, ctx) => onDelivery({ channel: ctx.channel, offset: ctx.offset, data }),
+    onSubscribed: (info) => {
+      ch.subscribed = true;
+      ch.epoch = info.epoch;
+      if (typeof info.offset === 'number') ch.offset = Math.max(ch.offset ?? 0, info.offset);
+      if (info.resumed) addLog('info', name, null, { recovered: info.recovered }, 'resubscribed');
+      renderChannels();
+    },
+    onError: (e) => {
+      if (e.code === 'timeout') return;
+      state.channels.delete(name);
+      renderChannels();
+      note('sub-note', 'Cannot subscribe to ' + name + ': ' + e.message, 'bad');
+    },
+  };
+  if (ch.offset != null && ch.epoch) Object.assign(options, { since: ch.offset, epoch: ch.epoch });
+  state.herald.subscribe(name, options);
 }
 
-function openWebSocket() {
-  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const protocols = ['herald.v1'];
-  // Browsers cannot set headers on a WebSocket: the token rides in the subprotocol list.
-  if (token()) protocols.push('bearer.' + token());
+async function openWebSocket() {
   setState('connecting');
-  let ws;
+  let Herald;
   try {
-    ws = new WebSocket(scheme + '//' + location.host + '/ws', protocols);
+    ({ Herald } = await heraldModule);
   } catch (e) {
-    addLog('error', null, null, String(e), 'error');
-    scheduleReconnect();
+    addLog('error', null, null, 'Cannot load /herald.js: ' + e, 'error');
     return;
   }
-  state.ws = ws;
-  ws.onopen = () => setState('open');
-  ws.onmessage = (ev) => {
-    let msg;
-    try { msg = JSON.parse(ev.data); } catch (e) { return; }
-    onServerMessage(msg);
-  };
+  if (!state.wanted || state.transport !== 'ws' || state.herald) return;
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  // The SDK sends the token in the subprotocol list (browsers cannot set headers).
+  const h = new Herald(scheme + '//' + location.host + '/ws', { token: () => token() || null });
+  state.herald = h;
   let opened = false;
-  ws.addEventListener('open', () => { opened = true; });
-  ws.onclose = (ev) => {
-    state.ws = null;
-    state.pending.clear();
+  h.on('connected', (info) => {
+    opened = true;
+    showConnection(info.connectionId, info.userId, 'websocket');
+    setState('open');
+  });
+  h.on('close', (ev) => {
+    for (const ch of state.channels.values()) ch.subscribed = false;
+    renderChannels();
     showConnection();
     // A refused handshake (401, 403, 409, 503) is only visible as 1006.
     const why = ev.code === 1006 ? (opened ? 'dropped' : 'refused: check the token')
                                  : ev.code + (ev.reason ? ' ' + ev.reason : '');
     if (opened) addLog('info', null, null, { close: ev.code, reason: ev.reason || undefined }, 'closed');
-    scheduleReconnect(why);
-  };
-}
-
-function onServerMessage(msg) {
-  const what = msg.id !== undefined ? state.pending.get(msg.id) : undefined;
-  if (msg.id !== undefined) state.pending.delete(msg.id);
-  switch (msg.type) {
-    case 'connected':
-      state.attempt = 0;
-      showConnection(msg.connection_id, msg.user_id, 'websocket');
-      setState('open');
-      for (const name of state.channels.keys()) sendSubscribe(name);
-      break;
-    case 'subscribed': {
-      const ch = state.channels.get(msg.channel);
-      if (!ch) break;
-      ch.subscribed = true;
-      if (msg.epoch) ch.epoch = msg.epoch;
-      if (typeof msg.offset === 'number') ch.offset = Math.max(ch.offset ?? 0, msg.offset);
-      if ('recovered' in msg)
-        addLog('info', msg.channel, null, { recovered: msg.recovered }, 'resubscribed');
-      renderChannels();
-      break;
-    }
-    case 'unsubscribed':
-      break;
-    case 'message':
-      onDelivery(msg);
-      break;
-    case 'published':
-      note('pub-result', 'Published to ' + msg.channel + ' at offset ' + msg.offset + '.', 'ok');
-      break;
-    case 'ping':
-      send({ type: 'pong' });
-      break;
-    case 'error':
-      onError(msg, what);
-      break;
-    default:
-      addLog('info', msg.channel, null, msg, msg.type);
-  }
-}
-
-function onError(msg, what) {
-  addLog('error', what && what.channel, null, { code: msg.code, message: msg.message }, 'error · ' + msg.code);
-  if (what && what.type === 'message') {
-    const text = msg.code === 'forbidden'
-      ? 'Forbidden: ' + msg.message + '. The token’s "publish" claim (or [auth] anonymous-publish) must allow this channel.'
-      : msg.code + ': ' + msg.message;
-    note('pub-result', text, 'bad');
-  } else if (what && what.type === 'subscribe') {
-    state.channels.delete(what.channel);
-    renderChannels();
-    note('sub-note', 'Cannot subscribe to ' + what.channel + ': ' + msg.message, 'bad');
-  }
+    opened = false;
+    if (ev.reconnectIn !== null)
+      setState('reconnecting', 'in ' + (ev.reconnectIn / 1000).toFixed(1) + ' s (' + why + ')');
+  });
+  h.on('error', (e) => {
+    // Failed attempts show in the state pill; the rest in the log.
+    if (e.code !== 'transport_error' && e.code !== 'timeout')
+      addLog('error', null, null, { code: e.code, message: e.message }, 'error · ' + e.code);
+  });
+  h.on('message', (data, ctx) => onDelivery(ctx.channel === null ? { data } : { channel: ctx.channel, offset: ctx.offset, data }));
+  for (const name of state.channels.keys()) sdkSubscribe(name);
 }
 
 function onDelivery(msg) {
@@ -356,7 +297,7 @@ function subscribe(name) {
   state.channels.set(name, { offset: null, epoch: null, subscribed: false });
   renderChannels();
   if (!state.wanted) return;
-  if (state.transport === 'ws') sendSubscribe(name);
+  if (state.transport === 'ws') sdkSubscribe(name);
   else { clearTimeout(state.timer); closeTransport(); openEventSource(true); }
 }
 
@@ -364,7 +305,7 @@ function unsubscribe(name) {
   if (!state.channels.delete(name)) return;
   renderChannels();
   if (!state.wanted) return;
-  if (state.transport === 'ws') request({ type: 'unsubscribe', channel: name });
+  if (state.transport === 'ws') state.herald?.getSubscription(name)?.unsubscribe();
   else { clearTimeout(state.timer); closeTransport(); openEventSource(true); }
 }
 
@@ -375,9 +316,19 @@ async function publish(channel, text) {
     return;
   }
   if (state.transport === 'ws') {
-    if (!request({ type: 'message', channel, data }, { type: 'message', channel }))
+    if (!state.herald || state.herald.state !== 'connected') {
       note('pub-result', 'Not connected.', 'bad');
-    else note('pub-result', 'Publishing…');
+      return;
+    }
+    note('pub-result', 'Publishing…');
+    state.herald.publish(channel, data).then(
+      (r) => note('pub-result', 'Published to ' + r.channel + ' at offset ' + r.offset + '.', 'ok'),
+      (e) => {
+        addLog('error', channel, null, { code: e.code, message: e.message }, 'error · ' + e.code);
+        note('pub-result', e.code === 'forbidden'
+          ? 'Forbidden: ' + e.message + '. The token’s "publish" claim (or [auth] anonymous-publish) must allow this channel.'
+          : e.code + ': ' + e.message, 'bad');
+      });
     return;
   }
   // SSE is receive-only: publish through the HTTP API when an API key is known.

@@ -1,0 +1,65 @@
+// herald-client across a heraldd restart with the Redis engine: node A is
+// killed and restarted on the same port while node B keeps publishing; the
+// client resumes with every message exactly once, in order.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+import WebSocket from 'ws';
+
+import { Herald } from '../herald.js';
+import { api, sleep, startHeraldd, startRedis, tempDir, unhandled, waitFor } from './helpers.mjs';
+
+const haveRedis = spawnSync('redis-server', ['--version']).status === 0;
+
+test('killed and restarted on the same port: every message exactly once, in order', { skip: !haveRedis && 'redis-server not found' }, async () => {
+  const tmp = tempDir();
+  const redis = await startRedis(tmp.dir);
+  const env = { REDIS_URL: redis.url };
+  let a = await startHeraldd(tmp.dir, { name: 'a', env });
+  const b = await startHeraldd(tmp.dir, { name: 'b', env });
+  const h = new Herald(a.ws, { WebSocket, minReconnectDelay: 20, maxReconnectDelay: 200, timeout: 3000 });
+  const got = [];
+  const subscribed = [];
+  h.subscribe('ticker', {
+    onMessage: (data, ctx) => got.push({ data, offset: ctx.offset }),
+    onSubscribed: (info) => subscribed.push(info),
+  });
+  let publishing = true;
+  let sent = 0;
+  const publisher = (async () => {
+    while (publishing) {
+      await api(b.base, 'POST', '/api/publish', { channel: 'ticker', data: ++sent });
+      await sleep(10);
+    }
+  })();
+  try {
+    await waitFor(() => subscribed.length === 1, 'subscribed');
+    await waitFor(() => got.length >= 10, 'ten messages before the kill');
+    const port = a.port;
+    await a.kill();
+    const atKill = sent;
+    await waitFor(() => sent >= atKill + 20, 'twenty messages published while node A is down');
+    a = await startHeraldd(tmp.dir, { name: 'a', env, port });
+    await waitFor(() => subscribed.length === 2, 'resubscribed to the restarted node', 10000);
+    await waitFor(() => got.length && got[got.length - 1].data >= atKill + 30, 'messages after the restart');
+    publishing = false;
+    await publisher;
+    await waitFor(() => got.length && got[got.length - 1].data >= sent, 'the last of ' + sent + ' messages');
+    await sleep(100);
+    assert.equal(subscribed[1].resumed, true);
+    assert.equal(subscribed[1].recovered, true);
+    assert.equal(subscribed[1].epoch, subscribed[0].epoch);
+    const first = got[0].data;
+    assert.deepEqual(got.map((m) => m.data), Array.from({ length: sent - first + 1 }, (_, i) => first + i));
+    got.forEach((m, i) => assert.equal(m.offset, got[0].offset + i));
+  } finally {
+    publishing = false;
+    await publisher.catch(() => {});
+    h.close();
+    await a.stop();
+    await b.stop();
+    await redis.stop();
+    tmp.remove();
+  }
+  assert.deepEqual(unhandled, []);
+});
