@@ -903,6 +903,27 @@ herald_connection_remove_subscription (HeraldConnection *self, HeraldSubscriptio
 
 /* ---- start and sweep ---- */
 
+/* The "connected" greeting both transports send (WebSocket adds the
+ * heartbeat interval): the connection's id and the token's user, or null.
+ * Returns an open object. */
+static JsonBuilder *
+begin_connected (HeraldConnection *self)
+{
+  JsonBuilder *b = json_builder_new ();
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "type");
+  json_builder_add_string_value (b, "connected");
+  json_builder_set_member_name (b, "connection_id");
+  json_builder_add_string_value (b, self->id);
+  json_builder_set_member_name (b, "user_id");
+  if (self->user_id)
+    json_builder_add_string_value (b, self->user_id);
+  else
+    json_builder_add_null_value (b);
+  return b;
+}
+
 void
 herald_connection_start (HeraldConnection *self)
 {
@@ -912,17 +933,7 @@ herald_connection_start (HeraldConnection *self)
 
   if (self->transport == HERALD_TRANSPORT_WEBSOCKET)
     {
-      g_autoptr (JsonBuilder) b = json_builder_new ();
-      json_builder_begin_object (b);
-      json_builder_set_member_name (b, "type");
-      json_builder_add_string_value (b, "connected");
-      json_builder_set_member_name (b, "connection_id");
-      json_builder_add_string_value (b, self->id);
-      json_builder_set_member_name (b, "user_id");
-      if (self->user_id)
-        json_builder_add_string_value (b, self->user_id);
-      else
-        json_builder_add_null_value (b);
+      g_autoptr (JsonBuilder) b = begin_connected (self);
       json_builder_set_member_name (b, "heartbeat_interval");
       json_builder_add_int_value (b, heartbeat);
       json_builder_end_object (b);
@@ -969,21 +980,11 @@ herald_connection_send_sse_greeting (HeraldConnection *self, const char *id, gbo
     g_string_append_printf (head, "id: %s\n", id);
   {
     /* As the WebSocket's connected frame: the user the token named, or null. */
-    g_autoptr (JsonBuilder) b = json_builder_new ();
+    g_autoptr (JsonBuilder) b = begin_connected (self);
     g_autoptr (JsonGenerator) gen = json_generator_new ();
     g_autoptr (JsonNode) root = NULL;
     g_autofree char *connected = NULL;
 
-    json_builder_begin_object (b);
-    json_builder_set_member_name (b, "type");
-    json_builder_add_string_value (b, "connected");
-    json_builder_set_member_name (b, "connection_id");
-    json_builder_add_string_value (b, self->id);
-    json_builder_set_member_name (b, "user_id");
-    if (self->user_id)
-      json_builder_add_string_value (b, self->user_id);
-    else
-      json_builder_add_null_value (b);
     json_builder_end_object (b);
     root = json_builder_get_root (b);
     json_generator_set_root (gen, root);
