@@ -6,4 +6,6 @@
 
 #include "herald-config-error.h"
 
+/* clang-format off */
 G_DEFINE_QUARK (herald-config-error-quark, herald_config_error)
+/* clang-format on */
