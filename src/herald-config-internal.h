@@ -92,6 +92,11 @@ gboolean herald_config_parse_uint (const HeraldConfigParser *parser, const char 
 void herald_config_parse_sections (const HeraldConfigParser *parser,
                                    HeraldConfigSettings *settings);
 
+/* [namespace.NAME] groups; the default namespace starts from [history]
+ * (@history_size, @history_ttl); problems go to parser->problems */
+HeraldNamespaceSet *herald_config_parse_namespaces (const HeraldConfigParser *parser,
+                                                    guint history_size, guint history_ttl);
+
 /* herald-config.c */
 HeraldConfigSettings *herald_config_get_settings (HeraldConfig *self);
 

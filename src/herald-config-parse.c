@@ -148,7 +148,10 @@ herald_config_warn_unknown (const Parser *parser, const char *only_group)
       const char *const *keys = NULL;
       g_auto (GStrv) present = NULL;
 
-      if (only_group != NULL && strcmp (groups[g], only_group) != 0)
+      /* only_group "prefix." stands for every group it begins */
+      if (only_group != NULL
+          && (g_str_has_suffix (only_group, ".") ? !g_str_has_prefix (groups[g], only_group)
+                                                 : strcmp (groups[g], only_group) != 0))
         continue;
       keys = herald_config_known_keys (groups[g]);
       if (keys == NULL)
@@ -625,4 +628,69 @@ herald_config_parse_sections (const Parser *parser, Settings *settings)
   herald_config_parse_uint (parser, "history", "ttl", 0, HISTORY_TTL_MAX, &settings->history_ttl,
                             slot (parser));
   parse_redis (parser, settings);
+}
+
+static void
+parse_namespace (const Parser *parser, const char *group, HeraldNamespace *ns)
+{
+  g_autofree char *publish = get_raw (parser, group, "publish");
+  g_autofree char *subscribe = get_raw (parser, group, "subscribe");
+
+  herald_config_parse_uint (parser, group, "history-size", 0, HISTORY_SIZE_MAX, &ns->history_size,
+                            slot (parser));
+  herald_config_parse_uint (parser, group, "history-ttl", 0, HISTORY_TTL_MAX, &ns->history_ttl,
+                            slot (parser));
+  parse_bool (parser, group, "presence", &ns->presence, NULL, slot (parser));
+  parse_bool (parser, group, "join-leave", &ns->join_leave, NULL, slot (parser));
+  parse_bool (parser, group, "publish-proxy", &ns->publish_proxy, NULL, slot (parser));
+  parse_bool (parser, group, "conflate", &ns->conflate, NULL, slot (parser));
+  if (publish != NULL && !herald_ns_publish_from_string (publish, &ns->publish))
+    set_key_error (slot (parser), parser, group, "publish",
+                   _ ("expected claims, none or all, got “%s”"), publish);
+  if (subscribe != NULL && !herald_ns_subscribe_from_string (subscribe, &ns->subscribe))
+    set_key_error (slot (parser), parser, group, "subscribe",
+                   _ ("expected claims, token or proxy, got “%s”"), subscribe);
+}
+
+/**
+ * herald_config_parse_namespaces:
+ * @parser: the file being loaded
+ * @history_size: [history] size, the default namespace's history-size
+ * @history_ttl: [history] ttl, the default namespace's history-ttl
+ *
+ * Parses every [namespace.NAME] group; [namespace.default] is the default
+ * namespace and wins over [history]. Problems go to parser->problems.
+ *
+ * Returns: (transfer full): the namespaces
+ */
+HeraldNamespaceSet *
+herald_config_parse_namespaces (const Parser *parser, guint history_size, guint history_ttl)
+{
+  HeraldNamespaceSet *set = herald_namespace_set_new ();
+  HeraldNamespace *def = herald_namespace_set_get_default (set);
+  g_auto (GStrv) groups = g_key_file_get_groups (parser->key_file, NULL);
+
+  def->history_size = history_size;
+  def->history_ttl = history_ttl;
+  /* The default first: every other namespace starts from the spec defaults */
+  for (gsize g = 0; groups[g] != NULL; g++)
+    {
+      const char *name = herald_namespace_group_name (groups[g]);
+
+      if (name == NULL)
+        continue;
+      if (!herald_namespace_name_is_valid (name))
+        {
+          guint line = herald_config_find_line (parser->data, parser->length, groups[g], NULL);
+          g_autofree char *where = line > 0 ? g_strdup_printf ("%s:%u", parser->origin, line)
+                                            : g_strdup (parser->origin);
+
+          g_set_error (slot (parser), HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID,
+                       _ ("%s: [%s]: a namespace name is 1 to 64 letters, digits or “_.@/-”"),
+                       where, groups[g]);
+          continue;
+        }
+      parse_namespace (parser, groups[g], herald_namespace_set_add (set, name));
+    }
+  return set;
 }

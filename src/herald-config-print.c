@@ -212,6 +212,32 @@ print_key (HeraldConfig *self, GKeyFile *file, Notes *notes, const char *group, 
     note_unset (notes_for (notes, group), group, key, _ ("unset"));
 }
 
+static void
+print_ns_key (GString *out, const char *key, const char *value)
+{
+  g_string_append_printf (out, "# %s\n%s=%s\n", herald_config_describe_key ("namespace.", key), key,
+                          value);
+}
+
+/* Values are numbers, booleans and keywords, and names are checked: nothing to escape */
+static void
+print_namespace (GString *out, const HeraldNamespace *ns)
+{
+  char number[32];
+
+  g_string_append_printf (out, "\n[%s%s]\n", HERALD_NAMESPACE_GROUP_PREFIX, ns->name);
+  g_snprintf (number, sizeof number, "%u", ns->history_size);
+  print_ns_key (out, "history-size", number);
+  g_snprintf (number, sizeof number, "%u", ns->history_ttl);
+  print_ns_key (out, "history-ttl", number);
+  print_ns_key (out, "presence", ns->presence ? "true" : "false");
+  print_ns_key (out, "join-leave", ns->join_leave ? "true" : "false");
+  print_ns_key (out, "publish", herald_ns_publish_to_string (ns->publish));
+  print_ns_key (out, "subscribe", herald_ns_subscribe_to_string (ns->subscribe));
+  print_ns_key (out, "publish-proxy", ns->publish_proxy ? "true" : "false");
+  print_ns_key (out, "conflate", ns->conflate ? "true" : "false");
+}
+
 /**
  * herald_config_print:
  * @self: a loaded (and validated) #HeraldConfig
@@ -265,5 +291,13 @@ herald_config_print (HeraldConfig *self)
           g_string_free (notes.notes[g], TRUE);
         }
     }
+  {
+    const HeraldNamespaceSet *namespaces = herald_config_get_namespaces (self);
+    g_autoptr (GPtrArray) list = herald_namespace_set_list (namespaces);
+
+    print_namespace (out, herald_namespace_set_get_default ((HeraldNamespaceSet *)namespaces));
+    for (guint i = 0; i < list->len; i++)
+      print_namespace (out, g_ptr_array_index (list, i));
+  }
   return g_string_free (g_steal_pointer (&out), FALSE);
 }

@@ -43,4 +43,7 @@ gboolean herald_config_get_anonymous_setting (HeraldConfig *self, gboolean *valu
 gboolean herald_config_get_limit_by_key (HeraldConfig *self, const char *key, guint *value,
                                          const char **blurb);
 
+/* The namespaces in effect (main thread) */
+const HeraldNamespaceSet *herald_config_get_namespaces (HeraldConfig *self);
+
 G_END_DECLS

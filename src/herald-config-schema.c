@@ -52,6 +52,14 @@ static const struct
   { "api", "key-file", N_ ("File holding the HTTP API key") },
   { "history", "size", N_ ("Messages kept per channel for recovery (0 = none)") },
   { "history", "ttl", N_ ("Seconds a message stays in history (0 = until evicted)") },
+  { "namespace.", "history-size", N_ ("Messages kept per channel of the namespace (0 = none)") },
+  { "namespace.", "history-ttl", N_ ("Seconds a message stays in history (0 = until evicted)") },
+  { "namespace.", "presence", N_ ("Answer presence and presence_stats (false = forbidden)") },
+  { "namespace.", "join-leave", N_ ("Tell subscribers when a connection joins or leaves") },
+  { "namespace.", "publish", N_ ("Client publishing: claims, none or all") },
+  { "namespace.", "subscribe", N_ ("Subscribing: claims, token or proxy") },
+  { "namespace.", "publish-proxy", N_ ("Ask the backend about each client publish") },
+  { "namespace.", "conflate", N_ ("Replace queued messages of a slow reader by key") },
   { "redis", "url", N_ ("redis://, rediss:// or unix:// URL of Redis (unset = one node)") },
 };
 
@@ -65,6 +73,9 @@ static const struct
 const char *
 herald_config_describe_key (const char *group, const char *key)
 {
+  /* Every [namespace.NAME] group has the keys of "namespace." */
+  if (g_str_has_prefix (group, "namespace."))
+    group = "namespace.";
   for (gsize i = 0; i < G_N_ELEMENTS (descriptions); i++)
     if (strcmp (descriptions[i].group, group) == 0 && strcmp (descriptions[i].key, key) == 0)
       return _ (descriptions[i].text);

@@ -139,6 +139,9 @@ struct _HeraldConfig
   char *path;        /* file loaded, or NULL */
   char *reload_path; /* file SIGHUP re-reads: explicit or default path, or NULL */
 
+  HeraldNamespaceSet *namespaces; /* atomic pointer; replaced on load and SIGHUP */
+  GPtrArray *retired_namespaces;  /* sets replaced so far: readers may still hold them */
+
   gboolean strict;            /* unknown groups and keys are errors (--check-config) */
   GPtrArray *listen_override; /* NULL = none */
   int workers_override;       /* -1 = none */
@@ -273,6 +276,8 @@ herald_config_finalize (GObject *object)
   HeraldConfig *self = HERALD_CONFIG (object);
 
   g_clear_pointer (&self->settings, settings_free);
+  herald_namespace_set_free (g_atomic_pointer_get (&self->namespaces));
+  g_clear_pointer (&self->retired_namespaces, g_ptr_array_unref);
   g_clear_pointer (&self->listen_override, g_ptr_array_unref);
   g_free (self->path);
   g_free (self->reload_path);
@@ -306,6 +311,7 @@ static void
 herald_config_init (HeraldConfig *self)
 {
   self->settings = settings_new_default ();
+  self->namespaces = herald_namespace_set_new ();
   for (Limit i = 0; i < N_LIMITS; i++)
     self->limits[i] = limit_specs[i].def;
   self->workers_override = -1;
@@ -336,6 +342,10 @@ herald_config_new (void)
 const char *const *
 herald_config_known_keys (const char *group)
 {
+  const char *ns = herald_namespace_group_name (group);
+
+  if (ns != NULL)
+    return herald_namespace_keys (); /* an invalid NAME is a parse error */
   for (gsize i = 0; i < G_N_ELEMENTS (known_groups); i++)
     if (strcmp (group, known_groups[i].group) == 0)
       return known_groups[i].keys;
@@ -366,6 +376,21 @@ parse_limits (const Parser *parser, guint limits[N_LIMITS])
     }
 }
 
+/* Main thread only. Readers on other threads may still hold the old set:
+ * it is kept until the configuration goes away (reloads are rare). */
+static void
+replace_namespaces (HeraldConfig *self, HeraldNamespaceSet *namespaces)
+{
+  HeraldNamespaceSet *old = g_atomic_pointer_exchange (&self->namespaces, namespaces);
+
+  if (old == NULL)
+    return;
+  if (self->retired_namespaces == NULL)
+    self->retired_namespaces
+        = g_ptr_array_new_with_free_func ((GDestroyNotify)herald_namespace_set_free);
+  g_ptr_array_add (self->retired_namespaces, old);
+}
+
 static gboolean
 load_internal (HeraldConfig *self, const char *data, gsize length, const char *origin,
                const char *basedir, GError **error)
@@ -375,6 +400,7 @@ load_internal (HeraldConfig *self, const char *data, gsize length, const char *o
   Problems problems;
   Parser parser = { key_file, origin, basedir, &problems, data, length, self->strict };
   guint limits[N_LIMITS];
+  g_autoptr (HeraldNamespaceSet) namespaces = NULL;
   gboolean ok;
 
   if (data != NULL && !herald_config_load_key_file (key_file, data, length, origin, error))
@@ -388,6 +414,8 @@ load_internal (HeraldConfig *self, const char *data, gsize length, const char *o
    * nothing. Every key is checked, so the error names every problem. */
   herald_config_parse_sections (&parser, settings);
   parse_limits (&parser, limits);
+  namespaces
+      = herald_config_parse_namespaces (&parser, settings->history_size, settings->history_ttl);
   ok = herald_config_problems_take (&problems, error);
   herald_config_problems_clear (&problems);
   /* For --check-config (strict) what was valid is taken all the same, so
@@ -398,6 +426,7 @@ load_internal (HeraldConfig *self, const char *data, gsize length, const char *o
 
   settings_free (self->settings);
   self->settings = g_steal_pointer (&settings);
+  replace_namespaces (self, g_steal_pointer (&namespaces));
 
   g_object_freeze_notify (G_OBJECT (self));
   for (Limit i = 0; i < N_LIMITS; i++)
@@ -496,7 +525,8 @@ herald_config_load_data (HeraldConfig *self, const char *data, gsize length, con
  * @self: a #HeraldConfig
  * @error: return location for a #GError
  *
- * Re-reads the [limits] group of the configuration file (on SIGHUP). Keys
+ * Re-reads the [limits] and [namespace.NAME] groups of the configuration
+ * file (on SIGHUP; [history] only as the default namespace's base). Keys
  * missing from the file go back to their defaults. All values are checked
  * before any is applied, so on error nothing changes. Properties are notified
  * for the values that changed. When no file was loaded (or the default file
@@ -512,6 +542,8 @@ herald_config_reload_limits (HeraldConfig *self, GError **error)
   g_autofree char *contents = NULL;
   gsize length = 0;
   guint limits[N_LIMITS];
+  g_autoptr (HeraldNamespaceSet) namespaces = NULL;
+  guint history_size = 100, history_ttl = 300;
   Problems problems;
   Parser parser;
   gboolean ok;
@@ -538,11 +570,20 @@ herald_config_reload_limits (HeraldConfig *self, GError **error)
   herald_config_problems_init (&problems);
   parser = (Parser){ key_file, self->reload_path, NULL, &problems, contents, length, FALSE };
   herald_config_warn_unknown (&parser, "limits");
+  herald_config_warn_unknown (&parser, HERALD_NAMESPACE_GROUP_PREFIX);
   parse_limits (&parser, limits);
+  /* The default namespace builds on [history] as the file now has it */
+  herald_config_parse_uint (&parser, "history", "size", 0, HISTORY_SIZE_MAX, &history_size,
+                            herald_config_problems_slot (&problems));
+  herald_config_parse_uint (&parser, "history", "ttl", 0, HISTORY_TTL_MAX, &history_ttl,
+                            herald_config_problems_slot (&problems));
+  namespaces = herald_config_parse_namespaces (&parser, history_size, history_ttl);
   ok = herald_config_problems_take (&problems, error);
   herald_config_problems_clear (&problems);
   if (!ok)
     return FALSE;
+
+  replace_namespaces (self, g_steal_pointer (&namespaces));
 
   g_object_freeze_notify (G_OBJECT (self));
   for (Limit i = 0; i < N_LIMITS; i++)
@@ -1023,4 +1064,30 @@ herald_config_get_redis_url (HeraldConfig *self)
 {
   g_return_val_if_fail (HERALD_IS_CONFIG (self), NULL);
   return self->settings->redis_url;
+}
+
+/**
+ * herald_config_namespace_for:
+ * @config: a #HeraldConfig
+ * @channel: (nullable): a channel name
+ *
+ * Any thread, lock-free.
+ *
+ * Returns: (transfer none): the namespace of @channel ("NAME:…"), or the
+ *   default one when @channel has no ':' or its namespace is not configured
+ */
+const HeraldNamespace *
+herald_config_namespace_for (HeraldConfig *config, const char *channel)
+{
+  g_return_val_if_fail (HERALD_IS_CONFIG (config), NULL);
+
+  return herald_namespace_set_lookup (g_atomic_pointer_get (&config->namespaces), channel);
+}
+
+/* For --print-config */
+const HeraldNamespaceSet *
+herald_config_get_namespaces (HeraldConfig *self)
+{
+  g_return_val_if_fail (HERALD_IS_CONFIG (self), NULL);
+  return g_atomic_pointer_get (&self->namespaces);
 }

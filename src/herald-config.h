@@ -15,6 +15,7 @@
 #include "herald-config-error.h"
 #include "herald-jwt-alg.h"
 #include "herald-listen-address.h"
+#include "herald-namespace.h"
 
 G_BEGIN_DECLS
 
@@ -110,6 +111,12 @@ const char *herald_config_get_api_key (HeraldConfig *self); /* NULL = HTTP API d
 /* [history] */
 guint herald_config_get_history_size (HeraldConfig *self);
 guint herald_config_get_history_ttl (HeraldConfig *self);
+
+/* [namespace.NAME]: never NULL: the channel's namespace or the default one
+ * ([namespace.default] over [history]). Any thread; the pointer stays valid
+ * after a reload (old sets live as long as @config), but new subscriptions
+ * should look it up again to see reloaded values. */
+const HeraldNamespace *herald_config_namespace_for (HeraldConfig *config, const char *channel);
 
 /* [redis] */
 const char *herald_config_get_redis_url (HeraldConfig *self); /* NULL = in-process engine */

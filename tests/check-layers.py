@@ -29,7 +29,8 @@ LAYERS = [
     ("message", ["herald-message", "herald-json", "herald-json-*", "herald-error",
                  "herald-log", "herald-info", "herald-ws", "herald-ws-*", "herald-base64*",
                  "herald-valid*", "herald-names", "herald-metrics"]),
-    ("config", ["herald-config", "herald-config-*", "herald-listen-address"]),
+    ("config", ["herald-config", "herald-config-*", "herald-listen-address",
+                "herald-namespace"]),
 ]
 
 # What each layer may use besides itself. Config is a value object all may

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "herald-config.h"
+#include "herald-config-print.h"
 
 #define ORIGIN "/etc/herald/test.conf"
 
@@ -999,6 +1000,174 @@ test_metrics_switches (void)
   }
 }
 
+static void
+test_namespaces (void)
+{
+  g_autoptr (GError) error = NULL;
+  const HeraldNamespace *ns;
+
+  {
+    g_autoptr (HeraldConfig) config = load_ok ("[history]\nsize=7\nttl=8\n");
+
+    ns = herald_config_namespace_for (config, "news:today");
+    g_assert_cmpstr (ns->name, ==, "default");
+    g_assert_cmpuint (ns->history_size, ==, 7);
+    g_assert_cmpuint (ns->history_ttl, ==, 8);
+    g_assert_true (ns->presence);
+    g_assert_false (ns->join_leave);
+    g_assert_cmpint (ns->publish, ==, HERALD_NS_PUBLISH_CLAIMS);
+    g_assert_cmpint (ns->subscribe, ==, HERALD_NS_SUBSCRIBE_CLAIMS);
+    g_assert_false (ns->publish_proxy || ns->conflate);
+  }
+  {
+    g_autoptr (HeraldConfig) config
+        = load_ok ("[history]\nsize=7\nttl=8\n"
+                   "[namespace.default]\nhistory-size=9\n"
+                   "[namespace.chat]\nhistory-size=0\nhistory-ttl=60\npresence=false\n"
+                   "join-leave=true\npublish=all\nsubscribe=token\npublish-proxy=true\n"
+                   "conflate=true\n"
+                   "[namespace.ticker]\npublish=none\nsubscribe=proxy\n");
+
+    /* [namespace.default] wins over [history] where both set a key */
+    ns = herald_config_namespace_for (config, "plain");
+    g_assert_cmpstr (ns->name, ==, "default");
+    g_assert_cmpuint (ns->history_size, ==, 9);
+    g_assert_cmpuint (ns->history_ttl, ==, 8);
+    g_assert_true (herald_config_namespace_for (config, "other:x") == ns
+                   && herald_config_namespace_for (config, "chatty:x") == ns
+                   && herald_config_namespace_for (config, "chat") == ns);
+
+    ns = herald_config_namespace_for (config, "chat:room#alice,bob");
+    g_assert_cmpstr (ns->name, ==, "chat");
+    g_assert_cmpuint (ns->history_size, ==, 0);
+    g_assert_cmpuint (ns->history_ttl, ==, 60);
+    g_assert_false (ns->presence);
+    g_assert_true (ns->join_leave);
+    g_assert_cmpint (ns->publish, ==, HERALD_NS_PUBLISH_ALL);
+    g_assert_cmpint (ns->subscribe, ==, HERALD_NS_SUBSCRIBE_TOKEN);
+    g_assert_true (ns->publish_proxy && ns->conflate);
+
+    /* Other namespaces start from the spec's defaults, not [history] */
+    ns = herald_config_namespace_for (config, "ticker:EURUSD");
+    g_assert_cmpstr (ns->name, ==, "ticker");
+    g_assert_cmpuint (ns->history_size, ==, 100);
+    g_assert_cmpuint (ns->history_ttl, ==, 300);
+    g_assert_cmpint (ns->publish, ==, HERALD_NS_PUBLISH_NONE);
+    g_assert_cmpint (ns->subscribe, ==, HERALD_NS_SUBSCRIBE_PROXY);
+
+    /* --print-config prints them and reads back to the same values */
+    {
+      g_autofree char *printed = herald_config_print (config);
+      g_autoptr (HeraldConfig) again = load_ok (printed);
+
+      g_assert_nonnull (strstr (printed, "[namespace.chat]\n"));
+      g_assert_nonnull (strstr (printed, "subscribe=token\n"));
+      g_assert_null (strstr (strstr (printed, "[namespace.default]"), "(no description)"));
+      ns = herald_config_namespace_for (again, "chat:x");
+      g_assert_cmpstr (ns->name, ==, "chat");
+      g_assert_cmpint (ns->publish, ==, HERALD_NS_PUBLISH_ALL);
+      g_assert_true (ns->conflate);
+      g_assert_cmpuint (herald_config_namespace_for (again, "x")->history_size, ==, 9);
+      g_assert_cmpint (herald_config_namespace_for (again, "ticker:y")->subscribe, ==,
+                       HERALD_NS_SUBSCRIBE_PROXY);
+    }
+  }
+  {
+    /* Unknown keys warned with file, line and key; the rest still applies */
+    g_autoptr (HeraldConfig) config = herald_config_new ();
+
+    g_test_expect_message ("Herald", G_LOG_LEVEL_WARNING,
+                           ORIGIN ":3: unknown key [namespace.chat] presense"
+                                  " (did you mean “presence”?)");
+    g_assert_true (herald_config_load_data (
+        config, "[namespace.chat]\nconflate=true\npresense=false\n", -1, ORIGIN, &error));
+    g_test_assert_expected_messages ();
+    g_assert_no_error (error);
+    g_assert_true (herald_config_namespace_for (config, "chat:a")->conflate);
+    g_assert_true (herald_config_namespace_for (config, "chat:a")->presence);
+  }
+  {
+    /* --check-config: unknown keys are problems */
+    g_autoptr (HeraldConfig) config = herald_config_new ();
+
+    herald_config_set_strict (config, TRUE);
+    g_assert_false (
+        herald_config_load_data (config, "[namespace.chat]\nfoo=1\n", -1, ORIGIN, &error));
+    g_assert_nonnull (strstr (error->message, ORIGIN ":2: unknown key [namespace.chat] foo"));
+    g_clear_error (&error);
+  }
+  /* Invalid values stop start-up naming FILE:LINE, group and key */
+  {
+    const struct
+    {
+      const char *data;
+      const char *expected;
+    } bad[] = {
+      { "[namespace.a]\n\npublish=some\n", ORIGIN ":3: [namespace.a] publish:" },
+      { "[namespace.a]\nsubscribe=claim\n", ORIGIN ":2: [namespace.a] subscribe:" },
+      { "[namespace.a]\nhistory-size=100001\n", ORIGIN ":2: [namespace.a] history-size:" },
+      { "[namespace.a]\nhistory-ttl=-1\n", ORIGIN ":2: [namespace.a] history-ttl:" },
+      { "[namespace.default]\npresence=maybe\n", ORIGIN ":2: [namespace.default] presence:" },
+      { "[namespace.a]\njoin-leave=yes\n", ORIGIN ":2: [namespace.a] join-leave:" },
+      { "[namespace.a]\nconflate=2\n", ORIGIN ":2: [namespace.a] conflate:" },
+      { "[namespace.a]\npublish-proxy=on\n", ORIGIN ":2: [namespace.a] publish-proxy:" },
+      { "[x]\n[namespace.a:b]\nconflate=true\n", ORIGIN ":2: [namespace.a:b]:" },
+      { "[namespace.]\nconflate=true\n", ORIGIN ":1: [namespace.]:" },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+      {
+        g_autoptr (HeraldConfig) config = herald_config_new ();
+
+        if (g_str_has_prefix (bad[i].data, "[x]"))
+          g_test_expect_message ("Herald", G_LOG_LEVEL_WARNING, "*unknown group [x]*");
+        g_assert_false (herald_config_load_data (config, bad[i].data, -1, ORIGIN, &error));
+        g_test_assert_expected_messages ();
+        g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+        g_assert_nonnull (strstr (error->message, bad[i].expected));
+        g_clear_error (&error);
+      }
+  }
+}
+
+static void
+test_reload_namespaces (void)
+{
+  char *dir = tmpdir_new ();
+  g_autofree char *conf
+      = write_file (dir, "herald.conf", "[history]\nsize=5\n[namespace.chat]\npresence=false\n");
+  g_autoptr (HeraldConfig) config = herald_config_new ();
+  g_autoptr (GError) error = NULL;
+  const HeraldNamespace *before;
+
+  g_assert_true (herald_config_load (config, conf, &error));
+  g_assert_no_error (error);
+  before = herald_config_namespace_for (config, "chat:x");
+  g_assert_false (before->presence);
+  g_assert_cmpuint (herald_config_namespace_for (config, "x")->history_size, ==, 5);
+
+  /* SIGHUP: new values for new lookups; the old pointer stays readable */
+  g_free (write_file (dir, "herald.conf",
+                      "[history]\nsize=6\n[namespace.chat]\nconflate=true\n"
+                      "[namespace.feed]\npublish=none\n"));
+  g_assert_true (herald_config_reload_limits (config, &error));
+  g_assert_no_error (error);
+  g_assert_true (herald_config_namespace_for (config, "chat:x")->presence
+                 && herald_config_namespace_for (config, "chat:x")->conflate);
+  g_assert_cmpint (herald_config_namespace_for (config, "feed:x")->publish, ==,
+                   HERALD_NS_PUBLISH_NONE);
+  g_assert_cmpuint (herald_config_namespace_for (config, "x")->history_size, ==, 6);
+  g_assert_true (g_str_equal (before->name, "chat") && !before->presence);
+
+  /* An invalid reload changes nothing */
+  g_free (write_file (dir, "herald.conf", "[namespace.chat]\npublish=everyone\n"));
+  g_assert_false (herald_config_reload_limits (config, &error));
+  g_assert_nonnull (strstr (error->message, "[namespace.chat] publish"));
+  g_clear_error (&error);
+  g_assert_true (herald_config_namespace_for (config, "chat:x")->conflate);
+  tmpdir_free (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1024,6 +1193,8 @@ main (int argc, char **argv)
   g_test_add_func ("/config/reload-limits", test_reload_limits);
   g_test_add_func ("/config/listen-address-parse", test_listen_address_parse);
   g_test_add_func ("/config/overrides", test_overrides);
+  g_test_add_func ("/config/namespaces", test_namespaces);
+  g_test_add_func ("/config/reload-namespaces", test_reload_namespaces);
 
   return g_test_run ();
 }
