@@ -838,6 +838,11 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
           respond_error (msg, SOUP_STATUS_BAD_REQUEST, _ ("Invalid channel name"));
           return;
         }
+      if (!herald_config_namespace_for (herald_hub_get_config (hub), match.arg)->presence)
+        {
+          respond_error (msg, SOUP_STATUS_FORBIDDEN, _ ("Presence is off for this namespace"));
+          return;
+        }
       herald_hub_get_presence_async (hub, match.arg, presence_cb,
                                      api_call_new (hub, msg, match.arg));
       break;

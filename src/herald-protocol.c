@@ -44,6 +44,17 @@ may_publish (HeraldConfig *config, HeraldConnection *conn, const char *channel)
 {
   const HeraldJwtClaims *claims = herald_connection_get_claims (conn);
 
+  /* [namespace.NAME] publish: clients only (the HTTP API and D-Bus don't come here) */
+  switch (herald_config_namespace_for (config, channel)->publish)
+    {
+    case HERALD_NS_PUBLISH_NONE:
+      return FALSE;
+    case HERALD_NS_PUBLISH_ALL:
+      return TRUE; /* any connection the server accepted, anonymous ones included */
+    case HERALD_NS_PUBLISH_CLAIMS:
+    default:
+      break;
+    }
   if (claims)
     return herald_channel_pattern_match ((const char *const *)claims->publish, channel);
   return herald_channel_pattern_match (herald_config_get_anonymous_publish (config), channel);
@@ -311,6 +322,12 @@ handle_presence (HeraldRouter *router, HeraldConnection *conn, JsonObject *reque
     {
       g_autofree char *message = g_strdup_printf ("Not allowed to see presence of %s", channel);
       herald_connection_send_error (conn, "forbidden", message, id);
+      return;
+    }
+  if (!herald_config_namespace_for (herald_hub_get_config (herald_router_get_hub (router)), channel)
+           ->presence)
+    {
+      herald_connection_send_error (conn, "forbidden", "Presence is off for this namespace", id);
       return;
     }
   data = g_new0 (PublishData, 1);

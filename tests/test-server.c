@@ -843,6 +843,54 @@ test_leftover_bytes_after_handshake (void)
   herald_test_server_stop (server);
 }
 
+/* [namespace.NAME] publish and presence, for clients; the HTTP API still publishes */
+static void
+test_namespace_rules (void)
+{
+  HeraldTestServer *server = herald_test_server_start (
+      API "[auth]\nanonymous=true\nanonymous-publish=ro:*;a\n"
+          "[namespace.open]\npublish=all\n[namespace.ro]\npublish=none\n"
+          "[namespace.quiet]\npresence=false\n",
+      2);
+  HeraldTestClient *ws = herald_test_ws_open (server, "/ws", NULL);
+  g_autofree char *answer = NULL;
+  JsonObject *r;
+  guint status = 0;
+
+  /* all: even an anonymous connection without anonymous-publish */
+  herald_test_ws_send_text (ws, "{\"type\":\"message\",\"channel\":\"open:x\",\"data\":1}");
+  r = expect_type (ws, "published");
+  json_object_unref (r);
+  /* none: whatever anonymous-publish (or the claims) say */
+  herald_test_ws_send_text (ws, "{\"type\":\"message\",\"channel\":\"ro:x\",\"data\":1}");
+  r = expect_type (ws, "error");
+  g_assert_cmpstr (herald_test_json_get_string (r, "code"), ==, "forbidden");
+  json_object_unref (r);
+  /* claims (default namespace): as before */
+  herald_test_ws_send_text (ws, "{\"type\":\"message\",\"channel\":\"a\",\"data\":1}");
+  r = expect_type (ws, "published");
+  json_object_unref (r);
+  /* The HTTP API still publishes to a publish=none namespace */
+  publish (server, "ro:x", "2");
+
+  /* presence=false: forbidden over WebSocket, 403 over HTTP */
+  herald_test_ws_send_text (ws, "{\"type\":\"presence\",\"channel\":\"quiet:x\"}");
+  r = expect_type (ws, "error");
+  g_assert_cmpstr (herald_test_json_get_string (r, "code"), ==, "forbidden");
+  json_object_unref (r);
+  answer = herald_test_http (server, "GET", "/api/channels/quiet:x/presence", AUTH, NULL, &status);
+  g_assert_cmpuint (status, ==, 403);
+  g_clear_pointer (&answer, g_free);
+  answer = herald_test_http (server, "GET", "/api/channels/open:x/presence", AUTH, NULL, &status);
+  g_assert_cmpuint (status, ==, 200);
+  herald_test_ws_send_text (ws, "{\"type\":\"presence\",\"channel\":\"open:x\"}");
+  r = expect_type (ws, "presence");
+  json_object_unref (r);
+
+  herald_test_client_free (ws);
+  herald_test_server_stop (server);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -867,5 +915,6 @@ main (int argc, char **argv)
   g_test_add_func ("/server/sse-resume", test_sse_resume);
   g_test_add_func ("/server/ws-recovery", test_ws_recovery);
   g_test_add_func ("/server/leftover-bytes", test_leftover_bytes_after_handshake);
+  g_test_add_func ("/server/namespace-rules", test_namespace_rules);
   return g_test_run ();
 }
