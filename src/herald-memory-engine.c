@@ -91,9 +91,11 @@ channel_drop_oldest (MemChannel *ch)
 static void
 channel_expire (HeraldMemoryEngine *self, MemChannel *ch, gint64 now)
 {
-  HeraldConfig *config = herald_engine_get_config (HERALD_ENGINE (self));
-  guint ttl = herald_config_get_history_ttl (config);
-  guint size = herald_config_get_history_size (config);
+  /* [namespace.NAME] history-size / history-ttl, as configured now */
+  const HeraldNamespace *ns
+      = herald_config_namespace_for (herald_engine_get_config (HERALD_ENGINE (self)), ch->name);
+  guint ttl = ns->history_ttl;
+  guint size = ns->history_size;
 
   while (ch->history.length > size)
     channel_drop_oldest (ch);
@@ -170,12 +172,14 @@ static void channel_expire (HeraldMemoryEngine *self, MemChannel *ch, gint64 now
 static void
 forget_idle (HeraldMemoryEngine *self, gint64 now, guint budget)
 {
-  guint ttl = herald_config_get_history_ttl (herald_engine_get_config (HERALD_ENGINE (self)));
-  gint64 after = (gint64)(ttl > 0 ? ttl : FORGET_AFTER_DEFAULT_S) * G_USEC_PER_SEC;
+  HeraldConfig *config = herald_engine_get_config (HERALD_ENGINE (self));
 
   while (budget-- > 0 && self->idle.head != NULL)
     {
       MemChannel *ch = self->idle.head->data;
+      /* The channel's own namespace decides how long it stays */
+      guint ttl = herald_config_namespace_for (config, ch->name)->history_ttl;
+      gint64 after = (gint64)(ttl > 0 ? ttl : FORGET_AFTER_DEFAULT_S) * G_USEC_PER_SEC;
 
       if (now - ch->last_used < after)
         break;
@@ -297,7 +301,9 @@ publish_locked (HeraldMemoryEngine *self, const char *channel, const char *data_
   ch = channel_ensure (self, channel, g_get_monotonic_time ());
   offset = ++ch->offset;
   message = herald_message_new_channel (channel, offset, ++self->seq, self->epoch, data_json);
-  if (herald_config_get_history_size (herald_engine_get_config (HERALD_ENGINE (self))) > 0)
+  if (herald_config_namespace_for (herald_engine_get_config (HERALD_ENGINE (self)), channel)
+          ->history_size
+      > 0)
     {
       g_queue_push_tail (&ch->history, herald_message_ref (message));
       channel_expire (self, ch, g_get_monotonic_time ());

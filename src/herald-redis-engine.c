@@ -136,6 +136,8 @@ config_of (HeraldRedisEngine *self)
   return herald_engine_get_config (HERALD_ENGINE (self));
 }
 
+#define ns_of(self, channel) herald_config_namespace_for (config_of (self), (channel))
+
 static guint
 deliver (HeraldRedisEngine *self, const HeraldDelivery *delivery)
 {
@@ -596,9 +598,8 @@ run_publish (HeraldRedisEngine *self, Op *op)
 {
   if (!self->cmd_ready || !self->sub_ready)
     publish_locally (self, op);
-  else if (herald_redis_publish (self->link, op->a, op->b,
-                                 herald_config_get_history_size (config_of (self)),
-                                 herald_config_get_history_ttl (config_of (self)), op->task))
+  else if (herald_redis_publish (self->link, op->a, op->b, ns_of (self, op->a)->history_size,
+                                 ns_of (self, op->a)->history_ttl, op->task))
     op->task = NULL; /* the reply completes it */
   else
     g_task_return_new_error (op->task, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE,
@@ -962,8 +963,7 @@ redis_recover (HeraldEngine *engine, const char *channel, guint64 since, const c
   HeraldRecovery *r = recovery_new (self);
 
   if (!pin_and_wait (self, channel)
-      || !herald_redis_history_recover (self->sync, channel, since, epoch,
-                                        herald_config_get_history_ttl (config_of (self)), r))
+      || !herald_redis_history_recover (self->sync, channel, since, epoch, config_of (self), r))
     {
       /* Degraded: nothing can be recovered; live delivery still works. */
       r->recovered = FALSE;
@@ -984,7 +984,7 @@ redis_recover_stream (HeraldEngine *engine, const char *const *channels, const c
     ok = pin_and_wait (self, channels[i]) && ok;
   if (!ok
       || !herald_redis_history_recover_stream (self->sync, channels, epoch, since_seq,
-                                               herald_config_get_history_ttl (config_of (self)), r))
+                                               config_of (self), r))
     r->recovered = FALSE;
   return r;
 }

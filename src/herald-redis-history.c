@@ -30,8 +30,9 @@ kept_at (GPtrArray *kept, guint i)
 
 gboolean
 herald_redis_history_recover (HeraldRedisSync *sync, const char *channel, guint64 since,
-                              const char *epoch, guint ttl, HeraldRecovery *r)
+                              const char *epoch, HeraldConfig *config, HeraldRecovery *r)
 {
+  guint ttl = herald_config_namespace_for (config, channel)->history_ttl;
   g_autofree char *meta = g_strconcat ("herald:m:", channel, NULL);
   g_autofree char *history = g_strconcat ("herald:h:", channel, NULL);
   const char *a0[] = { "GET", "herald:epoch" };
@@ -76,7 +77,7 @@ herald_redis_history_recover (HeraldRedisSync *sync, const char *channel, guint6
 
 gboolean
 herald_redis_history_recover_stream (HeraldRedisSync *sync, const char *const *channels,
-                                     const char *epoch, guint64 since_seq, guint ttl,
+                                     const char *epoch, guint64 since_seq, HeraldConfig *config,
                                      HeraldRecovery *r)
 {
   guint n_channels = g_strv_length ((char **)channels);
@@ -124,8 +125,8 @@ herald_redis_history_recover_stream (HeraldRedisSync *sync, const char *const *c
   for (guint i = 0; r->recovered && channels[i]; i++)
     {
       guint64 last_seq = herald_redis_reply_u64 (replies[3 + 2 * i]);
-      g_autoptr (GPtrArray) kept
-          = herald_redis_payload_parse_history (replies[4 + 2 * i], now, ttl);
+      g_autoptr (GPtrArray) kept = herald_redis_payload_parse_history (
+          replies[4 + 2 * i], now, herald_config_namespace_for (config, channels[i])->history_ttl);
 
       /* Every message of the channel newer than since_seq must be kept: the
        * one before the oldest kept (or the newest, if none) must be older. */

@@ -14,17 +14,17 @@
 G_BEGIN_DECLS
 
 /* Fills @r (epoch, top_offset, recovered, messages) with @channel's history
- * after @since, checked against @epoch (NULL or "" = don't check); @ttl is
- * the history ttl in seconds (0 = none). FALSE when Redis did not answer
+ * after @since, checked against @epoch (NULL or "" = don't check); the
+ * history ttl is the channel's namespace's in @config (0 = none). FALSE when Redis did not answer
  * (@r untouched). */
 gboolean herald_redis_history_recover (HeraldRedisSync *sync, const char *channel, guint64 since,
-                                       const char *epoch, guint ttl, HeraldRecovery *r);
+                                       const char *epoch, HeraldConfig *config, HeraldRecovery *r);
 
 /* The same for the stream of @channels after @since_seq: every message of
  * theirs newer than it, in seq order, or recovered = FALSE. */
 gboolean herald_redis_history_recover_stream (HeraldRedisSync *sync, const char *const *channels,
-                                              const char *epoch, guint64 since_seq, guint ttl,
-                                              HeraldRecovery *r);
+                                              const char *epoch, guint64 since_seq,
+                                              HeraldConfig *config, HeraldRecovery *r);
 
 /* The epoch (NULL when Redis has none) and @channel's latest offset, read
  * together. FALSE when Redis did not answer. */

@@ -578,6 +578,35 @@ test_shared_base (Fixture *f, gconstpointer data)
   g_assert_true (herald_engine_get_config (redis) == f->config);
 }
 
+/* [namespace.NAME] history-size per channel: "small:" keeps 2, "none:" 0,
+ * the default namespace [namespace.default] 4 over [history] 5. */
+static void
+test_namespace_history (Fixture *f, gconstpointer data)
+{
+  g_autofree char *epoch = herald_engine_dup_epoch (f->engine);
+  const struct
+  {
+    const char *channel;
+    guint64 first_kept; /* of 10 published; 11 = none */
+  } cases[] = { { "small:c", 9 }, { "none:c", 11 }, { "c", 7 }, { "other:c", 7 } };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      for (int v = 1; v <= 10; v++)
+        publish (f, cases[i].channel, v);
+      {
+        g_autoptr (HeraldRecovery) r
+            = herald_engine_recover (f->engine, cases[i].channel, cases[i].first_kept - 1, epoch);
+        g_autoptr (HeraldRecovery) older
+            = herald_engine_recover (f->engine, cases[i].channel, cases[i].first_kept - 2, epoch);
+
+        g_assert_true (r->recovered);
+        g_assert_cmpuint (r->messages->len, ==, 11 - cases[i].first_kept);
+        g_assert_false (older->recovered);
+      }
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -599,6 +628,9 @@ main (int argc, char **argv)
   ADD ("/engine/presence-table", test_presence_table, NULL);
   ADD ("/engine/presence-escaping", test_presence_escaping, NULL);
   ADD ("/engine/shared-base", test_shared_base, NULL);
+  ADD ("/engine/namespace-history", test_namespace_history,
+       "[history]\nsize=5\n[namespace.default]\nhistory-size=4\n"
+       "[namespace.small]\nhistory-size=2\n[namespace.none]\nhistory-size=0\n");
 #undef ADD
   return g_test_run ();
 }
