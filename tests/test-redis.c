@@ -465,6 +465,38 @@ test_recovery (void)
   herald_test_client_free (client);
 }
 
+/* [namespace.small] history-size=2 holds in Redis too: of 4 messages
+ * published on node B, node A recovers only the last 2, so a client that
+ * saw the first one is told it missed some. */
+static void
+test_namespace_history (void)
+{
+  HeraldTestClient *client = NULL;
+  g_autoptr (JsonObject) done = NULL;
+  g_autofree char *req = NULL;
+  guint64 o1 = publish (&fx.b, "small:h", "{\"n\":1}");
+
+  for (int n = 2; n <= 4; n++)
+    publish (&fx.b, "small:h", "{\"n\":0}");
+  client = ws_open (&fx.a, NULL, NULL);
+  req = g_strdup_printf (
+      "{\"type\":\"subscribe\",\"channel\":\"small:h\",\"since\":%" G_GUINT64_FORMAT "}", o1);
+  herald_test_ws_send_text (client, req);
+  done = read_type (client, "subscribed");
+  g_assert_false (json_object_get_boolean_member (done, "recovered"));
+  g_clear_pointer (&req, g_free);
+  /* Since the second: the last two are all it needs */
+  req = g_strdup_printf (
+      "{\"type\":\"subscribe\",\"channel\":\"small:h\",\"since\":%" G_GUINT64_FORMAT "}", o1 + 2);
+  herald_test_client_free (client);
+  client = ws_open (&fx.a, NULL, NULL);
+  herald_test_ws_send_text (client, req);
+  g_clear_pointer (&done, json_object_unref);
+  done = read_type (client, "subscribed");
+  g_assert_true (json_object_get_boolean_member (done, "recovered"));
+  herald_test_client_free (client);
+}
+
 static void
 test_sse_resume (void)
 {
@@ -820,9 +852,11 @@ main (int argc, char **argv)
   fx.dir = g_dir_make_tmp ("herald-redis-XXXXXX", &error);
   g_assert_no_error (error);
   conf = g_build_filename (fx.dir, "herald.conf", NULL);
-  g_assert_true (g_file_set_contents (
-      conf, "[auth]\njwt-secret=" SECRET "\nanonymous=true\n[history]\nsize=10\nttl=60\n", -1,
-      NULL));
+  g_assert_true (g_file_set_contents (conf,
+                                      "[auth]\njwt-secret=" SECRET
+                                      "\nanonymous=true\n[history]\nsize=10\nttl=60\n"
+                                      "[namespace.small]\nhistory-size=2\n",
+                                      -1, NULL));
   fx.redis_port = free_port ();
   start_redis ();
   start_node (&fx.a);
@@ -832,6 +866,7 @@ main (int argc, char **argv)
   g_test_add_func ("/redis/channel", test_channel);
   g_test_add_func ("/redis/direct", test_direct);
   g_test_add_func ("/redis/recovery", test_recovery);
+  g_test_add_func ("/redis/namespace-history", test_namespace_history);
   g_test_add_func ("/redis/sse-resume", test_sse_resume);
   g_test_add_func ("/redis/sse-fresh", test_sse_fresh);
   g_test_add_func ("/redis/presence", test_presence);
