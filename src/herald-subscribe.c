@@ -16,17 +16,35 @@ herald_subscribe_result_clear (HeraldSubscribeResult *result)
   g_clear_pointer (&result->epoch, g_free);
 }
 
+/* [namespace.NAME] subscribe=claims: the token's channels claim, or for
+ * anonymous connections [auth] anonymous-channels */
+static gboolean
+may_subscribe_by_claims (HeraldHub *self, const HeraldJwtClaims *claims, const char *channel)
+{
+  if (claims)
+    return claims->channels == NULL
+           || herald_channel_pattern_match ((const char *const *)claims->channels, channel);
+  return herald_channel_pattern_match (
+      herald_config_get_anonymous_channels (herald_hub_get_config (self)), channel);
+}
+
+/* The one place that decides whether a connection may subscribe to (or see
+ * the presence of) a channel, by the channel's namespace. */
 gboolean
 herald_hub_may_subscribe (HeraldHub *self, const HeraldJwtClaims *claims, const char *channel)
 {
   g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
   g_return_val_if_fail (channel != NULL, FALSE);
 
-  if (claims)
-    return claims->channels == NULL
-           || herald_channel_pattern_match ((const char *const *)claims->channels, channel);
-  return herald_channel_pattern_match (
-      herald_config_get_anonymous_channels (herald_hub_get_config (self)), channel);
+  switch (herald_config_namespace_for (herald_hub_get_config (self), channel)->subscribe)
+    {
+    case HERALD_NS_SUBSCRIBE_CLAIMS:
+      return may_subscribe_by_claims (self, claims, channel);
+    case HERALD_NS_SUBSCRIBE_TOKEN: /* needs a subscription token, which claims don't give */
+    case HERALD_NS_SUBSCRIBE_PROXY: /* needs the backend's answer, which claims don't give */
+    default:
+      return FALSE;
+    }
 }
 
 /* A user's connections join and leave channels through the engine's presence
