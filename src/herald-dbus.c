@@ -176,7 +176,7 @@ check_channel (GDBusMethodInvocation *invocation, const char *channel)
   if (herald_channel_name_is_valid (channel))
     return TRUE;
   return_invalid (invocation,
-                  _ ("Invalid channel name “%s”: expected 1–255 bytes of [A-Za-z0-9_.:@/-]"),
+                  _ ("Invalid channel name “%s”: expected 1–255 bytes of [A-Za-z0-9_.:@/#,-]"),
                   channel);
   return FALSE;
 }

@@ -561,7 +561,7 @@ sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
       if (!herald_channel_name_is_valid (p->channels[i]))
         {
           refuse (msg, SOUP_STATUS_BAD_REQUEST,
-                  "Invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / -");
+                  "Invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / - # ,");
           goto refused;
         }
       if (!herald_hub_may_subscribe (hub, p->claims, p->channels[i]))

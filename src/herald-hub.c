@@ -478,7 +478,7 @@ check_channel (const char *channel, GError **error)
   if (herald_channel_name_is_valid (channel))
     return TRUE;
   g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
-               _ ("invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / -"));
+               _ ("invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / - # ,"));
   return FALSE;
 }
 

@@ -28,7 +28,32 @@ is_name (const char *name, gsize max, const char *extra)
 gboolean
 herald_channel_name_is_valid (const char *name)
 {
-  return is_name (name, 255, "_.:@/-");
+  return is_name (name, 255, "_.:@/-#,");
+}
+
+gboolean
+herald_channel_user_allowed (const char *channel, const char *user_id)
+{
+  const char *p;
+  gsize len;
+
+  g_return_val_if_fail (channel != NULL, FALSE);
+
+  p = strchr (channel, '#');
+  if (p == NULL || user_id == NULL || (len = strlen (user_id)) == 0)
+    return FALSE;
+  for (p++; *p != '\0';)
+    {
+      const char *end = strchr (p, ',');
+      gsize n = end != NULL ? (gsize)(end - p) : strlen (p);
+
+      if (n == len && memcmp (p, user_id, n) == 0)
+        return TRUE;
+      if (end == NULL)
+        break;
+      p = end + 1;
+    }
+  return FALSE;
 }
 
 gboolean

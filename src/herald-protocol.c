@@ -33,7 +33,7 @@ require_channel (HeraldConnection *conn, JsonObject *request, JsonNode *id)
     {
       herald_connection_send_error (
           conn, "bad_request",
-          "Invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / -", id);
+          "Invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / - # ,", id);
       return NULL;
     }
   return channel;

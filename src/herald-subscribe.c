@@ -36,6 +36,9 @@ herald_hub_may_subscribe (HeraldHub *self, const HeraldJwtClaims *claims, const 
   g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
   g_return_val_if_fail (channel != NULL, FALSE);
 
+  /* User-limited channel "ns:room#alice,bob": those users, whatever else */
+  if (strchr (channel, '#') != NULL)
+    return herald_channel_user_allowed (channel, claims != NULL ? claims->sub : NULL);
   switch (herald_config_namespace_for (herald_hub_get_config (self), channel)->subscribe)
     {
     case HERALD_NS_SUBSCRIBE_CLAIMS:
@@ -275,7 +278,7 @@ herald_hub_subscribe (HeraldHub *self, HeraldWorker *worker, HeraldConnection *c
         {
           g_set_error_literal (
               error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
-              "Invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / -");
+              "Invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / - # ,");
           return FALSE;
         }
       if (!herald_hub_may_subscribe (self, claims, request->channels[i]))

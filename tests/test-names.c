@@ -114,6 +114,14 @@ test_names (void)
 
   g_assert_true (herald_channel_name_is_valid ("news"));
   g_assert_true (herald_channel_name_is_valid ("a_b.c:d@e/f-g"));
+  g_assert_true (herald_channel_name_is_valid ("dm:chat#alice,bob"));
+  g_assert_true (herald_channel_user_allowed ("dm:chat#alice,bob", "alice"));
+  g_assert_true (herald_channel_user_allowed ("dm:chat#alice,bob", "bob"));
+  g_assert_false (herald_channel_user_allowed ("dm:chat#alice,bob", "ali"));
+  g_assert_false (herald_channel_user_allowed ("dm:chat#alice,bob", "alice,bob"));
+  g_assert_false (herald_channel_user_allowed ("dm:chat#alice,bob", NULL));
+  g_assert_false (herald_channel_user_allowed ("dm:chat#", ""));
+  g_assert_false (herald_channel_user_allowed ("dm:chat", "alice"));
   g_assert_true (herald_channel_name_is_valid (name255));
   g_assert_false (herald_channel_name_is_valid (name256));
   g_assert_false (herald_channel_name_is_valid (""));

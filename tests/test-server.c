@@ -897,6 +897,38 @@ test_namespace_rules (void)
   herald_test_server_stop (server);
 }
 
+/* User-limited channels: only the listed users, whatever the claims say */
+static void
+test_user_limited_channel (void)
+{
+  HeraldTestServer *server
+      = herald_test_server_start (API "[auth]\njwt-secret=s3cret\nanonymous=true\n", 2);
+  g_autoptr (GBytes) secret = g_bytes_new_static ("s3cret", 6);
+  g_autofree char *alice
+      = herald_jwt_sign_hs256 (secret, "{\"sub\":\"alice\",\"channels\":[\"x\"]}");
+  g_autofree char *eve = herald_jwt_sign_hs256 (secret, "{\"sub\":\"eve\"}");
+  g_autofree char *alice_path = g_strdup_printf ("/ws?token=%s", alice);
+  g_autofree char *eve_path = g_strdup_printf ("/ws?token=%s", eve);
+  HeraldTestClient *clients[]
+      = { herald_test_ws_open (server, "/ws", NULL), herald_test_ws_open (server, eve_path, NULL) };
+  HeraldTestClient *ws = herald_test_ws_open (server, alice_path, NULL);
+  JsonObject *r;
+
+  subscribe (ws, "dm:chat#alice,bob");
+  /* eve has no channels claim (all channels), anonymous has anonymous-channels=* */
+  for (gsize i = 0; i < G_N_ELEMENTS (clients); i++)
+    {
+      herald_test_ws_send_text (clients[i],
+                                "{\"type\":\"subscribe\",\"channel\":\"dm:chat#alice,bob\"}");
+      r = expect_type (clients[i], "error");
+      g_assert_cmpstr (herald_test_json_get_string (r, "code"), ==, "forbidden");
+      json_object_unref (r);
+      herald_test_client_free (clients[i]);
+    }
+  herald_test_client_free (ws);
+  herald_test_server_stop (server);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -922,5 +954,6 @@ main (int argc, char **argv)
   g_test_add_func ("/server/ws-recovery", test_ws_recovery);
   g_test_add_func ("/server/leftover-bytes", test_leftover_bytes_after_handshake);
   g_test_add_func ("/server/namespace-rules", test_namespace_rules);
+  g_test_add_func ("/server/user-limited-channel", test_user_limited_channel);
   return g_test_run ();
 }

@@ -289,8 +289,8 @@ function openEventSource(keepPosition) {
 function subscribe(name) {
   name = name.trim();
   if (!name || state.channels.has(name)) return;
-  if (!/^[A-Za-z0-9_.:@\/-]{1,255}$/.test(name)) {
-    note('sub-note', 'Channel names are 1–255 characters of A-Z a-z 0-9 _ . : @ / -', 'bad');
+  if (!/^[A-Za-z0-9_.:@\/#,-]{1,255}$/.test(name)) {
+    note('sub-note', 'Channel names are 1–255 characters of A-Z a-z 0-9 _ . : @ / - # ,', 'bad');
     return;
   }
   note('sub-note', '');
