@@ -18,7 +18,7 @@ RUN_PACKAGES="
 # (python3, curl) and systemd's tools for the install test.
 TEST_PACKAGES="
   dbus-daemon dbus-bin libxml2-utils redis-server curl valgrind
-  scdoc python3 systemd
+  scdoc python3 systemd openssl
 "
 
 case $mode in

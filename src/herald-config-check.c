@@ -125,15 +125,17 @@ herald_config_validate (HeraldConfig *self, GError **error)
 
   if (s->jwt_public_key_file != NULL && s->jwt_algorithm == HERALD_JWT_ALG_HS256)
     set_validate_error (self, herald_config_problems_slot (&problems),
-                        _ ("[auth] jwt-algorithm: jwt-public-key-file needs RS256 or ES256 "
-                           "(HS256 uses a shared secret)"));
+                        _ ("[auth] jwt-algorithm: jwt-public-key-file needs RS256, ES256 or "
+                           "EdDSA (HS256 uses a shared secret)"));
   if (s->jwt_public_key_file == NULL && s->jwt_algorithm != HERALD_JWT_ALG_HS256
       && s->jwt_secret != NULL)
     set_validate_error (self, herald_config_problems_slot (&problems),
                         _ ("[auth] jwt-algorithm: %s needs jwt-public-key-file; a shared secret "
                            "(jwt-secret, jwt-secret-file or HERALD_JWT_SECRET) only works with "
                            "HS256"),
-                        s->jwt_algorithm == HERALD_JWT_ALG_RS256 ? "RS256" : "ES256");
+                        s->jwt_algorithm == HERALD_JWT_ALG_RS256   ? "RS256"
+                        : s->jwt_algorithm == HERALD_JWT_ALG_ES256 ? "ES256"
+                                                                   : "EdDSA");
 
   if (!herald_config_has_token_key (self))
     {

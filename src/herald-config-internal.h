@@ -39,6 +39,8 @@ typedef struct
   char *jwt_secret_file; /* when the secret came from a file */
   char *jwt_public_key_file;
   HeraldJwtAlg jwt_algorithm;
+  char *jwt_issuer;   /* [auth] issuer, or NULL */
+  char *jwt_audience; /* [auth] audience, or NULL */
   guint leeway;
   gboolean anonymous_set; /* the key was present */
   gboolean anonymous;

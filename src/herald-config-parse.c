@@ -432,6 +432,8 @@ parse_auth (const Parser *parser, Settings *settings)
   parse_path (parser, "auth", "jwt-secret-file", &secret_file, slot (parser));
   parse_path (parser, "auth", "jwt-public-key-file", &settings->jwt_public_key_file, slot (parser));
   parse_string (parser, "auth", "jwt-algorithm", &algorithm, slot (parser));
+  parse_string (parser, "auth", "issuer", &settings->jwt_issuer, slot (parser));
+  parse_string (parser, "auth", "audience", &settings->jwt_audience, slot (parser));
   herald_config_parse_uint (parser, "auth", "leeway", 0, LEEWAY_MAX, &settings->leeway,
                             slot (parser));
   parse_bool (parser, "auth", "anonymous", &settings->anonymous, &settings->anonymous_set,
@@ -449,10 +451,12 @@ parse_auth (const Parser *parser, Settings *settings)
         settings->jwt_algorithm = HERALD_JWT_ALG_RS256;
       else if (g_ascii_strcasecmp (algorithm, "ES256") == 0)
         settings->jwt_algorithm = HERALD_JWT_ALG_ES256;
+      else if (g_ascii_strcasecmp (algorithm, "EdDSA") == 0)
+        settings->jwt_algorithm = HERALD_JWT_ALG_EDDSA;
       else
         {
           set_key_error (slot (parser), parser, "auth", "jwt-algorithm",
-                         _ ("expected HS256, RS256 or ES256, got “%s”"), algorithm);
+                         _ ("expected HS256, RS256, ES256 or EdDSA, got “%s”"), algorithm);
         }
     }
 

@@ -141,8 +141,13 @@ print_key (HeraldConfig *self, GKeyFile *file, Notes *notes, const char *group, 
 
       string = alg == HERALD_JWT_ALG_HS256   ? "HS256"
                : alg == HERALD_JWT_ALG_RS256 ? "RS256"
-                                             : "ES256";
+               : alg == HERALD_JWT_ALG_ES256 ? "ES256"
+                                             : "EdDSA";
     }
+  else if (strcmp (key, "issuer") == 0)
+    present = (string = herald_config_get_jwt_issuer (self)) != NULL;
+  else if (strcmp (key, "audience") == 0)
+    present = (string = herald_config_get_jwt_audience (self)) != NULL;
   else if (strcmp (key, "leeway") == 0)
     g_key_file_set_uint64 (file, group, key, herald_config_get_leeway (self));
   else if (strcmp (key, "anonymous") == 0)

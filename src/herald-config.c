@@ -109,7 +109,7 @@ static const char *const limits_keys[] = { "max-connections",      "max-message-
 static const char *const auth_keys[]
     = { "jwt-secret", "jwt-secret-file", "jwt-public-key-file", "jwt-algorithm",
         "leeway",     "anonymous",       "anonymous-channels",  "anonymous-publish",
-        NULL };
+        "issuer",     "audience",        NULL };
 static const char *const api_keys[] = { "key", "key-file", NULL };
 static const char *const history_keys[] = { "size", "ttl", NULL };
 static const char *const redis_keys[] = { "url", NULL };
@@ -162,6 +162,8 @@ settings_free (Settings *settings)
   g_strfreev (settings->allowed_origins);
   g_clear_pointer (&settings->jwt_secret, g_bytes_unref);
   g_free (settings->jwt_public_key_file);
+  g_free (settings->jwt_issuer);
+  g_free (settings->jwt_audience);
   g_free (settings->jwt_secret_file);
   g_free (settings->api_key_file);
   g_strfreev (settings->anonymous_channels);
@@ -921,7 +923,7 @@ herald_config_get_jwt_secret (HeraldConfig *self)
  * herald_config_get_jwt_public_key_file:
  * @self: a #HeraldConfig
  *
- * Returns: (nullable): path of the PEM public key for RS256/ES256
+ * Returns: (nullable): path of the PEM public key for RS256/ES256/EdDSA
  */
 const char *
 herald_config_get_jwt_public_key_file (HeraldConfig *self)
@@ -941,6 +943,32 @@ herald_config_get_jwt_algorithm (HeraldConfig *self)
 {
   g_return_val_if_fail (HERALD_IS_CONFIG (self), HERALD_JWT_ALG_HS256);
   return self->settings->jwt_algorithm;
+}
+
+/**
+ * herald_config_get_jwt_issuer:
+ * @self: a #HeraldConfig
+ *
+ * Returns: (nullable): the "iss" every token must carry ([auth] issuer)
+ */
+const char *
+herald_config_get_jwt_issuer (HeraldConfig *self)
+{
+  g_return_val_if_fail (HERALD_IS_CONFIG (self), NULL);
+  return self->settings->jwt_issuer;
+}
+
+/**
+ * herald_config_get_jwt_audience:
+ * @self: a #HeraldConfig
+ *
+ * Returns: (nullable): the value every token's "aud" must contain ([auth] audience)
+ */
+const char *
+herald_config_get_jwt_audience (HeraldConfig *self)
+{
+  g_return_val_if_fail (HERALD_IS_CONFIG (self), NULL);
+  return self->settings->jwt_audience;
 }
 
 /**

@@ -97,6 +97,8 @@ GBytes *herald_config_get_jwt_secret (HeraldConfig *self); /* from key, file or 
 const char *herald_config_get_jwt_public_key_file (HeraldConfig *self);
 HeraldJwtAlg herald_config_get_jwt_algorithm (HeraldConfig *self);
 guint herald_config_get_leeway (HeraldConfig *self);
+const char *herald_config_get_jwt_issuer (HeraldConfig *self);   /* NULL = not checked */
+const char *herald_config_get_jwt_audience (HeraldConfig *self); /* NULL = not checked */
 gboolean herald_config_has_token_key (HeraldConfig *self);
 gboolean herald_config_get_anonymous (HeraldConfig *self); /* effective value */
 const char *const *herald_config_get_anonymous_channels (HeraldConfig *self);

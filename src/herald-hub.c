@@ -380,6 +380,10 @@ herald_hub_load_keys (HeraldHub *self, GError **error)
     }
   else if (secret && g_bytes_get_size (secret) > 0)
     self->verifier = herald_jwt_verifier_new_hmac (secret);
+  if (self->verifier != NULL)
+    herald_jwt_verifier_set_required_claims (self->verifier,
+                                             herald_config_get_jwt_issuer (self->config),
+                                             herald_config_get_jwt_audience (self->config));
   return TRUE;
 }
 

@@ -34,7 +34,9 @@ struct _HeraldJwtVerifier
 
   HeraldJwtAlg alg;
   GBytes *secret;         /* HS256 only */
-  gnutls_pubkey_t pubkey; /* RS256 and ES256 only */
+  gnutls_pubkey_t pubkey; /* RS256, ES256 and EdDSA only */
+  char *issuer;           /* required "iss", or NULL */
+  char *audience;         /* required member of "aud", or NULL */
 };
 
 enum
@@ -59,6 +61,8 @@ alg_name (HeraldJwtAlg alg)
       return "RS256";
     case HERALD_JWT_ALG_ES256:
       return "ES256";
+    case HERALD_JWT_ALG_EDDSA:
+      return "EdDSA";
     default:
       return "unknown";
     }
@@ -299,6 +303,18 @@ verify_signature (HeraldJwtVerifier *self, const char *signing_input, gsize sign
         break;
       }
 
+    case HERALD_JWT_ALG_EDDSA:
+      /* RFC 8037 §3.1: the 64-byte Ed25519 signature over the signing input. */
+      if (sig_length != 64)
+        {
+          g_set_error (error, HERALD_JWT_ERROR, HERALD_JWT_ERROR_SIGNATURE,
+                       "EdDSA signature must be 64 bytes, not %" G_GSIZE_FORMAT, sig_length);
+          return FALSE;
+        }
+      ret = gnutls_pubkey_verify_data2 (self->pubkey, GNUTLS_SIGN_EDDSA_ED25519, 0, &data,
+                                        &sig_datum);
+      break;
+
     default:
       g_assert_not_reached ();
     }
@@ -448,6 +464,78 @@ parse_claims (JsonObject *payload, gint64 now, guint leeway, GError **error)
   return g_steal_pointer (&claims);
 }
 
+/* RFC 7519 §4.1.1 and §4.1.3: "iss" must be @issuer; "aud" is a string or an
+ * array of strings one of which must be @audience. */
+static gboolean
+check_required_claims (HeraldJwtVerifier *self, JsonObject *payload, GError **error)
+{
+  JsonNode *node;
+
+  if (self->issuer != NULL)
+    {
+      node = json_object_get_member (payload, "iss");
+      if (node == NULL || !node_is_string (node))
+        {
+          g_set_error_literal (error, HERALD_JWT_ERROR, HERALD_JWT_ERROR_CLAIM,
+                               "Token has no \"iss\" string but an issuer is required");
+          return FALSE;
+        }
+      if (strcmp (json_node_get_string (node), self->issuer) != 0)
+        {
+          g_set_error_literal (error, HERALD_JWT_ERROR, HERALD_JWT_ERROR_CLAIM,
+                               "Token issuer (\"iss\") is not the required issuer");
+          return FALSE;
+        }
+    }
+
+  if (self->audience != NULL)
+    {
+      gboolean found = FALSE;
+
+      node = json_object_get_member (payload, "aud");
+      if (node != NULL && node_is_string (node))
+        found = strcmp (json_node_get_string (node), self->audience) == 0;
+      else if (node != NULL && JSON_NODE_HOLDS_ARRAY (node))
+        {
+          JsonArray *array = json_node_get_array (node);
+          guint n = json_array_get_length (array);
+
+          for (guint i = 0; i < n; i++)
+            {
+              JsonNode *element = json_array_get_element (array, i);
+
+              if (!node_is_string (element))
+                {
+                  g_set_error_literal (error, HERALD_JWT_ERROR, HERALD_JWT_ERROR_MALFORMED,
+                                       "Token claim \"aud\" is not a string or an array of "
+                                       "strings");
+                  return FALSE;
+                }
+              found |= strcmp (json_node_get_string (element), self->audience) == 0;
+            }
+        }
+      else if (node != NULL)
+        {
+          g_set_error_literal (error, HERALD_JWT_ERROR, HERALD_JWT_ERROR_MALFORMED,
+                               "Token claim \"aud\" is not a string or an array of strings");
+          return FALSE;
+        }
+      else
+        {
+          g_set_error_literal (error, HERALD_JWT_ERROR, HERALD_JWT_ERROR_CLAIM,
+                               "Token has no \"aud\" claim but an audience is required");
+          return FALSE;
+        }
+      if (!found)
+        {
+          g_set_error_literal (error, HERALD_JWT_ERROR, HERALD_JWT_ERROR_CLAIM,
+                               "Token audience (\"aud\") does not include the required audience");
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 /* ---- GObject ---- */
 
 static void
@@ -457,6 +545,8 @@ herald_jwt_verifier_finalize (GObject *object)
 
   g_clear_pointer (&self->secret, g_bytes_unref);
   g_clear_pointer (&self->pubkey, gnutls_pubkey_deinit);
+  g_free (self->issuer);
+  g_free (self->audience);
 
   G_OBJECT_CLASS (herald_jwt_verifier_parent_class)->finalize (object);
 }
@@ -507,7 +597,7 @@ herald_jwt_verifier_class_init (HeraldJwtVerifierClass *klass)
    * The #HeraldJwtAlg every token must be signed with.
    */
   props[PROP_ALGORITHM] = g_param_spec_int (
-      "algorithm", NULL, NULL, HERALD_JWT_ALG_HS256, HERALD_JWT_ALG_ES256, HERALD_JWT_ALG_HS256,
+      "algorithm", NULL, NULL, HERALD_JWT_ALG_HS256, HERALD_JWT_ALG_EDDSA, HERALD_JWT_ALG_HS256,
       G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, props);
@@ -543,13 +633,14 @@ herald_jwt_verifier_new_hmac (GBytes *secret)
 
 /**
  * herald_jwt_verifier_new_public_key_data:
- * @alg: %HERALD_JWT_ALG_RS256 or %HERALD_JWT_ALG_ES256
+ * @alg: %HERALD_JWT_ALG_RS256, %HERALD_JWT_ALG_ES256 or %HERALD_JWT_ALG_EDDSA
  * @pem: a PEM public key (SubjectPublicKeyInfo, "BEGIN PUBLIC KEY") or X.509
  *   certificate
  * @error: return location for a #GError
  *
- * Creates a verifier for RS256 (RSA, at least 2048 bits) or ES256 (P-256)
- * tokens. A key of the wrong kind for @alg fails with %HERALD_JWT_ERROR_KEY.
+ * Creates a verifier for RS256 (RSA, at least 2048 bits), ES256 (P-256) or
+ * EdDSA (Ed25519, RFC 8037) tokens. A key of the wrong kind for @alg fails with
+ * %HERALD_JWT_ERROR_KEY.
  *
  * Returns: (transfer full): a new #HeraldJwtVerifier, or %NULL on error
  */
@@ -566,7 +657,7 @@ herald_jwt_verifier_new_public_key_data (HeraldJwtAlg alg, GBytes *pem, GError *
   g_return_val_if_fail (pem != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (alg != HERALD_JWT_ALG_RS256 && alg != HERALD_JWT_ALG_ES256)
+  if (alg != HERALD_JWT_ALG_RS256 && alg != HERALD_JWT_ALG_ES256 && alg != HERALD_JWT_ALG_EDDSA)
     {
       g_set_error (error, HERALD_JWT_ERROR, HERALD_JWT_ERROR_KEY,
                    "Algorithm %s does not use a public key", alg_name (alg));
@@ -625,6 +716,15 @@ herald_jwt_verifier_new_public_key_data (HeraldJwtAlg alg, GBytes *pem, GError *
         {
           g_set_error (error, HERALD_JWT_ERROR, HERALD_JWT_ERROR_KEY,
                        "RSA key has %u bits; RS256 needs at least %d", bits, RS256_MIN_BITS);
+          return NULL;
+        }
+    }
+  else if (alg == HERALD_JWT_ALG_EDDSA)
+    {
+      if (pk != GNUTLS_PK_EDDSA_ED25519)
+        {
+          g_set_error_literal (error, HERALD_JWT_ERROR, HERALD_JWT_ERROR_KEY,
+                               "EdDSA needs an Ed25519 public key");
           return NULL;
         }
     }
@@ -688,6 +788,28 @@ herald_jwt_verifier_new_public_key (HeraldJwtAlg alg, const char *pem_path, GErr
       return NULL;
     }
   return self;
+}
+
+/**
+ * herald_jwt_verifier_set_required_claims:
+ * @self: a #HeraldJwtVerifier
+ * @issuer: (nullable): the value "iss" must have, or %NULL
+ * @audience: (nullable): the value "aud" must be or contain, or %NULL
+ *
+ * Tokens without the required claims, or with other values, are refused with
+ * %HERALD_JWT_ERROR_CLAIM. Call this before the verifier is used from other
+ * threads: verification reads these without locking.
+ */
+void
+herald_jwt_verifier_set_required_claims (HeraldJwtVerifier *self, const char *issuer,
+                                         const char *audience)
+{
+  g_return_if_fail (HERALD_IS_JWT_VERIFIER (self));
+
+  g_free (self->issuer);
+  self->issuer = g_strdup (issuer);
+  g_free (self->audience);
+  self->audience = g_strdup (audience);
 }
 
 /**
@@ -780,7 +902,7 @@ herald_jwt_verifier_verify (HeraldJwtVerifier *self, const char *token, gint64 n
     return NULL;
 
   payload = parse_json_object (payload_data, payload_length, "payload", error);
-  if (payload == NULL)
+  if (payload == NULL || !check_required_claims (self, payload, error))
     return NULL;
 
   return parse_claims (payload, now, leeway, error);

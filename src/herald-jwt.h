@@ -22,6 +22,7 @@ typedef enum
   HERALD_JWT_ERROR_EXPIRED,    /* exp + leeway <= now */
   HERALD_JWT_ERROR_NOT_YET_VALID, /* nbf - leeway > now, or iat in the future beyond leeway */
   HERALD_JWT_ERROR_KEY,        /* key file unreadable or of the wrong kind */
+  HERALD_JWT_ERROR_CLAIM,      /* iss or aud missing or not the required value */
 } HeraldJwtError;
 GQuark herald_jwt_error_quark (void);
 
@@ -47,13 +48,20 @@ gboolean herald_channel_pattern_match (const char *const *patterns, const char *
 G_DECLARE_FINAL_TYPE (HeraldJwtVerifier, herald_jwt_verifier, HERALD, JWT_VERIFIER, GObject)
 
 HeraldJwtVerifier *herald_jwt_verifier_new_hmac (GBytes *secret);
-/* RS256 or ES256 from a PEM public key (SubjectPublicKeyInfo) or X.509 certificate */
+/* RS256, ES256 or EdDSA (Ed25519) from a PEM public key (SubjectPublicKeyInfo)
+ * or X.509 certificate */
 HeraldJwtVerifier *herald_jwt_verifier_new_public_key (HeraldJwtAlg alg,
                                                        const char *pem_path,
                                                        GError **error);
 HeraldJwtVerifier *herald_jwt_verifier_new_public_key_data (HeraldJwtAlg alg,
                                                             GBytes *pem,
                                                             GError **error);
+
+/* Requires "iss" to equal @issuer and "aud" (a string or an array of strings)
+ * to contain @audience; NULL for no requirement. Call before the verifier is
+ * shared with other threads. */
+void herald_jwt_verifier_set_required_claims (HeraldJwtVerifier *self, const char *issuer,
+                                              const char *audience);
 
 /* The algorithm every token must use. */
 HeraldJwtAlg herald_jwt_verifier_get_algorithm (HeraldJwtVerifier *self);

@@ -17,6 +17,15 @@
 
 #define ES256_COORD 32
 
+static const char *
+alg_text (HeraldJwtAlg alg)
+{
+  return alg == HERALD_JWT_ALG_RS256   ? "RS256"
+         : alg == HERALD_JWT_ALG_ES256 ? "ES256"
+         : alg == HERALD_JWT_ALG_EDDSA ? "EdDSA"
+                                       : "HS256";
+}
+
 static char *
 b64url (const void *data, gsize length)
 {
@@ -50,8 +59,8 @@ put_coord (guint8 *out, const gnutls_datum_t *value)
 static char *
 sign_with_key (const char *key_file, HeraldJwtAlg alg, const char *claims, GError **error)
 {
-  const char *header_json = alg == HERALD_JWT_ALG_RS256 ? "{\"alg\":\"RS256\",\"typ\":\"JWT\"}"
-                                                        : "{\"alg\":\"ES256\",\"typ\":\"JWT\"}";
+  g_autofree char *header_json
+      = g_strdup_printf ("{\"alg\":\"%s\",\"typ\":\"JWT\"}", alg_text (alg));
   g_autofree char *pem = NULL;
   g_autofree char *header = b64url (header_json, strlen (header_json));
   g_autofree char *body = b64url (claims, strlen (claims));
@@ -80,16 +89,23 @@ sign_with_key (const char *key_file, HeraldJwtAlg alg, const char *claims, GErro
     }
   pk = gnutls_privkey_get_pk_algorithm (key, NULL);
   if ((alg == HERALD_JWT_ALG_RS256 && pk != GNUTLS_PK_RSA)
-      || (alg == HERALD_JWT_ALG_ES256 && pk != GNUTLS_PK_ECDSA))
+      || (alg == HERALD_JWT_ALG_ES256 && pk != GNUTLS_PK_ECDSA)
+      || (alg == HERALD_JWT_ALG_EDDSA && pk != GNUTLS_PK_EDDSA_ED25519))
     {
       g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID,
                    _ ("--key: “%s” is not an %s key ([auth] jwt-algorithm is %s)"), key_file,
-                   alg == HERALD_JWT_ALG_RS256 ? "RSA" : "EC P-256",
-                   alg == HERALD_JWT_ALG_RS256 ? "RS256" : "ES256");
+                   alg == HERALD_JWT_ALG_RS256   ? "RSA"
+                   : alg == HERALD_JWT_ALG_ES256 ? "EC P-256"
+                                                 : "Ed25519",
+                   alg_text (alg));
       gnutls_privkey_deinit (key);
       return NULL;
     }
-  ret = gnutls_privkey_sign_data (key, GNUTLS_DIG_SHA256, 0, &data, &signature);
+  /* Ed25519 hashes internally (RFC 8032); the others sign a SHA-256 digest. */
+  if (alg == HERALD_JWT_ALG_EDDSA)
+    ret = gnutls_privkey_sign_data2 (key, GNUTLS_SIGN_EDDSA_ED25519, 0, &data, &signature);
+  else
+    ret = gnutls_privkey_sign_data (key, GNUTLS_DIG_SHA256, 0, &data, &signature);
   gnutls_privkey_deinit (key);
   if (ret < 0)
     {
@@ -127,7 +143,7 @@ sign_with_key (const char *key_file, HeraldJwtAlg alg, const char *claims, GErro
  * @sub: the "sub" claim (user id), not empty
  * @ttl: seconds until "exp"; 0 = no expiry
  * @channels: (nullable) (array zero-terminated=1): the "channels" claim
- * @key_file: (nullable): PEM private key for RS256/ES256
+ * @key_file: (nullable): PEM private key for RS256/ES256/EdDSA
  * @error: return location for a #GError
  *
  * Returns: (transfer full) (nullable): a compact JWT that the configured
@@ -169,13 +185,13 @@ herald_token_generate (HeraldConfig *config, const char *sub, guint ttl,
       g_set_error (
           error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID,
           _ ("--gen-token: [auth] jwt-algorithm is %s: give the private key with --key FILE"),
-          alg == HERALD_JWT_ALG_RS256 ? "RS256" : "ES256");
+          alg_text (alg));
       return NULL;
     }
   if (alg == HERALD_JWT_ALG_HS256 && key_file != NULL)
     {
       g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID,
-                   _ ("--key: only for RS256 and ES256; HS256 tokens are signed with the "
+                   _ ("--key: only for RS256, ES256 and EdDSA; HS256 tokens are signed with the "
                       "configured secret"));
       return NULL;
     }
@@ -189,6 +205,16 @@ herald_token_generate (HeraldConfig *config, const char *sub, guint ttl,
     {
       json_builder_set_member_name (builder, "exp");
       json_builder_add_int_value (builder, now + ttl);
+    }
+  if (herald_config_get_jwt_issuer (config) != NULL)
+    {
+      json_builder_set_member_name (builder, "iss");
+      json_builder_add_string_value (builder, herald_config_get_jwt_issuer (config));
+    }
+  if (herald_config_get_jwt_audience (config) != NULL)
+    {
+      json_builder_set_member_name (builder, "aud");
+      json_builder_add_string_value (builder, herald_config_get_jwt_audience (config));
     }
   if (channels != NULL)
     {
@@ -223,6 +249,8 @@ herald_token_generate (HeraldConfig *config, const char *sub, guint ttl,
                    _ ("--gen-token: signing failed"));
       return NULL;
     }
+  herald_jwt_verifier_set_required_claims (verifier, herald_config_get_jwt_issuer (config),
+                                           herald_config_get_jwt_audience (config));
   /* What heraldd would do with it: a key that does not match the configured
    * public key, or a bad channel name, fails here rather than at the client */
   claims

@@ -10,7 +10,7 @@ G_BEGIN_DECLS
 
 /* Signs a token for @sub, valid for @ttl seconds from now (0 = no "exp"),
  * with "channels" when @channels is not NULL. HS256 uses the configured
- * secret; RS256/ES256 need the private key @key_file (PEM) matching the
+ * secret; RS256/ES256/EdDSA need the private key @key_file (PEM) matching the
  * configured [auth] jwt-public-key-file. The token is verified with the
  * configured key before it is returned, so a token that heraldd would
  * refuse is never printed. */

@@ -128,7 +128,7 @@ main (int argc, char **argv)
       N_ ("Channel (or prefix ending in *) the token allows; repeatable or comma-separated"),
       N_ ("CHANNEL") },
     { "key", 0, 0, G_OPTION_ARG_FILENAME, &opt_key,
-      N_ ("PEM private key for RS256/ES256 tokens (HS256 uses the configured secret)"),
+      N_ ("PEM private key for RS256/ES256/EdDSA tokens (HS256 uses the configured secret)"),
       N_ ("FILE") },
     { NULL }
   };

@@ -231,6 +231,23 @@ test_public_key_and_algorithms (void)
   g_assert_false (herald_config_get_anonymous (rs));
   g_assert_cmpint (herald_config_get_jwt_algorithm (es), ==, HERALD_JWT_ALG_ES256);
   g_assert_false (herald_config_get_anonymous (es));
+  g_assert_null (herald_config_get_jwt_issuer (rs));
+  g_assert_null (herald_config_get_jwt_audience (rs));
+  {
+    g_autoptr (HeraldConfig) ed = load_ok ("[auth]\n"
+                                           "jwt-public-key-file=/etc/herald/ed.pem\n"
+                                           "jwt-algorithm=eddsa\n"
+                                           "issuer= https://idp.example \n"
+                                           "audience=herald\n");
+    g_autoptr (HeraldConfig) empty = load_ok ("[auth]\nissuer=\naudience=\n");
+
+    g_assert_cmpint (herald_config_get_jwt_algorithm (ed), ==, HERALD_JWT_ALG_EDDSA);
+    g_assert_cmpstr (herald_config_get_jwt_issuer (ed), ==, "https://idp.example");
+    g_assert_cmpstr (herald_config_get_jwt_audience (ed), ==, "herald");
+    /* empty = unset, as for every string key */
+    g_assert_null (herald_config_get_jwt_issuer (empty));
+    g_assert_null (herald_config_get_jwt_audience (empty));
+  }
 
   g_assert_true (herald_config_validate (rs, &error));
   g_assert_no_error (error);

@@ -567,6 +567,40 @@ test_gen_token (void)
     proc_free (p);
   }
   {
+    /* EdDSA, with [auth] issuer and audience carried into the token */
+    g_autofree char *public_key
+        = g_test_build_filename (G_TEST_DIST, "keys", "ed25519-public.pem", NULL);
+    g_autofree char *private_key
+        = g_test_build_filename (G_TEST_DIST, "keys", "ed25519-private.pem", NULL);
+    g_autofree char *ec_key = g_test_build_filename (G_TEST_DIST, "keys", "ec-private.pem", NULL);
+    g_autofree char *text = g_strdup_printf ("[auth]\njwt-public-key-file=%s\njwt-algorithm=EdDSA\n"
+                                             "issuer=idp\naudience=herald\n",
+                                             public_key);
+    g_autofree char *conf = write_config ("ed.conf", text);
+    const char *ed_args[] = { "--config", conf, "--gen-token", "dave", "--key", private_key, NULL };
+    const char *ec_args[] = { "--config", conf, "--gen-token", "dave", "--key", ec_key, NULL };
+    g_autoptr (HeraldJwtVerifier) ed
+        = herald_jwt_verifier_new_public_key (HERALD_JWT_ALG_EDDSA, public_key, &error);
+    g_autoptr (HeraldJwtClaims) dave = NULL;
+
+    g_assert_no_error (error);
+    herald_jwt_verifier_set_required_claims (ed, "idp", "herald");
+    p = proc_run (ed_args, NULL);
+    g_assert_cmpint (p->status, ==, 0);
+    dave = herald_jwt_verifier_verify (ed, g_strstrip (p->out->str),
+                                       g_get_real_time () / G_USEC_PER_SEC, 0, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (dave->sub, ==, "dave");
+    proc_free (p);
+
+    /* a private key of another kind: a clear error, no token */
+    p = proc_run (ec_args, NULL);
+    g_assert_cmpint (p->status, ==, 1);
+    g_assert_cmpstr (p->out->str, ==, "");
+    g_assert_nonnull (strstr (p->err->str, "Ed25519"));
+    proc_free (p);
+  }
+  {
     /* no key configured at all */
     const char *none_args[] = { "--config", empty_config, "--gen-token", "carol", NULL };
 

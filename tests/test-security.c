@@ -339,6 +339,37 @@ test_permissions (void)
   herald_test_server_stop (server);
 }
 
+/* [auth] issuer/audience: the running daemon refuses tokens without them
+ * (HTTP 401 before the WebSocket upgrade or the SSE stream) */
+static void
+test_issuer_audience (void)
+{
+  HeraldTestServer *server = herald_test_server_start (HS256 "issuer=idp\naudience=herald\n", 1);
+  const char *refused[] = {
+    "{\"sub\":\"ann\"}",
+    "{\"sub\":\"ann\",\"iss\":\"idp\"}",
+    "{\"sub\":\"ann\",\"aud\":\"herald\"}",
+    "{\"sub\":\"ann\",\"iss\":\"other\",\"aud\":\"herald\"}",
+    "{\"sub\":\"ann\",\"iss\":\"idp\",\"aud\":[\"api\"]}",
+  };
+  g_autofree char *good = token ("{\"sub\":\"ann\",\"iss\":\"idp\",\"aud\":[\"api\",\"herald\"]}");
+  g_autofree char *good_ws = g_strdup_printf ("/ws?token=%s", good);
+  g_autofree char *good_sse = g_strdup_printf ("/events?channel=a&token=%s", good);
+
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_autofree char *bad = token (refused[i]);
+      g_autofree char *ws = g_strdup_printf ("/ws?token=%s", bad);
+      g_autofree char *sse = g_strdup_printf ("/events?channel=a&token=%s", bad);
+
+      g_assert_cmpuint (ws_status (server, ws), ==, 401);
+      g_assert_cmpuint (sse_status (server, sse), ==, 401);
+    }
+  g_assert_cmpuint (ws_status (server, good_ws), ==, 101);
+  g_assert_cmpuint (sse_status (server, good_sse), ==, 200);
+  herald_test_server_stop (server);
+}
+
 static void
 check_public_key (const char *alg, const char *public_key, const char *private_key, gboolean ec)
 {
@@ -911,5 +942,6 @@ main (int argc, char **argv)
   g_test_add_func ("/security/max-subscriptions-off", test_max_subscriptions_off);
   g_test_add_func ("/security/max-subscriptions-sse", test_max_subscriptions_sse);
   g_test_add_func ("/security/header-size", test_header_size);
+  g_test_add_func ("/security/issuer-audience", test_issuer_audience);
   return g_test_run ();
 }
