@@ -53,6 +53,11 @@ static const struct
   { "history", "size", N_ ("Messages kept per channel for recovery (0 = none)") },
   { "history", "ttl", N_ ("Seconds a message stays in history (0 = until evicted)") },
   { "redis", "url", N_ ("redis://, rediss:// or unix:// URL of Redis (unset = one node)") },
+  { "redis", "shards", N_ ("redis:// URLs of independent Redis servers sharing the channels") },
+  { "redis", "sentinels", N_ ("HOST:PORT of the Redis Sentinels that know the master") },
+  { "redis", "sentinel-master", N_ ("Name of the master the sentinels watch") },
+  { "redis", "cluster", N_ ("HOST:PORT seeds of a Redis Cluster") },
+  { "redis", "password", N_ ("Password for every Redis server whose URL carries none") },
 };
 
 /**

@@ -282,6 +282,19 @@ herald_daemon_start (HeraldDaemon *self, GError **error)
       = g_ptr_array_new_with_free_func ((GDestroyNotify)g_ptr_array_unref);
   g_autoptr (GTlsCertificate) certificate = NULL;
 
+  if (herald_config_get_redis_mode (self->config) == HERALD_REDIS_MODE_SHARDS
+      || herald_config_get_redis_mode (self->config) == HERALD_REDIS_MODE_SENTINELS
+      || herald_config_get_redis_mode (self->config) == HERALD_REDIS_MODE_CLUSTER)
+    {
+      HeraldRedisMode mode = herald_config_get_redis_mode (self->config);
+
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                   _ ("[redis] %s: this build of heraldd cannot use it yet; set url"),
+                   mode == HERALD_REDIS_MODE_SHARDS      ? "shards"
+                   : mode == HERALD_REDIS_MODE_SENTINELS ? "sentinels"
+                                                         : "cluster");
+      return FALSE;
+    }
   if (herald_config_get_redis_url (self->config))
     {
       self->engine
