@@ -395,6 +395,78 @@ test_channels (void)
   herald_test_client_free (on_b);
 }
 
+/* A user's and a connection's messages go through the shard of their id,
+ * whichever node sends them; the connection is registered there only */
+static void
+test_direct (void)
+{
+  for (guint shard = 0; shard < 2; shard++)
+    {
+      g_autofree char *user = NULL;
+      g_autofree char *id = NULL;
+      g_autofree char *path = NULL;
+      g_autofree char *body = NULL;
+      g_autofree char *send = NULL;
+      HeraldTestClient *client;
+      guint status = 0;
+
+      for (guint i = 0; user == NULL || shard_of (user) != shard; i++)
+        {
+          g_free (user);
+          user = g_strdup_printf ("user%u", i);
+          g_assert_cmpuint (i, <, 1000);
+        }
+      client = ws_open (&fx.a, user, &id);
+      HERALD_TEST_WAIT_UNTIL (({
+                                redisReply *r
+                                    = redis_cmd (shard_of (id), "HEXISTS herald:conns %s", id);
+                                gboolean ok
+                                    = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+                                if (r)
+                                  freeReplyObject (r);
+                                ok;
+                              }),
+                              5000);
+      {
+        redisReply *r = redis_cmd (1 - shard_of (id), "HEXISTS herald:conns %s", id);
+
+        g_assert_nonnull (r);
+        g_assert_cmpint (r->integer, ==, 0);
+        freeReplyObject (r);
+      }
+
+      send = g_strdup_printf ("/api/users/%s/send", user);
+      body = api (&fx.b, "POST", send, "{\"data\":{\"n\":10}}", &status);
+      g_assert_cmpuint (status, ==, 200);
+      {
+        g_autoptr (JsonObject) m = read_type (client, "message");
+        g_assert_cmpint (message_n (m), ==, 10);
+      }
+      g_clear_pointer (&body, g_free);
+      path = g_strdup_printf ("/api/connections/%s/send", id);
+      body = api (&fx.b, "POST", path, "{\"data\":{\"n\":11}}", &status);
+      g_assert_cmpuint (status, ==, 200);
+      {
+        g_autoptr (JsonObject) m = read_type (client, "message");
+        g_assert_cmpint (message_n (m), ==, 11);
+      }
+      g_clear_pointer (&body, g_free);
+      body = api (&fx.b, "POST", "/api/broadcast", "{\"data\":{\"n\":12}}", &status);
+      g_assert_cmpuint (status, ==, 200);
+      {
+        g_autoptr (JsonObject) m = read_type (client, "message");
+        g_assert_cmpint (message_n (m), ==, 12);
+      }
+      g_clear_pointer (&path, g_free);
+      path = g_strdup_printf ("/api/connections/%s", id);
+      g_clear_pointer (&body, g_free);
+      body = api (&fx.b, "DELETE", path, NULL, &status);
+      g_assert_cmpuint (status, <, 300);
+      g_assert_cmpuint (herald_test_ws_wait_close (client), ==, 4004);
+      herald_test_client_free (client);
+    }
+}
+
 /* History and offsets live on the channel's shard: a client that saw
  * message 1 on node B recovers the rest on node A */
 static void
@@ -525,6 +597,7 @@ main (int argc, char **argv)
   HERALD_TEST_WAIT_UNTIL (node_healthy (&fx.a) && node_healthy (&fx.b), 10000);
 
   g_test_add_func ("/redis-shards/channels", test_channels);
+  g_test_add_func ("/redis-shards/direct", test_direct);
   g_test_add_func ("/redis-shards/recovery", test_recovery);
   g_test_add_func ("/redis-shards/shard-down", test_shard_down);
   status = g_test_run ();
