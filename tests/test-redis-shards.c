@@ -533,6 +533,19 @@ test_shard_down (void)
   wait_numsub (0, alive, 2);
   stop_redis (1);
   {
+    /* /healthz names the shard that is down, and only it */
+    g_autofree char *where = g_strdup_printf ("shard 2/2 (127.0.0.1:%u)", fx.redis_port[1]);
+
+    HERALD_TEST_WAIT_UNTIL (
+        ({
+          guint code = 0;
+          g_autofree char *health
+              = herald_test_http (&fx.a.srv, "GET", "/healthz", NULL, NULL, &code);
+          health != NULL &&strstr (health, where) != NULL &&strstr (health, "shard 1/2") == NULL;
+        }),
+        5000);
+  }
+  {
     g_autoptr (JsonObject) mb = NULL;
     g_autoptr (JsonObject) ma = NULL;
     g_autoptr (JsonObject) local = NULL;
@@ -551,6 +564,7 @@ test_shard_down (void)
     g_assert_cmpint (message_n (local), ==, 7);
   }
   start_redis (1);
+  HERALD_TEST_WAIT_UNTIL (node_healthy (&fx.a) && node_healthy (&fx.b), 10000);
   herald_test_client_free (on_a);
   herald_test_client_free (on_b);
 }
