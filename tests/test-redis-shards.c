@@ -14,6 +14,7 @@
 
 #include "herald-jwt.h"
 #include "herald-redis-shards.h"
+#include "herald-redis-slots.h"
 #include "herald-test-server.h"
 #include "herald-test-utils.h"
 
@@ -333,6 +334,29 @@ test_pick (void)
   g_assert_cmpuint (herald_redis_shards_pick (three, 1, "anything"), ==, 0);
 }
 
+/* Redis Cluster's key slots: the spec's CRC16 vector and its hash-tag rules */
+static void
+test_key_slot (void)
+{
+  g_assert_cmphex (herald_redis_crc16 ("123456789", 9), ==, 0x31c3);
+  g_assert_cmpuint (herald_redis_key_slot ("foo", 3), ==, 12182);
+  g_assert_cmpuint (herald_redis_key_slot ("somekey", 7), ==, 11058);
+  /* A channel's stream and offset keys share the channel's slot */
+  g_assert_cmpuint (herald_redis_key_slot ("herald:stream:{news}", 20), ==,
+                    herald_redis_key_slot ("herald:off:{news}", 17));
+  g_assert_cmpuint (herald_redis_key_slot ("x{news}", 7), ==, herald_redis_key_slot ("news", 4));
+  /* Only the first tag counts; an empty tag means the whole key */
+  g_assert_cmpuint (herald_redis_key_slot ("foo{bar}{zap}", 13), ==,
+                    herald_redis_key_slot ("bar", 3));
+  g_assert_cmpuint (herald_redis_key_slot ("foo{{bar}}zap", 13), ==,
+                    herald_redis_key_slot ("{bar", 4));
+  g_assert_cmpuint (herald_redis_key_slot ("foo{}{bar}", 10), ==,
+                    herald_redis_crc16 ("foo{}{bar}", 10) % HERALD_REDIS_SLOTS);
+  g_assert_cmpuint (herald_redis_key_slot ("{unclosed", 9), ==,
+                    herald_redis_crc16 ("{unclosed", 9) % HERALD_REDIS_SLOTS);
+  g_assert_cmpuint (herald_redis_key_slot ("", 0), ==, 0);
+}
+
 static guint
 shard_of (const char *channel)
 {
@@ -586,6 +610,7 @@ main (int argc, char **argv)
 
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/redis-shards/pick", test_pick);
+  g_test_add_func ("/redis-shards/key-slot", test_key_slot);
   if (redis_server == NULL)
     {
       g_printerr ("redis-server not found (scripts/install-deps.sh installs it)\n");
