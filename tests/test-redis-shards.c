@@ -22,6 +22,7 @@
 #define AUTH "Authorization: Bearer " API_KEY "\r\n"
 #define SECRET "s3cret"
 #define N_CHANNELS 8
+#define REDIS_PASSWORD "shard-pass" /* [redis] password, for both shards */
 
 typedef struct
 {
@@ -71,7 +72,14 @@ redis_connect (guint shard)
   redisContext *c = redisConnectWithTimeout ("127.0.0.1", fx.redis_port[shard], tv);
 
   if (c && !c->err)
-    redisSetTimeout (c, tv);
+    {
+      redisReply *auth;
+
+      redisSetTimeout (c, tv);
+      auth = redisCommand (c, "AUTH %s", REDIS_PASSWORD);
+      if (auth)
+        freeReplyObject (auth);
+    }
   return c;
 }
 
@@ -128,9 +136,9 @@ start_redis (guint shard)
       G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
 
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
-  fx.redis[shard]
-      = g_subprocess_launcher_spawn (launcher, &error, "redis-server", "--port", port, "--bind",
-                                     "127.0.0.1", "--save", "", "--appendonly", "no", NULL);
+  fx.redis[shard] = g_subprocess_launcher_spawn (
+      launcher, &error, "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
+      "--appendonly", "no", "--requirepass", REDIS_PASSWORD, NULL);
   g_assert_no_error (error);
   HERALD_TEST_WAIT_UNTIL (redis_answers (shard), 5000);
 }
@@ -628,7 +636,8 @@ main (int argc, char **argv)
     }
   conf = g_build_filename (fx.dir, "herald.conf", NULL);
   conf_text = g_strdup_printf ("[auth]\njwt-secret=" SECRET "\nanonymous=true\n[history]\n"
-                               "size=10\nttl=60\n[redis]\nshards=%s;%s\n",
+                               "size=10\nttl=60\n[redis]\nshards=%s;%s\n"
+                               "password=" REDIS_PASSWORD "\n",
                                fx.urls[0], fx.urls[1]);
   g_assert_true (g_file_set_contents (conf, conf_text, -1, NULL));
   start_node (&fx.a);
