@@ -189,7 +189,9 @@ print_key (HeraldConfig *self, GKeyFile *file, Notes *notes, const char *group, 
       g_autoptr (GUri) uri = url != NULL ? g_uri_parse (url, G_URI_FLAGS_HAS_PASSWORD, NULL) : NULL;
 
       present = FALSE;
-      if (url == NULL)
+      if (url == NULL && herald_config_get_redis_mode (self) != HERALD_REDIS_MODE_NONE)
+        note_unset (notes_for (notes, group), group, key, _ ("unset"));
+      else if (url == NULL)
         note_unset (notes_for (notes, group), group, key, _ ("unset: one node, in-process engine"));
       else if (herald_config_get_redis_url_from_env (self)
                && (uri == NULL || g_uri_get_password (uri) != NULL))
