@@ -57,6 +57,11 @@ typedef struct
 
   char *redis_url;
   gboolean redis_url_from_env;
+  char **redis_shards;    /* redis:// URLs, or NULL */
+  char **redis_sentinels; /* HOST:PORT, or NULL */
+  char *redis_sentinel_master;
+  char **redis_cluster; /* HOST:PORT seeds, or NULL */
+  char *redis_password; /* for every server whose URL has none */
 } HeraldConfigSettings;
 
 typedef struct

@@ -546,6 +546,93 @@ check_redis_url (const char *url)
          || g_str_has_prefix (url, "unix://");
 }
 
+/* HOST:PORT (HOST may be a bracketed IPv6 address), port 1–65535 */
+static gboolean
+check_host_port (const char *item)
+{
+  const char *colon = strrchr (item, ':');
+  const char *host_end = colon;
+  guint64 port = 0;
+
+  if (colon == NULL || colon == item)
+    return FALSE;
+  if (item[0] == '[')
+    {
+      if (colon[-1] != ']' || colon - item < 3)
+        return FALSE;
+      host_end = colon - 1;
+    }
+  else if (memchr (item, ':', (gsize)(colon - item)) != NULL)
+    return FALSE;
+  for (const char *c = item; c < host_end; c++)
+    if (g_ascii_isspace (*c) || *c == '/' || *c == '@')
+      return FALSE;
+  if (!g_ascii_string_to_unsigned (colon + 1, 10, 1, 65535, &port, NULL))
+    return FALSE;
+  return TRUE;
+}
+
+/* A non-empty list whose every item passes @check */
+static gboolean
+parse_server_list (const Parser *parser, const char *key, gboolean (*check) (const char *),
+                   const char *expected, char ***out)
+{
+  gboolean present = FALSE;
+
+  if (!parse_list (parser, "redis", key, out, &present, slot (parser)))
+    return FALSE;
+  if (!present)
+    return TRUE;
+  if (*out == NULL || (*out)[0] == NULL)
+    {
+      set_key_error (slot (parser), parser, "redis", key, _ ("expected a list of %s, got none"),
+                     expected);
+      g_clear_pointer (out, g_strfreev);
+      return FALSE;
+    }
+  for (char **item = *out; *item != NULL; item++)
+    if (!check (*item))
+      {
+        set_key_error (slot (parser), parser, "redis", key, _ ("expected %s, got “%s”"), expected,
+                       *item);
+        g_clear_pointer (out, g_strfreev);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+/* The one place that says which Redis deployment [redis] selects: exactly
+ * one of url, shards, sentinels (with sentinel-master) and cluster. */
+static void
+check_redis_selection (const Parser *parser, Settings *settings)
+{
+  static const char *const names[] = { "url", "shards", "sentinels", "cluster" };
+  gboolean set[] = { settings->redis_url != NULL, settings->redis_shards != NULL,
+                     settings->redis_sentinels != NULL, settings->redis_cluster != NULL };
+  const char *first = NULL;
+
+  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      if (!set[i])
+        continue;
+      if (first != NULL)
+        {
+          set_key_error (slot (parser), parser, "redis", names[i],
+                         _ ("set only one of url, shards, sentinels and cluster: %s and %s are "
+                            "both set"),
+                         first, names[i]);
+          return;
+        }
+      first = names[i];
+    }
+  if (settings->redis_sentinels != NULL && settings->redis_sentinel_master == NULL)
+    set_key_error (slot (parser), parser, "redis", "sentinels",
+                   _ ("needs sentinel-master (the name of the master the sentinels watch)"));
+  else if (settings->redis_sentinels == NULL && settings->redis_sentinel_master != NULL)
+    set_key_error (slot (parser), parser, "redis", "sentinel-master",
+                   _ ("only means something with sentinels"));
+}
+
 static void
 parse_redis (const Parser *parser, Settings *settings)
 {
@@ -556,6 +643,16 @@ parse_redis (const Parser *parser, Settings *settings)
     set_key_error (slot (parser), parser, "redis", "url",
                    _ ("expected a redis://, rediss:// or unix:// URL, got “%s”"),
                    settings->redis_url);
+  parse_server_list (parser, "shards", check_redis_url, _ ("redis://, rediss:// or unix:// URLs"),
+                     &settings->redis_shards);
+  parse_server_list (parser, "sentinels", check_host_port, _ ("HOST:PORT addresses"),
+                     &settings->redis_sentinels);
+  parse_string (parser, "redis", "sentinel-master", &settings->redis_sentinel_master,
+                slot (parser));
+  parse_server_list (parser, "cluster", check_host_port, _ ("HOST:PORT addresses"),
+                     &settings->redis_cluster);
+  parse_string (parser, "redis", "password", &settings->redis_password, slot (parser));
+  check_redis_selection (parser, settings);
   if (env_url != NULL)
     {
       if (!check_redis_url (env_url))
@@ -565,9 +662,17 @@ parse_redis (const Parser *parser, Settings *settings)
                        env_url);
           return;
         }
+      if (settings->redis_url != NULL || settings->redis_shards != NULL
+          || settings->redis_sentinels != NULL || settings->redis_cluster != NULL)
+        g_message (_ ("REDIS_URL in the environment replaces the [redis] selection of %s"),
+                   parser->origin);
       g_free (settings->redis_url);
       settings->redis_url = g_strdup (env_url);
       settings->redis_url_from_env = TRUE;
+      g_clear_pointer (&settings->redis_shards, g_strfreev);
+      g_clear_pointer (&settings->redis_sentinels, g_strfreev);
+      g_clear_pointer (&settings->redis_cluster, g_strfreev);
+      g_clear_pointer (&settings->redis_sentinel_master, g_free);
     }
 }
 

@@ -194,7 +194,9 @@ print_key (HeraldConfig *self, GKeyFile *file, Notes *notes, const char *group, 
       g_autoptr (GUri) uri = url != NULL ? g_uri_parse (url, G_URI_FLAGS_HAS_PASSWORD, NULL) : NULL;
 
       present = FALSE;
-      if (url == NULL)
+      if (url == NULL && herald_config_get_redis_mode (self) != HERALD_REDIS_MODE_NONE)
+        note_unset (notes_for (notes, group), group, key, _ ("unset"));
+      else if (url == NULL)
         note_unset (notes_for (notes, group), group, key, _ ("unset: one node, in-process engine"));
       else if (herald_config_get_redis_url_from_env (self)
                && (uri == NULL || g_uri_get_password (uri) != NULL))
@@ -202,6 +204,37 @@ print_key (HeraldConfig *self, GKeyFile *file, Notes *notes, const char *group, 
                     _ ("from REDIS_URL in the environment, with a password (not printed)"));
       else
         present = (string = url) != NULL;
+    }
+  else if (strcmp (group, "redis") == 0 && strcmp (key, "password") == 0)
+    {
+      present = FALSE;
+      note_unset (notes_for (notes, group), group, key,
+                  herald_config_get_redis_password (self) != NULL ? _ ("set (not printed)")
+                                                                  : _ ("unset"));
+    }
+  else if (strcmp (group, "redis") == 0 && strcmp (key, "sentinel-master") == 0)
+    present = (string = herald_config_get_redis_sentinel_master (self)) != NULL;
+  else if (strcmp (group, "redis") == 0)
+    {
+      HeraldRedisMode mode = herald_config_get_redis_mode (self);
+      gboolean selected = (mode == HERALD_REDIS_MODE_SHARDS && strcmp (key, "shards") == 0)
+                          || (mode == HERALD_REDIS_MODE_SENTINELS && strcmp (key, "sentinels") == 0)
+                          || (mode == HERALD_REDIS_MODE_CLUSTER && strcmp (key, "cluster") == 0);
+
+      const char *const *servers = herald_config_get_redis_servers (self);
+
+      present = selected;
+      for (gsize i = 0; selected && mode == HERALD_REDIS_MODE_SHARDS && servers[i] != NULL; i++)
+        {
+          g_autoptr (GUri) uri = g_uri_parse (servers[i], G_URI_FLAGS_HAS_PASSWORD, NULL);
+
+          if (uri == NULL || g_uri_get_password (uri) != NULL)
+            present = FALSE;
+        }
+      if (present)
+        set_list (file, group, key, servers);
+      else if (selected)
+        note_unset (notes_for (notes, group), group, key, _ ("set, with a password (not printed)"));
     }
   else
     {

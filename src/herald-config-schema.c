@@ -63,6 +63,11 @@ static const struct
   { "namespace.", "publish-proxy", N_ ("Ask the backend about each client publish") },
   { "namespace.", "conflate", N_ ("Replace queued messages of a slow reader by key") },
   { "redis", "url", N_ ("redis://, rediss:// or unix:// URL of Redis (unset = one node)") },
+  { "redis", "shards", N_ ("redis:// URLs of independent Redis servers sharing the channels") },
+  { "redis", "sentinels", N_ ("HOST:PORT of the Redis Sentinels that know the master") },
+  { "redis", "sentinel-master", N_ ("Name of the master the sentinels watch") },
+  { "redis", "cluster", N_ ("HOST:PORT seeds of a Redis Cluster") },
+  { "redis", "password", N_ ("Password for every Redis server whose URL carries none") },
 };
 
 /**

@@ -112,7 +112,8 @@ static const char *const auth_keys[]
         "issuer",     "audience",        NULL };
 static const char *const api_keys[] = { "key", "key-file", NULL };
 static const char *const history_keys[] = { "size", "ttl", NULL };
-static const char *const redis_keys[] = { "url", NULL };
+static const char *const redis_keys[]
+    = { "url", "shards", "sentinels", "sentinel-master", "cluster", "password", NULL };
 
 static const struct
 {
@@ -173,6 +174,11 @@ settings_free (Settings *settings)
     memset (settings->api_key, 0, strlen (settings->api_key));
   g_free (settings->api_key);
   g_free (settings->redis_url);
+  g_strfreev (settings->redis_shards);
+  g_strfreev (settings->redis_sentinels);
+  g_free (settings->redis_sentinel_master);
+  g_strfreev (settings->redis_cluster);
+  g_free (settings->redis_password);
   g_free (settings);
 }
 
@@ -1118,4 +1124,63 @@ herald_config_get_namespaces (HeraldConfig *self)
 {
   g_return_val_if_fail (HERALD_IS_CONFIG (self), NULL);
   return g_atomic_pointer_get (&self->namespaces);
+}
+
+/**
+ * herald_config_get_redis_mode:
+ *
+ * Returns: which Redis deployment [redis] (or REDIS_URL) selects
+ */
+HeraldRedisMode
+herald_config_get_redis_mode (HeraldConfig *self)
+{
+  g_return_val_if_fail (HERALD_IS_CONFIG (self), HERALD_REDIS_MODE_NONE);
+  if (self->settings->redis_url != NULL)
+    return HERALD_REDIS_MODE_URL;
+  if (self->settings->redis_shards != NULL)
+    return HERALD_REDIS_MODE_SHARDS;
+  if (self->settings->redis_sentinels != NULL)
+    return HERALD_REDIS_MODE_SENTINELS;
+  if (self->settings->redis_cluster != NULL)
+    return HERALD_REDIS_MODE_CLUSTER;
+  return HERALD_REDIS_MODE_NONE;
+}
+
+/**
+ * herald_config_get_redis_servers:
+ *
+ * Returns: (transfer none) (nullable): the [redis] shards URLs, sentinels or
+ *   cluster seeds (HOST:PORT), as the mode says; %NULL for none and url
+ */
+const char *const *
+herald_config_get_redis_servers (HeraldConfig *self)
+{
+  g_return_val_if_fail (HERALD_IS_CONFIG (self), NULL);
+  switch (herald_config_get_redis_mode (self))
+    {
+    case HERALD_REDIS_MODE_SHARDS:
+      return (const char *const *)self->settings->redis_shards;
+    case HERALD_REDIS_MODE_SENTINELS:
+      return (const char *const *)self->settings->redis_sentinels;
+    case HERALD_REDIS_MODE_CLUSTER:
+      return (const char *const *)self->settings->redis_cluster;
+    case HERALD_REDIS_MODE_NONE:
+    case HERALD_REDIS_MODE_URL:
+    default:
+      return NULL;
+    }
+}
+
+const char *
+herald_config_get_redis_sentinel_master (HeraldConfig *self)
+{
+  g_return_val_if_fail (HERALD_IS_CONFIG (self), NULL);
+  return self->settings->redis_sentinel_master;
+}
+
+const char *
+herald_config_get_redis_password (HeraldConfig *self)
+{
+  g_return_val_if_fail (HERALD_IS_CONFIG (self), NULL);
+  return self->settings->redis_password;
 }

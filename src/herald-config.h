@@ -123,4 +123,18 @@ const HeraldNamespace *herald_config_namespace_for (HeraldConfig *config, const 
 /* [redis] */
 const char *herald_config_get_redis_url (HeraldConfig *self); /* NULL = in-process engine */
 
+typedef enum
+{
+  HERALD_REDIS_MODE_NONE,      /* in-process engine */
+  HERALD_REDIS_MODE_URL,       /* one Redis */
+  HERALD_REDIS_MODE_SHARDS,    /* several independent Redis servers */
+  HERALD_REDIS_MODE_SENTINELS, /* a master found through Redis Sentinel */
+  HERALD_REDIS_MODE_CLUSTER,   /* Redis Cluster */
+} HeraldRedisMode;
+
+HeraldRedisMode herald_config_get_redis_mode (HeraldConfig *self);
+const char *const *herald_config_get_redis_servers (HeraldConfig *self);
+const char *herald_config_get_redis_sentinel_master (HeraldConfig *self);
+const char *herald_config_get_redis_password (HeraldConfig *self); /* NULL = none */
+
 G_END_DECLS

@@ -20,6 +20,7 @@
 #include "herald-subscribe.h"
 #include "herald-memory-engine.h"
 #include "herald-redis-engine.h"
+#include "herald-redis-shards.h"
 #include "herald-worker.h"
 
 #define SHUTDOWN_TIMEOUT_MS 5000
@@ -282,7 +283,27 @@ herald_daemon_start (HeraldDaemon *self, GError **error)
       = g_ptr_array_new_with_free_func ((GDestroyNotify)g_ptr_array_unref);
   g_autoptr (GTlsCertificate) certificate = NULL;
 
-  if (herald_config_get_redis_url (self->config))
+  if (herald_config_get_redis_mode (self->config) == HERALD_REDIS_MODE_SHARDS)
+    {
+      self->engine = herald_redis_shards_new (
+          self->config, herald_config_get_redis_servers (self->config), error);
+      if (self->engine == NULL)
+        {
+          g_prefix_error (error, "[redis] shards: ");
+          return FALSE;
+        }
+    }
+  else if (herald_config_get_redis_mode (self->config) == HERALD_REDIS_MODE_SENTINELS
+           || herald_config_get_redis_mode (self->config) == HERALD_REDIS_MODE_CLUSTER)
+    {
+      HeraldRedisMode mode = herald_config_get_redis_mode (self->config);
+
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                   _ ("[redis] %s: this build of heraldd cannot use it yet; set url or shards"),
+                   mode == HERALD_REDIS_MODE_SENTINELS ? "sentinels" : "cluster");
+      return FALSE;
+    }
+  else if (herald_config_get_redis_url (self->config))
     {
       self->engine
           = herald_redis_engine_new (self->config, herald_config_get_redis_url (self->config), error);
@@ -297,6 +318,9 @@ herald_daemon_start (HeraldDaemon *self, GError **error)
   self->hub = herald_hub_new (self->config, self->engine);
   if (HERALD_IS_REDIS_ENGINE (self->engine))
     herald_redis_engine_start (HERALD_REDIS_ENGINE (self->engine),
+                               herald_hub_get_node_id (self->hub));
+  else if (HERALD_IS_REDIS_SHARDS (self->engine))
+    herald_redis_shards_start (HERALD_REDIS_SHARDS (self->engine),
                                herald_hub_get_node_id (self->hub));
   if (!herald_hub_load_keys (self->hub, error))
     return FALSE;

@@ -1172,6 +1172,8 @@ herald_redis_engine_new (HeraldConfig *config, const char *url, GError **error)
   if (parsed == NULL)
     return NULL;
   self = g_object_new (HERALD_TYPE_REDIS_ENGINE, "config", config, NULL);
+  if (parsed->password == NULL && herald_config_get_redis_password (config) != NULL)
+    parsed->password = g_strdup (herald_config_get_redis_password (config));
   self->url = g_steal_pointer (&parsed);
   self->link = herald_redis_link_new (self->url, self->context, &link_events, self);
   self->sync = herald_redis_sync_new (self->url);

@@ -302,6 +302,15 @@ static const BadValue bad_values[] = {
   { "history", "ttl", "31536001" },
   { "history", "ttl", "5 minutes" },
   { "redis", "url", "http://localhost:6379" },
+  { "redis", "shards", "redis://a:6379;http://b:6379" },
+  { "redis", "shards", ";" },
+  { "redis", "cluster", "localhost" },
+  { "redis", "cluster", "127.0.0.1:0" },
+  { "redis", "cluster", "127.0.0.1:70000" },
+  { "redis", "cluster", "a:b:7000" },
+  { "redis", "sentinels", "redis://a:26379" },
+  { "redis", "sentinels", "a:26379" },        /* without sentinel-master */
+  { "redis", "sentinel-master", "mymaster" }, /* without sentinels */
 };
 
 static void
@@ -324,6 +333,92 @@ test_invalid_values (void)
       /* The reason follows and is not empty */
       g_assert_cmpuint (strlen (error->message), >, strlen (prefix));
     }
+}
+
+static void
+assert_redis_error (const char *data, const char *message)
+{
+  g_autoptr (HeraldConfig) config = herald_config_new ();
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (herald_config_load_data (config, data, -1, ORIGIN, &error));
+  g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+  g_test_message ("→ %s", error->message);
+  g_assert_cmpstr (error->message, ==, message);
+}
+
+static void
+test_redis_selection (void)
+{
+  const char *const *servers;
+
+  /* Two selections at once: the message names both keys */
+  assert_redis_error ("[redis]\nurl=redis://a:6379\nshards=redis://b:6379;redis://c:6379\n",
+                      ORIGIN ":3: [redis] shards: set only one of url, shards, sentinels and "
+                             "cluster: url and shards are both set");
+  assert_redis_error ("[redis]\ncluster=a:7000\nshards=redis://b:6379\n",
+                      ORIGIN ":2: [redis] cluster: set only one of url, shards, sentinels and "
+                             "cluster: shards and cluster are both set");
+  assert_redis_error ("[redis]\nsentinels=a:26379\nsentinel-master=m\ncluster=a:7000\n",
+                      ORIGIN ":4: [redis] cluster: set only one of url, shards, sentinels and "
+                             "cluster: sentinels and cluster are both set");
+  assert_redis_error ("[redis]\nsentinels=a:26379\n",
+                      ORIGIN ":2: [redis] sentinels: needs sentinel-master (the name of the "
+                             "master the sentinels watch)");
+  assert_redis_error ("[redis]\ncluster=127.0.0.1:7000;nohost\n",
+                      ORIGIN ":2: [redis] cluster: expected HOST:PORT addresses, got “nohost”");
+
+  {
+    g_autoptr (HeraldConfig) config = load_ok ("[redis]\nshards=redis://a:6379 ; redis://b:6380;\n"
+                                               "password=s3cret\n");
+
+    g_assert_cmpint (herald_config_get_redis_mode (config), ==, HERALD_REDIS_MODE_SHARDS);
+    g_assert_null (herald_config_get_redis_url (config));
+    servers = herald_config_get_redis_servers (config);
+    g_assert_cmpuint (g_strv_length ((char **)servers), ==, 2);
+    g_assert_cmpstr (servers[0], ==, "redis://a:6379");
+    g_assert_cmpstr (servers[1], ==, "redis://b:6380");
+    g_assert_cmpstr (herald_config_get_redis_password (config), ==, "s3cret");
+  }
+  {
+    g_autoptr (HeraldConfig) config = load_ok ("[redis]\ncluster=127.0.0.1:7000;[::1]:7001\n");
+
+    g_assert_cmpint (herald_config_get_redis_mode (config), ==, HERALD_REDIS_MODE_CLUSTER);
+    servers = herald_config_get_redis_servers (config);
+    g_assert_cmpuint (g_strv_length ((char **)servers), ==, 2);
+    g_assert_cmpstr (servers[1], ==, "[::1]:7001");
+    g_assert_null (herald_config_get_redis_password (config));
+  }
+  {
+    g_autoptr (HeraldConfig) config
+        = load_ok ("[redis]\nsentinels=s1:26379;s2:26379\nsentinel-master=mymaster\n");
+
+    g_assert_cmpint (herald_config_get_redis_mode (config), ==, HERALD_REDIS_MODE_SENTINELS);
+    g_assert_cmpstr (herald_config_get_redis_sentinel_master (config), ==, "mymaster");
+    g_assert_cmpuint (g_strv_length ((char **)herald_config_get_redis_servers (config)), ==, 2);
+  }
+  {
+    g_autoptr (HeraldConfig) config = load_ok ("[redis]\nurl=redis://one:6379\n");
+
+    g_assert_cmpint (herald_config_get_redis_mode (config), ==, HERALD_REDIS_MODE_URL);
+    g_assert_null (herald_config_get_redis_servers (config));
+  }
+  {
+    g_autoptr (HeraldConfig) config = load_ok ("");
+
+    g_assert_cmpint (herald_config_get_redis_mode (config), ==, HERALD_REDIS_MODE_NONE);
+  }
+
+  /* REDIS_URL replaces the whole selection */
+  g_setenv ("REDIS_URL", "redis://env:6379", TRUE);
+  {
+    g_autoptr (HeraldConfig) config = load_ok ("[redis]\ncluster=127.0.0.1:7000\n");
+
+    g_assert_cmpint (herald_config_get_redis_mode (config), ==, HERALD_REDIS_MODE_URL);
+    g_assert_cmpstr (herald_config_get_redis_url (config), ==, "redis://env:6379");
+    g_assert_null (herald_config_get_redis_servers (config));
+  }
+  g_unsetenv ("REDIS_URL");
 }
 
 static void
@@ -1201,6 +1296,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/syntax-error", test_syntax_error);
   g_test_add_func ("/config/unknown-keys-warn", test_unknown_keys_warn);
   g_test_add_func ("/config/env-overrides", test_env_overrides);
+  g_test_add_func ("/config/redis-selection", test_redis_selection);
   g_test_add_func ("/config/file-keys", test_file_keys);
   g_test_add_func ("/config/default-path", test_default_path);
   g_test_add_func ("/config/secure-default", test_secure_default);

@@ -443,6 +443,37 @@ test_check_config (void)
   }
 }
 
+/* [redis]: the selected list is printed back, passwords never */
+static void
+test_print_config_redis (void)
+{
+  g_autofree char *plain
+      = write_config ("shards.conf", "[redis]\nshards=redis://127.0.0.1:1;redis://127.0.0.1:2\n"
+                                     "password=hidden-pass\n");
+  g_autofree char *secret
+      = write_config ("shards-pw.conf", "[redis]\nshards=redis://:url-pass@127.0.0.1:1\n");
+  const char *plain_args[] = { "--print-config", "--config", plain, NULL };
+  const char *secret_args[] = { "--print-config", "--config", secret, NULL };
+  Proc *p = proc_run (plain_args, NULL);
+  Proc *q = proc_run (secret_args, NULL);
+  g_autoptr (GKeyFile) printed = g_key_file_new ();
+  g_auto (GStrv) shards = NULL;
+
+  g_assert_cmpint (p->status, ==, 0);
+  g_assert_true (g_key_file_load_from_data (printed, p->out->str, -1, G_KEY_FILE_NONE, NULL));
+  shards = g_key_file_get_string_list (printed, "redis", "shards", NULL, NULL);
+  g_assert_nonnull (shards);
+  g_assert_cmpuint (g_strv_length (shards), ==, 2);
+  g_assert_cmpstr (shards[1], ==, "redis://127.0.0.1:2");
+  g_assert_null (strstr (p->out->str, "hidden-pass"));
+  g_assert_nonnull (strstr (p->out->str, "# [redis] password: set (not printed)"));
+  g_assert_cmpint (q->status, ==, 0);
+  g_assert_null (strstr (q->out->str, "url-pass"));
+  g_assert_nonnull (strstr (q->out->str, "# [redis] shards: set, with a password (not printed)"));
+  proc_free (p);
+  proc_free (q);
+}
+
 static void
 test_print_config (void)
 {
@@ -626,6 +657,7 @@ main (int argc, char **argv)
   g_test_add_func ("/operator/unknown-key-hint", test_unknown_key_hint);
   g_test_add_func ("/operator/check-config", test_check_config);
   g_test_add_func ("/operator/print-config", test_print_config);
+  g_test_add_func ("/operator/print-config-redis", test_print_config_redis);
   g_test_add_func ("/operator/gen-token", test_gen_token);
   status = g_test_run ();
   {
