@@ -30,7 +30,7 @@ typedef struct
   char **allowed_origins;
   gboolean compression;
   guint workers;
-  guint drain_seconds; /* [server] drain-seconds */
+  guint drain_seconds;     /* [server] drain-seconds */
   gboolean metrics;        /* [server] metrics, when metrics_set */
   gboolean metrics_set;    /* unset: on when listening on loopback only */
   gboolean admin_page;     /* [server] admin-page, when admin_page_set */

@@ -99,8 +99,8 @@ static const LimitSpec limit_specs[N_LIMITS] = {
 };
 
 static const char *const server_keys[]
-    = { "listen",  "tls-certificate", "tls-key", "allowed-origins", "compression", "workers",
-        "metrics", "admin-page",      "drain-seconds", NULL };
+    = { "listen",  "tls-certificate", "tls-key",    "allowed-origins", "compression",
+        "workers", "metrics",         "admin-page", "drain-seconds",   NULL };
 static const char *const limits_keys[] = { "max-connections",      "max-message-size",
                                            "heartbeat-interval",   "connection-timeout",
                                            "send-queue-max-bytes", "max-connections-per-ip",

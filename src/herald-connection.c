@@ -59,8 +59,8 @@ struct _HeraldConnection
   guint32 last_seen;
   guint32 next_ping;
   guint32 close_deadline;
-  guint32 drain_at;       /* SIGTERM drain: when to hint and close, 0 = not draining */
-  guint drain_after_ms;   /* the reconnect hint's "after" */
+  guint32 drain_at;     /* SIGTERM drain: when to hint and close, 0 = not draining */
+  guint drain_after_ms; /* the reconnect hint's "after" */
   gint64 expires_mono; /* token expiry on the monotonic clock (s), 0 = never */
 
   guint64 messages_sent;

@@ -112,16 +112,16 @@ static Daemon *
 daemon_start_config (const char *extra_env, const char *config)
 {
   Daemon *d = g_new0 (Daemon, 1);
-  const char *argv[] = { heraldd_path (), "--config", NULL, "--listen", "127.0.0.1:0", "--bus", "none",
-                         "--workers", "2", NULL };
+  const char *argv[] = { heraldd_path (), "--config", NULL,        "--listen", "127.0.0.1:0",
+                         "--bus",         "none",     "--workers", "2",        NULL };
   g_auto (GStrv) envp = g_get_environ ();
   g_autoptr (GError) error = NULL;
   gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
 
   d->dir = g_dir_make_tmp ("herald-XXXXXX", NULL);
   d->config_path = g_build_filename (d->dir, "herald.conf", NULL);
-  g_assert_true (g_file_set_contents (d->config_path, config ? config : "[server]\ndrain-seconds=1\n",
-                                      -1, NULL));
+  g_assert_true (g_file_set_contents (d->config_path,
+                                      config ? config : "[server]\ndrain-seconds=1\n", -1, NULL));
   argv[2] = d->config_path;
   if (extra_env)
     envp = g_environ_setenv (envp, "HERALD_API_KEY", extra_env, TRUE);
