@@ -14,6 +14,7 @@ G_BEGIN_DECLS
 
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 #define WORKERS_MAX 256
+#define DRAIN_SECONDS_MAX 600
 #define LEEWAY_MAX 3600
 #define HISTORY_SIZE_MAX 100000
 #define HISTORY_TTL_MAX 31536000
@@ -29,6 +30,7 @@ typedef struct
   char **allowed_origins;
   gboolean compression;
   guint workers;
+  guint drain_seconds;     /* [server] drain-seconds */
   gboolean metrics;        /* [server] metrics, when metrics_set */
   gboolean metrics_set;    /* unset: on when listening on loopback only */
   gboolean admin_page;     /* [server] admin-page, when admin_page_set */

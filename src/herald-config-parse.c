@@ -414,6 +414,8 @@ parse_server (const Parser *parser, Settings *settings)
               slot (parser));
   herald_config_parse_uint (parser, "server", "workers", 0, WORKERS_MAX, &settings->workers,
                             slot (parser));
+  herald_config_parse_uint (parser, "server", "drain-seconds", 0, DRAIN_SECONDS_MAX,
+                            &settings->drain_seconds, slot (parser));
 
   /* An empty allowed-origins list counts as unset, like other empty values */
   if (settings->allowed_origins != NULL && settings->allowed_origins[0] == NULL)

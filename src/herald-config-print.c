@@ -108,6 +108,8 @@ print_key (HeraldConfig *self, GKeyFile *file, Notes *notes, const char *group, 
     g_key_file_set_boolean (file, group, key, herald_config_get_admin_page (self));
   else if (strcmp (key, "workers") == 0)
     g_key_file_set_uint64 (file, group, key, herald_config_get_workers_setting (self));
+  else if (strcmp (key, "drain-seconds") == 0)
+    g_key_file_set_uint64 (file, group, key, herald_config_get_drain_seconds (self));
   else if (strcmp (key, "jwt-secret") == 0 || strcmp (key, "jwt-secret-file") == 0)
     {
       HeraldConfigSource source = herald_config_get_jwt_secret_source (self, &path);

@@ -28,6 +28,8 @@ static const struct
   { "server", "allowed-origins", N_ ("Origin values browsers may connect from (unset = any)") },
   { "server", "compression", N_ ("Offer permessage-deflate to WebSocket clients") },
   { "server", "workers", N_ ("Worker threads (0 = one per core)") },
+  { "server", "drain-seconds",
+    N_ ("Seconds over which SIGTERM spreads reconnect hints and closes (0 = at once)") },
   { "server", "metrics",
     N_ ("Serve /metrics (unset: only when every listen address is loopback)") },
   { "server", "admin-page",

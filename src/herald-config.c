@@ -8,6 +8,7 @@
  *
  * Ranges (also in docs/configuration.md):
  *   [server] workers                0 – 256 (0 = one per core)
+ *   [server] drain-seconds          0 – 600 s
  *   [limits] max-connections        1 – 1000000
  *   [limits] max-message-size       128 – 16777216 bytes
  *   [limits] heartbeat-interval     1 – 3600 s
@@ -98,8 +99,8 @@ static const LimitSpec limit_specs[N_LIMITS] = {
 };
 
 static const char *const server_keys[]
-    = { "listen",  "tls-certificate", "tls-key", "allowed-origins", "compression", "workers",
-        "metrics", "admin-page",      NULL };
+    = { "listen",  "tls-certificate", "tls-key",    "allowed-origins", "compression",
+        "workers", "metrics",         "admin-page", "drain-seconds",   NULL };
 static const char *const limits_keys[] = { "max-connections",      "max-message-size",
                                            "heartbeat-interval",   "connection-timeout",
                                            "send-queue-max-bytes", "max-connections-per-ip",
@@ -194,6 +195,7 @@ settings_new_default (void)
   g_ptr_array_add (settings->listen, herald_listen_address_parse (DEFAULT_LISTEN, NULL, NULL));
   settings->compression = TRUE;
   settings->workers = 0;
+  settings->drain_seconds = 10;
   settings->jwt_algorithm = HERALD_JWT_ALG_HS256;
   settings->leeway = 30;
   settings->anonymous_channels = g_strdupv ((char **)anonymous_channels);
@@ -832,6 +834,20 @@ herald_config_get_workers (HeraldConfig *self)
   g_return_val_if_fail (HERALD_IS_CONFIG (self), 1);
   workers = self->workers_override >= 0 ? (guint)self->workers_override : self->settings->workers;
   return workers != 0 ? workers : g_get_num_processors ();
+}
+
+/**
+ * herald_config_get_drain_seconds:
+ * @self: a #HeraldConfig
+ *
+ * Returns: [server] drain-seconds: the window over which SIGTERM spreads the
+ *   closes of the connections (0 = all at once)
+ */
+guint
+herald_config_get_drain_seconds (HeraldConfig *self)
+{
+  g_return_val_if_fail (HERALD_IS_CONFIG (self), 10);
+  return self->settings->drain_seconds;
 }
 
 #define DEFINE_LIMIT_GETTER(name, LIMIT)                                                           \

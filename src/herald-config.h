@@ -73,6 +73,7 @@ gboolean herald_config_get_compression (HeraldConfig *self);
 gboolean herald_config_get_metrics (HeraldConfig *self);
 gboolean herald_config_get_admin_page (HeraldConfig *self);
 guint herald_config_get_workers (HeraldConfig *self); /* resolved: 0 → number of cores */
+guint herald_config_get_drain_seconds (HeraldConfig *self);
 
 /* [limits]: atomic getters, setters validate range and notify the property */
 guint herald_config_get_max_connections (HeraldConfig *self);

@@ -59,6 +59,8 @@ struct _HeraldConnection
   guint32 last_seen;
   guint32 next_ping;
   guint32 close_deadline;
+  guint32 drain_at;     /* SIGTERM drain: when to hint and close, 0 = not draining */
+  guint drain_after_ms; /* the reconnect hint's "after" */
   gint64 expires_mono; /* token expiry on the monotonic clock (s), 0 = never */
 
   guint64 messages_sent;
@@ -658,6 +660,62 @@ herald_connection_close (HeraldConnection *self, guint16 code, const char *reaso
   mark_dirty (self);
 }
 
+/**
+ * herald_connection_drain:
+ * @self: an open connection
+ * @after_ms: how long the client should wait before reconnecting
+ *
+ * The drain's goodbye: the reconnect hint (a WebSocket text frame, or an SSE
+ * reconnect event with the same delay as its retry:), then a 1001 close.
+ */
+void
+herald_connection_drain (HeraldConnection *self, guint after_ms)
+{
+  g_autofree char *text = NULL;
+
+  g_return_if_fail (HERALD_IS_CONNECTION (self));
+
+  if (self->state != HERALD_CONNECTION_OPEN)
+    return;
+  if (self->transport == HERALD_TRANSPORT_SSE)
+    {
+      g_autoptr (GBytes) bytes = NULL;
+
+      text = g_strdup_printf ("event: reconnect\ndata: {\"type\":\"reconnect\",\"after\":%u}\n"
+                              "retry: %u\n\n",
+                              after_ms, after_ms);
+      bytes = g_bytes_new (text, strlen (text));
+      herald_connection_enqueue (self, bytes);
+    }
+  else
+    {
+      text = g_strdup_printf ("{\"type\":\"reconnect\",\"after\":%u}", after_ms);
+      send_text (self, text, strlen (text));
+    }
+  herald_connection_close (self, 1001, "server shutting down");
+}
+
+/**
+ * herald_connection_schedule_drain:
+ * @self: an open connection
+ * @delay_ms: when, from now, to send the hint and close
+ * @after_ms: the hint's reconnect delay
+ *
+ * Puts the drain on the worker's timer wheel (one-second steps): the sweep
+ * at that second calls herald_connection_drain().
+ */
+void
+herald_connection_schedule_drain (HeraldConnection *self, guint delay_ms, guint after_ms)
+{
+  g_return_if_fail (HERALD_IS_CONNECTION (self));
+
+  if (self->state != HERALD_CONNECTION_OPEN)
+    return;
+  self->drain_at = herald_loop_now () + 1 + delay_ms / 1000;
+  self->drain_after_ms = after_ms;
+  self->host->funcs->schedule (self->host, self, self->drain_at);
+}
+
 /* ---- input ---- */
 
 gboolean
@@ -1036,6 +1094,11 @@ herald_connection_sweep (HeraldConnection *self, guint32 now)
       return self->close_deadline;
     }
 
+  if (self->drain_at != 0 && now >= self->drain_at)
+    {
+      herald_connection_drain (self, self->drain_after_ms);
+      return self->close_deadline;
+    }
   heartbeat = g_atomic_int_get (&self->host->limits->heartbeat_interval);
   timeout = g_atomic_int_get (&self->host->limits->connection_timeout);
 
@@ -1066,5 +1129,7 @@ herald_connection_sweep (HeraldConnection *self, guint32 now)
     next = MIN (next, self->last_seen + timeout);
   if (self->expires_mono > 0)
     next = MIN (next, (guint32)self->expires_mono);
+  if (self->drain_at != 0)
+    next = MIN (next, self->drain_at);
   return next;
 }

@@ -130,6 +130,8 @@ void herald_connection_handle_events (HeraldConnection *self, guint32 epoll_even
 
 /* Closes with @code: queues a close frame (WebSocket) or ends the stream (SSE). */
 void herald_connection_close (HeraldConnection *self, guint16 code, const char *reason);
+void herald_connection_drain (HeraldConnection *self, guint after_ms);
+void herald_connection_schedule_drain (HeraldConnection *self, guint delay_ms, guint after_ms);
 
 /* Sweep: heartbeats, idle timeout, token expiry, close deadline. Returns the
  * next time (monotonic seconds) this connection needs a visit. */

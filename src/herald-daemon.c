@@ -443,7 +443,8 @@ begin_stop (HeraldDaemon *self, int status)
   self->stopping = TRUE;
   self->exit_status = status;
   notify_systemd ("STOPPING=1");
-  g_message (_ ("Shutting down: closing every connection with 1001"));
+  g_message (_ ("Shutting down: closing every connection with 1001 over %u s"),
+             herald_config_get_drain_seconds (herald_hub_get_config (self->hub)));
   herald_hub_shutdown_async (self->hub, SHUTDOWN_TIMEOUT_MS, on_shutdown_done, self);
 }
 

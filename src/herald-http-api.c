@@ -873,7 +873,7 @@ healthz_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
   HeraldHub *hub = user_data;
   g_autofree char *state = NULL;
   g_autoptr (JsonBuilder) builder = NULL;
-  gboolean ok;
+  gboolean ok, draining;
 
   set_connection_close (msg);
   if (!g_str_equal (path, "/healthz"))
@@ -885,12 +885,13 @@ healthz_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
     return;
 
   state = herald_hub_dup_engine_state (hub);
-  ok = g_strcmp0 (state, "ok") == 0;
+  draining = herald_hub_is_draining (hub);
+  ok = g_strcmp0 (state, "ok") == 0 && !draining;
 
   builder = json_builder_new_immutable ();
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "status");
-  json_builder_add_string_value (builder, ok ? "ok" : "degraded");
+  json_builder_add_string_value (builder, draining ? "draining" : ok ? "ok" : "degraded");
   json_builder_set_member_name (builder, "engine");
   json_builder_add_string_value (builder, state != NULL ? state : "unknown");
   json_builder_set_member_name (builder, "connections");

@@ -218,8 +218,11 @@ reserve (Pending *p, SoupServerMessage *msg, const char *requested_id)
   HeraldHub *hub = p->handlers->hub;
   g_autoptr (GError) error = NULL;
 
-  if (herald_worker_is_shutting_down (p->worker))
+  if (herald_worker_is_shutting_down (p->worker) || herald_hub_is_draining (hub))
     {
+      /* Draining: try again (another node, or this one restarted) shortly. */
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Retry-After",
+                                    "1");
       refuse (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "Server shutting down");
       return FALSE;
     }

@@ -33,6 +33,7 @@ struct _HeraldHub
   GMainContext *main_context;
 
   GPtrArray *workers; /* of HeraldWorker (owned) */
+  gint draining;      /* atomic: shutdown began */
   HeraldStreamLimits limits; /* what the connections read, kept from the config */
 
   GMutex lock;            /* guards the registry below */
@@ -1033,7 +1034,21 @@ check_drained (gpointer user_data)
 static void
 begin_shutdown (HeraldWorker *worker, gpointer data)
 {
-  herald_worker_begin_shutdown (worker);
+  herald_worker_begin_shutdown (worker, GPOINTER_TO_UINT (data));
+}
+
+/**
+ * herald_hub_is_draining:
+ * @self: a #HeraldHub
+ *
+ * Any thread. Returns: %TRUE once herald_hub_shutdown_async() began
+ */
+gboolean
+herald_hub_is_draining (HeraldHub *self)
+{
+  g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
+
+  return g_atomic_int_get (&self->draining);
 }
 
 void
@@ -1042,14 +1057,19 @@ herald_hub_shutdown_async (HeraldHub *self, guint timeout_ms, GAsyncReadyCallbac
 {
   GTask *task;
   g_autoptr (GSource) source = NULL;
-  gint64 deadline_ms = g_get_monotonic_time () / 1000 + timeout_ms;
+  guint drain_ms;
+  gint64 deadline_ms;
 
   g_return_if_fail (HERALD_IS_HUB (self));
 
+  /* The drain window comes on top of the time the closes may take. */
+  drain_ms = herald_config_get_drain_seconds (self->config) * 1000;
+  deadline_ms = g_get_monotonic_time () / 1000 + drain_ms + timeout_ms;
+  g_atomic_int_set (&self->draining, 1);
   task = g_task_new (self, NULL, callback, user_data);
   source = g_timeout_source_new (20);
   g_task_set_task_data (task, GSIZE_TO_POINTER ((gsize)deadline_ms), NULL);
-  herald_hub_foreach_worker (self, begin_shutdown, NULL);
+  herald_hub_foreach_worker (self, begin_shutdown, GUINT_TO_POINTER (drain_ms));
   g_source_set_callback (source, check_drained, task, g_object_unref);
   g_source_attach (source, g_main_context_get_thread_default ());
 }

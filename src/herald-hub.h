@@ -127,12 +127,14 @@ guint64 herald_hub_get_n_published (HeraldHub *self);
 void herald_hub_channel_occupied (HeraldHub *self, const char *channel, guint worker_index);
 void herald_hub_channel_vacated (HeraldHub *self, const char *channel, guint worker_index);
 
-/* Graceful shutdown: every worker closes its connections with 1001 and stops
- * accepting; @callback runs (in the caller's context) when all are closed or
- * after @timeout_ms. */
+/* Graceful shutdown: every worker sends each connection its reconnect hint
+ * and closes it with 1001 at a moment spread over [server] drain-seconds, then
+ * stops accepting; @callback runs (in the caller's context) when all are
+ * closed or @timeout_ms after the drain window. */
 void herald_hub_shutdown_async (HeraldHub *self, guint timeout_ms, GAsyncReadyCallback callback,
                                 gpointer user_data);
 gboolean herald_hub_shutdown_finish (HeraldHub *self, GAsyncResult *result, GError **error);
+gboolean herald_hub_is_draining (HeraldHub *self);
 
 /* Posts a function to run in every worker's thread (limits changed, etc.). */
 void herald_hub_foreach_worker (HeraldHub *self, HeraldWorkerFunc func, gpointer user_data);

@@ -715,6 +715,8 @@ has_pending (gpointer user_data)
          || self->to_wake->len > 0 || (self->front && self->front_funcs->has_pending (self->front));
 }
 
+static void finish_shutdown (HeraldWorker *self);
+
 static void
 on_tick (guint32 now, gpointer user_data)
 {
@@ -723,11 +725,9 @@ on_tick (guint32 now, gpointer user_data)
   wheel_advance (self, now);
   if (self->front)
     self->front_funcs->tick (self->front, now);
-  if (self->shutting_down && g_hash_table_size (self->connections) == 0)
-    {
-      g_atomic_int_set (&self->drained, 1);
-      g_main_loop_quit (self->loop);
-    }
+  if (self->shutting_down && !g_atomic_int_get (&self->drained)
+      && g_hash_table_size (self->connections) == 0)
+    finish_shutdown (self);
 }
 
 static const HeraldLoopFuncs loop_funcs = {
@@ -829,8 +829,23 @@ herald_worker_add_stats (HeraldWorker *self, HeraldStats *stats)
     }
 }
 
+/* The last connection is gone: stop listening and end the thread. */
+static void
+finish_shutdown (HeraldWorker *self)
+{
+  if (self->front)
+    self->front_funcs->stop_accepting (self->front);
+  g_atomic_int_set (&self->drained, 1);
+  g_main_loop_quit (self->loop);
+}
+
+/* Each connection gets its reconnect hint and 1001 at a moment drawn
+ * uniformly from [0, drain_ms), put on the timer wheel (one-second steps);
+ * the hint's "after" is a second, independent draw over the same window so
+ * that clients spread their reconnects. Listeners stay open meanwhile: new
+ * upgrades are refused with 503 (herald-http.c) and /healthz says draining. */
 void
-herald_worker_begin_shutdown (HeraldWorker *self)
+herald_worker_begin_shutdown (HeraldWorker *self, guint drain_ms)
 {
   g_autoptr (GPtrArray) conns = g_ptr_array_new_with_free_func (g_object_unref);
   GHashTableIter iter;
@@ -843,15 +858,17 @@ herald_worker_begin_shutdown (HeraldWorker *self)
     g_ptr_array_add (conns, g_object_ref (conn));
 
   self->shutting_down = TRUE;
-  if (self->front)
-    self->front_funcs->stop_accepting (self->front);
   for (guint i = 0; i < conns->len; i++)
-    herald_connection_close (g_ptr_array_index (conns, i), 1001, "server shutting down");
-  if (g_hash_table_size (self->connections) == 0)
     {
-      g_atomic_int_set (&self->drained, 1);
-      g_main_loop_quit (self->loop);
+      HeraldConnection *c = g_ptr_array_index (conns, i);
+      if (drain_ms == 0)
+        herald_connection_drain (c, 0);
+      else
+        herald_connection_schedule_drain (c, (guint)g_random_int_range (0, (gint32)drain_ms),
+                                          (guint)g_random_int_range (0, (gint32)drain_ms));
     }
+  if (g_hash_table_size (self->connections) == 0)
+    finish_shutdown (self);
 }
 
 /* Any thread: TRUE once a shutting-down worker has closed every connection

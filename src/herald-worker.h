@@ -125,7 +125,7 @@ HeraldStats *herald_worker_get_stats (HeraldWorker *self); /* the worker's own c
 /* Re-evaluates every connection's deadlines on the next sweep (limits changed). */
 void herald_worker_reschedule_all (HeraldWorker *self);
 /* Closes every connection with 1001 and stops accepting new ones. */
-void herald_worker_begin_shutdown (HeraldWorker *self);
+void herald_worker_begin_shutdown (HeraldWorker *self, guint drain_ms);
 gboolean herald_worker_is_drained (HeraldWorker *self);
 guint herald_worker_get_n_connections (HeraldWorker *self);
 

@@ -1023,6 +1023,40 @@ test_listen_address_parse (void)
     }
 }
 
+/* [server] drain-seconds: 10 by default, 0 – 600, printed with its comment. */
+static void
+test_drain_seconds (void)
+{
+  {
+    g_autoptr (HeraldConfig) config = herald_config_new ();
+    g_assert_cmpuint (herald_config_get_drain_seconds (config), ==, 10);
+  }
+  {
+    g_autoptr (HeraldConfig) config = load_ok ("[server]\ndrain-seconds=0\n");
+    g_assert_cmpuint (herald_config_get_drain_seconds (config), ==, 0);
+  }
+  {
+    g_autoptr (HeraldConfig) config = load_ok ("[server]\ndrain-seconds=600\n");
+    g_autofree char *printed = herald_config_print (config);
+    g_assert_cmpuint (herald_config_get_drain_seconds (config), ==, 600);
+    g_assert_nonnull (strstr (printed, "\ndrain-seconds=600\n"));
+    g_assert_nonnull (strstr (printed, "SIGTERM spreads"));
+  }
+  for (guint i = 0; i < 3; i++)
+    {
+      const char *bad[] = { "[server]\ndrain-seconds=601\n", "[server]\ndrain-seconds=-1\n",
+                            "[server]\ndrain-seconds=soon\n" };
+      g_autoptr (HeraldConfig) config = load_ok ("[server]\ndrain-seconds=4\n");
+      g_autoptr (GError) error = NULL;
+
+      g_assert_false (herald_config_load_data (config, bad[i], -1, ORIGIN, &error));
+      g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+      g_assert_nonnull (strstr (error->message, "drain-seconds"));
+      /* a failed load keeps what was there */
+      g_assert_cmpuint (herald_config_get_drain_seconds (config), ==, 4);
+    }
+}
+
 static void
 test_overrides (void)
 {
@@ -1308,6 +1342,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/overrides", test_overrides);
   g_test_add_func ("/config/namespaces", test_namespaces);
   g_test_add_func ("/config/reload-namespaces", test_reload_namespaces);
+  g_test_add_func ("/config/drain-seconds", test_drain_seconds);
 
   return g_test_run ();
 }

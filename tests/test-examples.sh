@@ -79,7 +79,8 @@ if [ "$example" = busctl ]; then
 fi
 
 # ---- heraldd on a free loopback port, HTTP API on --------------------------
-: >"$tmp/empty.conf"
+# A one-second drain window: the shutdown below must not wait the default 10 s.
+printf '[server]\ndrain-seconds=1\n' >"$tmp/empty.conf"
 env -u HERALD_JWT_SECRET -u REDIS_URL HERALD_API_KEY=$key \
   "$heraldd" --config "$tmp/empty.conf" --listen 127.0.0.1:0 --bus $bus 2>"$tmp/heraldd.log" &
 heraldd_pid=$!

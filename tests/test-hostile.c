@@ -545,7 +545,9 @@ heraldd_start (gboolean verbose, int *stdout_fd, int *stderr_fd)
   fd = g_file_open_tmp ("herald-hostile-XXXXXX.conf", &d->config, &error);
   g_assert_no_error (error);
   close (fd);
-  g_file_set_contents (d->config, "[auth]\nanonymous=true\n", -1, &error);
+  /* The drain itself is tested in test-daemon.c; here the closes come at once. */
+  g_file_set_contents (d->config, "[auth]\nanonymous=true\n[server]\ndrain-seconds=0\n", -1,
+                       &error);
   g_assert_no_error (error);
   {
     const char *argv[] = { heraldd, "--config", d->config, "--listen", listen, "--bus", "none",
