@@ -741,6 +741,18 @@ herald_config_parse_sections (const Parser *parser, Settings *settings)
   parse_redis (parser, settings);
 }
 
+/* A namespace setting whose feature this version does not have yet (see
+ * docs/namespaces.md): refused, never accepted as a value that changes
+ * nothing. */
+static void
+refuse_unbuilt (const Parser *parser, const char *group, const char *key, const char *value)
+{
+  set_key_error (slot (parser), parser, group, key,
+                 _ ("%s=%s is not supported by this version of heraldd yet "
+                    "(docs/namespaces.md)"),
+                 key, value);
+}
+
 static void
 parse_namespace (const Parser *parser, const char *group, HeraldNamespace *ns)
 {
@@ -761,6 +773,14 @@ parse_namespace (const Parser *parser, const char *group, HeraldNamespace *ns)
   if (subscribe != NULL && !herald_ns_subscribe_from_string (subscribe, &ns->subscribe))
     set_key_error (slot (parser), parser, group, "subscribe",
                    _ ("expected claims, token or proxy, got “%s”"), subscribe);
+  else if (ns->subscribe != HERALD_NS_SUBSCRIBE_CLAIMS)
+    refuse_unbuilt (parser, group, "subscribe", subscribe);
+  if (ns->join_leave)
+    refuse_unbuilt (parser, group, "join-leave", "true");
+  if (ns->publish_proxy)
+    refuse_unbuilt (parser, group, "publish-proxy", "true");
+  if (ns->conflate)
+    refuse_unbuilt (parser, group, "conflate", "true");
 }
 
 /**
