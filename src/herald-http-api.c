@@ -423,6 +423,35 @@ herald_http_api_require_data (const char *data_json, GError **error)
   return FALSE;
 }
 
+/**
+ * herald_http_api_read_publish:
+ * @channel: (out): the "channel" member, a valid channel name
+ * @key: (out): the "key" member, a string, or NULL when absent
+ *
+ * Reads a publish request (both the libsoup path and the fast path).
+ * Returns: FALSE with @error (HERALD_ERROR_INVALID_ARGUMENT → 400) when a
+ * member is missing or of the wrong type.
+ */
+gboolean
+herald_http_api_read_publish (JsonObject *request, const char *data_json, const char **channel,
+                              const char **key, GError **error)
+{
+  *key = NULL;
+  *channel = herald_http_api_get_string_member (request, "channel", error);
+  if (*channel == NULL)
+    return FALSE;
+  if (!herald_channel_name_is_valid (*channel))
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+                   _ ("Invalid channel name “%s”"), *channel);
+      return FALSE;
+    }
+  if (json_object_has_member (request, "key")
+      && (*key = herald_http_api_get_string_member (request, "key", error)) == NULL)
+    return FALSE;
+  return herald_http_api_require_data (data_json, error);
+}
+
 /* --- Async calls --- */
 
 static void
@@ -753,7 +782,7 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
   g_autoptr (JsonObject) request = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree char *data = NULL;
-  const char *channel;
+  const char *channel, *key;
 
   /* The early handler has answered every request this does not expect. */
   if (path == NULL || !herald_api_route_parse (path, &match)
@@ -774,18 +803,12 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
           respond_gerror (msg, error, TRUE);
           return;
         }
-      channel = herald_http_api_get_string_member (request, "channel", &error);
-      if (channel != NULL && !herald_channel_name_is_valid (channel))
-        g_set_error (&error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
-                     _ ("Invalid channel name “%s”"), channel);
-      if (error == NULL)
-        herald_http_api_require_data (data, &error);
-      if (error != NULL)
+      if (!herald_http_api_read_publish (request, data, &channel, &key, &error))
         {
           respond_gerror (msg, error, TRUE);
           return;
         }
-      herald_hub_publish_text_async (hub, channel, data, NULL, publish_cb,
+      herald_hub_publish_text_async (hub, channel, key, data, NULL, publish_cb,
                                      api_call_new (hub, msg, NULL));
       break;
 
@@ -1001,9 +1024,10 @@ herald_metrics_render (const HeraldStats *stats, const char *engine_name, const 
                                 "Deliveries dropped because a slow consumer was closed.",
                                 stats->dropped);
   if (stats->engine_channels >= 0)
-    herald_metrics_append_single (out, "herald_channels", "gauge",
-                                  "Channels the engine keeps state for (subscribers, history or offsets).",
-                                  (guint64)stats->engine_channels);
+    herald_metrics_append_single (
+        out, "herald_channels", "gauge",
+        "Channels the engine keeps state for (subscribers, history or offsets).",
+        (guint64)stats->engine_channels);
 
   herald_metrics_append_header (out, "herald_closes_total", "counter",
                                 "Connections closed, by close code.");

@@ -230,11 +230,21 @@ static void
 handle_message (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
   const char *channel = require_channel (conn, request, id);
-  const char *data_json;
+  JsonNode *key_node = json_object_get_member (request, "key");
+  const char *data_json, *key = NULL;
   PublishData *data;
 
   if (channel == NULL)
     return;
+  if (key_node != NULL)
+    {
+      if (!JSON_NODE_HOLDS_VALUE (key_node) || json_node_get_value_type (key_node) != G_TYPE_STRING)
+        {
+          herald_connection_send_error (conn, "bad_request", "Field \"key\" must be a string", id);
+          return;
+        }
+      key = json_node_get_string (key_node);
+    }
   /* The client's own text (json-glib's tree would change big numbers). */
   data_json = herald_router_get_data (router);
   if (data_json == NULL)
@@ -253,7 +263,7 @@ handle_message (HeraldRouter *router, HeraldConnection *conn, JsonObject *reques
       g_autoptr (GError) error = NULL;
       guint64 offset = 0;
 
-      herald_hub_publish_text_now (herald_router_get_hub (router), channel, data_json, &offset,
+      herald_hub_publish_text_now (herald_router_get_hub (router), channel, key, data_json, &offset,
                                    &error);
       reply_published (conn, channel, id, offset, error);
       return;
@@ -262,7 +272,7 @@ handle_message (HeraldRouter *router, HeraldConnection *conn, JsonObject *reques
   data->conn = g_object_ref (conn);
   data->channel = g_strdup (channel);
   data->id = id ? json_node_copy (id) : NULL;
-  herald_hub_publish_text_async (herald_router_get_hub (router), channel, data_json, NULL,
+  herald_hub_publish_text_async (herald_router_get_hub (router), channel, key, data_json, NULL,
                                  on_published, data);
 }
 

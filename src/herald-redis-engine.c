@@ -27,86 +27,13 @@
 #include "herald-error.h"
 #include "herald-redis-cluster.h"
 #include "herald-redis-direct.h"
-#include "herald-redis-engine.h"
+#include "herald-redis-engine-private.h"
 #include "herald-redis-history.h"
 #include "herald-redis-link.h"
 #include "herald-redis-payload.h"
 #include "herald-redis-publish.h"
 #include "herald-redis-source.h"
 #include "herald-redis-sync.h"
-
-#define PIN_MS 1000
-#define SUBSCRIBE_WAIT_MS 1000
-
-typedef enum
-{
-  SUB_IDLE,
-  SUB_SUBSCRIBING,
-  SUB_SUBSCRIBED,
-  SUB_UNSUBSCRIBING,
-} SubState;
-
-typedef struct
-{
-  guint refs; /* workers (and recoveries) that need this channel */
-  SubState state;
-  guint64 last_offset; /* newest offset seen here */
-  gboolean primed;     /* last_offset was read from Redis since we subscribed */
-} Chan;
-
-typedef enum
-{
-  OP_PUBLISH,
-  OP_RECONCILE, /* a channel's refs changed */
-  OP_SEND,      /* PUBLISH payload on topic */
-  OP_CONN_OPEN,
-  OP_CONN_CLOSE,
-  OP_PRESENCE, /* a = channel, b = user (NULL: anonymous), delta */
-} OpType;
-
-typedef struct
-{
-  OpType type;
-  GTask *task;
-  char *a; /* channel, topic, connection id */
-  char *b; /* data, payload, user id */
-  int delta;
-  guint gen; /* presence: link generation when queued */
-} Op;
-
-struct _HeraldRedisEngine
-{
-  HeraldEngine parent_instance;
-
-  HeraldRedisUrl *url;
-  char *url_text;
-  char *node_id;
-  GMainContext *context;
-
-  GMutex lock; /* guards everything down to the next comment */
-  GCond cond;
-  char *epoch;
-  char *degraded; /* NULL when ok */
-  gboolean up;
-  GHashTable *channels;    /* name → Chan */
-  GHashTable *local_conns; /* connection id → user id or NULL */
-  GHashTable *presence;    /* "channel\nuser", or "channel" for anonymous ones → GUINT
-                              count of local connections */
-  GQueue ops;
-  GSource *drain_source;
-  guint64 local_seq;    /* newest seq seen here */
-  guint64 degraded_seq; /* local publishes since the link went down */
-  guint link_gen;       /* bumped when the link comes up (presence re-registered) */
-
-  gboolean disposed;
-
-  /* main thread only */
-  HeraldRedisLink *link;
-  gboolean cmd_ready, sub_ready;
-  GSource *heartbeat_source;
-
-  HeraldRedisSync *sync; /* the blocking connection, any thread */
-};
 
 G_DEFINE_FINAL_TYPE (HeraldRedisEngine, herald_redis_engine, HERALD_TYPE_ENGINE)
 
@@ -128,12 +55,6 @@ set_degraded_locked (HeraldRedisEngine *self, const char *why)
   self->degraded = why ? g_strdup_printf ("degraded: %s", why) : NULL;
   self->up = why == NULL;
   g_cond_broadcast (&self->cond);
-}
-
-static HeraldConfig *
-config_of (HeraldRedisEngine *self)
-{
-  return herald_engine_get_config (HERALD_ENGINE (self));
 }
 
 #define ns_of(self, channel) herald_config_namespace_for (config_of (self), (channel))
@@ -253,8 +174,8 @@ reconcile_all (HeraldRedisEngine *self)
     reconcile_channel (self, g_ptr_array_index (names, i));
 }
 
-static void
-channel_ref (HeraldRedisEngine *self, const char *name, int delta)
+void
+herald_redis_engine_channel_ref (HeraldRedisEngine *self, const char *name, int delta)
 {
   Chan *ch;
 
@@ -299,6 +220,15 @@ receive_channel (HeraldRedisEngine *self, const char *name, const char *text, gs
   if (g_str_has_prefix (text, "P "))
     {
       receive_presence (self, name, text + 2);
+      return;
+    }
+  if (g_str_has_prefix (text, "J "))
+    {
+      g_autoptr (HeraldMessage) event
+          = herald_redis_payload_parse_event (name, text, len, self->node_id);
+      if (event)
+        deliver (self, &(HeraldDelivery){
+                           .kind = HERALD_TARGET_JOIN_LEAVE, .target = name, .message = event });
       return;
     }
   if (!herald_redis_payload_parse (text, len, &p))
@@ -587,7 +517,7 @@ publish_locally (HeraldRedisEngine *self, Op *op)
 
   if (ch)
     {
-      message = herald_message_new_channel (op->a, offset, seq, epoch, op->b);
+      message = herald_redis_payload_body_message (op->a, offset, seq, epoch, op->b);
       deliver (self, &(HeraldDelivery){ .kind = HERALD_TARGET_CHANNEL, .message = message });
     }
   g_task_return_int (op->task, (gssize)offset);
@@ -683,12 +613,14 @@ redis_dup_state (HeraldEngine *engine)
 }
 
 static void
-redis_publish_async (HeraldEngine *engine, const char *channel, const char *data_json,
-                     GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+redis_publish_async (HeraldEngine *engine, const char *channel, const char *key,
+                     const char *data_json, GCancellable *cancellable, GAsyncReadyCallback callback,
+                     gpointer user_data)
 {
   HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
-  Op *op = op_new (OP_PUBLISH, channel, data_json);
+  Op *op = op_new (OP_PUBLISH, channel, NULL);
 
+  op->b = herald_redis_payload_body (key, data_json);
   /* Created here: it completes in the caller's thread-default context. */
   op->task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (op->task, redis_publish_async);
@@ -725,6 +657,22 @@ redis_send (HeraldEngine *engine, HeraldTargetKind kind, const char *target, con
     default:
       return reached;
     }
+}
+
+/* Here at once; the other nodes with subscribers hear it on the channel's
+ * topic (and skip what they see coming from us). */
+static void
+redis_announce (HeraldEngine *engine, HeraldMessage *event)
+{
+  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
+  const char *channel = herald_message_get_channel (event);
+  Op *op = op_new (OP_SEND, NULL, NULL);
+
+  deliver (self, &(HeraldDelivery){
+                     .kind = HERALD_TARGET_JOIN_LEAVE, .target = channel, .message = event });
+  op->a = g_strconcat ("herald:ch:", channel, NULL);
+  op->b = herald_redis_payload_format_event (self->node_id, event);
+  push_op (self, op);
 }
 
 static void
@@ -774,13 +722,13 @@ redis_connection_closed (HeraldEngine *engine, const char *id)
 static void
 redis_channel_occupied (HeraldEngine *engine, const char *channel)
 {
-  channel_ref (HERALD_REDIS_ENGINE (engine), channel, +1);
+  herald_redis_engine_channel_ref (HERALD_REDIS_ENGINE (engine), channel, +1);
 }
 
 static void
 redis_channel_vacated (HeraldEngine *engine, const char *channel)
 {
-  channel_ref (HERALD_REDIS_ENGINE (engine), channel, -1);
+  herald_redis_engine_channel_ref (HERALD_REDIS_ENGINE (engine), channel, -1);
 }
 
 /* The local table gives this node's first/last connection of a user; the
@@ -871,124 +819,6 @@ redis_collect_presence (HeraldEngine *engine, const char *channel, GHashTable *u
     herald_redis_cluster_query_presence (self->sync, self->node_id, channel, users, connections);
 }
 
-typedef struct
-{
-  HeraldRedisEngine *self;
-  char *channel;
-} Pin;
-
-static gboolean
-unpin (gpointer user_data)
-{
-  Pin *pin = user_data;
-
-  channel_ref (pin->self, pin->channel, -1);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-pin_free (gpointer data)
-{
-  Pin *pin = data;
-  g_object_unref (pin->self);
-  g_free (pin->channel);
-  g_free (pin);
-}
-
-/* Before a history snapshot, this node must already hear the channel live,
- * or messages published between the snapshot and the SUBSCRIBE would be
- * lost. Keep the channel subscribed a second (the caller subscribes
- * its connection meanwhile) and wait, bounded, for Redis to confirm. */
-static gboolean
-pin_and_wait (HeraldRedisEngine *self, const char *channel)
-{
-  Pin *pin = g_new0 (Pin, 1);
-  GSource *source = g_timeout_source_new (PIN_MS);
-  gint64 deadline = g_get_monotonic_time () + SUBSCRIBE_WAIT_MS * 1000;
-  gboolean ok = FALSE;
-  Chan *ch;
-
-  pin->self = g_object_ref (self);
-  pin->channel = g_strdup (channel);
-  channel_ref (self, channel, +1);
-  g_source_set_callback (source, unpin, pin, pin_free);
-  g_source_attach (source, self->context);
-  g_source_unref (source);
-
-  g_mutex_lock (&self->lock);
-  while (self->up)
-    {
-      ch = g_hash_table_lookup (self->channels, channel);
-      if (ch && ch->state == SUB_SUBSCRIBED)
-        {
-          ok = TRUE;
-          break;
-        }
-      if (!g_cond_wait_until (&self->cond, &self->lock, deadline))
-        break;
-    }
-  g_mutex_unlock (&self->lock);
-  return ok;
-}
-
-static HeraldRecovery *
-recovery_new (HeraldRedisEngine *self)
-{
-  HeraldRecovery *r;
-
-  g_mutex_lock (&self->lock);
-  r = herald_recovery_new (self->epoch);
-  g_mutex_unlock (&self->lock);
-  return r;
-}
-
-static guint64
-local_offset (HeraldRedisEngine *self, const char *channel)
-{
-  guint64 offset = 0;
-  Chan *ch;
-
-  g_mutex_lock (&self->lock);
-  ch = g_hash_table_lookup (self->channels, channel);
-  if (ch)
-    offset = ch->last_offset;
-  g_mutex_unlock (&self->lock);
-  return offset;
-}
-
-static HeraldRecovery *
-redis_recover (HeraldEngine *engine, const char *channel, guint64 since, const char *epoch)
-{
-  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
-  HeraldRecovery *r = recovery_new (self);
-
-  if (!pin_and_wait (self, channel)
-      || !herald_redis_history_recover (self->sync, channel, since, epoch, config_of (self), r))
-    {
-      /* Degraded: nothing can be recovered; live delivery still works. */
-      r->recovered = FALSE;
-      r->top_offset = local_offset (self, channel);
-    }
-  return r;
-}
-
-static HeraldRecovery *
-redis_recover_stream (HeraldEngine *engine, const char *const *channels, const char *epoch,
-                      guint64 since_seq)
-{
-  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
-  HeraldRecovery *r = recovery_new (self);
-  gboolean ok = TRUE;
-
-  for (guint i = 0; channels[i]; i++)
-    ok = pin_and_wait (self, channels[i]) && ok;
-  if (!ok
-      || !herald_redis_history_recover_stream (self->sync, channels, epoch, since_seq,
-                                               config_of (self), r))
-    r->recovered = FALSE;
-  return r;
-}
-
 /* The offset the live stream of @channel starts after on this node: the
  * newest offset this node has handed to its workers. Once per subscription
  * of the node to the channel it is read from Redis (after the SUBSCRIBE is
@@ -1011,7 +841,7 @@ redis_get_position (HeraldEngine *engine, const char *channel, guint64 *offset, 
     }
   g_mutex_unlock (&self->lock);
 
-  if (pin_and_wait (self, channel))
+  if (herald_redis_engine_pin_and_wait (self, channel))
     read = herald_redis_history_read_position (self->sync, channel, &read_epoch, &read_offset);
   g_mutex_lock (&self->lock);
   ch = g_hash_table_lookup (self->channels, channel);
@@ -1125,10 +955,11 @@ herald_redis_engine_class_init (HeraldRedisEngineClass *klass)
   engine_class->get_name = redis_get_name;
   engine_class->dup_state = redis_dup_state;
   engine_class->publish_async = redis_publish_async;
+  engine_class->announce = redis_announce;
   engine_class->send = redis_send;
   engine_class->close_connection = redis_close_connection;
-  engine_class->recover = redis_recover;
-  engine_class->recover_stream = redis_recover_stream;
+  engine_class->recover = herald_redis_engine_recover;
+  engine_class->recover_stream = herald_redis_engine_recover_stream;
   engine_class->dup_epoch = redis_dup_epoch;
   engine_class->get_position = redis_get_position;
   engine_class->get_stream_position = redis_get_stream_position;

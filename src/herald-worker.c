@@ -465,6 +465,23 @@ deliver_presence (HeraldWorker *self, const char *name, HeraldMessage *message)
     }
 }
 
+/* Per-connection join/leave events: every subscriber but the connection the
+ * event is about. */
+static void
+deliver_join_leave (HeraldWorker *self, const char *name, HeraldMessage *message)
+{
+  HeraldChannel *channel = name ? g_hash_table_lookup (self->channels, name) : NULL;
+  const char *exclude = herald_message_get_exclude (message);
+  guint n = channel ? herald_channel_get_n_subscribers (channel) : 0;
+
+  for (guint i = 0; i < n; i++)
+    {
+      HeraldConnection *conn = herald_channel_get_subscriber (channel, i)->connection;
+      if (g_strcmp0 (herald_connection_get_id (conn), exclude) != 0)
+        herald_connection_deliver (conn, message);
+    }
+}
+
 static void
 process_item (HeraldWorker *self, HeraldWorkItem *item)
 {
@@ -502,6 +519,9 @@ process_item (HeraldWorker *self, HeraldWorkItem *item)
           break;
         case HERALD_TARGET_PRESENCE:
           deliver_presence (self, item->target, item->message);
+          break;
+        case HERALD_TARGET_JOIN_LEAVE:
+          deliver_join_leave (self, item->target, item->message);
           break;
         case HERALD_TARGET_CLOSE:
           break;
