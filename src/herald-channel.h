@@ -22,6 +22,7 @@ typedef struct
   guint index;                  /* position in the channel's array */
   guint64 skip_until;           /* offsets ≤ this were already replayed by recovery */
   gboolean presence;            /* wants join/leave events */
+  gboolean conflate;            /* [namespace] conflate=true when it subscribed */
 } HeraldSubscription;
 
 #define HERALD_TYPE_CHANNEL (herald_channel_get_type ())

@@ -779,8 +779,6 @@ parse_namespace (const Parser *parser, const char *group, HeraldNamespace *ns)
     refuse_unbuilt (parser, group, "join-leave", "true");
   if (ns->publish_proxy)
     refuse_unbuilt (parser, group, "publish-proxy", "true");
-  if (ns->conflate)
-    refuse_unbuilt (parser, group, "conflate", "true");
 }
 
 /**

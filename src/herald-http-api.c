@@ -1023,6 +1023,9 @@ herald_metrics_render (const HeraldStats *stats, const char *engine_name, const 
   herald_metrics_append_single (out, "herald_dropped_total", "counter",
                                 "Deliveries dropped because a slow consumer was closed.",
                                 stats->dropped);
+  herald_metrics_append_single (out, "herald_conflated_total", "counter",
+                                "Queued messages a newer one of their key replaced (conflate).",
+                                stats->conflated);
   if (stats->engine_channels >= 0)
     herald_metrics_append_single (
         out, "herald_channels", "gauge",

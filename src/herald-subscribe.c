@@ -74,7 +74,10 @@ add_subscription (HeraldHub *self, HeraldWorker *worker, HeraldConnection *conn,
 {
   HeraldChannel *channel = herald_worker_ensure_channel (worker, name);
   HeraldSubscription *sub = herald_connection_add_subscription (conn, channel);
+  const HeraldNamespace *ns = herald_config_namespace_for (herald_hub_get_config (self), name);
 
+  /* The namespace as it is now: a SIGHUP applies to new subscriptions. */
+  sub->conflate = ns->conflate;
   presence_change (self, conn, channel, +1);
   return sub;
 }

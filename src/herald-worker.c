@@ -443,7 +443,7 @@ deliver_channel (HeraldWorker *self, HeraldMessage *message)
       HeraldSubscription *sub = herald_channel_get_subscriber (channel, i);
       if (offset <= sub->skip_until)
         continue;
-      herald_connection_deliver (sub->connection, message);
+      herald_connection_deliver_full (sub->connection, message, sub->conflate);
     }
 }
 
@@ -838,6 +838,7 @@ herald_worker_add_stats (HeraldWorker *self, HeraldStats *stats)
   stats->deliveries += self->stats.deliveries;
   stats->bytes_written += self->stats.bytes_written;
   stats->dropped += self->stats.dropped;
+  stats->conflated += self->stats.conflated;
   for (guint i = 0; i < G_N_ELEMENTS (stats->closes); i++)
     stats->closes[i] += self->stats.closes[i];
   g_hash_table_iter_init (&iter, self->connections);

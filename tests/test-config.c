@@ -1260,7 +1260,6 @@ test_namespaces (void)
                                                    "is not supported" },
       { "[namespace.a]\njoin-leave=true\n",
         ORIGIN ":2: [namespace.a] join-leave: join-leave=true" },
-      { "[namespace.a]\nconflate=true\n", ORIGIN ":2: [namespace.a] conflate: conflate=true" },
       { "[namespace.a]\npublish-proxy=true\n", ORIGIN ":2: [namespace.a] publish-proxy: "
                                                       "publish-proxy=true" },
       { "[x]\n[namespace.a:b]\npresence=true\n", ORIGIN ":2: [namespace.a:b]:" },
@@ -1279,6 +1278,16 @@ test_namespaces (void)
         g_assert_nonnull (strstr (error->message, bad[i].expected));
         g_clear_error (&error);
       }
+  }
+  /* Built: accepted */
+  {
+    g_autoptr (HeraldConfig) config = herald_config_new ();
+
+    g_assert_true (herald_config_load_data (config, "[namespace.ticker]\nconflate=true\n", -1,
+                                            ORIGIN, &error));
+    g_assert_no_error (error);
+    g_assert_true (herald_config_namespace_for (config, "ticker:EURUSD")->conflate);
+    g_assert_false (herald_config_namespace_for (config, "EURUSD")->conflate);
   }
 }
 
