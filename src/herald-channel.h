@@ -23,6 +23,7 @@ typedef struct
   guint64 skip_until;           /* offsets ≤ this were already replayed by recovery */
   gboolean presence;            /* wants join/leave events */
   gboolean conflate;            /* [namespace] conflate=true when it subscribed */
+  gboolean join_leave;          /* [namespace] join-leave=true when it subscribed */
 } HeraldSubscription;
 
 #define HERALD_TYPE_CHANNEL (herald_channel_get_type ())

@@ -775,8 +775,6 @@ parse_namespace (const Parser *parser, const char *group, HeraldNamespace *ns)
                    _ ("expected claims, token or proxy, got “%s”"), subscribe);
   else if (ns->subscribe != HERALD_NS_SUBSCRIBE_CLAIMS)
     refuse_unbuilt (parser, group, "subscribe", subscribe);
-  if (ns->join_leave)
-    refuse_unbuilt (parser, group, "join-leave", "true");
   if (ns->publish_proxy)
     refuse_unbuilt (parser, group, "publish-proxy", "true");
 }

@@ -1258,8 +1258,6 @@ test_namespaces (void)
                                                    "is not supported" },
       { "[namespace.a]\nsubscribe=proxy\n", ORIGIN ":2: [namespace.a] subscribe: subscribe=proxy "
                                                    "is not supported" },
-      { "[namespace.a]\njoin-leave=true\n",
-        ORIGIN ":2: [namespace.a] join-leave: join-leave=true" },
       { "[namespace.a]\npublish-proxy=true\n", ORIGIN ":2: [namespace.a] publish-proxy: "
                                                       "publish-proxy=true" },
       { "[x]\n[namespace.a:b]\npresence=true\n", ORIGIN ":2: [namespace.a:b]:" },
@@ -1283,9 +1281,12 @@ test_namespaces (void)
   {
     g_autoptr (HeraldConfig) config = herald_config_new ();
 
-    g_assert_true (herald_config_load_data (config, "[namespace.ticker]\nconflate=true\n", -1,
-                                            ORIGIN, &error));
+    g_assert_true (herald_config_load_data (
+        config, "[namespace.ticker]\nconflate=true\n[namespace.chat]\njoin-leave=true\n", -1,
+        ORIGIN, &error));
     g_assert_no_error (error);
+    g_assert_true (herald_config_namespace_for (config, "chat:room")->join_leave);
+    g_assert_false (herald_config_namespace_for (config, "ticker:EURUSD")->join_leave);
     g_assert_true (herald_config_namespace_for (config, "ticker:EURUSD")->conflate);
     g_assert_false (herald_config_namespace_for (config, "EURUSD")->conflate);
   }
