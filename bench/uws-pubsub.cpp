@@ -16,9 +16,11 @@
 #include <cstdlib>
 #include <string>
 
-namespace {
+namespace
+{
 
-struct Subscriber {
+struct Subscriber
+{
   std::string topic;
 };
 
@@ -28,60 +30,65 @@ constexpr size_t kMaxBody = 1 << 20;
 
 } // namespace
 
-int main(int argc, char **argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s PORT\n", argv[0]);
-    return 2;
-  }
-  int port = std::atoi(argv[1]);
+int
+main (int argc, char **argv)
+{
+  if (argc != 2)
+    {
+      std::fprintf (stderr, "usage: %s PORT\n", argv[0]);
+      return 2;
+    }
+  int port = std::atoi (argv[1]);
   uWS::App app;
 
-  app.ws<Subscriber>(
-         "/sub/*",
-         {
-             .compression = uWS::DISABLED,
-             .maxPayloadLength = 16 * 1024,
-             .idleTimeout = 0,
-             // Like Herald's send-queue-max-bytes: a reader that falls this
-             // far behind is closed rather than buffered without bound.
-             .maxBackpressure = 4 * 1024 * 1024,
-             .closeOnBackpressureLimit = true,
-             .upgrade =
-                 [](auto *res, auto *req, auto *context) {
-                   std::string topic(req->getUrl().substr(kSubPrefix.size()));
-                   res->template upgrade<Subscriber>(
-                       Subscriber{std::move(topic)}, req->getHeader("sec-websocket-key"),
-                       req->getHeader("sec-websocket-protocol"),
-                       req->getHeader("sec-websocket-extensions"), context);
-                 },
-             .open = [](auto *ws) { ws->subscribe(ws->getUserData()->topic); },
-             .message = [](auto *, std::string_view, uWS::OpCode) {},
-         })
-      .post("/pub/*",
-            [&app](auto *res, auto *req) {
-              std::string topic(req->getUrl().substr(kPubPrefix.size()));
-              res->onAborted([]() {});
-              res->onData([res, &app, topic = std::move(topic),
-                           body = std::string()](std::string_view chunk, bool last) mutable {
-                if (body.size() + chunk.size() > kMaxBody) {
-                  res->writeStatus("413 Payload Too Large")->end("too large\n", true);
-                  return;
-                }
-                body.append(chunk);
-                if (!last)
-                  return;
-                app.publish(topic, body, uWS::OpCode::TEXT, false);
-                res->writeHeader("Content-Type", "application/json")->end("{}");
-              });
-            })
-      .listen("127.0.0.1", port,
-              [port](auto *listen_socket) {
-                if (!listen_socket) {
-                  std::fprintf(stderr, "uws-pubsub: cannot listen on 127.0.0.1:%d\n", port);
-                  std::exit(1);
-                }
-                std::fprintf(stderr, "uws-pubsub: listening on 127.0.0.1:%d\n", port);
-              })
-      .run();
+  app.ws<Subscriber> ("/sub/*",
+                      {
+                          .compression = uWS::DISABLED,
+                          .maxPayloadLength = 16 * 1024,
+                          .idleTimeout = 0,
+                          // Like Herald's send-queue-max-bytes: a reader that falls this
+                          // far behind is closed rather than buffered without bound.
+                          .maxBackpressure = 4 * 1024 * 1024,
+                          .closeOnBackpressureLimit = true,
+                          .upgrade =
+                              [] (auto *res, auto *req, auto *context) {
+                                std::string topic (req->getUrl ().substr (kSubPrefix.size ()));
+                                res->template upgrade<Subscriber> (
+                                    Subscriber{ std::move (topic) },
+                                    req->getHeader ("sec-websocket-key"),
+                                    req->getHeader ("sec-websocket-protocol"),
+                                    req->getHeader ("sec-websocket-extensions"), context);
+                              },
+                          .open = [] (auto *ws) { ws->subscribe (ws->getUserData ()->topic); },
+                          .message = [] (auto *, std::string_view, uWS::OpCode) {},
+                      })
+      .post ("/pub/*",
+             [&app] (auto *res, auto *req) {
+               std::string topic (req->getUrl ().substr (kPubPrefix.size ()));
+               res->onAborted ([] () {});
+               res->onData ([res, &app, topic = std::move (topic),
+                             body = std::string ()] (std::string_view chunk, bool last) mutable {
+                 if (body.size () + chunk.size () > kMaxBody)
+                   {
+                     res->writeStatus ("413 Payload Too Large")->end ("too large\n", true);
+                     return;
+                   }
+                 body.append (chunk);
+                 if (!last)
+                   return;
+                 app.publish (topic, body, uWS::OpCode::TEXT, false);
+                 res->writeHeader ("Content-Type", "application/json")->end ("{}");
+               });
+             })
+      .listen ("127.0.0.1", port,
+               [port] (auto *listen_socket) {
+                 if (!listen_socket)
+                   {
+                     std::fprintf (stderr, "uws-pubsub: cannot listen on 127.0.0.1:%d\n", port);
+                     std::exit (1);
+                   }
+                 std::fprintf (stderr, "uws-pubsub: listening on 127.0.0.1:%d\n", port);
+               })
+      .run ();
   return 0;
 }
