@@ -17,7 +17,7 @@
 
 #define MAX_IOV 64
 #define SSE_RETRY_MS 3000 /* the reconnection delay SSE clients are given */
-#define CLOSE_GRACE_S 3 /* how long a closing connection waits for its peer */
+#define CLOSE_GRACE_S 3   /* how long a closing connection waits for its peer */
 #define MAX_READS_PER_EVENT 4
 #define MAX_TLS_READS_PER_EVENT 32 /* TLS reads return one record (<= 16 KiB) each */
 
@@ -61,7 +61,7 @@ struct _HeraldConnection
   guint32 close_deadline;
   guint32 drain_at;     /* SIGTERM drain: when to hint and close, 0 = not draining */
   guint drain_after_ms; /* the reconnect hint's "after" */
-  gint64 expires_mono; /* token expiry on the monotonic clock (s), 0 = never */
+  gint64 expires_mono;  /* token expiry on the monotonic clock (s), 0 = never */
 
   guint64 messages_sent;
   guint64 messages_received;
@@ -713,7 +713,12 @@ herald_connection_schedule_drain (HeraldConnection *self, guint delay_ms, guint 
     return;
   self->drain_at = herald_loop_now () + 1 + delay_ms / 1000;
   self->drain_after_ms = after_ms;
-  self->host->funcs->schedule (self->host, self, self->drain_at);
+  /* One wheel slot per connection: keep an earlier heartbeat or expiry. */
+  self->host->funcs->schedule (
+      self->host, self,
+      MIN (self->drain_at, self->expires_mono > 0
+                               ? MIN (self->next_ping, (guint32)self->expires_mono)
+                               : self->next_ping));
 }
 
 /* ---- input ---- */
@@ -878,9 +883,8 @@ herald_connection_handle_events (HeraldConnection *self, guint32 epoll_events)
       /* TLS: a short read says nothing about what GnuTLS still holds, so a
        * TLS connection reads on until WOULD_BLOCK (one record per read),
        * bounded so that one fast sender cannot starve the worker. */
-      for (int i = 0; i < (self->tls ? MAX_TLS_READS_PER_EVENT : MAX_READS_PER_EVENT)
-                      && !self->destroyed;
-           i++)
+      for (int i = 0;
+           i < (self->tls ? MAX_TLS_READS_PER_EVENT : MAX_READS_PER_EVENT) && !self->destroyed; i++)
         {
           gssize n = conn_read (self, scratch, size);
 
