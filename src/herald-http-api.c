@@ -623,6 +623,52 @@ list_channels_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   api_call_complete (call);
 }
 
+/* GET /api/namespaces: the rules in force (after the last SIGHUP), the
+ * configuration's key names in snake_case. */
+static void
+respond_namespaces (SoupServerMessage *msg, HeraldConfig *config)
+{
+  g_autoptr (GPtrArray) list = herald_config_list_namespaces (config);
+  g_autoptr (JsonBuilder) b = json_builder_new_immutable ();
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "namespaces");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < list->len; i++)
+    {
+      const HeraldNamespace *ns = g_ptr_array_index (list, i);
+      const struct
+      {
+        const char *name;
+        gboolean value;
+      } flags[] = { { "presence", ns->presence },
+                    { "join_leave", ns->join_leave },
+                    { "publish_proxy", ns->publish_proxy },
+                    { "conflate", ns->conflate } };
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "name");
+      json_builder_add_string_value (b, ns->name);
+      json_builder_set_member_name (b, "history_size");
+      json_builder_add_int_value (b, ns->history_size);
+      json_builder_set_member_name (b, "history_ttl");
+      json_builder_add_int_value (b, ns->history_ttl);
+      json_builder_set_member_name (b, "publish");
+      json_builder_add_string_value (b, herald_ns_publish_to_string (ns->publish));
+      json_builder_set_member_name (b, "subscribe");
+      json_builder_add_string_value (b, herald_ns_subscribe_to_string (ns->subscribe));
+      for (guint j = 0; j < G_N_ELEMENTS (flags); j++)
+        {
+          json_builder_set_member_name (b, flags[j].name);
+          json_builder_add_boolean_value (b, flags[j].value);
+        }
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  respond_builder (msg, SOUP_STATUS_OK, b);
+}
+
 static void
 presence_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -853,6 +899,10 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
 
     case HERALD_API_ROUTE_CHANNELS:
       herald_hub_list_channels_async (hub, list_channels_cb, api_call_new (hub, msg, NULL));
+      break;
+
+    case HERALD_API_ROUTE_NAMESPACES:
+      respond_namespaces (msg, config);
       break;
 
     case HERALD_API_ROUTE_CHANNEL_PRESENCE:

@@ -196,11 +196,51 @@ test_sse (void)
   herald_test_server_stop (server);
 }
 
+/* GET /api/namespaces (the admin page's list): the default namespace
+ * first, then the configured ones, with their rules. */
+static void
+test_api_namespaces (void)
+{
+  HeraldTestServer *server
+      = herald_test_server_start (CONF "[namespace.ticker]\nconflate=true\npublish=none\n", 2);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autofree char *body = NULL;
+  JsonArray *list;
+  JsonObject *ns;
+  guint status = 0;
+
+  body = herald_test_http (server, "GET", "/api/namespaces", NULL, NULL, &status);
+  g_assert_cmpuint (status, ==, 401);
+  g_free (body);
+  body = herald_test_http (server, "GET", "/api/namespaces", AUTH, NULL, &status);
+  g_assert_cmpuint (status, ==, 200);
+  g_assert_true (json_parser_load_from_data (parser, body, -1, NULL));
+  list = json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)),
+                                       "namespaces");
+  g_assert_cmpuint (json_array_get_length (list), ==, 3);
+  ns = json_array_get_object_element (list, 0);
+  g_assert_cmpstr (json_object_get_string_member (ns, "name"), ==, "default");
+  g_assert_cmpint (json_object_get_int_member (ns, "history_size"), ==, 100);
+  g_assert_false (json_object_get_boolean_member (ns, "join_leave"));
+  ns = json_array_get_object_element (list, 1);
+  g_assert_cmpstr (json_object_get_string_member (ns, "name"), ==, "chat");
+  g_assert_true (json_object_get_boolean_member (ns, "join_leave"));
+  g_assert_false (json_object_get_boolean_member (ns, "conflate"));
+  ns = json_array_get_object_element (list, 2);
+  g_assert_cmpstr (json_object_get_string_member (ns, "name"), ==, "ticker");
+  g_assert_true (json_object_get_boolean_member (ns, "conflate"));
+  g_assert_cmpstr (json_object_get_string_member (ns, "publish"), ==, "none");
+  g_assert_cmpstr (json_object_get_string_member (ns, "subscribe"), ==, "claims");
+  g_assert_true (json_object_get_boolean_member (ns, "presence"));
+  herald_test_server_stop (server);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/join-leave/one-node", test_one_node);
   g_test_add_func ("/join-leave/sse", test_sse);
+  g_test_add_func ("/join-leave/api-namespaces", test_api_namespaces);
   return g_test_run ();
 }
