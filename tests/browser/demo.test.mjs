@@ -256,7 +256,8 @@ async function main() {
   const shot = process.env.UPDATE_SCREENSHOT
     ? join(here, '../../docs/admin.png')
     : join(process.env.SCREENSHOT_DIR || tmpdir(), 'herald-admin.png');
-  await admin.screenshot({ path: shot, timeout: STEP_MS });
+  await admin.evaluate(() => window.scrollTo(0, 0));
+  await admin.screenshot({ path: shot, fullPage: true, timeout: STEP_MS });
   step('screenshot: ' + shot);
 
   step('admin: Close ends the SSE stream (4004); EventSource resumes with Last-Event-ID');
