@@ -12,6 +12,7 @@
 
 #include "herald-connection-queue.h"
 #include "herald-hub.h"
+#include "herald-redis-payload.h"
 #include "herald-test-server.h"
 
 #define API "[api]\nkey=k\n[auth]\nanonymous-publish=*\n"
@@ -427,11 +428,69 @@ test_queue_conflate (void)
   herald_connection_queue_clear (&q);
 }
 
+/* The Redis wire format keeps the key; malformed payloads are refused,
+ * never misread. */
+static void
+test_redis_payload (void)
+{
+  g_autofree char *plain = herald_redis_payload_body (NULL, "{\"n\":1}");
+  g_autofree char *keyed = herald_redis_payload_body ("a b\nc", "{\"n\":1}");
+  const char *bad[] = {
+    "3 7 6 100 ep ch\nK9 k\n1",  "3 7 6 100 ep ch\nKx k\n1", "3 7 6 100 ep ch\nK1 kX1",
+    "3 7 6 100 ep ch\nK0 \n1",   "3 7 6 100 ep ch\nK1 k\n",  "3 7 6 100 ep ch\nK",
+    "3 7 6 100 ep ch\nK-1 k\n1",
+  };
+
+  g_assert_cmpstr (plain, ==, "{\"n\":1}");
+  g_assert_cmpstr (keyed, ==, "K5 a b\nc\n{\"n\":1}");
+  {
+    g_autofree char *text = g_strconcat ("3 7 6 100 ep ch\n", keyed, NULL);
+    HeraldRedisPayload p;
+    g_autoptr (HeraldMessage) m = NULL;
+
+    g_assert_true (herald_redis_payload_parse (text, strlen (text), &p));
+    g_assert_cmpstr (p.key, ==, "a b\nc");
+    g_assert_cmpstr (p.data, ==, "{\"n\":1}");
+    m = herald_redis_payload_message (&p);
+    g_assert_cmpstr (herald_message_get_key (m), ==, "a b\nc");
+    herald_redis_payload_clear (&p);
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      HeraldRedisPayload p;
+
+      g_assert_false (herald_redis_payload_parse (bad[i], strlen (bad[i]), &p));
+      herald_redis_payload_clear (&p);
+    }
+
+  /* Events */
+  {
+    g_autoptr (HeraldMessage) event = herald_message_new_join_leave ("c", "bob", "conn1", TRUE);
+    g_autofree char *wire = herald_redis_payload_format_event ("nodeA", event);
+    g_autoptr (HeraldMessage) back = NULL;
+    const char *bad_events[] = { "J nodeB join\n{}", "J nodeB hop conn1\n{}", "J nodeB join conn1",
+                                 "J nodeB join conn1\nx", "P join bob" };
+    gsize len = 0;
+
+    g_assert_null (herald_redis_payload_parse_event ("c", wire, strlen (wire), "nodeA"));
+    back = herald_redis_payload_parse_event ("c", wire, strlen (wire), "nodeB");
+    g_assert_nonnull (back);
+    g_assert_cmpstr (herald_message_get_exclude (back), ==, "conn1");
+    g_assert_cmpstr (herald_message_get_event (back), ==, "join");
+    g_assert_cmpstr (herald_message_get_json (back, &len), ==,
+                     herald_message_get_json (event, NULL));
+    for (guint i = 0; i < G_N_ELEMENTS (bad_events); i++)
+      g_assert_null (
+          herald_redis_payload_parse_event ("c", bad_events[i], strlen (bad_events[i]), "nodeA"));
+  }
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/conflate/queue", test_queue_conflate);
+  g_test_add_func ("/conflate/redis-payload", test_redis_payload);
   g_test_add_func ("/conflate/key/carried", test_key_carried);
   g_test_add_func ("/conflate/key/bad", test_key_bad);
   g_test_add_func ("/conflate/slow-reader", test_conflate_slow_reader);
