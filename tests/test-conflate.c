@@ -180,7 +180,29 @@ test_key_bad (void)
 /* ---- conflation ---- */
 
 #define TICKER_KEYS 10
-#define TICKER_ROUNDS 2000
+#define TICKER_ROUNDS ticker_rounds ()
+
+/* Enough rounds (~4.7 KB each) to overflow the kernel's socket buffers
+ * twice over whatever their size (tcp_wmem's maximum), 2,000 at least. */
+static guint
+ticker_rounds (void)
+{
+  static guint rounds;
+
+  if (rounds == 0)
+    {
+      g_autofree char *text = NULL;
+      g_auto (GStrv) parts = NULL;
+      guint64 wmem_max = 4194304;
+
+      if (g_file_get_contents ("/proc/sys/net/ipv4/tcp_wmem", &text, NULL, NULL)
+          && (parts = g_strsplit_set (g_strstrip (text), " \t", -1)) != NULL
+          && g_strv_length (parts) >= 3)
+        wmem_max = g_ascii_strtoull (parts[g_strv_length (parts) - 1], NULL, 10);
+      rounds = MAX (2000, (guint)((2 * wmem_max + 1048576) / 4700));
+    }
+  return rounds;
+}
 
 /* A WebSocket with a small receive buffer (set before connect, so the
  * window stays small), subscribed to @channel, that the test then stops
