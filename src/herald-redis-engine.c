@@ -27,86 +27,13 @@
 #include "herald-error.h"
 #include "herald-redis-cluster.h"
 #include "herald-redis-direct.h"
-#include "herald-redis-engine.h"
+#include "herald-redis-engine-private.h"
 #include "herald-redis-history.h"
 #include "herald-redis-link.h"
 #include "herald-redis-payload.h"
 #include "herald-redis-publish.h"
 #include "herald-redis-source.h"
 #include "herald-redis-sync.h"
-
-#define PIN_MS 1000
-#define SUBSCRIBE_WAIT_MS 1000
-
-typedef enum
-{
-  SUB_IDLE,
-  SUB_SUBSCRIBING,
-  SUB_SUBSCRIBED,
-  SUB_UNSUBSCRIBING,
-} SubState;
-
-typedef struct
-{
-  guint refs; /* workers (and recoveries) that need this channel */
-  SubState state;
-  guint64 last_offset; /* newest offset seen here */
-  gboolean primed;     /* last_offset was read from Redis since we subscribed */
-} Chan;
-
-typedef enum
-{
-  OP_PUBLISH,
-  OP_RECONCILE, /* a channel's refs changed */
-  OP_SEND,      /* PUBLISH payload on topic */
-  OP_CONN_OPEN,
-  OP_CONN_CLOSE,
-  OP_PRESENCE, /* a = channel, b = user (NULL: anonymous), delta */
-} OpType;
-
-typedef struct
-{
-  OpType type;
-  GTask *task;
-  char *a; /* channel, topic, connection id */
-  char *b; /* data, payload, user id */
-  int delta;
-  guint gen; /* presence: link generation when queued */
-} Op;
-
-struct _HeraldRedisEngine
-{
-  HeraldEngine parent_instance;
-
-  HeraldRedisUrl *url;
-  char *url_text;
-  char *node_id;
-  GMainContext *context;
-
-  GMutex lock; /* guards everything down to the next comment */
-  GCond cond;
-  char *epoch;
-  char *degraded; /* NULL when ok */
-  gboolean up;
-  GHashTable *channels;    /* name → Chan */
-  GHashTable *local_conns; /* connection id → user id or NULL */
-  GHashTable *presence;    /* "channel\nuser", or "channel" for anonymous ones → GUINT
-                              count of local connections */
-  GQueue ops;
-  GSource *drain_source;
-  guint64 local_seq;    /* newest seq seen here */
-  guint64 degraded_seq; /* local publishes since the link went down */
-  guint link_gen;       /* bumped when the link comes up (presence re-registered) */
-
-  gboolean disposed;
-
-  /* main thread only */
-  HeraldRedisLink *link;
-  gboolean cmd_ready, sub_ready;
-  GSource *heartbeat_source;
-
-  HeraldRedisSync *sync; /* the blocking connection, any thread */
-};
 
 G_DEFINE_FINAL_TYPE (HeraldRedisEngine, herald_redis_engine, HERALD_TYPE_ENGINE)
 
@@ -253,8 +180,8 @@ reconcile_all (HeraldRedisEngine *self)
     reconcile_channel (self, g_ptr_array_index (names, i));
 }
 
-static void
-channel_ref (HeraldRedisEngine *self, const char *name, int delta)
+void
+herald_redis_engine_channel_ref (HeraldRedisEngine *self, const char *name, int delta)
 {
   Chan *ch;
 
@@ -644,8 +571,8 @@ run_op (HeraldRedisEngine *self, Op *op)
 
 /* ---- questions to Redis (any thread) ---- */
 
-static gboolean
-is_up (HeraldRedisEngine *self)
+gboolean
+herald_redis_engine_is_up (HeraldRedisEngine *self)
 {
   gboolean up;
 
@@ -659,7 +586,8 @@ is_up (HeraldRedisEngine *self)
 static guint
 route_to_connection (HeraldRedisEngine *self, const char *id, const char *payload)
 {
-  return is_up (self) ? herald_redis_cluster_route (self->sync, id, payload) : 0;
+  return herald_redis_engine_is_up (self) ? herald_redis_cluster_route (self->sync, id, payload)
+                                          : 0;
 }
 
 /* ---- HeraldEngine ---- */
@@ -774,13 +702,13 @@ redis_connection_closed (HeraldEngine *engine, const char *id)
 static void
 redis_channel_occupied (HeraldEngine *engine, const char *channel)
 {
-  channel_ref (HERALD_REDIS_ENGINE (engine), channel, +1);
+  herald_redis_engine_channel_ref (HERALD_REDIS_ENGINE (engine), channel, +1);
 }
 
 static void
 redis_channel_vacated (HeraldEngine *engine, const char *channel)
 {
-  channel_ref (HERALD_REDIS_ENGINE (engine), channel, -1);
+  herald_redis_engine_channel_ref (HERALD_REDIS_ENGINE (engine), channel, -1);
 }
 
 /* The local table gives this node's first/last connection of a user; the
@@ -867,203 +795,8 @@ redis_collect_presence (HeraldEngine *engine, const char *channel, GHashTable *u
 {
   HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
 
-  if (is_up (self))
+  if (herald_redis_engine_is_up (self))
     herald_redis_cluster_query_presence (self->sync, self->node_id, channel, users, connections);
-}
-
-typedef struct
-{
-  HeraldRedisEngine *self;
-  char *channel;
-} Pin;
-
-static gboolean
-unpin (gpointer user_data)
-{
-  Pin *pin = user_data;
-
-  channel_ref (pin->self, pin->channel, -1);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-pin_free (gpointer data)
-{
-  Pin *pin = data;
-  g_object_unref (pin->self);
-  g_free (pin->channel);
-  g_free (pin);
-}
-
-/* Before a history snapshot, this node must already hear the channel live,
- * or messages published between the snapshot and the SUBSCRIBE would be
- * lost. Keep the channel subscribed a second (the caller subscribes
- * its connection meanwhile) and wait, bounded, for Redis to confirm. */
-static gboolean
-pin_and_wait (HeraldRedisEngine *self, const char *channel)
-{
-  Pin *pin = g_new0 (Pin, 1);
-  GSource *source = g_timeout_source_new (PIN_MS);
-  gint64 deadline = g_get_monotonic_time () + SUBSCRIBE_WAIT_MS * 1000;
-  gboolean ok = FALSE;
-  Chan *ch;
-
-  pin->self = g_object_ref (self);
-  pin->channel = g_strdup (channel);
-  channel_ref (self, channel, +1);
-  g_source_set_callback (source, unpin, pin, pin_free);
-  g_source_attach (source, self->context);
-  g_source_unref (source);
-
-  g_mutex_lock (&self->lock);
-  while (self->up)
-    {
-      ch = g_hash_table_lookup (self->channels, channel);
-      if (ch && ch->state == SUB_SUBSCRIBED)
-        {
-          ok = TRUE;
-          break;
-        }
-      if (!g_cond_wait_until (&self->cond, &self->lock, deadline))
-        break;
-    }
-  g_mutex_unlock (&self->lock);
-  return ok;
-}
-
-static HeraldRecovery *
-recovery_new (HeraldRedisEngine *self)
-{
-  HeraldRecovery *r;
-
-  g_mutex_lock (&self->lock);
-  r = herald_recovery_new (self->epoch);
-  g_mutex_unlock (&self->lock);
-  return r;
-}
-
-static guint64
-local_offset (HeraldRedisEngine *self, const char *channel)
-{
-  guint64 offset = 0;
-  Chan *ch;
-
-  g_mutex_lock (&self->lock);
-  ch = g_hash_table_lookup (self->channels, channel);
-  if (ch)
-    offset = ch->last_offset;
-  g_mutex_unlock (&self->lock);
-  return offset;
-}
-
-static HeraldRecovery *
-redis_recover (HeraldEngine *engine, const char *channel, guint64 since, const char *epoch)
-{
-  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
-  HeraldRecovery *r = recovery_new (self);
-
-  if (!pin_and_wait (self, channel)
-      || !herald_redis_history_recover (self->sync, channel, since, epoch, config_of (self), r))
-    {
-      /* Degraded: nothing can be recovered; live delivery still works. */
-      r->recovered = FALSE;
-      r->top_offset = local_offset (self, channel);
-    }
-  return r;
-}
-
-static HeraldRecovery *
-redis_recover_stream (HeraldEngine *engine, const char *const *channels, const char *epoch,
-                      guint64 since_seq)
-{
-  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
-  HeraldRecovery *r = recovery_new (self);
-  gboolean ok = TRUE;
-
-  for (guint i = 0; channels[i]; i++)
-    ok = pin_and_wait (self, channels[i]) && ok;
-  if (!ok
-      || !herald_redis_history_recover_stream (self->sync, channels, epoch, since_seq,
-                                               config_of (self), r))
-    r->recovered = FALSE;
-  return r;
-}
-
-/* The offset the live stream of @channel starts after on this node: the
- * newest offset this node has handed to its workers. Once per subscription
- * of the node to the channel it is read from Redis (after the SUBSCRIBE is
- * confirmed, so every later message arrives live); then it is a lock. */
-static void
-redis_get_position (HeraldEngine *engine, const char *channel, guint64 *offset, char **epoch)
-{
-  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
-  g_autofree char *read_epoch = NULL;
-  guint64 read_offset = 0, top = 0;
-  gboolean read = FALSE;
-  Chan *ch;
-
-  g_mutex_lock (&self->lock);
-  ch = g_hash_table_lookup (self->channels, channel);
-  if (!self->up || (ch && ch->state == SUB_SUBSCRIBED && ch->primed))
-    {
-      top = ch ? ch->last_offset : 0;
-      goto out;
-    }
-  g_mutex_unlock (&self->lock);
-
-  if (pin_and_wait (self, channel))
-    read = herald_redis_history_read_position (self->sync, channel, &read_epoch, &read_offset);
-  g_mutex_lock (&self->lock);
-  ch = g_hash_table_lookup (self->channels, channel);
-  if (read_epoch != NULL && g_strcmp0 (read_epoch, self->epoch) != 0)
-    {
-      g_free (self->epoch);
-      self->epoch = g_steal_pointer (&read_epoch);
-    }
-  if (read && ch)
-    {
-      ch->last_offset = MAX (ch->last_offset, read_offset);
-      ch->primed = ch->state == SUB_SUBSCRIBED;
-    }
-  top = ch ? ch->last_offset : read_offset;
-
-out:
-  if (offset)
-    *offset = top;
-  if (epoch)
-    *epoch = g_strdup (self->epoch);
-  g_mutex_unlock (&self->lock);
-}
-
-/* The seq of the newest message handed to the workers: Redis delivers in
- * seq order, so later deliveries have higher ones. Unknown while degraded
- * (local seqs are provisional). */
-static gboolean
-redis_get_stream_position (HeraldEngine *engine, guint64 *seq, char **epoch)
-{
-  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
-  gboolean ok;
-
-  g_mutex_lock (&self->lock);
-  ok = self->up && self->epoch != NULL;
-  if (ok && seq)
-    *seq = self->local_seq;
-  if (ok && epoch)
-    *epoch = g_strdup (self->epoch);
-  g_mutex_unlock (&self->lock);
-  return ok;
-}
-
-static char *
-redis_dup_epoch (HeraldEngine *engine)
-{
-  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
-  char *epoch;
-
-  g_mutex_lock (&self->lock);
-  epoch = g_strdup (self->epoch);
-  g_mutex_unlock (&self->lock);
-  return epoch;
 }
 
 /* ---- GObject ---- */
@@ -1127,11 +860,11 @@ herald_redis_engine_class_init (HeraldRedisEngineClass *klass)
   engine_class->publish_async = redis_publish_async;
   engine_class->send = redis_send;
   engine_class->close_connection = redis_close_connection;
-  engine_class->recover = redis_recover;
-  engine_class->recover_stream = redis_recover_stream;
-  engine_class->dup_epoch = redis_dup_epoch;
-  engine_class->get_position = redis_get_position;
-  engine_class->get_stream_position = redis_get_stream_position;
+  engine_class->recover = herald_redis_engine_recover;
+  engine_class->recover_stream = herald_redis_engine_recover_stream;
+  engine_class->dup_epoch = herald_redis_engine_dup_epoch;
+  engine_class->get_position = herald_redis_engine_get_position;
+  engine_class->get_stream_position = herald_redis_engine_get_stream_position;
   engine_class->presence_join = redis_presence_join;
   engine_class->presence_leave = redis_presence_leave;
   engine_class->collect_presence = redis_collect_presence;
