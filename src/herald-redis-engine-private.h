@@ -8,6 +8,7 @@
 
 #include "herald-redis-engine.h"
 #include "herald-redis-link.h"
+#include "herald-redis-sentinel.h"
 #include "herald-redis-sync.h"
 
 G_BEGIN_DECLS
@@ -76,6 +77,7 @@ struct _HeraldRedisEngine
 
   /* main thread only */
   HeraldRedisLink *link;
+  HeraldRedisSentinel *sentinel; /* [redis] sentinels, or NULL */
   gboolean cmd_ready, sub_ready;
   GSource *heartbeat_source;
 

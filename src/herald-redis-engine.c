@@ -32,6 +32,7 @@
 #include "herald-redis-link.h"
 #include "herald-redis-payload.h"
 #include "herald-redis-publish.h"
+#include "herald-redis-sentinel.h"
 #include "herald-redis-source.h"
 #include "herald-redis-sync.h"
 
@@ -463,6 +464,8 @@ on_link_down (gpointer owner, const char *why)
     g_debug ("redis: link down: %s", why);
   self->cmd_ready = self->sub_ready = FALSE;
   herald_redis_source_clear (&self->heartbeat_source);
+  if (self->sentinel)
+    herald_redis_sentinel_ask (self->sentinel); /* a failover, perhaps */
 }
 
 /* Both connections are open: the scripts, the epoch and the seq on one, the
@@ -810,6 +813,7 @@ herald_redis_engine_dispose (GObject *object)
   g_mutex_lock (&self->lock);
   self->disposed = TRUE;
   g_mutex_unlock (&self->lock);
+  g_clear_pointer (&self->sentinel, herald_redis_sentinel_free);
   g_clear_pointer (&self->link, herald_redis_link_free);
   herald_redis_source_clear (&self->heartbeat_source);
   g_mutex_lock (&self->lock);
@@ -915,6 +919,65 @@ herald_redis_engine_new (HeraldConfig *config, const char *url, GError **error)
   return HERALD_ENGINE (self);
 }
 
+/* The sentinels name a (new) master: connect there at once. */
+static void
+on_sentinel_master (gpointer owner, const char *host, int port, gboolean switched)
+{
+  HeraldRedisEngine *self = owner;
+  g_autofree char *why = NULL;
+
+  if (self->url->host)
+    g_message (_ ("Redis Sentinel: master “%s” is now %s:%d (was %s:%d)%s"),
+               herald_config_get_redis_sentinel_master (config_of (self)), host, port,
+               self->url->host, self->url->port, switched ? ", +switch-master" : "");
+  g_free (self->url->host);
+  self->url->host = g_strdup (host);
+  self->url->port = port;
+  g_free (self->url_text);
+  self->url_text = g_strdup_printf ("%s:%d, master “%s” via Redis Sentinel %s", host, port,
+                                    herald_config_get_redis_sentinel_master (config_of (self)),
+                                    herald_redis_sentinel_current (self->sentinel));
+  herald_redis_sync_set_address (self->sync, host, port);
+  why = g_strdup_printf (_ ("the master moved to %s:%d"), host, port);
+  herald_redis_link_reconnect_now (self->link, why);
+}
+
+static const HeraldRedisSentinelEvents sentinel_events = {
+  .master = on_sentinel_master,
+};
+
+/**
+ * herald_redis_engine_new_sentinel:
+ * @config: the configuration (history, [redis] password)
+ * @sentinels: HOST:PORT of the sentinels
+ * @master_name: the name they watch the master under
+ *
+ * Returns: (transfer full): the Redis engine following the master the
+ *   sentinels name, not yet connected, or %NULL on a malformed address.
+ */
+HeraldEngine *
+herald_redis_engine_new_sentinel (HeraldConfig *config, const char *const *sentinels,
+                                  const char *master_name, GError **error)
+{
+  g_autoptr (HeraldRedisEngine) self = NULL;
+  const char *password = herald_config_get_redis_password (config);
+
+  g_return_val_if_fail (sentinels != NULL && master_name != NULL, NULL);
+  self = g_object_new (HERALD_TYPE_REDIS_ENGINE, "config", config, NULL);
+  self->url = g_new0 (HeraldRedisUrl, 1); /* host and port: the sentinels say */
+  self->url->password = g_strdup (password);
+  self->sentinel = herald_redis_sentinel_new (sentinels, master_name, password, self->context,
+                                              &sentinel_events, self, error);
+  if (self->sentinel == NULL)
+    return NULL;
+  self->link = herald_redis_link_new (self->url, self->context, &link_events, self);
+  self->sync = herald_redis_sync_new (self->url);
+  self->url_text = g_strdup_printf ("master “%s” via Redis Sentinel", master_name);
+  g_free (self->degraded);
+  self->degraded = g_strdup (_ ("degraded: asking the Redis Sentinels for the master"));
+  return HERALD_ENGINE (g_steal_pointer (&self));
+}
+
 /**
  * herald_redis_engine_start:
  * @node_id: this node's id (the hub's)
@@ -926,5 +989,8 @@ herald_redis_engine_start (HeraldRedisEngine *self, const char *node_id)
 {
   g_return_if_fail (self->node_id == NULL);
   self->node_id = g_strdup (node_id);
-  herald_redis_link_connect (self->link);
+  if (self->sentinel)
+    herald_redis_sentinel_start (self->sentinel);
+  else
+    herald_redis_link_connect (self->link);
 }
