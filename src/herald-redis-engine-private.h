@@ -69,9 +69,8 @@ struct _HeraldRedisEngine
                               count of local connections */
   GQueue ops;
   GSource *drain_source;
-  guint64 local_seq;    /* newest seq seen here */
-  guint64 degraded_seq; /* local publishes since the link went down */
-  guint link_gen;       /* bumped when the link comes up (presence re-registered) */
+  guint64 local_seq; /* newest seq seen here */
+  guint link_gen;    /* bumped when the link comes up (presence re-registered) */
 
   gboolean disposed;
 

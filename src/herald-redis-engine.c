@@ -25,6 +25,7 @@
 #include <glib/gi18n.h>
 
 #include "herald-error.h"
+#include "herald-metrics.h"
 #include "herald-redis-cluster.h"
 #include "herald-redis-direct.h"
 #include "herald-redis-engine-private.h"
@@ -357,50 +358,67 @@ on_heartbeat (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-/* Before any channel is subscribed on this link: every message this node
- * receives from now on has a higher seq, so fresh SSE streams can start here. */
+/* Run first on every (re)connect, before any channel is subscribed on this
+ * link: ARGV = a fresh epoch, the newest seq this node has seen. A missing
+ * epoch (a Redis without the data) or a seq behind the one this node saw
+ * (a promoted replica that lagged, a restart from an old snapshot) means
+ * writes may be lost: a new epoch, and the seq moves past what was seen.
+ * Returns {epoch, seq, 1 when writes were lost}. */
+static const char check_script[]
+    = "local seq = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+      "local epoch = redis.call('GET', KEYS[2])\n"
+      "local seen = tonumber(ARGV[2])\n"
+      "local lost = 0\n"
+      "if not epoch or seq < seen then\n"
+      "  if epoch then lost = 1 end\n"
+      "  epoch = ARGV[1]\n"
+      "  redis.call('SET', KEYS[2], epoch)\n"
+      "end\n"
+      "if seq < seen then seq = seen; redis.call('SET', KEYS[1], ARGV[2]) end\n"
+      "return {epoch, tostring(seq), lost}\n";
+
+/* Every message this node receives from now on has a higher seq than the
+ * answer's, so fresh SSE streams can start there. */
 static void
-on_seq_reply (redisAsyncContext *ac, void *r, void *privdata)
+on_check_reply (redisAsyncContext *ac, void *r, void *privdata)
 {
   HeraldRedisEngine *self = herald_redis_link_owner (ac);
   redisReply *reply = r;
+  const char *epoch;
 
   if (self == NULL || reply == NULL)
     return;
-  g_mutex_lock (&self->lock);
-  self->local_seq = MAX (self->local_seq, herald_redis_reply_u64 (reply));
-  self->degraded_seq = 0;
-  g_mutex_unlock (&self->lock);
-}
-
-static void
-on_epoch_reply (redisAsyncContext *ac, void *r, void *privdata)
-{
-  HeraldRedisEngine *self = herald_redis_link_owner (ac);
-  redisReply *reply = r;
-
-  if (self == NULL || reply == NULL)
-    return;
-  if (reply->type != REDIS_REPLY_STRING)
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
+      || reply->element[0]->type != REDIS_REPLY_STRING)
     {
-      herald_redis_link_fail (self->link, _ ("cannot read herald:epoch"));
+      if (reply->type == REDIS_REPLY_ERROR && g_str_has_prefix (reply->str, "READONLY"))
+        herald_metrics_count_redis_event (HERALD_REDIS_EVENT_READONLY);
+      herald_redis_link_fail (self->link, reply->type == REDIS_REPLY_ERROR
+                                              ? reply->str
+                                              : _ ("cannot read herald:epoch"));
       return;
     }
+  epoch = reply->element[0]->str;
   g_mutex_lock (&self->lock);
-  if (self->epoch && !g_str_equal (self->epoch, reply->str))
+  self->local_seq = MAX (self->local_seq, herald_redis_reply_u64 (reply->element[1]));
+  if (self->epoch && !g_str_equal (self->epoch, epoch))
     {
       GHashTableIter iter;
       Chan *ch;
 
-      g_warning (_ ("Redis history was lost (epoch was %s, now %s): clients will recover with "
-                    "recovered:false"),
-                 self->epoch, reply->str);
+      g_warning (_ ("Redis history was lost (epoch was %s, now %s%s): clients will recover "
+                    "with recovered:false"),
+                 self->epoch, epoch,
+                 herald_redis_reply_u64 (reply->element[2]) ? _ (": Redis is behind what this "
+                                                                 "node saw")
+                                                            : "");
+      herald_metrics_count_redis_event (HERALD_REDIS_EVENT_HISTORY_LOST);
       g_hash_table_iter_init (&iter, self->channels);
       while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&ch))
         ch->last_offset = 0;
     }
   g_free (self->epoch);
-  self->epoch = g_strdup (reply->str);
+  self->epoch = g_strdup (epoch);
   g_mutex_unlock (&self->lock);
   self->cmd_ready = TRUE;
   link_check_up (self);
@@ -420,6 +438,7 @@ link_check_up (HeraldRedisEngine *self)
   g_mutex_lock (&self->lock);
   if (self->degraded)
     g_message (_ ("Redis connection established (%s), node %s"), self->url_text, self->node_id);
+  herald_metrics_count_redis_event (HERALD_REDIS_EVENT_CONNECTED);
   set_degraded_locked (self, NULL);
   g_hash_table_iter_init (&iter, self->local_conns);
   while (g_hash_table_iter_next (&iter, &key, NULL))
@@ -459,7 +478,10 @@ on_link_down (gpointer owner, const char *why)
     }
   g_mutex_unlock (&self->lock);
   if (was_up)
-    g_warning (_ ("Redis connection lost (%s): delivering locally, reconnecting"), why);
+    {
+      g_warning (_ ("Redis connection lost (%s): delivering locally, reconnecting"), why);
+      herald_metrics_count_redis_event (HERALD_REDIS_EVENT_DISCONNECTED);
+    }
   else
     g_debug ("redis: link down: %s", why);
   self->cmd_ready = self->sub_ready = FALSE;
@@ -468,7 +490,7 @@ on_link_down (gpointer owner, const char *why)
     herald_redis_sentinel_ask (self->sentinel); /* a failover, perhaps */
 }
 
-/* Both connections are open: the scripts, the epoch and the seq on one, the
+/* Both connections are open: the epoch check and the script on one, the
  * node's own topics on the other; link_check_up() once both answered. */
 static void
 on_link_connected (gpointer owner)
@@ -476,16 +498,19 @@ on_link_connected (gpointer owner)
   HeraldRedisEngine *self = owner;
   g_autofree char *fresh = herald_engine_new_epoch ();
   g_autofree char *node_topic = g_strconcat ("herald:node:", self->node_id, NULL);
+  g_autofree char *seen = NULL;
   const char *load[] = { "SCRIPT", "LOAD", herald_redis_publish_script };
-  const char *setnx[] = { "SET", "herald:epoch", fresh, "NX" };
-  const char *get[] = { "GET", "herald:epoch" };
-  const char *seq[] = { "GET", "herald:seq" };
   const char *subscribe[] = { "SUBSCRIBE", "herald:all", node_topic };
 
+  g_mutex_lock (&self->lock);
+  seen = g_strdup_printf ("%" G_GUINT64_FORMAT, self->local_seq);
+  g_mutex_unlock (&self->lock);
   herald_redis_link_command_checked (self->link, "SCRIPT LOAD", 3, load);
-  herald_redis_link_command_checked (self->link, "SET herald:epoch", 4, setnx);
-  herald_redis_link_command (self->link, on_seq_reply, NULL, 2, seq, NULL);
-  herald_redis_link_command (self->link, on_epoch_reply, NULL, 2, get, NULL);
+  {
+    const char *check[] = { "EVAL", check_script, "2", "herald:seq", "herald:epoch", fresh, seen };
+
+    herald_redis_link_command (self->link, on_check_reply, NULL, 7, check, NULL);
+  }
   herald_redis_link_subscribe (self->link, 3, subscribe);
 }
 
@@ -497,43 +522,79 @@ static const HeraldRedisLinkEvents link_events = {
 
 /* ---- operations (main thread) ---- */
 
-/* Redis unreachable: deliver to this node's subscribers with a local offset. */
+/* Not stored (Redis unreachable, or it refused): this node's subscribers
+ * still get it, without an offset (none is invented: "offset":null). */
 static void
 publish_locally (HeraldRedisEngine *self, Op *op)
 {
   g_autoptr (HeraldMessage) message = NULL;
-  guint64 offset = 0, seq;
   g_autofree char *epoch = NULL;
-  Chan *ch;
+  gboolean here;
 
   g_mutex_lock (&self->lock);
-  ch = g_hash_table_lookup (self->channels, op->a);
-  if (ch)
-    offset = ++ch->last_offset;
-  /* Provisional: not recorded in local_seq, which follows Redis. */
-  seq = self->local_seq + ++self->degraded_seq;
+  here = g_hash_table_contains (self->channels, op->a);
   epoch = g_strdup (self->epoch);
   g_mutex_unlock (&self->lock);
-
-  if (ch)
+  herald_metrics_count_redis_event (HERALD_REDIS_EVENT_PUBLISH_UNSTORED);
+  if (here)
     {
-      message = herald_message_new_channel (op->a, offset, seq, epoch, op->b);
+      message = herald_message_new_channel (op->a, 0, 0, epoch, op->b);
       deliver (self, &(HeraldDelivery){ .kind = HERALD_TARGET_CHANNEL, .message = message });
     }
-  g_task_return_int (op->task, (gssize)offset);
+  g_task_return_int (op->task, 0);
+}
+
+/* The publish script's answer: the offset; no answer (the link was lost:
+ * it may or may not have run) or an error: delivered here only. READONLY
+ * means a demoted master: the link is dropped and the master looked up. */
+static void
+on_publish_reply (redisAsyncContext *ac, void *r, void *privdata)
+{
+  Op *op = privdata;
+  HeraldRedisEngine *self = g_task_get_source_object (op->task);
+  redisReply *reply = r;
+  gboolean disposed;
+
+  g_mutex_lock (&self->lock);
+  disposed = self->disposed;
+  g_mutex_unlock (&self->lock);
+  if (reply && reply->type == REDIS_REPLY_INTEGER)
+    g_task_return_int (op->task, (gssize)reply->integer);
+  else if (disposed)
+    g_task_return_new_error (op->task, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE, _ ("shutting down"));
+  else
+    {
+      if (reply && reply->type == REDIS_REPLY_ERROR)
+        g_debug ("redis: publish on %s not stored: %s", op->a, reply->str);
+      publish_locally (self, op);
+      if (reply && reply->type == REDIS_REPLY_ERROR && g_str_has_prefix (reply->str, "READONLY")
+          && herald_redis_link_owner (ac) != NULL)
+        {
+          herald_metrics_count_redis_event (HERALD_REDIS_EVENT_READONLY);
+          herald_redis_link_fail (self->link, reply->str);
+        }
+    }
+  op_free (op);
 }
 
 static void
 run_publish (HeraldRedisEngine *self, Op *op)
 {
+  Op *pending;
+
   if (!self->cmd_ready || !self->sub_ready)
-    publish_locally (self, op);
-  else if (herald_redis_publish (self->link, op->a, op->b, ns_of (self, op->a)->history_size,
-                                 ns_of (self, op->a)->history_ttl, op->task))
-    op->task = NULL; /* the reply completes it */
-  else
-    g_task_return_new_error (op->task, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE,
-                             _ ("Redis connection lost during publish"));
+    {
+      publish_locally (self, op);
+      return;
+    }
+  pending = op_new (OP_PUBLISH, op->a, op->b);
+  pending->task = g_steal_pointer (&op->task);
+  if (!herald_redis_publish_command (self->link, op->a, op->b, ns_of (self, op->a)->history_size,
+                                     ns_of (self, op->a)->history_ttl, on_publish_reply, pending))
+    {
+      publish_locally (self, pending);
+      op_free (pending);
+    }
 }
 
 static void
@@ -926,6 +987,8 @@ on_sentinel_master (gpointer owner, const char *host, int port, gboolean switche
   HeraldRedisEngine *self = owner;
   g_autofree char *why = NULL;
 
+  if (self->url->host)
+    herald_metrics_count_redis_event (HERALD_REDIS_EVENT_MASTER_CHANGED);
   if (self->url->host)
     g_message (_ ("Redis Sentinel: master “%s” is now %s:%d (was %s:%d)%s"),
                herald_config_get_redis_sentinel_master (config_of (self)), host, port,

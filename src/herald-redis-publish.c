@@ -72,6 +72,15 @@ gboolean
 herald_redis_publish (HeraldRedisLink *link, const char *channel, const char *data_json,
                       guint history_size, guint history_ttl, GTask *task)
 {
+  return herald_redis_publish_command (link, channel, data_json, history_size, history_ttl,
+                                       on_publish_reply, task);
+}
+
+gboolean
+herald_redis_publish_command (HeraldRedisLink *link, const char *channel, const char *data_json,
+                              guint history_size, guint history_ttl, redisCallbackFn *fn,
+                              void *privdata)
+{
   g_autofree char *meta = g_strconcat ("herald:m:", channel, NULL);
   g_autofree char *history = g_strconcat ("herald:h:", channel, NULL);
   g_autofree char *size = g_strdup_printf ("%u", history_size);
@@ -82,6 +91,6 @@ herald_redis_publish (HeraldRedisLink *link, const char *channel, const char *da
       = { "EVALSHA", script_sha (), "4",  meta, history, "herald:seq", "herald:epoch",
           channel,   data_json,     size, ttl,  fresh,   meta_ttl };
 
-  return herald_redis_link_command (link, on_publish_reply, task, G_N_ELEMENTS (argv), argv, NULL)
+  return herald_redis_link_command (link, fn, privdata, G_N_ELEMENTS (argv), argv, NULL)
          == REDIS_OK;
 }

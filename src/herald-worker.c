@@ -441,7 +441,7 @@ deliver_channel (HeraldWorker *self, HeraldMessage *message)
   for (guint i = 0; i < n; i++)
     {
       HeraldSubscription *sub = herald_channel_get_subscriber (channel, i);
-      if (offset <= sub->skip_until)
+      if (offset != 0 && offset <= sub->skip_until) /* 0: not stored, never replayed */
         continue;
       herald_connection_deliver (sub->connection, message);
     }
