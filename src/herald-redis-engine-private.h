@@ -92,6 +92,7 @@ herald_redis_engine_config (HeraldRedisEngine *self)
 /* herald-redis-engine.c */
 void herald_redis_engine_channel_ref (HeraldRedisEngine *self, const char *name, int delta);
 gboolean herald_redis_engine_is_up (HeraldRedisEngine *self);
+void herald_redis_engine_set_epoch_locked (HeraldRedisEngine *self, const char *epoch);
 
 /* herald-redis-engine-recovery.c: the HeraldEngine methods of positions and history */
 HeraldRecovery *herald_redis_engine_recover (HeraldEngine *engine, const char *channel,

@@ -161,11 +161,7 @@ herald_redis_engine_get_position (HeraldEngine *engine, const char *channel, gui
     read = herald_redis_history_read_position (self->sync, channel, &read_epoch, &read_offset);
   g_mutex_lock (&self->lock);
   ch = g_hash_table_lookup (self->channels, channel);
-  if (read_epoch != NULL && g_strcmp0 (read_epoch, self->epoch) != 0)
-    {
-      g_free (self->epoch);
-      self->epoch = g_steal_pointer (&read_epoch);
-    }
+  herald_redis_engine_set_epoch_locked (self, read_epoch);
   if (read && ch)
     {
       ch->last_offset = MAX (ch->last_offset, read_offset);

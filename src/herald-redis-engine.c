@@ -202,6 +202,27 @@ herald_redis_engine_channel_ref (HeraldRedisEngine *self, const char *name, int 
   push_op (self, op_new (OP_RECONCILE, name, NULL));
 }
 
+/* A new epoch: every channel's offsets start again from 1 (Redis resets a
+ * channel on its first publish of the epoch: herald-redis-publish.c), so
+ * what this node knew of them is forgotten. Under the lock. */
+void
+herald_redis_engine_set_epoch_locked (HeraldRedisEngine *self, const char *epoch)
+{
+  GHashTableIter iter;
+  Chan *ch;
+
+  if (epoch == NULL || g_strcmp0 (self->epoch, epoch) == 0)
+    return;
+  g_hash_table_iter_init (&iter, self->channels);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&ch))
+    {
+      ch->last_offset = 0;
+      ch->primed = FALSE;
+    }
+  g_free (self->epoch);
+  self->epoch = g_strdup (epoch);
+}
+
 /* ---- receiving (main thread) ---- */
 
 /* "join <user>" or "leave <user>" on a channel's topic. */
@@ -237,11 +258,7 @@ receive_channel (HeraldRedisEngine *self, const char *name, const char *text, gs
       return;
     }
   g_mutex_lock (&self->lock);
-  if (g_strcmp0 (self->epoch, p.epoch) != 0)
-    {
-      g_free (self->epoch);
-      self->epoch = g_strdup (p.epoch);
-    }
+  herald_redis_engine_set_epoch_locked (self, p.epoch);
   ch = g_hash_table_lookup (self->channels, p.channel);
   if (ch)
     ch->last_offset = MAX (ch->last_offset, p.offset);
@@ -403,9 +420,6 @@ on_check_reply (redisAsyncContext *ac, void *r, void *privdata)
   self->local_seq = MAX (self->local_seq, herald_redis_reply_u64 (reply->element[1]));
   if (self->epoch && !g_str_equal (self->epoch, epoch))
     {
-      GHashTableIter iter;
-      Chan *ch;
-
       g_warning (_ ("Redis history was lost (epoch was %s, now %s%s): clients will recover "
                     "with recovered:false"),
                  self->epoch, epoch,
@@ -413,12 +427,8 @@ on_check_reply (redisAsyncContext *ac, void *r, void *privdata)
                                                                  "node saw")
                                                             : "");
       herald_metrics_count_redis_event (HERALD_REDIS_EVENT_HISTORY_LOST);
-      g_hash_table_iter_init (&iter, self->channels);
-      while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&ch))
-        ch->last_offset = 0;
     }
-  g_free (self->epoch);
-  self->epoch = g_strdup (epoch);
+  herald_redis_engine_set_epoch_locked (self, epoch);
   g_mutex_unlock (&self->lock);
   self->cmd_ready = TRUE;
   link_check_up (self);

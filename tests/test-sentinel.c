@@ -264,15 +264,19 @@ test_discovery (void)
 /* History behind what the nodes saw (a promoted replica that lagged):
  * simulated on the master by rolling the channel and the seq back and
  * dropping the nodes' connections. Without the epoch check the old position
- * would "recover" over a gap: offsets 4..6 are reused by new messages. */
+ * would "recover" over a gap: offsets 4..6 are reused by new messages. In
+ * the new epoch the channel's offsets count from 1 again, and a subscriber
+ * that stayed connected receives them. */
 static void
 test_lagged (void)
 {
   guint16 port = sentinel_master_port ();
   HeraldTestClient *c = herald_test_node_ws_open (&fx.b, NULL, NULL);
+  HeraldTestClient *live = herald_test_node_ws_open (&fx.b, NULL, NULL);
   g_autoptr (GPtrArray) replayed
       = g_ptr_array_new_with_free_func ((GDestroyNotify)json_object_unref);
   g_autoptr (JsonObject) first = NULL;
+  g_autoptr (JsonObject) live_first = NULL;
   g_autoptr (JsonObject) again = NULL;
   g_autofree char *epoch = NULL;
   guint64 lost_before = metric (&fx.b, "herald_redis_events_total{event=\"history_lost\"} ");
@@ -282,11 +286,22 @@ test_lagged (void)
   first = resume (c, "lag", 0, NULL, NULL);
   epoch = g_strdup (herald_test_json_get_string (first, "epoch"));
   for (int i = 1; i <= 6; i++)
-    g_assert_cmpuint (publish (&fx.a, "lag", i), ==, (guint64)i);
-  for (int i = 1; i <= 6; i++)
     {
-      g_autoptr (JsonObject) m = herald_test_ws_read_type (c, "message");
+      g_autoptr (JsonObject) m = NULL;
+
+      if (i == 4)
+        {
+          live_first = resume (live, "lag", 0, NULL, NULL);
+          g_assert_cmpint (json_object_get_int_member (live_first, "offset"), ==, 3);
+        }
+      g_assert_cmpuint (publish (&fx.a, "lag", i), ==, (guint64)i);
+      m = herald_test_ws_read_type (c, "message");
       g_assert_cmpint (message_offset (m), ==, i);
+      if (i >= 4)
+        {
+          g_autoptr (JsonObject) l = herald_test_ws_read_type (live, "message");
+          g_assert_cmpint (message_offset (l), ==, i);
+        }
     }
   herald_test_client_free (c);
 
@@ -304,13 +319,25 @@ test_lagged (void)
   HERALD_TEST_WAIT_UNTIL (herald_test_node_healthy (&fx.a) && herald_test_node_healthy (&fx.b),
                           10000);
   HERALD_TEST_WAIT_UNTIL (strstr (fx.b.log->str, "Redis history was lost") != NULL, 5000);
+  HERALD_TEST_WAIT_UNTIL (herald_test_redis_numsub (port, NULL, "herald:ch:lag") == 1, 5000);
 
+  /* A new epoch: the channel counts from 1 again; the live subscriber gets it all. */
   for (int i = 7; i <= 9; i++)
-    g_assert_cmpuint (publish (&fx.a, "lag", i), >, 0);
+    {
+      g_autoptr (JsonObject) l = NULL;
+
+      g_assert_cmpuint (publish (&fx.a, "lag", i), ==, (guint64)(i - 6));
+      l = herald_test_ws_read_type (live, "message");
+      g_assert_cmpint (message_offset (l), ==, i - 6);
+      g_assert_cmpint (message_n (l), ==, i);
+    }
+  herald_test_client_free (live);
+
   c = herald_test_node_ws_open (&fx.b, NULL, NULL);
   again = resume (c, "lag", 6, epoch, replayed);
   g_assert_false (json_object_get_boolean_member (again, "recovered"));
   g_assert_cmpstr (herald_test_json_get_string (again, "epoch"), !=, epoch);
+  g_assert_cmpint (json_object_get_int_member (again, "offset"), ==, 3);
   g_assert_cmpuint (replayed->len, ==, 0);
   herald_test_client_free (c);
 }
