@@ -1003,6 +1003,8 @@ on_sentinel_master (gpointer owner, const char *host, int port, gboolean switche
     g_message (_ ("Redis Sentinel: master “%s” is now %s:%d (was %s:%d)%s"),
                herald_config_get_redis_sentinel_master (config_of (self)), host, port,
                self->url->host, self->url->port, switched ? ", +switch-master" : "");
+  /* The sync connection first: from then on it never reads self->url's host. */
+  herald_redis_sync_set_address (self->sync, host, port);
   g_free (self->url->host);
   self->url->host = g_strdup (host);
   self->url->port = port;
@@ -1010,7 +1012,6 @@ on_sentinel_master (gpointer owner, const char *host, int port, gboolean switche
   self->url_text = g_strdup_printf ("%s:%d, master “%s” via Redis Sentinel %s", host, port,
                                     herald_config_get_redis_sentinel_master (config_of (self)),
                                     herald_redis_sentinel_current (self->sentinel));
-  herald_redis_sync_set_address (self->sync, host, port);
   why = g_strdup_printf (_ ("the master moved to %s:%d"), host, port);
   herald_redis_link_reconnect_now (self->link, why);
 }

@@ -252,8 +252,11 @@ test_discovery (void)
   g_autofree char *health = NULL;
   guint status = 0;
 
-  /* Both nodes found the master through the sentinel and say so. */
-  g_assert_nonnull (strstr (fx.a.log->str, "via Redis Sentinel"));
+  g_autofree char *via = g_strdup_printf ("via Redis Sentinel 127.0.0.1:%u", fx.sentinel_port);
+
+  /* Both nodes found the master through the sentinel and say so (node B
+   * after its first sentinel did not answer). */
+  HERALD_TEST_WAIT_UNTIL (strstr (fx.a.log->str, via) && strstr (fx.b.log->str, via), 5000);
   health = herald_test_http (&fx.a.srv, "GET", "/healthz", NULL, NULL, &status);
   g_assert_cmpuint (status, ==, 200);
   g_assert_nonnull (strstr (health, "\"engine\":\"ok\""));
@@ -502,6 +505,8 @@ main (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   g_autofree char *conf = NULL;
   g_autofree char *conf_text = NULL;
+  g_autofree char *conf_b = NULL;
+  g_autofree char *conf_text_b = NULL;
   g_autofree char *redis_server = g_find_program_in_path ("redis-server");
   int status;
 
@@ -533,7 +538,15 @@ main (int argc, char **argv)
                                fx.sentinel_port);
   g_assert_true (g_file_set_contents (conf, conf_text, -1, NULL));
   start_node (&fx.a);
-  start_node (&fx.b);
+  /* Node B's first sentinel is not there: it moves on to the next one. */
+  conf_b = g_build_filename (fx.dir, "herald-b.conf", NULL);
+  conf_text_b = g_strdup_printf ("[auth]\njwt-secret=" SECRET "\nanonymous=true\n"
+                                 "[history]\nsize=100\nttl=300\n"
+                                 "[redis]\nsentinels=127.0.0.1:%u;127.0.0.1:%u\n"
+                                 "sentinel-master=" MASTER_NAME "\n",
+                                 herald_test_free_port (), fx.sentinel_port);
+  g_assert_true (g_file_set_contents (conf_b, conf_text_b, -1, NULL));
+  herald_test_node_start (&fx.b, conf_b, NULL, API_KEY, SECRET);
   HERALD_TEST_WAIT_UNTIL (herald_test_node_healthy (&fx.a) && herald_test_node_healthy (&fx.b),
                           10000);
 
@@ -549,6 +562,7 @@ main (int argc, char **argv)
   stop (&fx.replica);
   stop (&fx.master);
   g_unlink (conf);
+  g_unlink (conf_b);
   {
     g_autofree char *sconf = g_build_filename (fx.dir, "sentinel.conf", NULL);
     g_unlink (sconf);
