@@ -493,6 +493,61 @@ test_node_killed (void)
   herald_test_client_free (client);
 }
 
+/* A server that answers READONLY (a replica; a demoted master): the node
+ * stays degraded, delivers locally with "offset":null, and uses the server
+ * as soon as it is a master. (Plain REDIS_URL: with sentinels the same drop
+ * also asks the sentinels.) */
+static void
+test_readonly (void)
+{
+  guint16 port = herald_test_free_port ();
+  GSubprocess *x = NULL;
+  g_autofree char *url = g_strdup_printf ("redis://127.0.0.1:%u", port);
+  g_autofree char *conf = g_build_filename (fx.dir, "herald.conf", NULL);
+  guint16 master_port = sentinel_master_port ();
+  HeraldTestNode c = { 0 };
+  HeraldTestClient *client;
+  guint64 readonly;
+
+  x = start_redis (port, master_port);
+  herald_test_node_start (&c, conf, url, API_KEY, SECRET);
+  HERALD_TEST_WAIT_UNTIL (metric (&c, "herald_redis_events_total{event=\"readonly\"} ") >= 1,
+                          10000);
+  g_assert_false (herald_test_node_healthy (&c));
+  client = herald_test_node_ws_open (&c, NULL, NULL);
+  json_object_unref (resume (client, "ro", 0, NULL, NULL));
+  g_assert_cmpuint (publish (&c, "ro", 1), ==, 0);
+  {
+    g_autoptr (JsonObject) m = herald_test_ws_read_type (client, "message");
+    g_assert_cmpint (message_n (m), ==, 1);
+    g_assert_true (json_object_get_null_member (m, "offset"));
+  }
+
+  /* Promoted: used at once. */
+  freeReplyObject (redis_cmd (port, "REPLICAOF NO ONE"));
+  HERALD_TEST_WAIT_UNTIL (herald_test_node_healthy (&c), 10000);
+  HERALD_TEST_WAIT_UNTIL (herald_test_redis_numsub (port, NULL, "herald:ch:ro") == 1, 5000);
+  g_assert_cmpuint (publish (&c, "ro", 2), ==, 1);
+  json_object_unref (herald_test_ws_read_type (client, "message"));
+
+  /* Demoted under the node: the publish answers READONLY, is delivered
+   * here without an offset, and the node drops the connection. */
+  readonly = metric (&c, "herald_redis_events_total{event=\"readonly\"} ");
+  freeReplyObject (redis_cmd (port, "REPLICAOF 127.0.0.1 %u", (guint)master_port));
+  g_assert_cmpuint (publish (&c, "ro", 3), ==, 0);
+  {
+    g_autoptr (JsonObject) m = herald_test_ws_read_type (client, "message");
+    g_assert_cmpint (message_n (m), ==, 3);
+    g_assert_true (json_object_get_null_member (m, "offset"));
+  }
+  HERALD_TEST_WAIT_UNTIL (!herald_test_node_healthy (&c), 5000);
+  g_assert_cmpuint (metric (&c, "herald_redis_events_total{event=\"readonly\"} "), >, readonly);
+
+  herald_test_client_free (client);
+  herald_test_node_stop (&c);
+  stop (&x);
+}
+
 static gboolean
 tick (gpointer data)
 {
@@ -554,6 +609,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sentinel/lagged", test_lagged);
   g_test_add_func ("/sentinel/node-killed", test_node_killed);
   g_test_add_func ("/sentinel/failover", test_failover);
+  g_test_add_func ("/sentinel/readonly", test_readonly);
   status = g_test_run ();
 
   herald_test_node_stop (&fx.a);
