@@ -394,6 +394,23 @@ static const char check_script[]
       "if seq < seen then seq = seen; redis.call('SET', KEYS[1], ARGV[2]) end\n"
       "return {epoch, tostring(seq), lost}\n";
 
+/* ROLE, before the epoch check: a replica (a demoted master, a sentinel
+ * behind the times) is not used even when the check would not write. An
+ * error (ROLE renamed away) is no verdict. */
+static void
+on_role_reply (redisAsyncContext *ac, void *r, void *privdata)
+{
+  HeraldRedisEngine *self = herald_redis_link_owner (ac);
+  redisReply *reply = r;
+
+  if (self == NULL || reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements == 0
+      || reply->element[0]->type != REDIS_REPLY_STRING
+      || g_str_equal (reply->element[0]->str, "master"))
+    return;
+  herald_metrics_count_redis_event (HERALD_REDIS_EVENT_READONLY);
+  herald_redis_link_fail (self->link, _ ("the server is a replica, not a master"));
+}
+
 /* Every message this node receives from now on has a higher seq than the
  * answer's, so fresh SSE streams can start there. */
 static void
@@ -511,11 +528,13 @@ on_link_connected (gpointer owner)
   g_autofree char *seen = NULL;
   const char *load[] = { "SCRIPT", "LOAD", herald_redis_publish_script };
   const char *subscribe[] = { "SUBSCRIBE", "herald:all", node_topic };
+  const char *role[] = { "ROLE" };
 
   g_mutex_lock (&self->lock);
   seen = g_strdup_printf ("%" G_GUINT64_FORMAT, self->local_seq);
   g_mutex_unlock (&self->lock);
   herald_redis_link_command_checked (self->link, "SCRIPT LOAD", 3, load);
+  herald_redis_link_command (self->link, on_role_reply, NULL, 1, role, NULL);
   {
     const char *check[] = { "EVAL", check_script, "2", "herald:seq", "herald:epoch", fresh, seen };
 

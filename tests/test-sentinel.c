@@ -125,6 +125,19 @@ is_master (guint16 port)
   return master;
 }
 
+/* A replica in sync with its master. */
+static gboolean
+replica_synced (guint16 port)
+{
+  redisReply *info = redis_cmd (port, "INFO replication");
+  gboolean ok = info && info->type == REDIS_REPLY_STRING
+                && strstr (info->str, "master_link_status:up") != NULL;
+
+  if (info)
+    freeReplyObject (info);
+  return ok;
+}
+
 /* The sentinel knows the replica and it is in sync (so it can fail over). */
 static gboolean
 replica_ready (void)
@@ -510,6 +523,8 @@ test_readonly (void)
   guint64 readonly;
 
   x = start_redis (port, master_port);
+  /* In sync: it has the epoch, so only the role tells it is no master. */
+  HERALD_TEST_WAIT_UNTIL (replica_synced (port), 10000);
   herald_test_node_start (&c, conf, url, API_KEY, SECRET);
   HERALD_TEST_WAIT_UNTIL (metric (&c, "herald_redis_events_total{event=\"readonly\"} ") >= 1,
                           10000);
