@@ -61,10 +61,25 @@ start_redis (guint16 port, guint16 master_of)
 {
   g_autofree char *port_text = g_strdup_printf ("%u", port);
   g_autofree char *master_text = g_strdup_printf ("127.0.0.1 %u", master_of);
-  const char *argv[]
-      = { "redis-server", "--port", port_text,      "--bind", "127.0.0.1",
-          "--save",       "",       "--appendonly", "no",     master_of ? "--replicaof" : NULL,
-          master_text,    NULL };
+  g_autofree char *rdb = g_strdup_printf ("dump-%u.rdb", port);
+  /* A replica writes the RDB it receives: into the test's directory, never
+   * where a later redis-server would load it. */
+  const char *argv[] = { "redis-server",
+                         "--port",
+                         port_text,
+                         "--bind",
+                         "127.0.0.1",
+                         "--save",
+                         "",
+                         "--appendonly",
+                         "no",
+                         "--dir",
+                         fx.dir,
+                         "--dbfilename",
+                         rdb,
+                         master_of ? "--replicaof" : NULL,
+                         master_text,
+                         NULL };
   GSubprocess *p = spawn (argv);
 
   HERALD_TEST_WAIT_UNTIL (herald_test_redis_answers (port, NULL), 5000);
@@ -632,11 +647,15 @@ main (int argc, char **argv)
   stop (&fx.sentinel);
   stop (&fx.replica);
   stop (&fx.master);
-  g_unlink (conf);
-  g_unlink (conf_b);
   {
-    g_autofree char *sconf = g_build_filename (fx.dir, "sentinel.conf", NULL);
-    g_unlink (sconf);
+    g_autoptr (GDir) dir = g_dir_open (fx.dir, 0, NULL);
+    const char *name;
+
+    while (dir && (name = g_dir_read_name (dir)) != NULL)
+      {
+        g_autofree char *path = g_build_filename (fx.dir, name, NULL);
+        g_unlink (path);
+      }
   }
   g_rmdir (fx.dir);
   g_free (fx.dir);
