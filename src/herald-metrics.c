@@ -25,8 +25,8 @@ static guint64 api_responses[STATUS_MAX - STATUS_MIN + 1]; /* atomic */
 
 static guint64 redis_events[HERALD_N_REDIS_EVENTS]; /* atomic */
 static const char *const redis_event_names[HERALD_N_REDIS_EVENTS]
-    = { "connected", "disconnected", "master_changed",
-        "readonly",  "history_lost", "publish_unstored" };
+    = { "connected",    "disconnected",     "master_changed", "readonly",
+        "history_lost", "publish_unstored", "sentinel_lost" };
 
 static void
 atomic_add (guint64 *where, guint64 value)
@@ -265,7 +265,7 @@ herald_metrics_append_redis (GString *out)
   herald_metrics_append_header (out, "herald_redis_events_total", "counter",
                                 "Redis connection events: links up and lost, Sentinel master "
                                 "changes, READONLY answers, epochs changed for lost writes, "
-                                "publishes delivered locally only.");
+                                "publishes delivered locally only, sentinels lost.");
   for (guint i = 0; i < HERALD_N_REDIS_EVENTS; i++)
     g_string_append_printf (out, "herald_redis_events_total{event=\"%s\"} %" G_GUINT64_FORMAT "\n",
                             redis_event_names[i], atomic_get (&redis_events[i]));

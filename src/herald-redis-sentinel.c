@@ -16,6 +16,7 @@
 #include <glib/gi18n.h>
 
 #include "herald-error.h"
+#include "herald-metrics.h"
 #include "herald-redis-link.h"
 #include "herald-redis-sentinel.h"
 #include "herald-redis-source.h"
@@ -213,7 +214,10 @@ on_down (gpointer owner, const char *why)
   /* A sentinel that worked and then went away: say so once; the others
    * are tried quietly until one answers. */
   if (self->answered)
-    g_warning (_ ("Redis Sentinel %s lost (%s): trying the next one"), self->current_text, why);
+    {
+      g_warning (_ ("Redis Sentinel %s lost (%s): trying the next one"), self->current_text, why);
+      herald_metrics_count_redis_event (HERALD_REDIS_EVENT_SENTINEL_LOST);
+    }
   else
     g_debug ("redis: sentinel %s: %s", self->current_text, why);
   if (!self->keep_address)

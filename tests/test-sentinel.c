@@ -13,6 +13,8 @@
  *   position resumes with recovered:false instead of a silent gap.
  * - node-killed: a heraldd killed with SIGKILL; its client resumes on
  *   another node without a gap.
+ * - readonly: a replica (a demoted master) is never written to.
+ * - sentinel-lost: without sentinels the known master is still used.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -578,6 +580,19 @@ test_readonly (void)
   stop (&x);
 }
 
+/* The sentinels gone: logged and counted, the known master still used. */
+static void
+test_sentinel_lost (void)
+{
+  stop (&fx.sentinel);
+  HERALD_TEST_WAIT_UNTIL (
+      metric (&fx.a, "herald_redis_events_total{event=\"sentinel_lost\"} ") >= 1, 10000);
+  HERALD_TEST_WAIT_UNTIL (
+      strstr (fx.a.log->str, "Redis Sentinel 127.0.0.1") && strstr (fx.a.log->str, "lost ("), 5000);
+  g_assert_true (herald_test_node_healthy (&fx.a));
+  g_assert_cmpuint (publish (&fx.a, "after-sentinel", 1), ==, 1);
+}
+
 static gboolean
 tick (gpointer data)
 {
@@ -640,6 +655,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sentinel/node-killed", test_node_killed);
   g_test_add_func ("/sentinel/failover", test_failover);
   g_test_add_func ("/sentinel/readonly", test_readonly);
+  g_test_add_func ("/sentinel/sentinel-lost", test_sentinel_lost);
   status = g_test_run ();
 
   herald_test_node_stop (&fx.a);
