@@ -293,8 +293,18 @@ herald_daemon_start (HeraldDaemon *self, GError **error)
           return FALSE;
         }
     }
-  else if (herald_config_get_redis_mode (self->config) == HERALD_REDIS_MODE_SENTINELS
-           || herald_config_get_redis_mode (self->config) == HERALD_REDIS_MODE_CLUSTER)
+  else if (herald_config_get_redis_mode (self->config) == HERALD_REDIS_MODE_SENTINELS)
+    {
+      self->engine = herald_redis_engine_new_sentinel (
+          self->config, herald_config_get_redis_servers (self->config),
+          herald_config_get_redis_sentinel_master (self->config), error);
+      if (self->engine == NULL)
+        {
+          g_prefix_error (error, "[redis] sentinels: ");
+          return FALSE;
+        }
+    }
+  else if (herald_config_get_redis_mode (self->config) == HERALD_REDIS_MODE_CLUSTER)
     {
       HeraldRedisMode mode = herald_config_get_redis_mode (self->config);
 
@@ -305,8 +315,8 @@ herald_daemon_start (HeraldDaemon *self, GError **error)
     }
   else if (herald_config_get_redis_url (self->config))
     {
-      self->engine
-          = herald_redis_engine_new (self->config, herald_config_get_redis_url (self->config), error);
+      self->engine = herald_redis_engine_new (self->config,
+                                              herald_config_get_redis_url (self->config), error);
       if (self->engine == NULL)
         {
           g_prefix_error (error, "[redis] url: ");

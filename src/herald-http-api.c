@@ -86,6 +86,23 @@ respond_error (SoupServerMessage *msg, guint status, const char *message)
   soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, body, length);
 }
 
+/* A publish's answer: {"offset":N}, or null when it was not stored (offset
+ * 0: Redis unreachable; delivered to this node's subscribers only). */
+static void
+respond_offset (SoupServerMessage *msg, guint64 offset)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new_immutable ();
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "offset");
+  if (offset > 0)
+    json_builder_add_int_value (builder, (gint64)offset);
+  else
+    json_builder_add_null_value (builder);
+  json_builder_end_object (builder);
+  respond_builder (msg, SOUP_STATUS_OK, builder);
+}
+
 static void
 respond_uint (SoupServerMessage *msg, const char *name, guint64 value)
 {
@@ -501,7 +518,7 @@ publish_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   guint64 offset = 0;
 
   if (herald_hub_publish_finish (HERALD_HUB (source), result, &offset, &error))
-    respond_uint (call->msg, "offset", offset);
+    respond_offset (call->msg, offset);
   else
     respond_gerror (call->msg, error, TRUE);
   api_call_complete (call);
@@ -1025,6 +1042,8 @@ herald_metrics_render (const HeraldStats *stats, const char *engine_name, const 
   g_string_append (out, "\"} 1\n");
 
   herald_metrics_append_herald (out, engine_state);
+  if (g_str_has_prefix (engine_name, "redis"))
+    herald_metrics_append_redis (out);
   herald_metrics_append_process (out);
   return g_string_free (out, FALSE);
 }

@@ -23,6 +23,11 @@ static guint64 latency_sum_usec;                   /* atomic */
 #define STATUS_MAX 599
 static guint64 api_responses[STATUS_MAX - STATUS_MIN + 1]; /* atomic */
 
+static guint64 redis_events[HERALD_N_REDIS_EVENTS]; /* atomic */
+static const char *const redis_event_names[HERALD_N_REDIS_EVENTS]
+    = { "connected",    "disconnected",     "master_changed", "readonly",
+        "history_lost", "publish_unstored", "sentinel_lost" };
+
 static void
 atomic_add (guint64 *where, guint64 value)
 {
@@ -238,4 +243,30 @@ herald_metrics_append_herald (GString *out, const char *engine_state)
       g_string_append_printf (out, "herald_engine_state{state=\"ok\"} %d\n", ok ? 1 : 0);
       g_string_append_printf (out, "herald_engine_state{state=\"degraded\"} %d\n", ok ? 0 : 1);
     }
+}
+
+void
+herald_metrics_count_redis_event (HeraldRedisEvent event)
+{
+  g_return_if_fail (event < HERALD_N_REDIS_EVENTS);
+  atomic_add (&redis_events[event], 1);
+}
+
+const char *
+herald_metrics_redis_event_name (HeraldRedisEvent event)
+{
+  g_return_val_if_fail (event < HERALD_N_REDIS_EVENTS, NULL);
+  return redis_event_names[event];
+}
+
+void
+herald_metrics_append_redis (GString *out)
+{
+  herald_metrics_append_header (out, "herald_redis_events_total", "counter",
+                                "Redis connection events: links up and lost, Sentinel master "
+                                "changes, READONLY answers, epochs changed for lost writes, "
+                                "publishes delivered locally only, sentinels lost.");
+  for (guint i = 0; i < HERALD_N_REDIS_EVENTS; i++)
+    g_string_append_printf (out, "herald_redis_events_total{event=\"%s\"} %" G_GUINT64_FORMAT "\n",
+                            redis_event_names[i], atomic_get (&redis_events[i]));
 }

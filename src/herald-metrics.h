@@ -22,6 +22,25 @@ void herald_metrics_count_api_response (guint status);
  * oldest of their messages was published (received by this node). */
 void herald_metrics_observe_write_latency (gint64 usec);
 
+/* What happened to a Redis engine's connections, for
+ * herald_redis_events_total{event} (the names: herald_metrics_redis_event_name()). */
+typedef enum
+{
+  HERALD_REDIS_EVENT_CONNECTED,        /* a link came up (first time or again) */
+  HERALD_REDIS_EVENT_DISCONNECTED,     /* a working link was lost */
+  HERALD_REDIS_EVENT_MASTER_CHANGED,   /* Sentinel named another master */
+  HERALD_REDIS_EVENT_READONLY,         /* a server answered READONLY (a demoted master) */
+  HERALD_REDIS_EVENT_HISTORY_LOST,     /* the epoch changed: Redis may have lost writes */
+  HERALD_REDIS_EVENT_PUBLISH_UNSTORED, /* a publish delivered locally only, offset null */
+  HERALD_REDIS_EVENT_SENTINEL_LOST,    /* a sentinel that answered went away */
+  HERALD_N_REDIS_EVENTS
+} HeraldRedisEvent;
+
+void herald_metrics_count_redis_event (HeraldRedisEvent event);
+const char *herald_metrics_redis_event_name (HeraldRedisEvent event);
+/* herald_redis_events_total, every event (Redis engines only). */
+void herald_metrics_append_redis (GString *out);
+
 /* Appends, in the text format 0.0.4 with HELP and TYPE lines:
  * process_cpu_seconds_total, process_resident_memory_bytes,
  * process_virtual_memory_bytes, process_open_fds, process_max_fds,

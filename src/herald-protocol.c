@@ -208,7 +208,10 @@ reply_published (HeraldConnection *conn, const char *channel, JsonNode *id, guin
       json_builder_set_member_name (b, "channel");
       json_builder_add_string_value (b, channel);
       json_builder_set_member_name (b, "offset");
-      json_builder_add_int_value (b, offset);
+      if (offset > 0)
+        json_builder_add_int_value (b, offset);
+      else
+        json_builder_add_null_value (b); /* not stored (Redis unreachable) */
       json_builder_end_object (b);
       herald_connection_send_json (conn, b);
     }

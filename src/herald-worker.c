@@ -443,8 +443,12 @@ deliver_channel (HeraldWorker *self, HeraldMessage *message)
   for (guint i = 0; i < n; i++)
     {
       HeraldSubscription *sub = herald_channel_get_subscriber (channel, i);
-      if (offset <= sub->skip_until)
+      if (offset != 0 && offset <= sub->skip_until) /* 0: not stored, never replayed */
         continue;
+      /* Past the replay: later offsets only grow, unless a new epoch starts
+       * them again at 1 — which must not be skipped. */
+      if (offset != 0)
+        sub->skip_until = 0;
       herald_connection_deliver (sub->connection, message);
     }
 }
