@@ -1,0 +1,1432 @@
+/* herald-redis-cluster-engine.c: the [redis] cluster engine.
+ *
+ * Threads, as in herald-redis-engine.c: the cluster's wires live in the main
+ * context the engine was created in (herald-redis-cluster-pool.c); workers
+ * hand work to it through a mutex-protected queue drained by an idle
+ * source; questions a caller waits for (recovery, positions, presence, "which
+ * node holds connection X") go over blocking, slot-routed connections
+ * (herald-redis-cluster-sync.c).
+ *
+ * Traffic. A publish is one script on the channel's slot: it assigns the
+ * offset (per channel and epoch), keeps the payload in the channel's
+ * history and SPUBLISHes it on the channel's shard channel, which every node
+ * with subscribers SSUBSCRIBEs on the slot's master. Keys, channels and
+ * scripts: herald-redis-cluster-keys.h. A master that is down or failing
+ * over degrades only the channels in its slots: their publishes are
+ * delivered locally, and everything resumes when the map shows a
+ * master for them again.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+#include <glib/gi18n.h>
+
+#include "herald-error.h"
+#include "herald-redis-cluster-engine.h"
+#include "herald-redis-cluster-keys.h"
+#include "herald-redis-cluster-pool.h"
+#include "herald-redis-cluster-sync.h"
+#include "herald-redis-direct.h"
+#include "herald-redis-payload.h"
+#include "herald-redis-slots.h"
+#include "herald-redis-source.h"
+#include "herald-redis-sync.h"
+
+#define PIN_MS 1000
+#define SUBSCRIBE_WAIT_MS 1000
+
+typedef enum
+{
+  SUB_IDLE,
+  SUB_SUBSCRIBING,
+  SUB_SUBSCRIBED,
+} SubState;
+
+/* A shard channel this node listens to: a Herald channel's, or one of
+ * Herald's own (fixed). */
+typedef struct
+{
+  guint slot;
+  guint refs; /* workers (and recoveries) that need it */
+  gboolean fixed;
+  SubState state;
+  char *on;            /* the master it is (being) subscribed on */
+  guint64 last_offset; /* newest offset seen here */
+  char *epoch;         /* the channel's epoch as last seen */
+  gboolean primed;     /* last_offset was read since we subscribed */
+} Topic;
+
+typedef enum
+{
+  OP_PUBLISH,
+  OP_RECONCILE,
+  OP_SEND,
+  OP_CONN_OPEN,
+  OP_CONN_CLOSE,
+  OP_PRESENCE,
+} OpType;
+
+typedef struct
+{
+  OpType type;
+  GTask *task;
+  char *a; /* channel, topic, connection id */
+  char *b; /* data, payload, user id */
+  int delta;
+  guint64 gen; /* presence: when queued */
+} Op;
+
+struct _HeraldRedisClusterEngine
+{
+  HeraldEngine parent_instance;
+
+  char **seeds;
+  char *node_id;
+  char *local_epoch; /* for what no slot tells us */
+  GMainContext *context;
+
+  GMutex lock; /* guards everything down to the next comment */
+  GCond cond;
+  GHashTable *topics;      /* shard channel → Topic */
+  GHashTable *local_conns; /* connection id → user id or NULL */
+  GHashTable *presence;    /* "channel\nuser", or "channel" (anonymous) → GUINT count */
+  guint64 presence_gen;    /* bumped by each presence change */
+  GQueue ops;
+  GSource *drain_source;
+  gboolean disposed;
+
+  /* main thread only */
+  HeraldRedisClusterPool *pool;
+  GHashTable *snapshot_gen; /* master → presence_gen of its last registration */
+  GSource *heartbeat_source;
+
+  HeraldRedisClusterSync *sync; /* any thread */
+};
+
+G_DEFINE_FINAL_TYPE (HeraldRedisClusterEngine, herald_redis_cluster_engine, HERALD_TYPE_ENGINE)
+
+static void
+topic_free (gpointer data)
+{
+  Topic *t = data;
+  g_free (t->on);
+  g_free (t->epoch);
+  g_free (t);
+}
+
+static void
+op_free (Op *op)
+{
+  g_clear_object (&op->task);
+  g_free (op->a);
+  g_free (op->b);
+  g_free (op);
+}
+
+static Op *
+op_new (OpType type, const char *a, const char *b)
+{
+  Op *op = g_new0 (Op, 1);
+  op->type = type;
+  op->a = g_strdup (a);
+  op->b = g_strdup (b);
+  return op;
+}
+
+static HeraldConfig *
+config_of (HeraldRedisClusterEngine *self)
+{
+  return herald_engine_get_config (HERALD_ENGINE (self));
+}
+
+static guint
+deliver (HeraldRedisClusterEngine *self, const HeraldDelivery *delivery)
+{
+  return herald_engine_deliver (HERALD_ENGINE (self), delivery);
+}
+
+static gboolean
+slot_up (HeraldRedisClusterEngine *self, guint slot)
+{
+  return herald_redis_cluster_pool_slot_ready (self->pool, slot);
+}
+
+static gboolean
+channel_up (HeraldRedisClusterEngine *self, const char *channel)
+{
+  g_autofree char *topic = herald_rck_channel_key (channel, "");
+  return slot_up (self, herald_rck_slot (topic));
+}
+
+/* ---- the work queue: any thread → main context ---- */
+
+static void run_op (HeraldRedisClusterEngine *self, Op *op);
+
+static gboolean
+drain_ops (gpointer user_data)
+{
+  HeraldRedisClusterEngine *self = user_data;
+  GQueue ops = G_QUEUE_INIT;
+  Op *op;
+
+  g_mutex_lock (&self->lock);
+  ops = self->ops;
+  g_queue_init (&self->ops);
+  g_clear_pointer (&self->drain_source, g_source_unref);
+  g_mutex_unlock (&self->lock);
+  while ((op = g_queue_pop_head (&ops)) != NULL)
+    {
+      run_op (self, op);
+      op_free (op);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+push_op (HeraldRedisClusterEngine *self, Op *op)
+{
+  g_mutex_lock (&self->lock);
+  g_queue_push_tail (&self->ops, op);
+  if (self->drain_source == NULL && !self->disposed)
+    {
+      self->drain_source = g_idle_source_new ();
+      g_source_set_priority (self->drain_source, G_PRIORITY_DEFAULT);
+      g_source_set_callback (self->drain_source, drain_ops, g_object_ref (self), g_object_unref);
+      g_source_attach (self->drain_source, self->context);
+    }
+  g_mutex_unlock (&self->lock);
+}
+
+/* ---- subscriptions (main thread) ---- */
+
+static void
+reconcile_topic (HeraldRedisClusterEngine *self, const char *name)
+{
+  g_autofree char *owner = NULL;
+  g_autofree char *leave_on = NULL;
+  gboolean join = FALSE;
+  Topic *t;
+
+  g_mutex_lock (&self->lock);
+  t = g_hash_table_lookup (self->topics, name);
+  if (t == NULL)
+    {
+      g_mutex_unlock (&self->lock);
+      return;
+    }
+  owner = herald_redis_cluster_pool_dup_owner (self->pool, t->slot);
+  if (t->state != SUB_IDLE && (g_strcmp0 (t->on, owner) != 0 || (t->refs == 0 && !t->fixed)))
+    {
+      /* Moved, or not needed any more: leave the old master. */
+      leave_on = g_steal_pointer (&t->on);
+      t->state = SUB_IDLE;
+      t->primed = FALSE;
+    }
+  if (t->state == SUB_IDLE && (t->refs > 0 || t->fixed) && owner != NULL && slot_up (self, t->slot))
+    {
+      t->state = SUB_SUBSCRIBING;
+      t->on = g_strdup (owner);
+      join = TRUE;
+    }
+  if (t->state == SUB_IDLE && t->refs == 0 && !t->fixed)
+    g_hash_table_remove (self->topics, name);
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+
+  if (leave_on)
+    herald_redis_cluster_pool_subscribe (self->pool, leave_on, "SUNSUBSCRIBE", name);
+  if (join && !herald_redis_cluster_pool_subscribe (self->pool, owner, "SSUBSCRIBE", name))
+    {
+      g_mutex_lock (&self->lock);
+      t = g_hash_table_lookup (self->topics, name);
+      if (t && t->state == SUB_SUBSCRIBING)
+        {
+          t->state = SUB_IDLE;
+          g_clear_pointer (&t->on, g_free);
+        }
+      g_mutex_unlock (&self->lock);
+    }
+}
+
+static void
+reconcile_all (HeraldRedisClusterEngine *self)
+{
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  GHashTableIter iter;
+  gpointer key;
+
+  g_mutex_lock (&self->lock);
+  g_hash_table_iter_init (&iter, self->topics);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    g_ptr_array_add (names, g_strdup (key));
+  g_mutex_unlock (&self->lock);
+  for (guint i = 0; i < names->len; i++)
+    reconcile_topic (self, g_ptr_array_index (names, i));
+}
+
+static Topic *
+topic_get_locked (HeraldRedisClusterEngine *self, const char *name)
+{
+  Topic *t = g_hash_table_lookup (self->topics, name);
+
+  if (t == NULL)
+    {
+      t = g_new0 (Topic, 1);
+      t->slot = herald_rck_slot (name);
+      g_hash_table_insert (self->topics, g_strdup (name), t);
+    }
+  return t;
+}
+
+static void
+channel_ref (HeraldRedisClusterEngine *self, const char *channel, int delta)
+{
+  g_autofree char *name = herald_rck_channel_key (channel, "");
+  Topic *t;
+
+  g_mutex_lock (&self->lock);
+  t = topic_get_locked (self, name);
+  if (delta > 0)
+    t->refs++;
+  else if (t->refs > 0)
+    t->refs--;
+  g_mutex_unlock (&self->lock);
+  push_op (self, op_new (OP_RECONCILE, name, NULL));
+}
+
+/* ---- receiving (main thread) ---- */
+
+static void
+receive_channel (HeraldRedisClusterEngine *self, const char *topic, const char *channel,
+                 const char *text, gsize len)
+{
+  g_autoptr (HeraldMessage) message = NULL;
+  HeraldRedisPayload p;
+  Topic *t;
+
+  if (g_str_has_prefix (text, "P "))
+    {
+      g_autoptr (HeraldMessage) event = NULL;
+      gboolean joined = g_str_has_prefix (text + 2, "join ");
+
+      if (!joined && !g_str_has_prefix (text + 2, "leave "))
+        return;
+      event = herald_message_new_presence (channel, strchr (text + 2, ' ') + 1, joined);
+      deliver (self, &(HeraldDelivery){
+                         .kind = HERALD_TARGET_PRESENCE, .target = channel, .message = event });
+      return;
+    }
+  if (!herald_redis_payload_parse (text, len, &p) || g_strcmp0 (p.channel, channel) != 0)
+    {
+      g_debug ("redis cluster: ignoring a malformed channel payload");
+      herald_redis_payload_clear (&p);
+      return;
+    }
+  g_mutex_lock (&self->lock);
+  t = g_hash_table_lookup (self->topics, topic);
+  if (t)
+    {
+      if (g_strcmp0 (t->epoch, p.epoch) != 0)
+        {
+          g_free (t->epoch);
+          t->epoch = g_strdup (p.epoch);
+          t->last_offset = p.offset;
+        }
+      t->last_offset = MAX (t->last_offset, p.offset);
+    }
+  g_mutex_unlock (&self->lock);
+  message = herald_redis_payload_message (&p);
+  deliver (self, &(HeraldDelivery){ .kind = HERALD_TARGET_CHANNEL, .message = message });
+  herald_redis_payload_clear (&p);
+}
+
+static void
+receive_direct (HeraldRedisClusterEngine *self, const char *text, gsize len, gboolean to_all)
+{
+  g_auto (HeraldRedisDirect) d;
+
+  if (!herald_redis_direct_parse (text, len, to_all, &d)
+      || g_strcmp0 (d.origin, self->node_id) == 0)
+    return; /* malformed, or our own: delivered locally when sent */
+  deliver (self, &d.delivery);
+}
+
+/* An SSUBSCRIBE confirmation, or a SUNSUBSCRIBE (ours, or the master's
+ * when the slot left it). */
+static void
+receive_confirmation (HeraldRedisClusterEngine *self, const char *addr, const char *topic,
+                      gboolean subscribed)
+{
+  gboolean again = FALSE;
+  Topic *t;
+
+  g_mutex_lock (&self->lock);
+  t = g_hash_table_lookup (self->topics, topic);
+  if (t && g_strcmp0 (t->on, addr) == 0)
+    {
+      if (subscribed && t->state == SUB_SUBSCRIBING)
+        t->state = SUB_SUBSCRIBED;
+      else if (!subscribed)
+        {
+          /* The slot moved away: hear it where it lives now. */
+          t->state = SUB_IDLE;
+          t->primed = FALSE;
+          g_clear_pointer (&t->on, g_free);
+          again = TRUE;
+        }
+    }
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  if (again)
+    {
+      g_debug ("redis cluster: %s unsubscribed by %s", topic, addr);
+      herald_redis_cluster_pool_refresh (self->pool);
+      reconcile_topic (self, topic);
+    }
+}
+
+/* An error on a pub/sub wire: an SSUBSCRIBE the master refused (MOVED). */
+static void
+receive_error (HeraldRedisClusterEngine *self, const char *addr, const char *error)
+{
+  GHashTableIter iter;
+  gpointer key;
+  Topic *t;
+  guint slot = 0;
+  gboolean redirect = herald_redis_parse_redirect (error, NULL, &slot, NULL);
+
+  if (!redirect)
+    {
+      g_warning (_ ("Redis Cluster %s: %s"), addr, error);
+      return;
+    }
+  g_mutex_lock (&self->lock);
+  g_hash_table_iter_init (&iter, self->topics);
+  while (g_hash_table_iter_next (&iter, &key, (gpointer *)&t))
+    if (t->slot == slot && t->state == SUB_SUBSCRIBING && g_strcmp0 (t->on, addr) == 0)
+      {
+        t->state = SUB_IDLE;
+        g_clear_pointer (&t->on, g_free);
+      }
+  g_mutex_unlock (&self->lock);
+  herald_redis_cluster_pool_refresh (self->pool);
+}
+
+static void
+on_push (gpointer owner, const char *addr, redisReply *reply)
+{
+  HeraldRedisClusterEngine *self = owner;
+  const char *kind, *topic;
+  g_autofree char *channel = NULL;
+
+  if (reply->type == REDIS_REPLY_ERROR)
+    {
+      receive_error (self, addr, reply->str);
+      return;
+    }
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3
+      || reply->element[1]->type != REDIS_REPLY_STRING)
+    return;
+  kind = reply->element[0]->str;
+  topic = reply->element[1]->str;
+  if (g_str_equal (kind, "ssubscribe") || g_str_equal (kind, "sunsubscribe"))
+    {
+      receive_confirmation (self, addr, topic, kind[1] == 's');
+      return;
+    }
+  if (!g_str_equal (kind, "smessage") || reply->element[2]->type != REDIS_REPLY_STRING)
+    return;
+  if (g_str_equal (topic, HERALD_RCK_DIRECT_TOPIC))
+    receive_direct (self, reply->element[2]->str, reply->element[2]->len, TRUE);
+  else if (g_str_has_prefix (topic, "herald:node:"))
+    receive_direct (self, reply->element[2]->str, reply->element[2]->len, FALSE);
+  else if ((channel = herald_rck_topic_channel (topic)) != NULL)
+    receive_channel (self, topic, channel, reply->element[2]->str, reply->element[2]->len);
+}
+
+/* ---- registration with the masters (main thread) ---- */
+
+static gboolean
+owned_by (HeraldRedisClusterEngine *self, const char *key, const char *addr)
+{
+  g_autofree char *owner = herald_redis_cluster_pool_dup_owner (self->pool, herald_rck_slot (key));
+  return addr == NULL || g_strcmp0 (owner, addr) == 0;
+}
+
+static void
+command (HeraldRedisClusterEngine *self, const char *key, int argc, const char **argv)
+{
+  herald_redis_cluster_pool_command (self->pool, herald_rck_slot (key), argc, argv, NULL, NULL,
+                                     NULL);
+}
+
+static void
+send_alive (HeraldRedisClusterEngine *self, const char *addr)
+{
+  g_autofree char *key = herald_rck_node_key (self->node_id);
+  g_autofree char *ttl = g_strdup_printf ("%d", HERALD_RCK_NODE_DEAD_S);
+  const char *argv[] = { "SET", key, "1", "EX", ttl };
+
+  if (owned_by (self, key, addr))
+    command (self, key, G_N_ELEMENTS (argv), argv);
+}
+
+/* The presence entries of this node for the channels whose slots @addr
+ * holds (NULL: all): replaced (@replace) or kept alive. */
+static void
+send_presence (HeraldRedisClusterEngine *self, const char *addr, gboolean replace)
+{
+  g_autoptr (GHashTable) by_channel
+      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
+  g_autofree char *ttl = g_strdup_printf ("%d", HERALD_RCK_NODE_DEAD_S);
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_mutex_lock (&self->lock);
+  g_hash_table_iter_init (&iter, self->presence);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      gsize cut = strcspn (key, "\n");
+      g_autofree char *channel = g_strndup (key, cut);
+      GPtrArray *pairs = g_hash_table_lookup (by_channel, channel);
+
+      if (pairs == NULL)
+        {
+          pairs = g_ptr_array_new_with_free_func (g_free);
+          g_hash_table_insert (by_channel, g_strdup (channel), pairs);
+        }
+      g_ptr_array_add (pairs,
+                       g_strdup (((const char *)key)[cut] ? (const char *)key + cut + 1 : ""));
+      g_ptr_array_add (pairs, g_strdup_printf ("%u", GPOINTER_TO_UINT (value)));
+    }
+  if (addr != NULL && replace)
+    g_hash_table_replace (self->snapshot_gen, g_strdup (addr),
+                          g_memdup2 (&self->presence_gen, sizeof self->presence_gen));
+  g_mutex_unlock (&self->lock);
+
+  g_hash_table_iter_init (&iter, by_channel);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      GPtrArray *pairs = value;
+      g_autofree char *p = herald_rck_channel_key (key, ":p");
+      g_autofree char *n = herald_rck_channel_key (key, ":n");
+      g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+
+      if (!owned_by (self, p, addr))
+        continue;
+      g_ptr_array_add (argv, (char *)"EVALSHA");
+      g_ptr_array_add (argv, (char *)herald_rck_sha (replace ? HERALD_RCK_PRESENCE_SET
+                                                             : HERALD_RCK_PRESENCE_ALIVE));
+      g_ptr_array_add (argv, (char *)"2");
+      g_ptr_array_add (argv, p);
+      g_ptr_array_add (argv, n);
+      g_ptr_array_add (argv, self->node_id);
+      g_ptr_array_add (argv, ttl);
+      for (guint i = 0; replace && i < pairs->len; i++)
+        g_ptr_array_add (argv, pairs->pdata[i]);
+      command (self, p, (int)argv->len, (const char **)argv->pdata);
+    }
+}
+
+static void
+send_connections (HeraldRedisClusterEngine *self, const char *addr)
+{
+  g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  GHashTableIter iter;
+  gpointer key;
+
+  g_mutex_lock (&self->lock);
+  g_hash_table_iter_init (&iter, self->local_conns);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    g_ptr_array_add (ids, g_strdup (key));
+  g_mutex_unlock (&self->lock);
+  for (guint i = 0; i < ids->len; i++)
+    {
+      g_autofree char *k = herald_rck_conn_key (ids->pdata[i]);
+      const char *argv[] = { "SET", k, self->node_id };
+
+      if (owned_by (self, k, addr))
+        command (self, k, 3, argv);
+    }
+}
+
+static gboolean
+on_heartbeat (gpointer user_data)
+{
+  HeraldRedisClusterEngine *self = user_data;
+
+  send_alive (self, NULL);
+  send_presence (self, NULL, FALSE);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+on_node_ready (gpointer owner, const char *addr)
+{
+  HeraldRedisClusterEngine *self = owner;
+
+  g_message (_ ("Redis Cluster master %s connected (node %s)"), addr, self->node_id);
+  send_alive (self, addr);
+  send_connections (self, addr);
+  send_presence (self, addr, TRUE);
+  reconcile_all (self);
+}
+
+static void
+on_node_down (gpointer owner, const char *addr, const char *why)
+{
+  HeraldRedisClusterEngine *self = owner;
+  GHashTableIter iter;
+  Topic *t;
+
+  g_warning (_ ("Redis Cluster master %s lost (%s): its channels are delivered locally until "
+                "it or a promoted replica answers"),
+             addr, why);
+  g_mutex_lock (&self->lock);
+  g_hash_table_iter_init (&iter, self->topics);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&t))
+    if (g_strcmp0 (t->on, addr) == 0)
+      {
+        t->state = SUB_IDLE;
+        t->primed = FALSE;
+        g_clear_pointer (&t->on, g_free);
+      }
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+static void
+on_map_changed (gpointer owner)
+{
+  HeraldRedisClusterEngine *self = owner;
+
+  /* Registrations follow the slots to their new masters. */
+  send_alive (self, NULL);
+  send_connections (self, NULL);
+  send_presence (self, NULL, TRUE);
+  reconcile_all (self);
+}
+
+static const HeraldRedisClusterPoolEvents pool_events = {
+  .node_ready = on_node_ready,
+  .node_down = on_node_down,
+  .map_changed = on_map_changed,
+  .push = on_push,
+};
+
+/* ---- operations (main thread) ---- */
+
+/* The channel's master is unreachable: this node's subscribers still get
+ * the message, with a local offset. */
+static void
+publish_locally (HeraldRedisClusterEngine *self, Op *op)
+{
+  g_autofree char *name = herald_rck_channel_key (op->a, "");
+  g_autoptr (HeraldMessage) message = NULL;
+  g_autofree char *epoch = NULL;
+  guint64 offset = 0;
+  Topic *t;
+
+  g_mutex_lock (&self->lock);
+  t = g_hash_table_lookup (self->topics, name);
+  if (t)
+    offset = ++t->last_offset;
+  epoch = g_strdup (t && t->epoch ? t->epoch : self->local_epoch);
+  g_mutex_unlock (&self->lock);
+  if (t)
+    {
+      message = herald_message_new_channel (op->a, offset, offset, epoch, op->b);
+      deliver (self, &(HeraldDelivery){ .kind = HERALD_TARGET_CHANNEL, .message = message });
+    }
+  g_task_return_int (op->task, (gssize)offset);
+}
+
+static void
+on_publish_reply (redisReply *reply, gpointer privdata)
+{
+  GTask *task = privdata;
+
+  if (reply == NULL)
+    g_task_return_new_error (task, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE,
+                             _ ("Redis connection lost during publish"));
+  else if (reply->type == REDIS_REPLY_INTEGER)
+    g_task_return_int (task, (gssize)reply->integer);
+  else
+    g_task_return_new_error (task, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE, _ ("Redis: %s"),
+                             reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+  g_object_unref (task);
+}
+
+static void
+run_publish (HeraldRedisClusterEngine *self, Op *op)
+{
+  const HeraldNamespace *ns = herald_config_namespace_for (config_of (self), op->a);
+  g_autofree char *m = herald_rck_channel_key (op->a, ":m");
+  g_autofree char *h = herald_rck_channel_key (op->a, ":h");
+  g_autofree char *topic = herald_rck_channel_key (op->a, "");
+  g_autofree char *size = g_strdup_printf ("%u", ns->history_size);
+  g_autofree char *ttl = g_strdup_printf ("%u", ns->history_ttl);
+  g_autofree char *fresh = herald_engine_new_epoch ();
+  g_autofree char *meta_ttl = g_strdup_printf ("%d", HERALD_RCK_META_TTL_S);
+  const char *argv[] = { "EVALSHA", herald_rck_sha (HERALD_RCK_PUBLISH),
+                         "2",       m,
+                         h,         op->a,
+                         op->b,     size,
+                         ttl,       fresh,
+                         meta_ttl,  topic };
+
+  if (herald_redis_cluster_pool_command (self->pool, herald_rck_slot (m), G_N_ELEMENTS (argv), argv,
+                                         NULL, on_publish_reply, op->task))
+    op->task = NULL; /* the reply completes it */
+  else
+    publish_locally (self, op);
+}
+
+static void
+run_presence (HeraldRedisClusterEngine *self, Op *op)
+{
+  g_autofree char *p = herald_rck_channel_key (op->a, ":p");
+  g_autofree char *n = herald_rck_channel_key (op->a, ":n");
+  g_autofree char *topic = herald_rck_channel_key (op->a, "");
+  g_autofree char *owner = herald_redis_cluster_pool_dup_owner (self->pool, herald_rck_slot (p));
+  g_autofree char *delta = g_strdup_printf ("%d", op->delta);
+  g_autofree char *dead = g_strdup_printf ("%d", HERALD_RCK_NODE_DEAD_S);
+  const guint64 *snap = owner ? g_hash_table_lookup (self->snapshot_gen, owner) : NULL;
+  const char *argv[] = { "EVALSHA",
+                         herald_rck_sha (HERALD_RCK_PRESENCE),
+                         "2",
+                         p,
+                         n,
+                         self->node_id,
+                         op->b ? op->b : "",
+                         delta,
+                         dead,
+                         dead,
+                         topic };
+
+  /* A change from before the master's registration is in that snapshot. */
+  if (snap != NULL && op->gen <= *snap)
+    return;
+  command (self, p, G_N_ELEMENTS (argv), argv);
+}
+
+static void
+run_op (HeraldRedisClusterEngine *self, Op *op)
+{
+  switch (op->type)
+    {
+    case OP_PUBLISH:
+      run_publish (self, op);
+      break;
+    case OP_RECONCILE:
+      reconcile_topic (self, op->a);
+      break;
+    case OP_SEND:
+      {
+        const char *argv[] = { "SPUBLISH", op->a, op->b };
+        command (self, op->a, 3, argv);
+      }
+      break;
+    case OP_CONN_OPEN:
+      {
+        g_autofree char *k = herald_rck_conn_key (op->a);
+        const char *argv[] = { "SET", k, self->node_id };
+        command (self, k, 3, argv);
+      }
+      break;
+    case OP_CONN_CLOSE:
+      {
+        g_autofree char *k = herald_rck_conn_key (op->a);
+        const char *argv[] = { "DEL", k };
+        command (self, k, 2, argv);
+      }
+      break;
+    case OP_PRESENCE:
+      run_presence (self, op);
+      break;
+    }
+}
+
+/* ---- questions to the cluster (any thread) ---- */
+
+static redisReply **
+ask (HeraldRedisClusterEngine *self, const char *key, guint n, const char *const *const *argvs,
+     const int *argcs)
+{
+  guint slot = herald_rck_slot (key);
+
+  if (!slot_up (self, slot))
+    return NULL;
+  return herald_redis_cluster_sync_run (self->sync, slot, n, argvs, argcs);
+}
+
+/* Routes @payload to the live node holding connection @id ("" only asks);
+ * returns the receivers. */
+static guint
+route_to_connection (HeraldRedisClusterEngine *self, const char *id, const char *payload)
+{
+  g_autofree char *ck = herald_rck_conn_key (id);
+  g_autofree char *nk = NULL;
+  g_autofree char *node = NULL;
+  const char *get[] = { "GET", ck };
+  const char *const *argvs[] = { get };
+  int argcs[] = { 2 };
+  redisReply **r = ask (self, ck, 1, argvs, argcs);
+  guint n = 0;
+
+  if (r == NULL)
+    return 0;
+  if (r[0]->type == REDIS_REPLY_STRING)
+    node = g_strdup (r[0]->str);
+  herald_redis_replies_free (r, 1);
+  if (node == NULL || g_str_equal (node, self->node_id))
+    return 0;
+  nk = herald_rck_node_key (node);
+  {
+    const char *exists[] = { "EXISTS", nk };
+    const char *spublish[] = { "SPUBLISH", nk, payload };
+    const char *const *argvs2[] = { exists, spublish };
+    int argcs2[] = { 2, 3 };
+    guint count = *payload != '\0' ? 2 : 1;
+
+    r = ask (self, nk, count, argvs2, argcs2);
+    if (r == NULL)
+      return 0;
+    if (herald_redis_reply_u64 (r[0]) == 0)
+      {
+        const char *del[] = { "DEL", ck };
+        const char *const *argvs3[] = { del };
+        int argcs3[] = { 2 };
+
+        herald_redis_replies_free (ask (self, ck, 1, argvs3, argcs3), 1);
+      }
+    else
+      n = count == 1 ? 1 : (guint)herald_redis_reply_u64 (r[1]);
+    herald_redis_replies_free (r, count);
+  }
+  return n;
+}
+
+/* ---- HeraldEngine ---- */
+
+static const char *
+cluster_get_name (HeraldEngine *engine)
+{
+  return "redis";
+}
+
+static char *
+cluster_dup_state (HeraldEngine *engine)
+{
+  return herald_redis_cluster_pool_dup_state (HERALD_REDIS_CLUSTER_ENGINE (engine)->pool);
+}
+
+static void
+cluster_publish_async (HeraldEngine *engine, const char *channel, const char *data_json,
+                       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  HeraldRedisClusterEngine *self = HERALD_REDIS_CLUSTER_ENGINE (engine);
+  Op *op = op_new (OP_PUBLISH, channel, data_json);
+
+  op->task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (op->task, cluster_publish_async);
+  push_op (self, op);
+}
+
+static guint
+cluster_send (HeraldEngine *engine, HeraldTargetKind kind, const char *target,
+              const char *data_json)
+{
+  HeraldRedisClusterEngine *self = HERALD_REDIS_CLUSTER_ENGINE (engine);
+  g_autoptr (HeraldMessage) message = herald_message_new_direct (data_json);
+  guint reached;
+
+  reached = deliver (self, &(HeraldDelivery){ .kind = kind, .target = target, .message = message });
+  switch (kind)
+    {
+    case HERALD_TARGET_ALL:
+    case HERALD_TARGET_USER:
+      {
+        Op *op = op_new (OP_SEND, HERALD_RCK_DIRECT_TOPIC, NULL);
+        op->b = herald_redis_direct_format (kind, self->node_id, target, data_json);
+        push_op (self, op);
+      }
+      return reached;
+    case HERALD_TARGET_CONNECTION:
+      if (reached == 0)
+        {
+          g_autofree char *p = herald_redis_direct_format (kind, self->node_id, target, data_json);
+          reached = route_to_connection (self, target, p);
+        }
+      return reached;
+    default:
+      return reached;
+    }
+}
+
+static void
+cluster_close_connection (HeraldEngine *engine, const char *id, guint16 code, const char *reason)
+{
+  HeraldRedisClusterEngine *self = HERALD_REDIS_CLUSTER_ENGINE (engine);
+  g_autofree char *payload = NULL;
+
+  if (deliver (self, &(HeraldDelivery){ .kind = HERALD_TARGET_CLOSE,
+                                        .target = id,
+                                        .close_code = code,
+                                        .close_reason = reason })
+      > 0)
+    return;
+  payload = herald_redis_direct_format_close (id, code, reason);
+  route_to_connection (self, id, payload);
+}
+
+static gboolean
+cluster_has_connection (HeraldEngine *engine, const char *id)
+{
+  return route_to_connection (HERALD_REDIS_CLUSTER_ENGINE (engine), id, "") > 0;
+}
+
+static void
+cluster_connection_opened (HeraldEngine *engine, const char *id, const char *user_id)
+{
+  HeraldRedisClusterEngine *self = HERALD_REDIS_CLUSTER_ENGINE (engine);
+
+  g_mutex_lock (&self->lock);
+  g_hash_table_replace (self->local_conns, g_strdup (id), g_strdup (user_id));
+  g_mutex_unlock (&self->lock);
+  push_op (self, op_new (OP_CONN_OPEN, id, NULL));
+}
+
+static void
+cluster_connection_closed (HeraldEngine *engine, const char *id)
+{
+  HeraldRedisClusterEngine *self = HERALD_REDIS_CLUSTER_ENGINE (engine);
+
+  g_mutex_lock (&self->lock);
+  g_hash_table_remove (self->local_conns, id);
+  g_mutex_unlock (&self->lock);
+  push_op (self, op_new (OP_CONN_CLOSE, id, NULL));
+}
+
+static void
+cluster_channel_occupied (HeraldEngine *engine, const char *channel)
+{
+  channel_ref (HERALD_REDIS_CLUSTER_ENGINE (engine), channel, +1);
+}
+
+static void
+cluster_channel_vacated (HeraldEngine *engine, const char *channel)
+{
+  channel_ref (HERALD_REDIS_CLUSTER_ENGINE (engine), channel, -1);
+}
+
+/* This node's table of presence gives its first/last connection of a user
+ * (or counts anonymous ones, @user_id NULL); the cluster-wide join/leave
+ * events come back on the channel's shard channel (or, while its master is
+ * down, are delivered locally). */
+static gboolean
+presence_adjust (HeraldRedisClusterEngine *self, const char *channel, const char *user_id,
+                 int delta)
+{
+  g_autofree char *key = user_id ? g_strconcat (channel, "\n", user_id, NULL) : g_strdup (channel);
+  gboolean changed, up = channel_up (self, channel);
+  Op *op = op_new (OP_PRESENCE, channel, user_id);
+  guint count;
+
+  g_mutex_lock (&self->lock);
+  count = GPOINTER_TO_UINT (g_hash_table_lookup (self->presence, key));
+  if (delta < 0 && count == 0)
+    {
+      g_mutex_unlock (&self->lock);
+      op_free (op);
+      return FALSE;
+    }
+  count += delta;
+  changed = delta > 0 ? count == 1 : count == 0;
+  if (count == 0)
+    g_hash_table_remove (self->presence, key);
+  else
+    g_hash_table_insert (self->presence, g_steal_pointer (&key), GUINT_TO_POINTER (count));
+  op->delta = delta;
+  op->gen = ++self->presence_gen;
+  if (changed && !up && user_id != NULL)
+    {
+      g_autoptr (HeraldMessage) event = herald_message_new_presence (channel, user_id, delta > 0);
+      deliver (self, &(HeraldDelivery){
+                         .kind = HERALD_TARGET_PRESENCE, .target = channel, .message = event });
+    }
+  g_mutex_unlock (&self->lock);
+  push_op (self, op);
+  return changed;
+}
+
+static gboolean
+cluster_presence_join (HeraldEngine *engine, const char *channel, const char *user_id)
+{
+  return presence_adjust (HERALD_REDIS_CLUSTER_ENGINE (engine), channel, user_id, +1);
+}
+
+static gboolean
+cluster_presence_leave (HeraldEngine *engine, const char *channel, const char *user_id)
+{
+  return presence_adjust (HERALD_REDIS_CLUSTER_ENGINE (engine), channel, user_id, -1);
+}
+
+static void
+cluster_presence_anonymous (HeraldEngine *engine, const char *channel, int delta)
+{
+  presence_adjust (HERALD_REDIS_CLUSTER_ENGINE (engine), channel, NULL, delta);
+}
+
+static void
+cluster_collect_presence (HeraldEngine *engine, const char *channel, GHashTable *users,
+                          guint *connections)
+{
+  HeraldRedisClusterEngine *self = HERALD_REDIS_CLUSTER_ENGINE (engine);
+  g_autofree char *p = herald_rck_channel_key (channel, ":p");
+  g_autofree char *n = herald_rck_channel_key (channel, ":n");
+  g_autofree char *dead = g_strdup_printf ("%d", HERALD_RCK_NODE_DEAD_S);
+  const char *argv[]
+      = { "EVALSHA", herald_rck_sha (HERALD_RCK_PRESENCE_QUERY), "2", p, n, self->node_id, dead };
+  const char *const *argvs[] = { argv };
+  int argcs[] = { G_N_ELEMENTS (argv) };
+  redisReply **r = ask (self, p, 1, argvs, argcs);
+
+  if (r == NULL)
+    return;
+  if (r[0]->type == REDIS_REPLY_ARRAY && r[0]->elements == 2
+      && r[0]->element[0]->type == REDIS_REPLY_ARRAY)
+    {
+      redisReply *pairs = r[0]->element[0];
+
+      for (gsize i = 0; i + 1 < pairs->elements; i += 2)
+        {
+          guint64 count = herald_redis_reply_u64 (pairs->element[i + 1]);
+
+          if (pairs->element[i]->type != REDIS_REPLY_STRING || count == 0)
+            continue;
+          g_hash_table_add (users, g_strdup (pairs->element[i]->str));
+          *connections += (guint)count;
+        }
+      *connections += (guint)herald_redis_reply_u64 (r[0]->element[1]);
+    }
+  else if (r[0]->type == REDIS_REPLY_ERROR)
+    g_warning (_ ("Redis Cluster: presence: %s"), r[0]->str);
+  herald_redis_replies_free (r, 1);
+}
+
+typedef struct
+{
+  HeraldRedisClusterEngine *self;
+  char *channel;
+} Pin;
+
+static gboolean
+unpin (gpointer user_data)
+{
+  Pin *pin = user_data;
+
+  channel_ref (pin->self, pin->channel, -1);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+pin_free (gpointer data)
+{
+  Pin *pin = data;
+  g_object_unref (pin->self);
+  g_free (pin->channel);
+  g_free (pin);
+}
+
+/* Before a history snapshot, this node must already hear the channel live
+ * (herald-redis-engine.c explains why): keep it subscribed a second and
+ * wait, bounded, for its master to confirm. */
+static gboolean
+pin_and_wait (HeraldRedisClusterEngine *self, const char *channel)
+{
+  g_autofree char *name = herald_rck_channel_key (channel, "");
+  Pin *pin = g_new0 (Pin, 1);
+  GSource *source = g_timeout_source_new (PIN_MS);
+  gint64 deadline = g_get_monotonic_time () + SUBSCRIBE_WAIT_MS * 1000;
+  guint slot = herald_rck_slot (name);
+  gboolean ok = FALSE;
+
+  pin->self = g_object_ref (self);
+  pin->channel = g_strdup (channel);
+  channel_ref (self, channel, +1);
+  g_source_set_callback (source, unpin, pin, pin_free);
+  g_source_attach (source, self->context);
+  g_source_unref (source);
+
+  g_mutex_lock (&self->lock);
+  while (!self->disposed)
+    {
+      Topic *t = g_hash_table_lookup (self->topics, name);
+
+      if (t && t->state == SUB_SUBSCRIBED)
+        {
+          ok = TRUE;
+          break;
+        }
+      g_mutex_unlock (&self->lock);
+      if (!slot_up (self, slot))
+        return FALSE;
+      g_mutex_lock (&self->lock);
+      if (!g_cond_wait_until (&self->cond, &self->lock,
+                              MIN (deadline, g_get_monotonic_time () + 100 * 1000))
+          && g_get_monotonic_time () >= deadline)
+        break;
+    }
+  g_mutex_unlock (&self->lock);
+  return ok;
+}
+
+/* The position script (it gives the channel an epoch if it has none), the
+ * history and the time, in one round trip to the channel's master. */
+static gboolean
+read_channel (HeraldRedisClusterEngine *self, const char *channel, gboolean with_history,
+              char **epoch, guint64 *offset, GPtrArray **kept, redisReply ***out)
+{
+  g_autofree char *m = herald_rck_channel_key (channel, ":m");
+  g_autofree char *h = herald_rck_channel_key (channel, ":h");
+  g_autofree char *meta_ttl = g_strdup_printf ("%d", HERALD_RCK_META_TTL_S);
+  g_autofree char *fresh = herald_engine_new_epoch ();
+  const char *a0[]
+      = { "EVALSHA", herald_rck_sha (HERALD_RCK_POSITION), "2", m, h, fresh, meta_ttl };
+  const char *a1[] = { "LRANGE", h, "0", "-1" };
+  const char *a2[] = { "TIME" };
+  const char *const *argvs[] = { a0, a1, a2 };
+  int argcs[] = { G_N_ELEMENTS (a0), 4, 1 };
+  guint n = with_history ? 3 : 1;
+  redisReply **r = ask (self, m, n, argvs, argcs);
+  redisReply *pos;
+
+  if (r == NULL)
+    return FALSE;
+  pos = r[0];
+  if (pos->type != REDIS_REPLY_ARRAY || pos->elements != 2
+      || pos->element[1]->type != REDIS_REPLY_STRING)
+    {
+      if (pos->type == REDIS_REPLY_ERROR)
+        g_warning (_ ("Redis Cluster: %s"), pos->str);
+      herald_redis_replies_free (r, n);
+      return FALSE;
+    }
+  *epoch = g_strdup (pos->element[1]->str);
+  *offset = herald_redis_reply_u64 (pos->element[0]);
+  if (with_history)
+    *kept = herald_redis_payload_parse_history (
+        r[1], herald_redis_reply_time (r[2]),
+        herald_config_namespace_for (config_of (self), channel)->history_ttl);
+  *out = r;
+  return TRUE;
+}
+
+static void
+remember_position (HeraldRedisClusterEngine *self, const char *channel, const char *epoch,
+                   guint64 offset)
+{
+  g_autofree char *name = herald_rck_channel_key (channel, "");
+  Topic *t;
+
+  g_mutex_lock (&self->lock);
+  t = g_hash_table_lookup (self->topics, name);
+  if (t)
+    {
+      if (g_strcmp0 (t->epoch, epoch) != 0)
+        {
+          g_free (t->epoch);
+          t->epoch = g_strdup (epoch);
+          t->last_offset = offset;
+        }
+      t->last_offset = MAX (t->last_offset, offset);
+      t->primed = t->state == SUB_SUBSCRIBED;
+    }
+  g_mutex_unlock (&self->lock);
+}
+
+/* What this node knows of @channel without asking (its master is down). */
+static void
+local_position (HeraldRedisClusterEngine *self, const char *channel, guint64 *offset, char **epoch)
+{
+  g_autofree char *name = herald_rck_channel_key (channel, "");
+  Topic *t;
+
+  g_mutex_lock (&self->lock);
+  t = g_hash_table_lookup (self->topics, name);
+  *offset = t ? t->last_offset : 0;
+  *epoch = g_strdup (t && t->epoch ? t->epoch : self->local_epoch);
+  g_mutex_unlock (&self->lock);
+}
+
+static HeraldRecovery *
+cluster_recover (HeraldEngine *engine, const char *channel, guint64 since, const char *epoch)
+{
+  HeraldRedisClusterEngine *self = HERALD_REDIS_CLUSTER_ENGINE (engine);
+  g_autoptr (GPtrArray) kept = NULL;
+  g_autofree char *current = NULL;
+  redisReply **replies = NULL;
+  HeraldRecovery *r;
+  guint64 top = 0;
+
+  if (!pin_and_wait (self, channel)
+      || !read_channel (self, channel, TRUE, &current, &top, &kept, &replies))
+    {
+      /* Degraded: nothing can be recovered; live delivery still works. */
+      local_position (self, channel, &top, &current);
+      r = herald_recovery_new (current);
+      r->top_offset = top;
+      return r;
+    }
+  r = herald_recovery_new (current);
+  remember_position (self, channel, current, top);
+#define KEPT(i) ((const HeraldRedisPayload *)g_ptr_array_index (kept, (i)))
+  /* A publish may run between the script and LRANGE: the list is then newer. */
+  if (kept->len > 0 && g_strcmp0 (KEPT (kept->len - 1)->epoch, current) == 0)
+    top = MAX (top, KEPT (kept->len - 1)->offset);
+  r->top_offset = top;
+  if (epoch != NULL && *epoch != '\0' && g_strcmp0 (epoch, current) != 0)
+    r->recovered = FALSE; /* history of that epoch is gone */
+  else if (since > top)
+    r->recovered = FALSE;
+  else if (since == top)
+    r->recovered = TRUE;
+  else if (kept->len == 0 || KEPT (0)->offset > since + 1)
+    r->recovered = FALSE; /* some of the missed messages were dropped */
+  else
+    {
+      r->recovered = TRUE;
+      for (guint i = 0; i < kept->len; i++)
+        if (KEPT (i)->offset > since && g_strcmp0 (KEPT (i)->epoch, current) == 0)
+          g_ptr_array_add (r->messages, herald_redis_payload_message (KEPT (i)));
+    }
+#undef KEPT
+  g_clear_pointer (&kept, g_ptr_array_unref);
+  herald_redis_replies_free (replies, 3);
+  return r;
+}
+
+/* SSE ids carry one position: a channel's offset. A stream of one channel
+ * resumes exactly; one of several cannot and is told so. */
+static HeraldRecovery *
+cluster_recover_stream (HeraldEngine *engine, const char *const *channels, const char *epoch,
+                        guint64 since_seq)
+{
+  HeraldRedisClusterEngine *self = HERALD_REDIS_CLUSTER_ENGINE (engine);
+
+  if (channels != NULL && channels[0] != NULL && channels[1] == NULL)
+    return cluster_recover (engine, channels[0], since_seq, epoch != NULL ? epoch : "-");
+  return herald_recovery_new (self->local_epoch);
+}
+
+static void
+cluster_get_position (HeraldEngine *engine, const char *channel, guint64 *offset, char **epoch)
+{
+  HeraldRedisClusterEngine *self = HERALD_REDIS_CLUSTER_ENGINE (engine);
+  g_autofree char *name = herald_rck_channel_key (channel, "");
+  g_autofree char *read_epoch = NULL;
+  guint64 top = 0;
+  redisReply **replies = NULL;
+  Topic *t;
+
+  g_mutex_lock (&self->lock);
+  t = g_hash_table_lookup (self->topics, name);
+  if (t && t->state == SUB_SUBSCRIBED && t->primed && t->epoch)
+    {
+      if (offset)
+        *offset = t->last_offset;
+      if (epoch)
+        *epoch = g_strdup (t->epoch);
+      g_mutex_unlock (&self->lock);
+      return;
+    }
+  g_mutex_unlock (&self->lock);
+
+  if (pin_and_wait (self, channel)
+      && read_channel (self, channel, FALSE, &read_epoch, &top, NULL, &replies))
+    {
+      herald_redis_replies_free (replies, 1);
+      remember_position (self, channel, read_epoch, top);
+    }
+  local_position (self, channel, &top, &read_epoch);
+  if (offset)
+    *offset = top;
+  if (epoch)
+    *epoch = g_steal_pointer (&read_epoch);
+}
+
+static char *
+cluster_dup_epoch (HeraldEngine *engine)
+{
+  return g_strdup (HERALD_REDIS_CLUSTER_ENGINE (engine)->local_epoch);
+}
+
+static gint64
+cluster_count_channels (HeraldEngine *engine)
+{
+  HeraldRedisClusterEngine *self = HERALD_REDIS_CLUSTER_ENGINE (engine);
+  GHashTableIter iter;
+  Topic *t;
+  gint64 n = 0;
+
+  g_mutex_lock (&self->lock);
+  g_hash_table_iter_init (&iter, self->topics);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&t))
+    n += t->fixed ? 0 : 1;
+  g_mutex_unlock (&self->lock);
+  return n;
+}
+
+/* ---- GObject ---- */
+
+static void
+herald_redis_cluster_engine_dispose (GObject *object)
+{
+  HeraldRedisClusterEngine *self = HERALD_REDIS_CLUSTER_ENGINE (object);
+  Op *op;
+
+  g_mutex_lock (&self->lock);
+  self->disposed = TRUE;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  herald_redis_source_clear (&self->heartbeat_source);
+  g_clear_pointer (&self->sync, herald_redis_cluster_sync_free);
+  g_clear_pointer (&self->pool, herald_redis_cluster_pool_free);
+  g_mutex_lock (&self->lock);
+  herald_redis_source_clear (&self->drain_source);
+  while ((op = g_queue_pop_head (&self->ops)) != NULL)
+    {
+      if (op->task)
+        g_task_return_new_error (op->task, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE,
+                                 _ ("shutting down"));
+      op_free (op);
+    }
+  g_mutex_unlock (&self->lock);
+  G_OBJECT_CLASS (herald_redis_cluster_engine_parent_class)->dispose (object);
+}
+
+static void
+herald_redis_cluster_engine_finalize (GObject *object)
+{
+  HeraldRedisClusterEngine *self = HERALD_REDIS_CLUSTER_ENGINE (object);
+
+  g_strfreev (self->seeds);
+  g_free (self->node_id);
+  g_free (self->local_epoch);
+  g_hash_table_unref (self->topics);
+  g_hash_table_unref (self->local_conns);
+  g_hash_table_unref (self->presence);
+  g_hash_table_unref (self->snapshot_gen);
+  g_main_context_unref (self->context);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
+  G_OBJECT_CLASS (herald_redis_cluster_engine_parent_class)->finalize (object);
+}
+
+static void
+herald_redis_cluster_engine_class_init (HeraldRedisClusterEngineClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  HeraldEngineClass *engine_class = HERALD_ENGINE_CLASS (klass);
+
+  object_class->dispose = herald_redis_cluster_engine_dispose;
+  object_class->finalize = herald_redis_cluster_engine_finalize;
+  engine_class->get_name = cluster_get_name;
+  engine_class->dup_state = cluster_dup_state;
+  engine_class->publish_async = cluster_publish_async;
+  engine_class->send = cluster_send;
+  engine_class->close_connection = cluster_close_connection;
+  engine_class->recover = cluster_recover;
+  engine_class->recover_stream = cluster_recover_stream;
+  engine_class->dup_epoch = cluster_dup_epoch;
+  engine_class->get_position = cluster_get_position;
+  engine_class->presence_join = cluster_presence_join;
+  engine_class->presence_leave = cluster_presence_leave;
+  engine_class->collect_presence = cluster_collect_presence;
+  engine_class->presence_anonymous = cluster_presence_anonymous;
+  engine_class->channel_occupied = cluster_channel_occupied;
+  engine_class->channel_vacated = cluster_channel_vacated;
+  engine_class->connection_opened = cluster_connection_opened;
+  engine_class->connection_closed = cluster_connection_closed;
+  engine_class->has_connection = cluster_has_connection;
+  engine_class->count_channels = cluster_count_channels;
+}
+
+static void
+herald_redis_cluster_engine_init (HeraldRedisClusterEngine *self)
+{
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
+  self->topics = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, topic_free);
+  self->local_conns = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->presence = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->snapshot_gen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->context = g_main_context_ref_thread_default ();
+  self->local_epoch = herald_engine_new_epoch ();
+}
+
+/**
+ * herald_redis_cluster_engine_new:
+ * @config: the configuration (history, [redis] password)
+ * @seeds: HOST:PORT of cluster nodes, at least one
+ *
+ * Returns: (transfer full): the engine, not yet connected, or %NULL when a
+ *   seed is malformed
+ */
+HeraldEngine *
+herald_redis_cluster_engine_new (HeraldConfig *config, const char *const *seeds, GError **error)
+{
+  HeraldRedisClusterEngine *self;
+
+  g_return_val_if_fail (seeds != NULL, NULL);
+  if (seeds[0] == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, _ ("no seed given"));
+      return NULL;
+    }
+  for (gsize i = 0; seeds[i] != NULL; i++)
+    if (!herald_redis_split_addr (seeds[i], NULL, NULL))
+      {
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, _ ("“%s” is not HOST:PORT"),
+                     seeds[i]);
+        return NULL;
+      }
+  self = g_object_new (HERALD_TYPE_REDIS_CLUSTER_ENGINE, "config", config, NULL);
+  self->seeds = g_strdupv ((char **)seeds);
+  self->pool
+      = herald_redis_cluster_pool_new (seeds, herald_config_get_redis_password (config),
+                                       herald_rck_scripts (), self->context, &pool_events, self);
+  self->sync
+      = herald_redis_cluster_sync_new (self->pool, herald_config_get_redis_password (config));
+  return HERALD_ENGINE (self);
+}
+
+/**
+ * herald_redis_cluster_engine_start:
+ * @node_id: this node's id (the hub's)
+ *
+ * Starts reading the slot map and connecting; until the masters answer,
+ * the engine is degraded.
+ */
+void
+herald_redis_cluster_engine_start (HeraldRedisClusterEngine *self, const char *node_id)
+{
+  const char *fixed[2] = { HERALD_RCK_DIRECT_TOPIC, NULL };
+  g_autofree char *node_topic = NULL;
+
+  g_return_if_fail (HERALD_IS_REDIS_CLUSTER_ENGINE (self) && self->node_id == NULL);
+  self->node_id = g_strdup (node_id);
+  node_topic = herald_rck_node_key (node_id);
+  fixed[1] = node_topic;
+  g_mutex_lock (&self->lock);
+  for (guint i = 0; i < G_N_ELEMENTS (fixed); i++)
+    topic_get_locked (self, fixed[i])->fixed = TRUE;
+  g_mutex_unlock (&self->lock);
+  self->heartbeat_source = g_timeout_source_new_seconds (HERALD_RCK_HEARTBEAT_S);
+  g_source_set_callback (self->heartbeat_source, on_heartbeat, self, NULL);
+  g_source_attach (self->heartbeat_source, self->context);
+  herald_redis_cluster_pool_start (self->pool);
+}
