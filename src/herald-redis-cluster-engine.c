@@ -11,10 +11,9 @@
  * offset (per channel and epoch), keeps the payload in the channel's
  * history and SPUBLISHes it on the channel's shard channel, which every node
  * with subscribers SSUBSCRIBEs on the slot's master. Keys, channels and
- * scripts: herald-redis-cluster-keys.h. A master that is down or failing
- * over degrades only the channels in its slots: their publishes are
- * delivered locally, and everything resumes when the map shows a
- * master for them again.
+ * scripts: herald-redis-cluster-keys.h. A master down or failing over
+ * degrades only its slots' channels (delivered locally) until the map shows
+ * a master for them again.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -24,6 +23,7 @@
 #include <glib/gi18n.h>
 
 #include "herald-error.h"
+#include "herald-redis-cluster-ask.h"
 #include "herald-redis-cluster-engine.h"
 #include "herald-redis-cluster-keys.h"
 #include "herald-redis-cluster-pool.h"
@@ -135,12 +135,6 @@ op_new (OpType type, const char *a, const char *b)
   return op;
 }
 
-static HeraldConfig *
-config_of (HeraldRedisClusterEngine *self)
-{
-  return herald_engine_get_config (HERALD_ENGINE (self));
-}
-
 static guint
 deliver (HeraldRedisClusterEngine *self, const HeraldDelivery *delivery)
 {
@@ -151,13 +145,6 @@ static gboolean
 slot_up (HeraldRedisClusterEngine *self, guint slot)
 {
   return herald_redis_cluster_pool_slot_ready (self->pool, slot);
-}
-
-static gboolean
-channel_up (HeraldRedisClusterEngine *self, const char *channel)
-{
-  g_autofree char *topic = herald_rck_channel_key (channel, "");
-  return slot_up (self, herald_rck_slot (topic));
 }
 
 /* ---- the work queue: any thread → main context ---- */
@@ -448,13 +435,6 @@ on_push (gpointer owner, const char *addr, redisReply *reply)
 
 /* ---- registration with the masters (main thread) ---- */
 
-static gboolean
-owned_by (HeraldRedisClusterEngine *self, const char *key, const char *addr)
-{
-  g_autofree char *owner = herald_redis_cluster_pool_dup_owner (self->pool, herald_rck_slot (key));
-  return addr == NULL || g_strcmp0 (owner, addr) == 0;
-}
-
 static void
 command (HeraldRedisClusterEngine *self, const char *key, int argc, const char **argv)
 {
@@ -462,76 +442,42 @@ command (HeraldRedisClusterEngine *self, const char *key, int argc, const char *
                                      NULL);
 }
 
-static void
-send_alive (HeraldRedisClusterEngine *self, const char *addr)
-{
-  g_autofree char *key = herald_rck_node_key (self->node_id);
-  g_autofree char *ttl = g_strdup_printf ("%d", HERALD_RCK_NODE_DEAD_S);
-  const char *argv[] = { "SET", key, "1", "EX", ttl };
-
-  if (owned_by (self, key, addr))
-    command (self, key, G_N_ELEMENTS (argv), argv);
-}
-
 /* The presence entries of this node for the channels whose slots @addr
  * holds (NULL: all): replaced (@replace) or kept alive. */
 static void
 send_presence (HeraldRedisClusterEngine *self, const char *addr, gboolean replace)
 {
-  g_autoptr (GHashTable) by_channel
-      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
-  g_autofree char *ttl = g_strdup_printf ("%d", HERALD_RCK_NODE_DEAD_S);
+  g_autoptr (GHashTable) by_channel = NULL;
   GHashTableIter iter;
   gpointer key, value;
+  guint64 gen;
 
   g_mutex_lock (&self->lock);
-  g_hash_table_iter_init (&iter, self->presence);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    {
-      gsize cut = strcspn (key, "\n");
-      g_autofree char *channel = g_strndup (key, cut);
-      GPtrArray *pairs = g_hash_table_lookup (by_channel, channel);
-
-      if (pairs == NULL)
-        {
-          pairs = g_ptr_array_new_with_free_func (g_free);
-          g_hash_table_insert (by_channel, g_strdup (channel), pairs);
-        }
-      g_ptr_array_add (pairs,
-                       g_strdup (((const char *)key)[cut] ? (const char *)key + cut + 1 : ""));
-      g_ptr_array_add (pairs, g_strdup_printf ("%u", GPOINTER_TO_UINT (value)));
-    }
-  if (addr != NULL && replace)
-    g_hash_table_replace (self->snapshot_gen, g_strdup (addr),
-                          g_memdup2 (&self->presence_gen, sizeof self->presence_gen));
+  by_channel = herald_rck_group_presence (self->presence);
+  gen = self->presence_gen;
   g_mutex_unlock (&self->lock);
+  if (addr != NULL && replace)
+    g_hash_table_replace (self->snapshot_gen, g_strdup (addr), g_memdup2 (&gen, sizeof gen));
 
   g_hash_table_iter_init (&iter, by_channel);
   while (g_hash_table_iter_next (&iter, &key, &value))
     {
-      GPtrArray *pairs = value;
       g_autofree char *p = herald_rck_channel_key (key, ":p");
-      g_autofree char *n = herald_rck_channel_key (key, ":n");
-      g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+      g_autofree char *owner
+          = herald_redis_cluster_pool_dup_owner (self->pool, herald_rck_slot (p));
 
-      if (!owned_by (self, p, addr))
+      if (addr != NULL && g_strcmp0 (owner, addr) != 0)
         continue;
-      g_ptr_array_add (argv, (char *)"EVALSHA");
-      g_ptr_array_add (argv, (char *)herald_rck_sha (replace ? HERALD_RCK_PRESENCE_SET
-                                                             : HERALD_RCK_PRESENCE_ALIVE));
-      g_ptr_array_add (argv, (char *)"2");
-      g_ptr_array_add (argv, p);
-      g_ptr_array_add (argv, n);
-      g_ptr_array_add (argv, self->node_id);
-      g_ptr_array_add (argv, ttl);
-      for (guint i = 0; replace && i < pairs->len; i++)
-        g_ptr_array_add (argv, pairs->pdata[i]);
-      command (self, p, (int)argv->len, (const char **)argv->pdata);
+      if (replace && addr == NULL && owner != NULL)
+        g_hash_table_replace (self->snapshot_gen, g_strdup (owner), g_memdup2 (&gen, sizeof gen));
+      herald_rck_send_presence (self->pool, self->node_id, key, replace ? value : NULL);
     }
 }
 
+/* This node's liveness and its connections, where @addr (NULL: any
+ * master) holds their slots. */
 static void
-send_connections (HeraldRedisClusterEngine *self, const char *addr)
+send_registration (HeraldRedisClusterEngine *self, const char *addr, gboolean connections)
 {
   g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
   GHashTableIter iter;
@@ -539,17 +485,10 @@ send_connections (HeraldRedisClusterEngine *self, const char *addr)
 
   g_mutex_lock (&self->lock);
   g_hash_table_iter_init (&iter, self->local_conns);
-  while (g_hash_table_iter_next (&iter, &key, NULL))
+  while (connections && g_hash_table_iter_next (&iter, &key, NULL))
     g_ptr_array_add (ids, g_strdup (key));
   g_mutex_unlock (&self->lock);
-  for (guint i = 0; i < ids->len; i++)
-    {
-      g_autofree char *k = herald_rck_conn_key (ids->pdata[i]);
-      const char *argv[] = { "SET", k, self->node_id };
-
-      if (owned_by (self, k, addr))
-        command (self, k, 3, argv);
-    }
+  herald_rck_send_registration (self->pool, self->node_id, ids, addr);
 }
 
 static gboolean
@@ -557,7 +496,7 @@ on_heartbeat (gpointer user_data)
 {
   HeraldRedisClusterEngine *self = user_data;
 
-  send_alive (self, NULL);
+  send_registration (self, NULL, FALSE);
   send_presence (self, NULL, FALSE);
   return G_SOURCE_CONTINUE;
 }
@@ -568,8 +507,7 @@ on_node_ready (gpointer owner, const char *addr)
   HeraldRedisClusterEngine *self = owner;
 
   g_message (_ ("Redis Cluster master %s connected (node %s)"), addr, self->node_id);
-  send_alive (self, addr);
-  send_connections (self, addr);
+  send_registration (self, addr, TRUE);
   send_presence (self, addr, TRUE);
   reconcile_all (self);
 }
@@ -603,8 +541,7 @@ on_map_changed (gpointer owner)
   HeraldRedisClusterEngine *self = owner;
 
   /* Registrations follow the slots to their new masters. */
-  send_alive (self, NULL);
-  send_connections (self, NULL);
+  send_registration (self, NULL, TRUE);
   send_presence (self, NULL, TRUE);
   reconcile_all (self);
 }
@@ -644,41 +581,12 @@ publish_locally (HeraldRedisClusterEngine *self, Op *op)
 }
 
 static void
-on_publish_reply (redisReply *reply, gpointer privdata)
-{
-  GTask *task = privdata;
-
-  if (reply == NULL)
-    g_task_return_new_error (task, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE,
-                             _ ("Redis connection lost during publish"));
-  else if (reply->type == REDIS_REPLY_INTEGER)
-    g_task_return_int (task, (gssize)reply->integer);
-  else
-    g_task_return_new_error (task, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE, _ ("Redis: %s"),
-                             reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
-  g_object_unref (task);
-}
-
-static void
 run_publish (HeraldRedisClusterEngine *self, Op *op)
 {
-  const HeraldNamespace *ns = herald_config_namespace_for (config_of (self), op->a);
-  g_autofree char *m = herald_rck_channel_key (op->a, ":m");
-  g_autofree char *h = herald_rck_channel_key (op->a, ":h");
-  g_autofree char *topic = herald_rck_channel_key (op->a, "");
-  g_autofree char *size = g_strdup_printf ("%u", ns->history_size);
-  g_autofree char *ttl = g_strdup_printf ("%u", ns->history_ttl);
-  g_autofree char *fresh = herald_engine_new_epoch ();
-  g_autofree char *meta_ttl = g_strdup_printf ("%d", HERALD_RCK_META_TTL_S);
-  const char *argv[] = { "EVALSHA", herald_rck_sha (HERALD_RCK_PUBLISH),
-                         "2",       m,
-                         h,         op->a,
-                         op->b,     size,
-                         ttl,       fresh,
-                         meta_ttl,  topic };
+  const HeraldNamespace *ns
+      = herald_config_namespace_for (herald_engine_get_config (HERALD_ENGINE (self)), op->a);
 
-  if (herald_redis_cluster_pool_command (self->pool, herald_rck_slot (m), G_N_ELEMENTS (argv), argv,
-                                         NULL, on_publish_reply, op->task))
+  if (herald_rck_publish (self->pool, op->a, op->b, ns->history_size, ns->history_ttl, op->task))
     op->task = NULL; /* the reply completes it */
   else
     publish_locally (self, op);
@@ -751,64 +659,6 @@ run_op (HeraldRedisClusterEngine *self, Op *op)
 
 /* ---- questions to the cluster (any thread) ---- */
 
-static redisReply **
-ask (HeraldRedisClusterEngine *self, const char *key, guint n, const char *const *const *argvs,
-     const int *argcs)
-{
-  guint slot = herald_rck_slot (key);
-
-  if (!slot_up (self, slot))
-    return NULL;
-  return herald_redis_cluster_sync_run (self->sync, slot, n, argvs, argcs);
-}
-
-/* Routes @payload to the live node holding connection @id ("" only asks);
- * returns the receivers. */
-static guint
-route_to_connection (HeraldRedisClusterEngine *self, const char *id, const char *payload)
-{
-  g_autofree char *ck = herald_rck_conn_key (id);
-  g_autofree char *nk = NULL;
-  g_autofree char *node = NULL;
-  const char *get[] = { "GET", ck };
-  const char *const *argvs[] = { get };
-  int argcs[] = { 2 };
-  redisReply **r = ask (self, ck, 1, argvs, argcs);
-  guint n = 0;
-
-  if (r == NULL)
-    return 0;
-  if (r[0]->type == REDIS_REPLY_STRING)
-    node = g_strdup (r[0]->str);
-  herald_redis_replies_free (r, 1);
-  if (node == NULL || g_str_equal (node, self->node_id))
-    return 0;
-  nk = herald_rck_node_key (node);
-  {
-    const char *exists[] = { "EXISTS", nk };
-    const char *spublish[] = { "SPUBLISH", nk, payload };
-    const char *const *argvs2[] = { exists, spublish };
-    int argcs2[] = { 2, 3 };
-    guint count = *payload != '\0' ? 2 : 1;
-
-    r = ask (self, nk, count, argvs2, argcs2);
-    if (r == NULL)
-      return 0;
-    if (herald_redis_reply_u64 (r[0]) == 0)
-      {
-        const char *del[] = { "DEL", ck };
-        const char *const *argvs3[] = { del };
-        int argcs3[] = { 2 };
-
-        herald_redis_replies_free (ask (self, ck, 1, argvs3, argcs3), 1);
-      }
-    else
-      n = count == 1 ? 1 : (guint)herald_redis_reply_u64 (r[1]);
-    herald_redis_replies_free (r, count);
-  }
-  return n;
-}
-
 /* ---- HeraldEngine ---- */
 
 static const char *
@@ -858,7 +708,7 @@ cluster_send (HeraldEngine *engine, HeraldTargetKind kind, const char *target,
       if (reached == 0)
         {
           g_autofree char *p = herald_redis_direct_format (kind, self->node_id, target, data_json);
-          reached = route_to_connection (self, target, p);
+          reached = herald_rck_ask_route (self->sync, self->node_id, target, p);
         }
       return reached;
     default:
@@ -879,13 +729,15 @@ cluster_close_connection (HeraldEngine *engine, const char *id, guint16 code, co
       > 0)
     return;
   payload = herald_redis_direct_format_close (id, code, reason);
-  route_to_connection (self, id, payload);
+  herald_rck_ask_route (self->sync, self->node_id, id, payload);
 }
 
 static gboolean
 cluster_has_connection (HeraldEngine *engine, const char *id)
 {
-  return route_to_connection (HERALD_REDIS_CLUSTER_ENGINE (engine), id, "") > 0;
+  HeraldRedisClusterEngine *self = HERALD_REDIS_CLUSTER_ENGINE (engine);
+
+  return herald_rck_ask_route (self->sync, self->node_id, id, "") > 0;
 }
 
 static void
@@ -931,7 +783,8 @@ presence_adjust (HeraldRedisClusterEngine *self, const char *channel, const char
                  int delta)
 {
   g_autofree char *key = user_id ? g_strconcat (channel, "\n", user_id, NULL) : g_strdup (channel);
-  gboolean changed, up = channel_up (self, channel);
+  g_autofree char *topic = herald_rck_channel_key (channel, "");
+  gboolean changed, up = slot_up (self, herald_rck_slot (topic));
   Op *op = op_new (OP_PRESENCE, channel, user_id);
   guint count;
 
@@ -985,36 +838,8 @@ cluster_collect_presence (HeraldEngine *engine, const char *channel, GHashTable 
                           guint *connections)
 {
   HeraldRedisClusterEngine *self = HERALD_REDIS_CLUSTER_ENGINE (engine);
-  g_autofree char *p = herald_rck_channel_key (channel, ":p");
-  g_autofree char *n = herald_rck_channel_key (channel, ":n");
-  g_autofree char *dead = g_strdup_printf ("%d", HERALD_RCK_NODE_DEAD_S);
-  const char *argv[]
-      = { "EVALSHA", herald_rck_sha (HERALD_RCK_PRESENCE_QUERY), "2", p, n, self->node_id, dead };
-  const char *const *argvs[] = { argv };
-  int argcs[] = { G_N_ELEMENTS (argv) };
-  redisReply **r = ask (self, p, 1, argvs, argcs);
 
-  if (r == NULL)
-    return;
-  if (r[0]->type == REDIS_REPLY_ARRAY && r[0]->elements == 2
-      && r[0]->element[0]->type == REDIS_REPLY_ARRAY)
-    {
-      redisReply *pairs = r[0]->element[0];
-
-      for (gsize i = 0; i + 1 < pairs->elements; i += 2)
-        {
-          guint64 count = herald_redis_reply_u64 (pairs->element[i + 1]);
-
-          if (pairs->element[i]->type != REDIS_REPLY_STRING || count == 0)
-            continue;
-          g_hash_table_add (users, g_strdup (pairs->element[i]->str));
-          *connections += (guint)count;
-        }
-      *connections += (guint)herald_redis_reply_u64 (r[0]->element[1]);
-    }
-  else if (r[0]->type == REDIS_REPLY_ERROR)
-    g_warning (_ ("Redis Cluster: presence: %s"), r[0]->str);
-  herald_redis_replies_free (r, 1);
+  herald_rck_ask_presence (self->sync, self->node_id, channel, users, connections);
 }
 
 typedef struct
@@ -1084,47 +909,6 @@ pin_and_wait (HeraldRedisClusterEngine *self, const char *channel)
   return ok;
 }
 
-/* The position script (it gives the channel an epoch if it has none), the
- * history and the time, in one round trip to the channel's master. */
-static gboolean
-read_channel (HeraldRedisClusterEngine *self, const char *channel, gboolean with_history,
-              char **epoch, guint64 *offset, GPtrArray **kept, redisReply ***out)
-{
-  g_autofree char *m = herald_rck_channel_key (channel, ":m");
-  g_autofree char *h = herald_rck_channel_key (channel, ":h");
-  g_autofree char *meta_ttl = g_strdup_printf ("%d", HERALD_RCK_META_TTL_S);
-  g_autofree char *fresh = herald_engine_new_epoch ();
-  const char *a0[]
-      = { "EVALSHA", herald_rck_sha (HERALD_RCK_POSITION), "2", m, h, fresh, meta_ttl };
-  const char *a1[] = { "LRANGE", h, "0", "-1" };
-  const char *a2[] = { "TIME" };
-  const char *const *argvs[] = { a0, a1, a2 };
-  int argcs[] = { G_N_ELEMENTS (a0), 4, 1 };
-  guint n = with_history ? 3 : 1;
-  redisReply **r = ask (self, m, n, argvs, argcs);
-  redisReply *pos;
-
-  if (r == NULL)
-    return FALSE;
-  pos = r[0];
-  if (pos->type != REDIS_REPLY_ARRAY || pos->elements != 2
-      || pos->element[1]->type != REDIS_REPLY_STRING)
-    {
-      if (pos->type == REDIS_REPLY_ERROR)
-        g_warning (_ ("Redis Cluster: %s"), pos->str);
-      herald_redis_replies_free (r, n);
-      return FALSE;
-    }
-  *epoch = g_strdup (pos->element[1]->str);
-  *offset = herald_redis_reply_u64 (pos->element[0]);
-  if (with_history)
-    *kept = herald_redis_payload_parse_history (
-        r[1], herald_redis_reply_time (r[2]),
-        herald_config_namespace_for (config_of (self), channel)->history_ttl);
-  *out = r;
-  return TRUE;
-}
-
 static void
 remember_position (HeraldRedisClusterEngine *self, const char *channel, const char *epoch,
                    guint64 offset)
@@ -1166,46 +950,23 @@ static HeraldRecovery *
 cluster_recover (HeraldEngine *engine, const char *channel, guint64 since, const char *epoch)
 {
   HeraldRedisClusterEngine *self = HERALD_REDIS_CLUSTER_ENGINE (engine);
-  g_autoptr (GPtrArray) kept = NULL;
+  guint ttl = herald_config_namespace_for (herald_engine_get_config (HERALD_ENGINE (self)), channel)
+                  ->history_ttl;
   g_autofree char *current = NULL;
-  redisReply **replies = NULL;
-  HeraldRecovery *r;
+  HeraldRecovery *r = herald_recovery_new (NULL);
   guint64 top = 0;
 
-  if (!pin_and_wait (self, channel)
-      || !read_channel (self, channel, TRUE, &current, &top, &kept, &replies))
+  if (pin_and_wait (self, channel)
+      && herald_rck_ask_recover (self->sync, channel, since, epoch, ttl, r))
     {
-      /* Degraded: nothing can be recovered; live delivery still works. */
-      local_position (self, channel, &top, &current);
-      r = herald_recovery_new (current);
-      r->top_offset = top;
+      remember_position (self, channel, r->epoch, r->top_offset);
       return r;
     }
-  r = herald_recovery_new (current);
-  remember_position (self, channel, current, top);
-#define KEPT(i) ((const HeraldRedisPayload *)g_ptr_array_index (kept, (i)))
-  /* A publish may run between the script and LRANGE: the list is then newer. */
-  if (kept->len > 0 && g_strcmp0 (KEPT (kept->len - 1)->epoch, current) == 0)
-    top = MAX (top, KEPT (kept->len - 1)->offset);
+  /* Degraded: nothing can be recovered; live delivery still works. */
+  local_position (self, channel, &top, &current);
+  g_free (r->epoch);
+  r->epoch = g_steal_pointer (&current);
   r->top_offset = top;
-  if (epoch != NULL && *epoch != '\0' && g_strcmp0 (epoch, current) != 0)
-    r->recovered = FALSE; /* history of that epoch is gone */
-  else if (since > top)
-    r->recovered = FALSE;
-  else if (since == top)
-    r->recovered = TRUE;
-  else if (kept->len == 0 || KEPT (0)->offset > since + 1)
-    r->recovered = FALSE; /* some of the missed messages were dropped */
-  else
-    {
-      r->recovered = TRUE;
-      for (guint i = 0; i < kept->len; i++)
-        if (KEPT (i)->offset > since && g_strcmp0 (KEPT (i)->epoch, current) == 0)
-          g_ptr_array_add (r->messages, herald_redis_payload_message (KEPT (i)));
-    }
-#undef KEPT
-  g_clear_pointer (&kept, g_ptr_array_unref);
-  herald_redis_replies_free (replies, 3);
   return r;
 }
 
@@ -1229,7 +990,6 @@ cluster_get_position (HeraldEngine *engine, const char *channel, guint64 *offset
   g_autofree char *name = herald_rck_channel_key (channel, "");
   g_autofree char *read_epoch = NULL;
   guint64 top = 0;
-  redisReply **replies = NULL;
   Topic *t;
 
   g_mutex_lock (&self->lock);
@@ -1246,11 +1006,9 @@ cluster_get_position (HeraldEngine *engine, const char *channel, guint64 *offset
   g_mutex_unlock (&self->lock);
 
   if (pin_and_wait (self, channel)
-      && read_channel (self, channel, FALSE, &read_epoch, &top, NULL, &replies))
-    {
-      herald_redis_replies_free (replies, 1);
-      remember_position (self, channel, read_epoch, top);
-    }
+      && herald_rck_ask_position (self->sync, channel, &read_epoch, &top))
+    remember_position (self, channel, read_epoch, top);
+  g_clear_pointer (&read_epoch, g_free);
   local_position (self, channel, &top, &read_epoch);
   if (offset)
     *offset = top;

@@ -135,7 +135,8 @@ herald_redis_cluster_sync_run (HeraldRedisClusterSync *self, guint slot, guint n
   gboolean asking = FALSE;
 
   g_return_val_if_fail (n > 0, NULL);
-  if (addr == NULL)
+  /* A master that is down would cost a connect timeout each time. */
+  if (addr == NULL || !herald_redis_cluster_pool_slot_ready (self->pool, slot))
     return NULL;
   g_mutex_lock (&self->lock);
   for (guint attempt = 0; attempt <= MAX_REDIRECTS; attempt++)
