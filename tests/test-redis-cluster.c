@@ -21,12 +21,13 @@
 #define SECRET "s3cret"
 #define PASSWORD "cluster-pass"
 #define N_MASTERS 3
+#define REPLICA N_MASTERS /* fx.port[REPLICA]: a replica of master 1 */
 #define N_CHANNELS 9
 
 static struct
 {
-  GSubprocess *redis[N_MASTERS];
-  guint16 port[N_MASTERS];
+  GSubprocess *redis[N_MASTERS + 1];
+  guint16 port[N_MASTERS + 1];
   char *dir;
   HeraldTestNode a, b;
 } fx;
@@ -126,6 +127,38 @@ create_cluster (void)
   g_assert_cmpint (done, ==, 1);
   for (guint m = 0; m < N_MASTERS; m++)
     HERALD_TEST_WAIT_UNTIL (cluster_ok (m), 10000);
+}
+
+static gboolean
+info_has (guint m, const char *section, const char *what)
+{
+  g_autofree char *info = redis_string (m, section);
+  return info != NULL && strstr (info, what) != NULL;
+}
+
+static gboolean
+replicate (const char *master_id)
+{
+  redisReply *r = redis_cmd (REPLICA, "CLUSTER REPLICATE %s", master_id);
+  gboolean ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+
+  if (r)
+    freeReplyObject (r);
+  return ok;
+}
+
+/* A fourth server joins as master 1's replica, in sync before it returns */
+static void
+add_replica (void)
+{
+  g_autofree char *master_id = redis_string (1, "CLUSTER MYID");
+
+  fx.port[REPLICA] = herald_test_free_port ();
+  start_master (REPLICA);
+  freeReplyObject (redis_cmd (REPLICA, "CLUSTER MEET 127.0.0.1 %u", fx.port[0]));
+  HERALD_TEST_WAIT_UNTIL (info_has (REPLICA, "CLUSTER INFO", "cluster_known_nodes:4"), 10000);
+  HERALD_TEST_WAIT_UNTIL (replicate (master_id), 10000);
+  HERALD_TEST_WAIT_UNTIL (info_has (REPLICA, "INFO replication", "master_link_status:up"), 10000);
 }
 
 /* The master (index) that owns @key's slot, as the cluster says */
@@ -658,6 +691,58 @@ test_master_down (void)
   herald_test_client_free (on_b);
 }
 
+/* Master 1 dies; its replica is promoted: the nodes follow the failover
+ * by themselves, and since the replica had every write, the channel keeps
+ * its epoch and offsets and a resume is recovered across it */
+static void
+test_failover (void)
+{
+  g_autofree char *channel = channel_on ("fo", 1);
+  g_autofree char *topic = herald_rck_channel_key (channel, "");
+  g_autofree char *meta = herald_rck_channel_key (channel, ":m");
+  g_autofree char *epoch = NULL;
+  HeraldTestClient *on_a = herald_test_node_ws_open (&fx.a, NULL, NULL);
+  HeraldTestClient *on_b = herald_test_node_ws_open (&fx.b, NULL, NULL);
+  g_autoptr (GPtrArray) messages
+      = g_ptr_array_new_with_free_func ((GDestroyNotify)json_object_unref);
+  g_autoptr (JsonObject) done = NULL;
+  HeraldTestClient *client = NULL;
+
+  add_replica ();
+  herald_test_ws_subscribe (on_a, channel);
+  herald_test_ws_subscribe (on_b, channel);
+  for (guint i = 1; i <= 3; i++)
+    {
+      g_autofree char *data = g_strdup_printf ("{\"n\":%u}", i);
+      g_assert_cmpuint (herald_test_node_publish (&fx.a, channel, data), ==, i);
+      json_object_unref (herald_test_ws_read_type (on_a, "message"));
+      json_object_unref (herald_test_ws_read_type (on_b, "message"));
+    }
+  epoch = redis_string (1, "HGET %s epoch", meta);
+  freeReplyObject (redis_cmd (1, "WAIT 1 2000"));
+
+  herald_test_redis_stop (&fx.redis[1]);
+  HERALD_TEST_WAIT_UNTIL (info_has (REPLICA, "INFO replication", "role:master"), 15000);
+  HERALD_TEST_WAIT_UNTIL (herald_test_node_healthy (&fx.a) && herald_test_node_healthy (&fx.b),
+                          10000);
+  HERALD_TEST_WAIT_UNTIL (shardnumsub (REPLICA, topic) == 2, 5000);
+  g_assert_cmpuint (herald_test_node_publish (&fx.b, channel, "{\"n\":4}"), ==, 4);
+  {
+    g_autoptr (JsonObject) ma = herald_test_ws_read_type (on_a, "message");
+    g_autoptr (JsonObject) mb = herald_test_ws_read_type (on_b, "message");
+
+    g_assert_cmpint (message_n (ma), ==, 4);
+    g_assert_cmpint (message_n (mb), ==, 4);
+  }
+  done = resume (&fx.b, channel, 1, epoch, &client, messages);
+  g_assert_true (json_object_get_boolean_member (done, "recovered"));
+  g_assert_cmpstr (herald_test_json_get_string (done, "epoch"), ==, epoch);
+  g_assert_cmpuint (messages->len, ==, 3);
+  herald_test_client_free (client);
+  herald_test_client_free (on_a);
+  herald_test_client_free (on_b);
+}
+
 static gboolean
 tick (gpointer data)
 {
@@ -709,11 +794,12 @@ main (int argc, char **argv)
   g_test_add_func ("/redis-cluster/recovery", test_recovery);
   g_test_add_func ("/redis-cluster/moved", test_moved);
   g_test_add_func ("/redis-cluster/master-down", test_master_down);
+  g_test_add_func ("/redis-cluster/failover", test_failover);
   status = g_test_run ();
 
   herald_test_node_stop (&fx.a);
   herald_test_node_stop (&fx.b);
-  for (guint m = 0; m < N_MASTERS; m++)
+  for (guint m = 0; m <= REPLICA; m++)
     if (fx.redis[m] != NULL)
       herald_test_redis_stop (&fx.redis[m]);
   {
