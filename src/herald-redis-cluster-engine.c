@@ -24,7 +24,7 @@
 
 #include "herald-error.h"
 #include "herald-redis-cluster-ask.h"
-#include "herald-redis-cluster-engine.h"
+#include "herald-redis-cluster-engine-private.h"
 #include "herald-redis-cluster-keys.h"
 #include "herald-redis-cluster-pool.h"
 #include "herald-redis-cluster-sync.h"
@@ -36,27 +36,6 @@
 
 #define PIN_MS 1000
 #define SUBSCRIBE_WAIT_MS 1000
-
-typedef enum
-{
-  SUB_IDLE,
-  SUB_SUBSCRIBING,
-  SUB_SUBSCRIBED,
-} SubState;
-
-/* A shard channel this node listens to: a Herald channel's, or one of
- * Herald's own (fixed). */
-typedef struct
-{
-  guint slot;
-  guint refs; /* workers (and recoveries) that need it */
-  gboolean fixed;
-  SubState state;
-  char *on;            /* the master it is (being) subscribed on */
-  guint64 last_offset; /* newest offset seen here */
-  char *epoch;         /* the channel's epoch as last seen */
-  gboolean primed;     /* last_offset was read since we subscribed */
-} Topic;
 
 typedef enum
 {
@@ -78,43 +57,7 @@ typedef struct
   guint64 gen; /* presence: when queued */
 } Op;
 
-struct _HeraldRedisClusterEngine
-{
-  HeraldEngine parent_instance;
-
-  char **seeds;
-  char *node_id;
-  char *local_epoch; /* for what no slot tells us */
-  GMainContext *context;
-
-  GMutex lock; /* guards everything down to the next comment */
-  GCond cond;
-  GHashTable *topics;      /* shard channel → Topic */
-  GHashTable *local_conns; /* connection id → user id or NULL */
-  GHashTable *presence;    /* "channel\nuser", or "channel" (anonymous) → GUINT count */
-  guint64 presence_gen;    /* bumped by each presence change */
-  GQueue ops;
-  GSource *drain_source;
-  gboolean disposed;
-
-  /* main thread only */
-  HeraldRedisClusterPool *pool;
-  GHashTable *snapshot_gen; /* master → presence_gen of its last registration */
-  GSource *heartbeat_source;
-
-  HeraldRedisClusterSync *sync; /* any thread */
-};
-
 G_DEFINE_FINAL_TYPE (HeraldRedisClusterEngine, herald_redis_cluster_engine, HERALD_TYPE_ENGINE)
-
-static void
-topic_free (gpointer data)
-{
-  Topic *t = data;
-  g_free (t->on);
-  g_free (t->epoch);
-  g_free (t);
-}
 
 static void
 op_free (Op *op)
@@ -141,11 +84,7 @@ deliver (HeraldRedisClusterEngine *self, const HeraldDelivery *delivery)
   return herald_engine_deliver (HERALD_ENGINE (self), delivery);
 }
 
-static gboolean
-slot_up (HeraldRedisClusterEngine *self, guint slot)
-{
-  return herald_redis_cluster_pool_slot_ready (self->pool, slot);
-}
+#define slot_up(self, slot) herald_redis_cluster_pool_slot_ready ((self)->pool, (slot))
 
 /* ---- the work queue: any thread → main context ---- */
 
@@ -188,84 +127,7 @@ push_op (HeraldRedisClusterEngine *self, Op *op)
 
 /* ---- subscriptions (main thread) ---- */
 
-static void
-reconcile_topic (HeraldRedisClusterEngine *self, const char *name)
-{
-  g_autofree char *owner = NULL;
-  g_autofree char *leave_on = NULL;
-  gboolean join = FALSE;
-  Topic *t;
-
-  g_mutex_lock (&self->lock);
-  t = g_hash_table_lookup (self->topics, name);
-  if (t == NULL)
-    {
-      g_mutex_unlock (&self->lock);
-      return;
-    }
-  owner = herald_redis_cluster_pool_dup_owner (self->pool, t->slot);
-  if (t->state != SUB_IDLE && (g_strcmp0 (t->on, owner) != 0 || (t->refs == 0 && !t->fixed)))
-    {
-      /* Moved, or not needed any more: leave the old master. */
-      leave_on = g_steal_pointer (&t->on);
-      t->state = SUB_IDLE;
-      t->primed = FALSE;
-    }
-  if (t->state == SUB_IDLE && (t->refs > 0 || t->fixed) && owner != NULL && slot_up (self, t->slot))
-    {
-      t->state = SUB_SUBSCRIBING;
-      t->on = g_strdup (owner);
-      join = TRUE;
-    }
-  if (t->state == SUB_IDLE && t->refs == 0 && !t->fixed)
-    g_hash_table_remove (self->topics, name);
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-
-  if (leave_on)
-    herald_redis_cluster_pool_subscribe (self->pool, leave_on, "SUNSUBSCRIBE", name);
-  if (join && !herald_redis_cluster_pool_subscribe (self->pool, owner, "SSUBSCRIBE", name))
-    {
-      g_mutex_lock (&self->lock);
-      t = g_hash_table_lookup (self->topics, name);
-      if (t && t->state == SUB_SUBSCRIBING)
-        {
-          t->state = SUB_IDLE;
-          g_clear_pointer (&t->on, g_free);
-        }
-      g_mutex_unlock (&self->lock);
-    }
-}
-
-static void
-reconcile_all (HeraldRedisClusterEngine *self)
-{
-  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  GHashTableIter iter;
-  gpointer key;
-
-  g_mutex_lock (&self->lock);
-  g_hash_table_iter_init (&iter, self->topics);
-  while (g_hash_table_iter_next (&iter, &key, NULL))
-    g_ptr_array_add (names, g_strdup (key));
-  g_mutex_unlock (&self->lock);
-  for (guint i = 0; i < names->len; i++)
-    reconcile_topic (self, g_ptr_array_index (names, i));
-}
-
-static Topic *
-topic_get_locked (HeraldRedisClusterEngine *self, const char *name)
-{
-  Topic *t = g_hash_table_lookup (self->topics, name);
-
-  if (t == NULL)
-    {
-      t = g_new0 (Topic, 1);
-      t->slot = herald_rck_slot (name);
-      g_hash_table_insert (self->topics, g_strdup (name), t);
-    }
-  return t;
-}
+/* ---- subscriptions (herald-redis-cluster-subs.c) ---- */
 
 static void
 channel_ref (HeraldRedisClusterEngine *self, const char *channel, int delta)
@@ -274,163 +136,13 @@ channel_ref (HeraldRedisClusterEngine *self, const char *channel, int delta)
   Topic *t;
 
   g_mutex_lock (&self->lock);
-  t = topic_get_locked (self, name);
+  t = herald_rce_topic_get_locked (self, name);
   if (delta > 0)
     t->refs++;
   else if (t->refs > 0)
     t->refs--;
   g_mutex_unlock (&self->lock);
   push_op (self, op_new (OP_RECONCILE, name, NULL));
-}
-
-/* ---- receiving (main thread) ---- */
-
-static void
-receive_channel (HeraldRedisClusterEngine *self, const char *topic, const char *channel,
-                 const char *text, gsize len)
-{
-  g_autoptr (HeraldMessage) message = NULL;
-  HeraldRedisPayload p;
-  Topic *t;
-
-  if (g_str_has_prefix (text, "P "))
-    {
-      g_autoptr (HeraldMessage) event = NULL;
-      gboolean joined = g_str_has_prefix (text + 2, "join ");
-
-      if (!joined && !g_str_has_prefix (text + 2, "leave "))
-        return;
-      event = herald_message_new_presence (channel, strchr (text + 2, ' ') + 1, joined);
-      deliver (self, &(HeraldDelivery){
-                         .kind = HERALD_TARGET_PRESENCE, .target = channel, .message = event });
-      return;
-    }
-  if (!herald_redis_payload_parse (text, len, &p) || g_strcmp0 (p.channel, channel) != 0)
-    {
-      g_debug ("redis cluster: ignoring a malformed channel payload");
-      herald_redis_payload_clear (&p);
-      return;
-    }
-  g_mutex_lock (&self->lock);
-  t = g_hash_table_lookup (self->topics, topic);
-  if (t)
-    {
-      if (g_strcmp0 (t->epoch, p.epoch) != 0)
-        {
-          g_free (t->epoch);
-          t->epoch = g_strdup (p.epoch);
-          t->last_offset = p.offset;
-        }
-      t->last_offset = MAX (t->last_offset, p.offset);
-    }
-  g_mutex_unlock (&self->lock);
-  message = herald_redis_payload_message (&p);
-  deliver (self, &(HeraldDelivery){ .kind = HERALD_TARGET_CHANNEL, .message = message });
-  herald_redis_payload_clear (&p);
-}
-
-static void
-receive_direct (HeraldRedisClusterEngine *self, const char *text, gsize len, gboolean to_all)
-{
-  g_auto (HeraldRedisDirect) d;
-
-  if (!herald_redis_direct_parse (text, len, to_all, &d)
-      || g_strcmp0 (d.origin, self->node_id) == 0)
-    return; /* malformed, or our own: delivered locally when sent */
-  deliver (self, &d.delivery);
-}
-
-/* An SSUBSCRIBE confirmation, or a SUNSUBSCRIBE (ours, or the master's
- * when the slot left it). */
-static void
-receive_confirmation (HeraldRedisClusterEngine *self, const char *addr, const char *topic,
-                      gboolean subscribed)
-{
-  gboolean again = FALSE;
-  Topic *t;
-
-  g_mutex_lock (&self->lock);
-  t = g_hash_table_lookup (self->topics, topic);
-  if (t && g_strcmp0 (t->on, addr) == 0)
-    {
-      if (subscribed && t->state == SUB_SUBSCRIBING)
-        t->state = SUB_SUBSCRIBED;
-      else if (!subscribed)
-        {
-          /* The slot moved away: hear it where it lives now. */
-          t->state = SUB_IDLE;
-          t->primed = FALSE;
-          g_clear_pointer (&t->on, g_free);
-          again = TRUE;
-        }
-    }
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-  if (again)
-    {
-      g_debug ("redis cluster: %s unsubscribed by %s", topic, addr);
-      herald_redis_cluster_pool_refresh (self->pool);
-      reconcile_topic (self, topic);
-    }
-}
-
-/* An error on a pub/sub wire: an SSUBSCRIBE the master refused (MOVED). */
-static void
-receive_error (HeraldRedisClusterEngine *self, const char *addr, const char *error)
-{
-  GHashTableIter iter;
-  gpointer key;
-  Topic *t;
-  guint slot = 0;
-  gboolean redirect = herald_redis_parse_redirect (error, NULL, &slot, NULL);
-
-  if (!redirect)
-    {
-      g_warning (_ ("Redis Cluster %s: %s"), addr, error);
-      return;
-    }
-  g_mutex_lock (&self->lock);
-  g_hash_table_iter_init (&iter, self->topics);
-  while (g_hash_table_iter_next (&iter, &key, (gpointer *)&t))
-    if (t->slot == slot && t->state == SUB_SUBSCRIBING && g_strcmp0 (t->on, addr) == 0)
-      {
-        t->state = SUB_IDLE;
-        g_clear_pointer (&t->on, g_free);
-      }
-  g_mutex_unlock (&self->lock);
-  herald_redis_cluster_pool_refresh (self->pool);
-}
-
-static void
-on_push (gpointer owner, const char *addr, redisReply *reply)
-{
-  HeraldRedisClusterEngine *self = owner;
-  const char *kind, *topic;
-  g_autofree char *channel = NULL;
-
-  if (reply->type == REDIS_REPLY_ERROR)
-    {
-      receive_error (self, addr, reply->str);
-      return;
-    }
-  if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3
-      || reply->element[1]->type != REDIS_REPLY_STRING)
-    return;
-  kind = reply->element[0]->str;
-  topic = reply->element[1]->str;
-  if (g_str_equal (kind, "ssubscribe") || g_str_equal (kind, "sunsubscribe"))
-    {
-      receive_confirmation (self, addr, topic, kind[1] == 's');
-      return;
-    }
-  if (!g_str_equal (kind, "smessage") || reply->element[2]->type != REDIS_REPLY_STRING)
-    return;
-  if (g_str_equal (topic, HERALD_RCK_DIRECT_TOPIC))
-    receive_direct (self, reply->element[2]->str, reply->element[2]->len, TRUE);
-  else if (g_str_has_prefix (topic, "herald:node:"))
-    receive_direct (self, reply->element[2]->str, reply->element[2]->len, FALSE);
-  else if ((channel = herald_rck_topic_channel (topic)) != NULL)
-    receive_channel (self, topic, channel, reply->element[2]->str, reply->element[2]->len);
 }
 
 /* ---- registration with the masters (main thread) ---- */
@@ -509,30 +221,7 @@ on_node_ready (gpointer owner, const char *addr)
   g_message (_ ("Redis Cluster master %s connected (node %s)"), addr, self->node_id);
   send_registration (self, addr, TRUE);
   send_presence (self, addr, TRUE);
-  reconcile_all (self);
-}
-
-static void
-on_node_down (gpointer owner, const char *addr, const char *why)
-{
-  HeraldRedisClusterEngine *self = owner;
-  GHashTableIter iter;
-  Topic *t;
-
-  g_warning (_ ("Redis Cluster master %s lost (%s): its channels are delivered locally until "
-                "it or a promoted replica answers"),
-             addr, why);
-  g_mutex_lock (&self->lock);
-  g_hash_table_iter_init (&iter, self->topics);
-  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&t))
-    if (g_strcmp0 (t->on, addr) == 0)
-      {
-        t->state = SUB_IDLE;
-        t->primed = FALSE;
-        g_clear_pointer (&t->on, g_free);
-      }
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
+  herald_rce_reconcile_all (self);
 }
 
 static void
@@ -543,14 +232,14 @@ on_map_changed (gpointer owner)
   /* Registrations follow the slots to their new masters. */
   send_registration (self, NULL, TRUE);
   send_presence (self, NULL, TRUE);
-  reconcile_all (self);
+  herald_rce_reconcile_all (self);
 }
 
 static const HeraldRedisClusterPoolEvents pool_events = {
   .node_ready = on_node_ready,
-  .node_down = on_node_down,
+  .node_down = herald_rce_on_node_down,
   .map_changed = on_map_changed,
-  .push = on_push,
+  .push = herald_rce_on_push,
 };
 
 /* ---- operations (main thread) ---- */
@@ -629,7 +318,7 @@ run_op (HeraldRedisClusterEngine *self, Op *op)
       run_publish (self, op);
       break;
     case OP_RECONCILE:
-      reconcile_topic (self, op->a);
+      herald_rce_reconcile (self, op->a);
       break;
     case OP_SEND:
       {
@@ -1118,7 +807,7 @@ herald_redis_cluster_engine_init (HeraldRedisClusterEngine *self)
 {
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
-  self->topics = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, topic_free);
+  self->topics = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, herald_rce_topic_free);
   self->local_conns = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->presence = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->snapshot_gen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
@@ -1181,7 +870,7 @@ herald_redis_cluster_engine_start (HeraldRedisClusterEngine *self, const char *n
   fixed[1] = node_topic;
   g_mutex_lock (&self->lock);
   for (guint i = 0; i < G_N_ELEMENTS (fixed); i++)
-    topic_get_locked (self, fixed[i])->fixed = TRUE;
+    herald_rce_topic_get_locked (self, fixed[i])->fixed = TRUE;
   g_mutex_unlock (&self->lock);
   self->heartbeat_source = g_timeout_source_new_seconds (HERALD_RCK_HEARTBEAT_S);
   g_source_set_callback (self->heartbeat_source, on_heartbeat, self, NULL);
