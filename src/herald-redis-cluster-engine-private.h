@@ -31,6 +31,12 @@ typedef struct
   guint64 last_offset; /* newest offset seen here */
   char *epoch;         /* the channel's epoch as last seen */
   gboolean primed;     /* last_offset was read since we subscribed */
+  /* Messages heard from the cluster, to catch up after a move or a
+   * failover without a gap or a repeat: */
+  guint64 heard;     /* the newest offset received */
+  char *heard_epoch; /* … of this epoch (NULL: nothing heard yet) */
+  gboolean missed;   /* the subscription was lost while needed */
+  GPtrArray *held;   /* catching up: live HeraldMessages held back */
 } Topic;
 
 struct _HeraldRedisClusterEngine

@@ -99,14 +99,14 @@ static const char presence_query_script[]
       "end\n"
       "return {out, anon}\n";
 
+static const char reset_script[] = "if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then\n"
+                                   "  redis.call('DEL', KEYS[1], KEYS[2])\n"
+                                   "end\n"
+                                   "return 1\n";
+
 static const char *const scripts[] = {
-  publish_script,
-  position_script,
-  presence_script,
-  presence_set_script,
-  presence_alive_script,
-  presence_query_script,
-  NULL,
+  publish_script,        position_script,       presence_script, presence_set_script,
+  presence_alive_script, presence_query_script, reset_script,    NULL,
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (scripts) == HERALD_RCK_N_SCRIPTS + 1);
