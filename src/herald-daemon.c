@@ -20,6 +20,7 @@
 #include "herald-subscribe.h"
 #include "herald-memory-engine.h"
 #include "herald-redis-engine.h"
+#include "herald-redis-cluster-engine.h"
 #include "herald-redis-shards.h"
 #include "herald-worker.h"
 
@@ -306,12 +307,13 @@ herald_daemon_start (HeraldDaemon *self, GError **error)
     }
   else if (herald_config_get_redis_mode (self->config) == HERALD_REDIS_MODE_CLUSTER)
     {
-      HeraldRedisMode mode = herald_config_get_redis_mode (self->config);
-
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                   _ ("[redis] %s: this build of heraldd cannot use it yet; set url or shards"),
-                   mode == HERALD_REDIS_MODE_SENTINELS ? "sentinels" : "cluster");
-      return FALSE;
+      self->engine = herald_redis_cluster_engine_new (
+          self->config, herald_config_get_redis_servers (self->config), error);
+      if (self->engine == NULL)
+        {
+          g_prefix_error (error, "[redis] cluster: ");
+          return FALSE;
+        }
     }
   else if (herald_config_get_redis_url (self->config))
     {
@@ -332,6 +334,9 @@ herald_daemon_start (HeraldDaemon *self, GError **error)
   else if (HERALD_IS_REDIS_SHARDS (self->engine))
     herald_redis_shards_start (HERALD_REDIS_SHARDS (self->engine),
                                herald_hub_get_node_id (self->hub));
+  else if (HERALD_IS_REDIS_CLUSTER_ENGINE (self->engine))
+    herald_redis_cluster_engine_start (HERALD_REDIS_CLUSTER_ENGINE (self->engine),
+                                       herald_hub_get_node_id (self->hub));
   if (!herald_hub_load_keys (self->hub, error))
     return FALSE;
   if (herald_config_get_tls_certificate (self->config))
