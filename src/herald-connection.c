@@ -17,7 +17,7 @@
 
 #define MAX_IOV 64
 #define SSE_RETRY_MS 3000 /* the reconnection delay SSE clients are given */
-#define CLOSE_GRACE_S 3 /* how long a closing connection waits for its peer */
+#define CLOSE_GRACE_S 3   /* how long a closing connection waits for its peer */
 #define MAX_READS_PER_EVENT 4
 #define MAX_TLS_READS_PER_EVENT 32 /* TLS reads return one record (<= 16 KiB) each */
 
@@ -61,7 +61,8 @@ struct _HeraldConnection
   guint32 close_deadline;
   guint32 drain_at;     /* SIGTERM drain: when to hint and close, 0 = not draining */
   guint drain_after_ms; /* the reconnect hint's "after" */
-  gint64 expires_mono; /* token expiry on the monotonic clock (s), 0 = never */
+  gint64 expires_mono;  /* token expiry on the monotonic clock (s), 0 = never */
+  gboolean proxied;     /* claims from the backend: exact expiry, refreshed by it */
 
   guint64 messages_sent;
   guint64 messages_received;
@@ -176,13 +177,15 @@ herald_connection_init (HeraldConnection *self)
  * token in at the handshake also applies here, or a token accepted thanks to
  * it would be closed at once. */
 static gint64
-expiry_mono (const HeraldJwtClaims *claims, const HeraldStreamLimits *limits, guint32 now)
+expiry_mono (const HeraldJwtClaims *claims, const HeraldStreamLimits *limits, guint32 now,
+             gboolean exact)
 {
   gint64 left;
 
   if (claims == NULL || claims->exp <= 0)
     return 0;
-  left = claims->exp + g_atomic_int_get (&limits->leeway) - g_get_real_time () / G_USEC_PER_SEC;
+  left = claims->exp + (exact ? 0 : g_atomic_int_get (&limits->leeway))
+         - g_get_real_time () / G_USEC_PER_SEC;
   return (gint64)now + MAX (left, 0);
 }
 
@@ -213,7 +216,8 @@ herald_connection_new (HeraldConnectionHost *host, HeraldConnectionSetup *setup)
   self->claims = g_steal_pointer (&setup->claims);
   if (self->claims && self->claims->sub)
     self->user_id = g_strdup (self->claims->sub);
-  self->expires_mono = expiry_mono (self->claims, limits, now);
+  self->proxied = setup->proxied;
+  self->expires_mono = expiry_mono (self->claims, limits, now, self->proxied);
   self->connected_at = g_get_real_time ();
   self->last_seen = now;
   self->next_ping = now + g_atomic_int_get (&limits->heartbeat_interval);
@@ -282,9 +286,29 @@ herald_connection_set_claims (HeraldConnection *self, HeraldJwtClaims *claims)
 
   g_clear_pointer (&self->claims, herald_jwt_claims_free);
   self->claims = claims;
-  self->expires_mono = expiry_mono (claims, self->host->limits, herald_loop_now ());
+  self->expires_mono = expiry_mono (claims, self->host->limits, herald_loop_now (), self->proxied);
   if (self->state == HERALD_CONNECTION_OPEN)
     self->host->funcs->schedule (self->host, self, 0); /* next tick recomputes the visit */
+}
+
+void
+herald_connection_set_expiry (HeraldConnection *self, gint64 expire_at)
+{
+  g_return_if_fail (HERALD_IS_CONNECTION (self));
+
+  if (self->claims != NULL)
+    self->claims->exp = expire_at;
+  self->expires_mono = expiry_mono (self->claims, self->host->limits, herald_loop_now (), TRUE);
+  if (expire_at > 0 && self->expires_mono == 0)
+    self->expires_mono = herald_loop_now (); /* anonymous: due now */
+  if (self->state == HERALD_CONNECTION_OPEN)
+    self->host->funcs->schedule (self->host, self, 0);
+}
+
+gboolean
+herald_connection_is_proxied (HeraldConnection *self)
+{
+  return self->proxied;
 }
 
 gint64
@@ -878,9 +902,8 @@ herald_connection_handle_events (HeraldConnection *self, guint32 epoll_events)
       /* TLS: a short read says nothing about what GnuTLS still holds, so a
        * TLS connection reads on until WOULD_BLOCK (one record per read),
        * bounded so that one fast sender cannot starve the worker. */
-      for (int i = 0; i < (self->tls ? MAX_TLS_READS_PER_EVENT : MAX_READS_PER_EVENT)
-                      && !self->destroyed;
-           i++)
+      for (int i = 0;
+           i < (self->tls ? MAX_TLS_READS_PER_EVENT : MAX_READS_PER_EVENT) && !self->destroyed; i++)
         {
           gssize n = conn_read (self, scratch, size);
 
@@ -1104,6 +1127,11 @@ herald_connection_sweep (HeraldConnection *self, guint32 now)
 
   if (self->expires_mono > 0 && now >= self->expires_mono)
     {
+      /* The backend may extend it: nothing is due until it answers */
+      self->expires_mono = 0;
+      if (self->proxied && self->host->funcs->expired != NULL
+          && self->host->funcs->expired (self->host, self))
+        return MIN (self->next_ping, self->last_seen + timeout);
       herald_connection_close (self, 4003, "token expired");
       return self->close_deadline;
     }

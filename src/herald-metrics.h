@@ -22,12 +22,31 @@ void herald_metrics_count_api_response (guint status);
  * oldest of their messages was published (received by this node). */
 void herald_metrics_observe_write_latency (gint64 usec);
 
+/* How a backend call ([proxy] hooks) ended */
+typedef enum
+{
+  HERALD_PROXY_RESULT_OK,          /* {"result":…} */
+  HERALD_PROXY_RESULT_ERROR,       /* {"error":…}: the backend refused */
+  HERALD_PROXY_RESULT_DISCONNECT,  /* {"disconnect":…} */
+  HERALD_PROXY_RESULT_TIMEOUT,     /* slower than [proxy] timeout */
+  HERALD_PROXY_RESULT_UNREACHABLE, /* refused, reset, DNS … */
+  HERALD_PROXY_RESULT_HTTP_ERROR,  /* a status other than 2xx */
+  HERALD_PROXY_RESULT_INVALID,     /* not the hook's JSON, or over 1 MiB */
+  HERALD_PROXY_RESULT_OVERLOADED,  /* max-in-flight calls were pending */
+  HERALD_PROXY_N_RESULTS
+} HeraldProxyResult;
+
+/* A call of hook @hook (a HeraldHook) ended with @result after @usec. */
+void herald_metrics_observe_proxy (guint hook, HeraldProxyResult result, gint64 usec);
+
 /* Appends, in the text format 0.0.4 with HELP and TYPE lines:
  * process_cpu_seconds_total, process_resident_memory_bytes,
  * process_virtual_memory_bytes, process_open_fds, process_max_fds,
  * process_start_time_seconds (Prometheus' process collector names);
  * herald_publish_write_latency_seconds (histogram);
- * herald_http_api_requests_total{code}; and, when @engine_state is not
+ * herald_http_api_requests_total{code};
+ * herald_proxy_requests_total{hook,result} and
+ * herald_proxy_duration_seconds{hook} (histogram); and, when @engine_state is not
  * NULL, herald_engine_state{state="ok"|"degraded"} (1 for the current one)
  * and herald_engine_up. */
 /* The text format's pieces: "# HELP"/"# TYPE" lines, one unlabelled
