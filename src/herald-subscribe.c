@@ -396,12 +396,20 @@ owner_release (gpointer data, const char *id, guint16 code, const char *reason, 
   herald_hub_release_connection (owner->hub, id, code, reason, was_open);
 }
 
+static gboolean
+owner_expired (gpointer data, HeraldWorker *worker, HeraldConnection *connection)
+{
+  Owner *owner = data;
+  return herald_router_expired (owner->router, connection);
+}
+
 static const HeraldWorkerOwnerFuncs owner_funcs = {
   .channel_occupied = owner_channel_occupied,
   .channel_vacated = owner_channel_vacated,
   .received = owner_received,
   .unsubscribe = owner_unsubscribe,
   .release = owner_release,
+  .expired = owner_expired,
 };
 
 HeraldWorker *
