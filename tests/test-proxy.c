@@ -54,12 +54,21 @@ answer_slow (gpointer data)
   Slow *slow = data;
 
   soup_server_message_set_status (slow->msg, 200, NULL);
-  soup_server_message_set_response (slow->msg, "application/json", SOUP_MEMORY_TAKE, slow->body,
-                                    slow->length);
+  soup_server_message_set_response (slow->msg, "application/json", SOUP_MEMORY_TAKE,
+                                    g_steal_pointer (&slow->body), slow->length);
   soup_server_message_unpause (slow->msg);
-  g_object_unref (slow->msg);
-  g_free (slow);
   return G_SOURCE_REMOVE;
+}
+
+/* Also when the backend stops before the answer was due */
+static void
+slow_free (gpointer data)
+{
+  Slow *slow = data;
+
+  g_clear_object (&slow->msg);
+  g_free (slow->body);
+  g_free (slow);
 }
 
 /* Answers @text, or the failure @mode names ("slow", "e500", "garbage", "huge", "hugechunked") */
@@ -109,7 +118,7 @@ answer (Backend *backend, SoupServerMessage *msg, const char *mode, char *text)
       slow->body = text;
       slow->length = strlen (text);
       soup_server_message_pause (msg);
-      g_source_set_callback (source, answer_slow, slow, NULL);
+      g_source_set_callback (source, answer_slow, slow, slow_free);
       g_source_attach (source, backend->context);
       g_source_unref (source);
       return;
