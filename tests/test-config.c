@@ -1262,8 +1262,9 @@ test_namespaces (void)
       { "[namespace.a]\njoin-leave=true\n",
         ORIGIN ":2: [namespace.a] join-leave: join-leave=true" },
       { "[namespace.a]\nconflate=true\n", ORIGIN ":2: [namespace.a] conflate: conflate=true" },
-      { "[namespace.a]\npublish-proxy=true\n", ORIGIN ":2: [namespace.a] publish-proxy: "
-                                                      "publish-proxy=true needs [proxy] publish-url" },
+      { "[namespace.a]\npublish-proxy=true\n",
+        ORIGIN ":2: [namespace.a] publish-proxy: "
+               "publish-proxy=true needs [proxy] publish-url" },
       { "[x]\n[namespace.a:b]\npresence=true\n", ORIGIN ":2: [namespace.a:b]:" },
       { "[namespace.]\npresence=true\n", ORIGIN ":1: [namespace.]:" },
     };
@@ -1369,6 +1370,22 @@ test_proxy (void)
   g_assert_cmpuint (g_strv_length ((char **)herald_config_get_proxy_forward_headers (config)), ==,
                     2);
   g_assert_true (herald_config_namespace_for (config, "p:x")->publish_proxy);
+  {
+    /* A connect hook authenticates: no token key needed to listen beyond loopback */
+    g_autoptr (HeraldConfig) open = herald_config_new ();
+    const char *open_text = "[server]\nlisten=0.0.0.0:0\n"
+                            "[proxy]\nconnect-url=http://127.0.0.1:1/connect\n";
+    g_autoptr (HeraldConfig) closed = herald_config_new ();
+    const char *closed_text = "[server]\nlisten=0.0.0.0:0\n";
+
+    g_assert_true (herald_config_load_data (open, open_text, strlen (open_text), ORIGIN, &error));
+    g_assert_true (herald_config_validate (open, &error));
+    g_assert_no_error (error);
+    g_assert_true (
+        herald_config_load_data (closed, closed_text, strlen (closed_text), ORIGIN, &error));
+    g_assert_false (herald_config_validate (closed, &error));
+    g_clear_error (&error);
+  }
 
   for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
     {
