@@ -370,8 +370,14 @@ handle_presence (HeraldRouter *router, HeraldConnection *conn, JsonObject *reque
 
   if (channel == NULL)
     return;
+  /* subscribe=proxy: the backend's yes to the subscription covers its presence */
   if (!herald_hub_may_subscribe (herald_router_get_hub (router),
-                                 herald_connection_get_claims (conn), channel))
+                                 herald_connection_get_claims (conn), channel)
+      && !(herald_config_namespace_for (herald_hub_get_config (herald_router_get_hub (router)),
+                                        channel)
+                   ->subscribe
+               == HERALD_NS_SUBSCRIBE_PROXY
+           && herald_connection_find_subscription (conn, channel) != NULL))
     {
       g_autofree char *message = g_strdup_printf ("Not allowed to see presence of %s", channel);
       herald_connection_send_error (conn, "forbidden", message, id);

@@ -721,6 +721,14 @@ test_subscribe_publish (void)
   assert_reply (reply, "error", "unavailable");
   g_clear_pointer (&reply, json_object_unref);
 
+  /* the backend's yes covers the channel's presence; without it, forbidden */
+  reply = request (client, "{\"type\":\"presence\",\"channel\":\"p:room\",\"id\":11}");
+  assert_reply (reply, "presence", NULL);
+  g_clear_pointer (&reply, json_object_unref);
+  reply = request (client, "{\"type\":\"presence\",\"channel\":\"p:deny\",\"id\":12}");
+  assert_reply (reply, "error", "forbidden");
+  g_clear_pointer (&reply, json_object_unref);
+
   /* frames after a pending proxied subscribe are answered after it */
   herald_test_ws_send_text (client, "{\"type\":\"subscribe\",\"channel\":\"p:slow2\",\"id\":7}");
   herald_test_ws_send_text (client, "{\"type\":\"ping\",\"id\":8}");
@@ -777,8 +785,27 @@ test_rpc (void)
   g_clear_pointer (&reply, json_object_unref);
   reply = request (client, "{\"type\":\"ping\",\"id\":7}");
   assert_reply (reply, "pong", NULL);
+  g_clear_pointer (&reply, json_object_unref);
   herald_test_client_free (client);
+  herald_test_server_stop (server);
 
+  /* max-in-flight=1 (per worker): a second call while one waits fails at once */
+  server = start_herald (backend, "[proxy]\nmax-in-flight=1\n");
+  client = ws_alice (server);
+  herald_test_ws_send_text (client, "{\"type\":\"rpc\",\"id\":1,\"method\":\"slow\"}");
+  herald_test_ws_send_text (client, "{\"type\":\"rpc\",\"id\":2,\"method\":\"echo\"}");
+  reply = herald_test_ws_read_json (client);
+  assert_reply (reply, "error", "unavailable");
+  g_assert_cmpint (json_object_get_int_member (reply, "id"), ==, 2);
+  g_clear_pointer (&reply, json_object_unref);
+  reply = herald_test_ws_read_json (client);
+  assert_reply (reply, "error", "unavailable");
+  g_assert_cmpint (json_object_get_int_member (reply, "id"), ==, 1);
+  g_clear_pointer (&reply, json_object_unref);
+  /* and once it ended, calls go through again */
+  reply = request (client, "{\"type\":\"rpc\",\"id\":3,\"method\":\"echo\"}");
+  assert_reply (reply, "rpc_result", NULL);
+  herald_test_client_free (client);
   herald_test_server_stop (server);
   backend_stop (backend);
 }
