@@ -49,7 +49,10 @@ typedef struct
   char *disconnect_reason;
   SoupServerMessage *msg; /* while the backend is asked: paused, owned */
   gulong disconnected_id;
-  gboolean gone; /* the client left while the backend was asked */
+  gboolean gone;       /* the client left while the backend was asked */
+  guint asking;        /* SSE: subscribe hook calls pending */
+  guint refuse_status; /* SSE: what their answers refuse with (0 = allowed) */
+  char *refusal;
 } Pending;
 
 static void
@@ -66,6 +69,7 @@ pending_free (Pending *p)
   g_free (p->last_event_id);
   g_strfreev (p->subs);
   g_free (p->disconnect_reason);
+  g_free (p->refusal);
   if (p->msg != NULL)
     {
       g_clear_signal_handler (&p->disconnected_id, p->msg);
@@ -770,13 +774,101 @@ on_sse_headers (SoupServerMessage *msg, gpointer user_data)
     .from = HERALD_SUBSCRIBE_STREAM,
     .last_event_id = p->last_event_id,
     .presence = -1,
-    /* checked by sse_finish(), the backend's "subs" included */
-    .allowed = p->proxied,
+    /* every channel was checked by sse_finish() (or the backend) */
+    .allowed = TRUE,
   };
   g_autoptr (HeraldConnection) conn = adopt (p, msg, &request);
 }
 
 static void sse_finish (Pending *p, SoupServerMessage *msg);
+static void sse_start (Pending *p, SoupServerMessage *msg);
+
+/* An SSE stream cannot wait for "subscribed": the subscribe hook is asked
+ * about each subscribe=proxy channel before the stream starts. A refusal
+ * answers 403, a backend that cannot answer 503 (a refusal wins). */
+static void
+on_sse_subscribe_answer (GObject *source, GAsyncResult *result, gpointer data)
+{
+  Pending *p = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HeraldBackendReply) reply
+      = herald_backend_call_finish (HERALD_BACKEND (source), result, &error);
+  g_autoptr (SoupServerMessage) msg = NULL;
+
+  if (reply == NULL && p->refuse_status == 0)
+    {
+      p->refuse_status = SOUP_STATUS_SERVICE_UNAVAILABLE;
+      p->refusal = g_strdup ("The backend is unavailable");
+    }
+  else if (reply != NULL && reply->answer != HERALD_BACKEND_RESULT
+           && p->refuse_status != SOUP_STATUS_FORBIDDEN)
+    {
+      p->refuse_status = SOUP_STATUS_FORBIDDEN;
+      g_free (p->refusal);
+      p->refusal = g_strdup (*reply->message != '\0' ? reply->message
+                                                     : "Not allowed to subscribe to this channel");
+    }
+  if (--p->asking > 0)
+    return;
+  msg = g_steal_pointer (&p->msg);
+  g_clear_signal_handler (&p->disconnected_id, msg);
+  if (p->gone)
+    {
+      pending_free (p);
+      return;
+    }
+  soup_server_message_unpause (msg);
+  if (p->refuse_status != 0)
+    {
+      if (p->refuse_status == SOUP_STATUS_SERVICE_UNAVAILABLE)
+        soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Retry-After",
+                                      "1");
+      refuse (msg, p->refuse_status, p->refusal);
+      pending_free (p);
+      return;
+    }
+  sse_start (p, msg);
+}
+
+static void
+sse_ask_subscribe (Pending *p, SoupServerMessage *msg, GPtrArray *channels)
+{
+  HeraldConfig *config = herald_hub_get_config (p->handlers->hub);
+  HeraldBackend *backend = herald_worker_get_backend (p->worker);
+
+  if (backend == NULL || herald_config_get_proxy_url (config, HERALD_HOOK_SUBSCRIBE) == NULL)
+    {
+      refuse (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "The backend is unavailable");
+      pending_free (p);
+      return;
+    }
+  if (p->id == NULL)
+    p->id = herald_connection_id_new ();
+  p->msg = g_object_ref (msg);
+  p->disconnected_id = g_signal_connect (msg, "disconnected", G_CALLBACK (on_asked_client_gone), p);
+  soup_server_message_pause (msg);
+  p->asking = channels->len;
+  for (guint i = 0; i < channels->len; i++)
+    {
+      g_autoptr (JsonBuilder) b = json_builder_new ();
+      g_autoptr (JsonNode) body = NULL;
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "client");
+      json_builder_add_string_value (b, p->id);
+      json_builder_set_member_name (b, "user");
+      json_builder_add_string_value (b, p->claims != NULL && p->claims->sub != NULL ? p->claims->sub
+                                                                                    : "");
+      json_builder_set_member_name (b, "channel");
+      json_builder_add_string_value (b, g_ptr_array_index (channels, i));
+      json_builder_set_member_name (b, "data");
+      json_builder_add_null_value (b);
+      json_builder_end_object (b);
+      body = json_builder_get_root (b);
+      herald_backend_call_async (backend, HERALD_HOOK_SUBSCRIBE, body, NULL,
+                                 on_sse_subscribe_answer, p);
+    }
+}
 
 static void
 sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
@@ -839,8 +931,8 @@ sse_finish (Pending *p, SoupServerMessage *msg)
 {
   HeraldHub *hub = p->handlers->hub;
   HeraldConfig *config = herald_hub_get_config (hub);
-  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
   GUri *uri = soup_server_message_get_uri (msg);
+  g_autoptr (GPtrArray) to_ask = g_ptr_array_new ();
   g_auto (GStrv) ids = NULL;
   guint max_subs;
 
@@ -878,8 +970,17 @@ sse_finish (Pending *p, SoupServerMessage *msg)
           goto refused;
         }
       /* The backend's "subs" need no permission */
-      if (!(p->subs != NULL && g_strv_contains ((const char *const *)p->subs, p->channels[i]))
-          && !herald_hub_may_subscribe (hub, p->claims, p->channels[i]))
+      if (p->subs != NULL && g_strv_contains ((const char *const *)p->subs, p->channels[i]))
+        continue;
+      /* subscribe=proxy: the backend's subscribe hook decides, below */
+      if (strchr (p->channels[i], '#') == NULL
+          && herald_config_namespace_for (config, p->channels[i])->subscribe
+                 == HERALD_NS_SUBSCRIBE_PROXY)
+        {
+          g_ptr_array_add (to_ask, p->channels[i]);
+          continue;
+        }
+      if (!herald_hub_may_subscribe (hub, p->claims, p->channels[i]))
         {
           refuse (msg, SOUP_STATUS_FORBIDDEN, "Not allowed to subscribe to this channel");
           goto refused;
@@ -893,6 +994,23 @@ sse_finish (Pending *p, SoupServerMessage *msg)
       if (ids[0])
         p->last_event_id = g_strdup (ids[0]);
     }
+  if (to_ask->len > 0)
+    {
+      sse_ask_subscribe (p, msg, to_ask);
+      return;
+    }
+  sse_start (p, msg);
+  return;
+
+refused:
+  pending_free (p);
+}
+
+/* Every channel allowed: reserves the id and starts the stream */
+static void
+sse_start (Pending *p, SoupServerMessage *msg)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
 
   if (!reserve (p, msg, NULL))
     goto refused;

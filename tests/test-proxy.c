@@ -610,6 +610,29 @@ test_connect_sse (void)
   body = herald_test_http (server, "GET", "/events?channel=news", "Cookie: sid=e500\r\n", NULL,
                            &status);
   g_assert_cmpuint (status, ==, 503);
+  g_clear_pointer (&body, g_free);
+
+  /* subscribe=proxy channels: the subscribe hook is asked before the stream */
+  {
+    guint before = backend_calls (backend, 2);
+    const char *get = "GET /events?channel=p:room&channel=p:other HTTP/1.1\r\nHost: x\r\n"
+                      "Cookie: sid=allow\r\n\r\n";
+
+    client = herald_test_client_connect (server);
+    herald_test_client_send_raw (client, get, strlen (get));
+    g_clear_pointer (&head, g_free);
+    g_assert_cmpuint (herald_test_client_read_head (client, &head), ==, 200);
+    herald_test_client_free (client);
+    g_assert_cmpuint (backend_calls (backend, 2), ==, before + 2);
+  }
+  body = herald_test_http (server, "GET", "/events?channel=p:room&channel=p:deny",
+                           "Cookie: sid=allow\r\n", NULL, &status);
+  g_assert_cmpuint (status, ==, 403);
+  g_assert_nonnull (strstr (body, "not a member"));
+  g_clear_pointer (&body, g_free);
+  body = herald_test_http (server, "GET", "/events?channel=p:e500", "Cookie: sid=allow\r\n", NULL,
+                           &status);
+  g_assert_cmpuint (status, ==, 503);
 
   herald_test_server_stop (server);
   backend_stop (backend);
