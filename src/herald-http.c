@@ -48,6 +48,7 @@ typedef struct
   guint16 disconnect_code; /* its "disconnect": upgraded, then closed with it */
   char *disconnect_reason;
   SoupServerMessage *msg; /* while the backend is asked: paused, owned */
+  SoupServer *server;     /* from the first backend call on: p->handlers' owner, owned */
   gulong disconnected_id;
   gboolean gone;       /* the client left while the backend was asked */
   guint asking;        /* SSE: subscribe hook calls pending */
@@ -58,10 +59,9 @@ typedef struct
 static void
 pending_free (Pending *p)
 {
-  HeraldHub *hub = p->handlers->hub;
-
   if (p->reserved)
-    herald_hub_release_connection (hub, p->id, 1006, "handshake not completed", FALSE);
+    herald_hub_release_connection (p->handlers->hub, p->id, 1006, "handshake not completed",
+                                   FALSE);
   g_free (p->id);
   g_clear_pointer (&p->claims, herald_jwt_claims_free);
   g_free (p->remote);
@@ -75,6 +75,8 @@ pending_free (Pending *p)
       g_clear_signal_handler (&p->disconnected_id, p->msg);
       g_object_unref (p->msg);
     }
+  /* Last: it keeps p->handlers alive while the backend is asked */
+  g_clear_object (&p->server);
   g_free (p);
 }
 
@@ -508,6 +510,7 @@ ask_backend (Pending *p, SoupServerMessage *msg, ResumeFunc resume)
 
   asking->p = p;
   asking->resume = resume;
+  g_set_object (&p->server, p->handlers->server);
   p->msg = g_object_ref (msg);
   p->disconnected_id = g_signal_connect (msg, "disconnected", G_CALLBACK (on_asked_client_gone), p);
   soup_server_message_pause (msg);
@@ -844,6 +847,7 @@ sse_ask_subscribe (Pending *p, SoupServerMessage *msg, GPtrArray *channels)
     }
   if (p->id == NULL)
     p->id = herald_connection_id_new ();
+  g_set_object (&p->server, p->handlers->server);
   p->msg = g_object_ref (msg);
   p->disconnected_id = g_signal_connect (msg, "disconnected", G_CALLBACK (on_asked_client_gone), p);
   soup_server_message_pause (msg);
