@@ -137,7 +137,8 @@ herald_config_validate (HeraldConfig *self, GError **error)
                         : s->jwt_algorithm == HERALD_JWT_ALG_ES256 ? "ES256"
                                                                    : "EdDSA");
 
-  if (!herald_config_has_token_key (self))
+  /* A connect hook authenticates the tokenless connections: not anonymous-only */
+  if (!herald_config_has_token_key (self) && s->proxy_urls[HERALD_HOOK_CONNECT] == NULL)
     {
       if (s->anonymous_set && !s->anonymous)
         set_validate_error (self, herald_config_problems_slot (&problems),
@@ -188,7 +189,8 @@ herald_config_log_warnings (HeraldConfig *self)
 {
   g_return_if_fail (HERALD_IS_CONFIG (self));
 
-  if (!herald_config_has_token_key (self))
+  if (!herald_config_has_token_key (self)
+      && herald_config_get_proxy_url (self, HERALD_HOOK_CONNECT) == NULL)
     g_warning (_ ("No token key configured ([auth] jwt-secret, jwt-secret-file, "
                   "jwt-public-key-file or HERALD_JWT_SECRET): running anonymous-only"));
 }

@@ -739,6 +739,106 @@ herald_config_parse_sections (const Parser *parser, Settings *settings)
   herald_config_parse_uint (parser, "history", "ttl", 0, HISTORY_TTL_MAX, &settings->history_ttl,
                             slot (parser));
   parse_redis (parser, settings);
+  herald_config_parse_proxy (parser, settings);
+}
+
+/* [proxy] timeout: seconds with up to three decimals, "0.25" or "2" */
+static gboolean
+parse_timeout_ms (const char *raw, guint *out)
+{
+  const char *dot = strchr (raw, '.');
+  g_autofree char *whole = g_strndup (raw, dot != NULL ? (gsize)(dot - raw) : strlen (raw));
+  guint64 seconds = 0, fraction = 0;
+  gsize digits = 0;
+
+  if (*whole != '\0' && !g_ascii_string_to_unsigned (whole, 10, 0, 300, &seconds, NULL))
+    return FALSE;
+  if (dot != NULL)
+    {
+      for (const char *c = dot + 1; *c != '\0'; c++, digits++)
+        {
+          if (!g_ascii_isdigit (*c))
+            return FALSE;
+          if (digits < 3)
+            fraction = fraction * 10 + (guint64)(*c - '0');
+          else if (*c != '0')
+            return FALSE; /* finer than a millisecond */
+        }
+      if (digits == 0)
+        return FALSE;
+      for (; digits < 3; digits++)
+        fraction *= 10;
+    }
+  else if (*whole == '\0')
+    return FALSE;
+  *out = (guint)(seconds * 1000 + fraction);
+  return TRUE;
+}
+
+/* A header name: RFC 9110 token characters */
+static gboolean
+is_header_name (const char *name)
+{
+  if (*name == '\0')
+    return FALSE;
+  for (const char *c = name; *c != '\0'; c++)
+    if (!g_ascii_isalnum (*c) && strchr ("!#$%&'*+-.^_`|~", *c) == NULL)
+      return FALSE;
+  return TRUE;
+}
+
+/**
+ * herald_config_parse_proxy:
+ * @parser: the file being loaded
+ * @settings: receives the values
+ *
+ * [proxy]: the hooks' URLs (http:// or https:// with a host), timeout in
+ * seconds (fractions allowed), forward-headers and max-in-flight.
+ */
+void
+herald_config_parse_proxy (const Parser *parser, Settings *settings)
+{
+  g_autofree char *timeout = get_raw (parser, "proxy", "timeout");
+
+  for (guint i = 0; i < HERALD_N_HOOKS; i++)
+    {
+      g_autofree char *key = g_strdup_printf ("%s-url", herald_hook_name (i));
+      g_autofree char *url = NULL;
+      g_autoptr (GUri) uri = NULL;
+
+      if (!parse_string (parser, "proxy", key, &url, slot (parser)) || url == NULL)
+        continue;
+      uri = g_uri_parse (url, G_URI_FLAGS_NONE, NULL);
+      if (uri == NULL
+          || (g_strcmp0 (g_uri_get_scheme (uri), "http") != 0
+              && g_strcmp0 (g_uri_get_scheme (uri), "https") != 0)
+          || g_uri_get_host (uri) == NULL || *g_uri_get_host (uri) == '\0')
+        {
+          set_key_error (slot (parser), parser, "proxy", key,
+                         _ ("expected an http:// or https:// URL, got “%s”"), url);
+          continue;
+        }
+      g_free (settings->proxy_urls[i]);
+      settings->proxy_urls[i] = g_steal_pointer (&url);
+    }
+  if (timeout != NULL
+      && (!parse_timeout_ms (timeout, &settings->proxy_timeout_ms)
+          || settings->proxy_timeout_ms < PROXY_TIMEOUT_MS_MIN
+          || settings->proxy_timeout_ms > PROXY_TIMEOUT_MS_MAX))
+    set_key_error (slot (parser), parser, "proxy", "timeout",
+                   _ ("expected seconds between 0.001 and 300 (fractions allowed), got “%s”"),
+                   timeout);
+  if (parse_list (parser, "proxy", "forward-headers", &settings->proxy_forward_headers, NULL,
+                  slot (parser)))
+    for (guint i = 0; settings->proxy_forward_headers[i] != NULL; i++)
+      if (!is_header_name (settings->proxy_forward_headers[i]))
+        {
+          set_key_error (slot (parser), parser, "proxy", "forward-headers",
+                         _ ("“%s” is not an HTTP header name"), settings->proxy_forward_headers[i]);
+          break;
+        }
+  herald_config_parse_uint (parser, "proxy", "max-in-flight", 1, PROXY_MAX_IN_FLIGHT_MAX,
+                            &settings->proxy_max_in_flight, slot (parser));
 }
 
 /* A namespace setting whose feature this version does not have yet (see
@@ -773,12 +873,17 @@ parse_namespace (const Parser *parser, const char *group, HeraldNamespace *ns)
   if (subscribe != NULL && !herald_ns_subscribe_from_string (subscribe, &ns->subscribe))
     set_key_error (slot (parser), parser, group, "subscribe",
                    _ ("expected claims, token or proxy, got “%s”"), subscribe);
-  else if (ns->subscribe != HERALD_NS_SUBSCRIBE_CLAIMS)
+  else if (ns->subscribe == HERALD_NS_SUBSCRIBE_TOKEN)
     refuse_unbuilt (parser, group, "subscribe", subscribe);
+  else if (ns->subscribe == HERALD_NS_SUBSCRIBE_PROXY
+           && !g_key_file_has_key (parser->key_file, "proxy", "subscribe-url", NULL))
+    set_key_error (slot (parser), parser, group, "subscribe",
+                   _ ("subscribe=proxy needs [proxy] subscribe-url"));
   if (ns->join_leave)
     refuse_unbuilt (parser, group, "join-leave", "true");
-  if (ns->publish_proxy)
-    refuse_unbuilt (parser, group, "publish-proxy", "true");
+  if (ns->publish_proxy && !g_key_file_has_key (parser->key_file, "proxy", "publish-url", NULL))
+    set_key_error (slot (parser), parser, group, "publish-proxy",
+                   _ ("publish-proxy=true needs [proxy] publish-url"));
   if (ns->conflate)
     refuse_unbuilt (parser, group, "conflate", "true");
 }

@@ -70,6 +70,16 @@ static const struct
   { "redis", "sentinel-master", N_ ("Name of the master the sentinels watch") },
   { "redis", "cluster", N_ ("HOST:PORT seeds of a Redis Cluster") },
   { "redis", "password", N_ ("Password for every Redis server whose URL carries none") },
+  { "proxy", "connect-url", N_ ("Backend URL asked about connections without a token") },
+  { "proxy", "refresh-url", N_ ("Backend URL asked when a backend-given expire_at passes") },
+  { "proxy", "subscribe-url",
+    N_ ("Backend URL asked about subscribes in subscribe=proxy namespaces") },
+  { "proxy", "publish-url",
+    N_ ("Backend URL asked about client publishes with publish-proxy=true") },
+  { "proxy", "rpc-url", N_ ("Backend URL answering the clients' rpc frames") },
+  { "proxy", "timeout", N_ ("Seconds a backend has to answer (fractions allowed)") },
+  { "proxy", "forward-headers", N_ ("Request headers sent to the connect hook") },
+  { "proxy", "max-in-flight", N_ ("Backend requests one worker may have pending") },
 };
 
 /**

@@ -115,6 +115,9 @@ static const char *const api_keys[] = { "key", "key-file", NULL };
 static const char *const history_keys[] = { "size", "ttl", NULL };
 static const char *const redis_keys[]
     = { "url", "shards", "sentinels", "sentinel-master", "cluster", "password", NULL };
+static const char *const proxy_keys[]
+    = { "connect-url", "refresh-url",     "subscribe-url", "publish-url",
+        "rpc-url",     "timeout",         "forward-headers", "max-in-flight", NULL };
 
 static const struct
 {
@@ -123,6 +126,7 @@ static const struct
 } known_groups[] = {
   { "server", server_keys }, { "limits", limits_keys },   { "auth", auth_keys },
   { "api", api_keys },       { "history", history_keys }, { "redis", redis_keys },
+  { "proxy", proxy_keys },
 };
 /* ------------------------------------------------------------------------ */
 /* The object                                                                */
@@ -180,6 +184,9 @@ settings_free (Settings *settings)
   g_free (settings->redis_sentinel_master);
   g_strfreev (settings->redis_cluster);
   g_free (settings->redis_password);
+  for (guint i = 0; i < HERALD_N_HOOKS; i++)
+    g_free (settings->proxy_urls[i]);
+  g_strfreev (settings->proxy_forward_headers);
   g_free (settings);
 }
 
@@ -202,6 +209,9 @@ settings_new_default (void)
   settings->anonymous_publish = g_new0 (char *, 1);
   settings->history_size = 100;
   settings->history_ttl = 300;
+  settings->proxy_timeout_ms = 1000;
+  settings->proxy_forward_headers = g_strsplit ("Cookie;Origin;User-Agent;X-Forwarded-For", ";", -1);
+  settings->proxy_max_in_flight = 256;
   return settings;
 }
 

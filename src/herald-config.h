@@ -138,4 +138,23 @@ const char *const *herald_config_get_redis_servers (HeraldConfig *self);
 const char *herald_config_get_redis_sentinel_master (HeraldConfig *self);
 const char *herald_config_get_redis_password (HeraldConfig *self); /* NULL = none */
 
+/* [proxy]: the backend's hooks (docs/integration.md) */
+typedef enum
+{
+  HERALD_HOOK_CONNECT,
+  HERALD_HOOK_REFRESH,
+  HERALD_HOOK_SUBSCRIBE,
+  HERALD_HOOK_PUBLISH,
+  HERALD_HOOK_RPC,
+  HERALD_N_HOOKS
+} HeraldHook;
+
+/* "connect", "refresh", "subscribe", "publish", "rpc" */
+const char *herald_hook_name (HeraldHook hook);
+const char *herald_config_get_proxy_url (HeraldConfig *self, HeraldHook hook); /* NULL = unset */
+guint herald_config_get_proxy_timeout_ms (HeraldConfig *self);
+/* Request header names forwarded to the connect hook, never NULL */
+const char *const *herald_config_get_proxy_forward_headers (HeraldConfig *self);
+guint herald_config_get_proxy_max_in_flight (HeraldConfig *self); /* per worker */
+
 G_END_DECLS

@@ -62,6 +62,7 @@ struct _HeraldConnection
   guint32 drain_at;     /* SIGTERM drain: when to hint and close, 0 = not draining */
   guint drain_after_ms; /* the reconnect hint's "after" */
   gint64 expires_mono;  /* token expiry on the monotonic clock (s), 0 = never */
+  gboolean proxied;     /* claims from the backend: exact expiry, refreshed by it */
 
   guint64 messages_sent;
   guint64 messages_received;
@@ -174,13 +175,15 @@ herald_connection_init (HeraldConnection *self)
  * token in at the handshake also applies here, or a token accepted thanks to
  * it would be closed at once. */
 static gint64
-expiry_mono (const HeraldJwtClaims *claims, const HeraldStreamLimits *limits, guint32 now)
+expiry_mono (const HeraldJwtClaims *claims, const HeraldStreamLimits *limits, guint32 now,
+             gboolean exact)
 {
   gint64 left;
 
   if (claims == NULL || claims->exp <= 0)
     return 0;
-  left = claims->exp + g_atomic_int_get (&limits->leeway) - g_get_real_time () / G_USEC_PER_SEC;
+  left = claims->exp + (exact ? 0 : g_atomic_int_get (&limits->leeway))
+         - g_get_real_time () / G_USEC_PER_SEC;
   return (gint64)now + MAX (left, 0);
 }
 
@@ -224,7 +227,8 @@ herald_connection_new (HeraldConnectionHost *host, HeraldConnectionSetup *setup)
   self->tls = setup->tls ? g_object_ref (setup->tls) : NULL;
   self->deflate = setup->deflate;
   self->claims = g_steal_pointer (&setup->claims);
-  self->expires_mono = expiry_mono (self->claims, limits, now);
+  self->proxied = setup->proxied;
+  self->expires_mono = expiry_mono (self->claims, limits, now, self->proxied);
   self->connected_at = g_get_real_time ();
   self->last_seen = now;
   self->next_ping = now + g_atomic_int_get (&limits->heartbeat_interval);
@@ -293,9 +297,29 @@ herald_connection_set_claims (HeraldConnection *self, HeraldJwtClaims *claims)
 
   g_clear_pointer (&self->claims, herald_jwt_claims_free);
   self->claims = claims;
-  self->expires_mono = expiry_mono (claims, self->host->limits, herald_loop_now ());
+  self->expires_mono = expiry_mono (claims, self->host->limits, herald_loop_now (), self->proxied);
   if (self->state == HERALD_CONNECTION_OPEN)
     self->host->funcs->schedule (self->host, self, 0); /* next tick recomputes the visit */
+}
+
+void
+herald_connection_set_expiry (HeraldConnection *self, gint64 expire_at)
+{
+  g_return_if_fail (HERALD_IS_CONNECTION (self));
+
+  if (self->claims != NULL)
+    self->claims->exp = expire_at;
+  self->expires_mono = expiry_mono (self->claims, self->host->limits, herald_loop_now (), TRUE);
+  if (expire_at > 0 && self->expires_mono == 0)
+    self->expires_mono = herald_loop_now (); /* anonymous: due now */
+  if (self->state == HERALD_CONNECTION_OPEN)
+    self->host->funcs->schedule (self->host, self, 0);
+}
+
+gboolean
+herald_connection_is_proxied (HeraldConnection *self)
+{
+  return self->proxied;
 }
 
 gint64
@@ -1119,6 +1143,11 @@ herald_connection_sweep (HeraldConnection *self, guint32 now)
 
   if (self->expires_mono > 0 && now >= self->expires_mono)
     {
+      /* The backend may extend it: nothing is due until it answers */
+      self->expires_mono = 0;
+      if (self->proxied && self->host->funcs->expired != NULL
+          && self->host->funcs->expired (self->host, self))
+        return MIN (self->next_ping, self->last_seen + timeout);
       herald_connection_close (self, 4003, "token expired");
       return self->close_deadline;
     }

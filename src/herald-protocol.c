@@ -11,9 +11,10 @@
 #include "herald-error.h"
 #include "herald-jwt.h"
 #include "herald-names.h"
-#include "herald-router.h"
-#include "herald-subscribe.h"
+#include "herald-protocol.h"
 #include "herald-worker.h"
+
+#include <string.h>
 
 /* Returns the "channel" member after checking it, or NULL after answering. */
 static const char *
@@ -74,20 +75,23 @@ reply_channel (HeraldConnection *conn, const char *type, const char *channel, Js
 static void
 handle_subscribe (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
-  HeraldWorker *worker = herald_router_get_worker (router);
   const char *channel = require_channel (conn, request, id);
   const char *channels[] = { channel, NULL };
   HeraldSubscribeRequest sub
       = { .channels = channels, .from = HERALD_SUBSCRIBE_LIVE, .presence = -1 };
-  g_auto (HeraldSubscribeResult) result = { 0 };
-  g_autoptr (GError) error = NULL;
   JsonNode *since_node, *epoch_node, *presence_node;
-  g_autoptr (JsonBuilder) b = NULL;
+  gboolean proxied;
 
   if (channel == NULL)
     return;
-  if (!herald_hub_may_subscribe (herald_router_get_hub (router),
-                                 herald_connection_get_claims (conn), channel))
+  proxied = herald_config_namespace_for (herald_hub_get_config (herald_router_get_hub (router)),
+                                         channel)
+                    ->subscribe
+                == HERALD_NS_SUBSCRIBE_PROXY
+            && strchr (channel, '#') == NULL;
+  if (!proxied
+      && !herald_hub_may_subscribe (herald_router_get_hub (router),
+                                    herald_connection_get_claims (conn), channel))
     {
       g_autofree char *message = g_strdup_printf ("Not allowed to subscribe to %s", channel);
       herald_connection_send_error (conn, "forbidden", message, id);
@@ -133,7 +137,35 @@ handle_subscribe (HeraldRouter *router, HeraldConnection *conn, JsonObject *requ
       sub.presence = json_node_get_boolean (presence_node);
     }
 
-  if (!herald_hub_subscribe (herald_router_get_hub (router), worker, conn, &sub, &result, &error))
+  if (herald_config_namespace_for (herald_hub_get_config (herald_router_get_hub (router)), channel)
+              ->subscribe
+          == HERALD_NS_SUBSCRIBE_PROXY
+      && strchr (channel, '#') == NULL)
+    {
+      /* The backend decides; the answer comes back through herald_protocol_subscribe() */
+      herald_protocol_proxy_subscribe (router, conn, &sub, id);
+      return;
+    }
+  herald_protocol_subscribe (router, conn, &sub, id);
+}
+
+/**
+ * herald_protocol_subscribe:
+ *
+ * Subscribes @conn as @sub asks (permission included unless @sub->allowed)
+ * and answers "subscribed" or the error.
+ */
+void
+herald_protocol_subscribe (HeraldRouter *router, HeraldConnection *conn,
+                           const HeraldSubscribeRequest *sub, JsonNode *id)
+{
+  HeraldWorker *worker = herald_router_get_worker (router);
+  const char *channel = sub->channels[0];
+  g_auto (HeraldSubscribeResult) result = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonBuilder) b = NULL;
+
+  if (!herald_hub_subscribe (herald_router_get_hub (router), worker, conn, sub, &result, &error))
     {
       const char *code = "bad_request";
 
@@ -234,7 +266,6 @@ handle_message (HeraldRouter *router, HeraldConnection *conn, JsonObject *reques
 {
   const char *channel = require_channel (conn, request, id);
   const char *data_json;
-  PublishData *data;
 
   if (channel == NULL)
     return;
@@ -245,12 +276,34 @@ handle_message (HeraldRouter *router, HeraldConnection *conn, JsonObject *reques
       herald_connection_send_error (conn, "bad_request", "Field \"data\" is required", id);
       return;
     }
+  /* publish-proxy=true: the backend's answer replaces the publish rule */
+  if (herald_config_namespace_for (herald_hub_get_config (herald_router_get_hub (router)), channel)
+          ->publish_proxy)
+    {
+      herald_protocol_proxy_publish (router, conn, channel, data_json, id);
+      return;
+    }
   if (!may_publish (herald_hub_get_config (herald_router_get_hub (router)), conn, channel))
     {
       g_autofree char *message = g_strdup_printf ("Not allowed to publish to %s", channel);
       herald_connection_send_error (conn, "forbidden", message, id);
       return;
     }
+  herald_protocol_publish (router, conn, channel, data_json, id);
+}
+
+/**
+ * herald_protocol_publish:
+ *
+ * Publishes @data_json (checked JSON text) to @channel for @conn, permission
+ * decided, and answers "published" or the error.
+ */
+void
+herald_protocol_publish (HeraldRouter *router, HeraldConnection *conn, const char *channel,
+                         const char *data_json, JsonNode *id)
+{
+  PublishData *data;
+
   if (herald_hub_can_publish_now (herald_router_get_hub (router)))
     {
       g_autoptr (GError) error = NULL;
@@ -320,8 +373,14 @@ handle_presence (HeraldRouter *router, HeraldConnection *conn, JsonObject *reque
 
   if (channel == NULL)
     return;
+  /* subscribe=proxy: the backend's yes to the subscription covers its presence */
   if (!herald_hub_may_subscribe (herald_router_get_hub (router),
-                                 herald_connection_get_claims (conn), channel))
+                                 herald_connection_get_claims (conn), channel)
+      && !(herald_config_namespace_for (herald_hub_get_config (herald_router_get_hub (router)),
+                                        channel)
+                   ->subscribe
+               == HERALD_NS_SUBSCRIBE_PROXY
+           && herald_connection_find_subscription (conn, channel) != NULL))
     {
       g_autofree char *message = g_strdup_printf ("Not allowed to see presence of %s", channel);
       herald_connection_send_error (conn, "forbidden", message, id);
@@ -447,4 +506,6 @@ herald_protocol_register (HeraldRouter *router)
   herald_router_register (router, "pong", handle_pong);
   herald_router_register (router, "presence", handle_presence);
   herald_router_register (router, "refresh", handle_refresh);
+  herald_router_register (router, "rpc", herald_protocol_proxy_rpc);
+  herald_router_set_expired (router, herald_protocol_proxy_refresh);
 }

@@ -49,6 +49,12 @@ const char *herald_router_get_data (HeraldRouter *self);
 /* The built-in protocol handlers (herald-protocol.c). */
 void herald_protocol_register (HeraldRouter *router);
 
+/* A proxied connection's backend-given expiry passed (herald-protocol.c
+ * registers the refresh hook): TRUE when the backend is asked. */
+typedef gboolean (*HeraldExpiredFunc) (HeraldRouter *router, HeraldConnection *connection);
+void herald_router_set_expired (HeraldRouter *self, HeraldExpiredFunc func);
+gboolean herald_router_expired (HeraldRouter *self, HeraldConnection *connection);
+
 /* Small helpers for handlers: a reply object {"type": @type, "id": @id?, …}.
  * Call json_builder_end_object() and herald_connection_send_json() after adding members. */
 JsonBuilder *herald_reply_begin (const char *type, JsonNode *id);

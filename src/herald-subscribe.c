@@ -281,7 +281,7 @@ herald_hub_subscribe (HeraldHub *self, HeraldWorker *worker, HeraldConnection *c
               "Invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / - # ,");
           return FALSE;
         }
-      if (!herald_hub_may_subscribe (self, claims, request->channels[i]))
+      if (!request->allowed && !herald_hub_may_subscribe (self, claims, request->channels[i]))
         {
           g_set_error (error, HERALD_ERROR, HERALD_ERROR_FORBIDDEN,
                        "Not allowed to subscribe to %s", request->channels[i]);
@@ -397,12 +397,20 @@ owner_release (gpointer data, const char *id, guint16 code, const char *reason, 
   herald_hub_release_connection (owner->hub, id, code, reason, was_open);
 }
 
+static gboolean
+owner_expired (gpointer data, HeraldWorker *worker, HeraldConnection *connection)
+{
+  Owner *owner = data;
+  return herald_router_expired (owner->router, connection);
+}
+
 static const HeraldWorkerOwnerFuncs owner_funcs = {
   .channel_occupied = owner_channel_occupied,
   .channel_vacated = owner_channel_vacated,
   .received = owner_received,
   .unsubscribe = owner_unsubscribe,
   .release = owner_release,
+  .expired = owner_expired,
 };
 
 HeraldWorker *

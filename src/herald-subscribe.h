@@ -33,6 +33,7 @@ typedef struct
   const char *epoch;         /* SINCE; NULL = any */
   const char *last_event_id; /* STREAM; NULL or "" = a fresh stream */
   int presence;              /* join/leave events: -1 unchanged, 0 no, 1 yes */
+  gboolean allowed;          /* permission already decided (the backend's answer, "subs") */
 } HeraldSubscribeRequest;
 
 typedef struct
@@ -54,9 +55,9 @@ gboolean herald_hub_may_subscribe (HeraldHub *self, const HeraldJwtClaims *claim
  * bad request, HERALD_ERROR_FORBIDDEN when a channel is not allowed (nothing
  * is subscribed then). For STREAM the SSE greeting (retry, id or reset,
  * "connected") is queued before the replay. */
-gboolean herald_hub_subscribe (HeraldHub *self, HeraldWorker *worker,
-                               HeraldConnection *connection, const HeraldSubscribeRequest *request,
-                               HeraldSubscribeResult *result, GError **error);
+gboolean herald_hub_subscribe (HeraldHub *self, HeraldWorker *worker, HeraldConnection *connection,
+                               const HeraldSubscribeRequest *request, HeraldSubscribeResult *result,
+                               GError **error);
 
 /* Ends one subscription (presence leave, the worker's table). */
 void herald_hub_unsubscribe (HeraldHub *self, HeraldWorker *worker, HeraldConnection *connection,

@@ -63,6 +63,8 @@ struct _HeraldWorker
   HeraldConnection *wheel[WHEEL_SLOTS];
   guint32 wheel_now;
 
+  HeraldBackend *backend; /* [proxy] hooks, set by the front; NULL = none */
+
   HeraldStats stats;
   gboolean shutting_down;
   guint drain_ms;   /* the SIGTERM's drain window */
@@ -101,6 +103,7 @@ herald_worker_finalize (GObject *object)
   g_clear_pointer (&self->host.dirty, g_ptr_array_unref);
   g_clear_pointer (&self->dead, g_ptr_array_unref);
   g_clear_pointer (&self->to_wake, g_ptr_array_unref);
+  g_clear_object (&self->backend);
   if (self->front_free)
     g_clear_pointer (&self->front, self->front_free);
   g_mutex_clear (&self->start_lock);
@@ -628,12 +631,110 @@ host_worker (HeraldConnectionHost *host)
   return G_STRUCT_MEMBER_P (host, -G_STRUCT_OFFSET (HeraldWorker, host));
 }
 
+/* A connection's messages behind a pending backend call (herald_worker_hold_input()) */
+#define HOLD_MAX 256
+/* clang-format off */
+G_DEFINE_QUARK (herald-held-input, held_input)
+/* clang-format on */
+
+static void
+held_free (gpointer data)
+{
+  g_queue_free_full (data, (GDestroyNotify)g_bytes_unref);
+}
+
 static void
 host_received (HeraldConnectionHost *host, HeraldConnection *connection, const char *text,
                gsize length)
 {
   HeraldWorker *self = host_worker (host);
+  GQueue *held = g_object_get_qdata (G_OBJECT (connection), held_input_quark ());
+
+  if (held != NULL)
+    {
+      if (held->length >= HOLD_MAX)
+        {
+          herald_connection_close (connection, 1008, "too many messages behind a backend call");
+          return;
+        }
+      g_queue_push_tail (held, g_bytes_new (text, length));
+      return;
+    }
   self->owner_funcs->received (self->owner, self, connection, text, length);
+}
+
+/**
+ * herald_worker_hold_input:
+ *
+ * From now on @connection's messages wait (in order) until
+ * herald_worker_release_input(): a frame after a pending backend call is
+ * answered after it.
+ */
+void
+herald_worker_hold_input (HeraldWorker *self, HeraldConnection *connection)
+{
+  g_return_if_fail (HERALD_IS_WORKER (self));
+  if (g_object_get_qdata (G_OBJECT (connection), held_input_quark ()) == NULL)
+    g_object_set_qdata_full (G_OBJECT (connection), held_input_quark (), g_queue_new (), held_free);
+}
+
+/**
+ * herald_worker_release_input:
+ *
+ * Handles @connection's held messages in order, until one of them holds its
+ * input again (the rest then wait behind that one).
+ */
+void
+herald_worker_release_input (HeraldWorker *self, HeraldConnection *connection)
+{
+  g_autoptr (HeraldConnection) keep = g_object_ref (connection);
+  GQueue *held = g_object_steal_qdata (G_OBJECT (connection), held_input_quark ());
+  GBytes *text;
+
+  g_return_if_fail (HERALD_IS_WORKER (self));
+  while (held != NULL && (text = g_queue_pop_head (held)) != NULL)
+    {
+      GQueue *again;
+
+      if (herald_connection_get_state (connection) == HERALD_CONNECTION_OPEN)
+        self->owner_funcs->received (self->owner, self, connection, g_bytes_get_data (text, NULL),
+                                     g_bytes_get_size (text));
+      g_bytes_unref (text);
+      again = g_object_get_qdata (G_OBJECT (connection), held_input_quark ());
+      if (again != NULL)
+        {
+          /* Held again: the rest wait behind the new call, still in order */
+          while ((text = g_queue_pop_tail (held)) != NULL)
+            g_queue_push_head (again, text);
+          break;
+        }
+    }
+  if (held != NULL)
+    held_free (held);
+}
+
+void
+herald_worker_set_backend (HeraldWorker *self, HeraldBackend *backend)
+{
+  g_return_if_fail (HERALD_IS_WORKER (self));
+  g_set_object (&self->backend, backend);
+}
+
+HeraldBackend *
+herald_worker_get_backend (HeraldWorker *self)
+{
+  g_return_val_if_fail (HERALD_IS_WORKER (self), NULL);
+  return self->backend;
+}
+
+static gboolean
+host_expired (HeraldConnectionHost *host, HeraldConnection *connection)
+{
+  HeraldWorker *self = host_worker (host);
+
+  if (self->owner_funcs->expired == NULL)
+    return FALSE;
+  return self->owner_funcs->expired (self->owner, self, connection);
 }
 
 static void
@@ -662,6 +763,7 @@ static const HeraldConnectionHostFuncs host_funcs = {
   .closing = host_closing,
   .finished = host_finished,
   .schedule = host_schedule,
+  .expired = host_expired,
 };
 
 /* ---- loop callbacks ---- */

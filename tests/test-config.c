@@ -1256,13 +1256,15 @@ test_namespaces (void)
       /* Features this version does not have yet: refused, never ignored */
       { "[namespace.a]\nsubscribe=token\n", ORIGIN ":2: [namespace.a] subscribe: subscribe=token "
                                                    "is not supported" },
+      /* The backend's answers need the backend */
       { "[namespace.a]\nsubscribe=proxy\n", ORIGIN ":2: [namespace.a] subscribe: subscribe=proxy "
-                                                   "is not supported" },
+                                                   "needs [proxy] subscribe-url" },
       { "[namespace.a]\njoin-leave=true\n",
         ORIGIN ":2: [namespace.a] join-leave: join-leave=true" },
       { "[namespace.a]\nconflate=true\n", ORIGIN ":2: [namespace.a] conflate: conflate=true" },
-      { "[namespace.a]\npublish-proxy=true\n", ORIGIN ":2: [namespace.a] publish-proxy: "
-                                                      "publish-proxy=true" },
+      { "[namespace.a]\npublish-proxy=true\n",
+        ORIGIN ":2: [namespace.a] publish-proxy: "
+               "publish-proxy=true needs [proxy] publish-url" },
       { "[x]\n[namespace.a:b]\npresence=true\n", ORIGIN ":2: [namespace.a:b]:" },
       { "[namespace.]\npresence=true\n", ORIGIN ":1: [namespace.]:" },
     };
@@ -1322,6 +1324,81 @@ test_reload_namespaces (void)
   tmpdir_free (dir);
 }
 
+/* [proxy]: URLs, fractional timeout, forward-headers, max-in-flight */
+static void
+test_proxy (void)
+{
+  static const struct
+  {
+    const char *data;
+    const char *expected;
+  } bad[] = {
+    { "[proxy]\nconnect-url=ftp://example.org/\n", ORIGIN ":2: [proxy] connect-url: expected" },
+    { "[proxy]\nrpc-url=http:///x\n", ORIGIN ":2: [proxy] rpc-url: expected" },
+    { "[proxy]\ntimeout=0\n", ORIGIN ":2: [proxy] timeout: expected" },
+    { "[proxy]\ntimeout=0.0005\n", ORIGIN ":2: [proxy] timeout: expected" },
+    { "[proxy]\ntimeout=301\n", ORIGIN ":2: [proxy] timeout: expected" },
+    { "[proxy]\ntimeout=1.\n", ORIGIN ":2: [proxy] timeout: expected" },
+    { "[proxy]\ntimeout=-1\n", ORIGIN ":2: [proxy] timeout: expected" },
+    { "[proxy]\nforward-headers=Cookie;Bad Name\n", ORIGIN ":2: [proxy] forward-headers: " },
+    { "[proxy]\nmax-in-flight=0\n", ORIGIN ":2: [proxy] max-in-flight: expected" },
+  };
+  g_autoptr (HeraldConfig) defaults = herald_config_new ();
+  g_autoptr (HeraldConfig) config = herald_config_new ();
+  g_autoptr (GError) error = NULL;
+  const char *text = "[proxy]\nconnect-url=http://127.0.0.1:1/connect\n"
+                     "publish-url=https://backend.example/publish\ntimeout=0.25\n"
+                     "forward-headers=Cookie;X-Session\nmax-in-flight=8\n"
+                     "[namespace.p]\npublish-proxy=true\n";
+
+  g_assert_null (herald_config_get_proxy_url (defaults, HERALD_HOOK_CONNECT));
+  g_assert_cmpuint (herald_config_get_proxy_timeout_ms (defaults), ==, 1000);
+  g_assert_cmpuint (herald_config_get_proxy_max_in_flight (defaults), ==, 256);
+  g_assert_true (g_strv_contains (herald_config_get_proxy_forward_headers (defaults), "Cookie"));
+  g_assert_false (
+      g_strv_contains (herald_config_get_proxy_forward_headers (defaults), "Authorization"));
+
+  g_assert_true (herald_config_load_data (config, text, strlen (text), ORIGIN, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (herald_config_get_proxy_url (config, HERALD_HOOK_CONNECT), ==,
+                   "http://127.0.0.1:1/connect");
+  g_assert_cmpstr (herald_config_get_proxy_url (config, HERALD_HOOK_PUBLISH), ==,
+                   "https://backend.example/publish");
+  g_assert_null (herald_config_get_proxy_url (config, HERALD_HOOK_RPC));
+  g_assert_cmpuint (herald_config_get_proxy_timeout_ms (config), ==, 250);
+  g_assert_cmpuint (herald_config_get_proxy_max_in_flight (config), ==, 8);
+  g_assert_cmpuint (g_strv_length ((char **)herald_config_get_proxy_forward_headers (config)), ==,
+                    2);
+  g_assert_true (herald_config_namespace_for (config, "p:x")->publish_proxy);
+  {
+    /* A connect hook authenticates: no token key needed to listen beyond loopback */
+    g_autoptr (HeraldConfig) open = herald_config_new ();
+    const char *open_text = "[server]\nlisten=0.0.0.0:0\n"
+                            "[proxy]\nconnect-url=http://127.0.0.1:1/connect\n";
+    g_autoptr (HeraldConfig) closed = herald_config_new ();
+    const char *closed_text = "[server]\nlisten=0.0.0.0:0\n";
+
+    g_assert_true (herald_config_load_data (open, open_text, strlen (open_text), ORIGIN, &error));
+    g_assert_true (herald_config_validate (open, &error));
+    g_assert_no_error (error);
+    g_assert_true (
+        herald_config_load_data (closed, closed_text, strlen (closed_text), ORIGIN, &error));
+    g_assert_false (herald_config_validate (closed, &error));
+    g_clear_error (&error);
+  }
+
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (HeraldConfig) c = herald_config_new ();
+      g_autoptr (GError) e = NULL;
+
+      g_assert_false (herald_config_load_data (c, bad[i].data, strlen (bad[i].data), ORIGIN, &e));
+      g_assert_nonnull (e);
+      if (!g_str_has_prefix (e->message, bad[i].expected))
+        g_error ("%s: got “%s”", bad[i].data, e->message);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1351,6 +1428,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/namespaces", test_namespaces);
   g_test_add_func ("/config/reload-namespaces", test_reload_namespaces);
   g_test_add_func ("/config/drain-seconds", test_drain_seconds);
+  g_test_add_func ("/config/proxy", test_proxy);
 
   return g_test_run ();
 }
