@@ -22,6 +22,10 @@ void herald_metrics_count_api_response (guint status);
  * oldest of their messages was published (received by this node). */
 void herald_metrics_observe_write_latency (gint64 usec);
 
+/* [auth] jwks-url: a fetch of the key set ended (@ok: a usable set came),
+ * and the set in use now holds @n_keys keys. */
+void herald_metrics_count_jwks_fetch (gboolean ok, guint n_keys);
+
 /* Appends, in the text format 0.0.4 with HELP and TYPE lines:
  * process_cpu_seconds_total, process_resident_memory_bytes,
  * process_virtual_memory_bytes, process_open_fds, process_max_fds,
@@ -29,7 +33,9 @@ void herald_metrics_observe_write_latency (gint64 usec);
  * herald_publish_write_latency_seconds (histogram);
  * herald_http_api_requests_total{code}; and, when @engine_state is not
  * NULL, herald_engine_state{state="ok"|"degraded"} (1 for the current one)
- * and herald_engine_up. */
+ * and herald_engine_up; once a key set was fetched,
+ * herald_jwks_fetches_total{result="ok"|"error"}, herald_jwks_keys and
+ * herald_jwks_last_success_timestamp_seconds. */
 /* The text format's pieces: "# HELP"/"# TYPE" lines, one unlabelled
  * sample with its header, an escaped label value */
 void herald_metrics_append_header (GString *out, const char *name, const char *type,
