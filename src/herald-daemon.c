@@ -310,8 +310,8 @@ herald_daemon_start (HeraldDaemon *self, GError **error)
     }
   else if (herald_config_get_redis_url (self->config))
     {
-      self->engine = herald_redis_engine_new (self->config,
-                                              herald_config_get_redis_url (self->config), error);
+      self->engine
+          = herald_redis_engine_new (self->config, herald_config_get_redis_url (self->config), error);
       if (self->engine == NULL)
         {
           g_prefix_error (error, "[redis] url: ");

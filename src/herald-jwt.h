@@ -18,25 +18,26 @@ G_BEGIN_DECLS
 #define HERALD_JWT_ERROR (herald_jwt_error_quark ())
 typedef enum
 {
-  HERALD_JWT_ERROR_MALFORMED,     /* not three base64url parts, bad JSON, bad claim types */
-  HERALD_JWT_ERROR_ALGORITHM,     /* header alg differs from the configured one, or "none" */
-  HERALD_JWT_ERROR_SIGNATURE,     /* signature does not verify */
-  HERALD_JWT_ERROR_EXPIRED,       /* exp + leeway <= now */
+  HERALD_JWT_ERROR_MALFORMED,  /* not three base64url parts, bad JSON, bad claim types */
+  HERALD_JWT_ERROR_ALGORITHM,  /* header alg differs from the configured one, or "none" */
+  HERALD_JWT_ERROR_SIGNATURE,  /* signature does not verify */
+  HERALD_JWT_ERROR_EXPIRED,    /* exp + leeway <= now */
   HERALD_JWT_ERROR_NOT_YET_VALID, /* nbf - leeway > now, or iat in the future beyond leeway */
-  HERALD_JWT_ERROR_KEY,           /* key file unreadable or of the wrong kind */
-  HERALD_JWT_ERROR_CLAIM,         /* iss or aud missing or not the required value */
-  HERALD_JWT_ERROR_UNKNOWN_KEY,   /* key set: the token's kid is not in it */
+  HERALD_JWT_ERROR_KEY,        /* key file unreadable or of the wrong kind */
+  HERALD_JWT_ERROR_CLAIM,      /* iss or aud missing or not the required value */
+  HERALD_JWT_ERROR_UNKNOWN_KEY, /* key set: the token's kid is not in it */
 } HeraldJwtError;
 GQuark herald_jwt_error_quark (void);
 
+
 typedef struct
 {
-  char *sub;  /* NULL when absent */
-  gint64 exp; /* unix seconds, 0 when absent */
+  char *sub;        /* NULL when absent */
+  gint64 exp;       /* unix seconds, 0 when absent */
   gint64 nbf;
   gint64 iat;
-  char **channels; /* NULL when the claim is absent (= no restriction from the token) */
-  char **publish;  /* NULL when absent (= may not publish) */
+  char **channels;  /* NULL when the claim is absent (= no restriction from the token) */
+  char **publish;   /* NULL when absent (= may not publish) */
 } HeraldJwtClaims;
 
 void herald_jwt_claims_free (HeraldJwtClaims *claims);
@@ -52,9 +53,11 @@ G_DECLARE_FINAL_TYPE (HeraldJwtVerifier, herald_jwt_verifier, HERALD, JWT_VERIFI
 HeraldJwtVerifier *herald_jwt_verifier_new_hmac (GBytes *secret);
 /* RS256, ES256 or EdDSA (Ed25519) from a PEM public key (SubjectPublicKeyInfo)
  * or X.509 certificate */
-HeraldJwtVerifier *herald_jwt_verifier_new_public_key (HeraldJwtAlg alg, const char *pem_path,
+HeraldJwtVerifier *herald_jwt_verifier_new_public_key (HeraldJwtAlg alg,
+                                                       const char *pem_path,
                                                        GError **error);
-HeraldJwtVerifier *herald_jwt_verifier_new_public_key_data (HeraldJwtAlg alg, GBytes *pem,
+HeraldJwtVerifier *herald_jwt_verifier_new_public_key_data (HeraldJwtAlg alg,
+                                                            GBytes *pem,
                                                             GError **error);
 
 /* Requires "iss" to equal @issuer and "aud" (a string or an array of strings)
@@ -82,8 +85,11 @@ void herald_jwt_verifier_set_unknown_key_func (HeraldJwtVerifier *self,
 HeraldJwtAlg herald_jwt_verifier_get_algorithm (HeraldJwtVerifier *self);
 
 /* Verifies @token at time @now (unix seconds) with @leeway seconds and returns its claims. */
-HeraldJwtClaims *herald_jwt_verifier_verify (HeraldJwtVerifier *self, const char *token, gint64 now,
-                                             guint leeway, GError **error);
+HeraldJwtClaims *herald_jwt_verifier_verify (HeraldJwtVerifier *self,
+                                             const char *token,
+                                             gint64 now,
+                                             guint leeway,
+                                             GError **error);
 
 /* For tests and tools: signs @claims_json with HS256 and returns a compact JWT. */
 char *herald_jwt_sign_hs256 (GBytes *secret, const char *claims_json);
