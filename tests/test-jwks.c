@@ -254,9 +254,18 @@ test_keys (void)
     HeraldTestClient *client = herald_test_client_connect (&node.srv);
     g_autoptr (JsonObject) hello = NULL;
 
+    g_autofree char *claims = g_strdup_printf ("{\"sub\":\"olga\",\"exp\":%" G_GINT64_FORMAT "}",
+                                               g_get_real_time () / G_USEC_PER_SEC + 3600);
+    g_autofree char *renewed = make_token ("ES256", "e1", claims);
+    g_autofree char *refresh = g_strdup_printf ("{\"type\":\"refresh\",\"token\":\"%s\"}", renewed);
+    g_autoptr (JsonObject) refreshed = NULL;
+
     g_assert_cmpuint (herald_test_ws_handshake (client, path, NULL, NULL), ==, 101);
     hello = herald_test_ws_read_type (client, "connected");
     g_assert_cmpstr (herald_test_json_get_string (hello, "user_id"), ==, "olga");
+    /* an in-band refresh is verified with the key set too, any key of it */
+    herald_test_ws_send_text (client, refresh);
+    refreshed = herald_test_ws_read_type (client, "refreshed");
     herald_test_client_free (client);
   }
 
@@ -287,7 +296,8 @@ test_keys (void)
   endpoint_free (e);
 }
 
-/* [auth] jwt-algorithm with jwks-url: the only algorithm accepted. */
+/* [auth] jwt-algorithm with jwks-url: the only algorithm accepted; issuer
+ * applies to key-set tokens as to any. */
 static void
 test_pinned (void)
 {
@@ -295,14 +305,16 @@ test_pinned (void)
   HeraldTestNode node = { 0 };
   g_autofree char *rsa = herald_test_jwk ("rsa-public.pem", "r1", NULL);
   g_autofree char *okp = herald_test_jwk ("ed25519-public.pem", "o1", NULL);
-  g_autofree char *rs = make_token ("RS256", "r1", "{\"sub\":\"rita\"}");
-  g_autofree char *ed = make_token ("EdDSA", "o1", "{\"sub\":\"olga\"}");
+  g_autofree char *rs = make_token ("RS256", "r1", "{\"sub\":\"rita\",\"iss\":\"idp\"}");
+  g_autofree char *ed = make_token ("EdDSA", "o1", "{\"sub\":\"olga\",\"iss\":\"idp\"}");
+  g_autofree char *ed_no_iss = make_token ("EdDSA", "o1", "{\"sub\":\"olga\"}");
 
   endpoint_serve (e, rsa, okp, NULL);
-  node_start (&node, e, "jwt-algorithm=EdDSA\n");
+  node_start (&node, e, "jwt-algorithm=EdDSA\nissuer=idp\n");
   HERALD_TEST_WAIT_UNTIL (log_has (&node, "2 key(s) in use (kid r1, o1)"), 10000);
   expect_accepted (&node, ed);
   expect_refused (&node, rs);
+  expect_refused (&node, ed_no_iss);
   herald_test_node_stop (&node);
   endpoint_free (e);
 }
