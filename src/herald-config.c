@@ -110,7 +110,8 @@ static const char *const limits_keys[] = { "max-connections",      "max-message-
 static const char *const auth_keys[]
     = { "jwt-secret", "jwt-secret-file", "jwt-public-key-file", "jwt-algorithm",
         "leeway",     "anonymous",       "anonymous-channels",  "anonymous-publish",
-        "issuer",     "audience",        NULL };
+        "issuer",     "audience",        "jwks-url",            "jwks-refresh",
+        NULL };
 static const char *const api_keys[] = { "key", "key-file", NULL };
 static const char *const history_keys[] = { "size", "ttl", NULL };
 static const char *const redis_keys[]
@@ -170,6 +171,7 @@ settings_free (Settings *settings)
   g_free (settings->jwt_public_key_file);
   g_free (settings->jwt_issuer);
   g_free (settings->jwt_audience);
+  g_free (settings->jwks_url);
   g_free (settings->jwt_secret_file);
   g_free (settings->api_key_file);
   g_strfreev (settings->anonymous_channels);
@@ -205,6 +207,7 @@ settings_new_default (void)
   settings->drain_seconds = 10;
   settings->jwt_algorithm = HERALD_JWT_ALG_HS256;
   settings->leeway = 30;
+  settings->jwks_refresh = 300;
   settings->anonymous_channels = g_strdupv ((char **)anonymous_channels);
   settings->anonymous_publish = g_new0 (char *, 1);
   settings->history_size = 100;
@@ -1020,13 +1023,14 @@ herald_config_get_leeway (HeraldConfig *self)
  * herald_config_has_token_key:
  * @self: a #HeraldConfig
  *
- * Returns: %TRUE when a secret or a public key file is configured
+ * Returns: %TRUE when a secret, a public key file or a JWKS URL is configured
  */
 gboolean
 herald_config_has_token_key (HeraldConfig *self)
 {
   g_return_val_if_fail (HERALD_IS_CONFIG (self), FALSE);
-  return self->settings->jwt_secret != NULL || self->settings->jwt_public_key_file != NULL;
+  return self->settings->jwt_secret != NULL || self->settings->jwt_public_key_file != NULL
+         || self->settings->jwks_url != NULL;
 }
 
 /**

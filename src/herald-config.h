@@ -100,6 +100,10 @@ HeraldJwtAlg herald_config_get_jwt_algorithm (HeraldConfig *self);
 guint herald_config_get_leeway (HeraldConfig *self);
 const char *herald_config_get_jwt_issuer (HeraldConfig *self);   /* NULL = not checked */
 const char *herald_config_get_jwt_audience (HeraldConfig *self); /* NULL = not checked */
+/* herald-config-jwks.c: [auth] jwks-url (NULL = none), jwks-refresh (seconds) */
+const char *herald_config_get_jwks_url (HeraldConfig *self);
+guint herald_config_get_jwks_refresh (HeraldConfig *self);
+gboolean herald_config_get_jwt_algorithm_set (HeraldConfig *self);
 gboolean herald_config_has_token_key (HeraldConfig *self);
 gboolean herald_config_get_anonymous (HeraldConfig *self); /* effective value */
 const char *const *herald_config_get_anonymous_channels (HeraldConfig *self);

@@ -16,6 +16,7 @@
 #include "herald-daemon.h"
 #include "herald-dbus.h"
 #include "herald-front.h"
+#include "herald-http-jwks.h"
 #include "herald-listen-guard.h"
 #include "herald-subscribe.h"
 #include "herald-memory-engine.h"
@@ -35,6 +36,7 @@ struct _HeraldDaemon
   HeraldEngine *engine;
   HeraldHub *hub;
   HeraldDbus *dbus;
+  HeraldHttpJwks *jwks; /* [auth] jwks-url, or NULL */
   GMainLoop *loop;
   GPtrArray *urls;
   GArray *claims; /* of int: herald_listen_guard_claim() fds, one per address */
@@ -63,6 +65,9 @@ herald_daemon_dispose (GObject *object)
   if (self->dbus)
     herald_dbus_unexport (self->dbus);
   g_clear_object (&self->dbus);
+  if (self->jwks)
+    herald_http_jwks_stop (self->jwks);
+  g_clear_object (&self->jwks);
   if (self->hub)
     g_object_run_dispose (G_OBJECT (self->hub)); /* joins the workers */
   g_clear_object (&self->hub);
@@ -339,6 +344,14 @@ herald_daemon_start (HeraldDaemon *self, GError **error)
                                        herald_hub_get_node_id (self->hub));
   if (!herald_hub_load_keys (self->hub, error))
     return FALSE;
+  if (herald_config_get_jwks_url (self->config) != NULL)
+    {
+      /* Before the workers share the verifier: this sets its unknown-kid hook */
+      self->jwks = herald_http_jwks_new (herald_config_get_jwks_url (self->config),
+                                         herald_config_get_jwks_refresh (self->config),
+                                         herald_hub_get_verifier (self->hub));
+      herald_http_jwks_start (self->jwks);
+    }
   if (herald_config_get_tls_certificate (self->config))
     {
       certificate

@@ -381,7 +381,12 @@ herald_hub_load_keys (HeraldHub *self, GError **error)
   key_file = herald_config_get_jwt_public_key_file (self->config);
   secret = herald_config_get_jwt_secret (self->config);
   g_clear_object (&self->verifier);
-  if (key_file)
+  if (herald_config_get_jwks_url (self->config) != NULL)
+    /* Empty until the daemon's JWKS client (herald-http-jwks.c) fetches the set */
+    self->verifier
+        = herald_jwt_verifier_new_key_set (NULL, herald_config_get_jwt_algorithm_set (self->config),
+                                           herald_config_get_jwt_algorithm (self->config));
+  else if (key_file)
     {
       self->verifier = herald_jwt_verifier_new_public_key (
           herald_config_get_jwt_algorithm (self->config), key_file, error);

@@ -56,6 +56,9 @@ typedef enum
 
 /* A call of hook @hook (a HeraldHook) ended with @result after @usec. */
 void herald_metrics_observe_proxy (guint hook, HeraldProxyResult result, gint64 usec);
+/* [auth] jwks-url: a fetch of the key set ended (@ok: a usable set came),
+ * and the set in use now holds @n_keys keys. */
+void herald_metrics_count_jwks_fetch (gboolean ok, guint n_keys);
 
 /* Appends, in the text format 0.0.4 with HELP and TYPE lines:
  * process_cpu_seconds_total, process_resident_memory_bytes,
@@ -66,7 +69,9 @@ void herald_metrics_observe_proxy (guint hook, HeraldProxyResult result, gint64 
  * herald_proxy_requests_total{hook,result} and
  * herald_proxy_duration_seconds{hook} (histogram); and, when @engine_state is not
  * NULL, herald_engine_state{state="ok"|"degraded"} (1 for the current one)
- * and herald_engine_up. */
+ * and herald_engine_up; once a key set was fetched,
+ * herald_jwks_fetches_total{result="ok"|"error"}, herald_jwks_keys and
+ * herald_jwks_last_success_timestamp_seconds. */
 /* The text format's pieces: "# HELP"/"# TYPE" lines, one unlabelled
  * sample with its header, an escaped label value */
 void herald_metrics_append_header (GString *out, const char *name, const char *type,
