@@ -281,62 +281,6 @@ handle_pong (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, 
   /* Any frame counts as life; the read path already noted it. */
 }
 
-static void
-on_presence (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  PublishData *data = user_data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (HeraldPresence) presence
-      = herald_hub_get_presence_finish (HERALD_HUB (source), result, &error);
-
-  if (presence == NULL)
-    herald_connection_send_error (data->conn, "internal_error", error->message, data->id);
-  else
-    {
-      g_autoptr (JsonBuilder) b = herald_reply_begin ("presence", data->id);
-      json_builder_set_member_name (b, "channel");
-      json_builder_add_string_value (b, data->channel);
-      json_builder_set_member_name (b, "users");
-      json_builder_begin_array (b);
-      for (guint i = 0; presence->users[i]; i++)
-        json_builder_add_string_value (b, presence->users[i]);
-      json_builder_end_array (b);
-      json_builder_set_member_name (b, "connections");
-      json_builder_add_int_value (b, presence->connections);
-      json_builder_end_object (b);
-      herald_connection_send_json (data->conn, b);
-    }
-  publish_data_free (data);
-}
-
-static void
-handle_presence (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
-{
-  const char *channel = require_channel (conn, request, id);
-  PublishData *data;
-
-  if (channel == NULL)
-    return;
-  if (!herald_hub_may_subscribe (herald_router_get_hub (router),
-                                 herald_connection_get_claims (conn), channel))
-    {
-      g_autofree char *message = g_strdup_printf ("Not allowed to see presence of %s", channel);
-      herald_connection_send_error (conn, "forbidden", message, id);
-      return;
-    }
-  if (!herald_config_namespace_for (herald_hub_get_config (herald_router_get_hub (router)), channel)
-           ->presence)
-    {
-      herald_connection_send_error (conn, "forbidden", "Presence is off for this namespace", id);
-      return;
-    }
-  data = g_new0 (PublishData, 1);
-  data->conn = g_object_ref (conn);
-  data->channel = g_strdup (channel);
-  data->id = id ? json_node_copy (id) : NULL;
-  herald_hub_get_presence_async (herald_router_get_hub (router), channel, on_presence, data);
-}
-
 /* ---- refresh ---- */
 
 /* Drops subscriptions the new claims no longer allow, telling the client. */
@@ -442,6 +386,6 @@ herald_protocol_register (HeraldRouter *router)
   herald_router_register (router, "message", handle_message);
   herald_router_register (router, "ping", handle_ping);
   herald_router_register (router, "pong", handle_pong);
-  herald_router_register (router, "presence", handle_presence);
+  herald_protocol_register_presence (router);
   herald_router_register (router, "refresh", handle_refresh);
 }

@@ -776,33 +776,6 @@ herald_worker_list_channels (HeraldWorker *self)
 }
 
 void
-herald_worker_collect_presence (HeraldWorker *self, const char *name, GHashTable *users,
-                                guint *connections)
-{
-  HeraldChannel *channel;
-  guint n;
-
-  g_return_if_fail (HERALD_IS_WORKER (self));
-  g_return_if_fail (name != NULL);
-  g_return_if_fail (users != NULL);
-
-  channel = g_hash_table_lookup (self->channels, name);
-  if (channel == NULL)
-    return;
-  n = herald_channel_get_n_subscribers (channel);
-  for (guint i = 0; i < n; i++)
-    {
-      HeraldConnection *conn = herald_channel_get_subscriber (channel, i)->connection;
-      const char *user = herald_connection_get_user_id (conn);
-      if (herald_connection_get_state (conn) != HERALD_CONNECTION_OPEN)
-        continue;
-      (*connections)++;
-      if (user)
-        g_hash_table_add (users, g_strdup (user));
-    }
-}
-
-void
 herald_worker_add_stats (HeraldWorker *self, HeraldStats *stats)
 {
   GHashTableIter iter;

@@ -117,8 +117,6 @@ void herald_worker_release_channel (HeraldWorker *self, HeraldChannel *channel);
 /* Queries answered in the worker thread. */
 GPtrArray *herald_worker_list_connections (HeraldWorker *self); /* of HeraldConnectionInfo* */
 GPtrArray *herald_worker_list_channels (HeraldWorker *self);    /* of HeraldChannelInfo* */
-void herald_worker_collect_presence (HeraldWorker *self, const char *channel, GHashTable *users,
-                                     guint *connections);
 void herald_worker_add_stats (HeraldWorker *self, HeraldStats *stats);
 HeraldStats *herald_worker_get_stats (HeraldWorker *self); /* the worker's own counters */
 

@@ -20,7 +20,7 @@ LAYERS = [
     ("front", ["herald-front", "herald-http", "herald-http-*", "herald-security",
                "herald-dbus", "herald-dbus-*", "herald-prefix-input-stream"]),
     ("hub", ["herald-hub", "herald-hub-*", "herald-subscribe", "herald-router",
-             "herald-protocol"]),
+             "herald-protocol", "herald-protocol-*"]),
     ("auth", ["herald-jwt", "herald-jwt-*"]),
     ("engine", ["herald-engine", "herald-engine-*", "herald-memory-engine",
                 "herald-memory-engine-*", "herald-redis-*"]),

@@ -1,0 +1,293 @@
+/* test-subs.c: presence at scale (presence_stats, member pages and their
+ * cursors) and subscriptions decided by the server (the token's subs claim,
+ * the user subscribe API, subscription tokens), on one in-process node.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "herald-jwt.h"
+#include "herald-test-server.h"
+
+#define API "[api]\nkey=k\n"
+#define AUTH "Authorization: Bearer k\r\n"
+#define SECRET "s3cret"
+
+static char *
+token (const char *payload)
+{
+  g_autoptr (GBytes) secret = g_bytes_new_static (SECRET, strlen (SECRET));
+  return herald_jwt_sign_hs256 (secret, payload);
+}
+
+static HeraldTestClient *
+open_with (HeraldTestServer *server, const char *payload, JsonObject **connected)
+{
+  g_autofree char *jwt = token (payload);
+  g_autofree char *path = g_strdup_printf ("/ws?token=%s", jwt);
+  HeraldTestClient *client = herald_test_client_connect (server);
+  JsonObject *hello;
+
+  g_assert_cmpuint (herald_test_ws_handshake (client, path, NULL, NULL), ==, 101);
+  hello = herald_test_ws_read_json (client);
+  g_assert_nonnull (hello);
+  g_assert_cmpstr (herald_test_json_get_string (hello, "type"), ==, "connected");
+  if (connected)
+    *connected = hello;
+  else
+    json_object_unref (hello);
+  return client;
+}
+
+static JsonObject *
+expect_type (HeraldTestClient *client, const char *type)
+{
+  JsonObject *obj = herald_test_ws_read_json (client);
+
+  g_assert_nonnull (obj);
+  g_assert_cmpstr (herald_test_json_get_string (obj, "type"), ==, type);
+  return obj;
+}
+
+static void
+expect_error (HeraldTestClient *client, const char *code)
+{
+  g_autoptr (JsonObject) r = expect_type (client, "error");
+
+  g_assert_cmpstr (herald_test_json_get_string (r, "code"), ==, code);
+}
+
+static void
+subscribe (HeraldTestClient *client, const char *channel)
+{
+  g_autofree char *text = g_strdup_printf ("{\"type\":\"subscribe\",\"channel\":\"%s\"}", channel);
+  g_autoptr (JsonObject) reply = NULL;
+
+  herald_test_ws_send_text (client, text);
+  reply = expect_type (client, "subscribed");
+  g_assert_cmpstr (herald_test_json_get_string (reply, "channel"), ==, channel);
+}
+
+static JsonObject *
+http_json (HeraldTestServer *server, const char *method, const char *path, const char *body,
+           guint expected)
+{
+  g_autofree char *answer = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  guint status = 0;
+
+  answer = herald_test_http (server, method, path, AUTH, body, &status);
+  g_assert_nonnull (answer);
+  if (status != expected)
+    g_error ("%s %s: %u %s (expected %u)", method, path, status, answer, expected);
+  g_assert_true (json_parser_load_from_data (parser, answer, -1, NULL));
+  return json_object_ref (json_node_get_object (json_parser_get_root (parser)));
+}
+
+/* ---- presence at scale ---- */
+
+/* presence_stats counts users and connections (anonymous ones included) as
+ * they come and go, on WebSocket, HTTP; presence=false refuses both. */
+static void
+test_presence_stats (void)
+{
+  HeraldTestServer *server = herald_test_server_start (
+      API "[auth]\njwt-secret=" SECRET "\nanonymous=true\n[namespace.quiet]\npresence=false\n", 2);
+  HeraldTestClient *a1 = open_with (server, "{\"sub\":\"alice\"}", NULL);
+  HeraldTestClient *a2 = open_with (server, "{\"sub\":\"alice\"}", NULL);
+  HeraldTestClient *b = open_with (server, "{\"sub\":\"bob\"}", NULL);
+  HeraldTestClient *anon = herald_test_ws_open (server, "/ws", NULL);
+  g_autoptr (JsonObject) r = NULL;
+
+  subscribe (a1, "room");
+  subscribe (a2, "room");
+  subscribe (b, "room");
+  subscribe (anon, "room");
+  herald_test_ws_send_text (b, "{\"type\":\"presence_stats\",\"channel\":\"room\",\"id\":7}");
+  r = expect_type (b, "presence_stats");
+  g_assert_cmpint (json_object_get_int_member (r, "id"), ==, 7);
+  g_assert_cmpstr (herald_test_json_get_string (r, "channel"), ==, "room");
+  g_assert_cmpint (json_object_get_int_member (r, "users"), ==, 2);
+  g_assert_cmpint (json_object_get_int_member (r, "connections"), ==, 4);
+  g_clear_pointer (&r, json_object_unref);
+
+  /* A user's last connection leaving takes the user away */
+  herald_test_ws_send_text (a1, "{\"type\":\"unsubscribe\",\"channel\":\"room\"}");
+  json_object_unref (expect_type (a1, "unsubscribed"));
+  r = http_json (server, "GET", "/api/channels/room/presence-stats", NULL, 200);
+  g_assert_cmpint (json_object_get_int_member (r, "users"), ==, 2);
+  g_assert_cmpint (json_object_get_int_member (r, "connections"), ==, 3);
+  g_clear_pointer (&r, json_object_unref);
+  herald_test_client_free (a2);
+  herald_test_client_free (anon);
+  for (guint i = 0; i < 200; i++)
+    {
+      r = http_json (server, "GET", "/api/channels/room/presence-stats", NULL, 200);
+      if (json_object_get_int_member (r, "connections") == 1)
+        break;
+      g_clear_pointer (&r, json_object_unref);
+      g_usleep (10000);
+    }
+  g_assert_nonnull (r);
+  g_assert_cmpint (json_object_get_int_member (r, "users"), ==, 1);
+  g_clear_pointer (&r, json_object_unref);
+
+  /* presence=false: forbidden / 403 for both questions */
+  herald_test_ws_send_text (b, "{\"type\":\"presence_stats\",\"channel\":\"quiet:x\"}");
+  expect_error (b, "forbidden");
+  herald_test_ws_send_text (b, "{\"type\":\"presence\",\"channel\":\"quiet:x\"}");
+  expect_error (b, "forbidden");
+  json_object_unref (http_json (server, "GET", "/api/channels/quiet:x/presence-stats", NULL, 403));
+  json_object_unref (http_json (server, "GET", "/api/channels/quiet:x/presence", NULL, 403));
+  /* and an empty channel counts nothing */
+  r = http_json (server, "GET", "/api/channels/empty/presence-stats", NULL, 200);
+  g_assert_cmpint (json_object_get_int_member (r, "users"), ==, 0);
+  g_assert_cmpint (json_object_get_int_member (r, "connections"), ==, 0);
+
+  herald_test_client_free (a1);
+  herald_test_client_free (b);
+  herald_test_server_stop (server);
+}
+
+#define MEMBERS 20000
+
+/* Pages walk 20,000 members exactly once, in order, on WebSocket (1,000 a
+ * page, the clamp) and HTTP (limit=777); a cursor of another channel, a
+ * forged one and a bad limit are refused. The members are joined through
+ * the engine directly (as subscriptions do), to keep the test fast. */
+static void
+test_presence_pages (void)
+{
+  HeraldTestServer *server = herald_test_server_start (API "[auth]\njwt-secret=" SECRET "\n", 2);
+  HeraldEngine *engine = herald_hub_get_engine (server->hub);
+  HeraldTestClient *ws = open_with (server, "{\"sub\":\"watcher\"}", NULL);
+  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autofree char *next = NULL;
+  g_autofree char *other_cursor = NULL;
+  g_autofree char *previous = NULL;
+  guint pages = 0;
+
+  for (guint i = 0; i < MEMBERS; i++)
+    {
+      g_autofree char *user = g_strdup_printf ("user-%05u", (i * 7919) % MEMBERS);
+      herald_engine_presence_join (engine, "big", user);
+    }
+  herald_engine_presence_join (engine, "small", "x");
+  herald_engine_presence_join (engine, "small", "y");
+
+  /* WebSocket, limit above the maximum: pages of 1,000 */
+  do
+    {
+      g_autofree char *text
+          = next ? g_strdup_printf (
+                "{\"type\":\"presence\",\"channel\":\"big\",\"limit\":5000,\"cursor\":\"%s\"}",
+                next)
+                 : g_strdup ("{\"type\":\"presence\",\"channel\":\"big\",\"limit\":5000}");
+      g_autoptr (JsonObject) r = NULL;
+      JsonArray *users;
+      JsonNode *next_node;
+
+      herald_test_ws_send_text (ws, text);
+      r = expect_type (ws, "presence");
+      users = json_object_get_array_member (r, "users");
+      g_assert_cmpint (json_object_get_int_member (r, "connections"), ==, MEMBERS);
+      g_assert_cmpuint (json_array_get_length (users), ==, 1000);
+      for (guint i = 0; i < json_array_get_length (users); i++)
+        {
+          const char *user = json_array_get_string_element (users, i);
+          g_assert_true (previous == NULL || strcmp (previous, user) < 0);
+          g_free (previous);
+          previous = g_strdup (user);
+          g_assert_true (g_hash_table_add (seen, g_strdup (user)));
+        }
+      g_clear_pointer (&next, g_free);
+      next_node = json_object_get_member (r, "next");
+      g_assert_nonnull (next_node);
+      if (!JSON_NODE_HOLDS_NULL (next_node))
+        next = g_strdup (json_node_get_string (next_node));
+      pages++;
+    }
+  while (next != NULL);
+  g_assert_cmpuint (pages, ==, MEMBERS / 1000);
+  g_assert_cmpuint (g_hash_table_size (seen), ==, MEMBERS);
+
+  /* HTTP, limit=777 */
+  g_hash_table_remove_all (seen);
+  pages = 0;
+  do
+    {
+      g_autofree char *path
+          = next ? g_strdup_printf ("/api/channels/big/presence?limit=777&cursor=%s", next)
+                 : g_strdup ("/api/channels/big/presence?limit=777");
+      g_autoptr (JsonObject) r = http_json (server, "GET", path, NULL, 200);
+      JsonArray *users = json_object_get_array_member (r, "users");
+      JsonNode *next_node = json_object_get_member (r, "next");
+
+      g_assert_cmpuint (json_array_get_length (users), <=, 777);
+      for (guint i = 0; i < json_array_get_length (users); i++)
+        g_assert_true (
+            g_hash_table_add (seen, g_strdup (json_array_get_string_element (users, i))));
+      g_clear_pointer (&next, g_free);
+      if (!JSON_NODE_HOLDS_NULL (next_node))
+        next = g_strdup (json_node_get_string (next_node));
+      pages++;
+      if (pages == 1)
+        other_cursor = g_strdup (next);
+    }
+  while (next != NULL);
+  g_assert_cmpuint (pages, ==, (MEMBERS + 776) / 777);
+  g_assert_cmpuint (g_hash_table_size (seen), ==, MEMBERS);
+
+  /* A cursor "big" gave is not one of "small": bad_request / 400 */
+  {
+    g_autofree char *text = g_strdup_printf (
+        "{\"type\":\"presence\",\"channel\":\"small\",\"cursor\":\"%s\"}", other_cursor);
+    g_autofree char *path
+        = g_strdup_printf ("/api/channels/small/presence?cursor=%s", other_cursor);
+
+    herald_test_ws_send_text (ws, text);
+    expect_error (ws, "bad_request");
+    json_object_unref (http_json (server, "GET", path, NULL, 400));
+  }
+  herald_test_ws_send_text (ws,
+                            "{\"type\":\"presence\",\"channel\":\"small\",\"cursor\":\"nope\"}");
+  expect_error (ws, "bad_request");
+  herald_test_ws_send_text (ws, "{\"type\":\"presence\",\"channel\":\"small\",\"limit\":0}");
+  expect_error (ws, "bad_request");
+  herald_test_ws_send_text (ws, "{\"type\":\"presence\",\"channel\":\"small\",\"limit\":\"2\"}");
+  expect_error (ws, "bad_request");
+  json_object_unref (http_json (server, "GET", "/api/channels/small/presence?limit=-1", NULL, 400));
+  json_object_unref (http_json (server, "GET", "/api/channels/small/presence?limit=x", NULL, 400));
+  /* The small channel in one page, next null; default limit */
+  {
+    g_autoptr (JsonObject) r = http_json (server, "GET", "/api/channels/small/presence", NULL, 200);
+    g_assert_cmpuint (json_array_get_length (json_object_get_array_member (r, "users")), ==, 2);
+    g_assert_true (JSON_NODE_HOLDS_NULL (json_object_get_member (r, "next")));
+  }
+  /* The stats stay constant-time counters: */
+  {
+    g_autoptr (JsonObject) r
+        = http_json (server, "GET", "/api/channels/big/presence-stats", NULL, 200);
+    g_assert_cmpint (json_object_get_int_member (r, "users"), ==, MEMBERS);
+  }
+  for (guint i = 0; i < MEMBERS; i++)
+    {
+      g_autofree char *user = g_strdup_printf ("user-%05u", i);
+      herald_engine_presence_leave (engine, "big", user);
+    }
+  herald_engine_presence_leave (engine, "small", "x");
+  herald_engine_presence_leave (engine, "small", "y");
+  herald_test_client_free (ws);
+  herald_test_server_stop (server);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/subs/presence-stats", test_presence_stats);
+  g_test_add_func ("/subs/presence-pages", test_presence_pages);
+  return g_test_run ();
+}
