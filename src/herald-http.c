@@ -544,6 +544,16 @@ sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
     goto refused;
 
   p->channels = herald_http_query_get_all (g_uri_get_query (uri), "channel");
+  /* The token's subs claim: the server's channels join the stream's */
+  if (p->claims != NULL && p->claims->subs != NULL)
+    {
+      g_autoptr (GStrvBuilder) all = g_strv_builder_new ();
+
+      g_strv_builder_addv (all, (const char **)p->channels);
+      g_strv_builder_addv (all, (const char **)p->claims->subs);
+      g_strfreev (p->channels);
+      p->channels = g_strv_builder_end (all);
+    }
   if (p->channels[0] == NULL)
     {
       refuse (msg, SOUP_STATUS_BAD_REQUEST, "Name at least one channel: /events?channel=NAME");

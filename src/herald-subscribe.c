@@ -36,6 +36,10 @@ herald_hub_may_subscribe (HeraldHub *self, const HeraldJwtClaims *claims, const 
   g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
   g_return_val_if_fail (channel != NULL, FALSE);
 
+  /* The token's subs claim: the server decided, whatever else */
+  if (claims != NULL && claims->subs != NULL
+      && g_strv_contains ((const char *const *)claims->subs, channel))
+    return TRUE;
   /* User-limited channel "ns:room#alice,bob": those users, whatever else */
   if (strchr (channel, '#') != NULL)
     return herald_channel_user_allowed (channel, claims != NULL ? claims->sub : NULL);
@@ -129,6 +133,35 @@ subscribe_channel (HeraldHub *self, HeraldWorker *worker, HeraldConnection *conn
     }
 }
 
+/* The "subs" of the connected greeting: {"<channel>":{"offset":N,"epoch":"…"}}
+ * for each of @channels in the token's subs claim; NULL when none. */
+static JsonNode *
+greeting_subs (HeraldEngine *engine, HeraldConnection *conn, const char *const *channels)
+{
+  const HeraldJwtClaims *claims = herald_connection_get_claims (conn);
+  g_autoptr (JsonObject) subs = NULL;
+
+  if (claims == NULL || claims->subs == NULL)
+    return NULL;
+  for (guint i = 0; channels[i]; i++)
+    {
+      g_autofree char *epoch = NULL;
+      JsonObject *position;
+      guint64 offset = 0;
+
+      if (!g_strv_contains ((const char *const *)claims->subs, channels[i]))
+        continue;
+      herald_engine_get_position (engine, channels[i], &offset, &epoch);
+      position = json_object_new ();
+      json_object_set_int_member (position, "offset", (gint64)offset);
+      json_object_set_string_member (position, "epoch", epoch ? epoch : "");
+      if (subs == NULL)
+        subs = json_object_new ();
+      json_object_set_object_member (subs, channels[i], position);
+    }
+  return subs ? json_node_init_object (json_node_alloc (), subs) : NULL;
+}
+
 /* A stream of channels (SSE), resumed after Last-Event-ID when given. */
 static void
 subscribe_stream (HeraldHub *self, HeraldWorker *worker, HeraldConnection *conn,
@@ -194,6 +227,7 @@ subscribe_stream (HeraldHub *self, HeraldWorker *worker, HeraldConnection *conn,
       if (herald_engine_get_stream_position (engine, &seq, &current) && current != NULL)
         greeting_id = herald_sse_id_format (current, seq);
     }
+  herald_connection_set_greeting_subs (conn, greeting_subs (engine, conn, channels));
   herald_connection_send_sse_greeting (conn, greeting_id, reset);
 
   for (guint i = 0; i < n; i++)
@@ -315,11 +349,43 @@ herald_hub_unsubscribe (HeraldHub *self, HeraldWorker *worker, HeraldConnection 
   herald_worker_release_channel (worker, channel);
 }
 
+/* The token's subs claim on a WebSocket: each channel subscribed live, the
+ * positions kept for the greeting. Returns the first error (a limit). */
+static GError *
+subscribe_claimed (HeraldHub *self, HeraldWorker *worker, HeraldConnection *conn)
+{
+  const HeraldJwtClaims *claims = herald_connection_get_claims (conn);
+  g_autoptr (JsonObject) subs = NULL;
+
+  if (claims == NULL || claims->subs == NULL)
+    return NULL;
+  subs = json_object_new ();
+  for (guint i = 0; claims->subs[i]; i++)
+    {
+      const char *channels[] = { claims->subs[i], NULL };
+      HeraldSubscribeRequest request
+          = { .channels = channels, .from = HERALD_SUBSCRIBE_LIVE, .presence = -1 };
+      g_auto (HeraldSubscribeResult) result = { 0 };
+      GError *error = NULL;
+      JsonObject *position;
+
+      if (!herald_hub_subscribe (self, worker, conn, &request, &result, &error))
+        return error;
+      position = json_object_new ();
+      json_object_set_int_member (position, "offset", (gint64)result.offset);
+      json_object_set_string_member (position, "epoch", result.epoch);
+      json_object_set_object_member (subs, claims->subs[i], position);
+    }
+  herald_connection_set_greeting_subs (conn, json_node_init_object (json_node_alloc (), subs));
+  return NULL;
+}
+
 HeraldConnection *
 herald_hub_adopt (HeraldHub *self, HeraldWorker *worker, HeraldConnectionSetup *setup,
                   const HeraldSubscribeRequest *subscribe)
 {
   g_autoptr (HeraldConnection) conn = NULL;
+  g_autoptr (GError) subs_error = NULL;
 
   g_return_val_if_fail (HERALD_IS_HUB (self), NULL);
   g_return_val_if_fail (HERALD_IS_WORKER (worker), NULL);
@@ -330,7 +396,14 @@ herald_hub_adopt (HeraldHub *self, HeraldWorker *worker, HeraldConnectionSetup *
   herald_worker_add_connection (worker, conn);
   herald_hub_connection_opened (self, setup->id, herald_connection_get_user_id (conn),
                                 setup->transport);
+  /* WebSocket: the token's subs before the greeting, which carries their
+   * positions (nothing is queued meanwhile: live subscriptions replay nothing,
+   * and the inbox is not drained in between). SSE: they are in @subscribe. */
+  if (setup->transport == HERALD_TRANSPORT_WEBSOCKET)
+    subs_error = subscribe_claimed (self, worker, conn);
   herald_connection_start (conn);
+  if (subs_error != NULL)
+    herald_connection_close (conn, 1008, subs_error->message);
   if (subscribe != NULL)
     {
       g_auto (HeraldSubscribeResult) result = { 0 };

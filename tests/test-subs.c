@@ -14,6 +14,8 @@
 #define API "[api]\nkey=k\n"
 #define AUTH "Authorization: Bearer k\r\n"
 #define SECRET "s3cret"
+/* subscribe=token (refused until subscription tokens are built) */
+#define TOKEN_NS ""
 
 static char *
 token (const char *payload)
@@ -283,11 +285,177 @@ test_presence_pages (void)
   herald_test_server_stop (server);
 }
 
+static void
+publish (HeraldTestServer *server, const char *channel, const char *data)
+{
+  g_autofree char *body = g_strdup_printf ("{\"channel\":\"%s\",\"data\":%s}", channel, data);
+  json_object_unref (http_json (server, "POST", "/api/publish", body, 200));
+}
+
+static JsonObject *
+expect_message (HeraldTestClient *client, const char *channel)
+{
+  JsonObject *r = expect_type (client, "message");
+
+  g_assert_cmpstr (herald_test_json_get_string (r, "channel"), ==, channel);
+  return r;
+}
+
+/* ---- the token's subs claim ---- */
+
+/* WebSocket: subscribed at open whatever the channels claim says (and to a
+ * user-limited channel of someone else), positions in "connected". */
+static void
+test_subs_claim_ws (void)
+{
+  HeraldTestServer *server
+      = herald_test_server_start (API "[auth]\njwt-secret=" SECRET "\n" TOKEN_NS, 2);
+  g_autoptr (JsonObject) hello = NULL;
+  HeraldTestClient *ws;
+  JsonObject *subs, *news;
+  JsonObject *r;
+
+  publish (server, "news", "1");
+  publish (server, "news", "2");
+  ws = open_with (server,
+                  "{\"sub\":\"alice\",\"channels\":[\"other\"],"
+                  "\"subs\":[\"news\",\"tok:feed\",\"dm:x#bob\"]}",
+                  &hello);
+  subs = json_object_get_object_member (hello, "subs");
+  g_assert_nonnull (subs);
+  g_assert_cmpuint (json_object_get_size (subs), ==, 3);
+  news = json_object_get_object_member (subs, "news");
+  g_assert_cmpint (json_object_get_int_member (news, "offset"), ==, 2);
+  g_assert_nonnull (herald_test_json_get_string (news, "epoch"));
+  g_assert_cmpint (
+      json_object_get_int_member (json_object_get_object_member (subs, "tok:feed"), "offset"), ==,
+      0);
+  publish (server, "news", "3");
+  r = expect_message (ws, "news");
+  g_assert_cmpint (json_object_get_int_member (r, "offset"), ==, 3);
+  json_object_unref (r);
+  publish (server, "tok:feed", "4");
+  json_object_unref (expect_message (ws, "tok:feed"));
+  publish (server, "dm:x#bob", "5");
+  json_object_unref (expect_message (ws, "dm:x#bob"));
+  /* the channels claim still rules what the client asks for itself */
+  herald_test_ws_send_text (ws, "{\"type\":\"subscribe\",\"channel\":\"elsewhere\"}");
+  expect_error (ws, "forbidden");
+  subscribe (ws, "other");
+  herald_test_client_free (ws);
+
+  /* Without subs: no "subs" member */
+  ws = open_with (server, "{\"sub\":\"bob\"}", &r);
+  g_assert_false (json_object_has_member (r, "subs"));
+  json_object_unref (r);
+  herald_test_client_free (ws);
+  herald_test_server_stop (server);
+}
+
+static HeraldTestClient *
+sse_open (HeraldTestServer *server, const char *query, guint expected, char **connected)
+{
+  HeraldTestClient *sse = herald_test_client_connect (server);
+  g_autofree char *request = g_strdup_printf ("GET /events?%s HTTP/1.1\r\nHost: x\r\n\r\n", query);
+  g_autofree char *head = NULL;
+  g_autofree char *ev = NULL;
+
+  herald_test_client_send_raw (sse, request, strlen (request));
+  if (expected != 200)
+    {
+      guint status = 0;
+      char *body = herald_test_client_read_response (sse, &status, NULL);
+
+      g_assert_cmpuint (status, ==, expected);
+      if (connected)
+        *connected = body;
+      else
+        g_free (body);
+      herald_test_client_free (sse);
+      return NULL;
+    }
+  g_assert_cmpuint (herald_test_client_read_head (sse, &head), ==, 200);
+  ev = herald_test_sse_read_event (sse);
+  g_assert_nonnull (strstr (ev, "retry: "));
+  g_clear_pointer (&ev, g_free);
+  ev = herald_test_sse_read_event (sse);
+  g_assert_nonnull (strstr (ev, "event: connected"));
+  if (connected)
+    *connected = g_steal_pointer (&ev);
+  return sse;
+}
+
+/* SSE: the subs join the stream's channels; no channel= needed. */
+static void
+test_subs_claim_sse (void)
+{
+  HeraldTestServer *server = herald_test_server_start (API "[auth]\njwt-secret=" SECRET "\n", 2);
+  g_autofree char *jwt = token ("{\"sub\":\"carol\",\"channels\":[],\"subs\":[\"alerts\"]}");
+  g_autofree char *query = g_strdup_printf ("token=%s", jwt);
+  g_autofree char *query2 = g_strdup_printf ("token=%s&channel=alerts&channel=x", jwt);
+  g_autofree char *connected = NULL;
+  g_autofree char *ev = NULL;
+  HeraldTestClient *sse;
+
+  publish (server, "alerts", "1");
+  sse = sse_open (server, query, 200, &connected);
+  g_assert_nonnull (strstr (connected, "\"subs\":{\"alerts\":{\"offset\":1,\"epoch\":\""));
+  for (guint i = 0; i < 200; i++)
+    {
+      g_autoptr (JsonObject) r
+          = http_json (server, "GET", "/api/channels/alerts/presence-stats", NULL, 200);
+      if (json_object_get_int_member (r, "connections") == 1)
+        break;
+      g_usleep (10000);
+    }
+  publish (server, "alerts", "{\"level\":2}");
+  ev = herald_test_sse_read_event (sse);
+  g_assert_nonnull (strstr (ev, "\"channel\":\"alerts\",\"offset\":2"));
+  herald_test_client_free (sse);
+  /* channel= beyond the subs still needs the channels claim ([] allows none) */
+  g_assert_null (sse_open (server, query2, 403, NULL));
+  herald_test_server_stop (server);
+}
+
+/* A malformed subs claim: 401 with a clear message, WebSocket and SSE. */
+static void
+test_subs_claim_malformed (void)
+{
+  HeraldTestServer *server
+      = herald_test_server_start (API "[auth]\njwt-secret=" SECRET "\nanonymous=true\n", 2);
+  const char *payloads[] = {
+    "{\"sub\":\"a\",\"subs\":\"news\"}",
+    "{\"sub\":\"a\",\"subs\":[1]}",
+    "{\"sub\":\"a\",\"subs\":[\"bad name\"]}",
+    "{\"sub\":\"a\",\"subs\":[\"news*\"]}",
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (payloads); i++)
+    {
+      g_autofree char *jwt = token (payloads[i]);
+      g_autofree char *path = g_strdup_printf ("/ws?token=%s", jwt);
+      g_autofree char *query = g_strdup_printf ("token=%s&channel=news", jwt);
+      g_autofree char *head = NULL;
+      g_autofree char *body = NULL;
+      HeraldTestClient *client = herald_test_client_connect (server);
+
+      g_assert_cmpuint (herald_test_ws_handshake (client, path, NULL, &head), ==, 401);
+      herald_test_client_free (client);
+      g_assert_null (sse_open (server, query, 401, &body));
+      g_assert_nonnull (strstr (body, "subs"));
+    }
+  herald_test_assert_serving (server);
+  herald_test_server_stop (server);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/subs/presence-stats", test_presence_stats);
   g_test_add_func ("/subs/presence-pages", test_presence_pages);
+  g_test_add_func ("/subs/subs-claim-ws", test_subs_claim_ws);
+  g_test_add_func ("/subs/subs-claim-sse", test_subs_claim_sse);
+  g_test_add_func ("/subs/subs-claim-malformed", test_subs_claim_malformed);
   return g_test_run ();
 }
