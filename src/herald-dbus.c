@@ -466,6 +466,30 @@ handle_presence_stats (HeraldDbus *self, GVariant *parameters, GDBusMethodInvoca
   herald_hub_get_presence_async (self->hub, channel, TRUE, 0, NULL, on_presence_stats, invocation);
 }
 
+/* Subscriptions decided by the server: every connection of the user. */
+static void
+handle_subscribe_user (HeraldDbus *self, GVariant *parameters, GDBusMethodInvocation *invocation)
+{
+  gboolean subscribe
+      = g_str_equal (g_dbus_method_invocation_get_method_name (invocation), "SubscribeUser");
+  g_autoptr (GError) error = NULL;
+  const char *user_id, *channel;
+  guint connections = 0;
+
+  g_variant_get (parameters, "(&s&s)", &user_id, &channel);
+  if (*user_id == '\0')
+    {
+      return_invalid (invocation, _ ("The user id must not be empty"));
+      return;
+    }
+  if (!check_channel (invocation, channel))
+    return;
+  if (!herald_hub_subscribe_user (self->hub, user_id, channel, subscribe, &connections, &error))
+    return_error (invocation, error);
+  else
+    g_dbus_method_invocation_return_value (invocation, g_variant_new ("(u)", connections));
+}
+
 typedef void (*MethodHandler) (HeraldDbus *self, GVariant *parameters,
                                GDBusMethodInvocation *invocation);
 
@@ -483,6 +507,8 @@ static const struct
   { "CloseConnection", handle_close_connection },
   { "ListChannels", handle_list_channels },
   { "PresenceStats", handle_presence_stats },
+  { "SubscribeUser", handle_subscribe_user },
+  { "UnsubscribeUser", handle_subscribe_user },
 };
 
 /* @invocation is ours: every path hands it to a return function, now or

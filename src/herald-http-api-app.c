@@ -193,3 +193,34 @@ herald_http_api_presence (HeraldHub *hub, SoupServerMessage *msg, const char *ch
   call->stats = stats;
   herald_hub_get_presence_async (hub, channel, stats, limit, cursor, presence_cb, call);
 }
+
+void
+herald_http_api_user_subscription (HeraldHub *hub, SoupServerMessage *msg, const char *user_id,
+                                   JsonObject *request, gboolean subscribe)
+{
+  JsonNode *node = json_object_get_member (request, "channel");
+  g_autoptr (JsonBuilder) b = NULL;
+  g_autoptr (GError) error = NULL;
+  guint connections = 0;
+
+  g_return_if_fail (HERALD_IS_HUB (hub));
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node)
+      || json_node_get_value_type (node) != G_TYPE_STRING)
+    {
+      respond_error (msg, SOUP_STATUS_BAD_REQUEST, _ ("Field “channel” must be a string"));
+      return;
+    }
+  if (!herald_hub_subscribe_user (hub, user_id, json_node_get_string (node), subscribe,
+                                  &connections, &error))
+    {
+      respond_error (msg, status_for_error (error), error->message);
+      return;
+    }
+  b = json_builder_new_immutable ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "connections");
+  json_builder_add_int_value (b, connections);
+  json_builder_end_object (b);
+  respond_builder (msg, b);
+}

@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 
 #include "herald-hub.h"
@@ -17,5 +18,10 @@ G_BEGIN_DECLS
  * GET /api/channels/{channel}/presence-stats (@stats TRUE). */
 void herald_http_api_presence (HeraldHub *hub, SoupServerMessage *msg, const char *channel,
                                GHashTable *query, gboolean stats);
+
+/* POST /api/users/{user_id}/subscribe (@subscribe) and /unsubscribe with
+ * the body @request {"channel":"c"} → {"connections":N}. */
+void herald_http_api_user_subscription (HeraldHub *hub, SoupServerMessage *msg, const char *user_id,
+                                        JsonObject *request, gboolean subscribe);
 
 G_END_DECLS

@@ -800,6 +800,16 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
       herald_hub_list_channels_async (hub, list_channels_cb, api_call_new (hub, msg, NULL));
       break;
 
+    case HERALD_API_ROUTE_USER_SUBSCRIBE:
+    case HERALD_API_ROUTE_USER_UNSUBSCRIBE:
+      request = parse_request_object (msg, max, &data, &error);
+      if (request == NULL)
+        respond_gerror (msg, error, FALSE);
+      else
+        herald_http_api_user_subscription (hub, msg, match.arg, request,
+                                           match.route == HERALD_API_ROUTE_USER_SUBSCRIBE);
+      break;
+
     case HERALD_API_ROUTE_CHANNEL_PRESENCE:
     case HERALD_API_ROUTE_CHANNEL_PRESENCE_STATS:
       herald_http_api_presence (hub, msg, match.arg, query,

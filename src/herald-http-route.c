@@ -25,6 +25,8 @@ static const struct
   { "/api/connections", NULL, HERALD_API_ROUTE_CONNECTIONS, "GET, OPTIONS", { "GET" } },
   { "/api/channels", NULL, HERALD_API_ROUTE_CHANNELS, "GET, OPTIONS", { "GET" } },
   { "/api/users/", "/send", HERALD_API_ROUTE_USER_SEND, "POST, OPTIONS", { "POST" } },
+  { "/api/users/", "/subscribe", HERALD_API_ROUTE_USER_SUBSCRIBE, "POST, OPTIONS", { "POST" } },
+  { "/api/users/", "/unsubscribe", HERALD_API_ROUTE_USER_UNSUBSCRIBE, "POST, OPTIONS", { "POST" } },
   { "/api/channels/", "/presence", HERALD_API_ROUTE_CHANNEL_PRESENCE, "GET, OPTIONS", { "GET" } },
   { "/api/channels/",
     "/presence-stats",

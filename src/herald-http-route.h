@@ -18,6 +18,8 @@ typedef enum
   HERALD_API_ROUTE_PUBLISH,                /* POST /api/publish */
   HERALD_API_ROUTE_BROADCAST,              /* POST /api/broadcast */
   HERALD_API_ROUTE_USER_SEND,              /* POST /api/users/{user_id}/send */
+  HERALD_API_ROUTE_USER_SUBSCRIBE,         /* POST /api/users/{user_id}/subscribe */
+  HERALD_API_ROUTE_USER_UNSUBSCRIBE,       /* POST /api/users/{user_id}/unsubscribe */
   HERALD_API_ROUTE_CONNECTION_SEND,        /* POST /api/connections/{id}/send */
   HERALD_API_ROUTE_CONNECTIONS,            /* GET /api/connections */
   HERALD_API_ROUTE_CONNECTION,             /* GET, DELETE /api/connections/{id} */

@@ -99,6 +99,14 @@ void herald_hub_list_channels_async (HeraldHub *self, GAsyncReadyCallback callba
 /* Returns: (element-type HeraldChannelInfo) sorted by name */
 GPtrArray *herald_hub_list_channels_finish (HeraldHub *self, GAsyncResult *result, GError **error);
 
+/* Subscribes (or unsubscribes) every connection of @user_id, on every node,
+ * to @channel, whatever their claims say (herald-hub-subs.c); each gets
+ * {"type":"subscribed"|"unsubscribed","channel":…,"server":true}.
+ * @connections: the connections reached, as far as the engine counts them
+ * (this node's; other nodes' are reached through Redis but not counted). */
+gboolean herald_hub_subscribe_user (HeraldHub *self, const char *user_id, const char *channel,
+                                    gboolean subscribe, guint *connections, GError **error);
+
 /* Presence at scale (herald-hub-presence.c), from the engine: the counts in
  * constant time and, unless @stats_only, one page of at most @limit users
  * (0: HERALD_PRESENCE_PAGE_MAX; larger ones are clamped) after @cursor

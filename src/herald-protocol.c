@@ -298,7 +298,8 @@ drop_forbidden_subscriptions (HeraldRouter *router, HeraldConnection *conn)
       g_autofree char *name = g_strdup (herald_channel_get_name (sub->channel));
       g_autoptr (JsonBuilder) b = NULL;
 
-      if (herald_hub_may_subscribe (hub, claims, name))
+      /* The server's (API, subscription token) are not the claims' to end */
+      if (sub->server || sub->expires != 0 || herald_hub_may_subscribe (hub, claims, name))
         continue;
       herald_hub_unsubscribe (hub, worker, conn, sub);
       b = herald_reply_begin ("unsubscribed", NULL);

@@ -710,6 +710,7 @@ redis_send (HeraldEngine *engine, HeraldTargetKind kind, const char *target, con
     {
     case HERALD_TARGET_ALL:
     case HERALD_TARGET_USER:
+    case HERALD_TARGET_USER_SUBSCRIPTION:
       {
         Op *op = op_new (OP_SEND, "herald:all", NULL);
         op->b = herald_redis_direct_format (kind, self->node_id, target, data_json);

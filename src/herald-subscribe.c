@@ -101,6 +101,8 @@ subscribe_channel (HeraldHub *self, HeraldWorker *worker, HeraldConnection *conn
     sub = add_subscription (self, worker, conn, channel);
   if (request->presence >= 0)
     sub->presence = request->presence != 0;
+  if (request->server)
+    sub->server = TRUE;
 
   if (request->from == HERALD_SUBSCRIBE_SINCE)
     {
@@ -315,7 +317,7 @@ herald_hub_subscribe (HeraldHub *self, HeraldWorker *worker, HeraldConnection *c
               "Invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / - # ,");
           return FALSE;
         }
-      if (!herald_hub_may_subscribe (self, claims, request->channels[i]))
+      if (!request->server && !herald_hub_may_subscribe (self, claims, request->channels[i]))
         {
           g_set_error (error, HERALD_ERROR, HERALD_ERROR_FORBIDDEN,
                        "Not allowed to subscribe to %s", request->channels[i]);
@@ -462,6 +464,97 @@ owner_unsubscribe (gpointer data, HeraldWorker *worker, HeraldConnection *connec
   herald_hub_unsubscribe (owner->hub, worker, connection, subscription);
 }
 
+/* {"type":…,"channel":…,"server":true} to @conn: a WebSocket frame, or an
+ * SSE event of that type; @builder is an open object. */
+static void
+send_event (HeraldConnection *conn, const char *type, JsonBuilder *builder)
+{
+  g_autoptr (JsonNode) root = NULL;
+  g_autoptr (JsonGenerator) gen = NULL;
+  g_autoptr (GBytes) event = NULL;
+  g_autofree char *text = NULL;
+  gsize len = 0;
+
+  json_builder_end_object (builder);
+  if (herald_connection_get_transport (conn) == HERALD_TRANSPORT_WEBSOCKET)
+    {
+      herald_connection_send_json (conn, builder);
+      return;
+    }
+  root = json_builder_get_root (builder);
+  gen = json_generator_new ();
+  json_generator_set_root (gen, root);
+  text = json_generator_to_data (gen, &len);
+  event = herald_sse_event_new (NULL, type, text, len);
+  herald_connection_enqueue (conn, event);
+}
+
+/* POST /api/users/{id}/subscribe|unsubscribe reached one of the user's
+ * connections here: @message is the frame it gets (herald-hub-subs.c). */
+static void
+owner_server_subscription (gpointer data, HeraldWorker *worker, HeraldConnection *conn,
+                           HeraldMessage *message)
+{
+  Owner *owner = data;
+  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (GError) error = NULL;
+  JsonObject *frame;
+  JsonNode *node;
+  const char *type, *channel;
+  gsize len = 0;
+  const char *json = herald_message_get_json (message, &len);
+
+  /* A direct message: {"type":"message","data":<the frame>} */
+  if (herald_connection_get_state (conn) != HERALD_CONNECTION_OPEN
+      || !json_parser_load_from_data (parser, json, (gssize)len, NULL)
+      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    return;
+  node = json_object_get_member (json_node_get_object (json_parser_get_root (parser)), "data");
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+    return;
+  frame = json_node_get_object (node);
+  type = json_object_get_string_member_with_default (frame, "type", "");
+  channel = json_object_get_string_member_with_default (frame, "channel", "");
+  if (!herald_channel_name_is_valid (channel))
+    return;
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "type");
+  json_builder_add_string_value (b, type);
+  json_builder_set_member_name (b, "channel");
+  json_builder_add_string_value (b, channel);
+  json_builder_set_member_name (b, "server");
+  json_builder_add_boolean_value (b, TRUE);
+  if (g_str_equal (type, "subscribed"))
+    {
+      const char *channels[] = { channel, NULL };
+      HeraldSubscribeRequest request
+          = { .channels = channels, .from = HERALD_SUBSCRIBE_LIVE, .presence = -1, .server = TRUE };
+      g_auto (HeraldSubscribeResult) result = { 0 };
+
+      if (!herald_hub_subscribe (owner->hub, worker, conn, &request, &result, &error))
+        {
+          g_debug ("connection %s: server subscription to %s refused: %s",
+                   herald_connection_get_id (conn), channel, error->message);
+          return;
+        }
+      json_builder_set_member_name (b, "offset");
+      json_builder_add_int_value (b, (gint64)result.offset);
+      json_builder_set_member_name (b, "epoch");
+      json_builder_add_string_value (b, result.epoch);
+    }
+  else if (g_str_equal (type, "unsubscribed"))
+    {
+      HeraldSubscription *sub = herald_connection_find_subscription (conn, channel);
+
+      if (sub != NULL)
+        herald_hub_unsubscribe (owner->hub, worker, conn, sub);
+    }
+  else
+    return;
+  send_event (conn, type, b);
+}
+
 static void
 owner_release (gpointer data, const char *id, guint16 code, const char *reason, gboolean was_open)
 {
@@ -474,6 +567,7 @@ static const HeraldWorkerOwnerFuncs owner_funcs = {
   .channel_vacated = owner_channel_vacated,
   .received = owner_received,
   .unsubscribe = owner_unsubscribe,
+  .server_subscription = owner_server_subscription,
   .release = owner_release,
 };
 

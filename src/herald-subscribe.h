@@ -33,6 +33,7 @@ typedef struct
   const char *epoch;         /* SINCE; NULL = any */
   const char *last_event_id; /* STREAM; NULL or "" = a fresh stream */
   int presence;              /* join/leave events: -1 unchanged, 0 no, 1 yes */
+  gboolean server;           /* decided by the server: no permission check */
 } HeraldSubscribeRequest;
 
 typedef struct

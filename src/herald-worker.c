@@ -503,6 +503,19 @@ process_item (HeraldWorker *self, HeraldWorkItem *item)
         case HERALD_TARGET_PRESENCE:
           deliver_presence (self, item->target, item->message);
           break;
+        case HERALD_TARGET_USER_SUBSCRIPTION:
+          {
+            GPtrArray *list = g_hash_table_lookup (self->users, item->target);
+            /* A copy: the owner may close a connection (and change the list) */
+            g_autoptr (GPtrArray) copy = g_ptr_array_new_with_free_func (g_object_unref);
+
+            for (guint i = 0; list && i < list->len; i++)
+              g_ptr_array_add (copy, g_object_ref (g_ptr_array_index (list, i)));
+            for (guint i = 0; i < copy->len; i++)
+              self->owner_funcs->server_subscription (self->owner, self, copy->pdata[i],
+                                                      item->message);
+          }
+          break;
         case HERALD_TARGET_CLOSE:
           break;
         }

@@ -39,6 +39,10 @@ typedef struct
   /* End @subscription of a finished connection (herald_hub_unsubscribe()). */
   void (*unsubscribe) (gpointer owner, HeraldWorker *worker, HeraldConnection *connection,
                        HeraldSubscription *subscription);
+  /* The server subscribes or unsubscribes @connection (a
+   * HERALD_TARGET_USER_SUBSCRIPTION delivery of @message). */
+  void (*server_subscription) (gpointer owner, HeraldWorker *worker, HeraldConnection *connection,
+                               HeraldMessage *message);
   /* The connection @id is closing (@was_open) or gone (herald_hub_release_connection()). */
   void (*release) (gpointer owner, const char *id, guint16 code, const char *reason,
                    gboolean was_open);

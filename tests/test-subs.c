@@ -448,6 +448,107 @@ test_subs_claim_malformed (void)
   herald_test_server_stop (server);
 }
 
+/* ---- subscriptions by the API ---- */
+
+static void
+wait_connections (HeraldTestServer *server, const char *channel, gint64 n)
+{
+  g_autofree char *path = g_strdup_printf ("/api/channels/%s/presence-stats", channel);
+
+  for (guint i = 0; i < 500; i++)
+    {
+      g_autoptr (JsonObject) r = http_json (server, "GET", path, NULL, 200);
+      if (json_object_get_int_member (r, "connections") == n)
+        return;
+      g_usleep (10000);
+    }
+  g_error ("%s never had %" G_GINT64_FORMAT " connections", channel, n);
+}
+
+/* POST /api/users/{id}/subscribe|unsubscribe: every connection of the user,
+ * WebSocket and SSE, whatever the claims; it outlives a token refresh. */
+static void
+test_user_subscribe_api (void)
+{
+  HeraldTestServer *server = herald_test_server_start (API "[auth]\njwt-secret=" SECRET "\n", 2);
+  g_autofree char *jwt = token ("{\"sub\":\"alice\",\"channels\":[\"home\"]}");
+  g_autofree char *query = g_strdup_printf ("token=%s&channel=home", jwt);
+  g_autofree char *refresh = NULL;
+  HeraldTestClient *ws = open_with (server, "{\"sub\":\"alice\",\"channels\":[]}", NULL);
+  HeraldTestClient *other = open_with (server, "{\"sub\":\"bob\"}", NULL);
+  HeraldTestClient *sse = sse_open (server, query, 200, NULL);
+  g_autoptr (JsonObject) r = NULL;
+  g_autofree char *ev = NULL;
+
+  wait_connections (server, "home", 1);
+  r = http_json (server, "POST", "/api/users/alice/subscribe", "{\"channel\":\"vip\"}", 200);
+  g_assert_cmpint (json_object_get_int_member (r, "connections"), ==, 2);
+  g_clear_pointer (&r, json_object_unref);
+  r = expect_type (ws, "subscribed");
+  g_assert_cmpstr (herald_test_json_get_string (r, "channel"), ==, "vip");
+  g_assert_true (json_object_get_boolean_member (r, "server"));
+  g_assert_cmpint (json_object_get_int_member (r, "offset"), ==, 0);
+  g_assert_true (json_object_has_member (r, "epoch"));
+  g_clear_pointer (&r, json_object_unref);
+  ev = herald_test_sse_read_event (sse);
+  g_assert_nonnull (strstr (ev, "event: subscribed\n"));
+  g_assert_nonnull (strstr (ev, "\"channel\":\"vip\",\"server\":true"));
+  g_clear_pointer (&ev, g_free);
+
+  publish (server, "vip", "1");
+  json_object_unref (expect_message (ws, "vip"));
+  ev = herald_test_sse_read_event (sse);
+  g_assert_nonnull (strstr (ev, "\"channel\":\"vip\",\"offset\":1"));
+  g_clear_pointer (&ev, g_free);
+
+  /* A refreshed token that allows nothing keeps the server's subscription */
+  refresh = g_strdup_printf ("{\"type\":\"refresh\",\"token\":\"%s\"}",
+                             token ("{\"sub\":\"alice\",\"channels\":[]}"));
+  herald_test_ws_send_text (ws, refresh);
+  json_object_unref (expect_type (ws, "refreshed"));
+  publish (server, "vip", "2");
+  json_object_unref (expect_message (ws, "vip"));
+  ev = herald_test_sse_read_event (sse);
+  g_clear_pointer (&ev, g_free);
+
+  r = http_json (server, "POST", "/api/users/alice/unsubscribe", "{\"channel\":\"vip\"}", 200);
+  g_assert_cmpint (json_object_get_int_member (r, "connections"), ==, 2);
+  g_clear_pointer (&r, json_object_unref);
+  r = expect_type (ws, "unsubscribed");
+  g_assert_cmpstr (herald_test_json_get_string (r, "channel"), ==, "vip");
+  g_assert_true (json_object_get_boolean_member (r, "server"));
+  g_clear_pointer (&r, json_object_unref);
+  ev = herald_test_sse_read_event (sse);
+  g_assert_nonnull (strstr (ev, "event: unsubscribed\n"));
+  g_clear_pointer (&ev, g_free);
+  /* gone: the next vip message does not come, the home one does */
+  publish (server, "vip", "3");
+  publish (server, "home", "4");
+  ev = herald_test_sse_read_event (sse);
+  g_assert_nonnull (strstr (ev, "\"channel\":\"home\""));
+  g_clear_pointer (&ev, g_free);
+
+  /* bob was never touched */
+  herald_test_ws_send_text (other, "{\"type\":\"ping\"}");
+  json_object_unref (expect_type (other, "pong"));
+
+  /* Bad input: a clear 400 each; a user without connections reaches 0 */
+  json_object_unref (http_json (server, "POST", "/api/users/alice/subscribe", "{}", 400));
+  json_object_unref (
+      http_json (server, "POST", "/api/users/alice/subscribe", "{\"channel\":7}", 400));
+  json_object_unref (
+      http_json (server, "POST", "/api/users/alice/subscribe", "{\"channel\":\"a b\"}", 400));
+  json_object_unref (http_json (server, "POST", "/api/users/alice/subscribe", "[1]", 400));
+  json_object_unref (http_json (server, "GET", "/api/users/alice/subscribe", NULL, 405));
+  r = http_json (server, "POST", "/api/users/nobody/subscribe", "{\"channel\":\"vip\"}", 200);
+  g_assert_cmpint (json_object_get_int_member (r, "connections"), ==, 0);
+
+  herald_test_client_free (sse);
+  herald_test_client_free (other);
+  herald_test_client_free (ws);
+  herald_test_server_stop (server);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -457,5 +558,6 @@ main (int argc, char **argv)
   g_test_add_func ("/subs/subs-claim-ws", test_subs_claim_ws);
   g_test_add_func ("/subs/subs-claim-sse", test_subs_claim_sse);
   g_test_add_func ("/subs/subs-claim-malformed", test_subs_claim_malformed);
+  g_test_add_func ("/subs/user-subscribe-api", test_user_subscribe_api);
   return g_test_run ();
 }
