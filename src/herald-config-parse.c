@@ -773,7 +773,7 @@ parse_namespace (const Parser *parser, const char *group, HeraldNamespace *ns)
   if (subscribe != NULL && !herald_ns_subscribe_from_string (subscribe, &ns->subscribe))
     set_key_error (slot (parser), parser, group, "subscribe",
                    _ ("expected claims, token or proxy, got “%s”"), subscribe);
-  else if (ns->subscribe != HERALD_NS_SUBSCRIBE_CLAIMS)
+  else if (ns->subscribe == HERALD_NS_SUBSCRIBE_PROXY)
     refuse_unbuilt (parser, group, "subscribe", subscribe);
   if (ns->join_leave)
     refuse_unbuilt (parser, group, "join-leave", "true");

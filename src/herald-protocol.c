@@ -71,6 +71,32 @@ reply_channel (HeraldConnection *conn, const char *type, const char *channel, Js
   herald_connection_send_json (conn, b);
 }
 
+/* In a subscribe=token namespace, the request's "token": TRUE with its end
+ * in @expires, or FALSE with the reason in @message. */
+static gboolean
+subscription_token (HeraldRouter *router, HeraldConnection *conn, JsonObject *request,
+                    const char *channel, guint32 *expires, char **message)
+{
+  HeraldHub *hub = herald_router_get_hub (router);
+  JsonNode *node = json_object_get_member (request, "token");
+  g_autoptr (GError) error = NULL;
+
+  if (herald_config_namespace_for (herald_hub_get_config (hub), channel)->subscribe
+      != HERALD_NS_SUBSCRIBE_TOKEN)
+    return FALSE;
+  *expires = herald_hub_verify_subscription_token (
+      hub, conn, channel,
+      node && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING
+          ? json_node_get_string (node)
+          : NULL,
+      &error);
+  if (*expires != 0)
+    return TRUE;
+  g_free (*message);
+  *message = g_strdup (error->message);
+  return FALSE;
+}
+
 static void
 handle_subscribe (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
@@ -90,8 +116,12 @@ handle_subscribe (HeraldRouter *router, HeraldConnection *conn, JsonObject *requ
                                  herald_connection_get_claims (conn), channel))
     {
       g_autofree char *message = g_strdup_printf ("Not allowed to subscribe to %s", channel);
-      herald_connection_send_error (conn, "forbidden", message, id);
-      return;
+      /* subscribe=token: the subscription token decides (and sets the end) */
+      if (!subscription_token (router, conn, request, channel, &sub.expires, &message))
+        {
+          herald_connection_send_error (conn, "forbidden", message, id);
+          return;
+        }
     }
 
   since_node = json_object_get_member (request, "since");

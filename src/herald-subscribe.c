@@ -54,6 +54,61 @@ herald_hub_may_subscribe (HeraldHub *self, const HeraldJwtClaims *claims, const 
     }
 }
 
+guint32
+herald_hub_verify_subscription_token (HeraldHub *self, HeraldConnection *connection,
+                                      const char *channel, const char *token, GError **error)
+{
+  HeraldJwtVerifier *verifier = herald_hub_get_verifier (self);
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  guint leeway = herald_config_get_leeway (herald_hub_get_config (self));
+  g_autoptr (HeraldJwtClaims) claims = NULL;
+  g_autoptr (GError) local_error = NULL;
+  const char *user = herald_connection_get_user_id (connection);
+
+  g_return_val_if_fail (HERALD_IS_HUB (self), 0);
+  g_return_val_if_fail (channel != NULL, 0);
+
+  if (token == NULL || *token == '\0')
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_FORBIDDEN,
+                   "%s needs a subscription token (\"token\")", channel);
+      return 0;
+    }
+  if (verifier == NULL)
+    {
+      g_set_error_literal (error, HERALD_ERROR, HERALD_ERROR_FORBIDDEN,
+                           "Subscription tokens are not accepted: no token key configured");
+      return 0;
+    }
+  claims = herald_jwt_verifier_verify (verifier, token, now, leeway, &local_error);
+  if (claims == NULL)
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_FORBIDDEN, "Invalid subscription token: %s",
+                   local_error->message);
+      return 0;
+    }
+  if (claims->exp <= 0)
+    {
+      g_set_error_literal (error, HERALD_ERROR, HERALD_ERROR_FORBIDDEN,
+                           "Invalid subscription token: it has no exp");
+      return 0;
+    }
+  if (g_strcmp0 (claims->sub ? claims->sub : "", user ? user : "") != 0)
+    {
+      g_set_error_literal (error, HERALD_ERROR, HERALD_ERROR_FORBIDDEN,
+                           "Invalid subscription token: it is for another user (sub)");
+      return 0;
+    }
+  if (g_strcmp0 (claims->channel, channel) != 0)
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_FORBIDDEN,
+                   "Invalid subscription token: it is not for %s (channel)", channel);
+      return 0;
+    }
+  /* exp + leeway on the loop's clock (verify refused one already past it) */
+  return herald_loop_now () + (guint32)MAX (claims->exp + (gint64)leeway - now, 1);
+}
+
 /* A user's connections join and leave channels through the engine's presence
  * table, which emits join/leave events for the user's first and last one.
  * Anonymous connections are not users: they emit nothing, but a cluster
@@ -103,6 +158,12 @@ subscribe_channel (HeraldHub *self, HeraldWorker *worker, HeraldConnection *conn
     sub->presence = request->presence != 0;
   if (request->server)
     sub->server = TRUE;
+  if (request->expires != 0)
+    {
+      /* A fresh token renews; the wheel visits again at the next tick */
+      sub->expires = request->expires;
+      herald_worker_schedule (worker, conn, 0);
+    }
 
   if (request->from == HERALD_SUBSCRIBE_SINCE)
     {
@@ -317,7 +378,8 @@ herald_hub_subscribe (HeraldHub *self, HeraldWorker *worker, HeraldConnection *c
               "Invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / - # ,");
           return FALSE;
         }
-      if (!request->server && !herald_hub_may_subscribe (self, claims, request->channels[i]))
+      if (!request->server && request->expires == 0
+          && !herald_hub_may_subscribe (self, claims, request->channels[i]))
         {
           g_set_error (error, HERALD_ERROR, HERALD_ERROR_FORBIDDEN,
                        "Not allowed to subscribe to %s", request->channels[i]);

@@ -14,8 +14,7 @@
 #define API "[api]\nkey=k\n"
 #define AUTH "Authorization: Bearer k\r\n"
 #define SECRET "s3cret"
-/* subscribe=token (refused until subscription tokens are built) */
-#define TOKEN_NS ""
+#define TOKEN_NS "[namespace.tok]\nsubscribe=token\n"
 
 static char *
 token (const char *payload)
@@ -549,6 +548,83 @@ test_user_subscribe_api (void)
   herald_test_server_stop (server);
 }
 
+/* ---- subscription tokens ---- */
+
+static void
+token_subscribe (HeraldTestClient *ws, const char *channel, const char *payload,
+                 const char *error_code)
+{
+  g_autofree char *jwt = payload ? token (payload) : NULL;
+  g_autofree char *text
+      = jwt ? g_strdup_printf ("{\"type\":\"subscribe\",\"channel\":\"%s\",\"token\":\"%s\"}",
+                               channel, jwt)
+            : g_strdup_printf ("{\"type\":\"subscribe\",\"channel\":\"%s\"}", channel);
+
+  herald_test_ws_send_text (ws, text);
+  if (error_code)
+    expect_error (ws, error_code);
+  else
+    json_object_unref (expect_type (ws, "subscribed"));
+}
+
+/* subscribe=token: the token decides (sub, channel, exp required); at its
+ * end the subscription ends with reason "expired" unless renewed. */
+static void
+test_subscription_tokens (void)
+{
+  HeraldTestServer *server
+      = herald_test_server_start (API "[auth]\njwt-secret=" SECRET "\nleeway=0\n" TOKEN_NS, 2);
+  HeraldTestClient *ws = open_with (server, "{\"sub\":\"alice\"}", NULL);
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  g_autofree char *soon = g_strdup_printf (
+      "{\"sub\":\"alice\",\"channel\":\"tok:a\",\"exp\":%" G_GINT64_FORMAT "}", now + 2);
+  g_autofree char *later = g_strdup_printf (
+      "{\"sub\":\"alice\",\"channel\":\"tok:b\",\"exp\":%" G_GINT64_FORMAT "}", now + 2);
+  g_autofree char *renewed = g_strdup_printf (
+      "{\"sub\":\"alice\",\"channel\":\"tok:b\",\"exp\":%" G_GINT64_FORMAT "}", now + 600);
+  g_autofree char *for_bob = g_strdup_printf (
+      "{\"sub\":\"bob\",\"channel\":\"tok:a\",\"exp\":%" G_GINT64_FORMAT "}", now + 60);
+  g_autofree char *other_channel = g_strdup_printf (
+      "{\"sub\":\"alice\",\"channel\":\"tok:z\",\"exp\":%" G_GINT64_FORMAT "}", now + 60);
+  g_autofree char *expired = g_strdup_printf (
+      "{\"sub\":\"alice\",\"channel\":\"tok:a\",\"exp\":%" G_GINT64_FORMAT "}", now - 5);
+  g_autoptr (JsonObject) r = NULL;
+  gint64 deadline;
+
+  /* Missing or wrong: forbidden, nothing else disturbed */
+  token_subscribe (ws, "tok:a", NULL, "forbidden");
+  token_subscribe (ws, "tok:a", for_bob, "forbidden");
+  token_subscribe (ws, "tok:a", other_channel, "forbidden");
+  token_subscribe (ws, "tok:a", expired, "forbidden");
+  token_subscribe (ws, "tok:a", "{\"sub\":\"alice\",\"channel\":\"tok:a\"}", "forbidden");
+  herald_test_ws_send_text (
+      ws, "{\"type\":\"subscribe\",\"channel\":\"tok:a\",\"token\":\"not.a.jwt\"}");
+  expect_error (ws, "forbidden");
+
+  /* Good ones; tok:b renewed by a fresh token */
+  token_subscribe (ws, "tok:a", soon, NULL);
+  token_subscribe (ws, "tok:b", later, NULL);
+  token_subscribe (ws, "tok:b", renewed, NULL);
+  publish (server, "tok:a", "1");
+  json_object_unref (expect_message (ws, "tok:a"));
+
+  /* tok:a ends (within the token's second and the wheel's tick) */
+  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  r = expect_type (ws, "unsubscribed");
+  g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+  g_assert_cmpstr (herald_test_json_get_string (r, "channel"), ==, "tok:a");
+  g_assert_cmpstr (herald_test_json_get_string (r, "reason"), ==, "expired");
+  g_clear_pointer (&r, json_object_unref);
+  /* tok:a gone, tok:b still there */
+  publish (server, "tok:a", "2");
+  publish (server, "tok:b", "3");
+  r = expect_message (ws, "tok:b");
+  g_clear_pointer (&r, json_object_unref);
+
+  herald_test_client_free (ws);
+  herald_test_server_stop (server);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -559,5 +635,6 @@ main (int argc, char **argv)
   g_test_add_func ("/subs/subs-claim-sse", test_subs_claim_sse);
   g_test_add_func ("/subs/subs-claim-malformed", test_subs_claim_malformed);
   g_test_add_func ("/subs/user-subscribe-api", test_user_subscribe_api);
+  g_test_add_func ("/subs/subscription-tokens", test_subscription_tokens);
   return g_test_run ();
 }
