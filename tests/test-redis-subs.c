@@ -20,7 +20,7 @@
 #define API_KEY "redis-subs-key"
 #define SECRET "s3cret"
 /* more [namespace.…] groups for the tests below */
-#define SUBS_EXTRA_CONFIG ""
+#define SUBS_EXTRA_CONFIG "leeway=0\n[namespace.tok]\nsubscribe=token\n"
 
 static struct
 {
@@ -214,6 +214,36 @@ test_user_subscribe_cluster (void)
   herald_test_client_free (on_b);
 }
 
+/* A subscription token on node B: messages published on A come; the
+ * subscription ends with reason "expired". */
+static void
+test_subscription_token_cluster (void)
+{
+  g_autoptr (GBytes) secret = g_bytes_new (SECRET, strlen (SECRET));
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  g_autofree char *claims = g_strdup_printf (
+      "{\"sub\":\"frank\",\"channel\":\"tok:x\",\"exp\":%" G_GINT64_FORMAT "}", now + 2);
+  g_autofree char *jwt = herald_jwt_sign_hs256 (secret, claims);
+  g_autofree char *text
+      = g_strdup_printf ("{\"type\":\"subscribe\",\"channel\":\"tok:x\",\"token\":\"%s\"}", jwt);
+  HeraldTestClient *ws = ws_with (&fx.b, "{\"sub\":\"frank\"}", NULL);
+  g_autoptr (JsonObject) r = NULL;
+
+  herald_test_ws_send_text (ws, "{\"type\":\"subscribe\",\"channel\":\"tok:x\"}");
+  r = herald_test_ws_read_type (ws, "error");
+  g_assert_cmpstr (herald_test_json_get_string (r, "code"), ==, "forbidden");
+  g_clear_pointer (&r, json_object_unref);
+  herald_test_ws_send_text (ws, text);
+  json_object_unref (herald_test_ws_read_type (ws, "subscribed"));
+  HERALD_TEST_WAIT_UNTIL (stats_are (&fx.a, "tok:x", 1, 1), 5000);
+  herald_test_node_publish (&fx.a, "tok:x", "1");
+  json_object_unref (herald_test_ws_read_type (ws, "message"));
+  r = herald_test_ws_read_type (ws, "unsubscribed");
+  g_assert_cmpstr (herald_test_json_get_string (r, "reason"), ==, "expired");
+  HERALD_TEST_WAIT_UNTIL (stats_are (&fx.a, "tok:x", 0, 0), 5000);
+  herald_test_client_free (ws);
+}
+
 static gboolean
 tick (gpointer data)
 {
@@ -254,6 +284,7 @@ main (int argc, char **argv)
   g_test_add_func ("/redis-subs/presence", test_presence_cluster);
   g_test_add_func ("/redis-subs/subs-claim", test_subs_claim_cluster);
   g_test_add_func ("/redis-subs/user-subscribe", test_user_subscribe_cluster);
+  g_test_add_func ("/redis-subs/subscription-token", test_subscription_token_cluster);
   status = g_test_run ();
 
   herald_test_node_stop (&fx.a);
