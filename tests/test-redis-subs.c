@@ -244,6 +244,28 @@ test_subscription_token_cluster (void)
   herald_test_client_free (ws);
 }
 
+/* Redis restarts empty: every node registers its table again and the
+ * counters come back; nothing is counted twice. */
+static void
+test_presence_after_redis_restart (void)
+{
+  HeraldTestClient *alice = herald_test_node_ws_open (&fx.a, "alice", NULL);
+  HeraldTestClient *anon = herald_test_node_ws_open (&fx.b, NULL, NULL);
+
+  herald_test_ws_subscribe (alice, "keep");
+  herald_test_ws_subscribe (anon, "keep");
+  HERALD_TEST_WAIT_UNTIL (stats_are (&fx.b, "keep", 1, 2), 5000);
+  herald_test_redis_stop (&fx.redis);
+  fx.redis = herald_test_redis_start (fx.redis_port, NULL);
+  HERALD_TEST_WAIT_UNTIL (herald_test_node_healthy (&fx.a) && herald_test_node_healthy (&fx.b),
+                          20000);
+  HERALD_TEST_WAIT_UNTIL (stats_are (&fx.b, "keep", 1, 2), 10000);
+  HERALD_TEST_WAIT_UNTIL (stats_are (&fx.a, "keep", 1, 2), 5000);
+  herald_test_client_free (alice);
+  herald_test_client_free (anon);
+  HERALD_TEST_WAIT_UNTIL (stats_are (&fx.a, "keep", 0, 0), 5000);
+}
+
 static gboolean
 tick (gpointer data)
 {
@@ -285,6 +307,7 @@ main (int argc, char **argv)
   g_test_add_func ("/redis-subs/subs-claim", test_subs_claim_cluster);
   g_test_add_func ("/redis-subs/user-subscribe", test_user_subscribe_cluster);
   g_test_add_func ("/redis-subs/subscription-token", test_subscription_token_cluster);
+  g_test_add_func ("/redis-subs/presence-after-redis-restart", test_presence_after_redis_restart);
   status = g_test_run ();
 
   herald_test_node_stop (&fx.a);
