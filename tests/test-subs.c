@@ -501,8 +501,10 @@ test_user_subscribe_api (void)
   g_clear_pointer (&ev, g_free);
 
   /* A refreshed token that allows nothing keeps the server's subscription */
-  refresh = g_strdup_printf ("{\"type\":\"refresh\",\"token\":\"%s\"}",
-                             token ("{\"sub\":\"alice\",\"channels\":[]}"));
+  {
+    g_autofree char *nothing = token ("{\"sub\":\"alice\",\"channels\":[]}");
+    refresh = g_strdup_printf ("{\"type\":\"refresh\",\"token\":\"%s\"}", nothing);
+  }
   herald_test_ws_send_text (ws, refresh);
   json_object_unref (expect_type (ws, "refreshed"));
   publish (server, "vip", "2");
