@@ -445,6 +445,22 @@ test_subs_claim_malformed (void)
     }
   herald_test_assert_serving (server);
   herald_test_server_stop (server);
+
+  /* More subs than [limits] max-subscriptions-per-connection: a WebSocket
+   * opens and is closed 1008 with the limit's message; SSE gets 400 */
+  server = herald_test_server_start (
+      API "[auth]\njwt-secret=" SECRET "\n[limits]\nmax-subscriptions-per-connection=2\n", 2);
+  {
+    g_autofree char *jwt = token ("{\"sub\":\"a\",\"subs\":[\"x\",\"y\",\"z\"]}");
+    g_autofree char *query = g_strdup_printf ("token=%s", jwt);
+    HeraldTestClient *ws = open_with (server, "{\"sub\":\"a\",\"subs\":[\"x\",\"y\",\"z\"]}", NULL);
+
+    g_assert_cmpuint (herald_test_ws_wait_close (ws), ==, 1008);
+    g_assert_nonnull (strstr (ws->close_reason, "max-subscriptions-per-connection"));
+    herald_test_client_free (ws);
+    g_assert_null (sse_open (server, query, 400, NULL));
+  }
+  herald_test_server_stop (server);
 }
 
 /* ---- subscriptions by the API ---- */
