@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <string.h>
+#include <glib/gi18n.h>
 #include <json-glib/json-glib.h>
 
 #include "herald-hub.h"
@@ -35,14 +36,16 @@ herald_hub_subscribe_user (HeraldHub *self, const char *user_id, const char *cha
   if (user_id == NULL || *user_id == '\0' || strlen (user_id) > 1024
       || !g_utf8_validate (user_id, -1, NULL))
     {
-      g_set_error_literal (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT, "Invalid user id");
+      g_set_error_literal (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+                           _ ("Invalid user id"));
       return FALSE;
     }
   if (channel == NULL || !herald_channel_name_is_valid (channel))
     {
-      g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
-                   "Invalid channel name “%s”: use 1–255 characters of A-Z a-z 0-9 _ . : @ / - # ,",
-                   channel ? channel : "");
+      g_set_error (
+          error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+          _ ("Invalid channel name “%s”: use 1–255 characters of A-Z a-z 0-9 _ . : @ / - # ,"),
+          channel ? channel : "");
       return FALSE;
     }
   b = json_builder_new_immutable ();
