@@ -900,8 +900,6 @@ parse_namespace (const Parser *parser, const char *group, HeraldNamespace *ns)
   if (subscribe != NULL && !herald_ns_subscribe_from_string (subscribe, &ns->subscribe))
     set_key_error (slot (parser), parser, group, "subscribe",
                    _ ("expected claims, token or proxy, got “%s”"), subscribe);
-  else if (ns->subscribe == HERALD_NS_SUBSCRIBE_TOKEN)
-    refuse_unbuilt (parser, group, "subscribe", subscribe);
   else if (ns->subscribe == HERALD_NS_SUBSCRIBE_PROXY
            && !g_key_file_has_key (parser->key_file, "proxy", "subscribe-url", NULL))
     set_key_error (slot (parser), parser, group, "subscribe",

@@ -55,6 +55,7 @@ struct _HeraldConnection
   GByteArray *inbuf;
 
   GPtrArray *subs; /* of HeraldSubscription*, owned; NULL when none */
+  JsonNode *greeting_subs; /* "subs" of the connected greeting, until it is sent */
 
   guint32 last_seen;
   guint32 next_ping;
@@ -111,6 +112,7 @@ herald_connection_finalize (GObject *object)
   g_clear_pointer (&self->inbuf, g_byte_array_unref);
   if (self->subs)
     g_ptr_array_unref (self->subs);
+  g_clear_pointer (&self->greeting_subs, json_node_unref);
   if (self->tls)
     {
       /* close_notify would be a blocking write: a client that stopped
@@ -1018,7 +1020,28 @@ begin_connected (HeraldConnection *self)
     json_builder_add_string_value (b, self->user_id);
   else
     json_builder_add_null_value (b);
+  if (self->greeting_subs)
+    {
+      json_builder_set_member_name (b, "subs");
+      json_builder_add_value (b, g_steal_pointer (&self->greeting_subs));
+    }
   return b;
+}
+
+/**
+ * herald_connection_set_greeting_subs:
+ * @subs: (transfer full): a JSON object, channel → {"offset","epoch"}
+ *
+ * The subscriptions the server made as the connection opened (the token's
+ * subs claim), for the "connected" greeting; call before it is sent.
+ */
+void
+herald_connection_set_greeting_subs (HeraldConnection *self, JsonNode *subs)
+{
+  g_return_if_fail (HERALD_IS_CONNECTION (self));
+
+  g_clear_pointer (&self->greeting_subs, json_node_unref);
+  self->greeting_subs = subs;
 }
 
 void

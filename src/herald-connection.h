@@ -114,6 +114,8 @@ gboolean herald_connection_is_proxied (HeraldConnection *self);
 HeraldConnectionInfo *herald_connection_get_info (HeraldConnection *self);
 int herald_connection_get_fd (HeraldConnection *self);
 
+/* The "subs" member of the "connected" greeting (the token's subs claim). */
+void herald_connection_set_greeting_subs (HeraldConnection *self, JsonNode *subs);
 /* Starts I/O: registers with the worker's loop, sends the greeting. */
 void herald_connection_start (HeraldConnection *self);
 

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "herald-engine.h"
+#include "herald-error.h"
 #include "herald-names.h"
 
 typedef struct
@@ -343,14 +344,22 @@ herald_engine_has_connection (HeraldEngine *self, const char *id)
   return iface->has_connection != NULL && iface->has_connection (self, id);
 }
 
-void
-herald_engine_collect_presence (HeraldEngine *self, const char *channel, GHashTable *users,
-                                guint *connections)
+char **
+herald_engine_query_presence (HeraldEngine *self, const char *channel, const char *after,
+                              guint limit, guint *users, guint *connections, gboolean *more,
+                              GError **error)
 {
   HeraldEngineClass *iface = HERALD_ENGINE_GET_CLASS (self);
 
-  if (iface->collect_presence != NULL)
-    iface->collect_presence (self, channel, users, connections);
+  *users = *connections = 0;
+  *more = FALSE;
+  if (iface->query_presence == NULL)
+    {
+      g_set_error_literal (error, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE,
+                           "This engine keeps no presence");
+      return NULL;
+    }
+  return iface->query_presence (self, channel, after, limit, users, connections, more, error);
 }
 
 gint64

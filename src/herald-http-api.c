@@ -19,6 +19,7 @@
 #include <glib/gi18n.h>
 #include <json-glib/json-glib.h>
 
+#include "herald-http-api-app.h"
 #include "herald-http-api.h"
 #include "herald-http-route.h"
 #include "herald-metrics.h"
@@ -611,39 +612,6 @@ list_channels_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   api_call_complete (call);
 }
 
-static void
-presence_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  ApiCall *call = user_data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (HeraldPresence) presence = NULL;
-  g_autoptr (JsonBuilder) builder = NULL;
-
-  presence = herald_hub_get_presence_finish (HERALD_HUB (source), result, &error);
-  if (presence == NULL)
-    {
-      respond_gerror (call->msg, error, FALSE);
-      api_call_complete (call);
-      return;
-    }
-
-  builder = json_builder_new_immutable ();
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "channel");
-  json_builder_add_string_value (builder,
-                                 presence->channel != NULL ? presence->channel : call->arg);
-  json_builder_set_member_name (builder, "users");
-  json_builder_begin_array (builder);
-  for (guint i = 0; presence->users != NULL && presence->users[i] != NULL; i++)
-    json_builder_add_string_value (builder, presence->users[i]);
-  json_builder_end_array (builder);
-  json_builder_set_member_name (builder, "connections");
-  json_builder_add_int_value (builder, presence->connections);
-  json_builder_end_object (builder);
-  respond_builder (call->msg, SOUP_STATUS_OK, builder);
-  api_call_complete (call);
-}
-
 /* --- /api --- */
 
 static void
@@ -849,19 +817,20 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
       herald_hub_list_channels_async (hub, list_channels_cb, api_call_new (hub, msg, NULL));
       break;
 
+    case HERALD_API_ROUTE_USER_SUBSCRIBE:
+    case HERALD_API_ROUTE_USER_UNSUBSCRIBE:
+      request = parse_request_object (msg, max, &data, &error);
+      if (request == NULL)
+        respond_gerror (msg, error, FALSE);
+      else
+        herald_http_api_user_subscription (hub, msg, match.arg, request,
+                                           match.route == HERALD_API_ROUTE_USER_SUBSCRIBE);
+      break;
+
     case HERALD_API_ROUTE_CHANNEL_PRESENCE:
-      if (!herald_channel_name_is_valid (match.arg))
-        {
-          respond_error (msg, SOUP_STATUS_BAD_REQUEST, _ ("Invalid channel name"));
-          return;
-        }
-      if (!herald_config_namespace_for (herald_hub_get_config (hub), match.arg)->presence)
-        {
-          respond_error (msg, SOUP_STATUS_FORBIDDEN, _ ("Presence is off for this namespace"));
-          return;
-        }
-      herald_hub_get_presence_async (hub, match.arg, presence_cb,
-                                     api_call_new (hub, msg, match.arg));
+    case HERALD_API_ROUTE_CHANNEL_PRESENCE_STATS:
+      herald_http_api_presence (hub, msg, match.arg, query,
+                                match.route == HERALD_API_ROUTE_CHANNEL_PRESENCE_STATS);
       break;
 
     case HERALD_API_ROUTE_NONE:

@@ -144,6 +144,7 @@ hub_sink (const HeraldDelivery *d, gpointer user_data)
       reached = herald_hub_get_connection_count (self);
       break;
     case HERALD_TARGET_USER:
+    case HERALD_TARGET_USER_SUBSCRIPTION:
       g_mutex_lock (&self->lock);
       reached = GPOINTER_TO_UINT (g_hash_table_lookup (self->user_count, d->target));
       g_mutex_unlock (&self->lock);

@@ -8,6 +8,7 @@
 #include "herald-json.h"
 #include "herald-jwt.h"
 #include "herald-jwt-keys.h"
+#include "herald-names.h"
 
 #include <math.h>
 #include <string.h>
@@ -95,6 +96,8 @@ herald_jwt_claims_free (HeraldJwtClaims *claims)
   g_free (claims->sub);
   g_strfreev (claims->channels);
   g_strfreev (claims->publish);
+  g_strfreev (claims->subs);
+  g_free (claims->channel);
   g_free (claims);
 }
 
@@ -511,8 +514,28 @@ parse_claims (JsonObject *payload, gint64 now, guint leeway, GError **error)
       || !get_numeric_date (payload, "nbf", &has_nbf, &claims->nbf, error)
       || !get_numeric_date (payload, "iat", &has_iat, &claims->iat, error)
       || !get_string_array (payload, "channels", &claims->channels, error)
-      || !get_string_array (payload, "publish", &claims->publish, error))
+      || !get_string_array (payload, "publish", &claims->publish, error)
+      || !get_string_array (payload, "subs", &claims->subs, error))
     return NULL;
+  /* subs: channel names the server subscribes to, not patterns */
+  for (guint i = 0; claims->subs != NULL && claims->subs[i] != NULL; i++)
+    if (!herald_channel_name_is_valid (claims->subs[i]))
+      {
+        g_set_error (error, HERALD_JWT_ERROR, HERALD_JWT_ERROR_MALFORMED,
+                     "Token claim \"subs\" holds an invalid channel name (element %u)", i);
+        return NULL;
+      }
+  node = json_object_get_member (payload, "channel");
+  if (node != NULL)
+    {
+      if (!node_is_string (node))
+        {
+          g_set_error_literal (error, HERALD_JWT_ERROR, HERALD_JWT_ERROR_MALFORMED,
+                               "Token claim \"channel\" is not a string");
+          return NULL;
+        }
+      claims->channel = g_strdup (json_node_get_string (node));
+    }
 
   if (has_exp && now >= saturating_add (claims->exp, leeway))
     {

@@ -38,6 +38,8 @@ typedef struct
   gint64 iat;
   char **channels;  /* NULL when the claim is absent (= no restriction from the token) */
   char **publish;   /* NULL when absent (= may not publish) */
+  char **subs;      /* channels the server subscribes the connection to; NULL when absent */
+  char *channel;    /* a subscription token's channel; NULL when absent */
 } HeraldJwtClaims;
 
 void herald_jwt_claims_free (HeraldJwtClaims *claims);

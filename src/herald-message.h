@@ -19,6 +19,10 @@ typedef enum
   /* A join/leave event (herald_message_new_presence()): target = channel; only
    * subscriptions that asked for presence receive it. */
   HERALD_TARGET_PRESENCE,
+  /* The server subscribes or unsubscribes a user's connections: target =
+   * user, message = the direct frame {"type":"subscribed"|"unsubscribed",
+   * "channel":…,"server":true} (herald-hub-subs.c). */
+  HERALD_TARGET_USER_SUBSCRIPTION,
 } HeraldTargetKind;
 
 typedef enum

@@ -479,5 +479,6 @@ herald_proxy_claims_from_result (JsonObject *result)
    * leaves the channels to the namespaces) */
   claims->channels = string_array (result, "channels");
   claims->publish = string_array (result, "publish");
+  claims->subs = json_object_has_member (result, "subs") ? string_array (result, "subs") : NULL;
   return claims;
 }

@@ -19,6 +19,7 @@
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <glib/gi18n.h>
 
@@ -522,13 +523,40 @@ cluster_presence_anonymous (HeraldEngine *engine, const char *channel, int delta
   presence_adjust (HERALD_REDIS_CLUSTER_ENGINE (engine), channel, NULL, delta);
 }
 
-static void
-cluster_collect_presence (HeraldEngine *engine, const char *channel, GHashTable *users,
-                          guint *connections)
+static int
+compare_names (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Every live node's share of the channel's presence hash, this node's
+ * included (no node is named ""): the counts and a page in name order.
+ * Unlike the other engines this reads the whole hash (docs/scaling.md,
+ * "Redis Cluster": presence is linear in the channel's members). */
+static char **
+cluster_query_presence (HeraldEngine *engine, const char *channel, const char *after, guint limit,
+                        guint *users, guint *connections, gboolean *more, GError **error)
 {
   HeraldRedisClusterEngine *self = HERALD_REDIS_CLUSTER_ENGINE (engine);
+  g_autoptr (GHashTable) set = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GPtrArray) page = g_ptr_array_new ();
+  g_autofree const char **names = NULL;
+  guint n = 0, conns = 0, i = 0;
 
-  herald_rck_ask_presence (self->sync, self->node_id, channel, users, connections);
+  if (!herald_rck_ask_presence (self->sync, "", channel, set, &conns, error))
+    return NULL;
+  names = (const char **)g_hash_table_get_keys_as_array (set, &n);
+  qsort (names, n, sizeof *names, compare_names);
+  if (after != NULL)
+    while (i < n && strcmp (names[i], after) <= 0)
+      i++;
+  for (; i < n && page->len < limit; i++)
+    g_ptr_array_add (page, g_strdup (names[i]));
+  *users = n;
+  *connections = conns;
+  *more = i < n;
+  g_ptr_array_add (page, NULL);
+  return (char **)g_ptr_array_free (g_steal_pointer (&page), FALSE);
 }
 
 typedef struct
@@ -792,7 +820,7 @@ herald_redis_cluster_engine_class_init (HeraldRedisClusterEngineClass *klass)
   engine_class->get_position = cluster_get_position;
   engine_class->presence_join = cluster_presence_join;
   engine_class->presence_leave = cluster_presence_leave;
-  engine_class->collect_presence = cluster_collect_presence;
+  engine_class->query_presence = cluster_query_presence;
   engine_class->presence_anonymous = cluster_presence_anonymous;
   engine_class->channel_occupied = cluster_channel_occupied;
   engine_class->channel_vacated = cluster_channel_vacated;

@@ -32,6 +32,7 @@
 #include "herald-redis-history.h"
 #include "herald-redis-link.h"
 #include "herald-redis-payload.h"
+#include "herald-redis-presence.h"
 #include "herald-redis-publish.h"
 #include "herald-redis-sentinel.h"
 #include "herald-redis-source.h"
@@ -730,6 +731,7 @@ redis_send (HeraldEngine *engine, HeraldTargetKind kind, const char *target, con
     {
     case HERALD_TARGET_ALL:
     case HERALD_TARGET_USER:
+    case HERALD_TARGET_USER_SUBSCRIPTION:
       {
         Op *op = op_new (OP_SEND, "herald:all", NULL);
         op->b = herald_redis_direct_format (kind, self->node_id, target, data_json);
@@ -882,14 +884,14 @@ redis_presence_leave (HeraldEngine *engine, const char *channel, const char *use
   return presence_adjust (HERALD_REDIS_ENGINE (engine), channel, user_id, -1);
 }
 
-static void
-redis_collect_presence (HeraldEngine *engine, const char *channel, GHashTable *users,
-                        guint *connections)
+static char **
+redis_query_presence (HeraldEngine *engine, const char *channel, const char *after, guint limit,
+                      guint *users, guint *connections, gboolean *more, GError **error)
 {
   HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
 
-  if (herald_redis_engine_is_up (self))
-    herald_redis_cluster_query_presence (self->sync, self->node_id, channel, users, connections);
+  return herald_redis_presence_query (herald_redis_engine_is_up (self) ? self->sync : NULL, channel,
+                                      after, limit, users, connections, more, error);
 }
 
 /* ---- GObject ---- */
@@ -961,7 +963,7 @@ herald_redis_engine_class_init (HeraldRedisEngineClass *klass)
   engine_class->get_stream_position = herald_redis_engine_get_stream_position;
   engine_class->presence_join = redis_presence_join;
   engine_class->presence_leave = redis_presence_leave;
-  engine_class->collect_presence = redis_collect_presence;
+  engine_class->query_presence = redis_query_presence;
   engine_class->presence_anonymous = redis_presence_anonymous;
   engine_class->channel_occupied = redis_channel_occupied;
   engine_class->channel_vacated = redis_channel_vacated;

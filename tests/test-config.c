@@ -1343,8 +1343,6 @@ test_namespaces (void)
       { "[namespace.a]\nconflate=2\n", ORIGIN ":2: [namespace.a] conflate:" },
       { "[namespace.a]\npublish-proxy=on\n", ORIGIN ":2: [namespace.a] publish-proxy:" },
       /* Features this version does not have yet: refused, never ignored */
-      { "[namespace.a]\nsubscribe=token\n", ORIGIN ":2: [namespace.a] subscribe: subscribe=token "
-                                                   "is not supported" },
       /* The backend's answers need the backend */
       { "[namespace.a]\nsubscribe=proxy\n", ORIGIN ":2: [namespace.a] subscribe: subscribe=proxy "
                                                    "needs [proxy] subscribe-url" },
