@@ -24,6 +24,8 @@ typedef struct
   gboolean presence;            /* wants join/leave events */
   gboolean server;              /* made by the server (API, D-Bus): outlives a refresh */
   guint32 expires;              /* subscription token: ends then (loop seconds), 0 = never */
+  gboolean conflate;            /* [namespace] conflate=true when it subscribed */
+  gboolean join_leave;          /* [namespace] join-leave=true when it subscribed */
 } HeraldSubscription;
 
 #define HERALD_TYPE_CHANNEL (herald_channel_get_type ())

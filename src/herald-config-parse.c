@@ -868,18 +868,6 @@ herald_config_parse_proxy (const Parser *parser, Settings *settings)
                             &settings->proxy_max_in_flight, slot (parser));
 }
 
-/* A namespace setting whose feature this version does not have yet (see
- * docs/namespaces.md): refused, never accepted as a value that changes
- * nothing. */
-static void
-refuse_unbuilt (const Parser *parser, const char *group, const char *key, const char *value)
-{
-  set_key_error (slot (parser), parser, group, key,
-                 _ ("%s=%s is not supported by this version of heraldd yet "
-                    "(docs/namespaces.md)"),
-                 key, value);
-}
-
 static void
 parse_namespace (const Parser *parser, const char *group, HeraldNamespace *ns)
 {
@@ -904,13 +892,9 @@ parse_namespace (const Parser *parser, const char *group, HeraldNamespace *ns)
            && !g_key_file_has_key (parser->key_file, "proxy", "subscribe-url", NULL))
     set_key_error (slot (parser), parser, group, "subscribe",
                    _ ("subscribe=proxy needs [proxy] subscribe-url"));
-  if (ns->join_leave)
-    refuse_unbuilt (parser, group, "join-leave", "true");
   if (ns->publish_proxy && !g_key_file_has_key (parser->key_file, "proxy", "publish-url", NULL))
     set_key_error (slot (parser), parser, group, "publish-proxy",
                    _ ("publish-proxy=true needs [proxy] publish-url"));
-  if (ns->conflate)
-    refuse_unbuilt (parser, group, "conflate", "true");
 }
 
 /**

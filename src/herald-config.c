@@ -101,10 +101,14 @@ static const LimitSpec limit_specs[N_LIMITS] = {
 static const char *const server_keys[]
     = { "listen",  "tls-certificate", "tls-key",    "allowed-origins", "compression",
         "workers", "metrics",         "admin-page", "drain-seconds",   NULL };
-static const char *const limits_keys[] = { "max-connections",      "max-message-size",
-                                           "heartbeat-interval",   "connection-timeout",
-                                           "send-queue-max-bytes", "max-connections-per-ip",
-                                           "messages-per-second",  "handshake-timeout",
+static const char *const limits_keys[] = { "max-connections",
+                                           "max-message-size",
+                                           "heartbeat-interval",
+                                           "connection-timeout",
+                                           "send-queue-max-bytes",
+                                           "max-connections-per-ip",
+                                           "messages-per-second",
+                                           "handshake-timeout",
                                            "max-subscriptions-per-connection",
                                            NULL };
 static const char *const auth_keys[]
@@ -1146,6 +1150,26 @@ herald_config_namespace_for (HeraldConfig *config, const char *channel)
   g_return_val_if_fail (HERALD_IS_CONFIG (config), NULL);
 
   return herald_namespace_set_lookup (g_atomic_pointer_get (&config->namespaces), channel);
+}
+
+/**
+ * herald_config_list_namespaces:
+ *
+ * Returns: (transfer container): the namespaces in force, the default one
+ * first, then the configured ones by name (const HeraldNamespace*, valid as
+ * long as @config).
+ */
+GPtrArray *
+herald_config_list_namespaces (HeraldConfig *config)
+{
+  HeraldNamespaceSet *set;
+  GPtrArray *list;
+
+  g_return_val_if_fail (HERALD_IS_CONFIG (config), NULL);
+  set = g_atomic_pointer_get (&config->namespaces);
+  list = herald_namespace_set_list (set);
+  g_ptr_array_insert (list, 0, herald_namespace_set_get_default (set));
+  return list;
 }
 
 /* For --print-config */

@@ -267,7 +267,7 @@ handle_publish (HeraldDbus *self, GVariant *parameters, GDBusMethodInvocation *i
   if (!check_channel (invocation, channel))
     return;
   /* The hub validates and normalises the JSON and checks its size. */
-  herald_hub_publish_async (self->hub, channel, data, NULL, on_published, invocation);
+  herald_hub_publish_async (self->hub, channel, NULL, data, NULL, on_published, invocation);
 }
 
 static void

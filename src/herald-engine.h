@@ -64,14 +64,14 @@ struct _HeraldEngineClass
    * caller's thread-default main context; its GTask (source object: the
    * engine) returns the offset as an int, which herald_engine_publish_finish()
    * reads. */
-  void (*publish_async) (HeraldEngine *self, const char *channel, const char *data_json,
-                         GCancellable *cancellable, GAsyncReadyCallback callback,
-                         gpointer user_data);
+  void (*publish_async) (HeraldEngine *self, const char *channel, const char *key,
+                         const char *data_json, GCancellable *cancellable,
+                         GAsyncReadyCallback callback, gpointer user_data);
   /* Optional, thread-safe: publishes without waiting for anything (the
    * in-process engine), so the caller answers in the same loop iteration.
    * Engines that need a round trip (Redis) leave it NULL. */
-  gboolean (*publish_now) (HeraldEngine *self, const char *channel, const char *data_json,
-                           guint64 *offset, GError **error);
+  gboolean (*publish_now) (HeraldEngine *self, const char *channel, const char *key,
+                           const char *data_json, guint64 *offset, GError **error);
 
   /* Fire and forget; return the number of local connections reached. */
   guint (*send) (HeraldEngine *self, HeraldTargetKind kind, const char *target,
@@ -133,6 +133,10 @@ struct _HeraldEngineClass
   /* An anonymous connection's subscription of @channel was added (+1) or
    * removed (-1): counted in the presence answers, no event. */
   void (*presence_anonymous) (HeraldEngine *self, const char *channel, int delta);
+  /* Optional: hands a channel event (a join/leave, HERALD_TARGET_JOIN_LEAVE)
+   * to this node's sink at once and to the other nodes' (cluster engines).
+   * Without it the event is delivered locally. Any thread. */
+  void (*announce) (HeraldEngine *self, HeraldMessage *event);
   /* Optional: the channels the engine keeps state for on this node (for
    * /metrics `herald_channels`); any thread. */
   gint64 (*count_channels) (HeraldEngine *self);
@@ -150,14 +154,16 @@ char *herald_engine_new_epoch (void);
 const char *herald_engine_get_name (HeraldEngine *self);
 char *herald_engine_dup_state (HeraldEngine *self);
 void herald_engine_set_sink (HeraldEngine *self, HeraldEngineSink sink, gpointer user_data);
-void herald_engine_publish_async (HeraldEngine *self, const char *channel, const char *data_json,
-                                  GCancellable *cancellable, GAsyncReadyCallback callback,
-                                  gpointer user_data);
+/* @key: the publish's conflation key (NULL = none), kept with the message. */
+void herald_engine_publish_async (HeraldEngine *self, const char *channel, const char *key,
+                                  const char *data_json, GCancellable *cancellable,
+                                  GAsyncReadyCallback callback, gpointer user_data);
 gboolean herald_engine_publish_finish (HeraldEngine *self, GAsyncResult *result, guint64 *offset,
                                        GError **error);
 gboolean herald_engine_can_publish_now (HeraldEngine *self);
-gboolean herald_engine_publish_now (HeraldEngine *self, const char *channel, const char *data_json,
-                                    guint64 *offset, GError **error);
+gboolean herald_engine_publish_now (HeraldEngine *self, const char *channel, const char *key,
+                                    const char *data_json, guint64 *offset, GError **error);
+void herald_engine_announce (HeraldEngine *self, HeraldMessage *event);
 guint herald_engine_send (HeraldEngine *self, HeraldTargetKind kind, const char *target,
                           const char *data_json);
 void herald_engine_close_connection (HeraldEngine *self, const char *id, guint16 code,

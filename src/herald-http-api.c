@@ -441,6 +441,35 @@ herald_http_api_require_data (const char *data_json, GError **error)
   return FALSE;
 }
 
+/**
+ * herald_http_api_read_publish:
+ * @channel: (out): the "channel" member, a valid channel name
+ * @key: (out): the "key" member, a string, or NULL when absent
+ *
+ * Reads a publish request (both the libsoup path and the fast path).
+ * Returns: FALSE with @error (HERALD_ERROR_INVALID_ARGUMENT → 400) when a
+ * member is missing or of the wrong type.
+ */
+gboolean
+herald_http_api_read_publish (JsonObject *request, const char *data_json, const char **channel,
+                              const char **key, GError **error)
+{
+  *key = NULL;
+  *channel = herald_http_api_get_string_member (request, "channel", error);
+  if (*channel == NULL)
+    return FALSE;
+  if (!herald_channel_name_is_valid (*channel))
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+                   _ ("Invalid channel name “%s”"), *channel);
+      return FALSE;
+    }
+  if (json_object_has_member (request, "key")
+      && (*key = herald_http_api_get_string_member (request, "key", error)) == NULL)
+    return FALSE;
+  return herald_http_api_require_data (data_json, error);
+}
+
 /* --- Async calls --- */
 
 static void
@@ -612,6 +641,52 @@ list_channels_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   api_call_complete (call);
 }
 
+/* GET /api/namespaces: the rules in force (after the last SIGHUP), the
+ * configuration's key names in snake_case. */
+static void
+respond_namespaces (SoupServerMessage *msg, HeraldConfig *config)
+{
+  g_autoptr (GPtrArray) list = herald_config_list_namespaces (config);
+  g_autoptr (JsonBuilder) b = json_builder_new_immutable ();
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "namespaces");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < list->len; i++)
+    {
+      const HeraldNamespace *ns = g_ptr_array_index (list, i);
+      const struct
+      {
+        const char *name;
+        gboolean value;
+      } flags[] = { { "presence", ns->presence },
+                    { "join_leave", ns->join_leave },
+                    { "publish_proxy", ns->publish_proxy },
+                    { "conflate", ns->conflate } };
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "name");
+      json_builder_add_string_value (b, ns->name);
+      json_builder_set_member_name (b, "history_size");
+      json_builder_add_int_value (b, ns->history_size);
+      json_builder_set_member_name (b, "history_ttl");
+      json_builder_add_int_value (b, ns->history_ttl);
+      json_builder_set_member_name (b, "publish");
+      json_builder_add_string_value (b, herald_ns_publish_to_string (ns->publish));
+      json_builder_set_member_name (b, "subscribe");
+      json_builder_add_string_value (b, herald_ns_subscribe_to_string (ns->subscribe));
+      for (guint j = 0; j < G_N_ELEMENTS (flags); j++)
+        {
+          json_builder_set_member_name (b, flags[j].name);
+          json_builder_add_boolean_value (b, flags[j].value);
+        }
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  respond_builder (msg, SOUP_STATUS_OK, b);
+}
+
 /* --- /api --- */
 
 static void
@@ -738,7 +813,7 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
   g_autoptr (JsonObject) request = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree char *data = NULL;
-  const char *channel;
+  const char *channel, *key;
 
   /* The early handler has answered every request this does not expect. */
   if (path == NULL || !herald_api_route_parse (path, &match)
@@ -759,18 +834,12 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
           respond_gerror (msg, error, TRUE);
           return;
         }
-      channel = herald_http_api_get_string_member (request, "channel", &error);
-      if (channel != NULL && !herald_channel_name_is_valid (channel))
-        g_set_error (&error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
-                     _ ("Invalid channel name “%s”"), channel);
-      if (error == NULL)
-        herald_http_api_require_data (data, &error);
-      if (error != NULL)
+      if (!herald_http_api_read_publish (request, data, &channel, &key, &error))
         {
           respond_gerror (msg, error, TRUE);
           return;
         }
-      herald_hub_publish_text_async (hub, channel, data, NULL, publish_cb,
+      herald_hub_publish_text_async (hub, channel, key, data, NULL, publish_cb,
                                      api_call_new (hub, msg, NULL));
       break;
 
@@ -825,6 +894,10 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
       else
         herald_http_api_user_subscription (hub, msg, match.arg, request,
                                            match.route == HERALD_API_ROUTE_USER_SUBSCRIBE);
+      break;
+
+    case HERALD_API_ROUTE_NAMESPACES:
+      respond_namespaces (msg, config);
       break;
 
     case HERALD_API_ROUTE_CHANNEL_PRESENCE:
@@ -986,10 +1059,14 @@ herald_metrics_render (const HeraldStats *stats, const char *engine_name, const 
   herald_metrics_append_single (out, "herald_dropped_total", "counter",
                                 "Deliveries dropped because a slow consumer was closed.",
                                 stats->dropped);
+  herald_metrics_append_single (out, "herald_conflated_total", "counter",
+                                "Queued messages a newer one of their key replaced (conflate).",
+                                stats->conflated);
   if (stats->engine_channels >= 0)
-    herald_metrics_append_single (out, "herald_channels", "gauge",
-                                  "Channels the engine keeps state for (subscribers, history or offsets).",
-                                  (guint64)stats->engine_channels);
+    herald_metrics_append_single (
+        out, "herald_channels", "gauge",
+        "Channels the engine keeps state for (subscribers, history or offsets).",
+        (guint64)stats->engine_channels);
 
   herald_metrics_append_header (out, "herald_closes_total", "counter",
                                 "Connections closed, by close code.");

@@ -24,6 +24,7 @@ static const struct
   { "/api/broadcast", NULL, HERALD_API_ROUTE_BROADCAST, "POST, OPTIONS", { "POST" } },
   { "/api/connections", NULL, HERALD_API_ROUTE_CONNECTIONS, "GET, OPTIONS", { "GET" } },
   { "/api/channels", NULL, HERALD_API_ROUTE_CHANNELS, "GET, OPTIONS", { "GET" } },
+  { "/api/namespaces", NULL, HERALD_API_ROUTE_NAMESPACES, "GET, OPTIONS", { "GET" } },
   { "/api/users/", "/send", HERALD_API_ROUTE_USER_SEND, "POST, OPTIONS", { "POST" } },
   { "/api/users/", "/subscribe", HERALD_API_ROUTE_USER_SUBSCRIBE, "POST, OPTIONS", { "POST" } },
   { "/api/users/", "/unsubscribe", HERALD_API_ROUTE_USER_UNSUBSCRIBE, "POST, OPTIONS", { "POST" } },

@@ -26,6 +26,7 @@ typedef enum
   HERALD_API_ROUTE_CHANNELS,               /* GET /api/channels */
   HERALD_API_ROUTE_CHANNEL_PRESENCE,       /* GET /api/channels/{channel}/presence */
   HERALD_API_ROUTE_CHANNEL_PRESENCE_STATS, /* GET /api/channels/{channel}/presence-stats */
+  HERALD_API_ROUTE_NAMESPACES,             /* GET /api/namespaces */
 } HeraldApiRoute;
 
 typedef struct

@@ -278,6 +278,7 @@ herald_hub_get_stats_finish (HeraldHub *self, GAsyncResult *result, GError **err
       out->bytes_written += s->bytes_written;
       out->bytes_queued += s->bytes_queued;
       out->dropped += s->dropped;
+      out->conflated += s->conflated;
       for (guint j = 0; j < G_N_ELEMENTS (out->closes); j++)
         out->closes[j] += s->closes[j];
     }

@@ -118,6 +118,7 @@ hub_sink (const HeraldDelivery *d, gpointer user_data)
     {
     case HERALD_TARGET_CHANNEL:
     case HERALD_TARGET_PRESENCE:
+    case HERALD_TARGET_JOIN_LEAVE:
       {
         /* Only workers with subscribers of the channel: the others would be
          * woken up for nothing. Beyond 64 workers the mask is not kept. */
@@ -505,6 +506,48 @@ check_channel (const char *channel, GError **error)
   return FALSE;
 }
 
+/* A publish's conflation key (NULL = none): valid UTF-8, not too long. */
+static gboolean
+check_key (const char *key, GError **error)
+{
+  if (key == NULL)
+    return TRUE;
+  if (strlen (key) <= HERALD_HUB_MAX_KEY && g_utf8_validate (key, -1, NULL))
+    return TRUE;
+  g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+               _ ("invalid key: use at most %d bytes of UTF-8"), HERALD_HUB_MAX_KEY);
+  return FALSE;
+}
+
+/* What a publishing GTask keeps: its channel and key. */
+typedef struct
+{
+  char *channel;
+  char *key;
+} PublishTarget;
+
+static void
+publish_target_free (PublishTarget *target)
+{
+  g_free (target->channel);
+  g_free (target->key);
+  g_free (target);
+}
+
+static GTask *
+publish_task_new (HeraldHub *self, const char *channel, const char *key, GCancellable *cancellable,
+                  GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  PublishTarget *target = g_new0 (PublishTarget, 1);
+
+  target->channel = g_strdup (channel);
+  target->key = g_strdup (key);
+  g_task_set_source_tag (task, herald_hub_publish_async);
+  g_task_set_task_data (task, target, (GDestroyNotify)publish_target_free);
+  return task;
+}
+
 /* @data_json (checked and compact already) when within max-message-size,
  * copied, or NULL with @error. */
 static char *
@@ -526,6 +569,7 @@ static void
 publish_normalized (HeraldHub *self, GTask *task, char *normalized, GError *error)
 {
   g_autofree char *data = normalized;
+  PublishTarget *target = g_task_get_task_data (task);
 
   if (data == NULL)
     {
@@ -534,14 +578,14 @@ publish_normalized (HeraldHub *self, GTask *task, char *normalized, GError *erro
       return;
     }
   __atomic_fetch_add (&self->published, 1, __ATOMIC_RELAXED);
-  herald_engine_publish_async (self->engine, g_task_get_task_data (task), data,
+  herald_engine_publish_async (self->engine, target->channel, target->key, data,
                                g_task_get_cancellable (task), on_engine_published, task);
 }
 
 void
-herald_hub_publish_async (HeraldHub *self, const char *channel, const char *data_json,
-                          GCancellable *cancellable, GAsyncReadyCallback callback,
-                          gpointer user_data)
+herald_hub_publish_async (HeraldHub *self, const char *channel, const char *key,
+                          const char *data_json, GCancellable *cancellable,
+                          GAsyncReadyCallback callback, gpointer user_data)
 {
   GTask *task;
   GError *error = NULL;
@@ -549,10 +593,8 @@ herald_hub_publish_async (HeraldHub *self, const char *channel, const char *data
 
   g_return_if_fail (HERALD_IS_HUB (self));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, herald_hub_publish_async);
-  g_task_set_task_data (task, g_strdup (channel), g_free);
-  if (check_channel (channel, &error))
+  task = publish_task_new (self, channel, key, cancellable, callback, user_data);
+  if (check_channel (channel, &error) && check_key (key, &error))
     normalized = check_data (self, data_json, &error);
   publish_normalized (self, task, normalized, error);
 }
@@ -564,9 +606,9 @@ herald_hub_publish_async (HeraldHub *self, const char *channel, const char *data
  * checked and compacted (the "data" member of a request): not read again.
  */
 void
-herald_hub_publish_text_async (HeraldHub *self, const char *channel, const char *data_json,
-                               GCancellable *cancellable, GAsyncReadyCallback callback,
-                               gpointer user_data)
+herald_hub_publish_text_async (HeraldHub *self, const char *channel, const char *key,
+                               const char *data_json, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data)
 {
   GTask *task;
   GError *error = NULL;
@@ -574,10 +616,8 @@ herald_hub_publish_text_async (HeraldHub *self, const char *channel, const char 
 
   g_return_if_fail (HERALD_IS_HUB (self));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, herald_hub_publish_async);
-  g_task_set_task_data (task, g_strdup (channel), g_free);
-  if (check_channel (channel, &error))
+  task = publish_task_new (self, channel, key, cancellable, callback, user_data);
+  if (check_channel (channel, &error) && check_key (key, &error))
     normalized = data_text (self, data_json, &error);
   publish_normalized (self, task, normalized, error);
 }
@@ -598,11 +638,11 @@ herald_hub_can_publish_now (HeraldHub *self)
 }
 
 static gboolean
-publish_now (HeraldHub *self, const char *channel, const char *normalized, guint64 *offset,
-             GError **error)
+publish_now (HeraldHub *self, const char *channel, const char *key, const char *normalized,
+             guint64 *offset, GError **error)
 {
   __atomic_fetch_add (&self->published, 1, __ATOMIC_RELAXED);
-  if (!herald_engine_publish_now (self->engine, channel, normalized, offset, error))
+  if (!herald_engine_publish_now (self->engine, channel, key, normalized, offset, error))
     return FALSE;
   /* This worker's own subscribers get the message queued before the caller
    * answers (a publisher that is also a subscriber sees it first). */
@@ -619,15 +659,16 @@ publish_now (HeraldHub *self, const char *channel, const char *normalized, guint
  * herald_hub_can_publish_now() is TRUE.
  */
 gboolean
-herald_hub_publish_text_now (HeraldHub *self, const char *channel, const char *data_json,
-                             guint64 *offset, GError **error)
+herald_hub_publish_text_now (HeraldHub *self, const char *channel, const char *key,
+                             const char *data_json, guint64 *offset, GError **error)
 {
   g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (!check_channel (channel, error) || !check_size (self, strlen (data_json), error))
+  if (!check_channel (channel, error) || !check_key (key, error)
+      || !check_size (self, strlen (data_json), error))
     return FALSE;
-  return publish_now (self, channel, data_json, offset, error);
+  return publish_now (self, channel, key, data_json, offset, error);
 }
 
 gboolean

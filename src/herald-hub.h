@@ -47,23 +47,27 @@ const HeraldStreamLimits *herald_hub_get_stream_limits (HeraldHub *self);
 
 /* --- Publishing and sending (any thread) --- */
 
-/* Validates @channel and @data_json (normalising the JSON), checks the size
- * limit, and publishes through the engine. */
-void herald_hub_publish_async (HeraldHub *self, const char *channel, const char *data_json,
-                               GCancellable *cancellable, GAsyncReadyCallback callback,
-                               gpointer user_data);
+/* The longest publish "key" (bytes). */
+#define HERALD_HUB_MAX_KEY 255
+
+/* Validates @channel, @key (NULL = none: the message's conflation key) and
+ * @data_json (normalising the JSON), checks the size limit, and publishes
+ * through the engine. */
+void herald_hub_publish_async (HeraldHub *self, const char *channel, const char *key,
+                               const char *data_json, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data);
 /* The same for data already checked and compacted by Herald's JSON reader
  * (herald_json_read_envelope(), herald_json_compact()): not read again.
  * Finish with herald_hub_publish_finish(). */
-void herald_hub_publish_text_async (HeraldHub *self, const char *channel, const char *data_json,
-                                    GCancellable *cancellable, GAsyncReadyCallback callback,
-                                    gpointer user_data);
+void herald_hub_publish_text_async (HeraldHub *self, const char *channel, const char *key,
+                                    const char *data_json, GCancellable *cancellable,
+                                    GAsyncReadyCallback callback, gpointer user_data);
 gboolean herald_hub_publish_finish (HeraldHub *self, GAsyncResult *result, guint64 *offset,
                                     GError **error);
 /* Synchronous publishing when the engine allows it (in-process engine). */
 gboolean herald_hub_can_publish_now (HeraldHub *self);
-gboolean herald_hub_publish_text_now (HeraldHub *self, const char *channel, const char *data_json,
-                                      guint64 *offset, GError **error);
+gboolean herald_hub_publish_text_now (HeraldHub *self, const char *channel, const char *key,
+                                      const char *data_json, guint64 *offset, GError **error);
 
 /* Each validates @data_json; returns FALSE with HERALD_ERROR_INVALID_ARGUMENT or
  * LIMIT_EXCEEDED. @delivered receives the number of local connections reached. */

@@ -66,6 +66,7 @@ typedef struct
   guint64 bytes_written;  /* bytes written to sockets */
   guint64 bytes_queued;   /* now */
   guint64 dropped;        /* deliveries dropped (slow consumers closed) */
+  guint64 conflated;      /* queued messages replaced by a newer one of their key */
   guint64 closes[16];     /* by close code, indexes from herald_close_code_index() */
   gint64 engine_channels; /* channels the engine keeps state for; -1 = not counted */
 } HeraldStats;

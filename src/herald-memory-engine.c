@@ -26,9 +26,9 @@ typedef struct
   guint64 offset;      /* last offset assigned */
   guint64 evicted_seq; /* highest seq dropped from history (0 = none) */
   guint64 evicted_offset;
-  GQueue history; /* of HeraldMessage*, oldest first */
-  char *epoch;    /* NULL: the engine's epoch */
-  guint workers;  /* worker tables with a subscriber (channel_occupied) */
+  GQueue history;   /* of HeraldMessage*, oldest first */
+  char *epoch;      /* NULL: the engine's epoch */
+  guint workers;    /* worker tables with a subscriber (channel_occupied) */
   gint64 last_used; /* monotonic µs of the last publish or of going idle */
   GList idle_link;  /* in the engine's idle queue while workers == 0 */
 } MemChannel;
@@ -292,7 +292,8 @@ deliver (HeraldMemoryEngine *self, const HeraldDelivery *delivery)
 }
 
 static guint64
-publish_locked (HeraldMemoryEngine *self, const char *channel, const char *data_json)
+publish_locked (HeraldMemoryEngine *self, const char *channel, const char *key,
+                const char *data_json)
 {
   HeraldMessage *message;
   MemChannel *ch;
@@ -301,7 +302,7 @@ publish_locked (HeraldMemoryEngine *self, const char *channel, const char *data_
   g_mutex_lock (&self->lock);
   ch = channel_ensure (self, channel, g_get_monotonic_time ());
   offset = ++ch->offset;
-  message = herald_message_new_channel (channel, offset, ++self->seq, self->epoch, data_json);
+  message = herald_message_new_channel (channel, offset, ++self->seq, self->epoch, key, data_json);
   if (herald_config_namespace_for (herald_engine_get_config (HERALD_ENGINE (self)), channel)
           ->history_size
       > 0)
@@ -324,10 +325,10 @@ publish_locked (HeraldMemoryEngine *self, const char *channel, const char *data_
 }
 
 static gboolean
-memory_publish_now (HeraldEngine *engine, const char *channel, const char *data_json,
-                    guint64 *offset, GError **error)
+memory_publish_now (HeraldEngine *engine, const char *channel, const char *key,
+                    const char *data_json, guint64 *offset, GError **error)
 {
-  guint64 value = publish_locked (HERALD_MEMORY_ENGINE (engine), channel, data_json);
+  guint64 value = publish_locked (HERALD_MEMORY_ENGINE (engine), channel, key, data_json);
 
   if (offset)
     *offset = value;
@@ -335,14 +336,15 @@ memory_publish_now (HeraldEngine *engine, const char *channel, const char *data_
 }
 
 static void
-memory_publish_async (HeraldEngine *engine, const char *channel, const char *data_json,
-                      GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+memory_publish_async (HeraldEngine *engine, const char *channel, const char *key,
+                      const char *data_json, GCancellable *cancellable,
+                      GAsyncReadyCallback callback, gpointer user_data)
 {
   HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (engine);
   g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
 
   g_task_set_source_tag (task, memory_publish_async);
-  g_task_return_int (task, (gssize)publish_locked (self, channel, data_json));
+  g_task_return_int (task, (gssize)publish_locked (self, channel, key, data_json));
 }
 
 static guint

@@ -295,10 +295,20 @@ static void
 handle_message (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
   const char *channel = require_channel (conn, request, id);
-  const char *data_json;
+  JsonNode *key_node = json_object_get_member (request, "key");
+  const char *data_json, *key = NULL;
 
   if (channel == NULL)
     return;
+  if (key_node != NULL)
+    {
+      if (!JSON_NODE_HOLDS_VALUE (key_node) || json_node_get_value_type (key_node) != G_TYPE_STRING)
+        {
+          herald_connection_send_error (conn, "bad_request", "Field \"key\" must be a string", id);
+          return;
+        }
+      key = json_node_get_string (key_node);
+    }
   /* The client's own text (json-glib's tree would change big numbers). */
   data_json = herald_router_get_data (router);
   if (data_json == NULL)
@@ -310,7 +320,7 @@ handle_message (HeraldRouter *router, HeraldConnection *conn, JsonObject *reques
   if (herald_config_namespace_for (herald_hub_get_config (herald_router_get_hub (router)), channel)
           ->publish_proxy)
     {
-      herald_protocol_proxy_publish (router, conn, channel, data_json, id);
+      herald_protocol_proxy_publish (router, conn, channel, key, data_json, id);
       return;
     }
   if (!may_publish (herald_hub_get_config (herald_router_get_hub (router)), conn, channel))
@@ -319,7 +329,7 @@ handle_message (HeraldRouter *router, HeraldConnection *conn, JsonObject *reques
       herald_connection_send_error (conn, "forbidden", message, id);
       return;
     }
-  herald_protocol_publish (router, conn, channel, data_json, id);
+  herald_protocol_publish (router, conn, channel, key, data_json, id);
 }
 
 /**
@@ -330,7 +340,7 @@ handle_message (HeraldRouter *router, HeraldConnection *conn, JsonObject *reques
  */
 void
 herald_protocol_publish (HeraldRouter *router, HeraldConnection *conn, const char *channel,
-                         const char *data_json, JsonNode *id)
+                         const char *key, const char *data_json, JsonNode *id)
 {
   PublishData *data;
 
@@ -339,7 +349,7 @@ herald_protocol_publish (HeraldRouter *router, HeraldConnection *conn, const cha
       g_autoptr (GError) error = NULL;
       guint64 offset = 0;
 
-      herald_hub_publish_text_now (herald_router_get_hub (router), channel, data_json, &offset,
+      herald_hub_publish_text_now (herald_router_get_hub (router), channel, key, data_json, &offset,
                                    &error);
       reply_published (conn, channel, id, offset, error);
       return;
@@ -348,7 +358,7 @@ herald_protocol_publish (HeraldRouter *router, HeraldConnection *conn, const cha
   data->conn = g_object_ref (conn);
   data->channel = g_strdup (channel);
   data->id = id ? json_node_copy (id) : NULL;
-  herald_hub_publish_text_async (herald_router_get_hub (router), channel, data_json, NULL,
+  herald_hub_publish_text_async (herald_router_get_hub (router), channel, key, data_json, NULL,
                                  on_published, data);
 }
 

@@ -264,7 +264,7 @@ publish_locally (HeraldRedisClusterEngine *self, Op *op)
   g_mutex_unlock (&self->lock);
   if (t)
     {
-      message = herald_message_new_channel (op->a, offset, offset, epoch, op->b);
+      message = herald_redis_payload_body_message (op->a, offset, offset, epoch, op->b);
       deliver (self, &(HeraldDelivery){ .kind = HERALD_TARGET_CHANNEL, .message = message });
     }
   g_task_return_int (op->task, (gssize)offset);
@@ -364,14 +364,32 @@ cluster_dup_state (HeraldEngine *engine)
 }
 
 static void
-cluster_publish_async (HeraldEngine *engine, const char *channel, const char *data_json,
-                       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+cluster_publish_async (HeraldEngine *engine, const char *channel, const char *key,
+                       const char *data_json, GCancellable *cancellable,
+                       GAsyncReadyCallback callback, gpointer user_data)
 {
   HeraldRedisClusterEngine *self = HERALD_REDIS_CLUSTER_ENGINE (engine);
-  Op *op = op_new (OP_PUBLISH, channel, data_json);
+  Op *op = op_new (OP_PUBLISH, channel, NULL);
 
   op->task = g_task_new (self, cancellable, callback, user_data);
+  op->b = herald_redis_payload_body (key, data_json);
   g_task_set_source_tag (op->task, cluster_publish_async);
+  push_op (self, op);
+}
+
+/* A join/leave event: here at once; the other nodes with subscribers hear
+ * it on the channel's shard topic (and skip what comes from this node). */
+static void
+cluster_announce (HeraldEngine *engine, HeraldMessage *event)
+{
+  HeraldRedisClusterEngine *self = HERALD_REDIS_CLUSTER_ENGINE (engine);
+  const char *channel = herald_message_get_channel (event);
+  Op *op = op_new (OP_SEND, NULL, NULL);
+
+  deliver (self, &(HeraldDelivery){
+                     .kind = HERALD_TARGET_JOIN_LEAVE, .target = channel, .message = event });
+  op->a = herald_rck_channel_key (channel, "");
+  op->b = herald_redis_payload_format_event (self->node_id, event);
   push_op (self, op);
 }
 
@@ -812,6 +830,7 @@ herald_redis_cluster_engine_class_init (HeraldRedisClusterEngineClass *klass)
   engine_class->get_name = cluster_get_name;
   engine_class->dup_state = cluster_dup_state;
   engine_class->publish_async = cluster_publish_async;
+  engine_class->announce = cluster_announce;
   engine_class->send = cluster_send;
   engine_class->close_connection = cluster_close_connection;
   engine_class->recover = cluster_recover;

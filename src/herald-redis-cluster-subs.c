@@ -312,6 +312,19 @@ receive_channel (HeraldRedisClusterEngine *self, const char *topic, const char *
           &(HeraldDelivery){ .kind = HERALD_TARGET_PRESENCE, .target = channel, .message = event });
       return;
     }
+  /* A join-leave=true namespace's per-connection event (another node's) */
+  if (g_str_has_prefix (text, "J "))
+    {
+      g_autoptr (HeraldMessage) event
+          = herald_redis_payload_parse_event (channel, text, len, self->node_id);
+
+      if (event)
+        herald_engine_deliver (HERALD_ENGINE (self),
+                               &(HeraldDelivery){ .kind = HERALD_TARGET_JOIN_LEAVE,
+                                                  .target = channel,
+                                                  .message = event });
+      return;
+    }
   if (!herald_redis_payload_parse (text, len, &p) || g_strcmp0 (p.channel, channel) != 0)
     {
       g_debug ("redis cluster: ignoring a malformed channel payload");

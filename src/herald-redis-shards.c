@@ -129,15 +129,24 @@ on_shard_published (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-shards_publish_async (HeraldEngine *engine, const char *channel, const char *data_json,
-                      GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+shards_publish_async (HeraldEngine *engine, const char *channel, const char *key,
+                      const char *data_json, GCancellable *cancellable,
+                      GAsyncReadyCallback callback, gpointer user_data)
 {
   HeraldRedisShards *self = HERALD_REDIS_SHARDS (engine);
   GTask *task = g_task_new (engine, cancellable, callback, user_data);
 
   g_task_set_source_tag (task, shards_publish_async);
-  herald_engine_publish_async (shard_of (self, channel), channel, data_json, cancellable,
+  herald_engine_publish_async (shard_of (self, channel), channel, key, data_json, cancellable,
                                on_shard_published, task);
+}
+
+/* A channel's events travel with its messages, on its shard. */
+static void
+shards_announce (HeraldEngine *engine, HeraldMessage *event)
+{
+  herald_engine_announce (
+      shard_of (HERALD_REDIS_SHARDS (engine), herald_message_get_channel (event)), event);
 }
 
 static guint
@@ -325,6 +334,7 @@ herald_redis_shards_class_init (HeraldRedisShardsClass *klass)
   engine_class->dup_state = shards_dup_state;
   engine_class->publish_async = shards_publish_async;
   engine_class->send = shards_send;
+  engine_class->announce = shards_announce;
   engine_class->close_connection = shards_close_connection;
   engine_class->recover = shards_recover;
   engine_class->recover_stream = shards_recover_stream;

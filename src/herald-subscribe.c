@@ -128,13 +128,31 @@ presence_change (HeraldHub *self, HeraldConnection *conn, HeraldChannel *channel
     herald_engine_presence_leave (engine, name, user);
 }
 
+/* join-leave=true: the channel's other subscribers, on every node, hear of a
+ * connection's subscribing and leaving (herald_message_get_exclude()). */
+static void
+announce (HeraldHub *self, HeraldConnection *conn, HeraldChannel *channel, gboolean joined)
+{
+  g_autoptr (HeraldMessage) event = herald_message_new_join_leave (
+      herald_channel_get_name (channel), herald_connection_get_user_id (conn),
+      herald_connection_get_id (conn), joined);
+
+  herald_engine_announce (herald_hub_get_engine (self), event);
+}
+
 static HeraldSubscription *
 add_subscription (HeraldHub *self, HeraldWorker *worker, HeraldConnection *conn, const char *name)
 {
   HeraldChannel *channel = herald_worker_ensure_channel (worker, name);
   HeraldSubscription *sub = herald_connection_add_subscription (conn, channel);
+  const HeraldNamespace *ns = herald_config_namespace_for (herald_hub_get_config (self), name);
 
+  /* The namespace as it is now: a SIGHUP applies to new subscriptions. */
+  sub->conflate = ns->conflate;
+  sub->join_leave = ns->join_leave;
   presence_change (self, conn, channel, +1);
+  if (sub->join_leave)
+    announce (self, conn, channel, TRUE);
   return sub;
 }
 
@@ -408,6 +426,8 @@ herald_hub_unsubscribe (HeraldHub *self, HeraldWorker *worker, HeraldConnection 
   g_return_if_fail (subscription != NULL && subscription->connection == connection);
 
   channel = subscription->channel;
+  if (subscription->join_leave)
+    announce (self, connection, channel, FALSE);
   presence_change (self, connection, channel, -1);
   herald_connection_remove_subscription (connection, subscription);
   herald_worker_release_channel (worker, channel);

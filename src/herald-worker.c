@@ -497,7 +497,7 @@ deliver_channel (HeraldWorker *self, HeraldMessage *message)
        * them again at 1 — which must not be skipped. */
       if (offset != 0)
         sub->skip_until = 0;
-      herald_connection_deliver (sub->connection, message);
+      herald_connection_deliver_full (sub->connection, message, sub->conflate);
     }
 }
 
@@ -516,6 +516,23 @@ deliver_presence (HeraldWorker *self, const char *name, HeraldMessage *message)
       HeraldSubscription *sub = herald_channel_get_subscriber (channel, i);
       if (sub->presence)
         herald_connection_deliver (sub->connection, message);
+    }
+}
+
+/* Per-connection join/leave events: every subscriber but the connection the
+ * event is about. */
+static void
+deliver_join_leave (HeraldWorker *self, const char *name, HeraldMessage *message)
+{
+  HeraldChannel *channel = name ? g_hash_table_lookup (self->channels, name) : NULL;
+  const char *exclude = herald_message_get_exclude (message);
+  guint n = channel ? herald_channel_get_n_subscribers (channel) : 0;
+
+  for (guint i = 0; i < n; i++)
+    {
+      HeraldConnection *conn = herald_channel_get_subscriber (channel, i)->connection;
+      if (g_strcmp0 (herald_connection_get_id (conn), exclude) != 0)
+        herald_connection_deliver (conn, message);
     }
 }
 
@@ -569,6 +586,9 @@ process_item (HeraldWorker *self, HeraldWorkItem *item)
               self->owner_funcs->server_subscription (self->owner, self, copy->pdata[i],
                                                       item->message);
           }
+          break;
+        case HERALD_TARGET_JOIN_LEAVE:
+          deliver_join_leave (self, item->target, item->message);
           break;
         case HERALD_TARGET_CLOSE:
           break;
@@ -957,6 +977,7 @@ herald_worker_add_stats (HeraldWorker *self, HeraldStats *stats)
   stats->deliveries += self->stats.deliveries;
   stats->bytes_written += self->stats.bytes_written;
   stats->dropped += self->stats.dropped;
+  stats->conflated += self->stats.conflated;
   for (guint i = 0; i < G_N_ELEMENTS (stats->closes); i++)
     stats->closes[i] += self->stats.closes[i];
   g_hash_table_iter_init (&iter, self->connections);

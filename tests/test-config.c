@@ -1342,13 +1342,9 @@ test_namespaces (void)
       { "[namespace.a]\njoin-leave=yes\n", ORIGIN ":2: [namespace.a] join-leave:" },
       { "[namespace.a]\nconflate=2\n", ORIGIN ":2: [namespace.a] conflate:" },
       { "[namespace.a]\npublish-proxy=on\n", ORIGIN ":2: [namespace.a] publish-proxy:" },
-      /* Features this version does not have yet: refused, never ignored */
       /* The backend's answers need the backend */
       { "[namespace.a]\nsubscribe=proxy\n", ORIGIN ":2: [namespace.a] subscribe: subscribe=proxy "
                                                    "needs [proxy] subscribe-url" },
-      { "[namespace.a]\njoin-leave=true\n",
-        ORIGIN ":2: [namespace.a] join-leave: join-leave=true" },
-      { "[namespace.a]\nconflate=true\n", ORIGIN ":2: [namespace.a] conflate: conflate=true" },
       { "[namespace.a]\npublish-proxy=true\n",
         ORIGIN ":2: [namespace.a] publish-proxy: "
                "publish-proxy=true needs [proxy] publish-url" },
@@ -1368,6 +1364,19 @@ test_namespaces (void)
         g_assert_nonnull (strstr (error->message, bad[i].expected));
         g_clear_error (&error);
       }
+  }
+  /* Built: accepted */
+  {
+    g_autoptr (HeraldConfig) config = herald_config_new ();
+
+    g_assert_true (herald_config_load_data (
+        config, "[namespace.ticker]\nconflate=true\n[namespace.chat]\njoin-leave=true\n", -1,
+        ORIGIN, &error));
+    g_assert_no_error (error);
+    g_assert_true (herald_config_namespace_for (config, "chat:room")->join_leave);
+    g_assert_false (herald_config_namespace_for (config, "ticker:EURUSD")->join_leave);
+    g_assert_true (herald_config_namespace_for (config, "ticker:EURUSD")->conflate);
+    g_assert_false (herald_config_namespace_for (config, "EURUSD")->conflate);
   }
 }
 

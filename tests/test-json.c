@@ -57,13 +57,13 @@ json_glib_reading (const char *text, gssize len)
 static gboolean
 check_agrees (const char *body, gsize len)
 {
-  g_autofree char *channel = NULL, *data = NULL;
+  g_autofree char *channel = NULL, *key = NULL, *data = NULL;
   g_autofree char *ref_channel = NULL, *ref_data = NULL;
   g_autofree char *body_reading = NULL, *data_reading = NULL;
   g_autoptr (JsonParser) parser = json_parser_new_immutable ();
   g_autoptr (JsonNode) body_data = NULL;
 
-  if (!herald_json_scan_publish (body, len, &channel, &data))
+  if (!herald_json_scan_publish (body, len, &channel, &key, &data))
     return FALSE;
   if (!reference (body, len, &ref_channel, &ref_data))
     g_error ("scanner accepted what the general path refuses: %.*s", (int)len, body);
@@ -126,15 +126,18 @@ test_declines_uncommon (void)
     "{\"channel\":\"c\",\"data\":01}",
     "{\"channel\":\"c\",\"data\":1,\"n\":18446744073709551615}",
     "{\"channel\":\"c\",\"data\":1,\"s\":\"a\\u0000b\"}",
+    "{\"channel\":\"c\",\"key\":5,\"data\":1}",
+    "{\"channel\":\"c\",\"key\":\"a\\nb\",\"data\":1}",
+    "{\"channel\":\"c\",\"key\":\"a\",\"key\":null,\"data\":1}",
     "[1]",
     "{}",
     "",
   };
   for (guint i = 0; i < G_N_ELEMENTS (declined); i++)
     {
-      g_autofree char *channel = NULL, *data = NULL;
+      g_autofree char *channel = NULL, *key = NULL, *data = NULL;
       g_assert_false (
-          herald_json_scan_publish (declined[i], strlen (declined[i]), &channel, &data));
+          herald_json_scan_publish (declined[i], strlen (declined[i]), &channel, &key, &data));
       g_assert_null (channel);
       g_assert_null (data);
     }
@@ -144,7 +147,7 @@ static void
 test_refuses_deep (void)
 {
   g_autoptr (GString) s = g_string_new ("{\"channel\":\"c\",\"data\":");
-  g_autofree char *channel = NULL, *data = NULL;
+  g_autofree char *channel = NULL, *key = NULL, *data = NULL;
   g_autoptr (GError) error = NULL;
 
   for (int i = 0; i < 100000; i++)
@@ -152,7 +155,7 @@ test_refuses_deep (void)
   for (int i = 0; i < 100000; i++)
     g_string_append_c (s, ']');
   g_string_append_c (s, '}');
-  g_assert_false (herald_json_scan_publish (s->str, s->len, &channel, &data));
+  g_assert_false (herald_json_scan_publish (s->str, s->len, &channel, &key, &data));
   g_assert_null (herald_json_compact (s->str, s->len, NULL, &error));
   g_assert_error (error, HERALD_JSON_ERROR, HERALD_JSON_ERROR_SYNTAX);
   g_assert_nonnull (strstr (error->message, "nested too deeply"));

@@ -32,7 +32,7 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
   const char *body = (const char *)data;
-  g_autofree char *channel = NULL, *text = NULL, *ref_text = NULL, *compact = NULL;
+  g_autofree char *channel = NULL, *key = NULL, *text = NULL, *ref_text = NULL, *compact = NULL;
   g_autoptr (JsonParser) parser = NULL;
   g_autoptr (JsonObject) request = NULL;
   g_autoptr (GError) error = NULL;
@@ -49,7 +49,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       g_assert_cmpstr (a, ==, b);
     }
 
-  if (!herald_json_scan_publish (body, size, &channel, &text))
+  if (!herald_json_scan_publish (body, size, &channel, &key, &text))
     return 0;
   parser = json_parser_new_immutable ();
   request = herald_http_api_parse_body (parser, body, size, G_MAXSIZE, &ref_text, &error);
