@@ -427,8 +427,9 @@ subscribe_claimed (HeraldHub *self, HeraldWorker *worker, HeraldConnection *conn
   for (guint i = 0; claims->subs[i]; i++)
     {
       const char *channels[] = { claims->subs[i], NULL };
+      /* The server's: it outlives a refresh whose claims leave it out */
       HeraldSubscribeRequest request
-          = { .channels = channels, .from = HERALD_SUBSCRIBE_LIVE, .presence = -1 };
+          = { .channels = channels, .from = HERALD_SUBSCRIBE_LIVE, .presence = -1, .server = TRUE };
       g_auto (HeraldSubscribeResult) result = { 0 };
       GError *error = NULL;
       JsonObject *position;
