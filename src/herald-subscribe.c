@@ -157,8 +157,11 @@ subscribe_channel (HeraldHub *self, HeraldWorker *worker, HeraldConnection *conn
   if (request->presence >= 0)
     sub->presence = request->presence != 0;
   if (request->server)
-    sub->server = TRUE;
-  if (request->expires != 0)
+    {
+      sub->server = TRUE; /* the server's: no token's end applies any more */
+      sub->expires = 0;
+    }
+  else if (request->expires != 0)
     {
       /* A fresh token renews; the wheel visits again at the next tick */
       sub->expires = request->expires;
