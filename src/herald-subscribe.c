@@ -175,8 +175,11 @@ subscribe_channel (HeraldHub *self, HeraldWorker *worker, HeraldConnection *conn
   if (request->presence >= 0)
     sub->presence = request->presence != 0;
   if (request->server)
-    sub->server = TRUE;
-  if (request->expires != 0)
+    {
+      sub->server = TRUE; /* the server's: no token's end applies any more */
+      sub->expires = 0;
+    }
+  else if (request->expires != 0)
     {
       /* A fresh token renews; the wheel visits again at the next tick */
       sub->expires = request->expires;
@@ -447,8 +450,9 @@ subscribe_claimed (HeraldHub *self, HeraldWorker *worker, HeraldConnection *conn
   for (guint i = 0; claims->subs[i]; i++)
     {
       const char *channels[] = { claims->subs[i], NULL };
+      /* The server's: it outlives a refresh whose claims leave it out */
       HeraldSubscribeRequest request
-          = { .channels = channels, .from = HERALD_SUBSCRIBE_LIVE, .presence = -1 };
+          = { .channels = channels, .from = HERALD_SUBSCRIBE_LIVE, .presence = -1, .server = TRUE };
       g_auto (HeraldSubscribeResult) result = { 0 };
       GError *error = NULL;
       JsonObject *position;

@@ -337,6 +337,16 @@ test_subs_claim_ws (void)
   json_object_unref (expect_message (ws, "tok:feed"));
   publish (server, "dm:x#bob", "5");
   json_object_unref (expect_message (ws, "dm:x#bob"));
+  /* A refreshed token without subs keeps them (the server's decision) */
+  {
+    g_autofree char *fresh = token ("{\"sub\":\"alice\",\"channels\":[\"other\"]}");
+    g_autofree char *text = g_strdup_printf ("{\"type\":\"refresh\",\"token\":\"%s\"}", fresh);
+
+    herald_test_ws_send_text (ws, text);
+    json_object_unref (expect_type (ws, "refreshed"));
+    publish (server, "news", "6");
+    json_object_unref (expect_message (ws, "news"));
+  }
   /* the channels claim still rules what the client asks for itself */
   herald_test_ws_send_text (ws, "{\"type\":\"subscribe\",\"channel\":\"elsewhere\"}");
   expect_error (ws, "forbidden");
