@@ -14,6 +14,7 @@
  * - node-killed: a heraldd killed with SIGKILL; its client resumes on
  *   another node without a gap.
  * - readonly: a replica (a demoted master) is never written to.
+ * - password: the master's password; a sentinel gets it only if it asks.
  * - sentinel-lost: without sentinels the known master is still used.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -88,22 +89,31 @@ start_redis (guint16 port, guint16 master_of)
   return p;
 }
 
+/* redis-server --sentinel with @text as its (writable) configuration. */
 static GSubprocess *
-start_sentinel (void)
+spawn_sentinel (guint16 port, const char *text, const char *password)
 {
-  g_autofree char *conf = g_build_filename (fx.dir, "sentinel.conf", NULL);
-  g_autofree char *text = g_strdup_printf ("port %u\nbind 127.0.0.1\n"
-                                           "sentinel monitor " MASTER_NAME " 127.0.0.1 %u 1\n"
-                                           "sentinel down-after-milliseconds " MASTER_NAME " 700\n"
-                                           "sentinel failover-timeout " MASTER_NAME " 3000\n",
-                                           fx.sentinel_port, fx.master_port);
+  g_autofree char *name = g_strdup_printf ("sentinel-%u.conf", port);
+  g_autofree char *conf = g_build_filename (fx.dir, name, NULL);
   const char *argv[] = { "redis-server", conf, "--sentinel", NULL };
   GSubprocess *p;
 
   g_assert_true (g_file_set_contents (conf, text, -1, NULL));
   p = spawn (argv);
-  HERALD_TEST_WAIT_UNTIL (herald_test_redis_answers (fx.sentinel_port, NULL), 5000);
+  HERALD_TEST_WAIT_UNTIL (herald_test_redis_answers (port, password), 5000);
   return p;
+}
+
+static GSubprocess *
+start_sentinel (void)
+{
+  g_autofree char *text = g_strdup_printf ("port %u\nbind 127.0.0.1\n"
+                                           "sentinel monitor " MASTER_NAME " 127.0.0.1 %u 1\n"
+                                           "sentinel down-after-milliseconds " MASTER_NAME " 700\n"
+                                           "sentinel failover-timeout " MASTER_NAME " 3000\n",
+                                           fx.sentinel_port, fx.master_port);
+
+  return spawn_sentinel (fx.sentinel_port, text, NULL);
 }
 
 static void
@@ -580,6 +590,58 @@ test_readonly (void)
   stop (&x);
 }
 
+/* [redis] password: the master's; a sentinel gets it only when it asks
+ * (NOAUTH), one without a password never gets AUTH (an error there). */
+static void
+test_password (void)
+{
+  guint16 master = herald_test_free_port (), open_port = herald_test_free_port (),
+          locked_port = herald_test_free_port ();
+  g_autofree char *master_text = g_strdup_printf ("%u", master);
+  const char *argv[]
+      = { "redis-server", "--port", master_text, "--bind", "127.0.0.1",     "--save", "",
+          "--appendonly", "no",     "--dir",     fx.dir,   "--requirepass", "pw",     NULL };
+  g_autofree char *monitor = g_strdup_printf ("sentinel monitor pwm 127.0.0.1 %u 1\n"
+                                              "sentinel auth-pass pwm pw\n",
+                                              master);
+  g_autofree char *open_text = g_strdup_printf ("port %u\nbind 127.0.0.1\n%s", open_port, monitor);
+  g_autofree char *locked_text
+      = g_strdup_printf ("port %u\nbind 127.0.0.1\nrequirepass pw\n%s", locked_port, monitor);
+  GSubprocess *m = spawn (argv), *open_s = NULL, *locked_s = NULL;
+  HeraldTestNode d = { 0 }, e = { 0 };
+  const struct
+  {
+    HeraldTestNode *node;
+    guint16 sentinel;
+  } nodes[] = { { &d, open_port }, { &e, locked_port } };
+
+  HERALD_TEST_WAIT_UNTIL (herald_test_redis_answers (master, "pw"), 5000);
+  open_s = spawn_sentinel (open_port, open_text, NULL);
+  locked_s = spawn_sentinel (locked_port, locked_text, "pw");
+  for (guint i = 0; i < G_N_ELEMENTS (nodes); i++)
+    {
+      g_autofree char *name = g_strdup_printf ("herald-pw-%u.conf", i);
+      g_autofree char *conf = g_build_filename (fx.dir, name, NULL);
+      g_autofree char *text
+          = g_strdup_printf ("[auth]\njwt-secret=" SECRET "\nanonymous=true\n"
+                             "[redis]\nsentinels=127.0.0.1:%u\nsentinel-master=pwm\npassword=pw\n",
+                             nodes[i].sentinel);
+      g_autofree char *via = g_strdup_printf ("via Redis Sentinel 127.0.0.1:%u", nodes[i].sentinel);
+
+      g_assert_true (g_file_set_contents (conf, text, -1, NULL));
+      herald_test_node_start (nodes[i].node, conf, NULL, API_KEY, SECRET);
+      HERALD_TEST_WAIT_UNTIL (herald_test_node_healthy (nodes[i].node), 10000);
+      HERALD_TEST_WAIT_UNTIL (strstr (nodes[i].node->log->str, via) != NULL, 5000);
+      g_assert_cmpuint (publish (nodes[i].node, "pw", 1), ==, i + 1);
+      /* Only the sentinel with a password was sent one, after it asked. */
+      g_assert_true ((strstr (nodes[i].node->log->str, "wants a password") != NULL) == (i == 1));
+      herald_test_node_stop (nodes[i].node);
+    }
+  stop (&locked_s);
+  stop (&open_s);
+  stop (&m);
+}
+
 /* The sentinels gone: logged and counted, the known master still used. */
 static void
 test_sentinel_lost (void)
@@ -655,6 +717,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sentinel/node-killed", test_node_killed);
   g_test_add_func ("/sentinel/failover", test_failover);
   g_test_add_func ("/sentinel/readonly", test_readonly);
+  g_test_add_func ("/sentinel/password", test_password);
   g_test_add_func ("/sentinel/sentinel-lost", test_sentinel_lost);
   status = g_test_run ();
 
