@@ -80,6 +80,8 @@ start_redis (guint16 port, guint16 master_of)
                          fx.dir,
                          "--dbfilename",
                          rdb,
+                         "--repl-diskless-sync-delay",
+                         "0",
                          master_of ? "--replicaof" : NULL,
                          master_text,
                          NULL };
@@ -622,10 +624,10 @@ test_password (void)
     {
       g_autofree char *name = g_strdup_printf ("herald-pw-%u.conf", i);
       g_autofree char *conf = g_build_filename (fx.dir, name, NULL);
-      g_autofree char *text
-          = g_strdup_printf ("[auth]\njwt-secret=" SECRET "\nanonymous=true\n"
-                             "[redis]\nsentinels=127.0.0.1:%u\nsentinel-master=pwm\npassword=pw\n",
-                             nodes[i].sentinel);
+      g_autofree char *text = g_strdup_printf (
+          "[server]\ndrain-seconds=0\n[auth]\njwt-secret=" SECRET "\nanonymous=true\n"
+          "[redis]\nsentinels=127.0.0.1:%u\nsentinel-master=pwm\npassword=pw\n",
+          nodes[i].sentinel);
       g_autofree char *via = g_strdup_printf ("via Redis Sentinel 127.0.0.1:%u", nodes[i].sentinel);
 
       g_assert_true (g_file_set_contents (conf, text, -1, NULL));
@@ -694,7 +696,8 @@ main (int argc, char **argv)
   HERALD_TEST_WAIT_UNTIL (replica_ready (), 15000);
 
   conf = g_build_filename (fx.dir, "herald.conf", NULL);
-  conf_text = g_strdup_printf ("[auth]\njwt-secret=" SECRET "\nanonymous=true\n"
+  conf_text = g_strdup_printf ("[server]\ndrain-seconds=0\n[auth]\njwt-secret=" SECRET
+                               "\nanonymous=true\n"
                                "[history]\nsize=100\nttl=300\n"
                                "[redis]\nsentinels=127.0.0.1:%u\nsentinel-master=" MASTER_NAME "\n",
                                fx.sentinel_port);
@@ -702,7 +705,8 @@ main (int argc, char **argv)
   start_node (&fx.a);
   /* Node B's first sentinel is not there: it moves on to the next one. */
   conf_b = g_build_filename (fx.dir, "herald-b.conf", NULL);
-  conf_text_b = g_strdup_printf ("[auth]\njwt-secret=" SECRET "\nanonymous=true\n"
+  conf_text_b = g_strdup_printf ("[server]\ndrain-seconds=0\n[auth]\njwt-secret=" SECRET
+                                 "\nanonymous=true\n"
                                  "[history]\nsize=100\nttl=300\n"
                                  "[redis]\nsentinels=127.0.0.1:%u;127.0.0.1:%u\n"
                                  "sentinel-master=" MASTER_NAME "\n",
