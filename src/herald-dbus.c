@@ -239,6 +239,9 @@ dup_engine_description (HeraldDbus *self)
 
   if (state == NULL || g_str_equal (state, "ok"))
     return g_strdup (name);
+  /* The Redis engines' states already say "degraded: why". */
+  if (g_str_has_prefix (state, "degraded: "))
+    return g_strdup_printf ("%s (%s)", name, state);
   return g_strdup_printf ("%s (degraded: %s)", name, state);
 }
 

@@ -14,6 +14,7 @@
  * - node-killed: a heraldd killed with SIGKILL; its client resumes on
  *   another node without a gap.
  * - readonly: a replica (a demoted master) is never written to.
+ * - password: the master's password; a sentinel gets it only if it asks.
  * - sentinel-lost: without sentinels the known master is still used.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -79,6 +80,8 @@ start_redis (guint16 port, guint16 master_of)
                          fx.dir,
                          "--dbfilename",
                          rdb,
+                         "--repl-diskless-sync-delay",
+                         "0",
                          master_of ? "--replicaof" : NULL,
                          master_text,
                          NULL };
@@ -88,22 +91,31 @@ start_redis (guint16 port, guint16 master_of)
   return p;
 }
 
+/* redis-server --sentinel with @text as its (writable) configuration. */
 static GSubprocess *
-start_sentinel (void)
+spawn_sentinel (guint16 port, const char *text, const char *password)
 {
-  g_autofree char *conf = g_build_filename (fx.dir, "sentinel.conf", NULL);
-  g_autofree char *text = g_strdup_printf ("port %u\nbind 127.0.0.1\n"
-                                           "sentinel monitor " MASTER_NAME " 127.0.0.1 %u 1\n"
-                                           "sentinel down-after-milliseconds " MASTER_NAME " 700\n"
-                                           "sentinel failover-timeout " MASTER_NAME " 3000\n",
-                                           fx.sentinel_port, fx.master_port);
+  g_autofree char *name = g_strdup_printf ("sentinel-%u.conf", port);
+  g_autofree char *conf = g_build_filename (fx.dir, name, NULL);
   const char *argv[] = { "redis-server", conf, "--sentinel", NULL };
   GSubprocess *p;
 
   g_assert_true (g_file_set_contents (conf, text, -1, NULL));
   p = spawn (argv);
-  HERALD_TEST_WAIT_UNTIL (herald_test_redis_answers (fx.sentinel_port, NULL), 5000);
+  HERALD_TEST_WAIT_UNTIL (herald_test_redis_answers (port, password), 5000);
   return p;
+}
+
+static GSubprocess *
+start_sentinel (void)
+{
+  g_autofree char *text = g_strdup_printf ("port %u\nbind 127.0.0.1\n"
+                                           "sentinel monitor " MASTER_NAME " 127.0.0.1 %u 1\n"
+                                           "sentinel down-after-milliseconds " MASTER_NAME " 700\n"
+                                           "sentinel failover-timeout " MASTER_NAME " 3000\n",
+                                           fx.sentinel_port, fx.master_port);
+
+  return spawn_sentinel (fx.sentinel_port, text, NULL);
 }
 
 static void
@@ -196,18 +208,22 @@ start_node (HeraldTestNode *node)
 
 /* ---- helpers ---- */
 
-/* POST /api/publish {"n":@n}: the offset, 0 for "offset":null (not stored). */
+/* POST /api/publish {"n":@n}: the offset, 0 for "offset":null (not stored).
+ * @libsoup: with an Origin header, which leaves the fast path
+ * (herald-http-fast.c) to libsoup's (herald-http-api.c). */
 static guint64
-publish (HeraldTestNode *node, const char *channel, gint64 n)
+publish_via (HeraldTestNode *node, const char *channel, gint64 n, gboolean libsoup)
 {
   g_autofree char *body
       = g_strdup_printf ("{\"channel\":\"%s\",\"data\":{\"n\":%" G_GINT64_FORMAT "}}", channel, n);
+  g_autofree char *headers
+      = g_strconcat (node->auth, libsoup ? "Origin: http://127.0.0.1\r\n" : "", NULL);
   g_autofree char *text = NULL;
   g_autoptr (JsonNode) answer = NULL;
   JsonObject *obj;
   guint status = 0;
 
-  text = herald_test_node_api (node, "POST", "/api/publish", body, &status);
+  text = herald_test_http (&node->srv, "POST", "/api/publish", headers, body, &status);
   g_assert_cmpuint (status, ==, 200);
   answer = json_from_string (text, NULL);
   g_assert_nonnull (answer);
@@ -217,6 +233,12 @@ publish (HeraldTestNode *node, const char *channel, gint64 n)
     return 0;
   g_assert_cmpint (json_object_get_int_member (obj, "offset"), >, 0);
   return (guint64)json_object_get_int_member (obj, "offset");
+}
+
+static guint64
+publish (HeraldTestNode *node, const char *channel, gint64 n)
+{
+  return publish_via (node, channel, n, FALSE);
 }
 
 static gint64
@@ -548,11 +570,26 @@ test_readonly (void)
   g_assert_false (herald_test_node_healthy (&c));
   client = herald_test_node_ws_open (&c, NULL, NULL);
   json_object_unref (resume (client, "ro", 0, NULL, NULL));
-  g_assert_cmpuint (publish (&c, "ro", 1), ==, 0);
+  /* Both HTTP readers answer null. */
+  for (int i = 0; i < 2; i++)
+    {
+      g_autoptr (JsonObject) m = NULL;
+
+      g_assert_cmpuint (publish_via (&c, "ro", 1, i == 1), ==, 0);
+      m = herald_test_ws_read_type (client, "message");
+      g_assert_cmpint (message_n (m), ==, 1);
+      g_assert_true (json_object_get_null_member (m, "offset"));
+    }
+  /* ... and so does the WebSocket "published" reply. */
   {
-    g_autoptr (JsonObject) m = herald_test_ws_read_type (client, "message");
-    g_assert_cmpint (message_n (m), ==, 1);
-    g_assert_true (json_object_get_null_member (m, "offset"));
+    g_autoptr (JsonObject) m = NULL;
+    g_autoptr (JsonObject) ack = NULL;
+
+    herald_test_ws_send_text (
+        client, "{\"type\":\"message\",\"channel\":\"ro\",\"data\":{\"n\":1},\"id\":7}");
+    ack = herald_test_ws_read_type (client, "published");
+    g_assert_true (json_object_has_member (ack, "offset"));
+    g_assert_true (json_object_get_null_member (ack, "offset"));
   }
 
   /* Promoted: used at once. */
@@ -578,6 +615,58 @@ test_readonly (void)
   herald_test_client_free (client);
   herald_test_node_stop (&c);
   stop (&x);
+}
+
+/* [redis] password: the master's; a sentinel gets it only when it asks
+ * (NOAUTH), one without a password never gets AUTH (an error there). */
+static void
+test_password (void)
+{
+  guint16 master = herald_test_free_port (), open_port = herald_test_free_port (),
+          locked_port = herald_test_free_port ();
+  g_autofree char *master_text = g_strdup_printf ("%u", master);
+  const char *argv[]
+      = { "redis-server", "--port", master_text, "--bind", "127.0.0.1",     "--save", "",
+          "--appendonly", "no",     "--dir",     fx.dir,   "--requirepass", "pw",     NULL };
+  g_autofree char *monitor = g_strdup_printf ("sentinel monitor pwm 127.0.0.1 %u 1\n"
+                                              "sentinel auth-pass pwm pw\n",
+                                              master);
+  g_autofree char *open_text = g_strdup_printf ("port %u\nbind 127.0.0.1\n%s", open_port, monitor);
+  g_autofree char *locked_text
+      = g_strdup_printf ("port %u\nbind 127.0.0.1\nrequirepass pw\n%s", locked_port, monitor);
+  GSubprocess *m = spawn (argv), *open_s = NULL, *locked_s = NULL;
+  HeraldTestNode d = { 0 }, e = { 0 };
+  const struct
+  {
+    HeraldTestNode *node;
+    guint16 sentinel;
+  } nodes[] = { { &d, open_port }, { &e, locked_port } };
+
+  HERALD_TEST_WAIT_UNTIL (herald_test_redis_answers (master, "pw"), 5000);
+  open_s = spawn_sentinel (open_port, open_text, NULL);
+  locked_s = spawn_sentinel (locked_port, locked_text, "pw");
+  for (guint i = 0; i < G_N_ELEMENTS (nodes); i++)
+    {
+      g_autofree char *name = g_strdup_printf ("herald-pw-%u.conf", i);
+      g_autofree char *conf = g_build_filename (fx.dir, name, NULL);
+      g_autofree char *text = g_strdup_printf (
+          "[server]\ndrain-seconds=0\n[auth]\njwt-secret=" SECRET "\nanonymous=true\n"
+          "[redis]\nsentinels=127.0.0.1:%u\nsentinel-master=pwm\npassword=pw\n",
+          nodes[i].sentinel);
+      g_autofree char *via = g_strdup_printf ("via Redis Sentinel 127.0.0.1:%u", nodes[i].sentinel);
+
+      g_assert_true (g_file_set_contents (conf, text, -1, NULL));
+      herald_test_node_start (nodes[i].node, conf, NULL, API_KEY, SECRET);
+      HERALD_TEST_WAIT_UNTIL (herald_test_node_healthy (nodes[i].node), 10000);
+      HERALD_TEST_WAIT_UNTIL (strstr (nodes[i].node->log->str, via) != NULL, 5000);
+      g_assert_cmpuint (publish (nodes[i].node, "pw", 1), ==, i + 1);
+      /* Only the sentinel with a password was sent one, after it asked. */
+      g_assert_true ((strstr (nodes[i].node->log->str, "wants a password") != NULL) == (i == 1));
+      herald_test_node_stop (nodes[i].node);
+    }
+  stop (&locked_s);
+  stop (&open_s);
+  stop (&m);
 }
 
 /* The sentinels gone: logged and counted, the known master still used. */
@@ -632,7 +721,8 @@ main (int argc, char **argv)
   HERALD_TEST_WAIT_UNTIL (replica_ready (), 15000);
 
   conf = g_build_filename (fx.dir, "herald.conf", NULL);
-  conf_text = g_strdup_printf ("[auth]\njwt-secret=" SECRET "\nanonymous=true\n"
+  conf_text = g_strdup_printf ("[server]\ndrain-seconds=0\n[auth]\njwt-secret=" SECRET
+                               "\nanonymous=true\nanonymous-publish=ro\n"
                                "[history]\nsize=100\nttl=300\n"
                                "[redis]\nsentinels=127.0.0.1:%u\nsentinel-master=" MASTER_NAME "\n",
                                fx.sentinel_port);
@@ -640,7 +730,8 @@ main (int argc, char **argv)
   start_node (&fx.a);
   /* Node B's first sentinel is not there: it moves on to the next one. */
   conf_b = g_build_filename (fx.dir, "herald-b.conf", NULL);
-  conf_text_b = g_strdup_printf ("[auth]\njwt-secret=" SECRET "\nanonymous=true\n"
+  conf_text_b = g_strdup_printf ("[server]\ndrain-seconds=0\n[auth]\njwt-secret=" SECRET
+                                 "\nanonymous=true\n"
                                  "[history]\nsize=100\nttl=300\n"
                                  "[redis]\nsentinels=127.0.0.1:%u;127.0.0.1:%u\n"
                                  "sentinel-master=" MASTER_NAME "\n",
@@ -655,6 +746,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sentinel/node-killed", test_node_killed);
   g_test_add_func ("/sentinel/failover", test_failover);
   g_test_add_func ("/sentinel/readonly", test_readonly);
+  g_test_add_func ("/sentinel/password", test_password);
   g_test_add_func ("/sentinel/sentinel-lost", test_sentinel_lost);
   status = g_test_run ();
 
