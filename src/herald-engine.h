@@ -133,6 +133,9 @@ struct _HeraldEngineClass
   /* Optional: the channels the engine keeps state for on this node (for
    * /metrics `herald_channels`); any thread. */
   gint64 (*count_channels) (HeraldEngine *self);
+  /* Optional: the engine's own /metrics samples (with HELP and TYPE lines,
+   * herald-metrics.h), appended to @out; any thread. */
+  void (*append_metrics) (HeraldEngine *self, GString *out);
 };
 
 /* For engines: the configuration (history size and ttl). */
@@ -178,6 +181,7 @@ gboolean herald_engine_has_connection (HeraldEngine *self, const char *id);
 void herald_engine_presence_anonymous (HeraldEngine *self, const char *channel, int delta);
 /* -1 when the engine does not count them. */
 gint64 herald_engine_count_channels (HeraldEngine *self);
+void herald_engine_append_metrics (HeraldEngine *self, GString *out);
 void herald_engine_collect_presence (HeraldEngine *self, const char *channel, GHashTable *users,
                                      guint *connections);
 
