@@ -506,7 +506,7 @@ resume (HeraldTestNode *node, const char *channel, guint64 since, const char *ep
 static void
 test_recovery (void)
 {
-  g_autofree char *epochs[N_MASTERS] = { NULL };
+  char *epochs[N_MASTERS] = { NULL };
 
   for (guint m = 0; m < N_MASTERS; m++)
     {
@@ -543,6 +543,8 @@ test_recovery (void)
       herald_test_client_free (client);
     }
   g_assert_cmpstr (epochs[0], !=, epochs[1]);
+  for (guint m = 0; m < N_MASTERS; m++)
+    g_free (epochs[m]);
 }
 
 /* CLUSTER SETSLOT moves a channel's slot (keys migrated) to another
