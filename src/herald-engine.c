@@ -391,3 +391,20 @@ herald_engine_count_channels (HeraldEngine *self)
 
   return iface->count_channels != NULL ? iface->count_channels (self) : -1;
 }
+
+/**
+ * herald_engine_append_metrics:
+ * @out: the /metrics text so far
+ *
+ * Appends the engine's own metrics, if it has any.
+ */
+void
+herald_engine_append_metrics (HeraldEngine *self, GString *out)
+{
+  HeraldEngineClass *iface;
+
+  g_return_if_fail (HERALD_IS_ENGINE (self) && out != NULL);
+  iface = HERALD_ENGINE_GET_CLASS (self);
+  if (iface->append_metrics != NULL)
+    iface->append_metrics (self, out);
+}

@@ -140,6 +140,9 @@ struct _HeraldEngineClass
   /* Optional: the channels the engine keeps state for on this node (for
    * /metrics `herald_channels`); any thread. */
   gint64 (*count_channels) (HeraldEngine *self);
+  /* Optional: the engine's own /metrics samples (with HELP and TYPE lines,
+   * herald-metrics.h), appended to @out; any thread. */
+  void (*append_metrics) (HeraldEngine *self, GString *out);
 };
 
 /* For engines: the configuration (history size and ttl). */
@@ -190,5 +193,6 @@ gint64 herald_engine_count_channels (HeraldEngine *self);
 char **herald_engine_query_presence (HeraldEngine *self, const char *channel, const char *after,
                                      guint limit, guint *users, guint *connections, gboolean *more,
                                      GError **error);
+void herald_engine_append_metrics (HeraldEngine *self, GString *out);
 
 G_END_DECLS

@@ -983,6 +983,14 @@ stats_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   engine_state = herald_hub_dup_engine_state (hub);
   text = herald_metrics_render (stats, herald_engine_get_name (herald_hub_get_engine (hub)),
                                 herald_hub_get_node_id (hub), engine_state);
+  {
+    /* The engine's own (e.g. [redis] cluster's masters) */
+    GString *more = g_string_new (text);
+
+    g_free (text);
+    herald_engine_append_metrics (herald_hub_get_engine (hub), more);
+    text = g_string_free (more, FALSE);
+  }
   soup_server_message_set_status (call->msg, SOUP_STATUS_OK, NULL);
   soup_message_headers_replace (soup_server_message_get_response_headers (call->msg),
                                 "Cache-Control", "no-store");

@@ -64,6 +64,9 @@ struct _HeraldRedisClusterEngine
   GSource *heartbeat_source;
 
   HeraldRedisClusterSync *sync; /* any thread */
+
+  /* atomic counters, for /metrics */
+  gint caught_up, epoch_resets, local_publishes;
 };
 
 void herald_rce_topic_free (gpointer data);

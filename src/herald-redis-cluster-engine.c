@@ -24,6 +24,7 @@
 #include <glib/gi18n.h>
 
 #include "herald-error.h"
+#include "herald-metrics.h"
 #include "herald-redis-cluster-ask.h"
 #include "herald-redis-cluster-engine-private.h"
 #include "herald-redis-cluster-keys.h"
@@ -279,7 +280,10 @@ run_publish (HeraldRedisClusterEngine *self, Op *op)
   if (herald_rck_publish (self->pool, op->a, op->b, ns->history_size, ns->history_ttl, op->task))
     op->task = NULL; /* the reply completes it */
   else
-    publish_locally (self, op);
+    {
+      g_atomic_int_inc (&self->local_publishes);
+      publish_locally (self, op);
+    }
 }
 
 static void
@@ -773,6 +777,26 @@ cluster_count_channels (HeraldEngine *engine)
   return n;
 }
 
+static void
+cluster_append_metrics (HeraldEngine *engine, GString *out)
+{
+  HeraldRedisClusterEngine *self = HERALD_REDIS_CLUSTER_ENGINE (engine);
+
+  herald_redis_cluster_pool_append_metrics (self->pool, out);
+  herald_metrics_append_single (
+      out, "herald_redis_cluster_caught_up_total", "counter",
+      "Messages delivered from history after a channel moved or failed over.",
+      (guint64)g_atomic_int_get (&self->caught_up));
+  herald_metrics_append_single (
+      out, "herald_redis_cluster_epoch_resets_total", "counter",
+      "Channels given a new epoch because their new master lacked messages.",
+      (guint64)g_atomic_int_get (&self->epoch_resets));
+  herald_metrics_append_single (
+      out, "herald_redis_cluster_local_publishes_total", "counter",
+      "Publishes delivered on this node only, their master being unreachable.",
+      (guint64)g_atomic_int_get (&self->local_publishes));
+}
+
 /* ---- GObject ---- */
 
 static void
@@ -847,6 +871,7 @@ herald_redis_cluster_engine_class_init (HeraldRedisClusterEngineClass *klass)
   engine_class->connection_closed = cluster_connection_closed;
   engine_class->has_connection = cluster_has_connection;
   engine_class->count_channels = cluster_count_channels;
+  engine_class->append_metrics = cluster_append_metrics;
 }
 
 static void

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <glib/gi18n.h>
 
+#include "herald-metrics.h"
 #include "herald-redis-cluster-pool.h"
 #include "herald-redis-slots.h"
 #include "herald-redis-source.h"
@@ -57,6 +58,8 @@ struct _HeraldRedisClusterPool
   gboolean map_known;
   char *state;
   gint refresh_wanted; /* atomic */
+  /* atomic counters, for /metrics */
+  gint moved, asked, map_changes, losses;
 
   GSource *tick_source;
   gboolean refreshing;
@@ -211,7 +214,10 @@ on_wire_down (HeraldRedisWire *wire, const char *why, gpointer owner)
   update_state (pool);
   g_atomic_int_set (&pool->refresh_wanted, 1);
   if (was_up)
-    pool->events.node_down (pool->owner, node->addr, why);
+    {
+      g_atomic_int_inc (&pool->losses);
+      pool->events.node_down (pool->owner, node->addr, why);
+    }
 }
 
 static void
@@ -310,6 +316,7 @@ on_cmd_reply (redisReply *reply, gpointer privdata)
       Node *target = node_get (pool, addr);
 
       cmd->redirects++;
+      herald_redis_cluster_pool_count_redirect (pool, ask);
       if (target != NULL)
         {
           if (!ask)
@@ -451,16 +458,12 @@ on_slots (redisReply *reply, gpointer privdata)
   changed = first || memcmp (owner_of, pool->owner_of, sizeof pool->owner_of) != 0;
   memcpy (pool->owner_of, owner_of, sizeof pool->owner_of);
   pool->map_known = TRUE;
-  g_mutex_unlock (&pool->lock);
-
   for (guint i = 0; i < pool->nodes->len; i++)
-    {
-      Node *node = pool->nodes->pdata[i];
-      node->slots = 0;
-    }
+    ((Node *)pool->nodes->pdata[i])->slots = 0;
   for (guint s = 0; s < HERALD_REDIS_SLOTS; s++)
     if (owner_of[s] != NO_NODE)
       ((Node *)pool->nodes->pdata[owner_of[s]])->slots++;
+  g_mutex_unlock (&pool->lock);
   for (guint i = 0; i < pool->nodes->len; i++)
     {
       Node *node = pool->nodes->pdata[i];
@@ -476,7 +479,10 @@ on_slots (redisReply *reply, gpointer privdata)
   if (changed)
     {
       if (!first)
-        g_message (_ ("Redis Cluster: the slot map changed"));
+        {
+          g_message (_ ("Redis Cluster: the slot map changed"));
+          g_atomic_int_inc (&pool->map_changes);
+        }
       pool->events.map_changed (pool->owner);
     }
 }
@@ -694,4 +700,46 @@ void
 herald_redis_cluster_pool_refresh (HeraldRedisClusterPool *pool)
 {
   g_atomic_int_set (&pool->refresh_wanted, 1);
+}
+
+void
+herald_redis_cluster_pool_count_redirect (HeraldRedisClusterPool *pool, gboolean ask)
+{
+  g_atomic_int_inc (ask ? &pool->asked : &pool->moved);
+}
+
+void
+herald_redis_cluster_pool_append_metrics (HeraldRedisClusterPool *pool, GString *out)
+{
+  guint masters = 0;
+
+  herald_redis_cluster_pool_count (pool, &masters, NULL);
+  herald_metrics_append_single (out, "herald_redis_cluster_masters", "gauge",
+                                "Masters in the Redis Cluster's slot map.", masters);
+  herald_metrics_append_header (out, "herald_redis_cluster_master_up", "gauge",
+                                "1 while this node is connected to the master, by address.");
+  g_mutex_lock (&pool->lock);
+  for (guint i = 0; i < pool->nodes->len; i++)
+    {
+      Node *node = pool->nodes->pdata[i];
+
+      if (node->slots == 0)
+        continue;
+      g_string_append (out, "herald_redis_cluster_master_up{master=\"");
+      herald_metrics_append_label_value (out, node->addr);
+      g_string_append_printf (out, "\"} %d\n", node->up ? 1 : 0);
+    }
+  g_mutex_unlock (&pool->lock);
+  herald_metrics_append_single (out, "herald_redis_cluster_map_changes_total", "counter",
+                                "Times the slot map read from the cluster changed.",
+                                (guint64)g_atomic_int_get (&pool->map_changes));
+  herald_metrics_append_single (out, "herald_redis_cluster_master_losses_total", "counter",
+                                "Times a connected master was lost.",
+                                (guint64)g_atomic_int_get (&pool->losses));
+  herald_metrics_append_header (out, "herald_redis_cluster_redirects_total", "counter",
+                                "MOVED and ASK redirections followed.");
+  g_string_append_printf (out, "herald_redis_cluster_redirects_total{kind=\"moved\"} %d\n",
+                          g_atomic_int_get (&pool->moved));
+  g_string_append_printf (out, "herald_redis_cluster_redirects_total{kind=\"ask\"} %d\n",
+                          g_atomic_int_get (&pool->asked));
 }

@@ -63,4 +63,10 @@ void herald_redis_cluster_pool_count (HeraldRedisClusterPool *pool, guint *maste
 /* Any thread: asks for a new map soon (a redirect was seen elsewhere). */
 void herald_redis_cluster_pool_refresh (HeraldRedisClusterPool *pool);
 
+/* Any thread: a redirect seen (by the blocking questions too). */
+void herald_redis_cluster_pool_count_redirect (HeraldRedisClusterPool *pool, gboolean ask);
+/* Any thread: the pool's /metrics samples (masters, each one's state,
+ * map changes, losses, redirects). */
+void herald_redis_cluster_pool_append_metrics (HeraldRedisClusterPool *pool, GString *out);
+
 G_END_DECLS

@@ -244,7 +244,11 @@ on_catch_up (redisReply *reply, gpointer privdata)
     }
   g_mutex_unlock (&self->lock);
   if (lost)
-    reset_channel (self, c, heard);
+    {
+      g_atomic_int_inc (&self->epoch_resets);
+      reset_channel (self, c, heard);
+    }
+  g_atomic_int_add (&self->caught_up, (gint)from_history);
   if (from_history > 0)
     g_message (_ ("Redis Cluster: channel “%s”: %u message(s) published while it moved "
                   "delivered from history"),

@@ -152,6 +152,7 @@ herald_redis_cluster_sync_run (HeraldRedisClusterSync *self, guint slot, guint n
           herald_redis_parse_redirect (replies[i]->str, &ask, NULL, &next);
       if (next == NULL)
         break;
+      herald_redis_cluster_pool_count_redirect (self->pool, ask);
       if (!ask)
         herald_redis_cluster_pool_refresh (self->pool);
       herald_redis_replies_free (replies, n);

@@ -211,6 +211,19 @@ shardnumsub (guint m, const char *topic)
   return n;
 }
 
+/* The value of the sample @name (with its labels) in @node's /metrics */
+static gint64
+metric (HeraldTestNode *node, const char *name)
+{
+  guint status = 0;
+  g_autofree char *text = herald_test_node_api (node, "GET", "/metrics", NULL, &status);
+  g_autofree char *line = g_strconcat ("\n", name, " ", NULL);
+  const char *at = text ? strstr (text, line) : NULL;
+
+  g_assert_cmpuint (status, ==, 200);
+  return at ? g_ascii_strtoll (at + strlen (line), NULL, 10) : -1;
+}
+
 static gint64
 message_n (JsonObject *msg)
 {
@@ -493,7 +506,7 @@ resume (HeraldTestNode *node, const char *channel, guint64 since, const char *ep
 static void
 test_recovery (void)
 {
-  g_autofree char *epochs[N_MASTERS] = { NULL };
+  char *epochs[N_MASTERS] = { NULL };
 
   for (guint m = 0; m < N_MASTERS; m++)
     {
@@ -530,6 +543,8 @@ test_recovery (void)
       herald_test_client_free (client);
     }
   g_assert_cmpstr (epochs[0], !=, epochs[1]);
+  for (guint m = 0; m < N_MASTERS; m++)
+    g_free (epochs[m]);
 }
 
 /* CLUSTER SETSLOT moves a channel's slot (keys migrated) to another
@@ -589,6 +604,10 @@ test_moved (void)
       g_assert_cmpint (message_n (mb), ==, n);
       g_assert_cmpint (json_object_get_int_member (ma, "offset"), ==, n);
     }
+  g_assert_cmpint (metric (&fx.b, "herald_redis_cluster_redirects_total{kind=\"ask\"}"), >=, 1);
+  g_assert_cmpint (metric (&fx.a, "herald_redis_cluster_caught_up_total")
+                       + metric (&fx.b, "herald_redis_cluster_caught_up_total"),
+                   >=, 1);
   g_assert_cmpuint (herald_test_node_publish (&fx.a, channel, "{\"n\":4}"), ==, 4);
   {
     g_autoptr (JsonObject) ma = herald_test_ws_read_type (on_a, "message");
@@ -646,6 +665,17 @@ test_master_down (void)
                           }),
                           5000);
   {
+    g_autofree char *sample
+        = g_strdup_printf ("herald_redis_cluster_master_up{master=\"127.0.0.1:%u\"}", fx.port[2]);
+    g_autofree char *alive_sample
+        = g_strdup_printf ("herald_redis_cluster_master_up{master=\"127.0.0.1:%u\"}", fx.port[0]);
+
+    g_assert_cmpint (metric (&fx.a, sample), ==, 0);
+    g_assert_cmpint (metric (&fx.a, alive_sample), ==, 1);
+    g_assert_cmpint (metric (&fx.a, "herald_redis_cluster_masters"), ==, 3);
+    g_assert_cmpint (metric (&fx.a, "herald_engine_up"), ==, 0);
+  }
+  {
     g_autoptr (JsonObject) ma = NULL;
     g_autoptr (JsonObject) mb = NULL;
     g_autoptr (JsonObject) local = NULL;
@@ -662,6 +692,7 @@ test_master_down (void)
     g_assert_cmpuint (status, ==, 200);
     local = herald_test_ws_read_type (on_a, "message");
     g_assert_cmpint (message_n (local), ==, 7);
+    g_assert_cmpint (metric (&fx.a, "herald_redis_cluster_local_publishes_total"), >=, 1);
   }
 
   start_master (2);
@@ -803,6 +834,9 @@ test_failover_lagging (void)
     g_assert_cmpint (message_n (ma), ==, 4);
     g_assert_cmpint (message_n (mb), ==, 4);
   }
+  g_assert_cmpint (metric (&fx.a, "herald_redis_cluster_epoch_resets_total")
+                       + metric (&fx.b, "herald_redis_cluster_epoch_resets_total"),
+                   >=, 1);
   done = resume (&fx.b, channel, 3, epoch, &client, messages);
   g_assert_false (json_object_get_boolean_member (done, "recovered"));
   g_assert_cmpstr (herald_test_json_get_string (done, "epoch"), !=, epoch);
