@@ -830,6 +830,20 @@ test_rpc (void)
   assert_reply (reply, "rpc_result", NULL);
   herald_test_client_free (client);
   herald_test_server_stop (server);
+
+  /* without rpc-url: an unknown message type, as before the hooks */
+  {
+    g_autofree char *conf
+        = g_strdup_printf ("[proxy]\nconnect-url=http://127.0.0.1:%u/connect\n", backend->port);
+
+    server = herald_test_server_start (conf, 1);
+    client = ws_alice (server);
+    g_clear_pointer (&reply, json_object_unref);
+    reply = request (client, "{\"type\":\"rpc\",\"id\":1,\"method\":\"echo\"}");
+    assert_reply (reply, "error", "unknown_type");
+    herald_test_client_free (client);
+    herald_test_server_stop (server);
+  }
   backend_stop (backend);
 }
 
