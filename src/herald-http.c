@@ -60,8 +60,7 @@ static void
 pending_free (Pending *p)
 {
   if (p->reserved)
-    herald_hub_release_connection (p->handlers->hub, p->id, 1006, "handshake not completed",
-                                   FALSE);
+    herald_hub_release_connection (p->handlers->hub, p->id, 1006, "handshake not completed", FALSE);
   g_free (p->id);
   g_clear_pointer (&p->claims, herald_jwt_claims_free);
   g_free (p->remote);
@@ -468,17 +467,8 @@ on_connect_answer (GObject *source, GAsyncResult *result, gpointer data)
     case HERALD_BACKEND_RESULT:
     default:
       p->claims = herald_proxy_claims_from_result (reply->result);
+      p->subs = herald_proxy_subs_from_result (reply->result);
       p->proxied = TRUE;
-      {
-        JsonArray *subs = json_object_get_member (reply->result, "subs") != NULL
-                              ? json_object_get_array_member (reply->result, "subs")
-                              : NULL;
-        g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
-
-        for (guint i = 0; subs != NULL && i < json_array_get_length (subs); i++)
-          g_strv_builder_add (builder, json_array_get_string_element (subs, i));
-        p->subs = g_strv_builder_end (builder);
-      }
       break;
     }
   resume (p, msg);
