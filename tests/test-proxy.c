@@ -757,7 +757,11 @@ test_subscribe_publish (void)
   herald_test_ws_send_text (client, "{\"type\":\"ping\",\"id\":8}");
   herald_test_ws_send_text (client, "{\"type\":\"subscribe\",\"channel\":\"p:next\",\"id\":9}");
   herald_test_ws_send_text (client, "{\"type\":\"ping\",\"id\":10}");
-  for (gint64 want = 7; want <= 10; want++)
+  /* and after a pending proxied publish */
+  herald_test_ws_send_text (client,
+                            "{\"type\":\"message\",\"channel\":\"p:slow3\",\"data\":1,\"id\":11}");
+  herald_test_ws_send_text (client, "{\"type\":\"ping\",\"id\":12}");
+  for (gint64 want = 7; want <= 12; want++)
     {
       reply = herald_test_ws_read_json (client);
       g_assert_nonnull (reply);
