@@ -59,8 +59,7 @@ static void
 pending_free (Pending *p)
 {
   if (p->reserved)
-    herald_hub_release_connection (p->handlers->hub, p->id, 1006, "handshake not completed",
-                                   FALSE);
+    herald_hub_release_connection (p->handlers->hub, p->id, 1006, "handshake not completed", FALSE);
   g_free (p->id);
   g_clear_pointer (&p->claims, herald_jwt_claims_free);
   g_free (p->remote);
@@ -467,6 +466,7 @@ on_connect_answer (GObject *source, GAsyncResult *result, gpointer data)
     default:
       /* Its "subs" act as the token claim: subscribed at open, in "connected" */
       p->claims = herald_proxy_claims_from_result (reply->result);
+      p->subs = herald_proxy_subs_from_result (reply->result);
       p->proxied = TRUE;
       break;
     }

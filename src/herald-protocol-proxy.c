@@ -300,6 +300,14 @@ herald_protocol_proxy_rpc (HeraldRouter *router, HeraldConnection *conn, JsonObj
   g_autoptr (JsonBuilder) b = NULL;
   g_autoptr (JsonNode) body = NULL;
 
+  /* Without rpc-url, as before the hooks: no such message type */
+  if (herald_config_get_proxy_url (herald_hub_get_config (herald_router_get_hub (router)),
+                                   HERALD_HOOK_RPC)
+      == NULL)
+    {
+      herald_connection_send_error (conn, "unknown_type", "Unknown message type: rpc", id);
+      return;
+    }
   if (method == NULL || !JSON_NODE_HOLDS_VALUE (method)
       || json_node_get_value_type (method) != G_TYPE_STRING
       || *json_node_get_string (method) == '\0')
@@ -310,8 +318,7 @@ herald_protocol_proxy_rpc (HeraldRouter *router, HeraldConnection *conn, JsonObj
     }
   if (backend == NULL)
     {
-      herald_connection_send_error (conn, "not_available",
-                                    "No backend answers rpc ([proxy] rpc-url is unset)", id);
+      herald_connection_send_error (conn, "unavailable", "No backend answers rpc", id);
       return;
     }
   b = body_begin (conn);

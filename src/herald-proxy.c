@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <glib/gi18n.h>
 #include <libsoup/soup.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@
 #include "herald-proxy.h"
 
 #define READ_CHUNK 65536
+#define WARN_EVERY_USEC (10 * G_USEC_PER_SEC) /* a down backend: one warning per 10 s a worker */
 
 struct _HeraldProxy
 {
@@ -21,6 +23,7 @@ struct _HeraldProxy
   GMainContext *context;     /* the worker's, where calls answer */
   GCancellable *cancellable; /* every call's: cancelled by herald_proxy_abort() */
   guint in_flight;
+  gint64 warned_at; /* monotonic µs of the last "unavailable" warning */
 };
 
 static void herald_proxy_backend_init (HeraldBackendInterface *iface);
@@ -275,7 +278,22 @@ call_return (GTask *task, HeraldProxyResult result, HeraldBackendReply *reply, c
     g_task_return_pointer (task, reply, (GDestroyNotify)herald_backend_reply_free);
   else
     {
-      g_debug ("proxy: %s hook unavailable: %s", herald_hook_name (call->hook), why);
+      gint64 now = g_get_monotonic_time ();
+
+      /* Operators see a failing backend without a line per request */
+      if (call->proxy->warned_at == 0 || now - call->proxy->warned_at >= WARN_EVERY_USEC)
+        {
+          call->proxy->warned_at = now;
+          g_warning (_ ("[proxy] %s hook %s: %s (requests fail with 503 or unavailable; "
+                        "herald_proxy_requests_total counts them)"),
+                     herald_hook_name (call->hook),
+                     herald_config_get_proxy_url (call->proxy->config, call->hook) != NULL
+                         ? herald_config_get_proxy_url (call->proxy->config, call->hook)
+                         : "",
+                     why);
+        }
+      else
+        g_debug ("proxy: %s hook unavailable: %s", herald_hook_name (call->hook), why);
       g_task_return_new_error (task, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE,
                                "The backend is unavailable (%s)", why);
     }
@@ -481,4 +499,17 @@ herald_proxy_claims_from_result (JsonObject *result)
   claims->publish = string_array (result, "publish");
   claims->subs = json_object_has_member (result, "subs") ? string_array (result, "subs") : NULL;
   return claims;
+}
+
+/**
+ * herald_proxy_subs_from_result:
+ * @result: a connect hook's result
+ *
+ * Returns: (transfer full): its "subs", the channels subscribed at once (empty when absent)
+ */
+char **
+herald_proxy_subs_from_result (JsonObject *result)
+{
+  g_return_val_if_fail (result != NULL, NULL);
+  return string_array (result, "subs");
 }

@@ -768,7 +768,11 @@ test_subscribe_publish (void)
   herald_test_ws_send_text (client, "{\"type\":\"ping\",\"id\":8}");
   herald_test_ws_send_text (client, "{\"type\":\"subscribe\",\"channel\":\"p:next\",\"id\":9}");
   herald_test_ws_send_text (client, "{\"type\":\"ping\",\"id\":10}");
-  for (gint64 want = 7; want <= 10; want++)
+  /* and after a pending proxied publish */
+  herald_test_ws_send_text (client,
+                            "{\"type\":\"message\",\"channel\":\"p:slow3\",\"data\":1,\"id\":11}");
+  herald_test_ws_send_text (client, "{\"type\":\"ping\",\"id\":12}");
+  for (gint64 want = 7; want <= 12; want++)
     {
       reply = herald_test_ws_read_json (client);
       g_assert_nonnull (reply);
@@ -841,6 +845,20 @@ test_rpc (void)
   assert_reply (reply, "rpc_result", NULL);
   herald_test_client_free (client);
   herald_test_server_stop (server);
+
+  /* without rpc-url: an unknown message type, as before the hooks */
+  {
+    g_autofree char *conf
+        = g_strdup_printf ("[proxy]\nconnect-url=http://127.0.0.1:%u/connect\n", backend->port);
+
+    server = herald_test_server_start (conf, 1);
+    client = ws_alice (server);
+    g_clear_pointer (&reply, json_object_unref);
+    reply = request (client, "{\"type\":\"rpc\",\"id\":1,\"method\":\"echo\"}");
+    assert_reply (reply, "error", "unknown_type");
+    herald_test_client_free (client);
+    herald_test_server_stop (server);
+  }
   backend_stop (backend);
 }
 
@@ -971,6 +989,8 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  /* Herald warns (once per 10 s a worker) that the backend fails: here on purpose */
+  g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
   g_test_add_func ("/proxy/connect", test_connect);
   g_test_add_func ("/proxy/connect-sse", test_connect_sse);
   g_test_add_func ("/proxy/connect-failures", test_connect_failures);
