@@ -466,7 +466,6 @@ on_connect_answer (GObject *source, GAsyncResult *result, gpointer data)
     default:
       /* Its "subs" act as the token claim: subscribed at open, in "connected" */
       p->claims = herald_proxy_claims_from_result (reply->result);
-      p->subs = herald_proxy_subs_from_result (reply->result);
       p->proxied = TRUE;
       break;
     }

@@ -501,15 +501,3 @@ herald_proxy_claims_from_result (JsonObject *result)
   return claims;
 }
 
-/**
- * herald_proxy_subs_from_result:
- * @result: a connect hook's result
- *
- * Returns: (transfer full): its "subs", the channels subscribed at once (empty when absent)
- */
-char **
-herald_proxy_subs_from_result (JsonObject *result)
-{
-  g_return_val_if_fail (result != NULL, NULL);
-  return string_array (result, "subs");
-}

@@ -19,15 +19,17 @@
 #include "herald-http-api.h"
 #include "herald-json.h"
 
-/* The general path: returns TRUE with channel and data for a valid publish body. */
+/* The general path: returns TRUE with channel, key and data for a valid
+ * publish body. */
 static gboolean
-reference (const char *body, gsize len, char **channel, char **data)
+reference (const char *body, gsize len, char **channel, char **key, char **data)
 {
   g_autoptr (JsonParser) parser = json_parser_new_immutable ();
   g_autoptr (JsonObject) request = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree char *text = NULL;
   const char *chan;
+  JsonNode *k;
 
   request = herald_http_api_parse_body (parser, body, len, G_MAXSIZE, &text, &error);
   if (request == NULL)
@@ -35,8 +37,12 @@ reference (const char *body, gsize len, char **channel, char **data)
   chan = herald_http_api_get_string_member (request, "channel", &error);
   if (chan == NULL || !herald_http_api_require_data (text, &error))
     return FALSE;
+  k = json_object_get_member (request, "key");
+  if (k != NULL && (!JSON_NODE_HOLDS_VALUE (k) || json_node_get_value_type (k) != G_TYPE_STRING))
+    return FALSE;
   *data = g_steal_pointer (&text);
   *channel = g_strdup (chan);
+  *key = k ? g_strdup (json_node_get_string (k)) : NULL;
   return TRUE;
 }
 
@@ -58,16 +64,17 @@ static gboolean
 check_agrees (const char *body, gsize len)
 {
   g_autofree char *channel = NULL, *key = NULL, *data = NULL;
-  g_autofree char *ref_channel = NULL, *ref_data = NULL;
+  g_autofree char *ref_channel = NULL, *ref_key = NULL, *ref_data = NULL;
   g_autofree char *body_reading = NULL, *data_reading = NULL;
   g_autoptr (JsonParser) parser = json_parser_new_immutable ();
   g_autoptr (JsonNode) body_data = NULL;
 
   if (!herald_json_scan_publish (body, len, &channel, &key, &data))
     return FALSE;
-  if (!reference (body, len, &ref_channel, &ref_data))
+  if (!reference (body, len, &ref_channel, &ref_key, &ref_data))
     g_error ("scanner accepted what the general path refuses: %.*s", (int)len, body);
-  if (g_strcmp0 (channel, ref_channel) != 0 || g_strcmp0 (data, ref_data) != 0)
+  if (g_strcmp0 (channel, ref_channel) != 0 || g_strcmp0 (data, ref_data) != 0
+      || g_strcmp0 (key, ref_key) != 0)
     g_error ("scanner and general path differ on %.*s:\n  scanner %s %s\n  general %s %s", (int)len,
              body, channel, data, ref_channel, ref_data);
   /* The compact data is the body's data, to json-glib too. */
@@ -103,6 +110,8 @@ test_accepts_common (void)
     "{\"channel\":\"c\",\"channel\":\"d\",\"data\":1}",
     "{\"channel\":\"c\",\"data\":\"\x7f\"}",
     "{\"data\":1,\"channel\":\"c\",\"data\":2}",
+    "{\"channel\":\"c\",\"key\":\"EURUSD\",\"data\":1}",
+    "{\"key\":\"a\",\"channel\":\"c\",\"data\":1,\"key\":\"b\"}",
   };
   for (guint i = 0; i < G_N_ELEMENTS (accepted); i++)
     g_assert_true (check_agrees (accepted[i], strlen (accepted[i])));

@@ -58,5 +58,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   g_assert_no_error (error);
   g_assert_cmpstr (channel, ==, ref_channel);
   g_assert_cmpstr (text, ==, ref_text);
+  /* A "key" the scanner took is the string json-glib reads */
+  {
+    JsonNode *ref_key = json_object_get_member (request, "key");
+    g_assert_cmpstr (key, ==, ref_key ? json_node_get_string (ref_key) : NULL);
+  }
   return 0;
 }
