@@ -22,6 +22,8 @@ typedef struct
   guint index;                  /* position in the channel's array */
   guint64 skip_until;           /* offsets ≤ this were already replayed by recovery */
   gboolean presence;            /* wants join/leave events */
+  gboolean server;              /* made by the server (API, D-Bus): outlives a refresh */
+  guint32 expires;              /* subscription token: ends then (loop seconds), 0 = never */
   gboolean conflate;            /* [namespace] conflate=true when it subscribed */
   gboolean join_leave;          /* [namespace] join-leave=true when it subscribed */
 } HeraldSubscription;

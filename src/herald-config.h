@@ -97,6 +97,10 @@ HeraldJwtAlg herald_config_get_jwt_algorithm (HeraldConfig *self);
 guint herald_config_get_leeway (HeraldConfig *self);
 const char *herald_config_get_jwt_issuer (HeraldConfig *self);   /* NULL = not checked */
 const char *herald_config_get_jwt_audience (HeraldConfig *self); /* NULL = not checked */
+/* herald-config-jwks.c: [auth] jwks-url (NULL = none), jwks-refresh (seconds) */
+const char *herald_config_get_jwks_url (HeraldConfig *self);
+guint herald_config_get_jwks_refresh (HeraldConfig *self);
+gboolean herald_config_get_jwt_algorithm_set (HeraldConfig *self);
 gboolean herald_config_has_token_key (HeraldConfig *self);
 gboolean herald_config_get_anonymous (HeraldConfig *self); /* effective value */
 const char *const *herald_config_get_anonymous_channels (HeraldConfig *self);
@@ -137,5 +141,24 @@ HeraldRedisMode herald_config_get_redis_mode (HeraldConfig *self);
 const char *const *herald_config_get_redis_servers (HeraldConfig *self);
 const char *herald_config_get_redis_sentinel_master (HeraldConfig *self);
 const char *herald_config_get_redis_password (HeraldConfig *self); /* NULL = none */
+
+/* [proxy]: the backend's hooks (docs/integration.md) */
+typedef enum
+{
+  HERALD_HOOK_CONNECT,
+  HERALD_HOOK_REFRESH,
+  HERALD_HOOK_SUBSCRIBE,
+  HERALD_HOOK_PUBLISH,
+  HERALD_HOOK_RPC,
+  HERALD_N_HOOKS
+} HeraldHook;
+
+/* "connect", "refresh", "subscribe", "publish", "rpc" */
+const char *herald_hook_name (HeraldHook hook);
+const char *herald_config_get_proxy_url (HeraldConfig *self, HeraldHook hook); /* NULL = unset */
+guint herald_config_get_proxy_timeout_ms (HeraldConfig *self);
+/* Request header names forwarded to the connect hook, never NULL */
+const char *const *herald_config_get_proxy_forward_headers (HeraldConfig *self);
+guint herald_config_get_proxy_max_in_flight (HeraldConfig *self); /* per worker */
 
 G_END_DECLS

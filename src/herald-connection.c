@@ -50,6 +50,7 @@ struct _HeraldConnection
   GByteArray *inbuf;
 
   GPtrArray *subs; /* of HeraldSubscription*, owned; NULL when none */
+  JsonNode *greeting_subs; /* "subs" of the connected greeting, until it is sent */
 
   guint32 last_seen;
   guint32 next_ping;
@@ -57,6 +58,7 @@ struct _HeraldConnection
   guint32 drain_at;     /* SIGTERM drain: when to hint and close, 0 = not draining */
   guint drain_after_ms; /* the reconnect hint's "after" */
   gint64 expires_mono;  /* token expiry on the monotonic clock (s), 0 = never */
+  gboolean proxied;     /* claims from the backend: exact expiry, refreshed by it */
 
   guint64 messages_sent;
   guint64 messages_received;
@@ -94,6 +96,7 @@ herald_connection_finalize (GObject *object)
   g_clear_pointer (&self->inbuf, g_byte_array_unref);
   if (self->subs)
     g_ptr_array_unref (self->subs);
+  g_clear_pointer (&self->greeting_subs, json_node_unref);
   if (self->tls)
     {
       /* close_notify would be a blocking write: a client that stopped
@@ -158,13 +161,15 @@ herald_connection_init (HeraldConnection *self)
  * token in at the handshake also applies here, or a token accepted thanks to
  * it would be closed at once. */
 static gint64
-expiry_mono (const HeraldJwtClaims *claims, const HeraldStreamLimits *limits, guint32 now)
+expiry_mono (const HeraldJwtClaims *claims, const HeraldStreamLimits *limits, guint32 now,
+             gboolean exact)
 {
   gint64 left;
 
   if (claims == NULL || claims->exp <= 0)
     return 0;
-  left = claims->exp + g_atomic_int_get (&limits->leeway) - g_get_real_time () / G_USEC_PER_SEC;
+  left = claims->exp + (exact ? 0 : g_atomic_int_get (&limits->leeway))
+         - g_get_real_time () / G_USEC_PER_SEC;
   return (gint64)now + MAX (left, 0);
 }
 
@@ -208,7 +213,8 @@ herald_connection_new (HeraldConnectionHost *host, HeraldConnectionSetup *setup)
   self->tls = setup->tls ? g_object_ref (setup->tls) : NULL;
   self->deflate = setup->deflate;
   self->claims = g_steal_pointer (&setup->claims);
-  self->expires_mono = expiry_mono (self->claims, limits, now);
+  self->proxied = setup->proxied;
+  self->expires_mono = expiry_mono (self->claims, limits, now, self->proxied);
   self->connected_at = g_get_real_time ();
   self->last_seen = now;
   self->next_ping = now + g_atomic_int_get (&limits->heartbeat_interval);
@@ -277,9 +283,29 @@ herald_connection_set_claims (HeraldConnection *self, HeraldJwtClaims *claims)
 
   g_clear_pointer (&self->claims, herald_jwt_claims_free);
   self->claims = claims;
-  self->expires_mono = expiry_mono (claims, self->host->limits, herald_loop_now ());
+  self->expires_mono = expiry_mono (claims, self->host->limits, herald_loop_now (), self->proxied);
   if (self->state == HERALD_CONNECTION_OPEN)
     self->host->funcs->schedule (self->host, self, 0); /* next tick recomputes the visit */
+}
+
+void
+herald_connection_set_expiry (HeraldConnection *self, gint64 expire_at)
+{
+  g_return_if_fail (HERALD_IS_CONNECTION (self));
+
+  if (self->claims != NULL)
+    self->claims->exp = expire_at;
+  self->expires_mono = expiry_mono (self->claims, self->host->limits, herald_loop_now (), TRUE);
+  if (expire_at > 0 && self->expires_mono == 0)
+    self->expires_mono = herald_loop_now (); /* anonymous: due now */
+  if (self->state == HERALD_CONNECTION_OPEN)
+    self->host->funcs->schedule (self->host, self, 0);
+}
+
+gboolean
+herald_connection_is_proxied (HeraldConnection *self)
+{
+  return self->proxied;
 }
 
 gint64
@@ -953,7 +979,28 @@ begin_connected (HeraldConnection *self)
     json_builder_add_string_value (b, self->user_id);
   else
     json_builder_add_null_value (b);
+  if (self->greeting_subs)
+    {
+      json_builder_set_member_name (b, "subs");
+      json_builder_add_value (b, g_steal_pointer (&self->greeting_subs));
+    }
   return b;
+}
+
+/**
+ * herald_connection_set_greeting_subs:
+ * @subs: (transfer full): a JSON object, channel → {"offset","epoch"}
+ *
+ * The subscriptions the server made as the connection opened (the token's
+ * subs claim), for the "connected" greeting; call before it is sent.
+ */
+void
+herald_connection_set_greeting_subs (HeraldConnection *self, JsonNode *subs)
+{
+  g_return_if_fail (HERALD_IS_CONNECTION (self));
+
+  g_clear_pointer (&self->greeting_subs, json_node_unref);
+  self->greeting_subs = subs;
 }
 
 void
@@ -1078,6 +1125,11 @@ herald_connection_sweep (HeraldConnection *self, guint32 now)
 
   if (self->expires_mono > 0 && now >= self->expires_mono)
     {
+      /* The backend may extend it: nothing is due until it answers */
+      self->expires_mono = 0;
+      if (self->proxied && self->host->funcs->expired != NULL
+          && self->host->funcs->expired (self->host, self))
+        return MIN (self->next_ping, self->last_seen + timeout);
       herald_connection_close (self, 4003, "token expired");
       return self->close_deadline;
     }

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "herald-engine.h"
+#include "herald-error.h"
 #include "herald-names.h"
 
 typedef struct
@@ -365,14 +366,22 @@ herald_engine_has_connection (HeraldEngine *self, const char *id)
   return iface->has_connection != NULL && iface->has_connection (self, id);
 }
 
-void
-herald_engine_collect_presence (HeraldEngine *self, const char *channel, GHashTable *users,
-                                guint *connections)
+char **
+herald_engine_query_presence (HeraldEngine *self, const char *channel, const char *after,
+                              guint limit, guint *users, guint *connections, gboolean *more,
+                              GError **error)
 {
   HeraldEngineClass *iface = HERALD_ENGINE_GET_CLASS (self);
 
-  if (iface->collect_presence != NULL)
-    iface->collect_presence (self, channel, users, connections);
+  *users = *connections = 0;
+  *more = FALSE;
+  if (iface->query_presence == NULL)
+    {
+      g_set_error_literal (error, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE,
+                           "This engine keeps no presence");
+      return NULL;
+    }
+  return iface->query_presence (self, channel, after, limit, users, connections, more, error);
 }
 
 gint64
@@ -381,4 +390,21 @@ herald_engine_count_channels (HeraldEngine *self)
   HeraldEngineClass *iface = HERALD_ENGINE_GET_CLASS (self);
 
   return iface->count_channels != NULL ? iface->count_channels (self) : -1;
+}
+
+/**
+ * herald_engine_append_metrics:
+ * @out: the /metrics text so far
+ *
+ * Appends the engine's own metrics, if it has any.
+ */
+void
+herald_engine_append_metrics (HeraldEngine *self, GString *out)
+{
+  HeraldEngineClass *iface;
+
+  g_return_if_fail (HERALD_IS_ENGINE (self) && out != NULL);
+  iface = HERALD_ENGINE_GET_CLASS (self);
+  if (iface->append_metrics != NULL)
+    iface->append_metrics (self, out);
 }

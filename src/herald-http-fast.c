@@ -315,7 +315,7 @@ emit_published (FastConn *c, const HeraldHttpFastRequest *req, gboolean ok, guin
                 const GError *error)
 {
   if (ok)
-    emit_uint (c, "offset", offset, req);
+    emit_uint (c, NULL, offset, req); /* null when not stored */
   else
     emit_gerror (c, error, req);
 }
@@ -406,7 +406,7 @@ publish_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   s = g_string_sized_new (200);
   if (herald_hub_publish_finish (HERALD_HUB (source), result, &offset, &error))
     {
-      g_autoptr (GString) body = herald_http_fast_uint_body ("offset", offset);
+      g_autoptr (GString) body = herald_http_fast_uint_body (NULL, offset);
       herald_http_fast_append_response (s, SOUP_STATUS_OK, body->str, body->len, req.close,
                                         req.http10, FALSE);
     }

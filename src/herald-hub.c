@@ -145,6 +145,7 @@ hub_sink (const HeraldDelivery *d, gpointer user_data)
       reached = herald_hub_get_connection_count (self);
       break;
     case HERALD_TARGET_USER:
+    case HERALD_TARGET_USER_SUBSCRIPTION:
       g_mutex_lock (&self->lock);
       reached = GPOINTER_TO_UINT (g_hash_table_lookup (self->user_count, d->target));
       g_mutex_unlock (&self->lock);
@@ -382,7 +383,12 @@ herald_hub_load_keys (HeraldHub *self, GError **error)
   key_file = herald_config_get_jwt_public_key_file (self->config);
   secret = herald_config_get_jwt_secret (self->config);
   g_clear_object (&self->verifier);
-  if (key_file)
+  if (herald_config_get_jwks_url (self->config) != NULL)
+    /* Empty until the daemon's JWKS client (herald-http-jwks.c) fetches the set */
+    self->verifier
+        = herald_jwt_verifier_new_key_set (NULL, herald_config_get_jwt_algorithm_set (self->config),
+                                           herald_config_get_jwt_algorithm (self->config));
+  else if (key_file)
     {
       self->verifier = herald_jwt_verifier_new_public_key (
           herald_config_get_jwt_algorithm (self->config), key_file, error);

@@ -103,8 +103,24 @@ void herald_hub_list_channels_async (HeraldHub *self, GAsyncReadyCallback callba
 /* Returns: (element-type HeraldChannelInfo) sorted by name */
 GPtrArray *herald_hub_list_channels_finish (HeraldHub *self, GAsyncResult *result, GError **error);
 
-void herald_hub_get_presence_async (HeraldHub *self, const char *channel,
-                                    GAsyncReadyCallback callback, gpointer user_data);
+/* Subscribes (or unsubscribes) every connection of @user_id, on every node,
+ * to @channel, whatever their claims say (herald-hub-subs.c); each gets
+ * {"type":"subscribed"|"unsubscribed","channel":…,"server":true}.
+ * @connections: the connections reached, as far as the engine counts them
+ * (this node's; other nodes' are reached through Redis but not counted). */
+gboolean herald_hub_subscribe_user (HeraldHub *self, const char *user_id, const char *channel,
+                                    gboolean subscribe, guint *connections, GError **error);
+
+/* Presence at scale (herald-hub-presence.c), from the engine: the counts in
+ * constant time and, unless @stats_only, one page of at most @limit users
+ * (0: HERALD_PRESENCE_PAGE_MAX; larger ones are clamped) after @cursor
+ * (NULL: from the first), a value a page of this channel gave as `next`.
+ * Errors: HERALD_ERROR_INVALID_ARGUMENT for a cursor this channel did not
+ * give, HERALD_ERROR_UNAVAILABLE when the engine cannot tell. */
+#define HERALD_PRESENCE_PAGE_MAX 1000
+void herald_hub_get_presence_async (HeraldHub *self, const char *channel, gboolean stats_only,
+                                    guint limit, const char *cursor, GAsyncReadyCallback callback,
+                                    gpointer user_data);
 HeraldPresence *herald_hub_get_presence_finish (HeraldHub *self, GAsyncResult *result,
                                                 GError **error);
 

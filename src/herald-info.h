@@ -46,8 +46,10 @@ void herald_channel_info_free (HeraldChannelInfo *info);
 typedef struct
 {
   char *channel;
-  char **users;      /* sorted, unique */
-  guint connections; /* subscribed connections */
+  char **users;      /* one page, sorted, unique (empty for stats) */
+  guint n_users;     /* the channel's distinct users */
+  guint connections; /* subscribed connections, users' and anonymous */
+  char *next;        /* the cursor of the next page, NULL after the last */
 } HeraldPresence;
 void herald_presence_free (HeraldPresence *presence);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HeraldPresence, herald_presence_free)

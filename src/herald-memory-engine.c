@@ -16,6 +16,7 @@
 #include <string.h>
 #include <gio/gio.h>
 
+#include "herald-engine-presence.h"
 #include "herald-error.h"
 #include "herald-memory-engine.h"
 
@@ -62,7 +63,7 @@ struct _HeraldMemoryEngine
   GQueue idle;          /* MemChannels without subscribers, least recently used first */
   Forgotten *forgotten; /* FORGOTTEN_BUCKETS, NULL until a channel is forgotten */
   guint64 generations;  /* last forgotten generation handed out */
-  GHashTable *presence; /* "channel\nuser" → connection count (GUINT_TO_POINTER) */
+  HeraldPresenceTable *presence; /* counted as members come and go */
   guint64 seq;
   char *epoch;
 };
@@ -481,23 +482,17 @@ memory_get_stream_position (HeraldEngine *engine, guint64 *seq, char **epoch)
 static gboolean
 presence_adjust (HeraldMemoryEngine *self, const char *channel, const char *user_id, int delta)
 {
-  g_autofree char *key = g_strconcat (channel, "\n", user_id, NULL);
   gboolean changed;
-  guint count;
+  int count;
 
   g_mutex_lock (&self->lock);
-  count = GPOINTER_TO_UINT (g_hash_table_lookup (self->presence, key));
-  if (delta < 0 && count == 0)
+  count = herald_presence_table_adjust (self->presence, channel, user_id, delta);
+  if (count < 0)
     {
       g_mutex_unlock (&self->lock);
       g_return_val_if_reached (FALSE);
     }
-  count += delta;
   changed = delta > 0 ? count == 1 : count == 0;
-  if (count == 0)
-    g_hash_table_remove (self->presence, key);
-  else
-    g_hash_table_insert (self->presence, g_steal_pointer (&key), GUINT_TO_POINTER (count));
   if (changed)
     {
       g_autoptr (HeraldMessage) event = herald_message_new_presence (channel, user_id, delta > 0);
@@ -506,6 +501,31 @@ presence_adjust (HeraldMemoryEngine *self, const char *channel, const char *user
     }
   g_mutex_unlock (&self->lock);
   return changed;
+}
+
+/* Anonymous connections count in the channel's connections, no event. */
+static void
+memory_presence_anonymous (HeraldEngine *engine, const char *channel, int delta)
+{
+  HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (engine);
+
+  g_mutex_lock (&self->lock);
+  herald_presence_table_adjust (self->presence, channel, NULL, delta);
+  g_mutex_unlock (&self->lock);
+}
+
+static char **
+memory_query_presence (HeraldEngine *engine, const char *channel, const char *after, guint limit,
+                       guint *users, guint *connections, gboolean *more, GError **error)
+{
+  HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (engine);
+  char **page;
+
+  g_mutex_lock (&self->lock);
+  herald_presence_table_count (self->presence, channel, users, connections);
+  page = herald_presence_table_page (self->presence, channel, after, limit, more);
+  g_mutex_unlock (&self->lock);
+  return page;
 }
 
 static gboolean
@@ -567,7 +587,7 @@ herald_memory_engine_finalize (GObject *object)
 
   g_hash_table_unref (self->channels);
   g_free (self->forgotten);
-  g_hash_table_unref (self->presence);
+  herald_presence_table_free (self->presence);
   g_mutex_clear (&self->lock);
   g_free (self->epoch);
   G_OBJECT_CLASS (herald_memory_engine_parent_class)->finalize (object);
@@ -593,6 +613,8 @@ herald_memory_engine_class_init (HeraldMemoryEngineClass *klass)
   engine_class->get_stream_position = memory_get_stream_position;
   engine_class->presence_join = memory_presence_join;
   engine_class->presence_leave = memory_presence_leave;
+  engine_class->presence_anonymous = memory_presence_anonymous;
+  engine_class->query_presence = memory_query_presence;
   engine_class->channel_occupied = memory_channel_occupied;
   engine_class->channel_vacated = memory_channel_vacated;
   engine_class->count_channels = memory_count_channels;
@@ -604,7 +626,7 @@ herald_memory_engine_init (HeraldMemoryEngine *self)
   g_mutex_init (&self->lock);
   self->channels = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, mem_channel_free);
   g_queue_init (&self->idle);
-  self->presence = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->presence = herald_presence_table_new ();
   self->epoch = herald_engine_new_epoch ();
 }
 

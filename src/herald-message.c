@@ -63,7 +63,8 @@ message_alloc (void)
 /**
  * herald_message_new_channel:
  *
- * Returns: (transfer full): a message for @channel carrying @data_json.
+ * Returns: (transfer full): a message for @channel carrying @data_json;
+ * @offset 0: one that could not be stored (`"offset":null`, no SSE id).
  */
 HeraldMessage *
 herald_message_new_channel (const char *channel, guint64 offset, guint64 seq, const char *epoch,
@@ -81,7 +82,10 @@ herald_message_new_channel (const char *channel, guint64 offset, guint64 seq, co
   g_string_append (json, "{\"type\":\"message\",\"channel\":");
   append_json_string (json, channel);
   g_string_append (json, ",\"offset\":");
-  herald_json_append_uint (json, offset);
+  if (offset > 0)
+    herald_json_append_uint (json, offset);
+  else
+    g_string_append (json, "null"); /* not stored: delivered live only */
   if (self->key)
     {
       g_string_append (json, ",\"key\":");

@@ -19,6 +19,10 @@ typedef enum
   /* A join/leave event (herald_message_new_presence()): target = channel; only
    * subscriptions that asked for presence receive it. */
   HERALD_TARGET_PRESENCE,
+  /* The server subscribes or unsubscribes a user's connections: target =
+   * user, message = the direct frame {"type":"subscribed"|"unsubscribed",
+   * "channel":…,"server":true} (herald-hub-subs.c). */
+  HERALD_TARGET_USER_SUBSCRIPTION,
   /* A per-connection join/leave event (herald_message_new_join_leave()) of a
    * join-leave=true namespace: target = channel; every subscriber but the
    * connection it is about (herald_message_get_exclude()) receives it. */

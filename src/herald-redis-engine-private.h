@@ -1,7 +1,6 @@
-/* herald-redis-engine-private.h: the Redis engine's state, shared by its two
- * files: herald-redis-engine.c (the link, pub/sub, operations) and
- * herald-redis-engine-recover.c (history snapshots behind a confirmed
- * SUBSCRIBE). Nothing else includes it.
+/* herald-redis-engine-private.h: the Redis engine's state, shared by its
+ * parts: herald-redis-engine.c (links, receiving, publishing, routing) and
+ * herald-redis-engine-recovery.c (positions and history for resumes).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -9,13 +8,10 @@
 
 #include "herald-redis-engine.h"
 #include "herald-redis-link.h"
+#include "herald-redis-sentinel.h"
 #include "herald-redis-sync.h"
-#include "herald-redis-url.h"
 
 G_BEGIN_DECLS
-
-#define PIN_MS 1000
-#define SUBSCRIBE_WAIT_MS 1000
 
 typedef enum
 {
@@ -73,14 +69,14 @@ struct _HeraldRedisEngine
                               count of local connections */
   GQueue ops;
   GSource *drain_source;
-  guint64 local_seq;    /* newest seq seen here */
-  guint64 degraded_seq; /* local publishes since the link went down */
-  guint link_gen;       /* bumped when the link comes up (presence re-registered) */
+  guint64 local_seq; /* newest seq seen here */
+  guint link_gen;    /* bumped when the link comes up (presence re-registered) */
 
   gboolean disposed;
 
   /* main thread only */
   HeraldRedisLink *link;
+  HeraldRedisSentinel *sentinel; /* [redis] sentinels, or NULL */
   gboolean cmd_ready, sub_ready;
   GSource *heartbeat_source;
 
@@ -88,24 +84,25 @@ struct _HeraldRedisEngine
 };
 
 static inline HeraldConfig *
-config_of (HeraldRedisEngine *self)
+herald_redis_engine_config (HeraldRedisEngine *self)
 {
   return herald_engine_get_config (HERALD_ENGINE (self));
 }
 
-/* A worker (or a recovery) needs @name subscribed (+1) or no longer (-1);
- * any thread. */
+/* herald-redis-engine.c */
 void herald_redis_engine_channel_ref (HeraldRedisEngine *self, const char *name, int delta);
+gboolean herald_redis_engine_is_up (HeraldRedisEngine *self);
+void herald_redis_engine_set_epoch_locked (HeraldRedisEngine *self, const char *epoch);
 
-/* Keeps @channel subscribed a second and waits (bounded) until Redis
- * confirms the SUBSCRIBE; FALSE when it did not (herald-redis-engine-recover.c). */
-gboolean herald_redis_engine_pin_and_wait (HeraldRedisEngine *self, const char *channel);
-
-/* HeraldEngine::recover and ::recover_stream (herald-redis-engine-recover.c). */
+/* herald-redis-engine-recovery.c: the HeraldEngine methods of positions and history */
 HeraldRecovery *herald_redis_engine_recover (HeraldEngine *engine, const char *channel,
                                              guint64 since, const char *epoch);
 HeraldRecovery *herald_redis_engine_recover_stream (HeraldEngine *engine,
                                                     const char *const *channels, const char *epoch,
                                                     guint64 since_seq);
+void herald_redis_engine_get_position (HeraldEngine *engine, const char *channel, guint64 *offset,
+                                       char **epoch);
+gboolean herald_redis_engine_get_stream_position (HeraldEngine *engine, guint64 *seq, char **epoch);
+char *herald_redis_engine_dup_epoch (HeraldEngine *engine);
 
 G_END_DECLS

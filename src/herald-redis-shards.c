@@ -244,12 +244,12 @@ shards_presence_leave (HeraldEngine *engine, const char *channel, const char *us
                                        user_id);
 }
 
-static void
-shards_collect_presence (HeraldEngine *engine, const char *channel, GHashTable *users,
-                         guint *connections)
+static char **
+shards_query_presence (HeraldEngine *engine, const char *channel, const char *after, guint limit,
+                       guint *users, guint *connections, gboolean *more, GError **error)
 {
-  herald_engine_collect_presence (shard_of (HERALD_REDIS_SHARDS (engine), channel), channel, users,
-                                  connections);
+  return herald_engine_query_presence (shard_of (HERALD_REDIS_SHARDS (engine), channel), channel,
+                                       after, limit, users, connections, more, error);
 }
 
 static void
@@ -343,7 +343,7 @@ herald_redis_shards_class_init (HeraldRedisShardsClass *klass)
   engine_class->get_stream_position = shards_get_stream_position;
   engine_class->presence_join = shards_presence_join;
   engine_class->presence_leave = shards_presence_leave;
-  engine_class->collect_presence = shards_collect_presence;
+  engine_class->query_presence = shards_query_presence;
   engine_class->presence_anonymous = shards_presence_anonymous;
   engine_class->channel_occupied = shards_channel_occupied;
   engine_class->channel_vacated = shards_channel_vacated;
