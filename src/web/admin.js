@@ -126,7 +126,7 @@ async function renderChannels(list, names) {
   const body = $('channel-rows');
   if (list.length === 0) {
     const tr = document.createElement('tr');
-    cell(tr, 'No channels.', 'empty').colSpan = 5;
+    cell(tr, 'No channels.', 'empty').colSpan = 4;
     body.replaceChildren(tr);
     return;
   }
@@ -140,8 +140,12 @@ async function renderChannels(list, names) {
     cell(tr, '').append(code);
     cell(tr, namespaceOf(c.name, names));
     cell(tr, String(c.subscribers), 'num');
-    cell(tr, stats[i] ? String(stats[i].users) : '—', 'num').dataset.key = 'users';
-    cell(tr, stats[i] ? String(stats[i].connections) : '—', 'num').dataset.key = 'connections';
+    const td = cell(tr, stats[i] ? stats[i].users + ' / ' + stats[i].connections : '—', 'num');
+    td.dataset.key = 'presence';
+    if (stats[i]) {
+      td.dataset.users = String(stats[i].users);
+      td.dataset.connections = String(stats[i].connections);
+    }
     return tr;
   });
   body.replaceChildren(...rows);

@@ -224,7 +224,7 @@ async function main() {
   const stats = await fetch(base + '/api/channels/room%3Alobby/presence-stats',
     { headers: { 'Authorization': 'Bearer ' + API_KEY }, signal: AbortSignal.timeout(5000) });
   if (stats.ok)
-    await admin.waitForSelector('#channel-rows tr[data-channel="room:lobby"] td[data-key="connections"]:text-is("2")', { timeout: STEP_MS });
+    await admin.waitForSelector('#channel-rows tr[data-channel="room:lobby"] td[data-key="presence"][data-connections="2"]', { timeout: STEP_MS });
   else if (stats.status !== 404)
     throw new Error('presence-stats answered ' + stats.status);
   await admin.evaluate(() => window.joiner.close());
