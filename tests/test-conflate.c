@@ -458,7 +458,17 @@ test_queue_conflate (void)
       g_assert_nonnull (g_strrstr (text, kept[i]));
     }
   g_assert_cmpuint (q.bytes, ==, total);
-  /* The conflated variant is a second shared frame, built once */
+  /* The conflated variant is a second shared frame, built once, for every wire variant */
+  g_assert_true (herald_message_get_frame_full (newest, HERALD_FRAME_WS_DEFLATE, TRUE)
+                 != herald_message_get_frame (newest, HERALD_FRAME_WS_DEFLATE));
+  g_assert_true (herald_message_get_frame_full (newest, HERALD_FRAME_WS_DEFLATE, TRUE)
+                 == herald_message_get_frame_full (newest, HERALD_FRAME_WS_DEFLATE, TRUE));
+  /* Messages without data (events, direct messages) have only the plain variant */
+  {
+    g_autoptr (HeraldMessage) direct = herald_message_new_direct ("1");
+    g_assert_true (herald_message_get_frame_full (direct, HERALD_FRAME_WS, TRUE)
+                   == herald_message_get_frame (direct, HERALD_FRAME_WS));
+  }
   g_assert_true (herald_message_get_frame_full (newest, HERALD_FRAME_WS, TRUE)
                  == herald_message_get_frame_full (newest, HERALD_FRAME_WS, TRUE));
   g_assert_nonnull (g_strstr_len (
