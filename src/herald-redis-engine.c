@@ -192,6 +192,7 @@ herald_redis_engine_channel_ref (HeraldRedisEngine *self, const char *name, int 
   if (ch == NULL)
     {
       ch = g_new0 (Chan, 1);
+      ch->resync = !self->up; /* its subscribers were told a position Redis did not give */
       g_hash_table_insert (self->channels, g_strdup (name), ch);
     }
   if (delta > 0)
@@ -211,6 +212,8 @@ herald_redis_engine_set_epoch_locked (HeraldRedisEngine *self, const char *epoch
   GHashTableIter iter;
   Chan *ch;
 
+  gboolean had_one = self->epoch != NULL;
+
   if (epoch == NULL || g_strcmp0 (self->epoch, epoch) == 0)
     return;
   g_hash_table_iter_init (&iter, self->channels);
@@ -221,6 +224,8 @@ herald_redis_engine_set_epoch_locked (HeraldRedisEngine *self, const char *epoch
     }
   g_free (self->epoch);
   self->epoch = g_strdup (epoch);
+  if (had_one)
+    herald_redis_engine_resync_epoch_locked (self);
 }
 
 /* ---- receiving (main thread) ---- */
@@ -260,6 +265,8 @@ receive_channel (HeraldRedisEngine *self, const char *name, const char *text, gs
   g_mutex_lock (&self->lock);
   herald_redis_engine_set_epoch_locked (self, p.epoch);
   ch = g_hash_table_lookup (self->channels, p.channel);
+  if (ch && ch->resync && ch->first_live == 0)
+    ch->first_live = p.offset;
   if (ch)
     ch->last_offset = MAX (ch->last_offset, p.offset);
   self->local_seq = MAX (self->local_seq, p.seq);
@@ -332,6 +339,8 @@ on_sub_reply (gpointer owner, redisReply *reply)
             }
           g_cond_broadcast (&self->cond);
           g_mutex_unlock (&self->lock);
+          if (subscribed)
+            herald_redis_engine_resync (self, name);
           reconcile_channel (self, name);
         }
       else if (subscribed && g_str_has_prefix (topic, "herald:node:"))
@@ -503,6 +512,7 @@ on_link_down (gpointer owner, const char *why)
       ch->state = SUB_IDLE;
       ch->primed = FALSE;
     }
+  herald_redis_engine_resync_mark_locked (self);
   g_mutex_unlock (&self->lock);
   if (was_up)
     {

@@ -13,6 +13,8 @@
  *   position resumes with recovered:false instead of a silent gap.
  * - node-killed: a heraldd killed with SIGKILL; its client resumes on
  *   another node without a gap.
+ * - live-gap: a subscriber that stays connected while its node misses
+ *   messages (lost Redis connections) gets a reset notice, never a gap.
  * - readonly: a replica (a demoted master) is never written to.
  * - password: the master's password; a sentinel gets it only if it asks.
  * - sentinel-lost: without sentinels the known master is still used.
@@ -265,6 +267,34 @@ metric (HeraldTestNode *node, const char *sample)
   return g_ascii_strtoull (at + strlen (sample), NULL, 10);
 }
 
+/* The next channel frame: a message, or a reset notice (a "subscribed"
+ * with "server":true the client did not ask for). */
+static JsonObject *
+read_channel_frame (HeraldTestClient *client)
+{
+  for (;;)
+    {
+      JsonObject *obj = herald_test_ws_read_json (client);
+      const char *type;
+
+      g_assert_nonnull (obj);
+      type = herald_test_json_get_string (obj, "type");
+      if (g_strcmp0 (type, "message") == 0 || g_strcmp0 (type, "subscribed") == 0)
+        return obj;
+      json_object_unref (obj);
+    }
+}
+
+/* @obj is a reset notice: position @offset, not recovered. */
+static void
+assert_notice (JsonObject *obj, gint64 offset)
+{
+  g_assert_cmpstr (herald_test_json_get_string (obj, "type"), ==, "subscribed");
+  g_assert_true (json_object_get_boolean_member (obj, "server"));
+  g_assert_false (json_object_get_boolean_member (obj, "recovered"));
+  g_assert_cmpint (json_object_get_int_member (obj, "offset"), ==, offset);
+}
+
 /* A subscriber on @node of @channel, resuming after @since of @epoch (NULL:
  * fresh). Returns the subscribed answer; @replayed gets the messages that
  * came before it. */
@@ -376,13 +406,20 @@ test_lagged (void)
   HERALD_TEST_WAIT_UNTIL (strstr (fx.b.log->str, "Redis history was lost") != NULL, 5000);
   HERALD_TEST_WAIT_UNTIL (herald_test_redis_numsub (port, NULL, "herald:ch:lag") == 1, 5000);
 
-  /* A new epoch: the channel counts from 1 again; the live subscriber gets it all. */
+  /* A new epoch: the live subscriber is told (its position is reset), the
+   * channel counts from 1 again, and it gets every message. */
+  {
+    g_autoptr (JsonObject) notice = read_channel_frame (live);
+
+    assert_notice (notice, 0);
+    g_assert_cmpstr (herald_test_json_get_string (notice, "epoch"), !=, epoch);
+  }
   for (int i = 7; i <= 9; i++)
     {
       g_autoptr (JsonObject) l = NULL;
 
       g_assert_cmpuint (publish (&fx.a, "lag", i), ==, (guint64)(i - 6));
-      l = herald_test_ws_read_type (live, "message");
+      l = read_channel_frame (live);
       g_assert_cmpint (message_offset (l), ==, i - 6);
       g_assert_cmpint (message_n (l), ==, i);
     }
@@ -395,6 +432,51 @@ test_lagged (void)
   g_assert_cmpint (json_object_get_int_member (again, "offset"), ==, 3);
   g_assert_cmpuint (replayed->len, ==, 0);
   herald_test_client_free (c);
+}
+
+/* A live subscriber across lost Redis connections: nothing missed, nothing
+ * said; messages published meanwhile that its node never heard (simulated:
+ * the channel's offset moved on in Redis), a reset notice with the
+ * position instead of a silent gap. */
+static void
+test_live_gap (void)
+{
+  guint16 port = sentinel_master_port ();
+  HeraldTestClient *live = herald_test_node_ws_open (&fx.b, NULL, NULL);
+  g_autoptr (JsonObject) first = resume (live, "gap", 0, NULL, NULL);
+
+  for (int round = 0; round < 2; round++)
+    {
+      guint64 before = metric (&fx.b, "herald_redis_events_total{event=\"connected\"} ");
+      guint64 o = publish (&fx.a, "gap", 1);
+      g_autoptr (JsonObject) m = read_channel_frame (live);
+      g_autoptr (JsonObject) next = NULL;
+
+      g_assert_cmpint (message_offset (m), ==, o);
+      if (round == 1)
+        freeReplyObject (redis_cmd (port, "HINCRBY herald:m:gap off 2"));
+      freeReplyObject (redis_cmd (port, "CLIENT KILL TYPE pubsub"));
+      HERALD_TEST_WAIT_UNTIL (
+          metric (&fx.b, "herald_redis_events_total{event=\"connected\"} ") > before, 10000);
+      HERALD_TEST_WAIT_UNTIL (herald_test_node_healthy (&fx.a) && herald_test_node_healthy (&fx.b),
+                              10000);
+      HERALD_TEST_WAIT_UNTIL (herald_test_redis_numsub (port, NULL, "herald:ch:gap") == 1, 5000);
+      if (round == 1)
+        {
+          g_autoptr (JsonObject) notice = read_channel_frame (live);
+
+          assert_notice (notice, (gint64)o + 2);
+          g_assert_cmpstr (herald_test_json_get_string (notice, "epoch"), ==,
+                           herald_test_json_get_string (first, "epoch"));
+          o += 2;
+        }
+      /* The next frame is the next message: no notice when nothing was missed. */
+      g_assert_cmpuint (publish (&fx.a, "gap", 2), ==, o + 1);
+      next = read_channel_frame (live);
+      g_assert_cmpstr (herald_test_json_get_string (next, "type"), ==, "message");
+      g_assert_cmpint (message_offset (next), ==, o + 1);
+    }
+  herald_test_client_free (live);
 }
 
 typedef struct
@@ -744,6 +826,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sentinel/discovery", test_discovery);
   g_test_add_func ("/sentinel/lagged", test_lagged);
   g_test_add_func ("/sentinel/node-killed", test_node_killed);
+  g_test_add_func ("/sentinel/live-gap", test_live_gap);
   g_test_add_func ("/sentinel/failover", test_failover);
   g_test_add_func ("/sentinel/readonly", test_readonly);
   g_test_add_func ("/sentinel/password", test_password);
