@@ -489,6 +489,7 @@ static void
 test_failover (void)
 {
   HeraldTestClient *c = herald_test_node_ws_open (&fx.b, NULL, NULL);
+  HeraldTestClient *live = herald_test_node_ws_open (&fx.b, NULL, NULL);
   g_autoptr (GArray) sent = g_array_new (FALSE, FALSE, sizeof (Sent));
   g_autoptr (GPtrArray) replayed
       = g_ptr_array_new_with_free_func ((GDestroyNotify)json_object_unref);
@@ -502,6 +503,7 @@ test_failover (void)
 
   first = resume (c, "feed", 0, NULL, NULL);
   epoch = g_strdup (herald_test_json_get_string (first, "epoch"));
+  json_object_unref (resume (live, "feed", 0, NULL, NULL));
   for (int i = 0; i < 10; i++)
     {
       Sent s = { ++n, publish (&fx.a, "feed", n) };
@@ -542,6 +544,8 @@ test_failover (void)
   g_assert_cmpuint (metric (&fx.a, "herald_redis_events_total{event=\"publish_unstored\"} "), >=,
                     unstored);
   HERALD_TEST_WAIT_UNTIL (herald_test_node_healthy (&fx.b), 10000);
+  /* Node B hears the channel again (its live subscriber), so it gets these. */
+  HERALD_TEST_WAIT_UNTIL (herald_test_redis_numsub (new_master, NULL, "herald:ch:feed") == 1, 5000);
   for (int i = 0; i < 5; i++)
     {
       Sent s = { ++n, publish (&fx.a, "feed", n) };
@@ -582,6 +586,42 @@ test_failover (void)
       g_assert_cmpstr (herald_test_json_get_string (again, "epoch"), !=, epoch);
     }
   herald_test_client_free (c);
+
+  /* The subscriber that stayed connected on node B: consecutive offsets,
+   * except where a reset notice follows a jump (what its node missed while
+   * it had no Redis), until the last stored publish. */
+  {
+    Sent *last_sent = &g_array_index (sent, Sent, sent->len - 1);
+    gint64 last = 0;
+    gboolean jump = FALSE, done = FALSE;
+    guint notices = 0;
+
+    while (!done || jump)
+      {
+        g_autoptr (JsonObject) f = read_channel_frame (live);
+
+        if (g_str_equal (herald_test_json_get_string (f, "type"), "subscribed"))
+          {
+            g_assert_true (json_object_get_boolean_member (f, "server"));
+            g_assert_false (json_object_get_boolean_member (f, "recovered"));
+            if (json_object_get_int_member (f, "offset") == 0)
+              last = 0; /* a new epoch */
+            else
+              last = MAX (last, json_object_get_int_member (f, "offset"));
+            jump = FALSE;
+            notices++;
+            continue;
+          }
+        if (message_offset (f) == 0)
+          continue; /* not stored: the other node's, never here */
+        if (message_offset (f) != last + 1)
+          jump = TRUE;
+        last = message_offset (f);
+        done = message_n (f) == last_sent->n;
+      }
+    g_test_message ("the live subscriber got %u reset notices", notices);
+  }
+  herald_test_client_free (live);
 }
 
 /* A heraldd killed with SIGKILL: its client resumes on another node. */
