@@ -443,7 +443,13 @@ test_live_gap (void)
 {
   guint16 port = sentinel_master_port ();
   HeraldTestClient *live = herald_test_node_ws_open (&fx.b, NULL, NULL);
+  HeraldTestClient *sse = herald_test_client_connect (&fx.b.srv);
+  const char *request = "GET /events?channel=gap HTTP/1.1\r\nHost: x\r\n\r\n";
   g_autoptr (JsonObject) first = resume (live, "gap", 0, NULL, NULL);
+  g_autofree char *head = NULL;
+
+  herald_test_client_send_raw (sse, request, strlen (request));
+  g_assert_cmpuint (herald_test_client_read_head (sse, &head), ==, 200);
 
   for (int round = 0; round < 2; round++)
     {
@@ -469,6 +475,18 @@ test_live_gap (void)
           g_assert_cmpstr (herald_test_json_get_string (notice, "epoch"), ==,
                            herald_test_json_get_string (first, "epoch"));
           o += 2;
+          /* The SSE stream's: an event "reset" naming the channel, no id. */
+          for (;;)
+            {
+              g_autofree char *event = herald_test_sse_read_event (sse);
+
+              g_assert_nonnull (event);
+              if (strstr (event, "event: reset\n") == NULL)
+                continue;
+              g_assert_nonnull (strstr (event, "data: {\"type\":\"reset\",\"channel\":\"gap\"}"));
+              g_assert_null (strstr (event, "id:"));
+              break;
+            }
         }
       /* The next frame is the next message: no notice when nothing was missed. */
       g_assert_cmpuint (publish (&fx.a, "gap", 2), ==, o + 1);
@@ -477,6 +495,7 @@ test_live_gap (void)
       g_assert_cmpint (message_offset (next), ==, o + 1);
     }
   herald_test_client_free (live);
+  herald_test_client_free (sse);
 }
 
 typedef struct
