@@ -32,6 +32,7 @@
 #include "herald-redis-history.h"
 #include "herald-redis-link.h"
 #include "herald-redis-payload.h"
+#include "herald-redis-presence.h"
 #include "herald-redis-publish.h"
 #include "herald-redis-sentinel.h"
 #include "herald-redis-source.h"
@@ -59,13 +60,7 @@ set_degraded_locked (HeraldRedisEngine *self, const char *why)
   g_cond_broadcast (&self->cond);
 }
 
-static HeraldConfig *
-config_of (HeraldRedisEngine *self)
-{
-  return herald_engine_get_config (HERALD_ENGINE (self));
-}
-
-#define ns_of(self, channel) herald_config_namespace_for (config_of (self), (channel))
+#define ns_of(self, channel) herald_config_namespace_for (herald_redis_engine_config (self), (channel))
 
 static guint
 deliver (HeraldRedisEngine *self, const HeraldDelivery *delivery)
@@ -254,6 +249,15 @@ receive_channel (HeraldRedisEngine *self, const char *name, const char *text, gs
   if (g_str_has_prefix (text, "P "))
     {
       receive_presence (self, name, text + 2);
+      return;
+    }
+  if (g_str_has_prefix (text, "J "))
+    {
+      g_autoptr (HeraldMessage) event
+          = herald_redis_payload_parse_event (name, text, len, self->node_id);
+      if (event)
+        deliver (self, &(HeraldDelivery){
+                           .kind = HERALD_TARGET_JOIN_LEAVE, .target = name, .message = event });
       return;
     }
   if (!herald_redis_payload_parse (text, len, &p))
@@ -577,7 +581,7 @@ publish_locally (HeraldRedisEngine *self, Op *op)
   herald_metrics_count_redis_event (HERALD_REDIS_EVENT_PUBLISH_UNSTORED);
   if (here)
     {
-      message = herald_message_new_channel (op->a, 0, 0, epoch, op->b);
+      message = herald_redis_payload_body_message (op->a, 0, 0, epoch, op->b);
       deliver (self, &(HeraldDelivery){ .kind = HERALD_TARGET_CHANNEL, .message = message });
     }
   g_task_return_int (op->task, 0);
@@ -714,12 +718,14 @@ redis_dup_state (HeraldEngine *engine)
 }
 
 static void
-redis_publish_async (HeraldEngine *engine, const char *channel, const char *data_json,
-                     GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+redis_publish_async (HeraldEngine *engine, const char *channel, const char *key,
+                     const char *data_json, GCancellable *cancellable, GAsyncReadyCallback callback,
+                     gpointer user_data)
 {
   HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
-  Op *op = op_new (OP_PUBLISH, channel, data_json);
+  Op *op = op_new (OP_PUBLISH, channel, NULL);
 
+  op->b = herald_redis_payload_body (key, data_json);
   /* Created here: it completes in the caller's thread-default context. */
   op->task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (op->task, redis_publish_async);
@@ -740,6 +746,7 @@ redis_send (HeraldEngine *engine, HeraldTargetKind kind, const char *target, con
     {
     case HERALD_TARGET_ALL:
     case HERALD_TARGET_USER:
+    case HERALD_TARGET_USER_SUBSCRIPTION:
       {
         Op *op = op_new (OP_SEND, "herald:all", NULL);
         op->b = herald_redis_direct_format (kind, self->node_id, target, data_json);
@@ -756,6 +763,22 @@ redis_send (HeraldEngine *engine, HeraldTargetKind kind, const char *target, con
     default:
       return reached;
     }
+}
+
+/* Here at once; the other nodes with subscribers hear it on the channel's
+ * topic (and skip what they see coming from us). */
+static void
+redis_announce (HeraldEngine *engine, HeraldMessage *event)
+{
+  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
+  const char *channel = herald_message_get_channel (event);
+  Op *op = op_new (OP_SEND, NULL, NULL);
+
+  deliver (self, &(HeraldDelivery){
+                     .kind = HERALD_TARGET_JOIN_LEAVE, .target = channel, .message = event });
+  op->a = g_strconcat ("herald:ch:", channel, NULL);
+  op->b = herald_redis_payload_format_event (self->node_id, event);
+  push_op (self, op);
 }
 
 static void
@@ -892,14 +915,14 @@ redis_presence_leave (HeraldEngine *engine, const char *channel, const char *use
   return presence_adjust (HERALD_REDIS_ENGINE (engine), channel, user_id, -1);
 }
 
-static void
-redis_collect_presence (HeraldEngine *engine, const char *channel, GHashTable *users,
-                        guint *connections)
+static char **
+redis_query_presence (HeraldEngine *engine, const char *channel, const char *after, guint limit,
+                      guint *users, guint *connections, gboolean *more, GError **error)
 {
   HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
 
-  if (herald_redis_engine_is_up (self))
-    herald_redis_cluster_query_presence (self->sync, self->node_id, channel, users, connections);
+  return herald_redis_presence_query (herald_redis_engine_is_up (self) ? self->sync : NULL, channel,
+                                      after, limit, users, connections, more, error);
 }
 
 /* ---- GObject ---- */
@@ -962,6 +985,7 @@ herald_redis_engine_class_init (HeraldRedisEngineClass *klass)
   engine_class->get_name = redis_get_name;
   engine_class->dup_state = redis_dup_state;
   engine_class->publish_async = redis_publish_async;
+  engine_class->announce = redis_announce;
   engine_class->send = redis_send;
   engine_class->close_connection = redis_close_connection;
   engine_class->recover = herald_redis_engine_recover;
@@ -971,7 +995,7 @@ herald_redis_engine_class_init (HeraldRedisEngineClass *klass)
   engine_class->get_stream_position = herald_redis_engine_get_stream_position;
   engine_class->presence_join = redis_presence_join;
   engine_class->presence_leave = redis_presence_leave;
-  engine_class->collect_presence = redis_collect_presence;
+  engine_class->query_presence = redis_query_presence;
   engine_class->presence_anonymous = redis_presence_anonymous;
   engine_class->channel_occupied = redis_channel_occupied;
   engine_class->channel_vacated = redis_channel_vacated;
@@ -1030,7 +1054,7 @@ on_sentinel_master (gpointer owner, const char *host, int port, gboolean switche
     herald_metrics_count_redis_event (HERALD_REDIS_EVENT_MASTER_CHANGED);
   if (self->url->host)
     g_message (_ ("Redis Sentinel: master “%s” is now %s:%d (was %s:%d)%s"),
-               herald_config_get_redis_sentinel_master (config_of (self)), host, port,
+               herald_config_get_redis_sentinel_master (herald_redis_engine_config (self)), host, port,
                self->url->host, self->url->port, switched ? ", +switch-master" : "");
   /* The sync connection first: from then on it never reads self->url's host. */
   herald_redis_sync_set_address (self->sync, host, port);
@@ -1039,7 +1063,7 @@ on_sentinel_master (gpointer owner, const char *host, int port, gboolean switche
   self->url->port = port;
   g_free (self->url_text);
   self->url_text = g_strdup_printf ("%s:%d, master “%s” via Redis Sentinel %s", host, port,
-                                    herald_config_get_redis_sentinel_master (config_of (self)),
+                                    herald_config_get_redis_sentinel_master (herald_redis_engine_config (self)),
                                     herald_redis_sentinel_current (self->sentinel));
   why = g_strdup_printf (_ ("the master moved to %s:%d"), host, port);
   herald_redis_link_reconnect_now (self->link, why);
