@@ -76,6 +76,7 @@ struct _HeraldRedisEngine
   GSource *drain_source;
   guint64 local_seq; /* newest seq seen here */
   guint link_gen;    /* bumped when the link comes up (presence re-registered) */
+  guint resets;      /* reset notices since the link came up (the first is logged) */
 
   gboolean disposed;
 

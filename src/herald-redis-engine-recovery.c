@@ -10,6 +10,7 @@
 
 #include <glib/gi18n.h>
 
+#include "herald-metrics.h"
 #include "herald-redis-engine-private.h"
 #include "herald-redis-history.h"
 
@@ -248,6 +249,15 @@ notify_reset_locked (HeraldRedisEngine *self, const char *name, guint64 offset)
 {
   g_autoptr (HeraldMessage) notice = herald_message_new_reset (name, offset, self->epoch);
 
+  /* Logged once per outage (a failover can touch every channel), counted each time. */
+  if (self->resets++ == 0)
+    g_message (_ ("Redis: messages of %s (and perhaps other channels) may be missing for this "
+                  "node's subscribers: they are told to reload (reset at offset %" G_GUINT64_FORMAT
+                  ")"),
+               name, offset);
+  else
+    g_debug ("redis: reset notice for %s at offset %" G_GUINT64_FORMAT, name, offset);
+  herald_metrics_count_redis_event (HERALD_REDIS_EVENT_RESET_NOTICE);
   herald_engine_deliver (HERALD_ENGINE (self),
                          &(HeraldDelivery){ .kind = HERALD_TARGET_CHANNEL, .message = notice });
 }
@@ -305,9 +315,6 @@ on_resync_reply (redisAsyncContext *ac, void *r, void *privdata)
       if (gap)
         {
           ch->last_offset = MAX (ch->last_offset, offset);
-          g_message (_ ("Redis: messages of %s may have been missed while disconnected: its "
-                        "subscribers are told (reset, offset %" G_GUINT64_FORMAT ")"),
-                     name, ch->last_offset);
           notify_reset_locked (self, name, ch->last_offset);
         }
     }

@@ -60,7 +60,8 @@ set_degraded_locked (HeraldRedisEngine *self, const char *why)
   g_cond_broadcast (&self->cond);
 }
 
-#define ns_of(self, channel) herald_config_namespace_for (herald_redis_engine_config (self), (channel))
+#define ns_of(self, channel)                                                                       \
+  herald_config_namespace_for (herald_redis_engine_config (self), (channel))
 
 static guint
 deliver (HeraldRedisEngine *self, const HeraldDelivery *delivery)
@@ -485,6 +486,7 @@ link_check_up (HeraldRedisEngine *self)
     g_ptr_array_add (ids, g_strdup (key));
   /* Presence changes queued before this point are in the snapshot. */
   self->link_gen++;
+  self->resets = 0;
   presence = presence_snapshot_locked (self);
   g_mutex_unlock (&self->lock);
   herald_redis_cluster_register_presence (self->link, self->node_id, presence);
@@ -1054,17 +1056,18 @@ on_sentinel_master (gpointer owner, const char *host, int port, gboolean switche
     herald_metrics_count_redis_event (HERALD_REDIS_EVENT_MASTER_CHANGED);
   if (self->url->host)
     g_message (_ ("Redis Sentinel: master “%s” is now %s:%d (was %s:%d)%s"),
-               herald_config_get_redis_sentinel_master (herald_redis_engine_config (self)), host, port,
-               self->url->host, self->url->port, switched ? ", +switch-master" : "");
+               herald_config_get_redis_sentinel_master (herald_redis_engine_config (self)), host,
+               port, self->url->host, self->url->port, switched ? ", +switch-master" : "");
   /* The sync connection first: from then on it never reads self->url's host. */
   herald_redis_sync_set_address (self->sync, host, port);
   g_free (self->url->host);
   self->url->host = g_strdup (host);
   self->url->port = port;
   g_free (self->url_text);
-  self->url_text = g_strdup_printf ("%s:%d, master “%s” via Redis Sentinel %s", host, port,
-                                    herald_config_get_redis_sentinel_master (herald_redis_engine_config (self)),
-                                    herald_redis_sentinel_current (self->sentinel));
+  self->url_text = g_strdup_printf (
+      "%s:%d, master “%s” via Redis Sentinel %s", host, port,
+      herald_config_get_redis_sentinel_master (herald_redis_engine_config (self)),
+      herald_redis_sentinel_current (self->sentinel));
   why = g_strdup_printf (_ ("the master moved to %s:%d"), host, port);
   herald_redis_link_reconnect_now (self->link, why);
 }

@@ -472,6 +472,8 @@ test_live_gap (void)
           g_autoptr (JsonObject) notice = read_channel_frame (live);
 
           assert_notice (notice, (gint64)o + 2);
+          g_assert_cmpuint (metric (&fx.b, "herald_redis_events_total{event=\"reset_notice\"} "),
+                            >=, 1);
           g_assert_cmpstr (herald_test_json_get_string (notice, "epoch"), ==,
                            herald_test_json_get_string (first, "epoch"));
           o += 2;
