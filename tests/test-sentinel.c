@@ -778,12 +778,13 @@ test_password (void)
   g_autofree char *locked_text
       = g_strdup_printf ("port %u\nbind 127.0.0.1\nrequirepass pw\n%s", locked_port, monitor);
   GSubprocess *m = spawn (argv), *open_s = NULL, *locked_s = NULL;
-  HeraldTestNode d = { 0 }, e = { 0 };
+  HeraldTestNode d = { 0 }, e = { 0 }, f = { 0 };
+  /* f's first sentinel does not know "pwm": the next one does. */
   const struct
   {
     HeraldTestNode *node;
-    guint16 sentinel;
-  } nodes[] = { { &d, open_port }, { &e, locked_port } };
+    guint16 sentinel, before;
+  } nodes[] = { { &d, open_port, 0 }, { &e, locked_port, 0 }, { &f, open_port, fx.sentinel_port } };
 
   HERALD_TEST_WAIT_UNTIL (herald_test_redis_answers (master, "pw"), 5000);
   open_s = spawn_sentinel (open_port, open_text, NULL);
@@ -792,10 +793,13 @@ test_password (void)
     {
       g_autofree char *name = g_strdup_printf ("herald-pw-%u.conf", i);
       g_autofree char *conf = g_build_filename (fx.dir, name, NULL);
+      g_autofree char *list = nodes[i].before ? g_strdup_printf ("127.0.0.1:%u;127.0.0.1:%u",
+                                                                 nodes[i].before, nodes[i].sentinel)
+                                              : g_strdup_printf ("127.0.0.1:%u", nodes[i].sentinel);
       g_autofree char *text = g_strdup_printf (
           "[server]\ndrain-seconds=0\n[auth]\njwt-secret=" SECRET "\nanonymous=true\n"
-          "[redis]\nsentinels=127.0.0.1:%u\nsentinel-master=pwm\npassword=pw\n",
-          nodes[i].sentinel);
+          "[redis]\nsentinels=%s\nsentinel-master=pwm\npassword=pw\n",
+          list);
       g_autofree char *via = g_strdup_printf ("via Redis Sentinel 127.0.0.1:%u", nodes[i].sentinel);
 
       g_assert_true (g_file_set_contents (conf, text, -1, NULL));
@@ -805,6 +809,8 @@ test_password (void)
       g_assert_cmpuint (publish (nodes[i].node, "pw", 1), ==, i + 1);
       /* Only the sentinel with a password was sent one, after it asked. */
       g_assert_true ((strstr (nodes[i].node->log->str, "wants a password") != NULL) == (i == 1));
+      if (nodes[i].before)
+        g_assert_nonnull (strstr (nodes[i].node->log->str, "does not know the master"));
       herald_test_node_stop (nodes[i].node);
     }
   stop (&locked_s);
