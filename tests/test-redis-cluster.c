@@ -474,6 +474,48 @@ test_presence (void)
   herald_test_client_free (bob);
 }
 
+/* join-leave=true across nodes on the channel's shard topic, and the
+ * publish key through the cluster's wire format */
+static void
+test_join_leave_and_key (void)
+{
+  g_autofree char *room = channel_on ("jl:room", 0);
+  g_autofree char *body
+      = g_strdup_printf ("{\"channel\":\"%s\",\"key\":\"EURUSD\",\"data\":{\"bid\":1}}", room);
+  g_autofree char *answer = NULL;
+  g_autofree char *alice_id = NULL;
+  HeraldTestClient *bob = herald_test_node_ws_open (&fx.b, "bob", NULL);
+  HeraldTestClient *alice = herald_test_node_ws_open (&fx.a, "alice", &alice_id);
+  g_autoptr (JsonObject) joined = NULL;
+  g_autoptr (JsonObject) message = NULL;
+  g_autoptr (JsonObject) left = NULL;
+  guint status = 0;
+
+  herald_test_ws_subscribe (bob, room);
+  herald_test_ws_subscribe (alice, room);
+  joined = herald_test_ws_read_type (bob, "join");
+  g_assert_cmpstr (herald_test_json_get_string (joined, "user_id"), ==, "alice");
+  g_assert_cmpstr (herald_test_json_get_string (joined, "connection_id"), ==, alice_id);
+  g_assert_cmpstr (herald_test_json_get_string (joined, "channel"), ==, room);
+
+  answer = herald_test_node_api (&fx.a, "POST", "/api/publish", body, &status);
+  g_assert_cmpuint (status, ==, 200);
+  message = herald_test_ws_read_type (bob, "message");
+  g_assert_cmpstr (herald_test_json_get_string (message, "key"), ==, "EURUSD");
+  {
+    /* alice heard no join about herself: the message is her next frame */
+    g_autoptr (JsonObject) own = herald_test_ws_read_json (alice);
+    g_assert_cmpstr (herald_test_json_get_string (own, "type"), ==, "message");
+    g_assert_cmpstr (herald_test_json_get_string (own, "key"), ==, "EURUSD");
+  }
+
+  herald_test_client_free (alice);
+  left = herald_test_ws_read_type (bob, "leave");
+  g_assert_cmpstr (herald_test_json_get_string (left, "user_id"), ==, "alice");
+  g_assert_cmpstr (herald_test_json_get_string (left, "connection_id"), ==, alice_id);
+  herald_test_client_free (bob);
+}
+
 static JsonObject *
 resume (HeraldTestNode *node, const char *channel, guint64 since, const char *epoch,
         HeraldTestClient **out, GPtrArray *messages)
@@ -550,62 +592,6 @@ test_recovery (void)
 /* CLUSTER SETSLOT moves a channel's slot (keys migrated) to another
  * master: publishes follow MOVED, subscriptions follow the map, and history
  * continues there */
-/* join-leave=true events and the publish key cross nodes on the channel's
- * shard (SPUBLISH), and the key comes back from history */
-static void
-test_join_leave_key (void)
-{
-  g_autofree char *a_id = NULL, *b_id = NULL;
-  g_autofree char *topic = herald_rck_channel_key ("chat:room", "");
-  guint m = master_of (topic);
-  HeraldTestClient *a = herald_test_node_ws_open (&fx.a, "alice", &a_id);
-  HeraldTestClient *b = herald_test_node_ws_open (&fx.b, "bob", &b_id);
-  HeraldTestClient *late;
-  guint64 offset;
-
-  herald_test_ws_subscribe (a, "chat:room");
-  HERALD_TEST_WAIT_UNTIL (shardnumsub (m, topic) == 1, 5000);
-  herald_test_ws_subscribe (b, "chat:room");
-  {
-    g_autoptr (JsonObject) e = herald_test_ws_read_type (a, "join");
-    g_assert_cmpstr (herald_test_json_get_string (e, "user_id"), ==, "bob");
-    g_assert_cmpstr (herald_test_json_get_string (e, "connection_id"), ==, b_id);
-  }
-  HERALD_TEST_WAIT_UNTIL (shardnumsub (m, topic) == 2, 5000);
-  {
-    guint status = 0;
-    g_autofree char *answer
-        = herald_test_node_api (&fx.b, "POST", "/api/publish",
-                                "{\"channel\":\"chat:room\",\"key\":\"K1\",\"data\":1}", &status);
-    g_autoptr (JsonObject) ma = herald_test_ws_read_type (a, "message");
-    g_autoptr (JsonObject) mb = herald_test_ws_read_type (b, "message");
-
-    g_assert_cmpuint (status, ==, 200);
-    g_assert_cmpstr (herald_test_json_get_string (ma, "key"), ==, "K1");
-    g_assert_cmpstr (herald_test_json_get_string (mb, "key"), ==, "K1");
-    offset = json_object_get_int_member (ma, "offset");
-  }
-  herald_test_client_free (b);
-  {
-    g_autoptr (JsonObject) e = herald_test_ws_read_type (a, "leave");
-    g_assert_cmpstr (herald_test_json_get_string (e, "connection_id"), ==, b_id);
-  }
-  /* From history, on the other node */
-  late = herald_test_node_ws_open (&fx.b, NULL, NULL);
-  {
-    g_autofree char *req = g_strdup_printf (
-        "{\"type\":\"subscribe\",\"channel\":\"chat:room\",\"since\":%" G_GUINT64_FORMAT "}",
-        offset - 1);
-    g_autoptr (JsonObject) m1 = NULL;
-
-    herald_test_ws_send_text (late, req);
-    m1 = herald_test_ws_read_type (late, "message");
-    g_assert_cmpstr (herald_test_json_get_string (m1, "key"), ==, "K1");
-  }
-  herald_test_client_free (late);
-  herald_test_client_free (a);
-}
-
 static void
 test_moved (void)
 {
@@ -937,8 +923,9 @@ main (int argc, char **argv)
   conf = g_build_filename (fx.dir, "herald.conf", NULL);
   /* One seed is enough: the map names the others */
   conf_text = g_strdup_printf ("[auth]\njwt-secret=" SECRET "\nanonymous=true\n[history]\n"
-                               "size=10\nttl=60\n[redis]\ncluster=127.0.0.1:%u\n"
-                               "password=" PASSWORD "\n[namespace.chat]\njoin-leave=true\n",
+                               "size=10\nttl=60\n[namespace.jl]\njoin-leave=true\nconflate=true\n"
+                               "[redis]\ncluster=127.0.0.1:%u\n"
+                               "password=" PASSWORD "\n",
                                fx.port[1]);
   g_assert_true (g_file_set_contents (conf, conf_text, -1, NULL));
   herald_test_node_start (&fx.a, conf, NULL, API_KEY, SECRET);
@@ -949,8 +936,8 @@ main (int argc, char **argv)
   g_test_add_func ("/redis-cluster/channels", test_channels);
   g_test_add_func ("/redis-cluster/direct", test_direct);
   g_test_add_func ("/redis-cluster/presence", test_presence);
+  g_test_add_func ("/redis-cluster/join-leave-key", test_join_leave_and_key);
   g_test_add_func ("/redis-cluster/recovery", test_recovery);
-  g_test_add_func ("/redis-cluster/join-leave-key", test_join_leave_key);
   g_test_add_func ("/redis-cluster/moved", test_moved);
   g_test_add_func ("/redis-cluster/master-down", test_master_down);
   g_test_add_func ("/redis-cluster/failover", test_failover);
