@@ -26,9 +26,9 @@ struct _HeraldConnection
   GObject parent_instance;
 
   HeraldConnectionHost *host; /* unowned: the worker outlives its connections */
-  char *id;
-  char *user_id;
-  char *remote_address;
+  char *id;                   /* owns one block with user_id and remote_address */
+  const char *user_id;        /* nullable, in id's block */
+  const char *remote_address; /* nullable, in id's block */
   HeraldJwtClaims *claims;
   gint64 connected_at;
 
@@ -124,8 +124,6 @@ herald_connection_finalize (GObject *object)
     close (self->fd);
   g_clear_pointer (&self->claims, herald_jwt_claims_free);
   g_free (self->id);
-  g_free (self->user_id);
-  g_free (self->remote_address);
   G_OBJECT_CLASS (herald_connection_parent_class)->finalize (object);
 }
 
@@ -189,6 +187,22 @@ expiry_mono (const HeraldJwtClaims *claims, const HeraldStreamLimits *limits, gu
   return (gint64)now + MAX (left, 0);
 }
 
+/* The id, the user id and the peer's address never change: one block. */
+static void
+strings_init (HeraldConnection *self, const char *id, const char *user_id,
+              const char *remote_address)
+{
+  gsize id_len = strlen (id) + 1;
+  gsize user_len = user_id ? strlen (user_id) + 1 : 0;
+  gsize addr_len = remote_address ? strlen (remote_address) + 1 : 0;
+
+  self->id = g_malloc (id_len + user_len + addr_len);
+  memcpy (self->id, id, id_len);
+  self->user_id = user_id ? memcpy (self->id + id_len, user_id, user_len) : NULL;
+  self->remote_address
+      = remote_address ? memcpy (self->id + id_len + user_len, remote_address, addr_len) : NULL;
+}
+
 /**
  * herald_connection_new:
  *
@@ -207,15 +221,12 @@ herald_connection_new (HeraldConnectionHost *host, HeraldConnectionSetup *setup)
   self = g_object_new (HERALD_TYPE_CONNECTION, NULL);
   limits = host->limits;
   self->host = host;
-  self->id = g_strdup (setup->id);
+  strings_init (self, setup->id, setup->claims ? setup->claims->sub : NULL, setup->remote_address);
   self->transport = setup->transport;
   self->fd = setup->fd;
   self->tls = setup->tls ? g_object_ref (setup->tls) : NULL;
   self->deflate = setup->deflate;
-  self->remote_address = g_strdup (setup->remote_address);
   self->claims = g_steal_pointer (&setup->claims);
-  if (self->claims && self->claims->sub)
-    self->user_id = g_strdup (self->claims->sub);
   self->proxied = setup->proxied;
   self->expires_mono = expiry_mono (self->claims, limits, now, self->proxied);
   self->connected_at = g_get_real_time ();
@@ -737,7 +748,12 @@ herald_connection_schedule_drain (HeraldConnection *self, guint delay_ms, guint 
     return;
   self->drain_at = herald_loop_now () + 1 + delay_ms / 1000;
   self->drain_after_ms = after_ms;
-  self->host->funcs->schedule (self->host, self, self->drain_at);
+  /* One wheel slot per connection: keep an earlier heartbeat or expiry. */
+  self->host->funcs->schedule (
+      self->host, self,
+      MIN (self->drain_at, self->expires_mono > 0
+                               ? MIN (self->next_ping, (guint32)self->expires_mono)
+                               : self->next_ping));
 }
 
 /* ---- input ---- */

@@ -14,12 +14,15 @@
 #include "herald-names.h"
 #include "herald-worker.h"
 
+/* One allocation per connection: the id (the registry's key), the user id
+ * and the address live behind the fields (entry_new()). */
 typedef struct
 {
-  char *user_id;
-  char *ip;
+  const char *user_id; /* nullable, points into id[] */
+  const char *ip;      /* nullable, points into id[] */
   guint worker;
   gboolean opened;
+  char id[];
 } Entry;
 
 struct _HeraldHub
@@ -32,14 +35,14 @@ struct _HeraldHub
   char *node_id;
   GMainContext *main_context;
 
-  GPtrArray *workers; /* of HeraldWorker (owned) */
-  gint draining;      /* atomic: shutdown began */
+  GPtrArray *workers;        /* of HeraldWorker (owned) */
+  gint draining;             /* atomic: shutdown began */
   HeraldStreamLimits limits; /* what the connections read, kept from the config */
 
-  GMutex lock;            /* guards the registry below */
-  GHashTable *registry;   /* connection id → Entry */
-  GHashTable *user_count; /* user id → GUINT count of connections */
-  GHashTable *ip_count;   /* remote ip → GUINT */
+  GMutex lock;                 /* guards the registry below */
+  GHashTable *registry;        /* connection id → Entry */
+  GHashTable *user_count;      /* user id → GUINT count of connections */
+  GHashTable *ip_count;        /* remote ip → GUINT */
   GHashTable *channel_workers; /* channel → guint64 bit mask of workers subscribed */
 
   guint64 published;
@@ -64,12 +67,21 @@ enum
 };
 static guint signals[N_SIGNALS];
 
-static void
-entry_free (Entry *entry)
+static Entry *
+entry_new (const char *id, const char *user_id, const char *ip, guint worker)
 {
-  g_free (entry->user_id);
-  g_free (entry->ip);
-  g_free (entry);
+  gsize id_len = strlen (id) + 1;
+  gsize user_len = user_id ? strlen (user_id) + 1 : 0;
+  gsize ip_len = ip ? strlen (ip) + 1 : 0;
+  Entry *entry = g_malloc (sizeof (Entry) + id_len + user_len + ip_len);
+  char *tail = entry->id + id_len;
+
+  memcpy (entry->id, id, id_len);
+  entry->user_id = user_id ? memcpy (tail, user_id, user_len) : NULL;
+  entry->ip = ip ? memcpy (tail + user_len, ip, ip_len) : NULL;
+  entry->worker = worker;
+  entry->opened = FALSE;
+  return entry;
 }
 
 /* ---- the engine's sink: hand deliveries to the workers ---- */
@@ -109,8 +121,9 @@ hub_sink (const HeraldDelivery *d, gpointer user_data)
       {
         /* Only workers with subscribers of the channel: the others would be
          * woken up for nothing. Beyond 64 workers the mask is not kept. */
-        const char *name = d->kind == HERALD_TARGET_CHANNEL ? herald_message_get_channel (d->message)
-                                                             : d->target;
+        const char *name = d->kind == HERALD_TARGET_CHANNEL
+                               ? herald_message_get_channel (d->message)
+                               : d->target;
         guint64 mask = G_MAXUINT64;
 
         if (self->workers->len <= 64 && name)
@@ -291,8 +304,7 @@ herald_hub_init (HeraldHub *self)
   g_autofree char *id = herald_connection_id_new ();
 
   g_mutex_init (&self->lock);
-  self->registry
-      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)entry_free);
+  self->registry = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
   self->user_count = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->ip_count = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->channel_workers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
@@ -745,7 +757,8 @@ channel_mask_update (HeraldHub *self, const char *channel, guint worker_index, g
   if (mask == 0)
     g_hash_table_remove (self->channel_workers, channel);
   else
-    g_hash_table_replace (self->channel_workers, g_strdup (channel), GSIZE_TO_POINTER ((gsize) mask));
+    g_hash_table_replace (self->channel_workers, g_strdup (channel),
+                          GSIZE_TO_POINTER ((gsize)mask));
   g_mutex_unlock (&self->lock);
 }
 
@@ -852,11 +865,8 @@ herald_hub_reserve_connection (HeraldHub *self, const char *id, const char *user
                  _ ("too many connections from this address (max-connections-per-ip=%u)"), per_ip);
   else
     {
-      entry = g_new0 (Entry, 1);
-      entry->user_id = g_strdup (user_id);
-      entry->ip = g_strdup (remote_ip);
-      entry->worker = worker_index;
-      g_hash_table_insert (self->registry, g_strdup (id), entry);
+      entry = entry_new (id, user_id, remote_ip, worker_index);
+      g_hash_table_insert (self->registry, entry->id, entry);
       count_adjust (self->ip_count, remote_ip, +1);
       ok = TRUE;
     }

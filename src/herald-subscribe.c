@@ -340,6 +340,7 @@ herald_hub_adopt (HeraldHub *self, HeraldWorker *worker, HeraldConnectionSetup *
       if (!herald_hub_subscribe (self, worker, conn, subscribe, &result, &error))
         herald_connection_close (conn, 1008, error->message);
     }
+  herald_worker_drain_late (worker, conn);
   return g_steal_pointer (&conn);
 }
 

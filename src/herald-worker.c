@@ -67,6 +67,8 @@ struct _HeraldWorker
 
   HeraldStats stats;
   gboolean shutting_down;
+  guint drain_ms;   /* the SIGTERM's drain window */
+  gint64 drain_end; /* monotonic µs: when that window ends */
   gint drained;
 };
 
@@ -960,6 +962,8 @@ herald_worker_begin_shutdown (HeraldWorker *self, guint drain_ms)
     g_ptr_array_add (conns, g_object_ref (conn));
 
   self->shutting_down = TRUE;
+  self->drain_ms = drain_ms;
+  self->drain_end = g_get_monotonic_time () + (gint64)drain_ms * 1000;
   for (guint i = 0; i < conns->len; i++)
     {
       HeraldConnection *c = g_ptr_array_index (conns, i);
@@ -971,6 +975,29 @@ herald_worker_begin_shutdown (HeraldWorker *self, guint drain_ms)
     }
   if (g_hash_table_size (self->connections) == 0)
     finish_shutdown (self);
+}
+
+/* A connection adopted after the SIGTERM (its handshake was under way, e.g.
+ * waiting for the backend's connect hook) is drained like the others, in
+ * what is left of the window: its close is drawn from the remaining time,
+ * its hint's "after" from the whole window. Past the window it goes at once. */
+void
+herald_worker_drain_late (HeraldWorker *self, HeraldConnection *connection)
+{
+  gint64 left_ms;
+
+  g_return_if_fail (HERALD_IS_WORKER (self));
+  g_return_if_fail (HERALD_IS_CONNECTION (connection));
+
+  if (!self->shutting_down)
+    return;
+  left_ms = (self->drain_end - g_get_monotonic_time ()) / 1000;
+  if (left_ms <= 0 || self->drain_ms == 0)
+    herald_connection_drain (connection, 0);
+  else
+    herald_connection_schedule_drain (
+        connection, (guint)g_random_int_range (0, (gint32)MIN (left_ms, G_MAXINT32)),
+        (guint)g_random_int_range (0, (gint32)self->drain_ms));
 }
 
 /* Any thread: TRUE once a shutting-down worker has closed every connection

@@ -137,6 +137,7 @@ HeraldStats *herald_worker_get_stats (HeraldWorker *self); /* the worker's own c
 void herald_worker_reschedule_all (HeraldWorker *self);
 /* Closes every connection with 1001 and stops accepting new ones. */
 void herald_worker_begin_shutdown (HeraldWorker *self, guint drain_ms);
+void herald_worker_drain_late (HeraldWorker *self, HeraldConnection *connection);
 gboolean herald_worker_is_drained (HeraldWorker *self);
 guint herald_worker_get_n_connections (HeraldWorker *self);
 
