@@ -119,6 +119,9 @@ herald_proxy_new (HeraldConfig *config)
       "max-conns", herald_config_get_proxy_max_in_flight (config), "max-conns-per-host",
       herald_config_get_proxy_max_in_flight (config), "user-agent", "herald/" PACKAGE_VERSION,
       NULL);
+  /* The backend is the application's own: straight to it, never through an
+   * HTTP proxy the environment (http_proxy, GSettings) names */
+  soup_session_set_proxy_resolver (self->session, NULL);
   return self;
 }
 
