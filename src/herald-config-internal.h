@@ -16,6 +16,7 @@ G_BEGIN_DECLS
 #define WORKERS_MAX 256
 #define DRAIN_SECONDS_MAX 600
 #define LEEWAY_MAX 3600
+#define JWKS_REFRESH_MAX 86400
 #define HISTORY_SIZE_MAX 100000
 #define HISTORY_TTL_MAX 31536000
 #define PROXY_TIMEOUT_MS_MIN 1
@@ -46,6 +47,9 @@ typedef struct
   HeraldJwtAlg jwt_algorithm;
   char *jwt_issuer;   /* [auth] issuer, or NULL */
   char *jwt_audience; /* [auth] audience, or NULL */
+  gboolean jwt_algorithm_set; /* [auth] jwt-algorithm was given */
+  char *jwks_url;             /* [auth] jwks-url, or NULL */
+  guint jwks_refresh;         /* [auth] jwks-refresh, seconds */
   guint leeway;
   gboolean anonymous_set; /* the key was present */
   gboolean anonymous;

@@ -422,6 +422,29 @@ parse_server (const Parser *parser, Settings *settings)
     g_clear_pointer (&settings->allowed_origins, g_strfreev);
 }
 
+/* [auth] jwks-url: an http:// or https:// URL with a host. */
+static void
+parse_jwks_url (const Parser *parser, Settings *settings)
+{
+  g_autofree char *url = NULL;
+  g_autoptr (GUri) uri = NULL;
+  const char *scheme;
+
+  if (!parse_string (parser, "auth", "jwks-url", &url, slot (parser)) || url == NULL)
+    return;
+  uri = g_uri_parse (url, G_URI_FLAGS_NONE, NULL);
+  scheme = uri != NULL ? g_uri_get_scheme (uri) : NULL;
+  if (uri == NULL
+      || (g_ascii_strcasecmp (scheme, "http") != 0 && g_ascii_strcasecmp (scheme, "https") != 0)
+      || g_uri_get_host (uri) == NULL || *g_uri_get_host (uri) == '\0')
+    {
+      set_key_error (slot (parser), parser, "auth", "jwks-url",
+                     _ ("expected an http:// or https:// URL, got “%s”"), url);
+      return;
+    }
+  settings->jwks_url = g_steal_pointer (&url);
+}
+
 static void
 parse_auth (const Parser *parser, Settings *settings)
 {
@@ -436,6 +459,9 @@ parse_auth (const Parser *parser, Settings *settings)
   parse_string (parser, "auth", "jwt-algorithm", &algorithm, slot (parser));
   parse_string (parser, "auth", "issuer", &settings->jwt_issuer, slot (parser));
   parse_string (parser, "auth", "audience", &settings->jwt_audience, slot (parser));
+  parse_jwks_url (parser, settings);
+  herald_config_parse_uint (parser, "auth", "jwks-refresh", 1, JWKS_REFRESH_MAX,
+                            &settings->jwks_refresh, slot (parser));
   herald_config_parse_uint (parser, "auth", "leeway", 0, LEEWAY_MAX, &settings->leeway,
                             slot (parser));
   parse_bool (parser, "auth", "anonymous", &settings->anonymous, &settings->anonymous_set,
@@ -445,6 +471,7 @@ parse_auth (const Parser *parser, Settings *settings)
   parse_channel_list (parser, "auth", "anonymous-publish", &settings->anonymous_publish,
                       &settings->anonymous_publish_set, slot (parser));
 
+  settings->jwt_algorithm_set = algorithm != NULL;
   if (algorithm != NULL)
     {
       if (g_ascii_strcasecmp (algorithm, "HS256") == 0)
@@ -841,18 +868,6 @@ herald_config_parse_proxy (const Parser *parser, Settings *settings)
                             &settings->proxy_max_in_flight, slot (parser));
 }
 
-/* A namespace setting whose feature this version does not have yet (see
- * docs/namespaces.md): refused, never accepted as a value that changes
- * nothing. */
-static void
-refuse_unbuilt (const Parser *parser, const char *group, const char *key, const char *value)
-{
-  set_key_error (slot (parser), parser, group, key,
-                 _ ("%s=%s is not supported by this version of heraldd yet "
-                    "(docs/namespaces.md)"),
-                 key, value);
-}
-
 static void
 parse_namespace (const Parser *parser, const char *group, HeraldNamespace *ns)
 {
@@ -873,19 +888,13 @@ parse_namespace (const Parser *parser, const char *group, HeraldNamespace *ns)
   if (subscribe != NULL && !herald_ns_subscribe_from_string (subscribe, &ns->subscribe))
     set_key_error (slot (parser), parser, group, "subscribe",
                    _ ("expected claims, token or proxy, got “%s”"), subscribe);
-  else if (ns->subscribe == HERALD_NS_SUBSCRIBE_TOKEN)
-    refuse_unbuilt (parser, group, "subscribe", subscribe);
   else if (ns->subscribe == HERALD_NS_SUBSCRIBE_PROXY
            && !g_key_file_has_key (parser->key_file, "proxy", "subscribe-url", NULL))
     set_key_error (slot (parser), parser, group, "subscribe",
                    _ ("subscribe=proxy needs [proxy] subscribe-url"));
-  if (ns->join_leave)
-    refuse_unbuilt (parser, group, "join-leave", "true");
   if (ns->publish_proxy && !g_key_file_has_key (parser->key_file, "proxy", "publish-url", NULL))
     set_key_error (slot (parser), parser, group, "publish-proxy",
                    _ ("publish-proxy=true needs [proxy] publish-url"));
-  if (ns->conflate)
-    refuse_unbuilt (parser, group, "conflate", "true");
 }
 
 /**

@@ -137,6 +137,13 @@ print_key (HeraldConfig *self, GKeyFile *file, Notes *notes, const char *group, 
     }
   else if (strcmp (key, "jwt-public-key-file") == 0)
     present = (string = herald_config_get_jwt_public_key_file (self)) != NULL;
+  else if (strcmp (key, "jwt-algorithm") == 0 && herald_config_get_jwks_url (self) != NULL
+           && !herald_config_get_jwt_algorithm_set (self))
+    {
+      present = FALSE;
+      note_unset (notes_for (notes, group), group, key,
+                  _ ("unset: each key of jwks-url decides its algorithm"));
+    }
   else if (strcmp (key, "jwt-algorithm") == 0)
     {
       HeraldJwtAlg alg = herald_config_get_jwt_algorithm (self);
@@ -146,6 +153,10 @@ print_key (HeraldConfig *self, GKeyFile *file, Notes *notes, const char *group, 
                : alg == HERALD_JWT_ALG_ES256 ? "ES256"
                                              : "EdDSA";
     }
+  else if (strcmp (key, "jwks-url") == 0)
+    present = (string = herald_config_get_jwks_url (self)) != NULL;
+  else if (strcmp (key, "jwks-refresh") == 0)
+    g_key_file_set_uint64 (file, group, key, herald_config_get_jwks_refresh (self));
   else if (strcmp (key, "issuer") == 0)
     present = (string = herald_config_get_jwt_issuer (self)) != NULL;
   else if (strcmp (key, "audience") == 0)

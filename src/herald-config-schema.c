@@ -52,6 +52,8 @@ static const struct
   { "auth", "anonymous-publish", N_ ("Channels anonymous clients may publish to") },
   { "auth", "issuer", N_ ("The \"iss\" every token must carry (unset = not checked)") },
   { "auth", "audience", N_ ("A value every token's \"aud\" must contain (unset = not checked)") },
+  { "auth", "jwks-url", N_ ("JWK Set URL token keys are fetched from (RSA, EC P-256, Ed25519)") },
+  { "auth", "jwks-refresh", N_ ("Seconds between two fetches of jwks-url") },
   { "api", "key", N_ ("Key for the HTTP API (unset = API disabled)") },
   { "api", "key-file", N_ ("File holding the HTTP API key") },
   { "history", "size", N_ ("Messages kept per channel for recovery (0 = none)") },

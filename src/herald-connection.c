@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "herald-connection.h"
+#include "herald-connection-queue.h"
 #include "herald-log.h"
 #include "herald-ws.h"
 
@@ -42,19 +43,14 @@ struct _HeraldConnection
   guint wr_shutdown : 1; /* shutdown(SHUT_WR) done after the close frame */
   guint destroyed : 1;
 
-  /* Output: a ring of frame references; head_offset bytes of the first are sent. */
-  GBytes **ring;
-  guint ring_cap;
-  guint ring_head;
-  guint ring_len;
-  gsize head_offset;
-  gsize queued_bytes;
+  HeraldConnectionQueue out; /* frames to write (references to shared bytes) */
 
   /* Input: only a partial frame is kept between reads. */
   HeraldWsParser parser;
   GByteArray *inbuf;
 
   GPtrArray *subs; /* of HeraldSubscription*, owned; NULL when none */
+  JsonNode *greeting_subs; /* "subs" of the connected greeting, until it is sent */
 
   guint32 last_seen;
   guint32 next_ping;
@@ -91,26 +87,16 @@ static GParamSpec *props[N_PROPS];
 static void connection_destroy (HeraldConnection *self);
 
 static void
-ring_clear (HeraldConnection *self)
-{
-  for (guint i = 0; i < self->ring_len; i++)
-    g_bytes_unref (self->ring[(self->ring_head + i) % self->ring_cap]);
-  g_clear_pointer (&self->ring, g_free);
-  self->ring_cap = self->ring_head = self->ring_len = 0;
-  self->head_offset = 0;
-  self->queued_bytes = 0;
-}
-
-static void
 herald_connection_finalize (GObject *object)
 {
   HeraldConnection *self = HERALD_CONNECTION (object);
 
-  ring_clear (self);
+  herald_connection_queue_clear (&self->out);
   herald_ws_parser_clear (&self->parser);
   g_clear_pointer (&self->inbuf, g_byte_array_unref);
   if (self->subs)
     g_ptr_array_unref (self->subs);
+  g_clear_pointer (&self->greeting_subs, json_node_unref);
   if (self->tls)
     {
       /* close_notify would be a blocking write: a client that stopped
@@ -370,7 +356,7 @@ herald_connection_get_info (HeraldConnection *self)
     }
   info->messages_sent = self->messages_sent;
   info->messages_received = self->messages_received;
-  info->bytes_queued = self->queued_bytes;
+  info->bytes_queued = self->out.bytes;
   return info;
 }
 
@@ -388,42 +374,6 @@ update_write_interest (HeraldConnection *self, gboolean want)
   herald_loop_modify (self->host->loop, self->fd, events, self);
 }
 
-static void
-ring_push (HeraldConnection *self, GBytes *frame)
-{
-  if (self->ring_len == self->ring_cap)
-    {
-      guint cap = self->ring_cap ? self->ring_cap * 2 : 8;
-      GBytes **ring = g_new (GBytes *, cap);
-      for (guint i = 0; i < self->ring_len; i++)
-        ring[i] = self->ring[(self->ring_head + i) % self->ring_cap];
-      g_free (self->ring);
-      self->ring = ring;
-      self->ring_cap = cap;
-      self->ring_head = 0;
-    }
-  self->ring[(self->ring_head + self->ring_len) % self->ring_cap] = frame;
-  self->ring_len++;
-}
-
-/* Drops every queued frame not yet started on the wire: used when the queue
- * overflowed, so memory comes back at once and the close frame goes next. */
-static void
-ring_drop_unstarted (HeraldConnection *self)
-{
-  HeraldStats *stats = self->host->stats;
-  guint keep = self->head_offset > 0 ? 1 : 0;
-
-  while (self->ring_len > keep)
-    {
-      guint last = (self->ring_head + self->ring_len - 1) % self->ring_cap;
-      self->queued_bytes -= g_bytes_get_size (self->ring[last]);
-      g_bytes_unref (self->ring[last]);
-      self->ring_len--;
-      stats->dropped++;
-    }
-}
-
 /* Flushed by the host at the end of the iteration. A connection appears at
  * most a few times; flushing twice is harmless. */
 static inline void
@@ -439,34 +389,58 @@ mark_dirty (HeraldConnection *self)
 static void
 queue_frame (HeraldConnection *self, GBytes *frame)
 {
-  self->queued_bytes += g_bytes_get_size (frame);
-  ring_push (self, frame);
+  herald_connection_queue_push (&self->out, frame, NULL);
+  mark_dirty (self);
+}
+
+/* Queues @frame (a reference is taken) tagged with @tag; past
+ * send-queue-max-bytes closes 4001 instead. */
+static void
+enqueue_tagged (HeraldConnection *self, GBytes *frame, HeraldMessage *tag)
+{
+  gsize size = g_bytes_get_size (frame);
+
+  if (self->state != HERALD_CONNECTION_OPEN)
+    return;
+  if (self->out.bytes + size > (gsize)g_atomic_int_get (&self->host->limits->send_queue_max_bytes))
+    {
+      self->host->stats->dropped++;
+      g_debug ("connection %s: send queue over %zu bytes, closing as a slow consumer", self->id,
+               self->out.bytes);
+      herald_connection_close (self, 4001, "slow consumer");
+      return;
+    }
+  herald_connection_queue_push (&self->out, g_bytes_ref (frame), tag);
   mark_dirty (self);
 }
 
 void
 herald_connection_enqueue (HeraldConnection *self, GBytes *frame)
 {
-  gsize size = g_bytes_get_size (frame);
-
-  if (self->state != HERALD_CONNECTION_OPEN)
-    return;
-  if (self->queued_bytes + size
-      > (gsize)g_atomic_int_get (&self->host->limits->send_queue_max_bytes))
-    {
-      self->host->stats->dropped++;
-      g_debug ("connection %s: send queue over %zu bytes, closing as a slow consumer", self->id,
-               self->queued_bytes);
-      herald_connection_close (self, 4001, "slow consumer");
-      return;
-    }
-  queue_frame (self, g_bytes_ref (frame));
+  enqueue_tagged (self, frame, NULL);
 }
 
 void
 herald_connection_deliver (HeraldConnection *self, HeraldMessage *message)
 {
+  herald_connection_deliver_full (self, message, FALSE);
+}
+
+/**
+ * herald_connection_deliver_full:
+ * @conflate: the subscription is of a conflate=true namespace
+ *
+ * Delivers @message; with @conflate, once the queue is past half of
+ * send-queue-max-bytes, the queued (unstarted) messages of its channel with
+ * its key are dropped and it goes at the end as the frame variant marked
+ * "conflated":true. Frames stay the message's shared bytes either way.
+ */
+void
+herald_connection_deliver_full (HeraldConnection *self, HeraldMessage *message, gboolean conflate)
+{
+  gsize half = (gsize)g_atomic_int_get (&self->host->limits->send_queue_max_bytes) / 2;
   HeraldFrameKind kind;
+  GBytes *frame;
 
   if (self->state != HERALD_CONNECTION_OPEN)
     return;
@@ -474,7 +448,19 @@ herald_connection_deliver (HeraldConnection *self, HeraldMessage *message)
     kind = HERALD_FRAME_SSE;
   else
     kind = self->deflate ? HERALD_FRAME_WS_DEFLATE : HERALD_FRAME_WS;
-  herald_connection_enqueue (self, herald_message_get_frame (message, kind));
+  frame = herald_message_get_frame (message, kind);
+  if (conflate && self->out.bytes + g_bytes_get_size (frame) > half)
+    {
+      guint dropped = herald_connection_queue_conflate (&self->out, message);
+
+      if (dropped > 0)
+        {
+          self->messages_sent -= MIN (self->messages_sent, dropped);
+          self->host->stats->conflated += dropped;
+          frame = herald_message_get_frame_full (message, kind, TRUE);
+        }
+    }
+  enqueue_tagged (self, frame, conflate ? message : NULL);
   if (self->state == HERALD_CONNECTION_OPEN)
     {
       self->messages_sent++;
@@ -578,7 +564,7 @@ conn_writev (HeraldConnection *self, struct iovec *iov, int n, GError **error)
 static void
 maybe_finish_close (HeraldConnection *self)
 {
-  if (self->state != HERALD_CONNECTION_CLOSING || self->ring_len > 0)
+  if (self->state != HERALD_CONNECTION_CLOSING || self->out.len > 0)
     return;
   if (!self->wr_shutdown)
     {
@@ -600,23 +586,12 @@ herald_connection_flush (HeraldConnection *self)
   if (self->destroyed)
     return;
   stats = self->host->stats;
-  while (self->ring_len > 0)
+  while (self->out.len > 0)
     {
       struct iovec iov[MAX_IOV];
       g_autoptr (GError) error = NULL;
-      int n = MIN (self->ring_len, MAX_IOV);
+      int n = herald_connection_queue_fill (&self->out, iov, MAX_IOV);
       gssize written;
-
-      for (int i = 0; i < n; i++)
-        {
-          gsize size;
-          const guint8 *data
-              = g_bytes_get_data (self->ring[(self->ring_head + i) % self->ring_cap], &size);
-          iov[i].iov_base = (void *)data;
-          iov[i].iov_len = size;
-        }
-      iov[0].iov_base = (guint8 *)iov[0].iov_base + self->head_offset;
-      iov[0].iov_len -= self->head_offset;
 
       written = conn_writev (self, iov, n, &error);
       if (written < 0)
@@ -635,26 +610,11 @@ herald_connection_flush (HeraldConnection *self)
           return;
         }
       stats->bytes_written += written;
-      self->queued_bytes -= written;
-      written += self->head_offset;
-      while (self->ring_len > 0)
-        {
-          GBytes *head = self->ring[self->ring_head];
-          gsize size = g_bytes_get_size (head);
-          if ((gsize)written < size)
-            break;
-          written -= size;
-          g_bytes_unref (head);
-          self->ring_head = (self->ring_head + 1) % self->ring_cap;
-          self->ring_len--;
-        }
-      self->head_offset = written;
+      herald_connection_queue_consume (&self->out, written);
     }
 
   /* Idle connections keep no ring: that is most of them. */
-  g_clear_pointer (&self->ring, g_free);
-  self->ring_cap = self->ring_head = 0;
-  self->head_offset = 0;
+  herald_connection_queue_trim (&self->out);
   update_write_interest (self, FALSE);
   maybe_finish_close (self);
 }
@@ -683,8 +643,9 @@ herald_connection_close (HeraldConnection *self, guint16 code, const char *reaso
   if (self->state != HERALD_CONNECTION_OPEN)
     return;
   g_debug ("connection %s: closing with %u (%s)", self->id, code, reason);
+  /* Overflowed: memory comes back at once and the close frame goes next. */
   if (code == 4001 || code == 1009)
-    ring_drop_unstarted (self);
+    self->host->stats->dropped += herald_connection_queue_drop_unstarted (&self->out);
   if (self->transport == HERALD_TRANSPORT_WEBSOCKET)
     queue_frame (self, herald_ws_close_frame_new (code, reason));
   self->state = HERALD_CONNECTION_CLOSING;
@@ -1018,7 +979,28 @@ begin_connected (HeraldConnection *self)
     json_builder_add_string_value (b, self->user_id);
   else
     json_builder_add_null_value (b);
+  if (self->greeting_subs)
+    {
+      json_builder_set_member_name (b, "subs");
+      json_builder_add_value (b, g_steal_pointer (&self->greeting_subs));
+    }
   return b;
+}
+
+/**
+ * herald_connection_set_greeting_subs:
+ * @subs: (transfer full): a JSON object, channel → {"offset","epoch"}
+ *
+ * The subscriptions the server made as the connection opened (the token's
+ * subs claim), for the "connected" greeting; call before it is sent.
+ */
+void
+herald_connection_set_greeting_subs (HeraldConnection *self, JsonNode *subs)
+{
+  g_return_if_fail (HERALD_IS_CONNECTION (self));
+
+  g_clear_pointer (&self->greeting_subs, json_node_unref);
+  self->greeting_subs = subs;
 }
 
 void

@@ -114,6 +114,8 @@ gboolean herald_connection_is_proxied (HeraldConnection *self);
 HeraldConnectionInfo *herald_connection_get_info (HeraldConnection *self);
 int herald_connection_get_fd (HeraldConnection *self);
 
+/* The "subs" member of the "connected" greeting (the token's subs claim). */
+void herald_connection_set_greeting_subs (HeraldConnection *self, JsonNode *subs);
 /* Starts I/O: registers with the worker's loop, sends the greeting. */
 void herald_connection_start (HeraldConnection *self);
 
@@ -122,6 +124,9 @@ void herald_connection_start (HeraldConnection *self);
 void herald_connection_enqueue (HeraldConnection *self, GBytes *frame);
 /* Delivers @message in the connection's wire variant. */
 void herald_connection_deliver (HeraldConnection *self, HeraldMessage *message);
+/* The same, conflating by key when @conflate (a conflate=true namespace). */
+void herald_connection_deliver_full (HeraldConnection *self, HeraldMessage *message,
+                                     gboolean conflate);
 /* Sends a JSON object built for this connection only (replies, errors). */
 void herald_connection_send_json (HeraldConnection *self, JsonBuilder *builder);
 /* {"type":"error","code":…,"message":…} (+ "id" when @id is not NULL) */

@@ -44,7 +44,6 @@ typedef struct
   gboolean reserved;
   /* [proxy] connect hook */
   gboolean proxied;        /* the claims are the backend's */
-  char **subs;             /* its "subs": subscribed at once */
   guint16 disconnect_code; /* its "disconnect": upgraded, then closed with it */
   char *disconnect_reason;
   SoupServerMessage *msg; /* while the backend is asked: paused, owned */
@@ -66,7 +65,6 @@ pending_free (Pending *p)
   g_free (p->remote);
   g_strfreev (p->channels);
   g_free (p->last_event_id);
-  g_strfreev (p->subs);
   g_free (p->disconnect_reason);
   g_free (p->refusal);
   if (p->msg != NULL)
@@ -467,8 +465,8 @@ on_connect_answer (GObject *source, GAsyncResult *result, gpointer data)
       break;
     case HERALD_BACKEND_RESULT:
     default:
+      /* Its "subs" act as the token claim: subscribed at open, in "connected" */
       p->claims = herald_proxy_claims_from_result (reply->result);
-      p->subs = herald_proxy_subs_from_result (reply->result);
       p->proxied = TRUE;
       break;
     }
@@ -547,45 +545,11 @@ close_upgraded (Pending *p, SoupServerMessage *msg)
 
 /* ---- WebSocket ---- */
 
-/* The connect hook's "subs": subscribed at once, each answered "subscribed" */
-static void
-subscribe_subs (Pending *p, HeraldConnection *conn, char **subs)
-{
-  for (guint i = 0; subs != NULL && subs[i] != NULL; i++)
-    {
-      const char *channels[] = { subs[i], NULL };
-      HeraldSubscribeRequest request = {
-        .channels = channels, .from = HERALD_SUBSCRIBE_LIVE, .presence = -1, .allowed = TRUE
-      };
-      g_auto (HeraldSubscribeResult) result = { 0 };
-      g_autoptr (GError) error = NULL;
-      g_autoptr (JsonBuilder) b = json_builder_new ();
-
-      if (!herald_hub_subscribe (p->handlers->hub, p->worker, conn, &request, &result, &error))
-        {
-          herald_connection_send_error (conn, "bad_request", error->message, NULL);
-          continue;
-        }
-      json_builder_begin_object (b);
-      json_builder_set_member_name (b, "type");
-      json_builder_add_string_value (b, "subscribed");
-      json_builder_set_member_name (b, "channel");
-      json_builder_add_string_value (b, subs[i]);
-      json_builder_set_member_name (b, "offset");
-      json_builder_add_int_value (b, result.offset);
-      json_builder_set_member_name (b, "epoch");
-      json_builder_add_string_value (b, result.epoch);
-      json_builder_end_object (b);
-      herald_connection_send_json (conn, b);
-    }
-}
-
 static void
 on_ws_upgraded (SoupServerMessage *msg, gpointer user_data)
 {
   Pending *p = user_data;
   g_autoptr (HeraldConnection) conn = NULL;
-  g_auto (GStrv) subs = NULL;
 
   if (soup_server_message_get_status (msg) != SOUP_STATUS_SWITCHING_PROTOCOLS)
     return;
@@ -594,10 +558,7 @@ on_ws_upgraded (SoupServerMessage *msg, gpointer user_data)
       close_upgraded (p, msg);
       return;
     }
-  subs = g_steal_pointer (&p->subs);
   conn = adopt (p, msg, NULL);
-  if (conn != NULL)
-    subscribe_subs (p, conn, subs);
 }
 
 /* The offered subprotocols without the bearer.<token> entries, which carry
@@ -927,7 +888,7 @@ sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
     }
 }
 
-/* After authentication: the channels (with the backend's "subs"), the id,
+/* After authentication: the channels (with the server's "subs"), the id,
  * then the stream's head */
 static void
 sse_finish (Pending *p, SoupServerMessage *msg)
@@ -940,12 +901,13 @@ sse_finish (Pending *p, SoupServerMessage *msg)
   guint max_subs;
 
   p->channels = herald_http_query_get_all (g_uri_get_query (uri), "channel");
-  if (p->subs != NULL && p->subs[0] != NULL)
+  /* The token's subs claim: the server's channels join the stream's */
+  if (p->claims != NULL && p->claims->subs != NULL)
     {
       g_autoptr (GStrvBuilder) all = g_strv_builder_new ();
 
       g_strv_builder_addv (all, (const char **)p->channels);
-      g_strv_builder_addv (all, (const char **)p->subs);
+      g_strv_builder_addv (all, (const char **)p->claims->subs);
       g_strfreev (p->channels);
       p->channels = g_strv_builder_end (all);
     }
@@ -972,8 +934,9 @@ sse_finish (Pending *p, SoupServerMessage *msg)
                   "Invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / - # ,");
           goto refused;
         }
-      /* The backend's "subs" need no permission */
-      if (p->subs != NULL && g_strv_contains ((const char *const *)p->subs, p->channels[i]))
+      /* The server's "subs" (token or connect hook) need no permission */
+      if (p->claims != NULL && p->claims->subs != NULL
+          && g_strv_contains ((const char *const *)p->claims->subs, p->channels[i]))
         continue;
       /* subscribe=proxy: the backend's subscribe hook decides, below */
       if (strchr (p->channels[i], '#') == NULL

@@ -23,6 +23,7 @@ typedef struct
   JsonNode *id;
   char *channel;
   char *data_json; /* publish: the client's data */
+  char *key;       /* publish: its key, or NULL */
   /* subscribe: the request, copied */
   HeraldSubscribeFrom from;
   guint64 since;
@@ -39,6 +40,7 @@ asked_free (Asked *asked)
   g_clear_pointer (&asked->id, json_node_unref);
   g_free (asked->channel);
   g_free (asked->data_json);
+  g_free (asked->key);
   g_free (asked->epoch);
   g_free (asked);
 }
@@ -218,7 +220,7 @@ on_publish_answer (GObject *source, GAsyncResult *result, gpointer data)
       g_autofree char *text = rewritten != NULL ? json_to_string (rewritten, FALSE) : NULL;
 
       /* Held until "published" (the Redis engine answers later) */
-      herald_protocol_publish_then (asked->router, asked->conn, asked->channel,
+      herald_protocol_publish_then (asked->router, asked->conn, asked->channel, asked->key,
                                     text != NULL ? text : asked->data_json, asked->id,
                                     (GDestroyNotify)published, asked);
       return;
@@ -229,7 +231,7 @@ on_publish_answer (GObject *source, GAsyncResult *result, gpointer data)
 
 void
 herald_protocol_proxy_publish (HeraldRouter *router, HeraldConnection *conn, const char *channel,
-                               const char *data_json, JsonNode *id)
+                               const char *key, const char *data_json, JsonNode *id)
 {
   HeraldBackend *backend = backend_for (router, HERALD_HOOK_PUBLISH);
   g_autoptr (JsonBuilder) b = NULL;
@@ -250,6 +252,7 @@ herald_protocol_proxy_publish (HeraldRouter *router, HeraldConnection *conn, con
 
   asked = asked_new (router, conn, channel, id);
   asked->data_json = g_strdup (data_json);
+  asked->key = g_strdup (key);
   hold (asked);
   herald_backend_call_async (backend, HERALD_HOOK_PUBLISH, body, NULL, on_publish_answer, asked);
 }

@@ -72,6 +72,32 @@ reply_channel (HeraldConnection *conn, const char *type, const char *channel, Js
   herald_connection_send_json (conn, b);
 }
 
+/* In a subscribe=token namespace, the request's "token": TRUE with its end
+ * in @expires, or FALSE with the reason in @message. */
+static gboolean
+subscription_token (HeraldRouter *router, HeraldConnection *conn, JsonObject *request,
+                    const char *channel, guint32 *expires, char **message)
+{
+  HeraldHub *hub = herald_router_get_hub (router);
+  JsonNode *node = json_object_get_member (request, "token");
+  g_autoptr (GError) error = NULL;
+
+  if (herald_config_namespace_for (herald_hub_get_config (hub), channel)->subscribe
+      != HERALD_NS_SUBSCRIBE_TOKEN)
+    return FALSE;
+  *expires = herald_hub_verify_subscription_token (
+      hub, conn, channel,
+      node && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING
+          ? json_node_get_string (node)
+          : NULL,
+      &error);
+  if (*expires != 0)
+    return TRUE;
+  g_free (*message);
+  *message = g_strdup (error->message);
+  return FALSE;
+}
+
 static void
 handle_subscribe (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
@@ -94,8 +120,12 @@ handle_subscribe (HeraldRouter *router, HeraldConnection *conn, JsonObject *requ
                                     herald_connection_get_claims (conn), channel))
     {
       g_autofree char *message = g_strdup_printf ("Not allowed to subscribe to %s", channel);
-      herald_connection_send_error (conn, "forbidden", message, id);
-      return;
+      /* subscribe=token: the subscription token decides (and sets the end) */
+      if (!subscription_token (router, conn, request, channel, &sub.expires, &message))
+        {
+          herald_connection_send_error (conn, "forbidden", message, id);
+          return;
+        }
     }
 
   since_node = json_object_get_member (request, "since");
@@ -242,7 +272,10 @@ reply_published (HeraldConnection *conn, const char *channel, JsonNode *id, guin
       json_builder_set_member_name (b, "channel");
       json_builder_add_string_value (b, channel);
       json_builder_set_member_name (b, "offset");
-      json_builder_add_int_value (b, offset);
+      if (offset > 0)
+        json_builder_add_int_value (b, offset);
+      else
+        json_builder_add_null_value (b); /* not stored (Redis unreachable) */
       json_builder_end_object (b);
       herald_connection_send_json (conn, b);
     }
@@ -266,10 +299,20 @@ static void
 handle_message (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
   const char *channel = require_channel (conn, request, id);
-  const char *data_json;
+  JsonNode *key_node = json_object_get_member (request, "key");
+  const char *data_json, *key = NULL;
 
   if (channel == NULL)
     return;
+  if (key_node != NULL)
+    {
+      if (!JSON_NODE_HOLDS_VALUE (key_node) || json_node_get_value_type (key_node) != G_TYPE_STRING)
+        {
+          herald_connection_send_error (conn, "bad_request", "Field \"key\" must be a string", id);
+          return;
+        }
+      key = json_node_get_string (key_node);
+    }
   /* The client's own text (json-glib's tree would change big numbers). */
   data_json = herald_router_get_data (router);
   if (data_json == NULL)
@@ -281,7 +324,7 @@ handle_message (HeraldRouter *router, HeraldConnection *conn, JsonObject *reques
   if (herald_config_namespace_for (herald_hub_get_config (herald_router_get_hub (router)), channel)
           ->publish_proxy)
     {
-      herald_protocol_proxy_publish (router, conn, channel, data_json, id);
+      herald_protocol_proxy_publish (router, conn, channel, key, data_json, id);
       return;
     }
   if (!may_publish (herald_hub_get_config (herald_router_get_hub (router)), conn, channel))
@@ -290,7 +333,7 @@ handle_message (HeraldRouter *router, HeraldConnection *conn, JsonObject *reques
       herald_connection_send_error (conn, "forbidden", message, id);
       return;
     }
-  herald_protocol_publish (router, conn, channel, data_json, id);
+  herald_protocol_publish (router, conn, channel, key, data_json, id);
 }
 
 /**
@@ -301,9 +344,9 @@ handle_message (HeraldRouter *router, HeraldConnection *conn, JsonObject *reques
  */
 void
 herald_protocol_publish (HeraldRouter *router, HeraldConnection *conn, const char *channel,
-                         const char *data_json, JsonNode *id)
+                         const char *key, const char *data_json, JsonNode *id)
 {
-  herald_protocol_publish_then (router, conn, channel, data_json, id, NULL, NULL);
+  herald_protocol_publish_then (router, conn, channel, key, data_json, id, NULL, NULL);
 }
 
 /**
@@ -315,8 +358,8 @@ herald_protocol_publish (HeraldRouter *router, HeraldConnection *conn, const cha
  */
 void
 herald_protocol_publish_then (HeraldRouter *router, HeraldConnection *conn, const char *channel,
-                              const char *data_json, JsonNode *id, GDestroyNotify done,
-                              gpointer done_data)
+                              const char *key, const char *data_json, JsonNode *id,
+                              GDestroyNotify done, gpointer done_data)
 {
   PublishData *data;
 
@@ -325,7 +368,7 @@ herald_protocol_publish_then (HeraldRouter *router, HeraldConnection *conn, cons
       g_autoptr (GError) error = NULL;
       guint64 offset = 0;
 
-      herald_hub_publish_text_now (herald_router_get_hub (router), channel, data_json, &offset,
+      herald_hub_publish_text_now (herald_router_get_hub (router), channel, key, data_json, &offset,
                                    &error);
       reply_published (conn, channel, id, offset, error);
       if (done != NULL)
@@ -338,7 +381,7 @@ herald_protocol_publish_then (HeraldRouter *router, HeraldConnection *conn, cons
   data->id = id ? json_node_copy (id) : NULL;
   data->done = done;
   data->done_data = done_data;
-  herald_hub_publish_text_async (herald_router_get_hub (router), channel, data_json, NULL,
+  herald_hub_publish_text_async (herald_router_get_hub (router), channel, key, data_json, NULL,
                                  on_published, data);
 }
 
@@ -355,68 +398,6 @@ static void
 handle_pong (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
   /* Any frame counts as life; the read path already noted it. */
-}
-
-static void
-on_presence (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  PublishData *data = user_data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (HeraldPresence) presence
-      = herald_hub_get_presence_finish (HERALD_HUB (source), result, &error);
-
-  if (presence == NULL)
-    herald_connection_send_error (data->conn, "internal_error", error->message, data->id);
-  else
-    {
-      g_autoptr (JsonBuilder) b = herald_reply_begin ("presence", data->id);
-      json_builder_set_member_name (b, "channel");
-      json_builder_add_string_value (b, data->channel);
-      json_builder_set_member_name (b, "users");
-      json_builder_begin_array (b);
-      for (guint i = 0; presence->users[i]; i++)
-        json_builder_add_string_value (b, presence->users[i]);
-      json_builder_end_array (b);
-      json_builder_set_member_name (b, "connections");
-      json_builder_add_int_value (b, presence->connections);
-      json_builder_end_object (b);
-      herald_connection_send_json (data->conn, b);
-    }
-  publish_data_free (data);
-}
-
-static void
-handle_presence (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
-{
-  const char *channel = require_channel (conn, request, id);
-  PublishData *data;
-
-  if (channel == NULL)
-    return;
-  /* subscribe=proxy: the backend's yes to the subscription covers its presence */
-  if (!herald_hub_may_subscribe (herald_router_get_hub (router),
-                                 herald_connection_get_claims (conn), channel)
-      && !(herald_config_namespace_for (herald_hub_get_config (herald_router_get_hub (router)),
-                                        channel)
-                   ->subscribe
-               == HERALD_NS_SUBSCRIBE_PROXY
-           && herald_connection_find_subscription (conn, channel) != NULL))
-    {
-      g_autofree char *message = g_strdup_printf ("Not allowed to see presence of %s", channel);
-      herald_connection_send_error (conn, "forbidden", message, id);
-      return;
-    }
-  if (!herald_config_namespace_for (herald_hub_get_config (herald_router_get_hub (router)), channel)
-           ->presence)
-    {
-      herald_connection_send_error (conn, "forbidden", "Presence is off for this namespace", id);
-      return;
-    }
-  data = g_new0 (PublishData, 1);
-  data->conn = g_object_ref (conn);
-  data->channel = g_strdup (channel);
-  data->id = id ? json_node_copy (id) : NULL;
-  herald_hub_get_presence_async (herald_router_get_hub (router), channel, on_presence, data);
 }
 
 /* ---- refresh ---- */
@@ -436,7 +417,8 @@ drop_forbidden_subscriptions (HeraldRouter *router, HeraldConnection *conn)
       g_autofree char *name = g_strdup (herald_channel_get_name (sub->channel));
       g_autoptr (JsonBuilder) b = NULL;
 
-      if (herald_hub_may_subscribe (hub, claims, name))
+      /* The server's (API, subscription token) are not the claims' to end */
+      if (sub->server || sub->expires != 0 || herald_hub_may_subscribe (hub, claims, name))
         continue;
       herald_hub_unsubscribe (hub, worker, conn, sub);
       b = herald_reply_begin ("unsubscribed", NULL);
@@ -524,7 +506,7 @@ herald_protocol_register (HeraldRouter *router)
   herald_router_register (router, "message", handle_message);
   herald_router_register (router, "ping", handle_ping);
   herald_router_register (router, "pong", handle_pong);
-  herald_router_register (router, "presence", handle_presence);
+  herald_protocol_register_presence (router);
   herald_router_register (router, "refresh", handle_refresh);
   herald_router_register (router, "rpc", herald_protocol_proxy_rpc);
   herald_router_set_expired (router, herald_protocol_proxy_refresh);

@@ -500,18 +500,7 @@ herald_proxy_claims_from_result (JsonObject *result)
    * leaves the channels to the namespaces) */
   claims->channels = string_array (result, "channels");
   claims->publish = string_array (result, "publish");
+  claims->subs = json_object_has_member (result, "subs") ? string_array (result, "subs") : NULL;
   return claims;
 }
 
-/**
- * herald_proxy_subs_from_result:
- * @result: a connect hook's result
- *
- * Returns: (transfer full): its "subs", the channels subscribed at once (empty when absent)
- */
-char **
-herald_proxy_subs_from_result (JsonObject *result)
-{
-  g_return_val_if_fail (result != NULL, NULL);
-  return string_array (result, "subs");
-}

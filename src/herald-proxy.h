@@ -27,8 +27,6 @@ void herald_proxy_abort (HeraldProxy *self);
 /* The claims a connect hook's result grants: "user" as sub, "expire_at" as
  * exp, "channels" and "publish" (absent = none). */
 HeraldJwtClaims *herald_proxy_claims_from_result (JsonObject *result);
-/* Its "subs": subscribed at once, whatever "channels" says */
-char **herald_proxy_subs_from_result (JsonObject *result);
 
 /* The largest answer read (bytes) */
 #define HERALD_PROXY_MAX_ANSWER (1024 * 1024)

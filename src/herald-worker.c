@@ -342,6 +342,49 @@ herald_worker_schedule (HeraldWorker *self, HeraldConnection *connection, guint3
   link->linked = TRUE;
 }
 
+/* Subscriptions of subscription tokens end when the token does (on the
+ * wheel, as the connection's other deadlines: no timer per subscription):
+ * {"type":"unsubscribed","channel":…,"reason":"expired"}. Returns the next
+ * expiry still ahead (G_MAXUINT32: none). */
+static guint32
+expire_subscriptions (HeraldWorker *self, HeraldConnection *conn, guint32 now)
+{
+  GPtrArray *subs = herald_connection_get_subscriptions (conn);
+  guint32 next = G_MAXUINT32;
+
+  for (guint i = subs ? subs->len : 0; i > 0; i--)
+    {
+      HeraldSubscription *sub;
+      g_autofree char *name = NULL;
+      g_autoptr (JsonBuilder) b = NULL;
+
+      subs = herald_connection_get_subscriptions (conn);
+      if (subs == NULL || i > subs->len)
+        break;
+      sub = g_ptr_array_index (subs, i - 1);
+      if (sub->expires == 0)
+        continue;
+      if (sub->expires > now)
+        {
+          next = MIN (next, sub->expires);
+          continue;
+        }
+      name = g_strdup (herald_channel_get_name (sub->channel));
+      self->owner_funcs->unsubscribe (self->owner, self, conn, sub);
+      b = json_builder_new ();
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "type");
+      json_builder_add_string_value (b, "unsubscribed");
+      json_builder_set_member_name (b, "channel");
+      json_builder_add_string_value (b, name);
+      json_builder_set_member_name (b, "reason");
+      json_builder_add_string_value (b, "expired");
+      json_builder_end_object (b);
+      herald_connection_send_json (conn, b);
+    }
+  return next;
+}
+
 static void
 wheel_advance (HeraldWorker *self, guint32 now)
 {
@@ -367,6 +410,8 @@ wheel_advance (HeraldWorker *self, guint32 now)
           if (list)
             herald_connection_get_wheel_link (list)->prev = NULL;
           next = herald_connection_sweep (conn, self->wheel_now);
+          if (herald_connection_get_state (conn) == HERALD_CONNECTION_OPEN)
+            next = MIN (next, expire_subscriptions (self, conn, self->wheel_now));
           if (herald_connection_get_state (conn) != HERALD_CONNECTION_CLOSED)
             herald_worker_schedule (self, conn, next);
         }
@@ -446,9 +491,13 @@ deliver_channel (HeraldWorker *self, HeraldMessage *message)
   for (guint i = 0; i < n; i++)
     {
       HeraldSubscription *sub = herald_channel_get_subscriber (channel, i);
-      if (offset <= sub->skip_until)
+      if (offset != 0 && offset <= sub->skip_until) /* 0: not stored, never replayed */
         continue;
-      herald_connection_deliver (sub->connection, message);
+      /* Past the replay: later offsets only grow, unless a new epoch starts
+       * them again at 1 — which must not be skipped. */
+      if (offset != 0)
+        sub->skip_until = 0;
+      herald_connection_deliver_full (sub->connection, message, sub->conflate);
     }
 }
 
@@ -467,6 +516,23 @@ deliver_presence (HeraldWorker *self, const char *name, HeraldMessage *message)
       HeraldSubscription *sub = herald_channel_get_subscriber (channel, i);
       if (sub->presence)
         herald_connection_deliver (sub->connection, message);
+    }
+}
+
+/* Per-connection join/leave events: every subscriber but the connection the
+ * event is about. */
+static void
+deliver_join_leave (HeraldWorker *self, const char *name, HeraldMessage *message)
+{
+  HeraldChannel *channel = name ? g_hash_table_lookup (self->channels, name) : NULL;
+  const char *exclude = herald_message_get_exclude (message);
+  guint n = channel ? herald_channel_get_n_subscribers (channel) : 0;
+
+  for (guint i = 0; i < n; i++)
+    {
+      HeraldConnection *conn = herald_channel_get_subscriber (channel, i)->connection;
+      if (g_strcmp0 (herald_connection_get_id (conn), exclude) != 0)
+        herald_connection_deliver (conn, message);
     }
 }
 
@@ -507,6 +573,22 @@ process_item (HeraldWorker *self, HeraldWorkItem *item)
           break;
         case HERALD_TARGET_PRESENCE:
           deliver_presence (self, item->target, item->message);
+          break;
+        case HERALD_TARGET_USER_SUBSCRIPTION:
+          {
+            GPtrArray *list = g_hash_table_lookup (self->users, item->target);
+            /* A copy: the owner may close a connection (and change the list) */
+            g_autoptr (GPtrArray) copy = g_ptr_array_new_with_free_func (g_object_unref);
+
+            for (guint i = 0; list && i < list->len; i++)
+              g_ptr_array_add (copy, g_object_ref (g_ptr_array_index (list, i)));
+            for (guint i = 0; i < copy->len; i++)
+              self->owner_funcs->server_subscription (self->owner, self, copy->pdata[i],
+                                                      item->message);
+          }
+          break;
+        case HERALD_TARGET_JOIN_LEAVE:
+          deliver_join_leave (self, item->target, item->message);
           break;
         case HERALD_TARGET_CLOSE:
           break;
@@ -880,33 +962,6 @@ herald_worker_list_channels (HeraldWorker *self)
 }
 
 void
-herald_worker_collect_presence (HeraldWorker *self, const char *name, GHashTable *users,
-                                guint *connections)
-{
-  HeraldChannel *channel;
-  guint n;
-
-  g_return_if_fail (HERALD_IS_WORKER (self));
-  g_return_if_fail (name != NULL);
-  g_return_if_fail (users != NULL);
-
-  channel = g_hash_table_lookup (self->channels, name);
-  if (channel == NULL)
-    return;
-  n = herald_channel_get_n_subscribers (channel);
-  for (guint i = 0; i < n; i++)
-    {
-      HeraldConnection *conn = herald_channel_get_subscriber (channel, i)->connection;
-      const char *user = herald_connection_get_user_id (conn);
-      if (herald_connection_get_state (conn) != HERALD_CONNECTION_OPEN)
-        continue;
-      (*connections)++;
-      if (user)
-        g_hash_table_add (users, g_strdup (user));
-    }
-}
-
-void
 herald_worker_add_stats (HeraldWorker *self, HeraldStats *stats)
 {
   GHashTableIter iter;
@@ -922,6 +977,7 @@ herald_worker_add_stats (HeraldWorker *self, HeraldStats *stats)
   stats->deliveries += self->stats.deliveries;
   stats->bytes_written += self->stats.bytes_written;
   stats->dropped += self->stats.dropped;
+  stats->conflated += self->stats.conflated;
   for (guint i = 0; i < G_N_ELEMENTS (stats->closes); i++)
     stats->closes[i] += self->stats.closes[i];
   g_hash_table_iter_init (&iter, self->connections);

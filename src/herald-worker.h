@@ -40,6 +40,10 @@ typedef struct
   /* End @subscription of a finished connection (herald_hub_unsubscribe()). */
   void (*unsubscribe) (gpointer owner, HeraldWorker *worker, HeraldConnection *connection,
                        HeraldSubscription *subscription);
+  /* The server subscribes or unsubscribes @connection (a
+   * HERALD_TARGET_USER_SUBSCRIPTION delivery of @message). */
+  void (*server_subscription) (gpointer owner, HeraldWorker *worker, HeraldConnection *connection,
+                               HeraldMessage *message);
   /* The connection @id is closing (@was_open) or gone (herald_hub_release_connection()). */
   void (*release) (gpointer owner, const char *id, guint16 code, const char *reason,
                    gboolean was_open);
@@ -128,8 +132,6 @@ void herald_worker_release_channel (HeraldWorker *self, HeraldChannel *channel);
 /* Queries answered in the worker thread. */
 GPtrArray *herald_worker_list_connections (HeraldWorker *self); /* of HeraldConnectionInfo* */
 GPtrArray *herald_worker_list_channels (HeraldWorker *self);    /* of HeraldChannelInfo* */
-void herald_worker_collect_presence (HeraldWorker *self, const char *channel, GHashTable *users,
-                                     guint *connections);
 void herald_worker_add_stats (HeraldWorker *self, HeraldStats *stats);
 HeraldStats *herald_worker_get_stats (HeraldWorker *self); /* the worker's own counters */
 

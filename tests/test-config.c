@@ -9,6 +9,7 @@
 
 #include "herald-config.h"
 #include "herald-config-print.h"
+#include "herald-token-gen.h"
 
 #define ORIGIN "/etc/herald/test.conf"
 
@@ -295,6 +296,12 @@ static const BadValue bad_values[] = {
   { "server", "listen", ";" },
   { "auth", "jwt-algorithm", "none" },
   { "auth", "leeway", "3601" },
+  { "auth", "jwks-url", "ftp://idp.example/jwks" },
+  { "auth", "jwks-url", "idp.example/jwks" },
+  { "auth", "jwks-url", "https:///jwks" },
+  { "auth", "jwks-refresh", "0" },
+  { "auth", "jwks-refresh", "86401" },
+  { "auth", "jwks-refresh", "5m" },
   { "auth", "anonymous", "maybe" },
   { "auth", "anonymous-channels", "bad channel" },
   { "auth", "anonymous-publish", "a*b" },
@@ -735,6 +742,88 @@ test_secure_default (void)
     g_assert_false (herald_config_get_anonymous (config));
     g_assert_false (herald_config_validate (config, &error));
     g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+    g_clear_error (&error);
+  }
+}
+
+/* [auth] jwks-url and jwks-refresh: values, the conflicts with other key
+ * sources, the anonymous rules, --print-config */
+static void
+test_jwks (void)
+{
+  g_autoptr (GError) error = NULL;
+
+  {
+    g_autoptr (HeraldConfig) config
+        = load_ok ("[auth]\njwks-url= https://idp.example/.well-known/jwks.json \n");
+    g_autofree char *printed = NULL;
+
+    g_assert_cmpstr (herald_config_get_jwks_url (config), ==,
+                     "https://idp.example/.well-known/jwks.json");
+    g_assert_cmpuint (herald_config_get_jwks_refresh (config), ==, 300);
+    g_assert_false (herald_config_get_jwt_algorithm_set (config));
+    /* a token key for the anonymous rules */
+    g_assert_true (herald_config_has_token_key (config));
+    g_assert_false (herald_config_get_anonymous (config));
+    g_assert_true (herald_config_validate (config, &error));
+    g_assert_no_error (error);
+
+    /* printed: the URL and refresh; jwt-algorithm unset, so the printed
+     * file loads and validates again */
+    printed = herald_config_print (config);
+    g_assert_nonnull (strstr (printed, "\njwks-url=https://idp.example/.well-known/jwks.json\n"));
+    g_assert_nonnull (strstr (printed, "\njwks-refresh=300\n"));
+    g_assert_null (strstr (printed, "\njwt-algorithm="));
+    {
+      g_autoptr (HeraldConfig) again = load_ok (printed);
+
+      g_assert_true (herald_config_validate (again, &error));
+      g_assert_no_error (error);
+      g_assert_cmpstr (herald_config_get_jwks_url (again), ==,
+                       "https://idp.example/.well-known/jwks.json");
+    }
+  }
+  {
+    g_autoptr (HeraldConfig) config = load_ok ("[auth]\njwks-url=http://127.0.0.1:9/k\n"
+                                               "jwks-refresh=60\njwt-algorithm=EdDSA\n");
+    g_autofree char *printed = herald_config_print (config);
+
+    g_assert_cmpuint (herald_config_get_jwks_refresh (config), ==, 60);
+    g_assert_true (herald_config_get_jwt_algorithm_set (config));
+    g_assert_cmpint (herald_config_get_jwt_algorithm (config), ==, HERALD_JWT_ALG_EDDSA);
+    g_assert_true (herald_config_validate (config, &error));
+    g_assert_no_error (error);
+    g_assert_nonnull (strstr (printed, "\njwt-algorithm=EdDSA\n"));
+  }
+
+  /* one source of keys, and no shared-secret algorithm */
+  {
+    const char *bad[][2] = {
+      { "[auth]\njwks-url=https://idp/k\njwt-public-key-file=/k.pem\njwt-algorithm=RS256\n",
+        "not both" },
+      { "[auth]\njwks-url=https://idp/k\njwt-secret=0123456789abcdef\n", "shared secret" },
+      { "[auth]\njwks-url=https://idp/k\njwt-algorithm=HS256\n", "HS256" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+      {
+        g_autoptr (HeraldConfig) config = load_ok (bad[i][0]);
+
+        g_assert_false (herald_config_validate (config, &error));
+        g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+        g_test_message ("%s", error->message);
+        g_assert_nonnull (strstr (error->message, "[auth] j"));
+        g_assert_nonnull (strstr (error->message, bad[i][1]));
+        g_clear_error (&error);
+      }
+  }
+  {
+    g_autoptr (HeraldConfig) config = load_ok ("[auth]\njwks-url=https://idp/k\n");
+    g_autofree char *token = herald_token_generate (config, "alice", 60, NULL, NULL, &error);
+
+    g_assert_null (token);
+    g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, "jwks-url"));
     g_clear_error (&error);
   }
 }
@@ -1253,15 +1342,9 @@ test_namespaces (void)
       { "[namespace.a]\njoin-leave=yes\n", ORIGIN ":2: [namespace.a] join-leave:" },
       { "[namespace.a]\nconflate=2\n", ORIGIN ":2: [namespace.a] conflate:" },
       { "[namespace.a]\npublish-proxy=on\n", ORIGIN ":2: [namespace.a] publish-proxy:" },
-      /* Features this version does not have yet: refused, never ignored */
-      { "[namespace.a]\nsubscribe=token\n", ORIGIN ":2: [namespace.a] subscribe: subscribe=token "
-                                                   "is not supported" },
       /* The backend's answers need the backend */
       { "[namespace.a]\nsubscribe=proxy\n", ORIGIN ":2: [namespace.a] subscribe: subscribe=proxy "
                                                    "needs [proxy] subscribe-url" },
-      { "[namespace.a]\njoin-leave=true\n",
-        ORIGIN ":2: [namespace.a] join-leave: join-leave=true" },
-      { "[namespace.a]\nconflate=true\n", ORIGIN ":2: [namespace.a] conflate: conflate=true" },
       { "[namespace.a]\npublish-proxy=true\n",
         ORIGIN ":2: [namespace.a] publish-proxy: "
                "publish-proxy=true needs [proxy] publish-url" },
@@ -1281,6 +1364,19 @@ test_namespaces (void)
         g_assert_nonnull (strstr (error->message, bad[i].expected));
         g_clear_error (&error);
       }
+  }
+  /* Built: accepted */
+  {
+    g_autoptr (HeraldConfig) config = herald_config_new ();
+
+    g_assert_true (herald_config_load_data (
+        config, "[namespace.ticker]\nconflate=true\n[namespace.chat]\njoin-leave=true\n", -1,
+        ORIGIN, &error));
+    g_assert_no_error (error);
+    g_assert_true (herald_config_namespace_for (config, "chat:room")->join_leave);
+    g_assert_false (herald_config_namespace_for (config, "ticker:EURUSD")->join_leave);
+    g_assert_true (herald_config_namespace_for (config, "ticker:EURUSD")->conflate);
+    g_assert_false (herald_config_namespace_for (config, "EURUSD")->conflate);
   }
 }
 
@@ -1420,6 +1516,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/default-path", test_default_path);
   g_test_add_func ("/config/secure-default", test_secure_default);
   g_test_add_func ("/config/tls-and-algorithms", test_tls_and_algorithms);
+  g_test_add_func ("/config/jwks", test_jwks);
   g_test_add_func ("/config/metrics-switches", test_metrics_switches);
   g_test_add_func ("/config/setters", test_setters);
   g_test_add_func ("/config/reload-limits", test_reload_limits);

@@ -366,6 +366,21 @@ ws_with_cookie (HeraldTestServer *server, const char *cookie, guint *status)
   return client;
 }
 
+/* @connected carries "subs":{"@channel":{"offset":N,"epoch":"…"}} */
+static void
+assert_connected_subs (JsonObject *connected, const char *channel)
+{
+  JsonObject *subs = json_object_get_object_member (connected, "subs");
+  JsonObject *position;
+
+  g_assert_nonnull (subs);
+  g_assert_cmpuint (json_object_get_size (subs), ==, 1);
+  position = json_object_get_object_member (subs, channel);
+  g_assert_nonnull (position);
+  g_assert_true (json_object_has_member (position, "offset"));
+  g_assert_true (json_object_has_member (position, "epoch"));
+}
+
 /* A connection the backend accepts as alice: its "connected" read */
 static HeraldTestClient *
 ws_alice (HeraldTestServer *server)
@@ -373,17 +388,14 @@ ws_alice (HeraldTestServer *server)
   guint status = 0;
   HeraldTestClient *client = ws_with_cookie (server, "sid=allow", &status);
   g_autoptr (JsonObject) connected = NULL;
-  g_autoptr (JsonObject) subscribed = NULL;
 
   g_assert_cmpuint (status, ==, 101);
   connected = herald_test_ws_read_json (client);
   g_assert_nonnull (connected);
   g_assert_cmpstr (herald_test_json_get_string (connected, "type"), ==, "connected");
   g_assert_cmpstr (herald_test_json_get_string (connected, "user_id"), ==, "alice");
-  /* the backend's "subs" */
-  subscribed = herald_test_ws_read_json (client);
-  g_assert_cmpstr (herald_test_json_get_string (subscribed, "type"), ==, "subscribed");
-  g_assert_cmpstr (herald_test_json_get_string (subscribed, "channel"), ==, "inbox:alice");
+  /* the backend's "subs" act as the token claim: subscribed, in "connected" */
+  assert_connected_subs (connected, "inbox:alice");
   return client;
 }
 
@@ -470,12 +482,11 @@ test_connect (void)
   g_assert_cmpuint (status, ==, 101);
   {
     g_autoptr (JsonObject) connected = herald_test_ws_read_json (client);
-    g_autoptr (JsonObject) subscribed = herald_test_ws_read_json (client);
     g_autoptr (JsonObject) reply = NULL;
 
     g_assert_cmpstr (herald_test_json_get_string (connected, "user_id"), ==, "alice");
     g_assert_cmpstr (herald_test_json_get_string (connected, "connection_id"), ==, "conn-1");
-    g_assert_cmpstr (herald_test_json_get_string (subscribed, "channel"), ==, "inbox:alice");
+    assert_connected_subs (connected, "inbox:alice");
     /* channels ["news"] act as the channels claim */
     reply = request (client, "{\"type\":\"subscribe\",\"channel\":\"news\",\"id\":1}");
     assert_reply (reply, "subscribed", NULL);
