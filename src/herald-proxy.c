@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "herald-error.h"
+#include "herald-json.h"
 #include "herald-metrics.h"
 #include "herald-proxy.h"
 
@@ -212,7 +213,10 @@ parse_answer (HeraldHook hook, const char *text, gsize length, HeraldProxyResult
   JsonNode *node;
 
   *result = HERALD_PROXY_RESULT_INVALID;
-  if (!json_parser_load_from_data (parser, text, (gssize)length, NULL)
+  /* Herald's reader first: one value, nesting bounded (json-glib's parser
+   * is recursive), no integer json-glib would change */
+  if (!herald_json_check_strict (text, length, NULL)
+      || !json_parser_load_from_data (parser, text, (gssize)length, NULL)
       || json_parser_get_root (parser) == NULL
       || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     return NULL;
@@ -503,4 +507,3 @@ herald_proxy_claims_from_result (JsonObject *result)
   claims->subs = json_object_has_member (result, "subs") ? string_array (result, "subs") : NULL;
   return claims;
 }
-

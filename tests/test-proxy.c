@@ -73,7 +73,8 @@ slow_free (gpointer data)
   g_free (slow);
 }
 
-/* Answers @text, or the failure @mode names ("slow", "e500", "garbage", "huge", "hugechunked") */
+/* Answers @text, or the failure @mode names ("slow", "e500", "garbage", "deep", "huge",
+ * "hugechunked") */
 static void
 answer (Backend *backend, SoupServerMessage *msg, const char *mode, char *text)
 {
@@ -88,6 +89,19 @@ answer (Backend *backend, SoupServerMessage *msg, const char *mode, char *text)
     {
       g_free (text);
       text = g_strdup ("{\"result\":{\"user\":\"alice\"");
+    }
+  else if (g_strcmp0 (mode, "deep") == 0)
+    {
+      /* valid JSON, 200,000 arrays deep: under 1 MiB */
+      GString *deep = g_string_new ("{\"result\":{\"user\":\"alice\",\"x\":");
+
+      g_free (text);
+      for (guint i = 0; i < 200000; i++)
+        g_string_append_c (deep, '[');
+      for (guint i = 0; i < 200000; i++)
+        g_string_append_c (deep, ']');
+      g_string_append (deep, "}}");
+      text = g_string_free (deep, FALSE);
     }
   else if (g_strcmp0 (mode, "huge") == 0 || g_strcmp0 (mode, "hugechunked") == 0)
     {
@@ -133,8 +147,8 @@ answer (Backend *backend, SoupServerMessage *msg, const char *mode, char *text)
 static const char *
 mode_in (const char *text)
 {
-  static const char *const modes[]
-      = { "hugechunked", "huge", "slow", "e500", "garbage", "deny", "kick", "exp", "anon", NULL };
+  static const char *const modes[] = { "hugechunked", "huge", "slow", "e500", "garbage", "deep",
+                                       "deny",        "kick", "exp",  "anon", NULL };
 
   for (guint i = 0; text != NULL && modes[i] != NULL; i++)
     if (strstr (text, modes[i]) != NULL)
@@ -647,7 +661,7 @@ test_connect_sse (void)
 static void
 test_connect_failures (void)
 {
-  static const char *const modes[] = { "e500", "garbage", "huge", "hugechunked", "slow" };
+  static const char *const modes[] = { "e500", "garbage", "deep", "huge", "hugechunked", "slow" };
   Backend *backend = backend_start ();
   HeraldTestServer *server = start_herald (backend, NULL);
   g_autofree char *conf = NULL;
