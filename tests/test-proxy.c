@@ -720,6 +720,46 @@ test_connect_failures (void)
   backend_stop (backend);
 }
 
+/* Over TLS: the handshake waits for the backend the same way */
+static void
+test_connect_tls (void)
+{
+  Backend *backend = backend_start ();
+  g_autofree char *cert = g_test_build_filename (G_TEST_DIST, "keys", "server-cert.pem", NULL);
+  g_autofree char *key = g_test_build_filename (G_TEST_DIST, "keys", "server-key.pem", NULL);
+  g_autofree char *tls = g_strdup_printf ("[server]\ntls-certificate=%s\ntls-key=%s\n", cert, key);
+  g_autofree char *conf = herald_conf (backend, tls);
+  HeraldTestServer *server = herald_test_server_start_listen (conf, 1, "https://127.0.0.1:0");
+  HeraldTestClient *client;
+  g_autoptr (JsonObject) connected = NULL;
+  g_autoptr (JsonObject) pong = NULL;
+
+  client = herald_test_client_connect_tls (server);
+  g_assert_cmpuint (herald_test_ws_handshake (client, "/ws", "Cookie: sid=allow\r\n", NULL), ==,
+                    101);
+  connected = herald_test_ws_read_json (client);
+  assert_reply (connected, "connected", NULL);
+  g_assert_cmpstr (herald_test_json_get_string (connected, "user_id"), ==, "alice");
+  pong = request (client, "{\"type\":\"ping\",\"id\":1}");
+  assert_reply (pong, "pong", NULL);
+  herald_test_client_free (client);
+
+  /* disconnect: the close frame goes through TLS too */
+  client = herald_test_client_connect_tls (server);
+  g_assert_cmpuint (herald_test_ws_handshake (client, "/ws", "Cookie: sid=kick\r\n", NULL), ==,
+                    101);
+  g_assert_cmpuint (herald_test_ws_wait_close (client), ==, 4500);
+  herald_test_client_free (client);
+
+  client = herald_test_client_connect_tls (server);
+  g_assert_cmpuint (herald_test_ws_handshake (client, "/ws", "Cookie: sid=deny\r\n", NULL), ==,
+                    403);
+  herald_test_client_free (client);
+
+  herald_test_server_stop (server);
+  backend_stop (backend);
+}
+
 /* ---- subscribe, publish, rpc ---- */
 
 static void
@@ -1062,6 +1102,7 @@ main (int argc, char **argv)
   g_test_add_func ("/proxy/connect", test_connect);
   g_test_add_func ("/proxy/connect-sse", test_connect_sse);
   g_test_add_func ("/proxy/connect-failures", test_connect_failures);
+  g_test_add_func ("/proxy/connect-tls", test_connect_tls);
   g_test_add_func ("/proxy/subscribe-publish", test_subscribe_publish);
   g_test_add_func ("/proxy/rpc", test_rpc);
   g_test_add_func ("/proxy/refresh", test_refresh);
