@@ -203,9 +203,18 @@ result_is_valid (HeraldHook hook, JsonObject *result)
     }
 }
 
-/* The answer as a reply, or NULL when it is not the hook's JSON */
-static HeraldBackendReply *
-parse_answer (HeraldHook hook, const char *text, gsize length, HeraldProxyResult *result)
+/**
+ * herald_proxy_parse_answer:
+ * @hook: the hook that answered
+ * @text: (array length=length): the answer's body, any bytes
+ * @result: (out): how the call counts in /metrics
+ *
+ * Returns: (transfer full) (nullable): the answer as a reply, or %NULL when
+ *   it is not the hook's JSON (*@result is then INVALID)
+ */
+HeraldBackendReply *
+herald_proxy_parse_answer (HeraldHook hook, const char *text, gsize length,
+                           HeraldProxyResult *result)
 {
   g_autoptr (JsonParser) parser = json_parser_new_immutable ();
   g_autoptr (HeraldBackendReply) reply = g_new0 (HeraldBackendReply, 1);
@@ -369,7 +378,8 @@ on_read (GObject *source, GAsyncResult *res, gpointer data)
       read_more (task);
       return;
     }
-  reply = parse_answer (call->hook, (const char *)call->body->data, call->body->len, &result);
+  reply = herald_proxy_parse_answer (call->hook, (const char *)call->body->data, call->body->len,
+                                     &result);
   call_return (task, result, reply, "the answer is not the hook's JSON");
 }
 
