@@ -248,29 +248,30 @@ authenticate (HeraldHub *hub, HeraldWorker *worker, SoupServerMessage *msg,
   return AUTH_OK;
 }
 
-/* Reserves the connection id in the hub; answers 400/409/503 when refused. */
+/* Draining: answers 503 and returns TRUE */
 static gboolean
-reserve (Pending *p, SoupServerMessage *msg, const char *requested_id)
+refuse_if_draining (Pending *p, SoupServerMessage *msg)
+{
+  if (!herald_worker_is_shutting_down (p->worker) && !herald_hub_is_draining (p->handlers->hub))
+    return FALSE;
+  /* Try again (another node, or this one restarted) shortly. */
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Retry-After", "1");
+  refuse (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "Server shutting down");
+  return TRUE;
+}
+
+/* Reserves the connection id (p->id, the /ws/{id} one, checked; or a new
+ * one) in the hub; answers 409/503 when refused. */
+static gboolean
+reserve (Pending *p, SoupServerMessage *msg)
 {
   HeraldHub *hub = p->handlers->hub;
   g_autoptr (GError) error = NULL;
 
-  if (herald_worker_is_shutting_down (p->worker) || herald_hub_is_draining (hub))
-    {
-      /* Draining: try again (another node, or this one restarted) shortly. */
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Retry-After",
-                                    "1");
-      refuse (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "Server shutting down");
-      return FALSE;
-    }
-  if (requested_id && !herald_connection_id_is_valid (requested_id))
-    {
-      refuse (msg, SOUP_STATUS_BAD_REQUEST,
-              "Invalid connection id: use 1–64 characters of A-Z a-z 0-9 _ -");
-      return FALSE;
-    }
+  if (refuse_if_draining (p, msg))
+    return FALSE;
   if (p->id == NULL)
-    p->id = requested_id ? g_strdup (requested_id) : herald_connection_id_new ();
+    p->id = herald_connection_id_new ();
   if (!herald_hub_reserve_connection (hub, p->id, p->claims ? p->claims->sub : NULL, p->remote,
                                       herald_worker_get_index (p->worker), &error))
     {
@@ -480,7 +481,15 @@ ask_backend (Pending *p, SoupServerMessage *msg, ResumeFunc resume)
   HeraldConfig *config = herald_hub_get_config (p->handlers->hub);
   g_autoptr (JsonBuilder) b = json_builder_new ();
   g_autoptr (JsonNode) body = NULL;
-  Asking *asking = g_new0 (Asking, 1);
+  Asking *asking;
+
+  /* Nothing to ask the backend about while draining */
+  if (refuse_if_draining (p, msg))
+    {
+      pending_free (p);
+      return;
+    }
+  asking = g_new0 (Asking, 1);
 
   if (p->id == NULL)
     p->id = herald_connection_id_new ();
@@ -671,7 +680,7 @@ ws_finish (Pending *p, SoupServerMessage *msg)
 
   /* The request's header already lost its bearer.* entries */
   protocols = offered_protocols (msg);
-  if (p->disconnect_code == 0 && !reserve (p, msg, NULL))
+  if (p->disconnect_code == 0 && !reserve (p, msg))
     goto refused;
 
   extensions = soup_message_headers_get_list (soup_server_message_get_request_headers (msg),
@@ -969,7 +978,7 @@ sse_start (Pending *p, SoupServerMessage *msg)
 {
   SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
 
-  if (!reserve (p, msg, NULL))
+  if (!reserve (p, msg))
     goto refused;
 
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
