@@ -14,6 +14,7 @@
 #include "herald-connection.h"
 #include "herald-http-api.h"
 #include "herald-http-early.h"
+#include "herald-http-handshake.h"
 #include "herald-http.h"
 #include "herald-json.h"
 #include "herald-names.h"
@@ -32,29 +33,13 @@ typedef struct
 typedef struct
 {
   HttpHandlers *handlers;
-  HeraldWorker *worker;
-  char *id;
-  HeraldTransport transport;
-  HeraldJwtClaims *claims;
-  char *remote;
-  gboolean deflate;
-  char **channels; /* SSE */
-  char *last_event_id;
-  gboolean reserved;
+  HeraldHandshake hs; /* the decisions (herald-http-handshake.c) */
 } Pending;
 
 static void
 pending_free (Pending *p)
 {
-  HeraldHub *hub = p->handlers->hub;
-
-  if (p->reserved)
-    herald_hub_release_connection (hub, p->id, 1006, "handshake not completed", FALSE);
-  g_free (p->id);
-  g_clear_pointer (&p->claims, herald_jwt_claims_free);
-  g_free (p->remote);
-  g_strfreev (p->channels);
-  g_free (p->last_event_id);
+  herald_handshake_clear (&p->hs);
   g_free (p);
 }
 
@@ -64,81 +49,48 @@ pending_closure_free (gpointer data, GClosure *closure)
   pending_free (data);
 }
 
-char **
-herald_http_query_get_all (const char *query, const char *key)
+static Pending *
+pending_new (HttpHandlers *handlers, HeraldTransport transport, SoupServerMessage *msg)
 {
-  g_autoptr (GStrvBuilder) out = g_strv_builder_new ();
-  g_auto (GStrv) pairs = NULL;
+  Pending *p = g_new0 (Pending, 1);
 
-  if (query == NULL)
-    return g_strv_builder_end (out);
-  pairs = g_strsplit (query, "&", -1);
-  for (guint i = 0; pairs[i]; i++)
-    {
-      char *eq = strchr (pairs[i], '=');
-      g_autofree char *name = NULL;
-      g_autofree char *value = NULL;
-
-      if (eq == NULL)
-        continue;
-      *eq = '\0';
-      for (char *p = eq + 1; *p; p++)
-        if (*p == '+')
-          *p = ' ';
-      name = g_uri_unescape_string (pairs[i], NULL);
-      value = g_uri_unescape_string (eq + 1, NULL);
-      if (name && value && g_str_equal (name, key))
-        g_strv_builder_add (out, value);
-    }
-  return g_strv_builder_end (out);
+  p->handlers = handlers;
+  herald_handshake_init (&p->hs, handlers->hub, handlers->worker, transport,
+                         soup_server_message_get_remote_host (msg));
+  return p;
 }
 
-static char *
-cookie_value (SoupMessageHeaders *headers, const char *name)
+/* The request's headers for the decisions. */
+static const char *
+headers_get_one (gpointer data, const char *name)
 {
-  const char *cookie = soup_message_headers_get_list (headers, "Cookie");
-  g_auto (GStrv) parts = NULL;
-  gsize len = strlen (name);
+  return soup_message_headers_get_one (data, name);
+}
 
-  if (cookie == NULL)
-    return NULL;
-  parts = g_strsplit (cookie, ";", -1);
-  for (guint i = 0; parts[i]; i++)
-    {
-      const char *c = parts[i];
-      while (*c == ' ')
-        c++;
-      if (strncmp (c, name, len) == 0 && c[len] == '=')
-        return g_strdup (c + len + 1);
-    }
-  return NULL;
+static const char *
+headers_get_list (gpointer data, const char *name)
+{
+  return soup_message_headers_get_list (data, name);
+}
+
+static HeraldHandshakeHeaders
+request_headers (SoupServerMessage *msg)
+{
+  HeraldHandshakeHeaders h = {
+    .get_one = headers_get_one,
+    .get_list = headers_get_list,
+    .data = soup_server_message_get_request_headers (msg),
+    .query = g_uri_get_query (soup_server_message_get_uri (msg)),
+  };
+  return h;
 }
 
 char *
 herald_http_find_token (SoupServerMessage *msg)
 {
-  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
-  GUri *uri = soup_server_message_get_uri (msg);
-  g_auto (GStrv) tokens = herald_http_query_get_all (g_uri_get_query (uri), "token");
-  const char *auth, *protocols;
+  HeraldHandshakeHeaders h = request_headers (msg);
 
-  if (tokens[0])
-    return g_strdup (tokens[0]);
-  auth = soup_message_headers_get_one (headers, "Authorization");
-  if (auth && g_ascii_strncasecmp (auth, "Bearer ", 7) == 0)
-    return g_strstrip (g_strdup (auth + 7));
-  protocols = soup_message_headers_get_list (headers, "Sec-WebSocket-Protocol");
-  if (protocols)
-    {
-      g_auto (GStrv) list = g_strsplit (protocols, ",", -1);
-      for (guint i = 0; list[i]; i++)
-        {
-          g_strstrip (list[i]);
-          if (g_str_has_prefix (list[i], "bearer."))
-            return g_strdup (list[i] + 7);
-        }
-    }
-  return cookie_value (headers, "herald_token");
+  return herald_handshake_find_token (&h);
 }
 
 static void
@@ -156,94 +108,25 @@ refuse (SoupServerMessage *msg, guint status, const char *text)
   soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, body, length);
 }
 
+/* Answers a refusal the decisions described. */
+static void
+refuse_as (SoupServerMessage *msg, const HeraldHandshakeRefusal *refusal)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+
+  if (refusal->retry_after)
+    soup_message_headers_replace (headers, "Retry-After", "1");
+  refuse (msg, refusal->status, refusal->message);
+  if (refusal->ws_version)
+    soup_message_headers_replace (headers, "Sec-WebSocket-Version", "13");
+}
+
 static gboolean
 origin_allowed (HeraldConfig *config, SoupServerMessage *msg)
 {
-  const char *const *allowed = herald_config_get_allowed_origins (config);
-  const char *origin
-      = soup_message_headers_get_one (soup_server_message_get_request_headers (msg), "Origin");
+  HeraldHandshakeHeaders h = request_headers (msg);
 
-  if (allowed == NULL || origin == NULL)
-    return TRUE;
-  return g_strv_contains (allowed, origin);
-}
-
-/* Checks Origin and token; answers and returns FALSE when refused. */
-static gboolean
-authenticate (HeraldHub *hub, SoupServerMessage *msg, HeraldJwtClaims **claims_out)
-{
-  HeraldConfig *config = herald_hub_get_config (hub);
-  g_autofree char *token = NULL;
-
-  if (!origin_allowed (config, msg))
-    {
-      refuse (msg, SOUP_STATUS_FORBIDDEN, "Origin not allowed");
-      return FALSE;
-    }
-  token = herald_http_find_token (msg);
-  if (token && *token)
-    {
-      HeraldJwtVerifier *verifier = herald_hub_get_verifier (hub);
-      g_autoptr (GError) error = NULL;
-
-      if (verifier == NULL)
-        {
-          refuse (msg, SOUP_STATUS_UNAUTHORIZED,
-                  "Tokens are not accepted: no token key configured");
-          return FALSE;
-        }
-      *claims_out
-          = herald_jwt_verifier_verify (verifier, token, g_get_real_time () / G_USEC_PER_SEC,
-                                        herald_config_get_leeway (config), &error);
-      if (*claims_out == NULL)
-        {
-          g_debug ("token refused: %s", error->message);
-          refuse (msg, SOUP_STATUS_UNAUTHORIZED, error->message);
-          return FALSE;
-        }
-      return TRUE;
-    }
-  if (!herald_config_get_anonymous (config))
-    {
-      refuse (msg, SOUP_STATUS_UNAUTHORIZED, "A token is required");
-      return FALSE;
-    }
-  return TRUE;
-}
-
-/* Reserves the connection id in the hub; answers 400/409/503 when refused. */
-static gboolean
-reserve (Pending *p, SoupServerMessage *msg, const char *requested_id)
-{
-  HeraldHub *hub = p->handlers->hub;
-  g_autoptr (GError) error = NULL;
-
-  if (herald_worker_is_shutting_down (p->worker) || herald_hub_is_draining (hub))
-    {
-      /* Draining: try again (another node, or this one restarted) shortly. */
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Retry-After",
-                                    "1");
-      refuse (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "Server shutting down");
-      return FALSE;
-    }
-  if (requested_id && !herald_connection_id_is_valid (requested_id))
-    {
-      refuse (msg, SOUP_STATUS_BAD_REQUEST,
-              "Invalid connection id: use 1–64 characters of A-Z a-z 0-9 _ -");
-      return FALSE;
-    }
-  p->id = requested_id ? g_strdup (requested_id) : herald_connection_id_new ();
-  if (!herald_hub_reserve_connection (hub, p->id, p->claims ? p->claims->sub : NULL, p->remote,
-                                      herald_worker_get_index (p->worker), &error))
-    {
-      if (g_error_matches (error, HERALD_ERROR, HERALD_ERROR_IN_USE))
-        refuse (msg, SOUP_STATUS_CONFLICT, error->message);
-      else
-        refuse (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, error->message);
-      return FALSE;
-    }
-  p->reserved = TRUE;
-  return TRUE;
+  return herald_handshake_origin_allowed (config, &h);
 }
 
 /* Takes the socket from libsoup. Returns the fd (owned) or -1. */
@@ -324,16 +207,11 @@ adopt (Pending *p, SoupServerMessage *msg, const HeraldSubscribeRequest *subscri
   fd = steal_socket (msg, &tls, &leftover);
   if (fd < 0)
     return NULL;
-  setup.id = p->id;
-  setup.transport = p->transport;
+  herald_handshake_setup (&p->hs, &setup);
   setup.fd = fd;
   setup.tls = tls;
   setup.leftover = leftover;
-  setup.deflate = p->deflate;
-  setup.remote_address = p->remote;
-  setup.claims = g_steal_pointer (&p->claims);
-  p->reserved = FALSE; /* the connection owns the reservation now */
-  conn = herald_hub_adopt (p->handlers->hub, p->worker, &setup, subscribe);
+  conn = herald_hub_adopt (p->handlers->hub, p->handlers->worker, &setup, subscribe);
   g_clear_pointer (&setup.claims, herald_jwt_claims_free);
   return conn;
 }
@@ -351,39 +229,25 @@ on_ws_upgraded (SoupServerMessage *msg, gpointer user_data)
   conn = adopt (p, msg, NULL);
 }
 
-/* The offered subprotocols without the bearer.<token> entries, which carry
- * the token and are never a protocol to select (nor echoed back). The
- * request's header is rewritten to that list, or removed when nothing else
- * was offered: a client that sends only its token (Python, Node ws, curl)
- * then gets no Sec-WebSocket-Protocol, as RFC 6455 4.2.2 allows. */
-static char **
-offered_protocols (SoupServerMessage *msg)
+/* The 101 of a handshake the decisions accepted. */
+static void
+answer_upgrade (SoupServerMessage *msg, const HeraldHandshake *hs)
 {
-  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
-  const char *header = soup_message_headers_get_list (headers, "Sec-WebSocket-Protocol");
-  g_autoptr (GStrvBuilder) out = g_strv_builder_new ();
-  g_auto (GStrv) list = NULL;
-  g_auto (GStrv) kept = NULL;
-  g_autofree char *joined = NULL;
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+  char accept[29];
 
-  if (header == NULL)
-    return NULL;
-  list = g_strsplit (header, ",", -1);
-  for (guint i = 0; list[i]; i++)
-    {
-      g_strstrip (list[i]);
-      if (*list[i] && !g_str_has_prefix (list[i], "bearer."))
-        g_strv_builder_add (out, list[i]);
-    }
-  kept = g_strv_builder_end (out);
-  if (kept[0] == NULL)
-    {
-      soup_message_headers_remove (headers, "Sec-WebSocket-Protocol");
-      return NULL;
-    }
-  joined = g_strjoinv (", ", kept);
-  soup_message_headers_replace (headers, "Sec-WebSocket-Protocol", joined);
-  return g_steal_pointer (&kept);
+  herald_handshake_accept_key (
+      soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                    "Sec-WebSocket-Key"),
+      accept);
+  soup_server_message_set_status (msg, SOUP_STATUS_SWITCHING_PROTOCOLS, NULL);
+  soup_message_headers_replace (headers, "Upgrade", "websocket");
+  soup_message_headers_append (headers, "Connection", "Upgrade");
+  soup_message_headers_append (headers, "Sec-WebSocket-Accept", accept);
+  if (hs->protocol)
+    soup_message_headers_append (headers, "Sec-WebSocket-Protocol", hs->protocol);
+  if (hs->extensions)
+    soup_message_headers_replace (headers, "Sec-WebSocket-Extensions", hs->extensions);
 }
 
 static void
@@ -391,13 +255,9 @@ ws_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
             gpointer user_data)
 {
   HttpHandlers *handlers = user_data;
-  HeraldWorker *worker = handlers->worker;
-  HeraldHub *hub = handlers->hub;
-  HeraldConfig *config = herald_hub_get_config (hub);
-  g_autoptr (GError) error = NULL;
-  g_auto (GStrv) protocols = NULL;
+  HeraldHandshakeHeaders h = request_headers (msg);
+  g_auto (HeraldHandshakeRefusal) refusal = { 0 };
   const char *requested_id = NULL;
-  const char *extensions;
   Pending *p;
 
   if (soup_server_message_get_method (msg) != SOUP_METHOD_GET)
@@ -414,84 +274,33 @@ ws_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
       return;
     }
 
-  p = g_new0 (Pending, 1);
-  p->handlers = handlers;
-  p->worker = worker;
-  p->transport = HERALD_TRANSPORT_WEBSOCKET;
-  p->remote = g_strdup (soup_server_message_get_remote_host (msg));
-
-  if (!authenticate (hub, msg, &p->claims))
-    goto refused;
-
-  protocols = offered_protocols (msg);
-  if (!soup_websocket_server_check_handshake (msg, NULL, (char **)protocols, NULL, &error))
+  /* The decisions (and their order) are herald-http-handshake.c's, shared
+   * with the worker's own reader (herald-http-upgrade.c). */
+  p = pending_new (handlers, HERALD_TRANSPORT_WEBSOCKET, msg);
+  if (!herald_handshake_authenticate (&p->hs, &h, &refusal)
+      || !herald_handshake_check_websocket (&p->hs, &h, &refusal)
+      || !herald_handshake_reserve (&p->hs, requested_id, &refusal))
     {
-      const char *version = soup_message_headers_get_one (
-          soup_server_message_get_request_headers (msg), "Sec-WebSocket-Version");
-
-      refuse (msg, SOUP_STATUS_BAD_REQUEST, error->message);
-      /* RFC 6455 4.4: name the version this server speaks. */
-      if (g_strcmp0 (version, "13") != 0)
-        soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                      "Sec-WebSocket-Version", "13");
-      goto refused;
+      refuse_as (msg, &refusal);
+      pending_free (p);
+      return;
     }
-  if (!reserve (p, msg, requested_id))
-    goto refused;
-
-  extensions = soup_message_headers_get_list (soup_server_message_get_request_headers (msg),
-                                              "Sec-WebSocket-Extensions");
-  soup_websocket_server_process_handshake (msg, NULL, (char **)protocols, NULL, NULL);
-  if (extensions && herald_config_get_compression (config))
-    {
-      g_autofree char *answer = herald_ws_negotiate_deflate (extensions);
-      if (answer)
-        {
-          soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                        "Sec-WebSocket-Extensions", answer);
-          p->deflate = TRUE;
-        }
-    }
+  herald_handshake_negotiate (&p->hs, &h);
+  answer_upgrade (msg, &p->hs);
   g_signal_connect_data (msg, "wrote-informational", G_CALLBACK (on_ws_upgraded), p,
                          pending_closure_free, 0);
-  return;
-
-refused:
-  pending_free (p);
 }
 
 /* ---- SSE ---- */
-
-/* channel=a&channel=a is one subscription: counted once against the limit
- * and replayed once on resume. Keeps the first occurrence, in order. */
-static void
-strv_remove_duplicates (char **strv)
-{
-  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
-  guint out = 0;
-
-  for (guint i = 0; strv[i]; i++)
-    {
-      /* g_hash_table_add() would replace the stored key with this copy. */
-      if (g_hash_table_contains (seen, strv[i]))
-        g_free (strv[i]);
-      else
-        {
-          g_hash_table_add (seen, strv[i]);
-          strv[out++] = strv[i];
-        }
-    }
-  strv[out] = NULL;
-}
 
 static void
 on_sse_headers (SoupServerMessage *msg, gpointer user_data)
 {
   Pending *p = user_data;
   HeraldSubscribeRequest request = {
-    .channels = (const char *const *)p->channels,
+    .channels = (const char *const *)p->hs.channels,
     .from = HERALD_SUBSCRIBE_STREAM,
-    .last_event_id = p->last_event_id,
+    .last_event_id = p->hs.last_event_id,
     .presence = -1,
   };
   g_autoptr (HeraldConnection) conn = adopt (p, msg, &request);
@@ -502,14 +311,11 @@ sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
              gpointer user_data)
 {
   HttpHandlers *handlers = user_data;
-  HeraldWorker *worker = handlers->worker;
-  HeraldHub *hub = handlers->hub;
-  HeraldConfig *config = herald_hub_get_config (hub);
+  HeraldConfig *config = herald_hub_get_config (handlers->hub);
   SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
   const char *method = soup_server_message_get_method (msg);
-  GUri *uri = soup_server_message_get_uri (msg);
-  g_auto (GStrv) ids = NULL;
-  guint max_subs;
+  HeraldHandshakeHeaders h = request_headers (msg);
+  g_auto (HeraldHandshakeRefusal) refusal = { 0 };
   Pending *p;
 
   if (!g_str_equal (path, "/events"))
@@ -534,56 +340,15 @@ sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
       return;
     }
 
-  p = g_new0 (Pending, 1);
-  p->handlers = handlers;
-  p->worker = worker;
-  p->transport = HERALD_TRANSPORT_SSE;
-  p->remote = g_strdup (soup_server_message_get_remote_host (msg));
-
-  if (!authenticate (hub, msg, &p->claims))
-    goto refused;
-
-  p->channels = herald_http_query_get_all (g_uri_get_query (uri), "channel");
-  if (p->channels[0] == NULL)
+  p = pending_new (handlers, HERALD_TRANSPORT_SSE, msg);
+  if (!herald_handshake_authenticate (&p->hs, &h, &refusal)
+      || !herald_handshake_check_sse (&p->hs, &h, &refusal)
+      || !herald_handshake_reserve (&p->hs, NULL, &refusal))
     {
-      refuse (msg, SOUP_STATUS_BAD_REQUEST, "Name at least one channel: /events?channel=NAME");
-      goto refused;
+      refuse_as (msg, &refusal);
+      pending_free (p);
+      return;
     }
-  strv_remove_duplicates (p->channels);
-  max_subs = herald_config_get_max_subscriptions_per_connection (config);
-  if (max_subs > 0 && g_strv_length (p->channels) > max_subs)
-    {
-      g_autofree char *text = g_strdup_printf (
-          "Too many channels: at most %u per stream ([limits] max-subscriptions-per-connection)",
-          max_subs);
-      refuse (msg, SOUP_STATUS_BAD_REQUEST, text);
-      goto refused;
-    }
-  for (guint i = 0; p->channels[i]; i++)
-    {
-      if (!herald_channel_name_is_valid (p->channels[i]))
-        {
-          refuse (msg, SOUP_STATUS_BAD_REQUEST,
-                  "Invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / - # ,");
-          goto refused;
-        }
-      if (!herald_hub_may_subscribe (hub, p->claims, p->channels[i]))
-        {
-          refuse (msg, SOUP_STATUS_FORBIDDEN, "Not allowed to subscribe to this channel");
-          goto refused;
-        }
-    }
-  p->last_event_id = g_strdup (soup_message_headers_get_one (
-      soup_server_message_get_request_headers (msg), "Last-Event-ID"));
-  if (p->last_event_id == NULL)
-    {
-      ids = herald_http_query_get_all (g_uri_get_query (uri), "lastEventId");
-      if (ids[0])
-        p->last_event_id = g_strdup (ids[0]);
-    }
-
-  if (!reserve (p, msg, NULL))
-    goto refused;
 
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
   soup_message_headers_replace (headers, "Content-Type", "text/event-stream; charset=utf-8");
@@ -593,10 +358,6 @@ sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
   soup_message_headers_set_encoding (headers, SOUP_ENCODING_EOF);
   g_signal_connect_data (msg, "wrote-headers", G_CALLBACK (on_sse_headers), p, pending_closure_free,
                          0);
-  return;
-
-refused:
-  pending_free (p);
 }
 
 /* ---- demo page ---- */
