@@ -17,6 +17,7 @@
 #include "herald-http-api.h"
 #include "herald-http-early.h"
 #include "herald-http-fast.h"
+#include "herald-http-upgrade.h"
 #include "herald-http.h"
 #include "herald-prefix-input-stream.h"
 #include "herald-security.h"
@@ -47,8 +48,9 @@ struct _HeraldFront
 
   /* Worker thread only, between start() and stop(). */
   SoupServer *server;
-  HeraldHttpFast *fast; /* plain-TCP connections until handed to libsoup */
-  GPtrArray *listeners; /* of Listener* */
+  HeraldHttpFast *fast;       /* plain-TCP connections until handed to libsoup */
+  HeraldHttpUpgrade *upgrade; /* the fast path's plain handshakes */
+  GPtrArray *listeners;       /* of Listener* */
 };
 
 G_DEFINE_FINAL_TYPE (HeraldFront, herald_front, G_TYPE_OBJECT)
@@ -171,6 +173,8 @@ front_start (gpointer data)
   HeraldLoop *loop = herald_worker_get_loop (self->worker);
 
   self->fast = herald_http_fast_new (self->hub, loop, fast_hand_off, self);
+  self->upgrade = herald_http_upgrade_new (self->hub, self->worker);
+  herald_http_fast_set_upgrade (self->fast, self->upgrade);
   self->server = soup_server_new ("server-header", "herald/" PACKAGE_VERSION, "tls-certificate",
                                   self->certificate, NULL);
   herald_http_register (self->server, self->hub, self->worker);
@@ -252,6 +256,7 @@ front_stop (gpointer data)
   remove_listeners (self);
   g_clear_pointer (&self->listeners, g_ptr_array_unref);
   g_clear_pointer (&self->fast, herald_http_fast_free);
+  g_clear_pointer (&self->upgrade, herald_http_upgrade_free);
 }
 
 static const HeraldWorkerFrontFuncs front_funcs = {

@@ -45,12 +45,13 @@
 #include "herald-http-fast-wire.h"
 #include "herald-http-fast.h"
 #include "herald-http-route.h"
+#include "herald-http-upgrade.h"
 #include "herald-json.h"
 #include "herald-metrics.h"
 #include "herald-names.h"
 
-#define HEAD_MAX (64 * 1024) /* request line, headers and the blank line (docs/security.md) */
-#define PEEK_FIRST 4096      /* a longer head is taken off the socket (direct mode) */
+#define HEAD_MAX (64 * 1024)  /* request line, headers and the blank line (docs/security.md) */
+#define PEEK_FIRST 4096       /* a longer head is taken off the socket (direct mode) */
 #define IDLE_TIMEOUT 60       /* seconds a kept-alive connection may idle */
 #define MAX_PENDING 64        /* responses queued before reading stops */
 #define OUT_HIGH (256 * 1024) /* unwritten bytes before reading stops */
@@ -97,7 +98,7 @@ struct _FastConn
   gboolean peer_done;    /* EPOLLRDHUP: the client sends nothing more */
 
   HeraldHttpFastRequest req; /* STATE_BODY */
-  GByteArray *body; /* STATE_BODY, reused */
+  GByteArray *body;          /* STATE_BODY, reused */
   gsize body_got;
 
   /* Buffered mode (see read_buffered()): bytes taken off the socket but not
@@ -124,6 +125,7 @@ struct _HeraldHttpFast
   JsonParser *parser;
   GPtrArray *graveyard; /* closed by close_all(), freed at the next sweep */
   GPtrArray *to_flush;  /* of FastConn* (refs): responses written at the end of the iteration */
+  HeraldHttpUpgrade *upgrade; /* the plain handshakes, or NULL */
 };
 
 static void conn_read (FastConn *c);
@@ -579,32 +581,8 @@ int
 herald_http_fast_read_head_for_test (HeraldHttpFast *self, const char *head, gsize head_len,
                                      gboolean simple, HeraldHttpFastHead *out)
 {
-  HeraldHttpFastRequest req = { 0 };
-  int result;
-
-  if (simple)
-    {
-      HeraldHttpFastSimple r
-          = herald_http_fast_request_decide_simple (self->config, head, head_len, &req);
-      result = r == HERALD_HTTP_FAST_SIMPLE_YES ? 1 : r == HERALD_HTTP_FAST_SIMPLE_NO ? 0 : -1;
-    }
-  else
-    result
-        = herald_http_fast_request_decide_soup (self->config, self->headers, head, head_len, &req)
-              ? 1
-              : 0;
-  memset (out, 0, sizeof *out);
-  if (result == 1)
-    {
-      out->route = req.route;
-      out->arg = g_steal_pointer (&req.arg);
-      out->length = req.length;
-      out->early = req.early;
-      out->close = req.close;
-      out->http10 = req.http10;
-    }
-  herald_http_fast_request_clear (&req);
-  return result;
+  return herald_http_fast_wire_read_head_for_test (self->config, self->headers, head, head_len,
+                                                   simple, out);
 }
 
 /* Consumes exactly @len bytes already known to be queued on the socket. */
@@ -625,21 +603,34 @@ consume (FastConn *c, gsize len)
   return TRUE;
 }
 
-/* Finds the end of a head in @buf: TRUE with @head_len, or FALSE. *bare is
- * set when the head uses bare LFs (left to libsoup). */
+/* A first head that may be a WebSocket or SSE handshake (herald-http-upgrade.h). */
 static gboolean
-find_head_end (const char *buf, gsize n, gsize *head_len, gboolean *bare)
+read_upgrade (FastConn *c, gsize head_len, gsize n)
 {
-  const char *end = memmem (buf, n, "\r\n\r\n", 4);
-  const char *lf = memmem (buf, end ? (gsize)(end - buf) + 2 : n, "\n\n", 2);
+  g_auto (HeraldHttpUpgradeCall) call = { 0 };
+  HeraldHttpUpgrade *upgrade = c->owner->upgrade;
+  int fd = c->fd;
 
-  *bare = lf != NULL;
-  if (lf != NULL)
-    return TRUE;
-  if (end == NULL)
-    return FALSE;
-  *head_len = end + 4 - buf;
-  return TRUE;
+  switch (herald_http_upgrade_decide (upgrade, fd, c->owner->buffer, head_len, n, &call))
+    {
+    case HERALD_HTTP_UPGRADE_REFUSED: /* answered, then a lingering close */
+      c->closing = TRUE;
+      g_string_append_len (c->out, call.response->str, call.response->len);
+      if (!consume (c, head_len))
+        conn_close (c);
+      return FALSE;
+    case HERALD_HTTP_UPGRADE_ACCEPTED:
+      if (!consume (c, n))
+        return conn_close (c), FALSE;
+      conn_detach (c);
+      c->fd = -1;
+      herald_http_upgrade_adopt (upgrade, &call, fd);
+      conn_unref (c); /* the owner's */
+      return FALSE;
+    default:
+      c->hand_off = TRUE;
+      return FALSE;
+    }
 }
 
 /* Reads one request head. Returns TRUE when the caller should go on reading. */
@@ -671,7 +662,7 @@ read_head (FastConn *c)
       return FALSE;
     }
 
-  if (!find_head_end (self->buffer, n, &head_len, &bare))
+  if (!herald_http_fast_find_head_end (self->buffer, n, &head_len, &bare))
     {
       if ((gsize)n < c->peek_size && c->peer_done)
         {
@@ -707,6 +698,8 @@ read_head (FastConn *c)
       return FALSE;
     }
 
+  if (!bare && self->upgrade && herald_http_upgrade_wants (self->buffer, head_len))
+    return read_upgrade (c, head_len, n);
   herald_http_fast_request_clear (&c->req);
   if (bare
       || !herald_http_fast_request_decide (self->config, self->headers, self->buffer, head_len,
@@ -807,7 +800,7 @@ answer_buffered (FastConn *c, const char *data, gsize len, gboolean *stop)
           *stop = TRUE;
           break;
         }
-      found = find_head_end (at, len - used, &head_len, &bare);
+      found = herald_http_fast_find_head_end (at, len - used, &head_len, &bare);
       /* Complete or not, a head may not pass HEAD_MAX. */
       if (found ? head_len > HEAD_MAX : len - used >= HEAD_MAX)
         {
@@ -1161,6 +1154,12 @@ herald_http_fast_new (HeraldHub *hub, HeraldLoop *loop, HeraldHttpFastHandOff ha
   self->graveyard = g_ptr_array_new_with_free_func ((GDestroyNotify)conn_unref);
   self->to_flush = g_ptr_array_new ();
   return self;
+}
+
+void
+herald_http_fast_set_upgrade (HeraldHttpFast *self, HeraldHttpUpgrade *upgrade)
+{
+  self->upgrade = upgrade;
 }
 
 void

@@ -1,0 +1,66 @@
+/* herald-http-upgrade.h: WebSocket and SSE handshakes without libsoup.
+ *
+ * The keep-alive fast path (herald-http-fast.c) peeks at the first request
+ * head of every plain-TCP connection. The plain handshake — "GET /ws",
+ * "GET /ws/<id>" or "GET /events?…" over HTTP/1.1 with CRLF lines, plain
+ * "Name: value" headers, no body and each header that matters present once
+ * — is read here in one pass and decided by herald-http-handshake.c, the
+ * decisions libsoup's handlers (herald-http.c) also call. The 101, the SSE
+ * head or the refusal is written directly and the socket goes to
+ * herald_hub_adopt(): no SoupServerMessage, no GIOStream, no signal.
+ * Anything unusual — another method or path, HTTP/1.0, a body, a repeated
+ * header, percent-encoding or dot segments in the path, a configured
+ * connect hook — is left to libsoup, untouched.
+ *
+ * Everything here runs in the worker's thread.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "herald-http-handshake.h"
+#include "herald-hub.h"
+#include "herald-worker.h"
+
+G_BEGIN_DECLS
+
+typedef struct _HeraldHttpUpgrade HeraldHttpUpgrade;
+
+HeraldHttpUpgrade *herald_http_upgrade_new (HeraldHub *hub, HeraldWorker *worker);
+void herald_http_upgrade_free (HeraldHttpUpgrade *self);
+
+typedef enum
+{
+  HERALD_HTTP_UPGRADE_NO,       /* not the plain case: libsoup answers it */
+  HERALD_HTTP_UPGRADE_REFUSED,  /* answer call->response, then close */
+  HERALD_HTTP_UPGRADE_ACCEPTED, /* give the fd to herald_http_upgrade_adopt() */
+} HeraldHttpUpgradeResult;
+
+/* One handshake between the decision and the adoption. */
+typedef struct
+{
+  HeraldHandshake hs;
+  GString *response; /* the whole refusal, or the 101 / SSE head */
+  GBytes *leftover;  /* bytes the client sent behind its head */
+} HeraldHttpUpgradeCall;
+
+void herald_http_upgrade_call_clear (HeraldHttpUpgradeCall *call);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (HeraldHttpUpgradeCall, herald_http_upgrade_call_clear)
+
+/* Whether @head may be a handshake read here (a cheap look at its start). */
+gboolean herald_http_upgrade_wants (const char *head, gsize head_len);
+
+/* Decides the complete head @buf[0..head_len) (followed by @n - head_len
+ * more bytes already received) of the connection @fd, nothing consumed. */
+HeraldHttpUpgradeResult herald_http_upgrade_decide (HeraldHttpUpgrade *self, int fd,
+                                                    const char *buf, gsize head_len, gsize n,
+                                                    HeraldHttpUpgradeCall *call);
+
+/* After ACCEPTED, once the caller consumed the @n bytes and gave up @fd
+ * (no longer in the epoll set): writes the head and hands the connection to
+ * the hub. Takes @fd (closed on failure). */
+void herald_http_upgrade_adopt (HeraldHttpUpgrade *self, HeraldHttpUpgradeCall *call, int fd);
+
+G_END_DECLS
