@@ -100,6 +100,22 @@ herald_http_upgrade_call_clear (HeraldHttpUpgradeCall *call)
   memset (call, 0, sizeof *call);
 }
 
+/* For tests (herald-http-upgrade.h). */
+static gint n_decided;
+static gint disabled;
+
+guint
+herald_http_upgrade_get_n_decided_for_test (void)
+{
+  return (guint)g_atomic_int_get (&n_decided);
+}
+
+void
+herald_http_upgrade_set_enabled_for_test (gboolean enabled)
+{
+  g_atomic_int_set (&disabled, !enabled);
+}
+
 /* Whether a [proxy] connect hook would be asked about this connection: then
  * libsoup's path (herald-http.c) takes it. No such hook exists yet on this
  * branch; the check belongs here when it does. */
@@ -371,7 +387,8 @@ herald_http_upgrade_decide (HeraldHttpUpgrade *self, int fd, const char *buf, gs
   g_return_val_if_fail (self != NULL, HERALD_HTTP_UPGRADE_NO);
   g_return_val_if_fail (call != NULL && call->response == NULL, HERALD_HTTP_UPGRADE_NO);
 
-  if (!herald_http_upgrade_wants (buf, head_len) || connect_hook_configured (self->config))
+  if (!herald_http_upgrade_wants (buf, head_len) || connect_hook_configured (self->config)
+      || g_atomic_int_get (&disabled))
     return HERALD_HTTP_UPGRADE_NO;
   g_string_truncate (self->head, 0);
   g_string_append_len (self->head, buf, head_len);
@@ -400,6 +417,7 @@ herald_http_upgrade_decide (HeraldHttpUpgrade *self, int fd, const char *buf, gs
     return HERALD_HTTP_UPGRADE_NO;
 
   /* The order of herald-http.c's handlers. */
+  g_atomic_int_inc (&n_decided);
   herald_handshake_init (&call->hs, self->hub, self->worker,
                          sse ? HERALD_TRANSPORT_SSE : HERALD_TRANSPORT_WEBSOCKET, remote);
   if (sse)

@@ -63,4 +63,9 @@ HeraldHttpUpgradeResult herald_http_upgrade_decide (HeraldHttpUpgrade *self, int
  * the hub. Takes @fd (closed on failure). */
 void herald_http_upgrade_adopt (HeraldHttpUpgrade *self, HeraldHttpUpgradeCall *call, int fd);
 
+/* For tests: handshakes decided here (accepted or refused) in this process;
+ * and turning this reader off (every handshake then goes to libsoup). */
+guint herald_http_upgrade_get_n_decided_for_test (void);
+void herald_http_upgrade_set_enabled_for_test (gboolean enabled);
+
 G_END_DECLS
