@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "herald-connection.h"
+#include "herald-json.h"
 #include "herald-log.h"
 #include "herald-ws.h"
 
@@ -41,6 +42,8 @@ struct _HeraldConnection
   guint peer_closed : 1; /* close frame or EOF from the peer */
   guint wr_shutdown : 1; /* shutdown(SHUT_WR) done after the close frame */
   guint destroyed : 1;
+  guint prelude : 1;    /* the ring's first frame is the handshake's answer, unsent */
+  guint registered : 1; /* the fd was in the loop's epoll set before start() */
 
   /* Output: a ring of frame references; head_offset bytes of the first are sent. */
   GBytes **ring;
@@ -88,6 +91,7 @@ enum
 static GParamSpec *props[N_PROPS];
 
 static void connection_destroy (HeraldConnection *self);
+static void queue_frame (HeraldConnection *self, GBytes *frame);
 
 static void
 ring_clear (HeraldConnection *self)
@@ -221,6 +225,12 @@ herald_connection_new (HeraldConnectionHost *host, HeraldConnectionSetup *setup)
   self->tokens_at = g_get_monotonic_time ();
   herald_ws_parser_init (&self->parser);
 
+  self->registered = setup->registered;
+  if (setup->prelude)
+    {
+      queue_frame (self, g_bytes_ref (setup->prelude));
+      self->prelude = TRUE;
+    }
   if (setup->leftover && g_bytes_get_size (setup->leftover) > 0)
     {
       gsize len;
@@ -377,7 +387,7 @@ static void
 ring_drop_unstarted (HeraldConnection *self)
 {
   HeraldStats *stats = self->host->stats;
-  guint keep = self->head_offset > 0 ? 1 : 0;
+  guint keep = self->head_offset > 0 || self->prelude ? 1 : 0;
 
   while (self->ring_len > keep)
     {
@@ -601,6 +611,7 @@ herald_connection_flush (HeraldConnection *self)
         }
       stats->bytes_written += written;
       self->queued_bytes -= written;
+      self->prelude = FALSE; /* sent, or started: head_offset keeps it */
       written += self->head_offset;
       while (self->ring_len > 0)
         {
@@ -965,25 +976,66 @@ herald_connection_remove_subscription (HeraldConnection *self, HeraldSubscriptio
 
 /* ---- start and sweep ---- */
 
-/* The "connected" greeting both transports send (WebSocket adds the
- * heartbeat interval): the connection's id and the token's user, or null.
- * Returns an open object. */
-static JsonBuilder *
-begin_connected (HeraldConnection *self)
+/* Whether @s needs no JSON escaping (json-glib would write it as is). */
+static gboolean
+json_plain (const char *s)
 {
-  JsonBuilder *b = json_builder_new ();
+  for (; *s; s++)
+    if ((guchar)*s < 0x20 || (guchar)*s >= 0x7f || *s == '"' || *s == '\\')
+      return FALSE;
+  return TRUE;
+}
 
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "type");
-  json_builder_add_string_value (b, "connected");
-  json_builder_set_member_name (b, "connection_id");
-  json_builder_add_string_value (b, self->id);
-  json_builder_set_member_name (b, "user_id");
-  if (self->user_id)
+/* The "connected" greeting both transports send (WebSocket adds the
+ * heartbeat interval, @heartbeat >= 0): the connection's id and the token's
+ * user, or null. Written directly in the usual case (plain ids, once per
+ * connection: no JsonBuilder), else by json-glib; the same text either way. */
+static char *
+connected_json (HeraldConnection *self, gint heartbeat, gsize *len)
+{
+  if (self->user_id == NULL || json_plain (self->user_id))
+    {
+      GString *out = g_string_sized_new (128);
+
+      g_string_append (out, "{\"type\":\"connected\",\"connection_id\":\"");
+      g_string_append (out, self->id); /* A-Z a-z 0-9 _ - (herald-names.c) */
+      g_string_append (out, self->user_id ? "\",\"user_id\":\"" : "\",\"user_id\":null");
+      if (self->user_id)
+        {
+          g_string_append (out, self->user_id);
+          g_string_append_c (out, '"');
+        }
+      if (heartbeat >= 0)
+        {
+          g_string_append (out, ",\"heartbeat_interval\":");
+          herald_json_append_uint (out, heartbeat);
+        }
+      g_string_append_c (out, '}');
+      *len = out->len;
+      return g_string_free (out, FALSE);
+    }
+  {
+    g_autoptr (JsonBuilder) b = json_builder_new ();
+    g_autoptr (JsonGenerator) gen = json_generator_new ();
+    g_autoptr (JsonNode) root = NULL;
+
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "type");
+    json_builder_add_string_value (b, "connected");
+    json_builder_set_member_name (b, "connection_id");
+    json_builder_add_string_value (b, self->id);
+    json_builder_set_member_name (b, "user_id");
     json_builder_add_string_value (b, self->user_id);
-  else
-    json_builder_add_null_value (b);
-  return b;
+    if (heartbeat >= 0)
+      {
+        json_builder_set_member_name (b, "heartbeat_interval");
+        json_builder_add_int_value (b, heartbeat);
+      }
+    json_builder_end_object (b);
+    root = json_builder_get_root (b);
+    json_generator_set_root (gen, root);
+    return json_generator_to_data (gen, len);
+  }
 }
 
 void
@@ -991,15 +1043,16 @@ herald_connection_start (HeraldConnection *self)
 {
   guint heartbeat = g_atomic_int_get (&self->host->limits->heartbeat_interval);
 
-  herald_loop_add (self->host->loop, self->fd, EPOLLIN | EPOLLRDHUP, self);
+  /* A socket the front watched already changes hands in one epoll_ctl. */
+  if (!self->registered
+      || !herald_loop_modify (self->host->loop, self->fd, EPOLLIN | EPOLLRDHUP, self))
+    herald_loop_add (self->host->loop, self->fd, EPOLLIN | EPOLLRDHUP, self);
 
   if (self->transport == HERALD_TRANSPORT_WEBSOCKET)
     {
-      g_autoptr (JsonBuilder) b = begin_connected (self);
-      json_builder_set_member_name (b, "heartbeat_interval");
-      json_builder_add_int_value (b, heartbeat);
-      json_builder_end_object (b);
-      herald_connection_send_json (self, b);
+      gsize len;
+      g_autofree char *text = connected_json (self, (gint)MIN (heartbeat, G_MAXINT), &len);
+      send_text (self, text, len);
     }
 
   self->host->funcs->schedule (self->host, self,
@@ -1042,16 +1095,12 @@ herald_connection_send_sse_greeting (HeraldConnection *self, const char *id, gbo
     g_string_append_printf (head, "id: %s\n", id);
   {
     /* As the WebSocket's connected frame: the user the token named, or null. */
-    g_autoptr (JsonBuilder) b = begin_connected (self);
-    g_autoptr (JsonGenerator) gen = json_generator_new ();
-    g_autoptr (JsonNode) root = NULL;
-    g_autofree char *connected = NULL;
+    gsize len;
+    g_autofree char *connected = connected_json (self, -1, &len);
 
-    json_builder_end_object (b);
-    root = json_builder_get_root (b);
-    json_generator_set_root (gen, root);
-    connected = json_generator_to_data (gen, NULL);
-    g_string_append_printf (head, "event: connected\ndata: %s\n\n", connected);
+    g_string_append (head, "event: connected\ndata: ");
+    g_string_append_len (head, connected, len);
+    g_string_append (head, "\n\n");
   }
   bytes = g_string_free_to_bytes (g_steal_pointer (&head));
   herald_connection_enqueue (self, bytes);

@@ -47,6 +47,8 @@ typedef struct
   gboolean deflate; /* permessage-deflate negotiated */
   const char *remote_address;
   HeraldJwtClaims *claims; /* transfer full; NULL for anonymous */
+  GBytes *prelude;         /* written before anything else (the handshake's answer), or NULL */
+  gboolean registered;     /* fd is in the worker's epoll set already (the front's handler) */
 } HeraldConnectionSetup;
 
 /* The limits a connection reads, kept current by whoever owns the

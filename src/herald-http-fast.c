@@ -171,14 +171,15 @@ timeout_s (HeraldHttpFast *self)
   return herald_config_get_handshake_timeout (self->config);
 }
 
-/* Leaves the connection's fd to the caller (closed or handed off). */
+/* Leaves the fd to the caller (closed or handed off; watched unless @unwatch). */
 static void
-conn_detach (FastConn *c)
+conn_detach (FastConn *c, gboolean unwatch)
 {
   HeraldHttpFast *self = c->owner;
   GList *l;
 
-  herald_loop_remove (self->loop, c->fd);
+  if (unwatch)
+    herald_loop_remove (self->loop, c->fd);
   g_queue_unlink (&self->conns, &c->link);
   c->owner = NULL;
   /* Responses the hub still owes are dropped when they come. */
@@ -199,7 +200,7 @@ conn_close (FastConn *c)
 
   if (c->owner == NULL)
     return;
-  conn_detach (c);
+  conn_detach (c, TRUE);
   c->fd = -1;
   close (fd);
   conn_unref (c); /* the owner's */
@@ -215,7 +216,7 @@ conn_hand_off (FastConn *c)
   /* Direct mode read the next request's first bytes (or all of it). */
   if (c->inbuf && c->inbuf->len > 0)
     prefix = g_byte_array_free_to_bytes (g_steal_pointer (&c->inbuf));
-  conn_detach (c);
+  conn_detach (c, TRUE);
   c->fd = -1;
   self->hand_off (self->user_data, c->listener, fd, prefix);
   conn_unref (c);
@@ -622,7 +623,7 @@ read_upgrade (FastConn *c, gsize head_len, gsize n)
     case HERALD_HTTP_UPGRADE_ACCEPTED:
       if (!consume (c, n))
         return conn_close (c), FALSE;
-      conn_detach (c);
+      conn_detach (c, FALSE); /* the connection takes over its epoll entry */
       c->fd = -1;
       herald_http_upgrade_adopt (upgrade, &call, fd);
       conn_unref (c); /* the owner's */

@@ -10,12 +10,10 @@
 #include "config.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "herald-http-upgrade.h"
 #include "herald-json.h"
@@ -456,25 +454,19 @@ herald_http_upgrade_adopt (HeraldHttpUpgrade *self, HeraldHttpUpgradeCall *call,
     .presence = -1,
   };
   g_autoptr (HeraldConnection) conn = NULL;
-  ssize_t sent;
+  g_autoptr (GBytes) prelude = NULL;
 
   g_return_if_fail (self != NULL && call->response != NULL);
 
-  /* A fresh socket's send buffer takes a head of a few hundred bytes whole;
-   * a socket that does not is broken or gone. */
-  do
-    sent = send (fd, call->response->str, call->response->len, MSG_NOSIGNAL | MSG_DONTWAIT);
-  while (sent < 0 && errno == EINTR);
-  if (sent != (ssize_t)call->response->len)
-    {
-      g_debug ("handshake: the answer could not be written (%s)",
-               sent < 0 ? g_strerror (errno) : "short write");
-      close (fd);
-      return; /* the caller's clear() releases the reservation */
-    }
+  /* The head leaves with the first frames ("connected", the SSE greeting):
+   * one write, one segment. The fd stays in the epoll set for the
+   * connection to take over. */
+  prelude = g_string_free_to_bytes (g_steal_pointer (&call->response));
   herald_handshake_setup (&call->hs, &setup);
   setup.fd = fd;
   setup.leftover = call->leftover;
+  setup.prelude = prelude;
+  setup.registered = TRUE;
   conn = herald_hub_adopt (self->hub, self->worker, &setup,
                            call->hs.transport == HERALD_TRANSPORT_SSE ? &request : NULL);
   g_clear_pointer (&setup.claims, herald_jwt_claims_free);

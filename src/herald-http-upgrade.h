@@ -59,8 +59,9 @@ HeraldHttpUpgradeResult herald_http_upgrade_decide (HeraldHttpUpgrade *self, int
                                                     HeraldHttpUpgradeCall *call);
 
 /* After ACCEPTED, once the caller consumed the @n bytes and gave up @fd
- * (no longer in the epoll set): writes the head and hands the connection to
- * the hub. Takes @fd (closed on failure). */
+ * (still in the worker's epoll set: the connection takes the entry over):
+ * hands the connection to the hub, which writes the head with its first
+ * frames. Takes @fd. */
 void herald_http_upgrade_adopt (HeraldHttpUpgrade *self, HeraldHttpUpgradeCall *call, int fd);
 
 /* For tests: handshakes decided here (accepted or refused) in this process;
