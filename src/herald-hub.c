@@ -32,17 +32,24 @@ struct _HeraldHub
   char *node_id;
   GMainContext *main_context;
 
-  GPtrArray *workers; /* of HeraldWorker (owned) */
-  gint draining;      /* atomic: shutdown began */
+  GPtrArray *workers;        /* of HeraldWorker (owned) */
+  gint draining;             /* atomic: shutdown began */
   HeraldStreamLimits limits; /* what the connections read, kept from the config */
 
-  GMutex lock;            /* guards the registry below */
-  GHashTable *registry;   /* connection id → Entry */
-  GHashTable *user_count; /* user id → GUINT count of connections */
-  GHashTable *ip_count;   /* remote ip → GUINT */
+  GMutex lock;                 /* guards the registry below */
+  GHashTable *registry;        /* connection id → Entry */
+  GHashTable *user_count;      /* user id → GUINT count of connections */
+  GHashTable *ip_count;        /* remote ip → GUINT */
   GHashTable *channel_workers; /* channel → guint64 bit mask of workers subscribed */
 
   guint64 published;
+
+  /* connection-opened / -closed, emitted in main_context: queued in order,
+   * one main-context wake-up per batch (an accept storm is one batch per
+   * main-loop iteration, not one GSource per connection). */
+  GMutex signal_lock;
+  GQueue signal_queue; /* of SignalData* */
+  gboolean signals_scheduled;
 };
 
 G_DEFINE_FINAL_TYPE (HeraldHub, herald_hub, G_TYPE_OBJECT)
@@ -164,6 +171,67 @@ herald_hub_constructed (GObject *object)
   herald_engine_set_sink (self->engine, hub_sink, self);
 }
 
+typedef struct
+{
+  char *id;
+  char *user_id;
+  char *transport;
+  guint code;
+  char *reason;
+  gboolean closed;
+} SignalData;
+
+static void
+signal_data_free (SignalData *data)
+{
+  g_free (data->id);
+  g_free (data->user_id);
+  g_free (data->transport);
+  g_free (data->reason);
+  g_free (data);
+}
+
+static gboolean
+emit_queued (gpointer user_data)
+{
+  HeraldHub *self = user_data;
+  GQueue batch;
+  SignalData *data;
+
+  g_mutex_lock (&self->signal_lock);
+  batch = self->signal_queue;
+  g_queue_init (&self->signal_queue);
+  self->signals_scheduled = FALSE;
+  g_mutex_unlock (&self->signal_lock);
+  while ((data = g_queue_pop_head (&batch)))
+    {
+      if (data->closed)
+        g_signal_emit (self, signals[SIGNAL_CONNECTION_CLOSED], 0, data->id, data->code,
+                       data->reason);
+      else
+        g_signal_emit (self, signals[SIGNAL_CONNECTION_OPENED], 0, data->id, data->user_id,
+                       data->transport);
+      signal_data_free (data);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/* Any thread: the signal is emitted in the main context, after those queued before it. */
+static void
+emit_signal (HeraldHub *self, SignalData *data)
+{
+  gboolean schedule;
+
+  g_mutex_lock (&self->signal_lock);
+  g_queue_push_tail (&self->signal_queue, data);
+  schedule = !self->signals_scheduled;
+  self->signals_scheduled = TRUE;
+  g_mutex_unlock (&self->signal_lock);
+  if (schedule)
+    g_main_context_invoke_full (self->main_context, G_PRIORITY_DEFAULT, emit_queued,
+                                g_object_ref (self), g_object_unref);
+}
+
 static void
 herald_hub_dispose (GObject *object)
 {
@@ -192,6 +260,8 @@ herald_hub_finalize (GObject *object)
   g_hash_table_unref (self->ip_count);
   g_hash_table_unref (self->channel_workers);
   g_mutex_clear (&self->lock);
+  g_queue_clear_full (&self->signal_queue, (GDestroyNotify)signal_data_free);
+  g_mutex_clear (&self->signal_lock);
   G_OBJECT_CLASS (herald_hub_parent_class)->finalize (object);
 }
 
@@ -291,6 +361,8 @@ herald_hub_init (HeraldHub *self)
   g_autofree char *id = herald_connection_id_new ();
 
   g_mutex_init (&self->lock);
+  g_mutex_init (&self->signal_lock);
+  g_queue_init (&self->signal_queue);
   self->registry
       = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)entry_free);
   self->user_count = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
@@ -745,7 +817,8 @@ channel_mask_update (HeraldHub *self, const char *channel, guint worker_index, g
   if (mask == 0)
     g_hash_table_remove (self->channel_workers, channel);
   else
-    g_hash_table_replace (self->channel_workers, g_strdup (channel), GSIZE_TO_POINTER ((gsize) mask));
+    g_hash_table_replace (self->channel_workers, g_strdup (channel),
+                          GSIZE_TO_POINTER ((gsize)mask));
   g_mutex_unlock (&self->lock);
 }
 
@@ -862,50 +935,6 @@ herald_hub_reserve_connection (HeraldHub *self, const char *id, const char *user
     }
   g_mutex_unlock (&self->lock);
   return ok;
-}
-
-typedef struct
-{
-  HeraldHub *hub;
-  char *id;
-  char *user_id;
-  char *transport;
-  guint code;
-  char *reason;
-  gboolean closed;
-} SignalData;
-
-static void
-signal_data_free (SignalData *data)
-{
-  g_object_unref (data->hub);
-  g_free (data->id);
-  g_free (data->user_id);
-  g_free (data->transport);
-  g_free (data->reason);
-  g_free (data);
-}
-
-static gboolean
-emit_in_main (gpointer user_data)
-{
-  SignalData *data = user_data;
-
-  if (data->closed)
-    g_signal_emit (data->hub, signals[SIGNAL_CONNECTION_CLOSED], 0, data->id, data->code,
-                   data->reason);
-  else
-    g_signal_emit (data->hub, signals[SIGNAL_CONNECTION_OPENED], 0, data->id, data->user_id,
-                   data->transport);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-emit_signal (HeraldHub *self, SignalData *data)
-{
-  data->hub = g_object_ref (self);
-  g_main_context_invoke_full (self->main_context, G_PRIORITY_DEFAULT, emit_in_main, data,
-                              (GDestroyNotify)signal_data_free);
 }
 
 void
