@@ -216,7 +216,18 @@ emit_queued (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* Any thread: the signal is emitted in the main context, after those queued before it. */
+static void
+schedule_emit (HeraldWorker *worker, gpointer data)
+{
+  HeraldHub *self = data;
+
+  g_main_context_invoke_full (self->main_context, G_PRIORITY_DEFAULT, emit_queued,
+                              g_object_ref (self), g_object_unref);
+}
+
+/* Any thread: the signal is emitted in the main context, after those queued
+ * before it. A worker wakes the main context once, at the end of its loop
+ * iteration, for everything it queued there. */
 static void
 emit_signal (HeraldHub *self, SignalData *data)
 {
@@ -227,9 +238,8 @@ emit_signal (HeraldHub *self, SignalData *data)
   schedule = !self->signals_scheduled;
   self->signals_scheduled = TRUE;
   g_mutex_unlock (&self->signal_lock);
-  if (schedule)
-    g_main_context_invoke_full (self->main_context, G_PRIORITY_DEFAULT, emit_queued,
-                                g_object_ref (self), g_object_unref);
+  if (schedule && !herald_worker_defer (schedule_emit, self))
+    schedule_emit (NULL, self);
 }
 
 static void

@@ -68,7 +68,15 @@ struct _HeraldWorker
   guint drain_ms;   /* the SIGTERM's drain window */
   gint64 drain_end; /* monotonic µs: when that window ends */
   gint drained;
+
+  GArray *deferred; /* of Deferred: herald_worker_defer(), run after the flush */
 };
+
+typedef struct
+{
+  HeraldWorkerFunc func;
+  gpointer data;
+} Deferred;
 
 G_DEFINE_FINAL_TYPE (HeraldWorker, herald_worker, G_TYPE_OBJECT)
 
@@ -101,6 +109,7 @@ herald_worker_finalize (GObject *object)
   g_clear_pointer (&self->host.dirty, g_ptr_array_unref);
   g_clear_pointer (&self->dead, g_ptr_array_unref);
   g_clear_pointer (&self->to_wake, g_ptr_array_unref);
+  g_clear_pointer (&self->deferred, g_array_unref);
   if (self->front_free)
     g_clear_pointer (&self->front, self->front_free);
   g_mutex_clear (&self->start_lock);
@@ -121,6 +130,7 @@ herald_worker_init (HeraldWorker *self)
   g_cond_init (&self->start_cond);
   self->inbox = g_async_queue_new ();
   self->to_wake = g_ptr_array_new ();
+  self->deferred = g_array_new (FALSE, FALSE, sizeof (Deferred));
   self->eventfd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
   self->connections = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_object_unref);
   self->users
@@ -616,6 +626,41 @@ herald_worker_post (HeraldWorker *self, HeraldWorkItem *item)
     wake (self);
 }
 
+/**
+ * herald_worker_defer:
+ *
+ * On a worker thread, runs @func (@data) once at the end of this loop
+ * iteration, after the connections are flushed: work that is cheaper once
+ * per batch (waking the main context) than once per event. Returns FALSE,
+ * queuing nothing, on any other thread.
+ */
+gboolean
+herald_worker_defer (HeraldWorkerFunc func, gpointer data)
+{
+  HeraldWorker *self = current_worker;
+  Deferred d = { func, data };
+
+  g_return_val_if_fail (func != NULL, FALSE);
+
+  if (self == NULL || self->deferred == NULL)
+    return FALSE;
+  g_array_append_val (self->deferred, d);
+  return TRUE;
+}
+
+static void
+run_deferred (HeraldWorker *self)
+{
+  while (self->deferred->len > 0)
+    {
+      g_autoptr (GArray) batch = self->deferred;
+
+      self->deferred = g_array_new (FALSE, FALSE, sizeof (Deferred));
+      for (guint i = 0; i < batch->len; i++)
+        g_array_index (batch, Deferred, i).func (self, g_array_index (batch, Deferred, i).data);
+    }
+}
+
 /* ---- what the connections report ---- */
 
 static HeraldWorker *
@@ -705,6 +750,7 @@ on_flush (gpointer user_data)
   if (self->front)
     self->front_funcs->flush (self->front);
   g_ptr_array_set_size (self->dead, 0);
+  run_deferred (self);
   wake_posted (self);
   return FALSE;
 }
@@ -714,7 +760,8 @@ has_pending (gpointer user_data)
 {
   HeraldWorker *self = user_data;
   return self->host.dirty->len > 0 || self->dead->len > 0 || self->self_posted
-         || self->to_wake->len > 0 || (self->front && self->front_funcs->has_pending (self->front));
+         || self->to_wake->len > 0 || self->deferred->len > 0
+         || (self->front && self->front_funcs->has_pending (self->front));
 }
 
 static void finish_shutdown (HeraldWorker *self);
@@ -961,6 +1008,7 @@ worker_thread (gpointer data)
   /* Let pending sources (closures of libsoup) run their finalizers. */
   while (g_main_context_iteration (self->context, FALSE))
     ;
+  run_deferred (self);
   wake_posted (self);
   current_worker = NULL;
   g_main_context_pop_thread_default (self->context);

@@ -26,6 +26,10 @@ G_DECLARE_FINAL_TYPE (HeraldWorker, herald_worker, HERALD, WORKER, GObject)
 /* A function run in a worker's thread (herald_hub_foreach_worker()). */
 typedef void (*HeraldWorkerFunc) (HeraldWorker *worker, gpointer user_data);
 
+/* On a worker's thread: @func (@data) runs once at the end of this loop
+ * iteration, after the flush. FALSE (nothing queued) on other threads. */
+gboolean herald_worker_defer (HeraldWorkerFunc func, gpointer data);
+
 /* What the worker reports to its owner (the hub), in the worker's thread
  * except release(), which may run on the thread that stops the worker. */
 typedef struct
