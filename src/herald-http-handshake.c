@@ -40,32 +40,6 @@ refuse_take (HeraldHandshakeRefusal *refusal, guint status, char *message)
   return refuse (refusal, status, message);
 }
 
-void
-herald_handshake_init (HeraldHandshake *hs, HeraldHub *hub, HeraldWorker *worker,
-                       HeraldTransport transport, const char *remote)
-{
-  memset (hs, 0, sizeof *hs);
-  hs->hub = hub;
-  hs->worker = worker;
-  hs->transport = transport;
-  hs->remote = g_strdup (remote);
-}
-
-void
-herald_handshake_clear (HeraldHandshake *hs)
-{
-  if (hs->reserved)
-    herald_hub_release_connection (hs->hub, hs->id, 1006, "handshake not completed", FALSE);
-  g_free (hs->remote);
-  g_clear_pointer (&hs->claims, herald_jwt_claims_free);
-  g_free (hs->id);
-  g_free (hs->protocol);
-  g_free (hs->extensions);
-  g_strfreev (hs->channels);
-  g_free (hs->last_event_id);
-  memset (hs, 0, sizeof *hs);
-}
-
 /* ---- the token ---- */
 
 char **
@@ -167,34 +141,48 @@ herald_handshake_origin_allowed (HeraldConfig *config, const HeraldHandshakeHead
 }
 
 gboolean
-herald_handshake_authenticate (HeraldHandshake *hs, const HeraldHandshakeHeaders *h,
+herald_handshake_check_origin (HeraldConfig *config, const HeraldHandshakeHeaders *h,
                                HeraldHandshakeRefusal *refusal)
 {
-  HeraldConfig *config = herald_hub_get_config (hs->hub);
-  g_autofree char *token = NULL;
+  if (herald_handshake_origin_allowed (config, h))
+    return TRUE;
+  return refuse (refusal, 403, "Origin not allowed");
+}
 
-  if (!herald_handshake_origin_allowed (config, h))
-    return refuse (refusal, 403, "Origin not allowed");
-  token = herald_handshake_find_token (h);
-  if (token && *token)
+HeraldHandshakeToken
+herald_handshake_verify_token (HeraldHub *hub, const HeraldHandshakeHeaders *h,
+                               HeraldJwtClaims **claims_out, HeraldHandshakeRefusal *refusal)
+{
+  HeraldConfig *config = herald_hub_get_config (hub);
+  g_autofree char *token = herald_handshake_find_token (h);
+  HeraldJwtVerifier *verifier;
+  g_autoptr (GError) error = NULL;
+
+  if (token == NULL || *token == '\0')
+    return HERALD_HANDSHAKE_TOKEN_NONE;
+  verifier = herald_hub_get_verifier (hub);
+  if (verifier == NULL)
     {
-      HeraldJwtVerifier *verifier = herald_hub_get_verifier (hs->hub);
-      g_autoptr (GError) error = NULL;
-
-      if (verifier == NULL)
-        return refuse (refusal, 401, "Tokens are not accepted: no token key configured");
-      hs->claims = herald_jwt_verifier_verify (verifier, token, g_get_real_time () / G_USEC_PER_SEC,
-                                               herald_config_get_leeway (config), &error);
-      if (hs->claims == NULL)
-        {
-          g_debug ("token refused: %s", error->message);
-          return refuse_take (refusal, 401, g_strdup (error->message));
-        }
-      return TRUE;
+      refuse (refusal, 401, "Tokens are not accepted: no token key configured");
+      return HERALD_HANDSHAKE_TOKEN_REFUSED;
     }
-  if (!herald_config_get_anonymous (config))
-    return refuse (refusal, 401, "A token is required");
-  return TRUE;
+  *claims_out = herald_jwt_verifier_verify (verifier, token, g_get_real_time () / G_USEC_PER_SEC,
+                                            herald_config_get_leeway (config), &error);
+  if (*claims_out == NULL)
+    {
+      g_debug ("token refused: %s", error->message);
+      refuse_take (refusal, 401, g_strdup (error->message));
+      return HERALD_HANDSHAKE_TOKEN_REFUSED;
+    }
+  return HERALD_HANDSHAKE_TOKEN_VERIFIED;
+}
+
+gboolean
+herald_handshake_check_anonymous (HeraldConfig *config, HeraldHandshakeRefusal *refusal)
+{
+  if (herald_config_get_anonymous (config))
+    return TRUE;
+  return refuse (refusal, 401, "A token is required");
 }
 
 /* ---- WebSocket (RFC 6455 4.2.1) ---- */
@@ -257,7 +245,7 @@ herald_handshake_offered_protocols (const char *header)
 }
 
 gboolean
-herald_handshake_check_websocket (HeraldHandshake *hs, const HeraldHandshakeHeaders *h,
+herald_handshake_check_websocket (const HeraldHandshakeHeaders *h, char **protocol_out,
                                   HeraldHandshakeRefusal *refusal)
 {
   const char *upgrade = h->get_one (h->data, "Upgrade");
@@ -282,10 +270,10 @@ herald_handshake_check_websocket (HeraldHandshake *hs, const HeraldHandshakeHead
       for (guint i = 0; protocols && protocols[i]; i++)
         if (strchr (protocols[i], ' ') == NULL)
           {
-            hs->protocol = g_strdup (protocols[i]);
+            *protocol_out = g_strdup (protocols[i]);
             break;
           }
-      if (protocols == NULL || hs->protocol != NULL)
+      if (protocols == NULL || *protocol_out != NULL)
         return TRUE;
       refuse (refusal, 400, "Unsupported WebSocket subprotocol");
     }
@@ -294,16 +282,14 @@ herald_handshake_check_websocket (HeraldHandshake *hs, const HeraldHandshakeHead
   return FALSE;
 }
 
-void
-herald_handshake_negotiate (HeraldHandshake *hs, const HeraldHandshakeHeaders *h)
+char *
+herald_handshake_negotiate_deflate (HeraldConfig *config, const HeraldHandshakeHeaders *h)
 {
   const char *extensions = h->get_list (h->data, "Sec-WebSocket-Extensions");
 
-  if (extensions && herald_config_get_compression (herald_hub_get_config (hs->hub)))
-    {
-      hs->extensions = herald_ws_negotiate_deflate (extensions);
-      hs->deflate = hs->extensions != NULL;
-    }
+  if (extensions == NULL || !herald_config_get_compression (config))
+    return NULL;
+  return herald_ws_negotiate_deflate (extensions);
 }
 
 void
@@ -354,39 +340,41 @@ strv_remove_duplicates (char **strv)
 }
 
 gboolean
-herald_handshake_check_sse (HeraldHandshake *hs, const HeraldHandshakeHeaders *h,
-                            HeraldHandshakeRefusal *refusal)
+herald_handshake_check_sse (HeraldHub *hub, const HeraldHandshakeHeaders *h,
+                            const HeraldJwtClaims *claims, char ***channels_out,
+                            char **last_event_id_out, HeraldHandshakeRefusal *refusal)
 {
-  HeraldConfig *config = herald_hub_get_config (hs->hub);
+  HeraldConfig *config = herald_hub_get_config (hub);
+  char **channels = herald_http_query_get_all (h->query, "channel");
   const char *last;
   guint max_subs;
 
-  hs->channels = herald_http_query_get_all (h->query, "channel");
-  if (hs->channels[0] == NULL)
+  *channels_out = channels; /* the caller's, refused or not */
+  if (channels[0] == NULL)
     return refuse (refusal, 400, "Name at least one channel: /events?channel=NAME");
-  strv_remove_duplicates (hs->channels);
+  strv_remove_duplicates (channels);
   max_subs = herald_config_get_max_subscriptions_per_connection (config);
-  if (max_subs > 0 && g_strv_length (hs->channels) > max_subs)
+  if (max_subs > 0 && g_strv_length (channels) > max_subs)
     return refuse_take (refusal, 400,
                         g_strdup_printf ("Too many channels: at most %u per stream ([limits] "
                                          "max-subscriptions-per-connection)",
                                          max_subs));
-  for (guint i = 0; hs->channels[i]; i++)
+  for (guint i = 0; channels[i]; i++)
     {
-      if (!herald_channel_name_is_valid (hs->channels[i]))
+      if (!herald_channel_name_is_valid (channels[i]))
         return refuse (refusal, 400,
                        "Invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / - # ,");
-      if (!herald_hub_may_subscribe (hs->hub, hs->claims, hs->channels[i]))
+      if (!herald_hub_may_subscribe (hub, claims, channels[i]))
         return refuse (refusal, 403, "Not allowed to subscribe to this channel");
     }
   last = h->get_one (h->data, "Last-Event-ID");
   if (last != NULL)
-    hs->last_event_id = g_strdup (last);
+    *last_event_id_out = g_strdup (last);
   else if (query_may_have (h->query, "lastEventId"))
     {
       g_auto (GStrv) ids = herald_http_query_get_all (h->query, "lastEventId");
       if (ids[0])
-        hs->last_event_id = g_strdup (ids[0]);
+        *last_event_id_out = g_strdup (ids[0]);
     }
   return TRUE;
 }
@@ -394,12 +382,13 @@ herald_handshake_check_sse (HeraldHandshake *hs, const HeraldHandshakeHeaders *h
 /* ---- the connection id and the limits ---- */
 
 gboolean
-herald_handshake_reserve (HeraldHandshake *hs, const char *requested_id,
+herald_handshake_reserve (HeraldHub *hub, HeraldWorker *worker, const char *requested_id,
+                          const HeraldJwtClaims *claims, const char *remote, char **id,
                           HeraldHandshakeRefusal *refusal)
 {
   g_autoptr (GError) error = NULL;
 
-  if (herald_worker_is_shutting_down (hs->worker) || herald_hub_is_draining (hs->hub))
+  if (herald_worker_is_shutting_down (worker) || herald_hub_is_draining (hub))
     {
       /* Draining: try again (another node, or this one restarted) shortly. */
       refuse (refusal, 503, "Server shutting down");
@@ -408,23 +397,12 @@ herald_handshake_reserve (HeraldHandshake *hs, const char *requested_id,
     }
   if (requested_id && !herald_connection_id_is_valid (requested_id))
     return refuse (refusal, 400, "Invalid connection id: use 1–64 characters of A-Z a-z 0-9 _ -");
-  hs->id = requested_id ? g_strdup (requested_id) : herald_connection_id_new ();
-  if (!herald_hub_reserve_connection (hs->hub, hs->id, hs->claims ? hs->claims->sub : NULL,
-                                      hs->remote, herald_worker_get_index (hs->worker), &error))
+  if (*id == NULL)
+    *id = requested_id ? g_strdup (requested_id) : herald_connection_id_new ();
+  if (!herald_hub_reserve_connection (hub, *id, claims ? claims->sub : NULL, remote,
+                                      herald_worker_get_index (worker), &error))
     return refuse_take (refusal,
                         g_error_matches (error, HERALD_ERROR, HERALD_ERROR_IN_USE) ? 409 : 503,
                         g_strdup (error->message));
-  hs->reserved = TRUE;
   return TRUE;
-}
-
-void
-herald_handshake_setup (HeraldHandshake *hs, HeraldConnectionSetup *setup)
-{
-  setup->id = hs->id;
-  setup->transport = hs->transport;
-  setup->deflate = hs->deflate;
-  setup->remote_address = hs->remote;
-  setup->claims = g_steal_pointer (&hs->claims);
-  hs->reserved = FALSE; /* the connection owns the reservation now */
 }

@@ -17,7 +17,6 @@
 
 #include <glib.h>
 
-#include "herald-connection.h"
 #include "herald-hub.h"
 #include "herald-jwt.h"
 #include "herald-worker.h"
@@ -49,52 +48,52 @@ typedef struct
 void herald_handshake_refusal_clear (HeraldHandshakeRefusal *refusal);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (HeraldHandshakeRefusal, herald_handshake_refusal_clear)
 
-/* One handshake in progress: what the decisions found. */
-typedef struct
-{
-  HeraldHub *hub;
-  HeraldWorker *worker;
-  HeraldTransport transport;
-  char *remote;
-  HeraldJwtClaims *claims; /* NULL: anonymous */
-  char *id;                /* once reserved */
-  gboolean reserved;       /* released by clear() unless taken by setup() */
-  char *protocol;          /* WebSocket: the subprotocol to answer, or NULL */
-  char *extensions;        /* WebSocket: the Sec-WebSocket-Extensions answer, or NULL */
-  gboolean deflate;
-  char **channels;     /* SSE */
-  char *last_event_id; /* SSE */
-} HeraldHandshake;
+/* The steps, in the order both readers follow. Each returns FALSE (or
+ * REFUSED) with @refusal filled when the handshake is refused. */
 
-void herald_handshake_init (HeraldHandshake *hs, HeraldHub *hub, HeraldWorker *worker,
-                            HeraldTransport transport, const char *remote);
-/* Releases the reservation when no connection took it. */
-void herald_handshake_clear (HeraldHandshake *hs);
-
-/* The order both readers follow: authenticate, then (WebSocket)
- * check_websocket or (SSE) check_sse, then reserve, then (WebSocket)
- * negotiate. Each returns FALSE with @refusal filled when refused. */
+/* [server] allowed-origins against the Origin header (none: allowed). */
 gboolean herald_handshake_origin_allowed (HeraldConfig *config, const HeraldHandshakeHeaders *h);
-gboolean herald_handshake_authenticate (HeraldHandshake *hs, const HeraldHandshakeHeaders *h,
+gboolean herald_handshake_check_origin (HeraldConfig *config, const HeraldHandshakeHeaders *h,
                                         HeraldHandshakeRefusal *refusal);
-gboolean herald_handshake_check_websocket (HeraldHandshake *hs, const HeraldHandshakeHeaders *h,
+
+typedef enum
+{
+  HERALD_HANDSHAKE_TOKEN_REFUSED,  /* @refusal says why */
+  HERALD_HANDSHAKE_TOKEN_VERIFIED, /* *claims_out is set */
+  HERALD_HANDSHAKE_TOKEN_NONE,     /* no token: the anonymous rule (or a connect hook) decides */
+} HeraldHandshakeToken;
+
+/* Finds the token (herald_handshake_find_token()) and verifies it. */
+HeraldHandshakeToken herald_handshake_verify_token (HeraldHub *hub, const HeraldHandshakeHeaders *h,
+                                                    HeraldJwtClaims **claims_out,
+                                                    HeraldHandshakeRefusal *refusal);
+/* No token: [auth] anonymous decides. */
+gboolean herald_handshake_check_anonymous (HeraldConfig *config, HeraldHandshakeRefusal *refusal);
+
+/* RFC 6455 4.2.1 (Upgrade, Connection, Sec-WebSocket-Version and -Key) and
+ * the subprotocol: *protocol_out gets the one to answer (NULL: none). */
+gboolean herald_handshake_check_websocket (const HeraldHandshakeHeaders *h, char **protocol_out,
                                            HeraldHandshakeRefusal *refusal);
-gboolean herald_handshake_check_sse (HeraldHandshake *hs, const HeraldHandshakeHeaders *h,
-                                     HeraldHandshakeRefusal *refusal);
-/* @requested_id: the id of /ws/<id>, or NULL for a new one. */
-gboolean herald_handshake_reserve (HeraldHandshake *hs, const char *requested_id,
+/* The Sec-WebSocket-Extensions answer (permessage-deflate), or NULL. */
+char *herald_handshake_negotiate_deflate (HeraldConfig *config, const HeraldHandshakeHeaders *h);
+
+/* An SSE request's channels (?channel=, deduplicated, checked against the
+ * limit, the names and @claims) and resume point (Last-Event-ID, else
+ * ?lastEventId=). */
+gboolean herald_handshake_check_sse (HeraldHub *hub, const HeraldHandshakeHeaders *h,
+                                     const HeraldJwtClaims *claims, char ***channels_out,
+                                     char **last_event_id_out, HeraldHandshakeRefusal *refusal);
+
+/* Draining, the requested id (/ws/<id>, or NULL), then the hub's limits:
+ * reserves *id (a new one when NULL) for @claims' user from @remote. */
+gboolean herald_handshake_reserve (HeraldHub *hub, HeraldWorker *worker, const char *requested_id,
+                                   const HeraldJwtClaims *claims, const char *remote, char **id,
                                    HeraldHandshakeRefusal *refusal);
-/* Fills hs->protocol, hs->extensions and hs->deflate. */
-void herald_handshake_negotiate (HeraldHandshake *hs, const HeraldHandshakeHeaders *h);
 
 /* The offered subprotocols without the bearer.<token> entries, which carry
  * the token and are never a protocol to select (nor echoed back); NULL when
  * nothing else was offered. */
 char **herald_handshake_offered_protocols (const char *header);
-
-/* Hands the reservation and the claims to @setup (the connection owns them
- * from now on); the caller fills fd, tls and leftover. */
-void herald_handshake_setup (HeraldHandshake *hs, HeraldConnectionSetup *setup);
 
 /* Extracts a token: ?token=, Authorization: Bearer, the subprotocol entry
  * bearer.<token>, or the herald_token cookie (in that order). */

@@ -91,7 +91,13 @@ herald_http_upgrade_free (HeraldHttpUpgrade *self)
 void
 herald_http_upgrade_call_clear (HeraldHttpUpgradeCall *call)
 {
-  herald_handshake_clear (&call->hs);
+  if (call->reserved)
+    herald_hub_release_connection (call->hub, call->id, 1006, "handshake not completed", FALSE);
+  g_free (call->remote);
+  g_clear_pointer (&call->claims, herald_jwt_claims_free);
+  g_free (call->id);
+  g_strfreev (call->channels);
+  g_free (call->last_event_id);
   if (call->response)
     g_string_free (call->response, TRUE);
   g_clear_pointer (&call->leftover, g_bytes_unref);
@@ -114,9 +120,11 @@ herald_http_upgrade_set_enabled_for_test (gboolean enabled)
   g_atomic_int_set (&disabled, !enabled);
 }
 
-/* Whether a [proxy] connect hook would be asked about this connection: then
- * libsoup's path (herald-http.c) takes it. No such hook exists yet on this
- * branch; the check belongs here when it does. */
+/* Whether a [proxy] connect hook is configured: a handshake without a
+ * token then goes to libsoup's path (herald-http.c), which asks the
+ * backend. This branch has no such hook yet; with [proxy] connect-url
+ * merged this is herald_config_get_proxy_url (config, HERALD_HOOK_CONNECT)
+ * != NULL. */
 static gboolean
 connect_hook_configured (HeraldConfig *config)
 {
@@ -314,7 +322,7 @@ refusal_response (HeraldHttpUpgrade *self, const HeraldHandshakeRefusal *refusal
 }
 
 static GString *
-upgrade_response (HeraldHttpUpgrade *self, const HeraldHandshake *hs)
+upgrade_response (HeraldHttpUpgrade *self, const char *protocol, const char *extensions)
 {
   GString *out = g_string_sized_new (256);
   char accept[29];
@@ -325,16 +333,16 @@ upgrade_response (HeraldHttpUpgrade *self, const HeraldHandshake *hs)
   g_string_append (out, "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
   g_string_append (out, accept);
   g_string_append (out, "\r\n");
-  if (hs->protocol)
+  if (protocol)
     {
       g_string_append (out, "Sec-WebSocket-Protocol: ");
-      g_string_append (out, hs->protocol);
+      g_string_append (out, protocol);
       g_string_append (out, "\r\n");
     }
-  if (hs->extensions)
+  if (extensions)
     {
       g_string_append (out, "Sec-WebSocket-Extensions: ");
-      g_string_append (out, hs->extensions);
+      g_string_append (out, extensions);
       g_string_append (out, "\r\n");
     }
   g_string_append (out, "\r\n");
@@ -377,16 +385,17 @@ herald_http_upgrade_decide (HeraldHttpUpgrade *self, int fd, const char *buf, gs
 {
   g_auto (HeraldHandshakeRefusal) refusal = { 0 };
   HeraldHandshakeHeaders h = { get_header, get_header, self, NULL };
+  g_autofree char *protocol = NULL;
+  g_autofree char *extensions = NULL;
   const char *requested_id = NULL;
   char remote[INET6_ADDRSTRLEN];
   char *target, *query;
-  gboolean sse, ok;
+  gboolean sse;
 
   g_return_val_if_fail (self != NULL, HERALD_HTTP_UPGRADE_NO);
   g_return_val_if_fail (call != NULL && call->response == NULL, HERALD_HTTP_UPGRADE_NO);
 
-  if (!herald_http_upgrade_wants (buf, head_len) || connect_hook_configured (self->config)
-      || g_atomic_int_get (&disabled))
+  if (!herald_http_upgrade_wants (buf, head_len) || g_atomic_int_get (&disabled))
     return HERALD_HTTP_UPGRADE_NO;
   g_string_truncate (self->head, 0);
   g_string_append_len (self->head, buf, head_len);
@@ -414,33 +423,55 @@ herald_http_upgrade_decide (HeraldHttpUpgrade *self, int fd, const char *buf, gs
   if (!remote_address (fd, remote, sizeof remote))
     return HERALD_HTTP_UPGRADE_NO;
 
-  /* The order of herald-http.c's handlers. */
-  g_atomic_int_inc (&n_decided);
-  herald_handshake_init (&call->hs, self->hub, self->worker,
-                         sse ? HERALD_TRANSPORT_SSE : HERALD_TRANSPORT_WEBSOCKET, remote);
-  if (sse)
-    ok = herald_handshake_authenticate (&call->hs, &h, &refusal)
-         && herald_handshake_check_sse (&call->hs, &h, &refusal)
-         && herald_handshake_reserve (&call->hs, NULL, &refusal);
-  else
-    ok = herald_handshake_authenticate (&call->hs, &h, &refusal)
-         && herald_handshake_check_websocket (&call->hs, &h, &refusal)
-         && herald_handshake_reserve (&call->hs, requested_id, &refusal);
-  if (!ok)
+  /* herald-http.c's handlers, step by step. */
+  call->hub = self->hub;
+  call->transport = sse ? HERALD_TRANSPORT_SSE : HERALD_TRANSPORT_WEBSOCKET;
+  call->remote = g_strdup (remote);
+  if (!herald_handshake_check_origin (self->config, &h, &refusal))
+    goto refused;
+  switch (herald_handshake_verify_token (self->hub, &h, &call->claims, &refusal))
     {
-      call->response = refusal_response (self, &refusal, sse);
-      return HERALD_HTTP_UPGRADE_REFUSED;
+    case HERALD_HANDSHAKE_TOKEN_REFUSED:
+      goto refused;
+    case HERALD_HANDSHAKE_TOKEN_NONE:
+      /* A connect hook would ask the backend: libsoup's path does that. */
+      if (connect_hook_configured (self->config))
+        {
+          herald_http_upgrade_call_clear (call);
+          return HERALD_HTTP_UPGRADE_NO;
+        }
+      if (!herald_handshake_check_anonymous (self->config, &refusal))
+        goto refused;
+      break;
+    case HERALD_HANDSHAKE_TOKEN_VERIFIED:
+    default:
+      break;
     }
+  if (sse ? !herald_handshake_check_sse (self->hub, &h, call->claims, &call->channels,
+                                         &call->last_event_id, &refusal)
+          : !herald_handshake_check_websocket (&h, &protocol, &refusal))
+    goto refused;
+  if (!herald_handshake_reserve (self->hub, self->worker, requested_id, call->claims, call->remote,
+                                 &call->id, &refusal))
+    goto refused;
+  call->reserved = TRUE;
   if (sse)
     call->response = sse_response (self);
   else
     {
-      herald_handshake_negotiate (&call->hs, &h);
-      call->response = upgrade_response (self, &call->hs);
+      extensions = herald_handshake_negotiate_deflate (self->config, &h);
+      call->deflate = extensions != NULL;
+      call->response = upgrade_response (self, protocol, extensions);
     }
   if (n > head_len)
     call->leftover = g_bytes_new (buf + head_len, n - head_len);
+  g_atomic_int_inc (&n_decided);
   return HERALD_HTTP_UPGRADE_ACCEPTED;
+
+refused:
+  g_atomic_int_inc (&n_decided);
+  call->response = refusal_response (self, &refusal, sse);
+  return HERALD_HTTP_UPGRADE_REFUSED;
 }
 
 void
@@ -448,9 +479,9 @@ herald_http_upgrade_adopt (HeraldHttpUpgrade *self, HeraldHttpUpgradeCall *call,
 {
   HeraldConnectionSetup setup = { 0 };
   HeraldSubscribeRequest request = {
-    .channels = (const char *const *)call->hs.channels,
+    .channels = (const char *const *)call->channels,
     .from = HERALD_SUBSCRIBE_STREAM,
-    .last_event_id = call->hs.last_event_id,
+    .last_event_id = call->last_event_id,
     .presence = -1,
   };
   g_autoptr (HeraldConnection) conn = NULL;
@@ -462,12 +493,17 @@ herald_http_upgrade_adopt (HeraldHttpUpgrade *self, HeraldHttpUpgradeCall *call,
    * one write, one segment. The fd stays in the epoll set for the
    * connection to take over. */
   prelude = g_string_free_to_bytes (g_steal_pointer (&call->response));
-  herald_handshake_setup (&call->hs, &setup);
+  setup.id = call->id;
+  setup.transport = call->transport;
+  setup.deflate = call->deflate;
+  setup.remote_address = call->remote;
+  setup.claims = g_steal_pointer (&call->claims);
+  call->reserved = FALSE; /* the connection owns the reservation now */
   setup.fd = fd;
   setup.leftover = call->leftover;
   setup.prelude = prelude;
   setup.registered = TRUE;
   conn = herald_hub_adopt (self->hub, self->worker, &setup,
-                           call->hs.transport == HERALD_TRANSPORT_SSE ? &request : NULL);
+                           call->transport == HERALD_TRANSPORT_SSE ? &request : NULL);
   g_clear_pointer (&setup.claims, herald_jwt_claims_free);
 }

@@ -41,7 +41,15 @@ typedef enum
 /* One handshake between the decision and the adoption. */
 typedef struct
 {
-  HeraldHandshake hs;
+  HeraldHub *hub;
+  HeraldTransport transport;
+  char *remote;
+  HeraldJwtClaims *claims; /* NULL: anonymous */
+  char *id;
+  gboolean reserved; /* released by clear() unless the connection took it */
+  gboolean deflate;
+  char **channels; /* SSE */
+  char *last_event_id;
   GString *response; /* the whole refusal, or the 101 / SSE head */
   GBytes *leftover;  /* bytes the client sent behind its head */
 } HeraldHttpUpgradeCall;

@@ -33,13 +33,29 @@ typedef struct
 typedef struct
 {
   HttpHandlers *handlers;
-  HeraldHandshake hs; /* the decisions (herald-http-handshake.c) */
+  HeraldWorker *worker;
+  char *id;
+  HeraldTransport transport;
+  HeraldJwtClaims *claims;
+  char *remote;
+  gboolean deflate;
+  char **channels; /* SSE */
+  char *last_event_id;
+  gboolean reserved;
 } Pending;
 
 static void
 pending_free (Pending *p)
 {
-  herald_handshake_clear (&p->hs);
+  HeraldHub *hub = p->handlers->hub;
+
+  if (p->reserved)
+    herald_hub_release_connection (hub, p->id, 1006, "handshake not completed", FALSE);
+  g_free (p->id);
+  g_clear_pointer (&p->claims, herald_jwt_claims_free);
+  g_free (p->remote);
+  g_strfreev (p->channels);
+  g_free (p->last_event_id);
   g_free (p);
 }
 
@@ -49,18 +65,8 @@ pending_closure_free (gpointer data, GClosure *closure)
   pending_free (data);
 }
 
-static Pending *
-pending_new (HttpHandlers *handlers, HeraldTransport transport, SoupServerMessage *msg)
-{
-  Pending *p = g_new0 (Pending, 1);
-
-  p->handlers = handlers;
-  herald_handshake_init (&p->hs, handlers->hub, handlers->worker, transport,
-                         soup_server_message_get_remote_host (msg));
-  return p;
-}
-
-/* The request's headers for the decisions. */
+/* The request's headers for the decisions (herald-http-handshake.c, which
+ * the worker's own reader of handshakes, herald-http-upgrade.c, calls too). */
 static const char *
 headers_get_one (gpointer data, const char *name)
 {
@@ -127,6 +133,50 @@ origin_allowed (HeraldConfig *config, SoupServerMessage *msg)
   HeraldHandshakeHeaders h = request_headers (msg);
 
   return herald_handshake_origin_allowed (config, &h);
+}
+
+/* Checks Origin and token; answers and returns FALSE when refused. */
+static gboolean
+authenticate (HeraldHub *hub, SoupServerMessage *msg, HeraldJwtClaims **claims_out)
+{
+  HeraldConfig *config = herald_hub_get_config (hub);
+  HeraldHandshakeHeaders h = request_headers (msg);
+  g_auto (HeraldHandshakeRefusal) refusal = { 0 };
+
+  if (!herald_handshake_check_origin (config, &h, &refusal))
+    goto refused;
+  switch (herald_handshake_verify_token (hub, &h, claims_out, &refusal))
+    {
+    case HERALD_HANDSHAKE_TOKEN_VERIFIED:
+      return TRUE;
+    case HERALD_HANDSHAKE_TOKEN_REFUSED:
+      goto refused;
+    case HERALD_HANDSHAKE_TOKEN_NONE:
+    default:
+      break;
+    }
+  /* No token. */
+  if (herald_handshake_check_anonymous (config, &refusal))
+    return TRUE;
+refused:
+  refuse_as (msg, &refusal);
+  return FALSE;
+}
+
+/* Reserves the connection id in the hub; answers 400/409/503 when refused. */
+static gboolean
+reserve (Pending *p, SoupServerMessage *msg, const char *requested_id)
+{
+  g_auto (HeraldHandshakeRefusal) refusal = { 0 };
+
+  if (!herald_handshake_reserve (p->handlers->hub, p->worker, requested_id, p->claims, p->remote,
+                                 &p->id, &refusal))
+    {
+      refuse_as (msg, &refusal);
+      return FALSE;
+    }
+  p->reserved = TRUE;
+  return TRUE;
 }
 
 /* Takes the socket from libsoup. Returns the fd (owned) or -1. */
@@ -207,11 +257,16 @@ adopt (Pending *p, SoupServerMessage *msg, const HeraldSubscribeRequest *subscri
   fd = steal_socket (msg, &tls, &leftover);
   if (fd < 0)
     return NULL;
-  herald_handshake_setup (&p->hs, &setup);
+  setup.id = p->id;
+  setup.transport = p->transport;
   setup.fd = fd;
   setup.tls = tls;
   setup.leftover = leftover;
-  conn = herald_hub_adopt (p->handlers->hub, p->handlers->worker, &setup, subscribe);
+  setup.deflate = p->deflate;
+  setup.remote_address = p->remote;
+  setup.claims = g_steal_pointer (&p->claims);
+  p->reserved = FALSE; /* the connection owns the reservation now */
+  conn = herald_hub_adopt (p->handlers->hub, p->worker, &setup, subscribe);
   g_clear_pointer (&setup.claims, herald_jwt_claims_free);
   return conn;
 }
@@ -231,7 +286,7 @@ on_ws_upgraded (SoupServerMessage *msg, gpointer user_data)
 
 /* The 101 of a handshake the decisions accepted. */
 static void
-answer_upgrade (SoupServerMessage *msg, const HeraldHandshake *hs)
+answer_upgrade (SoupServerMessage *msg, const char *protocol, const char *extensions)
 {
   SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
   char accept[29];
@@ -244,10 +299,10 @@ answer_upgrade (SoupServerMessage *msg, const HeraldHandshake *hs)
   soup_message_headers_replace (headers, "Upgrade", "websocket");
   soup_message_headers_append (headers, "Connection", "Upgrade");
   soup_message_headers_append (headers, "Sec-WebSocket-Accept", accept);
-  if (hs->protocol)
-    soup_message_headers_append (headers, "Sec-WebSocket-Protocol", hs->protocol);
-  if (hs->extensions)
-    soup_message_headers_replace (headers, "Sec-WebSocket-Extensions", hs->extensions);
+  if (protocol)
+    soup_message_headers_append (headers, "Sec-WebSocket-Protocol", protocol);
+  if (extensions)
+    soup_message_headers_replace (headers, "Sec-WebSocket-Extensions", extensions);
 }
 
 static void
@@ -255,8 +310,13 @@ ws_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
             gpointer user_data)
 {
   HttpHandlers *handlers = user_data;
+  HeraldWorker *worker = handlers->worker;
+  HeraldHub *hub = handlers->hub;
+  HeraldConfig *config = herald_hub_get_config (hub);
   HeraldHandshakeHeaders h = request_headers (msg);
   g_auto (HeraldHandshakeRefusal) refusal = { 0 };
+  g_autofree char *protocol = NULL;
+  g_autofree char *extensions = NULL;
   const char *requested_id = NULL;
   Pending *p;
 
@@ -274,21 +334,33 @@ ws_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
       return;
     }
 
-  /* The decisions (and their order) are herald-http-handshake.c's, shared
-   * with the worker's own reader (herald-http-upgrade.c). */
-  p = pending_new (handlers, HERALD_TRANSPORT_WEBSOCKET, msg);
-  if (!herald_handshake_authenticate (&p->hs, &h, &refusal)
-      || !herald_handshake_check_websocket (&p->hs, &h, &refusal)
-      || !herald_handshake_reserve (&p->hs, requested_id, &refusal))
+  p = g_new0 (Pending, 1);
+  p->handlers = handlers;
+  p->worker = worker;
+  p->transport = HERALD_TRANSPORT_WEBSOCKET;
+  p->remote = g_strdup (soup_server_message_get_remote_host (msg));
+
+  if (!authenticate (hub, msg, &p->claims))
+    goto refused;
+
+  /* RFC 6455 and the subprotocol: herald-http-handshake.c decides. */
+  if (!herald_handshake_check_websocket (&h, &protocol, &refusal))
     {
       refuse_as (msg, &refusal);
-      pending_free (p);
-      return;
+      goto refused;
     }
-  herald_handshake_negotiate (&p->hs, &h);
-  answer_upgrade (msg, &p->hs);
+  if (!reserve (p, msg, requested_id))
+    goto refused;
+
+  extensions = herald_handshake_negotiate_deflate (config, &h);
+  p->deflate = extensions != NULL;
+  answer_upgrade (msg, protocol, extensions);
   g_signal_connect_data (msg, "wrote-informational", G_CALLBACK (on_ws_upgraded), p,
                          pending_closure_free, 0);
+  return;
+
+refused:
+  pending_free (p);
 }
 
 /* ---- SSE ---- */
@@ -298,9 +370,9 @@ on_sse_headers (SoupServerMessage *msg, gpointer user_data)
 {
   Pending *p = user_data;
   HeraldSubscribeRequest request = {
-    .channels = (const char *const *)p->hs.channels,
+    .channels = (const char *const *)p->channels,
     .from = HERALD_SUBSCRIBE_STREAM,
-    .last_event_id = p->hs.last_event_id,
+    .last_event_id = p->last_event_id,
     .presence = -1,
   };
   g_autoptr (HeraldConnection) conn = adopt (p, msg, &request);
@@ -311,7 +383,9 @@ sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
              gpointer user_data)
 {
   HttpHandlers *handlers = user_data;
-  HeraldConfig *config = herald_hub_get_config (handlers->hub);
+  HeraldWorker *worker = handlers->worker;
+  HeraldHub *hub = handlers->hub;
+  HeraldConfig *config = herald_hub_get_config (hub);
   SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
   const char *method = soup_server_message_get_method (msg);
   HeraldHandshakeHeaders h = request_headers (msg);
@@ -340,15 +414,24 @@ sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
       return;
     }
 
-  p = pending_new (handlers, HERALD_TRANSPORT_SSE, msg);
-  if (!herald_handshake_authenticate (&p->hs, &h, &refusal)
-      || !herald_handshake_check_sse (&p->hs, &h, &refusal)
-      || !herald_handshake_reserve (&p->hs, NULL, &refusal))
+  p = g_new0 (Pending, 1);
+  p->handlers = handlers;
+  p->worker = worker;
+  p->transport = HERALD_TRANSPORT_SSE;
+  p->remote = g_strdup (soup_server_message_get_remote_host (msg));
+
+  if (!authenticate (hub, msg, &p->claims))
+    goto refused;
+
+  /* The channels and the resume point: herald-http-handshake.c decides. */
+  if (!herald_handshake_check_sse (hub, &h, p->claims, &p->channels, &p->last_event_id, &refusal))
     {
       refuse_as (msg, &refusal);
-      pending_free (p);
-      return;
+      goto refused;
     }
+
+  if (!reserve (p, msg, NULL))
+    goto refused;
 
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
   soup_message_headers_replace (headers, "Content-Type", "text/event-stream; charset=utf-8");
@@ -358,6 +441,10 @@ sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
   soup_message_headers_set_encoding (headers, SOUP_ENCODING_EOF);
   g_signal_connect_data (msg, "wrote-headers", G_CALLBACK (on_sse_headers), p, pending_closure_free,
                          0);
+  return;
+
+refused:
+  pending_free (p);
 }
 
 /* ---- demo page ---- */
