@@ -322,6 +322,71 @@ test_unusual_heads_via_libsoup (void)
   herald_test_server_stop (server);
 }
 
+/* A frame over max-message-size right behind the head: the connection
+ * closes with 1009 before its first write, and the 101 still goes first
+ * (the handshake's answer is never dropped with the unsent frames). */
+static void
+test_close_before_first_write (void)
+{
+  HeraldTestServer *server
+      = herald_test_server_start ("[auth]\nanonymous=true\n[limits]\nmax-message-size=1024\n", 1);
+  const char *req = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n" WS_HEADERS "\r\n";
+  guint8 header[8] = { 0x81, 0x80 | 126, 2000 >> 8, 2000 & 0xff, 0, 0, 0, 0 }; /* zero mask */
+  g_autoptr (GByteArray) both = g_byte_array_new ();
+  HeraldTestClient *client = herald_test_client_connect (server);
+  guint before = herald_http_upgrade_get_n_decided_for_test ();
+  guint8 payload[2000];
+
+  memset (payload, 'a', sizeof payload);
+  g_byte_array_append (both, (const guint8 *)req, strlen (req));
+  g_byte_array_append (both, header, sizeof header);
+  g_byte_array_append (both, payload, sizeof payload);
+  herald_test_client_send_raw (client, both->data, both->len);
+  g_assert_cmpuint (herald_test_client_read_head (client, NULL), ==, 101);
+  g_assert_cmpuint (herald_test_ws_wait_close (client), ==, 1009);
+  g_assert_cmpuint (herald_http_upgrade_get_n_decided_for_test (), ==, before + 1);
+  herald_test_client_free (client);
+  herald_test_server_stop (server);
+}
+
+/* The connected greeting names the token's user exactly, whether it is
+ * written directly (plain) or by json-glib (escapes needed). */
+static void
+test_connected_greeting (void)
+{
+  HeraldTestServer *server = herald_test_server_start ("[auth]\njwt-secret=" SECRET "\n", 1);
+  const char *users[] = { "alice", "al\\\"ice/\\u00e9\\n" };
+  const char *want[] = { "alice", "al\"ice/\xc3\xa9\n" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (users); i++)
+    {
+      g_autofree char *t = token_for (users[i]);
+      g_autofree char *path = g_strdup_printf ("/ws?token=%s", t);
+      HeraldTestClient *client = herald_test_client_connect (server);
+      g_autofree char *text = NULL;
+      g_autofree char *expected = NULL;
+      g_autoptr (JsonParser) parser = json_parser_new ();
+      JsonObject *hello;
+      gsize len = 0;
+
+      g_assert_cmpuint (herald_test_ws_handshake (client, path, NULL, NULL), ==, 101);
+      g_assert_cmpint (herald_test_ws_read_frame (client, &text, &len), ==, 0x1);
+      g_assert_true (json_parser_load_from_data (parser, text, len, NULL));
+      hello = json_node_get_object (json_parser_get_root (parser));
+      g_assert_cmpstr (herald_test_json_get_string (hello, "user_id"), ==, want[i]);
+      if (i == 0)
+        {
+          expected
+              = g_strdup_printf ("{\"type\":\"connected\",\"connection_id\":\"%s\",\"user_id\":"
+                                 "\"alice\",\"heartbeat_interval\":30}",
+                                 herald_test_json_get_string (hello, "connection_id"));
+          g_assert_cmpstr (text, ==, expected);
+        }
+      herald_test_client_free (client);
+    }
+  herald_test_server_stop (server);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -332,5 +397,7 @@ main (int argc, char **argv)
   g_test_add_func ("/upgrade/id-in-use", test_native_id_in_use);
   g_test_add_func ("/upgrade/draining", test_native_draining);
   g_test_add_func ("/upgrade/unusual-heads", test_unusual_heads_via_libsoup);
+  g_test_add_func ("/upgrade/close-before-first-write", test_close_before_first_write);
+  g_test_add_func ("/upgrade/connected-greeting", test_connected_greeting);
   return g_test_run ();
 }
