@@ -35,6 +35,7 @@ typedef struct
   HeraldFront *front;
   GSocket *socket;
   gboolean tls;
+  gboolean nodelay; /* TCP_NODELAY on the listener: accepted sockets inherit it */
 } Listener;
 
 struct _HeraldFront
@@ -155,7 +156,8 @@ accept_batch (HeraldLoopHandler *handler, guint32 events)
             g_warning ("accept: %s", g_strerror (errno));
           break;
         }
-      setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      if (!listener->nodelay)
+        setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       /* Plain HTTP first goes to the keep-alive fast path for the hot API calls. */
       if (!listener->tls && self->fast)
         herald_http_fast_accept (self->fast, fd, listener);
@@ -171,6 +173,7 @@ front_start (gpointer data)
 {
   HeraldFront *self = data;
   HeraldLoop *loop = herald_worker_get_loop (self->worker);
+  int one = 1;
 
   self->fast = herald_http_fast_new (self->hub, loop, fast_hand_off, self);
   self->upgrade = herald_http_upgrade_new (self->hub, self->worker);
@@ -187,6 +190,11 @@ front_start (gpointer data)
       listener->front = self;
       listener->socket = g_ptr_array_index (self->sockets, i);
       listener->tls = g_object_get_data (G_OBJECT (listener->socket), "herald-tls") != NULL;
+      /* Set once here instead of once per accepted connection (Linux copies
+       * it to the sockets accept() returns). */
+      listener->nodelay = setsockopt (g_socket_get_fd (listener->socket), IPPROTO_TCP, TCP_NODELAY,
+                                      &one, sizeof one)
+                          == 0;
       g_ptr_array_add (self->listeners, listener);
       herald_loop_add (loop, g_socket_get_fd (listener->socket), EPOLLIN, listener);
     }
