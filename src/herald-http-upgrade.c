@@ -182,8 +182,11 @@ read_head (HeraldHttpUpgrade *self, char **target)
     return FALSE;
   t = p + 4;
   line_end[-9] = '\0';
+  /* RFC 3986 path and query characters, %XX escapes well formed: what
+   * libsoup's URI parser surely takes as is (anything else is its call). */
   for (char *q = t; *q; q++)
-    if ((guchar)*q <= 0x20 || (guchar)*q >= 0x7f || *q == '#' || *q == '\\')
+    if (*q == '%' ? !g_ascii_isxdigit (q[1]) || !g_ascii_isxdigit (q[2])
+                  : !g_ascii_isalnum (*q) && strchr ("-._~!$&'()*+,;=:@/?", *q) == NULL)
       return FALSE;
   *target = t;
 

@@ -304,8 +304,13 @@ test_unusual_heads_via_libsoup (void)
     "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Long: a\r\n b\r\n" WS_HEADERS "\r\n",
     /* HTTP/1.0 SSE */
     "GET /events?channel=a HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n",
+    /* a malformed escape, characters outside RFC 3986 in the query */
+    "GET /ws?x=%zz HTTP/1.1\r\nHost: 127.0.0.1\r\n" WS_HEADERS "\r\n",
+    "GET /events?channel=a&x={\"y\"} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    /* an OPTIONS preflight */
+    "OPTIONS /events HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://a.example\r\n\r\n",
   };
-  guint want[] = { 101, 101, 101, 101, 200 };
+  guint want[] = { 101, 101, 101, 101, 200, 0, 0, 204 };
 
   for (guint i = 0; i < G_N_ELEMENTS (heads); i++)
     {
@@ -315,7 +320,9 @@ test_unusual_heads_via_libsoup (void)
 
       g_test_message ("head %u", i);
       text = answer (server, heads[i], &status);
-      g_assert_cmpuint (status, ==, want[i]);
+      g_test_message ("%u: %s", status, text);
+      if (want[i] != 0) /* 0: whatever libsoup says */
+        g_assert_cmpuint (status, ==, want[i]);
       g_assert_cmpuint (herald_http_upgrade_get_n_decided_for_test (), ==, before);
     }
   herald_test_assert_serving (server);
