@@ -394,6 +394,116 @@ test_connected_greeting (void)
   herald_test_server_stop (server);
 }
 
+/* Generated heads, usual and not: whatever the worker's reader takes it
+ * answers exactly as libsoup's path does. */
+static void
+test_generated_heads (void)
+{
+  static const char *lines[] = {
+    "GET /ws HTTP/1.1",
+    "GET /ws?token=%T HTTP/1.1",
+    "GET /ws?token=bad HTTP/1.1",
+    "GET /ws/own_id-1 HTTP/1.1",
+    "GET /ws/a!b HTTP/1.1",
+    "GET /ws/ HTTP/1.1",
+    "GET /ws?x=%zz HTTP/1.1",
+    "GET /ws?token=%T&x=%41 HTTP/1.1",
+    "GET /wsx HTTP/1.1",
+    "GET /ws HTTP/1.0",
+    "GET /events?channel=a HTTP/1.1",
+    "GET /events?channel=a&channel=b&channel=c HTTP/1.1",
+    "GET /events?channel=a%2Fb&token=%T HTTP/1.1",
+    "GET /events?channel=a+b HTTP/1.1",
+    "GET /events?channel=a&lastEventId=e-1 HTTP/1.1",
+    "GET /events HTTP/1.1",
+    "GET /events/x HTTP/1.1",
+  };
+  static const char *headers[] = {
+    "Upgrade: websocket",
+    "Upgrade: WebSocket",
+    "Upgrade: websocket2",
+    "upgrade:websocket",
+    "Connection: Upgrade",
+    "Connection: keep-alive, Upgrade",
+    "Connection: close",
+    "connection:upgrade",
+    KEY,
+    "Sec-WebSocket-Key: short",
+    "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAA!==",
+    "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==",
+    V13,
+    "Sec-WebSocket-Version: 12",
+    "Sec-WebSocket-Version:  13 ",
+    "Sec-WebSocket-Protocol: bearer.%T",
+    "Sec-WebSocket-Protocol: chat, json",
+    "Sec-WebSocket-Protocol: a b",
+    "Sec-WebSocket-Protocol: bearer.%T, chat",
+    "Sec-WebSocket-Protocol:",
+    "Sec-WebSocket-Extensions: permessage-deflate",
+    "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits",
+    "Sec-WebSocket-Extensions: x-foo",
+    "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10",
+    "Origin: https://app.example",
+    "Origin: https://evil.example",
+    "Origin: null",
+    "Authorization: Bearer %T",
+    "Authorization: Bearer bad",
+    "Authorization: Basic x",
+    "Cookie: herald_token=%T",
+    "Cookie: a=b",
+    "Last-Event-ID: e-2",
+    "X-Other: \xc3\xa9",
+    "X-Tab:\tv\t",
+    " folded",
+    "Content-Length: 0",
+    "Host: other",
+  };
+  HeraldTestServer *server
+      = herald_test_server_start ("[auth]\njwt-secret=" SECRET "\nanonymous=true\n"
+                                  "[server]\nallowed-origins=https://app.example\n"
+                                  "[limits]\nmax-subscriptions-per-connection=2\n",
+                                  1);
+  g_autofree char *t = token_for ("bob");
+  g_autoptr (GRand) r = g_rand_new_with_seed (2020);
+  guint native_decided = 0, accepted = 0;
+
+  for (guint i = 0; i < 600; i++)
+    {
+      g_autoptr (GString) request = g_string_new (NULL);
+      g_autofree char *native = NULL;
+      g_autofree char *soup = NULL;
+      guint before, native_status = 0, soup_status = 0;
+      int n = g_rand_int_range (r, 0, 7);
+
+      g_string_append (request, lines[g_rand_int_range (r, 0, G_N_ELEMENTS (lines))]);
+      g_string_append (request, "\r\nHost: 127.0.0.1\r\n");
+      /* usually the headers a WebSocket client sends, sometimes not */
+      if (g_rand_int_range (r, 0, 4) > 0)
+        g_string_append (request, WS_HEADERS);
+      for (int j = 0; j < n; j++)
+        {
+          g_string_append (request, headers[g_rand_int_range (r, 0, G_N_ELEMENTS (headers))]);
+          g_string_append (request, "\r\n");
+        }
+      g_string_append (request, "\r\n");
+      g_string_replace (request, "%T", t, 0);
+
+      before = herald_http_upgrade_get_n_decided_for_test ();
+      native = answer (server, request->str, &native_status);
+      native_decided += herald_http_upgrade_get_n_decided_for_test () - before;
+      herald_http_upgrade_set_enabled_for_test (FALSE);
+      soup = answer (server, request->str, &soup_status);
+      herald_http_upgrade_set_enabled_for_test (TRUE);
+      if (native_status != soup_status || g_strcmp0 (native, soup) != 0)
+        g_error ("answered differently:\n%s\nworker:\n%s\nlibsoup:\n%s", request->str, native,
+                 soup);
+      accepted += native_status < 300;
+    }
+  g_test_message ("%u of 600 heads decided without libsoup, %u accepted", native_decided, accepted);
+  g_assert_cmpuint (native_decided, >, 100);
+  herald_test_server_stop (server);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -406,5 +516,6 @@ main (int argc, char **argv)
   g_test_add_func ("/upgrade/unusual-heads", test_unusual_heads_via_libsoup);
   g_test_add_func ("/upgrade/close-before-first-write", test_close_before_first_write);
   g_test_add_func ("/upgrade/connected-greeting", test_connected_greeting);
+  g_test_add_func ("/upgrade/generated-heads", test_generated_heads);
   return g_test_run ();
 }
