@@ -104,6 +104,7 @@ char *
 herald_handshake_find_token (const HeraldHandshakeHeaders *h)
 {
   const char *auth, *protocols;
+  g_return_val_if_fail (h != NULL, NULL);
 
   if (query_may_have (h->query, "token"))
     {
@@ -144,6 +145,8 @@ gboolean
 herald_handshake_check_origin (HeraldConfig *config, const HeraldHandshakeHeaders *h,
                                HeraldHandshakeRefusal *refusal)
 {
+  g_return_val_if_fail (HERALD_IS_CONFIG (config) && h != NULL && refusal != NULL, FALSE);
+
   if (herald_handshake_origin_allowed (config, h))
     return TRUE;
   return refuse (refusal, 403, "Origin not allowed");
@@ -153,11 +156,15 @@ HeraldHandshakeToken
 herald_handshake_verify_token (HeraldHub *hub, const HeraldHandshakeHeaders *h,
                                HeraldJwtClaims **claims_out, HeraldHandshakeRefusal *refusal)
 {
-  HeraldConfig *config = herald_hub_get_config (hub);
-  g_autofree char *token = herald_handshake_find_token (h);
+  g_autofree char *token = NULL;
   HeraldJwtVerifier *verifier;
   g_autoptr (GError) error = NULL;
 
+  g_return_val_if_fail (HERALD_IS_HUB (hub), HERALD_HANDSHAKE_TOKEN_REFUSED);
+  g_return_val_if_fail (h != NULL && claims_out != NULL && refusal != NULL,
+                        HERALD_HANDSHAKE_TOKEN_REFUSED);
+
+  token = herald_handshake_find_token (h);
   if (token == NULL || *token == '\0')
     return HERALD_HANDSHAKE_TOKEN_NONE;
   verifier = herald_hub_get_verifier (hub);
@@ -166,8 +173,9 @@ herald_handshake_verify_token (HeraldHub *hub, const HeraldHandshakeHeaders *h,
       refuse (refusal, 401, "Tokens are not accepted: no token key configured");
       return HERALD_HANDSHAKE_TOKEN_REFUSED;
     }
-  *claims_out = herald_jwt_verifier_verify (verifier, token, g_get_real_time () / G_USEC_PER_SEC,
-                                            herald_config_get_leeway (config), &error);
+  *claims_out
+      = herald_jwt_verifier_verify (verifier, token, g_get_real_time () / G_USEC_PER_SEC,
+                                    herald_config_get_leeway (herald_hub_get_config (hub)), &error);
   if (*claims_out == NULL)
     {
       g_debug ("token refused: %s", error->message);
@@ -180,6 +188,8 @@ herald_handshake_verify_token (HeraldHub *hub, const HeraldHandshakeHeaders *h,
 gboolean
 herald_handshake_check_anonymous (HeraldConfig *config, HeraldHandshakeRefusal *refusal)
 {
+  g_return_val_if_fail (HERALD_IS_CONFIG (config) && refusal != NULL, FALSE);
+
   if (herald_config_get_anonymous (config))
     return TRUE;
   return refuse (refusal, 401, "A token is required");
@@ -248,10 +258,14 @@ gboolean
 herald_handshake_check_websocket (const HeraldHandshakeHeaders *h, char **protocol_out,
                                   HeraldHandshakeRefusal *refusal)
 {
-  const char *upgrade = h->get_one (h->data, "Upgrade");
-  const char *connection = h->get_list (h->data, "Connection");
-  const char *version = h->get_one (h->data, "Sec-WebSocket-Version");
+  const char *upgrade, *connection, *version;
   g_auto (GStrv) protocols = NULL;
+
+  g_return_val_if_fail (h != NULL && protocol_out != NULL && refusal != NULL, FALSE);
+
+  upgrade = h->get_one (h->data, "Upgrade");
+  connection = h->get_list (h->data, "Connection");
+  version = h->get_one (h->data, "Sec-WebSocket-Version");
 
   if (upgrade == NULL || g_ascii_strcasecmp (upgrade, "websocket") != 0 || connection == NULL
       || !list_contains (connection, "upgrade"))
@@ -285,8 +299,11 @@ herald_handshake_check_websocket (const HeraldHandshakeHeaders *h, char **protoc
 char *
 herald_handshake_negotiate_deflate (HeraldConfig *config, const HeraldHandshakeHeaders *h)
 {
-  const char *extensions = h->get_list (h->data, "Sec-WebSocket-Extensions");
+  const char *extensions;
 
+  g_return_val_if_fail (HERALD_IS_CONFIG (config) && h != NULL, NULL);
+
+  extensions = h->get_list (h->data, "Sec-WebSocket-Extensions");
   if (extensions == NULL || !herald_config_get_compression (config))
     return NULL;
   return herald_ws_negotiate_deflate (extensions);
@@ -344,11 +361,17 @@ herald_handshake_check_sse (HeraldHub *hub, const HeraldHandshakeHeaders *h,
                             const HeraldJwtClaims *claims, char ***channels_out,
                             char **last_event_id_out, HeraldHandshakeRefusal *refusal)
 {
-  HeraldConfig *config = herald_hub_get_config (hub);
-  char **channels = herald_http_query_get_all (h->query, "channel");
+  HeraldConfig *config;
+  char **channels;
   const char *last;
   guint max_subs;
 
+  g_return_val_if_fail (HERALD_IS_HUB (hub), FALSE);
+  g_return_val_if_fail (h != NULL && channels_out != NULL && last_event_id_out != NULL, FALSE);
+  g_return_val_if_fail (refusal != NULL, FALSE);
+
+  config = herald_hub_get_config (hub);
+  channels = herald_http_query_get_all (h->query, "channel");
   *channels_out = channels; /* the caller's, refused or not */
   if (channels[0] == NULL)
     return refuse (refusal, 400, "Name at least one channel: /events?channel=NAME");
@@ -387,6 +410,9 @@ herald_handshake_reserve (HeraldHub *hub, HeraldWorker *worker, const char *requ
                           HeraldHandshakeRefusal *refusal)
 {
   g_autoptr (GError) error = NULL;
+
+  g_return_val_if_fail (HERALD_IS_HUB (hub) && HERALD_IS_WORKER (worker), FALSE);
+  g_return_val_if_fail (id != NULL && refusal != NULL, FALSE);
 
   if (herald_worker_is_shutting_down (worker) || herald_hub_is_draining (hub))
     {
