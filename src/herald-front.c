@@ -20,6 +20,7 @@
 #include "herald-http-upgrade.h"
 #include "herald-http.h"
 #include "herald-prefix-input-stream.h"
+#include "herald-proxy.h"
 #include "herald-security.h"
 
 #define ACCEPT_BATCH 64
@@ -52,6 +53,7 @@ struct _HeraldFront
   HeraldHttpFast *fast;       /* plain-TCP connections until handed to libsoup */
   HeraldHttpUpgrade *upgrade; /* the fast path's plain handshakes */
   GPtrArray *listeners;       /* of Listener* */
+  HeraldProxy *proxy;         /* [proxy] hooks of this worker, NULL = none */
 };
 
 G_DEFINE_FINAL_TYPE (HeraldFront, herald_front, G_TYPE_OBJECT)
@@ -175,6 +177,10 @@ front_start (gpointer data)
   HeraldLoop *loop = herald_worker_get_loop (self->worker);
   int one = 1;
 
+  /* In the worker's context: the backend's answers come back in this thread */
+  self->proxy = herald_proxy_new (herald_hub_get_config (self->hub));
+  herald_worker_set_backend (self->worker, HERALD_BACKEND (self->proxy));
+  herald_hub_defer_signals (self->hub, TRUE);
   self->fast = herald_http_fast_new (self->hub, loop, fast_hand_off, self);
   self->upgrade = herald_http_upgrade_new (self->hub, self->worker);
   herald_http_fast_set_upgrade (self->fast, self->upgrade);
@@ -207,6 +213,7 @@ front_flush (gpointer data)
 
   if (self->fast)
     herald_http_fast_flush (self->fast);
+  herald_hub_flush_signals (self->hub);
 }
 
 static gboolean
@@ -214,7 +221,8 @@ front_has_pending (gpointer data)
 {
   HeraldFront *self = data;
 
-  return self->fast && herald_http_fast_has_pending (self->fast);
+  return (self->fast && herald_http_fast_has_pending (self->fast))
+         || herald_hub_has_deferred_signals (self->hub);
 }
 
 static void
@@ -265,6 +273,12 @@ front_stop (gpointer data)
   g_clear_pointer (&self->listeners, g_ptr_array_unref);
   g_clear_pointer (&self->fast, herald_http_fast_free);
   g_clear_pointer (&self->upgrade, herald_http_upgrade_free);
+  if (self->proxy != NULL)
+    herald_proxy_abort (self->proxy);
+  herald_worker_set_backend (self->worker, NULL);
+  g_clear_object (&self->proxy);
+  /* What the thread still reports (its connections released) wakes the main context at once */
+  herald_hub_defer_signals (self->hub, FALSE);
 }
 
 static const HeraldWorkerFrontFuncs front_funcs = {

@@ -359,7 +359,8 @@ strv_remove_duplicates (char **strv)
 gboolean
 herald_handshake_check_sse (HeraldHub *hub, const HeraldHandshakeHeaders *h,
                             const HeraldJwtClaims *claims, char ***channels_out,
-                            char **last_event_id_out, HeraldHandshakeRefusal *refusal)
+                            char **last_event_id_out, GPtrArray *to_ask,
+                            HeraldHandshakeRefusal *refusal)
 {
   HeraldConfig *config;
   char **channels;
@@ -368,10 +369,20 @@ herald_handshake_check_sse (HeraldHub *hub, const HeraldHandshakeHeaders *h,
 
   g_return_val_if_fail (HERALD_IS_HUB (hub), FALSE);
   g_return_val_if_fail (h != NULL && channels_out != NULL && last_event_id_out != NULL, FALSE);
-  g_return_val_if_fail (refusal != NULL, FALSE);
+  g_return_val_if_fail (to_ask != NULL && refusal != NULL, FALSE);
 
   config = herald_hub_get_config (hub);
   channels = herald_http_query_get_all (h->query, "channel");
+  /* The token's subs claim: the server's channels join the stream's */
+  if (claims != NULL && claims->subs != NULL)
+    {
+      g_autoptr (GStrvBuilder) all = g_strv_builder_new ();
+
+      g_strv_builder_addv (all, (const char **)channels);
+      g_strv_builder_addv (all, (const char **)claims->subs);
+      g_strfreev (channels);
+      channels = g_strv_builder_end (all);
+    }
   *channels_out = channels; /* the caller's, refused or not */
   if (channels[0] == NULL)
     return refuse (refusal, 400, "Name at least one channel: /events?channel=NAME");
@@ -387,6 +398,18 @@ herald_handshake_check_sse (HeraldHub *hub, const HeraldHandshakeHeaders *h,
       if (!herald_channel_name_is_valid (channels[i]))
         return refuse (refusal, 400,
                        "Invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / - # ,");
+      /* The server's "subs" (token or connect hook) need no permission */
+      if (claims != NULL && claims->subs != NULL
+          && g_strv_contains ((const char *const *)claims->subs, channels[i]))
+        continue;
+      /* subscribe=proxy: the backend's subscribe hook decides (the caller) */
+      if (strchr (channels[i], '#') == NULL
+          && herald_config_namespace_for (config, channels[i])->subscribe
+                 == HERALD_NS_SUBSCRIBE_PROXY)
+        {
+          g_ptr_array_add (to_ask, channels[i]);
+          continue;
+        }
       if (!herald_hub_may_subscribe (hub, claims, channels[i]))
         return refuse (refusal, 403, "Not allowed to subscribe to this channel");
     }
@@ -403,6 +426,16 @@ herald_handshake_check_sse (HeraldHub *hub, const HeraldHandshakeHeaders *h,
 }
 
 /* ---- the connection id and the limits ---- */
+
+gboolean
+herald_handshake_check_id (const char *requested_id, HeraldHandshakeRefusal *refusal)
+{
+  g_return_val_if_fail (refusal != NULL, FALSE);
+
+  if (requested_id == NULL || herald_connection_id_is_valid (requested_id))
+    return TRUE;
+  return refuse (refusal, 400, "Invalid connection id: use 1–64 characters of A-Z a-z 0-9 _ -");
+}
 
 gboolean
 herald_handshake_reserve (HeraldHub *hub, HeraldWorker *worker, const char *requested_id,

@@ -77,12 +77,19 @@ gboolean herald_handshake_check_websocket (const HeraldHandshakeHeaders *h, char
 /* The Sec-WebSocket-Extensions answer (permessage-deflate), or NULL. */
 char *herald_handshake_negotiate_deflate (HeraldConfig *config, const HeraldHandshakeHeaders *h);
 
-/* An SSE request's channels (?channel=, deduplicated, checked against the
- * limit, the names and @claims) and resume point (Last-Event-ID, else
- * ?lastEventId=). */
+/* An SSE request's channels (?channel=, with the server's: the subs claim;
+ * deduplicated, checked against the limit, the names and @claims; the subs
+ * need no permission) and resume point (Last-Event-ID, else ?lastEventId=).
+ * Channels of a subscribe=proxy namespace are not checked but added to
+ * @to_ask (pointers into *channels_out): the backend's subscribe hook
+ * decides them. */
 gboolean herald_handshake_check_sse (HeraldHub *hub, const HeraldHandshakeHeaders *h,
                                      const HeraldJwtClaims *claims, char ***channels_out,
-                                     char **last_event_id_out, HeraldHandshakeRefusal *refusal);
+                                     char **last_event_id_out, GPtrArray *to_ask,
+                                     HeraldHandshakeRefusal *refusal);
+
+/* /ws/<id>: whether the id a client asks for is one (NULL: none asked). */
+gboolean herald_handshake_check_id (const char *requested_id, HeraldHandshakeRefusal *refusal);
 
 /* Draining, the requested id (/ws/<id>, or NULL), then the hub's limits:
  * reserves *id (a new one when NULL) for @claims' user from @remote. */

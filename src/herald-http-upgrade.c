@@ -122,13 +122,11 @@ herald_http_upgrade_set_enabled_for_test (gboolean enabled)
 
 /* Whether a [proxy] connect hook is configured: a handshake without a
  * token then goes to libsoup's path (herald-http.c), which asks the
- * backend. This branch has no such hook yet; with [proxy] connect-url
- * merged this is herald_config_get_proxy_url (config, HERALD_HOOK_CONNECT)
- * != NULL. */
+ * backend. */
 static gboolean
 connect_hook_configured (HeraldConfig *config)
 {
-  return FALSE;
+  return herald_config_get_proxy_url (config, HERALD_HOOK_CONNECT) != NULL;
 }
 
 /* ---- the head ---- */
@@ -450,11 +448,28 @@ herald_http_upgrade_decide (HeraldHttpUpgrade *self, int fd, const char *buf, gs
     default:
       break;
     }
-  if (sse ? !herald_handshake_check_sse (self->hub, &h, call->claims, &call->channels,
-                                         &call->last_event_id, &refusal)
-          : !herald_handshake_check_websocket (&h, &protocol, &refusal))
-    goto refused;
-  if (!herald_handshake_reserve (self->hub, self->worker, requested_id, call->claims, call->remote,
+  if (sse)
+    {
+      g_autoptr (GPtrArray) to_ask = g_ptr_array_new ();
+
+      if (!herald_handshake_check_sse (self->hub, &h, call->claims, &call->channels,
+                                       &call->last_event_id, to_ask, &refusal))
+        goto refused;
+      /* subscribe=proxy channels: libsoup's path asks the backend */
+      if (to_ask->len > 0)
+        {
+          herald_http_upgrade_call_clear (call);
+          return HERALD_HTTP_UPGRADE_NO;
+        }
+    }
+  else
+    {
+      if (!herald_handshake_check_websocket (&h, &protocol, &refusal)
+          || !herald_handshake_check_id (requested_id, &refusal))
+        goto refused;
+      call->id = g_strdup (requested_id);
+    }
+  if (!herald_handshake_reserve (self->hub, self->worker, NULL, call->claims, call->remote,
                                  &call->id, &refusal))
     goto refused;
   call->reserved = TRUE;
@@ -486,6 +501,8 @@ herald_http_upgrade_adopt (HeraldHttpUpgrade *self, HeraldHttpUpgradeCall *call,
     .from = HERALD_SUBSCRIBE_STREAM,
     .last_event_id = call->last_event_id,
     .presence = -1,
+    /* every channel was checked by herald_handshake_check_sse() */
+    .allowed = TRUE,
   };
   g_autoptr (HeraldConnection) conn = NULL;
   g_autoptr (GBytes) prelude = NULL;

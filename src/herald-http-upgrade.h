@@ -9,8 +9,9 @@
  * head or the refusal is written directly and the socket goes to
  * herald_hub_adopt(): no SoupServerMessage, no GIOStream, no signal.
  * Anything unusual — another method or path, HTTP/1.0, a body, a repeated
- * header, percent-encoding or dot segments in the path, a configured
- * connect hook — is left to libsoup, untouched.
+ * header, percent-encoding or dot segments in the path, a handshake the
+ * backend must be asked about ([proxy] connect hook without a token, SSE
+ * channels of a subscribe=proxy namespace) — is left to libsoup, untouched.
  *
  * Everything here runs in the worker's thread.
  *

@@ -18,6 +18,7 @@
 #include "herald-http.h"
 #include "herald-json.h"
 #include "herald-names.h"
+#include "herald-proxy.h"
 #include "herald-resources.h"
 #include "herald-security.h"
 #include "herald-subscribe.h"
@@ -42,20 +43,38 @@ typedef struct
   char **channels; /* SSE */
   char *last_event_id;
   gboolean reserved;
+  /* [proxy] connect hook */
+  gboolean proxied;        /* the claims are the backend's */
+  guint16 disconnect_code; /* its "disconnect": upgraded, then closed with it */
+  char *disconnect_reason;
+  SoupServerMessage *msg; /* while the backend is asked: paused, owned */
+  SoupServer *server;     /* from the first backend call on: p->handlers' owner, owned */
+  gulong disconnected_id;
+  gboolean gone;       /* the client left while the backend was asked */
+  guint asking;        /* SSE: subscribe hook calls pending */
+  guint refuse_status; /* SSE: what their answers refuse with (0 = allowed) */
+  char *refusal;
 } Pending;
 
 static void
 pending_free (Pending *p)
 {
-  HeraldHub *hub = p->handlers->hub;
-
   if (p->reserved)
-    herald_hub_release_connection (hub, p->id, 1006, "handshake not completed", FALSE);
+    herald_hub_release_connection (p->handlers->hub, p->id, 1006, "handshake not completed", FALSE);
   g_free (p->id);
   g_clear_pointer (&p->claims, herald_jwt_claims_free);
   g_free (p->remote);
   g_strfreev (p->channels);
   g_free (p->last_event_id);
+  g_free (p->disconnect_reason);
+  g_free (p->refusal);
+  if (p->msg != NULL)
+    {
+      g_clear_signal_handler (&p->disconnected_id, p->msg);
+      g_object_unref (p->msg);
+    }
+  /* Last: it keeps p->handlers alive while the backend is asked */
+  g_clear_object (&p->server);
   g_free (p);
 }
 
@@ -135,9 +154,18 @@ origin_allowed (HeraldConfig *config, SoupServerMessage *msg)
   return herald_handshake_origin_allowed (config, &h);
 }
 
-/* Checks Origin and token; answers and returns FALSE when refused. */
-static gboolean
-authenticate (HeraldHub *hub, SoupServerMessage *msg, HeraldJwtClaims **claims_out)
+typedef enum
+{
+  AUTH_REFUSED,     /* answered */
+  AUTH_OK,          /* a verified token, or anonymous */
+  AUTH_ASK_BACKEND, /* no token: the connect hook decides */
+} AuthResult;
+
+/* Checks Origin and token; answers when refused. The steps are
+ * herald-http-handshake.c's, which the worker's own reader calls too. */
+static AuthResult
+authenticate (HeraldHub *hub, HeraldWorker *worker, SoupServerMessage *msg,
+              HeraldJwtClaims **claims_out)
 {
   HeraldConfig *config = herald_hub_get_config (hub);
   HeraldHandshakeHeaders h = request_headers (msg);
@@ -148,19 +176,28 @@ authenticate (HeraldHub *hub, SoupServerMessage *msg, HeraldJwtClaims **claims_o
   switch (herald_handshake_verify_token (hub, &h, claims_out, &refusal))
     {
     case HERALD_HANDSHAKE_TOKEN_VERIFIED:
-      return TRUE;
+      return AUTH_OK;
     case HERALD_HANDSHAKE_TOKEN_REFUSED:
       goto refused;
     case HERALD_HANDSHAKE_TOKEN_NONE:
     default:
       break;
     }
-  /* No token. */
+  /* No token: the backend knows the session (its cookie, say) */
+  if (herald_config_get_proxy_url (config, HERALD_HOOK_CONNECT) != NULL)
+    {
+      if (herald_worker_get_backend (worker) == NULL)
+        {
+          refuse (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "The backend is unavailable");
+          return AUTH_REFUSED;
+        }
+      return AUTH_ASK_BACKEND;
+    }
   if (herald_handshake_check_anonymous (config, &refusal))
-    return TRUE;
+    return AUTH_OK;
 refused:
   refuse_as (msg, &refusal);
-  return FALSE;
+  return AUTH_REFUSED;
 }
 
 /* Reserves the connection id in the hub; answers 400/409/503 when refused. */
@@ -265,10 +302,168 @@ adopt (Pending *p, SoupServerMessage *msg, const HeraldSubscribeRequest *subscri
   setup.deflate = p->deflate;
   setup.remote_address = p->remote;
   setup.claims = g_steal_pointer (&p->claims);
+  setup.proxied = p->proxied;
   p->reserved = FALSE; /* the connection owns the reservation now */
   conn = herald_hub_adopt (p->handlers->hub, p->worker, &setup, subscribe);
   g_clear_pointer (&setup.claims, herald_jwt_claims_free);
   return conn;
+}
+
+/* ---- the connect hook ---- */
+
+typedef void (*ResumeFunc) (Pending *p, SoupServerMessage *msg);
+
+typedef struct
+{
+  Pending *p;
+  ResumeFunc resume;
+} Asking;
+
+/* The forwarded headers: lower-case names, repeated ones joined with ", " */
+static void
+add_forwarded_headers (JsonBuilder *b, HeraldConfig *config, SoupServerMessage *msg)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  const char *const *names = herald_config_get_proxy_forward_headers (config);
+
+  json_builder_begin_object (b);
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      /* get_list joins repeated headers with ", " */
+      const char *value = soup_message_headers_get_list (headers, names[i]);
+      g_autofree char *lower = NULL;
+
+      if (value == NULL)
+        continue;
+      lower = g_ascii_strdown (names[i], -1);
+      json_builder_set_member_name (b, lower);
+      json_builder_add_string_value (b, value);
+    }
+  json_builder_end_object (b);
+}
+
+static void
+on_asked_client_gone (SoupServerMessage *msg, gpointer data)
+{
+  ((Pending *)data)->gone = TRUE;
+}
+
+static void
+on_connect_answer (GObject *source, GAsyncResult *result, gpointer data)
+{
+  Asking *asking = data;
+  Pending *p = asking->p;
+  ResumeFunc resume = asking->resume;
+  g_autoptr (SoupServerMessage) msg = g_steal_pointer (&p->msg);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HeraldBackendReply) reply
+      = herald_backend_call_finish (HERALD_BACKEND (source), result, &error);
+
+  g_free (asking);
+  g_clear_signal_handler (&p->disconnected_id, msg);
+  if (p->gone)
+    {
+      pending_free (p);
+      return;
+    }
+  soup_server_message_unpause (msg);
+  if (reply == NULL)
+    {
+      g_debug ("connection %s: %s", p->id, error->message);
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Retry-After",
+                                    "1");
+      refuse (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "The backend is unavailable");
+      pending_free (p);
+      return;
+    }
+  switch (reply->answer)
+    {
+    case HERALD_BACKEND_ERROR:
+      refuse (msg, SOUP_STATUS_FORBIDDEN,
+              *reply->message ? reply->message : "Refused by the backend");
+      pending_free (p);
+      return;
+    case HERALD_BACKEND_DISCONNECT:
+      if (p->transport == HERALD_TRANSPORT_SSE)
+        {
+          refuse (msg, SOUP_STATUS_FORBIDDEN,
+                  *reply->message ? reply->message : "Refused by the backend");
+          pending_free (p);
+          return;
+        }
+      p->disconnect_code = (guint16)reply->code;
+      p->disconnect_reason = g_strdup (reply->message);
+      break;
+    case HERALD_BACKEND_RESULT:
+    default:
+      /* Its "subs" act as the token claim: subscribed at open, in "connected" */
+      p->claims = herald_proxy_claims_from_result (reply->result);
+      p->proxied = TRUE;
+      break;
+    }
+  resume (p, msg);
+}
+
+/* Pauses @msg and asks the connect hook; @resume finishes the handshake
+ * with the backend's claims (or its disconnect). */
+static void
+ask_backend (Pending *p, SoupServerMessage *msg, ResumeFunc resume)
+{
+  HeraldConfig *config = herald_hub_get_config (p->handlers->hub);
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonNode) body = NULL;
+  Asking *asking = g_new0 (Asking, 1);
+
+  if (p->id == NULL)
+    p->id = herald_connection_id_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "client");
+  json_builder_add_string_value (b, p->id);
+  json_builder_set_member_name (b, "transport");
+  json_builder_add_string_value (b, p->transport == HERALD_TRANSPORT_SSE ? "sse" : "websocket");
+  json_builder_set_member_name (b, "remote_addr");
+  json_builder_add_string_value (b, p->remote != NULL ? p->remote : "");
+  json_builder_set_member_name (b, "headers");
+  add_forwarded_headers (b, config, msg);
+  json_builder_end_object (b);
+  body = json_builder_get_root (b);
+
+  asking->p = p;
+  asking->resume = resume;
+  g_set_object (&p->server, p->handlers->server);
+  p->msg = g_object_ref (msg);
+  p->disconnected_id = g_signal_connect (msg, "disconnected", G_CALLBACK (on_asked_client_gone), p);
+  soup_server_message_pause (msg);
+  herald_backend_call_async (herald_worker_get_backend (p->worker), HERALD_HOOK_CONNECT, body, NULL,
+                             on_connect_answer, asking);
+}
+
+/* The backend's disconnect for a WebSocket: upgraded, then closed with its
+ * code at once, without "connected". The close frame is tiny: one
+ * non-blocking write on a fresh socket. */
+static void
+close_upgraded (Pending *p, SoupServerMessage *msg)
+{
+  g_autoptr (GIOStream) tls = NULL;
+  g_autoptr (GBytes) leftover = NULL;
+  g_autoptr (GBytes) frame = herald_ws_close_frame_new (p->disconnect_code, p->disconnect_reason);
+  gsize length;
+  const void *data = g_bytes_get_data (frame, &length);
+  int fd;
+
+  herald_security_forget (p->handlers->server, msg);
+  fd = steal_socket (msg, &tls, &leftover);
+  if (fd < 0)
+    return;
+  if (tls != NULL)
+    g_pollable_output_stream_write_nonblocking (
+        G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (tls)), data, length, NULL, NULL);
+  else if (send (fd, data, length, MSG_NOSIGNAL) < 0)
+    g_debug ("connection %s: close frame not sent", p->id);
+  shutdown (fd, SHUT_WR);
+  if (tls != NULL)
+    g_io_stream_close (tls, NULL, NULL);
+  close (fd);
 }
 
 /* ---- WebSocket ---- */
@@ -281,7 +476,110 @@ on_ws_upgraded (SoupServerMessage *msg, gpointer user_data)
 
   if (soup_server_message_get_status (msg) != SOUP_STATUS_SWITCHING_PROTOCOLS)
     return;
+  if (p->disconnect_code != 0)
+    {
+      close_upgraded (p, msg);
+      return;
+    }
   conn = adopt (p, msg, NULL);
+}
+
+/* The offered subprotocols without the bearer.<token> entries, which carry
+ * the token and are never a protocol to select (nor echoed back). The
+ * request's header is rewritten to that list, or removed when nothing else
+ * was offered: a client that sends only its token (Python, Node ws, curl)
+ * then gets no Sec-WebSocket-Protocol, as RFC 6455 4.2.2 allows. */
+static char **
+offered_protocols (SoupServerMessage *msg)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  const char *header = soup_message_headers_get_list (headers, "Sec-WebSocket-Protocol");
+  g_autoptr (GStrvBuilder) out = g_strv_builder_new ();
+  g_auto (GStrv) list = NULL;
+  g_auto (GStrv) kept = NULL;
+  g_autofree char *joined = NULL;
+
+  if (header == NULL)
+    return NULL;
+  list = g_strsplit (header, ",", -1);
+  for (guint i = 0; list[i]; i++)
+    {
+      g_strstrip (list[i]);
+      if (*list[i] && !g_str_has_prefix (list[i], "bearer."))
+        g_strv_builder_add (out, list[i]);
+    }
+  kept = g_strv_builder_end (out);
+  if (kept[0] == NULL)
+    {
+      soup_message_headers_remove (headers, "Sec-WebSocket-Protocol");
+      return NULL;
+    }
+  joined = g_strjoinv (", ", kept);
+  soup_message_headers_replace (headers, "Sec-WebSocket-Protocol", joined);
+  return g_steal_pointer (&kept);
+}
+
+static void ws_finish (Pending *p, SoupServerMessage *msg);
+
+static void
+ws_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+            gpointer user_data)
+{
+  HttpHandlers *handlers = user_data;
+  HeraldWorker *worker = handlers->worker;
+  HeraldHub *hub = handlers->hub;
+  HeraldHandshakeHeaders h = request_headers (msg);
+  g_auto (HeraldHandshakeRefusal) refusal = { 0 };
+  g_autofree char *protocol = NULL;
+  const char *requested_id = NULL;
+  AuthResult auth;
+  Pending *p;
+
+  if (soup_server_message_get_method (msg) != SOUP_METHOD_GET)
+    {
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", "GET");
+      refuse (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "Use GET with a WebSocket upgrade");
+      return;
+    }
+  if (g_str_has_prefix (path, "/ws/"))
+    requested_id = path + 4;
+  else if (!g_str_equal (path, "/ws"))
+    {
+      refuse (msg, SOUP_STATUS_NOT_FOUND, "Not found");
+      return;
+    }
+
+  p = g_new0 (Pending, 1);
+  p->handlers = handlers;
+  p->worker = worker;
+  p->transport = HERALD_TRANSPORT_WEBSOCKET;
+  p->remote = g_strdup (soup_server_message_get_remote_host (msg));
+
+  auth = authenticate (hub, worker, msg, &p->claims);
+  if (auth == AUTH_REFUSED)
+    goto refused;
+
+  /* The request's header loses its bearer.* entries (never forwarded, never echoed) */
+  g_strfreev (offered_protocols (msg));
+  /* RFC 6455, the subprotocol and the id: herald-http-handshake.c decides */
+  if (!herald_handshake_check_websocket (&h, &protocol, &refusal)
+      || !herald_handshake_check_id (requested_id, &refusal))
+    {
+      refuse_as (msg, &refusal);
+      goto refused;
+    }
+  if (requested_id != NULL)
+    p->id = g_strdup (requested_id);
+  if (auth == AUTH_ASK_BACKEND)
+    {
+      ask_backend (p, msg, ws_finish);
+      return;
+    }
+  ws_finish (p, msg);
+  return;
+
+refused:
+  pending_free (p);
 }
 
 /* The 101 of a handshake the decisions accepted. */
@@ -305,51 +603,19 @@ answer_upgrade (SoupServerMessage *msg, const char *protocol, const char *extens
     soup_message_headers_replace (headers, "Sec-WebSocket-Extensions", extensions);
 }
 
+/* After authentication: reserves the id and accepts the upgrade */
 static void
-ws_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
-            gpointer user_data)
+ws_finish (Pending *p, SoupServerMessage *msg)
 {
-  HttpHandlers *handlers = user_data;
-  HeraldWorker *worker = handlers->worker;
-  HeraldHub *hub = handlers->hub;
-  HeraldConfig *config = herald_hub_get_config (hub);
+  HeraldConfig *config = herald_hub_get_config (p->handlers->hub);
   HeraldHandshakeHeaders h = request_headers (msg);
   g_auto (HeraldHandshakeRefusal) refusal = { 0 };
   g_autofree char *protocol = NULL;
   g_autofree char *extensions = NULL;
-  const char *requested_id = NULL;
-  Pending *p;
 
-  if (soup_server_message_get_method (msg) != SOUP_METHOD_GET)
-    {
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", "GET");
-      refuse (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "Use GET with a WebSocket upgrade");
-      return;
-    }
-  if (g_str_has_prefix (path, "/ws/"))
-    requested_id = path + 4;
-  else if (!g_str_equal (path, "/ws"))
-    {
-      refuse (msg, SOUP_STATUS_NOT_FOUND, "Not found");
-      return;
-    }
-
-  p = g_new0 (Pending, 1);
-  p->handlers = handlers;
-  p->worker = worker;
-  p->transport = HERALD_TRANSPORT_WEBSOCKET;
-  p->remote = g_strdup (soup_server_message_get_remote_host (msg));
-
-  if (!authenticate (hub, msg, &p->claims))
-    goto refused;
-
-  /* RFC 6455 and the subprotocol: herald-http-handshake.c decides. */
-  if (!herald_handshake_check_websocket (&h, &protocol, &refusal))
-    {
-      refuse_as (msg, &refusal);
-      goto refused;
-    }
-  if (!reserve (p, msg, requested_id))
+  /* Checked before the backend was asked: this only finds the subprotocol again */
+  herald_handshake_check_websocket (&h, &protocol, &refusal);
+  if (p->disconnect_code == 0 && !reserve (p, msg, NULL))
     goto refused;
 
   extensions = herald_handshake_negotiate_deflate (config, &h);
@@ -374,8 +640,101 @@ on_sse_headers (SoupServerMessage *msg, gpointer user_data)
     .from = HERALD_SUBSCRIBE_STREAM,
     .last_event_id = p->last_event_id,
     .presence = -1,
+    /* every channel was checked by sse_finish() (or the backend) */
+    .allowed = TRUE,
   };
   g_autoptr (HeraldConnection) conn = adopt (p, msg, &request);
+}
+
+static void sse_finish (Pending *p, SoupServerMessage *msg);
+static void sse_start (Pending *p, SoupServerMessage *msg);
+
+/* An SSE stream cannot wait for "subscribed": the subscribe hook is asked
+ * about each subscribe=proxy channel before the stream starts. A refusal
+ * answers 403, a backend that cannot answer 503 (a refusal wins). */
+static void
+on_sse_subscribe_answer (GObject *source, GAsyncResult *result, gpointer data)
+{
+  Pending *p = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HeraldBackendReply) reply
+      = herald_backend_call_finish (HERALD_BACKEND (source), result, &error);
+  g_autoptr (SoupServerMessage) msg = NULL;
+
+  if (reply == NULL && p->refuse_status == 0)
+    {
+      p->refuse_status = SOUP_STATUS_SERVICE_UNAVAILABLE;
+      p->refusal = g_strdup ("The backend is unavailable");
+    }
+  else if (reply != NULL && reply->answer != HERALD_BACKEND_RESULT
+           && p->refuse_status != SOUP_STATUS_FORBIDDEN)
+    {
+      p->refuse_status = SOUP_STATUS_FORBIDDEN;
+      g_free (p->refusal);
+      p->refusal = g_strdup (*reply->message != '\0' ? reply->message
+                                                     : "Not allowed to subscribe to this channel");
+    }
+  if (--p->asking > 0)
+    return;
+  msg = g_steal_pointer (&p->msg);
+  g_clear_signal_handler (&p->disconnected_id, msg);
+  if (p->gone)
+    {
+      pending_free (p);
+      return;
+    }
+  soup_server_message_unpause (msg);
+  if (p->refuse_status != 0)
+    {
+      if (p->refuse_status == SOUP_STATUS_SERVICE_UNAVAILABLE)
+        soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Retry-After",
+                                      "1");
+      refuse (msg, p->refuse_status, p->refusal);
+      pending_free (p);
+      return;
+    }
+  sse_start (p, msg);
+}
+
+static void
+sse_ask_subscribe (Pending *p, SoupServerMessage *msg, GPtrArray *channels)
+{
+  HeraldConfig *config = herald_hub_get_config (p->handlers->hub);
+  HeraldBackend *backend = herald_worker_get_backend (p->worker);
+
+  if (backend == NULL || herald_config_get_proxy_url (config, HERALD_HOOK_SUBSCRIBE) == NULL)
+    {
+      refuse (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "The backend is unavailable");
+      pending_free (p);
+      return;
+    }
+  if (p->id == NULL)
+    p->id = herald_connection_id_new ();
+  g_set_object (&p->server, p->handlers->server);
+  p->msg = g_object_ref (msg);
+  p->disconnected_id = g_signal_connect (msg, "disconnected", G_CALLBACK (on_asked_client_gone), p);
+  soup_server_message_pause (msg);
+  p->asking = channels->len;
+  for (guint i = 0; i < channels->len; i++)
+    {
+      g_autoptr (JsonBuilder) b = json_builder_new ();
+      g_autoptr (JsonNode) body = NULL;
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "client");
+      json_builder_add_string_value (b, p->id);
+      json_builder_set_member_name (b, "user");
+      json_builder_add_string_value (b, p->claims != NULL && p->claims->sub != NULL ? p->claims->sub
+                                                                                    : "");
+      json_builder_set_member_name (b, "channel");
+      json_builder_add_string_value (b, g_ptr_array_index (channels, i));
+      json_builder_set_member_name (b, "data");
+      json_builder_add_null_value (b);
+      json_builder_end_object (b);
+      body = json_builder_get_root (b);
+      herald_backend_call_async (backend, HERALD_HOOK_SUBSCRIBE, body, NULL,
+                                 on_sse_subscribe_answer, p);
+    }
 }
 
 static void
@@ -388,8 +747,6 @@ sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
   HeraldConfig *config = herald_hub_get_config (hub);
   SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
   const char *method = soup_server_message_get_method (msg);
-  HeraldHandshakeHeaders h = request_headers (msg);
-  g_auto (HeraldHandshakeRefusal) refusal = { 0 };
   Pending *p;
 
   if (!g_str_equal (path, "/events"))
@@ -420,15 +777,53 @@ sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
   p->transport = HERALD_TRANSPORT_SSE;
   p->remote = g_strdup (soup_server_message_get_remote_host (msg));
 
-  if (!authenticate (hub, msg, &p->claims))
-    goto refused;
+  switch (authenticate (hub, worker, msg, &p->claims))
+    {
+    case AUTH_REFUSED:
+      pending_free (p);
+      return;
+    case AUTH_ASK_BACKEND:
+      ask_backend (p, msg, sse_finish);
+      return;
+    case AUTH_OK:
+    default:
+      sse_finish (p, msg);
+    }
+}
 
-  /* The channels and the resume point: herald-http-handshake.c decides. */
-  if (!herald_handshake_check_sse (hub, &h, p->claims, &p->channels, &p->last_event_id, &refusal))
+/* After authentication: the channels (with the server's "subs"), the id,
+ * then the stream's head */
+static void
+sse_finish (Pending *p, SoupServerMessage *msg)
+{
+  HeraldHandshakeHeaders h = request_headers (msg);
+  g_auto (HeraldHandshakeRefusal) refusal = { 0 };
+  g_autoptr (GPtrArray) to_ask = g_ptr_array_new ();
+
+  /* The channels and the resume point: herald-http-handshake.c decides */
+  if (!herald_handshake_check_sse (p->handlers->hub, &h, p->claims, &p->channels, &p->last_event_id,
+                                   to_ask, &refusal))
     {
       refuse_as (msg, &refusal);
       goto refused;
     }
+  if (to_ask->len > 0)
+    {
+      sse_ask_subscribe (p, msg, to_ask);
+      return;
+    }
+  sse_start (p, msg);
+  return;
+
+refused:
+  pending_free (p);
+}
+
+/* Every channel allowed: reserves the id and starts the stream */
+static void
+sse_start (Pending *p, SoupServerMessage *msg)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
 
   if (!reserve (p, msg, NULL))
     goto refused;

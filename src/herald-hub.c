@@ -11,15 +11,19 @@
 #include "herald-connection.h"
 #include "herald-json.h"
 #include "herald-log.h"
+#include "herald-hub-signals.h"
 #include "herald-names.h"
 #include "herald-worker.h"
 
+/* One allocation per connection: the id (the registry's key), the user id
+ * and the address live behind the fields (entry_new()). */
 typedef struct
 {
-  char *user_id;
-  char *ip;
+  const char *user_id; /* nullable, points into id[] */
+  const char *ip;      /* nullable, points into id[] */
   guint worker;
   gboolean opened;
+  char id[];
 } Entry;
 
 struct _HeraldHub
@@ -31,6 +35,7 @@ struct _HeraldHub
   HeraldJwtVerifier *verifier;
   char *node_id;
   GMainContext *main_context;
+  HeraldHubSignals *signals; /* connection-opened/-closed on their way there */
 
   GPtrArray *workers;        /* of HeraldWorker (owned) */
   gint draining;             /* atomic: shutdown began */
@@ -43,13 +48,6 @@ struct _HeraldHub
   GHashTable *channel_workers; /* channel → guint64 bit mask of workers subscribed */
 
   guint64 published;
-
-  /* connection-opened / -closed, emitted in main_context: queued in order,
-   * one main-context wake-up per batch (an accept storm is one batch per
-   * main-loop iteration, not one GSource per connection). */
-  GMutex signal_lock;
-  GQueue signal_queue; /* of SignalData* */
-  gboolean signals_scheduled;
 };
 
 G_DEFINE_FINAL_TYPE (HeraldHub, herald_hub, G_TYPE_OBJECT)
@@ -71,12 +69,21 @@ enum
 };
 static guint signals[N_SIGNALS];
 
-static void
-entry_free (Entry *entry)
+static Entry *
+entry_new (const char *id, const char *user_id, const char *ip, guint worker)
 {
-  g_free (entry->user_id);
-  g_free (entry->ip);
-  g_free (entry);
+  gsize id_len = strlen (id) + 1;
+  gsize user_len = user_id ? strlen (user_id) + 1 : 0;
+  gsize ip_len = ip ? strlen (ip) + 1 : 0;
+  Entry *entry = g_malloc (sizeof (Entry) + id_len + user_len + ip_len);
+  char *tail = entry->id + id_len;
+
+  memcpy (entry->id, id, id_len);
+  entry->user_id = user_id ? memcpy (tail, user_id, user_len) : NULL;
+  entry->ip = ip ? memcpy (tail + user_len, ip, ip_len) : NULL;
+  entry->worker = worker;
+  entry->opened = FALSE;
+  return entry;
 }
 
 /* ---- the engine's sink: hand deliveries to the workers ---- */
@@ -113,11 +120,13 @@ hub_sink (const HeraldDelivery *d, gpointer user_data)
     {
     case HERALD_TARGET_CHANNEL:
     case HERALD_TARGET_PRESENCE:
+    case HERALD_TARGET_JOIN_LEAVE:
       {
         /* Only workers with subscribers of the channel: the others would be
          * woken up for nothing. Beyond 64 workers the mask is not kept. */
-        const char *name = d->kind == HERALD_TARGET_CHANNEL ? herald_message_get_channel (d->message)
-                                                             : d->target;
+        const char *name = d->kind == HERALD_TARGET_CHANNEL
+                               ? herald_message_get_channel (d->message)
+                               : d->target;
         guint64 mask = G_MAXUINT64;
 
         if (self->workers->len <= 64 && name)
@@ -138,6 +147,7 @@ hub_sink (const HeraldDelivery *d, gpointer user_data)
       reached = herald_hub_get_connection_count (self);
       break;
     case HERALD_TARGET_USER:
+    case HERALD_TARGET_USER_SUBSCRIPTION:
       g_mutex_lock (&self->lock);
       reached = GPOINTER_TO_UINT (g_hash_table_lookup (self->user_count, d->target));
       g_mutex_unlock (&self->lock);
@@ -171,77 +181,6 @@ herald_hub_constructed (GObject *object)
   herald_engine_set_sink (self->engine, hub_sink, self);
 }
 
-typedef struct
-{
-  char *id;
-  char *user_id;
-  char *transport;
-  guint code;
-  char *reason;
-  gboolean closed;
-} SignalData;
-
-static void
-signal_data_free (SignalData *data)
-{
-  g_free (data->id);
-  g_free (data->user_id);
-  g_free (data->transport);
-  g_free (data->reason);
-  g_free (data);
-}
-
-static gboolean
-emit_queued (gpointer user_data)
-{
-  HeraldHub *self = user_data;
-  GQueue batch;
-  SignalData *data;
-
-  g_mutex_lock (&self->signal_lock);
-  batch = self->signal_queue;
-  g_queue_init (&self->signal_queue);
-  self->signals_scheduled = FALSE;
-  g_mutex_unlock (&self->signal_lock);
-  while ((data = g_queue_pop_head (&batch)))
-    {
-      if (data->closed)
-        g_signal_emit (self, signals[SIGNAL_CONNECTION_CLOSED], 0, data->id, data->code,
-                       data->reason);
-      else
-        g_signal_emit (self, signals[SIGNAL_CONNECTION_OPENED], 0, data->id, data->user_id,
-                       data->transport);
-      signal_data_free (data);
-    }
-  return G_SOURCE_REMOVE;
-}
-
-static void
-schedule_emit (HeraldWorker *worker, gpointer data)
-{
-  HeraldHub *self = data;
-
-  g_main_context_invoke_full (self->main_context, G_PRIORITY_DEFAULT, emit_queued,
-                              g_object_ref (self), g_object_unref);
-}
-
-/* Any thread: the signal is emitted in the main context, after those queued
- * before it. A worker wakes the main context once, at the end of its loop
- * iteration, for everything it queued there. */
-static void
-emit_signal (HeraldHub *self, SignalData *data)
-{
-  gboolean schedule;
-
-  g_mutex_lock (&self->signal_lock);
-  g_queue_push_tail (&self->signal_queue, data);
-  schedule = !self->signals_scheduled;
-  self->signals_scheduled = TRUE;
-  g_mutex_unlock (&self->signal_lock);
-  if (schedule && !herald_worker_defer (schedule_emit, self))
-    schedule_emit (NULL, self);
-}
-
 static void
 herald_hub_dispose (GObject *object)
 {
@@ -264,14 +203,13 @@ herald_hub_finalize (GObject *object)
   g_clear_object (&self->engine);
   g_clear_object (&self->verifier);
   g_free (self->node_id);
+  herald_hub_signals_free (self->signals);
   g_main_context_unref (self->main_context);
   g_hash_table_unref (self->registry);
   g_hash_table_unref (self->user_count);
   g_hash_table_unref (self->ip_count);
   g_hash_table_unref (self->channel_workers);
   g_mutex_clear (&self->lock);
-  g_queue_clear_full (&self->signal_queue, (GDestroyNotify)signal_data_free);
-  g_mutex_clear (&self->signal_lock);
   G_OBJECT_CLASS (herald_hub_parent_class)->finalize (object);
 }
 
@@ -371,15 +309,15 @@ herald_hub_init (HeraldHub *self)
   g_autofree char *id = herald_connection_id_new ();
 
   g_mutex_init (&self->lock);
-  g_mutex_init (&self->signal_lock);
-  g_queue_init (&self->signal_queue);
-  self->registry
-      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)entry_free);
+  self->registry = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
   self->user_count = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->ip_count = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->channel_workers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->workers = g_ptr_array_new_with_free_func (g_object_unref);
   self->main_context = g_main_context_ref_thread_default ();
+  self->signals
+      = herald_hub_signals_new (self, self->main_context, signals[SIGNAL_CONNECTION_OPENED],
+                                signals[SIGNAL_CONNECTION_CLOSED]);
   self->node_id = g_strndup (id, 12);
 }
 
@@ -451,7 +389,12 @@ herald_hub_load_keys (HeraldHub *self, GError **error)
   key_file = herald_config_get_jwt_public_key_file (self->config);
   secret = herald_config_get_jwt_secret (self->config);
   g_clear_object (&self->verifier);
-  if (key_file)
+  if (herald_config_get_jwks_url (self->config) != NULL)
+    /* Empty until the daemon's JWKS client (herald-http-jwks.c) fetches the set */
+    self->verifier
+        = herald_jwt_verifier_new_key_set (NULL, herald_config_get_jwt_algorithm_set (self->config),
+                                           herald_config_get_jwt_algorithm (self->config));
+  else if (key_file)
     {
       self->verifier = herald_jwt_verifier_new_public_key (
           herald_config_get_jwt_algorithm (self->config), key_file, error);
@@ -569,6 +512,48 @@ check_channel (const char *channel, GError **error)
   return FALSE;
 }
 
+/* A publish's conflation key (NULL = none): valid UTF-8, not too long. */
+static gboolean
+check_key (const char *key, GError **error)
+{
+  if (key == NULL)
+    return TRUE;
+  if (strlen (key) <= HERALD_HUB_MAX_KEY && g_utf8_validate (key, -1, NULL))
+    return TRUE;
+  g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+               _ ("invalid key: use at most %d bytes of UTF-8"), HERALD_HUB_MAX_KEY);
+  return FALSE;
+}
+
+/* What a publishing GTask keeps: its channel and key. */
+typedef struct
+{
+  char *channel;
+  char *key;
+} PublishTarget;
+
+static void
+publish_target_free (PublishTarget *target)
+{
+  g_free (target->channel);
+  g_free (target->key);
+  g_free (target);
+}
+
+static GTask *
+publish_task_new (HeraldHub *self, const char *channel, const char *key, GCancellable *cancellable,
+                  GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  PublishTarget *target = g_new0 (PublishTarget, 1);
+
+  target->channel = g_strdup (channel);
+  target->key = g_strdup (key);
+  g_task_set_source_tag (task, herald_hub_publish_async);
+  g_task_set_task_data (task, target, (GDestroyNotify)publish_target_free);
+  return task;
+}
+
 /* @data_json (checked and compact already) when within max-message-size,
  * copied, or NULL with @error. */
 static char *
@@ -590,6 +575,7 @@ static void
 publish_normalized (HeraldHub *self, GTask *task, char *normalized, GError *error)
 {
   g_autofree char *data = normalized;
+  PublishTarget *target = g_task_get_task_data (task);
 
   if (data == NULL)
     {
@@ -598,14 +584,14 @@ publish_normalized (HeraldHub *self, GTask *task, char *normalized, GError *erro
       return;
     }
   __atomic_fetch_add (&self->published, 1, __ATOMIC_RELAXED);
-  herald_engine_publish_async (self->engine, g_task_get_task_data (task), data,
+  herald_engine_publish_async (self->engine, target->channel, target->key, data,
                                g_task_get_cancellable (task), on_engine_published, task);
 }
 
 void
-herald_hub_publish_async (HeraldHub *self, const char *channel, const char *data_json,
-                          GCancellable *cancellable, GAsyncReadyCallback callback,
-                          gpointer user_data)
+herald_hub_publish_async (HeraldHub *self, const char *channel, const char *key,
+                          const char *data_json, GCancellable *cancellable,
+                          GAsyncReadyCallback callback, gpointer user_data)
 {
   GTask *task;
   GError *error = NULL;
@@ -613,10 +599,8 @@ herald_hub_publish_async (HeraldHub *self, const char *channel, const char *data
 
   g_return_if_fail (HERALD_IS_HUB (self));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, herald_hub_publish_async);
-  g_task_set_task_data (task, g_strdup (channel), g_free);
-  if (check_channel (channel, &error))
+  task = publish_task_new (self, channel, key, cancellable, callback, user_data);
+  if (check_channel (channel, &error) && check_key (key, &error))
     normalized = check_data (self, data_json, &error);
   publish_normalized (self, task, normalized, error);
 }
@@ -628,9 +612,9 @@ herald_hub_publish_async (HeraldHub *self, const char *channel, const char *data
  * checked and compacted (the "data" member of a request): not read again.
  */
 void
-herald_hub_publish_text_async (HeraldHub *self, const char *channel, const char *data_json,
-                               GCancellable *cancellable, GAsyncReadyCallback callback,
-                               gpointer user_data)
+herald_hub_publish_text_async (HeraldHub *self, const char *channel, const char *key,
+                               const char *data_json, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data)
 {
   GTask *task;
   GError *error = NULL;
@@ -638,10 +622,8 @@ herald_hub_publish_text_async (HeraldHub *self, const char *channel, const char 
 
   g_return_if_fail (HERALD_IS_HUB (self));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, herald_hub_publish_async);
-  g_task_set_task_data (task, g_strdup (channel), g_free);
-  if (check_channel (channel, &error))
+  task = publish_task_new (self, channel, key, cancellable, callback, user_data);
+  if (check_channel (channel, &error) && check_key (key, &error))
     normalized = data_text (self, data_json, &error);
   publish_normalized (self, task, normalized, error);
 }
@@ -662,11 +644,11 @@ herald_hub_can_publish_now (HeraldHub *self)
 }
 
 static gboolean
-publish_now (HeraldHub *self, const char *channel, const char *normalized, guint64 *offset,
-             GError **error)
+publish_now (HeraldHub *self, const char *channel, const char *key, const char *normalized,
+             guint64 *offset, GError **error)
 {
   __atomic_fetch_add (&self->published, 1, __ATOMIC_RELAXED);
-  if (!herald_engine_publish_now (self->engine, channel, normalized, offset, error))
+  if (!herald_engine_publish_now (self->engine, channel, key, normalized, offset, error))
     return FALSE;
   /* This worker's own subscribers get the message queued before the caller
    * answers (a publisher that is also a subscriber sees it first). */
@@ -683,15 +665,16 @@ publish_now (HeraldHub *self, const char *channel, const char *normalized, guint
  * herald_hub_can_publish_now() is TRUE.
  */
 gboolean
-herald_hub_publish_text_now (HeraldHub *self, const char *channel, const char *data_json,
-                             guint64 *offset, GError **error)
+herald_hub_publish_text_now (HeraldHub *self, const char *channel, const char *key,
+                             const char *data_json, guint64 *offset, GError **error)
 {
   g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (!check_channel (channel, error) || !check_size (self, strlen (data_json), error))
+  if (!check_channel (channel, error) || !check_key (key, error)
+      || !check_size (self, strlen (data_json), error))
     return FALSE;
-  return publish_now (self, channel, data_json, offset, error);
+  return publish_now (self, channel, key, data_json, offset, error);
 }
 
 gboolean
@@ -935,11 +918,8 @@ herald_hub_reserve_connection (HeraldHub *self, const char *id, const char *user
                  _ ("too many connections from this address (max-connections-per-ip=%u)"), per_ip);
   else
     {
-      entry = g_new0 (Entry, 1);
-      entry->user_id = g_strdup (user_id);
-      entry->ip = g_strdup (remote_ip);
-      entry->worker = worker_index;
-      g_hash_table_insert (self->registry, g_strdup (id), entry);
+      entry = entry_new (id, user_id, remote_ip, worker_index);
+      g_hash_table_insert (self->registry, entry->id, entry);
       count_adjust (self->ip_count, remote_ip, +1);
       ok = TRUE;
     }
@@ -948,10 +928,29 @@ herald_hub_reserve_connection (HeraldHub *self, const char *id, const char *user
 }
 
 void
+herald_hub_defer_signals (HeraldHub *self, gboolean defer)
+{
+  g_return_if_fail (HERALD_IS_HUB (self));
+  herald_hub_signals_defer (self->signals, defer);
+}
+
+void
+herald_hub_flush_signals (HeraldHub *self)
+{
+  g_return_if_fail (HERALD_IS_HUB (self));
+  herald_hub_signals_flush (self->signals);
+}
+
+gboolean
+herald_hub_has_deferred_signals (HeraldHub *self)
+{
+  return herald_hub_signals_pending ();
+}
+
+void
 herald_hub_connection_opened (HeraldHub *self, const char *id, const char *user_id,
                               HeraldTransport transport)
 {
-  SignalData *data;
   Entry *entry;
 
   g_return_if_fail (HERALD_IS_HUB (self));
@@ -973,11 +972,7 @@ herald_hub_connection_opened (HeraldHub *self, const char *id, const char *user_
   /* connection-opened without a registry entry happens only in tests. */
   herald_log_connection (G_LOG_LEVEL_DEBUG, id, NULL, 0, NULL, "connection %s opened (%s, user %s)",
                          id, herald_transport_to_string (transport), user_id ? user_id : "-");
-  data = g_new0 (SignalData, 1);
-  data->id = g_strdup (id);
-  data->user_id = g_strdup (user_id ? user_id : "");
-  data->transport = g_strdup (herald_transport_to_string (transport));
-  emit_signal (self, data);
+  herald_hub_signals_opened (self->signals, id, user_id, herald_transport_to_string (transport));
 }
 
 void
@@ -986,7 +981,6 @@ herald_hub_release_connection (HeraldHub *self, const char *id, guint16 code, co
 {
   Entry *entry;
   gboolean opened = FALSE;
-  SignalData *data;
 
   g_return_if_fail (HERALD_IS_HUB (self));
   g_return_if_fail (id != NULL);
@@ -1008,12 +1002,7 @@ herald_hub_release_connection (HeraldHub *self, const char *id, guint16 code, co
   herald_engine_connection_closed (self->engine, id);
   herald_log_connection (G_LOG_LEVEL_DEBUG, id, NULL, code, reason, "connection %s closed: %u %s",
                          id, code, reason ? reason : "");
-  data = g_new0 (SignalData, 1);
-  data->closed = TRUE;
-  data->id = g_strdup (id);
-  data->code = code;
-  data->reason = g_strdup (reason ? reason : "");
-  emit_signal (self, data);
+  herald_hub_signals_closed (self->signals, id, code, reason);
 }
 
 guint64

@@ -18,4 +18,12 @@ guint16 herald_redis_crc16 (const char *data, gsize len);
  * the tag (the text between the first '{' and the next '}') is hashed */
 guint herald_redis_key_slot (const char *key, gsize len);
 
+/* Reads a cluster redirection error ("MOVED 3999 127.0.0.1:6381" or
+ * "ASK …"): TRUE and *@ask, *@slot, *@addr (HOST:PORT, g_free() it) when
+ * @error is one. */
+gboolean herald_redis_parse_redirect (const char *error, gboolean *ask, guint *slot, char **addr);
+
+/* Splits "HOST:PORT" (the last ':' separates; "[v6]:PORT" allowed). */
+gboolean herald_redis_split_addr (const char *addr, char **host, int *port);
+
 G_END_DECLS

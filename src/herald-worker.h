@@ -12,6 +12,7 @@
 
 #include <gio/gio.h>
 
+#include "herald-backend.h"
 #include "herald-channel.h"
 #include "herald-connection.h"
 #include "herald-info.h"
@@ -26,10 +27,6 @@ G_DECLARE_FINAL_TYPE (HeraldWorker, herald_worker, HERALD, WORKER, GObject)
 /* A function run in a worker's thread (herald_hub_foreach_worker()). */
 typedef void (*HeraldWorkerFunc) (HeraldWorker *worker, gpointer user_data);
 
-/* On a worker's thread: @func (@data) runs once at the end of this loop
- * iteration, after the flush. FALSE (nothing queued) on other threads. */
-gboolean herald_worker_defer (HeraldWorkerFunc func, gpointer data);
-
 /* What the worker reports to its owner (the hub), in the worker's thread
  * except release(), which may run on the thread that stops the worker. */
 typedef struct
@@ -43,9 +40,16 @@ typedef struct
   /* End @subscription of a finished connection (herald_hub_unsubscribe()). */
   void (*unsubscribe) (gpointer owner, HeraldWorker *worker, HeraldConnection *connection,
                        HeraldSubscription *subscription);
+  /* The server subscribes or unsubscribes @connection (a
+   * HERALD_TARGET_USER_SUBSCRIPTION delivery of @message). */
+  void (*server_subscription) (gpointer owner, HeraldWorker *worker, HeraldConnection *connection,
+                               HeraldMessage *message);
   /* The connection @id is closing (@was_open) or gone (herald_hub_release_connection()). */
   void (*release) (gpointer owner, const char *id, guint16 code, const char *reason,
                    gboolean was_open);
+  /* The backend-given expiry of @connection passed: TRUE when the owner asks
+   * the backend (and later sets a new expiry or closes), FALSE to close 4003. */
+  gboolean (*expired) (gpointer owner, HeraldWorker *worker, HeraldConnection *connection);
 } HeraldWorkerOwnerFuncs;
 
 typedef enum
@@ -113,6 +117,13 @@ void herald_worker_remove_connection (HeraldWorker *self, HeraldConnection *conn
 HeraldConnection *herald_worker_lookup_connection (HeraldWorker *self, const char *id);
 void herald_worker_schedule (HeraldWorker *self, HeraldConnection *connection, guint32 when);
 
+/* [proxy]: the worker's backend (set by its front; NULL = no hooks) */
+void herald_worker_set_backend (HeraldWorker *self, HeraldBackend *backend);
+HeraldBackend *herald_worker_get_backend (HeraldWorker *self);
+/* A connection's messages wait behind a pending backend call, in order */
+void herald_worker_hold_input (HeraldWorker *self, HeraldConnection *connection);
+void herald_worker_release_input (HeraldWorker *self, HeraldConnection *connection);
+
 HeraldChannel *herald_worker_lookup_channel (HeraldWorker *self, const char *name);
 HeraldChannel *herald_worker_ensure_channel (HeraldWorker *self, const char *name);
 /* Drops the channel from the table once it has no subscribers. */
@@ -121,8 +132,6 @@ void herald_worker_release_channel (HeraldWorker *self, HeraldChannel *channel);
 /* Queries answered in the worker thread. */
 GPtrArray *herald_worker_list_connections (HeraldWorker *self); /* of HeraldConnectionInfo* */
 GPtrArray *herald_worker_list_channels (HeraldWorker *self);    /* of HeraldChannelInfo* */
-void herald_worker_collect_presence (HeraldWorker *self, const char *channel, GHashTable *users,
-                                     guint *connections);
 void herald_worker_add_stats (HeraldWorker *self, HeraldStats *stats);
 HeraldStats *herald_worker_get_stats (HeraldWorker *self); /* the worker's own counters */
 

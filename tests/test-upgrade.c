@@ -504,6 +504,77 @@ test_generated_heads (void)
   herald_test_server_stop (server);
 }
 
+static guint16
+closed_port (void)
+{
+  g_autoptr (GSocket) socket
+      = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+
+  g_assert_true (g_socket_bind (socket, any, FALSE, NULL));
+  bound = g_socket_get_local_address (socket, NULL);
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+}
+
+/* Where the backend would be asked (a connect hook and no token, an SSE
+ * channel of a subscribe=proxy namespace) libsoup's path answers; with a
+ * token, and for the token's subs claim, the worker's reader answers as it. */
+static void
+test_backend_heads (void)
+{
+  guint16 port = closed_port ();
+  g_autofree char *conf = g_strdup_printf (
+      "[auth]\njwt-secret=" SECRET "\n[proxy]\nconnect-url=http://127.0.0.1:%u/connect\n"
+      "subscribe-url=http://127.0.0.1:%u/subscribe\n[namespace.p]\nsubscribe=proxy\n",
+      port, port);
+  HeraldTestServer *server;
+  g_autoptr (GBytes) secret = g_bytes_new_static (SECRET, strlen (SECRET));
+  g_autofree char *t = token_for ("carol");
+  g_autofree char *subs = herald_jwt_sign_hs256 (secret, "{\"sub\":\"dave\",\"subs\":[\"news\"]}");
+  struct
+  {
+    const char *target;
+    const char *token;
+    gboolean native;
+  } cases[] = {
+    { "/ws", NULL, FALSE },
+    { "/ws?token=%s", t, TRUE },
+    { "/events?channel=p:x&token=%s", t, FALSE },
+    { "/events?channel=a&token=%s", t, TRUE },
+    { "/events?channel=a&token=%s", subs, TRUE },
+    { "/events?token=%s", subs, TRUE },
+  };
+
+  /* The backend is unreachable on purpose: Herald warns about it (the last
+   * test: warnings stay non-fatal from here on, as in test-proxy.c) */
+  g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+  server = herald_test_server_start (conf, 1);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *target = g_strdup_printf (cases[i].target, cases[i].token);
+      g_autofree char *request
+          = g_strdup_printf ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n", target,
+                             g_str_has_prefix (target, "/ws") ? WS_HEADERS : "");
+      g_autofree char *native = NULL;
+      g_autofree char *soup = NULL;
+      guint before = herald_http_upgrade_get_n_decided_for_test ();
+      guint native_status = 0, soup_status = 0;
+
+      g_test_message ("case %u", i);
+      native = answer (server, request, &native_status);
+      g_assert_cmpuint (herald_http_upgrade_get_n_decided_for_test (), ==,
+                        before + (cases[i].native ? 1 : 0));
+      herald_http_upgrade_set_enabled_for_test (FALSE);
+      soup = answer (server, request, &soup_status);
+      herald_http_upgrade_set_enabled_for_test (TRUE);
+      g_assert_cmpuint (native_status, ==, soup_status);
+      g_assert_cmpstr (native, ==, soup);
+    }
+  herald_test_server_stop (server);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -517,5 +588,6 @@ main (int argc, char **argv)
   g_test_add_func ("/upgrade/close-before-first-write", test_close_before_first_write);
   g_test_add_func ("/upgrade/connected-greeting", test_connected_greeting);
   g_test_add_func ("/upgrade/generated-heads", test_generated_heads);
+  g_test_add_func ("/upgrade/backend-heads", test_backend_heads);
   return g_test_run ();
 }
