@@ -235,6 +235,17 @@ describe('heraldd: server subscriptions, subscription tokens, presence, join/lea
     assert.deepEqual(got.leaves[0], ben);
     assert.deepEqual(events, [['join', ben], ['leave', ben]]);
     assert.deepEqual(mine.got.joins, []); // nobody joined after ben
+
+    // presence:true (any namespace): per-user events, without a connection id.
+    const watched = collect(a, 'lobby', { presence: true });
+    await waitFor(() => watched.got.subscribed.length === 1, 'ann subscribed with presence');
+    const other = collect(b, 'lobby');
+    const benIn = { channel: 'lobby', userId: 'ben', connectionId: null };
+    await waitFor(() => watched.got.joins.some((e) => e.userId === 'ben'), 'onJoin (presence:true)');
+    assert.deepEqual(watched.got.joins.find((e) => e.userId === 'ben'), benIn);
+    await other.sub.unsubscribe();
+    await waitFor(() => watched.got.leaves.length === 1, 'onLeave (presence:true)');
+    assert.deepEqual(watched.got.leaves[0], benIn);
   });
 
   test('the publish key reaches ctx.key; a key that is not a string is refused', async () => {
