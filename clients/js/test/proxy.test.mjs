@@ -1,7 +1,7 @@
 // herald-client against a real heraldd whose [proxy] hooks a small node
 // HTTP server in this process answers: h.rpc() resolves with the backend's
 // data, rejects with rpc_error and its rpcCode, and with unavailable when
-// the backend cannot answer; a session cookie alone (the connect hook)
+// the backend cannot answer (5xx, or nothing listening); a session cookie alone (the connect hook)
 // authenticates the connection, no token, and the hook's `subs` reach the
 // client's subscribed and message events.
 import assert from 'node:assert/strict';
@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 
 import { Herald } from '../herald.js';
-import { api, startHeraldd, tempDir, unhandled, waitFor } from './helpers.mjs';
+import { api, freePort, startHeraldd, tempDir, unhandled, waitFor } from './helpers.mjs';
 
 // ws sends the headers given to its constructor: the cookie a browser would send
 class CookieWebSocket extends WebSocket {
@@ -103,5 +103,26 @@ describe('heraldd with a backend proxy', () => {
     const r = await api(herald.base, 'POST', '/api/publish', { channel: 'alerts:alice', data: 'hi' });
     await waitFor(() => messages.length === 1, 'a message of the subs channel');
     assert.deepEqual(messages[0], { data: 'hi', channel: 'alerts:alice', offset: r.offset, epoch: subscribed[0].epoch });
+  });
+});
+
+describe('heraldd whose RPC backend is down', () => {
+  test('nothing listens at rpc-url: rpc rejects with unavailable, the connection stays', async () => {
+    const tmp = tempDir();
+    const port = await freePort(); // closed again: connections to it are refused
+    const herald = await startHeraldd(tmp.dir, { conf: '[proxy]\nrpc-url=http://127.0.0.1:' + port + '/rpc\ntimeout=1\n' });
+    const h = new Herald(herald.ws, { ...FAST, WebSocket });
+    const closes = [];
+    h.on('close', (c) => closes.push(c));
+    try {
+      await assert.rejects(h.rpc('getProfile', { id: 1 }), (e) => e.code === 'unavailable' && e.server === true);
+      await assert.rejects(h.rpc('getProfile', { id: 2 }), (e) => e.code === 'unavailable');
+      assert.ok((await h.ping()) >= 0);
+      assert.deepEqual(closes, []);
+    } finally {
+      h.close();
+      await herald.stop();
+      tmp.remove();
+    }
   });
 });
