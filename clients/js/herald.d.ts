@@ -125,7 +125,7 @@ export interface SubscribeOptions {
   /** Called after every (re)subscribe. */
   onSubscribed?: (info: SubscribedInfo) => void;
   onUnsubscribed?: (info: UnsubscribedInfo) => void;
-  /** The subscribe was refused (the subscription is dropped) or failed for a passing reason (timeout, rate_limited, internal_error, unavailable: sent again after a backoff delay). */
+  /** The subscribe was refused (the subscription is dropped) or failed for a passing reason (timeout, rate_limited, internal_error, unavailable, token_failed: sent again after a backoff delay). */
   onError?: (error: HeraldError) => void;
   /** Join and leave events (namespaces with join-leave, or `presence: true`). */
   onJoin?: (event: PresenceEvent) => void;

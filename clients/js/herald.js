@@ -663,7 +663,11 @@ export class Herald {
       const t = sub._options.token;
       if (t !== undefined) frame.token = typeof t === 'function' ? await t(sub.channel) : t;
     } catch (e) {
+      if (generation !== this._generation || this._subs.get(sub.channel) !== sub) return;
+      // As a passing failure: asked again after a backoff delay, the subscription kept.
+      sub.state = 'subscribing';
       sub._call('onError', new HeraldError('token_failed', 'The subscription token function failed: ' + (e && e.message || e), { cause: e }));
+      this._retrySubscribe(sub, generation);
       return;
     }
     if (generation !== this._generation || this._subs.get(sub.channel) !== sub) return;
@@ -676,12 +680,7 @@ export class Herald {
       if (TRANSIENT.has(e.code)) {
         // Try again on this connection after a backoff delay; keep the subscription.
         sub._call('onError', e);
-        const failures = sub._failures = (sub._failures || 0) + 1;
-        const min = Math.max(1, this.options.minReconnectDelay);
-        const cap = Math.min(Math.max(min, this.options.maxReconnectDelay), min * 2 ** Math.min(failures, 30));
-        setTimeout(() => {
-          if (generation === this._generation && this._subs.get(sub.channel) === sub && sub.state === 'subscribing') this._subscribeNow(sub);
-        }, Math.round(min + Math.random() * (cap - min)));
+        this._retrySubscribe(sub, generation);
         return;
       }
       this._subs.delete(sub.channel);
@@ -690,6 +689,17 @@ export class Herald {
       sub._call('onUnsubscribed', { channel: sub.channel, reason: e.code, server: true });
       this._emit('error', e);
     });
+  }
+
+  // Subscribes again on this connection after a backoff delay (full jitter,
+  // growing with the subscription's failures in a row).
+  _retrySubscribe(sub, generation) {
+    const failures = sub._failures = (sub._failures || 0) + 1;
+    const min = Math.max(1, this.options.minReconnectDelay);
+    const cap = Math.min(Math.max(min, this.options.maxReconnectDelay), min * 2 ** Math.min(failures, 30));
+    setTimeout(() => {
+      if (generation === this._generation && this._subs.get(sub.channel) === sub && sub.state === 'subscribing') this._subscribeNow(sub);
+    }, Math.round(min + Math.random() * (cap - min)));
   }
 
   // ---- subscription tokens ----

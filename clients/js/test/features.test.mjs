@@ -154,12 +154,13 @@ describe('heraldd: server subscriptions, subscription tokens, presence, join/lea
     let renewCalls = 0;
     const firstExp = now() + 3;
     const renewed = collect(h, 'paid:live', { token: async (ch) => { renewCalls++; return subToken(ch, 3); } });
-    // The renewal fails once: the server ends it ("expired"), the client subscribes again.
+    // The renewal fails: the server ends it ("expired"), the client subscribes
+    // again; its token function failing once more then is tried again.
     let againCalls = 0;
     const again = collect(h, 'paid:again', {
       token: async (ch) => {
         againCalls++;
-        if (againCalls === 2) throw new Error('backend hiccup');
+        if (againCalls === 2 || againCalls === 3) throw new Error('backend hiccup ' + againCalls);
         return subToken(ch, againCalls === 1 ? 3 : 600);
       },
     });
@@ -181,6 +182,8 @@ describe('heraldd: server subscriptions, subscription tokens, presence, join/lea
     assert.equal(again.got.subscribed[1].resumed, true);
     assert.equal(again.got.subscribed[1].recovered, true);
     assert.deepEqual(again.got.unsubscribed, []);
+    assert.equal(againCalls, 4);
+    assert.deepEqual(again.got.errors.map((e) => e.code + ' ' + e.message.replace(/.*: /, '')), ['token_failed backend hiccup 2', 'token_failed backend hiccup 3']);
     const later = await h.publish('paid:again', 'after');
     await waitFor(() => again.got.messages.length === 2, 'both messages');
     assert.deepEqual(again.got.messages.map((m) => m.offset), [during.offset, later.offset]);
