@@ -164,6 +164,7 @@ export class Herald {
     this._failPending(new HeraldError('closed', 'Client closed'), true);
     for (const sub of this._subs.values()) {
       this._cancelRenewal(sub);
+      sub._held = null;
       if (sub.state === 'subscribed') sub.state = 'subscribing';
     }
     this.connectionId = null;
@@ -261,6 +262,7 @@ export class Herald {
     this._failPending(new HeraldError('disconnected', 'Connection lost (' + code + (reason ? ' ' + reason : '') + ')'), false);
     for (const sub of this._subs.values()) {
       this._cancelRenewal(sub);
+      sub._held = null;
       if (sub.state === 'subscribed') sub.state = 'subscribing';
     }
     this.connectionId = null;
@@ -443,12 +445,34 @@ export class Herald {
       this._emit('message', msg.data, ctx);
       return;
     }
+    // Resubscribing: the replay and, on a channel the server subscribed the
+    // connection to as well, live messages (which may come first) are held
+    // until `subscribed`, then delivered in offset order.
+    if (sub._resuming && sub.state === 'subscribing') {
+      (sub._held || (sub._held = [])).push(msg);
+      return;
+    }
+    this._deliver(sub, msg);
+  }
+
+  _deliver(sub, msg) {
+    const offset = typeof msg.offset === 'number' ? msg.offset : null;
     if (offset !== null && sub.offset !== null && sub.epoch !== null && offset <= sub.offset) return; // seen
     if (offset !== null) sub.offset = offset;
     const ctx = { channel: msg.channel, offset, epoch: sub.epoch };
     if (typeof msg.key === 'string') ctx.key = msg.key;
     if (msg.conflated === true) ctx.conflated = true;
     sub._call('onMessage', msg.data, ctx);
+  }
+
+  // Held messages in offset order (unstored ones, without an offset, last).
+  _flushHeld(sub) {
+    const held = sub._held;
+    sub._held = null;
+    if (!held) return;
+    const key = (m) => (typeof m.offset === 'number' ? m.offset : Infinity);
+    held.sort((a, b) => key(a) - key(b));
+    for (const m of held) if (this._subs.get(sub.channel) === sub) this._deliver(sub, m);
   }
 
   _onSubscribed(msg) {
@@ -470,6 +494,8 @@ export class Herald {
     // A fresh subscription recovers nothing: load the channel's state then.
     const resumed = sub._resuming === true;
     const recovered = resumed && msg.recovered === true;
+    // Recovered: the held replay continues from the old position.
+    if (recovered) this._flushHeld(sub);
     if (typeof msg.epoch === 'string') {
       if (sub.epoch !== msg.epoch || !recovered || sub.offset === null) sub.offset = typeof msg.offset === 'number' ? msg.offset : null;
       else if (typeof msg.offset === 'number' && msg.offset > sub.offset) sub.offset = msg.offset;
@@ -479,6 +505,7 @@ export class Herald {
     }
     sub._resuming = false;
     sub.state = 'subscribed';
+    this._flushHeld(sub); // not recovered: only what is past the new position
     sub._call('onSubscribed', { channel: sub.channel, recovered, resumed, offset: sub.offset, epoch: sub.epoch, server: msg.server === true });
   }
 
@@ -677,6 +704,7 @@ export class Herald {
       this._scheduleRenewal(sub, generation, frame.token);
     }, (e) => {
       if (e.code === 'disconnected' || e.code === 'closed' || this._subs.get(sub.channel) !== sub) return; // resubscribed later
+      sub._held = null;
       if (TRANSIENT.has(e.code)) {
         // Try again on this connection after a backoff delay; keep the subscription.
         sub._call('onError', e);

@@ -145,6 +145,36 @@ describe('heraldd: server subscriptions, subscription tokens, presence, join/lea
     assert.equal(h.getSubscription('own'), null);
   });
 
+  test('a subs channel the client also subscribe()s: resumed exactly once, in order, when live messages come before the replay', async () => {
+    const h = client('sid', { subs: ['both'] });
+    let calls = 0;
+    // A token is ignored outside subscribe=token namespaces; here it only holds
+    // the resubscribe back while a message goes live on the server's subscription.
+    const { got } = collect(h, 'both', {
+      token: async () => {
+        if (++calls === 2) {
+          await api(server.base, 'POST', '/api/publish', { channel: 'both', data: 'live first' });
+          await sleep(100); // reaches the client before its subscribe leaves
+        }
+        return 'ignored';
+      },
+    });
+    await waitFor(() => got.subscribed.length === 1, 'subscribed');
+    await h.publish('both', 1);
+    await waitFor(() => got.messages.length === 1, 'a message');
+    await api(server.base, 'DELETE', '/api/connections/' + h.connectionId);
+    await api(server.base, 'POST', '/api/publish', { channel: 'both', data: 'missed 1' });
+    await api(server.base, 'POST', '/api/publish', { channel: 'both', data: 'missed 2' });
+    await waitFor(() => got.subscribed.length === 2, 'resubscribed');
+    await h.publish('both', 'after');
+    await waitFor(() => got.messages.length >= 5, 'five messages');
+    await sleep(50);
+    assert.deepEqual(got.messages.map((m) => m.data), [1, 'missed 1', 'missed 2', 'live first', 'after']);
+    const offsets = got.messages.map((m) => m.offset);
+    offsets.forEach((o, i) => assert.equal(o, offsets[0] + i));
+    assert.equal(got.subscribed[1].recovered, true);
+  });
+
   test('subscription tokens: renewed before they end, subscribed again after "expired", a string token ends', async () => {
     const h = client('tom');
     const t = track(h);
