@@ -194,11 +194,17 @@ describe('heraldd: server subscriptions, subscription tokens, presence, join/lea
         return subToken(ch, againCalls === 1 ? 3 : 600);
       },
     });
+    // The server refuses the renewal (a token for another channel): onError, then
+    // the subscription lives until the first token's end and is subscribed again.
+    let refusedCalls = 0;
+    const refused = collect(h, 'paid:refused', {
+      token: async (ch) => (++refusedCalls === 2 ? subToken('paid:elsewhere', 600) : subToken(ch, refusedCalls === 1 ? 3 : 600)),
+    });
     // A plain string cannot be renewed: it ends.
     const plain = collect(h, 'paid:plain', { token: subToken('paid:plain', 3) });
     // A token for another channel is refused.
     const wrong = collect(h, 'paid:wrong', { token: subToken('paid:other', 60) });
-    await waitFor(() => renewed.got.subscribed.length === 1 && again.got.subscribed.length === 1 && plain.got.subscribed.length === 1, 'subscribed');
+    await waitFor(() => [renewed, again, refused, plain].every((x) => x.got.subscribed.length === 1), 'subscribed');
     await waitFor(() => wrong.got.errors.length === 1, 'the wrong token refused');
     assert.equal(wrong.got.errors[0].code, 'forbidden');
 
@@ -214,6 +220,10 @@ describe('heraldd: server subscriptions, subscription tokens, presence, join/lea
     assert.deepEqual(again.got.unsubscribed, []);
     assert.equal(againCalls, 4);
     assert.deepEqual(again.got.errors.map((e) => e.code + ' ' + e.message.replace(/.*: /, '')), ['token_failed backend hiccup 2', 'token_failed backend hiccup 3']);
+    await waitFor(() => refused.got.subscribed.length === 2, 'subscribed again after a refused renewal', 6000);
+    assert.deepEqual(refused.got.errors.map((e) => e.code), ['forbidden']);
+    assert.equal(refused.got.subscribed[1].recovered, true);
+    assert.equal(refusedCalls, 3);
     const later = await h.publish('paid:again', 'after');
     await waitFor(() => again.got.messages.length === 2, 'both messages');
     assert.deepEqual(again.got.messages.map((m) => m.offset), [during.offset, later.offset]);
