@@ -92,6 +92,10 @@ describe('heraldd: server subscriptions, subscription tokens, presence, join/lea
     await waitFor(() => t.messages.length === 1, 'a message of the subs channel');
     assert.deepEqual(t.messages[0], { data: { n: 1 }, channel: 'news', offset: p1.offset, epoch: news.epoch, key: 'k' });
     assert.equal(p1.offset, news.offset + 1);
+    // Presence is allowed on a channel the server subscribed it to, whatever its claims.
+    assert.deepEqual(await h.presenceStats('news'), { channel: 'news', users: 1, connections: 1 });
+    assert.deepEqual((await h.presence('news')).users, ['sam']);
+    await assert.rejects(h.presence('elsewhere'), (e) => e.code === 'forbidden');
 
     // The server API: subscribed on the open connection, then unsubscribed.
     assert.deepEqual(await api(server.base, 'POST', '/api/users/sam/subscribe', { channel: 'feed' }), { connections: 1 });
