@@ -79,7 +79,7 @@ export interface SubscribedInfo {
   /** The position the live stream continues after. */
   offset: number | null;
   epoch: string | null;
-  /** True when the server subscribed the connection by itself. */
+  /** True when the server subscribed the connection by itself, or sent a reset notice (Redis engine: `recovered` false, reload). */
   server: boolean;
 }
 

@@ -490,7 +490,11 @@ export class Herald {
     }
     // A renewed subscription token, or the server subscribing a channel we
     // already have: the subscription was live all along, its position stands.
-    if ((req && req.renewal) || (!req && sub.state === 'subscribed')) return;
+    // But an unasked "recovered":false is a reset notice (Redis engine: the
+    // node may have missed messages, or the epoch changed): handled as such a
+    // reply, onSubscribed with recovered:false and the new position.
+    if (req && req.renewal) return;
+    if (!req && sub.state === 'subscribed' && msg.recovered !== false) return;
     // A fresh subscription recovers nothing: load the channel's state then.
     const resumed = sub._resuming === true;
     const recovered = resumed && msg.recovered === true;

@@ -1,8 +1,9 @@
 // herald-client across a heraldd restart with the Redis engine: node A is
 // killed and restarted on the same port while node B keeps publishing; the
 // client resumes with every message exactly once, in order. The SIGTERM
-// drain. And across two nodes: the server API on one subscribes the user's
-// client on the other; join/leave of a connection on the other node.
+// drain. Redis restarted empty: the reset notice. And across two nodes: the
+// server API on one subscribes the user's client on the other; join/leave of
+// a connection on the other node.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
@@ -184,6 +185,48 @@ test('Redis engine: the server API on node B subscribes the user\'s SDK client o
     other.close();
     await a.stop();
     await b.stop();
+    await redis.stop();
+    tmp.remove();
+  }
+  assert.deepEqual(unhandled, []);
+});
+
+// Redis restarted empty: the node's epoch changes and every subscriber gets
+// the reset notice (an unasked subscribed, server:true, recovered:false):
+// onSubscribed says recovered:false, and the new epoch's messages (offsets
+// from 1 again) are delivered, not taken for ones already seen.
+test('Redis restarted without its data: the reset notice reaches onSubscribed, the new epoch is delivered', { skip: !haveRedis && 'redis-server not found' }, async () => {
+  const tmp = tempDir();
+  let redis = await startRedis(tmp.dir);
+  const a = await startHeraldd(tmp.dir, { name: 'a', env: { REDIS_URL: redis.url } });
+  const h = new Herald(a.ws, { WebSocket, minReconnectDelay: 20, maxReconnectDelay: 200, timeout: 3000 });
+  const got = [];
+  const subscribed = [];
+  const closes = [];
+  h.on('close', (c) => closes.push(c));
+  h.subscribe('reset', {
+    onMessage: (data, ctx) => got.push({ data, offset: ctx.offset, epoch: ctx.epoch }),
+    onSubscribed: (info) => subscribed.push(info),
+  });
+  try {
+    await waitFor(() => subscribed.length === 1, 'subscribed');
+    for (let i = 1; i <= 3; i++) await api(a.base, 'POST', '/api/publish', { channel: 'reset', data: i });
+    await waitFor(() => got.length === 3, 'three messages');
+    const port = redis.port;
+    await redis.stop();
+    redis = await startRedis(tmp.dir, port);
+    await waitFor(() => subscribed.length === 2, 'the reset notice', 15000);
+    assert.equal(subscribed[1].recovered, false);
+    assert.equal(subscribed[1].server, true);
+    assert.notEqual(subscribed[1].epoch, subscribed[0].epoch);
+    let r;
+    await waitFor(async () => { r = await api(a.base, 'POST', '/api/publish', { channel: 'reset', data: 'new' }); return r.offset !== null; }, 'a stored publish', 10000);
+    await waitFor(() => got.some((m) => m.offset === r.offset && m.data === 'new'), 'the new epoch\'s message');
+    assert.equal(got[got.length - 1].epoch, subscribed[1].epoch);
+    assert.deepEqual(closes, []); // the same connection throughout
+  } finally {
+    h.close();
+    await a.stop();
     await redis.stop();
     tmp.remove();
   }
