@@ -65,6 +65,28 @@ redis_string (guint m, const char *format, ...)
   return text;
 }
 
+/* A free port whose cluster bus port (+10000) is free too */
+static guint16
+cluster_port (void)
+{
+  for (guint i = 0; i < 200; i++)
+    {
+      guint16 port = herald_test_free_port ();
+      g_autoptr (GSocket) bus = NULL;
+      g_autoptr (GInetAddress) lo = NULL;
+      g_autoptr (GSocketAddress) sa = NULL;
+
+      if (port > 65535 - 10000)
+        continue;
+      bus = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+      lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+      sa = g_inet_socket_address_new (lo, port + 10000);
+      if (g_socket_bind (bus, sa, TRUE, NULL))
+        return port;
+    }
+  g_assert_not_reached ();
+}
+
 static void
 start_master (guint m)
 {
@@ -154,7 +176,7 @@ add_replica (void)
 {
   g_autofree char *master_id = redis_string (1, "CLUSTER MYID");
 
-  fx.port[REPLICA] = herald_test_free_port ();
+  fx.port[REPLICA] = cluster_port ();
   start_master (REPLICA);
   freeReplyObject (redis_cmd (REPLICA, "CLUSTER MEET 127.0.0.1 %u", fx.port[0]));
   HERALD_TEST_WAIT_UNTIL (info_has (REPLICA, "CLUSTER INFO", "cluster_known_nodes:4"), 10000);
@@ -874,7 +896,7 @@ main (int argc, char **argv)
   g_assert_no_error (error);
   for (guint m = 0; m < N_MASTERS; m++)
     {
-      fx.port[m] = herald_test_free_port ();
+      fx.port[m] = cluster_port ();
       start_master (m);
     }
   create_cluster ();
