@@ -36,11 +36,11 @@ gboolean herald_rck_ask_recover (HeraldRedisClusterSync *sync, const char *chann
                                  const char *epoch, guint ttl, HeraldRecovery *r);
 
 /* Main context: runs the publish script for @data_json on @channel's
- * master; @task (a GTask of the offset) completes when it answers. FALSE
- * when the master is not connected (@task untouched). */
+ * master; @fn gets its answer (the offset, an error, or NULL). FALSE when
+ * the master is not connected (@fn is then never called). */
 gboolean herald_rck_publish (HeraldRedisClusterPool *pool, const char *channel,
                              const char *data_json, guint history_size, guint history_ttl,
-                             GTask *task);
+                             HeraldRedisWireReplyFn fn, gpointer privdata);
 
 /* A node's presence table ("channel\nuser" or "channel" → count) as
  * channel → pairs for herald_rck_send_presence(). */

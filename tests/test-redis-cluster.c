@@ -730,6 +730,67 @@ test_moved (void)
   herald_test_client_free (on_b);
 }
 
+/* A master that loses its script cache (SCRIPT FLUSH) still takes
+ * publishes: NOSCRIPT is answered with EVAL of the script */
+static void
+test_script_flush (void)
+{
+  g_autofree char *channel = channel_on ("flush", 2);
+
+  g_assert_cmpuint (herald_test_node_publish (&fx.a, channel, "{\"n\":1}"), ==, 1);
+  for (guint m = 0; m < N_MASTERS; m++)
+    freeReplyObject (redis_cmd (m, "SCRIPT FLUSH"));
+  g_assert_cmpuint (herald_test_node_publish (&fx.a, channel, "{\"n\":2}"), ==, 2);
+  g_assert_cmpuint (herald_test_node_publish (&fx.b, channel, "{\"n\":3}"), ==, 3);
+}
+
+/* A master that hangs (SIGSTOP) is noticed by the idle ping and its
+ * command timeout: /healthz names it, its channels are delivered locally;
+ * when it wakes up, cross-node delivery resumes by itself */
+static void
+test_hung_master (void)
+{
+  g_autofree char *channel = channel_on ("hung", 0);
+  g_autofree char *topic = herald_rck_channel_key (channel, "");
+  g_autofree char *where = g_strdup_printf ("master 127.0.0.1:%u", fx.port[0]);
+  HeraldTestClient *on_a = herald_test_node_ws_open (&fx.a, NULL, NULL);
+  HeraldTestClient *on_b = herald_test_node_ws_open (&fx.b, NULL, NULL);
+
+  herald_test_ws_subscribe (on_a, channel);
+  herald_test_ws_subscribe (on_b, channel);
+  HERALD_TEST_WAIT_UNTIL (shardnumsub (0, topic) == 2, 5000);
+  g_subprocess_send_signal (fx.redis[0], SIGSTOP);
+  HERALD_TEST_WAIT_UNTIL (({
+                            guint code = 0;
+                            g_autofree char *health = herald_test_http (
+                                &fx.a.srv, "GET", "/healthz", NULL, NULL, &code);
+                            code == 503 && health != NULL &&strstr (health, where) != NULL;
+                          }),
+                          10000);
+  herald_test_node_publish (&fx.a, channel, "{\"n\":1}");
+  {
+    g_autoptr (JsonObject) local = herald_test_ws_read_type (on_a, "message");
+    g_assert_cmpint (message_n (local), ==, 1);
+  }
+  g_subprocess_send_signal (fx.redis[0], SIGCONT);
+  HERALD_TEST_WAIT_UNTIL (herald_test_node_healthy (&fx.a) && herald_test_node_healthy (&fx.b),
+                          10000);
+  HERALD_TEST_WAIT_UNTIL (shardnumsub (0, topic) == 2, 5000);
+  herald_test_node_publish (&fx.a, channel, "{\"n\":2}");
+  {
+    g_autoptr (JsonObject) mb = NULL;
+
+    do
+      {
+        g_clear_pointer (&mb, json_object_unref);
+        mb = herald_test_ws_read_type (on_b, "message");
+      }
+    while (message_n (mb) != 2);
+  }
+  herald_test_client_free (on_a);
+  herald_test_client_free (on_b);
+}
+
 /* A master down: /healthz names it; the other masters' channels still
  * cross nodes; its channels are delivered locally; when it comes back
  * (empty) everything resumes by itself, with a new epoch for its channels */
@@ -993,6 +1054,8 @@ main (int argc, char **argv)
   g_test_add_func ("/redis-cluster/recovery", test_recovery);
   g_test_add_func ("/redis-cluster/sse", test_sse);
   g_test_add_func ("/redis-cluster/moved", test_moved);
+  g_test_add_func ("/redis-cluster/script-flush", test_script_flush);
+  g_test_add_func ("/redis-cluster/hung-master", test_hung_master);
   g_test_add_func ("/redis-cluster/master-down", test_master_down);
   g_test_add_func ("/redis-cluster/failover", test_failover);
   g_test_add_func ("/redis-cluster/failover-lagging", test_failover_lagging);
