@@ -18,6 +18,8 @@
 
 #define CONNECT_TIMEOUT_MS 2000
 #define READ_CHUNK 16384
+/* Unsent commands beyond this mean the server stopped reading: give up. */
+#define MAX_UNSENT (64 * 1024 * 1024)
 
 typedef struct
 {
@@ -259,7 +261,7 @@ on_connected (GObject *source, GAsyncResult *result, gpointer user_data)
   HeraldRedisWire *wire = user_data;
   g_autoptr (GError) error = NULL;
   GSocketConnection *conn
-      = g_socket_client_connect_to_host_finish (G_SOCKET_CLIENT (source), result, &error);
+      = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, &error);
 
   if (wire->dead)
     {
@@ -324,6 +326,7 @@ herald_redis_wire_new (const char *host, int port, const char *password, gboolea
 {
   HeraldRedisWire *wire = g_new0 (HeraldRedisWire, 1);
   g_autoptr (GSocketClient) client = g_socket_client_new ();
+  g_autoptr (GSocketConnectable) address = NULL;
 
   g_socket_client_set_enable_proxy (client, FALSE);
 
@@ -345,8 +348,8 @@ herald_redis_wire_new (const char *host, int port, const char *password, gboolea
   g_source_set_callback (wire->timeout_source, on_connect_timeout, wire, NULL);
   g_source_attach (wire->timeout_source, context);
   g_main_context_push_thread_default (context);
-  g_socket_client_connect_to_host_async (client, host, (guint16)port, wire->cancellable,
-                                         on_connected, wire_ref (wire));
+  address = g_network_address_new (host, (guint16)port);
+  g_socket_client_connect_async (client, address, wire->cancellable, on_connected, wire_ref (wire));
   g_main_context_pop_thread_default (context);
   return wire;
 }
@@ -388,6 +391,12 @@ herald_redis_wire_command (HeraldRedisWire *wire, int argc, const char **argv, c
   p->since = g_get_monotonic_time ();
   g_queue_push_tail (&wire->pending, p);
   format_into (wire->out, FALSE, argc, argv, lens);
+  if (wire->out->len > MAX_UNSENT)
+    {
+      /* @fn gets NULL like every pending command; the caller sees TRUE. */
+      wire_die (wire, _ ("too much unsent"));
+      return TRUE;
+    }
   if (wire->socket)
     flush (wire);
   return TRUE;
