@@ -9,8 +9,11 @@
 # scenario with heraldd's default (--workers 0, one per core), for information.
 #
 # Environment: HERALDD (path to heraldd), WORKERS (heraldd --workers, 1),
-# RUNS, DURATION, SCENARIOS (space-separated subset), HERALD_LOAD (prebuilt
-# client), KEEP_TMP=1 (keep logs and configs).
+# RUNS, DURATION, SCENARIOS (space-separated subset), SERVERS (subset of
+# "herald nchan uws"), HERALD_LOAD (prebuilt client), KEEP_TMP=1 (keep logs
+# and configs), UWS_DIR (a uWebSockets checkout with its uSockets submodule:
+# adds bench/uws-pubsub.cpp built on it as a third server, WebSocket
+# scenarios only — uWS has no SSE).
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
@@ -78,11 +81,30 @@ fi
 if [ -n "$HERALDD" ] && [ ! -x "$HERALDD" ]; then
   log "HERALDD=$HERALDD is not executable"; exit 1
 fi
-SERVERS=${SERVERS:-herald nchan}
+SERVERS=${SERVERS:-herald nchan${UWS_DIR:+ uws}}
 if [ -z "$HERALDD" ]; then
   log "heraldd not built yet (no build*/src/heraldd, HERALDD unset): measuring nchan only"
   SERVERS="nchan"
 fi
+
+# ---- uWebSockets (optional): our own minimal pub/sub on the checkout ----
+UWS_BIN=""
+case " $SERVERS " in
+  *" uws "*)
+    if [ -z "${UWS_DIR:-}" ] || [ ! -e "$UWS_DIR/src/App.h" ] || [ ! -e "$UWS_DIR/uSockets/src/libusockets.h" ]; then
+      log "SERVERS names uws: set UWS_DIR to a uWebSockets checkout with uSockets in it"; exit 1
+    fi
+    mkdir -p "$TMP/uws"
+    for f in "$UWS_DIR"/uSockets/src/*.c "$UWS_DIR"/uSockets/src/eventing/*.c "$UWS_DIR"/uSockets/src/crypto/*.c; do
+      ${CC:-cc} -O3 -DLIBUS_NO_SSL -I"$UWS_DIR/uSockets/src" -c "$f" -o "$TMP/uws/$(basename "$f" .c).o" \
+        || { log "cannot build uSockets ($f)"; exit 1; }
+    done
+    UWS_BIN=$TMP/uws/uws-pubsub
+    ${CXX:-g++} -std=c++20 -O3 -DLIBUS_NO_SSL -DUWS_NO_ZLIB -I"$UWS_DIR/src" -I"$UWS_DIR/uSockets/src" \
+      "$HERE/uws-pubsub.cpp" "$TMP"/uws/*.o -o "$UWS_BIN" || { log "cannot build uws-pubsub"; exit 1; }
+    UWS_VERSION=$(git -C "$UWS_DIR" describe --tags 2>/dev/null || echo unknown)
+    ;;
+esac
 
 # ---- helpers ----
 port_busy () { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -176,6 +198,19 @@ EOF
   SERVER_PIDS=$STARTED_PIDS
 }
 
+start_uws () {
+  PORT=$(free_port)
+  "$UWS_BIN" "$PORT" >"$TMP/uws/stdout.log" 2>&1 &
+  STARTED_PIDS=$!
+  if ! wait_port "$PORT"; then
+    log "uws-pubsub did not start:"; cat "$TMP/uws/stdout.log" >&2; exit 1
+  fi
+  SERVER_PIDS=$STARTED_PIDS
+}
+
+# The load client's --target: uws-pubsub speaks nchan's URL scheme.
+load_target () { if [ "$1" = herald ]; then echo herald; else echo nchan; fi; }
+
 stop_server () {
   local p
   for p in $STARTED_PIDS; do
@@ -245,22 +280,23 @@ T0=$(date +%s)
 for run in $(seq 1 "$RUNS"); do
   for sc in $SCENARIOS; do
     for srv in $SERVERS; do
+      case $srv.$sc in uws.sse_*) continue ;; esac # uWS has no SSE
       if [ "$sc" = publish_1kch_w0 ]; then
-        [ "$srv" = herald ] || continue # nchan's figure is publish_1kch's
+        [ "$srv" = herald ] || continue # the peers' figure is publish_1kch's
         start_herald 0
       else
         "start_$srv"
       fi
       res=$TMP/res/$sc.$srv.$run
       # shellcheck disable=SC2046
-      "$LOAD" --target "$srv" --url "http://127.0.0.1:$PORT" --api-key "$API_KEY" \
+      "$LOAD" --target "$(load_target "$srv")" --url "http://127.0.0.1:$PORT" --api-key "$API_KEY" \
         --server-pid "$SERVER_PIDS" $(scenario_args "$sc") \
         >"$TMP/client.out" 2>"$TMP/client.err"
       grep '^RESULT' "$TMP/client.out" > "$res"
       if [ ! -s "$res" ]; then
         log "$sc/$srv run $run: no result"; tail -5 "$TMP/client.err" >&2
       fi
-      printf '%s run=%s %s\n' "$sc" "$run" "$(cat "$res")" >> "$TMP/raw.txt"
+      printf '%s server=%s run=%s %s\n' "$sc" "$srv" "$run" "$(cat "$res")" >> "$TMP/raw.txt"
       log "$sc $srv run $run: $(tr ' ' '\n' < "$res" | grep -E '^(deliveries_per_cpu_s|publishes_per_cpu_s|p99_ms|rss_per_conn_b|connect_s|complete|errors|client_cpu_pct|server_cpu_pct)=' | tr '\n' ' ')"
       stop_server
     done
@@ -272,10 +308,13 @@ T1=$(date +%s)
 # row: label scenario metric better(higher|lower|all) [goal note] [aggregate]
 row () {
   local label=$1 sc=$2 metric=$3 better=$4 how=${5:-median}
-  local h n ratio goal met hc nc
+  local h n u ratio uratio goal met hc nc
   case " $SCENARIOS " in *" $sc "*) ;; *) return ;; esac
   h=$(agg "$sc" herald "$metric" "$how")
   n=$(agg "${sc%_w0}" nchan "$metric" "$how")
+  u=$(agg "${sc%_w0}" uws "$metric" "$how")
+  uratio=$(awk -v h="$h" -v u="$u" 'BEGIN { if (h == "-" || u == "-" || u + 0 == 0) print "-"; else printf "%.2f", h / u }')
+  u=$(echo "$u" | pretty)
   hc=$(agg "$sc" herald client_cpu_pct | pretty 0)/$(agg "$sc" herald server_cpu_pct | pretty 0)
   nc=$(agg "${sc%_w0}" nchan client_cpu_pct | pretty 0)/$(agg "${sc%_w0}" nchan server_cpu_pct | pretty 0)
   ratio=$(awk -v h="$h" -v n="$n" 'BEGIN { if (h == "-" || n == "-" || n + 0 == 0) print "-"; else printf "%.2f", h / n }')
@@ -291,16 +330,22 @@ row () {
     rss) goal="<=4096B"; met=$(awk -v h="$h" 'BEGIN { print (h == "-") ? "n/a" : (h + 0 <= 4096 ? "yes" : "NO") }') ;;
     all) goal="all 19000"; met=$(awk -v h="$h" 'BEGIN { print (h == "-") ? "n/a" : (h >= 19000 ? "yes" : "NO") }') ;;
   esac
-  printf '%-34s | %12s | %12s | %6s | %-16s | %-4s | %-11s | %-11s\n' "$label" "$h" "$n" "$ratio" "$goal" "$met" "$hc" "$nc"
+  printf '%-34s | %12s | %12s | %6s | %-16s | %-4s | %-11s | %-11s' "$label" "$h" "$n" "$ratio" "$goal" "$met" "$hc" "$nc"
+  [ -n "$UWS_BIN" ] && printf ' | %12s | %6s' "$u" "$uratio"
+  echo
 }
 
 {
   echo "Herald vs nginx+nchan — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $RUNS run(s) x ${DURATION}s, median; $((T1 - T0)) s total"
   echo "load average before: $LOAD_BEFORE, after: $(loadavg) (other processes compete for the same cores)"
-  echo "heraldd: ${HERALDD:-not built} (--workers $WORKERS unless noted); nchan: $("$NGINX" -v 2>&1 | sed 's/.*: //'), $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null)"
+  echo "heraldd: ${HERALDD:-not built} (--workers $WORKERS unless noted); nchan: $("$NGINX" -v 2>&1 | sed 's/.*: //'), $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null)${UWS_BIN:+; uWS: bench/uws-pubsub.cpp on uWebSockets $UWS_VERSION}"
   echo
-  printf '%-34s | %12s | %12s | %6s | %-16s | %-4s | %-11s | %-11s\n' scenario herald nchan ratio goal met? "H cli/srv%" "N cli/srv%"
-  printf '%s\n' "-----------------------------------+--------------+--------------+--------+------------------+------+-------------+------------"
+  printf '%-34s | %12s | %12s | %6s | %-16s | %-4s | %-11s | %-11s' scenario herald nchan ratio goal met? "H cli/srv%" "N cli/srv%"
+  [ -n "$UWS_BIN" ] && printf ' | %12s | %6s' uWS "H/uWS"
+  echo
+  printf '%s' "-----------------------------------+--------------+--------------+--------+------------------+------+-------------+------------"
+  [ -n "$UWS_BIN" ] && printf '%s' "-+--------------+-------"
+  echo
   row "deliveries/CPU-s WS 1ch x 1000"     ws_1k deliveries_per_cpu_s higher
   row "deliveries/CPU-s WS 1ch x 5000"     ws_5k deliveries_per_cpu_s higher
   row "deliveries/CPU-s SSE 1ch x 1000"    sse_1k deliveries_per_cpu_s higher
@@ -314,9 +359,10 @@ row () {
   row "  same, heraldd --workers 0 (2)"     publish_1kch_w0 publishes_per_cpu_s info
   echo
   echo "cli/srv% = load client / server CPU use in the measured window (% of one core; 2 cores shared)."
+  [ -n "$UWS_BIN" ] && echo "ratio = Herald / nchan, H/uWS = Herald / uWebSockets (goals are against nchan; issue 20 wants >=1.2x uWS deliveries/CPU-s)"
   awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
          if (v["errors"] + 0 > 0 || v["disconnects"] + 0 > 0 || v["publish_errors"] + 0 > 0 || v["stalls"] + 0 > 0 || v["connected"] + 0 < v["subscribers"] + 0)
-           printf "warning: %s %s run %s: connected=%s/%s errors=%s publish_errors=%s disconnects=%s stalls=%s\n", $1, v["target"], v["run"], v["connected"], v["subscribers"], v["errors"], v["publish_errors"], v["disconnects"], v["stalls"] }' "$TMP/raw.txt"
+           printf "warning: %s %s run %s: connected=%s/%s errors=%s publish_errors=%s disconnects=%s stalls=%s\n", $1, v["server"], v["run"], v["connected"], v["subscribers"], v["errors"], v["publish_errors"], v["disconnects"], v["stalls"] }' "$TMP/raw.txt"
   echo
   echo "raw:"
   cat "$TMP/raw.txt"

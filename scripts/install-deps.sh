@@ -14,10 +14,11 @@ RUN_PACKAGES="
   libglib2.0-dev libglib2.0-dev-bin libsoup-3.0-dev libjson-glib-dev
   libgnutls28-dev libhiredis-dev zlib1g-dev glib-networking
 "
-# To run the whole suite: a bus, Redis, valgrind, the man pages, the examples
+# To run the whole suite: a bus, Redis (and Sentinel: tests/test-sentinel.c runs
+# redis-server --sentinel, the same binary), valgrind, the man pages, the examples
 # (python3, curl) and systemd's tools for the install test.
 TEST_PACKAGES="
-  dbus-daemon dbus-bin libxml2-utils redis-server curl valgrind
+  dbus-daemon dbus-bin libxml2-utils redis-server redis-sentinel curl valgrind
   scdoc python3 systemd openssl
 "
 

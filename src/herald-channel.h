@@ -22,6 +22,10 @@ typedef struct
   guint index;                  /* position in the channel's array */
   guint64 skip_until;           /* offsets ≤ this were already replayed by recovery */
   gboolean presence;            /* wants join/leave events */
+  gboolean server;              /* made by the server (API, D-Bus): outlives a refresh */
+  guint32 expires;              /* subscription token: ends then (loop seconds), 0 = never */
+  gboolean conflate;            /* [namespace] conflate=true when it subscribed */
+  gboolean join_leave;          /* [namespace] join-leave=true when it subscribed */
 } HeraldSubscription;
 
 #define HERALD_TYPE_CHANNEL (herald_channel_get_type ())

@@ -137,13 +137,34 @@ herald_config_validate (HeraldConfig *self, GError **error)
                         : s->jwt_algorithm == HERALD_JWT_ALG_ES256 ? "ES256"
                                                                    : "EdDSA");
 
-  if (!herald_config_has_token_key (self))
+  if (s->jwks_url != NULL)
+    {
+      /* One source of keys: a token would otherwise have two ways to be
+       * checked and the operator one more thing to get wrong. */
+      if (s->jwt_public_key_file != NULL)
+        set_validate_error (self, herald_config_problems_slot (&problems),
+                            _ ("[auth] jwks-url: set either jwks-url or jwt-public-key-file, "
+                               "not both"));
+      if (s->jwt_secret != NULL)
+        set_validate_error (self, herald_config_problems_slot (&problems),
+                            _ ("[auth] jwks-url: cannot be used with a shared secret (jwt-secret, "
+                               "jwt-secret-file or HERALD_JWT_SECRET): the key set's keys are "
+                               "public keys"));
+      if (s->jwt_algorithm_set && s->jwt_algorithm == HERALD_JWT_ALG_HS256)
+        set_validate_error (self, herald_config_problems_slot (&problems),
+                            _ ("[auth] jwt-algorithm: HS256 cannot be used with jwks-url; set "
+                               "RS256, ES256 or EdDSA, or leave it unset to accept each key's "
+                               "own algorithm"));
+    }
+
+  /* A connect hook authenticates the tokenless connections: not anonymous-only */
+  if (!herald_config_has_token_key (self) && s->proxy_urls[HERALD_HOOK_CONNECT] == NULL)
     {
       if (s->anonymous_set && !s->anonymous)
         set_validate_error (self, herald_config_problems_slot (&problems),
                             _ ("[auth] anonymous: is false but no token key is configured, so "
                                "no client could connect: set jwt-secret, jwt-secret-file, "
-                               "HERALD_JWT_SECRET or jwt-public-key-file"));
+                               "HERALD_JWT_SECRET, jwt-public-key-file or jwks-url"));
       if (!s->anonymous_set)
         for (guint i = 0; i < listen->len; i++)
           {
@@ -156,7 +177,7 @@ herald_config_validate (HeraldConfig *self, GError **error)
                 set_validate_error (self, herald_config_problems_slot (&problems),
                                     _ ("refusing to listen on %s without authentication: set "
                                        "[auth] jwt-secret (or jwt-secret-file, HERALD_JWT_SECRET, "
-                                       "jwt-public-key-file), or anonymous=true to allow "
+                                       "jwt-public-key-file, jwks-url), or anonymous=true to allow "
                                        "anonymous clients from the network"),
                                     text);
                 all_loopback = FALSE;
@@ -188,7 +209,8 @@ herald_config_log_warnings (HeraldConfig *self)
 {
   g_return_if_fail (HERALD_IS_CONFIG (self));
 
-  if (!herald_config_has_token_key (self))
+  if (!herald_config_has_token_key (self)
+      && herald_config_get_proxy_url (self, HERALD_HOOK_CONNECT) == NULL)
     g_warning (_ ("No token key configured ([auth] jwt-secret, jwt-secret-file, "
-                  "jwt-public-key-file or HERALD_JWT_SECRET): running anonymous-only"));
+                  "jwt-public-key-file, jwks-url or HERALD_JWT_SECRET): running anonymous-only"));
 }

@@ -16,8 +16,12 @@ G_BEGIN_DECLS
 #define WORKERS_MAX 256
 #define DRAIN_SECONDS_MAX 600
 #define LEEWAY_MAX 3600
+#define JWKS_REFRESH_MAX 86400
 #define HISTORY_SIZE_MAX 100000
 #define HISTORY_TTL_MAX 31536000
+#define PROXY_TIMEOUT_MS_MIN 1
+#define PROXY_TIMEOUT_MS_MAX 300000
+#define PROXY_MAX_IN_FLIGHT_MAX 1000000
 
 /* Everything that is immutable once loaded */
 typedef struct
@@ -43,6 +47,9 @@ typedef struct
   HeraldJwtAlg jwt_algorithm;
   char *jwt_issuer;   /* [auth] issuer, or NULL */
   char *jwt_audience; /* [auth] audience, or NULL */
+  gboolean jwt_algorithm_set; /* [auth] jwt-algorithm was given */
+  char *jwks_url;             /* [auth] jwks-url, or NULL */
+  guint jwks_refresh;         /* [auth] jwks-refresh, seconds */
   guint leeway;
   gboolean anonymous_set; /* the key was present */
   gboolean anonymous;
@@ -64,6 +71,11 @@ typedef struct
   char *redis_sentinel_master;
   char **redis_cluster; /* HOST:PORT seeds, or NULL */
   char *redis_password; /* for every server whose URL has none */
+
+  char *proxy_urls[HERALD_N_HOOKS]; /* [proxy] connect-url …, NULL = unset */
+  guint proxy_timeout_ms;
+  char **proxy_forward_headers;
+  guint proxy_max_in_flight;
 } HeraldConfigSettings;
 
 typedef struct
@@ -100,6 +112,9 @@ gboolean herald_config_parse_uint (const HeraldConfigParser *parser, const char 
  * environment; problems go to parser->problems */
 void herald_config_parse_sections (const HeraldConfigParser *parser,
                                    HeraldConfigSettings *settings);
+
+/* [proxy] into @settings; problems go to parser->problems */
+void herald_config_parse_proxy (const HeraldConfigParser *parser, HeraldConfigSettings *settings);
 
 /* [namespace.NAME] groups; the default namespace starts from [history]
  * (@history_size, @history_ttl); problems go to parser->problems */

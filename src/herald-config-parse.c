@@ -422,6 +422,29 @@ parse_server (const Parser *parser, Settings *settings)
     g_clear_pointer (&settings->allowed_origins, g_strfreev);
 }
 
+/* [auth] jwks-url: an http:// or https:// URL with a host. */
+static void
+parse_jwks_url (const Parser *parser, Settings *settings)
+{
+  g_autofree char *url = NULL;
+  g_autoptr (GUri) uri = NULL;
+  const char *scheme;
+
+  if (!parse_string (parser, "auth", "jwks-url", &url, slot (parser)) || url == NULL)
+    return;
+  uri = g_uri_parse (url, G_URI_FLAGS_NONE, NULL);
+  scheme = uri != NULL ? g_uri_get_scheme (uri) : NULL;
+  if (uri == NULL
+      || (g_ascii_strcasecmp (scheme, "http") != 0 && g_ascii_strcasecmp (scheme, "https") != 0)
+      || g_uri_get_host (uri) == NULL || *g_uri_get_host (uri) == '\0')
+    {
+      set_key_error (slot (parser), parser, "auth", "jwks-url",
+                     _ ("expected an http:// or https:// URL, got “%s”"), url);
+      return;
+    }
+  settings->jwks_url = g_steal_pointer (&url);
+}
+
 static void
 parse_auth (const Parser *parser, Settings *settings)
 {
@@ -436,6 +459,9 @@ parse_auth (const Parser *parser, Settings *settings)
   parse_string (parser, "auth", "jwt-algorithm", &algorithm, slot (parser));
   parse_string (parser, "auth", "issuer", &settings->jwt_issuer, slot (parser));
   parse_string (parser, "auth", "audience", &settings->jwt_audience, slot (parser));
+  parse_jwks_url (parser, settings);
+  herald_config_parse_uint (parser, "auth", "jwks-refresh", 1, JWKS_REFRESH_MAX,
+                            &settings->jwks_refresh, slot (parser));
   herald_config_parse_uint (parser, "auth", "leeway", 0, LEEWAY_MAX, &settings->leeway,
                             slot (parser));
   parse_bool (parser, "auth", "anonymous", &settings->anonymous, &settings->anonymous_set,
@@ -445,6 +471,7 @@ parse_auth (const Parser *parser, Settings *settings)
   parse_channel_list (parser, "auth", "anonymous-publish", &settings->anonymous_publish,
                       &settings->anonymous_publish_set, slot (parser));
 
+  settings->jwt_algorithm_set = algorithm != NULL;
   if (algorithm != NULL)
     {
       if (g_ascii_strcasecmp (algorithm, "HS256") == 0)
@@ -739,18 +766,106 @@ herald_config_parse_sections (const Parser *parser, Settings *settings)
   herald_config_parse_uint (parser, "history", "ttl", 0, HISTORY_TTL_MAX, &settings->history_ttl,
                             slot (parser));
   parse_redis (parser, settings);
+  herald_config_parse_proxy (parser, settings);
 }
 
-/* A namespace setting whose feature this version does not have yet (see
- * docs/namespaces.md): refused, never accepted as a value that changes
- * nothing. */
-static void
-refuse_unbuilt (const Parser *parser, const char *group, const char *key, const char *value)
+/* [proxy] timeout: seconds with up to three decimals, "0.25" or "2" */
+static gboolean
+parse_timeout_ms (const char *raw, guint *out)
 {
-  set_key_error (slot (parser), parser, group, key,
-                 _ ("%s=%s is not supported by this version of heraldd yet "
-                    "(docs/namespaces.md)"),
-                 key, value);
+  const char *dot = strchr (raw, '.');
+  g_autofree char *whole = g_strndup (raw, dot != NULL ? (gsize)(dot - raw) : strlen (raw));
+  guint64 seconds = 0, fraction = 0;
+  gsize digits = 0;
+
+  if (*whole != '\0' && !g_ascii_string_to_unsigned (whole, 10, 0, 300, &seconds, NULL))
+    return FALSE;
+  if (dot != NULL)
+    {
+      for (const char *c = dot + 1; *c != '\0'; c++, digits++)
+        {
+          if (!g_ascii_isdigit (*c))
+            return FALSE;
+          if (digits < 3)
+            fraction = fraction * 10 + (guint64)(*c - '0');
+          else if (*c != '0')
+            return FALSE; /* finer than a millisecond */
+        }
+      if (digits == 0)
+        return FALSE;
+      for (; digits < 3; digits++)
+        fraction *= 10;
+    }
+  else if (*whole == '\0')
+    return FALSE;
+  *out = (guint)(seconds * 1000 + fraction);
+  return TRUE;
+}
+
+/* A header name: RFC 9110 token characters */
+static gboolean
+is_header_name (const char *name)
+{
+  if (*name == '\0')
+    return FALSE;
+  for (const char *c = name; *c != '\0'; c++)
+    if (!g_ascii_isalnum (*c) && strchr ("!#$%&'*+-.^_`|~", *c) == NULL)
+      return FALSE;
+  return TRUE;
+}
+
+/**
+ * herald_config_parse_proxy:
+ * @parser: the file being loaded
+ * @settings: receives the values
+ *
+ * [proxy]: the hooks' URLs (http:// or https:// with a host), timeout in
+ * seconds (fractions allowed), forward-headers and max-in-flight.
+ */
+void
+herald_config_parse_proxy (const Parser *parser, Settings *settings)
+{
+  g_autofree char *timeout = get_raw (parser, "proxy", "timeout");
+
+  for (guint i = 0; i < HERALD_N_HOOKS; i++)
+    {
+      g_autofree char *key = g_strdup_printf ("%s-url", herald_hook_name (i));
+      g_autofree char *url = NULL;
+      g_autoptr (GUri) uri = NULL;
+
+      if (!parse_string (parser, "proxy", key, &url, slot (parser)) || url == NULL)
+        continue;
+      uri = g_uri_parse (url, G_URI_FLAGS_NONE, NULL);
+      if (uri == NULL
+          || (g_strcmp0 (g_uri_get_scheme (uri), "http") != 0
+              && g_strcmp0 (g_uri_get_scheme (uri), "https") != 0)
+          || g_uri_get_host (uri) == NULL || *g_uri_get_host (uri) == '\0')
+        {
+          set_key_error (slot (parser), parser, "proxy", key,
+                         _ ("expected an http:// or https:// URL, got “%s”"), url);
+          continue;
+        }
+      g_free (settings->proxy_urls[i]);
+      settings->proxy_urls[i] = g_steal_pointer (&url);
+    }
+  if (timeout != NULL
+      && (!parse_timeout_ms (timeout, &settings->proxy_timeout_ms)
+          || settings->proxy_timeout_ms < PROXY_TIMEOUT_MS_MIN
+          || settings->proxy_timeout_ms > PROXY_TIMEOUT_MS_MAX))
+    set_key_error (slot (parser), parser, "proxy", "timeout",
+                   _ ("expected seconds between 0.001 and 300 (fractions allowed), got “%s”"),
+                   timeout);
+  if (parse_list (parser, "proxy", "forward-headers", &settings->proxy_forward_headers, NULL,
+                  slot (parser)))
+    for (guint i = 0; settings->proxy_forward_headers[i] != NULL; i++)
+      if (!is_header_name (settings->proxy_forward_headers[i]))
+        {
+          set_key_error (slot (parser), parser, "proxy", "forward-headers",
+                         _ ("“%s” is not an HTTP header name"), settings->proxy_forward_headers[i]);
+          break;
+        }
+  herald_config_parse_uint (parser, "proxy", "max-in-flight", 1, PROXY_MAX_IN_FLIGHT_MAX,
+                            &settings->proxy_max_in_flight, slot (parser));
 }
 
 static void
@@ -773,14 +888,13 @@ parse_namespace (const Parser *parser, const char *group, HeraldNamespace *ns)
   if (subscribe != NULL && !herald_ns_subscribe_from_string (subscribe, &ns->subscribe))
     set_key_error (slot (parser), parser, group, "subscribe",
                    _ ("expected claims, token or proxy, got “%s”"), subscribe);
-  else if (ns->subscribe != HERALD_NS_SUBSCRIBE_CLAIMS)
-    refuse_unbuilt (parser, group, "subscribe", subscribe);
-  if (ns->join_leave)
-    refuse_unbuilt (parser, group, "join-leave", "true");
-  if (ns->publish_proxy)
-    refuse_unbuilt (parser, group, "publish-proxy", "true");
-  if (ns->conflate)
-    refuse_unbuilt (parser, group, "conflate", "true");
+  else if (ns->subscribe == HERALD_NS_SUBSCRIBE_PROXY
+           && !g_key_file_has_key (parser->key_file, "proxy", "subscribe-url", NULL))
+    set_key_error (slot (parser), parser, group, "subscribe",
+                   _ ("subscribe=proxy needs [proxy] subscribe-url"));
+  if (ns->publish_proxy && !g_key_file_has_key (parser->key_file, "proxy", "publish-url", NULL))
+    set_key_error (slot (parser), parser, group, "publish-proxy",
+                   _ ("publish-proxy=true needs [proxy] publish-url"));
 }
 
 /**

@@ -137,6 +137,13 @@ print_key (HeraldConfig *self, GKeyFile *file, Notes *notes, const char *group, 
     }
   else if (strcmp (key, "jwt-public-key-file") == 0)
     present = (string = herald_config_get_jwt_public_key_file (self)) != NULL;
+  else if (strcmp (key, "jwt-algorithm") == 0 && herald_config_get_jwks_url (self) != NULL
+           && !herald_config_get_jwt_algorithm_set (self))
+    {
+      present = FALSE;
+      note_unset (notes_for (notes, group), group, key,
+                  _ ("unset: each key of jwks-url decides its algorithm"));
+    }
   else if (strcmp (key, "jwt-algorithm") == 0)
     {
       HeraldJwtAlg alg = herald_config_get_jwt_algorithm (self);
@@ -146,6 +153,10 @@ print_key (HeraldConfig *self, GKeyFile *file, Notes *notes, const char *group, 
                : alg == HERALD_JWT_ALG_ES256 ? "ES256"
                                              : "EdDSA";
     }
+  else if (strcmp (key, "jwks-url") == 0)
+    present = (string = herald_config_get_jwks_url (self)) != NULL;
+  else if (strcmp (key, "jwks-refresh") == 0)
+    g_key_file_set_uint64 (file, group, key, herald_config_get_jwks_refresh (self));
   else if (strcmp (key, "issuer") == 0)
     present = (string = herald_config_get_jwt_issuer (self)) != NULL;
   else if (strcmp (key, "audience") == 0)
@@ -214,6 +225,34 @@ print_key (HeraldConfig *self, GKeyFile *file, Notes *notes, const char *group, 
                   herald_config_get_redis_password (self) != NULL ? _ ("set (not printed)")
                                                                   : _ ("unset"));
     }
+  else if (strcmp (group, "proxy") == 0 && g_str_has_suffix (key, "-url"))
+    {
+      present = FALSE;
+      for (guint i = 0; i < HERALD_N_HOOKS; i++)
+        if (strncmp (key, herald_hook_name (i), strlen (key) - 4) == 0
+            && strlen (herald_hook_name (i)) == strlen (key) - 4)
+          present = (string = herald_config_get_proxy_url (self, i)) != NULL;
+    }
+  else if (strcmp (group, "proxy") == 0 && strcmp (key, "timeout") == 0)
+    {
+      guint ms = herald_config_get_proxy_timeout_ms (self);
+
+      text = g_strdup_printf ("%u.%03u", ms / 1000, ms % 1000);
+      /* 1.500 → 1.5, 2.000 → 2 */
+      for (gsize end = strlen (text); text[end - 1] == '0' || text[end - 1] == '.'; end--)
+        {
+          gboolean dot = text[end - 1] == '.';
+
+          text[end - 1] = '\0';
+          if (dot)
+            break;
+        }
+      string = text;
+    }
+  else if (strcmp (group, "proxy") == 0 && strcmp (key, "forward-headers") == 0)
+    set_list (file, group, key, herald_config_get_proxy_forward_headers (self));
+  else if (strcmp (group, "proxy") == 0 && strcmp (key, "max-in-flight") == 0)
+    g_key_file_set_uint64 (file, group, key, herald_config_get_proxy_max_in_flight (self));
   else if (strcmp (group, "redis") == 0 && strcmp (key, "sentinel-master") == 0)
     present = (string = herald_config_get_redis_sentinel_master (self)) != NULL;
   else if (strcmp (group, "redis") == 0)

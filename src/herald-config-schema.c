@@ -52,6 +52,8 @@ static const struct
   { "auth", "anonymous-publish", N_ ("Channels anonymous clients may publish to") },
   { "auth", "issuer", N_ ("The \"iss\" every token must carry (unset = not checked)") },
   { "auth", "audience", N_ ("A value every token's \"aud\" must contain (unset = not checked)") },
+  { "auth", "jwks-url", N_ ("JWK Set URL token keys are fetched from (RSA, EC P-256, Ed25519)") },
+  { "auth", "jwks-refresh", N_ ("Seconds between two fetches of jwks-url") },
   { "api", "key", N_ ("Key for the HTTP API (unset = API disabled)") },
   { "api", "key-file", N_ ("File holding the HTTP API key") },
   { "history", "size", N_ ("Messages kept per channel for recovery (0 = none)") },
@@ -70,6 +72,16 @@ static const struct
   { "redis", "sentinel-master", N_ ("Name of the master the sentinels watch") },
   { "redis", "cluster", N_ ("HOST:PORT seeds of a Redis Cluster") },
   { "redis", "password", N_ ("Password for every Redis server whose URL carries none") },
+  { "proxy", "connect-url", N_ ("Backend URL asked about connections without a token") },
+  { "proxy", "refresh-url", N_ ("Backend URL asked when a backend-given expire_at passes") },
+  { "proxy", "subscribe-url",
+    N_ ("Backend URL asked about subscribes in subscribe=proxy namespaces") },
+  { "proxy", "publish-url",
+    N_ ("Backend URL asked about client publishes with publish-proxy=true") },
+  { "proxy", "rpc-url", N_ ("Backend URL answering the clients' rpc frames") },
+  { "proxy", "timeout", N_ ("Seconds a backend has to answer (fractions allowed)") },
+  { "proxy", "forward-headers", N_ ("Request headers sent to the connect hook") },
+  { "proxy", "max-in-flight", N_ ("Backend requests one worker may have pending") },
 };
 
 /**

@@ -101,20 +101,28 @@ static const LimitSpec limit_specs[N_LIMITS] = {
 static const char *const server_keys[]
     = { "listen",  "tls-certificate", "tls-key",    "allowed-origins", "compression",
         "workers", "metrics",         "admin-page", "drain-seconds",   NULL };
-static const char *const limits_keys[] = { "max-connections",      "max-message-size",
-                                           "heartbeat-interval",   "connection-timeout",
-                                           "send-queue-max-bytes", "max-connections-per-ip",
-                                           "messages-per-second",  "handshake-timeout",
+static const char *const limits_keys[] = { "max-connections",
+                                           "max-message-size",
+                                           "heartbeat-interval",
+                                           "connection-timeout",
+                                           "send-queue-max-bytes",
+                                           "max-connections-per-ip",
+                                           "messages-per-second",
+                                           "handshake-timeout",
                                            "max-subscriptions-per-connection",
                                            NULL };
 static const char *const auth_keys[]
     = { "jwt-secret", "jwt-secret-file", "jwt-public-key-file", "jwt-algorithm",
         "leeway",     "anonymous",       "anonymous-channels",  "anonymous-publish",
-        "issuer",     "audience",        NULL };
+        "issuer",     "audience",        "jwks-url",            "jwks-refresh",
+        NULL };
 static const char *const api_keys[] = { "key", "key-file", NULL };
 static const char *const history_keys[] = { "size", "ttl", NULL };
 static const char *const redis_keys[]
     = { "url", "shards", "sentinels", "sentinel-master", "cluster", "password", NULL };
+static const char *const proxy_keys[]
+    = { "connect-url", "refresh-url",     "subscribe-url", "publish-url",
+        "rpc-url",     "timeout",         "forward-headers", "max-in-flight", NULL };
 
 static const struct
 {
@@ -123,6 +131,7 @@ static const struct
 } known_groups[] = {
   { "server", server_keys }, { "limits", limits_keys },   { "auth", auth_keys },
   { "api", api_keys },       { "history", history_keys }, { "redis", redis_keys },
+  { "proxy", proxy_keys },
 };
 /* ------------------------------------------------------------------------ */
 /* The object                                                                */
@@ -166,6 +175,7 @@ settings_free (Settings *settings)
   g_free (settings->jwt_public_key_file);
   g_free (settings->jwt_issuer);
   g_free (settings->jwt_audience);
+  g_free (settings->jwks_url);
   g_free (settings->jwt_secret_file);
   g_free (settings->api_key_file);
   g_strfreev (settings->anonymous_channels);
@@ -180,6 +190,9 @@ settings_free (Settings *settings)
   g_free (settings->redis_sentinel_master);
   g_strfreev (settings->redis_cluster);
   g_free (settings->redis_password);
+  for (guint i = 0; i < HERALD_N_HOOKS; i++)
+    g_free (settings->proxy_urls[i]);
+  g_strfreev (settings->proxy_forward_headers);
   g_free (settings);
 }
 
@@ -198,10 +211,14 @@ settings_new_default (void)
   settings->drain_seconds = 10;
   settings->jwt_algorithm = HERALD_JWT_ALG_HS256;
   settings->leeway = 30;
+  settings->jwks_refresh = 300;
   settings->anonymous_channels = g_strdupv ((char **)anonymous_channels);
   settings->anonymous_publish = g_new0 (char *, 1);
   settings->history_size = 100;
   settings->history_ttl = 300;
+  settings->proxy_timeout_ms = 1000;
+  settings->proxy_forward_headers = g_strsplit ("Cookie;Origin;User-Agent;X-Forwarded-For", ";", -1);
+  settings->proxy_max_in_flight = 256;
   return settings;
 }
 
@@ -1010,13 +1027,14 @@ herald_config_get_leeway (HeraldConfig *self)
  * herald_config_has_token_key:
  * @self: a #HeraldConfig
  *
- * Returns: %TRUE when a secret or a public key file is configured
+ * Returns: %TRUE when a secret, a public key file or a JWKS URL is configured
  */
 gboolean
 herald_config_has_token_key (HeraldConfig *self)
 {
   g_return_val_if_fail (HERALD_IS_CONFIG (self), FALSE);
-  return self->settings->jwt_secret != NULL || self->settings->jwt_public_key_file != NULL;
+  return self->settings->jwt_secret != NULL || self->settings->jwt_public_key_file != NULL
+         || self->settings->jwks_url != NULL;
 }
 
 /**
@@ -1132,6 +1150,26 @@ herald_config_namespace_for (HeraldConfig *config, const char *channel)
   g_return_val_if_fail (HERALD_IS_CONFIG (config), NULL);
 
   return herald_namespace_set_lookup (g_atomic_pointer_get (&config->namespaces), channel);
+}
+
+/**
+ * herald_config_list_namespaces:
+ *
+ * Returns: (transfer container): the namespaces in force, the default one
+ * first, then the configured ones by name (const HeraldNamespace*, valid as
+ * long as @config).
+ */
+GPtrArray *
+herald_config_list_namespaces (HeraldConfig *config)
+{
+  HeraldNamespaceSet *set;
+  GPtrArray *list;
+
+  g_return_val_if_fail (HERALD_IS_CONFIG (config), NULL);
+  set = g_atomic_pointer_get (&config->namespaces);
+  list = herald_namespace_set_list (set);
+  g_ptr_array_insert (list, 0, herald_namespace_set_get_default (set));
+  return list;
 }
 
 /* For --print-config */

@@ -19,7 +19,6 @@
 
 G_BEGIN_DECLS
 
-
 #define HERALD_TYPE_CONFIG (herald_config_get_type ())
 G_DECLARE_FINAL_TYPE (HeraldConfig, herald_config, HERALD, CONFIG, GObject)
 
@@ -35,18 +34,16 @@ HeraldConfig *herald_config_new (void);
 gboolean herald_config_load (HeraldConfig *self, const char *path, GError **error);
 
 /* Loads from a string (used by tests and fuzzing); @origin names it in errors. */
-gboolean herald_config_load_data (HeraldConfig *self,
-                                  const char *data,
-                                  gsize length,
-                                  const char *origin,
-                                  GError **error);
+gboolean herald_config_load_data (HeraldConfig *self, const char *data, gsize length,
+                                  const char *origin, GError **error);
 
 /* Re-reads only the [limits] group of the file loaded before (SIGHUP). On
  * error nothing is changed. */
 gboolean herald_config_reload_limits (HeraldConfig *self, GError **error);
 
 /* Command-line overrides (applied after load). */
-gboolean herald_config_set_listen_override (HeraldConfig *self, const char *const *addresses, GError **error);
+gboolean herald_config_set_listen_override (HeraldConfig *self, const char *const *addresses,
+                                            GError **error);
 gboolean herald_config_set_workers_override (HeraldConfig *self, int workers, GError **error);
 
 /* Final checks that need the whole picture, called once after load and overrides:
@@ -100,6 +97,10 @@ HeraldJwtAlg herald_config_get_jwt_algorithm (HeraldConfig *self);
 guint herald_config_get_leeway (HeraldConfig *self);
 const char *herald_config_get_jwt_issuer (HeraldConfig *self);   /* NULL = not checked */
 const char *herald_config_get_jwt_audience (HeraldConfig *self); /* NULL = not checked */
+/* herald-config-jwks.c: [auth] jwks-url (NULL = none), jwks-refresh (seconds) */
+const char *herald_config_get_jwks_url (HeraldConfig *self);
+guint herald_config_get_jwks_refresh (HeraldConfig *self);
+gboolean herald_config_get_jwt_algorithm_set (HeraldConfig *self);
 gboolean herald_config_has_token_key (HeraldConfig *self);
 gboolean herald_config_get_anonymous (HeraldConfig *self); /* effective value */
 const char *const *herald_config_get_anonymous_channels (HeraldConfig *self);
@@ -120,6 +121,9 @@ guint herald_config_get_history_ttl (HeraldConfig *self);
  * after a reload (old sets live as long as @config), but new subscriptions
  * should look it up again to see reloaded values. */
 const HeraldNamespace *herald_config_namespace_for (HeraldConfig *config, const char *channel);
+/* The default namespace first, then the configured ones by name (transfer
+ * container; the pointers live as long as @config). */
+GPtrArray *herald_config_list_namespaces (HeraldConfig *config);
 
 /* [redis] */
 const char *herald_config_get_redis_url (HeraldConfig *self); /* NULL = in-process engine */
@@ -137,5 +141,24 @@ HeraldRedisMode herald_config_get_redis_mode (HeraldConfig *self);
 const char *const *herald_config_get_redis_servers (HeraldConfig *self);
 const char *herald_config_get_redis_sentinel_master (HeraldConfig *self);
 const char *herald_config_get_redis_password (HeraldConfig *self); /* NULL = none */
+
+/* [proxy]: the backend's hooks (docs/integration.md) */
+typedef enum
+{
+  HERALD_HOOK_CONNECT,
+  HERALD_HOOK_REFRESH,
+  HERALD_HOOK_SUBSCRIBE,
+  HERALD_HOOK_PUBLISH,
+  HERALD_HOOK_RPC,
+  HERALD_N_HOOKS
+} HeraldHook;
+
+/* "connect", "refresh", "subscribe", "publish", "rpc" */
+const char *herald_hook_name (HeraldHook hook);
+const char *herald_config_get_proxy_url (HeraldConfig *self, HeraldHook hook); /* NULL = unset */
+guint herald_config_get_proxy_timeout_ms (HeraldConfig *self);
+/* Request header names forwarded to the connect hook, never NULL */
+const char *const *herald_config_get_proxy_forward_headers (HeraldConfig *self);
+guint herald_config_get_proxy_max_in_flight (HeraldConfig *self); /* per worker */
 
 G_END_DECLS

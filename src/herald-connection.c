@@ -12,12 +12,13 @@
 #include <unistd.h>
 
 #include "herald-connection.h"
+#include "herald-connection-queue.h"
 #include "herald-log.h"
 #include "herald-ws.h"
 
 #define MAX_IOV 64
 #define SSE_RETRY_MS 3000 /* the reconnection delay SSE clients are given */
-#define CLOSE_GRACE_S 3 /* how long a closing connection waits for its peer */
+#define CLOSE_GRACE_S 3   /* how long a closing connection waits for its peer */
 #define MAX_READS_PER_EVENT 4
 #define MAX_TLS_READS_PER_EVENT 32 /* TLS reads return one record (<= 16 KiB) each */
 
@@ -26,9 +27,9 @@ struct _HeraldConnection
   GObject parent_instance;
 
   HeraldConnectionHost *host; /* unowned: the worker outlives its connections */
-  char *id;
-  char *user_id;
-  char *remote_address;
+  char *id;                   /* owns one block with user_id and remote_address */
+  const char *user_id;        /* nullable, in id's block */
+  const char *remote_address; /* nullable, in id's block */
   HeraldJwtClaims *claims;
   gint64 connected_at;
 
@@ -42,26 +43,22 @@ struct _HeraldConnection
   guint wr_shutdown : 1; /* shutdown(SHUT_WR) done after the close frame */
   guint destroyed : 1;
 
-  /* Output: a ring of frame references; head_offset bytes of the first are sent. */
-  GBytes **ring;
-  guint ring_cap;
-  guint ring_head;
-  guint ring_len;
-  gsize head_offset;
-  gsize queued_bytes;
+  HeraldConnectionQueue out; /* frames to write (references to shared bytes) */
 
   /* Input: only a partial frame is kept between reads. */
   HeraldWsParser parser;
   GByteArray *inbuf;
 
   GPtrArray *subs; /* of HeraldSubscription*, owned; NULL when none */
+  JsonNode *greeting_subs; /* "subs" of the connected greeting, until it is sent */
 
   guint32 last_seen;
   guint32 next_ping;
   guint32 close_deadline;
   guint32 drain_at;     /* SIGTERM drain: when to hint and close, 0 = not draining */
   guint drain_after_ms; /* the reconnect hint's "after" */
-  gint64 expires_mono; /* token expiry on the monotonic clock (s), 0 = never */
+  gint64 expires_mono;  /* token expiry on the monotonic clock (s), 0 = never */
+  gboolean proxied;     /* claims from the backend: exact expiry, refreshed by it */
 
   guint64 messages_sent;
   guint64 messages_received;
@@ -90,26 +87,16 @@ static GParamSpec *props[N_PROPS];
 static void connection_destroy (HeraldConnection *self);
 
 static void
-ring_clear (HeraldConnection *self)
-{
-  for (guint i = 0; i < self->ring_len; i++)
-    g_bytes_unref (self->ring[(self->ring_head + i) % self->ring_cap]);
-  g_clear_pointer (&self->ring, g_free);
-  self->ring_cap = self->ring_head = self->ring_len = 0;
-  self->head_offset = 0;
-  self->queued_bytes = 0;
-}
-
-static void
 herald_connection_finalize (GObject *object)
 {
   HeraldConnection *self = HERALD_CONNECTION (object);
 
-  ring_clear (self);
+  herald_connection_queue_clear (&self->out);
   herald_ws_parser_clear (&self->parser);
   g_clear_pointer (&self->inbuf, g_byte_array_unref);
   if (self->subs)
     g_ptr_array_unref (self->subs);
+  g_clear_pointer (&self->greeting_subs, json_node_unref);
   if (self->tls)
     {
       /* close_notify would be a blocking write: a client that stopped
@@ -123,8 +110,6 @@ herald_connection_finalize (GObject *object)
     close (self->fd);
   g_clear_pointer (&self->claims, herald_jwt_claims_free);
   g_free (self->id);
-  g_free (self->user_id);
-  g_free (self->remote_address);
   G_OBJECT_CLASS (herald_connection_parent_class)->finalize (object);
 }
 
@@ -176,14 +161,32 @@ herald_connection_init (HeraldConnection *self)
  * token in at the handshake also applies here, or a token accepted thanks to
  * it would be closed at once. */
 static gint64
-expiry_mono (const HeraldJwtClaims *claims, const HeraldStreamLimits *limits, guint32 now)
+expiry_mono (const HeraldJwtClaims *claims, const HeraldStreamLimits *limits, guint32 now,
+             gboolean exact)
 {
   gint64 left;
 
   if (claims == NULL || claims->exp <= 0)
     return 0;
-  left = claims->exp + g_atomic_int_get (&limits->leeway) - g_get_real_time () / G_USEC_PER_SEC;
+  left = claims->exp + (exact ? 0 : g_atomic_int_get (&limits->leeway))
+         - g_get_real_time () / G_USEC_PER_SEC;
   return (gint64)now + MAX (left, 0);
+}
+
+/* The id, the user id and the peer's address never change: one block. */
+static void
+strings_init (HeraldConnection *self, const char *id, const char *user_id,
+              const char *remote_address)
+{
+  gsize id_len = strlen (id) + 1;
+  gsize user_len = user_id ? strlen (user_id) + 1 : 0;
+  gsize addr_len = remote_address ? strlen (remote_address) + 1 : 0;
+
+  self->id = g_malloc (id_len + user_len + addr_len);
+  memcpy (self->id, id, id_len);
+  self->user_id = user_id ? memcpy (self->id + id_len, user_id, user_len) : NULL;
+  self->remote_address
+      = remote_address ? memcpy (self->id + id_len + user_len, remote_address, addr_len) : NULL;
 }
 
 /**
@@ -204,16 +207,14 @@ herald_connection_new (HeraldConnectionHost *host, HeraldConnectionSetup *setup)
   self = g_object_new (HERALD_TYPE_CONNECTION, NULL);
   limits = host->limits;
   self->host = host;
-  self->id = g_strdup (setup->id);
+  strings_init (self, setup->id, setup->claims ? setup->claims->sub : NULL, setup->remote_address);
   self->transport = setup->transport;
   self->fd = setup->fd;
   self->tls = setup->tls ? g_object_ref (setup->tls) : NULL;
   self->deflate = setup->deflate;
-  self->remote_address = g_strdup (setup->remote_address);
   self->claims = g_steal_pointer (&setup->claims);
-  if (self->claims && self->claims->sub)
-    self->user_id = g_strdup (self->claims->sub);
-  self->expires_mono = expiry_mono (self->claims, limits, now);
+  self->proxied = setup->proxied;
+  self->expires_mono = expiry_mono (self->claims, limits, now, self->proxied);
   self->connected_at = g_get_real_time ();
   self->last_seen = now;
   self->next_ping = now + g_atomic_int_get (&limits->heartbeat_interval);
@@ -282,9 +283,29 @@ herald_connection_set_claims (HeraldConnection *self, HeraldJwtClaims *claims)
 
   g_clear_pointer (&self->claims, herald_jwt_claims_free);
   self->claims = claims;
-  self->expires_mono = expiry_mono (claims, self->host->limits, herald_loop_now ());
+  self->expires_mono = expiry_mono (claims, self->host->limits, herald_loop_now (), self->proxied);
   if (self->state == HERALD_CONNECTION_OPEN)
     self->host->funcs->schedule (self->host, self, 0); /* next tick recomputes the visit */
+}
+
+void
+herald_connection_set_expiry (HeraldConnection *self, gint64 expire_at)
+{
+  g_return_if_fail (HERALD_IS_CONNECTION (self));
+
+  if (self->claims != NULL)
+    self->claims->exp = expire_at;
+  self->expires_mono = expiry_mono (self->claims, self->host->limits, herald_loop_now (), TRUE);
+  if (expire_at > 0 && self->expires_mono == 0)
+    self->expires_mono = herald_loop_now (); /* anonymous: due now */
+  if (self->state == HERALD_CONNECTION_OPEN)
+    self->host->funcs->schedule (self->host, self, 0);
+}
+
+gboolean
+herald_connection_is_proxied (HeraldConnection *self)
+{
+  return self->proxied;
 }
 
 gint64
@@ -335,7 +356,7 @@ herald_connection_get_info (HeraldConnection *self)
     }
   info->messages_sent = self->messages_sent;
   info->messages_received = self->messages_received;
-  info->bytes_queued = self->queued_bytes;
+  info->bytes_queued = self->out.bytes;
   return info;
 }
 
@@ -353,42 +374,6 @@ update_write_interest (HeraldConnection *self, gboolean want)
   herald_loop_modify (self->host->loop, self->fd, events, self);
 }
 
-static void
-ring_push (HeraldConnection *self, GBytes *frame)
-{
-  if (self->ring_len == self->ring_cap)
-    {
-      guint cap = self->ring_cap ? self->ring_cap * 2 : 8;
-      GBytes **ring = g_new (GBytes *, cap);
-      for (guint i = 0; i < self->ring_len; i++)
-        ring[i] = self->ring[(self->ring_head + i) % self->ring_cap];
-      g_free (self->ring);
-      self->ring = ring;
-      self->ring_cap = cap;
-      self->ring_head = 0;
-    }
-  self->ring[(self->ring_head + self->ring_len) % self->ring_cap] = frame;
-  self->ring_len++;
-}
-
-/* Drops every queued frame not yet started on the wire: used when the queue
- * overflowed, so memory comes back at once and the close frame goes next. */
-static void
-ring_drop_unstarted (HeraldConnection *self)
-{
-  HeraldStats *stats = self->host->stats;
-  guint keep = self->head_offset > 0 ? 1 : 0;
-
-  while (self->ring_len > keep)
-    {
-      guint last = (self->ring_head + self->ring_len - 1) % self->ring_cap;
-      self->queued_bytes -= g_bytes_get_size (self->ring[last]);
-      g_bytes_unref (self->ring[last]);
-      self->ring_len--;
-      stats->dropped++;
-    }
-}
-
 /* Flushed by the host at the end of the iteration. A connection appears at
  * most a few times; flushing twice is harmless. */
 static inline void
@@ -404,34 +389,58 @@ mark_dirty (HeraldConnection *self)
 static void
 queue_frame (HeraldConnection *self, GBytes *frame)
 {
-  self->queued_bytes += g_bytes_get_size (frame);
-  ring_push (self, frame);
+  herald_connection_queue_push (&self->out, frame, NULL);
+  mark_dirty (self);
+}
+
+/* Queues @frame (a reference is taken) tagged with @tag; past
+ * send-queue-max-bytes closes 4001 instead. */
+static void
+enqueue_tagged (HeraldConnection *self, GBytes *frame, HeraldMessage *tag)
+{
+  gsize size = g_bytes_get_size (frame);
+
+  if (self->state != HERALD_CONNECTION_OPEN)
+    return;
+  if (self->out.bytes + size > (gsize)g_atomic_int_get (&self->host->limits->send_queue_max_bytes))
+    {
+      self->host->stats->dropped++;
+      g_debug ("connection %s: send queue over %zu bytes, closing as a slow consumer", self->id,
+               self->out.bytes);
+      herald_connection_close (self, 4001, "slow consumer");
+      return;
+    }
+  herald_connection_queue_push (&self->out, g_bytes_ref (frame), tag);
   mark_dirty (self);
 }
 
 void
 herald_connection_enqueue (HeraldConnection *self, GBytes *frame)
 {
-  gsize size = g_bytes_get_size (frame);
-
-  if (self->state != HERALD_CONNECTION_OPEN)
-    return;
-  if (self->queued_bytes + size
-      > (gsize)g_atomic_int_get (&self->host->limits->send_queue_max_bytes))
-    {
-      self->host->stats->dropped++;
-      g_debug ("connection %s: send queue over %zu bytes, closing as a slow consumer", self->id,
-               self->queued_bytes);
-      herald_connection_close (self, 4001, "slow consumer");
-      return;
-    }
-  queue_frame (self, g_bytes_ref (frame));
+  enqueue_tagged (self, frame, NULL);
 }
 
 void
 herald_connection_deliver (HeraldConnection *self, HeraldMessage *message)
 {
+  herald_connection_deliver_full (self, message, FALSE);
+}
+
+/**
+ * herald_connection_deliver_full:
+ * @conflate: the subscription is of a conflate=true namespace
+ *
+ * Delivers @message; with @conflate, once the queue is past half of
+ * send-queue-max-bytes, the queued (unstarted) messages of its channel with
+ * its key are dropped and it goes at the end as the frame variant marked
+ * "conflated":true. Frames stay the message's shared bytes either way.
+ */
+void
+herald_connection_deliver_full (HeraldConnection *self, HeraldMessage *message, gboolean conflate)
+{
+  gsize half = (gsize)g_atomic_int_get (&self->host->limits->send_queue_max_bytes) / 2;
   HeraldFrameKind kind;
+  GBytes *frame;
 
   if (self->state != HERALD_CONNECTION_OPEN)
     return;
@@ -439,7 +448,19 @@ herald_connection_deliver (HeraldConnection *self, HeraldMessage *message)
     kind = HERALD_FRAME_SSE;
   else
     kind = self->deflate ? HERALD_FRAME_WS_DEFLATE : HERALD_FRAME_WS;
-  herald_connection_enqueue (self, herald_message_get_frame (message, kind));
+  frame = herald_message_get_frame (message, kind);
+  if (conflate && self->out.bytes + g_bytes_get_size (frame) > half)
+    {
+      guint dropped = herald_connection_queue_conflate (&self->out, message);
+
+      if (dropped > 0)
+        {
+          self->messages_sent -= MIN (self->messages_sent, dropped);
+          self->host->stats->conflated += dropped;
+          frame = herald_message_get_frame_full (message, kind, TRUE);
+        }
+    }
+  enqueue_tagged (self, frame, conflate ? message : NULL);
   if (self->state == HERALD_CONNECTION_OPEN)
     {
       self->messages_sent++;
@@ -543,7 +564,7 @@ conn_writev (HeraldConnection *self, struct iovec *iov, int n, GError **error)
 static void
 maybe_finish_close (HeraldConnection *self)
 {
-  if (self->state != HERALD_CONNECTION_CLOSING || self->ring_len > 0)
+  if (self->state != HERALD_CONNECTION_CLOSING || self->out.len > 0)
     return;
   if (!self->wr_shutdown)
     {
@@ -565,23 +586,12 @@ herald_connection_flush (HeraldConnection *self)
   if (self->destroyed)
     return;
   stats = self->host->stats;
-  while (self->ring_len > 0)
+  while (self->out.len > 0)
     {
       struct iovec iov[MAX_IOV];
       g_autoptr (GError) error = NULL;
-      int n = MIN (self->ring_len, MAX_IOV);
+      int n = herald_connection_queue_fill (&self->out, iov, MAX_IOV);
       gssize written;
-
-      for (int i = 0; i < n; i++)
-        {
-          gsize size;
-          const guint8 *data
-              = g_bytes_get_data (self->ring[(self->ring_head + i) % self->ring_cap], &size);
-          iov[i].iov_base = (void *)data;
-          iov[i].iov_len = size;
-        }
-      iov[0].iov_base = (guint8 *)iov[0].iov_base + self->head_offset;
-      iov[0].iov_len -= self->head_offset;
 
       written = conn_writev (self, iov, n, &error);
       if (written < 0)
@@ -600,26 +610,11 @@ herald_connection_flush (HeraldConnection *self)
           return;
         }
       stats->bytes_written += written;
-      self->queued_bytes -= written;
-      written += self->head_offset;
-      while (self->ring_len > 0)
-        {
-          GBytes *head = self->ring[self->ring_head];
-          gsize size = g_bytes_get_size (head);
-          if ((gsize)written < size)
-            break;
-          written -= size;
-          g_bytes_unref (head);
-          self->ring_head = (self->ring_head + 1) % self->ring_cap;
-          self->ring_len--;
-        }
-      self->head_offset = written;
+      herald_connection_queue_consume (&self->out, written);
     }
 
   /* Idle connections keep no ring: that is most of them. */
-  g_clear_pointer (&self->ring, g_free);
-  self->ring_cap = self->ring_head = 0;
-  self->head_offset = 0;
+  herald_connection_queue_trim (&self->out);
   update_write_interest (self, FALSE);
   maybe_finish_close (self);
 }
@@ -648,8 +643,9 @@ herald_connection_close (HeraldConnection *self, guint16 code, const char *reaso
   if (self->state != HERALD_CONNECTION_OPEN)
     return;
   g_debug ("connection %s: closing with %u (%s)", self->id, code, reason);
+  /* Overflowed: memory comes back at once and the close frame goes next. */
   if (code == 4001 || code == 1009)
-    ring_drop_unstarted (self);
+    self->host->stats->dropped += herald_connection_queue_drop_unstarted (&self->out);
   if (self->transport == HERALD_TRANSPORT_WEBSOCKET)
     queue_frame (self, herald_ws_close_frame_new (code, reason));
   self->state = HERALD_CONNECTION_CLOSING;
@@ -713,7 +709,12 @@ herald_connection_schedule_drain (HeraldConnection *self, guint delay_ms, guint 
     return;
   self->drain_at = herald_loop_now () + 1 + delay_ms / 1000;
   self->drain_after_ms = after_ms;
-  self->host->funcs->schedule (self->host, self, self->drain_at);
+  /* One wheel slot per connection: keep an earlier heartbeat or expiry. */
+  self->host->funcs->schedule (
+      self->host, self,
+      MIN (self->drain_at, self->expires_mono > 0
+                               ? MIN (self->next_ping, (guint32)self->expires_mono)
+                               : self->next_ping));
 }
 
 /* ---- input ---- */
@@ -878,9 +879,8 @@ herald_connection_handle_events (HeraldConnection *self, guint32 epoll_events)
       /* TLS: a short read says nothing about what GnuTLS still holds, so a
        * TLS connection reads on until WOULD_BLOCK (one record per read),
        * bounded so that one fast sender cannot starve the worker. */
-      for (int i = 0; i < (self->tls ? MAX_TLS_READS_PER_EVENT : MAX_READS_PER_EVENT)
-                      && !self->destroyed;
-           i++)
+      for (int i = 0;
+           i < (self->tls ? MAX_TLS_READS_PER_EVENT : MAX_READS_PER_EVENT) && !self->destroyed; i++)
         {
           gssize n = conn_read (self, scratch, size);
 
@@ -979,7 +979,28 @@ begin_connected (HeraldConnection *self)
     json_builder_add_string_value (b, self->user_id);
   else
     json_builder_add_null_value (b);
+  if (self->greeting_subs)
+    {
+      json_builder_set_member_name (b, "subs");
+      json_builder_add_value (b, g_steal_pointer (&self->greeting_subs));
+    }
   return b;
+}
+
+/**
+ * herald_connection_set_greeting_subs:
+ * @subs: (transfer full): a JSON object, channel → {"offset","epoch"}
+ *
+ * The subscriptions the server made as the connection opened (the token's
+ * subs claim), for the "connected" greeting; call before it is sent.
+ */
+void
+herald_connection_set_greeting_subs (HeraldConnection *self, JsonNode *subs)
+{
+  g_return_if_fail (HERALD_IS_CONNECTION (self));
+
+  g_clear_pointer (&self->greeting_subs, json_node_unref);
+  self->greeting_subs = subs;
 }
 
 void
@@ -1104,6 +1125,11 @@ herald_connection_sweep (HeraldConnection *self, guint32 now)
 
   if (self->expires_mono > 0 && now >= self->expires_mono)
     {
+      /* The backend may extend it: nothing is due until it answers */
+      self->expires_mono = 0;
+      if (self->proxied && self->host->funcs->expired != NULL
+          && self->host->funcs->expired (self->host, self))
+        return MIN (self->next_ping, self->last_seen + timeout);
       herald_connection_close (self, 4003, "token expired");
       return self->close_deadline;
     }

@@ -47,6 +47,7 @@ typedef struct
   gboolean deflate; /* permessage-deflate negotiated */
   const char *remote_address;
   HeraldJwtClaims *claims; /* transfer full; NULL for anonymous */
+  gboolean proxied;        /* @claims came from the backend: exp is exact, expiry asks it */
 } HeraldConnectionSetup;
 
 /* The limits a connection reads, kept current by whoever owns the
@@ -77,6 +78,10 @@ typedef struct
   /* Visit the connection (herald_connection_sweep()) at @when (monotonic
    * seconds; 0 = next tick, G_MAXUINT32 = never). */
   void (*schedule) (HeraldConnectionHost *host, HeraldConnection *connection, guint32 when);
+  /* A proxied connection's expiry passed: TRUE when the host asks the
+   * backend (herald_connection_set_expiry() or a close follows), FALSE to
+   * close with 4003. */
+  gboolean (*expired) (HeraldConnectionHost *host, HeraldConnection *connection);
 } HeraldConnectionHostFuncs;
 
 struct _HeraldConnectionHost
@@ -103,9 +108,14 @@ const HeraldJwtClaims *herald_connection_get_claims (HeraldConnection *self);
 void herald_connection_set_claims (HeraldConnection *self, HeraldJwtClaims *claims);
 /* Token expiry on herald_loop_now()'s clock, 0 = never. */
 gint64 herald_connection_get_expiry (HeraldConnection *self);
+/* A proxied connection's new expiry, unix seconds (exact; 0 = never) */
+void herald_connection_set_expiry (HeraldConnection *self, gint64 expire_at);
+gboolean herald_connection_is_proxied (HeraldConnection *self);
 HeraldConnectionInfo *herald_connection_get_info (HeraldConnection *self);
 int herald_connection_get_fd (HeraldConnection *self);
 
+/* The "subs" member of the "connected" greeting (the token's subs claim). */
+void herald_connection_set_greeting_subs (HeraldConnection *self, JsonNode *subs);
 /* Starts I/O: registers with the worker's loop, sends the greeting. */
 void herald_connection_start (HeraldConnection *self);
 
@@ -114,6 +124,9 @@ void herald_connection_start (HeraldConnection *self);
 void herald_connection_enqueue (HeraldConnection *self, GBytes *frame);
 /* Delivers @message in the connection's wire variant. */
 void herald_connection_deliver (HeraldConnection *self, HeraldMessage *message);
+/* The same, conflating by key when @conflate (a conflate=true namespace). */
+void herald_connection_deliver_full (HeraldConnection *self, HeraldMessage *message,
+                                     gboolean conflate);
 /* Sends a JSON object built for this connection only (replies, errors). */
 void herald_connection_send_json (HeraldConnection *self, JsonBuilder *builder);
 /* {"type":"error","code":…,"message":…} (+ "id" when @id is not NULL) */

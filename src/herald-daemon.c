@@ -16,6 +16,7 @@
 #include "herald-daemon.h"
 #include "herald-dbus.h"
 #include "herald-front.h"
+#include "herald-http-jwks.h"
 #include "herald-listen-guard.h"
 #include "herald-subscribe.h"
 #include "herald-memory-engine.h"
@@ -35,6 +36,7 @@ struct _HeraldDaemon
   HeraldEngine *engine;
   HeraldHub *hub;
   HeraldDbus *dbus;
+  HeraldHttpJwks *jwks; /* [auth] jwks-url, or NULL */
   GMainLoop *loop;
   GPtrArray *urls;
   GArray *claims; /* of int: herald_listen_guard_claim() fds, one per address */
@@ -63,6 +65,9 @@ herald_daemon_dispose (GObject *object)
   if (self->dbus)
     herald_dbus_unexport (self->dbus);
   g_clear_object (&self->dbus);
+  if (self->jwks)
+    herald_http_jwks_stop (self->jwks);
+  g_clear_object (&self->jwks);
   if (self->hub)
     g_object_run_dispose (G_OBJECT (self->hub)); /* joins the workers */
   g_clear_object (&self->hub);
@@ -294,6 +299,17 @@ herald_daemon_start (HeraldDaemon *self, GError **error)
           return FALSE;
         }
     }
+  else if (herald_config_get_redis_mode (self->config) == HERALD_REDIS_MODE_SENTINELS)
+    {
+      self->engine = herald_redis_engine_new_sentinel (
+          self->config, herald_config_get_redis_servers (self->config),
+          herald_config_get_redis_sentinel_master (self->config), error);
+      if (self->engine == NULL)
+        {
+          g_prefix_error (error, "[redis] sentinels: ");
+          return FALSE;
+        }
+    }
   else if (herald_config_get_redis_mode (self->config) == HERALD_REDIS_MODE_CLUSTER)
     {
       self->engine = herald_redis_cluster_engine_new (
@@ -304,17 +320,10 @@ herald_daemon_start (HeraldDaemon *self, GError **error)
           return FALSE;
         }
     }
-  else if (herald_config_get_redis_mode (self->config) == HERALD_REDIS_MODE_SENTINELS)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                   _ ("[redis] %s: this build of heraldd cannot use it yet; set url or shards"),
-                   "sentinels");
-      return FALSE;
-    }
   else if (herald_config_get_redis_url (self->config))
     {
-      self->engine
-          = herald_redis_engine_new (self->config, herald_config_get_redis_url (self->config), error);
+      self->engine = herald_redis_engine_new (self->config,
+                                              herald_config_get_redis_url (self->config), error);
       if (self->engine == NULL)
         {
           g_prefix_error (error, "[redis] url: ");
@@ -335,6 +344,14 @@ herald_daemon_start (HeraldDaemon *self, GError **error)
                                        herald_hub_get_node_id (self->hub));
   if (!herald_hub_load_keys (self->hub, error))
     return FALSE;
+  if (herald_config_get_jwks_url (self->config) != NULL)
+    {
+      /* Before the workers share the verifier: this sets its unknown-kid hook */
+      self->jwks = herald_http_jwks_new (herald_config_get_jwks_url (self->config),
+                                         herald_config_get_jwks_refresh (self->config),
+                                         herald_hub_get_verifier (self->hub));
+      herald_http_jwks_start (self->jwks);
+    }
   if (herald_config_get_tls_certificate (self->config))
     {
       certificate

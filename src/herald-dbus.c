@@ -239,6 +239,9 @@ dup_engine_description (HeraldDbus *self)
 
   if (state == NULL || g_str_equal (state, "ok"))
     return g_strdup (name);
+  /* The Redis engines' states already say "degraded: why". */
+  if (g_str_has_prefix (state, "degraded: "))
+    return g_strdup_printf ("%s (%s)", name, state);
   return g_strdup_printf ("%s (degraded: %s)", name, state);
 }
 
@@ -267,7 +270,7 @@ handle_publish (HeraldDbus *self, GVariant *parameters, GDBusMethodInvocation *i
   if (!check_channel (invocation, channel))
     return;
   /* The hub validates and normalises the JSON and checks its size. */
-  herald_hub_publish_async (self->hub, channel, data, NULL, on_published, invocation);
+  herald_hub_publish_async (self->hub, channel, NULL, data, NULL, on_published, invocation);
 }
 
 static void
@@ -431,6 +434,65 @@ handle_list_channels (HeraldDbus *self, GVariant *parameters, GDBusMethodInvocat
   herald_hub_list_channels_async (self->hub, on_channels_listed, invocation);
 }
 
+static void
+on_presence_stats (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GDBusMethodInvocation) invocation = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HeraldPresence) presence = NULL;
+
+  presence = herald_hub_get_presence_finish (HERALD_HUB (source), result, &error);
+  if (presence == NULL)
+    return_error (g_steal_pointer (&invocation), error);
+  else
+    g_dbus_method_invocation_return_value (
+        g_steal_pointer (&invocation),
+        g_variant_new ("(uu)", presence->n_users, presence->connections));
+}
+
+/* Presence at scale: the counts, constant time (presence=false: Forbidden). */
+static void
+handle_presence_stats (HeraldDbus *self, GVariant *parameters, GDBusMethodInvocation *invocation)
+{
+  const char *channel;
+
+  g_variant_get (parameters, "(&s)", &channel);
+  if (!check_channel (invocation, channel))
+    return;
+  if (!herald_config_namespace_for (herald_hub_get_config (self->hub), channel)->presence)
+    {
+      g_autoptr (GError) error = g_error_new_literal (HERALD_ERROR, HERALD_ERROR_FORBIDDEN,
+                                                      _ ("Presence is off for this namespace"));
+      return_error (invocation, error);
+      return;
+    }
+  herald_hub_get_presence_async (self->hub, channel, TRUE, 0, NULL, on_presence_stats, invocation);
+}
+
+/* Subscriptions decided by the server: every connection of the user. */
+static void
+handle_subscribe_user (HeraldDbus *self, GVariant *parameters, GDBusMethodInvocation *invocation)
+{
+  gboolean subscribe
+      = g_str_equal (g_dbus_method_invocation_get_method_name (invocation), "SubscribeUser");
+  g_autoptr (GError) error = NULL;
+  const char *user_id, *channel;
+  guint connections = 0;
+
+  g_variant_get (parameters, "(&s&s)", &user_id, &channel);
+  if (*user_id == '\0')
+    {
+      return_invalid (invocation, _ ("The user id must not be empty"));
+      return;
+    }
+  if (!check_channel (invocation, channel))
+    return;
+  if (!herald_hub_subscribe_user (self->hub, user_id, channel, subscribe, &connections, &error))
+    return_error (invocation, error);
+  else
+    g_dbus_method_invocation_return_value (invocation, g_variant_new ("(u)", connections));
+}
+
 typedef void (*MethodHandler) (HeraldDbus *self, GVariant *parameters,
                                GDBusMethodInvocation *invocation);
 
@@ -447,6 +509,9 @@ static const struct
   { "GetConnection", handle_get_connection },
   { "CloseConnection", handle_close_connection },
   { "ListChannels", handle_list_channels },
+  { "PresenceStats", handle_presence_stats },
+  { "SubscribeUser", handle_subscribe_user },
+  { "UnsubscribeUser", handle_subscribe_user },
 };
 
 /* @invocation is ours: every path hands it to a return function, now or

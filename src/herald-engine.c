@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "herald-engine.h"
+#include "herald-error.h"
 #include "herald-names.h"
 
 typedef struct
@@ -175,12 +176,12 @@ herald_engine_set_sink (HeraldEngine *self, HeraldEngineSink sink, gpointer user
 }
 
 void
-herald_engine_publish_async (HeraldEngine *self, const char *channel, const char *data_json,
-                             GCancellable *cancellable, GAsyncReadyCallback callback,
-                             gpointer user_data)
+herald_engine_publish_async (HeraldEngine *self, const char *channel, const char *key,
+                             const char *data_json, GCancellable *cancellable,
+                             GAsyncReadyCallback callback, gpointer user_data)
 {
-  HERALD_ENGINE_GET_CLASS (self)->publish_async (self, channel, data_json, cancellable, callback,
-                                                 user_data);
+  HERALD_ENGINE_GET_CLASS (self)->publish_async (self, channel, key, data_json, cancellable,
+                                                 callback, user_data);
 }
 
 gboolean
@@ -206,13 +207,35 @@ herald_engine_can_publish_now (HeraldEngine *self)
 
 /* Only for engines where herald_engine_can_publish_now() is TRUE. */
 gboolean
-herald_engine_publish_now (HeraldEngine *self, const char *channel, const char *data_json,
-                           guint64 *offset, GError **error)
+herald_engine_publish_now (HeraldEngine *self, const char *channel, const char *key,
+                           const char *data_json, guint64 *offset, GError **error)
 {
   HeraldEngineClass *iface = HERALD_ENGINE_GET_CLASS (self);
 
   g_return_val_if_fail (iface->publish_now != NULL, FALSE);
-  return iface->publish_now (self, channel, data_json, offset, error);
+  return iface->publish_now (self, channel, key, data_json, offset, error);
+}
+
+/**
+ * herald_engine_announce:
+ * @event: a join/leave event (herald_message_new_join_leave())
+ *
+ * Delivers @event to the subscribers of its channel on every node.
+ */
+void
+herald_engine_announce (HeraldEngine *self, HeraldMessage *event)
+{
+  HeraldEngineClass *iface = HERALD_ENGINE_GET_CLASS (self);
+
+  g_return_if_fail (HERALD_IS_ENGINE (self));
+  g_return_if_fail (event != NULL && herald_message_get_channel (event) != NULL);
+
+  if (iface->announce != NULL)
+    iface->announce (self, event);
+  else
+    herald_engine_deliver (self, &(HeraldDelivery){ .kind = HERALD_TARGET_JOIN_LEAVE,
+                                                    .target = herald_message_get_channel (event),
+                                                    .message = event });
 }
 
 guint
@@ -343,14 +366,22 @@ herald_engine_has_connection (HeraldEngine *self, const char *id)
   return iface->has_connection != NULL && iface->has_connection (self, id);
 }
 
-void
-herald_engine_collect_presence (HeraldEngine *self, const char *channel, GHashTable *users,
-                                guint *connections)
+char **
+herald_engine_query_presence (HeraldEngine *self, const char *channel, const char *after,
+                              guint limit, guint *users, guint *connections, gboolean *more,
+                              GError **error)
 {
   HeraldEngineClass *iface = HERALD_ENGINE_GET_CLASS (self);
 
-  if (iface->collect_presence != NULL)
-    iface->collect_presence (self, channel, users, connections);
+  *users = *connections = 0;
+  *more = FALSE;
+  if (iface->query_presence == NULL)
+    {
+      g_set_error_literal (error, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE,
+                           "This engine keeps no presence");
+      return NULL;
+    }
+  return iface->query_presence (self, channel, after, limit, users, connections, more, error);
 }
 
 gint64

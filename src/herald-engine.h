@@ -64,14 +64,14 @@ struct _HeraldEngineClass
    * caller's thread-default main context; its GTask (source object: the
    * engine) returns the offset as an int, which herald_engine_publish_finish()
    * reads. */
-  void (*publish_async) (HeraldEngine *self, const char *channel, const char *data_json,
-                         GCancellable *cancellable, GAsyncReadyCallback callback,
-                         gpointer user_data);
+  void (*publish_async) (HeraldEngine *self, const char *channel, const char *key,
+                         const char *data_json, GCancellable *cancellable,
+                         GAsyncReadyCallback callback, gpointer user_data);
   /* Optional, thread-safe: publishes without waiting for anything (the
    * in-process engine), so the caller answers in the same loop iteration.
    * Engines that need a round trip (Redis) leave it NULL. */
-  gboolean (*publish_now) (HeraldEngine *self, const char *channel, const char *data_json,
-                           guint64 *offset, GError **error);
+  gboolean (*publish_now) (HeraldEngine *self, const char *channel, const char *key,
+                           const char *data_json, guint64 *offset, GError **error);
 
   /* Fire and forget; return the number of local connections reached. */
   guint (*send) (HeraldEngine *self, HeraldTargetKind kind, const char *target,
@@ -121,15 +121,22 @@ struct _HeraldEngineClass
   void (*connection_opened) (HeraldEngine *self, const char *id, const char *user_id);
   void (*connection_closed) (HeraldEngine *self, const char *id);
   gboolean (*has_connection) (HeraldEngine *self, const char *id);
-  /* Adds the users (to @users, a set of g_strdup'ed names) and the
-   * subscribed connections (users' and anonymous) of @channel held by other
-   * nodes. Any thread; may ask Redis (bounded). */
-  void (*collect_presence) (HeraldEngine *self, const char *channel, GHashTable *users,
-                            guint *connections);
+  /* Presence at scale, cluster-wide: the counts of @channel (distinct
+   * users; connections, users' and anonymous ones), kept as members come
+   * and go and read in constant time, and up to @limit users in name order
+   * after @after (NULL: from the first; @limit 0: only the counts), *@more
+   * when users follow the last one. Returns the page (NULL-terminated), or
+   * NULL with @error (HERALD_ERROR_UNAVAILABLE) when the engine cannot tell.
+   * Any thread; may wait for Redis (bounded), so never from a worker. */
+  char **(*query_presence) (HeraldEngine *self, const char *channel, const char *after, guint limit,
+                            guint *users, guint *connections, gboolean *more, GError **error);
   /* An anonymous connection's subscription of @channel was added (+1) or
-   * removed (-1): counted in other nodes' presence answers, no event.
-   * Cluster engines only (optional). */
+   * removed (-1): counted in the presence answers, no event. */
   void (*presence_anonymous) (HeraldEngine *self, const char *channel, int delta);
+  /* Optional: hands a channel event (a join/leave, HERALD_TARGET_JOIN_LEAVE)
+   * to this node's sink at once and to the other nodes' (cluster engines).
+   * Without it the event is delivered locally. Any thread. */
+  void (*announce) (HeraldEngine *self, HeraldMessage *event);
   /* Optional: the channels the engine keeps state for on this node (for
    * /metrics `herald_channels`); any thread. */
   gint64 (*count_channels) (HeraldEngine *self);
@@ -150,14 +157,16 @@ char *herald_engine_new_epoch (void);
 const char *herald_engine_get_name (HeraldEngine *self);
 char *herald_engine_dup_state (HeraldEngine *self);
 void herald_engine_set_sink (HeraldEngine *self, HeraldEngineSink sink, gpointer user_data);
-void herald_engine_publish_async (HeraldEngine *self, const char *channel, const char *data_json,
-                                  GCancellable *cancellable, GAsyncReadyCallback callback,
-                                  gpointer user_data);
+/* @key: the publish's conflation key (NULL = none), kept with the message. */
+void herald_engine_publish_async (HeraldEngine *self, const char *channel, const char *key,
+                                  const char *data_json, GCancellable *cancellable,
+                                  GAsyncReadyCallback callback, gpointer user_data);
 gboolean herald_engine_publish_finish (HeraldEngine *self, GAsyncResult *result, guint64 *offset,
                                        GError **error);
 gboolean herald_engine_can_publish_now (HeraldEngine *self);
-gboolean herald_engine_publish_now (HeraldEngine *self, const char *channel, const char *data_json,
-                                    guint64 *offset, GError **error);
+gboolean herald_engine_publish_now (HeraldEngine *self, const char *channel, const char *key,
+                                    const char *data_json, guint64 *offset, GError **error);
+void herald_engine_announce (HeraldEngine *self, HeraldMessage *event);
 guint herald_engine_send (HeraldEngine *self, HeraldTargetKind kind, const char *target,
                           const char *data_json);
 void herald_engine_close_connection (HeraldEngine *self, const char *id, guint16 code,
@@ -181,8 +190,9 @@ gboolean herald_engine_has_connection (HeraldEngine *self, const char *id);
 void herald_engine_presence_anonymous (HeraldEngine *self, const char *channel, int delta);
 /* -1 when the engine does not count them. */
 gint64 herald_engine_count_channels (HeraldEngine *self);
+char **herald_engine_query_presence (HeraldEngine *self, const char *channel, const char *after,
+                                     guint limit, guint *users, guint *connections, gboolean *more,
+                                     GError **error);
 void herald_engine_append_metrics (HeraldEngine *self, GString *out);
-void herald_engine_collect_presence (HeraldEngine *self, const char *channel, GHashTable *users,
-                                     guint *connections);
 
 G_END_DECLS

@@ -19,6 +19,7 @@
 #include "herald-http-fast.h"
 #include "herald-http.h"
 #include "herald-prefix-input-stream.h"
+#include "herald-proxy.h"
 #include "herald-security.h"
 
 #define ACCEPT_BATCH 64
@@ -49,6 +50,7 @@ struct _HeraldFront
   SoupServer *server;
   HeraldHttpFast *fast; /* plain-TCP connections until handed to libsoup */
   GPtrArray *listeners; /* of Listener* */
+  HeraldProxy *proxy;   /* [proxy] hooks of this worker, NULL = none */
 };
 
 G_DEFINE_FINAL_TYPE (HeraldFront, herald_front, G_TYPE_OBJECT)
@@ -170,6 +172,9 @@ front_start (gpointer data)
   HeraldFront *self = data;
   HeraldLoop *loop = herald_worker_get_loop (self->worker);
 
+  /* In the worker's context: the backend's answers come back in this thread */
+  self->proxy = herald_proxy_new (herald_hub_get_config (self->hub));
+  herald_worker_set_backend (self->worker, HERALD_BACKEND (self->proxy));
   self->fast = herald_http_fast_new (self->hub, loop, fast_hand_off, self);
   self->server = soup_server_new ("server-header", "herald/" PACKAGE_VERSION, "tls-certificate",
                                   self->certificate, NULL);
@@ -252,6 +257,10 @@ front_stop (gpointer data)
   remove_listeners (self);
   g_clear_pointer (&self->listeners, g_ptr_array_unref);
   g_clear_pointer (&self->fast, herald_http_fast_free);
+  if (self->proxy != NULL)
+    herald_proxy_abort (self->proxy);
+  herald_worker_set_backend (self->worker, NULL);
+  g_clear_object (&self->proxy);
 }
 
 static const HeraldWorkerFrontFuncs front_funcs = {

@@ -19,6 +19,7 @@
 #include <glib/gi18n.h>
 #include <json-glib/json-glib.h>
 
+#include "herald-http-api-app.h"
 #include "herald-http-api.h"
 #include "herald-http-route.h"
 #include "herald-metrics.h"
@@ -84,6 +85,23 @@ respond_error (SoupServerMessage *msg, guint status, const char *message)
 
   soup_server_message_set_status (msg, status, NULL);
   soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, body, length);
+}
+
+/* A publish's answer: {"offset":N}, or null when it was not stored (offset
+ * 0: Redis unreachable; delivered to this node's subscribers only). */
+static void
+respond_offset (SoupServerMessage *msg, guint64 offset)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new_immutable ();
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "offset");
+  if (offset > 0)
+    json_builder_add_int_value (builder, (gint64)offset);
+  else
+    json_builder_add_null_value (builder);
+  json_builder_end_object (builder);
+  respond_builder (msg, SOUP_STATUS_OK, builder);
 }
 
 static void
@@ -423,6 +441,35 @@ herald_http_api_require_data (const char *data_json, GError **error)
   return FALSE;
 }
 
+/**
+ * herald_http_api_read_publish:
+ * @channel: (out): the "channel" member, a valid channel name
+ * @key: (out): the "key" member, a string, or NULL when absent
+ *
+ * Reads a publish request (both the libsoup path and the fast path).
+ * Returns: FALSE with @error (HERALD_ERROR_INVALID_ARGUMENT → 400) when a
+ * member is missing or of the wrong type.
+ */
+gboolean
+herald_http_api_read_publish (JsonObject *request, const char *data_json, const char **channel,
+                              const char **key, GError **error)
+{
+  *key = NULL;
+  *channel = herald_http_api_get_string_member (request, "channel", error);
+  if (*channel == NULL)
+    return FALSE;
+  if (!herald_channel_name_is_valid (*channel))
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+                   _ ("Invalid channel name “%s”"), *channel);
+      return FALSE;
+    }
+  if (json_object_has_member (request, "key")
+      && (*key = herald_http_api_get_string_member (request, "key", error)) == NULL)
+    return FALSE;
+  return herald_http_api_require_data (data_json, error);
+}
+
 /* --- Async calls --- */
 
 static void
@@ -501,7 +548,7 @@ publish_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   guint64 offset = 0;
 
   if (herald_hub_publish_finish (HERALD_HUB (source), result, &offset, &error))
-    respond_uint (call->msg, "offset", offset);
+    respond_offset (call->msg, offset);
   else
     respond_gerror (call->msg, error, TRUE);
   api_call_complete (call);
@@ -594,37 +641,50 @@ list_channels_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   api_call_complete (call);
 }
 
+/* GET /api/namespaces: the rules in force (after the last SIGHUP), the
+ * configuration's key names in snake_case. */
 static void
-presence_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+respond_namespaces (SoupServerMessage *msg, HeraldConfig *config)
 {
-  ApiCall *call = user_data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (HeraldPresence) presence = NULL;
-  g_autoptr (JsonBuilder) builder = NULL;
+  g_autoptr (GPtrArray) list = herald_config_list_namespaces (config);
+  g_autoptr (JsonBuilder) b = json_builder_new_immutable ();
 
-  presence = herald_hub_get_presence_finish (HERALD_HUB (source), result, &error);
-  if (presence == NULL)
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "namespaces");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < list->len; i++)
     {
-      respond_gerror (call->msg, error, FALSE);
-      api_call_complete (call);
-      return;
-    }
+      const HeraldNamespace *ns = g_ptr_array_index (list, i);
+      const struct
+      {
+        const char *name;
+        gboolean value;
+      } flags[] = { { "presence", ns->presence },
+                    { "join_leave", ns->join_leave },
+                    { "publish_proxy", ns->publish_proxy },
+                    { "conflate", ns->conflate } };
 
-  builder = json_builder_new_immutable ();
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "channel");
-  json_builder_add_string_value (builder,
-                                 presence->channel != NULL ? presence->channel : call->arg);
-  json_builder_set_member_name (builder, "users");
-  json_builder_begin_array (builder);
-  for (guint i = 0; presence->users != NULL && presence->users[i] != NULL; i++)
-    json_builder_add_string_value (builder, presence->users[i]);
-  json_builder_end_array (builder);
-  json_builder_set_member_name (builder, "connections");
-  json_builder_add_int_value (builder, presence->connections);
-  json_builder_end_object (builder);
-  respond_builder (call->msg, SOUP_STATUS_OK, builder);
-  api_call_complete (call);
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "name");
+      json_builder_add_string_value (b, ns->name);
+      json_builder_set_member_name (b, "history_size");
+      json_builder_add_int_value (b, ns->history_size);
+      json_builder_set_member_name (b, "history_ttl");
+      json_builder_add_int_value (b, ns->history_ttl);
+      json_builder_set_member_name (b, "publish");
+      json_builder_add_string_value (b, herald_ns_publish_to_string (ns->publish));
+      json_builder_set_member_name (b, "subscribe");
+      json_builder_add_string_value (b, herald_ns_subscribe_to_string (ns->subscribe));
+      for (guint j = 0; j < G_N_ELEMENTS (flags); j++)
+        {
+          json_builder_set_member_name (b, flags[j].name);
+          json_builder_add_boolean_value (b, flags[j].value);
+        }
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  respond_builder (msg, SOUP_STATUS_OK, b);
 }
 
 /* --- /api --- */
@@ -753,7 +813,7 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
   g_autoptr (JsonObject) request = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree char *data = NULL;
-  const char *channel;
+  const char *channel, *key;
 
   /* The early handler has answered every request this does not expect. */
   if (path == NULL || !herald_api_route_parse (path, &match)
@@ -774,18 +834,12 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
           respond_gerror (msg, error, TRUE);
           return;
         }
-      channel = herald_http_api_get_string_member (request, "channel", &error);
-      if (channel != NULL && !herald_channel_name_is_valid (channel))
-        g_set_error (&error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
-                     _ ("Invalid channel name “%s”"), channel);
-      if (error == NULL)
-        herald_http_api_require_data (data, &error);
-      if (error != NULL)
+      if (!herald_http_api_read_publish (request, data, &channel, &key, &error))
         {
           respond_gerror (msg, error, TRUE);
           return;
         }
-      herald_hub_publish_text_async (hub, channel, data, NULL, publish_cb,
+      herald_hub_publish_text_async (hub, channel, key, data, NULL, publish_cb,
                                      api_call_new (hub, msg, NULL));
       break;
 
@@ -832,19 +886,24 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
       herald_hub_list_channels_async (hub, list_channels_cb, api_call_new (hub, msg, NULL));
       break;
 
+    case HERALD_API_ROUTE_USER_SUBSCRIBE:
+    case HERALD_API_ROUTE_USER_UNSUBSCRIBE:
+      request = parse_request_object (msg, max, &data, &error);
+      if (request == NULL)
+        respond_gerror (msg, error, FALSE);
+      else
+        herald_http_api_user_subscription (hub, msg, match.arg, request,
+                                           match.route == HERALD_API_ROUTE_USER_SUBSCRIBE);
+      break;
+
+    case HERALD_API_ROUTE_NAMESPACES:
+      respond_namespaces (msg, config);
+      break;
+
     case HERALD_API_ROUTE_CHANNEL_PRESENCE:
-      if (!herald_channel_name_is_valid (match.arg))
-        {
-          respond_error (msg, SOUP_STATUS_BAD_REQUEST, _ ("Invalid channel name"));
-          return;
-        }
-      if (!herald_config_namespace_for (herald_hub_get_config (hub), match.arg)->presence)
-        {
-          respond_error (msg, SOUP_STATUS_FORBIDDEN, _ ("Presence is off for this namespace"));
-          return;
-        }
-      herald_hub_get_presence_async (hub, match.arg, presence_cb,
-                                     api_call_new (hub, msg, match.arg));
+    case HERALD_API_ROUTE_CHANNEL_PRESENCE_STATS:
+      herald_http_api_presence (hub, msg, match.arg, query,
+                                match.route == HERALD_API_ROUTE_CHANNEL_PRESENCE_STATS);
       break;
 
     case HERALD_API_ROUTE_NONE:
@@ -1008,10 +1067,14 @@ herald_metrics_render (const HeraldStats *stats, const char *engine_name, const 
   herald_metrics_append_single (out, "herald_dropped_total", "counter",
                                 "Deliveries dropped because a slow consumer was closed.",
                                 stats->dropped);
+  herald_metrics_append_single (out, "herald_conflated_total", "counter",
+                                "Queued messages a newer one of their key replaced (conflate).",
+                                stats->conflated);
   if (stats->engine_channels >= 0)
-    herald_metrics_append_single (out, "herald_channels", "gauge",
-                                  "Channels the engine keeps state for (subscribers, history or offsets).",
-                                  (guint64)stats->engine_channels);
+    herald_metrics_append_single (
+        out, "herald_channels", "gauge",
+        "Channels the engine keeps state for (subscribers, history or offsets).",
+        (guint64)stats->engine_channels);
 
   herald_metrics_append_header (out, "herald_closes_total", "counter",
                                 "Connections closed, by close code.");
@@ -1033,6 +1096,8 @@ herald_metrics_render (const HeraldStats *stats, const char *engine_name, const 
   g_string_append (out, "\"} 1\n");
 
   herald_metrics_append_herald (out, engine_state);
+  if (g_str_has_prefix (engine_name, "redis"))
+    herald_metrics_append_redis (out);
   herald_metrics_append_process (out);
   return g_string_free (out, FALSE);
 }

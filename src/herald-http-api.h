@@ -32,5 +32,7 @@ JsonObject *herald_http_api_parse_body (JsonParser *parser, const char *data, gs
 const char *herald_http_api_get_string_member (JsonObject *object, const char *name,
                                                GError **error);
 gboolean herald_http_api_require_data (const char *data_json, GError **error);
+gboolean herald_http_api_read_publish (JsonObject *request, const char *data_json,
+                                       const char **channel, const char **key, GError **error);
 
 G_END_DECLS

@@ -350,16 +350,19 @@ herald_http_fast_append_response (GString *out, guint status, const char *body, 
   g_string_append_len (out, body, len);
 }
 
-/* {"name":value} */
+/* {"name":value}; name NULL: {"offset":value}, null for 0 (not stored) */
 GString *
 herald_http_fast_uint_body (const char *name, guint64 value)
 {
   GString *body = g_string_sized_new (48);
 
   g_string_append (body, "{\"");
-  g_string_append (body, name);
+  g_string_append (body, name ? name : "offset");
   g_string_append (body, "\":");
-  herald_json_append_uint (body, value);
+  if (name == NULL && value == 0)
+    g_string_append (body, "null");
+  else
+    herald_json_append_uint (body, value);
   g_string_append_c (body, '}');
   return body;
 }

@@ -53,7 +53,8 @@ gboolean herald_http_fast_request_decide (HeraldConfig *config, SoupMessageHeade
 /* Appends a complete JSON response (no printf: once per API call). */
 void herald_http_fast_append_response (GString *out, guint status, const char *body, gsize len,
                                        gboolean close, gboolean http10, gboolean www_authenticate);
-/* {"name":value} */
+/* {"name":value}. @name NULL: a publish's answer, {"offset":value}, with
+ * null for offset 0 (not stored: Redis unreachable; never an invented one). */
 GString *herald_http_fast_uint_body (const char *name, guint64 value);
 
 G_END_DECLS

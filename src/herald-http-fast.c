@@ -49,8 +49,8 @@
 #include "herald-metrics.h"
 #include "herald-names.h"
 
-#define HEAD_MAX (64 * 1024) /* request line, headers and the blank line (docs/security.md) */
-#define PEEK_FIRST 4096      /* a longer head is taken off the socket (direct mode) */
+#define HEAD_MAX (64 * 1024)  /* request line, headers and the blank line (docs/security.md) */
+#define PEEK_FIRST 4096       /* a longer head is taken off the socket (direct mode) */
 #define IDLE_TIMEOUT 60       /* seconds a kept-alive connection may idle */
 #define MAX_PENDING 64        /* responses queued before reading stops */
 #define OUT_HIGH (256 * 1024) /* unwritten bytes before reading stops */
@@ -97,7 +97,7 @@ struct _FastConn
   gboolean peer_done;    /* EPOLLRDHUP: the client sends nothing more */
 
   HeraldHttpFastRequest req; /* STATE_BODY */
-  GByteArray *body; /* STATE_BODY, reused */
+  GByteArray *body;          /* STATE_BODY, reused */
   gsize body_got;
 
   /* Buffered mode (see read_buffered()): bytes taken off the socket but not
@@ -315,7 +315,7 @@ emit_published (FastConn *c, const HeraldHttpFastRequest *req, gboolean ok, guin
                 const GError *error)
 {
   if (ok)
-    emit_uint (c, "offset", offset, req);
+    emit_uint (c, NULL, offset, req); /* null when not stored */
   else
     emit_gerror (c, error, req);
 }
@@ -406,7 +406,7 @@ publish_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   s = g_string_sized_new (200);
   if (herald_hub_publish_finish (HERALD_HUB (source), result, &offset, &error))
     {
-      g_autoptr (GString) body = herald_http_fast_uint_body ("offset", offset);
+      g_autoptr (GString) body = herald_http_fast_uint_body (NULL, offset);
       herald_http_fast_append_response (s, SOUP_STATUS_OK, body->str, body->len, req.close,
                                         req.http10, FALSE);
     }
@@ -445,6 +445,7 @@ publish_scanned (FastConn *c, const HeraldHttpFastRequest *req, const char *body
   HeraldHttpFast *self = c->owner;
   g_autoptr (GError) error = NULL;
   g_autofree char *channel = NULL;
+  g_autofree char *key = NULL;
   g_autofree char *data = NULL;
   guint64 offset = 0;
   gboolean ok;
@@ -452,13 +453,14 @@ publish_scanned (FastConn *c, const HeraldHttpFastRequest *req, const char *body
   if (!herald_hub_can_publish_now (self->hub) || len == 0
       || len > herald_config_get_max_message_size (self->config)
       || !g_utf8_validate_len (body, len, NULL)
-      || !herald_json_scan_publish (body, len, &channel, &data))
+      || !herald_json_scan_publish (body, len, &channel, &key, &data))
     return FALSE;
   /* herald-http-api.c's wording for a bad channel; the hub checks it too. */
   if (!herald_channel_name_is_valid (channel))
     g_set_error (&error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
                  gettext ("Invalid channel name “%s”"), channel);
-  ok = error == NULL && herald_hub_publish_text_now (self->hub, channel, data, &offset, &error);
+  ok = error == NULL
+       && herald_hub_publish_text_now (self->hub, channel, key, data, &offset, &error);
   emit_published (c, req, ok, offset, error);
   return TRUE;
 }
@@ -498,15 +500,10 @@ handle_request (FastConn *c, const HeraldHttpFastRequest *req, const char *body,
 
   if (req->route == HERALD_API_ROUTE_PUBLISH)
     {
-      const char *channel = herald_http_api_get_string_member (request, "channel", &error);
+      const char *channel, *key;
       Pending *p;
 
-      if (channel != NULL && !herald_channel_name_is_valid (channel))
-        g_set_error (&error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
-                     gettext ("Invalid channel name “%s”"), channel);
-      if (error == NULL)
-        herald_http_api_require_data (data, &error);
-      if (error != NULL)
+      if (!herald_http_api_read_publish (request, data, &channel, &key, &error))
         {
           emit_gerror (c, error, req);
           return;
@@ -516,7 +513,8 @@ handle_request (FastConn *c, const HeraldHttpFastRequest *req, const char *body,
           /* In-process engine: answer in this iteration, coalesced with the
            * other responses of the batch. */
           guint64 offset = 0;
-          gboolean done = herald_hub_publish_text_now (self->hub, channel, data, &offset, &error);
+          gboolean done
+              = herald_hub_publish_text_now (self->hub, channel, key, data, &offset, &error);
 
           emit_published (c, req, done, offset, error);
           return;
@@ -528,7 +526,7 @@ handle_request (FastConn *c, const HeraldHttpFastRequest *req, const char *body,
       if (req->close)
         c->closing = TRUE;
       g_queue_push_tail (&c->pending, p);
-      herald_hub_publish_text_async (self->hub, channel, data, NULL, publish_cb, p);
+      herald_hub_publish_text_async (self->hub, channel, key, data, NULL, publish_cb, p);
       return;
     }
 

@@ -15,14 +15,18 @@ G_BEGIN_DECLS
 typedef enum
 {
   HERALD_API_ROUTE_NONE,
-  HERALD_API_ROUTE_PUBLISH,          /* POST /api/publish */
-  HERALD_API_ROUTE_BROADCAST,        /* POST /api/broadcast */
-  HERALD_API_ROUTE_USER_SEND,        /* POST /api/users/{user_id}/send */
-  HERALD_API_ROUTE_CONNECTION_SEND,  /* POST /api/connections/{id}/send */
-  HERALD_API_ROUTE_CONNECTIONS,      /* GET /api/connections */
-  HERALD_API_ROUTE_CONNECTION,       /* GET, DELETE /api/connections/{id} */
-  HERALD_API_ROUTE_CHANNELS,         /* GET /api/channels */
-  HERALD_API_ROUTE_CHANNEL_PRESENCE, /* GET /api/channels/{channel}/presence */
+  HERALD_API_ROUTE_PUBLISH,                /* POST /api/publish */
+  HERALD_API_ROUTE_BROADCAST,              /* POST /api/broadcast */
+  HERALD_API_ROUTE_USER_SEND,              /* POST /api/users/{user_id}/send */
+  HERALD_API_ROUTE_USER_SUBSCRIBE,         /* POST /api/users/{user_id}/subscribe */
+  HERALD_API_ROUTE_USER_UNSUBSCRIBE,       /* POST /api/users/{user_id}/unsubscribe */
+  HERALD_API_ROUTE_CONNECTION_SEND,        /* POST /api/connections/{id}/send */
+  HERALD_API_ROUTE_CONNECTIONS,            /* GET /api/connections */
+  HERALD_API_ROUTE_CONNECTION,             /* GET, DELETE /api/connections/{id} */
+  HERALD_API_ROUTE_CHANNELS,               /* GET /api/channels */
+  HERALD_API_ROUTE_CHANNEL_PRESENCE,       /* GET /api/channels/{channel}/presence */
+  HERALD_API_ROUTE_CHANNEL_PRESENCE_STATS, /* GET /api/channels/{channel}/presence-stats */
+  HERALD_API_ROUTE_NAMESPACES,             /* GET /api/namespaces */
 } HeraldApiRoute;
 
 typedef struct

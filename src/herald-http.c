@@ -17,6 +17,7 @@
 #include "herald-http.h"
 #include "herald-json.h"
 #include "herald-names.h"
+#include "herald-proxy.h"
 #include "herald-resources.h"
 #include "herald-security.h"
 #include "herald-subscribe.h"
@@ -41,20 +42,38 @@ typedef struct
   char **channels; /* SSE */
   char *last_event_id;
   gboolean reserved;
+  /* [proxy] connect hook */
+  gboolean proxied;        /* the claims are the backend's */
+  guint16 disconnect_code; /* its "disconnect": upgraded, then closed with it */
+  char *disconnect_reason;
+  SoupServerMessage *msg; /* while the backend is asked: paused, owned */
+  SoupServer *server;     /* from the first backend call on: p->handlers' owner, owned */
+  gulong disconnected_id;
+  gboolean gone;       /* the client left while the backend was asked */
+  guint asking;        /* SSE: subscribe hook calls pending */
+  guint refuse_status; /* SSE: what their answers refuse with (0 = allowed) */
+  char *refusal;
 } Pending;
 
 static void
 pending_free (Pending *p)
 {
-  HeraldHub *hub = p->handlers->hub;
-
   if (p->reserved)
-    herald_hub_release_connection (hub, p->id, 1006, "handshake not completed", FALSE);
+    herald_hub_release_connection (p->handlers->hub, p->id, 1006, "handshake not completed", FALSE);
   g_free (p->id);
   g_clear_pointer (&p->claims, herald_jwt_claims_free);
   g_free (p->remote);
   g_strfreev (p->channels);
   g_free (p->last_event_id);
+  g_free (p->disconnect_reason);
+  g_free (p->refusal);
+  if (p->msg != NULL)
+    {
+      g_clear_signal_handler (&p->disconnected_id, p->msg);
+      g_object_unref (p->msg);
+    }
+  /* Last: it keeps p->handlers alive while the backend is asked */
+  g_clear_object (&p->server);
   g_free (p);
 }
 
@@ -168,9 +187,17 @@ origin_allowed (HeraldConfig *config, SoupServerMessage *msg)
   return g_strv_contains (allowed, origin);
 }
 
-/* Checks Origin and token; answers and returns FALSE when refused. */
-static gboolean
-authenticate (HeraldHub *hub, SoupServerMessage *msg, HeraldJwtClaims **claims_out)
+typedef enum
+{
+  AUTH_REFUSED,     /* answered */
+  AUTH_OK,          /* a verified token, or anonymous */
+  AUTH_ASK_BACKEND, /* no token: the connect hook decides */
+} AuthResult;
+
+/* Checks Origin and token; answers when refused. */
+static AuthResult
+authenticate (HeraldHub *hub, HeraldWorker *worker, SoupServerMessage *msg,
+              HeraldJwtClaims **claims_out)
 {
   HeraldConfig *config = herald_hub_get_config (hub);
   g_autofree char *token = NULL;
@@ -178,7 +205,7 @@ authenticate (HeraldHub *hub, SoupServerMessage *msg, HeraldJwtClaims **claims_o
   if (!origin_allowed (config, msg))
     {
       refuse (msg, SOUP_STATUS_FORBIDDEN, "Origin not allowed");
-      return FALSE;
+      return AUTH_REFUSED;
     }
   token = herald_http_find_token (msg);
   if (token && *token)
@@ -190,7 +217,7 @@ authenticate (HeraldHub *hub, SoupServerMessage *msg, HeraldJwtClaims **claims_o
         {
           refuse (msg, SOUP_STATUS_UNAUTHORIZED,
                   "Tokens are not accepted: no token key configured");
-          return FALSE;
+          return AUTH_REFUSED;
         }
       *claims_out
           = herald_jwt_verifier_verify (verifier, token, g_get_real_time () / G_USEC_PER_SEC,
@@ -199,16 +226,26 @@ authenticate (HeraldHub *hub, SoupServerMessage *msg, HeraldJwtClaims **claims_o
         {
           g_debug ("token refused: %s", error->message);
           refuse (msg, SOUP_STATUS_UNAUTHORIZED, error->message);
-          return FALSE;
+          return AUTH_REFUSED;
         }
-      return TRUE;
+      return AUTH_OK;
+    }
+  /* No token: the backend knows the session (its cookie, say) */
+  if (herald_config_get_proxy_url (config, HERALD_HOOK_CONNECT) != NULL)
+    {
+      if (herald_worker_get_backend (worker) == NULL)
+        {
+          refuse (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "The backend is unavailable");
+          return AUTH_REFUSED;
+        }
+      return AUTH_ASK_BACKEND;
     }
   if (!herald_config_get_anonymous (config))
     {
       refuse (msg, SOUP_STATUS_UNAUTHORIZED, "A token is required");
-      return FALSE;
+      return AUTH_REFUSED;
     }
-  return TRUE;
+  return AUTH_OK;
 }
 
 /* Reserves the connection id in the hub; answers 400/409/503 when refused. */
@@ -232,7 +269,8 @@ reserve (Pending *p, SoupServerMessage *msg, const char *requested_id)
               "Invalid connection id: use 1–64 characters of A-Z a-z 0-9 _ -");
       return FALSE;
     }
-  p->id = requested_id ? g_strdup (requested_id) : herald_connection_id_new ();
+  if (p->id == NULL)
+    p->id = requested_id ? g_strdup (requested_id) : herald_connection_id_new ();
   if (!herald_hub_reserve_connection (hub, p->id, p->claims ? p->claims->sub : NULL, p->remote,
                                       herald_worker_get_index (p->worker), &error))
     {
@@ -332,10 +370,168 @@ adopt (Pending *p, SoupServerMessage *msg, const HeraldSubscribeRequest *subscri
   setup.deflate = p->deflate;
   setup.remote_address = p->remote;
   setup.claims = g_steal_pointer (&p->claims);
+  setup.proxied = p->proxied;
   p->reserved = FALSE; /* the connection owns the reservation now */
   conn = herald_hub_adopt (p->handlers->hub, p->worker, &setup, subscribe);
   g_clear_pointer (&setup.claims, herald_jwt_claims_free);
   return conn;
+}
+
+/* ---- the connect hook ---- */
+
+typedef void (*ResumeFunc) (Pending *p, SoupServerMessage *msg);
+
+typedef struct
+{
+  Pending *p;
+  ResumeFunc resume;
+} Asking;
+
+/* The forwarded headers: lower-case names, repeated ones joined with ", " */
+static void
+add_forwarded_headers (JsonBuilder *b, HeraldConfig *config, SoupServerMessage *msg)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  const char *const *names = herald_config_get_proxy_forward_headers (config);
+
+  json_builder_begin_object (b);
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      /* get_list joins repeated headers with ", " */
+      const char *value = soup_message_headers_get_list (headers, names[i]);
+      g_autofree char *lower = NULL;
+
+      if (value == NULL)
+        continue;
+      lower = g_ascii_strdown (names[i], -1);
+      json_builder_set_member_name (b, lower);
+      json_builder_add_string_value (b, value);
+    }
+  json_builder_end_object (b);
+}
+
+static void
+on_asked_client_gone (SoupServerMessage *msg, gpointer data)
+{
+  ((Pending *)data)->gone = TRUE;
+}
+
+static void
+on_connect_answer (GObject *source, GAsyncResult *result, gpointer data)
+{
+  Asking *asking = data;
+  Pending *p = asking->p;
+  ResumeFunc resume = asking->resume;
+  g_autoptr (SoupServerMessage) msg = g_steal_pointer (&p->msg);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HeraldBackendReply) reply
+      = herald_backend_call_finish (HERALD_BACKEND (source), result, &error);
+
+  g_free (asking);
+  g_clear_signal_handler (&p->disconnected_id, msg);
+  if (p->gone)
+    {
+      pending_free (p);
+      return;
+    }
+  soup_server_message_unpause (msg);
+  if (reply == NULL)
+    {
+      g_debug ("connection %s: %s", p->id, error->message);
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Retry-After",
+                                    "1");
+      refuse (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "The backend is unavailable");
+      pending_free (p);
+      return;
+    }
+  switch (reply->answer)
+    {
+    case HERALD_BACKEND_ERROR:
+      refuse (msg, SOUP_STATUS_FORBIDDEN,
+              *reply->message ? reply->message : "Refused by the backend");
+      pending_free (p);
+      return;
+    case HERALD_BACKEND_DISCONNECT:
+      if (p->transport == HERALD_TRANSPORT_SSE)
+        {
+          refuse (msg, SOUP_STATUS_FORBIDDEN,
+                  *reply->message ? reply->message : "Refused by the backend");
+          pending_free (p);
+          return;
+        }
+      p->disconnect_code = (guint16)reply->code;
+      p->disconnect_reason = g_strdup (reply->message);
+      break;
+    case HERALD_BACKEND_RESULT:
+    default:
+      /* Its "subs" act as the token claim: subscribed at open, in "connected" */
+      p->claims = herald_proxy_claims_from_result (reply->result);
+      p->proxied = TRUE;
+      break;
+    }
+  resume (p, msg);
+}
+
+/* Pauses @msg and asks the connect hook; @resume finishes the handshake
+ * with the backend's claims (or its disconnect). */
+static void
+ask_backend (Pending *p, SoupServerMessage *msg, ResumeFunc resume)
+{
+  HeraldConfig *config = herald_hub_get_config (p->handlers->hub);
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonNode) body = NULL;
+  Asking *asking = g_new0 (Asking, 1);
+
+  if (p->id == NULL)
+    p->id = herald_connection_id_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "client");
+  json_builder_add_string_value (b, p->id);
+  json_builder_set_member_name (b, "transport");
+  json_builder_add_string_value (b, p->transport == HERALD_TRANSPORT_SSE ? "sse" : "websocket");
+  json_builder_set_member_name (b, "remote_addr");
+  json_builder_add_string_value (b, p->remote != NULL ? p->remote : "");
+  json_builder_set_member_name (b, "headers");
+  add_forwarded_headers (b, config, msg);
+  json_builder_end_object (b);
+  body = json_builder_get_root (b);
+
+  asking->p = p;
+  asking->resume = resume;
+  g_set_object (&p->server, p->handlers->server);
+  p->msg = g_object_ref (msg);
+  p->disconnected_id = g_signal_connect (msg, "disconnected", G_CALLBACK (on_asked_client_gone), p);
+  soup_server_message_pause (msg);
+  herald_backend_call_async (herald_worker_get_backend (p->worker), HERALD_HOOK_CONNECT, body, NULL,
+                             on_connect_answer, asking);
+}
+
+/* The backend's disconnect for a WebSocket: upgraded, then closed with its
+ * code at once, without "connected". The close frame is tiny: one
+ * non-blocking write on a fresh socket. */
+static void
+close_upgraded (Pending *p, SoupServerMessage *msg)
+{
+  g_autoptr (GIOStream) tls = NULL;
+  g_autoptr (GBytes) leftover = NULL;
+  g_autoptr (GBytes) frame = herald_ws_close_frame_new (p->disconnect_code, p->disconnect_reason);
+  gsize length;
+  const void *data = g_bytes_get_data (frame, &length);
+  int fd;
+
+  herald_security_forget (p->handlers->server, msg);
+  fd = steal_socket (msg, &tls, &leftover);
+  if (fd < 0)
+    return;
+  if (tls != NULL)
+    g_pollable_output_stream_write_nonblocking (
+        G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (tls)), data, length, NULL, NULL);
+  else if (send (fd, data, length, MSG_NOSIGNAL) < 0)
+    g_debug ("connection %s: close frame not sent", p->id);
+  shutdown (fd, SHUT_WR);
+  if (tls != NULL)
+    g_io_stream_close (tls, NULL, NULL);
+  close (fd);
 }
 
 /* ---- WebSocket ---- */
@@ -348,6 +544,11 @@ on_ws_upgraded (SoupServerMessage *msg, gpointer user_data)
 
   if (soup_server_message_get_status (msg) != SOUP_STATUS_SWITCHING_PROTOCOLS)
     return;
+  if (p->disconnect_code != 0)
+    {
+      close_upgraded (p, msg);
+      return;
+    }
   conn = adopt (p, msg, NULL);
 }
 
@@ -386,6 +587,8 @@ offered_protocols (SoupServerMessage *msg)
   return g_steal_pointer (&kept);
 }
 
+static void ws_finish (Pending *p, SoupServerMessage *msg);
+
 static void
 ws_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
             gpointer user_data)
@@ -393,11 +596,10 @@ ws_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
   HttpHandlers *handlers = user_data;
   HeraldWorker *worker = handlers->worker;
   HeraldHub *hub = handlers->hub;
-  HeraldConfig *config = herald_hub_get_config (hub);
   g_autoptr (GError) error = NULL;
   g_auto (GStrv) protocols = NULL;
   const char *requested_id = NULL;
-  const char *extensions;
+  AuthResult auth;
   Pending *p;
 
   if (soup_server_message_get_method (msg) != SOUP_METHOD_GET)
@@ -420,7 +622,8 @@ ws_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
   p->transport = HERALD_TRANSPORT_WEBSOCKET;
   p->remote = g_strdup (soup_server_message_get_remote_host (msg));
 
-  if (!authenticate (hub, msg, &p->claims))
+  auth = authenticate (hub, worker, msg, &p->claims);
+  if (auth == AUTH_REFUSED)
     goto refused;
 
   protocols = offered_protocols (msg);
@@ -436,7 +639,39 @@ ws_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
                                       "Sec-WebSocket-Version", "13");
       goto refused;
     }
-  if (!reserve (p, msg, requested_id))
+  if (requested_id != NULL)
+    {
+      if (!herald_connection_id_is_valid (requested_id))
+        {
+          refuse (msg, SOUP_STATUS_BAD_REQUEST,
+                  "Invalid connection id: use 1–64 characters of A-Z a-z 0-9 _ -");
+          goto refused;
+        }
+      p->id = g_strdup (requested_id);
+    }
+  if (auth == AUTH_ASK_BACKEND)
+    {
+      ask_backend (p, msg, ws_finish);
+      return;
+    }
+  ws_finish (p, msg);
+  return;
+
+refused:
+  pending_free (p);
+}
+
+/* After authentication: reserves the id and accepts the upgrade */
+static void
+ws_finish (Pending *p, SoupServerMessage *msg)
+{
+  HeraldConfig *config = herald_hub_get_config (p->handlers->hub);
+  g_auto (GStrv) protocols = NULL;
+  const char *extensions;
+
+  /* The request's header already lost its bearer.* entries */
+  protocols = offered_protocols (msg);
+  if (p->disconnect_code == 0 && !reserve (p, msg, NULL))
     goto refused;
 
   extensions = soup_message_headers_get_list (soup_server_message_get_request_headers (msg),
@@ -493,8 +728,101 @@ on_sse_headers (SoupServerMessage *msg, gpointer user_data)
     .from = HERALD_SUBSCRIBE_STREAM,
     .last_event_id = p->last_event_id,
     .presence = -1,
+    /* every channel was checked by sse_finish() (or the backend) */
+    .allowed = TRUE,
   };
   g_autoptr (HeraldConnection) conn = adopt (p, msg, &request);
+}
+
+static void sse_finish (Pending *p, SoupServerMessage *msg);
+static void sse_start (Pending *p, SoupServerMessage *msg);
+
+/* An SSE stream cannot wait for "subscribed": the subscribe hook is asked
+ * about each subscribe=proxy channel before the stream starts. A refusal
+ * answers 403, a backend that cannot answer 503 (a refusal wins). */
+static void
+on_sse_subscribe_answer (GObject *source, GAsyncResult *result, gpointer data)
+{
+  Pending *p = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HeraldBackendReply) reply
+      = herald_backend_call_finish (HERALD_BACKEND (source), result, &error);
+  g_autoptr (SoupServerMessage) msg = NULL;
+
+  if (reply == NULL && p->refuse_status == 0)
+    {
+      p->refuse_status = SOUP_STATUS_SERVICE_UNAVAILABLE;
+      p->refusal = g_strdup ("The backend is unavailable");
+    }
+  else if (reply != NULL && reply->answer != HERALD_BACKEND_RESULT
+           && p->refuse_status != SOUP_STATUS_FORBIDDEN)
+    {
+      p->refuse_status = SOUP_STATUS_FORBIDDEN;
+      g_free (p->refusal);
+      p->refusal = g_strdup (*reply->message != '\0' ? reply->message
+                                                     : "Not allowed to subscribe to this channel");
+    }
+  if (--p->asking > 0)
+    return;
+  msg = g_steal_pointer (&p->msg);
+  g_clear_signal_handler (&p->disconnected_id, msg);
+  if (p->gone)
+    {
+      pending_free (p);
+      return;
+    }
+  soup_server_message_unpause (msg);
+  if (p->refuse_status != 0)
+    {
+      if (p->refuse_status == SOUP_STATUS_SERVICE_UNAVAILABLE)
+        soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Retry-After",
+                                      "1");
+      refuse (msg, p->refuse_status, p->refusal);
+      pending_free (p);
+      return;
+    }
+  sse_start (p, msg);
+}
+
+static void
+sse_ask_subscribe (Pending *p, SoupServerMessage *msg, GPtrArray *channels)
+{
+  HeraldConfig *config = herald_hub_get_config (p->handlers->hub);
+  HeraldBackend *backend = herald_worker_get_backend (p->worker);
+
+  if (backend == NULL || herald_config_get_proxy_url (config, HERALD_HOOK_SUBSCRIBE) == NULL)
+    {
+      refuse (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "The backend is unavailable");
+      pending_free (p);
+      return;
+    }
+  if (p->id == NULL)
+    p->id = herald_connection_id_new ();
+  g_set_object (&p->server, p->handlers->server);
+  p->msg = g_object_ref (msg);
+  p->disconnected_id = g_signal_connect (msg, "disconnected", G_CALLBACK (on_asked_client_gone), p);
+  soup_server_message_pause (msg);
+  p->asking = channels->len;
+  for (guint i = 0; i < channels->len; i++)
+    {
+      g_autoptr (JsonBuilder) b = json_builder_new ();
+      g_autoptr (JsonNode) body = NULL;
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "client");
+      json_builder_add_string_value (b, p->id);
+      json_builder_set_member_name (b, "user");
+      json_builder_add_string_value (b, p->claims != NULL && p->claims->sub != NULL ? p->claims->sub
+                                                                                    : "");
+      json_builder_set_member_name (b, "channel");
+      json_builder_add_string_value (b, g_ptr_array_index (channels, i));
+      json_builder_set_member_name (b, "data");
+      json_builder_add_null_value (b);
+      json_builder_end_object (b);
+      body = json_builder_get_root (b);
+      herald_backend_call_async (backend, HERALD_HOOK_SUBSCRIBE, body, NULL,
+                                 on_sse_subscribe_answer, p);
+    }
 }
 
 static void
@@ -507,9 +835,6 @@ sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
   HeraldConfig *config = herald_hub_get_config (hub);
   SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
   const char *method = soup_server_message_get_method (msg);
-  GUri *uri = soup_server_message_get_uri (msg);
-  g_auto (GStrv) ids = NULL;
-  guint max_subs;
   Pending *p;
 
   if (!g_str_equal (path, "/events"))
@@ -540,10 +865,43 @@ sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
   p->transport = HERALD_TRANSPORT_SSE;
   p->remote = g_strdup (soup_server_message_get_remote_host (msg));
 
-  if (!authenticate (hub, msg, &p->claims))
-    goto refused;
+  switch (authenticate (hub, worker, msg, &p->claims))
+    {
+    case AUTH_REFUSED:
+      pending_free (p);
+      return;
+    case AUTH_ASK_BACKEND:
+      ask_backend (p, msg, sse_finish);
+      return;
+    case AUTH_OK:
+    default:
+      sse_finish (p, msg);
+    }
+}
+
+/* After authentication: the channels (with the server's "subs"), the id,
+ * then the stream's head */
+static void
+sse_finish (Pending *p, SoupServerMessage *msg)
+{
+  HeraldHub *hub = p->handlers->hub;
+  HeraldConfig *config = herald_hub_get_config (hub);
+  GUri *uri = soup_server_message_get_uri (msg);
+  g_autoptr (GPtrArray) to_ask = g_ptr_array_new ();
+  g_auto (GStrv) ids = NULL;
+  guint max_subs;
 
   p->channels = herald_http_query_get_all (g_uri_get_query (uri), "channel");
+  /* The token's subs claim: the server's channels join the stream's */
+  if (p->claims != NULL && p->claims->subs != NULL)
+    {
+      g_autoptr (GStrvBuilder) all = g_strv_builder_new ();
+
+      g_strv_builder_addv (all, (const char **)p->channels);
+      g_strv_builder_addv (all, (const char **)p->claims->subs);
+      g_strfreev (p->channels);
+      p->channels = g_strv_builder_end (all);
+    }
   if (p->channels[0] == NULL)
     {
       refuse (msg, SOUP_STATUS_BAD_REQUEST, "Name at least one channel: /events?channel=NAME");
@@ -567,6 +925,18 @@ sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
                   "Invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / - # ,");
           goto refused;
         }
+      /* The server's "subs" (token or connect hook) need no permission */
+      if (p->claims != NULL && p->claims->subs != NULL
+          && g_strv_contains ((const char *const *)p->claims->subs, p->channels[i]))
+        continue;
+      /* subscribe=proxy: the backend's subscribe hook decides, below */
+      if (strchr (p->channels[i], '#') == NULL
+          && herald_config_namespace_for (config, p->channels[i])->subscribe
+                 == HERALD_NS_SUBSCRIBE_PROXY)
+        {
+          g_ptr_array_add (to_ask, p->channels[i]);
+          continue;
+        }
       if (!herald_hub_may_subscribe (hub, p->claims, p->channels[i]))
         {
           refuse (msg, SOUP_STATUS_FORBIDDEN, "Not allowed to subscribe to this channel");
@@ -581,6 +951,23 @@ sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
       if (ids[0])
         p->last_event_id = g_strdup (ids[0]);
     }
+  if (to_ask->len > 0)
+    {
+      sse_ask_subscribe (p, msg, to_ask);
+      return;
+    }
+  sse_start (p, msg);
+  return;
+
+refused:
+  pending_free (p);
+}
+
+/* Every channel allowed: reserves the id and starts the stream */
+static void
+sse_start (Pending *p, SoupServerMessage *msg)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
 
   if (!reserve (p, msg, NULL))
     goto refused;

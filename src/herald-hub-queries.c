@@ -236,87 +236,6 @@ herald_hub_list_channels_finish (HeraldHub *self, GAsyncResult *result, GError *
   return out;
 }
 
-typedef struct
-{
-  GHashTable *users;
-  guint connections;
-} PresencePart;
-
-static void
-presence_part_free (PresencePart *part)
-{
-  g_hash_table_unref (part->users);
-  g_free (part);
-}
-
-static gpointer
-collect_presence (HeraldHub *hub, HeraldWorker *worker, gpointer data)
-{
-  PresencePart *part = g_new0 (PresencePart, 1);
-
-  part->users = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  herald_worker_collect_presence (worker, data, part->users, &part->connections);
-  /* Other nodes' share, once per query (cluster engines only). */
-  if (herald_worker_get_index (worker) == 0)
-    herald_engine_collect_presence (herald_hub_get_engine (hub), data, part->users,
-                                    &part->connections);
-  return part;
-}
-
-void
-herald_hub_get_presence_async (HeraldHub *self, const char *channel, GAsyncReadyCallback callback,
-                               gpointer user_data)
-{
-  g_return_if_fail (HERALD_IS_HUB (self));
-
-  gather_async (self, collect_presence, g_strdup (channel), g_free,
-                (GDestroyNotify)presence_part_free, herald_hub_get_presence_async, callback,
-                user_data);
-}
-
-static int
-compare_strings (gconstpointer a, gconstpointer b)
-{
-  return strcmp (*(const char **)a, *(const char **)b);
-}
-
-HeraldPresence *
-herald_hub_get_presence_finish (HeraldHub *self, GAsyncResult *result, GError **error)
-{
-  g_autoptr (GPtrArray) parts = NULL;
-  g_autoptr (GHashTable) users = NULL;
-  g_autoptr (GPtrArray) names = NULL;
-  HeraldPresence *presence;
-  GHashTableIter iter;
-  char *name;
-
-  g_return_val_if_fail (HERALD_IS_HUB (self), NULL);
-  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  parts = g_task_propagate_pointer (G_TASK (result), error);
-  if (parts == NULL)
-    return NULL;
-  users = g_hash_table_new (g_str_hash, g_str_equal);
-  presence = g_new0 (HeraldPresence, 1);
-  for (guint i = 0; i < parts->len; i++)
-    {
-      PresencePart *part = g_ptr_array_index (parts, i);
-      presence->connections += part->connections;
-      g_hash_table_iter_init (&iter, part->users);
-      while (g_hash_table_iter_next (&iter, (gpointer *)&name, NULL))
-        g_hash_table_add (users, name);
-    }
-  names = g_ptr_array_new ();
-  g_hash_table_iter_init (&iter, users);
-  while (g_hash_table_iter_next (&iter, (gpointer *)&name, NULL))
-    g_ptr_array_add (names, g_strdup (name));
-  g_ptr_array_sort (names, compare_strings);
-  g_ptr_array_add (names, NULL);
-  presence->users = (char **)g_ptr_array_steal (names, NULL);
-  return presence;
-}
-
 static gpointer
 collect_stats (HeraldHub *hub, HeraldWorker *worker, gpointer data)
 {
@@ -359,6 +278,7 @@ herald_hub_get_stats_finish (HeraldHub *self, GAsyncResult *result, GError **err
       out->bytes_written += s->bytes_written;
       out->bytes_queued += s->bytes_queued;
       out->dropped += s->dropped;
+      out->conflated += s->conflated;
       for (guint j = 0; j < G_N_ELEMENTS (out->closes); j++)
         out->closes[j] += s->closes[j];
     }

@@ -14,12 +14,15 @@
 #include "herald-names.h"
 #include "herald-worker.h"
 
+/* One allocation per connection: the id (the registry's key), the user id
+ * and the address live behind the fields (entry_new()). */
 typedef struct
 {
-  char *user_id;
-  char *ip;
+  const char *user_id; /* nullable, points into id[] */
+  const char *ip;      /* nullable, points into id[] */
   guint worker;
   gboolean opened;
+  char id[];
 } Entry;
 
 struct _HeraldHub
@@ -32,14 +35,14 @@ struct _HeraldHub
   char *node_id;
   GMainContext *main_context;
 
-  GPtrArray *workers; /* of HeraldWorker (owned) */
-  gint draining;      /* atomic: shutdown began */
+  GPtrArray *workers;        /* of HeraldWorker (owned) */
+  gint draining;             /* atomic: shutdown began */
   HeraldStreamLimits limits; /* what the connections read, kept from the config */
 
-  GMutex lock;            /* guards the registry below */
-  GHashTable *registry;   /* connection id → Entry */
-  GHashTable *user_count; /* user id → GUINT count of connections */
-  GHashTable *ip_count;   /* remote ip → GUINT */
+  GMutex lock;                 /* guards the registry below */
+  GHashTable *registry;        /* connection id → Entry */
+  GHashTable *user_count;      /* user id → GUINT count of connections */
+  GHashTable *ip_count;        /* remote ip → GUINT */
   GHashTable *channel_workers; /* channel → guint64 bit mask of workers subscribed */
 
   guint64 published;
@@ -64,12 +67,21 @@ enum
 };
 static guint signals[N_SIGNALS];
 
-static void
-entry_free (Entry *entry)
+static Entry *
+entry_new (const char *id, const char *user_id, const char *ip, guint worker)
 {
-  g_free (entry->user_id);
-  g_free (entry->ip);
-  g_free (entry);
+  gsize id_len = strlen (id) + 1;
+  gsize user_len = user_id ? strlen (user_id) + 1 : 0;
+  gsize ip_len = ip ? strlen (ip) + 1 : 0;
+  Entry *entry = g_malloc (sizeof (Entry) + id_len + user_len + ip_len);
+  char *tail = entry->id + id_len;
+
+  memcpy (entry->id, id, id_len);
+  entry->user_id = user_id ? memcpy (tail, user_id, user_len) : NULL;
+  entry->ip = ip ? memcpy (tail + user_len, ip, ip_len) : NULL;
+  entry->worker = worker;
+  entry->opened = FALSE;
+  return entry;
 }
 
 /* ---- the engine's sink: hand deliveries to the workers ---- */
@@ -106,11 +118,13 @@ hub_sink (const HeraldDelivery *d, gpointer user_data)
     {
     case HERALD_TARGET_CHANNEL:
     case HERALD_TARGET_PRESENCE:
+    case HERALD_TARGET_JOIN_LEAVE:
       {
         /* Only workers with subscribers of the channel: the others would be
          * woken up for nothing. Beyond 64 workers the mask is not kept. */
-        const char *name = d->kind == HERALD_TARGET_CHANNEL ? herald_message_get_channel (d->message)
-                                                             : d->target;
+        const char *name = d->kind == HERALD_TARGET_CHANNEL
+                               ? herald_message_get_channel (d->message)
+                               : d->target;
         guint64 mask = G_MAXUINT64;
 
         if (self->workers->len <= 64 && name)
@@ -131,6 +145,7 @@ hub_sink (const HeraldDelivery *d, gpointer user_data)
       reached = herald_hub_get_connection_count (self);
       break;
     case HERALD_TARGET_USER:
+    case HERALD_TARGET_USER_SUBSCRIPTION:
       g_mutex_lock (&self->lock);
       reached = GPOINTER_TO_UINT (g_hash_table_lookup (self->user_count, d->target));
       g_mutex_unlock (&self->lock);
@@ -291,8 +306,7 @@ herald_hub_init (HeraldHub *self)
   g_autofree char *id = herald_connection_id_new ();
 
   g_mutex_init (&self->lock);
-  self->registry
-      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)entry_free);
+  self->registry = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
   self->user_count = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->ip_count = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->channel_workers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
@@ -369,7 +383,12 @@ herald_hub_load_keys (HeraldHub *self, GError **error)
   key_file = herald_config_get_jwt_public_key_file (self->config);
   secret = herald_config_get_jwt_secret (self->config);
   g_clear_object (&self->verifier);
-  if (key_file)
+  if (herald_config_get_jwks_url (self->config) != NULL)
+    /* Empty until the daemon's JWKS client (herald-http-jwks.c) fetches the set */
+    self->verifier
+        = herald_jwt_verifier_new_key_set (NULL, herald_config_get_jwt_algorithm_set (self->config),
+                                           herald_config_get_jwt_algorithm (self->config));
+  else if (key_file)
     {
       self->verifier = herald_jwt_verifier_new_public_key (
           herald_config_get_jwt_algorithm (self->config), key_file, error);
@@ -487,6 +506,48 @@ check_channel (const char *channel, GError **error)
   return FALSE;
 }
 
+/* A publish's conflation key (NULL = none): valid UTF-8, not too long. */
+static gboolean
+check_key (const char *key, GError **error)
+{
+  if (key == NULL)
+    return TRUE;
+  if (strlen (key) <= HERALD_HUB_MAX_KEY && g_utf8_validate (key, -1, NULL))
+    return TRUE;
+  g_set_error (error, HERALD_ERROR, HERALD_ERROR_INVALID_ARGUMENT,
+               _ ("invalid key: use at most %d bytes of UTF-8"), HERALD_HUB_MAX_KEY);
+  return FALSE;
+}
+
+/* What a publishing GTask keeps: its channel and key. */
+typedef struct
+{
+  char *channel;
+  char *key;
+} PublishTarget;
+
+static void
+publish_target_free (PublishTarget *target)
+{
+  g_free (target->channel);
+  g_free (target->key);
+  g_free (target);
+}
+
+static GTask *
+publish_task_new (HeraldHub *self, const char *channel, const char *key, GCancellable *cancellable,
+                  GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  PublishTarget *target = g_new0 (PublishTarget, 1);
+
+  target->channel = g_strdup (channel);
+  target->key = g_strdup (key);
+  g_task_set_source_tag (task, herald_hub_publish_async);
+  g_task_set_task_data (task, target, (GDestroyNotify)publish_target_free);
+  return task;
+}
+
 /* @data_json (checked and compact already) when within max-message-size,
  * copied, or NULL with @error. */
 static char *
@@ -508,6 +569,7 @@ static void
 publish_normalized (HeraldHub *self, GTask *task, char *normalized, GError *error)
 {
   g_autofree char *data = normalized;
+  PublishTarget *target = g_task_get_task_data (task);
 
   if (data == NULL)
     {
@@ -516,14 +578,14 @@ publish_normalized (HeraldHub *self, GTask *task, char *normalized, GError *erro
       return;
     }
   __atomic_fetch_add (&self->published, 1, __ATOMIC_RELAXED);
-  herald_engine_publish_async (self->engine, g_task_get_task_data (task), data,
+  herald_engine_publish_async (self->engine, target->channel, target->key, data,
                                g_task_get_cancellable (task), on_engine_published, task);
 }
 
 void
-herald_hub_publish_async (HeraldHub *self, const char *channel, const char *data_json,
-                          GCancellable *cancellable, GAsyncReadyCallback callback,
-                          gpointer user_data)
+herald_hub_publish_async (HeraldHub *self, const char *channel, const char *key,
+                          const char *data_json, GCancellable *cancellable,
+                          GAsyncReadyCallback callback, gpointer user_data)
 {
   GTask *task;
   GError *error = NULL;
@@ -531,10 +593,8 @@ herald_hub_publish_async (HeraldHub *self, const char *channel, const char *data
 
   g_return_if_fail (HERALD_IS_HUB (self));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, herald_hub_publish_async);
-  g_task_set_task_data (task, g_strdup (channel), g_free);
-  if (check_channel (channel, &error))
+  task = publish_task_new (self, channel, key, cancellable, callback, user_data);
+  if (check_channel (channel, &error) && check_key (key, &error))
     normalized = check_data (self, data_json, &error);
   publish_normalized (self, task, normalized, error);
 }
@@ -546,9 +606,9 @@ herald_hub_publish_async (HeraldHub *self, const char *channel, const char *data
  * checked and compacted (the "data" member of a request): not read again.
  */
 void
-herald_hub_publish_text_async (HeraldHub *self, const char *channel, const char *data_json,
-                               GCancellable *cancellable, GAsyncReadyCallback callback,
-                               gpointer user_data)
+herald_hub_publish_text_async (HeraldHub *self, const char *channel, const char *key,
+                               const char *data_json, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data)
 {
   GTask *task;
   GError *error = NULL;
@@ -556,10 +616,8 @@ herald_hub_publish_text_async (HeraldHub *self, const char *channel, const char 
 
   g_return_if_fail (HERALD_IS_HUB (self));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, herald_hub_publish_async);
-  g_task_set_task_data (task, g_strdup (channel), g_free);
-  if (check_channel (channel, &error))
+  task = publish_task_new (self, channel, key, cancellable, callback, user_data);
+  if (check_channel (channel, &error) && check_key (key, &error))
     normalized = data_text (self, data_json, &error);
   publish_normalized (self, task, normalized, error);
 }
@@ -580,11 +638,11 @@ herald_hub_can_publish_now (HeraldHub *self)
 }
 
 static gboolean
-publish_now (HeraldHub *self, const char *channel, const char *normalized, guint64 *offset,
-             GError **error)
+publish_now (HeraldHub *self, const char *channel, const char *key, const char *normalized,
+             guint64 *offset, GError **error)
 {
   __atomic_fetch_add (&self->published, 1, __ATOMIC_RELAXED);
-  if (!herald_engine_publish_now (self->engine, channel, normalized, offset, error))
+  if (!herald_engine_publish_now (self->engine, channel, key, normalized, offset, error))
     return FALSE;
   /* This worker's own subscribers get the message queued before the caller
    * answers (a publisher that is also a subscriber sees it first). */
@@ -601,15 +659,16 @@ publish_now (HeraldHub *self, const char *channel, const char *normalized, guint
  * herald_hub_can_publish_now() is TRUE.
  */
 gboolean
-herald_hub_publish_text_now (HeraldHub *self, const char *channel, const char *data_json,
-                             guint64 *offset, GError **error)
+herald_hub_publish_text_now (HeraldHub *self, const char *channel, const char *key,
+                             const char *data_json, guint64 *offset, GError **error)
 {
   g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (!check_channel (channel, error) || !check_size (self, strlen (data_json), error))
+  if (!check_channel (channel, error) || !check_key (key, error)
+      || !check_size (self, strlen (data_json), error))
     return FALSE;
-  return publish_now (self, channel, data_json, offset, error);
+  return publish_now (self, channel, key, data_json, offset, error);
 }
 
 gboolean
@@ -745,7 +804,8 @@ channel_mask_update (HeraldHub *self, const char *channel, guint worker_index, g
   if (mask == 0)
     g_hash_table_remove (self->channel_workers, channel);
   else
-    g_hash_table_replace (self->channel_workers, g_strdup (channel), GSIZE_TO_POINTER ((gsize) mask));
+    g_hash_table_replace (self->channel_workers, g_strdup (channel),
+                          GSIZE_TO_POINTER ((gsize)mask));
   g_mutex_unlock (&self->lock);
 }
 
@@ -852,11 +912,8 @@ herald_hub_reserve_connection (HeraldHub *self, const char *id, const char *user
                  _ ("too many connections from this address (max-connections-per-ip=%u)"), per_ip);
   else
     {
-      entry = g_new0 (Entry, 1);
-      entry->user_id = g_strdup (user_id);
-      entry->ip = g_strdup (remote_ip);
-      entry->worker = worker_index;
-      g_hash_table_insert (self->registry, g_strdup (id), entry);
+      entry = entry_new (id, user_id, remote_ip, worker_index);
+      g_hash_table_insert (self->registry, entry->id, entry);
       count_adjust (self->ip_count, remote_ip, +1);
       ok = TRUE;
     }

@@ -47,23 +47,27 @@ const HeraldStreamLimits *herald_hub_get_stream_limits (HeraldHub *self);
 
 /* --- Publishing and sending (any thread) --- */
 
-/* Validates @channel and @data_json (normalising the JSON), checks the size
- * limit, and publishes through the engine. */
-void herald_hub_publish_async (HeraldHub *self, const char *channel, const char *data_json,
-                               GCancellable *cancellable, GAsyncReadyCallback callback,
-                               gpointer user_data);
+/* The longest publish "key" (bytes). */
+#define HERALD_HUB_MAX_KEY 255
+
+/* Validates @channel, @key (NULL = none: the message's conflation key) and
+ * @data_json (normalising the JSON), checks the size limit, and publishes
+ * through the engine. */
+void herald_hub_publish_async (HeraldHub *self, const char *channel, const char *key,
+                               const char *data_json, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data);
 /* The same for data already checked and compacted by Herald's JSON reader
  * (herald_json_read_envelope(), herald_json_compact()): not read again.
  * Finish with herald_hub_publish_finish(). */
-void herald_hub_publish_text_async (HeraldHub *self, const char *channel, const char *data_json,
-                                    GCancellable *cancellable, GAsyncReadyCallback callback,
-                                    gpointer user_data);
+void herald_hub_publish_text_async (HeraldHub *self, const char *channel, const char *key,
+                                    const char *data_json, GCancellable *cancellable,
+                                    GAsyncReadyCallback callback, gpointer user_data);
 gboolean herald_hub_publish_finish (HeraldHub *self, GAsyncResult *result, guint64 *offset,
                                     GError **error);
 /* Synchronous publishing when the engine allows it (in-process engine). */
 gboolean herald_hub_can_publish_now (HeraldHub *self);
-gboolean herald_hub_publish_text_now (HeraldHub *self, const char *channel, const char *data_json,
-                                      guint64 *offset, GError **error);
+gboolean herald_hub_publish_text_now (HeraldHub *self, const char *channel, const char *key,
+                                      const char *data_json, guint64 *offset, GError **error);
 
 /* Each validates @data_json; returns FALSE with HERALD_ERROR_INVALID_ARGUMENT or
  * LIMIT_EXCEEDED. @delivered receives the number of local connections reached. */
@@ -99,8 +103,24 @@ void herald_hub_list_channels_async (HeraldHub *self, GAsyncReadyCallback callba
 /* Returns: (element-type HeraldChannelInfo) sorted by name */
 GPtrArray *herald_hub_list_channels_finish (HeraldHub *self, GAsyncResult *result, GError **error);
 
-void herald_hub_get_presence_async (HeraldHub *self, const char *channel,
-                                    GAsyncReadyCallback callback, gpointer user_data);
+/* Subscribes (or unsubscribes) every connection of @user_id, on every node,
+ * to @channel, whatever their claims say (herald-hub-subs.c); each gets
+ * {"type":"subscribed"|"unsubscribed","channel":…,"server":true}.
+ * @connections: the connections reached, as far as the engine counts them
+ * (this node's; other nodes' are reached through Redis but not counted). */
+gboolean herald_hub_subscribe_user (HeraldHub *self, const char *user_id, const char *channel,
+                                    gboolean subscribe, guint *connections, GError **error);
+
+/* Presence at scale (herald-hub-presence.c), from the engine: the counts in
+ * constant time and, unless @stats_only, one page of at most @limit users
+ * (0: HERALD_PRESENCE_PAGE_MAX; larger ones are clamped) after @cursor
+ * (NULL: from the first), a value a page of this channel gave as `next`.
+ * Errors: HERALD_ERROR_INVALID_ARGUMENT for a cursor this channel did not
+ * give, HERALD_ERROR_UNAVAILABLE when the engine cannot tell. */
+#define HERALD_PRESENCE_PAGE_MAX 1000
+void herald_hub_get_presence_async (HeraldHub *self, const char *channel, gboolean stats_only,
+                                    guint limit, const char *cursor, GAsyncReadyCallback callback,
+                                    gpointer user_data);
 HeraldPresence *herald_hub_get_presence_finish (HeraldHub *self, GAsyncResult *result,
                                                 GError **error);
 

@@ -52,5 +52,6 @@ herald_presence_free (HeraldPresence *presence)
     return;
   g_free (presence->channel);
   g_strfreev (presence->users);
+  g_free (presence->next);
   g_free (presence);
 }

@@ -46,8 +46,10 @@ void herald_channel_info_free (HeraldChannelInfo *info);
 typedef struct
 {
   char *channel;
-  char **users;      /* sorted, unique */
-  guint connections; /* subscribed connections */
+  char **users;      /* one page, sorted, unique (empty for stats) */
+  guint n_users;     /* the channel's distinct users */
+  guint connections; /* subscribed connections, users' and anonymous */
+  char *next;        /* the cursor of the next page, NULL after the last */
 } HeraldPresence;
 void herald_presence_free (HeraldPresence *presence);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HeraldPresence, herald_presence_free)
@@ -64,6 +66,7 @@ typedef struct
   guint64 bytes_written;  /* bytes written to sockets */
   guint64 bytes_queued;   /* now */
   guint64 dropped;        /* deliveries dropped (slow consumers closed) */
+  guint64 conflated;      /* queued messages replaced by a newer one of their key */
   guint64 closes[16];     /* by close code, indexes from herald_close_code_index() */
   gint64 engine_channels; /* channels the engine keeps state for; -1 = not counted */
 } HeraldStats;

@@ -404,6 +404,9 @@ typedef struct
   const char *channel; /* scan_publish only */
   gsize channel_len;
   gboolean channel_ok;
+  const char *key; /* scan_publish: a "key" string without escapes */
+  gsize key_len;
+  gboolean key_bad; /* scan_publish: a "key" that is not such a string */
 } Envelope;
 
 static gboolean
@@ -426,6 +429,17 @@ envelope_member (Scan *s, const char *key, gsize key_len, gpointer user_data)
     }
   if (key_is (key, key_len, "channel"))
     env->channel_ok = FALSE;
+  if (key_is (key, key_len, "key") && s->p < s->end && *s->p == '"')
+    {
+      gboolean escaped;
+
+      if (!scan_string (s, &env->key, &env->key_len, &escaped))
+        return FALSE;
+      env->key_bad = env->key_bad || escaped;
+      return TRUE;
+    }
+  if (key_is (key, key_len, "key"))
+    env->key_bad = TRUE;
   return scan_value (s);
 }
 
@@ -565,13 +579,14 @@ herald_json_append_uint (GString *out, guint64 value)
  * herald_json_scan_publish:
  * @body: a request body
  * @channel: (out): the "channel" member (a string without escapes)
+ * @key: (out): the "key" member (a string without escapes), NULL when absent
  * @data: (out): the "data" member as compact JSON text
  *
  * Returns: TRUE with both out values set; FALSE (nothing set) when the body
  * needs the general path — not necessarily an error.
  */
 gboolean
-herald_json_scan_publish (const char *body, gsize length, char **channel, char **data)
+herald_json_scan_publish (const char *body, gsize length, char **channel, char **key, char **data)
 {
   Scan s = { .start = body, .p = body, .end = body + length, .check = TRUE };
   g_auto (HeraldJsonEnvelope) envelope = { 0 };
@@ -579,9 +594,10 @@ herald_json_scan_publish (const char *body, gsize length, char **channel, char *
 
   skip_ws (&s);
   if (s.p >= s.end || *s.p != '{' || !scan_text (&s, &env, NULL) || env.channel == NULL
-      || !env.channel_ok || envelope.data == NULL)
+      || !env.channel_ok || envelope.data == NULL || env.key_bad)
     return FALSE;
   *channel = g_strndup (env.channel, env.channel_len);
+  *key = env.key ? g_strndup (env.key, env.key_len) : NULL;
   *data = g_steal_pointer (&envelope.data);
   return TRUE;
 }

@@ -63,11 +63,13 @@ gboolean herald_json_read_envelope (const char *text, gsize length, HeraldJsonEn
 void herald_json_envelope_clear (HeraldJsonEnvelope *envelope);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (HeraldJsonEnvelope, herald_json_envelope_clear)
 
-/* The HTTP fast path: reads {"channel":"…","data":…} in one pass. TRUE with
- * both set when the body is valid, has a string "channel" without escapes and
- * a "data" member, and passes herald_json_read_envelope()'s checks; FALSE
+/* The HTTP fast path: reads {"channel":"…","key":"…","data":…} in one pass.
+ * TRUE with all set (@key NULL when absent) when the body is valid, has a
+ * string "channel" without escapes, a "data" member, no "key" or a string one
+ * without escapes, and passes herald_json_read_envelope()'s checks; FALSE
  * (nothing set) otherwise — the caller then takes the general path, which
  * gives the error. */
-gboolean herald_json_scan_publish (const char *body, gsize length, char **channel, char **data);
+gboolean herald_json_scan_publish (const char *body, gsize length, char **channel, char **key,
+                                   char **data);
 
 G_END_DECLS

@@ -7,6 +7,8 @@
 #include "herald-base64url.h"
 #include "herald-json.h"
 #include "herald-jwt.h"
+#include "herald-jwt-keys.h"
+#include "herald-names.h"
 
 #include <math.h>
 #include <string.h>
@@ -37,6 +39,16 @@ struct _HeraldJwtVerifier
   gnutls_pubkey_t pubkey; /* RS256, ES256 and EdDSA only */
   char *issuer;           /* required "iss", or NULL */
   char *audience;         /* required member of "aud", or NULL */
+
+  /* A key set ([auth] jwks-url): the token's "kid" picks the key, the key's
+   * algorithm must be the token's; with alg_pinned, only alg is accepted. */
+  gboolean uses_keys;
+  gboolean alg_pinned;
+  GMutex keys_lock;    /* guards the pointer only: the set itself is immutable */
+  HeraldJwtKeys *keys; /* never NULL when uses_keys */
+  HeraldJwtUnknownKeyFunc unknown_key_func;
+  gpointer unknown_key_data;
+  GDestroyNotify unknown_key_destroy;
 };
 
 enum
@@ -84,6 +96,8 @@ herald_jwt_claims_free (HeraldJwtClaims *claims)
   g_free (claims->sub);
   g_strfreev (claims->channels);
   g_strfreev (claims->publish);
+  g_strfreev (claims->subs);
+  g_free (claims->channel);
   g_free (claims);
 }
 
@@ -176,8 +190,9 @@ node_is_string (JsonNode *node)
   return JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING;
 }
 
+/* Checks the header's form; @alg_out receives its "alg" (borrowed from @header). */
 static gboolean
-check_header (HeraldJwtVerifier *self, JsonObject *header, GError **error)
+check_header (JsonObject *header, const char **alg_out, GError **error)
 {
   JsonNode *node;
   const char *alg;
@@ -190,19 +205,11 @@ check_header (HeraldJwtVerifier *self, JsonObject *header, GError **error)
       return FALSE;
     }
 
-  /* The algorithm is pinned by configuration; the token's "alg" only has to agree. */
   alg = json_node_get_string (node);
   if (g_ascii_strcasecmp (alg, "none") == 0)
     {
       g_set_error_literal (error, HERALD_JWT_ERROR, HERALD_JWT_ERROR_ALGORITHM,
                            "Unsigned tokens (alg \"none\") are refused");
-      return FALSE;
-    }
-  if (strcmp (alg, alg_name (self->alg)) != 0)
-    {
-      g_set_error (error, HERALD_JWT_ERROR, HERALD_JWT_ERROR_ALGORITHM,
-                   "Token algorithm does not match the configured algorithm %s",
-                   alg_name (self->alg));
       return FALSE;
     }
 
@@ -223,6 +230,72 @@ check_header (HeraldJwtVerifier *self, JsonObject *header, GError **error)
           "Token header has critical extensions (\"crit\"), which are not supported");
       return FALSE;
     }
+  *alg_out = alg;
+  return TRUE;
+}
+
+/* The key that verifies a token whose header is @header and algorithm @alg:
+ * the configured one, or the key set's key named by "kid" (@keys_out then
+ * holds the set, which owns the key). The algorithm is never taken from the
+ * token: it only has to agree with the configuration or the key. */
+static gboolean
+resolve_key (HeraldJwtVerifier *self, JsonObject *header, const char *alg, HeraldJwtAlg *alg_out,
+             gnutls_pubkey_t *key_out, HeraldJwtKeys **keys_out, GError **error)
+{
+  g_autoptr (HeraldJwtKeys) keys = NULL;
+  JsonNode *node;
+  const char *kid;
+  HeraldJwtAlg key_alg;
+  gnutls_pubkey_t key;
+
+  if (!self->uses_keys)
+    {
+      if (strcmp (alg, alg_name (self->alg)) != 0)
+        {
+          g_set_error (error, HERALD_JWT_ERROR, HERALD_JWT_ERROR_ALGORITHM,
+                       "Token algorithm does not match the configured algorithm %s",
+                       alg_name (self->alg));
+          return FALSE;
+        }
+      *alg_out = self->alg;
+      *key_out = self->pubkey;
+      return TRUE;
+    }
+
+  if (self->alg_pinned && strcmp (alg, alg_name (self->alg)) != 0)
+    {
+      g_set_error (error, HERALD_JWT_ERROR, HERALD_JWT_ERROR_ALGORITHM,
+                   "Token algorithm does not match the configured algorithm %s",
+                   alg_name (self->alg));
+      return FALSE;
+    }
+  node = json_object_get_member (header, "kid");
+  if (node == NULL || !node_is_string (node) || *json_node_get_string (node) == '\0')
+    {
+      g_set_error_literal (error, HERALD_JWT_ERROR, HERALD_JWT_ERROR_MALFORMED,
+                           "Token header has no \"kid\" string, which picks the key of the key "
+                           "set");
+      return FALSE;
+    }
+  kid = json_node_get_string (node);
+  keys = herald_jwt_verifier_dup_keys (self);
+  if (!herald_jwt_keys_lookup (keys, kid, &key_alg, &key))
+    {
+      g_set_error_literal (error, HERALD_JWT_ERROR, HERALD_JWT_ERROR_UNKNOWN_KEY,
+                           "Token key id (\"kid\") is not in the key set");
+      if (self->unknown_key_func != NULL)
+        self->unknown_key_func (kid, self->unknown_key_data);
+      return FALSE;
+    }
+  if (strcmp (alg, alg_name (key_alg)) != 0)
+    {
+      g_set_error (error, HERALD_JWT_ERROR, HERALD_JWT_ERROR_ALGORITHM,
+                   "Token algorithm does not match its key's algorithm %s", alg_name (key_alg));
+      return FALSE;
+    }
+  *alg_out = key_alg;
+  *key_out = key;
+  *keys_out = g_steal_pointer (&keys);
   return TRUE;
 }
 
@@ -242,14 +315,15 @@ rs_integer (const guint8 *coord)
 }
 
 static gboolean
-verify_signature (HeraldJwtVerifier *self, const char *signing_input, gsize signing_length,
-                  const guint8 *sig, gsize sig_length, GError **error)
+verify_signature (HeraldJwtVerifier *self, HeraldJwtAlg alg, gnutls_pubkey_t pubkey,
+                  const char *signing_input, gsize signing_length, const guint8 *sig,
+                  gsize sig_length, GError **error)
 {
   gnutls_datum_t data = { (unsigned char *)signing_input, (unsigned int)signing_length };
   gnutls_datum_t sig_datum = { (unsigned char *)sig, (unsigned int)sig_length };
   int ret;
 
-  switch (self->alg)
+  switch (alg)
     {
     case HERALD_JWT_ALG_HS256:
       {
@@ -278,7 +352,7 @@ verify_signature (HeraldJwtVerifier *self, const char *signing_input, gsize sign
       }
 
     case HERALD_JWT_ALG_RS256:
-      ret = gnutls_pubkey_verify_data2 (self->pubkey, GNUTLS_SIGN_RSA_SHA256, 0, &data, &sig_datum);
+      ret = gnutls_pubkey_verify_data2 (pubkey, GNUTLS_SIGN_RSA_SHA256, 0, &data, &sig_datum);
       break;
 
     case HERALD_JWT_ALG_ES256:
@@ -298,7 +372,7 @@ verify_signature (HeraldJwtVerifier *self, const char *signing_input, gsize sign
         s = rs_integer (sig + ES256_COORD_SIZE);
         ret = gnutls_encode_rs_value (&der, &r, &s);
         if (ret >= 0)
-          ret = gnutls_pubkey_verify_data2 (self->pubkey, GNUTLS_SIGN_ECDSA_SHA256, 0, &data, &der);
+          ret = gnutls_pubkey_verify_data2 (pubkey, GNUTLS_SIGN_ECDSA_SHA256, 0, &data, &der);
         gnutls_free (der.data);
         break;
       }
@@ -311,8 +385,7 @@ verify_signature (HeraldJwtVerifier *self, const char *signing_input, gsize sign
                        "EdDSA signature must be 64 bytes, not %" G_GSIZE_FORMAT, sig_length);
           return FALSE;
         }
-      ret = gnutls_pubkey_verify_data2 (self->pubkey, GNUTLS_SIGN_EDDSA_ED25519, 0, &data,
-                                        &sig_datum);
+      ret = gnutls_pubkey_verify_data2 (pubkey, GNUTLS_SIGN_EDDSA_ED25519, 0, &data, &sig_datum);
       break;
 
     default:
@@ -441,8 +514,28 @@ parse_claims (JsonObject *payload, gint64 now, guint leeway, GError **error)
       || !get_numeric_date (payload, "nbf", &has_nbf, &claims->nbf, error)
       || !get_numeric_date (payload, "iat", &has_iat, &claims->iat, error)
       || !get_string_array (payload, "channels", &claims->channels, error)
-      || !get_string_array (payload, "publish", &claims->publish, error))
+      || !get_string_array (payload, "publish", &claims->publish, error)
+      || !get_string_array (payload, "subs", &claims->subs, error))
     return NULL;
+  /* subs: channel names the server subscribes to, not patterns */
+  for (guint i = 0; claims->subs != NULL && claims->subs[i] != NULL; i++)
+    if (!herald_channel_name_is_valid (claims->subs[i]))
+      {
+        g_set_error (error, HERALD_JWT_ERROR, HERALD_JWT_ERROR_MALFORMED,
+                     "Token claim \"subs\" holds an invalid channel name (element %u)", i);
+        return NULL;
+      }
+  node = json_object_get_member (payload, "channel");
+  if (node != NULL)
+    {
+      if (!node_is_string (node))
+        {
+          g_set_error_literal (error, HERALD_JWT_ERROR, HERALD_JWT_ERROR_MALFORMED,
+                               "Token claim \"channel\" is not a string");
+          return NULL;
+        }
+      claims->channel = g_strdup (json_node_get_string (node));
+    }
 
   if (has_exp && now >= saturating_add (claims->exp, leeway))
     {
@@ -547,6 +640,10 @@ herald_jwt_verifier_finalize (GObject *object)
   g_clear_pointer (&self->pubkey, gnutls_pubkey_deinit);
   g_free (self->issuer);
   g_free (self->audience);
+  g_clear_object (&self->keys);
+  g_mutex_clear (&self->keys_lock);
+  if (self->unknown_key_destroy != NULL)
+    self->unknown_key_destroy (self->unknown_key_data);
 
   G_OBJECT_CLASS (herald_jwt_verifier_parent_class)->finalize (object);
 }
@@ -606,6 +703,7 @@ herald_jwt_verifier_class_init (HeraldJwtVerifierClass *klass)
 static void
 herald_jwt_verifier_init (HeraldJwtVerifier *self)
 {
+  g_mutex_init (&self->keys_lock);
 }
 
 /**
@@ -813,6 +911,121 @@ herald_jwt_verifier_set_required_claims (HeraldJwtVerifier *self, const char *is
 }
 
 /**
+ * herald_jwt_verifier_new_key_set:
+ * @keys: (nullable): the first key set; %NULL for an empty one
+ * @pin: whether only @alg is accepted ([auth] jwt-algorithm set as well)
+ * @alg: the one algorithm accepted when @pin is %TRUE: %HERALD_JWT_ALG_RS256,
+ *   %HERALD_JWT_ALG_ES256 or %HERALD_JWT_ALG_EDDSA
+ *
+ * Creates a verifier for tokens signed with the keys of a JWK Set ([auth]
+ * jwks-url): the token's "kid" picks the key and the key's algorithm must be
+ * the token's "alg". A token whose kid is not in the set fails with
+ * %HERALD_JWT_ERROR_UNKNOWN_KEY (see herald_jwt_verifier_set_unknown_key_func()).
+ * herald_jwt_verifier_set_keys() replaces the set at any time.
+ *
+ * Returns: (transfer full): a new #HeraldJwtVerifier
+ */
+HeraldJwtVerifier *
+herald_jwt_verifier_new_key_set (HeraldJwtKeys *keys, gboolean pin, HeraldJwtAlg alg)
+{
+  HeraldJwtVerifier *self;
+
+  g_return_val_if_fail (keys == NULL || HERALD_IS_JWT_KEYS (keys), NULL);
+  g_return_val_if_fail (!pin || alg != HERALD_JWT_ALG_HS256, NULL);
+
+  self = g_object_new (HERALD_TYPE_JWT_VERIFIER, "algorithm", pin ? alg : HERALD_JWT_ALG_RS256,
+                       NULL);
+  self->uses_keys = TRUE;
+  self->alg_pinned = pin;
+  self->keys = keys != NULL ? g_object_ref (keys) : herald_jwt_keys_new_empty ();
+  return self;
+}
+
+/**
+ * herald_jwt_verifier_set_keys:
+ * @self: a verifier made by herald_jwt_verifier_new_key_set()
+ * @keys: the new key set
+ *
+ * Replaces the key set. Thread-safe: verifications under way finish with the
+ * set they started with.
+ */
+void
+herald_jwt_verifier_set_keys (HeraldJwtVerifier *self, HeraldJwtKeys *keys)
+{
+  HeraldJwtKeys *old;
+
+  g_return_if_fail (HERALD_IS_JWT_VERIFIER (self));
+  g_return_if_fail (HERALD_IS_JWT_KEYS (keys));
+  g_return_if_fail (self->uses_keys);
+
+  g_object_ref (keys);
+  g_mutex_lock (&self->keys_lock);
+  old = self->keys;
+  self->keys = keys;
+  g_mutex_unlock (&self->keys_lock);
+  g_object_unref (old);
+}
+
+/**
+ * herald_jwt_verifier_dup_keys:
+ * @self: a #HeraldJwtVerifier
+ *
+ * Returns: (transfer full) (nullable): the current key set, or %NULL when
+ *   @self verifies with a configured secret or key
+ */
+HeraldJwtKeys *
+herald_jwt_verifier_dup_keys (HeraldJwtVerifier *self)
+{
+  HeraldJwtKeys *keys;
+
+  g_return_val_if_fail (HERALD_IS_JWT_VERIFIER (self), NULL);
+
+  if (!self->uses_keys)
+    return NULL;
+  g_mutex_lock (&self->keys_lock);
+  keys = g_object_ref (self->keys);
+  g_mutex_unlock (&self->keys_lock);
+  return keys;
+}
+
+/**
+ * herald_jwt_verifier_uses_key_set:
+ * @self: a #HeraldJwtVerifier
+ *
+ * Returns: %TRUE when @self was made by herald_jwt_verifier_new_key_set()
+ */
+gboolean
+herald_jwt_verifier_uses_key_set (HeraldJwtVerifier *self)
+{
+  g_return_val_if_fail (HERALD_IS_JWT_VERIFIER (self), FALSE);
+  return self->uses_keys;
+}
+
+/**
+ * herald_jwt_verifier_set_unknown_key_func:
+ * @self: a verifier made by herald_jwt_verifier_new_key_set()
+ * @func: (nullable): called with the kid of every token whose kid is not in
+ *   the key set, in the verifying thread (any thread)
+ * @user_data: for @func
+ * @destroy: (nullable): frees @user_data with @self
+ *
+ * Lets the owner of the key set fetch a new one. Call this before the
+ * verifier is used from other threads.
+ */
+void
+herald_jwt_verifier_set_unknown_key_func (HeraldJwtVerifier *self, HeraldJwtUnknownKeyFunc func,
+                                          gpointer user_data, GDestroyNotify destroy)
+{
+  g_return_if_fail (HERALD_IS_JWT_VERIFIER (self));
+
+  if (self->unknown_key_destroy != NULL)
+    self->unknown_key_destroy (self->unknown_key_data);
+  self->unknown_key_func = func;
+  self->unknown_key_data = user_data;
+  self->unknown_key_destroy = destroy;
+}
+
+/**
  * herald_jwt_verifier_get_algorithm:
  * @self: a #HeraldJwtVerifier
  *
@@ -833,13 +1046,15 @@ herald_jwt_verifier_get_algorithm (HeraldJwtVerifier *self)
  * @leeway: clock skew tolerated on exp, nbf and iat, in seconds
  * @error: return location for a #GError in the %HERALD_JWT_ERROR domain
  *
- * Checks the structure, the header (alg must be the configured algorithm,
- * typ "JWT" if present, no crit), the signature, the claim types (sub string;
+ * Checks the structure, the header (alg must be the configured algorithm, or
+ * with a key set the algorithm of the key its kid names; typ "JWT" if
+ * present, no crit), the signature, the claim types (sub string;
  * exp, nbf, iat numbers; channels, publish arrays of strings) and the times:
  * expired when @now >= exp + @leeway; not yet valid when @now + @leeway < nbf
  * or @now + @leeway < iat. Error messages never quote the token.
  *
- * The verifier is immutable, so this may be called from several threads.
+ * The verifier is immutable but for its key set, which is swapped whole, so
+ * this may be called from several threads.
  *
  * Returns: (transfer full): the claims, or %NULL with @error set
  */
@@ -852,8 +1067,12 @@ herald_jwt_verifier_verify (HeraldJwtVerifier *self, const char *token, gint64 n
   g_autofree guint8 *sig = NULL;
   g_autoptr (JsonObject) header = NULL;
   g_autoptr (JsonObject) payload = NULL;
+  g_autoptr (HeraldJwtKeys) keys = NULL; /* holds the key of a key set while it is used */
   gsize length, header_length, payload_length, sig_length;
   const char *dot1, *dot2;
+  const char *alg_text = NULL;
+  HeraldJwtAlg alg = HERALD_JWT_ALG_HS256;
+  gnutls_pubkey_t pubkey = NULL;
 
   g_return_val_if_fail (HERALD_IS_JWT_VERIFIER (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
@@ -894,11 +1113,12 @@ herald_jwt_verifier_verify (HeraldJwtVerifier *self, const char *token, gint64 n
     }
 
   header = parse_json_object (header_data, header_length, "header", error);
-  if (header == NULL || !check_header (self, header, error))
+  if (header == NULL || !check_header (header, &alg_text, error)
+      || !resolve_key (self, header, alg_text, &alg, &pubkey, &keys, error))
     return NULL;
 
   /* The signing input is the ASCII text "header.payload" exactly as received. */
-  if (!verify_signature (self, token, (gsize)(dot2 - token), sig, sig_length, error))
+  if (!verify_signature (self, alg, pubkey, token, (gsize)(dot2 - token), sig, sig_length, error))
     return NULL;
 
   payload = parse_json_object (payload_data, payload_length, "payload", error);

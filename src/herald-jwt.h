@@ -1,7 +1,8 @@
 /* herald-jwt.h: JSON Web Token verification (RFC 7515/7519) with GnuTLS.
  *
- * The algorithm is pinned by configuration and never taken from the token;
- * "none" is always refused.
+ * The algorithm is pinned by configuration (or by the key a token's "kid"
+ * names in a key set) and never taken from the token; "none" is always
+ * refused.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -10,6 +11,7 @@
 #include <glib-object.h>
 
 #include "herald-jwt-alg.h"
+#include "herald-jwt-keys.h"
 
 G_BEGIN_DECLS
 
@@ -23,6 +25,7 @@ typedef enum
   HERALD_JWT_ERROR_NOT_YET_VALID, /* nbf - leeway > now, or iat in the future beyond leeway */
   HERALD_JWT_ERROR_KEY,        /* key file unreadable or of the wrong kind */
   HERALD_JWT_ERROR_CLAIM,      /* iss or aud missing or not the required value */
+  HERALD_JWT_ERROR_UNKNOWN_KEY, /* key set: the token's kid is not in it */
 } HeraldJwtError;
 GQuark herald_jwt_error_quark (void);
 
@@ -35,6 +38,8 @@ typedef struct
   gint64 iat;
   char **channels;  /* NULL when the claim is absent (= no restriction from the token) */
   char **publish;   /* NULL when absent (= may not publish) */
+  char **subs;      /* channels the server subscribes the connection to; NULL when absent */
+  char *channel;    /* a subscription token's channel; NULL when absent */
 } HeraldJwtClaims;
 
 void herald_jwt_claims_free (HeraldJwtClaims *claims);
@@ -63,7 +68,22 @@ HeraldJwtVerifier *herald_jwt_verifier_new_public_key_data (HeraldJwtAlg alg,
 void herald_jwt_verifier_set_required_claims (HeraldJwtVerifier *self, const char *issuer,
                                               const char *audience);
 
-/* The algorithm every token must use. */
+/* [auth] jwks-url: keys picked by the token's "kid", the set replaceable at
+ * any time from any thread; with @pin only @alg is accepted. */
+HeraldJwtVerifier *herald_jwt_verifier_new_key_set (HeraldJwtKeys *keys, gboolean pin,
+                                                    HeraldJwtAlg alg);
+void herald_jwt_verifier_set_keys (HeraldJwtVerifier *self, HeraldJwtKeys *keys);
+HeraldJwtKeys *herald_jwt_verifier_dup_keys (HeraldJwtVerifier *self);
+gboolean herald_jwt_verifier_uses_key_set (HeraldJwtVerifier *self);
+
+/* Called (in the verifying thread) with the kid of a token the key set does
+ * not know; set before the verifier is shared. */
+typedef void (*HeraldJwtUnknownKeyFunc) (const char *kid, gpointer user_data);
+void herald_jwt_verifier_set_unknown_key_func (HeraldJwtVerifier *self,
+                                               HeraldJwtUnknownKeyFunc func, gpointer user_data,
+                                               GDestroyNotify destroy);
+
+/* The algorithm every token must use (a key set's verifier: the pinned one). */
 HeraldJwtAlg herald_jwt_verifier_get_algorithm (HeraldJwtVerifier *self);
 
 /* Verifies @token at time @now (unix seconds) with @leeway seconds and returns its claims. */

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <gio/gio.h>
 
+#include "herald-engine-presence.h"
 #include "herald-error.h"
 #include "herald-memory-engine.h"
 
@@ -25,9 +26,9 @@ typedef struct
   guint64 offset;      /* last offset assigned */
   guint64 evicted_seq; /* highest seq dropped from history (0 = none) */
   guint64 evicted_offset;
-  GQueue history; /* of HeraldMessage*, oldest first */
-  char *epoch;    /* NULL: the engine's epoch */
-  guint workers;  /* worker tables with a subscriber (channel_occupied) */
+  GQueue history;   /* of HeraldMessage*, oldest first */
+  char *epoch;      /* NULL: the engine's epoch */
+  guint workers;    /* worker tables with a subscriber (channel_occupied) */
   gint64 last_used; /* monotonic µs of the last publish or of going idle */
   GList idle_link;  /* in the engine's idle queue while workers == 0 */
 } MemChannel;
@@ -62,7 +63,7 @@ struct _HeraldMemoryEngine
   GQueue idle;          /* MemChannels without subscribers, least recently used first */
   Forgotten *forgotten; /* FORGOTTEN_BUCKETS, NULL until a channel is forgotten */
   guint64 generations;  /* last forgotten generation handed out */
-  GHashTable *presence; /* "channel\nuser" → connection count (GUINT_TO_POINTER) */
+  HeraldPresenceTable *presence; /* counted as members come and go */
   guint64 seq;
   char *epoch;
 };
@@ -291,7 +292,8 @@ deliver (HeraldMemoryEngine *self, const HeraldDelivery *delivery)
 }
 
 static guint64
-publish_locked (HeraldMemoryEngine *self, const char *channel, const char *data_json)
+publish_locked (HeraldMemoryEngine *self, const char *channel, const char *key,
+                const char *data_json)
 {
   HeraldMessage *message;
   MemChannel *ch;
@@ -300,7 +302,7 @@ publish_locked (HeraldMemoryEngine *self, const char *channel, const char *data_
   g_mutex_lock (&self->lock);
   ch = channel_ensure (self, channel, g_get_monotonic_time ());
   offset = ++ch->offset;
-  message = herald_message_new_channel (channel, offset, ++self->seq, self->epoch, data_json);
+  message = herald_message_new_channel (channel, offset, ++self->seq, self->epoch, key, data_json);
   if (herald_config_namespace_for (herald_engine_get_config (HERALD_ENGINE (self)), channel)
           ->history_size
       > 0)
@@ -323,10 +325,10 @@ publish_locked (HeraldMemoryEngine *self, const char *channel, const char *data_
 }
 
 static gboolean
-memory_publish_now (HeraldEngine *engine, const char *channel, const char *data_json,
-                    guint64 *offset, GError **error)
+memory_publish_now (HeraldEngine *engine, const char *channel, const char *key,
+                    const char *data_json, guint64 *offset, GError **error)
 {
-  guint64 value = publish_locked (HERALD_MEMORY_ENGINE (engine), channel, data_json);
+  guint64 value = publish_locked (HERALD_MEMORY_ENGINE (engine), channel, key, data_json);
 
   if (offset)
     *offset = value;
@@ -334,14 +336,15 @@ memory_publish_now (HeraldEngine *engine, const char *channel, const char *data_
 }
 
 static void
-memory_publish_async (HeraldEngine *engine, const char *channel, const char *data_json,
-                      GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+memory_publish_async (HeraldEngine *engine, const char *channel, const char *key,
+                      const char *data_json, GCancellable *cancellable,
+                      GAsyncReadyCallback callback, gpointer user_data)
 {
   HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (engine);
   g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
 
   g_task_set_source_tag (task, memory_publish_async);
-  g_task_return_int (task, (gssize)publish_locked (self, channel, data_json));
+  g_task_return_int (task, (gssize)publish_locked (self, channel, key, data_json));
 }
 
 static guint
@@ -479,23 +482,17 @@ memory_get_stream_position (HeraldEngine *engine, guint64 *seq, char **epoch)
 static gboolean
 presence_adjust (HeraldMemoryEngine *self, const char *channel, const char *user_id, int delta)
 {
-  g_autofree char *key = g_strconcat (channel, "\n", user_id, NULL);
   gboolean changed;
-  guint count;
+  int count;
 
   g_mutex_lock (&self->lock);
-  count = GPOINTER_TO_UINT (g_hash_table_lookup (self->presence, key));
-  if (delta < 0 && count == 0)
+  count = herald_presence_table_adjust (self->presence, channel, user_id, delta);
+  if (count < 0)
     {
       g_mutex_unlock (&self->lock);
       g_return_val_if_reached (FALSE);
     }
-  count += delta;
   changed = delta > 0 ? count == 1 : count == 0;
-  if (count == 0)
-    g_hash_table_remove (self->presence, key);
-  else
-    g_hash_table_insert (self->presence, g_steal_pointer (&key), GUINT_TO_POINTER (count));
   if (changed)
     {
       g_autoptr (HeraldMessage) event = herald_message_new_presence (channel, user_id, delta > 0);
@@ -504,6 +501,31 @@ presence_adjust (HeraldMemoryEngine *self, const char *channel, const char *user
     }
   g_mutex_unlock (&self->lock);
   return changed;
+}
+
+/* Anonymous connections count in the channel's connections, no event. */
+static void
+memory_presence_anonymous (HeraldEngine *engine, const char *channel, int delta)
+{
+  HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (engine);
+
+  g_mutex_lock (&self->lock);
+  herald_presence_table_adjust (self->presence, channel, NULL, delta);
+  g_mutex_unlock (&self->lock);
+}
+
+static char **
+memory_query_presence (HeraldEngine *engine, const char *channel, const char *after, guint limit,
+                       guint *users, guint *connections, gboolean *more, GError **error)
+{
+  HeraldMemoryEngine *self = HERALD_MEMORY_ENGINE (engine);
+  char **page;
+
+  g_mutex_lock (&self->lock);
+  herald_presence_table_count (self->presence, channel, users, connections);
+  page = herald_presence_table_page (self->presence, channel, after, limit, more);
+  g_mutex_unlock (&self->lock);
+  return page;
 }
 
 static gboolean
@@ -565,7 +587,7 @@ herald_memory_engine_finalize (GObject *object)
 
   g_hash_table_unref (self->channels);
   g_free (self->forgotten);
-  g_hash_table_unref (self->presence);
+  herald_presence_table_free (self->presence);
   g_mutex_clear (&self->lock);
   g_free (self->epoch);
   G_OBJECT_CLASS (herald_memory_engine_parent_class)->finalize (object);
@@ -591,6 +613,8 @@ herald_memory_engine_class_init (HeraldMemoryEngineClass *klass)
   engine_class->get_stream_position = memory_get_stream_position;
   engine_class->presence_join = memory_presence_join;
   engine_class->presence_leave = memory_presence_leave;
+  engine_class->presence_anonymous = memory_presence_anonymous;
+  engine_class->query_presence = memory_query_presence;
   engine_class->channel_occupied = memory_channel_occupied;
   engine_class->channel_vacated = memory_channel_vacated;
   engine_class->count_channels = memory_count_channels;
@@ -602,7 +626,7 @@ herald_memory_engine_init (HeraldMemoryEngine *self)
   g_mutex_init (&self->lock);
   self->channels = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, mem_channel_free);
   g_queue_init (&self->idle);
-  self->presence = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->presence = herald_presence_table_new ();
   self->epoch = herald_engine_new_epoch ();
 }
 

@@ -17,9 +17,15 @@ struct _HeraldMessage
   guint64 offset;
   guint64 seq;
   gint64 time;
+  char *key;     /* conflation key (publish "key"), NULL when none */
+  char *event;   /* the SSE event name, NULL = "message" */
+  char *exclude; /* join/leave: the connection the event is about (not told) */
   char *json;
   gsize json_len;
-  GBytes *frames[HERALD_N_FRAMES]; /* set once with compare-and-exchange */
+  gsize data_at; /* where ",\"data\":" starts in @json (channel messages), 0 = none */
+  /* [conflated][kind], each set once with compare-and-exchange; the
+   * conflated variants carry "conflated":true (herald_message_get_frame_full()) */
+  GBytes *frames[2][HERALD_N_FRAMES];
 };
 
 G_DEFINE_BOXED_TYPE (HeraldMessage, herald_message, herald_message_ref, herald_message_unref)
@@ -57,11 +63,12 @@ message_alloc (void)
 /**
  * herald_message_new_channel:
  *
- * Returns: (transfer full): a message for @channel carrying @data_json.
+ * Returns: (transfer full): a message for @channel carrying @data_json;
+ * @offset 0: one that could not be stored (`"offset":null`, no SSE id).
  */
 HeraldMessage *
 herald_message_new_channel (const char *channel, guint64 offset, guint64 seq, const char *epoch,
-                            const char *data_json)
+                            const char *key, const char *data_json)
 {
   HeraldMessage *self = message_alloc ();
   GString *json = g_string_sized_new (strlen (data_json) + strlen (channel) + 64);
@@ -70,11 +77,21 @@ herald_message_new_channel (const char *channel, guint64 offset, guint64 seq, co
   self->epoch = g_strdup (epoch ? epoch : "");
   self->offset = offset;
   self->seq = seq;
+  self->key = key && *key ? g_strdup (key) : NULL;
 
   g_string_append (json, "{\"type\":\"message\",\"channel\":");
   append_json_string (json, channel);
   g_string_append (json, ",\"offset\":");
-  herald_json_append_uint (json, offset);
+  if (offset > 0)
+    herald_json_append_uint (json, offset);
+  else
+    g_string_append (json, "null"); /* not stored: delivered live only */
+  if (self->key)
+    {
+      g_string_append (json, ",\"key\":");
+      append_json_string (json, self->key);
+    }
+  self->data_at = json->len;
   g_string_append (json, ",\"data\":");
   g_string_append (json, data_json);
   g_string_append_c (json, '}');
@@ -123,6 +140,62 @@ herald_message_new_presence (const char *channel, const char *user_id, gboolean 
   return self;
 }
 
+/**
+ * herald_message_new_join_leave:
+ * @user_id: (nullable): NULL for an anonymous connection ("user_id":"")
+ *
+ * Returns: (transfer full): the per-connection join (@joined) or leave event
+ * of [namespace] join-leave=true channels: {"type":"join"|"leave",
+ * "channel":…,"user_id":…,"connection_id":…}, SSE event join / leave. The
+ * connection it is about does not receive it (herald_message_get_exclude()).
+ */
+HeraldMessage *
+herald_message_new_join_leave (const char *channel, const char *user_id, const char *connection_id,
+                               gboolean joined)
+{
+  g_autoptr (GString) json = g_string_new (joined ? "{\"type\":\"join\",\"channel\":"
+                                                  : "{\"type\":\"leave\",\"channel\":");
+
+  append_json_string (json, channel);
+  g_string_append (json, ",\"user_id\":");
+  append_json_string (json, user_id ? user_id : "");
+  g_string_append (json, ",\"connection_id\":");
+  append_json_string (json, connection_id);
+  g_string_append_c (json, '}');
+  return herald_message_new_event (channel, joined ? "join" : "leave", connection_id, json->str,
+                                   json->len);
+}
+
+/**
+ * herald_message_new_event:
+ * @event: the SSE event name ("join", "leave")
+ * @exclude: (nullable): the connection that does not receive it
+ * @json: the whole delivered JSON text, trusted (another node built it with
+ *   herald_message_new_join_leave())
+ *
+ * Returns: (transfer full): a channel event without offset.
+ */
+HeraldMessage *
+herald_message_new_event (const char *channel, const char *event, const char *exclude,
+                          const char *json, gsize json_len)
+{
+  HeraldMessage *self = message_alloc ();
+
+  self->channel = g_strdup (channel);
+  self->epoch = g_strdup ("");
+  self->event = g_strdup (event);
+  self->exclude = g_strdup (exclude);
+  self->json = g_strndup (json, json_len);
+  self->json_len = json_len;
+  return self;
+}
+
+const char *
+herald_message_get_event (const HeraldMessage *message)
+{
+  return message->event ? message->event : "message";
+}
+
 HeraldMessage *
 herald_message_ref (HeraldMessage *message)
 {
@@ -136,9 +209,13 @@ message_clear (gpointer data)
 
   g_free (self->channel);
   g_free (self->epoch);
+  g_free (self->key);
+  g_free (self->event);
+  g_free (self->exclude);
   g_free (self->json);
-  for (guint i = 0; i < HERALD_N_FRAMES; i++)
-    g_clear_pointer (&self->frames[i], g_bytes_unref);
+  for (guint c = 0; c < 2; c++)
+    for (guint i = 0; i < HERALD_N_FRAMES; i++)
+      g_clear_pointer (&self->frames[c][i], g_bytes_unref);
 }
 
 void
@@ -185,21 +262,54 @@ herald_message_get_json (const HeraldMessage *message, gsize *length)
   return message->json;
 }
 
-static GBytes *
-build_frame (HeraldMessage *self, HeraldFrameKind kind)
+const char *
+herald_message_get_key (const HeraldMessage *message)
 {
+  return message->key;
+}
+
+const char *
+herald_message_get_exclude (const HeraldMessage *message)
+{
+  return message->exclude;
+}
+
+/* The conflated text: the message's JSON with "conflated":true before
+ * "data", spliced once (the data is copied, never serialised again). */
+static char *
+conflated_json (HeraldMessage *self, gsize *len)
+{
+  static const char marker[] = ",\"conflated\":true";
+  GString *out = g_string_sized_new (self->json_len + sizeof marker);
+
+  g_string_append_len (out, self->json, self->data_at);
+  g_string_append_len (out, marker, sizeof marker - 1);
+  g_string_append_len (out, self->json + self->data_at, self->json_len - self->data_at);
+  *len = out->len;
+  return g_string_free (out, FALSE);
+}
+
+static GBytes *
+build_frame (HeraldMessage *self, HeraldFrameKind kind, gboolean conflated)
+{
+  g_autofree char *copy = NULL;
+  const char *json = self->json;
+  gsize len = self->json_len;
+
+  if (conflated && self->data_at > 0)
+    json = copy = conflated_json (self, &len);
   switch (kind)
     {
     case HERALD_FRAME_WS:
-      return herald_ws_frame_new (HERALD_WS_OPCODE_TEXT, self->json, self->json_len);
+      return herald_ws_frame_new (HERALD_WS_OPCODE_TEXT, json, len);
     case HERALD_FRAME_WS_DEFLATE:
-      return herald_ws_frame_new_deflated (HERALD_WS_OPCODE_TEXT, self->json, self->json_len);
+      return herald_ws_frame_new_deflated (HERALD_WS_OPCODE_TEXT, json, len);
     case HERALD_FRAME_SSE:
       {
         g_autofree char *id = NULL;
         if (self->channel && self->offset > 0)
           id = herald_sse_id_format (self->epoch, self->seq);
-        return herald_sse_event_new (id, "message", self->json, self->json_len);
+        return herald_sse_event_new (id, self->event ? self->event : "message", json, len);
       }
     case HERALD_N_FRAMES:
     default:
@@ -215,17 +325,31 @@ build_frame (HeraldMessage *self, HeraldFrameKind kind)
 GBytes *
 herald_message_get_frame (HeraldMessage *message, HeraldFrameKind kind)
 {
-  GBytes *frame = g_atomic_pointer_get (&message->frames[kind]);
+  return herald_message_get_frame_full (message, kind, FALSE);
+}
+
+/**
+ * herald_message_get_frame_full:
+ * @conflated: the variant marked "conflated":true (channel messages; others
+ *   have only the plain one)
+ *
+ * Returns: (transfer none): the frame of @kind, built once and shared.
+ */
+GBytes *
+herald_message_get_frame_full (HeraldMessage *message, HeraldFrameKind kind, gboolean conflated)
+{
+  GBytes **slot = &message->frames[conflated && message->data_at > 0][kind];
+  GBytes *frame = g_atomic_pointer_get (slot);
 
   if (G_LIKELY (frame != NULL))
     return frame;
 
-  frame = build_frame (message, kind);
+  frame = build_frame (message, kind, conflated);
   /* Two threads may race to build the same variant: the loser drops its copy. */
-  if (!g_atomic_pointer_compare_and_exchange (&message->frames[kind], NULL, frame))
+  if (!g_atomic_pointer_compare_and_exchange (slot, NULL, frame))
     {
       g_bytes_unref (frame);
-      frame = g_atomic_pointer_get (&message->frames[kind]);
+      frame = g_atomic_pointer_get (slot);
     }
   return frame;
 }

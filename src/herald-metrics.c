@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include "herald-config.h"
 #include "herald-metrics.h"
 
 #include <string.h>
@@ -22,6 +23,19 @@ static guint64 latency_sum_usec;                   /* atomic */
 #define STATUS_MIN 100
 #define STATUS_MAX 599
 static guint64 api_responses[STATUS_MAX - STATUS_MIN + 1]; /* atomic */
+
+static guint64 redis_events[HERALD_N_REDIS_EVENTS]; /* atomic */
+static const char *const redis_event_names[HERALD_N_REDIS_EVENTS]
+    = { "connected",    "disconnected",     "master_changed", "readonly",
+        "history_lost", "publish_unstored", "sentinel_lost" };
+static guint64 proxy_requests[HERALD_N_HOOKS][HERALD_PROXY_N_RESULTS]; /* atomic */
+static guint64 proxy_buckets[HERALD_N_HOOKS][N_LATENCY_BUCKETS];       /* not cumulative; atomic */
+static guint64 proxy_sum_usec[HERALD_N_HOOKS];                         /* atomic */
+static const char *const proxy_results[HERALD_PROXY_N_RESULTS] = {
+  "ok", "error", "disconnect", "timeout", "unreachable", "http_error", "invalid", "overloaded"
+};
+static guint64 jwks_fetches_ok, jwks_fetches_error; /* atomic */
+static guint64 jwks_keys, jwks_last_success;        /* atomic: keys in use, unix seconds */
 
 static void
 atomic_add (guint64 *where, guint64 value)
@@ -53,6 +67,58 @@ herald_metrics_observe_write_latency (gint64 usec)
     i++;
   atomic_add (&latency_buckets[i], 1);
   atomic_add (&latency_sum_usec, (guint64)usec);
+}
+
+void
+herald_metrics_observe_proxy (guint hook, HeraldProxyResult result, gint64 usec)
+{
+  guint i = 0;
+
+  g_return_if_fail (hook < HERALD_N_HOOKS && result < HERALD_PROXY_N_RESULTS);
+  if (usec < 0)
+    usec = 0;
+  atomic_add (&proxy_requests[hook][result], 1);
+  while (i < G_N_ELEMENTS (latency_bounds) && usec > latency_bounds[i])
+    i++;
+  atomic_add (&proxy_buckets[hook][i], 1);
+  atomic_add (&proxy_sum_usec[hook], (guint64)usec);
+}
+
+void
+herald_metrics_count_jwks_fetch (gboolean ok, guint n_keys)
+{
+  if (ok)
+    {
+      __atomic_store_n (&jwks_last_success, (guint64)(g_get_real_time () / G_USEC_PER_SEC),
+                        __ATOMIC_RELAXED);
+      atomic_add (&jwks_fetches_ok, 1);
+    }
+  else
+    atomic_add (&jwks_fetches_error, 1);
+  __atomic_store_n (&jwks_keys, (guint64)n_keys, __ATOMIC_RELAXED);
+}
+
+static void
+append_jwks (GString *out)
+{
+  guint64 ok = atomic_get (&jwks_fetches_ok);
+  guint64 failed = atomic_get (&jwks_fetches_error);
+
+  if (ok == 0 && failed == 0)
+    return;
+  herald_metrics_append_header (out, "herald_jwks_fetches_total", "counter",
+                                "Fetches of [auth] jwks-url, by result (error: the last good "
+                                "key set was kept).");
+  g_string_append_printf (out, "herald_jwks_fetches_total{result=\"ok\"} %" G_GUINT64_FORMAT "\n",
+                          ok);
+  g_string_append_printf (
+      out, "herald_jwks_fetches_total{result=\"error\"} %" G_GUINT64_FORMAT "\n", failed);
+  herald_metrics_append_single (out, "herald_jwks_keys", "gauge",
+                                "Keys in the key set tokens are verified with.",
+                                atomic_get (&jwks_keys));
+  herald_metrics_append_single (out, "herald_jwks_last_success_timestamp_seconds", "gauge",
+                                "When the key set was last fetched successfully (0: never).",
+                                atomic_get (&jwks_last_success));
 }
 
 /* Label values escape '\\', '"' and newlines (text format 0.0.4). */
@@ -225,6 +291,46 @@ herald_metrics_append_herald (GString *out, const char *engine_state)
             out, "herald_http_api_requests_total{code=\"%u\"} %" G_GUINT64_FORMAT "\n", status, n);
     }
 
+  herald_metrics_append_header (out, "herald_proxy_requests_total", "counter",
+                                "Backend ([proxy]) calls, by hook and how they ended.");
+  for (guint h = 0; h < HERALD_N_HOOKS; h++)
+    for (guint r = 0; r < HERALD_PROXY_N_RESULTS; r++)
+      {
+        guint64 n = atomic_get (&proxy_requests[h][r]);
+
+        /* ok always, so each hook's series exists before its first call */
+        if (n > 0 || r == HERALD_PROXY_RESULT_OK)
+          g_string_append_printf (out,
+                                  "herald_proxy_requests_total{hook=\"%s\",result=\"%s\"} "
+                                  "%" G_GUINT64_FORMAT "\n",
+                                  herald_hook_name (h), proxy_results[r], n);
+      }
+  herald_metrics_append_header (out, "herald_proxy_duration_seconds", "histogram",
+                                "Time a backend ([proxy]) call took, by hook.");
+  for (guint h = 0; h < HERALD_N_HOOKS; h++)
+    {
+      const char *hook = herald_hook_name (h);
+
+      cumulative = 0;
+      for (guint i = 0; i < N_LATENCY_BUCKETS; i++)
+        {
+          cumulative += atomic_get (&proxy_buckets[h][i]);
+          g_string_append_printf (out, "herald_proxy_duration_seconds_bucket{hook=\"%s\",le=\"",
+                                  hook);
+          if (i < G_N_ELEMENTS (latency_bounds))
+            append_seconds (out, (guint64)latency_bounds[i]);
+          else
+            g_string_append (out, "+Inf");
+          g_string_append_printf (out, "\"} %" G_GUINT64_FORMAT "\n", cumulative);
+        }
+      g_string_append_printf (out, "herald_proxy_duration_seconds_sum{hook=\"%s\"} ", hook);
+      append_seconds (out, atomic_get (&proxy_sum_usec[h]));
+      g_string_append_printf (
+          out, "\nherald_proxy_duration_seconds_count{hook=\"%s\"} %" G_GUINT64_FORMAT "\n", hook,
+          cumulative);
+    }
+  append_jwks (out);
+
   if (engine_state != NULL)
     {
       gboolean ok = strcmp (engine_state, "ok") == 0;
@@ -238,4 +344,30 @@ herald_metrics_append_herald (GString *out, const char *engine_state)
       g_string_append_printf (out, "herald_engine_state{state=\"ok\"} %d\n", ok ? 1 : 0);
       g_string_append_printf (out, "herald_engine_state{state=\"degraded\"} %d\n", ok ? 0 : 1);
     }
+}
+
+void
+herald_metrics_count_redis_event (HeraldRedisEvent event)
+{
+  g_return_if_fail (event < HERALD_N_REDIS_EVENTS);
+  atomic_add (&redis_events[event], 1);
+}
+
+const char *
+herald_metrics_redis_event_name (HeraldRedisEvent event)
+{
+  g_return_val_if_fail (event < HERALD_N_REDIS_EVENTS, NULL);
+  return redis_event_names[event];
+}
+
+void
+herald_metrics_append_redis (GString *out)
+{
+  herald_metrics_append_header (out, "herald_redis_events_total", "counter",
+                                "Redis connection events: links up and lost, Sentinel master "
+                                "changes, READONLY answers, epochs changed for lost writes, "
+                                "publishes delivered locally only, sentinels lost.");
+  for (guint i = 0; i < HERALD_N_REDIS_EVENTS; i++)
+    g_string_append_printf (out, "herald_redis_events_total{event=\"%s\"} %" G_GUINT64_FORMAT "\n",
+                            redis_event_names[i], atomic_get (&redis_events[i]));
 }

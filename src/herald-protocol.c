@@ -11,9 +11,10 @@
 #include "herald-error.h"
 #include "herald-jwt.h"
 #include "herald-names.h"
-#include "herald-router.h"
-#include "herald-subscribe.h"
+#include "herald-protocol.h"
 #include "herald-worker.h"
+
+#include <string.h>
 
 /* Returns the "channel" member after checking it, or NULL after answering. */
 static const char *
@@ -71,27 +72,60 @@ reply_channel (HeraldConnection *conn, const char *type, const char *channel, Js
   herald_connection_send_json (conn, b);
 }
 
+/* In a subscribe=token namespace, the request's "token": TRUE with its end
+ * in @expires, or FALSE with the reason in @message. */
+static gboolean
+subscription_token (HeraldRouter *router, HeraldConnection *conn, JsonObject *request,
+                    const char *channel, guint32 *expires, char **message)
+{
+  HeraldHub *hub = herald_router_get_hub (router);
+  JsonNode *node = json_object_get_member (request, "token");
+  g_autoptr (GError) error = NULL;
+
+  if (herald_config_namespace_for (herald_hub_get_config (hub), channel)->subscribe
+      != HERALD_NS_SUBSCRIBE_TOKEN)
+    return FALSE;
+  *expires = herald_hub_verify_subscription_token (
+      hub, conn, channel,
+      node && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING
+          ? json_node_get_string (node)
+          : NULL,
+      &error);
+  if (*expires != 0)
+    return TRUE;
+  g_free (*message);
+  *message = g_strdup (error->message);
+  return FALSE;
+}
+
 static void
 handle_subscribe (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
-  HeraldWorker *worker = herald_router_get_worker (router);
   const char *channel = require_channel (conn, request, id);
   const char *channels[] = { channel, NULL };
   HeraldSubscribeRequest sub
       = { .channels = channels, .from = HERALD_SUBSCRIBE_LIVE, .presence = -1 };
-  g_auto (HeraldSubscribeResult) result = { 0 };
-  g_autoptr (GError) error = NULL;
   JsonNode *since_node, *epoch_node, *presence_node;
-  g_autoptr (JsonBuilder) b = NULL;
+  gboolean proxied;
 
   if (channel == NULL)
     return;
-  if (!herald_hub_may_subscribe (herald_router_get_hub (router),
-                                 herald_connection_get_claims (conn), channel))
+  proxied = herald_config_namespace_for (herald_hub_get_config (herald_router_get_hub (router)),
+                                         channel)
+                    ->subscribe
+                == HERALD_NS_SUBSCRIBE_PROXY
+            && strchr (channel, '#') == NULL;
+  if (!proxied
+      && !herald_hub_may_subscribe (herald_router_get_hub (router),
+                                    herald_connection_get_claims (conn), channel))
     {
       g_autofree char *message = g_strdup_printf ("Not allowed to subscribe to %s", channel);
-      herald_connection_send_error (conn, "forbidden", message, id);
-      return;
+      /* subscribe=token: the subscription token decides (and sets the end) */
+      if (!subscription_token (router, conn, request, channel, &sub.expires, &message))
+        {
+          herald_connection_send_error (conn, "forbidden", message, id);
+          return;
+        }
     }
 
   since_node = json_object_get_member (request, "since");
@@ -133,7 +167,35 @@ handle_subscribe (HeraldRouter *router, HeraldConnection *conn, JsonObject *requ
       sub.presence = json_node_get_boolean (presence_node);
     }
 
-  if (!herald_hub_subscribe (herald_router_get_hub (router), worker, conn, &sub, &result, &error))
+  if (herald_config_namespace_for (herald_hub_get_config (herald_router_get_hub (router)), channel)
+              ->subscribe
+          == HERALD_NS_SUBSCRIBE_PROXY
+      && strchr (channel, '#') == NULL)
+    {
+      /* The backend decides; the answer comes back through herald_protocol_subscribe() */
+      herald_protocol_proxy_subscribe (router, conn, &sub, id);
+      return;
+    }
+  herald_protocol_subscribe (router, conn, &sub, id);
+}
+
+/**
+ * herald_protocol_subscribe:
+ *
+ * Subscribes @conn as @sub asks (permission included unless @sub->allowed)
+ * and answers "subscribed" or the error.
+ */
+void
+herald_protocol_subscribe (HeraldRouter *router, HeraldConnection *conn,
+                           const HeraldSubscribeRequest *sub, JsonNode *id)
+{
+  HeraldWorker *worker = herald_router_get_worker (router);
+  const char *channel = sub->channels[0];
+  g_auto (HeraldSubscribeResult) result = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonBuilder) b = NULL;
+
+  if (!herald_hub_subscribe (herald_router_get_hub (router), worker, conn, sub, &result, &error))
     {
       const char *code = "bad_request";
 
@@ -208,7 +270,10 @@ reply_published (HeraldConnection *conn, const char *channel, JsonNode *id, guin
       json_builder_set_member_name (b, "channel");
       json_builder_add_string_value (b, channel);
       json_builder_set_member_name (b, "offset");
-      json_builder_add_int_value (b, offset);
+      if (offset > 0)
+        json_builder_add_int_value (b, offset);
+      else
+        json_builder_add_null_value (b); /* not stored (Redis unreachable) */
       json_builder_end_object (b);
       herald_connection_send_json (conn, b);
     }
@@ -230,16 +295,32 @@ static void
 handle_message (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
   const char *channel = require_channel (conn, request, id);
-  const char *data_json;
-  PublishData *data;
+  JsonNode *key_node = json_object_get_member (request, "key");
+  const char *data_json, *key = NULL;
 
   if (channel == NULL)
     return;
+  if (key_node != NULL)
+    {
+      if (!JSON_NODE_HOLDS_VALUE (key_node) || json_node_get_value_type (key_node) != G_TYPE_STRING)
+        {
+          herald_connection_send_error (conn, "bad_request", "Field \"key\" must be a string", id);
+          return;
+        }
+      key = json_node_get_string (key_node);
+    }
   /* The client's own text (json-glib's tree would change big numbers). */
   data_json = herald_router_get_data (router);
   if (data_json == NULL)
     {
       herald_connection_send_error (conn, "bad_request", "Field \"data\" is required", id);
+      return;
+    }
+  /* publish-proxy=true: the backend's answer replaces the publish rule */
+  if (herald_config_namespace_for (herald_hub_get_config (herald_router_get_hub (router)), channel)
+          ->publish_proxy)
+    {
+      herald_protocol_proxy_publish (router, conn, channel, key, data_json, id);
       return;
     }
   if (!may_publish (herald_hub_get_config (herald_router_get_hub (router)), conn, channel))
@@ -248,12 +329,27 @@ handle_message (HeraldRouter *router, HeraldConnection *conn, JsonObject *reques
       herald_connection_send_error (conn, "forbidden", message, id);
       return;
     }
+  herald_protocol_publish (router, conn, channel, key, data_json, id);
+}
+
+/**
+ * herald_protocol_publish:
+ *
+ * Publishes @data_json (checked JSON text) to @channel for @conn, permission
+ * decided, and answers "published" or the error.
+ */
+void
+herald_protocol_publish (HeraldRouter *router, HeraldConnection *conn, const char *channel,
+                         const char *key, const char *data_json, JsonNode *id)
+{
+  PublishData *data;
+
   if (herald_hub_can_publish_now (herald_router_get_hub (router)))
     {
       g_autoptr (GError) error = NULL;
       guint64 offset = 0;
 
-      herald_hub_publish_text_now (herald_router_get_hub (router), channel, data_json, &offset,
+      herald_hub_publish_text_now (herald_router_get_hub (router), channel, key, data_json, &offset,
                                    &error);
       reply_published (conn, channel, id, offset, error);
       return;
@@ -262,7 +358,7 @@ handle_message (HeraldRouter *router, HeraldConnection *conn, JsonObject *reques
   data->conn = g_object_ref (conn);
   data->channel = g_strdup (channel);
   data->id = id ? json_node_copy (id) : NULL;
-  herald_hub_publish_text_async (herald_router_get_hub (router), channel, data_json, NULL,
+  herald_hub_publish_text_async (herald_router_get_hub (router), channel, key, data_json, NULL,
                                  on_published, data);
 }
 
@@ -279,62 +375,6 @@ static void
 handle_pong (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
 {
   /* Any frame counts as life; the read path already noted it. */
-}
-
-static void
-on_presence (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  PublishData *data = user_data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (HeraldPresence) presence
-      = herald_hub_get_presence_finish (HERALD_HUB (source), result, &error);
-
-  if (presence == NULL)
-    herald_connection_send_error (data->conn, "internal_error", error->message, data->id);
-  else
-    {
-      g_autoptr (JsonBuilder) b = herald_reply_begin ("presence", data->id);
-      json_builder_set_member_name (b, "channel");
-      json_builder_add_string_value (b, data->channel);
-      json_builder_set_member_name (b, "users");
-      json_builder_begin_array (b);
-      for (guint i = 0; presence->users[i]; i++)
-        json_builder_add_string_value (b, presence->users[i]);
-      json_builder_end_array (b);
-      json_builder_set_member_name (b, "connections");
-      json_builder_add_int_value (b, presence->connections);
-      json_builder_end_object (b);
-      herald_connection_send_json (data->conn, b);
-    }
-  publish_data_free (data);
-}
-
-static void
-handle_presence (HeraldRouter *router, HeraldConnection *conn, JsonObject *request, JsonNode *id)
-{
-  const char *channel = require_channel (conn, request, id);
-  PublishData *data;
-
-  if (channel == NULL)
-    return;
-  if (!herald_hub_may_subscribe (herald_router_get_hub (router),
-                                 herald_connection_get_claims (conn), channel))
-    {
-      g_autofree char *message = g_strdup_printf ("Not allowed to see presence of %s", channel);
-      herald_connection_send_error (conn, "forbidden", message, id);
-      return;
-    }
-  if (!herald_config_namespace_for (herald_hub_get_config (herald_router_get_hub (router)), channel)
-           ->presence)
-    {
-      herald_connection_send_error (conn, "forbidden", "Presence is off for this namespace", id);
-      return;
-    }
-  data = g_new0 (PublishData, 1);
-  data->conn = g_object_ref (conn);
-  data->channel = g_strdup (channel);
-  data->id = id ? json_node_copy (id) : NULL;
-  herald_hub_get_presence_async (herald_router_get_hub (router), channel, on_presence, data);
 }
 
 /* ---- refresh ---- */
@@ -354,7 +394,8 @@ drop_forbidden_subscriptions (HeraldRouter *router, HeraldConnection *conn)
       g_autofree char *name = g_strdup (herald_channel_get_name (sub->channel));
       g_autoptr (JsonBuilder) b = NULL;
 
-      if (herald_hub_may_subscribe (hub, claims, name))
+      /* The server's (API, subscription token) are not the claims' to end */
+      if (sub->server || sub->expires != 0 || herald_hub_may_subscribe (hub, claims, name))
         continue;
       herald_hub_unsubscribe (hub, worker, conn, sub);
       b = herald_reply_begin ("unsubscribed", NULL);
@@ -442,6 +483,8 @@ herald_protocol_register (HeraldRouter *router)
   herald_router_register (router, "message", handle_message);
   herald_router_register (router, "ping", handle_ping);
   herald_router_register (router, "pong", handle_pong);
-  herald_router_register (router, "presence", handle_presence);
+  herald_protocol_register_presence (router);
   herald_router_register (router, "refresh", handle_refresh);
+  herald_router_register (router, "rpc", herald_protocol_proxy_rpc);
+  herald_router_set_expired (router, herald_protocol_proxy_refresh);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <glib/gi18n.h>
 
+#include "herald-error.h"
 #include "herald-redis-cluster-ask.h"
 #include "herald-redis-cluster-keys.h"
 #include "herald-redis-payload.h"
@@ -66,9 +67,9 @@ herald_rck_ask_route (HeraldRedisClusterSync *sync, const char *self_node, const
   return n;
 }
 
-void
+gboolean
 herald_rck_ask_presence (HeraldRedisClusterSync *sync, const char *self_node, const char *channel,
-                         GHashTable *users, guint *connections)
+                         GHashTable *users, guint *connections, GError **error)
 {
   g_autofree char *p = herald_rck_channel_key (channel, ":p");
   g_autofree char *n = herald_rck_channel_key (channel, ":n");
@@ -78,9 +79,14 @@ herald_rck_ask_presence (HeraldRedisClusterSync *sync, const char *self_node, co
   const char *const *argvs[] = { argv };
   int argcs[] = { G_N_ELEMENTS (argv) };
   redisReply **r = ask (sync, p, 1, argvs, argcs);
+  gboolean ok = FALSE;
 
   if (r == NULL)
-    return;
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE,
+                   _ ("Redis Cluster: the master of the channel's slot cannot be reached"));
+      return FALSE;
+    }
   if (r[0]->type == REDIS_REPLY_ARRAY && r[0]->elements == 2
       && r[0]->element[0]->type == REDIS_REPLY_ARRAY)
     {
@@ -96,10 +102,13 @@ herald_rck_ask_presence (HeraldRedisClusterSync *sync, const char *self_node, co
           *connections += (guint)count;
         }
       *connections += (guint)herald_redis_reply_u64 (r[0]->element[1]);
+      ok = TRUE;
     }
-  else if (r[0]->type == REDIS_REPLY_ERROR)
-    g_warning (_ ("Redis Cluster: presence: %s"), r[0]->str);
+  else
+    g_set_error (error, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE, _ ("Redis Cluster: presence: %s"),
+                 r[0]->type == REDIS_REPLY_ERROR ? r[0]->str : "unexpected answer");
   herald_redis_replies_free (r, 1);
+  return ok;
 }
 
 /* The position script (it gives the channel an epoch if it has none), then

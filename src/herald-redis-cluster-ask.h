@@ -21,8 +21,9 @@ guint herald_rck_ask_route (HeraldRedisClusterSync *sync, const char *self_node,
 
 /* Adds the other live nodes' users of @channel to @users and their
  * connections (users' and anonymous) to @connections. */
-void herald_rck_ask_presence (HeraldRedisClusterSync *sync, const char *self_node,
-                              const char *channel, GHashTable *users, guint *connections);
+gboolean herald_rck_ask_presence (HeraldRedisClusterSync *sync, const char *self_node,
+                                  const char *channel, GHashTable *users, guint *connections,
+                                  GError **error);
 
 /* @channel's epoch (given one if it has none) and latest offset. */
 gboolean herald_rck_ask_position (HeraldRedisClusterSync *sync, const char *channel, char **epoch,

@@ -19,6 +19,7 @@
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <glib/gi18n.h>
 
@@ -220,6 +221,7 @@ on_node_ready (gpointer owner, const char *addr)
   HeraldRedisClusterEngine *self = owner;
 
   g_message (_ ("Redis Cluster master %s connected (node %s)"), addr, self->node_id);
+  herald_metrics_count_redis_event (HERALD_REDIS_EVENT_CONNECTED);
   send_registration (self, addr, TRUE);
   send_presence (self, addr, TRUE);
   herald_rce_reconcile_all (self);
@@ -246,28 +248,26 @@ static const HeraldRedisClusterPoolEvents pool_events = {
 /* ---- operations (main thread) ---- */
 
 /* The channel's master is unreachable: this node's subscribers still get
- * the message, with a local offset. */
+ * the message, which is not stored: its offset is null (0), never invented. */
 static void
 publish_locally (HeraldRedisClusterEngine *self, Op *op)
 {
   g_autofree char *name = herald_rck_channel_key (op->a, "");
   g_autoptr (HeraldMessage) message = NULL;
   g_autofree char *epoch = NULL;
-  guint64 offset = 0;
   Topic *t;
 
   g_mutex_lock (&self->lock);
   t = g_hash_table_lookup (self->topics, name);
-  if (t)
-    offset = ++t->last_offset;
   epoch = g_strdup (t && t->epoch ? t->epoch : self->local_epoch);
   g_mutex_unlock (&self->lock);
+  herald_metrics_count_redis_event (HERALD_REDIS_EVENT_PUBLISH_UNSTORED);
   if (t)
     {
-      message = herald_message_new_channel (op->a, offset, offset, epoch, op->b);
+      message = herald_redis_payload_body_message (op->a, 0, 0, epoch, op->b);
       deliver (self, &(HeraldDelivery){ .kind = HERALD_TARGET_CHANNEL, .message = message });
     }
-  g_task_return_int (op->task, (gssize)offset);
+  g_task_return_int (op->task, 0);
 }
 
 /* Errors that mean "not served here now": the message is still delivered
@@ -305,7 +305,6 @@ on_published (redisReply *reply, gpointer privdata)
     {
       /* Its master went away before it answered: local delivery goes on. */
       g_debug ("redis cluster: publish on %s: %s", op->a, reply ? reply->str : "connection lost");
-      g_atomic_int_inc (&self->local_publishes);
       publish_locally (self, op);
     }
   op_free (op);
@@ -323,7 +322,6 @@ run_publish (HeraldRedisClusterEngine *self, Op *op)
                           op))
     return TRUE; /* the reply completes and frees it */
   g_clear_object (&op->owner);
-  g_atomic_int_inc (&self->local_publishes);
   publish_locally (self, op);
   return FALSE;
 }
@@ -411,14 +409,32 @@ cluster_dup_state (HeraldEngine *engine)
 }
 
 static void
-cluster_publish_async (HeraldEngine *engine, const char *channel, const char *data_json,
-                       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+cluster_publish_async (HeraldEngine *engine, const char *channel, const char *key,
+                       const char *data_json, GCancellable *cancellable,
+                       GAsyncReadyCallback callback, gpointer user_data)
 {
   HeraldRedisClusterEngine *self = HERALD_REDIS_CLUSTER_ENGINE (engine);
-  Op *op = op_new (OP_PUBLISH, channel, data_json);
+  Op *op = op_new (OP_PUBLISH, channel, NULL);
 
   op->task = g_task_new (self, cancellable, callback, user_data);
+  op->b = herald_redis_payload_body (key, data_json);
   g_task_set_source_tag (op->task, cluster_publish_async);
+  push_op (self, op);
+}
+
+/* A join/leave event: here at once; the other nodes with subscribers hear
+ * it on the channel's shard topic (and skip what comes from this node). */
+static void
+cluster_announce (HeraldEngine *engine, HeraldMessage *event)
+{
+  HeraldRedisClusterEngine *self = HERALD_REDIS_CLUSTER_ENGINE (engine);
+  const char *channel = herald_message_get_channel (event);
+  Op *op = op_new (OP_SEND, NULL, NULL);
+
+  deliver (self, &(HeraldDelivery){
+                     .kind = HERALD_TARGET_JOIN_LEAVE, .target = channel, .message = event });
+  op->a = herald_rck_channel_key (channel, "");
+  op->b = herald_redis_payload_format_event (self->node_id, event);
   push_op (self, op);
 }
 
@@ -570,13 +586,40 @@ cluster_presence_anonymous (HeraldEngine *engine, const char *channel, int delta
   presence_adjust (HERALD_REDIS_CLUSTER_ENGINE (engine), channel, NULL, delta);
 }
 
-static void
-cluster_collect_presence (HeraldEngine *engine, const char *channel, GHashTable *users,
-                          guint *connections)
+static int
+compare_names (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Every live node's share of the channel's presence hash, this node's
+ * included (no node is named ""): the counts and a page in name order.
+ * Unlike the other engines this reads the whole hash (docs/scaling.md,
+ * "Redis Cluster": presence is linear in the channel's members). */
+static char **
+cluster_query_presence (HeraldEngine *engine, const char *channel, const char *after, guint limit,
+                        guint *users, guint *connections, gboolean *more, GError **error)
 {
   HeraldRedisClusterEngine *self = HERALD_REDIS_CLUSTER_ENGINE (engine);
+  g_autoptr (GHashTable) set = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GPtrArray) page = g_ptr_array_new ();
+  g_autofree const char **names = NULL;
+  guint n = 0, conns = 0, i = 0;
 
-  herald_rck_ask_presence (self->sync, self->node_id, channel, users, connections);
+  if (!herald_rck_ask_presence (self->sync, "", channel, set, &conns, error))
+    return NULL;
+  names = (const char **)g_hash_table_get_keys_as_array (set, &n);
+  qsort (names, n, sizeof *names, compare_names);
+  if (after != NULL)
+    while (i < n && strcmp (names[i], after) <= 0)
+      i++;
+  for (; i < n && page->len < limit; i++)
+    g_ptr_array_add (page, g_strdup (names[i]));
+  *users = n;
+  *connections = conns;
+  *more = i < n;
+  g_ptr_array_add (page, NULL);
+  return (char **)g_ptr_array_free (g_steal_pointer (&page), FALSE);
 }
 
 typedef struct
@@ -789,10 +832,6 @@ cluster_append_metrics (HeraldEngine *engine, GString *out)
       out, "herald_redis_cluster_epoch_resets_total", "counter",
       "Channels given a new epoch because their new master lacked messages.",
       (guint64)g_atomic_int_get (&self->epoch_resets));
-  herald_metrics_append_single (
-      out, "herald_redis_cluster_local_publishes_total", "counter",
-      "Publishes delivered on this node only, their master being unreachable.",
-      (guint64)g_atomic_int_get (&self->local_publishes));
 }
 
 /* ---- GObject ---- */
@@ -852,6 +891,7 @@ herald_redis_cluster_engine_class_init (HeraldRedisClusterEngineClass *klass)
   engine_class->get_name = cluster_get_name;
   engine_class->dup_state = cluster_dup_state;
   engine_class->publish_async = cluster_publish_async;
+  engine_class->announce = cluster_announce;
   engine_class->send = cluster_send;
   engine_class->close_connection = cluster_close_connection;
   engine_class->recover = cluster_recover;
@@ -860,7 +900,7 @@ herald_redis_cluster_engine_class_init (HeraldRedisClusterEngineClass *klass)
   engine_class->get_position = cluster_get_position;
   engine_class->presence_join = cluster_presence_join;
   engine_class->presence_leave = cluster_presence_leave;
-  engine_class->collect_presence = cluster_collect_presence;
+  engine_class->query_presence = cluster_query_presence;
   engine_class->presence_anonymous = cluster_presence_anonymous;
   engine_class->channel_occupied = cluster_channel_occupied;
   engine_class->channel_vacated = cluster_channel_vacated;

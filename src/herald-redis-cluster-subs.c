@@ -11,6 +11,7 @@
 #include <string.h>
 #include <glib/gi18n.h>
 
+#include "herald-metrics.h"
 #include "herald-redis-cluster-engine-private.h"
 #include "herald-redis-cluster-keys.h"
 #include "herald-redis-direct.h"
@@ -246,6 +247,7 @@ on_catch_up (redisReply *reply, gpointer privdata)
   if (lost)
     {
       g_atomic_int_inc (&self->epoch_resets);
+      herald_metrics_count_redis_event (HERALD_REDIS_EVENT_HISTORY_LOST);
       reset_channel (self, c, heard);
     }
   g_atomic_int_add (&self->caught_up, (gint)from_history);
@@ -314,6 +316,19 @@ receive_channel (HeraldRedisClusterEngine *self, const char *topic, const char *
       herald_engine_deliver (
           HERALD_ENGINE (self),
           &(HeraldDelivery){ .kind = HERALD_TARGET_PRESENCE, .target = channel, .message = event });
+      return;
+    }
+  /* A join-leave=true namespace's per-connection event (another node's) */
+  if (g_str_has_prefix (text, "J "))
+    {
+      g_autoptr (HeraldMessage) event
+          = herald_redis_payload_parse_event (channel, text, len, self->node_id);
+
+      if (event)
+        herald_engine_deliver (HERALD_ENGINE (self),
+                               &(HeraldDelivery){ .kind = HERALD_TARGET_JOIN_LEAVE,
+                                                  .target = channel,
+                                                  .message = event });
       return;
     }
   if (!herald_redis_payload_parse (text, len, &p) || g_strcmp0 (p.channel, channel) != 0)
@@ -459,6 +474,7 @@ herald_rce_on_node_down (gpointer owner, const char *addr, const char *why)
   GHashTableIter iter;
   Topic *t;
 
+  herald_metrics_count_redis_event (HERALD_REDIS_EVENT_DISCONNECTED);
   g_warning (_ ("Redis Cluster master %s lost (%s): its channels are delivered locally until "
                 "it or a promoted replica answers"),
              addr, why);

@@ -8,6 +8,7 @@
 #include <glib/gi18n.h>
 
 #include "herald-redis-cluster.h"
+#include "herald-redis-presence.h"
 
 /* KEYS: conns hash, nodes zset. ARGV: connection id, payload ("" = only
  * ask), seconds after which a silent node is dead. Returns receivers. */
@@ -51,24 +52,6 @@ static const char presence_anonymous_script[]
       "if n <= 0 then redis.call('DEL', KEYS[1]) else redis.call('EXPIRE', KEYS[1], ARGV[2]) end\n"
       "return n\n";
 
-/* KEYS: nodes zset. ARGV: channel, dead after, this node. Returns the other
- * live nodes' presence of the channel: { {user, count, user, count…},
- * anonymous connections }. */
-static const char presence_query_script[]
-    = "local now = tonumber(redis.call('TIME')[1])\n"
-      "local nodes = redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[2]), '+inf')\n"
-      "local out = {}\n"
-      "local anon = 0\n"
-      "for _, node in ipairs(nodes) do\n"
-      "  if node ~= ARGV[3] then\n"
-      "    local h = redis.call('HGETALL', 'herald:p:' .. node .. ':' .. ARGV[1])\n"
-      "    for i = 1, #h do out[#out + 1] = h[i] end\n"
-      "    local a = redis.call('GET', 'herald:pa:' .. node .. ':' .. ARGV[1])\n"
-      "    if a then anon = anon + tonumber(a) end\n"
-      "  end\n"
-      "end\n"
-      "return {out, anon}\n";
-
 /* KEYS: nodes zset. ARGV: node id, dead after. */
 static const char heartbeat_script[]
     = "local now = tonumber(redis.call('TIME')[1])\n"
@@ -92,6 +75,7 @@ herald_redis_cluster_heartbeat (HeraldRedisLink *link, const char *node_id, GHas
   gpointer key, kinds_ptr;
 
   herald_redis_link_command_checked (link, "heartbeat", G_N_ELEMENTS (argv), argv);
+  herald_redis_presence_heartbeat (link, node_id, HERALD_REDIS_NODE_DEAD_S);
 
   /* This node's presence entries live as long as it does. */
   g_hash_table_iter_init (&iter, presence);
@@ -158,6 +142,7 @@ herald_redis_cluster_register_presence (HeraldRedisLink *link, const char *node_
       herald_redis_link_command (link, NULL, NULL, 4, hset, NULL);
       herald_redis_link_command (link, NULL, NULL, 3, expire, NULL);
     }
+  herald_redis_presence_register (link, node_id, presence);
 }
 
 void
@@ -180,6 +165,7 @@ herald_redis_cluster_update_presence (HeraldRedisLink *link, const char *node_id
                              user_id, delta_text,      channel, dead, dead };
       herald_redis_link_command_checked (link, "presence", G_N_ELEMENTS (argv), argv);
     }
+  herald_redis_presence_update (link, node_id, channel, user_id, delta);
 }
 
 void
@@ -195,38 +181,6 @@ herald_redis_cluster_unregister_connection (HeraldRedisLink *link, const char *i
 {
   const char *argv[] = { "HDEL", "herald:conns", id };
   herald_redis_link_command (link, NULL, NULL, 3, argv, NULL);
-}
-
-void
-herald_redis_cluster_query_presence (HeraldRedisSync *sync, const char *node_id,
-                                     const char *channel, GHashTable *users, guint *connections)
-{
-  g_autofree char *dead = g_strdup_printf ("%d", HERALD_REDIS_NODE_DEAD_S);
-  const char *argv[]
-      = { "EVAL", presence_query_script, "1", "herald:nodes", channel, dead, node_id };
-  const char *const *argvs[] = { argv };
-  int argcs[] = { G_N_ELEMENTS (argv) };
-  redisReply **r = herald_redis_sync_run (sync, 1, argvs, argcs);
-
-  if (r == NULL)
-    return;
-  if (r[0]->type == REDIS_REPLY_ARRAY && r[0]->elements == 2
-      && r[0]->element[0]->type == REDIS_REPLY_ARRAY)
-    {
-      redisReply *pairs = r[0]->element[0];
-
-      for (gsize i = 0; i + 1 < pairs->elements; i += 2)
-        {
-          redisReply *user = pairs->element[i];
-          guint64 count = herald_redis_reply_u64 (pairs->element[i + 1]);
-          if (user->type != REDIS_REPLY_STRING || count == 0)
-            continue;
-          g_hash_table_add (users, g_strdup (user->str));
-          *connections += (guint)count;
-        }
-      *connections += (guint)herald_redis_reply_u64 (r[0]->element[1]);
-    }
-  herald_redis_replies_free (r, 1);
 }
 
 guint

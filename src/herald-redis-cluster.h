@@ -7,6 +7,7 @@
  * that node's connections of the user on the channel) and
  * `herald:pa:<node>:<channel>` (that node's anonymous ones). A node silent
  * for HERALD_REDIS_NODE_DEAD_S seconds counts as gone; its keys expire.
+ * The cluster-wide presence counters: herald-redis-presence.h.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -36,11 +37,6 @@ void herald_redis_cluster_register_connection (HeraldRedisLink *link, const char
                                                const char *id);
 void herald_redis_cluster_unregister_connection (HeraldRedisLink *link, const char *id);
 
-/* Blocking, any thread. Adds the other live nodes' users of @channel to
- * @users and their connections (users' and anonymous) to @connections. */
-void herald_redis_cluster_query_presence (HeraldRedisSync *sync, const char *node_id,
-                                          const char *channel, GHashTable *users,
-                                          guint *connections);
 /* Blocking, any thread. PUBLISHes @payload to the live node holding
  * connection @id ("" only asks); returns the receivers (0: no such node). */
 guint herald_redis_cluster_route (HeraldRedisSync *sync, const char *id, const char *payload);

@@ -18,6 +18,8 @@ herald_redis_direct_format (HeraldTargetKind kind, const char *origin, const cha
       return g_strdup_printf ("%s A\n%s", origin, data_json);
     case HERALD_TARGET_USER:
       return g_strdup_printf ("%s U %zu\n%s%s", origin, strlen (target), target, data_json);
+    case HERALD_TARGET_USER_SUBSCRIPTION:
+      return g_strdup_printf ("%s S %zu\n%s%s", origin, strlen (target), target, data_json);
     case HERALD_TARGET_CONNECTION:
       return g_strdup_printf ("C %s\n%s", target, data_json);
     default:
@@ -34,7 +36,7 @@ herald_redis_direct_format_close (const char *id, guint16 code, const char *reas
   return g_strdup_printf ("X %u %s\n%s", code, id, clean);
 }
 
-/* "<origin> A\n<data>" or "<origin> U <user-len>\n<user><data>" */
+/* "<origin> A\n<data>", "<origin> U|S <user-len>\n<user><data>" */
 static gboolean
 parse_all (const char *text, gsize len, const char *nl, char **parts, HeraldRedisDirect *d)
 {
@@ -46,7 +48,7 @@ parse_all (const char *text, gsize len, const char *nl, char **parts, HeraldRedi
       d->message = herald_message_new_direct (nl + 1);
       d->delivery.kind = HERALD_TARGET_ALL;
     }
-  else if (g_str_equal (parts[1], "U") && parts[2])
+  else if ((g_str_equal (parts[1], "U") || g_str_equal (parts[1], "S")) && parts[2])
     {
       guint64 ulen = g_ascii_strtoull (parts[2], NULL, 10);
 
@@ -54,7 +56,7 @@ parse_all (const char *text, gsize len, const char *nl, char **parts, HeraldRedi
         return FALSE;
       d->target = g_strndup (nl + 1, ulen);
       d->message = herald_message_new_direct (nl + 1 + ulen);
-      d->delivery.kind = HERALD_TARGET_USER;
+      d->delivery.kind = parts[1][0] == 'S' ? HERALD_TARGET_USER_SUBSCRIPTION : HERALD_TARGET_USER;
     }
   else
     return FALSE;

@@ -3,6 +3,8 @@
  * On `herald:all`, from node <origin>:
  *   "<origin> A\n<data>"                  every connection
  *   "<origin> U <user-len>\n<user><data>" a user's connections
+ *   "<origin> S <user-len>\n<user><data>" a user's connections subscribed
+ *                                          or unsubscribed by the server
  * On `herald:node:<id>`, to the node holding a connection:
  *   "C <connection>\n<data>"              that connection
  *   "X <code> <connection>\n<reason>"     close it
@@ -15,7 +17,8 @@
 
 G_BEGIN_DECLS
 
-/* The payload of a send to @kind (HERALD_TARGET_ALL, _USER or _CONNECTION)
+/* The payload of a send to @kind (HERALD_TARGET_ALL, _USER, _USER_SUBSCRIPTION
+ * or _CONNECTION)
  * @target from node @origin. */
 char *herald_redis_direct_format (HeraldTargetKind kind, const char *origin, const char *target,
                                   const char *data_json);

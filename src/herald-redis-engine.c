@@ -25,88 +25,18 @@
 #include <glib/gi18n.h>
 
 #include "herald-error.h"
+#include "herald-metrics.h"
 #include "herald-redis-cluster.h"
 #include "herald-redis-direct.h"
-#include "herald-redis-engine.h"
+#include "herald-redis-engine-private.h"
 #include "herald-redis-history.h"
 #include "herald-redis-link.h"
 #include "herald-redis-payload.h"
+#include "herald-redis-presence.h"
 #include "herald-redis-publish.h"
+#include "herald-redis-sentinel.h"
 #include "herald-redis-source.h"
 #include "herald-redis-sync.h"
-
-#define PIN_MS 1000
-#define SUBSCRIBE_WAIT_MS 1000
-
-typedef enum
-{
-  SUB_IDLE,
-  SUB_SUBSCRIBING,
-  SUB_SUBSCRIBED,
-  SUB_UNSUBSCRIBING,
-} SubState;
-
-typedef struct
-{
-  guint refs; /* workers (and recoveries) that need this channel */
-  SubState state;
-  guint64 last_offset; /* newest offset seen here */
-  gboolean primed;     /* last_offset was read from Redis since we subscribed */
-} Chan;
-
-typedef enum
-{
-  OP_PUBLISH,
-  OP_RECONCILE, /* a channel's refs changed */
-  OP_SEND,      /* PUBLISH payload on topic */
-  OP_CONN_OPEN,
-  OP_CONN_CLOSE,
-  OP_PRESENCE, /* a = channel, b = user (NULL: anonymous), delta */
-} OpType;
-
-typedef struct
-{
-  OpType type;
-  GTask *task;
-  char *a; /* channel, topic, connection id */
-  char *b; /* data, payload, user id */
-  int delta;
-  guint gen; /* presence: link generation when queued */
-} Op;
-
-struct _HeraldRedisEngine
-{
-  HeraldEngine parent_instance;
-
-  HeraldRedisUrl *url;
-  char *url_text;
-  char *node_id;
-  GMainContext *context;
-
-  GMutex lock; /* guards everything down to the next comment */
-  GCond cond;
-  char *epoch;
-  char *degraded; /* NULL when ok */
-  gboolean up;
-  GHashTable *channels;    /* name → Chan */
-  GHashTable *local_conns; /* connection id → user id or NULL */
-  GHashTable *presence;    /* "channel\nuser", or "channel" for anonymous ones → GUINT
-                              count of local connections */
-  GQueue ops;
-  GSource *drain_source;
-  guint64 local_seq;    /* newest seq seen here */
-  guint64 degraded_seq; /* local publishes since the link went down */
-  guint link_gen;       /* bumped when the link comes up (presence re-registered) */
-
-  gboolean disposed;
-
-  /* main thread only */
-  HeraldRedisLink *link;
-  gboolean cmd_ready, sub_ready;
-  GSource *heartbeat_source;
-
-  HeraldRedisSync *sync; /* the blocking connection, any thread */
-};
 
 G_DEFINE_FINAL_TYPE (HeraldRedisEngine, herald_redis_engine, HERALD_TYPE_ENGINE)
 
@@ -130,13 +60,7 @@ set_degraded_locked (HeraldRedisEngine *self, const char *why)
   g_cond_broadcast (&self->cond);
 }
 
-static HeraldConfig *
-config_of (HeraldRedisEngine *self)
-{
-  return herald_engine_get_config (HERALD_ENGINE (self));
-}
-
-#define ns_of(self, channel) herald_config_namespace_for (config_of (self), (channel))
+#define ns_of(self, channel) herald_config_namespace_for (herald_redis_engine_config (self), (channel))
 
 static guint
 deliver (HeraldRedisEngine *self, const HeraldDelivery *delivery)
@@ -253,8 +177,8 @@ reconcile_all (HeraldRedisEngine *self)
     reconcile_channel (self, g_ptr_array_index (names, i));
 }
 
-static void
-channel_ref (HeraldRedisEngine *self, const char *name, int delta)
+void
+herald_redis_engine_channel_ref (HeraldRedisEngine *self, const char *name, int delta)
 {
   Chan *ch;
 
@@ -271,6 +195,27 @@ channel_ref (HeraldRedisEngine *self, const char *name, int delta)
     ch->refs--;
   g_mutex_unlock (&self->lock);
   push_op (self, op_new (OP_RECONCILE, name, NULL));
+}
+
+/* A new epoch: every channel's offsets start again from 1 (Redis resets a
+ * channel on its first publish of the epoch: herald-redis-publish.c), so
+ * what this node knew of them is forgotten. Under the lock. */
+void
+herald_redis_engine_set_epoch_locked (HeraldRedisEngine *self, const char *epoch)
+{
+  GHashTableIter iter;
+  Chan *ch;
+
+  if (epoch == NULL || g_strcmp0 (self->epoch, epoch) == 0)
+    return;
+  g_hash_table_iter_init (&iter, self->channels);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&ch))
+    {
+      ch->last_offset = 0;
+      ch->primed = FALSE;
+    }
+  g_free (self->epoch);
+  self->epoch = g_strdup (epoch);
 }
 
 /* ---- receiving (main thread) ---- */
@@ -301,6 +246,15 @@ receive_channel (HeraldRedisEngine *self, const char *name, const char *text, gs
       receive_presence (self, name, text + 2);
       return;
     }
+  if (g_str_has_prefix (text, "J "))
+    {
+      g_autoptr (HeraldMessage) event
+          = herald_redis_payload_parse_event (name, text, len, self->node_id);
+      if (event)
+        deliver (self, &(HeraldDelivery){
+                           .kind = HERALD_TARGET_JOIN_LEAVE, .target = name, .message = event });
+      return;
+    }
   if (!herald_redis_payload_parse (text, len, &p))
     {
       g_debug ("redis: ignoring a malformed channel payload");
@@ -308,11 +262,7 @@ receive_channel (HeraldRedisEngine *self, const char *name, const char *text, gs
       return;
     }
   g_mutex_lock (&self->lock);
-  if (g_strcmp0 (self->epoch, p.epoch) != 0)
-    {
-      g_free (self->epoch);
-      self->epoch = g_strdup (p.epoch);
-    }
+  herald_redis_engine_set_epoch_locked (self, p.epoch);
   ch = g_hash_table_lookup (self->channels, p.channel);
   if (ch)
     ch->last_offset = MAX (ch->last_offset, p.offset);
@@ -429,50 +379,77 @@ on_heartbeat (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-/* Before any channel is subscribed on this link: every message this node
- * receives from now on has a higher seq, so fresh SSE streams can start here. */
+/* Run first on every (re)connect, before any channel is subscribed on this
+ * link: ARGV = a fresh epoch, the newest seq this node has seen. A missing
+ * epoch (a Redis without the data) or a seq behind the one this node saw
+ * (a promoted replica that lagged, a restart from an old snapshot) means
+ * writes may be lost: a new epoch, and the seq moves past what was seen.
+ * Returns {epoch, seq, 1 when writes were lost}. */
+static const char check_script[]
+    = "local seq = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+      "local epoch = redis.call('GET', KEYS[2])\n"
+      "local seen = tonumber(ARGV[2])\n"
+      "local lost = 0\n"
+      "if not epoch or seq < seen then\n"
+      "  if epoch then lost = 1 end\n"
+      "  epoch = ARGV[1]\n"
+      "  redis.call('SET', KEYS[2], epoch)\n"
+      "end\n"
+      "if seq < seen then seq = seen; redis.call('SET', KEYS[1], ARGV[2]) end\n"
+      "return {epoch, tostring(seq), lost}\n";
+
+/* ROLE, before the epoch check: a replica (a demoted master, a sentinel
+ * behind the times) is not used even when the check would not write. An
+ * error (ROLE renamed away) is no verdict. */
 static void
-on_seq_reply (redisAsyncContext *ac, void *r, void *privdata)
+on_role_reply (redisAsyncContext *ac, void *r, void *privdata)
 {
   HeraldRedisEngine *self = herald_redis_link_owner (ac);
   redisReply *reply = r;
 
-  if (self == NULL || reply == NULL)
+  if (self == NULL || reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements == 0
+      || reply->element[0]->type != REDIS_REPLY_STRING
+      || g_str_equal (reply->element[0]->str, "master"))
     return;
-  g_mutex_lock (&self->lock);
-  self->local_seq = MAX (self->local_seq, herald_redis_reply_u64 (reply));
-  self->degraded_seq = 0;
-  g_mutex_unlock (&self->lock);
+  herald_metrics_count_redis_event (HERALD_REDIS_EVENT_READONLY);
+  herald_redis_link_fail (self->link, _ ("the server is a replica, not a master"));
 }
 
+/* Every message this node receives from now on has a higher seq than the
+ * answer's, so fresh SSE streams can start there. */
 static void
-on_epoch_reply (redisAsyncContext *ac, void *r, void *privdata)
+on_check_reply (redisAsyncContext *ac, void *r, void *privdata)
 {
   HeraldRedisEngine *self = herald_redis_link_owner (ac);
   redisReply *reply = r;
+  const char *epoch;
 
   if (self == NULL || reply == NULL)
     return;
-  if (reply->type != REDIS_REPLY_STRING)
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
+      || reply->element[0]->type != REDIS_REPLY_STRING)
     {
-      herald_redis_link_fail (self->link, _ ("cannot read herald:epoch"));
+      if (reply->type == REDIS_REPLY_ERROR && g_str_has_prefix (reply->str, "READONLY"))
+        herald_metrics_count_redis_event (HERALD_REDIS_EVENT_READONLY);
+      herald_redis_link_fail (self->link, reply->type == REDIS_REPLY_ERROR
+                                              ? reply->str
+                                              : _ ("cannot read herald:epoch"));
       return;
     }
+  epoch = reply->element[0]->str;
   g_mutex_lock (&self->lock);
-  if (self->epoch && !g_str_equal (self->epoch, reply->str))
+  self->local_seq = MAX (self->local_seq, herald_redis_reply_u64 (reply->element[1]));
+  if (self->epoch && !g_str_equal (self->epoch, epoch))
     {
-      GHashTableIter iter;
-      Chan *ch;
-
-      g_warning (_ ("Redis history was lost (epoch was %s, now %s): clients will recover with "
-                    "recovered:false"),
-                 self->epoch, reply->str);
-      g_hash_table_iter_init (&iter, self->channels);
-      while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&ch))
-        ch->last_offset = 0;
+      g_warning (_ ("Redis history was lost (epoch was %s, now %s%s): clients will recover "
+                    "with recovered:false"),
+                 self->epoch, epoch,
+                 herald_redis_reply_u64 (reply->element[2]) ? _ (": Redis is behind what this "
+                                                                 "node saw")
+                                                            : "");
+      herald_metrics_count_redis_event (HERALD_REDIS_EVENT_HISTORY_LOST);
     }
-  g_free (self->epoch);
-  self->epoch = g_strdup (reply->str);
+  herald_redis_engine_set_epoch_locked (self, epoch);
   g_mutex_unlock (&self->lock);
   self->cmd_ready = TRUE;
   link_check_up (self);
@@ -492,6 +469,7 @@ link_check_up (HeraldRedisEngine *self)
   g_mutex_lock (&self->lock);
   if (self->degraded)
     g_message (_ ("Redis connection established (%s), node %s"), self->url_text, self->node_id);
+  herald_metrics_count_redis_event (HERALD_REDIS_EVENT_CONNECTED);
   set_degraded_locked (self, NULL);
   g_hash_table_iter_init (&iter, self->local_conns);
   while (g_hash_table_iter_next (&iter, &key, NULL))
@@ -531,14 +509,19 @@ on_link_down (gpointer owner, const char *why)
     }
   g_mutex_unlock (&self->lock);
   if (was_up)
-    g_warning (_ ("Redis connection lost (%s): delivering locally, reconnecting"), why);
+    {
+      g_warning (_ ("Redis connection lost (%s): delivering locally, reconnecting"), why);
+      herald_metrics_count_redis_event (HERALD_REDIS_EVENT_DISCONNECTED);
+    }
   else
     g_debug ("redis: link down: %s", why);
   self->cmd_ready = self->sub_ready = FALSE;
   herald_redis_source_clear (&self->heartbeat_source);
+  if (self->sentinel)
+    herald_redis_sentinel_ask (self->sentinel); /* a failover, perhaps */
 }
 
-/* Both connections are open: the scripts, the epoch and the seq on one, the
+/* Both connections are open: the epoch check and the script on one, the
  * node's own topics on the other; link_check_up() once both answered. */
 static void
 on_link_connected (gpointer owner)
@@ -546,16 +529,21 @@ on_link_connected (gpointer owner)
   HeraldRedisEngine *self = owner;
   g_autofree char *fresh = herald_engine_new_epoch ();
   g_autofree char *node_topic = g_strconcat ("herald:node:", self->node_id, NULL);
+  g_autofree char *seen = NULL;
   const char *load[] = { "SCRIPT", "LOAD", herald_redis_publish_script };
-  const char *setnx[] = { "SET", "herald:epoch", fresh, "NX" };
-  const char *get[] = { "GET", "herald:epoch" };
-  const char *seq[] = { "GET", "herald:seq" };
   const char *subscribe[] = { "SUBSCRIBE", "herald:all", node_topic };
+  const char *role[] = { "ROLE" };
 
+  g_mutex_lock (&self->lock);
+  seen = g_strdup_printf ("%" G_GUINT64_FORMAT, self->local_seq);
+  g_mutex_unlock (&self->lock);
   herald_redis_link_command_checked (self->link, "SCRIPT LOAD", 3, load);
-  herald_redis_link_command_checked (self->link, "SET herald:epoch", 4, setnx);
-  herald_redis_link_command (self->link, on_seq_reply, NULL, 2, seq, NULL);
-  herald_redis_link_command (self->link, on_epoch_reply, NULL, 2, get, NULL);
+  herald_redis_link_command (self->link, on_role_reply, NULL, 1, role, NULL);
+  {
+    const char *check[] = { "EVAL", check_script, "2", "herald:seq", "herald:epoch", fresh, seen };
+
+    herald_redis_link_command (self->link, on_check_reply, NULL, 7, check, NULL);
+  }
   herald_redis_link_subscribe (self->link, 3, subscribe);
 }
 
@@ -567,43 +555,79 @@ static const HeraldRedisLinkEvents link_events = {
 
 /* ---- operations (main thread) ---- */
 
-/* Redis unreachable: deliver to this node's subscribers with a local offset. */
+/* Not stored (Redis unreachable, or it refused): this node's subscribers
+ * still get it, without an offset (none is invented: "offset":null). */
 static void
 publish_locally (HeraldRedisEngine *self, Op *op)
 {
   g_autoptr (HeraldMessage) message = NULL;
-  guint64 offset = 0, seq;
   g_autofree char *epoch = NULL;
-  Chan *ch;
+  gboolean here;
 
   g_mutex_lock (&self->lock);
-  ch = g_hash_table_lookup (self->channels, op->a);
-  if (ch)
-    offset = ++ch->last_offset;
-  /* Provisional: not recorded in local_seq, which follows Redis. */
-  seq = self->local_seq + ++self->degraded_seq;
+  here = g_hash_table_contains (self->channels, op->a);
   epoch = g_strdup (self->epoch);
   g_mutex_unlock (&self->lock);
-
-  if (ch)
+  herald_metrics_count_redis_event (HERALD_REDIS_EVENT_PUBLISH_UNSTORED);
+  if (here)
     {
-      message = herald_message_new_channel (op->a, offset, seq, epoch, op->b);
+      message = herald_redis_payload_body_message (op->a, 0, 0, epoch, op->b);
       deliver (self, &(HeraldDelivery){ .kind = HERALD_TARGET_CHANNEL, .message = message });
     }
-  g_task_return_int (op->task, (gssize)offset);
+  g_task_return_int (op->task, 0);
+}
+
+/* The publish script's answer: the offset; no answer (the link was lost:
+ * it may or may not have run) or an error: delivered here only. READONLY
+ * means a demoted master: the link is dropped and the master looked up. */
+static void
+on_publish_reply (redisAsyncContext *ac, void *r, void *privdata)
+{
+  Op *op = privdata;
+  HeraldRedisEngine *self = g_task_get_source_object (op->task);
+  redisReply *reply = r;
+  gboolean disposed;
+
+  g_mutex_lock (&self->lock);
+  disposed = self->disposed;
+  g_mutex_unlock (&self->lock);
+  if (reply && reply->type == REDIS_REPLY_INTEGER)
+    g_task_return_int (op->task, (gssize)reply->integer);
+  else if (disposed)
+    g_task_return_new_error (op->task, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE, _ ("shutting down"));
+  else
+    {
+      if (reply && reply->type == REDIS_REPLY_ERROR)
+        g_debug ("redis: publish on %s not stored: %s", op->a, reply->str);
+      publish_locally (self, op);
+      if (reply && reply->type == REDIS_REPLY_ERROR && g_str_has_prefix (reply->str, "READONLY")
+          && herald_redis_link_owner (ac) != NULL)
+        {
+          herald_metrics_count_redis_event (HERALD_REDIS_EVENT_READONLY);
+          herald_redis_link_fail (self->link, reply->str);
+        }
+    }
+  op_free (op);
 }
 
 static void
 run_publish (HeraldRedisEngine *self, Op *op)
 {
+  Op *pending;
+
   if (!self->cmd_ready || !self->sub_ready)
-    publish_locally (self, op);
-  else if (herald_redis_publish (self->link, op->a, op->b, ns_of (self, op->a)->history_size,
-                                 ns_of (self, op->a)->history_ttl, op->task))
-    op->task = NULL; /* the reply completes it */
-  else
-    g_task_return_new_error (op->task, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE,
-                             _ ("Redis connection lost during publish"));
+    {
+      publish_locally (self, op);
+      return;
+    }
+  pending = op_new (OP_PUBLISH, op->a, op->b);
+  pending->task = g_steal_pointer (&op->task);
+  if (!herald_redis_publish_command (self->link, op->a, op->b, ns_of (self, op->a)->history_size,
+                                     ns_of (self, op->a)->history_ttl, on_publish_reply, pending))
+    {
+      publish_locally (self, pending);
+      op_free (pending);
+    }
 }
 
 static void
@@ -644,8 +668,8 @@ run_op (HeraldRedisEngine *self, Op *op)
 
 /* ---- questions to Redis (any thread) ---- */
 
-static gboolean
-is_up (HeraldRedisEngine *self)
+gboolean
+herald_redis_engine_is_up (HeraldRedisEngine *self)
 {
   gboolean up;
 
@@ -659,7 +683,8 @@ is_up (HeraldRedisEngine *self)
 static guint
 route_to_connection (HeraldRedisEngine *self, const char *id, const char *payload)
 {
-  return is_up (self) ? herald_redis_cluster_route (self->sync, id, payload) : 0;
+  return herald_redis_engine_is_up (self) ? herald_redis_cluster_route (self->sync, id, payload)
+                                          : 0;
 }
 
 /* ---- HeraldEngine ---- */
@@ -683,12 +708,14 @@ redis_dup_state (HeraldEngine *engine)
 }
 
 static void
-redis_publish_async (HeraldEngine *engine, const char *channel, const char *data_json,
-                     GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+redis_publish_async (HeraldEngine *engine, const char *channel, const char *key,
+                     const char *data_json, GCancellable *cancellable, GAsyncReadyCallback callback,
+                     gpointer user_data)
 {
   HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
-  Op *op = op_new (OP_PUBLISH, channel, data_json);
+  Op *op = op_new (OP_PUBLISH, channel, NULL);
 
+  op->b = herald_redis_payload_body (key, data_json);
   /* Created here: it completes in the caller's thread-default context. */
   op->task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (op->task, redis_publish_async);
@@ -709,6 +736,7 @@ redis_send (HeraldEngine *engine, HeraldTargetKind kind, const char *target, con
     {
     case HERALD_TARGET_ALL:
     case HERALD_TARGET_USER:
+    case HERALD_TARGET_USER_SUBSCRIPTION:
       {
         Op *op = op_new (OP_SEND, "herald:all", NULL);
         op->b = herald_redis_direct_format (kind, self->node_id, target, data_json);
@@ -725,6 +753,22 @@ redis_send (HeraldEngine *engine, HeraldTargetKind kind, const char *target, con
     default:
       return reached;
     }
+}
+
+/* Here at once; the other nodes with subscribers hear it on the channel's
+ * topic (and skip what they see coming from us). */
+static void
+redis_announce (HeraldEngine *engine, HeraldMessage *event)
+{
+  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
+  const char *channel = herald_message_get_channel (event);
+  Op *op = op_new (OP_SEND, NULL, NULL);
+
+  deliver (self, &(HeraldDelivery){
+                     .kind = HERALD_TARGET_JOIN_LEAVE, .target = channel, .message = event });
+  op->a = g_strconcat ("herald:ch:", channel, NULL);
+  op->b = herald_redis_payload_format_event (self->node_id, event);
+  push_op (self, op);
 }
 
 static void
@@ -774,13 +818,13 @@ redis_connection_closed (HeraldEngine *engine, const char *id)
 static void
 redis_channel_occupied (HeraldEngine *engine, const char *channel)
 {
-  channel_ref (HERALD_REDIS_ENGINE (engine), channel, +1);
+  herald_redis_engine_channel_ref (HERALD_REDIS_ENGINE (engine), channel, +1);
 }
 
 static void
 redis_channel_vacated (HeraldEngine *engine, const char *channel)
 {
-  channel_ref (HERALD_REDIS_ENGINE (engine), channel, -1);
+  herald_redis_engine_channel_ref (HERALD_REDIS_ENGINE (engine), channel, -1);
 }
 
 /* The local table gives this node's first/last connection of a user; the
@@ -861,209 +905,14 @@ redis_presence_leave (HeraldEngine *engine, const char *channel, const char *use
   return presence_adjust (HERALD_REDIS_ENGINE (engine), channel, user_id, -1);
 }
 
-static void
-redis_collect_presence (HeraldEngine *engine, const char *channel, GHashTable *users,
-                        guint *connections)
+static char **
+redis_query_presence (HeraldEngine *engine, const char *channel, const char *after, guint limit,
+                      guint *users, guint *connections, gboolean *more, GError **error)
 {
   HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
 
-  if (is_up (self))
-    herald_redis_cluster_query_presence (self->sync, self->node_id, channel, users, connections);
-}
-
-typedef struct
-{
-  HeraldRedisEngine *self;
-  char *channel;
-} Pin;
-
-static gboolean
-unpin (gpointer user_data)
-{
-  Pin *pin = user_data;
-
-  channel_ref (pin->self, pin->channel, -1);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-pin_free (gpointer data)
-{
-  Pin *pin = data;
-  g_object_unref (pin->self);
-  g_free (pin->channel);
-  g_free (pin);
-}
-
-/* Before a history snapshot, this node must already hear the channel live,
- * or messages published between the snapshot and the SUBSCRIBE would be
- * lost. Keep the channel subscribed a second (the caller subscribes
- * its connection meanwhile) and wait, bounded, for Redis to confirm. */
-static gboolean
-pin_and_wait (HeraldRedisEngine *self, const char *channel)
-{
-  Pin *pin = g_new0 (Pin, 1);
-  GSource *source = g_timeout_source_new (PIN_MS);
-  gint64 deadline = g_get_monotonic_time () + SUBSCRIBE_WAIT_MS * 1000;
-  gboolean ok = FALSE;
-  Chan *ch;
-
-  pin->self = g_object_ref (self);
-  pin->channel = g_strdup (channel);
-  channel_ref (self, channel, +1);
-  g_source_set_callback (source, unpin, pin, pin_free);
-  g_source_attach (source, self->context);
-  g_source_unref (source);
-
-  g_mutex_lock (&self->lock);
-  while (self->up)
-    {
-      ch = g_hash_table_lookup (self->channels, channel);
-      if (ch && ch->state == SUB_SUBSCRIBED)
-        {
-          ok = TRUE;
-          break;
-        }
-      if (!g_cond_wait_until (&self->cond, &self->lock, deadline))
-        break;
-    }
-  g_mutex_unlock (&self->lock);
-  return ok;
-}
-
-static HeraldRecovery *
-recovery_new (HeraldRedisEngine *self)
-{
-  HeraldRecovery *r;
-
-  g_mutex_lock (&self->lock);
-  r = herald_recovery_new (self->epoch);
-  g_mutex_unlock (&self->lock);
-  return r;
-}
-
-static guint64
-local_offset (HeraldRedisEngine *self, const char *channel)
-{
-  guint64 offset = 0;
-  Chan *ch;
-
-  g_mutex_lock (&self->lock);
-  ch = g_hash_table_lookup (self->channels, channel);
-  if (ch)
-    offset = ch->last_offset;
-  g_mutex_unlock (&self->lock);
-  return offset;
-}
-
-static HeraldRecovery *
-redis_recover (HeraldEngine *engine, const char *channel, guint64 since, const char *epoch)
-{
-  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
-  HeraldRecovery *r = recovery_new (self);
-
-  if (!pin_and_wait (self, channel)
-      || !herald_redis_history_recover (self->sync, channel, since, epoch, config_of (self), r))
-    {
-      /* Degraded: nothing can be recovered; live delivery still works. */
-      r->recovered = FALSE;
-      r->top_offset = local_offset (self, channel);
-    }
-  return r;
-}
-
-static HeraldRecovery *
-redis_recover_stream (HeraldEngine *engine, const char *const *channels, const char *epoch,
-                      guint64 since_seq)
-{
-  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
-  HeraldRecovery *r = recovery_new (self);
-  gboolean ok = TRUE;
-
-  for (guint i = 0; channels[i]; i++)
-    ok = pin_and_wait (self, channels[i]) && ok;
-  if (!ok
-      || !herald_redis_history_recover_stream (self->sync, channels, epoch, since_seq,
-                                               config_of (self), r))
-    r->recovered = FALSE;
-  return r;
-}
-
-/* The offset the live stream of @channel starts after on this node: the
- * newest offset this node has handed to its workers. Once per subscription
- * of the node to the channel it is read from Redis (after the SUBSCRIBE is
- * confirmed, so every later message arrives live); then it is a lock. */
-static void
-redis_get_position (HeraldEngine *engine, const char *channel, guint64 *offset, char **epoch)
-{
-  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
-  g_autofree char *read_epoch = NULL;
-  guint64 read_offset = 0, top = 0;
-  gboolean read = FALSE;
-  Chan *ch;
-
-  g_mutex_lock (&self->lock);
-  ch = g_hash_table_lookup (self->channels, channel);
-  if (!self->up || (ch && ch->state == SUB_SUBSCRIBED && ch->primed))
-    {
-      top = ch ? ch->last_offset : 0;
-      goto out;
-    }
-  g_mutex_unlock (&self->lock);
-
-  if (pin_and_wait (self, channel))
-    read = herald_redis_history_read_position (self->sync, channel, &read_epoch, &read_offset);
-  g_mutex_lock (&self->lock);
-  ch = g_hash_table_lookup (self->channels, channel);
-  if (read_epoch != NULL && g_strcmp0 (read_epoch, self->epoch) != 0)
-    {
-      g_free (self->epoch);
-      self->epoch = g_steal_pointer (&read_epoch);
-    }
-  if (read && ch)
-    {
-      ch->last_offset = MAX (ch->last_offset, read_offset);
-      ch->primed = ch->state == SUB_SUBSCRIBED;
-    }
-  top = ch ? ch->last_offset : read_offset;
-
-out:
-  if (offset)
-    *offset = top;
-  if (epoch)
-    *epoch = g_strdup (self->epoch);
-  g_mutex_unlock (&self->lock);
-}
-
-/* The seq of the newest message handed to the workers: Redis delivers in
- * seq order, so later deliveries have higher ones. Unknown while degraded
- * (local seqs are provisional). */
-static gboolean
-redis_get_stream_position (HeraldEngine *engine, guint64 *seq, char **epoch)
-{
-  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
-  gboolean ok;
-
-  g_mutex_lock (&self->lock);
-  ok = self->up && self->epoch != NULL;
-  if (ok && seq)
-    *seq = self->local_seq;
-  if (ok && epoch)
-    *epoch = g_strdup (self->epoch);
-  g_mutex_unlock (&self->lock);
-  return ok;
-}
-
-static char *
-redis_dup_epoch (HeraldEngine *engine)
-{
-  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
-  char *epoch;
-
-  g_mutex_lock (&self->lock);
-  epoch = g_strdup (self->epoch);
-  g_mutex_unlock (&self->lock);
-  return epoch;
+  return herald_redis_presence_query (herald_redis_engine_is_up (self) ? self->sync : NULL, channel,
+                                      after, limit, users, connections, more, error);
 }
 
 /* ---- GObject ---- */
@@ -1077,6 +926,7 @@ herald_redis_engine_dispose (GObject *object)
   g_mutex_lock (&self->lock);
   self->disposed = TRUE;
   g_mutex_unlock (&self->lock);
+  g_clear_pointer (&self->sentinel, herald_redis_sentinel_free);
   g_clear_pointer (&self->link, herald_redis_link_free);
   herald_redis_source_clear (&self->heartbeat_source);
   g_mutex_lock (&self->lock);
@@ -1125,16 +975,17 @@ herald_redis_engine_class_init (HeraldRedisEngineClass *klass)
   engine_class->get_name = redis_get_name;
   engine_class->dup_state = redis_dup_state;
   engine_class->publish_async = redis_publish_async;
+  engine_class->announce = redis_announce;
   engine_class->send = redis_send;
   engine_class->close_connection = redis_close_connection;
-  engine_class->recover = redis_recover;
-  engine_class->recover_stream = redis_recover_stream;
-  engine_class->dup_epoch = redis_dup_epoch;
-  engine_class->get_position = redis_get_position;
-  engine_class->get_stream_position = redis_get_stream_position;
+  engine_class->recover = herald_redis_engine_recover;
+  engine_class->recover_stream = herald_redis_engine_recover_stream;
+  engine_class->dup_epoch = herald_redis_engine_dup_epoch;
+  engine_class->get_position = herald_redis_engine_get_position;
+  engine_class->get_stream_position = herald_redis_engine_get_stream_position;
   engine_class->presence_join = redis_presence_join;
   engine_class->presence_leave = redis_presence_leave;
-  engine_class->collect_presence = redis_collect_presence;
+  engine_class->query_presence = redis_query_presence;
   engine_class->presence_anonymous = redis_presence_anonymous;
   engine_class->channel_occupied = redis_channel_occupied;
   engine_class->channel_vacated = redis_channel_vacated;
@@ -1182,6 +1033,68 @@ herald_redis_engine_new (HeraldConfig *config, const char *url, GError **error)
   return HERALD_ENGINE (self);
 }
 
+/* The sentinels name a (new) master: connect there at once. */
+static void
+on_sentinel_master (gpointer owner, const char *host, int port, gboolean switched)
+{
+  HeraldRedisEngine *self = owner;
+  g_autofree char *why = NULL;
+
+  if (self->url->host)
+    herald_metrics_count_redis_event (HERALD_REDIS_EVENT_MASTER_CHANGED);
+  if (self->url->host)
+    g_message (_ ("Redis Sentinel: master “%s” is now %s:%d (was %s:%d)%s"),
+               herald_config_get_redis_sentinel_master (herald_redis_engine_config (self)), host, port,
+               self->url->host, self->url->port, switched ? ", +switch-master" : "");
+  /* The sync connection first: from then on it never reads self->url's host. */
+  herald_redis_sync_set_address (self->sync, host, port);
+  g_free (self->url->host);
+  self->url->host = g_strdup (host);
+  self->url->port = port;
+  g_free (self->url_text);
+  self->url_text = g_strdup_printf ("%s:%d, master “%s” via Redis Sentinel %s", host, port,
+                                    herald_config_get_redis_sentinel_master (herald_redis_engine_config (self)),
+                                    herald_redis_sentinel_current (self->sentinel));
+  why = g_strdup_printf (_ ("the master moved to %s:%d"), host, port);
+  herald_redis_link_reconnect_now (self->link, why);
+}
+
+static const HeraldRedisSentinelEvents sentinel_events = {
+  .master = on_sentinel_master,
+};
+
+/**
+ * herald_redis_engine_new_sentinel:
+ * @config: the configuration (history, [redis] password)
+ * @sentinels: HOST:PORT of the sentinels
+ * @master_name: the name they watch the master under
+ *
+ * Returns: (transfer full): the Redis engine following the master the
+ *   sentinels name, not yet connected, or %NULL on a malformed address.
+ */
+HeraldEngine *
+herald_redis_engine_new_sentinel (HeraldConfig *config, const char *const *sentinels,
+                                  const char *master_name, GError **error)
+{
+  g_autoptr (HeraldRedisEngine) self = NULL;
+  const char *password = herald_config_get_redis_password (config);
+
+  g_return_val_if_fail (sentinels != NULL && master_name != NULL, NULL);
+  self = g_object_new (HERALD_TYPE_REDIS_ENGINE, "config", config, NULL);
+  self->url = g_new0 (HeraldRedisUrl, 1); /* host and port: the sentinels say */
+  self->url->password = g_strdup (password);
+  self->sentinel = herald_redis_sentinel_new (sentinels, master_name, password, self->context,
+                                              &sentinel_events, self, error);
+  if (self->sentinel == NULL)
+    return NULL;
+  self->link = herald_redis_link_new (self->url, self->context, &link_events, self);
+  self->sync = herald_redis_sync_new (self->url);
+  self->url_text = g_strdup_printf ("master “%s” via Redis Sentinel", master_name);
+  g_free (self->degraded);
+  self->degraded = g_strdup (_ ("degraded: asking the Redis Sentinels for the master"));
+  return HERALD_ENGINE (g_steal_pointer (&self));
+}
+
 /**
  * herald_redis_engine_start:
  * @node_id: this node's id (the hub's)
@@ -1193,5 +1106,8 @@ herald_redis_engine_start (HeraldRedisEngine *self, const char *node_id)
 {
   g_return_if_fail (self->node_id == NULL);
   self->node_id = g_strdup (node_id);
-  herald_redis_link_connect (self->link);
+  if (self->sentinel)
+    herald_redis_sentinel_start (self->sentinel);
+  else
+    herald_redis_link_connect (self->link);
 }

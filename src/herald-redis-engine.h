@@ -18,6 +18,11 @@ G_DECLARE_FINAL_TYPE (HeraldRedisEngine, herald_redis_engine, HERALD, REDIS_ENGI
  * thread: it runs its Redis connections in that thread's main context. */
 HeraldEngine *herald_redis_engine_new (HeraldConfig *config, const char *url, GError **error);
 
+/* [redis] sentinels: the master of @master_name, found and followed through
+ * @sentinels (HOST:PORT). Fails only on a malformed address. */
+HeraldEngine *herald_redis_engine_new_sentinel (HeraldConfig *config, const char *const *sentinels,
+                                                const char *master_name, GError **error);
+
 /* Connects (asynchronously) as node @node_id. */
 void herald_redis_engine_start (HeraldRedisEngine *self, const char *node_id);
 

@@ -114,6 +114,18 @@ herald_redis_link_fail (HeraldRedisLink *link, const char *why)
   link_down (link, why);
 }
 
+void
+herald_redis_link_reconnect_now (HeraldRedisLink *link, const char *why)
+{
+  if (link->closed)
+    return;
+  if (link->cmd || link->sub || link->timeout_source)
+    link_down (link, why);
+  herald_redis_source_clear (&link->reconnect_source);
+  link->backoff_ms = 0;
+  herald_redis_link_connect (link);
+}
+
 /* hiredis frees @ac itself after this: forget it. */
 static void
 forget_context (HeraldRedisLink *link, const redisAsyncContext *ac)

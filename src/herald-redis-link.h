@@ -41,6 +41,10 @@ void herald_redis_link_up (HeraldRedisLink *link);
 /* The owner found the link unusable: down, then reconnect. */
 void herald_redis_link_fail (HeraldRedisLink *link, const char *why);
 
+/* The address (the URL's host and port) changed: drop the connections, if
+ * any, and connect again at once. */
+void herald_redis_link_reconnect_now (HeraldRedisLink *link, const char *why);
+
 /* For a reply callback of a command sent here: the owner, or NULL while the
  * link tears down (the reply is then NULL or stale: ignore it). */
 gpointer herald_redis_link_owner (const redisAsyncContext *ac);

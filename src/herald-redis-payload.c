@@ -14,6 +14,74 @@ herald_redis_payload_clear (HeraldRedisPayload *p)
 {
   g_free (p->epoch);
   g_free (p->channel);
+  g_free (p->key);
+}
+
+char *
+herald_redis_payload_body (const char *key, const char *data_json)
+{
+  if (key == NULL || *key == '\0')
+    return g_strdup (data_json);
+  return g_strdup_printf ("K%zu %s\n%s", strlen (key), key, data_json);
+}
+
+/* Splits @body into its key (NULL when none) and data; FALSE when malformed. */
+static gboolean
+split_body (const char *body, char **key, const char **data)
+{
+  guint64 n;
+  char *end;
+
+  *key = NULL;
+  *data = body;
+  if (*body != 'K')
+    return TRUE;
+  n = g_ascii_strtoull (body + 1, &end, 10);
+  if (end == body + 1 || *end != ' ' || n == 0 || n > strlen (end + 1) || end[1 + n] != '\n')
+    return FALSE;
+  *key = g_strndup (end + 1, n);
+  *data = end + 2 + n;
+  return TRUE;
+}
+
+HeraldMessage *
+herald_redis_payload_body_message (const char *channel, guint64 offset, guint64 seq,
+                                   const char *epoch, const char *body)
+{
+  g_autofree char *key = NULL;
+  const char *data;
+
+  if (!split_body (body, &key, &data))
+    g_return_val_if_reached (NULL);
+  return herald_message_new_channel (channel, offset, seq, epoch, key, data);
+}
+
+char *
+herald_redis_payload_format_event (const char *origin, HeraldMessage *event)
+{
+  gsize len;
+  const char *json = herald_message_get_json (event, &len);
+
+  return g_strdup_printf ("J %s %s %s\n%.*s", origin, herald_message_get_event (event),
+                          herald_message_get_exclude (event), (int)len, json);
+}
+
+HeraldMessage *
+herald_redis_payload_parse_event (const char *channel, const char *text, gsize len,
+                                  const char *self_node)
+{
+  const char *nl = memchr (text, '\n', len);
+  g_autofree char *head = NULL;
+  g_auto (GStrv) parts = NULL;
+
+  if (nl == NULL || !g_str_has_prefix (text, "J "))
+    return NULL;
+  head = g_strndup (text + 2, nl - text - 2);
+  parts = g_strsplit (head, " ", 3);
+  if (g_strv_length (parts) != 3 || g_strcmp0 (parts[0], self_node) == 0
+      || (!g_str_equal (parts[1], "join") && !g_str_equal (parts[1], "leave")) || nl[1] != '{')
+    return NULL;
+  return herald_message_new_event (channel, parts[1], parts[2], nl + 1, len - (nl + 1 - text));
 }
 
 static void
@@ -45,14 +113,15 @@ herald_redis_payload_parse (const char *text, gsize len, HeraldRedisPayload *p)
     return FALSE;
   p->epoch = g_strdup (parts[4]);
   p->channel = g_strdup (parts[5]);
-  p->data = nl + 1;
+  if (!split_body (nl + 1, &p->key, &p->data))
+    return FALSE;
   return *p->data != '\0';
 }
 
 HeraldMessage *
 herald_redis_payload_message (const HeraldRedisPayload *p)
 {
-  return herald_message_new_channel (p->channel, p->offset, p->seq, p->epoch, p->data);
+  return herald_message_new_channel (p->channel, p->offset, p->seq, p->epoch, p->key, p->data);
 }
 
 GPtrArray *

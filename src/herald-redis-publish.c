@@ -5,6 +5,10 @@
  * payload in the channel's history list `herald:h:<channel>` (trimmed to the
  * history size, expiring after the history ttl) and PUBLISHes it on
  * `herald:ch:<channel>`; the first publish of an epoch sets `herald:epoch`.
+ * The hash also names the epoch its offsets belong to ("ep"): the first
+ * publish on a channel in a new epoch drops the channel's old offsets and
+ * history, so offsets count from 1 again within each epoch (a hash without
+ * "ep", from an older Herald, is adopted as it is).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -23,6 +27,11 @@
 const char herald_redis_publish_script[]
     = "local epoch = redis.call('GET', KEYS[4])\n"
       "if not epoch then epoch = ARGV[5]; redis.call('SET', KEYS[4], epoch) end\n"
+      "local ep = redis.call('HGET', KEYS[1], 'ep')\n"
+      "if ep ~= epoch then\n"
+      "  if ep then redis.call('DEL', KEYS[1], KEYS[2]) end\n"
+      "  redis.call('HSET', KEYS[1], 'ep', epoch)\n"
+      "end\n"
       "local prev = redis.call('HGET', KEYS[1], 'seq') or '0'\n"
       "local off = redis.call('HINCRBY', KEYS[1], 'off', 1)\n"
       "local seq = redis.call('INCR', KEYS[3])\n"
@@ -72,6 +81,15 @@ gboolean
 herald_redis_publish (HeraldRedisLink *link, const char *channel, const char *data_json,
                       guint history_size, guint history_ttl, GTask *task)
 {
+  return herald_redis_publish_command (link, channel, data_json, history_size, history_ttl,
+                                       on_publish_reply, task);
+}
+
+gboolean
+herald_redis_publish_command (HeraldRedisLink *link, const char *channel, const char *data_json,
+                              guint history_size, guint history_ttl, redisCallbackFn *fn,
+                              void *privdata)
+{
   g_autofree char *meta = g_strconcat ("herald:m:", channel, NULL);
   g_autofree char *history = g_strconcat ("herald:h:", channel, NULL);
   g_autofree char *size = g_strdup_printf ("%u", history_size);
@@ -82,6 +100,6 @@ herald_redis_publish (HeraldRedisLink *link, const char *channel, const char *da
       = { "EVALSHA", script_sha (), "4",  meta, history, "herald:seq", "herald:epoch",
           channel,   data_json,     size, ttl,  fresh,   meta_ttl };
 
-  return herald_redis_link_command (link, on_publish_reply, task, G_N_ELEMENTS (argv), argv, NULL)
+  return herald_redis_link_command (link, fn, privdata, G_N_ELEMENTS (argv), argv, NULL)
          == REDIS_OK;
 }

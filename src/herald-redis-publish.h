@@ -20,5 +20,10 @@ extern const char herald_redis_publish_script[];
  * is then untouched). */
 gboolean herald_redis_publish (HeraldRedisLink *link, const char *channel, const char *data_json,
                                guint history_size, guint history_ttl, GTask *task);
+/* The same with the raw reply (an integer offset, an error, or NULL when
+ * the link was lost) going to @fn with @privdata. */
+gboolean herald_redis_publish_command (HeraldRedisLink *link, const char *channel,
+                                       const char *data_json, guint history_size, guint history_ttl,
+                                       redisCallbackFn *fn, void *privdata);
 
 G_END_DECLS

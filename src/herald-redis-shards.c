@@ -129,15 +129,24 @@ on_shard_published (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-shards_publish_async (HeraldEngine *engine, const char *channel, const char *data_json,
-                      GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+shards_publish_async (HeraldEngine *engine, const char *channel, const char *key,
+                      const char *data_json, GCancellable *cancellable,
+                      GAsyncReadyCallback callback, gpointer user_data)
 {
   HeraldRedisShards *self = HERALD_REDIS_SHARDS (engine);
   GTask *task = g_task_new (engine, cancellable, callback, user_data);
 
   g_task_set_source_tag (task, shards_publish_async);
-  herald_engine_publish_async (shard_of (self, channel), channel, data_json, cancellable,
+  herald_engine_publish_async (shard_of (self, channel), channel, key, data_json, cancellable,
                                on_shard_published, task);
+}
+
+/* A channel's events travel with its messages, on its shard. */
+static void
+shards_announce (HeraldEngine *engine, HeraldMessage *event)
+{
+  herald_engine_announce (
+      shard_of (HERALD_REDIS_SHARDS (engine), herald_message_get_channel (event)), event);
 }
 
 static guint
@@ -235,12 +244,12 @@ shards_presence_leave (HeraldEngine *engine, const char *channel, const char *us
                                        user_id);
 }
 
-static void
-shards_collect_presence (HeraldEngine *engine, const char *channel, GHashTable *users,
-                         guint *connections)
+static char **
+shards_query_presence (HeraldEngine *engine, const char *channel, const char *after, guint limit,
+                       guint *users, guint *connections, gboolean *more, GError **error)
 {
-  herald_engine_collect_presence (shard_of (HERALD_REDIS_SHARDS (engine), channel), channel, users,
-                                  connections);
+  return herald_engine_query_presence (shard_of (HERALD_REDIS_SHARDS (engine), channel), channel,
+                                       after, limit, users, connections, more, error);
 }
 
 static void
@@ -325,6 +334,7 @@ herald_redis_shards_class_init (HeraldRedisShardsClass *klass)
   engine_class->dup_state = shards_dup_state;
   engine_class->publish_async = shards_publish_async;
   engine_class->send = shards_send;
+  engine_class->announce = shards_announce;
   engine_class->close_connection = shards_close_connection;
   engine_class->recover = shards_recover;
   engine_class->recover_stream = shards_recover_stream;
@@ -333,7 +343,7 @@ herald_redis_shards_class_init (HeraldRedisShardsClass *klass)
   engine_class->get_stream_position = shards_get_stream_position;
   engine_class->presence_join = shards_presence_join;
   engine_class->presence_leave = shards_presence_leave;
-  engine_class->collect_presence = shards_collect_presence;
+  engine_class->query_presence = shards_query_presence;
   engine_class->presence_anonymous = shards_presence_anonymous;
   engine_class->channel_occupied = shards_channel_occupied;
   engine_class->channel_vacated = shards_channel_vacated;

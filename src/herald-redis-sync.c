@@ -15,6 +15,8 @@ struct _HeraldRedisSync
 {
   GMutex lock;
   const HeraldRedisUrl *url;
+  char *host; /* when set, instead of the URL's host and port */
+  int port;
   redisContext *c;
 };
 
@@ -37,11 +39,23 @@ herald_redis_sync_close (HeraldRedisSync *self)
 }
 
 void
+herald_redis_sync_set_address (HeraldRedisSync *self, const char *host, int port)
+{
+  g_mutex_lock (&self->lock);
+  g_free (self->host);
+  self->host = g_strdup (host);
+  self->port = port;
+  g_clear_pointer (&self->c, redisFree);
+  g_mutex_unlock (&self->lock);
+}
+
+void
 herald_redis_sync_free (HeraldRedisSync *self)
 {
   if (self == NULL)
     return;
   g_clear_pointer (&self->c, redisFree);
+  g_free (self->host);
   g_mutex_clear (&self->lock);
   g_free (self);
 }
@@ -56,8 +70,14 @@ sync_get (HeraldRedisSync *self)
 
   if (self->c)
     return self->c;
-  c = self->url->path ? redisConnectUnixWithTimeout (self->url->path, connect_tv)
-                      : redisConnectWithTimeout (self->url->host, self->url->port, connect_tv);
+  if (self->host)
+    c = redisConnectWithTimeout (self->host, self->port, connect_tv);
+  else if (self->url->path)
+    c = redisConnectUnixWithTimeout (self->url->path, connect_tv);
+  else if (self->url->host)
+    c = redisConnectWithTimeout (self->url->host, self->url->port, connect_tv);
+  else
+    return NULL; /* no address yet (Sentinel) */
   if (c == NULL || c->err)
     {
       g_debug ("redis: sync connect: %s", c ? c->errstr : "out of memory");

@@ -19,6 +19,9 @@ typedef struct _HeraldRedisSync HeraldRedisSync;
 HeraldRedisSync *herald_redis_sync_new (const HeraldRedisUrl *url);
 /* Closes the connection (the next run opens a new one). */
 void herald_redis_sync_close (HeraldRedisSync *sync);
+/* Another host and port than the URL's from now on (Sentinel: the master
+ * moved); closes the connection. Any thread. */
+void herald_redis_sync_set_address (HeraldRedisSync *sync, const char *host, int port);
 void herald_redis_sync_free (HeraldRedisSync *sync);
 
 /* Runs @n pipelined commands (@argvs[i] of @argcs[i] words); returns @n

@@ -12,9 +12,10 @@ struct _HeraldRouter
   GObject parent_instance;
   HeraldHub *hub;       /* unowned: owns the router */
   HeraldWorker *worker; /* unowned: the hub's, like the router */
-  GHashTable *routes; /* type → HeraldRouteFunc */
+  GHashTable *routes;   /* type → HeraldRouteFunc */
   JsonParser *parser;
   HeraldJsonEnvelope envelope; /* of the request being dispatched */
+  HeraldExpiredFunc expired;
 };
 
 G_DEFINE_FINAL_TYPE (HeraldRouter, herald_router, G_TYPE_OBJECT)
@@ -83,6 +84,20 @@ void
 herald_router_register (HeraldRouter *self, const char *type, HeraldRouteFunc func)
 {
   g_hash_table_replace (self->routes, g_strdup (type), func);
+}
+
+void
+herald_router_set_expired (HeraldRouter *self, HeraldExpiredFunc func)
+{
+  g_return_if_fail (HERALD_IS_ROUTER (self));
+  self->expired = func;
+}
+
+gboolean
+herald_router_expired (HeraldRouter *self, HeraldConnection *connection)
+{
+  g_return_val_if_fail (HERALD_IS_ROUTER (self), FALSE);
+  return self->expired != NULL && self->expired (self, connection);
 }
 
 gboolean

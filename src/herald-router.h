@@ -23,7 +23,8 @@ typedef void (*HeraldRouteFunc) (HeraldRouter *router, HeraldConnection *connect
                                  JsonObject *request, JsonNode *id);
 
 /* A router for the connections of @worker with Herald's protocol registered
- * (subscribe, unsubscribe, message, ping, pong, presence, refresh). The hub
+ * (subscribe, unsubscribe, message, ping, pong, presence, presence_stats,
+ * refresh). The hub
  * makes one per worker. */
 HeraldRouter *herald_router_new (HeraldHub *hub, HeraldWorker *worker);
 /* An empty router (tests). */
@@ -48,6 +49,14 @@ const char *herald_router_get_data (HeraldRouter *self);
 
 /* The built-in protocol handlers (herald-protocol.c). */
 void herald_protocol_register (HeraldRouter *router);
+/* presence and presence_stats (herald-protocol-presence.c). */
+void herald_protocol_register_presence (HeraldRouter *router);
+
+/* A proxied connection's backend-given expiry passed (herald-protocol.c
+ * registers the refresh hook): TRUE when the backend is asked. */
+typedef gboolean (*HeraldExpiredFunc) (HeraldRouter *router, HeraldConnection *connection);
+void herald_router_set_expired (HeraldRouter *self, HeraldExpiredFunc func);
+gboolean herald_router_expired (HeraldRouter *self, HeraldConnection *connection);
 
 /* Small helpers for handlers: a reply object {"type": @type, "id": @id?, …}.
  * Call json_builder_end_object() and herald_connection_send_json() after adding members. */

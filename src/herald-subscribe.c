@@ -36,6 +36,10 @@ herald_hub_may_subscribe (HeraldHub *self, const HeraldJwtClaims *claims, const 
   g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
   g_return_val_if_fail (channel != NULL, FALSE);
 
+  /* The token's subs claim: the server decided, whatever else */
+  if (claims != NULL && claims->subs != NULL
+      && g_strv_contains ((const char *const *)claims->subs, channel))
+    return TRUE;
   /* User-limited channel "ns:room#alice,bob": those users, whatever else */
   if (strchr (channel, '#') != NULL)
     return herald_channel_user_allowed (channel, claims != NULL ? claims->sub : NULL);
@@ -48,6 +52,61 @@ herald_hub_may_subscribe (HeraldHub *self, const HeraldJwtClaims *claims, const 
     default:
       return FALSE;
     }
+}
+
+guint32
+herald_hub_verify_subscription_token (HeraldHub *self, HeraldConnection *connection,
+                                      const char *channel, const char *token, GError **error)
+{
+  HeraldJwtVerifier *verifier = herald_hub_get_verifier (self);
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  guint leeway = herald_config_get_leeway (herald_hub_get_config (self));
+  g_autoptr (HeraldJwtClaims) claims = NULL;
+  g_autoptr (GError) local_error = NULL;
+  const char *user = herald_connection_get_user_id (connection);
+
+  g_return_val_if_fail (HERALD_IS_HUB (self), 0);
+  g_return_val_if_fail (channel != NULL, 0);
+
+  if (token == NULL || *token == '\0')
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_FORBIDDEN,
+                   "%s needs a subscription token (\"token\")", channel);
+      return 0;
+    }
+  if (verifier == NULL)
+    {
+      g_set_error_literal (error, HERALD_ERROR, HERALD_ERROR_FORBIDDEN,
+                           "Subscription tokens are not accepted: no token key configured");
+      return 0;
+    }
+  claims = herald_jwt_verifier_verify (verifier, token, now, leeway, &local_error);
+  if (claims == NULL)
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_FORBIDDEN, "Invalid subscription token: %s",
+                   local_error->message);
+      return 0;
+    }
+  if (claims->exp <= 0)
+    {
+      g_set_error_literal (error, HERALD_ERROR, HERALD_ERROR_FORBIDDEN,
+                           "Invalid subscription token: it has no exp");
+      return 0;
+    }
+  if (g_strcmp0 (claims->sub ? claims->sub : "", user ? user : "") != 0)
+    {
+      g_set_error_literal (error, HERALD_ERROR, HERALD_ERROR_FORBIDDEN,
+                           "Invalid subscription token: it is for another user (sub)");
+      return 0;
+    }
+  if (g_strcmp0 (claims->channel, channel) != 0)
+    {
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_FORBIDDEN,
+                   "Invalid subscription token: it is not for %s (channel)", channel);
+      return 0;
+    }
+  /* exp + leeway on the loop's clock (verify refused one already past it) */
+  return herald_loop_now () + (guint32)MAX (claims->exp + (gint64)leeway - now, 1);
 }
 
 /* A user's connections join and leave channels through the engine's presence
@@ -69,13 +128,31 @@ presence_change (HeraldHub *self, HeraldConnection *conn, HeraldChannel *channel
     herald_engine_presence_leave (engine, name, user);
 }
 
+/* join-leave=true: the channel's other subscribers, on every node, hear of a
+ * connection's subscribing and leaving (herald_message_get_exclude()). */
+static void
+announce (HeraldHub *self, HeraldConnection *conn, HeraldChannel *channel, gboolean joined)
+{
+  g_autoptr (HeraldMessage) event = herald_message_new_join_leave (
+      herald_channel_get_name (channel), herald_connection_get_user_id (conn),
+      herald_connection_get_id (conn), joined);
+
+  herald_engine_announce (herald_hub_get_engine (self), event);
+}
+
 static HeraldSubscription *
 add_subscription (HeraldHub *self, HeraldWorker *worker, HeraldConnection *conn, const char *name)
 {
   HeraldChannel *channel = herald_worker_ensure_channel (worker, name);
   HeraldSubscription *sub = herald_connection_add_subscription (conn, channel);
+  const HeraldNamespace *ns = herald_config_namespace_for (herald_hub_get_config (self), name);
 
+  /* The namespace as it is now: a SIGHUP applies to new subscriptions. */
+  sub->conflate = ns->conflate;
+  sub->join_leave = ns->join_leave;
   presence_change (self, conn, channel, +1);
+  if (sub->join_leave)
+    announce (self, conn, channel, TRUE);
   return sub;
 }
 
@@ -97,6 +174,17 @@ subscribe_channel (HeraldHub *self, HeraldWorker *worker, HeraldConnection *conn
     sub = add_subscription (self, worker, conn, channel);
   if (request->presence >= 0)
     sub->presence = request->presence != 0;
+  if (request->server)
+    {
+      sub->server = TRUE; /* the server's: no token's end applies any more */
+      sub->expires = 0;
+    }
+  else if (request->expires != 0)
+    {
+      /* A fresh token renews; the wheel visits again at the next tick */
+      sub->expires = request->expires;
+      herald_worker_schedule (worker, conn, 0);
+    }
 
   if (request->from == HERALD_SUBSCRIBE_SINCE)
     {
@@ -127,6 +215,35 @@ subscribe_channel (HeraldHub *self, HeraldWorker *worker, HeraldConnection *conn
       result->offset = top;
       result->epoch = g_strdup (epoch ? epoch : "");
     }
+}
+
+/* The "subs" of the connected greeting: {"<channel>":{"offset":N,"epoch":"…"}}
+ * for each of @channels in the token's subs claim; NULL when none. */
+static JsonNode *
+greeting_subs (HeraldEngine *engine, HeraldConnection *conn, const char *const *channels)
+{
+  const HeraldJwtClaims *claims = herald_connection_get_claims (conn);
+  g_autoptr (JsonObject) subs = NULL;
+
+  if (claims == NULL || claims->subs == NULL)
+    return NULL;
+  for (guint i = 0; channels[i]; i++)
+    {
+      g_autofree char *epoch = NULL;
+      JsonObject *position;
+      guint64 offset = 0;
+
+      if (!g_strv_contains ((const char *const *)claims->subs, channels[i]))
+        continue;
+      herald_engine_get_position (engine, channels[i], &offset, &epoch);
+      position = json_object_new ();
+      json_object_set_int_member (position, "offset", (gint64)offset);
+      json_object_set_string_member (position, "epoch", epoch ? epoch : "");
+      if (subs == NULL)
+        subs = json_object_new ();
+      json_object_set_object_member (subs, channels[i], position);
+    }
+  return subs ? json_node_init_object (json_node_alloc (), subs) : NULL;
 }
 
 /* A stream of channels (SSE), resumed after Last-Event-ID when given. */
@@ -194,6 +311,7 @@ subscribe_stream (HeraldHub *self, HeraldWorker *worker, HeraldConnection *conn,
       if (herald_engine_get_stream_position (engine, &seq, &current) && current != NULL)
         greeting_id = herald_sse_id_format (current, seq);
     }
+  herald_connection_set_greeting_subs (conn, greeting_subs (engine, conn, channels));
   herald_connection_send_sse_greeting (conn, greeting_id, reset);
 
   for (guint i = 0; i < n; i++)
@@ -281,7 +399,8 @@ herald_hub_subscribe (HeraldHub *self, HeraldWorker *worker, HeraldConnection *c
               "Invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / - # ,");
           return FALSE;
         }
-      if (!herald_hub_may_subscribe (self, claims, request->channels[i]))
+      if (!request->allowed && !request->server && request->expires == 0
+          && !herald_hub_may_subscribe (self, claims, request->channels[i]))
         {
           g_set_error (error, HERALD_ERROR, HERALD_ERROR_FORBIDDEN,
                        "Not allowed to subscribe to %s", request->channels[i]);
@@ -310,9 +429,43 @@ herald_hub_unsubscribe (HeraldHub *self, HeraldWorker *worker, HeraldConnection 
   g_return_if_fail (subscription != NULL && subscription->connection == connection);
 
   channel = subscription->channel;
+  if (subscription->join_leave)
+    announce (self, connection, channel, FALSE);
   presence_change (self, connection, channel, -1);
   herald_connection_remove_subscription (connection, subscription);
   herald_worker_release_channel (worker, channel);
+}
+
+/* The token's subs claim on a WebSocket: each channel subscribed live, the
+ * positions kept for the greeting. Returns the first error (a limit). */
+static GError *
+subscribe_claimed (HeraldHub *self, HeraldWorker *worker, HeraldConnection *conn)
+{
+  const HeraldJwtClaims *claims = herald_connection_get_claims (conn);
+  g_autoptr (JsonObject) subs = NULL;
+
+  if (claims == NULL || claims->subs == NULL)
+    return NULL;
+  subs = json_object_new ();
+  for (guint i = 0; claims->subs[i]; i++)
+    {
+      const char *channels[] = { claims->subs[i], NULL };
+      /* The server's: it outlives a refresh whose claims leave it out */
+      HeraldSubscribeRequest request
+          = { .channels = channels, .from = HERALD_SUBSCRIBE_LIVE, .presence = -1, .server = TRUE };
+      g_auto (HeraldSubscribeResult) result = { 0 };
+      GError *error = NULL;
+      JsonObject *position;
+
+      if (!herald_hub_subscribe (self, worker, conn, &request, &result, &error))
+        return error;
+      position = json_object_new ();
+      json_object_set_int_member (position, "offset", (gint64)result.offset);
+      json_object_set_string_member (position, "epoch", result.epoch);
+      json_object_set_object_member (subs, claims->subs[i], position);
+    }
+  herald_connection_set_greeting_subs (conn, json_node_init_object (json_node_alloc (), subs));
+  return NULL;
 }
 
 HeraldConnection *
@@ -320,6 +473,7 @@ herald_hub_adopt (HeraldHub *self, HeraldWorker *worker, HeraldConnectionSetup *
                   const HeraldSubscribeRequest *subscribe)
 {
   g_autoptr (HeraldConnection) conn = NULL;
+  g_autoptr (GError) subs_error = NULL;
 
   g_return_val_if_fail (HERALD_IS_HUB (self), NULL);
   g_return_val_if_fail (HERALD_IS_WORKER (worker), NULL);
@@ -330,7 +484,14 @@ herald_hub_adopt (HeraldHub *self, HeraldWorker *worker, HeraldConnectionSetup *
   herald_worker_add_connection (worker, conn);
   herald_hub_connection_opened (self, setup->id, herald_connection_get_user_id (conn),
                                 setup->transport);
+  /* WebSocket: the token's subs before the greeting, which carries their
+   * positions (nothing is queued meanwhile: live subscriptions replay nothing,
+   * and the inbox is not drained in between). SSE: they are in @subscribe. */
+  if (setup->transport == HERALD_TRANSPORT_WEBSOCKET)
+    subs_error = subscribe_claimed (self, worker, conn);
   herald_connection_start (conn);
+  if (subs_error != NULL)
+    herald_connection_close (conn, 1008, subs_error->message);
   if (subscribe != NULL)
     {
       g_auto (HeraldSubscribeResult) result = { 0 };
@@ -340,6 +501,7 @@ herald_hub_adopt (HeraldHub *self, HeraldWorker *worker, HeraldConnectionSetup *
       if (!herald_hub_subscribe (self, worker, conn, subscribe, &result, &error))
         herald_connection_close (conn, 1008, error->message);
     }
+  herald_worker_drain_late (worker, conn);
   return g_steal_pointer (&conn);
 }
 
@@ -389,6 +551,97 @@ owner_unsubscribe (gpointer data, HeraldWorker *worker, HeraldConnection *connec
   herald_hub_unsubscribe (owner->hub, worker, connection, subscription);
 }
 
+/* {"type":…,"channel":…,"server":true} to @conn: a WebSocket frame, or an
+ * SSE event of that type; @builder is an open object. */
+static void
+send_event (HeraldConnection *conn, const char *type, JsonBuilder *builder)
+{
+  g_autoptr (JsonNode) root = NULL;
+  g_autoptr (JsonGenerator) gen = NULL;
+  g_autoptr (GBytes) event = NULL;
+  g_autofree char *text = NULL;
+  gsize len = 0;
+
+  json_builder_end_object (builder);
+  if (herald_connection_get_transport (conn) == HERALD_TRANSPORT_WEBSOCKET)
+    {
+      herald_connection_send_json (conn, builder);
+      return;
+    }
+  root = json_builder_get_root (builder);
+  gen = json_generator_new ();
+  json_generator_set_root (gen, root);
+  text = json_generator_to_data (gen, &len);
+  event = herald_sse_event_new (NULL, type, text, len);
+  herald_connection_enqueue (conn, event);
+}
+
+/* POST /api/users/{id}/subscribe|unsubscribe reached one of the user's
+ * connections here: @message is the frame it gets (herald-hub-subs.c). */
+static void
+owner_server_subscription (gpointer data, HeraldWorker *worker, HeraldConnection *conn,
+                           HeraldMessage *message)
+{
+  Owner *owner = data;
+  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (GError) error = NULL;
+  JsonObject *frame;
+  JsonNode *node;
+  const char *type, *channel;
+  gsize len = 0;
+  const char *json = herald_message_get_json (message, &len);
+
+  /* A direct message: {"type":"message","data":<the frame>} */
+  if (herald_connection_get_state (conn) != HERALD_CONNECTION_OPEN
+      || !json_parser_load_from_data (parser, json, (gssize)len, NULL)
+      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    return;
+  node = json_object_get_member (json_node_get_object (json_parser_get_root (parser)), "data");
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+    return;
+  frame = json_node_get_object (node);
+  type = json_object_get_string_member_with_default (frame, "type", "");
+  channel = json_object_get_string_member_with_default (frame, "channel", "");
+  if (!herald_channel_name_is_valid (channel))
+    return;
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "type");
+  json_builder_add_string_value (b, type);
+  json_builder_set_member_name (b, "channel");
+  json_builder_add_string_value (b, channel);
+  json_builder_set_member_name (b, "server");
+  json_builder_add_boolean_value (b, TRUE);
+  if (g_str_equal (type, "subscribed"))
+    {
+      const char *channels[] = { channel, NULL };
+      HeraldSubscribeRequest request
+          = { .channels = channels, .from = HERALD_SUBSCRIBE_LIVE, .presence = -1, .server = TRUE };
+      g_auto (HeraldSubscribeResult) result = { 0 };
+
+      if (!herald_hub_subscribe (owner->hub, worker, conn, &request, &result, &error))
+        {
+          g_debug ("connection %s: server subscription to %s refused: %s",
+                   herald_connection_get_id (conn), channel, error->message);
+          return;
+        }
+      json_builder_set_member_name (b, "offset");
+      json_builder_add_int_value (b, (gint64)result.offset);
+      json_builder_set_member_name (b, "epoch");
+      json_builder_add_string_value (b, result.epoch);
+    }
+  else if (g_str_equal (type, "unsubscribed"))
+    {
+      HeraldSubscription *sub = herald_connection_find_subscription (conn, channel);
+
+      if (sub != NULL)
+        herald_hub_unsubscribe (owner->hub, worker, conn, sub);
+    }
+  else
+    return;
+  send_event (conn, type, b);
+}
+
 static void
 owner_release (gpointer data, const char *id, guint16 code, const char *reason, gboolean was_open)
 {
@@ -396,12 +649,21 @@ owner_release (gpointer data, const char *id, guint16 code, const char *reason, 
   herald_hub_release_connection (owner->hub, id, code, reason, was_open);
 }
 
+static gboolean
+owner_expired (gpointer data, HeraldWorker *worker, HeraldConnection *connection)
+{
+  Owner *owner = data;
+  return herald_router_expired (owner->router, connection);
+}
+
 static const HeraldWorkerOwnerFuncs owner_funcs = {
   .channel_occupied = owner_channel_occupied,
   .channel_vacated = owner_channel_vacated,
   .received = owner_received,
   .unsubscribe = owner_unsubscribe,
+  .server_subscription = owner_server_subscription,
   .release = owner_release,
+  .expired = owner_expired,
 };
 
 HeraldWorker *

@@ -33,6 +33,9 @@ typedef struct
   const char *epoch;         /* SINCE; NULL = any */
   const char *last_event_id; /* STREAM; NULL or "" = a fresh stream */
   int presence;              /* join/leave events: -1 unchanged, 0 no, 1 yes */
+  gboolean allowed;          /* permission already decided (the backend's answer, "subs") */
+  gboolean server;           /* decided by the server: no permission check */
+  guint32 expires;           /* a verified subscription token's end (loop seconds), 0 = none */
 } HeraldSubscribeRequest;
 
 typedef struct
@@ -49,14 +52,22 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (HeraldSubscribeResult, herald_subscribe_result
 gboolean herald_hub_may_subscribe (HeraldHub *self, const HeraldJwtClaims *claims,
                                    const char *channel);
 
+/* A subscription token for @channel (subscribe=token namespaces): signed
+ * with the connection-token key, sub = the connection's user, channel =
+ * @channel, exp required ([auth] leeway applies). Returns its end on
+ * herald_loop_now()'s clock, or 0 with HERALD_ERROR_FORBIDDEN. */
+guint32 herald_hub_verify_subscription_token (HeraldHub *self, HeraldConnection *connection,
+                                              const char *channel, const char *token,
+                                              GError **error);
+
 /* Subscribes @connection (of @worker) to @request's channels, replays what
  * the request asks for and fills @result. HERALD_ERROR_INVALID_ARGUMENT for a
  * bad request, HERALD_ERROR_FORBIDDEN when a channel is not allowed (nothing
  * is subscribed then). For STREAM the SSE greeting (retry, id or reset,
  * "connected") is queued before the replay. */
-gboolean herald_hub_subscribe (HeraldHub *self, HeraldWorker *worker,
-                               HeraldConnection *connection, const HeraldSubscribeRequest *request,
-                               HeraldSubscribeResult *result, GError **error);
+gboolean herald_hub_subscribe (HeraldHub *self, HeraldWorker *worker, HeraldConnection *connection,
+                               const HeraldSubscribeRequest *request, HeraldSubscribeResult *result,
+                               GError **error);
 
 /* Ends one subscription (presence leave, the worker's table). */
 void herald_hub_unsubscribe (HeraldHub *self, HeraldWorker *worker, HeraldConnection *connection,

@@ -180,6 +180,13 @@ herald_token_generate (HeraldConfig *config, const char *sub, guint ttl,
                       "jwt-secret-file, HERALD_JWT_SECRET or jwt-public-key-file)"));
       return NULL;
     }
+  if (herald_config_get_jwks_url (config) != NULL)
+    {
+      g_set_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID,
+                   _ ("--gen-token: [auth] jwks-url is set: tokens are signed by whoever holds "
+                      "the key set's private keys, not by heraldd"));
+      return NULL;
+    }
   if (alg != HERALD_JWT_ALG_HS256 && key_file == NULL)
     {
       g_set_error (

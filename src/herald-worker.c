@@ -63,8 +63,12 @@ struct _HeraldWorker
   HeraldConnection *wheel[WHEEL_SLOTS];
   guint32 wheel_now;
 
+  HeraldBackend *backend; /* [proxy] hooks, set by the front; NULL = none */
+
   HeraldStats stats;
   gboolean shutting_down;
+  guint drain_ms;   /* the SIGTERM's drain window */
+  gint64 drain_end; /* monotonic µs: when that window ends */
   gint drained;
 };
 
@@ -99,6 +103,7 @@ herald_worker_finalize (GObject *object)
   g_clear_pointer (&self->host.dirty, g_ptr_array_unref);
   g_clear_pointer (&self->dead, g_ptr_array_unref);
   g_clear_pointer (&self->to_wake, g_ptr_array_unref);
+  g_clear_object (&self->backend);
   if (self->front_free)
     g_clear_pointer (&self->front, self->front_free);
   g_mutex_clear (&self->start_lock);
@@ -337,6 +342,49 @@ herald_worker_schedule (HeraldWorker *self, HeraldConnection *connection, guint3
   link->linked = TRUE;
 }
 
+/* Subscriptions of subscription tokens end when the token does (on the
+ * wheel, as the connection's other deadlines: no timer per subscription):
+ * {"type":"unsubscribed","channel":…,"reason":"expired"}. Returns the next
+ * expiry still ahead (G_MAXUINT32: none). */
+static guint32
+expire_subscriptions (HeraldWorker *self, HeraldConnection *conn, guint32 now)
+{
+  GPtrArray *subs = herald_connection_get_subscriptions (conn);
+  guint32 next = G_MAXUINT32;
+
+  for (guint i = subs ? subs->len : 0; i > 0; i--)
+    {
+      HeraldSubscription *sub;
+      g_autofree char *name = NULL;
+      g_autoptr (JsonBuilder) b = NULL;
+
+      subs = herald_connection_get_subscriptions (conn);
+      if (subs == NULL || i > subs->len)
+        break;
+      sub = g_ptr_array_index (subs, i - 1);
+      if (sub->expires == 0)
+        continue;
+      if (sub->expires > now)
+        {
+          next = MIN (next, sub->expires);
+          continue;
+        }
+      name = g_strdup (herald_channel_get_name (sub->channel));
+      self->owner_funcs->unsubscribe (self->owner, self, conn, sub);
+      b = json_builder_new ();
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "type");
+      json_builder_add_string_value (b, "unsubscribed");
+      json_builder_set_member_name (b, "channel");
+      json_builder_add_string_value (b, name);
+      json_builder_set_member_name (b, "reason");
+      json_builder_add_string_value (b, "expired");
+      json_builder_end_object (b);
+      herald_connection_send_json (conn, b);
+    }
+  return next;
+}
+
 static void
 wheel_advance (HeraldWorker *self, guint32 now)
 {
@@ -362,6 +410,8 @@ wheel_advance (HeraldWorker *self, guint32 now)
           if (list)
             herald_connection_get_wheel_link (list)->prev = NULL;
           next = herald_connection_sweep (conn, self->wheel_now);
+          if (herald_connection_get_state (conn) == HERALD_CONNECTION_OPEN)
+            next = MIN (next, expire_subscriptions (self, conn, self->wheel_now));
           if (herald_connection_get_state (conn) != HERALD_CONNECTION_CLOSED)
             herald_worker_schedule (self, conn, next);
         }
@@ -441,9 +491,13 @@ deliver_channel (HeraldWorker *self, HeraldMessage *message)
   for (guint i = 0; i < n; i++)
     {
       HeraldSubscription *sub = herald_channel_get_subscriber (channel, i);
-      if (offset <= sub->skip_until)
+      if (offset != 0 && offset <= sub->skip_until) /* 0: not stored, never replayed */
         continue;
-      herald_connection_deliver (sub->connection, message);
+      /* Past the replay: later offsets only grow, unless a new epoch starts
+       * them again at 1 — which must not be skipped. */
+      if (offset != 0)
+        sub->skip_until = 0;
+      herald_connection_deliver_full (sub->connection, message, sub->conflate);
     }
 }
 
@@ -462,6 +516,23 @@ deliver_presence (HeraldWorker *self, const char *name, HeraldMessage *message)
       HeraldSubscription *sub = herald_channel_get_subscriber (channel, i);
       if (sub->presence)
         herald_connection_deliver (sub->connection, message);
+    }
+}
+
+/* Per-connection join/leave events: every subscriber but the connection the
+ * event is about. */
+static void
+deliver_join_leave (HeraldWorker *self, const char *name, HeraldMessage *message)
+{
+  HeraldChannel *channel = name ? g_hash_table_lookup (self->channels, name) : NULL;
+  const char *exclude = herald_message_get_exclude (message);
+  guint n = channel ? herald_channel_get_n_subscribers (channel) : 0;
+
+  for (guint i = 0; i < n; i++)
+    {
+      HeraldConnection *conn = herald_channel_get_subscriber (channel, i)->connection;
+      if (g_strcmp0 (herald_connection_get_id (conn), exclude) != 0)
+        herald_connection_deliver (conn, message);
     }
 }
 
@@ -502,6 +573,22 @@ process_item (HeraldWorker *self, HeraldWorkItem *item)
           break;
         case HERALD_TARGET_PRESENCE:
           deliver_presence (self, item->target, item->message);
+          break;
+        case HERALD_TARGET_USER_SUBSCRIPTION:
+          {
+            GPtrArray *list = g_hash_table_lookup (self->users, item->target);
+            /* A copy: the owner may close a connection (and change the list) */
+            g_autoptr (GPtrArray) copy = g_ptr_array_new_with_free_func (g_object_unref);
+
+            for (guint i = 0; list && i < list->len; i++)
+              g_ptr_array_add (copy, g_object_ref (g_ptr_array_index (list, i)));
+            for (guint i = 0; i < copy->len; i++)
+              self->owner_funcs->server_subscription (self->owner, self, copy->pdata[i],
+                                                      item->message);
+          }
+          break;
+        case HERALD_TARGET_JOIN_LEAVE:
+          deliver_join_leave (self, item->target, item->message);
           break;
         case HERALD_TARGET_CLOSE:
           break;
@@ -622,12 +709,110 @@ host_worker (HeraldConnectionHost *host)
   return G_STRUCT_MEMBER_P (host, -G_STRUCT_OFFSET (HeraldWorker, host));
 }
 
+/* A connection's messages behind a pending backend call (herald_worker_hold_input()) */
+#define HOLD_MAX 256
+/* clang-format off */
+G_DEFINE_QUARK (herald-held-input, held_input)
+/* clang-format on */
+
+static void
+held_free (gpointer data)
+{
+  g_queue_free_full (data, (GDestroyNotify)g_bytes_unref);
+}
+
 static void
 host_received (HeraldConnectionHost *host, HeraldConnection *connection, const char *text,
                gsize length)
 {
   HeraldWorker *self = host_worker (host);
+  GQueue *held = g_object_get_qdata (G_OBJECT (connection), held_input_quark ());
+
+  if (held != NULL)
+    {
+      if (held->length >= HOLD_MAX)
+        {
+          herald_connection_close (connection, 1008, "too many messages behind a backend call");
+          return;
+        }
+      g_queue_push_tail (held, g_bytes_new (text, length));
+      return;
+    }
   self->owner_funcs->received (self->owner, self, connection, text, length);
+}
+
+/**
+ * herald_worker_hold_input:
+ *
+ * From now on @connection's messages wait (in order) until
+ * herald_worker_release_input(): a frame after a pending backend call is
+ * answered after it.
+ */
+void
+herald_worker_hold_input (HeraldWorker *self, HeraldConnection *connection)
+{
+  g_return_if_fail (HERALD_IS_WORKER (self));
+  if (g_object_get_qdata (G_OBJECT (connection), held_input_quark ()) == NULL)
+    g_object_set_qdata_full (G_OBJECT (connection), held_input_quark (), g_queue_new (), held_free);
+}
+
+/**
+ * herald_worker_release_input:
+ *
+ * Handles @connection's held messages in order, until one of them holds its
+ * input again (the rest then wait behind that one).
+ */
+void
+herald_worker_release_input (HeraldWorker *self, HeraldConnection *connection)
+{
+  g_autoptr (HeraldConnection) keep = g_object_ref (connection);
+  GQueue *held = g_object_steal_qdata (G_OBJECT (connection), held_input_quark ());
+  GBytes *text;
+
+  g_return_if_fail (HERALD_IS_WORKER (self));
+  while (held != NULL && (text = g_queue_pop_head (held)) != NULL)
+    {
+      GQueue *again;
+
+      if (herald_connection_get_state (connection) == HERALD_CONNECTION_OPEN)
+        self->owner_funcs->received (self->owner, self, connection, g_bytes_get_data (text, NULL),
+                                     g_bytes_get_size (text));
+      g_bytes_unref (text);
+      again = g_object_get_qdata (G_OBJECT (connection), held_input_quark ());
+      if (again != NULL)
+        {
+          /* Held again: the rest wait behind the new call, still in order */
+          while ((text = g_queue_pop_tail (held)) != NULL)
+            g_queue_push_head (again, text);
+          break;
+        }
+    }
+  if (held != NULL)
+    held_free (held);
+}
+
+void
+herald_worker_set_backend (HeraldWorker *self, HeraldBackend *backend)
+{
+  g_return_if_fail (HERALD_IS_WORKER (self));
+  g_set_object (&self->backend, backend);
+}
+
+HeraldBackend *
+herald_worker_get_backend (HeraldWorker *self)
+{
+  g_return_val_if_fail (HERALD_IS_WORKER (self), NULL);
+  return self->backend;
+}
+
+static gboolean
+host_expired (HeraldConnectionHost *host, HeraldConnection *connection)
+{
+  HeraldWorker *self = host_worker (host);
+
+  if (self->owner_funcs->expired == NULL)
+    return FALSE;
+  return self->owner_funcs->expired (self->owner, self, connection);
 }
 
 static void
@@ -656,6 +841,7 @@ static const HeraldConnectionHostFuncs host_funcs = {
   .closing = host_closing,
   .finished = host_finished,
   .schedule = host_schedule,
+  .expired = host_expired,
 };
 
 /* ---- loop callbacks ---- */
@@ -776,33 +962,6 @@ herald_worker_list_channels (HeraldWorker *self)
 }
 
 void
-herald_worker_collect_presence (HeraldWorker *self, const char *name, GHashTable *users,
-                                guint *connections)
-{
-  HeraldChannel *channel;
-  guint n;
-
-  g_return_if_fail (HERALD_IS_WORKER (self));
-  g_return_if_fail (name != NULL);
-  g_return_if_fail (users != NULL);
-
-  channel = g_hash_table_lookup (self->channels, name);
-  if (channel == NULL)
-    return;
-  n = herald_channel_get_n_subscribers (channel);
-  for (guint i = 0; i < n; i++)
-    {
-      HeraldConnection *conn = herald_channel_get_subscriber (channel, i)->connection;
-      const char *user = herald_connection_get_user_id (conn);
-      if (herald_connection_get_state (conn) != HERALD_CONNECTION_OPEN)
-        continue;
-      (*connections)++;
-      if (user)
-        g_hash_table_add (users, g_strdup (user));
-    }
-}
-
-void
 herald_worker_add_stats (HeraldWorker *self, HeraldStats *stats)
 {
   GHashTableIter iter;
@@ -818,6 +977,7 @@ herald_worker_add_stats (HeraldWorker *self, HeraldStats *stats)
   stats->deliveries += self->stats.deliveries;
   stats->bytes_written += self->stats.bytes_written;
   stats->dropped += self->stats.dropped;
+  stats->conflated += self->stats.conflated;
   for (guint i = 0; i < G_N_ELEMENTS (stats->closes); i++)
     stats->closes[i] += self->stats.closes[i];
   g_hash_table_iter_init (&iter, self->connections);
@@ -858,6 +1018,8 @@ herald_worker_begin_shutdown (HeraldWorker *self, guint drain_ms)
     g_ptr_array_add (conns, g_object_ref (conn));
 
   self->shutting_down = TRUE;
+  self->drain_ms = drain_ms;
+  self->drain_end = g_get_monotonic_time () + (gint64)drain_ms * 1000;
   for (guint i = 0; i < conns->len; i++)
     {
       HeraldConnection *c = g_ptr_array_index (conns, i);
@@ -869,6 +1031,29 @@ herald_worker_begin_shutdown (HeraldWorker *self, guint drain_ms)
     }
   if (g_hash_table_size (self->connections) == 0)
     finish_shutdown (self);
+}
+
+/* A connection adopted after the SIGTERM (its handshake was under way, e.g.
+ * waiting for the backend's connect hook) is drained like the others, in
+ * what is left of the window: its close is drawn from the remaining time,
+ * its hint's "after" from the whole window. Past the window it goes at once. */
+void
+herald_worker_drain_late (HeraldWorker *self, HeraldConnection *connection)
+{
+  gint64 left_ms;
+
+  g_return_if_fail (HERALD_IS_WORKER (self));
+  g_return_if_fail (HERALD_IS_CONNECTION (connection));
+
+  if (!self->shutting_down)
+    return;
+  left_ms = (self->drain_end - g_get_monotonic_time ()) / 1000;
+  if (left_ms <= 0 || self->drain_ms == 0)
+    herald_connection_drain (connection, 0);
+  else
+    herald_connection_schedule_drain (
+        connection, (guint)g_random_int_range (0, (gint32)MIN (left_ms, G_MAXINT32)),
+        (guint)g_random_int_range (0, (gint32)self->drain_ms));
 }
 
 /* Any thread: TRUE once a shutting-down worker has closed every connection

@@ -12,6 +12,7 @@
 
 #include <gio/gio.h>
 
+#include "herald-backend.h"
 #include "herald-channel.h"
 #include "herald-connection.h"
 #include "herald-info.h"
@@ -39,9 +40,16 @@ typedef struct
   /* End @subscription of a finished connection (herald_hub_unsubscribe()). */
   void (*unsubscribe) (gpointer owner, HeraldWorker *worker, HeraldConnection *connection,
                        HeraldSubscription *subscription);
+  /* The server subscribes or unsubscribes @connection (a
+   * HERALD_TARGET_USER_SUBSCRIPTION delivery of @message). */
+  void (*server_subscription) (gpointer owner, HeraldWorker *worker, HeraldConnection *connection,
+                               HeraldMessage *message);
   /* The connection @id is closing (@was_open) or gone (herald_hub_release_connection()). */
   void (*release) (gpointer owner, const char *id, guint16 code, const char *reason,
                    gboolean was_open);
+  /* The backend-given expiry of @connection passed: TRUE when the owner asks
+   * the backend (and later sets a new expiry or closes), FALSE to close 4003. */
+  gboolean (*expired) (gpointer owner, HeraldWorker *worker, HeraldConnection *connection);
 } HeraldWorkerOwnerFuncs;
 
 typedef enum
@@ -109,6 +117,13 @@ void herald_worker_remove_connection (HeraldWorker *self, HeraldConnection *conn
 HeraldConnection *herald_worker_lookup_connection (HeraldWorker *self, const char *id);
 void herald_worker_schedule (HeraldWorker *self, HeraldConnection *connection, guint32 when);
 
+/* [proxy]: the worker's backend (set by its front; NULL = no hooks) */
+void herald_worker_set_backend (HeraldWorker *self, HeraldBackend *backend);
+HeraldBackend *herald_worker_get_backend (HeraldWorker *self);
+/* A connection's messages wait behind a pending backend call, in order */
+void herald_worker_hold_input (HeraldWorker *self, HeraldConnection *connection);
+void herald_worker_release_input (HeraldWorker *self, HeraldConnection *connection);
+
 HeraldChannel *herald_worker_lookup_channel (HeraldWorker *self, const char *name);
 HeraldChannel *herald_worker_ensure_channel (HeraldWorker *self, const char *name);
 /* Drops the channel from the table once it has no subscribers. */
@@ -117,8 +132,6 @@ void herald_worker_release_channel (HeraldWorker *self, HeraldChannel *channel);
 /* Queries answered in the worker thread. */
 GPtrArray *herald_worker_list_connections (HeraldWorker *self); /* of HeraldConnectionInfo* */
 GPtrArray *herald_worker_list_channels (HeraldWorker *self);    /* of HeraldChannelInfo* */
-void herald_worker_collect_presence (HeraldWorker *self, const char *channel, GHashTable *users,
-                                     guint *connections);
 void herald_worker_add_stats (HeraldWorker *self, HeraldStats *stats);
 HeraldStats *herald_worker_get_stats (HeraldWorker *self); /* the worker's own counters */
 
@@ -126,6 +139,7 @@ HeraldStats *herald_worker_get_stats (HeraldWorker *self); /* the worker's own c
 void herald_worker_reschedule_all (HeraldWorker *self);
 /* Closes every connection with 1001 and stops accepting new ones. */
 void herald_worker_begin_shutdown (HeraldWorker *self, guint drain_ms);
+void herald_worker_drain_late (HeraldWorker *self, HeraldConnection *connection);
 gboolean herald_worker_is_drained (HeraldWorker *self);
 guint herald_worker_get_n_connections (HeraldWorker *self);
 

@@ -17,14 +17,14 @@ import sys
 # Layers top to bottom, each with the unit names (fnmatch patterns) in it.
 LAYERS = [
     ("main", ["main", "herald-daemon", "herald-listen-guard", "herald-token-gen"]),
-    ("front", ["herald-front", "herald-http", "herald-http-*", "herald-security",
+    ("front", ["herald-front", "herald-http", "herald-http-*", "herald-security", "herald-proxy",
                "herald-dbus", "herald-dbus-*", "herald-prefix-input-stream"]),
     ("hub", ["herald-hub", "herald-hub-*", "herald-subscribe", "herald-router",
-             "herald-protocol"]),
+             "herald-protocol", "herald-protocol-*"]),
     ("auth", ["herald-jwt", "herald-jwt-*"]),
     ("engine", ["herald-engine", "herald-engine-*", "herald-memory-engine",
                 "herald-memory-engine-*", "herald-redis-*"]),
-    ("shard", ["herald-worker", "herald-worker-*"]),
+    ("shard", ["herald-worker", "herald-worker-*", "herald-backend"]),
     ("stream", ["herald-connection", "herald-connection-*", "herald-channel", "herald-loop"]),
     ("message", ["herald-message", "herald-json", "herald-json-*", "herald-error",
                  "herald-log", "herald-info", "herald-ws", "herald-ws-*", "herald-base64*",

@@ -9,6 +9,7 @@
 
 #include "herald-config.h"
 #include "herald-config-print.h"
+#include "herald-token-gen.h"
 
 #define ORIGIN "/etc/herald/test.conf"
 
@@ -295,6 +296,12 @@ static const BadValue bad_values[] = {
   { "server", "listen", ";" },
   { "auth", "jwt-algorithm", "none" },
   { "auth", "leeway", "3601" },
+  { "auth", "jwks-url", "ftp://idp.example/jwks" },
+  { "auth", "jwks-url", "idp.example/jwks" },
+  { "auth", "jwks-url", "https:///jwks" },
+  { "auth", "jwks-refresh", "0" },
+  { "auth", "jwks-refresh", "86401" },
+  { "auth", "jwks-refresh", "5m" },
   { "auth", "anonymous", "maybe" },
   { "auth", "anonymous-channels", "bad channel" },
   { "auth", "anonymous-publish", "a*b" },
@@ -735,6 +742,88 @@ test_secure_default (void)
     g_assert_false (herald_config_get_anonymous (config));
     g_assert_false (herald_config_validate (config, &error));
     g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+    g_clear_error (&error);
+  }
+}
+
+/* [auth] jwks-url and jwks-refresh: values, the conflicts with other key
+ * sources, the anonymous rules, --print-config */
+static void
+test_jwks (void)
+{
+  g_autoptr (GError) error = NULL;
+
+  {
+    g_autoptr (HeraldConfig) config
+        = load_ok ("[auth]\njwks-url= https://idp.example/.well-known/jwks.json \n");
+    g_autofree char *printed = NULL;
+
+    g_assert_cmpstr (herald_config_get_jwks_url (config), ==,
+                     "https://idp.example/.well-known/jwks.json");
+    g_assert_cmpuint (herald_config_get_jwks_refresh (config), ==, 300);
+    g_assert_false (herald_config_get_jwt_algorithm_set (config));
+    /* a token key for the anonymous rules */
+    g_assert_true (herald_config_has_token_key (config));
+    g_assert_false (herald_config_get_anonymous (config));
+    g_assert_true (herald_config_validate (config, &error));
+    g_assert_no_error (error);
+
+    /* printed: the URL and refresh; jwt-algorithm unset, so the printed
+     * file loads and validates again */
+    printed = herald_config_print (config);
+    g_assert_nonnull (strstr (printed, "\njwks-url=https://idp.example/.well-known/jwks.json\n"));
+    g_assert_nonnull (strstr (printed, "\njwks-refresh=300\n"));
+    g_assert_null (strstr (printed, "\njwt-algorithm="));
+    {
+      g_autoptr (HeraldConfig) again = load_ok (printed);
+
+      g_assert_true (herald_config_validate (again, &error));
+      g_assert_no_error (error);
+      g_assert_cmpstr (herald_config_get_jwks_url (again), ==,
+                       "https://idp.example/.well-known/jwks.json");
+    }
+  }
+  {
+    g_autoptr (HeraldConfig) config = load_ok ("[auth]\njwks-url=http://127.0.0.1:9/k\n"
+                                               "jwks-refresh=60\njwt-algorithm=EdDSA\n");
+    g_autofree char *printed = herald_config_print (config);
+
+    g_assert_cmpuint (herald_config_get_jwks_refresh (config), ==, 60);
+    g_assert_true (herald_config_get_jwt_algorithm_set (config));
+    g_assert_cmpint (herald_config_get_jwt_algorithm (config), ==, HERALD_JWT_ALG_EDDSA);
+    g_assert_true (herald_config_validate (config, &error));
+    g_assert_no_error (error);
+    g_assert_nonnull (strstr (printed, "\njwt-algorithm=EdDSA\n"));
+  }
+
+  /* one source of keys, and no shared-secret algorithm */
+  {
+    const char *bad[][2] = {
+      { "[auth]\njwks-url=https://idp/k\njwt-public-key-file=/k.pem\njwt-algorithm=RS256\n",
+        "not both" },
+      { "[auth]\njwks-url=https://idp/k\njwt-secret=0123456789abcdef\n", "shared secret" },
+      { "[auth]\njwks-url=https://idp/k\njwt-algorithm=HS256\n", "HS256" },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+      {
+        g_autoptr (HeraldConfig) config = load_ok (bad[i][0]);
+
+        g_assert_false (herald_config_validate (config, &error));
+        g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+        g_test_message ("%s", error->message);
+        g_assert_nonnull (strstr (error->message, "[auth] j"));
+        g_assert_nonnull (strstr (error->message, bad[i][1]));
+        g_clear_error (&error);
+      }
+  }
+  {
+    g_autoptr (HeraldConfig) config = load_ok ("[auth]\njwks-url=https://idp/k\n");
+    g_autofree char *token = herald_token_generate (config, "alice", 60, NULL, NULL, &error);
+
+    g_assert_null (token);
+    g_assert_error (error, HERALD_CONFIG_ERROR, HERALD_CONFIG_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, "jwks-url"));
     g_clear_error (&error);
   }
 }
@@ -1253,16 +1342,12 @@ test_namespaces (void)
       { "[namespace.a]\njoin-leave=yes\n", ORIGIN ":2: [namespace.a] join-leave:" },
       { "[namespace.a]\nconflate=2\n", ORIGIN ":2: [namespace.a] conflate:" },
       { "[namespace.a]\npublish-proxy=on\n", ORIGIN ":2: [namespace.a] publish-proxy:" },
-      /* Features this version does not have yet: refused, never ignored */
-      { "[namespace.a]\nsubscribe=token\n", ORIGIN ":2: [namespace.a] subscribe: subscribe=token "
-                                                   "is not supported" },
+      /* The backend's answers need the backend */
       { "[namespace.a]\nsubscribe=proxy\n", ORIGIN ":2: [namespace.a] subscribe: subscribe=proxy "
-                                                   "is not supported" },
-      { "[namespace.a]\njoin-leave=true\n",
-        ORIGIN ":2: [namespace.a] join-leave: join-leave=true" },
-      { "[namespace.a]\nconflate=true\n", ORIGIN ":2: [namespace.a] conflate: conflate=true" },
-      { "[namespace.a]\npublish-proxy=true\n", ORIGIN ":2: [namespace.a] publish-proxy: "
-                                                      "publish-proxy=true" },
+                                                   "needs [proxy] subscribe-url" },
+      { "[namespace.a]\npublish-proxy=true\n",
+        ORIGIN ":2: [namespace.a] publish-proxy: "
+               "publish-proxy=true needs [proxy] publish-url" },
       { "[x]\n[namespace.a:b]\npresence=true\n", ORIGIN ":2: [namespace.a:b]:" },
       { "[namespace.]\npresence=true\n", ORIGIN ":1: [namespace.]:" },
     };
@@ -1279,6 +1364,19 @@ test_namespaces (void)
         g_assert_nonnull (strstr (error->message, bad[i].expected));
         g_clear_error (&error);
       }
+  }
+  /* Built: accepted */
+  {
+    g_autoptr (HeraldConfig) config = herald_config_new ();
+
+    g_assert_true (herald_config_load_data (
+        config, "[namespace.ticker]\nconflate=true\n[namespace.chat]\njoin-leave=true\n", -1,
+        ORIGIN, &error));
+    g_assert_no_error (error);
+    g_assert_true (herald_config_namespace_for (config, "chat:room")->join_leave);
+    g_assert_false (herald_config_namespace_for (config, "ticker:EURUSD")->join_leave);
+    g_assert_true (herald_config_namespace_for (config, "ticker:EURUSD")->conflate);
+    g_assert_false (herald_config_namespace_for (config, "EURUSD")->conflate);
   }
 }
 
@@ -1322,6 +1420,81 @@ test_reload_namespaces (void)
   tmpdir_free (dir);
 }
 
+/* [proxy]: URLs, fractional timeout, forward-headers, max-in-flight */
+static void
+test_proxy (void)
+{
+  static const struct
+  {
+    const char *data;
+    const char *expected;
+  } bad[] = {
+    { "[proxy]\nconnect-url=ftp://example.org/\n", ORIGIN ":2: [proxy] connect-url: expected" },
+    { "[proxy]\nrpc-url=http:///x\n", ORIGIN ":2: [proxy] rpc-url: expected" },
+    { "[proxy]\ntimeout=0\n", ORIGIN ":2: [proxy] timeout: expected" },
+    { "[proxy]\ntimeout=0.0005\n", ORIGIN ":2: [proxy] timeout: expected" },
+    { "[proxy]\ntimeout=301\n", ORIGIN ":2: [proxy] timeout: expected" },
+    { "[proxy]\ntimeout=1.\n", ORIGIN ":2: [proxy] timeout: expected" },
+    { "[proxy]\ntimeout=-1\n", ORIGIN ":2: [proxy] timeout: expected" },
+    { "[proxy]\nforward-headers=Cookie;Bad Name\n", ORIGIN ":2: [proxy] forward-headers: " },
+    { "[proxy]\nmax-in-flight=0\n", ORIGIN ":2: [proxy] max-in-flight: expected" },
+  };
+  g_autoptr (HeraldConfig) defaults = herald_config_new ();
+  g_autoptr (HeraldConfig) config = herald_config_new ();
+  g_autoptr (GError) error = NULL;
+  const char *text = "[proxy]\nconnect-url=http://127.0.0.1:1/connect\n"
+                     "publish-url=https://backend.example/publish\ntimeout=0.25\n"
+                     "forward-headers=Cookie;X-Session\nmax-in-flight=8\n"
+                     "[namespace.p]\npublish-proxy=true\n";
+
+  g_assert_null (herald_config_get_proxy_url (defaults, HERALD_HOOK_CONNECT));
+  g_assert_cmpuint (herald_config_get_proxy_timeout_ms (defaults), ==, 1000);
+  g_assert_cmpuint (herald_config_get_proxy_max_in_flight (defaults), ==, 256);
+  g_assert_true (g_strv_contains (herald_config_get_proxy_forward_headers (defaults), "Cookie"));
+  g_assert_false (
+      g_strv_contains (herald_config_get_proxy_forward_headers (defaults), "Authorization"));
+
+  g_assert_true (herald_config_load_data (config, text, strlen (text), ORIGIN, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (herald_config_get_proxy_url (config, HERALD_HOOK_CONNECT), ==,
+                   "http://127.0.0.1:1/connect");
+  g_assert_cmpstr (herald_config_get_proxy_url (config, HERALD_HOOK_PUBLISH), ==,
+                   "https://backend.example/publish");
+  g_assert_null (herald_config_get_proxy_url (config, HERALD_HOOK_RPC));
+  g_assert_cmpuint (herald_config_get_proxy_timeout_ms (config), ==, 250);
+  g_assert_cmpuint (herald_config_get_proxy_max_in_flight (config), ==, 8);
+  g_assert_cmpuint (g_strv_length ((char **)herald_config_get_proxy_forward_headers (config)), ==,
+                    2);
+  g_assert_true (herald_config_namespace_for (config, "p:x")->publish_proxy);
+  {
+    /* A connect hook authenticates: no token key needed to listen beyond loopback */
+    g_autoptr (HeraldConfig) open = herald_config_new ();
+    const char *open_text = "[server]\nlisten=0.0.0.0:0\n"
+                            "[proxy]\nconnect-url=http://127.0.0.1:1/connect\n";
+    g_autoptr (HeraldConfig) closed = herald_config_new ();
+    const char *closed_text = "[server]\nlisten=0.0.0.0:0\n";
+
+    g_assert_true (herald_config_load_data (open, open_text, strlen (open_text), ORIGIN, &error));
+    g_assert_true (herald_config_validate (open, &error));
+    g_assert_no_error (error);
+    g_assert_true (
+        herald_config_load_data (closed, closed_text, strlen (closed_text), ORIGIN, &error));
+    g_assert_false (herald_config_validate (closed, &error));
+    g_clear_error (&error);
+  }
+
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (HeraldConfig) c = herald_config_new ();
+      g_autoptr (GError) e = NULL;
+
+      g_assert_false (herald_config_load_data (c, bad[i].data, strlen (bad[i].data), ORIGIN, &e));
+      g_assert_nonnull (e);
+      if (!g_str_has_prefix (e->message, bad[i].expected))
+        g_error ("%s: got “%s”", bad[i].data, e->message);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1343,6 +1516,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/default-path", test_default_path);
   g_test_add_func ("/config/secure-default", test_secure_default);
   g_test_add_func ("/config/tls-and-algorithms", test_tls_and_algorithms);
+  g_test_add_func ("/config/jwks", test_jwks);
   g_test_add_func ("/config/metrics-switches", test_metrics_switches);
   g_test_add_func ("/config/setters", test_setters);
   g_test_add_func ("/config/reload-limits", test_reload_limits);
@@ -1351,6 +1525,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/namespaces", test_namespaces);
   g_test_add_func ("/config/reload-namespaces", test_reload_namespaces);
   g_test_add_func ("/config/drain-seconds", test_drain_seconds);
+  g_test_add_func ("/config/proxy", test_proxy);
 
   return g_test_run ();
 }

@@ -16,6 +16,7 @@
 #include <gio/gio.h>
 
 #include "herald-dbus.h"
+#include "herald-jwt.h"
 #include "herald-test-dbus.h"
 #include "herald-test-server.h"
 #include "herald-test-utils.h"
@@ -38,8 +39,9 @@ fixture_setup (Fixture *f, gconstpointer data)
 {
   const char *address = g_test_dbus_get_bus_address (test_bus);
 
-  /* No token key: anonymous-only, on loopback. Two worker threads. */
-  f->server = herald_test_server_start (NULL, 2);
+  /* No token key unless @data names one: anonymous-only, on loopback. Two
+   * worker threads. */
+  f->server = herald_test_server_start (data, 2);
   herald_test_bus_open (&f->bus, address);
   f->dbus = herald_dbus_new (f->server->hub);
   herald_test_bus_export (&f->bus, f->dbus);
@@ -519,6 +521,68 @@ test_busctl (Fixture *f, gconstpointer data)
   herald_test_client_free (client);
 }
 
+/* PresenceStats, SubscribeUser and UnsubscribeUser (presence at scale and
+ * subscriptions decided by the server). */
+#define SUBS_CONFIG "[auth]\njwt-secret=s3cret\nanonymous=true\n[namespace.quiet]\npresence=false\n"
+
+static void
+test_presence_and_user_subscriptions (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GBytes) secret = g_bytes_new_static ("s3cret", 6);
+  g_autofree char *jwt
+      = herald_jwt_sign_hs256 (secret, "{\"sub\":\"alice\",\"channels\":[\"room\"]}");
+  g_autofree char *path = g_strdup_printf ("/ws?token=%s", jwt);
+  g_autofree char *anon_id = NULL;
+  HeraldTestClient *alice = herald_test_client_connect (f->server);
+  HeraldTestClient *anon = open_client (f, &anon_id);
+  g_autoptr (JsonObject) hello = NULL;
+  g_autoptr (JsonObject) frame = NULL;
+  guint users = 0, connections = 0;
+
+  g_assert_cmpuint (herald_test_ws_handshake (alice, path, NULL, NULL), ==, 101);
+  hello = herald_test_ws_read_json (alice);
+  subscribe (alice, "room");
+  subscribe (anon, "room");
+  for (guint i = 0; i < 100 && connections != 2; i++)
+    {
+      g_autoptr (GVariant) reply = herald_test_bus_call_ok (&f->bus, "PresenceStats",
+                                                            g_variant_new ("(s)", "room"), "(uu)");
+      g_variant_get (reply, "(uu)", &users, &connections);
+    }
+  g_assert_cmpuint (users, ==, 1);
+  g_assert_cmpuint (connections, ==, 2);
+  herald_test_bus_call_fails (&f->bus, "PresenceStats", g_variant_new ("(s)", "quiet:x"),
+                              ERROR_PREFIX "Forbidden");
+  herald_test_bus_call_fails (&f->bus, "PresenceStats", g_variant_new ("(s)", "a b"),
+                              ERROR_PREFIX "InvalidArgument");
+
+  {
+    g_autoptr (GVariant) reply = herald_test_bus_call_ok (
+        &f->bus, "SubscribeUser", g_variant_new ("(ss)", "alice", "vip"), "(u)");
+    g_variant_get (reply, "(u)", &connections);
+    g_assert_cmpuint (connections, ==, 1);
+  }
+  frame = herald_test_ws_read_json (alice);
+  g_assert_cmpstr (herald_test_json_get_string (frame, "type"), ==, "subscribed");
+  g_assert_cmpstr (herald_test_json_get_string (frame, "channel"), ==, "vip");
+  g_assert_true (json_object_get_boolean_member (frame, "server"));
+  g_clear_pointer (&frame, json_object_unref);
+  {
+    g_autoptr (GVariant) reply = herald_test_bus_call_ok (
+        &f->bus, "UnsubscribeUser", g_variant_new ("(ss)", "alice", "vip"), "(u)");
+    g_variant_get (reply, "(u)", &connections);
+    g_assert_cmpuint (connections, ==, 1);
+  }
+  frame = herald_test_ws_read_json (alice);
+  g_assert_cmpstr (herald_test_json_get_string (frame, "type"), ==, "unsubscribed");
+  herald_test_bus_call_fails (&f->bus, "SubscribeUser", g_variant_new ("(ss)", "", "vip"),
+                              ERROR_PREFIX "InvalidArgument");
+  herald_test_bus_call_fails (&f->bus, "UnsubscribeUser", g_variant_new ("(ss)", "alice", "a b"),
+                              ERROR_PREFIX "InvalidArgument");
+  herald_test_client_free (alice);
+  herald_test_client_free (anon);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -538,6 +602,8 @@ main (int argc, char **argv)
   ADD ("/dbus-live/broadcast", test_broadcast);
   ADD ("/dbus-live/busctl", test_busctl);
 #undef ADD
+  g_test_add ("/dbus-live/presence-and-user-subscriptions", Fixture, SUBS_CONFIG, fixture_setup,
+              test_presence_and_user_subscriptions, fixture_teardown);
 
   ret = g_test_run ();
   g_test_dbus_down (test_bus);

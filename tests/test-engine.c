@@ -76,7 +76,7 @@ publish (Fixture *f, const char *channel, int value)
   g_autofree char *data = g_strdup_printf ("%d", value);
   guint64 offset = 0;
 
-  herald_engine_publish_async (f->engine, channel, data, NULL, on_published, &offset);
+  herald_engine_publish_async (f->engine, channel, NULL, data, NULL, on_published, &offset);
   while (offset == 0)
     g_main_context_iteration (NULL, TRUE);
   return offset;

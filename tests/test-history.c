@@ -713,7 +713,7 @@ assert_presence (HeraldTestServer *server, HeraldTestClient *ws, const char *use
                  guint connections)
 {
   g_autofree char *expected = g_strdup_printf (
-      "{\"channel\":\"room\",\"users\":%s,\"connections\":%u}", users, connections);
+      "{\"channel\":\"room\",\"users\":%s,\"connections\":%u,\"next\":null}", users, connections);
   g_autoptr (JsonObject) r = NULL;
   g_autoptr (JsonNode) node = NULL;
   g_autofree char *users_json = NULL;

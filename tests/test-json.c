@@ -19,15 +19,17 @@
 #include "herald-http-api.h"
 #include "herald-json.h"
 
-/* The general path: returns TRUE with channel and data for a valid publish body. */
+/* The general path: returns TRUE with channel, key and data for a valid
+ * publish body. */
 static gboolean
-reference (const char *body, gsize len, char **channel, char **data)
+reference (const char *body, gsize len, char **channel, char **key, char **data)
 {
   g_autoptr (JsonParser) parser = json_parser_new_immutable ();
   g_autoptr (JsonObject) request = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree char *text = NULL;
   const char *chan;
+  JsonNode *k;
 
   request = herald_http_api_parse_body (parser, body, len, G_MAXSIZE, &text, &error);
   if (request == NULL)
@@ -35,8 +37,12 @@ reference (const char *body, gsize len, char **channel, char **data)
   chan = herald_http_api_get_string_member (request, "channel", &error);
   if (chan == NULL || !herald_http_api_require_data (text, &error))
     return FALSE;
+  k = json_object_get_member (request, "key");
+  if (k != NULL && (!JSON_NODE_HOLDS_VALUE (k) || json_node_get_value_type (k) != G_TYPE_STRING))
+    return FALSE;
   *data = g_steal_pointer (&text);
   *channel = g_strdup (chan);
+  *key = k ? g_strdup (json_node_get_string (k)) : NULL;
   return TRUE;
 }
 
@@ -57,17 +63,18 @@ json_glib_reading (const char *text, gssize len)
 static gboolean
 check_agrees (const char *body, gsize len)
 {
-  g_autofree char *channel = NULL, *data = NULL;
-  g_autofree char *ref_channel = NULL, *ref_data = NULL;
+  g_autofree char *channel = NULL, *key = NULL, *data = NULL;
+  g_autofree char *ref_channel = NULL, *ref_key = NULL, *ref_data = NULL;
   g_autofree char *body_reading = NULL, *data_reading = NULL;
   g_autoptr (JsonParser) parser = json_parser_new_immutable ();
   g_autoptr (JsonNode) body_data = NULL;
 
-  if (!herald_json_scan_publish (body, len, &channel, &data))
+  if (!herald_json_scan_publish (body, len, &channel, &key, &data))
     return FALSE;
-  if (!reference (body, len, &ref_channel, &ref_data))
+  if (!reference (body, len, &ref_channel, &ref_key, &ref_data))
     g_error ("scanner accepted what the general path refuses: %.*s", (int)len, body);
-  if (g_strcmp0 (channel, ref_channel) != 0 || g_strcmp0 (data, ref_data) != 0)
+  if (g_strcmp0 (channel, ref_channel) != 0 || g_strcmp0 (data, ref_data) != 0
+      || g_strcmp0 (key, ref_key) != 0)
     g_error ("scanner and general path differ on %.*s:\n  scanner %s %s\n  general %s %s", (int)len,
              body, channel, data, ref_channel, ref_data);
   /* The compact data is the body's data, to json-glib too. */
@@ -103,6 +110,8 @@ test_accepts_common (void)
     "{\"channel\":\"c\",\"channel\":\"d\",\"data\":1}",
     "{\"channel\":\"c\",\"data\":\"\x7f\"}",
     "{\"data\":1,\"channel\":\"c\",\"data\":2}",
+    "{\"channel\":\"c\",\"key\":\"EURUSD\",\"data\":1}",
+    "{\"key\":\"a\",\"channel\":\"c\",\"data\":1,\"key\":\"b\"}",
   };
   for (guint i = 0; i < G_N_ELEMENTS (accepted); i++)
     g_assert_true (check_agrees (accepted[i], strlen (accepted[i])));
@@ -126,15 +135,18 @@ test_declines_uncommon (void)
     "{\"channel\":\"c\",\"data\":01}",
     "{\"channel\":\"c\",\"data\":1,\"n\":18446744073709551615}",
     "{\"channel\":\"c\",\"data\":1,\"s\":\"a\\u0000b\"}",
+    "{\"channel\":\"c\",\"key\":5,\"data\":1}",
+    "{\"channel\":\"c\",\"key\":\"a\\nb\",\"data\":1}",
+    "{\"channel\":\"c\",\"key\":\"a\",\"key\":null,\"data\":1}",
     "[1]",
     "{}",
     "",
   };
   for (guint i = 0; i < G_N_ELEMENTS (declined); i++)
     {
-      g_autofree char *channel = NULL, *data = NULL;
+      g_autofree char *channel = NULL, *key = NULL, *data = NULL;
       g_assert_false (
-          herald_json_scan_publish (declined[i], strlen (declined[i]), &channel, &data));
+          herald_json_scan_publish (declined[i], strlen (declined[i]), &channel, &key, &data));
       g_assert_null (channel);
       g_assert_null (data);
     }
@@ -144,7 +156,7 @@ static void
 test_refuses_deep (void)
 {
   g_autoptr (GString) s = g_string_new ("{\"channel\":\"c\",\"data\":");
-  g_autofree char *channel = NULL, *data = NULL;
+  g_autofree char *channel = NULL, *key = NULL, *data = NULL;
   g_autoptr (GError) error = NULL;
 
   for (int i = 0; i < 100000; i++)
@@ -152,7 +164,7 @@ test_refuses_deep (void)
   for (int i = 0; i < 100000; i++)
     g_string_append_c (s, ']');
   g_string_append_c (s, '}');
-  g_assert_false (herald_json_scan_publish (s->str, s->len, &channel, &data));
+  g_assert_false (herald_json_scan_publish (s->str, s->len, &channel, &key, &data));
   g_assert_null (herald_json_compact (s->str, s->len, NULL, &error));
   g_assert_error (error, HERALD_JSON_ERROR, HERALD_JSON_ERROR_SYNTAX);
   g_assert_nonnull (strstr (error->message, "nested too deeply"));

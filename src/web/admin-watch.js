@@ -20,11 +20,12 @@ function note(text, cls) {
   el.textContent = text;
 }
 
-function show(label, data, offset) {
+function show(label, data, offset, kind) {
   const list = $('watch-log');
   list.querySelector('.empty')?.remove();
   const li = document.createElement('li');
   li.className = 'entry';
+  li.dataset.kind = kind || 'message';
   if (offset !== null && offset !== undefined) li.dataset.offset = String(offset);
   const meta = document.createElement('div');
   meta.className = 'meta';
@@ -55,6 +56,9 @@ function watch(channel) {
   note('Watching ' + channel + '…');
   h.subscribe(channel, {
     onMessage: (data, ctx) => show(ctx.channel, data, ctx.offset),
+    // join/leave namespaces: another connection subscribed or left
+    onJoin: (e) => show('join ' + e.channel, { user_id: e.userId, connection_id: e.connectionId }, null, 'join'),
+    onLeave: (e) => show('leave ' + e.channel, { user_id: e.userId, connection_id: e.connectionId }, null, 'leave'),
     onSubscribed: (info) => {
       note('Watching ' + channel + (info.resumed ? (info.recovered ? ' (resumed, nothing missed)' : ' (resumed, messages missed)') : '') + '.', 'ok');
       $('watch-log').dataset.channel = channel;

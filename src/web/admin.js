@@ -98,12 +98,20 @@ function renderConnections(list) {
   }
 }
 
-function renderChannels(list) {
+// The namespace a channel belongs to: the text before its first ':' when
+// that namespace is configured, else the default one (as the server decides).
+function namespaceOf(channel, names) {
+  const i = channel.indexOf(':');
+  const name = i > 0 ? channel.slice(0, i) : '';
+  return names.has(name) ? name : 'default';
+}
+
+function renderChannels(list, names) {
   const body = $('channel-rows');
   body.replaceChildren();
   if (list.length === 0) {
     const tr = document.createElement('tr');
-    cell(tr, 'No channels.', 'empty').colSpan = 2;
+    cell(tr, 'No channels.', 'empty').colSpan = 3;
     body.append(tr);
     return;
   }
@@ -114,7 +122,29 @@ function renderChannels(list) {
     const code = document.createElement('code');
     code.textContent = c.name;
     cell(tr, '').append(code);
+    cell(tr, namespaceOf(c.name, names));
     cell(tr, String(c.subscribers), 'num');
+    body.append(tr);
+  }
+}
+
+function renderNamespaces(list) {
+  const body = $('ns-rows');
+  body.replaceChildren();
+  const yes = (v) => (v ? 'yes' : 'no');
+  for (const ns of list) {
+    const tr = document.createElement('tr');
+    tr.dataset.namespace = ns.name;
+    const code = document.createElement('code');
+    code.textContent = ns.name;
+    cell(tr, '').append(code);
+    cell(tr, String(ns.history_size), 'num');
+    cell(tr, String(ns.history_ttl), 'num');
+    cell(tr, yes(ns.presence)).dataset.key = 'presence';
+    cell(tr, yes(ns.join_leave)).dataset.key = 'join_leave';
+    cell(tr, yes(ns.conflate)).dataset.key = 'conflate';
+    cell(tr, ns.publish + (ns.publish_proxy ? ' + proxy' : ''));
+    cell(tr, ns.subscribe);
     body.append(tr);
   }
 }
@@ -210,13 +240,16 @@ async function poll() {
     return;
   }
   try {
-    const [conns, chans, metrics] = await Promise.all([
+    const [conns, chans, metrics, spaces] = await Promise.all([
       api('GET', '/api/connections').then((r) => r.json()),
       api('GET', '/api/channels').then((r) => r.json()),
       api('GET', '/metrics').then((r) => r.text()),
+      api('GET', '/api/namespaces').then((r) => r.json()),
     ]);
+    const namespaces = spaces.namespaces || [];
     renderConnections(conns.connections || []);
-    renderChannels(chans.channels || []);
+    renderNamespaces(namespaces);
+    renderChannels(chans.channels || [], new Set(namespaces.map((ns) => ns.name)));
     pushRates(metrics);
     setPoll('open', 'live');
   } catch (e) {

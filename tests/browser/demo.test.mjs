@@ -116,7 +116,8 @@ async function waitText(page, sel, predicate, what) {
 }
 
 async function main() {
-  const base = await startDaemon('[auth]\nanonymous-publish=chat.*\n',
+  const base = await startDaemon('[auth]\nanonymous-publish=chat.*\n'
+    + '[namespace.room]\njoin-leave=true\nconflate=true\n',
     { ...process.env, HERALD_API_KEY: API_KEY }, 'main');
   step('heraldd at ' + base);
 
@@ -197,6 +198,30 @@ async function main() {
   const rowText = await row.textContent();
   if (!rowText.includes('sse') || !rowText.includes('news')) throw new Error('connection row: ' + rowText);
   await admin.waitForSelector('#channel-rows tr[data-channel="news"]');
+
+  step('admin: namespaces are listed; watching a join/leave channel shows connections come and go');
+  await admin.waitForSelector('#ns-rows tr[data-namespace="room"] td[data-key="join_leave"]:text-is("yes")');
+  await admin.waitForSelector('#ns-rows tr[data-namespace="room"] td[data-key="conflate"]:text-is("yes")');
+  await admin.waitForSelector('#ns-rows tr[data-namespace="default"] td[data-key="join_leave"]:text-is("no")');
+  await admin.fill('#watch-channel', 'room:lobby');
+  await admin.click('#watch');
+  await waitText(admin, '#watch-note', "t.startsWith('Watching room:lobby.')", 'the watch subscription');
+  // Another connection (a plain WebSocket opened by the page) joins and leaves.
+  const joinerId = await admin.evaluate((url) => new Promise((res, rej) => {
+    const ws = new WebSocket(url);
+    window.joiner = ws;
+    ws.onmessage = (ev) => {
+      const m = JSON.parse(ev.data);
+      if (m.type !== 'connected') return;
+      ws.send(JSON.stringify({ type: 'subscribe', channel: 'room:lobby' }));
+      res(m.connection_id);
+    };
+    ws.onerror = () => rej(new Error('the joining WebSocket failed'));
+  }), base.replace(/^http/, 'ws') + '/ws');
+  await admin.waitForSelector(`#watch-log li[data-kind="join"]:has-text("${joinerId}")`, { timeout: STEP_MS });
+  await admin.waitForSelector('#channel-rows tr[data-channel="room:lobby"] td:text-is("room")', { timeout: STEP_MS });
+  await admin.evaluate(() => window.joiner.close());
+  await admin.waitForSelector(`#watch-log li[data-kind="leave"]:has-text("${joinerId}")`, { timeout: STEP_MS });
 
   step('admin: at 1280 px a row with long names keeps every column in view, Close included');
   // A stream with long channel names (no spaces to wrap at), opened by the admin page itself.

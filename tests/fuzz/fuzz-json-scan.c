@@ -32,7 +32,7 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
   const char *body = (const char *)data;
-  g_autofree char *channel = NULL, *text = NULL, *ref_text = NULL, *compact = NULL;
+  g_autofree char *channel = NULL, *key = NULL, *text = NULL, *ref_text = NULL, *compact = NULL;
   g_autoptr (JsonParser) parser = NULL;
   g_autoptr (JsonObject) request = NULL;
   g_autoptr (GError) error = NULL;
@@ -49,7 +49,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       g_assert_cmpstr (a, ==, b);
     }
 
-  if (!herald_json_scan_publish (body, size, &channel, &text))
+  if (!herald_json_scan_publish (body, size, &channel, &key, &text))
     return 0;
   parser = json_parser_new_immutable ();
   request = herald_http_api_parse_body (parser, body, size, G_MAXSIZE, &ref_text, &error);
@@ -58,5 +58,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   g_assert_no_error (error);
   g_assert_cmpstr (channel, ==, ref_channel);
   g_assert_cmpstr (text, ==, ref_text);
+  /* A "key" the scanner took is the string json-glib reads */
+  {
+    JsonNode *ref_key = json_object_get_member (request, "key");
+    g_assert_cmpstr (key, ==, ref_key ? json_node_get_string (ref_key) : NULL);
+  }
   return 0;
 }

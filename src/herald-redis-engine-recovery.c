@@ -1,0 +1,209 @@
+/* herald-redis-engine-recovery.c: the Redis engine's positions and history
+ * for resumes: a channel's latest offset and epoch (sent in `subscribed`),
+ * recovery after an offset or an SSE stream position, read from Redis through
+ * the blocking connection (herald-redis-history.c) once this node hears the
+ * channel live.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include "herald-redis-engine-private.h"
+#include "herald-redis-history.h"
+
+#define PIN_MS 1000
+#define SUBSCRIBE_WAIT_MS 1000
+
+typedef struct
+{
+  HeraldRedisEngine *self;
+  char *channel;
+} Pin;
+
+static gboolean
+unpin (gpointer user_data)
+{
+  Pin *pin = user_data;
+
+  herald_redis_engine_channel_ref (pin->self, pin->channel, -1);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+pin_free (gpointer data)
+{
+  Pin *pin = data;
+  g_object_unref (pin->self);
+  g_free (pin->channel);
+  g_free (pin);
+}
+
+/* Before a history snapshot, this node must already hear the channel live,
+ * or messages published between the snapshot and the SUBSCRIBE would be
+ * lost. Keep the channel subscribed a second (the caller subscribes
+ * its connection meanwhile) and wait, bounded, for Redis to confirm. */
+static gboolean
+pin_and_wait (HeraldRedisEngine *self, const char *channel)
+{
+  Pin *pin = g_new0 (Pin, 1);
+  GSource *source = g_timeout_source_new (PIN_MS);
+  gint64 deadline = g_get_monotonic_time () + SUBSCRIBE_WAIT_MS * 1000;
+  gboolean ok = FALSE;
+  Chan *ch;
+
+  pin->self = g_object_ref (self);
+  pin->channel = g_strdup (channel);
+  herald_redis_engine_channel_ref (self, channel, +1);
+  g_source_set_callback (source, unpin, pin, pin_free);
+  g_source_attach (source, self->context);
+  g_source_unref (source);
+
+  g_mutex_lock (&self->lock);
+  while (self->up)
+    {
+      ch = g_hash_table_lookup (self->channels, channel);
+      if (ch && ch->state == SUB_SUBSCRIBED)
+        {
+          ok = TRUE;
+          break;
+        }
+      if (!g_cond_wait_until (&self->cond, &self->lock, deadline))
+        break;
+    }
+  g_mutex_unlock (&self->lock);
+  return ok;
+}
+
+static HeraldRecovery *
+recovery_new (HeraldRedisEngine *self)
+{
+  HeraldRecovery *r;
+
+  g_mutex_lock (&self->lock);
+  r = herald_recovery_new (self->epoch);
+  g_mutex_unlock (&self->lock);
+  return r;
+}
+
+static guint64
+local_offset (HeraldRedisEngine *self, const char *channel)
+{
+  guint64 offset = 0;
+  Chan *ch;
+
+  g_mutex_lock (&self->lock);
+  ch = g_hash_table_lookup (self->channels, channel);
+  if (ch)
+    offset = ch->last_offset;
+  g_mutex_unlock (&self->lock);
+  return offset;
+}
+
+HeraldRecovery *
+herald_redis_engine_recover (HeraldEngine *engine, const char *channel, guint64 since,
+                             const char *epoch)
+{
+  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
+  HeraldRecovery *r = recovery_new (self);
+
+  if (!pin_and_wait (self, channel)
+      || !herald_redis_history_recover (self->sync, channel, since, epoch,
+                                        herald_redis_engine_config (self), r))
+    {
+      /* Degraded: nothing can be recovered; live delivery still works. */
+      r->recovered = FALSE;
+      r->top_offset = local_offset (self, channel);
+    }
+  return r;
+}
+
+HeraldRecovery *
+herald_redis_engine_recover_stream (HeraldEngine *engine, const char *const *channels,
+                                    const char *epoch, guint64 since_seq)
+{
+  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
+  HeraldRecovery *r = recovery_new (self);
+  gboolean ok = TRUE;
+
+  for (guint i = 0; channels[i]; i++)
+    ok = pin_and_wait (self, channels[i]) && ok;
+  if (!ok
+      || !herald_redis_history_recover_stream (self->sync, channels, epoch, since_seq,
+                                               herald_redis_engine_config (self), r))
+    r->recovered = FALSE;
+  return r;
+}
+
+/* The offset the live stream of @channel starts after on this node: the
+ * newest offset this node has handed to its workers. Once per subscription
+ * of the node to the channel it is read from Redis (after the SUBSCRIBE is
+ * confirmed, so every later message arrives live); then it is a lock. */
+void
+herald_redis_engine_get_position (HeraldEngine *engine, const char *channel, guint64 *offset,
+                                  char **epoch)
+{
+  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
+  g_autofree char *read_epoch = NULL;
+  guint64 read_offset = 0, top = 0;
+  gboolean read = FALSE;
+  Chan *ch;
+
+  g_mutex_lock (&self->lock);
+  ch = g_hash_table_lookup (self->channels, channel);
+  if (!self->up || (ch && ch->state == SUB_SUBSCRIBED && ch->primed))
+    {
+      top = ch ? ch->last_offset : 0;
+      goto out;
+    }
+  g_mutex_unlock (&self->lock);
+
+  if (pin_and_wait (self, channel))
+    read = herald_redis_history_read_position (self->sync, channel, &read_epoch, &read_offset);
+  g_mutex_lock (&self->lock);
+  ch = g_hash_table_lookup (self->channels, channel);
+  herald_redis_engine_set_epoch_locked (self, read_epoch);
+  if (read && ch)
+    {
+      ch->last_offset = MAX (ch->last_offset, read_offset);
+      ch->primed = ch->state == SUB_SUBSCRIBED;
+    }
+  top = ch ? ch->last_offset : read_offset;
+
+out:
+  if (offset)
+    *offset = top;
+  if (epoch)
+    *epoch = g_strdup (self->epoch);
+  g_mutex_unlock (&self->lock);
+}
+
+/* The seq of the newest message handed to the workers: Redis delivers in
+ * seq order, so later deliveries have higher ones. Unknown while degraded
+ * (local seqs are provisional). */
+gboolean
+herald_redis_engine_get_stream_position (HeraldEngine *engine, guint64 *seq, char **epoch)
+{
+  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
+  gboolean ok;
+
+  g_mutex_lock (&self->lock);
+  ok = self->up && self->epoch != NULL;
+  if (ok && seq)
+    *seq = self->local_seq;
+  if (ok && epoch)
+    *epoch = g_strdup (self->epoch);
+  g_mutex_unlock (&self->lock);
+  return ok;
+}
+
+char *
+herald_redis_engine_dup_epoch (HeraldEngine *engine)
+{
+  HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
+  char *epoch;
+
+  g_mutex_lock (&self->lock);
+  epoch = g_strdup (self->epoch);
+  g_mutex_unlock (&self->lock);
+  return epoch;
+}
