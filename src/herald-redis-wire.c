@@ -43,8 +43,9 @@ struct _HeraldRedisWire
   GSocketConnection *conn;
   GSocket *socket;
   GSource *in_source, *out_source, *timeout_source;
-  GByteArray *out; /* formatted, not yet written */
-  GQueue pending;  /* of Pending*, in the order of the commands */
+  GSource *flush_source; /* commands of one main loop iteration go out together */
+  GByteArray *out;       /* formatted, not yet written */
+  GQueue pending;        /* of Pending*, in the order of the commands */
   redisReader *reader;
   gboolean ready, dead, closed;
 };
@@ -84,6 +85,7 @@ wire_die (HeraldRedisWire *wire, const char *why)
   g_cancellable_cancel (wire->cancellable);
   herald_redis_source_clear (&wire->in_source);
   herald_redis_source_clear (&wire->out_source);
+  herald_redis_source_clear (&wire->flush_source);
   herald_redis_source_clear (&wire->timeout_source);
   if (wire->conn)
     g_io_stream_close (G_IO_STREAM (wire->conn), NULL, NULL);
@@ -150,6 +152,28 @@ on_writable (GSocket *socket, GIOCondition condition, gpointer user_data)
   g_clear_pointer (&wire->out_source, g_source_unref);
   flush (wire);
   return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_flush (gpointer user_data)
+{
+  HeraldRedisWire *wire = user_data;
+
+  g_clear_pointer (&wire->flush_source, g_source_unref);
+  flush (wire);
+  return G_SOURCE_REMOVE;
+}
+
+/* Writes soon: what else is queued in this iteration of the loop joins it. */
+static void
+flush_soon (HeraldRedisWire *wire)
+{
+  if (wire->socket == NULL || wire->flush_source != NULL || wire->out_source != NULL)
+    return;
+  wire->flush_source = g_idle_source_new ();
+  g_source_set_priority (wire->flush_source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (wire->flush_source, on_flush, wire, NULL);
+  g_source_attach (wire->flush_source, wire->context);
 }
 
 static gboolean
@@ -397,8 +421,7 @@ herald_redis_wire_command (HeraldRedisWire *wire, int argc, const char **argv, c
       wire_die (wire, _ ("too much unsent"));
       return TRUE;
     }
-  if (wire->socket)
-    flush (wire);
+  flush_soon (wire);
   return TRUE;
 }
 
@@ -409,8 +432,7 @@ herald_redis_wire_send (HeraldRedisWire *wire, int argc, const char **argv)
   if (wire->dead)
     return FALSE;
   format_into (wire->out, FALSE, argc, argv, NULL);
-  if (wire->socket)
-    flush (wire);
+  flush_soon (wire);
   return TRUE;
 }
 
