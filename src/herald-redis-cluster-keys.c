@@ -116,9 +116,20 @@ static const char reset_script[] = "if redis.call('HGET', KEYS[1], 'epoch') == A
                                    "end\n"
                                    "return 1\n";
 
+/* Atomic, so nothing falls between the position and the history. */
+static const char catch_up_script[] = "local v = redis.call('HMGET', KEYS[1], 'off', 'epoch')\n"
+                                      "local off = tonumber(v[1]) or 0\n"
+                                      "local after = tonumber(ARGV[1])\n"
+                                      "local out = {}\n"
+                                      "if v[2] == ARGV[2] and off > after then\n"
+                                      "  out = redis.call('LRANGE', KEYS[2], 0, off - after - 1)\n"
+                                      "end\n"
+                                      "return {v[1], v[2], out}\n";
+
 static const char *const scripts[] = {
-  publish_script,        position_script,       presence_script, presence_set_script,
-  presence_alive_script, presence_query_script, reset_script,    NULL,
+  publish_script,      position_script,       presence_script,
+  presence_set_script, presence_alive_script, presence_query_script,
+  reset_script,        catch_up_script,       NULL,
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (scripts) == HERALD_RCK_N_SCRIPTS + 1);
