@@ -433,6 +433,7 @@ herald_rce_on_push (gpointer owner, const char *addr, redisReply *reply)
       return;
     }
   if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3
+      || reply->element[0]->type != REDIS_REPLY_STRING
       || reply->element[1]->type != REDIS_REPLY_STRING)
     return;
   kind = reply->element[0]->str;
