@@ -27,6 +27,11 @@ typedef struct
   SubState state;
   guint64 last_offset; /* newest offset seen here */
   gboolean primed;     /* last_offset was read from Redis since we subscribed */
+  /* The gap check after this node did not hear the channel for a while
+   * (herald-redis-engine-recovery.c): */
+  gboolean resync;     /* on the next SUBSCRIBE, compare Redis's offset with... */
+  guint64 resync_from; /* ...the newest offset delivered before, */
+  guint64 first_live;  /* and the first one heard since (0: none yet) */
 } Chan;
 
 typedef enum
@@ -71,6 +76,7 @@ struct _HeraldRedisEngine
   GSource *drain_source;
   guint64 local_seq; /* newest seq seen here */
   guint link_gen;    /* bumped when the link comes up (presence re-registered) */
+  guint resets;      /* reset notices since the link came up (the first is logged) */
 
   gboolean disposed;
 
@@ -104,5 +110,11 @@ void herald_redis_engine_get_position (HeraldEngine *engine, const char *channel
                                        char **epoch);
 gboolean herald_redis_engine_get_stream_position (HeraldEngine *engine, guint64 *seq, char **epoch);
 char *herald_redis_engine_dup_epoch (HeraldEngine *engine);
+/* Gaps under live subscribers: the link was lost (mark every channel with
+ * subscribers), the epoch changed from @old (a reset notice to each one's
+ * subscribers, then a check), a channel was subscribed again (check it). */
+void herald_redis_engine_resync_mark_locked (HeraldRedisEngine *self);
+void herald_redis_engine_resync_epoch_locked (HeraldRedisEngine *self);
+void herald_redis_engine_resync (HeraldRedisEngine *self, const char *name);
 
 G_END_DECLS

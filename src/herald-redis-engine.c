@@ -60,7 +60,8 @@ set_degraded_locked (HeraldRedisEngine *self, const char *why)
   g_cond_broadcast (&self->cond);
 }
 
-#define ns_of(self, channel) herald_config_namespace_for (herald_redis_engine_config (self), (channel))
+#define ns_of(self, channel)                                                                       \
+  herald_config_namespace_for (herald_redis_engine_config (self), (channel))
 
 static guint
 deliver (HeraldRedisEngine *self, const HeraldDelivery *delivery)
@@ -187,6 +188,7 @@ herald_redis_engine_channel_ref (HeraldRedisEngine *self, const char *name, int 
   if (ch == NULL)
     {
       ch = g_new0 (Chan, 1);
+      ch->resync = !self->up; /* its subscribers were told a position Redis did not give */
       g_hash_table_insert (self->channels, g_strdup (name), ch);
     }
   if (delta > 0)
@@ -206,6 +208,8 @@ herald_redis_engine_set_epoch_locked (HeraldRedisEngine *self, const char *epoch
   GHashTableIter iter;
   Chan *ch;
 
+  gboolean had_one = self->epoch != NULL;
+
   if (epoch == NULL || g_strcmp0 (self->epoch, epoch) == 0)
     return;
   g_hash_table_iter_init (&iter, self->channels);
@@ -216,6 +220,8 @@ herald_redis_engine_set_epoch_locked (HeraldRedisEngine *self, const char *epoch
     }
   g_free (self->epoch);
   self->epoch = g_strdup (epoch);
+  if (had_one)
+    herald_redis_engine_resync_epoch_locked (self);
 }
 
 /* ---- receiving (main thread) ---- */
@@ -264,6 +270,8 @@ receive_channel (HeraldRedisEngine *self, const char *name, const char *text, gs
   g_mutex_lock (&self->lock);
   herald_redis_engine_set_epoch_locked (self, p.epoch);
   ch = g_hash_table_lookup (self->channels, p.channel);
+  if (ch && ch->resync && ch->first_live == 0)
+    ch->first_live = p.offset;
   if (ch)
     ch->last_offset = MAX (ch->last_offset, p.offset);
   self->local_seq = MAX (self->local_seq, p.seq);
@@ -336,6 +344,8 @@ on_sub_reply (gpointer owner, redisReply *reply)
             }
           g_cond_broadcast (&self->cond);
           g_mutex_unlock (&self->lock);
+          if (subscribed)
+            herald_redis_engine_resync (self, name);
           reconcile_channel (self, name);
         }
       else if (subscribed && g_str_has_prefix (topic, "herald:node:"))
@@ -476,6 +486,7 @@ link_check_up (HeraldRedisEngine *self)
     g_ptr_array_add (ids, g_strdup (key));
   /* Presence changes queued before this point are in the snapshot. */
   self->link_gen++;
+  self->resets = 0;
   presence = presence_snapshot_locked (self);
   g_mutex_unlock (&self->lock);
   herald_redis_cluster_register_presence (self->link, self->node_id, presence);
@@ -507,6 +518,7 @@ on_link_down (gpointer owner, const char *why)
       ch->state = SUB_IDLE;
       ch->primed = FALSE;
     }
+  herald_redis_engine_resync_mark_locked (self);
   g_mutex_unlock (&self->lock);
   if (was_up)
     {
@@ -1044,17 +1056,18 @@ on_sentinel_master (gpointer owner, const char *host, int port, gboolean switche
     herald_metrics_count_redis_event (HERALD_REDIS_EVENT_MASTER_CHANGED);
   if (self->url->host)
     g_message (_ ("Redis Sentinel: master “%s” is now %s:%d (was %s:%d)%s"),
-               herald_config_get_redis_sentinel_master (herald_redis_engine_config (self)), host, port,
-               self->url->host, self->url->port, switched ? ", +switch-master" : "");
+               herald_config_get_redis_sentinel_master (herald_redis_engine_config (self)), host,
+               port, self->url->host, self->url->port, switched ? ", +switch-master" : "");
   /* The sync connection first: from then on it never reads self->url's host. */
   herald_redis_sync_set_address (self->sync, host, port);
   g_free (self->url->host);
   self->url->host = g_strdup (host);
   self->url->port = port;
   g_free (self->url_text);
-  self->url_text = g_strdup_printf ("%s:%d, master “%s” via Redis Sentinel %s", host, port,
-                                    herald_config_get_redis_sentinel_master (herald_redis_engine_config (self)),
-                                    herald_redis_sentinel_current (self->sentinel));
+  self->url_text = g_strdup_printf (
+      "%s:%d, master “%s” via Redis Sentinel %s", host, port,
+      herald_config_get_redis_sentinel_master (herald_redis_engine_config (self)),
+      herald_redis_sentinel_current (self->sentinel));
   why = g_strdup_printf (_ ("the master moved to %s:%d"), host, port);
   herald_redis_link_reconnect_now (self->link, why);
 }

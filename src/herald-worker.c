@@ -493,9 +493,9 @@ deliver_channel (HeraldWorker *self, HeraldMessage *message)
       HeraldSubscription *sub = herald_channel_get_subscriber (channel, i);
       if (offset != 0 && offset <= sub->skip_until) /* 0: not stored, never replayed */
         continue;
-      /* Past the replay: later offsets only grow, unless a new epoch starts
-       * them again at 1 — which must not be skipped. */
-      if (offset != 0)
+      /* Past the replay (or reset): later offsets only grow, unless a new
+       * epoch starts them again at 1 — which must not be skipped. */
+      if (offset != 0 || herald_message_is_reset (message))
         sub->skip_until = 0;
       herald_connection_deliver_full (sub->connection, message, sub->conflate);
     }
