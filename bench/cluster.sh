@@ -78,10 +78,12 @@ fi
 [ -n "$HERALDD" ] && [ -x "$HERALDD" ] || die "no heraldd (build it, or set HERALDD)"
 
 port_busy () { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# Below the ephemeral range (32768-), cluster bus ports (PORT+10000) too: a
+# port some outgoing connection uses as its local one cannot be bound.
 free_port () {
   local p
   for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 12000))
+    p=$((12000 + RANDOM % 8000))
     if ! port_busy "$p" && ! port_busy $((p + 10000)); then echo "$p"; return 0; fi
   done
   return 1

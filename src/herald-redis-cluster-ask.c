@@ -8,7 +8,6 @@
 #include <glib/gi18n.h>
 
 #include "herald-error.h"
-
 #include "herald-redis-cluster-ask.h"
 #include "herald-redis-cluster-keys.h"
 #include "herald-redis-payload.h"
@@ -221,25 +220,10 @@ herald_rck_send_presence (HeraldRedisClusterPool *pool, const char *self_node, c
                                      (const char **)argv->pdata, NULL, NULL, NULL);
 }
 
-static void
-on_publish_reply (redisReply *reply, gpointer privdata)
-{
-  GTask *task = privdata;
-
-  if (reply == NULL)
-    g_task_return_new_error (task, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE,
-                             _ ("Redis connection lost during publish"));
-  else if (reply->type == REDIS_REPLY_INTEGER)
-    g_task_return_int (task, (gssize)reply->integer);
-  else
-    g_task_return_new_error (task, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE, _ ("Redis: %s"),
-                             reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
-  g_object_unref (task);
-}
-
 gboolean
 herald_rck_publish (HeraldRedisClusterPool *pool, const char *channel, const char *data_json,
-                    guint history_size, guint history_ttl, GTask *task)
+                    guint history_size, guint history_ttl, HeraldRedisWireReplyFn fn,
+                    gpointer privdata)
 {
   g_autofree char *m = herald_rck_channel_key (channel, ":m");
   g_autofree char *h = herald_rck_channel_key (channel, ":h");
@@ -256,7 +240,7 @@ herald_rck_publish (HeraldRedisClusterPool *pool, const char *channel, const cha
                          meta_ttl,  topic };
 
   return herald_redis_cluster_pool_command (pool, herald_rck_slot (m), G_N_ELEMENTS (argv), argv,
-                                            NULL, on_publish_reply, task);
+                                            NULL, fn, privdata);
 }
 
 GHashTable *

@@ -22,7 +22,8 @@ guint herald_rck_ask_route (HeraldRedisClusterSync *sync, const char *self_node,
 /* Adds the other live nodes' users of @channel to @users and their
  * connections (users' and anonymous) to @connections. */
 gboolean herald_rck_ask_presence (HeraldRedisClusterSync *sync, const char *self_node,
-                              const char *channel, GHashTable *users, guint *connections, GError **error);
+                                  const char *channel, GHashTable *users, guint *connections,
+                                  GError **error);
 
 /* @channel's epoch (given one if it has none) and latest offset. */
 gboolean herald_rck_ask_position (HeraldRedisClusterSync *sync, const char *channel, char **epoch,
@@ -36,11 +37,11 @@ gboolean herald_rck_ask_recover (HeraldRedisClusterSync *sync, const char *chann
                                  const char *epoch, guint ttl, HeraldRecovery *r);
 
 /* Main context: runs the publish script for @data_json on @channel's
- * master; @task (a GTask of the offset) completes when it answers. FALSE
- * when the master is not connected (@task untouched). */
+ * master; @fn gets its answer (the offset, an error, or NULL). FALSE when
+ * the master is not connected (@fn is then never called). */
 gboolean herald_rck_publish (HeraldRedisClusterPool *pool, const char *channel,
                              const char *data_json, guint history_size, guint history_ttl,
-                             GTask *task);
+                             HeraldRedisWireReplyFn fn, gpointer privdata);
 
 /* A node's presence table ("channel\nuser" or "channel" → count) as
  * channel → pairs for herald_rck_send_presence(). */

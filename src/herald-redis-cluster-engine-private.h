@@ -66,7 +66,7 @@ struct _HeraldRedisClusterEngine
   HeraldRedisClusterSync *sync; /* any thread */
 
   /* atomic counters, for /metrics */
-  gint caught_up, epoch_resets, local_publishes;
+  gint caught_up, epoch_resets;
 };
 
 void herald_rce_topic_free (gpointer data);

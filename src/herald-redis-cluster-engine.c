@@ -56,7 +56,8 @@ typedef struct
   char *a; /* channel, topic, connection id */
   char *b; /* data, payload, user id */
   int delta;
-  guint64 gen; /* presence: when queued */
+  guint64 gen;                     /* presence: when queued */
+  HeraldRedisClusterEngine *owner; /* publish: while Redis answers */
 } Op;
 
 G_DEFINE_FINAL_TYPE (HeraldRedisClusterEngine, herald_redis_cluster_engine, HERALD_TYPE_ENGINE)
@@ -64,6 +65,7 @@ G_DEFINE_FINAL_TYPE (HeraldRedisClusterEngine, herald_redis_cluster_engine, HERA
 static void
 op_free (Op *op)
 {
+  g_clear_object (&op->owner);
   g_clear_object (&op->task);
   g_free (op->a);
   g_free (op->b);
@@ -90,7 +92,7 @@ deliver (HeraldRedisClusterEngine *self, const HeraldDelivery *delivery)
 
 /* ---- the work queue: any thread → main context ---- */
 
-static void run_op (HeraldRedisClusterEngine *self, Op *op);
+static gboolean run_op (HeraldRedisClusterEngine *self, Op *op);
 
 static gboolean
 drain_ops (gpointer user_data)
@@ -105,10 +107,8 @@ drain_ops (gpointer user_data)
   g_clear_pointer (&self->drain_source, g_source_unref);
   g_mutex_unlock (&self->lock);
   while ((op = g_queue_pop_head (&ops)) != NULL)
-    {
-      run_op (self, op);
+    if (!run_op (self, op))
       op_free (op);
-    }
   return G_SOURCE_REMOVE;
 }
 
@@ -221,6 +221,7 @@ on_node_ready (gpointer owner, const char *addr)
   HeraldRedisClusterEngine *self = owner;
 
   g_message (_ ("Redis Cluster master %s connected (node %s)"), addr, self->node_id);
+  herald_metrics_count_redis_event (HERALD_REDIS_EVENT_CONNECTED);
   send_registration (self, addr, TRUE);
   send_presence (self, addr, TRUE);
   herald_rce_reconcile_all (self);
@@ -247,43 +248,82 @@ static const HeraldRedisClusterPoolEvents pool_events = {
 /* ---- operations (main thread) ---- */
 
 /* The channel's master is unreachable: this node's subscribers still get
- * the message, with a local offset. */
+ * the message, which is not stored: its offset is null (0), never invented. */
 static void
 publish_locally (HeraldRedisClusterEngine *self, Op *op)
 {
   g_autofree char *name = herald_rck_channel_key (op->a, "");
   g_autoptr (HeraldMessage) message = NULL;
   g_autofree char *epoch = NULL;
-  guint64 offset = 0;
   Topic *t;
 
   g_mutex_lock (&self->lock);
   t = g_hash_table_lookup (self->topics, name);
-  if (t)
-    offset = ++t->last_offset;
   epoch = g_strdup (t && t->epoch ? t->epoch : self->local_epoch);
   g_mutex_unlock (&self->lock);
+  herald_metrics_count_redis_event (HERALD_REDIS_EVENT_PUBLISH_UNSTORED);
   if (t)
     {
-      message = herald_redis_payload_body_message (op->a, offset, offset, epoch, op->b);
+      message = herald_redis_payload_body_message (op->a, 0, 0, epoch, op->b);
       deliver (self, &(HeraldDelivery){ .kind = HERALD_TARGET_CHANNEL, .message = message });
     }
-  g_task_return_int (op->task, (gssize)offset);
+  g_task_return_int (op->task, 0);
+}
+
+/* Errors that mean "not served here now": the message is still delivered
+ * on this node. Others (a script error, OOM) go back to the publisher. */
+static gboolean
+is_unavailable (const char *error)
+{
+  static const char *const kinds[]
+      = { "CLUSTERDOWN", "TRYAGAIN", "MOVED", "ASK", "MASTERDOWN", "LOADING", "READONLY", NULL };
+
+  for (guint i = 0; kinds[i] != NULL; i++)
+    if (g_str_has_prefix (error, kinds[i]))
+      return TRUE;
+  return FALSE;
 }
 
 static void
+on_published (redisReply *reply, gpointer privdata)
+{
+  Op *op = privdata;
+  HeraldRedisClusterEngine *self = op->owner;
+  gboolean disposed;
+
+  g_mutex_lock (&self->lock);
+  disposed = self->disposed;
+  g_mutex_unlock (&self->lock);
+  if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
+    g_task_return_int (op->task, (gssize)reply->integer);
+  else if (disposed)
+    g_task_return_new_error (op->task, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE, _ ("shutting down"));
+  else if (reply != NULL && (reply->type != REDIS_REPLY_ERROR || !is_unavailable (reply->str)))
+    g_task_return_new_error (op->task, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE, _ ("Redis: %s"),
+                             reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+  else
+    {
+      /* Its master went away before it answered: local delivery goes on. */
+      g_debug ("redis cluster: publish on %s: %s", op->a, reply ? reply->str : "connection lost");
+      publish_locally (self, op);
+    }
+  op_free (op);
+}
+
+/* @op is taken when it was sent (FALSE: handled here, the caller frees it). */
+static gboolean
 run_publish (HeraldRedisClusterEngine *self, Op *op)
 {
   const HeraldNamespace *ns
       = herald_config_namespace_for (herald_engine_get_config (HERALD_ENGINE (self)), op->a);
 
-  if (herald_rck_publish (self->pool, op->a, op->b, ns->history_size, ns->history_ttl, op->task))
-    op->task = NULL; /* the reply completes it */
-  else
-    {
-      g_atomic_int_inc (&self->local_publishes);
-      publish_locally (self, op);
-    }
+  op->owner = g_object_ref (self);
+  if (herald_rck_publish (self->pool, op->a, op->b, ns->history_size, ns->history_ttl, on_published,
+                          op))
+    return TRUE; /* the reply completes and frees it */
+  g_clear_object (&op->owner);
+  publish_locally (self, op);
+  return FALSE;
 }
 
 static void
@@ -314,14 +354,14 @@ run_presence (HeraldRedisClusterEngine *self, Op *op)
   command (self, p, G_N_ELEMENTS (argv), argv);
 }
 
-static void
+/* TRUE when @op was taken (a publish waiting for its answer). */
+static gboolean
 run_op (HeraldRedisClusterEngine *self, Op *op)
 {
   switch (op->type)
     {
     case OP_PUBLISH:
-      run_publish (self, op);
-      break;
+      return run_publish (self, op);
     case OP_RECONCILE:
       herald_rce_reconcile (self, op->a);
       break;
@@ -349,6 +389,7 @@ run_op (HeraldRedisClusterEngine *self, Op *op)
       run_presence (self, op);
       break;
     }
+  return FALSE;
 }
 
 /* ---- questions to the cluster (any thread) ---- */
@@ -791,10 +832,6 @@ cluster_append_metrics (HeraldEngine *engine, GString *out)
       out, "herald_redis_cluster_epoch_resets_total", "counter",
       "Channels given a new epoch because their new master lacked messages.",
       (guint64)g_atomic_int_get (&self->epoch_resets));
-  herald_metrics_append_single (
-      out, "herald_redis_cluster_local_publishes_total", "counter",
-      "Publishes delivered on this node only, their master being unreachable.",
-      (guint64)g_atomic_int_get (&self->local_publishes));
 }
 
 /* ---- GObject ---- */

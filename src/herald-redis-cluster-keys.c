@@ -72,8 +72,20 @@ static const char presence_set_script[]
       "redis.call('EXPIRE', KEYS[2], ARGV[2])\n"
       "return 1\n";
 
+/* Also forgets the entries of nodes silent for ten times the dead time
+ * (they crashed): rare, so the scan of the hash is too. */
 static const char presence_alive_script[]
-    = "redis.call('ZADD', KEYS[2], tonumber(redis.call('TIME')[1]), ARGV[1])\n"
+    = "local now = tonumber(redis.call('TIME')[1])\n"
+      "redis.call('ZADD', KEYS[2], now, ARGV[1])\n"
+      "local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - 10 * tonumber(ARGV[2]))\n"
+      "if #gone > 0 then\n"
+      "  local dead = {}\n"
+      "  for _, n in ipairs(gone) do dead[n] = true; redis.call('ZREM', KEYS[2], n) end\n"
+      "  for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do\n"
+      "    local cut = string.find(f, '\\n', 1, true)\n"
+      "    if cut and dead[string.sub(f, 1, cut - 1)] then redis.call('HDEL', KEYS[1], f) end\n"
+      "  end\n"
+      "end\n"
       "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
       "redis.call('EXPIRE', KEYS[2], ARGV[2])\n"
       "return 1\n";
@@ -104,9 +116,20 @@ static const char reset_script[] = "if redis.call('HGET', KEYS[1], 'epoch') == A
                                    "end\n"
                                    "return 1\n";
 
+/* Atomic, so nothing falls between the position and the history. */
+static const char catch_up_script[] = "local v = redis.call('HMGET', KEYS[1], 'off', 'epoch')\n"
+                                      "local off = tonumber(v[1]) or 0\n"
+                                      "local after = tonumber(ARGV[1])\n"
+                                      "local out = {}\n"
+                                      "if v[2] == ARGV[2] and off > after then\n"
+                                      "  out = redis.call('LRANGE', KEYS[2], 0, off - after - 1)\n"
+                                      "end\n"
+                                      "return {v[1], v[2], out}\n";
+
 static const char *const scripts[] = {
-  publish_script,        position_script,       presence_script, presence_set_script,
-  presence_alive_script, presence_query_script, reset_script,    NULL,
+  publish_script,      position_script,       presence_script,
+  presence_set_script, presence_alive_script, presence_query_script,
+  reset_script,        catch_up_script,       NULL,
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (scripts) == HERALD_RCK_N_SCRIPTS + 1);

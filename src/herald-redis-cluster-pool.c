@@ -25,6 +25,7 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 #define MAX_REDIRECTS 5
+#define PING_MS 1000 /* an idle master is pinged: a hung one times out */
 
 typedef struct
 {
@@ -40,6 +41,7 @@ typedef struct
   guint slots;        /* how many slots the map gives it */
   guint backoff_ms;
   GSource *retry_source;
+  gint64 last_ping;
 } Node;
 
 struct _HeraldRedisClusterPool
@@ -48,6 +50,7 @@ struct _HeraldRedisClusterPool
   char **seeds;
   char *password;
   char **scripts;
+  char **shas; /* of the scripts, for a NOSCRIPT answer */
   HeraldRedisClusterPoolEvents events;
   gpointer owner;
   gboolean closing;
@@ -272,6 +275,7 @@ typedef struct
   HeraldRedisWireReplyFn fn;
   gpointer privdata;
   guint redirects;
+  gboolean reloaded;
 } Cmd;
 
 static void
@@ -285,6 +289,27 @@ cmd_free (Cmd *cmd)
 }
 
 static void on_cmd_reply (redisReply *reply, gpointer privdata);
+
+/* EVALSHA of one of our scripts → EVAL of its text (once) */
+static gboolean
+cmd_to_eval (HeraldRedisClusterPool *pool, Cmd *cmd)
+{
+  if (cmd->argc < 2 || g_ascii_strcasecmp (cmd->argv[0], "EVALSHA") != 0)
+    return FALSE;
+  for (guint i = 0; pool->shas && pool->shas[i]; i++)
+    if (g_str_equal (pool->shas[i], cmd->argv[1]))
+      {
+        g_free (cmd->argv[0]);
+        g_free (cmd->argv[1]);
+        cmd->argv[0] = g_strdup ("EVAL");
+        cmd->argv[1] = g_strdup (pool->scripts[i]);
+        cmd->lens[0] = 4;
+        cmd->lens[1] = strlen (pool->scripts[i]);
+        cmd->reloaded = TRUE;
+        return TRUE;
+      }
+  return FALSE;
+}
 
 static gboolean
 cmd_send (Cmd *cmd, Node *node, gboolean asking)
@@ -332,6 +357,20 @@ on_cmd_reply (redisReply *reply, gpointer privdata)
           if (cmd_send (cmd, target, ask))
             return;
         }
+    }
+  if (reply != NULL && reply->type == REDIS_REPLY_ERROR && !pool->closing && !cmd->reloaded
+      && g_str_has_prefix (reply->str, "NOSCRIPT") && cmd_to_eval (pool, cmd))
+    {
+      Node *node = NULL;
+
+      /* The master lost its script cache (SCRIPT FLUSH, a restart we did
+       * not see): EVAL caches it again. */
+      g_mutex_lock (&pool->lock);
+      if (pool->owner_of[cmd->slot] != NO_NODE)
+        node = pool->nodes->pdata[pool->owner_of[cmd->slot]];
+      g_mutex_unlock (&pool->lock);
+      if (cmd_send (cmd, node, FALSE))
+        return;
     }
   if (cmd->fn)
     cmd->fn (reply, cmd->privdata);
@@ -559,6 +598,13 @@ on_tick (gpointer user_data)
         some_down = TRUE;
       if (herald_redis_wire_wait_ms (node->cmd) > COMMAND_TIMEOUT_MS)
         herald_redis_wire_fail (node->cmd, _ ("command timeout"));
+      else if (node->up && (now - node->last_ping) / 1000 >= PING_MS)
+        {
+          const char *ping[] = { "PING" };
+
+          node->last_ping = now;
+          herald_redis_wire_command (node->cmd, 1, ping, NULL, NULL, NULL);
+        }
     }
   if (pool->refreshing && since_ms > COMMAND_TIMEOUT_MS)
     {
@@ -587,6 +633,9 @@ herald_redis_cluster_pool_new (const char *const *seeds, const char *password,
   pool->seeds = g_strdupv ((char **)seeds);
   pool->password = g_strdup (password);
   pool->scripts = g_strdupv ((char **)scripts);
+  pool->shas = g_new0 (char *, (pool->scripts ? g_strv_length (pool->scripts) : 0) + 1);
+  for (guint i = 0; pool->scripts && pool->scripts[i]; i++)
+    pool->shas[i] = g_compute_checksum_for_string (G_CHECKSUM_SHA1, pool->scripts[i], -1);
   pool->events = *events;
   pool->owner = owner;
   g_mutex_init (&pool->lock);
@@ -629,6 +678,7 @@ herald_redis_cluster_pool_free (HeraldRedisClusterPool *pool)
   g_ptr_array_unref (pool->nodes);
   g_strfreev (pool->seeds);
   g_strfreev (pool->scripts);
+  g_strfreev (pool->shas);
   g_free (pool->password);
   g_free (pool->state);
   g_free (pool->asked_host);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <glib/gi18n.h>
 
+#include "herald-metrics.h"
 #include "herald-redis-cluster-engine-private.h"
 #include "herald-redis-cluster-keys.h"
 #include "herald-redis-direct.h"
@@ -150,37 +151,20 @@ heard_locked (Topic *t, HeraldMessage *m, gboolean once)
 
 typedef struct
 {
-  guint refs; /* one per pending reply */
   HeraldRedisClusterEngine *self;
   char *topic, *channel;
   guint64 off; /* the channel's offset on its (new) master… */
-  char *epoch; /* … in this epoch (NULL: unknown) */
+  char *epoch; /* … in this epoch (NULL: it has none) */
 } CatchUp;
 
 static void
-catch_up_unref (CatchUp *c)
+catch_up_free (CatchUp *c)
 {
-  if (--c->refs > 0)
-    return;
   g_object_unref (c->self);
   g_free (c->topic);
   g_free (c->channel);
   g_free (c->epoch);
   g_free (c);
-}
-
-static void
-on_catch_up_position (redisReply *reply, gpointer privdata)
-{
-  CatchUp *c = privdata;
-
-  if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
-      && reply->element[1]->type == REDIS_REPLY_STRING)
-    {
-      c->off = herald_redis_reply_u64 (reply->element[0]);
-      c->epoch = g_strdup (reply->element[1]->str);
-    }
-  catch_up_unref (c);
 }
 
 /* The channel's master has fewer messages of the epoch than this node heard
@@ -202,8 +186,8 @@ reset_channel (HeraldRedisClusterEngine *self, CatchUp *c, guint64 heard)
                                      NULL, NULL, NULL);
 }
 
-/* The history came: what this node had not heard of it, then what was
- * held back meanwhile, each message once and in order. */
+/* The catch-up script answered { offset, epoch, what this node missed }:
+ * those, then what was held back meanwhile, each message once and in order. */
 static void
 on_catch_up (redisReply *reply, gpointer privdata)
 {
@@ -217,8 +201,16 @@ on_catch_up (redisReply *reply, gpointer privdata)
   gboolean lost = FALSE;
   Topic *t;
 
-  if (reply != NULL && reply->type == REDIS_REPLY_ARRAY)
-    kept = herald_redis_payload_parse_history (reply, 0, 0);
+  if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3)
+    {
+      c->off = herald_redis_reply_u64 (reply->element[0]);
+      if (reply->element[1]->type == REDIS_REPLY_STRING)
+        c->epoch = g_strdup (reply->element[1]->str);
+      if (reply->element[2]->type == REDIS_REPLY_ARRAY)
+        kept = herald_redis_payload_parse_history (reply->element[2], 0, 0);
+    }
+  else if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+    g_warning (_ ("Redis Cluster: channel “%s”: catching up: %s"), c->channel, reply->str);
   g_mutex_lock (&self->lock);
   t = self->disposed ? NULL : g_hash_table_lookup (self->topics, c->topic);
   if (t != NULL && t->held != NULL)
@@ -246,6 +238,7 @@ on_catch_up (redisReply *reply, gpointer privdata)
   if (lost)
     {
       g_atomic_int_inc (&self->epoch_resets);
+      herald_metrics_count_redis_event (HERALD_REDIS_EVENT_HISTORY_LOST);
       reset_channel (self, c, heard);
     }
   g_atomic_int_add (&self->caught_up, (gint)from_history);
@@ -257,39 +250,29 @@ on_catch_up (redisReply *reply, gpointer privdata)
     herald_engine_deliver (HERALD_ENGINE (self), &(HeraldDelivery){ .kind = HERALD_TARGET_CHANNEL,
                                                                     .message = out->pdata[i] });
   g_clear_pointer (&kept, g_ptr_array_unref);
-  catch_up_unref (c);
+  catch_up_free (c);
 }
 
-/* Resubscribed after a loss: ask the channel's master for its position and
- * history, in one go on its command wire. */
+/* Resubscribed after a loss, having heard @channel up to @heard of @epoch:
+ * one script on its master reads its position and the history after that. */
 static void
-start_catch_up (HeraldRedisClusterEngine *self, const char *topic)
+start_catch_up (HeraldRedisClusterEngine *self, const char *topic, guint64 heard, const char *epoch)
 {
   CatchUp *c = g_new0 (CatchUp, 1);
-  g_autofree char *m = NULL;
-  g_autofree char *h = NULL;
 
-  c->refs = 1;
   c->self = g_object_ref (self);
   c->topic = g_strdup (topic);
   c->channel = herald_rck_topic_channel (topic);
   if (c->channel != NULL)
     {
-      const char *position[] = { "HMGET", NULL, "off", "epoch" };
-      const char *history[] = { "LRANGE", NULL, "0", "-1" };
-      guint slot;
+      g_autofree char *m = herald_rck_channel_key (c->channel, ":m");
+      g_autofree char *h = herald_rck_channel_key (c->channel, ":h");
+      g_autofree char *after = g_strdup_printf ("%" G_GUINT64_FORMAT, heard);
+      const char *argv[]
+          = { "EVALSHA", herald_rck_sha (HERALD_RCK_CATCH_UP), "2", m, h, after, epoch };
 
-      m = herald_rck_channel_key (c->channel, ":m");
-      h = herald_rck_channel_key (c->channel, ":h");
-      position[1] = m;
-      history[1] = h;
-      slot = herald_rck_slot (m);
-      c->refs++;
-      if (!herald_redis_cluster_pool_command (self->pool, slot, 4, position, NULL,
-                                              on_catch_up_position, c))
-        c->refs--;
-      else if (herald_redis_cluster_pool_command (self->pool, slot, 4, history, NULL, on_catch_up,
-                                                  c))
+      if (herald_redis_cluster_pool_command (self->pool, herald_rck_slot (m), G_N_ELEMENTS (argv),
+                                             argv, NULL, on_catch_up, c))
         return;
     }
   on_catch_up (NULL, c); /* releases what was held */
@@ -371,6 +354,8 @@ receive_confirmation (HeraldRedisClusterEngine *self, const char *addr, const ch
                       gboolean subscribed)
 {
   gboolean again = FALSE, catch_up = FALSE;
+  g_autofree char *heard_epoch = NULL;
+  guint64 heard = 0;
   Topic *t;
 
   g_mutex_lock (&self->lock);
@@ -385,6 +370,8 @@ receive_confirmation (HeraldRedisClusterEngine *self, const char *addr, const ch
             {
               t->missed = FALSE;
               t->held = g_ptr_array_new_with_free_func ((GDestroyNotify)herald_message_unref);
+              heard = t->heard;
+              heard_epoch = g_strdup (t->heard_epoch);
             }
         }
       else if (!subscribed)
@@ -397,7 +384,7 @@ receive_confirmation (HeraldRedisClusterEngine *self, const char *addr, const ch
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
   if (catch_up)
-    start_catch_up (self, topic);
+    start_catch_up (self, topic, heard, heard_epoch);
   if (again)
     {
       g_debug ("redis cluster: %s unsubscribed by %s", topic, addr);
@@ -446,6 +433,7 @@ herald_rce_on_push (gpointer owner, const char *addr, redisReply *reply)
       return;
     }
   if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3
+      || reply->element[0]->type != REDIS_REPLY_STRING
       || reply->element[1]->type != REDIS_REPLY_STRING)
     return;
   kind = reply->element[0]->str;
@@ -472,6 +460,7 @@ herald_rce_on_node_down (gpointer owner, const char *addr, const char *why)
   GHashTableIter iter;
   Topic *t;
 
+  herald_metrics_count_redis_event (HERALD_REDIS_EVENT_DISCONNECTED);
   g_warning (_ ("Redis Cluster master %s lost (%s): its channels are delivered locally until "
                 "it or a promoted replica answers"),
              addr, why);

@@ -18,6 +18,8 @@
 
 #define CONNECT_TIMEOUT_MS 2000
 #define READ_CHUNK 16384
+/* Unsent commands beyond this mean the server stopped reading: give up. */
+#define MAX_UNSENT (64 * 1024 * 1024)
 
 typedef struct
 {
@@ -41,8 +43,9 @@ struct _HeraldRedisWire
   GSocketConnection *conn;
   GSocket *socket;
   GSource *in_source, *out_source, *timeout_source;
-  GByteArray *out; /* formatted, not yet written */
-  GQueue pending;  /* of Pending*, in the order of the commands */
+  GSource *flush_source; /* commands of one main loop iteration go out together */
+  GByteArray *out;       /* formatted, not yet written */
+  GQueue pending;        /* of Pending*, in the order of the commands */
   redisReader *reader;
   gboolean ready, dead, closed;
 };
@@ -82,6 +85,7 @@ wire_die (HeraldRedisWire *wire, const char *why)
   g_cancellable_cancel (wire->cancellable);
   herald_redis_source_clear (&wire->in_source);
   herald_redis_source_clear (&wire->out_source);
+  herald_redis_source_clear (&wire->flush_source);
   herald_redis_source_clear (&wire->timeout_source);
   if (wire->conn)
     g_io_stream_close (G_IO_STREAM (wire->conn), NULL, NULL);
@@ -148,6 +152,28 @@ on_writable (GSocket *socket, GIOCondition condition, gpointer user_data)
   g_clear_pointer (&wire->out_source, g_source_unref);
   flush (wire);
   return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_flush (gpointer user_data)
+{
+  HeraldRedisWire *wire = user_data;
+
+  g_clear_pointer (&wire->flush_source, g_source_unref);
+  flush (wire);
+  return G_SOURCE_REMOVE;
+}
+
+/* Writes soon: what else is queued in this iteration of the loop joins it. */
+static void
+flush_soon (HeraldRedisWire *wire)
+{
+  if (wire->socket == NULL || wire->flush_source != NULL || wire->out_source != NULL)
+    return;
+  wire->flush_source = g_idle_source_new ();
+  g_source_set_priority (wire->flush_source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (wire->flush_source, on_flush, wire, NULL);
+  g_source_attach (wire->flush_source, wire->context);
 }
 
 static gboolean
@@ -259,7 +285,7 @@ on_connected (GObject *source, GAsyncResult *result, gpointer user_data)
   HeraldRedisWire *wire = user_data;
   g_autoptr (GError) error = NULL;
   GSocketConnection *conn
-      = g_socket_client_connect_to_host_finish (G_SOCKET_CLIENT (source), result, &error);
+      = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, &error);
 
   if (wire->dead)
     {
@@ -324,6 +350,7 @@ herald_redis_wire_new (const char *host, int port, const char *password, gboolea
 {
   HeraldRedisWire *wire = g_new0 (HeraldRedisWire, 1);
   g_autoptr (GSocketClient) client = g_socket_client_new ();
+  g_autoptr (GSocketConnectable) address = NULL;
 
   g_socket_client_set_enable_proxy (client, FALSE);
 
@@ -345,8 +372,8 @@ herald_redis_wire_new (const char *host, int port, const char *password, gboolea
   g_source_set_callback (wire->timeout_source, on_connect_timeout, wire, NULL);
   g_source_attach (wire->timeout_source, context);
   g_main_context_push_thread_default (context);
-  g_socket_client_connect_to_host_async (client, host, (guint16)port, wire->cancellable,
-                                         on_connected, wire_ref (wire));
+  address = g_network_address_new (host, (guint16)port);
+  g_socket_client_connect_async (client, address, wire->cancellable, on_connected, wire_ref (wire));
   g_main_context_pop_thread_default (context);
   return wire;
 }
@@ -388,8 +415,13 @@ herald_redis_wire_command (HeraldRedisWire *wire, int argc, const char **argv, c
   p->since = g_get_monotonic_time ();
   g_queue_push_tail (&wire->pending, p);
   format_into (wire->out, FALSE, argc, argv, lens);
-  if (wire->socket)
-    flush (wire);
+  if (wire->out->len > MAX_UNSENT)
+    {
+      /* @fn gets NULL like every pending command; the caller sees TRUE. */
+      wire_die (wire, _ ("too much unsent"));
+      return TRUE;
+    }
+  flush_soon (wire);
   return TRUE;
 }
 
@@ -400,8 +432,7 @@ herald_redis_wire_send (HeraldRedisWire *wire, int argc, const char **argv)
   if (wire->dead)
     return FALSE;
   format_into (wire->out, FALSE, argc, argv, NULL);
-  if (wire->socket)
-    flush (wire);
+  flush_soon (wire);
   return TRUE;
 }
 
