@@ -67,48 +67,77 @@ herald_rck_ask_route (HeraldRedisClusterSync *sync, const char *self_node, const
   return n;
 }
 
-gboolean
-herald_rck_ask_presence (HeraldRedisClusterSync *sync, const char *self_node, const char *channel,
-                         GHashTable *users, guint *connections, GError **error)
+/* The channel's presence keys: pu, pz, pc, and @node_id's share (pm). */
+static void
+presence_keys (const char *channel, const char *node_id, char *keys[4])
 {
-  g_autofree char *p = herald_rck_channel_key (channel, ":p");
-  g_autofree char *n = herald_rck_channel_key (channel, ":n");
-  g_autofree char *dead = g_strdup_printf ("%d", HERALD_RCK_NODE_DEAD_S);
-  const char *argv[]
-      = { "EVALSHA", herald_rck_sha (HERALD_RCK_PRESENCE_QUERY), "2", p, n, self_node, dead };
-  const char *const *argvs[] = { argv };
-  int argcs[] = { G_N_ELEMENTS (argv) };
-  redisReply **r = ask (sync, p, 1, argvs, argcs);
-  gboolean ok = FALSE;
+  keys[0] = herald_rck_channel_key (channel, ":pu");
+  keys[1] = herald_rck_channel_key (channel, ":pz");
+  keys[2] = herald_rck_channel_key (channel, ":pc");
+  keys[3] = node_id ? herald_rck_share_key (channel, node_id) : NULL;
+}
 
+static void
+presence_keys_clear (char *keys[4])
+{
+  for (guint i = 0; i < 4; i++)
+    g_clear_pointer (&keys[i], g_free);
+}
+
+char **
+herald_rck_ask_presence (HeraldRedisClusterSync *sync, const char *channel, const char *after,
+                         guint limit, guint *users, guint *connections, gboolean *more,
+                         GError **error)
+{
+  char *keys[4];
+  g_autofree char *limit_text = g_strdup_printf ("%u", limit);
+  redisReply **r;
+  GPtrArray *page;
+
+  presence_keys (channel, NULL, keys);
+  {
+    const char *argv[] = { "EVALSHA",
+                           herald_rck_sha (HERALD_RCK_PRESENCE_QUERY),
+                           "3",
+                           keys[0],
+                           keys[1],
+                           keys[2],
+                           after ? after : "",
+                           limit_text };
+    const char *const *argvs[] = { argv };
+    int argcs[] = { G_N_ELEMENTS (argv) };
+
+    r = ask (sync, keys[0], 1, argvs, argcs);
+  }
+  presence_keys_clear (keys);
   if (r == NULL)
     {
       g_set_error (error, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE,
                    _ ("Redis Cluster: the master of the channel's slot cannot be reached"));
-      return FALSE;
+      return NULL;
     }
-  if (r[0]->type == REDIS_REPLY_ARRAY && r[0]->elements == 2
-      && r[0]->element[0]->type == REDIS_REPLY_ARRAY)
+  if (r[0]->type != REDIS_REPLY_ARRAY || r[0]->elements != 3
+      || r[0]->element[2]->type != REDIS_REPLY_ARRAY)
     {
-      redisReply *pairs = r[0]->element[0];
-
-      for (gsize i = 0; i + 1 < pairs->elements; i += 2)
-        {
-          guint64 count = herald_redis_reply_u64 (pairs->element[i + 1]);
-
-          if (pairs->element[i]->type != REDIS_REPLY_STRING || count == 0)
-            continue;
-          g_hash_table_add (users, g_strdup (pairs->element[i]->str));
-          *connections += (guint)count;
-        }
-      *connections += (guint)herald_redis_reply_u64 (r[0]->element[1]);
-      ok = TRUE;
+      g_set_error (error, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE, _ ("Redis Cluster: presence: %s"),
+                   r[0]->type == REDIS_REPLY_ERROR ? r[0]->str : "unexpected answer");
+      herald_redis_replies_free (r, 1);
+      return NULL;
     }
-  else
-    g_set_error (error, HERALD_ERROR, HERALD_ERROR_UNAVAILABLE, _ ("Redis Cluster: presence: %s"),
-                 r[0]->type == REDIS_REPLY_ERROR ? r[0]->str : "unexpected answer");
+  *users = (guint)herald_redis_reply_u64 (r[0]->element[0]);
+  *connections = (guint)herald_redis_reply_u64 (r[0]->element[1]);
+  page = g_ptr_array_new ();
+  for (gsize i = 0; i < r[0]->element[2]->elements && page->len < limit; i++)
+    {
+      redisReply *user = r[0]->element[2]->element[i];
+
+      if (user->type == REDIS_REPLY_STRING)
+        g_ptr_array_add (page, g_strndup (user->str, user->len));
+    }
+  *more = r[0]->element[2]->elements > limit;
+  g_ptr_array_add (page, NULL);
   herald_redis_replies_free (r, 1);
-  return ok;
+  return (char **)g_ptr_array_free (page, FALSE);
 }
 
 /* The position script (it gives the channel an epoch if it has none), then
@@ -197,27 +226,183 @@ herald_rck_ask_recover (HeraldRedisClusterSync *sync, const char *channel, guint
   return TRUE;
 }
 
-void
+gboolean
 herald_rck_send_presence (HeraldRedisClusterPool *pool, const char *self_node, const char *channel,
                           GPtrArray *pairs)
 {
-  g_autofree char *p = herald_rck_channel_key (channel, ":p");
-  g_autofree char *n = herald_rck_channel_key (channel, ":n");
-  g_autofree char *ttl = g_strdup_printf ("%d", HERALD_RCK_NODE_DEAD_S);
+  char *keys[4];
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  gboolean sent;
 
+  presence_keys (channel, self_node, keys);
   g_ptr_array_add (argv, (char *)"EVALSHA");
   g_ptr_array_add (
-      argv, (char *)herald_rck_sha (pairs ? HERALD_RCK_PRESENCE_SET : HERALD_RCK_PRESENCE_ALIVE));
-  g_ptr_array_add (argv, (char *)"2");
-  g_ptr_array_add (argv, p);
-  g_ptr_array_add (argv, n);
-  g_ptr_array_add (argv, (char *)self_node);
-  g_ptr_array_add (argv, ttl);
+      argv, (char *)herald_rck_sha (pairs ? HERALD_RCK_PRESENCE_SET : HERALD_RCK_PRESENCE_DROP));
+  g_ptr_array_add (argv, (char *)"4");
+  for (guint i = 0; i < 4; i++)
+    g_ptr_array_add (argv, keys[i]);
   for (guint i = 0; pairs != NULL && i < pairs->len; i++)
     g_ptr_array_add (argv, pairs->pdata[i]);
-  herald_redis_cluster_pool_command (pool, herald_rck_slot (p), (int)argv->len,
+  sent = herald_redis_cluster_pool_command (pool, herald_rck_slot (keys[0]), (int)argv->len,
+                                            (const char **)argv->pdata, NULL, NULL, NULL);
+  presence_keys_clear (keys);
+  return sent;
+}
+
+gboolean
+herald_rck_update_presence (HeraldRedisClusterPool *pool, const char *self_node,
+                            const char *channel, const char *user_id, int delta)
+{
+  char *keys[4];
+  g_autofree char *topic = herald_rck_channel_key (channel, "");
+  g_autofree char *d = g_strdup_printf ("%d", delta);
+  gboolean sent;
+
+  presence_keys (channel, self_node, keys);
+  {
+    const char *argv[] = { "EVALSHA", herald_rck_sha (HERALD_RCK_PRESENCE),
+                           "4",       keys[0],
+                           keys[1],   keys[2],
+                           keys[3],   user_id ? user_id : "",
+                           d,         topic };
+
+    sent = herald_redis_cluster_pool_command (pool, herald_rck_slot (keys[0]), G_N_ELEMENTS (argv),
+                                              argv, NULL, NULL, NULL);
+  }
+  presence_keys_clear (keys);
+  return sent;
+}
+
+void
+herald_rck_send_channel_list (HeraldRedisClusterPool *pool, const char *self_node,
+                              GPtrArray *channels)
+{
+  g_autofree char *key = herald_rck_node_channels_key (self_node);
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+
+  if (channels->len == 0)
+    return;
+  g_ptr_array_add (argv, (char *)"SADD");
+  g_ptr_array_add (argv, key);
+  for (guint i = 0; i < channels->len; i++)
+    g_ptr_array_add (argv, channels->pdata[i]);
+  herald_redis_cluster_pool_command (pool, herald_rck_slot (key), (int)argv->len,
                                      (const char **)argv->pdata, NULL, NULL, NULL);
+}
+
+/* ---- reaping dead nodes: their channel list (their slot), then one drop
+ * per channel (its slot), a few per heartbeat ---- */
+
+typedef struct
+{
+  HeraldRedisClusterPool *pool; /* only touched on a real reply (the pool is alive) */
+  char *node;
+  char *channel;
+} Reap;
+
+static Reap *
+reap_new (HeraldRedisClusterPool *pool, const char *node, const char *channel)
+{
+  Reap *reap = g_new0 (Reap, 1);
+
+  reap->pool = pool;
+  reap->node = g_strdup (node);
+  reap->channel = g_strdup (channel);
+  return reap;
+}
+
+static void
+reap_free (Reap *reap)
+{
+  g_free (reap->node);
+  g_free (reap->channel);
+  g_free (reap);
+}
+
+/* The dead node's share of the channel is gone: off its list. */
+static void
+on_dropped (redisReply *reply, gpointer privdata)
+{
+  Reap *reap = privdata;
+
+  if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
+    {
+      g_autofree char *key = herald_rck_node_channels_key (reap->node);
+      const char *argv[] = { "SREM", key, reap->channel };
+
+      herald_redis_cluster_pool_command (reap->pool, herald_rck_slot (key), 3, argv, NULL, NULL,
+                                         NULL);
+    }
+  reap_free (reap);
+}
+
+static void
+on_dead_channels (redisReply *reply, gpointer privdata)
+{
+  Reap *reap = privdata;
+
+  if (reply == NULL || reply->type != REDIS_REPLY_ARRAY)
+    {
+      reap_free (reap);
+      return;
+    }
+  if (reply->elements == 0)
+    {
+      /* All taken back: forget the node (unless it came back meanwhile). */
+      g_autofree char *dead = g_strdup_printf ("%d", HERALD_RCK_NODE_DEAD_S);
+      const char *argv[] = { "EVALSHA",  herald_rck_sha (HERALD_RCK_PRESENCE_FORGET),
+                             "1",        HERALD_RCK_NODES_KEY,
+                             reap->node, dead };
+
+      herald_redis_cluster_pool_command (reap->pool, herald_rck_slot (HERALD_RCK_NODES_KEY),
+                                         G_N_ELEMENTS (argv), argv, NULL, NULL, NULL);
+    }
+  for (gsize i = 0; i < reply->elements; i++)
+    {
+      char *keys[4];
+      Reap *one;
+
+      if (reply->element[i]->type != REDIS_REPLY_STRING)
+        continue;
+      one = reap_new (reap->pool, reap->node, reply->element[i]->str);
+      presence_keys (one->channel, one->node, keys);
+      {
+        const char *argv[] = { "EVALSHA", herald_rck_sha (HERALD_RCK_PRESENCE_DROP),
+                               "4",       keys[0],
+                               keys[1],   keys[2],
+                               keys[3] };
+
+        if (!herald_redis_cluster_pool_command (reap->pool, herald_rck_slot (keys[0]),
+                                                G_N_ELEMENTS (argv), argv, NULL, on_dropped, one))
+          reap_free (one); /* its master is down: the next heartbeat tries again */
+      }
+      presence_keys_clear (keys);
+    }
+  reap_free (reap);
+}
+
+void
+herald_rck_reap_nodes (HeraldRedisClusterPool *pool, const char *self_node, redisReply *dead)
+{
+  for (gsize i = 0; dead != NULL && i < dead->elements; i++)
+    {
+      g_autofree char *key = NULL;
+      g_autofree char *count = g_strdup_printf ("%d", HERALD_RCK_REAP_CHANNELS);
+      Reap *reap;
+
+      if (dead->element[i]->type != REDIS_REPLY_STRING
+          || g_str_equal (dead->element[i]->str, self_node))
+        continue;
+      reap = reap_new (pool, dead->element[i]->str, NULL);
+      key = herald_rck_node_channels_key (reap->node);
+      {
+        const char *argv[] = { "SRANDMEMBER", key, count };
+
+        if (!herald_redis_cluster_pool_command (pool, herald_rck_slot (key), 3, argv, NULL,
+                                                on_dead_channels, reap))
+          reap_free (reap);
+      }
+    }
 }
 
 gboolean

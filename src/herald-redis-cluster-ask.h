@@ -19,11 +19,12 @@ G_BEGIN_DECLS
 guint herald_rck_ask_route (HeraldRedisClusterSync *sync, const char *self_node, const char *id,
                             const char *payload);
 
-/* Adds the other live nodes' users of @channel to @users and their
- * connections (users' and anonymous) to @connections. */
-gboolean herald_rck_ask_presence (HeraldRedisClusterSync *sync, const char *self_node,
-                                  const char *channel, GHashTable *users, guint *connections,
-                                  GError **error);
+/* The counts of @channel (constant time) and up to @limit users after
+ * @after (NULL: from the first) in byte order, O(log N + @limit); *@more
+ * when users follow. */
+char **herald_rck_ask_presence (HeraldRedisClusterSync *sync, const char *channel,
+                                const char *after, guint limit, guint *users, guint *connections,
+                                gboolean *more, GError **error);
 
 /* @channel's epoch (given one if it has none) and latest offset. */
 gboolean herald_rck_ask_position (HeraldRedisClusterSync *sync, const char *channel, char **epoch,
@@ -47,11 +48,23 @@ gboolean herald_rck_publish (HeraldRedisClusterPool *pool, const char *channel,
  * channel → pairs for herald_rck_send_presence(). */
 GHashTable *herald_rck_group_presence (GHashTable *presence);
 
-/* Main context: this node's presence entries of @channel, replaced by
+/* Main context: this node's share of @channel's presence replaced by
  * @pairs (user, count, user, count…; user "" = anonymous) or, @pairs NULL,
- * kept alive. */
-void herald_rck_send_presence (HeraldRedisClusterPool *pool, const char *self_node,
-                               const char *channel, GPtrArray *pairs);
+ * taken back. FALSE when the channel's master is not connected. */
+gboolean herald_rck_send_presence (HeraldRedisClusterPool *pool, const char *self_node,
+                                   const char *channel, GPtrArray *pairs);
+/* Main context: @delta connections of @user_id (NULL: anonymous) on
+ * @channel, this node's. */
+gboolean herald_rck_update_presence (HeraldRedisClusterPool *pool, const char *self_node,
+                                     const char *channel, const char *user_id, int delta);
+/* Main context: adds @channels to this node's list (herald:pn:{N}). */
+void herald_rck_send_channel_list (HeraldRedisClusterPool *pool, const char *self_node,
+                                   GPtrArray *channels);
+/* Main context: reaps the nodes of @dead (the reap script's list; NULL:
+ * none): up to HERALD_RCK_REAP_CHANNELS channels of each are taken back;
+ * a node whose list is empty is forgotten. */
+#define HERALD_RCK_REAP_CHANNELS 32
+void herald_rck_reap_nodes (HeraldRedisClusterPool *pool, const char *self_node, redisReply *dead);
 
 /* Main context: the node's liveness key and the keys of connections @ids,
  * for those whose slots @addr holds (NULL: all). */

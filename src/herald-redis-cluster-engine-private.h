@@ -61,6 +61,7 @@ struct _HeraldRedisClusterEngine
   /* main thread only */
   HeraldRedisClusterPool *pool;
   GHashTable *snapshot_gen; /* master → presence_gen of its last registration */
+  GHashTable *registered;   /* channels this node may have a presence share of */
   GSource *heartbeat_source;
 
   HeraldRedisClusterSync *sync; /* any thread */

@@ -156,12 +156,28 @@ command (HeraldRedisClusterEngine *self, const char *key, int argc, const char *
                                      NULL);
 }
 
-/* The presence entries of this node for the channels whose slots @addr
- * holds (NULL: all): replaced (@replace) or kept alive. */
+/* This node's list of channels (herald:pn:{N}, idempotent). */
 static void
-send_presence (HeraldRedisClusterEngine *self, const char *addr, gboolean replace)
+send_channel_list (HeraldRedisClusterEngine *self)
+{
+  g_autoptr (GPtrArray) channels = g_ptr_array_new ();
+  GHashTableIter iter;
+  gpointer key;
+
+  g_hash_table_iter_init (&iter, self->registered);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    g_ptr_array_add (channels, key);
+  herald_rck_send_channel_list (self->pool, self->node_id, channels);
+}
+
+/* This node's share of presence for the channels whose slots @addr holds
+ * (NULL: all) replaced by its table; the shares of channels it no longer
+ * has are taken back. */
+static void
+send_presence (HeraldRedisClusterEngine *self, const char *addr)
 {
   g_autoptr (GHashTable) by_channel = NULL;
+  g_autoptr (GPtrArray) gone = g_ptr_array_new_with_free_func (g_free);
   GHashTableIter iter;
   gpointer key, value;
   guint64 gen;
@@ -170,22 +186,69 @@ send_presence (HeraldRedisClusterEngine *self, const char *addr, gboolean replac
   by_channel = herald_rck_group_presence (self->presence);
   gen = self->presence_gen;
   g_mutex_unlock (&self->lock);
-  if (addr != NULL && replace)
+  if (addr != NULL)
     g_hash_table_replace (self->snapshot_gen, g_strdup (addr), g_memdup2 (&gen, sizeof gen));
 
   g_hash_table_iter_init (&iter, by_channel);
   while (g_hash_table_iter_next (&iter, &key, &value))
+    g_hash_table_add (self->registered, g_strdup (key));
+  g_hash_table_iter_init (&iter, self->registered);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
     {
-      g_autofree char *p = herald_rck_channel_key (key, ":p");
+      g_autofree char *topic = herald_rck_channel_key (key, "");
       g_autofree char *owner
-          = herald_redis_cluster_pool_dup_owner (self->pool, herald_rck_slot (p));
+          = herald_redis_cluster_pool_dup_owner (self->pool, herald_rck_slot (topic));
+      GPtrArray *pairs = g_hash_table_lookup (by_channel, key);
 
       if (addr != NULL && g_strcmp0 (owner, addr) != 0)
         continue;
-      if (replace && addr == NULL && owner != NULL)
+      if (addr == NULL && owner != NULL)
         g_hash_table_replace (self->snapshot_gen, g_strdup (owner), g_memdup2 (&gen, sizeof gen));
-      herald_rck_send_presence (self->pool, self->node_id, key, replace ? value : NULL);
+      if (herald_rck_send_presence (self->pool, self->node_id, key, pairs) && pairs == NULL)
+        g_ptr_array_add (gone, g_strdup (key));
     }
+  for (guint i = 0; i < gone->len; i++)
+    g_hash_table_remove (self->registered, gone->pdata[i]);
+  send_channel_list (self);
+}
+
+/* The reap script's answer: {was this node taken for dead, {dead nodes}}. */
+static void
+on_reaped (redisReply *reply, gpointer privdata)
+{
+  HeraldRedisClusterEngine *self = privdata;
+  gboolean disposed;
+
+  g_mutex_lock (&self->lock);
+  disposed = self->disposed;
+  g_mutex_unlock (&self->lock);
+  if (!disposed && reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+      && reply->element[1]->type == REDIS_REPLY_ARRAY)
+    {
+      /* Silent too long (the others may have reaped it): all again. */
+      if (herald_redis_reply_u64 (reply->element[0]) == 1)
+        send_presence (self, NULL);
+      herald_rck_reap_nodes (self->pool, self->node_id, reply->element[1]);
+    }
+  g_object_unref (self);
+}
+
+static void
+send_reap (HeraldRedisClusterEngine *self)
+{
+  g_autofree char *dead = g_strdup_printf ("%d", HERALD_RCK_NODE_DEAD_S);
+  const char *argv[] = { "EVALSHA",
+                         herald_rck_sha (HERALD_RCK_PRESENCE_REAP),
+                         "1",
+                         HERALD_RCK_NODES_KEY,
+                         self->node_id,
+                         dead,
+                         "4" };
+
+  if (!herald_redis_cluster_pool_command (self->pool, herald_rck_slot (HERALD_RCK_NODES_KEY),
+                                          G_N_ELEMENTS (argv), argv, NULL, on_reaped,
+                                          g_object_ref (self)))
+    g_object_unref (self);
 }
 
 /* This node's liveness and its connections, where @addr (NULL: any
@@ -211,7 +274,7 @@ on_heartbeat (gpointer user_data)
   HeraldRedisClusterEngine *self = user_data;
 
   send_registration (self, NULL, FALSE);
-  send_presence (self, NULL, FALSE);
+  send_reap (self);
   return G_SOURCE_CONTINUE;
 }
 
@@ -223,7 +286,8 @@ on_node_ready (gpointer owner, const char *addr)
   g_message (_ ("Redis Cluster master %s connected (node %s)"), addr, self->node_id);
   herald_metrics_count_redis_event (HERALD_REDIS_EVENT_CONNECTED);
   send_registration (self, addr, TRUE);
-  send_presence (self, addr, TRUE);
+  send_presence (self, addr);
+  send_reap (self); /* on the nodes' list before a first heartbeat */
   herald_rce_reconcile_all (self);
 }
 
@@ -234,7 +298,7 @@ on_map_changed (gpointer owner)
 
   /* Registrations follow the slots to their new masters. */
   send_registration (self, NULL, TRUE);
-  send_presence (self, NULL, TRUE);
+  send_presence (self, NULL);
   herald_rce_reconcile_all (self);
 }
 
@@ -329,29 +393,24 @@ run_publish (HeraldRedisClusterEngine *self, Op *op)
 static void
 run_presence (HeraldRedisClusterEngine *self, Op *op)
 {
-  g_autofree char *p = herald_rck_channel_key (op->a, ":p");
-  g_autofree char *n = herald_rck_channel_key (op->a, ":n");
   g_autofree char *topic = herald_rck_channel_key (op->a, "");
-  g_autofree char *owner = herald_redis_cluster_pool_dup_owner (self->pool, herald_rck_slot (p));
-  g_autofree char *delta = g_strdup_printf ("%d", op->delta);
-  g_autofree char *dead = g_strdup_printf ("%d", HERALD_RCK_NODE_DEAD_S);
+  g_autofree char *owner
+      = herald_redis_cluster_pool_dup_owner (self->pool, herald_rck_slot (topic));
   const guint64 *snap = owner ? g_hash_table_lookup (self->snapshot_gen, owner) : NULL;
-  const char *argv[] = { "EVALSHA",
-                         herald_rck_sha (HERALD_RCK_PRESENCE),
-                         "2",
-                         p,
-                         n,
-                         self->node_id,
-                         op->b ? op->b : "",
-                         delta,
-                         dead,
-                         dead,
-                         topic };
 
   /* A change from before the master's registration is in that snapshot. */
   if (snap != NULL && op->gen <= *snap)
     return;
-  command (self, p, G_N_ELEMENTS (argv), argv);
+  herald_rck_update_presence (self->pool, self->node_id, op->a, op->b, op->delta);
+  if (op->delta > 0 && !g_hash_table_contains (self->registered, op->a))
+    {
+      g_autoptr (GPtrArray) one = g_ptr_array_new ();
+
+      /* On the node's list before it can die with a share here */
+      g_hash_table_add (self->registered, g_strdup (op->a));
+      g_ptr_array_add (one, op->a);
+      herald_rck_send_channel_list (self->pool, self->node_id, one);
+    }
 }
 
 /* TRUE when @op was taken (a publish waiting for its answer). */
@@ -586,40 +645,16 @@ cluster_presence_anonymous (HeraldEngine *engine, const char *channel, int delta
   presence_adjust (HERALD_REDIS_CLUSTER_ENGINE (engine), channel, NULL, delta);
 }
 
-static int
-compare_names (gconstpointer a, gconstpointer b)
-{
-  return strcmp (*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Every live node's share of the channel's presence hash, this node's
- * included (no node is named ""): the counts and a page in name order.
- * Unlike the other engines this reads the whole hash (docs/scaling.md,
- * "Redis Cluster": presence is linear in the channel's members). */
+/* Counters kept as members come and go (herald-redis-cluster-keys.h):
+ * the counts in constant time, a page in O(log N + limit). */
 static char **
 cluster_query_presence (HeraldEngine *engine, const char *channel, const char *after, guint limit,
                         guint *users, guint *connections, gboolean *more, GError **error)
 {
   HeraldRedisClusterEngine *self = HERALD_REDIS_CLUSTER_ENGINE (engine);
-  g_autoptr (GHashTable) set = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  g_autoptr (GPtrArray) page = g_ptr_array_new ();
-  g_autofree const char **names = NULL;
-  guint n = 0, conns = 0, i = 0;
 
-  if (!herald_rck_ask_presence (self->sync, "", channel, set, &conns, error))
-    return NULL;
-  names = (const char **)g_hash_table_get_keys_as_array (set, &n);
-  qsort (names, n, sizeof *names, compare_names);
-  if (after != NULL)
-    while (i < n && strcmp (names[i], after) <= 0)
-      i++;
-  for (; i < n && page->len < limit; i++)
-    g_ptr_array_add (page, g_strdup (names[i]));
-  *users = n;
-  *connections = conns;
-  *more = i < n;
-  g_ptr_array_add (page, NULL);
-  return (char **)g_ptr_array_free (g_steal_pointer (&page), FALSE);
+  return herald_rck_ask_presence (self->sync, channel, after, limit, users, connections, more,
+                                  error);
 }
 
 typedef struct
@@ -874,6 +909,7 @@ herald_redis_cluster_engine_finalize (GObject *object)
   g_hash_table_unref (self->local_conns);
   g_hash_table_unref (self->presence);
   g_hash_table_unref (self->snapshot_gen);
+  g_hash_table_unref (self->registered);
   g_main_context_unref (self->context);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
@@ -920,6 +956,7 @@ herald_redis_cluster_engine_init (HeraldRedisClusterEngine *self)
   self->local_conns = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->presence = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->snapshot_gen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->registered = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->context = g_main_context_ref_thread_default ();
   self->local_epoch = herald_engine_new_epoch ();
 }

@@ -37,79 +37,96 @@ static const char position_script[]
       "end\n"
       "return redis.call('HMGET', KEYS[1], 'off', 'epoch')\n";
 
+/* The presence scripts: KEYS pu pz pc pm (herald-redis-cluster-keys.h). A
+ * node never takes back more than it added (after it was reaped, say). */
 static const char presence_script[]
-    = "local f = ARGV[1] .. '\\n' .. ARGV[2]\n"
-      "local c = redis.call('HINCRBY', KEYS[1], f, ARGV[3])\n"
-      "if c <= 0 then redis.call('HDEL', KEYS[1], f) end\n"
-      "local now = tonumber(redis.call('TIME')[1])\n"
-      "redis.call('ZADD', KEYS[2], now, ARGV[1])\n"
-      "redis.call('EXPIRE', KEYS[1], ARGV[5])\n"
-      "redis.call('EXPIRE', KEYS[2], ARGV[5])\n"
-      "if ARGV[2] == '' then return 0 end\n"
-      "local nodes = redis.call('ZRANGEBYSCORE', KEYS[2], now - tonumber(ARGV[4]), '+inf')\n"
-      "local total = 0\n"
-      "for _, node in ipairs(nodes) do\n"
-      "  local x = redis.call('HGET', KEYS[1], node .. '\\n' .. ARGV[2])\n"
-      "  if x then total = total + tonumber(x) end\n"
+    = "local user, d = ARGV[1], tonumber(ARGV[2])\n"
+      "local n = tonumber(redis.call('HGET', KEYS[4], user) or '0') + d\n"
+      "if n < 0 then return -1 end\n"
+      "if n == 0 then redis.call('HDEL', KEYS[4], user) else redis.call('HSET', KEYS[4], user, n) "
       "end\n"
-      "local d = tonumber(ARGV[3])\n"
-      "if (d > 0 and total == d) or (d < 0 and total == 0) then\n"
+      "if redis.call('INCRBY', KEYS[3], d) <= 0 then redis.call('DEL', KEYS[3]) end\n"
+      "if user == '' then return 0 end\n"
+      "local u = redis.call('HINCRBY', KEYS[1], user, d)\n"
+      "if u <= 0 then\n"
+      "  redis.call('HDEL', KEYS[1], user)\n"
+      "  redis.call('ZREM', KEYS[2], user)\n"
+      "elseif u == d then\n"
+      "  redis.call('ZADD', KEYS[2], 0, user)\n"
+      "end\n"
+      "if (d > 0 and u == d) or (d < 0 and u <= 0) then\n"
       "  local kind = 'leave'\n"
       "  if d > 0 then kind = 'join' end\n"
-      "  redis.call('SPUBLISH', ARGV[6], 'P ' .. kind .. ' ' .. ARGV[2])\n"
+      "  redis.call('SPUBLISH', ARGV[3], 'P ' .. kind .. ' ' .. user)\n"
       "end\n"
-      "return total\n";
+      "return u\n";
+
+/* Takes the node's whole share (KEYS[4]) of the channel back: linear in
+ * that share, run only when a node re-registers or is reaped. */
+#define DROP_FUNCTION                                                                              \
+  "local function drop()\n"                                                                        \
+  "  local h = redis.call('HGETALL', KEYS[4])\n"                                                   \
+  "  local total = 0\n"                                                                            \
+  "  for i = 1, #h, 2 do\n"                                                                        \
+  "    local n = tonumber(h[i + 1])\n"                                                             \
+  "    total = total + n\n"                                                                        \
+  "    if h[i] ~= '' and redis.call('HINCRBY', KEYS[1], h[i], -n) <= 0 then\n"                     \
+  "      redis.call('HDEL', KEYS[1], h[i])\n"                                                      \
+  "      redis.call('ZREM', KEYS[2], h[i])\n"                                                      \
+  "    end\n"                                                                                      \
+  "  end\n"                                                                                        \
+  "  redis.call('DEL', KEYS[4])\n"                                                                 \
+  "  if total > 0 and redis.call('INCRBY', KEYS[3], -total) <= 0 then\n"                           \
+  "    redis.call('DEL', KEYS[3])\n"                                                               \
+  "  end\n"                                                                                        \
+  "end\n"
 
 static const char presence_set_script[]
-    = "local prefix = ARGV[1] .. '\\n'\n"
-      "local h = redis.call('HKEYS', KEYS[1])\n"
-      "for _, f in ipairs(h) do\n"
-      "  if string.sub(f, 1, #prefix) == prefix then redis.call('HDEL', KEYS[1], f) end\n"
-      "end\n"
-      "for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], prefix .. ARGV[i], ARGV[i + 1]) end\n"
-      "redis.call('ZADD', KEYS[2], tonumber(redis.call('TIME')[1]), ARGV[1])\n"
-      "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
-      "redis.call('EXPIRE', KEYS[2], ARGV[2])\n"
-      "return 1\n";
+    = DROP_FUNCTION "drop()\n"
+                    "for i = 1, #ARGV - 1, 2 do\n"
+                    "  local user, n = ARGV[i], tonumber(ARGV[i + 1])\n"
+                    "  if n and n > 0 then\n"
+                    "    redis.call('HSET', KEYS[4], user, n)\n"
+                    "    redis.call('INCRBY', KEYS[3], n)\n"
+                    "    if user ~= '' and redis.call('HINCRBY', KEYS[1], user, n) == n then\n"
+                    "      redis.call('ZADD', KEYS[2], 0, user)\n"
+                    "    end\n"
+                    "  end\n"
+                    "end\n"
+                    "return 1\n";
 
-/* Also forgets the entries of nodes silent for ten times the dead time
- * (they crashed): rare, so the scan of the hash is too. */
-static const char presence_alive_script[]
-    = "local now = tonumber(redis.call('TIME')[1])\n"
-      "redis.call('ZADD', KEYS[2], now, ARGV[1])\n"
-      "local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - 10 * tonumber(ARGV[2]))\n"
-      "if #gone > 0 then\n"
-      "  local dead = {}\n"
-      "  for _, n in ipairs(gone) do dead[n] = true; redis.call('ZREM', KEYS[2], n) end\n"
-      "  for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do\n"
-      "    local cut = string.find(f, '\\n', 1, true)\n"
-      "    if cut and dead[string.sub(f, 1, cut - 1)] then redis.call('HDEL', KEYS[1], f) end\n"
-      "  end\n"
-      "end\n"
-      "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
-      "redis.call('EXPIRE', KEYS[2], ARGV[2])\n"
-      "return 1\n";
+static const char presence_drop_script[] = DROP_FUNCTION "drop()\n"
+                                                         "return 1\n";
 
 static const char presence_query_script[]
-    = "local now = tonumber(redis.call('TIME')[1])\n"
-      "local live = {}\n"
-      "for _, n in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], now - tonumber(ARGV[2]), "
-      "'+inf')) do live[n] = true end\n"
-      "local h = redis.call('HGETALL', KEYS[1])\n"
-      "local out = {}\n"
-      "local anon = 0\n"
-      "for i = 1, #h, 2 do\n"
-      "  local cut = string.find(h[i], '\\n', 1, true)\n"
-      "  if cut then\n"
-      "    local node = string.sub(h[i], 1, cut - 1)\n"
-      "    local user = string.sub(h[i], cut + 1)\n"
-      "    if node ~= ARGV[1] and live[node] then\n"
-      "      if user == '' then anon = anon + tonumber(h[i + 1])\n"
-      "      else out[#out + 1] = user; out[#out + 1] = h[i + 1] end\n"
-      "    end\n"
-      "  end\n"
+    = "local lim = tonumber(ARGV[2])\n"
+      "local users = redis.call('HLEN', KEYS[1])\n"
+      "local conns = tonumber(redis.call('GET', KEYS[3]) or '0')\n"
+      "local page = {}\n"
+      "if lim > 0 then\n"
+      "  local from = '-'\n"
+      "  if ARGV[1] ~= '' then from = '(' .. ARGV[1] end\n"
+      "  page = redis.call('ZRANGEBYLEX', KEYS[2], from, '+', 'LIMIT', 0, lim + 1)\n"
       "end\n"
-      "return {out, anon}\n";
+      "return {users, conns, page}\n";
+
+static const char presence_reap_script[]
+    = "local now = tonumber(redis.call('TIME')[1])\n"
+      "local cut = now - tonumber(ARGV[2])\n"
+      "local old = redis.call('ZSCORE', KEYS[1], ARGV[1])\n"
+      "redis.call('ZADD', KEYS[1], now, ARGV[1])\n"
+      "local was = 0\n"
+      "if old and tonumber(old) < cut then was = 1 end\n"
+      "return {was, redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cut, 'LIMIT', 0, "
+      "tonumber(ARGV[3]))}\n";
+
+static const char presence_forget_script[]
+    = "local s = redis.call('ZSCORE', KEYS[1], ARGV[1])\n"
+      "if s and tonumber(s) < tonumber(redis.call('TIME')[1]) - tonumber(ARGV[2]) then\n"
+      "  redis.call('ZREM', KEYS[1], ARGV[1])\n"
+      "  return 1\n"
+      "end\n"
+      "return 0\n";
 
 static const char reset_script[] = "if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then\n"
                                    "  redis.call('DEL', KEYS[1], KEYS[2])\n"
@@ -127,9 +144,17 @@ static const char catch_up_script[] = "local v = redis.call('HMGET', KEYS[1], 'o
                                       "return {v[1], v[2], out}\n";
 
 static const char *const scripts[] = {
-  publish_script,      position_script,       presence_script,
-  presence_set_script, presence_alive_script, presence_query_script,
-  reset_script,        catch_up_script,       NULL,
+  publish_script,
+  position_script,
+  presence_script,
+  presence_set_script,
+  presence_drop_script,
+  presence_query_script,
+  presence_reap_script,
+  presence_forget_script,
+  reset_script,
+  catch_up_script,
+  NULL,
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (scripts) == HERALD_RCK_N_SCRIPTS + 1);
@@ -166,6 +191,18 @@ char *
 herald_rck_node_key (const char *node_id)
 {
   return g_strconcat ("herald:node:{", node_id, "}", NULL);
+}
+
+char *
+herald_rck_share_key (const char *channel, const char *node_id)
+{
+  return g_strconcat ("herald:{", channel, "}:pm:", node_id, NULL);
+}
+
+char *
+herald_rck_node_channels_key (const char *node_id)
+{
+  return g_strconcat ("herald:pn:{", node_id, "}", NULL);
 }
 
 char *
