@@ -684,6 +684,33 @@ test_sse (void)
   g_clear_pointer (&again, g_free);
   again = sse_until (client, "event: reset");
   herald_test_client_free (client);
+
+  /* A fresh one-channel stream's first id is the channel's position: a
+   * reconnect before any message came resumes on another node */
+  {
+    g_autofree char *fresh = channel_on ("ssefresh", 2);
+    g_autofree char *fresh_query = g_strdup_printf ("channel=%s", fresh);
+    g_autofree char *greeting = NULL;
+    g_autofree char *fresh_id = NULL;
+    g_autofree char *resumed = NULL;
+
+    client = sse_open (&fx.b, fresh_query, NULL);
+    greeting = sse_until (client, "id: ");
+    id_line = strstr (greeting, "id: ");
+    fresh_id = g_strndup (id_line + 4, strcspn (id_line + 4, "\n"));
+    herald_test_client_free (client);
+    herald_test_node_publish (&fx.b, fresh, "{\"n\":1}");
+    client = sse_open (&fx.a, fresh_query, fresh_id);
+    resumed = sse_until (client, "event: ");
+    while (strstr (resumed, "event: message") == NULL)
+      {
+        g_assert_null (strstr (resumed, "event: reset"));
+        g_free (resumed);
+        resumed = sse_until (client, "event: ");
+      }
+    g_assert_nonnull (strstr (resumed, "\"n\":1"));
+    herald_test_client_free (client);
+  }
 }
 
 /* CLUSTER SETSLOT moves a channel's slot (keys migrated) to another
