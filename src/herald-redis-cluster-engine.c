@@ -451,6 +451,7 @@ cluster_send (HeraldEngine *engine, HeraldTargetKind kind, const char *target,
     {
     case HERALD_TARGET_ALL:
     case HERALD_TARGET_USER:
+    case HERALD_TARGET_USER_SUBSCRIPTION:
       {
         Op *op = op_new (OP_SEND, HERALD_RCK_DIRECT_TOPIC, NULL);
         op->b = herald_redis_direct_format (kind, self->node_id, target, data_json);
