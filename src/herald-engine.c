@@ -296,6 +296,18 @@ herald_engine_get_stream_position (HeraldEngine *self, guint64 *seq, char **epoc
   return iface->get_stream_position != NULL && iface->get_stream_position (self, seq, epoch);
 }
 
+/* The position a fresh SSE stream of @channels starts at (its first id). */
+gboolean
+herald_engine_get_stream_position_of (HeraldEngine *self, const char *const *channels, guint64 *seq,
+                                      char **epoch)
+{
+  HeraldEngineClass *iface = HERALD_ENGINE_GET_CLASS (self);
+
+  if (iface->get_stream_position_of != NULL)
+    return iface->get_stream_position_of (self, channels, seq, epoch);
+  return herald_engine_get_stream_position (self, seq, epoch);
+}
+
 gboolean
 herald_engine_presence_join (HeraldEngine *self, const char *channel, const char *user_id)
 {

@@ -96,6 +96,11 @@ struct _HeraldEngineClass
    * A fresh SSE stream starts with it as its id, so a reconnect before the
    * first message still resumes. Optional: FALSE = unknown (no id sent). */
   gboolean (*get_stream_position) (HeraldEngine *self, guint64 *seq, char **epoch);
+  /* Optional, for engines whose stream positions depend on the stream's
+   * @channels (Redis Cluster: a one-channel stream's position is the
+   * channel's); unset: get_stream_position. */
+  gboolean (*get_stream_position_of) (HeraldEngine *self, const char *const *channels, guint64 *seq,
+                                      char **epoch);
 
   /* Presence table: how many connections each user has on each channel,
    * global to the cluster. Called from worker threads when a subscription of
@@ -179,6 +184,8 @@ char *herald_engine_dup_epoch (HeraldEngine *self);
 void herald_engine_get_position (HeraldEngine *self, const char *channel, guint64 *offset,
                                  char **epoch);
 gboolean herald_engine_get_stream_position (HeraldEngine *self, guint64 *seq, char **epoch);
+gboolean herald_engine_get_stream_position_of (HeraldEngine *self, const char *const *channels,
+                                               guint64 *seq, char **epoch);
 gboolean herald_engine_presence_join (HeraldEngine *self, const char *channel, const char *user_id);
 gboolean herald_engine_presence_leave (HeraldEngine *self, const char *channel,
                                        const char *user_id);

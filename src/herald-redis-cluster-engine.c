@@ -510,6 +510,7 @@ cluster_send (HeraldEngine *engine, HeraldTargetKind kind, const char *target,
     {
     case HERALD_TARGET_ALL:
     case HERALD_TARGET_USER:
+    case HERALD_TARGET_USER_SUBSCRIPTION:
       {
         Op *op = op_new (OP_SEND, HERALD_RCK_DIRECT_TOPIC, NULL);
         op->b = herald_redis_direct_format (kind, self->node_id, target, data_json);
@@ -831,6 +832,18 @@ cluster_get_position (HeraldEngine *engine, const char *channel, guint64 *offset
     *epoch = g_steal_pointer (&read_epoch);
 }
 
+/* A one-channel stream starts at the channel's position (its SSE ids are
+ * the channel's offsets); one of several has none. */
+static gboolean
+cluster_get_stream_position_of (HeraldEngine *engine, const char *const *channels, guint64 *seq,
+                                char **epoch)
+{
+  if (channels == NULL || channels[0] == NULL || channels[1] != NULL)
+    return FALSE;
+  cluster_get_position (engine, channels[0], seq, epoch);
+  return TRUE;
+}
+
 static char *
 cluster_dup_epoch (HeraldEngine *engine)
 {
@@ -934,6 +947,7 @@ herald_redis_cluster_engine_class_init (HeraldRedisClusterEngineClass *klass)
   engine_class->recover_stream = cluster_recover_stream;
   engine_class->dup_epoch = cluster_dup_epoch;
   engine_class->get_position = cluster_get_position;
+  engine_class->get_stream_position_of = cluster_get_stream_position_of;
   engine_class->presence_join = cluster_presence_join;
   engine_class->presence_leave = cluster_presence_leave;
   engine_class->query_presence = cluster_query_presence;

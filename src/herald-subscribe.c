@@ -308,7 +308,8 @@ subscribe_stream (HeraldHub *self, HeraldWorker *worker, HeraldConnection *conn,
       g_autofree char *current = NULL;
       guint64 seq = 0;
 
-      if (herald_engine_get_stream_position (engine, &seq, &current) && current != NULL)
+      if (herald_engine_get_stream_position_of (engine, channels, &seq, &current)
+          && current != NULL)
         greeting_id = herald_sse_id_format (current, seq);
     }
   herald_connection_set_greeting_subs (conn, greeting_subs (engine, conn, channels));

@@ -439,6 +439,48 @@ test_direct (void)
                           5000);
 }
 
+/* POST /api/users/{id}/subscribe on node A reaches the user's connections
+ * on both nodes (through the cluster's direct shard channel); unsubscribe
+ * asked on B too */
+static void
+test_user_subscribe (void)
+{
+  g_autofree char *channel = channel_on ("usub", 1);
+  g_autofree char *path = g_strdup_printf ("/api/users/erin/subscribe");
+  g_autofree char *body = g_strdup_printf ("{\"channel\":\"%s\"}", channel);
+  HeraldTestClient *on_a = herald_test_node_ws_open (&fx.a, "erin", NULL);
+  HeraldTestClient *on_b = herald_test_node_ws_open (&fx.b, "erin", NULL);
+  HeraldTestClient *clients[] = { on_a, on_b };
+  g_autofree char *text = NULL;
+  guint status = 0;
+
+  text = herald_test_node_api (&fx.a, "POST", path, body, &status);
+  g_assert_cmpuint (status, ==, 200);
+  for (gsize i = 0; i < G_N_ELEMENTS (clients); i++)
+    {
+      g_autoptr (JsonObject) r = herald_test_ws_read_type (clients[i], "subscribed");
+
+      g_assert_cmpstr (herald_test_json_get_string (r, "channel"), ==, channel);
+      g_assert_true (json_object_get_boolean_member (r, "server"));
+    }
+  herald_test_node_publish (&fx.b, channel, "{\"n\":1}");
+  for (gsize i = 0; i < G_N_ELEMENTS (clients); i++)
+    {
+      g_autoptr (JsonObject) r = herald_test_ws_read_type (clients[i], "message");
+      g_assert_cmpint (message_n (r), ==, 1);
+    }
+  g_clear_pointer (&text, g_free);
+  text = herald_test_node_api (&fx.b, "POST", "/api/users/erin/unsubscribe", body, &status);
+  g_assert_cmpuint (status, ==, 200);
+  for (gsize i = 0; i < G_N_ELEMENTS (clients); i++)
+    {
+      g_autoptr (JsonObject) r = herald_test_ws_read_type (clients[i], "unsubscribed");
+      g_assert_cmpstr (herald_test_json_get_string (r, "channel"), ==, channel);
+    }
+  herald_test_client_free (on_a);
+  herald_test_client_free (on_b);
+}
+
 static gint64
 presence_connections (HeraldTestNode *node, const char *channel, guint *n_users)
 {
@@ -684,6 +726,33 @@ test_sse (void)
   g_clear_pointer (&again, g_free);
   again = sse_until (client, "event: reset");
   herald_test_client_free (client);
+
+  /* A fresh one-channel stream's first id is the channel's position: a
+   * reconnect before any message came resumes on another node */
+  {
+    g_autofree char *fresh = channel_on ("ssefresh", 2);
+    g_autofree char *fresh_query = g_strdup_printf ("channel=%s", fresh);
+    g_autofree char *greeting = NULL;
+    g_autofree char *fresh_id = NULL;
+    g_autofree char *resumed = NULL;
+
+    client = sse_open (&fx.b, fresh_query, NULL);
+    greeting = sse_until (client, "id: ");
+    id_line = strstr (greeting, "id: ");
+    fresh_id = g_strndup (id_line + 4, strcspn (id_line + 4, "\n"));
+    herald_test_client_free (client);
+    herald_test_node_publish (&fx.b, fresh, "{\"n\":1}");
+    client = sse_open (&fx.a, fresh_query, fresh_id);
+    resumed = sse_until (client, "event: ");
+    while (strstr (resumed, "event: message") == NULL)
+      {
+        g_assert_null (strstr (resumed, "event: reset"));
+        g_free (resumed);
+        resumed = sse_until (client, "event: ");
+      }
+    g_assert_nonnull (strstr (resumed, "\"n\":1"));
+    herald_test_client_free (client);
+  }
 }
 
 /* CLUSTER SETSLOT moves a channel's slot (keys migrated) to another
@@ -1096,6 +1165,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/redis-cluster/channels", test_channels);
   g_test_add_func ("/redis-cluster/direct", test_direct);
+  g_test_add_func ("/redis-cluster/user-subscribe", test_user_subscribe);
   g_test_add_func ("/redis-cluster/presence", test_presence);
   g_test_add_func ("/redis-cluster/join-leave-key", test_join_leave_and_key);
   g_test_add_func ("/redis-cluster/recovery", test_recovery);
