@@ -538,6 +538,179 @@ test_presence (void)
   herald_test_client_free (bob);
 }
 
+/* A node that never ran: @n users "uNNNN" (one connection each) and
+ * @anonymous connections of node @node on @channel, written with the
+ * engine's own replace script, as a node registers its table. */
+static void
+fake_share (const char *channel, const char *node, guint n, guint anonymous)
+{
+  g_autofree char *pu = herald_rck_channel_key (channel, ":pu");
+  g_autofree char *pz = herald_rck_channel_key (channel, ":pz");
+  g_autofree char *pc = herald_rck_channel_key (channel, ":pc");
+  g_autofree char *pm = g_strdup_printf ("herald:{%s}:pm:%s", channel, node);
+  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  struct timeval tv = { 5, 0 };
+  redisContext *c;
+  redisReply *r;
+
+  g_ptr_array_add (argv, g_strdup ("EVAL"));
+  g_ptr_array_add (argv, g_strdup (herald_rck_scripts ()[HERALD_RCK_PRESENCE_SET]));
+  g_ptr_array_add (argv, g_strdup ("4"));
+  g_ptr_array_add (argv, g_strdup (pu));
+  g_ptr_array_add (argv, g_strdup (pz));
+  g_ptr_array_add (argv, g_strdup (pc));
+  g_ptr_array_add (argv, g_strdup (pm));
+  for (guint i = 0; i < n; i++)
+    {
+      g_ptr_array_add (argv, g_strdup_printf ("u%04u", i));
+      g_ptr_array_add (argv, g_strdup ("1"));
+    }
+  g_ptr_array_add (argv, g_strdup (""));
+  g_ptr_array_add (argv, g_strdup_printf ("%u", anonymous));
+  c = redisConnectWithTimeout ("127.0.0.1", fx.port[master_of (pu)], tv);
+  g_assert_true (c != NULL && !c->err);
+  redisSetTimeout (c, tv);
+  r = redisCommand (c, "AUTH %s", PASSWORD);
+  freeReplyObject (r);
+  r = redisCommandArgv (c, (int)argv->len, (const char **)argv->pdata, NULL);
+  g_assert_nonnull (r);
+  g_assert_cmpint (r->type, ==, REDIS_REPLY_INTEGER);
+  freeReplyObject (r);
+  redisFree (c);
+}
+
+/* Whether @node is on the nodes' list (herald:pagg:{nodes}) */
+static gboolean
+node_listed (const char *node)
+{
+  redisReply *r
+      = redis_cmd (master_of (HERALD_RCK_NODES_KEY), "ZSCORE %s %s", HERALD_RCK_NODES_KEY, node);
+  gboolean listed = r == NULL || r->type != REDIS_REPLY_NIL;
+
+  if (r)
+    freeReplyObject (r);
+  return listed;
+}
+
+/* GET …/presence-stats: users (connections in *@connections) */
+static gint64
+presence_stats (HeraldTestNode *node, const char *channel, gint64 *connections)
+{
+  g_autofree char *path = g_strdup_printf ("/api/channels/%s/presence-stats", channel);
+  g_autofree char *text = NULL;
+  g_autoptr (JsonNode) answer = NULL;
+  JsonObject *o;
+  guint status = 0;
+
+  text = herald_test_node_api (node, "GET", path, NULL, &status);
+  g_assert_cmpuint (status, ==, 200);
+  answer = json_from_string (text, NULL);
+  g_assert_nonnull (answer);
+  o = json_node_get_object (answer);
+  if (connections)
+    *connections = json_object_get_int_member (o, "connections");
+  return json_object_get_int_member (o, "users");
+}
+
+/* Walks …/presence?limit=1000 (alternating nodes); checks name order and
+ * that every user comes once; returns the users seen. */
+static guint
+walk_presence (const char *channel, guint *pages)
+{
+  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autofree char *cursor = NULL;
+  g_autofree char *last = NULL;
+
+  *pages = 0;
+  do
+    {
+      g_autofree char *escaped = cursor ? g_uri_escape_string (cursor, NULL, FALSE) : NULL;
+      g_autofree char *path = g_strdup_printf ("/api/channels/%s/presence?limit=1000%s%s", channel,
+                                               escaped ? "&cursor=" : "", escaped ? escaped : "");
+      g_autofree char *text = NULL;
+      g_autoptr (JsonNode) answer = NULL;
+      JsonObject *o;
+      JsonArray *users;
+      guint status = 0;
+
+      text = herald_test_node_api (*pages % 2 ? &fx.b : &fx.a, "GET", path, NULL, &status);
+      g_assert_cmpuint (status, ==, 200);
+      answer = json_from_string (text, NULL);
+      g_assert_nonnull (answer);
+      o = json_node_get_object (answer);
+      users = json_object_get_array_member (o, "users");
+      g_assert_cmpuint (json_array_get_length (users), <=, 1000);
+      for (guint i = 0; i < json_array_get_length (users); i++)
+        {
+          const char *user = json_array_get_string_element (users, i);
+
+          g_assert_true (last == NULL || strcmp (last, user) < 0);
+          g_assert_true (g_hash_table_add (seen, g_strdup (user)));
+          g_free (last);
+          last = g_strdup (user);
+        }
+      g_clear_pointer (&cursor, g_free);
+      if (!json_object_get_null_member (o, "next"))
+        cursor = g_strdup (json_object_get_string_member (o, "next"));
+      ++*pages;
+      g_assert_cmpuint (*pages, <=, 10);
+    }
+  while (cursor != NULL);
+  return g_hash_table_size (seen);
+}
+
+/* Presence is counted as members come and go: presence_stats and pages of
+ * 2,500 members over both nodes (and a third node's share); a node that
+ * dies is reaped by the others, its share taken back. */
+static void
+test_presence_scale (void)
+{
+  g_autofree char *room = channel_on ("big", 1);
+  g_autofree char *pn = g_strdup ("herald:pn:{ghost0000000}");
+  HeraldTestClient *alice = herald_test_node_ws_open (&fx.a, "alice", NULL);
+  HeraldTestClient *bob = herald_test_node_ws_open (&fx.b, "bob", NULL);
+  HeraldTestClient *carol = NULL;
+  HeraldTestNode c = { 0 };
+  gint64 conns = 0;
+  guint pages = 0;
+  redisReply *r;
+
+  herald_test_ws_subscribe (alice, room);
+  herald_test_ws_subscribe (bob, room);
+  HERALD_TEST_WAIT_UNTIL (presence_stats (&fx.a, room, &conns) == 2 && conns == 2, 5000);
+  fake_share (room, "ghost0000000", 2500, 5);
+  g_assert_cmpint (presence_stats (&fx.b, room, &conns), ==, 2502);
+  g_assert_cmpint (conns, ==, 2507);
+  g_assert_cmpuint (walk_presence (room, &pages), ==, 2502);
+  g_assert_cmpuint (pages, ==, 3);
+
+  /* The ghost is a node that died: listed, silent for long */
+  r = redis_cmd (master_of (pn), "SADD %s %s", pn, room);
+  freeReplyObject (r);
+  r = redis_cmd (master_of (HERALD_RCK_NODES_KEY), "ZADD %s 1 ghost0000000", HERALD_RCK_NODES_KEY);
+  freeReplyObject (r);
+  HERALD_TEST_WAIT_UNTIL (presence_stats (&fx.a, room, &conns) == 2 && conns == 2, 15000);
+  HERALD_TEST_WAIT_UNTIL (!node_listed ("ghost0000000"), 10000);
+
+  /* A real node killed: the others reap it */
+  {
+    g_autofree char *conf = g_build_filename (fx.dir, "herald.conf", NULL);
+    herald_test_node_start (&c, conf, NULL, API_KEY, SECRET);
+  }
+  HERALD_TEST_WAIT_UNTIL (herald_test_node_healthy (&c), 10000);
+  carol = herald_test_node_ws_open (&c, "carol", NULL);
+  herald_test_ws_subscribe (carol, room);
+  HERALD_TEST_WAIT_UNTIL (presence_stats (&fx.b, room, &conns) == 3 && conns == 3, 5000);
+  herald_test_node_kill (&c);
+  herald_test_client_free (carol);
+  HERALD_TEST_WAIT_UNTIL (presence_stats (&fx.a, room, &conns) == 2 && conns == 2,
+                          (HERALD_RCK_NODE_DEAD_S + 3 * HERALD_RCK_HEARTBEAT_S) * 1000);
+  g_assert_cmpuint (walk_presence (room, &pages), ==, 2);
+  herald_test_client_free (alice);
+  herald_test_client_free (bob);
+  HERALD_TEST_WAIT_UNTIL (presence_stats (&fx.b, room, &conns) == 0 && conns == 0, 5000);
+}
+
 /* join-leave=true across nodes on the channel's shard topic, and the
  * publish key through the cluster's wire format */
 static void
@@ -1167,6 +1340,7 @@ main (int argc, char **argv)
   g_test_add_func ("/redis-cluster/direct", test_direct);
   g_test_add_func ("/redis-cluster/user-subscribe", test_user_subscribe);
   g_test_add_func ("/redis-cluster/presence", test_presence);
+  g_test_add_func ("/redis-cluster/presence-scale", test_presence_scale);
   g_test_add_func ("/redis-cluster/join-leave-key", test_join_leave_and_key);
   g_test_add_func ("/redis-cluster/recovery", test_recovery);
   g_test_add_func ("/redis-cluster/sse", test_sse);
