@@ -212,25 +212,21 @@ send_presence (HeraldRedisClusterEngine *self, const char *addr)
   send_channel_list (self);
 }
 
-/* The reap script's answer: {was this node taken for dead, {dead nodes}}. */
+/* The reap script's answer: {was this node taken for dead, {dead nodes}}.
+ * @privdata is not a reference: a real answer means the pool, hence the
+ * engine, is alive; NULL (lost, or the pool freed in dispose) is ignored. */
 static void
 on_reaped (redisReply *reply, gpointer privdata)
 {
   HeraldRedisClusterEngine *self = privdata;
-  gboolean disposed;
 
-  g_mutex_lock (&self->lock);
-  disposed = self->disposed;
-  g_mutex_unlock (&self->lock);
-  if (!disposed && reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
-      && reply->element[1]->type == REDIS_REPLY_ARRAY)
-    {
-      /* Silent too long (the others may have reaped it): all again. */
-      if (herald_redis_reply_u64 (reply->element[0]) == 1)
-        send_presence (self, NULL);
-      herald_rck_reap_nodes (self->pool, self->node_id, reply->element[1]);
-    }
-  g_object_unref (self);
+  if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+      || reply->element[1]->type != REDIS_REPLY_ARRAY)
+    return;
+  /* Silent too long (the others may have reaped it): all again. */
+  if (herald_redis_reply_u64 (reply->element[0]) == 1)
+    send_presence (self, NULL);
+  herald_rck_reap_nodes (self->pool, self->node_id, reply->element[1]);
 }
 
 static void
@@ -245,10 +241,8 @@ send_reap (HeraldRedisClusterEngine *self)
                          dead,
                          "4" };
 
-  if (!herald_redis_cluster_pool_command (self->pool, herald_rck_slot (HERALD_RCK_NODES_KEY),
-                                          G_N_ELEMENTS (argv), argv, NULL, on_reaped,
-                                          g_object_ref (self)))
-    g_object_unref (self);
+  herald_redis_cluster_pool_command (self->pool, herald_rck_slot (HERALD_RCK_NODES_KEY),
+                                     G_N_ELEMENTS (argv), argv, NULL, on_reaped, self);
 }
 
 /* This node's liveness and its connections, where @addr (NULL: any
