@@ -62,6 +62,7 @@ struct _HeraldRedisClusterEngine
   HeraldRedisClusterPool *pool;
   GHashTable *snapshot_gen; /* master → presence_gen of its last registration */
   GHashTable *registered;   /* channels this node may have a presence share of */
+  gboolean reregister;      /* taken for dead: register presence again next heartbeat */
   GSource *heartbeat_source;
 
   HeraldRedisClusterSync *sync; /* any thread */

@@ -223,9 +223,13 @@ on_reaped (redisReply *reply, gpointer privdata)
   if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
       || reply->element[1]->type != REDIS_REPLY_ARRAY)
     return;
-  /* Silent too long (the others may have reaped it): all again. */
-  if (herald_redis_reply_u64 (reply->element[0]) == 1)
-    send_presence (self, NULL);
+  /* Silent too long (the others may have reaped it): all again, and once
+   * more at the next heartbeat, after any reaping still under way. */
+  if (herald_redis_reply_u64 (reply->element[0]) == 1 || self->reregister)
+    {
+      self->reregister = herald_redis_reply_u64 (reply->element[0]) == 1;
+      send_presence (self, NULL);
+    }
   herald_rck_reap_nodes (self->pool, self->node_id, reply->element[1]);
 }
 

@@ -711,6 +711,47 @@ test_presence_scale (void)
   HERALD_TEST_WAIT_UNTIL (presence_stats (&fx.b, room, &conns) == 0 && conns == 0, 5000);
 }
 
+/* A live node that was taken for dead (silent too long) and reaped by the
+ * others finds out at its next heartbeat and registers its table again */
+static void
+test_presence_taken_for_dead (void)
+{
+  g_autofree char *room = channel_on ("dead", 0);
+  g_autofree char *pu = herald_rck_channel_key (room, ":pu");
+  g_autofree char *pz = herald_rck_channel_key (room, ":pz");
+  g_autofree char *pc = herald_rck_channel_key (room, ":pc");
+  g_autofree char *pattern = herald_rck_channel_key (room, ":pm:*");
+  g_autofree char *pm = NULL;
+  HeraldTestClient *alice = herald_test_node_ws_open (&fx.a, "alice", NULL);
+  gint64 conns = 0;
+  redisReply *r;
+
+  herald_test_ws_subscribe (alice, room);
+  HERALD_TEST_WAIT_UNTIL (presence_stats (&fx.b, room, &conns) == 1 && conns == 1, 5000);
+  r = redis_cmd (master_of (pu), "KEYS %s", pattern);
+  g_assert_nonnull (r);
+  g_assert_cmpuint (r->elements, ==, 1);
+  pm = g_strdup (r->element[0]->str);
+  freeReplyObject (r);
+  /* What the other nodes do to a dead node: its share taken back, and it
+   * stays listed with its old stamp */
+  r = redis_cmd (master_of (pu), "EVAL %s 4 %s %s %s %s",
+                 herald_rck_scripts ()[HERALD_RCK_PRESENCE_DROP], pu, pz, pc, pm);
+  g_assert_nonnull (r);
+  g_assert_cmpint (r->type, ==, REDIS_REPLY_INTEGER);
+  freeReplyObject (r);
+  g_assert_cmpint (presence_stats (&fx.b, room, &conns), ==, 0);
+  g_assert_cmpint (conns, ==, 0);
+  r = redis_cmd (master_of (HERALD_RCK_NODES_KEY), "ZADD %s XX 1 %s", HERALD_RCK_NODES_KEY,
+                 pm + strlen (pattern) - 1);
+  g_assert_nonnull (r);
+  freeReplyObject (r);
+  HERALD_TEST_WAIT_UNTIL (presence_stats (&fx.b, room, &conns) == 1 && conns == 1,
+                          3 * HERALD_RCK_HEARTBEAT_S * 1000);
+  herald_test_client_free (alice);
+  HERALD_TEST_WAIT_UNTIL (presence_stats (&fx.b, room, &conns) == 0 && conns == 0, 5000);
+}
+
 /* join-leave=true across nodes on the channel's shard topic, and the
  * publish key through the cluster's wire format */
 static void
@@ -1341,6 +1382,7 @@ main (int argc, char **argv)
   g_test_add_func ("/redis-cluster/user-subscribe", test_user_subscribe);
   g_test_add_func ("/redis-cluster/presence", test_presence);
   g_test_add_func ("/redis-cluster/presence-scale", test_presence_scale);
+  g_test_add_func ("/redis-cluster/presence-taken-for-dead", test_presence_taken_for_dead);
   g_test_add_func ("/redis-cluster/join-leave-key", test_join_leave_and_key);
   g_test_add_func ("/redis-cluster/recovery", test_recovery);
   g_test_add_func ("/redis-cluster/sse", test_sse);
