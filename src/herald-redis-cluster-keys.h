@@ -38,8 +38,10 @@ typedef enum
   HERALD_RCK_PRESENCE_SET,   /* KEYS p n; ARGV node ttl [user count]… */
   HERALD_RCK_PRESENCE_ALIVE, /* KEYS p n; ARGV node ttl */
   HERALD_RCK_PRESENCE_QUERY, /* KEYS p n; ARGV node dead → {{user, count…}, anonymous} */
-  HERALD_RCK_RESET,          /* KEYS m h; ARGV epoch: forgets the channel if still in it */
-  HERALD_RCK_CATCH_UP, /* KEYS m h; ARGV heard epoch → {off, epoch, the messages after heard} */
+  HERALD_RCK_RESET,    /* KEYS m h; ARGV epoch fresh meta-ttl: a new epoch if still in it → {off,
+                          epoch} */
+  HERALD_RCK_CATCH_UP, /* KEYS m h; ARGV heard epoch fresh meta-ttl → {off, epoch, messages after
+                          heard} */
   HERALD_RCK_N_SCRIPTS,
 } HeraldRckScript;
 
