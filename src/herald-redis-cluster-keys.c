@@ -128,20 +128,29 @@ static const char presence_forget_script[]
       "end\n"
       "return 0\n";
 
+/* A new epoch if the channel is still in ARGV[1]; its position either way. */
 static const char reset_script[] = "if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then\n"
                                    "  redis.call('DEL', KEYS[1], KEYS[2])\n"
+                                   "  redis.call('HSET', KEYS[1], 'epoch', ARGV[2])\n"
+                                   "  redis.call('EXPIRE', KEYS[1], ARGV[3])\n"
                                    "end\n"
-                                   "return 1\n";
+                                   "return redis.call('HMGET', KEYS[1], 'off', 'epoch')\n";
 
-/* Atomic, so nothing falls between the position and the history. */
-static const char catch_up_script[] = "local v = redis.call('HMGET', KEYS[1], 'off', 'epoch')\n"
-                                      "local off = tonumber(v[1]) or 0\n"
-                                      "local after = tonumber(ARGV[1])\n"
-                                      "local out = {}\n"
-                                      "if v[2] == ARGV[2] and off > after then\n"
-                                      "  out = redis.call('LRANGE', KEYS[2], 0, off - after - 1)\n"
-                                      "end\n"
-                                      "return {v[1], v[2], out}\n";
+/* Atomic, so nothing falls between the position and the history; a channel
+ * without an epoch (its master came back empty) gets one. */
+static const char catch_up_script[]
+    = "if redis.call('HSETNX', KEYS[1], 'epoch', ARGV[3]) == 1 then\n"
+      "  redis.call('DEL', KEYS[2])\n"
+      "  redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
+      "end\n"
+      "local v = redis.call('HMGET', KEYS[1], 'off', 'epoch')\n"
+      "local off = tonumber(v[1]) or 0\n"
+      "local after = tonumber(ARGV[1])\n"
+      "local out = {}\n"
+      "if v[2] == ARGV[2] and off > after then\n"
+      "  out = redis.call('LRANGE', KEYS[2], 0, off - after - 1)\n"
+      "end\n"
+      "return {v[1], v[2], out}\n";
 
 static const char *const scripts[] = {
   publish_script,

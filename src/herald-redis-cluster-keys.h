@@ -51,8 +51,10 @@ typedef enum
   HERALD_RCK_PRESENCE_QUERY,  /* KEYS pu pz pc; ARGV after limit → {users, conns, page} */
   HERALD_RCK_PRESENCE_REAP,   /* KEYS pagg; ARGV node dead max → {was dead, {dead nodes}} */
   HERALD_RCK_PRESENCE_FORGET, /* KEYS pagg; ARGV node dead: removes it if still dead */
-  HERALD_RCK_RESET,           /* KEYS m h; ARGV epoch: forgets the channel if still in it */
-  HERALD_RCK_CATCH_UP, /* KEYS m h; ARGV heard epoch → {off, epoch, the messages after heard} */
+  HERALD_RCK_RESET,    /* KEYS m h; ARGV epoch fresh meta-ttl: a new epoch if still in it → {off,
+                          epoch} */
+  HERALD_RCK_CATCH_UP, /* KEYS m h; ARGV heard epoch fresh meta-ttl → {off, epoch, messages after
+                          heard} */
   HERALD_RCK_N_SCRIPTS,
 } HeraldRckScript;
 

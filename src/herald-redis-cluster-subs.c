@@ -153,9 +153,17 @@ typedef struct
 {
   HeraldRedisClusterEngine *self;
   char *topic, *channel;
-  guint64 off; /* the channel's offset on its (new) master… */
-  char *epoch; /* … in this epoch (NULL: it has none) */
+  guint64 off;   /* the channel's offset on its (new) master… */
+  char *epoch;   /* … in this epoch (NULL: it has none) */
+  guint64 heard; /* what this node heard before (the script's arguments) */
+  char *heard_epoch;
+  guint attempts;
 } CatchUp;
+
+#define CATCH_UP_RETRY_MS 200
+#define CATCH_UP_ATTEMPTS 50 /* a master that just came back may say CLUSTERDOWN a while */
+
+static void send_catch_up (CatchUp *c);
 
 static void
 catch_up_free (CatchUp *c)
@@ -164,30 +172,104 @@ catch_up_free (CatchUp *c)
   g_free (c->topic);
   g_free (c->channel);
   g_free (c->epoch);
+  g_free (c->heard_epoch);
   g_free (c);
+}
+
+/* Under the lock: @t's position became @offset of @epoch under its
+ * subscribers (they may have missed messages): their reset notice
+ * (herald_message_new_reset(): `subscribed` with recovered:false, SSE
+ * `event: reset`), and what is heard from now on is counted from there. */
+static HeraldMessage *
+reset_locked (Topic *t, const char *channel, guint64 offset, const char *epoch)
+{
+  g_free (t->heard_epoch);
+  t->heard_epoch = g_strdup (epoch);
+  t->heard = offset;
+  g_free (t->epoch);
+  t->epoch = g_strdup (epoch);
+  t->last_offset = offset;
+  herald_metrics_count_redis_event (HERALD_REDIS_EVENT_RESET_NOTICE);
+  return herald_message_new_reset (channel, offset, epoch);
+}
+
+static void
+on_reset (redisReply *reply, gpointer privdata)
+{
+  CatchUp *c = privdata;
+  HeraldRedisClusterEngine *self = c->self;
+  g_autoptr (HeraldMessage) notice = NULL;
+  Topic *t;
+
+  if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+      && reply->element[1]->type == REDIS_REPLY_STRING)
+    {
+      g_mutex_lock (&self->lock);
+      t = self->disposed ? NULL : g_hash_table_lookup (self->topics, c->topic);
+      if (t != NULL)
+        notice = reset_locked (t, c->channel, herald_redis_reply_u64 (reply->element[0]),
+                               reply->element[1]->str);
+      g_mutex_unlock (&self->lock);
+    }
+  if (notice)
+    herald_engine_deliver (HERALD_ENGINE (self),
+                           &(HeraldDelivery){ .kind = HERALD_TARGET_CHANNEL, .message = notice });
+  catch_up_free (c);
 }
 
 /* The channel's master has fewer messages of the epoch than this node heard
  * (a replica promoted before it had them all): its history is not the one
- * clients saw. A new epoch starts (the next publish begins it), so resumes
- * of the old one are told recovered:false instead of getting a gap. */
+ * clients saw. It gets a new epoch (resumes of the old one are told
+ * recovered:false instead of getting a gap) and this node's subscribers a
+ * reset notice at its start. */
 static void
 reset_channel (HeraldRedisClusterEngine *self, CatchUp *c, guint64 heard)
 {
   g_autofree char *m = herald_rck_channel_key (c->channel, ":m");
   g_autofree char *h = herald_rck_channel_key (c->channel, ":h");
-  const char *argv[] = { "EVALSHA", herald_rck_sha (HERALD_RCK_RESET), "2", m, h, c->epoch };
+  g_autofree char *fresh = herald_engine_new_epoch ();
+  g_autofree char *meta_ttl = g_strdup_printf ("%d", HERALD_RCK_META_TTL_S);
+  const char *argv[]
+      = { "EVALSHA", herald_rck_sha (HERALD_RCK_RESET), "2", m, h, c->epoch, fresh, meta_ttl };
+  CatchUp *again = g_new0 (CatchUp, 1);
 
   g_warning (_ ("Redis Cluster: channel “%s” lost messages in a failover (its new master has "
                 "offset %" G_GUINT64_FORMAT ", this node saw %" G_GUINT64_FORMAT
                 "): it starts a new epoch, resumes of the old one get recovered:false"),
              c->channel, c->off, heard);
-  herald_redis_cluster_pool_command (self->pool, herald_rck_slot (m), G_N_ELEMENTS (argv), argv,
-                                     NULL, NULL, NULL);
+  again->self = g_object_ref (self);
+  again->topic = g_strdup (c->topic);
+  again->channel = g_strdup (c->channel);
+  if (!herald_redis_cluster_pool_command (self->pool, herald_rck_slot (m), G_N_ELEMENTS (argv),
+                                          argv, NULL, on_reset, again))
+    catch_up_free (again);
 }
 
-/* The catch-up script answered { offset, epoch, what this node missed }:
- * those, then what was held back meanwhile, each message once and in order. */
+static gboolean
+still_catching_up (CatchUp *c)
+{
+  gboolean yes;
+  Topic *t;
+
+  g_mutex_lock (&c->self->lock);
+  t = c->self->disposed ? NULL : g_hash_table_lookup (c->self->topics, c->topic);
+  yes = t != NULL && t->held != NULL;
+  g_mutex_unlock (&c->self->lock);
+  return yes;
+}
+
+static gboolean
+retry_catch_up (gpointer user_data)
+{
+  send_catch_up (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+/* The catch-up script answered { offset, epoch, what this node missed }.
+ * Nothing missing: those, then what was held back meanwhile, each message
+ * once and in order. Some gone (past the history, or the master came back
+ * empty with a new epoch): a reset notice at the master's position, then
+ * the held messages after it. */
 static void
 on_catch_up (redisReply *reply, gpointer privdata)
 {
@@ -198,9 +280,24 @@ on_catch_up (redisReply *reply, gpointer privdata)
   g_autoptr (GPtrArray) kept = NULL;
   guint from_history = 0;
   guint64 heard = 0;
-  gboolean lost = FALSE;
+  gboolean lost = FALSE, gap = FALSE;
   Topic *t;
 
+  if ((reply == NULL
+       || (reply->type == REDIS_REPLY_ERROR && !g_str_has_prefix (reply->str, "ERR")
+           && !g_str_has_prefix (reply->str, "NOSCRIPT")))
+      && c->attempts < CATCH_UP_ATTEMPTS && c->channel != NULL && still_catching_up (c))
+    {
+      /* Not served yet (CLUSTERDOWN while it rejoins, connection lost): again soon */
+      GSource *source = g_timeout_source_new (CATCH_UP_RETRY_MS);
+
+      g_debug ("redis cluster: catching up %s: %s, again", c->channel,
+               reply ? reply->str : "no answer");
+      g_source_set_callback (source, retry_catch_up, c, NULL);
+      g_source_attach (source, self->context);
+      g_source_unref (source);
+      return;
+    }
   if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3)
     {
       c->off = herald_redis_reply_u64 (reply->element[0]);
@@ -217,18 +314,41 @@ on_catch_up (redisReply *reply, gpointer privdata)
     {
       held = g_steal_pointer (&t->held);
       heard = t->heard;
-      lost = c->epoch != NULL && g_strcmp0 (c->epoch, t->heard_epoch) == 0 && c->off < heard;
-      for (guint i = 0; !lost && kept != NULL && i < kept->len; i++)
+      if (c->epoch != NULL && g_strcmp0 (c->epoch, t->heard_epoch) == 0)
         {
-          g_autoptr (HeraldMessage) m = herald_redis_payload_message (kept->pdata[i]);
-
-          /* Only the epoch we heard: another one's start is not ours to replay. */
-          if (g_strcmp0 (herald_message_get_epoch (m), t->heard_epoch) == 0
-              && heard_locked (t, m, TRUE))
+          lost = c->off < heard;
+          for (guint i = 0; !lost && kept != NULL && i < kept->len; i++)
             {
-              g_ptr_array_add (out, g_steal_pointer (&m));
-              from_history++;
+              g_autoptr (HeraldMessage) m = herald_redis_payload_message (kept->pdata[i]);
+
+              if (g_strcmp0 (herald_message_get_epoch (m), t->heard_epoch) == 0
+                  && heard_locked (t, m, TRUE))
+                {
+                  g_ptr_array_add (out, g_steal_pointer (&m));
+                  from_history++;
+                }
             }
+          /* Past the history: not all of them came back */
+          gap = !lost && from_history < c->off - heard;
+        }
+      else
+        gap = c->epoch != NULL; /* its state was lost: a new epoch */
+      if (gap)
+        {
+          /* Where the held messages start, if they do in that epoch: they
+           * follow the notice */
+          guint64 at = c->off;
+
+          for (guint i = 0; i < held->len; i++)
+            if (g_strcmp0 (herald_message_get_epoch (held->pdata[i]), c->epoch) == 0)
+              {
+                at = MIN (at, herald_message_get_offset (held->pdata[i]) - 1);
+                break;
+              }
+          c->off = at;
+          g_ptr_array_set_size (out, 0);
+          from_history = 0;
+          g_ptr_array_add (out, reset_locked (t, c->channel, at, c->epoch));
         }
       for (guint i = 0; i < held->len; i++)
         if (heard_locked (t, held->pdata[i], !lost))
@@ -241,6 +361,11 @@ on_catch_up (redisReply *reply, gpointer privdata)
       herald_metrics_count_redis_event (HERALD_REDIS_EVENT_HISTORY_LOST);
       reset_channel (self, c, heard);
     }
+  else if (gap)
+    g_message (_ ("Redis Cluster: channel “%s”: messages published while it moved are gone; "
+                  "its subscribers here are told to reload (reset at offset %" G_GUINT64_FORMAT
+                  ")"),
+               c->channel, c->off);
   g_atomic_int_add (&self->caught_up, (gint)from_history);
   if (from_history > 0)
     g_message (_ ("Redis Cluster: channel “%s”: %u message(s) published while it moved "
@@ -253,6 +378,29 @@ on_catch_up (redisReply *reply, gpointer privdata)
   catch_up_free (c);
 }
 
+static void on_catch_up (redisReply *reply, gpointer privdata);
+
+static void
+send_catch_up (CatchUp *c)
+{
+  g_autofree char *m = herald_rck_channel_key (c->channel, ":m");
+  g_autofree char *h = herald_rck_channel_key (c->channel, ":h");
+  g_autofree char *after = g_strdup_printf ("%" G_GUINT64_FORMAT, c->heard);
+  g_autofree char *fresh = herald_engine_new_epoch ();
+  g_autofree char *meta_ttl = g_strdup_printf ("%d", HERALD_RCK_META_TTL_S);
+  const char *argv[]
+      = { "EVALSHA", herald_rck_sha (HERALD_RCK_CATCH_UP), "2", m, h, after, c->heard_epoch, fresh,
+          meta_ttl };
+
+  c->attempts++;
+  if (!still_catching_up (c))
+    c->attempts = CATCH_UP_ATTEMPTS; /* the topic went, or the engine: just free it */
+  if (c->attempts >= CATCH_UP_ATTEMPTS
+      || !herald_redis_cluster_pool_command (c->self->pool, herald_rck_slot (m),
+                                             G_N_ELEMENTS (argv), argv, NULL, on_catch_up, c))
+    on_catch_up (NULL, c); /* tries again, or releases what was held */
+}
+
 /* Resubscribed after a loss, having heard @channel up to @heard of @epoch:
  * one script on its master reads its position and the history after that. */
 static void
@@ -263,19 +411,12 @@ start_catch_up (HeraldRedisClusterEngine *self, const char *topic, guint64 heard
   c->self = g_object_ref (self);
   c->topic = g_strdup (topic);
   c->channel = herald_rck_topic_channel (topic);
+  c->heard = heard;
+  c->heard_epoch = g_strdup (epoch);
   if (c->channel != NULL)
-    {
-      g_autofree char *m = herald_rck_channel_key (c->channel, ":m");
-      g_autofree char *h = herald_rck_channel_key (c->channel, ":h");
-      g_autofree char *after = g_strdup_printf ("%" G_GUINT64_FORMAT, heard);
-      const char *argv[]
-          = { "EVALSHA", herald_rck_sha (HERALD_RCK_CATCH_UP), "2", m, h, after, epoch };
-
-      if (herald_redis_cluster_pool_command (self->pool, herald_rck_slot (m), G_N_ELEMENTS (argv),
-                                             argv, NULL, on_catch_up, c))
-        return;
-    }
-  on_catch_up (NULL, c); /* releases what was held */
+    send_catch_up (c);
+  else
+    on_catch_up (NULL, c); /* releases what was held */
 }
 
 static void

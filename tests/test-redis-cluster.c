@@ -246,10 +246,48 @@ metric (HeraldTestNode *node, const char *name)
   return at ? g_ascii_strtoll (at + strlen (line), NULL, 10) : -1;
 }
 
+/* Reads frames until a reset notice (an unasked "subscribed" with
+ * recovered:false) of @channel and a message with "n" @n came, in any
+ * order; returns the notice */
+static JsonObject *read_reset_and (HeraldTestClient *client, const char *channel, gint64 n);
+
 static gint64
 message_n (JsonObject *msg)
 {
   return json_object_get_int_member (json_object_get_object_member (msg, "data"), "n");
+}
+
+static JsonObject *
+read_reset_and (HeraldTestClient *client, const char *channel, gint64 n)
+{
+  JsonObject *notice = NULL;
+  gboolean got = FALSE;
+
+  while (notice == NULL || !got)
+    {
+      g_autoptr (JsonObject) frame = herald_test_ws_read_json (client);
+      const char *type;
+
+      if (frame == NULL)
+        {
+          gint64 end = g_get_monotonic_time () + 1000000;
+          while (g_get_monotonic_time () < end)
+            g_main_context_iteration (NULL, FALSE);
+          g_printerr ("A:\n%s\nB:\n%s\n", fx.a.log->str, fx.b.log->str);
+        }
+      g_assert_nonnull (frame);
+      type = herald_test_json_get_string (frame, "type");
+      if (g_strcmp0 (type, "message") == 0 && message_n (frame) == n)
+        got = TRUE;
+      else if (g_strcmp0 (type, "subscribed") == 0
+               && g_strcmp0 (herald_test_json_get_string (frame, "channel"), channel) == 0
+               && notice == NULL)
+        {
+          g_assert_false (json_object_get_boolean_member (frame, "recovered"));
+          notice = json_object_ref (frame);
+        }
+    }
+  return notice;
 }
 
 /* A name "<prefix><i>" whose channel lives on master @m */
@@ -1194,12 +1232,13 @@ test_master_down (void)
 
     HERALD_TEST_WAIT_UNTIL (shardnumsub (2, topic) == 2, 5000);
     herald_test_node_publish (&fx.a, dead, "{\"n\":8}");
-    do
+    /* The live subscribers are told their position was reset (a new epoch) */
+    for (guint i = 0; i < 2; i++)
       {
-        g_clear_pointer (&mb, json_object_unref);
-        mb = herald_test_ws_read_type (on_b, "message");
+        g_autoptr (JsonObject) notice = read_reset_and (i ? on_b : on_a, dead, 8);
+
+        g_assert_cmpstr (herald_test_json_get_string (notice, "epoch"), !=, old_epoch);
       }
-    while (message_n (mb) != 8);
     /* Its history was lost with it: the old epoch is not recovered */
     done = resume (&fx.b, dead, 1, old_epoch, &client, messages);
     g_assert_false (json_object_get_boolean_member (done, "recovered"));
@@ -1312,13 +1351,15 @@ test_failover_lagging (void)
                           }),
                           5000);
   g_assert_cmpuint (herald_test_node_publish (&fx.a, channel, "{\"n\":4}"), ==, 1);
-  {
-    g_autoptr (JsonObject) ma = herald_test_ws_read_type (on_a, "message");
-    g_autoptr (JsonObject) mb = herald_test_ws_read_type (on_b, "message");
+  /* The live subscribers are told to reload from the new epoch's start
+   * before its messages (a client would take offset 1 for one it had) */
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr (JsonObject) notice = read_reset_and (i ? on_b : on_a, channel, 4);
 
-    g_assert_cmpint (message_n (ma), ==, 4);
-    g_assert_cmpint (message_n (mb), ==, 4);
-  }
+      g_assert_cmpstr (herald_test_json_get_string (notice, "epoch"), !=, epoch);
+      g_assert_cmpint (json_object_get_int_member (notice, "offset"), ==, 0);
+    }
   g_assert_cmpint (metric (&fx.a, "herald_redis_cluster_epoch_resets_total")
                        + metric (&fx.b, "herald_redis_cluster_epoch_resets_total"),
                    >=, 1);
