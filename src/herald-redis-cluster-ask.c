@@ -274,7 +274,7 @@ herald_rck_update_presence (HeraldRedisClusterPool *pool, const char *self_node,
 }
 
 void
-herald_rck_send_channel_list (HeraldRedisClusterPool *pool, const char *self_node,
+herald_rck_send_channel_list (HeraldRedisClusterPool *pool, const char *self_node, const char *verb,
                               GPtrArray *channels)
 {
   g_autofree char *key = herald_rck_node_channels_key (self_node);
@@ -282,7 +282,7 @@ herald_rck_send_channel_list (HeraldRedisClusterPool *pool, const char *self_nod
 
   if (channels->len == 0)
     return;
-  g_ptr_array_add (argv, (char *)"SADD");
+  g_ptr_array_add (argv, (char *)verb);
   g_ptr_array_add (argv, key);
   for (guint i = 0; i < channels->len; i++)
     g_ptr_array_add (argv, channels->pdata[i]);

@@ -57,9 +57,10 @@ gboolean herald_rck_send_presence (HeraldRedisClusterPool *pool, const char *sel
  * @channel, this node's. */
 gboolean herald_rck_update_presence (HeraldRedisClusterPool *pool, const char *self_node,
                                      const char *channel, const char *user_id, int delta);
-/* Main context: adds @channels to this node's list (herald:pn:{N}). */
+/* Main context: @verb ("SADD", "SREM") @channels to/from this node's
+ * list (herald:pn:{N}). */
 void herald_rck_send_channel_list (HeraldRedisClusterPool *pool, const char *self_node,
-                                   GPtrArray *channels);
+                                   const char *verb, GPtrArray *channels);
 /* Main context: reaps the nodes of @dead (the reap script's list; NULL:
  * none): up to HERALD_RCK_REAP_CHANNELS channels of each are taken back;
  * a node whose list is empty is forgotten. */

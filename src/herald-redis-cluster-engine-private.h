@@ -50,10 +50,11 @@ struct _HeraldRedisClusterEngine
 
   GMutex lock; /* guards everything down to the next comment */
   GCond cond;
-  GHashTable *topics;      /* shard channel → Topic */
-  GHashTable *local_conns; /* connection id → user id or NULL */
-  GHashTable *presence;    /* "channel\nuser", or "channel" (anonymous) → GUINT count */
-  guint64 presence_gen;    /* bumped by each presence change */
+  GHashTable *topics;         /* shard channel → Topic */
+  GHashTable *local_conns;    /* connection id → user id or NULL */
+  GHashTable *presence;       /* "channel\nuser", or "channel" (anonymous) → GUINT count */
+  guint64 presence_gen;       /* bumped by each presence change */
+  GHashTable *channel_counts; /* channel → GUINT entries of it in presence */
   GQueue ops;
   GSource *drain_source;
   gboolean disposed;

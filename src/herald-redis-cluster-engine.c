@@ -167,7 +167,7 @@ send_channel_list (HeraldRedisClusterEngine *self)
   g_hash_table_iter_init (&iter, self->registered);
   while (g_hash_table_iter_next (&iter, &key, NULL))
     g_ptr_array_add (channels, key);
-  herald_rck_send_channel_list (self->pool, self->node_id, channels);
+  herald_rck_send_channel_list (self->pool, self->node_id, "SADD", channels);
 }
 
 /* This node's share of presence for the channels whose slots @addr holds
@@ -266,6 +266,30 @@ send_registration (HeraldRedisClusterEngine *self, const char *addr, gboolean co
   herald_rck_send_registration (self->pool, self->node_id, ids, addr);
 }
 
+/* Channels this node has no presence on any more: their (empty) shares
+ * taken back and off its list, so that neither grows with every channel it
+ * ever had. Ordered before any later join of the channel (same wires). */
+static void
+prune_registered (HeraldRedisClusterEngine *self)
+{
+  g_autoptr (GPtrArray) gone = g_ptr_array_new_with_free_func (g_free);
+  GHashTableIter iter;
+  gpointer key;
+
+  g_mutex_lock (&self->lock);
+  g_hash_table_iter_init (&iter, self->registered);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    if (!g_hash_table_contains (self->channel_counts, key))
+      g_ptr_array_add (gone, g_strdup (key));
+  g_mutex_unlock (&self->lock);
+  for (guint i = 0; i < gone->len;)
+    if (herald_rck_send_presence (self->pool, self->node_id, gone->pdata[i], NULL))
+      g_hash_table_remove (self->registered, gone->pdata[i++]);
+    else
+      g_ptr_array_remove_index_fast (gone, i);
+  herald_rck_send_channel_list (self->pool, self->node_id, "SREM", gone);
+}
+
 static gboolean
 on_heartbeat (gpointer user_data)
 {
@@ -273,6 +297,7 @@ on_heartbeat (gpointer user_data)
 
   send_registration (self, NULL, FALSE);
   send_reap (self);
+  prune_registered (self);
   return G_SOURCE_CONTINUE;
 }
 
@@ -407,7 +432,7 @@ run_presence (HeraldRedisClusterEngine *self, Op *op)
       /* On the node's list before it can die with a share here */
       g_hash_table_add (self->registered, g_strdup (op->a));
       g_ptr_array_add (one, op->a);
-      herald_rck_send_channel_list (self->pool, self->node_id, one);
+      herald_rck_send_channel_list (self->pool, self->node_id, "SADD", one);
     }
 }
 
@@ -613,6 +638,14 @@ presence_adjust (HeraldRedisClusterEngine *self, const char *channel, const char
     g_hash_table_remove (self->presence, key);
   else
     g_hash_table_insert (self->presence, g_steal_pointer (&key), GUINT_TO_POINTER (count));
+  {
+    guint total = GPOINTER_TO_UINT (g_hash_table_lookup (self->channel_counts, channel)) + delta;
+
+    if (total == 0)
+      g_hash_table_remove (self->channel_counts, channel);
+    else
+      g_hash_table_insert (self->channel_counts, g_strdup (channel), GUINT_TO_POINTER (total));
+  }
   op->delta = delta;
   op->gen = ++self->presence_gen;
   if (changed && !up && user_id != NULL)
@@ -921,6 +954,7 @@ herald_redis_cluster_engine_finalize (GObject *object)
   g_hash_table_unref (self->presence);
   g_hash_table_unref (self->snapshot_gen);
   g_hash_table_unref (self->registered);
+  g_hash_table_unref (self->channel_counts);
   g_main_context_unref (self->context);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
@@ -969,6 +1003,7 @@ herald_redis_cluster_engine_init (HeraldRedisClusterEngine *self)
   self->presence = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->snapshot_gen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->registered = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->channel_counts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->context = g_main_context_ref_thread_default ();
   self->local_epoch = herald_engine_new_epoch ();
 }

@@ -630,6 +630,18 @@ node_listed (const char *node)
   return listed;
 }
 
+static gboolean
+set_has (const char *key, const char *member)
+{
+  redisReply *r = redis_cmd (master_of (key), "SISMEMBER %s %s", key, member);
+  gboolean has;
+
+  g_assert_nonnull (r);
+  has = r->integer == 1;
+  freeReplyObject (r);
+  return has;
+}
+
 /* GET …/presence-stats: users (connections in *@connections) */
 static gint64
 presence_stats (HeraldTestNode *node, const char *channel, gint64 *connections)
@@ -760,6 +772,7 @@ test_presence_taken_for_dead (void)
   g_autofree char *pc = herald_rck_channel_key (room, ":pc");
   g_autofree char *pattern = herald_rck_channel_key (room, ":pm:*");
   g_autofree char *pm = NULL;
+  g_autofree char *pn = NULL;
   HeraldTestClient *alice = herald_test_node_ws_open (&fx.a, "alice", NULL);
   gint64 conns = 0;
   redisReply *r;
@@ -771,6 +784,7 @@ test_presence_taken_for_dead (void)
   g_assert_cmpuint (r->elements, ==, 1);
   pm = g_strdup (r->element[0]->str);
   freeReplyObject (r);
+  pn = herald_rck_node_channels_key (pm + strlen (pattern) - 1);
   /* What the other nodes do to a dead node: its share taken back, and it
    * stays listed with its old stamp */
   r = redis_cmd (master_of (pu), "EVAL %s 4 %s %s %s %s",
@@ -786,8 +800,11 @@ test_presence_taken_for_dead (void)
   freeReplyObject (r);
   HERALD_TEST_WAIT_UNTIL (presence_stats (&fx.b, room, &conns) == 1 && conns == 1,
                           3 * HERALD_RCK_HEARTBEAT_S * 1000);
+  g_assert_true (set_has (pn, room));
   herald_test_client_free (alice);
   HERALD_TEST_WAIT_UNTIL (presence_stats (&fx.b, room, &conns) == 0 && conns == 0, 5000);
+  /* No presence left there: off the node's list within a heartbeat or two */
+  HERALD_TEST_WAIT_UNTIL (!set_has (pn, room), 3 * HERALD_RCK_HEARTBEAT_S * 1000);
 }
 
 /* join-leave=true across nodes on the channel's shard topic, and the
