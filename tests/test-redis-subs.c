@@ -266,6 +266,15 @@ test_user_count_cluster (void)
   HERALD_TEST_WAIT_UNTIL (user_count (&fx.b, "frank") == 1, 40000);
   g_assert_cmpint (user_count (&fx.a, "frank"), ==, 1);
 
+  /* A node that stops (SIGTERM) takes its connections back as they close */
+  herald_test_node_start (&c, conf, redis_url, API_KEY, SECRET);
+  HERALD_TEST_WAIT_UNTIL (herald_test_node_healthy (&c), 10000);
+  on_c = herald_test_node_ws_open (&c, "frank", NULL);
+  HERALD_TEST_WAIT_UNTIL (user_count (&fx.a, "frank") == 2, 5000);
+  herald_test_node_stop (&c);
+  herald_test_client_free (on_c);
+  HERALD_TEST_WAIT_UNTIL (user_count (&fx.a, "frank") == 1, 5000);
+
   herald_test_client_free (a1);
   herald_test_client_free (other);
   HERALD_TEST_WAIT_UNTIL (user_count (&fx.b, "frank") == 0, 5000);
