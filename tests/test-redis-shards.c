@@ -411,6 +411,41 @@ test_recovery (void)
 
 /* One shard down: the other shard's channels still cross nodes, and local
  * delivery on the dead shard's channels goes on */
+/* join-leave=true events travel on the channel's shard, whichever shard it
+ * is: two channels, one on each */
+static void
+test_join_leave (void)
+{
+  for (guint shard = 0; shard < 2; shard++)
+    {
+      g_autofree char *channel = NULL;
+      g_autofree char *b_id = NULL;
+      HeraldTestClient *a = herald_test_node_ws_open (&fx.a, "alice", NULL);
+      HeraldTestClient *b = herald_test_node_ws_open (&fx.b, "bob", &b_id);
+
+      for (guint i = 0; channel == NULL || shard_of (channel) != shard; i++)
+        {
+          g_free (channel);
+          channel = g_strdup_printf ("chat:room%u", i);
+        }
+      herald_test_ws_subscribe (a, channel);
+      wait_numsub (shard, channel, 1);
+      herald_test_ws_subscribe (b, channel);
+      {
+        g_autoptr (JsonObject) e = herald_test_ws_read_type (a, "join");
+        g_assert_cmpstr (herald_test_json_get_string (e, "user_id"), ==, "bob");
+        g_assert_cmpstr (herald_test_json_get_string (e, "connection_id"), ==, b_id);
+      }
+      wait_numsub (shard, channel, 2);
+      herald_test_client_free (b);
+      {
+        g_autoptr (JsonObject) e = herald_test_ws_read_type (a, "leave");
+        g_assert_cmpstr (herald_test_json_get_string (e, "connection_id"), ==, b_id);
+      }
+      herald_test_client_free (a);
+    }
+}
+
 static void
 test_shard_down (void)
 {
@@ -507,7 +542,7 @@ main (int argc, char **argv)
   conf = g_build_filename (fx.dir, "herald.conf", NULL);
   conf_text = g_strdup_printf ("[auth]\njwt-secret=" SECRET "\nanonymous=true\n[history]\n"
                                "size=10\nttl=60\n[redis]\nshards=%s;%s\n"
-                               "password=" REDIS_PASSWORD "\n",
+                               "password=" REDIS_PASSWORD "\n[namespace.chat]\njoin-leave=true\n",
                                fx.urls[0], fx.urls[1]);
   g_assert_true (g_file_set_contents (conf, conf_text, -1, NULL));
   start_node (&fx.a);
@@ -519,6 +554,7 @@ main (int argc, char **argv)
   g_test_add_func ("/redis-shards/direct", test_direct);
   g_test_add_func ("/redis-shards/user-count", test_user_count);
   g_test_add_func ("/redis-shards/recovery", test_recovery);
+  g_test_add_func ("/redis-shards/join-leave", test_join_leave);
   g_test_add_func ("/redis-shards/shard-down", test_shard_down);
   status = g_test_run ();
 

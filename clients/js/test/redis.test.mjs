@@ -72,7 +72,9 @@ test('SIGTERM drain: the hint is honoured and nothing is lost across the restart
   const tmp = tempDir();
   const redis = await startRedis(tmp.dir);
   const env = { REDIS_URL: redis.url };
-  const conf = '[server]\ndrain-seconds=2\n';
+  // The gap (up to 2 s of drain, the hint's wait, the restart) at ~100
+  // messages a second must fit in the history.
+  const conf = '[server]\ndrain-seconds=2\n[history]\nsize=2000\n';
   let a = await startHeraldd(tmp.dir, { name: 'a', env, conf });
   const b = await startHeraldd(tmp.dir, { name: 'b', env, conf });
   const h = new Herald(a.ws, { WebSocket, minReconnectDelay: 20, maxReconnectDelay: 200, timeout: 3000 });
