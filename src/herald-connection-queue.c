@@ -64,7 +64,7 @@ release (HeraldConnectionQueue *q, guint i)
 guint
 herald_connection_queue_drop_unstarted (HeraldConnectionQueue *q)
 {
-  guint keep = q->head_offset > 0 ? 1 : 0;
+  guint keep = q->head_offset > 0 || q->keep_first ? 1 : 0;
   guint dropped = 0;
 
   while (q->len > keep)
@@ -141,6 +141,8 @@ void
 herald_connection_queue_consume (HeraldConnectionQueue *q, gsize written)
 {
   q->bytes -= written;
+  if (written > 0)
+    q->keep_first = FALSE; /* started: head_offset keeps it, or it is gone */
   written += q->head_offset;
   while (q->len > 0)
     {

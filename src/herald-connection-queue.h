@@ -26,13 +26,15 @@ typedef struct
   guint cap;
   guint head;
   guint len;
-  gsize head_offset; /* bytes of the first frame already written */
-  gsize bytes;       /* bytes queued, not yet written */
+  gsize head_offset;   /* bytes of the first frame already written */
+  gsize bytes;         /* bytes queued, not yet written */
+  gboolean keep_first; /* drop_unstarted() keeps the first frame even unstarted (a
+                        * handshake's answer); cleared once bytes are written */
 } HeraldConnectionQueue;
 
 /* Appends @frame (ownership taken) tagged with @tag (nullable, a ref is taken). */
 void herald_connection_queue_push (HeraldConnectionQueue *queue, GBytes *frame, HeraldMessage *tag);
-/* Drops every frame not started on the wire; returns how many. */
+/* Drops every frame not started on the wire (but a kept first one); returns how many. */
 guint herald_connection_queue_drop_unstarted (HeraldConnectionQueue *queue);
 /* Drops the unstarted frames tagged with a message of @message's channel and
  * key (a message without key matches nothing); returns how many. The order

@@ -42,6 +42,7 @@ struct _HeraldConnection
   guint peer_closed : 1; /* close frame or EOF from the peer */
   guint wr_shutdown : 1; /* shutdown(SHUT_WR) done after the close frame */
   guint destroyed : 1;
+  guint registered : 1; /* the fd was in the loop's epoll set before start() */
 
   HeraldConnectionQueue out; /* frames to write (references to shared bytes) */
 
@@ -49,7 +50,7 @@ struct _HeraldConnection
   HeraldWsParser parser;
   GByteArray *inbuf;
 
-  GPtrArray *subs; /* of HeraldSubscription*, owned; NULL when none */
+  GPtrArray *subs;         /* of HeraldSubscription*, owned; NULL when none */
   JsonNode *greeting_subs; /* "subs" of the connected greeting, until it is sent */
 
   guint32 last_seen;
@@ -85,6 +86,7 @@ enum
 static GParamSpec *props[N_PROPS];
 
 static void connection_destroy (HeraldConnection *self);
+static void queue_frame (HeraldConnection *self, GBytes *frame);
 
 static void
 herald_connection_finalize (GObject *object)
@@ -222,6 +224,13 @@ herald_connection_new (HeraldConnectionHost *host, HeraldConnectionSetup *setup)
   self->tokens_at = g_get_monotonic_time ();
   herald_ws_parser_init (&self->parser);
 
+  self->registered = setup->registered;
+  if (setup->prelude)
+    {
+      /* The handshake's answer goes first, whatever is dropped later. */
+      queue_frame (self, g_bytes_ref (setup->prelude));
+      self->out.keep_first = TRUE;
+    }
   if (setup->leftover && g_bytes_get_size (setup->leftover) > 0)
     {
       gsize len;
@@ -962,13 +971,37 @@ herald_connection_remove_subscription (HeraldConnection *self, HeraldSubscriptio
 /* ---- start and sweep ---- */
 
 /* The "connected" greeting both transports send (WebSocket adds the
- * heartbeat interval): the connection's id and the token's user, or null.
- * Returns an open object. */
-static JsonBuilder *
-begin_connected (HeraldConnection *self)
+ * heartbeat interval, @heartbeat >= 0): the connection's id, the token's
+ * user or null, the server's subscriptions (subs claim). Written directly in
+ * the usual case (a user id needing no escapes, no subs: no JsonBuilder once
+ * per connection), else by json-glib; the same text either way. */
+static char *
+connected_json (HeraldConnection *self, gint heartbeat, gsize *len)
 {
-  JsonBuilder *b = json_builder_new ();
+  g_autoptr (GString) out = g_string_sized_new (128);
+  g_autoptr (JsonBuilder) b = NULL;
+  g_autoptr (JsonGenerator) gen = NULL;
+  g_autoptr (JsonNode) root = NULL;
+  gboolean plain = self->greeting_subs == NULL;
 
+  for (const char *c = self->user_id; plain && c && *c; c++)
+    plain = (guchar)*c >= 0x20 && (guchar)*c < 0x7f && *c != '"' && *c != '\\';
+  if (plain)
+    {
+      /* the id is A-Z a-z 0-9 _ - (herald-names.c) */
+      g_string_append_printf (
+          out, "{\"type\":\"connected\",\"connection_id\":\"%s\",\"user_id\":", self->id);
+      if (self->user_id)
+        g_string_append_printf (out, "\"%s\"", self->user_id);
+      else
+        g_string_append (out, "null");
+      if (heartbeat >= 0)
+        g_string_append_printf (out, ",\"heartbeat_interval\":%d", heartbeat);
+      g_string_append_c (out, '}');
+      *len = out->len;
+      return g_string_free (g_steal_pointer (&out), FALSE);
+    }
+  b = json_builder_new ();
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "type");
   json_builder_add_string_value (b, "connected");
@@ -984,7 +1017,16 @@ begin_connected (HeraldConnection *self)
       json_builder_set_member_name (b, "subs");
       json_builder_add_value (b, g_steal_pointer (&self->greeting_subs));
     }
-  return b;
+  if (heartbeat >= 0)
+    {
+      json_builder_set_member_name (b, "heartbeat_interval");
+      json_builder_add_int_value (b, heartbeat);
+    }
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  gen = json_generator_new ();
+  json_generator_set_root (gen, root);
+  return json_generator_to_data (gen, len);
 }
 
 /**
@@ -1008,15 +1050,16 @@ herald_connection_start (HeraldConnection *self)
 {
   guint heartbeat = g_atomic_int_get (&self->host->limits->heartbeat_interval);
 
-  herald_loop_add (self->host->loop, self->fd, EPOLLIN | EPOLLRDHUP, self);
+  /* A socket the front watched already changes hands in one epoll_ctl. */
+  if (!self->registered
+      || !herald_loop_modify (self->host->loop, self->fd, EPOLLIN | EPOLLRDHUP, self))
+    herald_loop_add (self->host->loop, self->fd, EPOLLIN | EPOLLRDHUP, self);
 
   if (self->transport == HERALD_TRANSPORT_WEBSOCKET)
     {
-      g_autoptr (JsonBuilder) b = begin_connected (self);
-      json_builder_set_member_name (b, "heartbeat_interval");
-      json_builder_add_int_value (b, heartbeat);
-      json_builder_end_object (b);
-      herald_connection_send_json (self, b);
+      gsize len;
+      g_autofree char *text = connected_json (self, (gint)MIN (heartbeat, G_MAXINT), &len);
+      send_text (self, text, len);
     }
 
   self->host->funcs->schedule (self->host, self,
@@ -1059,16 +1102,12 @@ herald_connection_send_sse_greeting (HeraldConnection *self, const char *id, gbo
     g_string_append_printf (head, "id: %s\n", id);
   {
     /* As the WebSocket's connected frame: the user the token named, or null. */
-    g_autoptr (JsonBuilder) b = begin_connected (self);
-    g_autoptr (JsonGenerator) gen = json_generator_new ();
-    g_autoptr (JsonNode) root = NULL;
-    g_autofree char *connected = NULL;
+    gsize len;
+    g_autofree char *connected = connected_json (self, -1, &len);
 
-    json_builder_end_object (b);
-    root = json_builder_get_root (b);
-    json_generator_set_root (gen, root);
-    connected = json_generator_to_data (gen, NULL);
-    g_string_append_printf (head, "event: connected\ndata: %s\n\n", connected);
+    g_string_append (head, "event: connected\ndata: ");
+    g_string_append_len (head, connected, len);
+    g_string_append (head, "\n\n");
   }
   bytes = g_string_free_to_bytes (g_steal_pointer (&head));
   herald_connection_enqueue (self, bytes);

@@ -146,6 +146,13 @@ void herald_hub_connection_opened (HeraldHub *self, const char *id, const char *
                                    HeraldTransport transport);
 void herald_hub_release_connection (HeraldHub *self, const char *id, guint16 code,
                                     const char *reason, gboolean was_open);
+/* In a worker's thread (its front): connection-opened/-closed queued by this
+ * thread wake the main context once per herald_hub_flush_signals() (the end
+ * of each loop iteration) instead of once each; FALSE before the thread's
+ * last work. */
+void herald_hub_defer_signals (HeraldHub *self, gboolean defer);
+void herald_hub_flush_signals (HeraldHub *self);
+gboolean herald_hub_has_deferred_signals (HeraldHub *self);
 void herald_hub_count_published (HeraldHub *self);
 guint64 herald_hub_get_n_published (HeraldHub *self);
 /* A worker's channel table gained its first / lost its last subscriber of @channel. */
