@@ -224,6 +224,32 @@ user_count (HeraldTestNode *node, const char *user)
   return json_object_get_int_member (r, "connections");
 }
 
+/* An SSE stream of @user on @node (channel "home"), "connected" read. */
+static HeraldTestClient *
+sse_as (HeraldTestNode *node, const char *user)
+{
+  g_autoptr (GBytes) secret = g_bytes_new (SECRET, strlen (SECRET));
+  g_autofree char *payload = g_strdup_printf ("{\"sub\":\"%s\"}", user);
+  g_autofree char *jwt = herald_jwt_sign_hs256 (secret, payload);
+  g_autofree char *request
+      = g_strdup_printf ("GET /events?token=%s&channel=home HTTP/1.1\r\nHost: x\r\n\r\n", jwt);
+  HeraldTestClient *sse = herald_test_client_connect (&node->srv);
+  g_autofree char *head = NULL;
+
+  herald_test_client_send_raw (sse, request, strlen (request));
+  g_assert_cmpuint (herald_test_client_read_head (sse, &head), ==, 200);
+  for (guint i = 0;; i++)
+    {
+      g_autofree char *ev = herald_test_sse_read_event (sse);
+
+      g_assert_nonnull (ev);
+      g_assert_cmpuint (i, <, 3);
+      if (strstr (ev, "event: connected") != NULL)
+        break;
+    }
+  return sse;
+}
+
 /* {"connections":N} counts the user's connections on every node: opened
  * and closed ones, and a node killed with SIGKILL stops counting once it
  * is reaped. */
@@ -243,6 +269,14 @@ test_user_count_cluster (void)
   HERALD_TEST_WAIT_UNTIL (user_count (&fx.b, "frank") == 3, 5000);
   g_assert_cmpint (user_count (&fx.a, "grace"), ==, 1);
   g_assert_cmpint (user_count (&fx.a, "nobody"), ==, 0);
+  /* SSE streams count too */
+  {
+    HeraldTestClient *sse = sse_as (&fx.b, "frank");
+
+    HERALD_TEST_WAIT_UNTIL (user_count (&fx.a, "frank") == 4, 5000);
+    herald_test_client_free (sse);
+    HERALD_TEST_WAIT_UNTIL (user_count (&fx.a, "frank") == 3, 5000);
+  }
   /* every connection got the subscription, whichever node was asked */
   json_object_unref (herald_test_ws_read_type (a2, "subscribed"));
   json_object_unref (herald_test_ws_read_type (b1, "subscribed"));
@@ -266,7 +300,18 @@ test_user_count_cluster (void)
   HERALD_TEST_WAIT_UNTIL (user_count (&fx.b, "frank") == 1, 40000);
   g_assert_cmpint (user_count (&fx.a, "frank"), ==, 1);
 
-  /* A node that stops (SIGTERM) takes its connections back as they close */
+  /* A node that stops (SIGTERM) takes its connections back as they close
+   * (at once: drain-seconds=0) */
+  {
+    g_autofree char *text = NULL;
+    g_autofree char *quick = NULL;
+
+    g_assert_true (g_file_get_contents (conf, &text, NULL, NULL));
+    quick = g_strconcat ("[server]\ndrain-seconds=0\n", text, NULL);
+    g_free (conf);
+    conf = g_build_filename (fx.dir, "herald-quick.conf", NULL);
+    g_assert_true (g_file_set_contents (conf, quick, -1, NULL));
+  }
   herald_test_node_start (&c, conf, redis_url, API_KEY, SECRET);
   HERALD_TEST_WAIT_UNTIL (herald_test_node_healthy (&c), 10000);
   on_c = herald_test_node_ws_open (&c, "frank", NULL);
@@ -278,6 +323,7 @@ test_user_count_cluster (void)
   herald_test_client_free (a1);
   herald_test_client_free (other);
   HERALD_TEST_WAIT_UNTIL (user_count (&fx.b, "frank") == 0, 5000);
+  g_unlink (conf);
 }
 
 /* A subscription token on node B: messages published on A come; the
