@@ -55,6 +55,7 @@ struct _HeraldRedisClusterEngine
   GHashTable *presence;       /* "channel\nuser", or "channel" (anonymous) → GUINT count */
   guint64 presence_gen;       /* bumped by each presence change */
   GHashTable *channel_counts; /* channel → GUINT entries of it in presence */
+  GHashTable *users;          /* user id → GUINT count of local connections (0: to tell Redis) */
   GQueue ops;
   GSource *drain_source;
   gboolean disposed;
