@@ -106,10 +106,15 @@ GPtrArray *herald_hub_list_channels_finish (HeraldHub *self, GAsyncResult *resul
 /* Subscribes (or unsubscribes) every connection of @user_id, on every node,
  * to @channel, whatever their claims say (herald-hub-subs.c); each gets
  * {"type":"subscribed"|"unsubscribed","channel":…,"server":true}.
- * @connections: the connections reached, as far as the engine counts them
- * (this node's; other nodes' are reached through Redis but not counted). */
-gboolean herald_hub_subscribe_user (HeraldHub *self, const char *user_id, const char *channel,
-                                    gboolean subscribe, guint *connections, GError **error);
+ * The answer comes in the caller's thread-default context; its
+ * @connections: the user's connections on every node as the engine counts
+ * them (herald_engine_count_user_connections(); without that, this node's).
+ * HERALD_ERROR_INVALID_ARGUMENT for a bad user id or channel. */
+void herald_hub_subscribe_user_async (HeraldHub *self, const char *user_id, const char *channel,
+                                      gboolean subscribe, GAsyncReadyCallback callback,
+                                      gpointer user_data);
+gboolean herald_hub_subscribe_user_finish (HeraldHub *self, GAsyncResult *result,
+                                           guint *connections, GError **error);
 
 /* Presence at scale (herald-hub-presence.c), from the engine: the counts in
  * constant time and, unless @stats_only, one page of at most @limit users

@@ -42,6 +42,7 @@ typedef enum
   OP_CONN_OPEN,
   OP_CONN_CLOSE,
   OP_PRESENCE, /* a = channel, b = user (NULL: anonymous), delta */
+  OP_USERS,    /* a = user, delta: this node's connections of the user */
 } OpType;
 
 typedef struct
@@ -51,7 +52,7 @@ typedef struct
   char *a; /* channel, topic, connection id */
   char *b; /* data, payload, user id */
   int delta;
-  guint gen; /* presence: link generation when queued */
+  guint gen; /* presence, users: link generation when queued */
 } Op;
 
 struct _HeraldRedisEngine
@@ -72,6 +73,8 @@ struct _HeraldRedisEngine
   GHashTable *local_conns; /* connection id → user id or NULL */
   GHashTable *presence;    /* "channel\nuser", or "channel" for anonymous ones → GUINT
                               count of local connections */
+  GHashTable *users;       /* user id → GUINT count of local connections counted here */
+  gboolean counts_users;   /* connection_opened/closed count their users here */
   GQueue ops;
   GSource *drain_source;
   guint64 local_seq; /* newest seq seen here */
@@ -99,6 +102,12 @@ herald_redis_engine_config (HeraldRedisEngine *self)
 void herald_redis_engine_channel_ref (HeraldRedisEngine *self, const char *name, int delta);
 gboolean herald_redis_engine_is_up (HeraldRedisEngine *self);
 void herald_redis_engine_set_epoch_locked (HeraldRedisEngine *self, const char *epoch);
+void herald_redis_engine_push_op (HeraldRedisEngine *self, Op *op);
+
+/* herald-redis-users.c: users' connections counted in Redis */
+GHashTable *herald_redis_engine_users_snapshot_locked (HeraldRedisEngine *self);
+void herald_redis_engine_users_connection (HeraldRedisEngine *self, const char *user_id, int delta);
+guint herald_redis_engine_count_user_connections (HeraldEngine *engine, const char *user_id);
 
 /* herald-redis-engine-recovery.c: the HeraldEngine methods of positions and history */
 HeraldRecovery *herald_redis_engine_recover (HeraldEngine *engine, const char *channel,

@@ -37,6 +37,7 @@
 #include "herald-redis-sentinel.h"
 #include "herald-redis-source.h"
 #include "herald-redis-sync.h"
+#include "herald-redis-users.h"
 
 G_DEFINE_FINAL_TYPE (HeraldRedisEngine, herald_redis_engine, HERALD_TYPE_ENGINE)
 
@@ -107,6 +108,12 @@ push_op (HeraldRedisEngine *self, Op *op)
       g_source_attach (self->drain_source, self->context);
     }
   g_mutex_unlock (&self->lock);
+}
+
+void
+herald_redis_engine_push_op (HeraldRedisEngine *self, Op *op)
+{
+  push_op (self, op);
 }
 
 static Op *
@@ -470,6 +477,7 @@ link_check_up (HeraldRedisEngine *self)
 {
   g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GHashTable) presence = NULL;
+  g_autoptr (GHashTable) users = NULL;
   GHashTableIter iter;
   gpointer key;
 
@@ -488,8 +496,10 @@ link_check_up (HeraldRedisEngine *self)
   self->link_gen++;
   self->resets = 0;
   presence = presence_snapshot_locked (self);
+  users = herald_redis_engine_users_snapshot_locked (self);
   g_mutex_unlock (&self->lock);
   herald_redis_cluster_register_presence (self->link, self->node_id, presence);
+  herald_redis_users_register (self->link, self->node_id, users);
 
   heartbeat (self);
   self->heartbeat_source = g_timeout_source_new_seconds (HERALD_REDIS_HEARTBEAT_S);
@@ -671,6 +681,10 @@ run_op (HeraldRedisEngine *self, Op *op)
       if (up && op->gen == self->link_gen)
         herald_redis_cluster_update_presence (self->link, self->node_id, op->a, op->b, op->delta);
       break;
+    case OP_USERS:
+      if (up && op->gen == self->link_gen)
+        herald_redis_users_update (self->link, self->node_id, op->a, op->delta);
+      break;
     case OP_CONN_CLOSE:
       if (up)
         herald_redis_cluster_unregister_connection (self->link, op->a);
@@ -814,17 +828,20 @@ redis_connection_opened (HeraldEngine *engine, const char *id, const char *user_
   g_hash_table_replace (self->local_conns, g_strdup (id), g_strdup (user_id));
   g_mutex_unlock (&self->lock);
   push_op (self, op_new (OP_CONN_OPEN, id, NULL));
+  herald_redis_engine_users_connection (self, user_id, +1);
 }
 
 static void
 redis_connection_closed (HeraldEngine *engine, const char *id)
 {
   HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
+  g_autofree char *key = NULL, *user_id = NULL;
 
   g_mutex_lock (&self->lock);
-  g_hash_table_remove (self->local_conns, id);
+  g_hash_table_steal_extended (self->local_conns, id, (gpointer *)&key, (gpointer *)&user_id);
   g_mutex_unlock (&self->lock);
   push_op (self, op_new (OP_CONN_CLOSE, id, NULL));
+  herald_redis_engine_users_connection (self, user_id, -1);
 }
 
 static void
@@ -970,6 +987,7 @@ herald_redis_engine_finalize (GObject *object)
   g_hash_table_unref (self->channels);
   g_hash_table_unref (self->local_conns);
   g_hash_table_unref (self->presence);
+  g_hash_table_unref (self->users);
   g_main_context_unref (self->context);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
@@ -1004,6 +1022,7 @@ herald_redis_engine_class_init (HeraldRedisEngineClass *klass)
   engine_class->connection_opened = redis_connection_opened;
   engine_class->connection_closed = redis_connection_closed;
   engine_class->has_connection = redis_has_connection;
+  engine_class->count_user_connections = herald_redis_engine_count_user_connections;
 }
 
 static void
@@ -1014,6 +1033,8 @@ herald_redis_engine_init (HeraldRedisEngine *self)
   self->channels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->local_conns = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->presence = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->users = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->counts_users = TRUE;
   self->context = g_main_context_ref_thread_default ();
   self->degraded = g_strdup ("degraded: connecting to Redis");
 }
