@@ -1088,5 +1088,10 @@ herald_redis_cluster_engine_start (HeraldRedisClusterEngine *self, const char *n
   self->heartbeat_source = g_timeout_source_new_seconds (HERALD_RCK_HEARTBEAT_S);
   g_source_set_callback (self->heartbeat_source, on_heartbeat, self, NULL);
   g_source_attach (self->heartbeat_source, self->context);
+  {
+    g_autofree char *name = g_strconcat ("herald-", node_id, NULL);
+
+    herald_redis_cluster_pool_set_client_name (self->pool, name);
+  }
   herald_redis_cluster_pool_start (self->pool);
 }

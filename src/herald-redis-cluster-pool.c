@@ -50,7 +50,8 @@ struct _HeraldRedisClusterPool
   char **seeds;
   char *password;
   char **scripts;
-  char **shas; /* of the scripts, for a NOSCRIPT answer */
+  char **shas;       /* of the scripts, for a NOSCRIPT answer */
+  char *client_name; /* CLIENT SETNAME <name>-cmd / -sub, or NULL */
   HeraldRedisClusterPoolEvents events;
   gpointer owner;
   gboolean closing;
@@ -256,6 +257,16 @@ node_connect (Node *node)
                                      &wire_events, node);
   node->sub = herald_redis_wire_new (node->host, node->port, pool->password, TRUE, pool->context,
                                      &wire_events, node);
+  if (pool->client_name)
+    {
+      g_autofree char *cmd_name = g_strconcat (pool->client_name, "-cmd", NULL);
+      g_autofree char *sub_name = g_strconcat (pool->client_name, "-sub", NULL);
+      const char *name_cmd[] = { "CLIENT", "SETNAME", cmd_name };
+      const char *name_sub[] = { "CLIENT", "SETNAME", sub_name };
+
+      herald_redis_wire_command (node->cmd, 3, name_cmd, NULL, on_checked, NULL);
+      herald_redis_wire_command (node->sub, 3, name_sub, NULL, on_checked, NULL);
+    }
   for (guint i = 0; pool->scripts && pool->scripts[i]; i++)
     {
       const char *argv[] = { "SCRIPT", "LOAD", pool->scripts[i] };
@@ -647,6 +658,13 @@ herald_redis_cluster_pool_new (const char *const *seeds, const char *password,
 }
 
 void
+herald_redis_cluster_pool_set_client_name (HeraldRedisClusterPool *pool, const char *name)
+{
+  g_free (pool->client_name);
+  pool->client_name = g_strdup (name);
+}
+
+void
 herald_redis_cluster_pool_start (HeraldRedisClusterPool *pool)
 {
   g_return_if_fail (pool->tick_source == NULL);
@@ -679,6 +697,7 @@ herald_redis_cluster_pool_free (HeraldRedisClusterPool *pool)
   g_strfreev (pool->seeds);
   g_strfreev (pool->scripts);
   g_strfreev (pool->shas);
+  g_free (pool->client_name);
   g_free (pool->password);
   g_free (pool->state);
   g_free (pool->asked_host);

@@ -38,6 +38,9 @@ HeraldRedisClusterPool *
 herald_redis_cluster_pool_new (const char *const *seeds, const char *password,
                                const char *const *scripts, GMainContext *context,
                                const HeraldRedisClusterPoolEvents *events, gpointer owner);
+/* Before start: the connections call themselves @name-cmd and @name-sub
+ * (CLIENT SETNAME), for CLIENT LIST. */
+void herald_redis_cluster_pool_set_client_name (HeraldRedisClusterPool *pool, const char *name);
 void herald_redis_cluster_pool_start (HeraldRedisClusterPool *pool);
 /* Pending callbacks get NULL replies; no events follow. */
 void herald_redis_cluster_pool_free (HeraldRedisClusterPool *pool);

@@ -38,7 +38,8 @@ lose_locked (Topic *t)
   t->state = SUB_IDLE;
   t->primed = FALSE;
   g_clear_pointer (&t->on, g_free);
-  t->missed = t->heard_epoch != NULL && (t->refs > 0 || t->fixed);
+  /* Nothing heard yet: the position read when it was subscribed is the base */
+  t->missed = (t->heard_epoch != NULL || t->epoch != NULL) && (t->refs > 0 || t->fixed);
 }
 
 void
@@ -511,6 +512,11 @@ receive_confirmation (HeraldRedisClusterEngine *self, const char *addr, const ch
             {
               t->missed = FALSE;
               t->held = g_ptr_array_new_with_free_func ((GDestroyNotify)herald_message_unref);
+              if (t->heard_epoch == NULL)
+                {
+                  t->heard_epoch = g_strdup (t->epoch);
+                  t->heard = t->last_offset;
+                }
               heard = t->heard;
               heard_epoch = g_strdup (t->heard_epoch);
             }

@@ -1160,6 +1160,67 @@ test_moved (void)
   herald_test_client_free (on_b);
 }
 
+/* @node's id, from its start-up message */
+static char *
+node_id_of (HeraldTestNode *node)
+{
+  const char *at;
+
+  HERALD_TEST_WAIT_UNTIL (strstr (node->log->str, "engine, node ") != NULL, 5000);
+  at = strstr (node->log->str, "engine, node ");
+  at += strlen ("engine, node ");
+  return g_strndup (at, strcspn (at, " \n"));
+}
+
+/* Kills @node's pub/sub connection to master @m (CLIENT KILL ID of the
+ * client named herald-<node>-sub) */
+static void
+kill_subscriber (guint m, HeraldTestNode *node)
+{
+  g_autofree char *id = node_id_of (node);
+  g_autofree char *name = g_strdup_printf (" name=herald-%s-sub ", id);
+  g_autofree char *list = redis_string (m, "CLIENT LIST TYPE pubsub");
+  const char *line;
+
+  g_assert_nonnull (list);
+  line = strstr (list, name);
+  g_assert_nonnull (line);
+  while (line > list && line[-1] != '\n')
+    line--;
+  g_assert_true (g_str_has_prefix (line, "id="));
+  freeReplyObject (
+      redis_cmd (m, "CLIENT KILL ID %" G_GUINT64_FORMAT, g_ascii_strtoull (line + 3, NULL, 10)));
+}
+
+/* A node whose pub/sub connection drops while another node publishes: the
+ * messages it did not hear come from history once it is subscribed again,
+ * even for a channel it had heard nothing of yet */
+static void
+test_sub_lost (void)
+{
+  g_autofree char *channel = channel_on ("kick", 0);
+  g_autofree char *topic = herald_rck_channel_key (channel, "");
+  HeraldTestClient *on_a = herald_test_node_ws_open (&fx.a, NULL, NULL);
+  HeraldTestClient *on_b = herald_test_node_ws_open (&fx.b, NULL, NULL);
+
+  herald_test_ws_subscribe (on_a, channel);
+  herald_test_ws_subscribe (on_b, channel);
+  HERALD_TEST_WAIT_UNTIL (shardnumsub (0, topic) == 2, 5000);
+  kill_subscriber (0, &fx.b);
+  g_assert_cmpuint (herald_test_node_publish (&fx.a, channel, "{\"n\":1}"), ==, 1);
+  g_assert_cmpuint (herald_test_node_publish (&fx.a, channel, "{\"n\":2}"), ==, 2);
+  for (gint64 n = 1; n <= 2; n++)
+    {
+      g_autoptr (JsonObject) ma = herald_test_ws_read_type (on_a, "message");
+      g_autoptr (JsonObject) mb = herald_test_ws_read_type (on_b, "message");
+
+      g_assert_cmpint (message_n (ma), ==, n);
+      g_assert_cmpint (message_n (mb), ==, n);
+    }
+  herald_test_client_free (on_a);
+  herald_test_client_free (on_b);
+}
+
 /* A master that loses its script cache (SCRIPT FLUSH) still takes
  * publishes: NOSCRIPT is answered with EVAL of the script */
 static void
@@ -1498,6 +1559,7 @@ main (int argc, char **argv)
   g_test_add_func ("/redis-cluster/recovery", test_recovery);
   g_test_add_func ("/redis-cluster/sse", test_sse);
   g_test_add_func ("/redis-cluster/moved", test_moved);
+  g_test_add_func ("/redis-cluster/sub-lost", test_sub_lost);
   g_test_add_func ("/redis-cluster/script-flush", test_script_flush);
   g_test_add_func ("/redis-cluster/hung-master", test_hung_master);
   g_test_add_func ("/redis-cluster/master-down", test_master_down);
