@@ -19,16 +19,38 @@
 
 G_BEGIN_DECLS
 
+/* The ring and its counters, allocated with the first frame and freed when
+ * the queue is empty again (herald_connection_queue_trim()): an idle
+ * connection pays one pointer. */
 typedef struct
 {
-  GBytes **ring;
-  HeraldMessage **tags; /* parallel to ring: a ref or NULL; NULL until a tag is pushed */
   guint cap;
   guint head;
   guint len;
-  gsize head_offset; /* bytes of the first frame already written */
-  gsize bytes;       /* bytes queued, not yet written */
+  gsize head_offset;    /* bytes of the first frame already written */
+  gsize bytes;          /* bytes queued, not yet written */
+  HeraldMessage **tags; /* parallel to ring: a ref or NULL; NULL until a tag is pushed */
+  GBytes *ring[];
+} HeraldConnectionRing;
+
+typedef struct
+{
+  HeraldConnectionRing *r; /* NULL while empty */
 } HeraldConnectionQueue;
+
+/* Frames queued. */
+static inline guint
+herald_connection_queue_len (const HeraldConnectionQueue *queue)
+{
+  return queue->r ? queue->r->len : 0;
+}
+
+/* Bytes queued, not yet written. */
+static inline gsize
+herald_connection_queue_bytes (const HeraldConnectionQueue *queue)
+{
+  return queue->r ? queue->r->bytes : 0;
+}
 
 /* Appends @frame (ownership taken) tagged with @tag (nullable, a ref is taken). */
 void herald_connection_queue_push (HeraldConnectionQueue *queue, GBytes *frame, HeraldMessage *tag);

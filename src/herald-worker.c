@@ -262,8 +262,8 @@ herald_worker_remove_connection (HeraldWorker *self, HeraldConnection *connectio
 {
   const char *id = herald_connection_get_id (connection);
   const char *user = herald_connection_get_user_id (connection);
-  GPtrArray *subs = herald_connection_get_subscriptions (connection);
   HeraldConnection *owned;
+  guint n;
 
   g_return_if_fail (HERALD_IS_WORKER (self));
   g_return_if_fail (HERALD_IS_CONNECTION (connection));
@@ -272,12 +272,9 @@ herald_worker_remove_connection (HeraldWorker *self, HeraldConnection *connectio
   if (owned != connection)
     return;
 
-  while (subs && subs->len > 0)
-    {
-      self->owner_funcs->unsubscribe (self->owner, self, connection,
-                                      g_ptr_array_index (subs, subs->len - 1));
-      subs = herald_connection_get_subscriptions (connection);
-    }
+  while ((n = herald_connection_get_n_subscriptions (connection)) > 0)
+    self->owner_funcs->unsubscribe (self->owner, self, connection,
+                                    herald_connection_get_subscription (connection, n - 1));
   if (user)
     {
       GPtrArray *list = g_hash_table_lookup (self->users, user);
@@ -349,19 +346,17 @@ herald_worker_schedule (HeraldWorker *self, HeraldConnection *connection, guint3
 static guint32
 expire_subscriptions (HeraldWorker *self, HeraldConnection *conn, guint32 now)
 {
-  GPtrArray *subs = herald_connection_get_subscriptions (conn);
   guint32 next = G_MAXUINT32;
 
-  for (guint i = subs ? subs->len : 0; i > 0; i--)
+  for (guint i = herald_connection_get_n_subscriptions (conn); i > 0; i--)
     {
       HeraldSubscription *sub;
       g_autofree char *name = NULL;
       g_autoptr (JsonBuilder) b = NULL;
 
-      subs = herald_connection_get_subscriptions (conn);
-      if (subs == NULL || i > subs->len)
+      if (i > herald_connection_get_n_subscriptions (conn))
         break;
-      sub = g_ptr_array_index (subs, i - 1);
+      sub = herald_connection_get_subscription (conn, i - 1);
       if (sub->expires == 0)
         continue;
       if (sub->expires > now)
