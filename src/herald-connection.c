@@ -11,87 +11,14 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "herald-connection.h"
-#include "herald-connection-queue.h"
+#include "herald-connection-private.h"
 #include "herald-log.h"
-#include "herald-ws.h"
 
 #define MAX_IOV 64
 #define SSE_RETRY_MS 3000 /* the reconnection delay SSE clients are given */
 #define CLOSE_GRACE_S 3   /* how long a closing connection waits for its peer */
 #define MAX_READS_PER_EVENT 4
 #define MAX_TLS_READS_PER_EVENT 32 /* TLS reads return one record (<= 16 KiB) each */
-
-/* What few connections need: a TLS stream, a greeting's subscriptions until
- * it is sent, a drain under way. Allocated on first use. */
-typedef struct
-{
-  GIOStream *tls;
-  JsonNode *greeting_subs; /* "subs" of the connected greeting, until it is sent */
-  guint32 drain_at;        /* SIGTERM drain: when to hint and close, 0 = not draining */
-  guint drain_after_ms;    /* the reconnect hint's "after" */
-} ConnectionRare;
-
-/* A list of subscriptions: one inline, more in an array. */
-typedef struct
-{
-  guint len;
-  guint cap;
-  HeraldSubscription *items[];
-} SubscriptionArray;
-
-/* Kept small: an idle connection is mostly this instance (see "Memory per
- * connection" in docs/architecture.md). */
-struct _HeraldConnection
-{
-  GObject parent_instance;
-
-  HeraldConnectionHost *host; /* unowned: the worker outlives its connections */
-  char *id;                   /* one block: id, then user id and remote address if set */
-  HeraldJwtClaims *claims;
-  gint64 connected_at;
-  HeraldConnectionQueue out; /* frames to write (references to shared bytes) */
-
-  /* Input: only a partial frame is kept between reads. */
-  HeraldWsParser parser;
-  GByteArray *inbuf;
-
-  union
-  {
-    HeraldSubscription *one; /* subs_many == 0; NULL when none */
-    SubscriptionArray *many; /* subs_many == 1 */
-  } subs;                    /* owned */
-  ConnectionRare *rare;      /* NULL until needed */
-
-  HeraldWheelLink wheel;
-
-  guint64 messages_sent;
-  guint64 messages_received;
-
-  int fd;
-  guint32 last_seen;
-  guint32 next_ping;
-  guint32 close_deadline;
-  guint32 expires_mono; /* token expiry on the loop clock (s), 0 = never */
-
-  /* messages-per-second token bucket */
-  gfloat tokens;
-  guint32 tokens_at; /* monotonic ms (wraps after 49 days: only differences are used) */
-  guint8 violations;
-  guint8 forbidden;
-
-  guint transport : 2; /* HeraldTransport */
-  guint state : 2;     /* HeraldConnectionState */
-  guint deflate : 1;
-  guint write_armed : 1; /* EPOLLOUT in the epoll set */
-  guint peer_closed : 1; /* close frame or EOF from the peer */
-  guint wr_shutdown : 1; /* shutdown(SHUT_WR) done after the close frame */
-  guint destroyed : 1;
-  guint proxied : 1;     /* claims from the backend: exact expiry, refreshed by it */
-  guint has_user : 1;    /* id's block holds a user id */
-  guint has_address : 1; /* id's block holds the remote address */
-  guint subs_many : 1;
-};
 
 G_DEFINE_FINAL_TYPE (HeraldConnection, herald_connection, G_TYPE_OBJECT)
 
@@ -977,127 +904,6 @@ herald_connection_handle_events (HeraldConnection *self, guint32 epoll_events)
           break;
         }
     }
-}
-
-/* ---- subscriptions ---- */
-
-guint
-herald_connection_get_n_subscriptions (HeraldConnection *self)
-{
-  if (self->subs_many)
-    return self->subs.many->len;
-  return self->subs.one ? 1 : 0;
-}
-
-HeraldSubscription *
-herald_connection_get_subscription (HeraldConnection *self, guint index)
-{
-  g_return_val_if_fail (index < herald_connection_get_n_subscriptions (self), NULL);
-
-  return self->subs_many ? self->subs.many->items[index] : self->subs.one;
-}
-
-HeraldSubscription *
-herald_connection_find_subscription (HeraldConnection *self, const char *channel)
-{
-  guint n = herald_connection_get_n_subscriptions (self);
-
-  for (guint i = 0; i < n; i++)
-    {
-      HeraldSubscription *sub = herald_connection_get_subscription (self, i);
-      if (g_str_equal (herald_channel_get_name (sub->channel), channel))
-        return sub;
-    }
-  return NULL;
-}
-
-/* Most connections hold one subscription: it needs no array. */
-static void
-subs_add (HeraldConnection *self, HeraldSubscription *sub)
-{
-  SubscriptionArray *a;
-
-  if (!self->subs_many && self->subs.one == NULL)
-    {
-      self->subs.one = sub;
-      return;
-    }
-  if (!self->subs_many)
-    {
-      a = g_malloc (sizeof *a + 4 * sizeof (HeraldSubscription *));
-      a->cap = 4;
-      a->len = 1;
-      a->items[0] = self->subs.one;
-      self->subs.many = a;
-      self->subs_many = TRUE;
-    }
-  a = self->subs.many;
-  if (a->len == a->cap)
-    {
-      a->cap *= 2;
-      a = g_realloc (a, sizeof *a + a->cap * sizeof (HeraldSubscription *));
-      self->subs.many = a;
-    }
-  a->items[a->len++] = sub;
-}
-
-static void
-subs_remove (HeraldConnection *self, HeraldSubscription *sub)
-{
-  SubscriptionArray *a;
-
-  if (!self->subs_many)
-    {
-      g_return_if_fail (self->subs.one == sub);
-      self->subs.one = NULL;
-      return;
-    }
-  a = self->subs.many;
-  for (guint i = 0; i < a->len; i++)
-    if (a->items[i] == sub)
-      {
-        a->items[i] = a->items[--a->len];
-        break;
-      }
-  if (a->len == 1)
-    {
-      self->subs.one = a->items[0];
-      self->subs_many = FALSE;
-      g_free (a);
-    }
-}
-
-/* The hub keeps presence and the worker's channel table in step with these
- * (herald-subscribe.c). */
-HeraldSubscription *
-herald_connection_add_subscription (HeraldConnection *self, HeraldChannel *channel)
-{
-  HeraldSubscription *sub;
-
-  g_return_val_if_fail (HERALD_IS_CONNECTION (self), NULL);
-  g_return_val_if_fail (HERALD_IS_CHANNEL (channel), NULL);
-
-  sub = g_new0 (HeraldSubscription, 1);
-  sub->connection = self;
-  herald_channel_add (channel, sub);
-  subs_add (self, sub);
-  herald_log_connection (G_LOG_LEVEL_DEBUG, self->id, herald_channel_get_name (channel), 0, NULL,
-                         "connection %s subscribed to %s", self->id,
-                         herald_channel_get_name (channel));
-  return sub;
-}
-
-void
-herald_connection_remove_subscription (HeraldConnection *self, HeraldSubscription *subscription)
-{
-  HeraldChannel *channel = subscription->channel;
-
-  herald_log_connection (G_LOG_LEVEL_DEBUG, self->id, herald_channel_get_name (channel), 0, NULL,
-                         "connection %s unsubscribed from %s", self->id,
-                         herald_channel_get_name (channel));
-  herald_channel_remove (channel, subscription);
-  subs_remove (self, subscription);
-  g_free (subscription);
 }
 
 /* ---- start and sweep ---- */

@@ -25,6 +25,23 @@ typedef struct
   char id[];
 } Entry;
 
+/* The registry is a set of the entries' ids: 12 bytes a slot, not 20. */
+#define ENTRY_OF(key) ((Entry *)((char *)(key)-G_STRUCT_OFFSET (Entry, id)))
+
+static void
+entry_free_by_id (gpointer key)
+{
+  g_free (ENTRY_OF (key));
+}
+
+static Entry *
+registry_lookup (GHashTable *registry, const char *id)
+{
+  char *key = g_hash_table_lookup (registry, id);
+
+  return key ? ENTRY_OF (key) : NULL;
+}
+
 struct _HeraldHub
 {
   GObject parent_instance;
@@ -40,7 +57,7 @@ struct _HeraldHub
   HeraldStreamLimits limits; /* what the connections read, kept from the config */
 
   GMutex lock;                 /* guards the registry below */
-  GHashTable *registry;        /* connection id → Entry */
+  GHashTable *registry;        /* set of Entry.id (ENTRY_OF() finds the Entry) */
   GHashTable *user_count;      /* user id → GUINT count of connections */
   GHashTable *ip_count;        /* remote ip → GUINT */
   GHashTable *channel_workers; /* channel → guint64 bit mask of workers subscribed */
@@ -156,7 +173,7 @@ hub_sink (const HeraldDelivery *d, gpointer user_data)
     case HERALD_TARGET_CONNECTION:
     case HERALD_TARGET_CLOSE:
       g_mutex_lock (&self->lock);
-      entry = g_hash_table_lookup (self->registry, d->target);
+      entry = registry_lookup (self->registry, d->target);
       if (entry && entry->opened)
         {
           reached = 1;
@@ -306,7 +323,7 @@ herald_hub_init (HeraldHub *self)
   g_autofree char *id = herald_connection_id_new ();
 
   g_mutex_init (&self->lock);
-  self->registry = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  self->registry = g_hash_table_new_full (g_str_hash, g_str_equal, entry_free_by_id, NULL);
   self->user_count = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->ip_count = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->channel_workers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
@@ -843,14 +860,14 @@ herald_hub_get_connection_count (HeraldHub *self)
 {
   guint n = 0;
   GHashTableIter iter;
-  Entry *entry;
+  gpointer key;
 
   g_return_val_if_fail (HERALD_IS_HUB (self), 0);
 
   g_mutex_lock (&self->lock);
   g_hash_table_iter_init (&iter, self->registry);
-  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&entry))
-    n += entry->opened;
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    n += ENTRY_OF (key)->opened;
   g_mutex_unlock (&self->lock);
   return n;
 }
@@ -865,7 +882,7 @@ herald_hub_has_connection (HeraldHub *self, const char *id)
   g_return_val_if_fail (id != NULL, FALSE);
 
   g_mutex_lock (&self->lock);
-  entry = g_hash_table_lookup (self->registry, id);
+  entry = registry_lookup (self->registry, id);
   found = entry != NULL && entry->opened;
   g_mutex_unlock (&self->lock);
   return found;
@@ -913,7 +930,7 @@ herald_hub_reserve_connection (HeraldHub *self, const char *id, const char *user
   else
     {
       entry = entry_new (id, user_id, remote_ip, worker_index);
-      g_hash_table_insert (self->registry, entry->id, entry);
+      g_hash_table_add (self->registry, entry->id);
       count_adjust (self->ip_count, remote_ip, +1);
       ok = TRUE;
     }
@@ -976,7 +993,7 @@ herald_hub_connection_opened (HeraldHub *self, const char *id, const char *user_
   g_return_if_fail (id != NULL);
 
   g_mutex_lock (&self->lock);
-  entry = g_hash_table_lookup (self->registry, id);
+  entry = registry_lookup (self->registry, id);
   if (entry && !entry->opened)
     {
       entry->opened = TRUE;
@@ -1010,7 +1027,7 @@ herald_hub_release_connection (HeraldHub *self, const char *id, guint16 code, co
   g_return_if_fail (id != NULL);
 
   g_mutex_lock (&self->lock);
-  entry = g_hash_table_lookup (self->registry, id);
+  entry = registry_lookup (self->registry, id);
   if (entry)
     {
       opened = entry->opened;

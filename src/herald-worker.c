@@ -13,6 +13,7 @@
 #include <netinet/tcp.h>
 #include <unistd.h>
 
+#include "herald-connection-table.h"
 #include "herald-connection.h"
 #include "herald-metrics.h"
 #include "herald-worker.h"
@@ -53,7 +54,7 @@ struct _HeraldWorker
   gboolean self_posted; /* this thread posted to its own inbox: drain before sleeping */
   GPtrArray *to_wake;   /* other workers this thread posted to in this iteration (unowned) */
 
-  GHashTable *connections; /* id → HeraldConnection (owned) */
+  GHashTable *connections; /* id → HeraldConnection (owned): herald-connection-table.h */
   GHashTable *users;       /* user id → GPtrArray of HeraldConnection (unowned) */
   GHashTable *channels;    /* name → HeraldChannel (owned) */
   GPtrArray *dead;         /* of HeraldConnection (owned refs), freed after the iteration */
@@ -125,7 +126,7 @@ herald_worker_init (HeraldWorker *self)
   self->inbox = g_async_queue_new ();
   self->to_wake = g_ptr_array_new ();
   self->eventfd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
-  self->connections = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_object_unref);
+  self->connections = herald_connection_table_new ();
   self->users
       = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
   self->channels = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_object_unref);
@@ -221,8 +222,7 @@ herald_worker_add_connection (HeraldWorker *self, HeraldConnection *connection)
   g_return_if_fail (HERALD_IS_WORKER (self));
   g_return_if_fail (HERALD_IS_CONNECTION (connection));
 
-  g_hash_table_insert (self->connections, (gpointer)herald_connection_get_id (connection),
-                       g_object_ref (connection));
+  herald_connection_table_add (self->connections, connection);
   if (user)
     {
       GPtrArray *list = g_hash_table_lookup (self->users, user);
@@ -268,7 +268,7 @@ herald_worker_remove_connection (HeraldWorker *self, HeraldConnection *connectio
   g_return_if_fail (HERALD_IS_WORKER (self));
   g_return_if_fail (HERALD_IS_CONNECTION (connection));
 
-  owned = g_hash_table_lookup (self->connections, id);
+  owned = herald_connection_table_lookup (self->connections, id);
   if (owned != connection)
     return;
 
@@ -297,7 +297,7 @@ herald_worker_remove_connection (HeraldWorker *self, HeraldConnection *connectio
   /* Keep the object alive until the end of this iteration: callers up the
    * stack may still hold it. */
   g_ptr_array_add (self->dead, g_object_ref (connection));
-  g_hash_table_steal (self->connections, id);
+  herald_connection_table_steal (self->connections, connection);
   g_object_unref (connection);
 }
 
@@ -307,7 +307,7 @@ herald_worker_lookup_connection (HeraldWorker *self, const char *id)
   g_return_val_if_fail (HERALD_IS_WORKER (self), NULL);
   g_return_val_if_fail (id != NULL, NULL);
 
-  return g_hash_table_lookup (self->connections, id);
+  return herald_connection_table_lookup (self->connections, id);
 }
 
 /* ---- the timer wheel ---- */
@@ -422,7 +422,7 @@ herald_worker_reschedule_all (HeraldWorker *self)
   g_return_if_fail (HERALD_IS_WORKER (self));
 
   g_hash_table_iter_init (&iter, self->connections);
-  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
+  while (herald_connection_table_iter_next (&iter, &conn))
     herald_worker_schedule (self, conn, self->wheel_now + 1);
 }
 
@@ -551,7 +551,7 @@ process_item (HeraldWorker *self, HeraldWorkItem *item)
           break;
         case HERALD_TARGET_ALL:
           g_hash_table_iter_init (&iter, self->connections);
-          while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
+          while (herald_connection_table_iter_next (&iter, &conn))
             herald_connection_deliver (conn, item->message);
           break;
         case HERALD_TARGET_USER:
@@ -562,7 +562,7 @@ process_item (HeraldWorker *self, HeraldWorkItem *item)
           }
           break;
         case HERALD_TARGET_CONNECTION:
-          conn = g_hash_table_lookup (self->connections, item->target);
+          conn = herald_connection_table_lookup (self->connections, item->target);
           if (conn)
             herald_connection_deliver (conn, item->message);
           break;
@@ -590,7 +590,7 @@ process_item (HeraldWorker *self, HeraldWorkItem *item)
         }
       break;
     case HERALD_WORK_CLOSE:
-      conn = g_hash_table_lookup (self->connections, item->target);
+      conn = herald_connection_table_lookup (self->connections, item->target);
       if (conn)
         herald_connection_close (conn, item->code, item->reason);
       break;
@@ -930,7 +930,7 @@ herald_worker_list_connections (HeraldWorker *self)
   g_return_val_if_fail (HERALD_IS_WORKER (self), NULL);
 
   g_hash_table_iter_init (&iter, self->connections);
-  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
+  while (herald_connection_table_iter_next (&iter, &conn))
     if (herald_connection_get_state (conn) == HERALD_CONNECTION_OPEN)
       g_ptr_array_add (out, herald_connection_get_info (conn));
   return out;
@@ -976,7 +976,7 @@ herald_worker_add_stats (HeraldWorker *self, HeraldStats *stats)
   for (guint i = 0; i < G_N_ELEMENTS (stats->closes); i++)
     stats->closes[i] += self->stats.closes[i];
   g_hash_table_iter_init (&iter, self->connections);
-  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
+  while (herald_connection_table_iter_next (&iter, &conn))
     {
       HeraldConnectionInfo *info = herald_connection_get_info (conn);
       stats->bytes_queued += info->bytes_queued;
@@ -1009,7 +1009,7 @@ herald_worker_begin_shutdown (HeraldWorker *self, guint drain_ms)
   g_return_if_fail (HERALD_IS_WORKER (self));
 
   g_hash_table_iter_init (&iter, self->connections);
-  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
+  while (herald_connection_table_iter_next (&iter, &conn))
     g_ptr_array_add (conns, g_object_ref (conn));
 
   self->shutting_down = TRUE;
@@ -1098,7 +1098,7 @@ worker_thread (gpointer data)
   if (self->front)
     self->front_funcs->stop (self->front);
   g_hash_table_iter_init (&iter, self->connections);
-  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
+  while (herald_connection_table_iter_next (&iter, &conn))
     self->owner_funcs->release (self->owner, herald_connection_get_id (conn), 1001,
                                 "server shutting down", FALSE);
   g_hash_table_remove_all (self->connections);
