@@ -105,7 +105,7 @@ herald_connection_add_subscription (HeraldConnection *self, HeraldChannel *chann
   g_return_val_if_fail (HERALD_IS_CONNECTION (self), NULL);
   g_return_val_if_fail (HERALD_IS_CHANNEL (channel), NULL);
 
-  sub = g_new0 (HeraldSubscription, 1);
+  sub = g_slice_new0 (HeraldSubscription);
   sub->connection = self;
   herald_channel_add (channel, sub);
   subs_add (self, sub);
@@ -125,5 +125,5 @@ herald_connection_remove_subscription (HeraldConnection *self, HeraldSubscriptio
                          herald_channel_get_name (channel));
   herald_channel_remove (channel, subscription);
   subs_remove (self, subscription);
-  g_free (subscription);
+  g_slice_free (HeraldSubscription, subscription);
 }

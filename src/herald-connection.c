@@ -34,6 +34,20 @@ static GParamSpec *props[N_PROPS];
 
 static void connection_destroy (HeraldConnection *self);
 
+/* The size of the id's block (strings_init()): GSlice wants it back. */
+static gsize
+strings_size (HeraldConnection *self)
+{
+  const char *p = self->id;
+  gsize n = strlen (p) + 1;
+
+  if (self->has_user)
+    n += strlen (p + n) + 1;
+  if (self->has_address)
+    n += strlen (p + n) + 1;
+  return n;
+}
+
 static void
 herald_connection_finalize (GObject *object)
 {
@@ -45,11 +59,11 @@ herald_connection_finalize (GObject *object)
   if (self->subs_many)
     {
       for (guint i = 0; i < self->subs.many->len; i++)
-        g_free (self->subs.many->items[i]);
+        g_slice_free (HeraldSubscription, self->subs.many->items[i]);
       g_free (self->subs.many);
     }
-  else
-    g_free (self->subs.one);
+  else if (self->subs.one)
+    g_slice_free (HeraldSubscription, self->subs.one);
   if (self->rare)
     {
       g_clear_pointer (&self->rare->greeting_subs, json_node_unref);
@@ -67,7 +81,8 @@ herald_connection_finalize (GObject *object)
   if (self->fd >= 0)
     close (self->fd);
   g_clear_pointer (&self->claims, herald_jwt_claims_free);
-  g_free (self->id);
+  if (self->id)
+    g_slice_free1 (strings_size (self), self->id);
   G_OBJECT_CLASS (herald_connection_parent_class)->finalize (object);
 }
 
@@ -141,7 +156,7 @@ strings_init (HeraldConnection *self, const char *id, const char *user_id,
   gsize user_len = user_id ? strlen (user_id) + 1 : 0;
   gsize addr_len = remote_address ? strlen (remote_address) + 1 : 0;
 
-  self->id = g_malloc (id_len + user_len + addr_len);
+  self->id = g_slice_alloc (id_len + user_len + addr_len);
   memcpy (self->id, id, id_len);
   if (user_id)
     memcpy (self->id + id_len, user_id, user_len);

@@ -14,24 +14,41 @@
 #include "herald-names.h"
 #include "herald-worker.h"
 
-/* One allocation per connection: the id (the registry's key), the user id
- * and the address live behind the fields (entry_new()). */
+/* One small block per connection, from GSlice (kept apart from the
+ * handshakes' short-lived allocations): the id (the registry's key), then
+ * the user id if any. The address is ip_count's own key. */
 typedef struct
 {
-  const char *user_id; /* nullable, points into id[] */
-  const char *ip;      /* nullable, points into id[] */
+  const char *ip; /* nullable: the key of ip_count, which lives while counted */
   guint worker;
-  gboolean opened;
+  guint opened : 1;
+  guint has_user : 1;
   char id[];
 } Entry;
 
 /* The registry is a set of the entries' ids: 12 bytes a slot, not 20. */
 #define ENTRY_OF(key) ((Entry *)((char *)(key)-G_STRUCT_OFFSET (Entry, id)))
 
+static const char *
+entry_user_id (Entry *entry)
+{
+  return entry->has_user ? entry->id + strlen (entry->id) + 1 : NULL;
+}
+
+static gsize
+entry_size (Entry *entry)
+{
+  const char *user = entry_user_id (entry);
+
+  return sizeof (Entry) + strlen (entry->id) + 1 + (user ? strlen (user) + 1 : 0);
+}
+
 static void
 entry_free_by_id (gpointer key)
 {
-  g_free (ENTRY_OF (key));
+  Entry *entry = ENTRY_OF (key);
+
+  g_slice_free1 (entry_size (entry), entry);
 }
 
 static Entry *
@@ -89,13 +106,13 @@ entry_new (const char *id, const char *user_id, const char *ip, guint worker)
 {
   gsize id_len = strlen (id) + 1;
   gsize user_len = user_id ? strlen (user_id) + 1 : 0;
-  gsize ip_len = ip ? strlen (ip) + 1 : 0;
-  Entry *entry = g_malloc (sizeof (Entry) + id_len + user_len + ip_len);
-  char *tail = entry->id + id_len;
+  Entry *entry = g_slice_alloc (sizeof (Entry) + id_len + user_len);
 
   memcpy (entry->id, id, id_len);
-  entry->user_id = user_id ? memcpy (tail, user_id, user_len) : NULL;
-  entry->ip = ip ? memcpy (tail + user_len, ip, ip_len) : NULL;
+  if (user_id)
+    memcpy (entry->id + id_len, user_id, user_len);
+  entry->has_user = user_id != NULL;
+  entry->ip = ip;
   entry->worker = worker;
   entry->opened = FALSE;
   return entry;
@@ -888,19 +905,34 @@ herald_hub_has_connection (HeraldHub *self, const char *id)
   return found;
 }
 
-static void
+/* Returns the table's own copy of @key while it is counted (NULL once the
+ * count is 0): inserting keeps the first copy. */
+static const char *
 count_adjust (GHashTable *table, const char *key, int delta)
 {
+  gpointer stored = NULL, value = NULL;
   guint n;
 
   if (key == NULL)
-    return;
-  n = GPOINTER_TO_UINT (g_hash_table_lookup (table, key));
+    return NULL;
+  if (g_hash_table_lookup_extended (table, key, &stored, &value))
+    n = GPOINTER_TO_UINT (value);
+  else
+    n = 0;
   n += delta;
   if (n == 0)
-    g_hash_table_remove (table, key);
+    {
+      g_hash_table_remove (table, key);
+      return NULL;
+    }
+  if (stored == NULL)
+    {
+      stored = g_strdup (key);
+      g_hash_table_insert (table, stored, GUINT_TO_POINTER (n));
+    }
   else
-    g_hash_table_replace (table, g_strdup (key), GUINT_TO_POINTER (n));
+    g_hash_table_insert (table, g_strdup (key), GUINT_TO_POINTER (n)); /* keeps stored */
+  return stored;
 }
 
 gboolean
@@ -929,9 +961,8 @@ herald_hub_reserve_connection (HeraldHub *self, const char *id, const char *user
                  _ ("too many connections from this address (max-connections-per-ip=%u)"), per_ip);
   else
     {
-      entry = entry_new (id, user_id, remote_ip, worker_index);
+      entry = entry_new (id, user_id, count_adjust (self->ip_count, remote_ip, +1), worker_index);
       g_hash_table_add (self->registry, entry->id);
-      count_adjust (self->ip_count, remote_ip, +1);
       ok = TRUE;
     }
   g_mutex_unlock (&self->lock);
@@ -997,7 +1028,7 @@ herald_hub_connection_opened (HeraldHub *self, const char *id, const char *user_
   if (entry && !entry->opened)
     {
       entry->opened = TRUE;
-      count_adjust (self->user_count, entry->user_id, +1);
+      count_adjust (self->user_count, entry_user_id (entry), +1);
     }
   else
     entry = NULL;
@@ -1032,7 +1063,7 @@ herald_hub_release_connection (HeraldHub *self, const char *id, guint16 code, co
     {
       opened = entry->opened;
       if (opened)
-        count_adjust (self->user_count, entry->user_id, -1);
+        count_adjust (self->user_count, entry_user_id (entry), -1);
       count_adjust (self->ip_count, entry->ip, -1);
       g_hash_table_remove (self->registry, id);
     }
