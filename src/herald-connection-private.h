@@ -77,9 +77,9 @@ struct _HeraldConnection
   guint peer_closed : 1; /* close frame or EOF from the peer */
   guint wr_shutdown : 1; /* shutdown(SHUT_WR) done after the close frame */
   guint destroyed : 1;
-  guint proxied : 1;     /* claims from the backend: exact expiry, refreshed by it */
-  guint has_user : 1;    /* id's block holds a user id */
-  guint has_address : 1; /* id's block holds the remote address */
+  guint proxied : 1;  /* claims from the backend: exact expiry, refreshed by it */
+  guint has_user : 1; /* id's block holds a user id */
+  guint address : 2;  /* how id's block holds the remote address (herald-connection.c) */
   guint subs_many : 1;
 };
 

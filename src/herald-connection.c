@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -34,18 +35,45 @@ static GParamSpec *props[N_PROPS];
 
 static void connection_destroy (HeraldConnection *self);
 
-/* The size of the id's block (strings_init()): GSlice wants it back. */
+/* How the id's block keeps the remote address (strings_init()). */
+enum
+{
+  ADDRESS_NONE,
+  ADDRESS_IPV4, /* 4 bytes */
+  ADDRESS_IPV6, /* 16 bytes */
+  ADDRESS_TEXT, /* a NUL-terminated string that is no IP address */
+};
+
+/* Where the address starts in the id's block. */
+static const char *
+address_bytes (HeraldConnection *self)
+{
+  const char *p = self->id + strlen (self->id) + 1;
+
+  return self->has_user ? p + strlen (p) + 1 : p;
+}
+
+static gsize
+address_size (HeraldConnection *self)
+{
+  switch (self->address)
+    {
+    case ADDRESS_IPV4:
+      return 4;
+    case ADDRESS_IPV6:
+      return 16;
+    case ADDRESS_TEXT:
+      return strlen (address_bytes (self)) + 1;
+    default:
+      return 0;
+    }
+}
+
+/* The size of the id's block: GSlice wants it back. */
 static gsize
 strings_size (HeraldConnection *self)
 {
-  const char *p = self->id;
-  gsize n = strlen (p) + 1;
-
-  if (self->has_user)
-    n += strlen (p + n) + 1;
-  if (self->has_address)
-    n += strlen (p + n) + 1;
-  return n;
+  return (gsize)(address_bytes (self) - self->id) + address_size (self);
 }
 
 static void
@@ -147,34 +175,53 @@ expiry_mono (const HeraldJwtClaims *claims, const HeraldStreamLimits *limits, gu
 }
 
 /* The id, the user id and the peer's address never change: one block,
- * "id\0user\0address\0" (the last two if set). */
+ * "id\0user\0" then the address, an IP address in binary (4 or 16 bytes:
+ * the block of an IPv4 client stays within 32 bytes). */
 static void
 strings_init (HeraldConnection *self, const char *id, const char *user_id,
               const char *remote_address)
 {
   gsize id_len = strlen (id) + 1;
   gsize user_len = user_id ? strlen (user_id) + 1 : 0;
-  gsize addr_len = remote_address ? strlen (remote_address) + 1 : 0;
+  guint8 ip[16];
+  gsize addr_len = 0;
+
+  self->address = ADDRESS_NONE;
+  if (remote_address == NULL)
+    ;
+  else if (inet_pton (AF_INET, remote_address, ip) == 1)
+    self->address = ADDRESS_IPV4, addr_len = 4;
+  else if (inet_pton (AF_INET6, remote_address, ip) == 1)
+    self->address = ADDRESS_IPV6, addr_len = 16;
+  else
+    self->address = ADDRESS_TEXT, addr_len = strlen (remote_address) + 1;
 
   self->id = g_slice_alloc (id_len + user_len + addr_len);
   memcpy (self->id, id, id_len);
   if (user_id)
     memcpy (self->id + id_len, user_id, user_len);
-  if (remote_address)
-    memcpy (self->id + id_len + user_len, remote_address, addr_len);
   self->has_user = user_id != NULL;
-  self->has_address = remote_address != NULL;
+  memcpy (self->id + id_len + user_len,
+          self->address == ADDRESS_TEXT ? (gconstpointer)remote_address : ip, addr_len);
 }
 
-static const char *
-remote_address (HeraldConnection *self)
+/* Returns: (transfer full) (nullable): the remote address as given. */
+static char *
+remote_address_dup (HeraldConnection *self)
 {
-  const char *p;
+  char text[INET6_ADDRSTRLEN];
 
-  if (!self->has_address)
-    return NULL;
-  p = self->id + strlen (self->id) + 1;
-  return self->has_user ? p + strlen (p) + 1 : p;
+  switch (self->address)
+    {
+    case ADDRESS_IPV4:
+      return g_strdup (inet_ntop (AF_INET, address_bytes (self), text, sizeof text));
+    case ADDRESS_IPV6:
+      return g_strdup (inet_ntop (AF_INET6, address_bytes (self), text, sizeof text));
+    case ADDRESS_TEXT:
+      return g_strdup (address_bytes (self));
+    default:
+      return NULL;
+    }
 }
 
 static ConnectionRare *
@@ -355,7 +402,7 @@ herald_connection_get_info (HeraldConnection *self)
   info->id = g_strdup (self->id);
   info->user_id = g_strdup (herald_connection_get_user_id (self));
   info->transport = self->transport;
-  info->remote_address = g_strdup (remote_address (self));
+  info->remote_address = remote_address_dup (self);
   info->connected_at = self->connected_at;
   info->channels = g_new0 (char *, n + 1);
   for (guint i = 0; i < n; i++)
