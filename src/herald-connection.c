@@ -4,7 +4,6 @@
  */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -14,6 +13,7 @@
 
 #include "herald-connection-private.h"
 #include "herald-log.h"
+#include "herald-names.h"
 
 #define MAX_IOV 64
 #define SSE_RETRY_MS 3000 /* the reconnection delay SSE clients are given */
@@ -189,10 +189,8 @@ strings_init (HeraldConnection *self, const char *id, const char *user_id,
   self->address = ADDRESS_NONE;
   if (remote_address == NULL)
     ;
-  else if (inet_pton (AF_INET, remote_address, ip) == 1)
-    self->address = ADDRESS_IPV4, addr_len = 4;
-  else if (inet_pton (AF_INET6, remote_address, ip) == 1)
-    self->address = ADDRESS_IPV6, addr_len = 16;
+  else if ((addr_len = herald_address_pack (remote_address, ip)) != 0)
+    self->address = addr_len == 4 ? ADDRESS_IPV4 : ADDRESS_IPV6;
   else
     self->address = ADDRESS_TEXT, addr_len = strlen (remote_address) + 1;
 
@@ -209,14 +207,14 @@ strings_init (HeraldConnection *self, const char *id, const char *user_id,
 static char *
 remote_address_dup (HeraldConnection *self)
 {
-  char text[INET6_ADDRSTRLEN];
+  char text[HERALD_ADDRESS_TEXT_MAX];
 
   switch (self->address)
     {
     case ADDRESS_IPV4:
-      return g_strdup (inet_ntop (AF_INET, address_bytes (self), text, sizeof text));
     case ADDRESS_IPV6:
-      return g_strdup (inet_ntop (AF_INET6, address_bytes (self), text, sizeof text));
+      return g_strdup (
+          herald_address_unpack ((const guint8 *)address_bytes (self), address_size (self), text));
     case ADDRESS_TEXT:
       return g_strdup (address_bytes (self));
     default:

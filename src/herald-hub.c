@@ -15,14 +15,24 @@
 #include "herald-worker.h"
 
 /* One small block per connection, from GSlice (kept apart from the
- * handshakes' short-lived allocations): the id (the registry's key), then
- * the user id if any. The address is ip_count's own key. */
+ * handshakes' short-lived allocations): a 4-byte header, the id (the
+ * registry's key), the user id if any, then the address (4 or 16 bytes for
+ * an IP address, herald_address_pack(), or text). An anonymous IPv4 client's
+ * entry with a generated id is 32 bytes. */
+enum
+{
+  ADDRESS_NONE,
+  ADDRESS_PACKED4,
+  ADDRESS_PACKED16,
+  ADDRESS_TEXT,
+};
+
 typedef struct
 {
-  const char *ip; /* nullable: the key of ip_count, which lives while counted */
-  guint worker;
+  guint worker : 24; /* index: --workers is far below 16 million */
   guint opened : 1;
   guint has_user : 1;
+  guint address : 2;
   char id[];
 } Entry;
 
@@ -35,12 +45,40 @@ entry_user_id (Entry *entry)
   return entry->has_user ? entry->id + strlen (entry->id) + 1 : NULL;
 }
 
-static gsize
-entry_size (Entry *entry)
+static const char *
+entry_tail (Entry *entry)
 {
   const char *user = entry_user_id (entry);
 
-  return sizeof (Entry) + strlen (entry->id) + 1 + (user ? strlen (user) + 1 : 0);
+  return user ? user + strlen (user) + 1 : entry->id + strlen (entry->id) + 1;
+}
+
+static gsize
+entry_address_size (Entry *entry)
+{
+  switch (entry->address)
+    {
+    case ADDRESS_PACKED4:
+      return 4;
+    case ADDRESS_PACKED16:
+      return 16;
+    case ADDRESS_TEXT:
+      return strlen (entry_tail (entry)) + 1;
+    default:
+      return 0;
+    }
+}
+
+/* The address as given to herald_hub_reserve_connection(), in @buf or the entry. */
+static const char *
+entry_ip (Entry *entry, char buf[HERALD_ADDRESS_TEXT_MAX])
+{
+  if (entry->address == ADDRESS_TEXT)
+    return entry_tail (entry);
+  if (entry->address == ADDRESS_NONE)
+    return NULL;
+  return herald_address_unpack ((const guint8 *)entry_tail (entry), entry_address_size (entry),
+                                buf);
 }
 
 static void
@@ -48,7 +86,8 @@ entry_free_by_id (gpointer key)
 {
   Entry *entry = ENTRY_OF (key);
 
-  g_slice_free1 (entry_size (entry), entry);
+  g_slice_free1 ((gsize)(entry_tail (entry) - (const char *)entry) + entry_address_size (entry),
+                 entry);
 }
 
 static Entry *
@@ -106,13 +145,26 @@ entry_new (const char *id, const char *user_id, const char *ip, guint worker)
 {
   gsize id_len = strlen (id) + 1;
   gsize user_len = user_id ? strlen (user_id) + 1 : 0;
-  Entry *entry = g_slice_alloc (sizeof (Entry) + id_len + user_len);
+  guint8 packed[16];
+  gsize packed_len = herald_address_pack (ip, packed);
+  gsize ip_len = packed_len ? packed_len : ip ? strlen (ip) + 1 : 0;
+  Entry *entry;
 
+  entry = g_slice_alloc (sizeof (Entry) + id_len + user_len + ip_len);
   memcpy (entry->id, id, id_len);
   if (user_id)
     memcpy (entry->id + id_len, user_id, user_len);
   entry->has_user = user_id != NULL;
-  entry->ip = ip;
+  if (ip == NULL)
+    entry->address = ADDRESS_NONE;
+  else if (packed_len == 4)
+    entry->address = ADDRESS_PACKED4;
+  else if (packed_len == 16)
+    entry->address = ADDRESS_PACKED16;
+  else
+    entry->address = ADDRESS_TEXT;
+  memcpy (entry->id + id_len + user_len,
+          entry->address == ADDRESS_TEXT ? (gconstpointer)ip : packed, ip_len);
   entry->worker = worker;
   entry->opened = FALSE;
   return entry;
@@ -905,34 +957,19 @@ herald_hub_has_connection (HeraldHub *self, const char *id)
   return found;
 }
 
-/* Returns the table's own copy of @key while it is counted (NULL once the
- * count is 0): inserting keeps the first copy. */
-static const char *
+static void
 count_adjust (GHashTable *table, const char *key, int delta)
 {
-  gpointer stored = NULL, value = NULL;
   guint n;
 
   if (key == NULL)
-    return NULL;
-  if (g_hash_table_lookup_extended (table, key, &stored, &value))
-    n = GPOINTER_TO_UINT (value);
-  else
-    n = 0;
+    return;
+  n = GPOINTER_TO_UINT (g_hash_table_lookup (table, key));
   n += delta;
   if (n == 0)
-    {
-      g_hash_table_remove (table, key);
-      return NULL;
-    }
-  if (stored == NULL)
-    {
-      stored = g_strdup (key);
-      g_hash_table_insert (table, stored, GUINT_TO_POINTER (n));
-    }
+    g_hash_table_remove (table, key);
   else
-    g_hash_table_insert (table, g_strdup (key), GUINT_TO_POINTER (n)); /* keeps stored */
-  return stored;
+    g_hash_table_replace (table, g_strdup (key), GUINT_TO_POINTER (n));
 }
 
 gboolean
@@ -961,8 +998,9 @@ herald_hub_reserve_connection (HeraldHub *self, const char *id, const char *user
                  _ ("too many connections from this address (max-connections-per-ip=%u)"), per_ip);
   else
     {
-      entry = entry_new (id, user_id, count_adjust (self->ip_count, remote_ip, +1), worker_index);
+      entry = entry_new (id, user_id, remote_ip, worker_index);
       g_hash_table_add (self->registry, entry->id);
+      count_adjust (self->ip_count, remote_ip, +1);
       ok = TRUE;
     }
   g_mutex_unlock (&self->lock);
@@ -1053,6 +1091,7 @@ herald_hub_release_connection (HeraldHub *self, const char *id, guint16 code, co
   Entry *entry;
   gboolean opened = FALSE;
   SignalData *data;
+  char ip[HERALD_ADDRESS_TEXT_MAX];
 
   g_return_if_fail (HERALD_IS_HUB (self));
   g_return_if_fail (id != NULL);
@@ -1064,7 +1103,7 @@ herald_hub_release_connection (HeraldHub *self, const char *id, guint16 code, co
       opened = entry->opened;
       if (opened)
         count_adjust (self->user_count, entry_user_id (entry), -1);
-      count_adjust (self->ip_count, entry->ip, -1);
+      count_adjust (self->ip_count, entry_ip (entry, ip), -1);
       g_hash_table_remove (self->registry, id);
     }
   g_mutex_unlock (&self->lock);

@@ -7,11 +7,18 @@
  */
 #include "config.h"
 
+#include <string.h>
+
 #include "herald-channel.h"
+#include "herald-config.h"
 #include "herald-connection-table.h"
 #include "herald-connection.h"
+#include "herald-error.h"
+#include "herald-hub.h"
 #include "herald-info.h"
 #include "herald-jwt.h"
+#include "herald-memory-engine.h"
+#include "herald-names.h"
 
 static HeraldStats stats;
 static HeraldStreamLimits limits = { 25, 60, 0, 0, 1 << 20, 65536 };
@@ -136,6 +143,69 @@ test_table (void)
   g_object_unref (b); /* ours; the table drops its own */
 }
 
+static void
+test_address_pack (void)
+{
+  const char *packable[] = { "127.0.0.1", "0.0.0.0",      "255.255.255.255", "::1",
+                             "::",        "2001:db8::42", "::ffff:1.2.3.4" };
+  const char *text[]
+      = { "",          "x", "1.2.3", "01.2.3.4", "::FFFF:1.2.3.4", "2001:DB8::1", "fe80::1%eth0",
+          "1.2.3.4:80" };
+  guint8 packed[16];
+  char buf[HERALD_ADDRESS_TEXT_MAX];
+
+  for (guint i = 0; i < G_N_ELEMENTS (packable); i++)
+    {
+      gsize len = herald_address_pack (packable[i], packed);
+      g_assert_cmpuint (len, ==, strchr (packable[i], ':') ? 16 : 4);
+      g_assert_cmpstr (herald_address_unpack (packed, len, buf), ==, packable[i]);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (text); i++)
+    g_assert_cmpuint (herald_address_pack (text[i], packed), ==, 0);
+  g_assert_cmpuint (herald_address_pack (NULL, packed), ==, 0);
+}
+
+/* The registry keeps the address packed; releasing must give the count
+ * back under the same key, or max-connections-per-ip would leak. */
+static void
+test_registry_per_ip (void)
+{
+  const char *conf = "[limits]\nmax-connections-per-ip=1\n";
+  const char *ips[] = { "127.0.0.1", "::1", "::FFFF:10.0.0.1", "not-an-ip", NULL };
+  g_autoptr (HeraldConfig) config = herald_config_new ();
+  g_autoptr (HeraldEngine) engine = NULL;
+  g_autoptr (HeraldHub) hub = NULL;
+  g_autoptr (GError) error = NULL;
+
+  herald_config_load_data (config, conf, strlen (conf), "test", &error);
+  g_assert_no_error (error);
+  engine = herald_memory_engine_new (config);
+  hub = herald_hub_new (config, engine);
+  for (int round = 0; round < 3; round++)
+    for (guint i = 0; i < G_N_ELEMENTS (ips); i++)
+      {
+        g_autofree char *id = g_strdup_printf ("c%u", i);
+        g_autofree char *other = g_strdup_printf ("d%u", i);
+        const char *user = i % 2 ? "user" : NULL;
+
+        g_assert_true (herald_hub_reserve_connection (hub, id, user, ips[i], 0, &error));
+        g_assert_no_error (error);
+        if (ips[i] != NULL)
+          {
+            g_assert_false (herald_hub_reserve_connection (hub, other, NULL, ips[i], 0, &error));
+            g_assert_error (error, HERALD_ERROR, HERALD_ERROR_LIMIT_EXCEEDED);
+            g_clear_error (&error);
+          }
+        herald_hub_connection_opened (hub, id, user, HERALD_TRANSPORT_WEBSOCKET);
+        g_assert_true (herald_hub_has_connection (hub, id));
+        herald_hub_release_connection (hub, id, 1000, "bye", TRUE);
+        g_assert_false (herald_hub_has_connection (hub, id));
+      }
+  /* Signals were posted to this thread's context. */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -143,5 +213,7 @@ main (int argc, char **argv)
   g_test_add_func ("/connection/strings", test_strings);
   g_test_add_func ("/connection/subscriptions", test_subscriptions);
   g_test_add_func ("/connection/table", test_table);
+  g_test_add_func ("/connection/address-pack", test_address_pack);
+  g_test_add_func ("/connection/registry-per-ip", test_registry_per_ip);
   return g_test_run ();
 }
