@@ -784,8 +784,8 @@ herald_connection_take_token (HeraldConnection *self)
     return TRUE;
   now = now_ms ();
   /* Unsigned difference: right across the 32-bit wrap. */
-  self->tokens
-      = MIN ((gdouble)rate, self->tokens + (guint32)(now - self->tokens_at) * rate / 1000.0);
+  self->tokens = MIN ((gdouble)rate,
+                      self->tokens + (gdouble)(guint32)(now - self->tokens_at) * rate / 1000.0);
   self->tokens_at = now;
   if (self->tokens >= 1.0f)
     {

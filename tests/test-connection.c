@@ -143,6 +143,23 @@ test_table (void)
   g_object_unref (b); /* ours; the table drops its own */
 }
 
+/* The bucket starts full (the rate) and refills with time. */
+static void
+test_token_bucket (void)
+{
+  g_autoptr (HeraldConnection) conn = NULL;
+
+  limits.messages_per_second = 3;
+  conn = make ("t1", NULL, NULL);
+  for (int i = 0; i < 3; i++)
+    g_assert_true (herald_connection_take_token (conn));
+  g_assert_false (herald_connection_take_token (conn));
+  g_usleep (400 * 1000); /* at least 1.2 tokens (more on a busy machine) */
+  g_assert_true (herald_connection_take_token (conn));
+  limits.messages_per_second = 0;
+  g_assert_true (herald_connection_take_token (conn));
+}
+
 static void
 test_address_pack (void)
 {
@@ -213,6 +230,7 @@ main (int argc, char **argv)
   g_test_add_func ("/connection/strings", test_strings);
   g_test_add_func ("/connection/subscriptions", test_subscriptions);
   g_test_add_func ("/connection/table", test_table);
+  g_test_add_func ("/connection/token-bucket", test_token_bucket);
   g_test_add_func ("/connection/address-pack", test_address_pack);
   g_test_add_func ("/connection/registry-per-ip", test_registry_per_ip);
   return g_test_run ();
