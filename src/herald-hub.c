@@ -9,94 +9,11 @@
 
 #include "herald-hub.h"
 #include "herald-connection.h"
+#include "herald-hub-entry.h"
 #include "herald-json.h"
 #include "herald-log.h"
 #include "herald-names.h"
 #include "herald-worker.h"
-
-/* One small block per connection, from GSlice (kept apart from the
- * handshakes' short-lived allocations): a 4-byte header, the id (the
- * registry's key), the user id if any, then the address (4 or 16 bytes for
- * an IP address, herald_address_pack(), or text). An anonymous IPv4 client's
- * entry with a generated id is 32 bytes. */
-enum
-{
-  ADDRESS_NONE,
-  ADDRESS_PACKED4,
-  ADDRESS_PACKED16,
-  ADDRESS_TEXT,
-};
-
-typedef struct
-{
-  guint worker : 24; /* index: --workers is far below 16 million */
-  guint opened : 1;
-  guint has_user : 1;
-  guint address : 2;
-  char id[];
-} Entry;
-
-/* The registry is a set of the entries' ids: 12 bytes a slot, not 20. */
-#define ENTRY_OF(key) ((Entry *)((char *)(key)-G_STRUCT_OFFSET (Entry, id)))
-
-static const char *
-entry_user_id (Entry *entry)
-{
-  return entry->has_user ? entry->id + strlen (entry->id) + 1 : NULL;
-}
-
-static const char *
-entry_tail (Entry *entry)
-{
-  const char *user = entry_user_id (entry);
-
-  return user ? user + strlen (user) + 1 : entry->id + strlen (entry->id) + 1;
-}
-
-static gsize
-entry_address_size (Entry *entry)
-{
-  switch (entry->address)
-    {
-    case ADDRESS_PACKED4:
-      return 4;
-    case ADDRESS_PACKED16:
-      return 16;
-    case ADDRESS_TEXT:
-      return strlen (entry_tail (entry)) + 1;
-    default:
-      return 0;
-    }
-}
-
-/* The address as given to herald_hub_reserve_connection(), in @buf or the entry. */
-static const char *
-entry_ip (Entry *entry, char buf[HERALD_ADDRESS_TEXT_MAX])
-{
-  if (entry->address == ADDRESS_TEXT)
-    return entry_tail (entry);
-  if (entry->address == ADDRESS_NONE)
-    return NULL;
-  return herald_address_unpack ((const guint8 *)entry_tail (entry), entry_address_size (entry),
-                                buf);
-}
-
-static void
-entry_free_by_id (gpointer key)
-{
-  Entry *entry = ENTRY_OF (key);
-
-  g_slice_free1 ((gsize)(entry_tail (entry) - (const char *)entry) + entry_address_size (entry),
-                 entry);
-}
-
-static Entry *
-registry_lookup (GHashTable *registry, const char *id)
-{
-  char *key = g_hash_table_lookup (registry, id);
-
-  return key ? ENTRY_OF (key) : NULL;
-}
 
 struct _HeraldHub
 {
@@ -113,7 +30,7 @@ struct _HeraldHub
   HeraldStreamLimits limits; /* what the connections read, kept from the config */
 
   GMutex lock;                 /* guards the registry below */
-  GHashTable *registry;        /* set of Entry.id (ENTRY_OF() finds the Entry) */
+  GHashTable *registry;        /* set of entry ids (herald-hub-entry.h) */
   GHashTable *user_count;      /* user id → GUINT count of connections */
   GHashTable *ip_count;        /* remote ip → GUINT */
   GHashTable *channel_workers; /* channel → guint64 bit mask of workers subscribed */
@@ -139,36 +56,6 @@ enum
   N_SIGNALS
 };
 static guint signals[N_SIGNALS];
-
-static Entry *
-entry_new (const char *id, const char *user_id, const char *ip, guint worker)
-{
-  gsize id_len = strlen (id) + 1;
-  gsize user_len = user_id ? strlen (user_id) + 1 : 0;
-  guint8 packed[16];
-  gsize packed_len = herald_address_pack (ip, packed);
-  gsize ip_len = packed_len ? packed_len : ip ? strlen (ip) + 1 : 0;
-  Entry *entry;
-
-  entry = g_slice_alloc (sizeof (Entry) + id_len + user_len + ip_len);
-  memcpy (entry->id, id, id_len);
-  if (user_id)
-    memcpy (entry->id + id_len, user_id, user_len);
-  entry->has_user = user_id != NULL;
-  if (ip == NULL)
-    entry->address = ADDRESS_NONE;
-  else if (packed_len == 4)
-    entry->address = ADDRESS_PACKED4;
-  else if (packed_len == 16)
-    entry->address = ADDRESS_PACKED16;
-  else
-    entry->address = ADDRESS_TEXT;
-  memcpy (entry->id + id_len + user_len,
-          entry->address == ADDRESS_TEXT ? (gconstpointer)ip : packed, ip_len);
-  entry->worker = worker;
-  entry->opened = FALSE;
-  return entry;
-}
 
 /* ---- the engine's sink: hand deliveries to the workers ---- */
 
@@ -198,7 +85,7 @@ hub_sink (const HeraldDelivery *d, gpointer user_data)
 {
   HeraldHub *self = user_data;
   guint reached = 0;
-  Entry *entry;
+  HeraldHubEntry *entry;
 
   switch (d->kind)
     {
@@ -242,7 +129,7 @@ hub_sink (const HeraldDelivery *d, gpointer user_data)
     case HERALD_TARGET_CONNECTION:
     case HERALD_TARGET_CLOSE:
       g_mutex_lock (&self->lock);
-      entry = registry_lookup (self->registry, d->target);
+      entry = herald_hub_entry_lookup (self->registry, d->target);
       if (entry && entry->opened)
         {
           reached = 1;
@@ -392,7 +279,8 @@ herald_hub_init (HeraldHub *self)
   g_autofree char *id = herald_connection_id_new ();
 
   g_mutex_init (&self->lock);
-  self->registry = g_hash_table_new_full (g_str_hash, g_str_equal, entry_free_by_id, NULL);
+  self->registry
+      = g_hash_table_new_full (g_str_hash, g_str_equal, herald_hub_entry_free_by_id, NULL);
   self->user_count = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->ip_count = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->channel_workers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
@@ -936,7 +824,7 @@ herald_hub_get_connection_count (HeraldHub *self)
   g_mutex_lock (&self->lock);
   g_hash_table_iter_init (&iter, self->registry);
   while (g_hash_table_iter_next (&iter, &key, NULL))
-    n += ENTRY_OF (key)->opened;
+    n += HERALD_HUB_ENTRY_OF (key)->opened;
   g_mutex_unlock (&self->lock);
   return n;
 }
@@ -944,14 +832,14 @@ herald_hub_get_connection_count (HeraldHub *self)
 gboolean
 herald_hub_has_connection (HeraldHub *self, const char *id)
 {
-  Entry *entry;
+  HeraldHubEntry *entry;
   gboolean found;
 
   g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
   g_return_val_if_fail (id != NULL, FALSE);
 
   g_mutex_lock (&self->lock);
-  entry = registry_lookup (self->registry, id);
+  entry = herald_hub_entry_lookup (self->registry, id);
   found = entry != NULL && entry->opened;
   g_mutex_unlock (&self->lock);
   return found;
@@ -978,7 +866,7 @@ herald_hub_reserve_connection (HeraldHub *self, const char *id, const char *user
 {
   guint max, per_ip;
   gboolean ok = FALSE;
-  Entry *entry;
+  HeraldHubEntry *entry;
 
   g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
   g_return_val_if_fail (id != NULL, FALSE);
@@ -998,7 +886,7 @@ herald_hub_reserve_connection (HeraldHub *self, const char *id, const char *user
                  _ ("too many connections from this address (max-connections-per-ip=%u)"), per_ip);
   else
     {
-      entry = entry_new (id, user_id, remote_ip, worker_index);
+      entry = herald_hub_entry_new (id, user_id, remote_ip, worker_index);
       g_hash_table_add (self->registry, entry->id);
       count_adjust (self->ip_count, remote_ip, +1);
       ok = TRUE;
@@ -1056,17 +944,17 @@ herald_hub_connection_opened (HeraldHub *self, const char *id, const char *user_
                               HeraldTransport transport)
 {
   SignalData *data;
-  Entry *entry;
+  HeraldHubEntry *entry;
 
   g_return_if_fail (HERALD_IS_HUB (self));
   g_return_if_fail (id != NULL);
 
   g_mutex_lock (&self->lock);
-  entry = registry_lookup (self->registry, id);
+  entry = herald_hub_entry_lookup (self->registry, id);
   if (entry && !entry->opened)
     {
       entry->opened = TRUE;
-      count_adjust (self->user_count, entry_user_id (entry), +1);
+      count_adjust (self->user_count, herald_hub_entry_user_id (entry), +1);
     }
   else
     entry = NULL;
@@ -1088,7 +976,7 @@ void
 herald_hub_release_connection (HeraldHub *self, const char *id, guint16 code, const char *reason,
                                gboolean was_open)
 {
-  Entry *entry;
+  HeraldHubEntry *entry;
   gboolean opened = FALSE;
   SignalData *data;
   char ip[HERALD_ADDRESS_TEXT_MAX];
@@ -1097,13 +985,13 @@ herald_hub_release_connection (HeraldHub *self, const char *id, guint16 code, co
   g_return_if_fail (id != NULL);
 
   g_mutex_lock (&self->lock);
-  entry = registry_lookup (self->registry, id);
+  entry = herald_hub_entry_lookup (self->registry, id);
   if (entry)
     {
       opened = entry->opened;
       if (opened)
-        count_adjust (self->user_count, entry_user_id (entry), -1);
-      count_adjust (self->ip_count, entry_ip (entry, ip), -1);
+        count_adjust (self->user_count, herald_hub_entry_user_id (entry), -1);
+      count_adjust (self->ip_count, herald_hub_entry_ip (entry, ip), -1);
       g_hash_table_remove (self->registry, id);
     }
   g_mutex_unlock (&self->lock);
