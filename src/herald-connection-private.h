@@ -77,10 +77,17 @@ struct _HeraldConnection
   guint peer_closed : 1; /* close frame or EOF from the peer */
   guint wr_shutdown : 1; /* shutdown(SHUT_WR) done after the close frame */
   guint destroyed : 1;
-  guint proxied : 1;  /* claims from the backend: exact expiry, refreshed by it */
-  guint has_user : 1; /* id's block holds a user id */
-  guint address : 2;  /* how id's block holds the remote address (herald-connection.c) */
+  guint registered : 1; /* the fd was in the loop's epoll set before start() */
+  guint proxied : 1;    /* claims from the backend: exact expiry, refreshed by it */
+  guint has_user : 1;   /* id's block holds a user id */
+  guint address : 2;    /* how id's block holds the remote address (herald-connection.c) */
   guint subs_many : 1;
 };
+
+/* herald-connection-strings.c */
+void herald_connection_strings_init (HeraldConnection *self, const char *id, const char *user_id,
+                                     const char *remote_address);
+gsize herald_connection_strings_size (HeraldConnection *self);
+char *herald_connection_remote_address_dup (HeraldConnection *self);
 
 G_END_DECLS

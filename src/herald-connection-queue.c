@@ -23,9 +23,11 @@ grow (HeraldConnectionQueue *q)
   r->head_offset = 0;
   r->bytes = 0;
   r->tags = NULL;
+  r->keep_first = FALSE;
   if (old)
     {
       r->len = old->len;
+      r->keep_first = old->keep_first;
       r->head_offset = old->head_offset;
       r->bytes = old->bytes;
       if (old->tags)
@@ -61,6 +63,13 @@ herald_connection_queue_push (HeraldConnectionQueue *q, GBytes *frame, HeraldMes
   r->bytes += g_bytes_get_size (frame);
 }
 
+void
+herald_connection_queue_keep_first (HeraldConnectionQueue *q)
+{
+  if (q->r != NULL && q->r->len > 0)
+    q->r->keep_first = TRUE;
+}
+
 static void
 forget (HeraldConnectionRing *r, guint i)
 {
@@ -85,7 +94,7 @@ herald_connection_queue_drop_unstarted (HeraldConnectionQueue *q)
 
   if (r == NULL)
     return 0;
-  keep = r->head_offset > 0 ? 1 : 0;
+  keep = r->head_offset > 0 || r->keep_first ? 1 : 0;
   while (r->len > keep)
     {
       release (r, AT (r, r->len - 1));
@@ -170,6 +179,8 @@ herald_connection_queue_consume (HeraldConnectionQueue *q, gsize written)
   if (r == NULL)
     return;
   r->bytes -= written;
+  if (written > 0)
+    r->keep_first = FALSE; /* started: head_offset keeps it, or it is gone */
   written += r->head_offset;
   while (r->len > 0)
     {

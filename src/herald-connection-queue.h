@@ -27,6 +27,8 @@ typedef struct
   guint cap;
   guint head;
   guint len;
+  gboolean keep_first;  /* drop_unstarted() keeps the first frame even unstarted (a
+                         * handshake's answer); cleared once bytes are written */
   gsize head_offset;    /* bytes of the first frame already written */
   gsize bytes;          /* bytes queued, not yet written */
   HeraldMessage **tags; /* parallel to ring: a ref or NULL; NULL until a tag is pushed */
@@ -54,7 +56,9 @@ herald_connection_queue_bytes (const HeraldConnectionQueue *queue)
 
 /* Appends @frame (ownership taken) tagged with @tag (nullable, a ref is taken). */
 void herald_connection_queue_push (HeraldConnectionQueue *queue, GBytes *frame, HeraldMessage *tag);
-/* Drops every frame not started on the wire; returns how many. */
+/* The first frame queued stays queued even unstarted (herald_connection_queue_drop_unstarted()). */
+void herald_connection_queue_keep_first (HeraldConnectionQueue *queue);
+/* Drops every frame not started on the wire (but a kept first one); returns how many. */
 guint herald_connection_queue_drop_unstarted (HeraldConnectionQueue *queue);
 /* Drops the unstarted frames tagged with a message of @message's channel and
  * key (a message without key matches nothing); returns how many. The order

@@ -13,7 +13,6 @@
 
 #include "herald-connection-private.h"
 #include "herald-log.h"
-#include "herald-names.h"
 
 #define MAX_IOV 64
 #define SSE_RETRY_MS 3000 /* the reconnection delay SSE clients are given */
@@ -34,47 +33,7 @@ enum
 static GParamSpec *props[N_PROPS];
 
 static void connection_destroy (HeraldConnection *self);
-
-/* How the id's block keeps the remote address (strings_init()). */
-enum
-{
-  ADDRESS_NONE,
-  ADDRESS_IPV4, /* 4 bytes */
-  ADDRESS_IPV6, /* 16 bytes */
-  ADDRESS_TEXT, /* a NUL-terminated string that is no IP address */
-};
-
-/* Where the address starts in the id's block. */
-static const char *
-address_bytes (HeraldConnection *self)
-{
-  const char *p = self->id + strlen (self->id) + 1;
-
-  return self->has_user ? p + strlen (p) + 1 : p;
-}
-
-static gsize
-address_size (HeraldConnection *self)
-{
-  switch (self->address)
-    {
-    case ADDRESS_IPV4:
-      return 4;
-    case ADDRESS_IPV6:
-      return 16;
-    case ADDRESS_TEXT:
-      return strlen (address_bytes (self)) + 1;
-    default:
-      return 0;
-    }
-}
-
-/* The size of the id's block: GSlice wants it back. */
-static gsize
-strings_size (HeraldConnection *self)
-{
-  return (gsize)(address_bytes (self) - self->id) + address_size (self);
-}
+static void queue_frame (HeraldConnection *self, GBytes *frame);
 
 static void
 herald_connection_finalize (GObject *object)
@@ -110,7 +69,7 @@ herald_connection_finalize (GObject *object)
     close (self->fd);
   g_clear_pointer (&self->claims, herald_jwt_claims_free);
   if (self->id)
-    g_slice_free1 (strings_size (self), self->id);
+    g_slice_free1 (herald_connection_strings_size (self), self->id);
   G_OBJECT_CLASS (herald_connection_parent_class)->finalize (object);
 }
 
@@ -174,54 +133,6 @@ expiry_mono (const HeraldJwtClaims *claims, const HeraldStreamLimits *limits, gu
   return (guint32)MIN ((gint64)now + MAX (left, 0), (gint64)G_MAXUINT32);
 }
 
-/* The id, the user id and the peer's address never change: one block,
- * "id\0user\0" then the address, an IP address in binary (4 or 16 bytes:
- * the block of an IPv4 client stays within 32 bytes). */
-static void
-strings_init (HeraldConnection *self, const char *id, const char *user_id,
-              const char *remote_address)
-{
-  gsize id_len = strlen (id) + 1;
-  gsize user_len = user_id ? strlen (user_id) + 1 : 0;
-  guint8 ip[16];
-  gsize addr_len = 0;
-
-  self->address = ADDRESS_NONE;
-  if (remote_address == NULL)
-    ;
-  else if ((addr_len = herald_address_pack (remote_address, ip)) != 0)
-    self->address = addr_len == 4 ? ADDRESS_IPV4 : ADDRESS_IPV6;
-  else
-    self->address = ADDRESS_TEXT, addr_len = strlen (remote_address) + 1;
-
-  self->id = g_slice_alloc (id_len + user_len + addr_len);
-  memcpy (self->id, id, id_len);
-  if (user_id)
-    memcpy (self->id + id_len, user_id, user_len);
-  self->has_user = user_id != NULL;
-  memcpy (self->id + id_len + user_len,
-          self->address == ADDRESS_TEXT ? (gconstpointer)remote_address : ip, addr_len);
-}
-
-/* Returns: (transfer full) (nullable): the remote address as given. */
-static char *
-remote_address_dup (HeraldConnection *self)
-{
-  char text[HERALD_ADDRESS_TEXT_MAX];
-
-  switch (self->address)
-    {
-    case ADDRESS_IPV4:
-    case ADDRESS_IPV6:
-      return g_strdup (
-          herald_address_unpack ((const guint8 *)address_bytes (self), address_size (self), text));
-    case ADDRESS_TEXT:
-      return g_strdup (address_bytes (self));
-    default:
-      return NULL;
-    }
-}
-
 static ConnectionRare *
 rare (HeraldConnection *self)
 {
@@ -266,7 +177,8 @@ herald_connection_new (HeraldConnectionHost *host, HeraldConnectionSetup *setup)
   self = g_object_new (HERALD_TYPE_CONNECTION, NULL);
   limits = host->limits;
   self->host = host;
-  strings_init (self, setup->id, setup->claims ? setup->claims->sub : NULL, setup->remote_address);
+  herald_connection_strings_init (self, setup->id, setup->claims ? setup->claims->sub : NULL,
+                                  setup->remote_address);
   self->transport = setup->transport;
   self->fd = setup->fd;
   if (setup->tls)
@@ -282,6 +194,13 @@ herald_connection_new (HeraldConnectionHost *host, HeraldConnectionSetup *setup)
   self->tokens_at = now_ms ();
   herald_ws_parser_init (&self->parser);
 
+  self->registered = setup->registered;
+  if (setup->prelude)
+    {
+      /* The handshake's answer goes first, whatever is dropped later. */
+      queue_frame (self, g_bytes_ref (setup->prelude));
+      herald_connection_queue_keep_first (&self->out);
+    }
   if (setup->leftover && g_bytes_get_size (setup->leftover) > 0)
     {
       gsize len;
@@ -400,7 +319,7 @@ herald_connection_get_info (HeraldConnection *self)
   info->id = g_strdup (self->id);
   info->user_id = g_strdup (herald_connection_get_user_id (self));
   info->transport = self->transport;
-  info->remote_address = remote_address_dup (self);
+  info->remote_address = herald_connection_remote_address_dup (self);
   info->connected_at = self->connected_at;
   info->channels = g_new0 (char *, n + 1);
   for (guint i = 0; i < n; i++)
@@ -969,13 +888,38 @@ herald_connection_handle_events (HeraldConnection *self, guint32 epoll_events)
 /* ---- start and sweep ---- */
 
 /* The "connected" greeting both transports send (WebSocket adds the
- * heartbeat interval): the connection's id and the token's user, or null.
- * Returns an open object. */
-static JsonBuilder *
-begin_connected (HeraldConnection *self)
+ * heartbeat interval, @heartbeat >= 0): the connection's id, the token's
+ * user or null, the server's subscriptions (subs claim). Written directly in
+ * the usual case (a user id needing no escapes, no subs: no JsonBuilder once
+ * per connection), else by json-glib; the same text either way. */
+static char *
+connected_json (HeraldConnection *self, gint heartbeat, gsize *len)
 {
-  JsonBuilder *b = json_builder_new ();
+  g_autoptr (GString) out = g_string_sized_new (128);
+  g_autoptr (JsonBuilder) b = NULL;
+  g_autoptr (JsonGenerator) gen = NULL;
+  g_autoptr (JsonNode) root = NULL;
+  const char *user_id = herald_connection_get_user_id (self);
+  gboolean plain = self->rare == NULL || self->rare->greeting_subs == NULL;
 
+  for (const char *c = user_id; plain && c && *c; c++)
+    plain = (guchar)*c >= 0x20 && (guchar)*c < 0x7f && *c != '"' && *c != '\\';
+  if (plain)
+    {
+      /* the id is A-Z a-z 0-9 _ - (herald-names.c) */
+      g_string_append_printf (
+          out, "{\"type\":\"connected\",\"connection_id\":\"%s\",\"user_id\":", self->id);
+      if (user_id)
+        g_string_append_printf (out, "\"%s\"", user_id);
+      else
+        g_string_append (out, "null");
+      if (heartbeat >= 0)
+        g_string_append_printf (out, ",\"heartbeat_interval\":%d", heartbeat);
+      g_string_append_c (out, '}');
+      *len = out->len;
+      return g_string_free (g_steal_pointer (&out), FALSE);
+    }
+  b = json_builder_new ();
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "type");
   json_builder_add_string_value (b, "connected");
@@ -991,7 +935,16 @@ begin_connected (HeraldConnection *self)
       json_builder_set_member_name (b, "subs");
       json_builder_add_value (b, g_steal_pointer (&self->rare->greeting_subs));
     }
-  return b;
+  if (heartbeat >= 0)
+    {
+      json_builder_set_member_name (b, "heartbeat_interval");
+      json_builder_add_int_value (b, heartbeat);
+    }
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  gen = json_generator_new ();
+  json_generator_set_root (gen, root);
+  return json_generator_to_data (gen, len);
 }
 
 /**
@@ -1017,15 +970,16 @@ herald_connection_start (HeraldConnection *self)
 {
   guint heartbeat = g_atomic_int_get (&self->host->limits->heartbeat_interval);
 
-  herald_loop_add (self->host->loop, self->fd, EPOLLIN | EPOLLRDHUP, self);
+  /* A socket the front watched already changes hands in one epoll_ctl. */
+  if (!self->registered
+      || !herald_loop_modify (self->host->loop, self->fd, EPOLLIN | EPOLLRDHUP, self))
+    herald_loop_add (self->host->loop, self->fd, EPOLLIN | EPOLLRDHUP, self);
 
   if (self->transport == HERALD_TRANSPORT_WEBSOCKET)
     {
-      g_autoptr (JsonBuilder) b = begin_connected (self);
-      json_builder_set_member_name (b, "heartbeat_interval");
-      json_builder_add_int_value (b, heartbeat);
-      json_builder_end_object (b);
-      herald_connection_send_json (self, b);
+      gsize len;
+      g_autofree char *text = connected_json (self, (gint)MIN (heartbeat, G_MAXINT), &len);
+      send_text (self, text, len);
     }
 
   self->host->funcs->schedule (self->host, self,
@@ -1068,16 +1022,12 @@ herald_connection_send_sse_greeting (HeraldConnection *self, const char *id, gbo
     g_string_append_printf (head, "id: %s\n", id);
   {
     /* As the WebSocket's connected frame: the user the token named, or null. */
-    g_autoptr (JsonBuilder) b = begin_connected (self);
-    g_autoptr (JsonGenerator) gen = json_generator_new ();
-    g_autoptr (JsonNode) root = NULL;
-    g_autofree char *connected = NULL;
+    gsize len;
+    g_autofree char *connected = connected_json (self, -1, &len);
 
-    json_builder_end_object (b);
-    root = json_builder_get_root (b);
-    json_generator_set_root (gen, root);
-    connected = json_generator_to_data (gen, NULL);
-    g_string_append_printf (head, "event: connected\ndata: %s\n\n", connected);
+    g_string_append (head, "event: connected\ndata: ");
+    g_string_append_len (head, connected, len);
+    g_string_append (head, "\n\n");
   }
   bytes = g_string_free_to_bytes (g_steal_pointer (&head));
   herald_connection_enqueue (self, bytes);

@@ -48,6 +48,8 @@ typedef struct
   const char *remote_address;
   HeraldJwtClaims *claims; /* transfer full; NULL for anonymous */
   gboolean proxied;        /* @claims came from the backend: exp is exact, expiry asks it */
+  GBytes *prelude;         /* written before anything else (the handshake's answer), or NULL */
+  gboolean registered;     /* fd is in the worker's epoll set already (the front's handler) */
 } HeraldConnectionSetup;
 
 /* The limits a connection reads, kept current by whoever owns the

@@ -469,15 +469,28 @@ handle_presence_stats (HeraldDbus *self, GVariant *parameters, GDBusMethodInvoca
   herald_hub_get_presence_async (self->hub, channel, TRUE, 0, NULL, on_presence_stats, invocation);
 }
 
-/* Subscriptions decided by the server: every connection of the user. */
+static void
+on_subscribe_user (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GDBusMethodInvocation) invocation = user_data;
+  g_autoptr (GError) error = NULL;
+  guint connections = 0;
+
+  if (!herald_hub_subscribe_user_finish (HERALD_HUB (source), result, &connections, &error))
+    return_error (g_steal_pointer (&invocation), error);
+  else
+    g_dbus_method_invocation_return_value (g_steal_pointer (&invocation),
+                                           g_variant_new ("(u)", connections));
+}
+
+/* Subscriptions decided by the server: every connection of the user, on
+ * every node; the answer counts them all (the engine may ask Redis). */
 static void
 handle_subscribe_user (HeraldDbus *self, GVariant *parameters, GDBusMethodInvocation *invocation)
 {
   gboolean subscribe
       = g_str_equal (g_dbus_method_invocation_get_method_name (invocation), "SubscribeUser");
-  g_autoptr (GError) error = NULL;
   const char *user_id, *channel;
-  guint connections = 0;
 
   g_variant_get (parameters, "(&s&s)", &user_id, &channel);
   if (*user_id == '\0')
@@ -487,10 +500,8 @@ handle_subscribe_user (HeraldDbus *self, GVariant *parameters, GDBusMethodInvoca
     }
   if (!check_channel (invocation, channel))
     return;
-  if (!herald_hub_subscribe_user (self->hub, user_id, channel, subscribe, &connections, &error))
-    return_error (invocation, error);
-  else
-    g_dbus_method_invocation_return_value (invocation, g_variant_new ("(u)", connections));
+  herald_hub_subscribe_user_async (self->hub, user_id, channel, subscribe, on_subscribe_user,
+                                   invocation);
 }
 
 typedef void (*MethodHandler) (HeraldDbus *self, GVariant *parameters,

@@ -385,6 +385,18 @@ herald_engine_query_presence (HeraldEngine *self, const char *channel, const cha
 }
 
 gint64
+herald_engine_count_user_connections (HeraldEngine *self, const char *user_id)
+{
+  HeraldEngineClass *iface;
+
+  g_return_val_if_fail (HERALD_IS_ENGINE (self) && user_id != NULL, -1);
+  iface = HERALD_ENGINE_GET_CLASS (self);
+  if (iface->count_user_connections == NULL)
+    return -1;
+  return iface->count_user_connections (self, user_id);
+}
+
+gint64
 herald_engine_count_channels (HeraldEngine *self)
 {
   HeraldEngineClass *iface = HERALD_ENGINE_GET_CLASS (self);

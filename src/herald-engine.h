@@ -130,6 +130,13 @@ struct _HeraldEngineClass
    * Any thread; may wait for Redis (bounded), so never from a worker. */
   char **(*query_presence) (HeraldEngine *self, const char *channel, const char *after, guint limit,
                             guint *users, guint *connections, gboolean *more, GError **error);
+  /* Optional: the connections of @user_id on every node, counted
+   * cluster-wide as connections open and close (connection_opened/closed),
+   * as they are when asked (one opening meanwhile may or may not be
+   * counted). Any thread; may wait for Redis (bounded), so never from a
+   * worker. Without it the hub counts this node's connections (all of them
+   * for an engine without other nodes). */
+  guint (*count_user_connections) (HeraldEngine *self, const char *user_id);
   /* An anonymous connection's subscription of @channel was added (+1) or
    * removed (-1): counted in the presence answers, no event. */
   void (*presence_anonymous) (HeraldEngine *self, const char *channel, int delta);
@@ -188,6 +195,9 @@ void herald_engine_connection_opened (HeraldEngine *self, const char *id, const 
 void herald_engine_connection_closed (HeraldEngine *self, const char *id);
 gboolean herald_engine_has_connection (HeraldEngine *self, const char *id);
 void herald_engine_presence_anonymous (HeraldEngine *self, const char *channel, int delta);
+/* -1 when the engine does not count them (the hub's registry knows this
+ * node's). */
+gint64 herald_engine_count_user_connections (HeraldEngine *self, const char *user_id);
 /* -1 when the engine does not count them. */
 gint64 herald_engine_count_channels (HeraldEngine *self);
 char **herald_engine_query_presence (HeraldEngine *self, const char *channel, const char *after,

@@ -17,6 +17,7 @@
 #include "herald-http-api.h"
 #include "herald-http-early.h"
 #include "herald-http-fast.h"
+#include "herald-http-upgrade.h"
 #include "herald-http.h"
 #include "herald-prefix-input-stream.h"
 #include "herald-proxy.h"
@@ -35,6 +36,7 @@ typedef struct
   HeraldFront *front;
   GSocket *socket;
   gboolean tls;
+  gboolean nodelay; /* TCP_NODELAY on the listener: accepted sockets inherit it */
 } Listener;
 
 struct _HeraldFront
@@ -48,9 +50,10 @@ struct _HeraldFront
 
   /* Worker thread only, between start() and stop(). */
   SoupServer *server;
-  HeraldHttpFast *fast; /* plain-TCP connections until handed to libsoup */
-  GPtrArray *listeners; /* of Listener* */
-  HeraldProxy *proxy;   /* [proxy] hooks of this worker, NULL = none */
+  HeraldHttpFast *fast;       /* plain-TCP connections until handed to libsoup */
+  HeraldHttpUpgrade *upgrade; /* the fast path's plain handshakes */
+  GPtrArray *listeners;       /* of Listener* */
+  HeraldProxy *proxy;         /* [proxy] hooks of this worker, NULL = none */
 };
 
 G_DEFINE_FINAL_TYPE (HeraldFront, herald_front, G_TYPE_OBJECT)
@@ -155,7 +158,8 @@ accept_batch (HeraldLoopHandler *handler, guint32 events)
             g_warning ("accept: %s", g_strerror (errno));
           break;
         }
-      setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      if (!listener->nodelay)
+        setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       /* Plain HTTP first goes to the keep-alive fast path for the hot API calls. */
       if (!listener->tls && self->fast)
         herald_http_fast_accept (self->fast, fd, listener);
@@ -171,11 +175,15 @@ front_start (gpointer data)
 {
   HeraldFront *self = data;
   HeraldLoop *loop = herald_worker_get_loop (self->worker);
+  int one = 1;
 
   /* In the worker's context: the backend's answers come back in this thread */
   self->proxy = herald_proxy_new (herald_hub_get_config (self->hub));
   herald_worker_set_backend (self->worker, HERALD_BACKEND (self->proxy));
+  herald_hub_defer_signals (self->hub, TRUE);
   self->fast = herald_http_fast_new (self->hub, loop, fast_hand_off, self);
+  self->upgrade = herald_http_upgrade_new (self->hub, self->worker);
+  herald_http_fast_set_upgrade (self->fast, self->upgrade);
   self->server = soup_server_new ("server-header", "herald/" PACKAGE_VERSION, "tls-certificate",
                                   self->certificate, NULL);
   herald_http_register (self->server, self->hub, self->worker);
@@ -188,6 +196,11 @@ front_start (gpointer data)
       listener->front = self;
       listener->socket = g_ptr_array_index (self->sockets, i);
       listener->tls = g_object_get_data (G_OBJECT (listener->socket), "herald-tls") != NULL;
+      /* Set once here instead of once per accepted connection (Linux copies
+       * it to the sockets accept() returns). */
+      listener->nodelay = setsockopt (g_socket_get_fd (listener->socket), IPPROTO_TCP, TCP_NODELAY,
+                                      &one, sizeof one)
+                          == 0;
       g_ptr_array_add (self->listeners, listener);
       herald_loop_add (loop, g_socket_get_fd (listener->socket), EPOLLIN, listener);
     }
@@ -200,6 +213,7 @@ front_flush (gpointer data)
 
   if (self->fast)
     herald_http_fast_flush (self->fast);
+  herald_hub_flush_signals (self->hub);
 }
 
 static gboolean
@@ -207,7 +221,8 @@ front_has_pending (gpointer data)
 {
   HeraldFront *self = data;
 
-  return self->fast && herald_http_fast_has_pending (self->fast);
+  return (self->fast && herald_http_fast_has_pending (self->fast))
+         || herald_hub_has_deferred_signals (self->hub);
 }
 
 static void
@@ -257,10 +272,13 @@ front_stop (gpointer data)
   remove_listeners (self);
   g_clear_pointer (&self->listeners, g_ptr_array_unref);
   g_clear_pointer (&self->fast, herald_http_fast_free);
+  g_clear_pointer (&self->upgrade, herald_http_upgrade_free);
   if (self->proxy != NULL)
     herald_proxy_abort (self->proxy);
   herald_worker_set_backend (self->worker, NULL);
   g_clear_object (&self->proxy);
+  /* What the thread still reports (its connections released) wakes the main context at once */
+  herald_hub_defer_signals (self->hub, FALSE);
 }
 
 static const HeraldWorkerFrontFuncs front_funcs = {

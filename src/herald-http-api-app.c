@@ -194,14 +194,34 @@ herald_http_api_presence (HeraldHub *hub, SoupServerMessage *msg, const char *ch
   herald_hub_get_presence_async (hub, channel, stats, limit, cursor, presence_cb, call);
 }
 
+static void
+user_subscription_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Call *call = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonBuilder) b = NULL;
+  guint connections = 0;
+
+  if (!herald_hub_subscribe_user_finish (HERALD_HUB (source), result, &connections, &error))
+    {
+      respond_error (call->msg, status_for_error (error), error->message);
+      call_complete (call);
+      return;
+    }
+  b = json_builder_new_immutable ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "connections");
+  json_builder_add_int_value (b, connections);
+  json_builder_end_object (b);
+  respond_builder (call->msg, b);
+  call_complete (call);
+}
+
 void
 herald_http_api_user_subscription (HeraldHub *hub, SoupServerMessage *msg, const char *user_id,
                                    JsonObject *request, gboolean subscribe)
 {
   JsonNode *node = json_object_get_member (request, "channel");
-  g_autoptr (JsonBuilder) b = NULL;
-  g_autoptr (GError) error = NULL;
-  guint connections = 0;
 
   g_return_if_fail (HERALD_IS_HUB (hub));
 
@@ -211,16 +231,6 @@ herald_http_api_user_subscription (HeraldHub *hub, SoupServerMessage *msg, const
       respond_error (msg, SOUP_STATUS_BAD_REQUEST, _ ("Field “channel” must be a string"));
       return;
     }
-  if (!herald_hub_subscribe_user (hub, user_id, json_node_get_string (node), subscribe,
-                                  &connections, &error))
-    {
-      respond_error (msg, status_for_error (error), error->message);
-      return;
-    }
-  b = json_builder_new_immutable ();
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "connections");
-  json_builder_add_int_value (b, connections);
-  json_builder_end_object (b);
-  respond_builder (msg, b);
+  herald_hub_subscribe_user_async (hub, user_id, json_node_get_string (node), subscribe,
+                                   user_subscription_cb, call_new (msg));
 }

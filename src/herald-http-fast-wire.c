@@ -317,6 +317,56 @@ herald_http_fast_request_decide (HeraldConfig *config, SoupMessageHeaders *heade
     }
 }
 
+/* ---- heads ---- */
+
+/* Finds the end of a head in @buf: TRUE with @head_len, or FALSE. *bare is
+ * set when the head uses bare LFs (left to libsoup). */
+gboolean
+herald_http_fast_find_head_end (const char *buf, gsize n, gsize *head_len, gboolean *bare)
+{
+  const char *end = memmem (buf, n, "\r\n\r\n", 4);
+  const char *lf = memmem (buf, end ? (gsize)(end - buf) + 2 : n, "\n\n", 2);
+
+  *bare = lf != NULL;
+  if (lf != NULL)
+    return TRUE;
+  if (end == NULL)
+    return FALSE;
+  *head_len = end + 4 - buf;
+  return TRUE;
+}
+
+/* For tests: herald_http_fast_read_head_for_test(). */
+int
+herald_http_fast_wire_read_head_for_test (HeraldConfig *config, SoupMessageHeaders *headers,
+                                          const char *head, gsize head_len, gboolean simple,
+                                          HeraldHttpFastHead *out)
+{
+  HeraldHttpFastRequest req = { 0 };
+  int result;
+
+  if (simple)
+    {
+      HeraldHttpFastSimple r
+          = herald_http_fast_request_decide_simple (config, head, head_len, &req);
+      result = r == HERALD_HTTP_FAST_SIMPLE_YES ? 1 : r == HERALD_HTTP_FAST_SIMPLE_NO ? 0 : -1;
+    }
+  else
+    result = herald_http_fast_request_decide_soup (config, headers, head, head_len, &req) ? 1 : 0;
+  memset (out, 0, sizeof *out);
+  if (result == 1)
+    {
+      out->route = req.route;
+      out->arg = g_steal_pointer (&req.arg);
+      out->length = req.length;
+      out->early = req.early;
+      out->close = req.close;
+      out->http10 = req.http10;
+    }
+  herald_http_fast_request_clear (&req);
+  return result;
+}
+
 /* ---- responses ---- */
 
 static const char *

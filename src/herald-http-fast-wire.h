@@ -50,6 +50,23 @@ gboolean herald_http_fast_request_decide (HeraldConfig *config, SoupMessageHeade
                                           const char *head, gsize head_len,
                                           HeraldHttpFastRequest *req);
 
+/* Finds the end of a head in @buf: TRUE with @head_len, or FALSE. *bare is
+ * set when the head uses bare LFs (left to libsoup). */
+gboolean herald_http_fast_find_head_end (const char *buf, gsize n, gsize *head_len, gboolean *bare);
+/* For tests: see herald_http_fast_read_head_for_test(). */
+typedef struct
+{
+  int route; /* 1 publish, 2 broadcast, 3 user send, 4 connection send */
+  char *arg;
+  gsize length;
+  guint early; /* 0, 401 or 404 */
+  gboolean close;
+  gboolean http10;
+} HeraldHttpFastHead;
+int herald_http_fast_wire_read_head_for_test (HeraldConfig *config, SoupMessageHeaders *headers,
+                                              const char *head, gsize head_len, gboolean simple,
+                                              HeraldHttpFastHead *out);
+
 /* Appends a complete JSON response (no printf: once per API call). */
 void herald_http_fast_append_response (GString *out, guint status, const char *body, gsize len,
                                        gboolean close, gboolean http10, gboolean www_authenticate);

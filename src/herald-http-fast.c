@@ -45,6 +45,7 @@
 #include "herald-http-fast-wire.h"
 #include "herald-http-fast.h"
 #include "herald-http-route.h"
+#include "herald-http-upgrade.h"
 #include "herald-json.h"
 #include "herald-metrics.h"
 #include "herald-names.h"
@@ -124,6 +125,7 @@ struct _HeraldHttpFast
   JsonParser *parser;
   GPtrArray *graveyard; /* closed by close_all(), freed at the next sweep */
   GPtrArray *to_flush;  /* of FastConn* (refs): responses written at the end of the iteration */
+  HeraldHttpUpgrade *upgrade; /* the plain handshakes, or NULL */
 };
 
 static void conn_read (FastConn *c);
@@ -169,14 +171,15 @@ timeout_s (HeraldHttpFast *self)
   return herald_config_get_handshake_timeout (self->config);
 }
 
-/* Leaves the connection's fd to the caller (closed or handed off). */
+/* Leaves the fd to the caller (closed or handed off; watched unless @unwatch). */
 static void
-conn_detach (FastConn *c)
+conn_detach (FastConn *c, gboolean unwatch)
 {
   HeraldHttpFast *self = c->owner;
   GList *l;
 
-  herald_loop_remove (self->loop, c->fd);
+  if (unwatch)
+    herald_loop_remove (self->loop, c->fd);
   g_queue_unlink (&self->conns, &c->link);
   c->owner = NULL;
   /* Responses the hub still owes are dropped when they come. */
@@ -197,7 +200,7 @@ conn_close (FastConn *c)
 
   if (c->owner == NULL)
     return;
-  conn_detach (c);
+  conn_detach (c, TRUE);
   c->fd = -1;
   close (fd);
   conn_unref (c); /* the owner's */
@@ -213,7 +216,7 @@ conn_hand_off (FastConn *c)
   /* Direct mode read the next request's first bytes (or all of it). */
   if (c->inbuf && c->inbuf->len > 0)
     prefix = g_byte_array_free_to_bytes (g_steal_pointer (&c->inbuf));
-  conn_detach (c);
+  conn_detach (c, TRUE);
   c->fd = -1;
   self->hand_off (self->user_data, c->listener, fd, prefix);
   conn_unref (c);
@@ -577,32 +580,8 @@ int
 herald_http_fast_read_head_for_test (HeraldHttpFast *self, const char *head, gsize head_len,
                                      gboolean simple, HeraldHttpFastHead *out)
 {
-  HeraldHttpFastRequest req = { 0 };
-  int result;
-
-  if (simple)
-    {
-      HeraldHttpFastSimple r
-          = herald_http_fast_request_decide_simple (self->config, head, head_len, &req);
-      result = r == HERALD_HTTP_FAST_SIMPLE_YES ? 1 : r == HERALD_HTTP_FAST_SIMPLE_NO ? 0 : -1;
-    }
-  else
-    result
-        = herald_http_fast_request_decide_soup (self->config, self->headers, head, head_len, &req)
-              ? 1
-              : 0;
-  memset (out, 0, sizeof *out);
-  if (result == 1)
-    {
-      out->route = req.route;
-      out->arg = g_steal_pointer (&req.arg);
-      out->length = req.length;
-      out->early = req.early;
-      out->close = req.close;
-      out->http10 = req.http10;
-    }
-  herald_http_fast_request_clear (&req);
-  return result;
+  return herald_http_fast_wire_read_head_for_test (self->config, self->headers, head, head_len,
+                                                   simple, out);
 }
 
 /* Consumes exactly @len bytes already known to be queued on the socket. */
@@ -623,21 +602,34 @@ consume (FastConn *c, gsize len)
   return TRUE;
 }
 
-/* Finds the end of a head in @buf: TRUE with @head_len, or FALSE. *bare is
- * set when the head uses bare LFs (left to libsoup). */
+/* A first head that may be a WebSocket or SSE handshake (herald-http-upgrade.h). */
 static gboolean
-find_head_end (const char *buf, gsize n, gsize *head_len, gboolean *bare)
+read_upgrade (FastConn *c, gsize head_len, gsize n)
 {
-  const char *end = memmem (buf, n, "\r\n\r\n", 4);
-  const char *lf = memmem (buf, end ? (gsize)(end - buf) + 2 : n, "\n\n", 2);
+  g_auto (HeraldHttpUpgradeCall) call = { 0 };
+  HeraldHttpUpgrade *upgrade = c->owner->upgrade;
+  int fd = c->fd;
 
-  *bare = lf != NULL;
-  if (lf != NULL)
-    return TRUE;
-  if (end == NULL)
-    return FALSE;
-  *head_len = end + 4 - buf;
-  return TRUE;
+  switch (herald_http_upgrade_decide (upgrade, fd, c->owner->buffer, head_len, n, &call))
+    {
+    case HERALD_HTTP_UPGRADE_REFUSED: /* answered, then a lingering close */
+      c->closing = TRUE;
+      g_string_append_len (c->out, call.response->str, call.response->len);
+      if (!consume (c, head_len))
+        conn_close (c);
+      return FALSE;
+    case HERALD_HTTP_UPGRADE_ACCEPTED:
+      if (!consume (c, n))
+        return conn_close (c), FALSE;
+      conn_detach (c, FALSE); /* the connection takes over its epoll entry */
+      c->fd = -1;
+      herald_http_upgrade_adopt (upgrade, &call, fd);
+      conn_unref (c); /* the owner's */
+      return FALSE;
+    default:
+      c->hand_off = TRUE;
+      return FALSE;
+    }
 }
 
 /* Reads one request head. Returns TRUE when the caller should go on reading. */
@@ -669,7 +661,7 @@ read_head (FastConn *c)
       return FALSE;
     }
 
-  if (!find_head_end (self->buffer, n, &head_len, &bare))
+  if (!herald_http_fast_find_head_end (self->buffer, n, &head_len, &bare))
     {
       if ((gsize)n < c->peek_size && c->peer_done)
         {
@@ -705,6 +697,8 @@ read_head (FastConn *c)
       return FALSE;
     }
 
+  if (!bare && self->upgrade && herald_http_upgrade_wants (self->buffer, head_len))
+    return read_upgrade (c, head_len, n);
   herald_http_fast_request_clear (&c->req);
   if (bare
       || !herald_http_fast_request_decide (self->config, self->headers, self->buffer, head_len,
@@ -805,7 +799,7 @@ answer_buffered (FastConn *c, const char *data, gsize len, gboolean *stop)
           *stop = TRUE;
           break;
         }
-      found = find_head_end (at, len - used, &head_len, &bare);
+      found = herald_http_fast_find_head_end (at, len - used, &head_len, &bare);
       /* Complete or not, a head may not pass HEAD_MAX. */
       if (found ? head_len > HEAD_MAX : len - used >= HEAD_MAX)
         {
@@ -1159,6 +1153,12 @@ herald_http_fast_new (HeraldHub *hub, HeraldLoop *loop, HeraldHttpFastHandOff ha
   self->graveyard = g_ptr_array_new_with_free_func ((GDestroyNotify)conn_unref);
   self->to_flush = g_ptr_array_new ();
   return self;
+}
+
+void
+herald_http_fast_set_upgrade (HeraldHttpFast *self, HeraldHttpUpgrade *upgrade)
+{
+  self->upgrade = upgrade;
 }
 
 void

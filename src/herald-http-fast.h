@@ -16,6 +16,8 @@
 #include <glib.h>
 
 #include "herald-hub.h"
+#include "herald-http-fast-wire.h"
+#include "herald-http-upgrade.h"
 #include "herald-loop.h"
 
 G_BEGIN_DECLS
@@ -32,6 +34,9 @@ HeraldHttpFast *herald_http_fast_new (HeraldHub *hub, HeraldLoop *loop,
                                       HeraldHttpFastHandOff hand_off, gpointer user_data);
 /* Closes every connection still owned here. */
 void herald_http_fast_free (HeraldHttpFast *self);
+/* First heads that are plain WebSocket or SSE handshakes go to @upgrade
+ * (herald-http-upgrade.h; unowned, NULL: all to libsoup). */
+void herald_http_fast_set_upgrade (HeraldHttpFast *self, HeraldHttpUpgrade *upgrade);
 
 /* Takes ownership of the accepted, non-blocking @fd; its events come
  * through a HeraldLoopHandler (herald-loop.h). */
@@ -45,16 +50,6 @@ void herald_http_fast_sweep (HeraldHttpFast *self, guint32 now);
 void herald_http_fast_close_all (HeraldHttpFast *self);
 guint herald_http_fast_get_n_connections (HeraldHttpFast *self);
 
-/* For tests: see herald_http_fast_read_head_for_test(). */
-typedef struct
-{
-  int route; /* 1 publish, 2 broadcast, 3 user send, 4 connection send */
-  char *arg;
-  gsize length;
-  guint early; /* 0, 401 or 404 */
-  gboolean close;
-  gboolean http10;
-} HeraldHttpFastHead;
 int herald_http_fast_read_head_for_test (HeraldHttpFast *self, const char *head, gsize head_len,
                                          gboolean simple, HeraldHttpFastHead *out);
 

@@ -14,6 +14,7 @@
 #include "herald-connection.h"
 #include "herald-http-api.h"
 #include "herald-http-early.h"
+#include "herald-http-handshake.h"
 #include "herald-http.h"
 #include "herald-json.h"
 #include "herald-names.h"
@@ -83,81 +84,38 @@ pending_closure_free (gpointer data, GClosure *closure)
   pending_free (data);
 }
 
-char **
-herald_http_query_get_all (const char *query, const char *key)
+/* The request's headers for the decisions (herald-http-handshake.c, which
+ * the worker's own reader of handshakes, herald-http-upgrade.c, calls too). */
+static const char *
+headers_get_one (gpointer data, const char *name)
 {
-  g_autoptr (GStrvBuilder) out = g_strv_builder_new ();
-  g_auto (GStrv) pairs = NULL;
-
-  if (query == NULL)
-    return g_strv_builder_end (out);
-  pairs = g_strsplit (query, "&", -1);
-  for (guint i = 0; pairs[i]; i++)
-    {
-      char *eq = strchr (pairs[i], '=');
-      g_autofree char *name = NULL;
-      g_autofree char *value = NULL;
-
-      if (eq == NULL)
-        continue;
-      *eq = '\0';
-      for (char *p = eq + 1; *p; p++)
-        if (*p == '+')
-          *p = ' ';
-      name = g_uri_unescape_string (pairs[i], NULL);
-      value = g_uri_unescape_string (eq + 1, NULL);
-      if (name && value && g_str_equal (name, key))
-        g_strv_builder_add (out, value);
-    }
-  return g_strv_builder_end (out);
+  return soup_message_headers_get_one (data, name);
 }
 
-static char *
-cookie_value (SoupMessageHeaders *headers, const char *name)
+static const char *
+headers_get_list (gpointer data, const char *name)
 {
-  const char *cookie = soup_message_headers_get_list (headers, "Cookie");
-  g_auto (GStrv) parts = NULL;
-  gsize len = strlen (name);
+  return soup_message_headers_get_list (data, name);
+}
 
-  if (cookie == NULL)
-    return NULL;
-  parts = g_strsplit (cookie, ";", -1);
-  for (guint i = 0; parts[i]; i++)
-    {
-      const char *c = parts[i];
-      while (*c == ' ')
-        c++;
-      if (strncmp (c, name, len) == 0 && c[len] == '=')
-        return g_strdup (c + len + 1);
-    }
-  return NULL;
+static HeraldHandshakeHeaders
+request_headers (SoupServerMessage *msg)
+{
+  HeraldHandshakeHeaders h = {
+    .get_one = headers_get_one,
+    .get_list = headers_get_list,
+    .data = soup_server_message_get_request_headers (msg),
+    .query = g_uri_get_query (soup_server_message_get_uri (msg)),
+  };
+  return h;
 }
 
 char *
 herald_http_find_token (SoupServerMessage *msg)
 {
-  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
-  GUri *uri = soup_server_message_get_uri (msg);
-  g_auto (GStrv) tokens = herald_http_query_get_all (g_uri_get_query (uri), "token");
-  const char *auth, *protocols;
+  HeraldHandshakeHeaders h = request_headers (msg);
 
-  if (tokens[0])
-    return g_strdup (tokens[0]);
-  auth = soup_message_headers_get_one (headers, "Authorization");
-  if (auth && g_ascii_strncasecmp (auth, "Bearer ", 7) == 0)
-    return g_strstrip (g_strdup (auth + 7));
-  protocols = soup_message_headers_get_list (headers, "Sec-WebSocket-Protocol");
-  if (protocols)
-    {
-      g_auto (GStrv) list = g_strsplit (protocols, ",", -1);
-      for (guint i = 0; list[i]; i++)
-        {
-          g_strstrip (list[i]);
-          if (g_str_has_prefix (list[i], "bearer."))
-            return g_strdup (list[i] + 7);
-        }
-    }
-  return cookie_value (headers, "herald_token");
+  return herald_handshake_find_token (&h);
 }
 
 static void
@@ -175,16 +133,25 @@ refuse (SoupServerMessage *msg, guint status, const char *text)
   soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, body, length);
 }
 
+/* Answers a refusal the decisions described. */
+static void
+refuse_as (SoupServerMessage *msg, const HeraldHandshakeRefusal *refusal)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+
+  if (refusal->retry_after)
+    soup_message_headers_replace (headers, "Retry-After", "1");
+  refuse (msg, refusal->status, refusal->message);
+  if (refusal->ws_version)
+    soup_message_headers_replace (headers, "Sec-WebSocket-Version", "13");
+}
+
 static gboolean
 origin_allowed (HeraldConfig *config, SoupServerMessage *msg)
 {
-  const char *const *allowed = herald_config_get_allowed_origins (config);
-  const char *origin
-      = soup_message_headers_get_one (soup_server_message_get_request_headers (msg), "Origin");
+  HeraldHandshakeHeaders h = request_headers (msg);
 
-  if (allowed == NULL || origin == NULL)
-    return TRUE;
-  return g_strv_contains (allowed, origin);
+  return herald_handshake_origin_allowed (config, &h);
 }
 
 typedef enum
@@ -194,41 +161,27 @@ typedef enum
   AUTH_ASK_BACKEND, /* no token: the connect hook decides */
 } AuthResult;
 
-/* Checks Origin and token; answers when refused. */
+/* Checks Origin and token; answers when refused. The steps are
+ * herald-http-handshake.c's, which the worker's own reader calls too. */
 static AuthResult
 authenticate (HeraldHub *hub, HeraldWorker *worker, SoupServerMessage *msg,
               HeraldJwtClaims **claims_out)
 {
   HeraldConfig *config = herald_hub_get_config (hub);
-  g_autofree char *token = NULL;
+  HeraldHandshakeHeaders h = request_headers (msg);
+  g_auto (HeraldHandshakeRefusal) refusal = { 0 };
 
-  if (!origin_allowed (config, msg))
+  if (!herald_handshake_check_origin (config, &h, &refusal))
+    goto refused;
+  switch (herald_handshake_verify_token (hub, &h, claims_out, &refusal))
     {
-      refuse (msg, SOUP_STATUS_FORBIDDEN, "Origin not allowed");
-      return AUTH_REFUSED;
-    }
-  token = herald_http_find_token (msg);
-  if (token && *token)
-    {
-      HeraldJwtVerifier *verifier = herald_hub_get_verifier (hub);
-      g_autoptr (GError) error = NULL;
-
-      if (verifier == NULL)
-        {
-          refuse (msg, SOUP_STATUS_UNAUTHORIZED,
-                  "Tokens are not accepted: no token key configured");
-          return AUTH_REFUSED;
-        }
-      *claims_out
-          = herald_jwt_verifier_verify (verifier, token, g_get_real_time () / G_USEC_PER_SEC,
-                                        herald_config_get_leeway (config), &error);
-      if (*claims_out == NULL)
-        {
-          g_debug ("token refused: %s", error->message);
-          refuse (msg, SOUP_STATUS_UNAUTHORIZED, error->message);
-          return AUTH_REFUSED;
-        }
+    case HERALD_HANDSHAKE_TOKEN_VERIFIED:
       return AUTH_OK;
+    case HERALD_HANDSHAKE_TOKEN_REFUSED:
+      goto refused;
+    case HERALD_HANDSHAKE_TOKEN_NONE:
+    default:
+      break;
     }
   /* No token: the backend knows the session (its cookie, say) */
   if (herald_config_get_proxy_url (config, HERALD_HOOK_CONNECT) != NULL)
@@ -240,44 +193,36 @@ authenticate (HeraldHub *hub, HeraldWorker *worker, SoupServerMessage *msg,
         }
       return AUTH_ASK_BACKEND;
     }
-  if (!herald_config_get_anonymous (config))
-    {
-      refuse (msg, SOUP_STATUS_UNAUTHORIZED, "A token is required");
-      return AUTH_REFUSED;
-    }
-  return AUTH_OK;
+  if (herald_handshake_check_anonymous (config, &refusal))
+    return AUTH_OK;
+refused:
+  refuse_as (msg, &refusal);
+  return AUTH_REFUSED;
 }
 
-/* Reserves the connection id in the hub; answers 400/409/503 when refused. */
+/* Draining: answers 503 and returns TRUE */
 static gboolean
-reserve (Pending *p, SoupServerMessage *msg, const char *requested_id)
+refuse_if_draining (Pending *p, SoupServerMessage *msg)
 {
-  HeraldHub *hub = p->handlers->hub;
-  g_autoptr (GError) error = NULL;
+  if (!herald_worker_is_shutting_down (p->worker) && !herald_hub_is_draining (p->handlers->hub))
+    return FALSE;
+  /* Try again (another node, or this one restarted) shortly. */
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Retry-After", "1");
+  refuse (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "Server shutting down");
+  return TRUE;
+}
 
-  if (herald_worker_is_shutting_down (p->worker) || herald_hub_is_draining (hub))
+/* Reserves the connection id (p->id, the /ws/{id} one, checked; or a new
+ * one) in the hub; answers 409/503 when refused. */
+static gboolean
+reserve (Pending *p, SoupServerMessage *msg)
+{
+  g_auto (HeraldHandshakeRefusal) refusal = { 0 };
+
+  if (!herald_handshake_reserve (p->handlers->hub, p->worker, NULL, p->claims, p->remote, &p->id,
+                                 &refusal))
     {
-      /* Draining: try again (another node, or this one restarted) shortly. */
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Retry-After",
-                                    "1");
-      refuse (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "Server shutting down");
-      return FALSE;
-    }
-  if (requested_id && !herald_connection_id_is_valid (requested_id))
-    {
-      refuse (msg, SOUP_STATUS_BAD_REQUEST,
-              "Invalid connection id: use 1–64 characters of A-Z a-z 0-9 _ -");
-      return FALSE;
-    }
-  if (p->id == NULL)
-    p->id = requested_id ? g_strdup (requested_id) : herald_connection_id_new ();
-  if (!herald_hub_reserve_connection (hub, p->id, p->claims ? p->claims->sub : NULL, p->remote,
-                                      herald_worker_get_index (p->worker), &error))
-    {
-      if (g_error_matches (error, HERALD_ERROR, HERALD_ERROR_IN_USE))
-        refuse (msg, SOUP_STATUS_CONFLICT, error->message);
-      else
-        refuse (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, error->message);
+      refuse_as (msg, &refusal);
       return FALSE;
     }
   p->reserved = TRUE;
@@ -480,7 +425,15 @@ ask_backend (Pending *p, SoupServerMessage *msg, ResumeFunc resume)
   HeraldConfig *config = herald_hub_get_config (p->handlers->hub);
   g_autoptr (JsonBuilder) b = json_builder_new ();
   g_autoptr (JsonNode) body = NULL;
-  Asking *asking = g_new0 (Asking, 1);
+  Asking *asking;
+
+  /* Nothing to ask the backend about while draining */
+  if (refuse_if_draining (p, msg))
+    {
+      pending_free (p);
+      return;
+    }
+  asking = g_new0 (Asking, 1);
 
   if (p->id == NULL)
     p->id = herald_connection_id_new ();
@@ -596,8 +549,9 @@ ws_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
   HttpHandlers *handlers = user_data;
   HeraldWorker *worker = handlers->worker;
   HeraldHub *hub = handlers->hub;
-  g_autoptr (GError) error = NULL;
-  g_auto (GStrv) protocols = NULL;
+  HeraldHandshakeHeaders h = request_headers (msg);
+  g_auto (HeraldHandshakeRefusal) refusal = { 0 };
+  g_autofree char *protocol = NULL;
   const char *requested_id = NULL;
   AuthResult auth;
   Pending *p;
@@ -626,29 +580,17 @@ ws_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
   if (auth == AUTH_REFUSED)
     goto refused;
 
-  protocols = offered_protocols (msg);
-  if (!soup_websocket_server_check_handshake (msg, NULL, (char **)protocols, NULL, &error))
+  /* The request's header loses its bearer.* entries (never forwarded, never echoed) */
+  g_strfreev (offered_protocols (msg));
+  /* RFC 6455, the subprotocol and the id: herald-http-handshake.c decides */
+  if (!herald_handshake_check_websocket (&h, &protocol, &refusal)
+      || !herald_handshake_check_id (requested_id, &refusal))
     {
-      const char *version = soup_message_headers_get_one (
-          soup_server_message_get_request_headers (msg), "Sec-WebSocket-Version");
-
-      refuse (msg, SOUP_STATUS_BAD_REQUEST, error->message);
-      /* RFC 6455 4.4: name the version this server speaks. */
-      if (g_strcmp0 (version, "13") != 0)
-        soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                      "Sec-WebSocket-Version", "13");
+      refuse_as (msg, &refusal);
       goto refused;
     }
   if (requested_id != NULL)
-    {
-      if (!herald_connection_id_is_valid (requested_id))
-        {
-          refuse (msg, SOUP_STATUS_BAD_REQUEST,
-                  "Invalid connection id: use 1–64 characters of A-Z a-z 0-9 _ -");
-          goto refused;
-        }
-      p->id = g_strdup (requested_id);
-    }
+    p->id = g_strdup (requested_id);
   if (auth == AUTH_ASK_BACKEND)
     {
       ask_backend (p, msg, ws_finish);
@@ -661,32 +603,45 @@ refused:
   pending_free (p);
 }
 
+/* The 101 of a handshake the decisions accepted. */
+static void
+answer_upgrade (SoupServerMessage *msg, const char *protocol, const char *extensions)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+  char accept[29];
+
+  herald_handshake_accept_key (
+      soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                    "Sec-WebSocket-Key"),
+      accept);
+  soup_server_message_set_status (msg, SOUP_STATUS_SWITCHING_PROTOCOLS, NULL);
+  soup_message_headers_replace (headers, "Upgrade", "websocket");
+  soup_message_headers_append (headers, "Connection", "Upgrade");
+  soup_message_headers_append (headers, "Sec-WebSocket-Accept", accept);
+  if (protocol)
+    soup_message_headers_append (headers, "Sec-WebSocket-Protocol", protocol);
+  if (extensions)
+    soup_message_headers_replace (headers, "Sec-WebSocket-Extensions", extensions);
+}
+
 /* After authentication: reserves the id and accepts the upgrade */
 static void
 ws_finish (Pending *p, SoupServerMessage *msg)
 {
   HeraldConfig *config = herald_hub_get_config (p->handlers->hub);
-  g_auto (GStrv) protocols = NULL;
-  const char *extensions;
+  HeraldHandshakeHeaders h = request_headers (msg);
+  g_auto (HeraldHandshakeRefusal) refusal = { 0 };
+  g_autofree char *protocol = NULL;
+  g_autofree char *extensions = NULL;
 
-  /* The request's header already lost its bearer.* entries */
-  protocols = offered_protocols (msg);
-  if (p->disconnect_code == 0 && !reserve (p, msg, NULL))
+  /* Checked before the backend was asked: this only finds the subprotocol again */
+  herald_handshake_check_websocket (&h, &protocol, &refusal);
+  if (p->disconnect_code == 0 && !reserve (p, msg))
     goto refused;
 
-  extensions = soup_message_headers_get_list (soup_server_message_get_request_headers (msg),
-                                              "Sec-WebSocket-Extensions");
-  soup_websocket_server_process_handshake (msg, NULL, (char **)protocols, NULL, NULL);
-  if (extensions && herald_config_get_compression (config))
-    {
-      g_autofree char *answer = herald_ws_negotiate_deflate (extensions);
-      if (answer)
-        {
-          soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                        "Sec-WebSocket-Extensions", answer);
-          p->deflate = TRUE;
-        }
-    }
+  extensions = herald_handshake_negotiate_deflate (config, &h);
+  p->deflate = extensions != NULL;
+  answer_upgrade (msg, protocol, extensions);
   g_signal_connect_data (msg, "wrote-informational", G_CALLBACK (on_ws_upgraded), p,
                          pending_closure_free, 0);
   return;
@@ -696,28 +651,6 @@ refused:
 }
 
 /* ---- SSE ---- */
-
-/* channel=a&channel=a is one subscription: counted once against the limit
- * and replayed once on resume. Keeps the first occurrence, in order. */
-static void
-strv_remove_duplicates (char **strv)
-{
-  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
-  guint out = 0;
-
-  for (guint i = 0; strv[i]; i++)
-    {
-      /* g_hash_table_add() would replace the stored key with this copy. */
-      if (g_hash_table_contains (seen, strv[i]))
-        g_free (strv[i]);
-      else
-        {
-          g_hash_table_add (seen, strv[i]);
-          strv[out++] = strv[i];
-        }
-    }
-  strv[out] = NULL;
-}
 
 static void
 on_sse_headers (SoupServerMessage *msg, gpointer user_data)
@@ -884,72 +817,16 @@ sse_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
 static void
 sse_finish (Pending *p, SoupServerMessage *msg)
 {
-  HeraldHub *hub = p->handlers->hub;
-  HeraldConfig *config = herald_hub_get_config (hub);
-  GUri *uri = soup_server_message_get_uri (msg);
+  HeraldHandshakeHeaders h = request_headers (msg);
+  g_auto (HeraldHandshakeRefusal) refusal = { 0 };
   g_autoptr (GPtrArray) to_ask = g_ptr_array_new ();
-  g_auto (GStrv) ids = NULL;
-  guint max_subs;
 
-  p->channels = herald_http_query_get_all (g_uri_get_query (uri), "channel");
-  /* The token's subs claim: the server's channels join the stream's */
-  if (p->claims != NULL && p->claims->subs != NULL)
+  /* The channels and the resume point: herald-http-handshake.c decides */
+  if (!herald_handshake_check_sse (p->handlers->hub, &h, p->claims, &p->channels, &p->last_event_id,
+                                   to_ask, &refusal))
     {
-      g_autoptr (GStrvBuilder) all = g_strv_builder_new ();
-
-      g_strv_builder_addv (all, (const char **)p->channels);
-      g_strv_builder_addv (all, (const char **)p->claims->subs);
-      g_strfreev (p->channels);
-      p->channels = g_strv_builder_end (all);
-    }
-  if (p->channels[0] == NULL)
-    {
-      refuse (msg, SOUP_STATUS_BAD_REQUEST, "Name at least one channel: /events?channel=NAME");
+      refuse_as (msg, &refusal);
       goto refused;
-    }
-  strv_remove_duplicates (p->channels);
-  max_subs = herald_config_get_max_subscriptions_per_connection (config);
-  if (max_subs > 0 && g_strv_length (p->channels) > max_subs)
-    {
-      g_autofree char *text = g_strdup_printf (
-          "Too many channels: at most %u per stream ([limits] max-subscriptions-per-connection)",
-          max_subs);
-      refuse (msg, SOUP_STATUS_BAD_REQUEST, text);
-      goto refused;
-    }
-  for (guint i = 0; p->channels[i]; i++)
-    {
-      if (!herald_channel_name_is_valid (p->channels[i]))
-        {
-          refuse (msg, SOUP_STATUS_BAD_REQUEST,
-                  "Invalid channel name: use 1–255 characters of A-Z a-z 0-9 _ . : @ / - # ,");
-          goto refused;
-        }
-      /* The server's "subs" (token or connect hook) need no permission */
-      if (p->claims != NULL && p->claims->subs != NULL
-          && g_strv_contains ((const char *const *)p->claims->subs, p->channels[i]))
-        continue;
-      /* subscribe=proxy: the backend's subscribe hook decides, below */
-      if (strchr (p->channels[i], '#') == NULL
-          && herald_config_namespace_for (config, p->channels[i])->subscribe
-                 == HERALD_NS_SUBSCRIBE_PROXY)
-        {
-          g_ptr_array_add (to_ask, p->channels[i]);
-          continue;
-        }
-      if (!herald_hub_may_subscribe (hub, p->claims, p->channels[i]))
-        {
-          refuse (msg, SOUP_STATUS_FORBIDDEN, "Not allowed to subscribe to this channel");
-          goto refused;
-        }
-    }
-  p->last_event_id = g_strdup (soup_message_headers_get_one (
-      soup_server_message_get_request_headers (msg), "Last-Event-ID"));
-  if (p->last_event_id == NULL)
-    {
-      ids = herald_http_query_get_all (g_uri_get_query (uri), "lastEventId");
-      if (ids[0])
-        p->last_event_id = g_strdup (ids[0]);
     }
   if (to_ask->len > 0)
     {
@@ -969,7 +846,7 @@ sse_start (Pending *p, SoupServerMessage *msg)
 {
   SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
 
-  if (!reserve (p, msg, NULL))
+  if (!reserve (p, msg))
     goto refused;
 
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);

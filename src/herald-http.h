@@ -23,7 +23,6 @@ void herald_http_register (SoupServer *server, HeraldHub *hub, HeraldWorker *wor
  * bearer.<token>, or the herald_token cookie (in that order). */
 char *herald_http_find_token (SoupServerMessage *msg);
 
-/* All values of @key in a query string (repeated keys kept, percent-decoded). */
-char **herald_http_query_get_all (const char *query, const char *key);
+/* herald_http_query_get_all(): herald-http-handshake.h */
 
 G_END_DECLS

@@ -12,6 +12,7 @@
 #include "herald-hub-entry.h"
 #include "herald-json.h"
 #include "herald-log.h"
+#include "herald-hub-signals.h"
 #include "herald-names.h"
 #include "herald-worker.h"
 
@@ -24,6 +25,7 @@ struct _HeraldHub
   HeraldJwtVerifier *verifier;
   char *node_id;
   GMainContext *main_context;
+  HeraldHubSignals *signals; /* connection-opened/-closed on their way there */
 
   GPtrArray *workers;        /* of HeraldWorker (owned) */
   gint draining;             /* atomic: shutdown began */
@@ -174,6 +176,7 @@ herald_hub_finalize (GObject *object)
   g_clear_object (&self->engine);
   g_clear_object (&self->verifier);
   g_free (self->node_id);
+  herald_hub_signals_free (self->signals);
   g_main_context_unref (self->main_context);
   g_hash_table_unref (self->registry);
   g_hash_table_unref (self->user_count);
@@ -286,6 +289,9 @@ herald_hub_init (HeraldHub *self)
   self->channel_workers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->workers = g_ptr_array_new_with_free_func (g_object_unref);
   self->main_context = g_main_context_ref_thread_default ();
+  self->signals
+      = herald_hub_signals_new (self, self->main_context, signals[SIGNAL_CONNECTION_OPENED],
+                                signals[SIGNAL_CONNECTION_CLOSED]);
   self->node_id = g_strndup (id, 12);
 }
 
@@ -895,55 +901,30 @@ herald_hub_reserve_connection (HeraldHub *self, const char *id, const char *user
   return ok;
 }
 
-typedef struct
+void
+herald_hub_defer_signals (HeraldHub *self, gboolean defer)
 {
-  HeraldHub *hub;
-  char *id;
-  char *user_id;
-  char *transport;
-  guint code;
-  char *reason;
-  gboolean closed;
-} SignalData;
-
-static void
-signal_data_free (SignalData *data)
-{
-  g_object_unref (data->hub);
-  g_free (data->id);
-  g_free (data->user_id);
-  g_free (data->transport);
-  g_free (data->reason);
-  g_free (data);
+  g_return_if_fail (HERALD_IS_HUB (self));
+  herald_hub_signals_defer (self->signals, defer);
 }
 
-static gboolean
-emit_in_main (gpointer user_data)
+void
+herald_hub_flush_signals (HeraldHub *self)
 {
-  SignalData *data = user_data;
-
-  if (data->closed)
-    g_signal_emit (data->hub, signals[SIGNAL_CONNECTION_CLOSED], 0, data->id, data->code,
-                   data->reason);
-  else
-    g_signal_emit (data->hub, signals[SIGNAL_CONNECTION_OPENED], 0, data->id, data->user_id,
-                   data->transport);
-  return G_SOURCE_REMOVE;
+  g_return_if_fail (HERALD_IS_HUB (self));
+  herald_hub_signals_flush (self->signals);
 }
 
-static void
-emit_signal (HeraldHub *self, SignalData *data)
+gboolean
+herald_hub_has_deferred_signals (HeraldHub *self)
 {
-  data->hub = g_object_ref (self);
-  g_main_context_invoke_full (self->main_context, G_PRIORITY_DEFAULT, emit_in_main, data,
-                              (GDestroyNotify)signal_data_free);
+  return herald_hub_signals_pending ();
 }
 
 void
 herald_hub_connection_opened (HeraldHub *self, const char *id, const char *user_id,
                               HeraldTransport transport)
 {
-  SignalData *data;
   HeraldHubEntry *entry;
 
   g_return_if_fail (HERALD_IS_HUB (self));
@@ -965,11 +946,7 @@ herald_hub_connection_opened (HeraldHub *self, const char *id, const char *user_
   /* connection-opened without a registry entry happens only in tests. */
   herald_log_connection (G_LOG_LEVEL_DEBUG, id, NULL, 0, NULL, "connection %s opened (%s, user %s)",
                          id, herald_transport_to_string (transport), user_id ? user_id : "-");
-  data = g_new0 (SignalData, 1);
-  data->id = g_strdup (id);
-  data->user_id = g_strdup (user_id ? user_id : "");
-  data->transport = g_strdup (herald_transport_to_string (transport));
-  emit_signal (self, data);
+  herald_hub_signals_opened (self->signals, id, user_id, herald_transport_to_string (transport));
 }
 
 void
@@ -978,7 +955,6 @@ herald_hub_release_connection (HeraldHub *self, const char *id, guint16 code, co
 {
   HeraldHubEntry *entry;
   gboolean opened = FALSE;
-  SignalData *data;
   char ip[HERALD_ADDRESS_TEXT_MAX];
 
   g_return_if_fail (HERALD_IS_HUB (self));
@@ -1001,12 +977,7 @@ herald_hub_release_connection (HeraldHub *self, const char *id, guint16 code, co
   herald_engine_connection_closed (self->engine, id);
   herald_log_connection (G_LOG_LEVEL_DEBUG, id, NULL, code, reason, "connection %s closed: %u %s",
                          id, code, reason ? reason : "");
-  data = g_new0 (SignalData, 1);
-  data->closed = TRUE;
-  data->id = g_strdup (id);
-  data->code = code;
-  data->reason = g_strdup (reason ? reason : "");
-  emit_signal (self, data);
+  herald_hub_signals_closed (self->signals, id, code, reason);
 }
 
 guint64

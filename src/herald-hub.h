@@ -106,10 +106,15 @@ GPtrArray *herald_hub_list_channels_finish (HeraldHub *self, GAsyncResult *resul
 /* Subscribes (or unsubscribes) every connection of @user_id, on every node,
  * to @channel, whatever their claims say (herald-hub-subs.c); each gets
  * {"type":"subscribed"|"unsubscribed","channel":…,"server":true}.
- * @connections: the connections reached, as far as the engine counts them
- * (this node's; other nodes' are reached through Redis but not counted). */
-gboolean herald_hub_subscribe_user (HeraldHub *self, const char *user_id, const char *channel,
-                                    gboolean subscribe, guint *connections, GError **error);
+ * The answer comes in the caller's thread-default context; its
+ * @connections: the user's connections on every node as the engine counts
+ * them (herald_engine_count_user_connections(); without that, this node's).
+ * HERALD_ERROR_INVALID_ARGUMENT for a bad user id or channel. */
+void herald_hub_subscribe_user_async (HeraldHub *self, const char *user_id, const char *channel,
+                                      gboolean subscribe, GAsyncReadyCallback callback,
+                                      gpointer user_data);
+gboolean herald_hub_subscribe_user_finish (HeraldHub *self, GAsyncResult *result,
+                                           guint *connections, GError **error);
 
 /* Presence at scale (herald-hub-presence.c), from the engine: the counts in
  * constant time and, unless @stats_only, one page of at most @limit users
@@ -141,6 +146,13 @@ void herald_hub_connection_opened (HeraldHub *self, const char *id, const char *
                                    HeraldTransport transport);
 void herald_hub_release_connection (HeraldHub *self, const char *id, guint16 code,
                                     const char *reason, gboolean was_open);
+/* In a worker's thread (its front): connection-opened/-closed queued by this
+ * thread wake the main context once per herald_hub_flush_signals() (the end
+ * of each loop iteration) instead of once each; FALSE before the thread's
+ * last work. */
+void herald_hub_defer_signals (HeraldHub *self, gboolean defer);
+void herald_hub_flush_signals (HeraldHub *self);
+gboolean herald_hub_has_deferred_signals (HeraldHub *self);
 void herald_hub_count_published (HeraldHub *self);
 guint64 herald_hub_get_n_published (HeraldHub *self);
 /* A worker's channel table gained its first / lost its last subscriber of @channel. */

@@ -22,7 +22,8 @@ struct _HeraldMessage
   char *exclude; /* join/leave: the connection the event is about (not told) */
   char *json;
   gsize json_len;
-  gsize data_at; /* where ",\"data\":" starts in @json (channel messages), 0 = none */
+  gboolean reset; /* herald_message_new_reset() */
+  gsize data_at;  /* where ",\"data\":" starts in @json (channel messages), 0 = none */
   /* [conflated][kind], each set once with compare-and-exchange; the
    * conflated variants carry "conflated":true (herald_message_get_frame_full()) */
   GBytes *frames[2][HERALD_N_FRAMES];
@@ -196,6 +197,38 @@ herald_message_get_event (const HeraldMessage *message)
   return message->event ? message->event : "message";
 }
 
+/**
+ * herald_message_new_reset:
+ *
+ * Returns: (transfer full): the notice that @channel's position is now
+ * @offset in @epoch and what came before may be missing.
+ */
+HeraldMessage *
+herald_message_new_reset (const char *channel, guint64 offset, const char *epoch)
+{
+  HeraldMessage *self = message_alloc ();
+  GString *json = g_string_new ("{\"type\":\"subscribed\",\"channel\":");
+
+  self->channel = g_strdup (channel);
+  self->epoch = g_strdup (epoch ? epoch : "");
+  self->reset = TRUE;
+  append_json_string (json, channel);
+  g_string_append (json, ",\"server\":true,\"recovered\":false,\"offset\":");
+  herald_json_append_uint (json, offset);
+  g_string_append (json, ",\"epoch\":");
+  append_json_string (json, self->epoch);
+  g_string_append_c (json, '}');
+  self->json_len = json->len;
+  self->json = g_string_free (json, FALSE);
+  return self;
+}
+
+gboolean
+herald_message_is_reset (const HeraldMessage *message)
+{
+  return message->reset;
+}
+
 HeraldMessage *
 herald_message_ref (HeraldMessage *message)
 {
@@ -305,6 +338,13 @@ build_frame (HeraldMessage *self, HeraldFrameKind kind, gboolean conflated)
     case HERALD_FRAME_WS_DEFLATE:
       return herald_ws_frame_new_deflated (HERALD_WS_OPCODE_TEXT, json, len);
     case HERALD_FRAME_SSE:
+      if (self->reset)
+        {
+          g_autoptr (GString) data = g_string_new ("{\"type\":\"reset\",\"channel\":");
+          append_json_string (data, self->channel);
+          g_string_append_c (data, '}');
+          return herald_sse_event_new (NULL, "reset", data->str, data->len);
+        }
       {
         g_autofree char *id = NULL;
         if (self->channel && self->offset > 0)

@@ -60,6 +60,13 @@ HeraldMessage *herald_message_new_direct (const char *data_json);
 /* A presence event: {"type":"join"|"leave","channel":…,"user_id":…} (no offset). */
 HeraldMessage *herald_message_new_presence (const char *channel, const char *user_id,
                                             gboolean joined);
+/* @channel's position was reset under its subscribers (the engine may have
+ * missed or lost messages of it): WebSocket `{"type":"subscribed",
+ * "channel":…,"server":true,"recovered":false,"offset":@offset,"epoch":…}`,
+ * SSE `event: reset`. Delivered like a channel message, never skipped; no
+ * offset of its own (not history). */
+HeraldMessage *herald_message_new_reset (const char *channel, guint64 offset, const char *epoch);
+gboolean herald_message_is_reset (const HeraldMessage *message);
 
 /* A join/leave event of connection @connection_id (@user_id NULL: anonymous)
  * {"type":"join"|"leave","channel":…,"user_id":…,"connection_id":…}; SSE

@@ -27,7 +27,7 @@ static guint64 api_responses[STATUS_MAX - STATUS_MIN + 1]; /* atomic */
 static guint64 redis_events[HERALD_N_REDIS_EVENTS]; /* atomic */
 static const char *const redis_event_names[HERALD_N_REDIS_EVENTS]
     = { "connected",    "disconnected",     "master_changed", "readonly",
-        "history_lost", "publish_unstored", "sentinel_lost" };
+        "history_lost", "publish_unstored", "sentinel_lost",  "reset_notice" };
 static guint64 proxy_requests[HERALD_N_HOOKS][HERALD_PROXY_N_RESULTS]; /* atomic */
 static guint64 proxy_buckets[HERALD_N_HOOKS][N_LATENCY_BUCKETS];       /* not cumulative; atomic */
 static guint64 proxy_sum_usec[HERALD_N_HOOKS];                         /* atomic */
@@ -366,7 +366,8 @@ herald_metrics_append_redis (GString *out)
   herald_metrics_append_header (out, "herald_redis_events_total", "counter",
                                 "Redis connection events: links up and lost, Sentinel master "
                                 "changes, READONLY answers, epochs changed for lost writes, "
-                                "publishes delivered locally only, sentinels lost.");
+                                "publishes delivered locally only, sentinels lost, channels "
+                                "whose live subscribers were told of a gap.");
   for (guint i = 0; i < HERALD_N_REDIS_EVENTS; i++)
     g_string_append_printf (out, "herald_redis_events_total{event=\"%s\"} %" G_GUINT64_FORMAT "\n",
                             redis_event_names[i], atomic_get (&redis_events[i]));

@@ -33,6 +33,7 @@ typedef enum
   HERALD_REDIS_EVENT_HISTORY_LOST,     /* the epoch changed: Redis may have lost writes */
   HERALD_REDIS_EVENT_PUBLISH_UNSTORED, /* a publish delivered locally only, offset null */
   HERALD_REDIS_EVENT_SENTINEL_LOST,    /* a sentinel that answered went away */
+  HERALD_REDIS_EVENT_RESET_NOTICE,     /* a channel's live subscribers told of a gap */
   HERALD_N_REDIS_EVENTS
 } HeraldRedisEvent;
 

@@ -63,23 +63,46 @@ herald_connection_id_is_valid (const char *id)
   return is_name (id, 64, "_-");
 }
 
+/* Random bytes for ids, taken from the kernel a batch at a time per thread
+ * (an accept storm asks for thousands a second: one getrandom() per 64 ids
+ * instead of one per id). Each byte is handed out once; no process forks. */
+#define ID_POOL 1024
+
+static void
+random_bytes (guint8 *out, gsize len)
+{
+  static __thread guint8 pool[ID_POOL];
+  static __thread gsize pos = ID_POOL;
+
+  g_assert (len <= ID_POOL);
+  if (pos + len > ID_POOL)
+    {
+      gsize got = 0;
+
+      while (got < ID_POOL)
+        {
+          ssize_t r = getrandom (pool + got, ID_POOL - got, 0);
+          if (r < 0)
+            {
+              if (errno == EINTR)
+                continue;
+              g_error ("getrandom failed: %s", g_strerror (errno));
+            }
+          got += r;
+        }
+      pos = 0;
+    }
+  memcpy (out, pool + pos, len);
+  memset (pool + pos, 0, len); /* not kept once handed out */
+  pos += len;
+}
+
 char *
 herald_connection_id_new (void)
 {
   guint8 raw[16];
-  gsize got = 0;
 
-  while (got < sizeof raw)
-    {
-      ssize_t r = getrandom (raw + got, sizeof raw - got, 0);
-      if (r < 0)
-        {
-          if (errno == EINTR)
-            continue;
-          g_error ("getrandom failed: %s", g_strerror (errno));
-        }
-      got += r;
-    }
+  random_bytes (raw, sizeof raw);
   /* 128 random bits → 22 characters. */
   return herald_base64url_encode (raw, sizeof raw);
 }

@@ -200,6 +200,13 @@ herald_protocol_proxy_subscribe (HeraldRouter *router, HeraldConnection *conn,
 /* ---- publish ---- */
 
 static void
+published (Asked *asked)
+{
+  release (asked);
+  asked_free (asked);
+}
+
+static void
 on_publish_answer (GObject *source, GAsyncResult *result, gpointer data)
 {
   Asked *asked = data;
@@ -212,8 +219,11 @@ on_publish_answer (GObject *source, GAsyncResult *result, gpointer data)
       JsonNode *rewritten = json_object_get_member (reply->result, "data");
       g_autofree char *text = rewritten != NULL ? json_to_string (rewritten, FALSE) : NULL;
 
-      herald_protocol_publish (asked->router, asked->conn, asked->channel, asked->key,
-                               text != NULL ? text : asked->data_json, asked->id);
+      /* Held until "published" (the Redis engine answers later) */
+      herald_protocol_publish_then (asked->router, asked->conn, asked->channel, asked->key,
+                                    text != NULL ? text : asked->data_json, asked->id,
+                                    (GDestroyNotify)published, asked);
+      return;
     }
   release (asked);
   asked_free (asked);

@@ -243,6 +243,8 @@ typedef struct
   HeraldConnection *conn;
   char *channel;
   JsonNode *id;
+  GDestroyNotify done; /* after the answer (herald_protocol_publish_then()) */
+  gpointer done_data;
 } PublishData;
 
 static void
@@ -288,6 +290,8 @@ on_published (GObject *source, GAsyncResult *result, gpointer user_data)
 
   herald_hub_publish_finish (HERALD_HUB (source), result, &offset, &error);
   reply_published (data->conn, data->channel, data->id, offset, error);
+  if (data->done != NULL)
+    data->done (data->done_data);
   publish_data_free (data);
 }
 
@@ -342,6 +346,21 @@ void
 herald_protocol_publish (HeraldRouter *router, HeraldConnection *conn, const char *channel,
                          const char *key, const char *data_json, JsonNode *id)
 {
+  herald_protocol_publish_then (router, conn, channel, key, data_json, id, NULL, NULL);
+}
+
+/**
+ * herald_protocol_publish_then:
+ * @done: (nullable): called with @done_data once answered (at once with the
+ *   in-process engine, after the engine's round trip with Redis)
+ *
+ * As herald_protocol_publish().
+ */
+void
+herald_protocol_publish_then (HeraldRouter *router, HeraldConnection *conn, const char *channel,
+                              const char *key, const char *data_json, JsonNode *id,
+                              GDestroyNotify done, gpointer done_data)
+{
   PublishData *data;
 
   if (herald_hub_can_publish_now (herald_router_get_hub (router)))
@@ -352,12 +371,16 @@ herald_protocol_publish (HeraldRouter *router, HeraldConnection *conn, const cha
       herald_hub_publish_text_now (herald_router_get_hub (router), channel, key, data_json, &offset,
                                    &error);
       reply_published (conn, channel, id, offset, error);
+      if (done != NULL)
+        done (done_data);
       return;
     }
   data = g_new0 (PublishData, 1);
   data->conn = g_object_ref (conn);
   data->channel = g_strdup (channel);
   data->id = id ? json_node_copy (id) : NULL;
+  data->done = done;
+  data->done_data = done_data;
   herald_hub_publish_text_async (herald_router_get_hub (router), channel, key, data_json, NULL,
                                  on_published, data);
 }

@@ -16,6 +16,10 @@ void herald_protocol_subscribe (HeraldRouter *router, HeraldConnection *conn,
                                 const HeraldSubscribeRequest *sub, JsonNode *id);
 void herald_protocol_publish (HeraldRouter *router, HeraldConnection *conn, const char *channel,
                               const char *key, const char *data_json, JsonNode *id);
+/* …and calls @done (@done_data) once it answered */
+void herald_protocol_publish_then (HeraldRouter *router, HeraldConnection *conn,
+                                   const char *channel, const char *key, const char *data_json,
+                                   JsonNode *id, GDestroyNotify done, gpointer done_data);
 
 /* [proxy] (herald-protocol-proxy.c): the backend decides a subscribe
  * (subscribe=proxy) or publish (publish-proxy=true); the connection's later

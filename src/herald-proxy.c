@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "herald-error.h"
+#include "herald-json.h"
 #include "herald-metrics.h"
 #include "herald-proxy.h"
 
@@ -119,6 +120,9 @@ herald_proxy_new (HeraldConfig *config)
       "max-conns", herald_config_get_proxy_max_in_flight (config), "max-conns-per-host",
       herald_config_get_proxy_max_in_flight (config), "user-agent", "herald/" PACKAGE_VERSION,
       NULL);
+  /* The backend is the application's own: straight to it, never through an
+   * HTTP proxy the environment (http_proxy, GSettings) names */
+  soup_session_set_proxy_resolver (self->session, NULL);
   return self;
 }
 
@@ -199,9 +203,18 @@ result_is_valid (HeraldHook hook, JsonObject *result)
     }
 }
 
-/* The answer as a reply, or NULL when it is not the hook's JSON */
-static HeraldBackendReply *
-parse_answer (HeraldHook hook, const char *text, gsize length, HeraldProxyResult *result)
+/**
+ * herald_proxy_parse_answer:
+ * @hook: the hook that answered
+ * @text: (array length=length): the answer's body, any bytes
+ * @result: (out): how the call counts in /metrics
+ *
+ * Returns: (transfer full) (nullable): the answer as a reply, or %NULL when
+ *   it is not the hook's JSON (*@result is then INVALID)
+ */
+HeraldBackendReply *
+herald_proxy_parse_answer (HeraldHook hook, const char *text, gsize length,
+                           HeraldProxyResult *result)
 {
   g_autoptr (JsonParser) parser = json_parser_new_immutable ();
   g_autoptr (HeraldBackendReply) reply = g_new0 (HeraldBackendReply, 1);
@@ -209,7 +222,10 @@ parse_answer (HeraldHook hook, const char *text, gsize length, HeraldProxyResult
   JsonNode *node;
 
   *result = HERALD_PROXY_RESULT_INVALID;
-  if (!json_parser_load_from_data (parser, text, (gssize)length, NULL)
+  /* Herald's reader first: one value, nesting bounded (json-glib's parser
+   * is recursive), no integer json-glib would change */
+  if (!herald_json_check_strict (text, length, NULL)
+      || !json_parser_load_from_data (parser, text, (gssize)length, NULL)
       || json_parser_get_root (parser) == NULL
       || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     return NULL;
@@ -362,7 +378,8 @@ on_read (GObject *source, GAsyncResult *res, gpointer data)
       read_more (task);
       return;
     }
-  reply = parse_answer (call->hook, (const char *)call->body->data, call->body->len, &result);
+  reply = herald_proxy_parse_answer (call->hook, (const char *)call->body->data, call->body->len,
+                                     &result);
   call_return (task, result, reply, "the answer is not the hook's JSON");
 }
 
@@ -500,4 +517,3 @@ herald_proxy_claims_from_result (JsonObject *result)
   claims->subs = json_object_has_member (result, "subs") ? string_array (result, "subs") : NULL;
   return claims;
 }
-

@@ -12,6 +12,7 @@
 
 #include "herald-backend.h"
 #include "herald-jwt.h"
+#include "herald-metrics.h"
 
 G_BEGIN_DECLS
 
@@ -23,6 +24,10 @@ HeraldProxy *herald_proxy_new (HeraldConfig *config);
 
 /* Pending calls fail (the worker is stopping). */
 void herald_proxy_abort (HeraldProxy *self);
+
+/* A backend's answer to @hook, checked (fuzzed by tests/fuzz/fuzz-proxy.c) */
+HeraldBackendReply *herald_proxy_parse_answer (HeraldHook hook, const char *text, gsize length,
+                                               HeraldProxyResult *result);
 
 /* The claims a connect hook's result grants: "user" as sub, "expire_at" as
  * exp, "channels" and "publish" (absent = none). */

@@ -54,6 +54,7 @@ struct _HeraldRedisClusterEngine
   GHashTable *local_conns; /* connection id → user id or NULL */
   GHashTable *presence;    /* "channel\nuser", or "channel" (anonymous) → GUINT count */
   guint64 presence_gen;    /* bumped by each presence change */
+  GHashTable *users;       /* user id → GUINT count of local connections (0: to tell Redis) */
   GQueue ops;
   GSource *drain_source;
   gboolean disposed;

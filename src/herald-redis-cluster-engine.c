@@ -30,6 +30,7 @@
 #include "herald-redis-cluster-keys.h"
 #include "herald-redis-cluster-pool.h"
 #include "herald-redis-cluster-sync.h"
+#include "herald-redis-cluster-users.h"
 #include "herald-redis-direct.h"
 #include "herald-redis-payload.h"
 #include "herald-redis-slots.h"
@@ -47,6 +48,7 @@ typedef enum
   OP_CONN_OPEN,
   OP_CONN_CLOSE,
   OP_PRESENCE,
+  OP_USERS, /* a = user: this node's count of its connections changed */
 } OpType;
 
 typedef struct
@@ -223,6 +225,7 @@ on_node_ready (gpointer owner, const char *addr)
   g_message (_ ("Redis Cluster master %s connected (node %s)"), addr, self->node_id);
   send_registration (self, addr, TRUE);
   send_presence (self, addr, TRUE);
+  herald_rcu_register (self, addr);
   herald_rce_reconcile_all (self);
 }
 
@@ -234,6 +237,7 @@ on_map_changed (gpointer owner)
   /* Registrations follow the slots to their new masters. */
   send_registration (self, NULL, TRUE);
   send_presence (self, NULL, TRUE);
+  herald_rcu_register (self, NULL);
   herald_rce_reconcile_all (self);
 }
 
@@ -344,6 +348,9 @@ run_op (HeraldRedisClusterEngine *self, Op *op)
         const char *argv[] = { "DEL", k };
         command (self, k, 2, argv);
       }
+      break;
+    case OP_USERS:
+      herald_rcu_send (self, op->a);
       break;
     case OP_PRESENCE:
       run_presence (self, op);
@@ -459,8 +466,12 @@ cluster_connection_opened (HeraldEngine *engine, const char *id, const char *use
 
   g_mutex_lock (&self->lock);
   g_hash_table_replace (self->local_conns, g_strdup (id), g_strdup (user_id));
+  if (user_id != NULL && *user_id != '\0')
+    herald_rcu_adjust_locked (self, user_id, +1);
   g_mutex_unlock (&self->lock);
   push_op (self, op_new (OP_CONN_OPEN, id, NULL));
+  if (user_id != NULL && *user_id != '\0')
+    push_op (self, op_new (OP_USERS, user_id, NULL));
 }
 
 static void
@@ -468,10 +479,16 @@ cluster_connection_closed (HeraldEngine *engine, const char *id)
 {
   HeraldRedisClusterEngine *self = HERALD_REDIS_CLUSTER_ENGINE (engine);
 
+  g_autofree char *key = NULL, *user_id = NULL;
+
   g_mutex_lock (&self->lock);
-  g_hash_table_remove (self->local_conns, id);
+  g_hash_table_steal_extended (self->local_conns, id, (gpointer *)&key, (gpointer *)&user_id);
+  if (user_id != NULL && *user_id != '\0')
+    herald_rcu_adjust_locked (self, user_id, -1);
   g_mutex_unlock (&self->lock);
   push_op (self, op_new (OP_CONN_CLOSE, id, NULL));
+  if (user_id != NULL && *user_id != '\0')
+    push_op (self, op_new (OP_USERS, user_id, NULL));
 }
 
 static void
@@ -835,6 +852,7 @@ herald_redis_cluster_engine_finalize (GObject *object)
   g_free (self->local_epoch);
   g_hash_table_unref (self->topics);
   g_hash_table_unref (self->local_conns);
+  g_hash_table_unref (self->users);
   g_hash_table_unref (self->presence);
   g_hash_table_unref (self->snapshot_gen);
   g_main_context_unref (self->context);
@@ -870,6 +888,7 @@ herald_redis_cluster_engine_class_init (HeraldRedisClusterEngineClass *klass)
   engine_class->connection_opened = cluster_connection_opened;
   engine_class->connection_closed = cluster_connection_closed;
   engine_class->has_connection = cluster_has_connection;
+  engine_class->count_user_connections = herald_rcu_count;
   engine_class->count_channels = cluster_count_channels;
   engine_class->append_metrics = cluster_append_metrics;
 }
@@ -881,6 +900,7 @@ herald_redis_cluster_engine_init (HeraldRedisClusterEngine *self)
   g_cond_init (&self->cond);
   self->topics = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, herald_rce_topic_free);
   self->local_conns = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->users = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->presence = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->snapshot_gen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->context = g_main_context_ref_thread_default ();

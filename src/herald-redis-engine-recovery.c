@@ -8,6 +8,9 @@
  */
 #include "config.h"
 
+#include <glib/gi18n.h>
+
+#include "herald-metrics.h"
 #include "herald-redis-engine-private.h"
 #include "herald-redis-history.h"
 
@@ -206,4 +209,138 @@ herald_redis_engine_dup_epoch (HeraldEngine *engine)
   epoch = g_strdup (self->epoch);
   g_mutex_unlock (&self->lock);
   return epoch;
+}
+
+/* ---- gaps under live subscribers ----
+ *
+ * Redis pub/sub keeps nothing for a subscriber that is away: while the link
+ * is down (a Redis restart, a Sentinel failover) messages published through
+ * other nodes never reach this node's subscribers. When the channel is
+ * subscribed again, its offset in Redis tells whether anything was
+ * published meanwhile; if so, its subscribers get a reset notice
+ * (herald_message_new_reset(): `subscribed` with `recovered:false` and the
+ * position, SSE `event: reset`) instead of a silent gap, and resume or
+ * reload from there. */
+
+void
+herald_redis_engine_resync_mark_locked (HeraldRedisEngine *self)
+{
+  GHashTableIter iter;
+  Chan *ch;
+
+  g_hash_table_iter_init (&iter, self->channels);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&ch))
+    {
+      if (ch->refs == 0)
+        continue;
+      if (!ch->resync)
+        ch->resync_from = ch->last_offset;
+      else if (ch->first_live > ch->resync_from + 1)
+        ch->resync_from = 0; /* a gap is known already: any offset reports it */
+      else if (ch->first_live > 0)
+        ch->resync_from = ch->last_offset; /* heard without a gap until now */
+      ch->resync = TRUE;
+      ch->first_live = 0;
+    }
+}
+
+static void
+notify_reset_locked (HeraldRedisEngine *self, const char *name, guint64 offset)
+{
+  g_autoptr (HeraldMessage) notice = herald_message_new_reset (name, offset, self->epoch);
+
+  /* Logged once per outage (a failover can touch every channel), counted each time. */
+  if (self->resets++ == 0)
+    g_message (_ ("Redis: messages of %s (and perhaps other channels) may be missing for this "
+                  "node's subscribers: they are told to reload (reset at offset %" G_GUINT64_FORMAT
+                  ")"),
+               name, offset);
+  else
+    g_debug ("redis: reset notice for %s at offset %" G_GUINT64_FORMAT, name, offset);
+  herald_metrics_count_redis_event (HERALD_REDIS_EVENT_RESET_NOTICE);
+  herald_engine_deliver (HERALD_ENGINE (self),
+                         &(HeraldDelivery){ .kind = HERALD_TARGET_CHANNEL, .message = notice });
+}
+
+/* A new epoch: positions of the old one mean nothing. Each channel's
+ * subscribers hear it now (offset 0: a channel counts from 1 again in the
+ * new epoch); a channel not heard live is checked once subscribed again. */
+void
+herald_redis_engine_resync_epoch_locked (HeraldRedisEngine *self)
+{
+  GHashTableIter iter;
+  const char *name;
+  Chan *ch;
+
+  g_hash_table_iter_init (&iter, self->channels);
+  while (g_hash_table_iter_next (&iter, (gpointer *)&name, (gpointer *)&ch))
+    {
+      if (ch->refs == 0)
+        continue;
+      notify_reset_locked (self, name, 0);
+      if (ch->state != SUB_SUBSCRIBED || ch->resync)
+        {
+          ch->resync = TRUE;
+          ch->resync_from = 0;
+          ch->first_live = 0;
+        }
+    }
+}
+
+static void
+on_resync_reply (redisAsyncContext *ac, void *r, void *privdata)
+{
+  HeraldRedisEngine *self = herald_redis_link_owner (ac);
+  g_autofree char *name = privdata;
+  redisReply *reply = r;
+  guint64 offset;
+  gboolean gap;
+  Chan *ch;
+
+  /* No answer: the link is down again, the next SUBSCRIBE checks. */
+  if (self == NULL || reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+    return;
+  g_mutex_lock (&self->lock);
+  ch = g_hash_table_lookup (self->channels, name);
+  if (ch && ch->resync && ch->state == SUB_SUBSCRIBED)
+    {
+      redisReply *ep = reply->element[1];
+
+      offset = herald_redis_reply_u64 (reply->element[0]);
+      if (ep->type == REDIS_REPLY_STRING && g_strcmp0 (ep->str, self->epoch) != 0)
+        offset = 0; /* not published in this epoch yet */
+      gap = ch->first_live > 0 ? ch->first_live > ch->resync_from + 1 : offset > ch->resync_from;
+      ch->resync = FALSE;
+      ch->first_live = 0;
+      if (gap)
+        {
+          ch->last_offset = MAX (ch->last_offset, offset);
+          notify_reset_locked (self, name, ch->last_offset);
+        }
+    }
+  g_mutex_unlock (&self->lock);
+}
+
+/* @name is subscribed again: a marked channel's offset is read (on the
+ * command connection, after the SUBSCRIBE was confirmed, so whatever is
+ * published later arrives live). Main thread. */
+void
+herald_redis_engine_resync (HeraldRedisEngine *self, const char *name)
+{
+  g_autofree char *meta = g_strconcat ("herald:m:", name, NULL);
+  const char *argv[] = { "HMGET", meta, "off", "ep" };
+  gboolean check;
+  Chan *ch;
+
+  g_mutex_lock (&self->lock);
+  ch = g_hash_table_lookup (self->channels, name);
+  check = ch && ch->resync;
+  g_mutex_unlock (&self->lock);
+  if (check)
+    {
+      char *copy = g_strdup (name);
+
+      if (herald_redis_link_command (self->link, on_resync_reply, copy, 4, argv, NULL) != REDIS_OK)
+        g_free (copy); /* not connected: checked on the next SUBSCRIBE */
+    }
 }

@@ -37,6 +37,7 @@
 #include "herald-redis-sentinel.h"
 #include "herald-redis-source.h"
 #include "herald-redis-sync.h"
+#include "herald-redis-users.h"
 
 G_DEFINE_FINAL_TYPE (HeraldRedisEngine, herald_redis_engine, HERALD_TYPE_ENGINE)
 
@@ -60,7 +61,8 @@ set_degraded_locked (HeraldRedisEngine *self, const char *why)
   g_cond_broadcast (&self->cond);
 }
 
-#define ns_of(self, channel) herald_config_namespace_for (herald_redis_engine_config (self), (channel))
+#define ns_of(self, channel)                                                                       \
+  herald_config_namespace_for (herald_redis_engine_config (self), (channel))
 
 static guint
 deliver (HeraldRedisEngine *self, const HeraldDelivery *delivery)
@@ -106,6 +108,12 @@ push_op (HeraldRedisEngine *self, Op *op)
       g_source_attach (self->drain_source, self->context);
     }
   g_mutex_unlock (&self->lock);
+}
+
+void
+herald_redis_engine_push_op (HeraldRedisEngine *self, Op *op)
+{
+  push_op (self, op);
 }
 
 static Op *
@@ -187,6 +195,7 @@ herald_redis_engine_channel_ref (HeraldRedisEngine *self, const char *name, int 
   if (ch == NULL)
     {
       ch = g_new0 (Chan, 1);
+      ch->resync = !self->up; /* its subscribers were told a position Redis did not give */
       g_hash_table_insert (self->channels, g_strdup (name), ch);
     }
   if (delta > 0)
@@ -206,6 +215,8 @@ herald_redis_engine_set_epoch_locked (HeraldRedisEngine *self, const char *epoch
   GHashTableIter iter;
   Chan *ch;
 
+  gboolean had_one = self->epoch != NULL;
+
   if (epoch == NULL || g_strcmp0 (self->epoch, epoch) == 0)
     return;
   g_hash_table_iter_init (&iter, self->channels);
@@ -216,6 +227,8 @@ herald_redis_engine_set_epoch_locked (HeraldRedisEngine *self, const char *epoch
     }
   g_free (self->epoch);
   self->epoch = g_strdup (epoch);
+  if (had_one)
+    herald_redis_engine_resync_epoch_locked (self);
 }
 
 /* ---- receiving (main thread) ---- */
@@ -264,6 +277,8 @@ receive_channel (HeraldRedisEngine *self, const char *name, const char *text, gs
   g_mutex_lock (&self->lock);
   herald_redis_engine_set_epoch_locked (self, p.epoch);
   ch = g_hash_table_lookup (self->channels, p.channel);
+  if (ch && ch->resync && ch->first_live == 0)
+    ch->first_live = p.offset;
   if (ch)
     ch->last_offset = MAX (ch->last_offset, p.offset);
   self->local_seq = MAX (self->local_seq, p.seq);
@@ -336,6 +351,8 @@ on_sub_reply (gpointer owner, redisReply *reply)
             }
           g_cond_broadcast (&self->cond);
           g_mutex_unlock (&self->lock);
+          if (subscribed)
+            herald_redis_engine_resync (self, name);
           reconcile_channel (self, name);
         }
       else if (subscribed && g_str_has_prefix (topic, "herald:node:"))
@@ -460,6 +477,7 @@ link_check_up (HeraldRedisEngine *self)
 {
   g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GHashTable) presence = NULL;
+  g_autoptr (GHashTable) users = NULL;
   GHashTableIter iter;
   gpointer key;
 
@@ -476,9 +494,12 @@ link_check_up (HeraldRedisEngine *self)
     g_ptr_array_add (ids, g_strdup (key));
   /* Presence changes queued before this point are in the snapshot. */
   self->link_gen++;
+  self->resets = 0;
   presence = presence_snapshot_locked (self);
+  users = herald_redis_engine_users_snapshot_locked (self);
   g_mutex_unlock (&self->lock);
   herald_redis_cluster_register_presence (self->link, self->node_id, presence);
+  herald_redis_users_register (self->link, self->node_id, users);
 
   heartbeat (self);
   self->heartbeat_source = g_timeout_source_new_seconds (HERALD_REDIS_HEARTBEAT_S);
@@ -507,6 +528,7 @@ on_link_down (gpointer owner, const char *why)
       ch->state = SUB_IDLE;
       ch->primed = FALSE;
     }
+  herald_redis_engine_resync_mark_locked (self);
   g_mutex_unlock (&self->lock);
   if (was_up)
     {
@@ -659,6 +681,10 @@ run_op (HeraldRedisEngine *self, Op *op)
       if (up && op->gen == self->link_gen)
         herald_redis_cluster_update_presence (self->link, self->node_id, op->a, op->b, op->delta);
       break;
+    case OP_USERS:
+      if (up && op->gen == self->link_gen)
+        herald_redis_users_update (self->link, self->node_id, op->a, op->delta);
+      break;
     case OP_CONN_CLOSE:
       if (up)
         herald_redis_cluster_unregister_connection (self->link, op->a);
@@ -802,17 +828,20 @@ redis_connection_opened (HeraldEngine *engine, const char *id, const char *user_
   g_hash_table_replace (self->local_conns, g_strdup (id), g_strdup (user_id));
   g_mutex_unlock (&self->lock);
   push_op (self, op_new (OP_CONN_OPEN, id, NULL));
+  herald_redis_engine_users_connection (self, user_id, +1);
 }
 
 static void
 redis_connection_closed (HeraldEngine *engine, const char *id)
 {
   HeraldRedisEngine *self = HERALD_REDIS_ENGINE (engine);
+  g_autofree char *key = NULL, *user_id = NULL;
 
   g_mutex_lock (&self->lock);
-  g_hash_table_remove (self->local_conns, id);
+  g_hash_table_steal_extended (self->local_conns, id, (gpointer *)&key, (gpointer *)&user_id);
   g_mutex_unlock (&self->lock);
   push_op (self, op_new (OP_CONN_CLOSE, id, NULL));
+  herald_redis_engine_users_connection (self, user_id, -1);
 }
 
 static void
@@ -958,6 +987,7 @@ herald_redis_engine_finalize (GObject *object)
   g_hash_table_unref (self->channels);
   g_hash_table_unref (self->local_conns);
   g_hash_table_unref (self->presence);
+  g_hash_table_unref (self->users);
   g_main_context_unref (self->context);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
@@ -992,6 +1022,7 @@ herald_redis_engine_class_init (HeraldRedisEngineClass *klass)
   engine_class->connection_opened = redis_connection_opened;
   engine_class->connection_closed = redis_connection_closed;
   engine_class->has_connection = redis_has_connection;
+  engine_class->count_user_connections = herald_redis_engine_count_user_connections;
 }
 
 static void
@@ -1002,6 +1033,8 @@ herald_redis_engine_init (HeraldRedisEngine *self)
   self->channels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->local_conns = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->presence = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->users = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->counts_users = TRUE;
   self->context = g_main_context_ref_thread_default ();
   self->degraded = g_strdup ("degraded: connecting to Redis");
 }
@@ -1044,17 +1077,18 @@ on_sentinel_master (gpointer owner, const char *host, int port, gboolean switche
     herald_metrics_count_redis_event (HERALD_REDIS_EVENT_MASTER_CHANGED);
   if (self->url->host)
     g_message (_ ("Redis Sentinel: master “%s” is now %s:%d (was %s:%d)%s"),
-               herald_config_get_redis_sentinel_master (herald_redis_engine_config (self)), host, port,
-               self->url->host, self->url->port, switched ? ", +switch-master" : "");
+               herald_config_get_redis_sentinel_master (herald_redis_engine_config (self)), host,
+               port, self->url->host, self->url->port, switched ? ", +switch-master" : "");
   /* The sync connection first: from then on it never reads self->url's host. */
   herald_redis_sync_set_address (self->sync, host, port);
   g_free (self->url->host);
   self->url->host = g_strdup (host);
   self->url->port = port;
   g_free (self->url_text);
-  self->url_text = g_strdup_printf ("%s:%d, master “%s” via Redis Sentinel %s", host, port,
-                                    herald_config_get_redis_sentinel_master (herald_redis_engine_config (self)),
-                                    herald_redis_sentinel_current (self->sentinel));
+  self->url_text = g_strdup_printf (
+      "%s:%d, master “%s” via Redis Sentinel %s", host, port,
+      herald_config_get_redis_sentinel_master (herald_redis_engine_config (self)),
+      herald_redis_sentinel_current (self->sentinel));
   why = g_strdup_printf (_ ("the master moved to %s:%d"), host, port);
   herald_redis_link_reconnect_now (self->link, why);
 }

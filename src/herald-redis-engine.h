@@ -26,4 +26,11 @@ HeraldEngine *herald_redis_engine_new_sentinel (HeraldConfig *config, const char
 /* Connects (asynchronously) as node @node_id. */
 void herald_redis_engine_start (HeraldRedisEngine *self, const char *node_id);
 
+/* Users' connections counted in this engine's Redis (herald-redis-users.c):
+ * by default as connections open and close here; [redis] shards turn that
+ * off and count each user on the user's shard. */
+void herald_redis_engine_set_counts_users (HeraldRedisEngine *self, gboolean counts);
+void herald_redis_engine_count_user (HeraldRedisEngine *self, const char *user_id, int delta);
+char *herald_redis_engine_dup_connection_user (HeraldRedisEngine *self, const char *id);
+
 G_END_DECLS

@@ -8,6 +8,7 @@
 
 #include "herald-error.h"
 #include "herald-redis-presence.h"
+#include "herald-redis-users.h"
 
 /* ARGV: node, channel, user ('' = anonymous), delta. A node never takes back
  * more than it added (after it was reaped, say). */
@@ -67,14 +68,16 @@ static const char update_script[]
 static const char reset_script[] = DROP_FUNCTION "drop_node(ARGV[1])\n"
                                                  "return 1\n";
 
-/* ARGV: node, dead after. Marks the node alive and reaps a few dead ones. */
-static const char reap_script[] = DROP_FUNCTION
+/* ARGV: node, dead after. Marks the node alive and reaps a few dead ones
+ * (their presence and their users' connections, herald-redis-users.h). */
+static const char reap_script[] = DROP_FUNCTION HERALD_REDIS_USERS_DROP_FUNCTION
     "local now = tonumber(redis.call('TIME')[1])\n"
     "redis.call('ZADD', 'herald:pagg', now, ARGV[1])\n"
     "local dead = redis.call('ZRANGEBYSCORE', 'herald:pagg', '-inf', now - tonumber(ARGV[2]),\n"
     "                        'LIMIT', 0, 8)\n"
     "for _, node in ipairs(dead) do\n"
     "  drop_node(node)\n"
+    "  drop_users(node)\n"
     "  redis.call('ZREM', 'herald:pagg', node)\n"
     "end\n"
     "return #dead\n";

@@ -62,6 +62,8 @@ static void
 next_sentinel (HeraldRedisSentinel *self)
 {
   use_address (self, (self->current + 1) % self->addresses->len);
+  /* Each sentinel gets the password only once it asked for it. */
+  g_clear_pointer (&self->url.password, g_free);
 }
 
 static void

@@ -271,16 +271,37 @@ shards_channel_vacated (HeraldEngine *engine, const char *channel)
   herald_engine_channel_vacated (shard_of (HERALD_REDIS_SHARDS (engine), channel), channel);
 }
 
+/* A connection lives on its id's shard; its user is counted on the user's. */
 static void
 shards_connection_opened (HeraldEngine *engine, const char *id, const char *user_id)
 {
-  herald_engine_connection_opened (shard_of (HERALD_REDIS_SHARDS (engine), id), id, user_id);
+  HeraldRedisShards *self = HERALD_REDIS_SHARDS (engine);
+
+  herald_engine_connection_opened (shard_of (self, id), id, user_id);
+  if (user_id != NULL && *user_id != '\0')
+    herald_redis_engine_count_user (HERALD_REDIS_ENGINE (shard_of (self, user_id)), user_id, +1);
 }
 
 static void
 shards_connection_closed (HeraldEngine *engine, const char *id)
 {
-  herald_engine_connection_closed (shard_of (HERALD_REDIS_SHARDS (engine), id), id);
+  HeraldRedisShards *self = HERALD_REDIS_SHARDS (engine);
+  HeraldEngine *shard = shard_of (self, id);
+  g_autofree char *user_id
+      = herald_redis_engine_dup_connection_user (HERALD_REDIS_ENGINE (shard), id);
+
+  herald_engine_connection_closed (shard, id);
+  if (user_id != NULL && *user_id != '\0')
+    herald_redis_engine_count_user (HERALD_REDIS_ENGINE (shard_of (self, user_id)), user_id, -1);
+}
+
+static guint
+shards_count_user_connections (HeraldEngine *engine, const char *user_id)
+{
+  gint64 n = herald_engine_count_user_connections (shard_of (HERALD_REDIS_SHARDS (engine), user_id),
+                                                   user_id);
+
+  return n > 0 ? (guint)n : 0;
 }
 
 static gboolean
@@ -350,6 +371,7 @@ herald_redis_shards_class_init (HeraldRedisShardsClass *klass)
   engine_class->connection_opened = shards_connection_opened;
   engine_class->connection_closed = shards_connection_closed;
   engine_class->has_connection = shards_has_connection;
+  engine_class->count_user_connections = shards_count_user_connections;
   engine_class->count_channels = shards_count_channels;
 }
 
@@ -385,6 +407,7 @@ herald_redis_shards_new (HeraldConfig *config, const char *const *urls, GError *
           return NULL;
         }
       herald_engine_set_sink (shard, forward_delivery, self);
+      herald_redis_engine_set_counts_users (HERALD_REDIS_ENGINE (shard), FALSE);
       g_ptr_array_add (self->engines, shard);
     }
   return HERALD_ENGINE (g_steal_pointer (&self));

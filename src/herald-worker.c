@@ -16,6 +16,7 @@
 #include "herald-connection-table.h"
 #include "herald-connection.h"
 #include "herald-metrics.h"
+#include "herald-worker-hold.h"
 #include "herald-worker.h"
 
 #define WHEEL_SLOTS 1024 /* seconds; farther deadlines are revisited when their slot comes */
@@ -488,9 +489,9 @@ deliver_channel (HeraldWorker *self, HeraldMessage *message)
       HeraldSubscription *sub = herald_channel_get_subscriber (channel, i);
       if (offset != 0 && offset <= sub->skip_until) /* 0: not stored, never replayed */
         continue;
-      /* Past the replay: later offsets only grow, unless a new epoch starts
-       * them again at 1 — which must not be skipped. */
-      if (offset != 0)
+      /* Past the replay (or reset): later offsets only grow, unless a new
+       * epoch starts them again at 1 — which must not be skipped. */
+      if (offset != 0 || herald_message_is_reset (message))
         sub->skip_until = 0;
       herald_connection_deliver_full (sub->connection, message, sub->conflate);
     }
@@ -704,35 +705,22 @@ host_worker (HeraldConnectionHost *host)
   return G_STRUCT_MEMBER_P (host, -G_STRUCT_OFFSET (HeraldWorker, host));
 }
 
-/* A connection's messages behind a pending backend call (herald_worker_hold_input()) */
-#define HOLD_MAX 256
-/* clang-format off */
-G_DEFINE_QUARK (herald-held-input, held_input)
-/* clang-format on */
-
-static void
-held_free (gpointer data)
-{
-  g_queue_free_full (data, (GDestroyNotify)g_bytes_unref);
-}
-
 static void
 host_received (HeraldConnectionHost *host, HeraldConnection *connection, const char *text,
                gsize length)
 {
   HeraldWorker *self = host_worker (host);
-  GQueue *held = g_object_get_qdata (G_OBJECT (connection), held_input_quark ());
 
-  if (held != NULL)
-    {
-      if (held->length >= HOLD_MAX)
-        {
-          herald_connection_close (connection, 1008, "too many messages behind a backend call");
-          return;
-        }
-      g_queue_push_tail (held, g_bytes_new (text, length));
-      return;
-    }
+  /* Behind a pending backend call: later, in order */
+  if (!herald_hold_take (connection, text, length))
+    self->owner_funcs->received (self->owner, self, connection, text, length);
+}
+
+static void
+dispatch_held (gpointer data, HeraldConnection *connection, const char *text, gsize length)
+{
+  HeraldWorker *self = data;
+
   self->owner_funcs->received (self->owner, self, connection, text, length);
 }
 
@@ -747,8 +735,7 @@ void
 herald_worker_hold_input (HeraldWorker *self, HeraldConnection *connection)
 {
   g_return_if_fail (HERALD_IS_WORKER (self));
-  if (g_object_get_qdata (G_OBJECT (connection), held_input_quark ()) == NULL)
-    g_object_set_qdata_full (G_OBJECT (connection), held_input_quark (), g_queue_new (), held_free);
+  herald_hold_start (connection);
 }
 
 /**
@@ -760,30 +747,8 @@ herald_worker_hold_input (HeraldWorker *self, HeraldConnection *connection)
 void
 herald_worker_release_input (HeraldWorker *self, HeraldConnection *connection)
 {
-  g_autoptr (HeraldConnection) keep = g_object_ref (connection);
-  GQueue *held = g_object_steal_qdata (G_OBJECT (connection), held_input_quark ());
-  GBytes *text;
-
   g_return_if_fail (HERALD_IS_WORKER (self));
-  while (held != NULL && (text = g_queue_pop_head (held)) != NULL)
-    {
-      GQueue *again;
-
-      if (herald_connection_get_state (connection) == HERALD_CONNECTION_OPEN)
-        self->owner_funcs->received (self->owner, self, connection, g_bytes_get_data (text, NULL),
-                                     g_bytes_get_size (text));
-      g_bytes_unref (text);
-      again = g_object_get_qdata (G_OBJECT (connection), held_input_quark ());
-      if (again != NULL)
-        {
-          /* Held again: the rest wait behind the new call, still in order */
-          while ((text = g_queue_pop_tail (held)) != NULL)
-            g_queue_push_head (again, text);
-          break;
-        }
-    }
-  if (held != NULL)
-    held_free (held);
+  herald_hold_release (connection, dispatch_held, self);
 }
 
 void

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "herald-test-server.h"
+#include "herald-test-timeout.h"
 
 HeraldTestServer *
 herald_test_server_start (const char *keyfile, guint workers)
@@ -42,7 +43,7 @@ herald_test_client_connect (HeraldTestServer *server)
   client->socket
       = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
   g_assert_no_error (error);
-  g_socket_set_timeout (client->socket, 5);
+  g_socket_set_timeout (client->socket, 5 * herald_test_timeout_scale ());
   g_socket_connect (client->socket, sa, NULL, &error);
   g_assert_no_error (error);
   client->buffer = g_byte_array_new ();
@@ -439,7 +440,7 @@ herald_test_tls_connect (HeraldTestServer *server, gboolean handshake)
   GIOStream *tls;
   g_autoptr (GError) error = NULL;
 
-  g_socket_client_set_timeout (sc, 5);
+  g_socket_client_set_timeout (sc, 5 * herald_test_timeout_scale ());
   tcp = g_socket_client_connect_to_host (sc, server->host, server->port, NULL, &error);
   g_assert_no_error (error);
   /* No Nagle: small frames go at once, as on the plain test clients' loopback. */
@@ -469,7 +470,7 @@ herald_test_client_connect_tls (HeraldTestServer *server)
   g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), ==, 0);
   client->socket = g_socket_new_from_fd (pair[0], &error);
   g_assert_no_error (error);
-  g_socket_set_timeout (client->socket, 5);
+  g_socket_set_timeout (client->socket, 5 * herald_test_timeout_scale ());
   client->buffer = g_byte_array_new ();
   relay_end = g_socket_new_from_fd (pair[1], &error);
   g_assert_no_error (error);

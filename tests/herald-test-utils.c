@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "herald-test-timeout.h"
 #include "herald-test-utils.h"
 
 #define HERALD_TEST_HTTP_TIMEOUT_MS 10000
@@ -40,7 +41,7 @@ herald_test_deadline_new (guint timeout_ms)
   HeraldTestDeadline *deadline = g_new0 (HeraldTestDeadline, 1);
   g_autoptr (GMainContext) context = g_main_context_ref_thread_default ();
 
-  deadline->source = g_timeout_source_new (timeout_ms);
+  deadline->source = g_timeout_source_new (timeout_ms * herald_test_timeout_scale ());
   g_source_set_callback (deadline->source, deadline_expired_cb, deadline, NULL);
   g_source_attach (deadline->source, context);
   return deadline;

@@ -12,6 +12,7 @@
 
 #include "herald-connection-queue.h"
 #include "herald-hub.h"
+#include "herald-redis-payload.h"
 #include "herald-test-server.h"
 
 #define API "[api]\nkey=k\n[auth]\nanonymous-publish=*\n"
@@ -179,7 +180,29 @@ test_key_bad (void)
 /* ---- conflation ---- */
 
 #define TICKER_KEYS 10
-#define TICKER_ROUNDS 2000
+#define TICKER_ROUNDS ticker_rounds ()
+
+/* Enough rounds (~4.7 KB each) to overflow the kernel's socket buffers
+ * twice over whatever their size (tcp_wmem's maximum), 2,000 at least. */
+static guint
+ticker_rounds (void)
+{
+  static guint rounds;
+
+  if (rounds == 0)
+    {
+      g_autofree char *text = NULL;
+      g_auto (GStrv) parts = NULL;
+      guint64 wmem_max = 4194304;
+
+      if (g_file_get_contents ("/proc/sys/net/ipv4/tcp_wmem", &text, NULL, NULL)
+          && (parts = g_strsplit_set (g_strstrip (text), " \t", -1)) != NULL
+          && g_strv_length (parts) >= 3)
+        wmem_max = g_ascii_strtoull (parts[g_strv_length (parts) - 1], NULL, 10);
+      rounds = MAX (2000, (guint)((2 * wmem_max + 1048576) / 4700));
+    }
+  return rounds;
+}
 
 /* A WebSocket with a small receive buffer (set before connect, so the
  * window stays small), subscribed to @channel, that the test then stops
@@ -214,9 +237,24 @@ slow_reader_open (HeraldTestServer *server, const char *channel)
   return client;
 }
 
+/* How many connections were closed with 4001 so far (/metrics). */
+static guint
+closed_4001 (HeraldTestServer *server)
+{
+  guint status = 0;
+  g_autofree char *metrics = herald_test_http (server, "GET", "/metrics", NULL, NULL, &status);
+  const char *at = metrics ? strstr (metrics, "herald_closes_total{code=\"4001\"} ") : NULL;
+
+  g_assert_cmpuint (status, ==, 200);
+  g_assert_nonnull (at);
+  return (guint)g_ascii_strtoull (at + strlen ("herald_closes_total{code=\"4001\"} "), NULL, 10);
+}
+
 /* A fast ticker: @rounds rounds of one message per key (k0…k9, value =
- * round), about a millisecond apart; stops early once the hub has no
- * subscriber left for @channel (the slow reader was closed). */
+ * round), about a millisecond apart (ten times the 1,000 msg/s of the
+ * issue, so the test is short). It stops early once a connection was closed
+ * 4001, so that the reader, which has not read anything yet, gets to read
+ * the close frame within the server's close grace. */
 static void
 run_ticker (HeraldTestServer *server, const char *channel, guint rounds)
 {
@@ -235,6 +273,8 @@ run_ticker (HeraldTestServer *server, const char *channel, guint rounds)
               herald_hub_publish_text_now (server->hub, channel, key, data, &offset, &error));
           g_assert_no_error (error);
         }
+      if (r % 100 == 99 && closed_4001 (server) > 0)
+        return;
       g_usleep (1000);
     }
 }
@@ -256,6 +296,7 @@ test_conflate_slow_reader (void)
   for (guint k = 0; k < TICKER_KEYS; k++)
     last[k] = -1;
   run_ticker (server, "ticker:fx", TICKER_ROUNDS);
+  g_assert_cmpuint (closed_4001 (server), ==, 0);
 
   while (done < TICKER_KEYS)
     {
@@ -309,6 +350,7 @@ test_no_conflate_slow_reader (void)
   HeraldTestClient *slow = slow_reader_open (server, "ticker:fx");
 
   run_ticker (server, "ticker:fx", TICKER_ROUNDS);
+  g_assert_cmpuint (closed_4001 (server), ==, 1);
   g_assert_cmpuint (herald_test_ws_wait_close (slow), ==, 4001);
   herald_test_client_free (slow);
   herald_test_server_stop (server);
@@ -339,6 +381,7 @@ test_conflate_sse (void)
         break;
     }
   run_ticker (server, "ticker:fx", TICKER_ROUNDS);
+  g_assert_cmpuint (closed_4001 (server), ==, 0);
   while (done < TICKER_KEYS)
     {
       g_autofree char *event = herald_test_sse_read_event (sse);
@@ -415,7 +458,17 @@ test_queue_conflate (void)
       g_assert_nonnull (g_strrstr (text, kept[i]));
     }
   g_assert_cmpuint (herald_connection_queue_bytes (&q), ==, total);
-  /* The conflated variant is a second shared frame, built once */
+  /* The conflated variant is a second shared frame, built once, for every wire variant */
+  g_assert_true (herald_message_get_frame_full (newest, HERALD_FRAME_WS_DEFLATE, TRUE)
+                 != herald_message_get_frame (newest, HERALD_FRAME_WS_DEFLATE));
+  g_assert_true (herald_message_get_frame_full (newest, HERALD_FRAME_WS_DEFLATE, TRUE)
+                 == herald_message_get_frame_full (newest, HERALD_FRAME_WS_DEFLATE, TRUE));
+  /* Messages without data (events, direct messages) have only the plain variant */
+  {
+    g_autoptr (HeraldMessage) direct = herald_message_new_direct ("1");
+    g_assert_true (herald_message_get_frame_full (direct, HERALD_FRAME_WS, TRUE)
+                   == herald_message_get_frame (direct, HERALD_FRAME_WS));
+  }
   g_assert_true (herald_message_get_frame_full (newest, HERALD_FRAME_WS, TRUE)
                  == herald_message_get_frame_full (newest, HERALD_FRAME_WS, TRUE));
   g_assert_nonnull (g_strstr_len (
@@ -427,11 +480,69 @@ test_queue_conflate (void)
   herald_connection_queue_clear (&q);
 }
 
+/* The Redis wire format keeps the key; malformed payloads are refused,
+ * never misread. */
+static void
+test_redis_payload (void)
+{
+  g_autofree char *plain = herald_redis_payload_body (NULL, "{\"n\":1}");
+  g_autofree char *keyed = herald_redis_payload_body ("a b\nc", "{\"n\":1}");
+  const char *bad[] = {
+    "3 7 6 100 ep ch\nK9 k\n1",  "3 7 6 100 ep ch\nKx k\n1", "3 7 6 100 ep ch\nK1 kX1",
+    "3 7 6 100 ep ch\nK0 \n1",   "3 7 6 100 ep ch\nK1 k\n",  "3 7 6 100 ep ch\nK",
+    "3 7 6 100 ep ch\nK-1 k\n1",
+  };
+
+  g_assert_cmpstr (plain, ==, "{\"n\":1}");
+  g_assert_cmpstr (keyed, ==, "K5 a b\nc\n{\"n\":1}");
+  {
+    g_autofree char *text = g_strconcat ("3 7 6 100 ep ch\n", keyed, NULL);
+    HeraldRedisPayload p;
+    g_autoptr (HeraldMessage) m = NULL;
+
+    g_assert_true (herald_redis_payload_parse (text, strlen (text), &p));
+    g_assert_cmpstr (p.key, ==, "a b\nc");
+    g_assert_cmpstr (p.data, ==, "{\"n\":1}");
+    m = herald_redis_payload_message (&p);
+    g_assert_cmpstr (herald_message_get_key (m), ==, "a b\nc");
+    herald_redis_payload_clear (&p);
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      HeraldRedisPayload p;
+
+      g_assert_false (herald_redis_payload_parse (bad[i], strlen (bad[i]), &p));
+      herald_redis_payload_clear (&p);
+    }
+
+  /* Events */
+  {
+    g_autoptr (HeraldMessage) event = herald_message_new_join_leave ("c", "bob", "conn1", TRUE);
+    g_autofree char *wire = herald_redis_payload_format_event ("nodeA", event);
+    g_autoptr (HeraldMessage) back = NULL;
+    const char *bad_events[] = { "J nodeB join\n{}", "J nodeB hop conn1\n{}", "J nodeB join conn1",
+                                 "J nodeB join conn1\nx", "P join bob" };
+    gsize len = 0;
+
+    g_assert_null (herald_redis_payload_parse_event ("c", wire, strlen (wire), "nodeA"));
+    back = herald_redis_payload_parse_event ("c", wire, strlen (wire), "nodeB");
+    g_assert_nonnull (back);
+    g_assert_cmpstr (herald_message_get_exclude (back), ==, "conn1");
+    g_assert_cmpstr (herald_message_get_event (back), ==, "join");
+    g_assert_cmpstr (herald_message_get_json (back, &len), ==,
+                     herald_message_get_json (event, NULL));
+    for (guint i = 0; i < G_N_ELEMENTS (bad_events); i++)
+      g_assert_null (
+          herald_redis_payload_parse_event ("c", bad_events[i], strlen (bad_events[i]), "nodeA"));
+  }
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/conflate/queue", test_queue_conflate);
+  g_test_add_func ("/conflate/redis-payload", test_redis_payload);
   g_test_add_func ("/conflate/key/carried", test_key_carried);
   g_test_add_func ("/conflate/key/bad", test_key_bad);
   g_test_add_func ("/conflate/slow-reader", test_conflate_slow_reader);

@@ -14,10 +14,12 @@
 
 #include <string.h>
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 
 #include "herald-dbus.h"
 #include "herald-jwt.h"
 #include "herald-test-dbus.h"
+#include "herald-test-node.h"
 #include "herald-test-server.h"
 #include "herald-test-utils.h"
 
@@ -26,6 +28,10 @@
 #define OPERATOR_CLOSE 4004
 
 static GTestDBus *test_bus;
+/* The Redis of /dbus-live/user-subscriptions-redis (started by main). */
+static GSubprocess *redis;
+static guint16 redis_port;
+static char *redis_config;
 
 typedef struct
 {
@@ -583,9 +589,91 @@ test_presence_and_user_subscriptions (Fixture *f, gconstpointer data)
   herald_test_client_free (anon);
 }
 
+static gboolean
+tick (gpointer data)
+{
+  return G_SOURCE_CONTINUE; /* wakes bounded waits on the Redis engine's main context */
+}
+
+static guint
+subscribe_user_over_bus (Fixture *f, const char *method, const char *user, const char *channel)
+{
+  g_autoptr (GVariant) reply
+      = herald_test_bus_call_ok (&f->bus, method, g_variant_new ("(ss)", user, channel), "(u)");
+  guint connections = 0;
+
+  g_variant_get (reply, "(u)", &connections);
+  return connections;
+}
+
+static HeraldTestClient *
+open_user (HeraldTestServer *server, const char *user)
+{
+  g_autoptr (GBytes) secret = g_bytes_new_static ("s3cret", 6);
+  g_autofree char *payload = g_strdup_printf ("{\"sub\":\"%s\",\"channels\":[]}", user);
+  g_autofree char *jwt = herald_jwt_sign_hs256 (secret, payload);
+  g_autofree char *path = g_strdup_printf ("/ws?token=%s", jwt);
+  HeraldTestClient *client = herald_test_client_connect (server);
+  g_autoptr (JsonObject) hello = NULL;
+
+  g_assert_cmpuint (herald_test_ws_handshake (client, path, NULL, NULL), ==, 101);
+  hello = herald_test_ws_read_type (client, "connected");
+  return client;
+}
+
+/* With Redis, SubscribeUser answers the user's connections on every node:
+ * one here (the Herald in this process), two on a heraldd process. */
+static void
+test_user_subscriptions_redis (Fixture *f, gconstpointer data)
+{
+  g_autofree char *dir = g_dir_make_tmp ("herald-dbus-live-XXXXXX", NULL);
+  g_autofree char *conf = g_build_filename (dir, "herald.conf", NULL);
+  g_autofree char *url = g_strdup_printf ("redis://127.0.0.1:%u", redis_port);
+  HeraldTestNode other = { 0 };
+  HeraldTestClient *here, *there1, *there2;
+  guint source = g_timeout_add (20, tick, NULL);
+
+  if (redis == NULL)
+    {
+      g_test_skip ("no redis-server");
+      return;
+    }
+  g_assert_true (g_file_set_contents (conf, "[auth]\njwt-secret=s3cret\n", -1, NULL));
+  herald_test_node_start (&other, conf, url, "dbus-live-key", "s3cret");
+  HERALD_TEST_WAIT_UNTIL (herald_test_node_healthy (&other), 10000);
+  HERALD_TEST_WAIT_UNTIL (({
+                            guint code = 0;
+                            g_autofree char *h = herald_test_http (f->server, "GET", "/healthz",
+                                                                   NULL, NULL, &code);
+                            code == 200;
+                          }),
+                          10000);
+  here = open_user (f->server, "alice");
+  there1 = herald_test_node_ws_open (&other, "alice", NULL);
+  there2 = herald_test_node_ws_open (&other, "alice", NULL);
+
+  HERALD_TEST_WAIT_UNTIL (subscribe_user_over_bus (f, "SubscribeUser", "alice", "vip") == 3, 5000);
+  json_object_unref (herald_test_ws_read_type (there1, "subscribed"));
+  json_object_unref (herald_test_ws_read_type (there2, "subscribed"));
+  json_object_unref (herald_test_ws_read_type (here, "subscribed"));
+  herald_test_client_free (there2);
+  HERALD_TEST_WAIT_UNTIL (subscribe_user_over_bus (f, "UnsubscribeUser", "alice", "vip") == 2,
+                          5000);
+  json_object_unref (herald_test_ws_read_type (there1, "unsubscribed"));
+  g_assert_cmpuint (subscribe_user_over_bus (f, "UnsubscribeUser", "bob", "vip"), ==, 0);
+
+  herald_test_client_free (here);
+  herald_test_client_free (there1);
+  herald_test_node_stop (&other);
+  g_source_remove (source);
+  g_unlink (conf);
+  g_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
+  g_autofree char *redis_server = g_find_program_in_path ("redis-server");
   int ret;
 
   g_setenv ("LC_ALL", "C.UTF-8", TRUE);
@@ -604,8 +692,20 @@ main (int argc, char **argv)
 #undef ADD
   g_test_add ("/dbus-live/presence-and-user-subscriptions", Fixture, SUBS_CONFIG, fixture_setup,
               test_presence_and_user_subscriptions, fixture_teardown);
+  if (redis_server != NULL)
+    {
+      redis_port = herald_test_free_port ();
+      redis = herald_test_redis_start (redis_port, NULL);
+    }
+  redis_config = g_strdup_printf ("[auth]\njwt-secret=s3cret\n[redis]\nurl=redis://127.0.0.1:%u\n",
+                                  redis_port);
+  g_test_add ("/dbus-live/user-subscriptions-redis", Fixture, redis_config, fixture_setup,
+              test_user_subscriptions_redis, fixture_teardown);
 
   ret = g_test_run ();
+  if (redis != NULL)
+    herald_test_redis_stop (&redis);
+  g_free (redis_config);
   g_test_dbus_down (test_bus);
   g_object_unref (test_bus);
   return ret;

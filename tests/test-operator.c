@@ -18,6 +18,7 @@
 #include <glib/gstdio.h>
 
 #include "herald-jwt.h"
+#include "herald-test-timeout.h"
 
 #define TIMEOUT_MS 10000
 
@@ -117,7 +118,7 @@ proc_pump (Proc *p)
 static gboolean
 proc_wait_stderr (Proc *p, const char *needle)
 {
-  gint64 deadline = g_get_monotonic_time () + TIMEOUT_MS * 1000;
+  gint64 deadline = g_get_monotonic_time () + TIMEOUT_MS * 1000 * herald_test_timeout_scale ();
 
   while (strstr (p->err->str, needle) == NULL)
     {
@@ -132,7 +133,7 @@ proc_wait_stderr (Proc *p, const char *needle)
 static int
 proc_wait (Proc *p)
 {
-  gint64 deadline = g_get_monotonic_time () + TIMEOUT_MS * 1000;
+  gint64 deadline = g_get_monotonic_time () + TIMEOUT_MS * 1000 * herald_test_timeout_scale ();
 
   while (!p->exited || p->out_fd >= 0 || p->err_fd >= 0)
     {
@@ -266,7 +267,7 @@ name_has_owner (GDBusConnection *bus)
 static void
 wait_name_owned (GDBusConnection *bus, Proc *p)
 {
-  gint64 deadline = g_get_monotonic_time () + TIMEOUT_MS * 1000;
+  gint64 deadline = g_get_monotonic_time () + TIMEOUT_MS * 1000 * herald_test_timeout_scale ();
 
   while (!name_has_owner (bus))
     {

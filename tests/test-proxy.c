@@ -10,10 +10,12 @@
  */
 #include "config.h"
 
+#include <glib/gstdio.h>
 #include <libsoup/soup.h>
 #include <string.h>
 
 #include "herald-jwt.h"
+#include "herald-test-node.h"
 #include "herald-test-server.h"
 #include "herald-test-utils.h"
 
@@ -71,7 +73,8 @@ slow_free (gpointer data)
   g_free (slow);
 }
 
-/* Answers @text, or the failure @mode names ("slow", "e500", "garbage", "huge", "hugechunked") */
+/* Answers @text, or the failure @mode names ("slow", "e500", "garbage", "deep", "huge",
+ * "hugechunked") */
 static void
 answer (Backend *backend, SoupServerMessage *msg, const char *mode, char *text)
 {
@@ -86,6 +89,19 @@ answer (Backend *backend, SoupServerMessage *msg, const char *mode, char *text)
     {
       g_free (text);
       text = g_strdup ("{\"result\":{\"user\":\"alice\"");
+    }
+  else if (g_strcmp0 (mode, "deep") == 0)
+    {
+      /* valid JSON, 200,000 arrays deep: under 1 MiB */
+      GString *deep = g_string_new ("{\"result\":{\"user\":\"alice\",\"x\":");
+
+      g_free (text);
+      for (guint i = 0; i < 200000; i++)
+        g_string_append_c (deep, '[');
+      for (guint i = 0; i < 200000; i++)
+        g_string_append_c (deep, ']');
+      g_string_append (deep, "}}");
+      text = g_string_free (deep, FALSE);
     }
   else if (g_strcmp0 (mode, "huge") == 0 || g_strcmp0 (mode, "hugechunked") == 0)
     {
@@ -131,8 +147,8 @@ answer (Backend *backend, SoupServerMessage *msg, const char *mode, char *text)
 static const char *
 mode_in (const char *text)
 {
-  static const char *const modes[]
-      = { "hugechunked", "huge", "slow", "e500", "garbage", "deny", "kick", "exp", "anon", NULL };
+  static const char *const modes[] = { "hugechunked", "huge", "slow", "e500", "garbage", "deep",
+                                       "deny",        "kick", "exp",  "anon", NULL };
 
   for (guint i = 0; text != NULL && modes[i] != NULL; i++)
     if (strstr (text, modes[i]) != NULL)
@@ -328,11 +344,12 @@ backend_set_refresh (Backend *backend, const char *mode)
   g_mutex_unlock (&backend->lock);
 }
 
-/* Herald with every hook pointing at @backend ([namespace.p]: subscribe=proxy, publish-proxy) */
-static HeraldTestServer *
-start_herald (Backend *backend, const char *extra)
+/* A configuration with every hook pointing at @backend ([namespace.p]:
+ * subscribe=proxy, publish-proxy) */
+static char *
+herald_conf (Backend *backend, const char *extra)
 {
-  g_autofree char *conf = g_strdup_printf (
+  return g_strdup_printf (
       "[auth]\njwt-secret=" SECRET "\n"
       "[api]\nkey=k\n"
       "[proxy]\nconnect-url=http://127.0.0.1:%u/connect\nrefresh-url=http://127.0.0.1:%u/refresh\n"
@@ -342,6 +359,12 @@ start_herald (Backend *backend, const char *extra)
       "[namespace.p]\nsubscribe=proxy\npublish-proxy=true\n%s",
       backend->port, backend->port, backend->port, backend->port, backend->port,
       extra != NULL ? extra : "");
+}
+
+static HeraldTestServer *
+start_herald (Backend *backend, const char *extra)
+{
+  g_autofree char *conf = herald_conf (backend, extra);
 
   return herald_test_server_start (conf, 2);
 }
@@ -406,21 +429,6 @@ assert_reply (JsonObject *reply, const char *type, const char *code)
     g_assert_cmpstr (herald_test_json_get_string (reply, "code"), ==, code);
 }
 
-/* A loopback port nobody listens on (closed right after binding) */
-static guint16
-free_port (void)
-{
-  g_autoptr (GSocket) socket
-      = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
-  g_autoptr (GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
-  g_autoptr (GSocketAddress) bound = NULL;
-
-  g_assert_true (g_socket_bind (socket, any, FALSE, NULL));
-  bound = g_socket_get_local_address (socket, NULL);
-  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-}
-
 /* The close code within @ms (0: none) */
 static guint16
 wait_close_within (HeraldTestClient *client, guint ms)
@@ -428,8 +436,14 @@ wait_close_within (HeraldTestClient *client, guint ms)
   g_autoptr (HeraldTestDeadline) deadline = herald_test_deadline_new (ms);
   guint16 code = 0;
 
-  while (code == 0 && !client->closed && !herald_test_deadline_expired (deadline))
-    code = herald_test_ws_wait_close (client);
+  /* A read timeout (5 s) also marks the client closed: try again until @ms */
+  while (code == 0 && !herald_test_deadline_expired (deadline))
+    {
+      client->closed = FALSE;
+      code = herald_test_ws_wait_close (client);
+      if (code == 0)
+        g_usleep (10 * 1000);
+    }
   return code;
 }
 
@@ -653,7 +667,7 @@ test_connect_sse (void)
 static void
 test_connect_failures (void)
 {
-  static const char *const modes[] = { "e500", "garbage", "huge", "hugechunked", "slow" };
+  static const char *const modes[] = { "e500", "garbage", "deep", "huge", "hugechunked", "slow" };
   Backend *backend = backend_start ();
   HeraldTestServer *server = start_herald (backend, NULL);
   g_autofree char *conf = NULL;
@@ -698,7 +712,8 @@ test_connect_failures (void)
   herald_test_server_stop (server);
 
   /* connection refused */
-  conf = g_strdup_printf ("[proxy]\nconnect-url=http://127.0.0.1:%u/connect\n", free_port ());
+  conf = g_strdup_printf ("[proxy]\nconnect-url=http://127.0.0.1:%u/connect\n",
+                          herald_test_free_port ());
   server = herald_test_server_start (conf, 1);
   {
     guint status = 0;
@@ -707,6 +722,46 @@ test_connect_failures (void)
     g_assert_cmpuint (status, ==, 503);
     herald_test_client_free (client);
   }
+  herald_test_server_stop (server);
+  backend_stop (backend);
+}
+
+/* Over TLS: the handshake waits for the backend the same way */
+static void
+test_connect_tls (void)
+{
+  Backend *backend = backend_start ();
+  g_autofree char *cert = g_test_build_filename (G_TEST_DIST, "keys", "server-cert.pem", NULL);
+  g_autofree char *key = g_test_build_filename (G_TEST_DIST, "keys", "server-key.pem", NULL);
+  g_autofree char *tls = g_strdup_printf ("[server]\ntls-certificate=%s\ntls-key=%s\n", cert, key);
+  g_autofree char *conf = herald_conf (backend, tls);
+  HeraldTestServer *server = herald_test_server_start_listen (conf, 1, "https://127.0.0.1:0");
+  HeraldTestClient *client;
+  g_autoptr (JsonObject) connected = NULL;
+  g_autoptr (JsonObject) pong = NULL;
+
+  client = herald_test_client_connect_tls (server);
+  g_assert_cmpuint (herald_test_ws_handshake (client, "/ws", "Cookie: sid=allow\r\n", NULL), ==,
+                    101);
+  connected = herald_test_ws_read_json (client);
+  assert_reply (connected, "connected", NULL);
+  g_assert_cmpstr (herald_test_json_get_string (connected, "user_id"), ==, "alice");
+  pong = request (client, "{\"type\":\"ping\",\"id\":1}");
+  assert_reply (pong, "pong", NULL);
+  herald_test_client_free (client);
+
+  /* disconnect: the close frame goes through TLS too */
+  client = herald_test_client_connect_tls (server);
+  g_assert_cmpuint (herald_test_ws_handshake (client, "/ws", "Cookie: sid=kick\r\n", NULL), ==,
+                    101);
+  g_assert_cmpuint (herald_test_ws_wait_close (client), ==, 4500);
+  herald_test_client_free (client);
+
+  client = herald_test_client_connect_tls (server);
+  g_assert_cmpuint (herald_test_ws_handshake (client, "/ws", "Cookie: sid=deny\r\n", NULL), ==,
+                    403);
+  herald_test_client_free (client);
+
   herald_test_server_stop (server);
   backend_stop (backend);
 }
@@ -892,7 +947,7 @@ test_refresh (void)
   backend_set_refresh (backend, "e500");
   {
     guint before = backend_calls (backend, 1);
-    g_autoptr (HeraldTestDeadline) later = herald_test_deadline_new (9000);
+    g_autoptr (HeraldTestDeadline) later = herald_test_deadline_new (12000);
     g_autoptr (JsonObject) pong = NULL;
 
     while (backend_calls (backend, 1) < before + 2 && !herald_test_deadline_expired (later))
@@ -904,14 +959,14 @@ test_refresh (void)
 
   /* error: closed 4003 */
   backend_set_refresh (backend, "error");
-  g_assert_cmpuint (wait_close_within (client, 8000), ==, 4003);
+  g_assert_cmpuint (wait_close_within (client, 10000), ==, 4003);
   herald_test_client_free (client);
 
   /* disconnect: closed with its code */
   backend_set_refresh (backend, "kick");
   client = ws_with_cookie (server, "sid=exp", &status);
   g_assert_cmpuint (status, ==, 101);
-  g_assert_cmpuint (wait_close_within (client, 4000), ==, 4321);
+  g_assert_cmpuint (wait_close_within (client, 6000), ==, 4321);
   herald_test_client_free (client);
 
   herald_test_server_stop (server);
@@ -985,6 +1040,65 @@ test_metrics (void)
   backend_stop (backend);
 }
 
+/* ---- the Redis engine: publishing answers later ---- */
+
+static void
+test_redis (void)
+{
+  guint16 port = herald_test_free_port ();
+  GSubprocess *redis = herald_test_redis_start (port, NULL);
+  Backend *backend = backend_start ();
+  g_autofree char *redis_url = g_strdup_printf ("redis://127.0.0.1:%u", port);
+  g_autofree char *conf = herald_conf (backend, NULL);
+  g_autofree char *dir = g_dir_make_tmp ("herald-proxy-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "herald.conf", NULL);
+  HeraldTestNode node = { 0 };
+  HeraldTestClient *client;
+  g_autoptr (JsonObject) reply = NULL;
+  guint published = 0, pong = 0, seen = 0;
+
+  /* heraldd as a process: the Redis engine needs a main loop, which this
+   * test's blocking client would stop */
+  g_assert_true (g_file_set_contents (path, conf, -1, NULL));
+  herald_test_node_start (&node, path, redis_url, "k", SECRET);
+  client = ws_alice (&node.srv);
+  reply = request (client, "{\"type\":\"subscribe\",\"channel\":\"p:room\",\"id\":1}");
+  assert_reply (reply, "subscribed", NULL);
+  g_clear_pointer (&reply, json_object_unref);
+  /* the frame after a proxied publish waits for "published", after Redis answered */
+  herald_test_ws_send_text (client,
+                            "{\"type\":\"message\",\"channel\":\"p:room\",\"data\":2,\"id\":2}");
+  herald_test_ws_send_text (client, "{\"type\":\"ping\",\"id\":3}");
+  while (pong == 0 && (reply = herald_test_ws_read_json (client)) != NULL)
+    {
+      const char *type = herald_test_json_get_string (reply, "type");
+
+      seen++;
+      if (g_str_equal (type, "published"))
+        published = seen;
+      else if (g_str_equal (type, "pong"))
+        pong = seen;
+      else
+        {
+          /* the delivery, rewritten by the backend */
+          assert_reply (reply, "message", NULL);
+          g_assert_cmpstr (
+              json_object_get_string_member (json_object_get_object_member (reply, "data"), "from"),
+              ==, "alice");
+        }
+      g_clear_pointer (&reply, json_object_unref);
+    }
+  g_assert_cmpuint (published, >, 0);
+  g_assert_cmpuint (pong, >, published);
+  herald_test_client_free (client);
+
+  herald_test_node_stop (&node);
+  g_unlink (path);
+  g_rmdir (dir);
+  backend_stop (backend);
+  herald_test_redis_stop (&redis);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -994,9 +1108,11 @@ main (int argc, char **argv)
   g_test_add_func ("/proxy/connect", test_connect);
   g_test_add_func ("/proxy/connect-sse", test_connect_sse);
   g_test_add_func ("/proxy/connect-failures", test_connect_failures);
+  g_test_add_func ("/proxy/connect-tls", test_connect_tls);
   g_test_add_func ("/proxy/subscribe-publish", test_subscribe_publish);
   g_test_add_func ("/proxy/rpc", test_rpc);
   g_test_add_func ("/proxy/refresh", test_refresh);
   g_test_add_func ("/proxy/metrics", test_metrics);
+  g_test_add_func ("/proxy/redis", test_redis);
   return g_test_run ();
 }

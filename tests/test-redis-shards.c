@@ -283,6 +283,91 @@ test_direct (void)
     }
 }
 
+/* The answer of the user subscribe API, asked on @node. */
+static gint64
+user_count (HeraldTestNode *node, const char *user)
+{
+  g_autofree char *path = g_strdup_printf ("/api/users/%s/subscribe", user);
+  g_autofree char *text = NULL;
+  g_autoptr (JsonNode) root = NULL;
+  guint status = 0;
+
+  text = herald_test_node_api (node, "POST", path, "{\"channel\":\"counted\"}", &status);
+  g_assert_cmpuint (status, ==, 200);
+  root = json_from_string (text, NULL);
+  g_assert_nonnull (root);
+  return json_object_get_int_member (json_node_get_object (root), "connections");
+}
+
+/* HLEN herald:uc:<user> on @shard: the nodes that count the user there. */
+static long long
+count_nodes (guint shard, const char *user)
+{
+  redisReply *r = redis_cmd (shard, "HLEN herald:uc:%s", user);
+  long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+
+  if (r)
+    freeReplyObject (r);
+  return n;
+}
+
+/* A user's connections are counted on the user's shard, whichever shard
+ * their ids live on: the subscribe API answers them all from either node;
+ * a killed node stops counting once its shard reaps it. */
+static void
+test_user_count (void)
+{
+  g_autofree char *conf = g_build_filename (fx.dir, "herald.conf", NULL);
+  HeraldTestNode c = { 0 };
+  HeraldTestClient *on_c[2];
+  char *users[2] = { NULL, NULL };
+
+  for (guint i = 0; users[0] == NULL || users[1] == NULL; i++)
+    {
+      g_autofree char *user = g_strdup_printf ("counted%u", i);
+
+      g_assert_cmpuint (i, <, 1000);
+      if (users[shard_of (user)] == NULL)
+        users[shard_of (user)] = g_steal_pointer (&user);
+    }
+  for (guint shard = 0; shard < 2; shard++)
+    {
+      const char *user = users[shard];
+      HeraldTestClient *a1 = herald_test_node_ws_open (&fx.a, user, NULL);
+      HeraldTestClient *a2 = herald_test_node_ws_open (&fx.a, user, NULL);
+      HeraldTestClient *b1 = herald_test_node_ws_open (&fx.b, user, NULL);
+
+      HERALD_TEST_WAIT_UNTIL (user_count (&fx.a, user) == 3, 5000);
+      HERALD_TEST_WAIT_UNTIL (user_count (&fx.b, user) == 3, 5000);
+      HERALD_TEST_WAIT_UNTIL (count_nodes (shard, user) == 2, 5000);
+      g_assert_cmpint (count_nodes (1 - shard, user), ==, 0);
+      herald_test_client_free (a1);
+      HERALD_TEST_WAIT_UNTIL (user_count (&fx.b, user) == 2, 5000);
+      HERALD_TEST_WAIT_UNTIL (user_count (&fx.a, user) == 2, 5000);
+      herald_test_client_free (a2);
+      herald_test_client_free (b1);
+      HERALD_TEST_WAIT_UNTIL (user_count (&fx.a, user) == 0, 5000);
+      HERALD_TEST_WAIT_UNTIL (count_nodes (shard, user) == 0, 5000);
+    }
+
+  /* node C, killed: each shard reaps its share (silent for 15 s) */
+  herald_test_node_start (&c, conf, NULL, API_KEY, SECRET);
+  HERALD_TEST_WAIT_UNTIL (herald_test_node_healthy (&c), 10000);
+  for (guint shard = 0; shard < 2; shard++)
+    {
+      on_c[shard] = herald_test_node_ws_open (&c, users[shard], NULL);
+      HERALD_TEST_WAIT_UNTIL (user_count (&fx.a, users[shard]) == 1, 5000);
+    }
+  herald_test_node_kill (&c);
+  for (guint shard = 0; shard < 2; shard++)
+    {
+      herald_test_client_free (on_c[shard]);
+      HERALD_TEST_WAIT_UNTIL (user_count (&fx.b, users[shard]) == 0, 40000);
+      g_assert_cmpint (count_nodes (shard, users[shard]), ==, 0);
+      g_free (users[shard]);
+    }
+}
+
 /* History and offsets live on the channel's shard: a client that saw
  * message 1 on node B recovers the rest on node A */
 static void
@@ -326,6 +411,41 @@ test_recovery (void)
 
 /* One shard down: the other shard's channels still cross nodes, and local
  * delivery on the dead shard's channels goes on */
+/* join-leave=true events travel on the channel's shard, whichever shard it
+ * is: two channels, one on each */
+static void
+test_join_leave (void)
+{
+  for (guint shard = 0; shard < 2; shard++)
+    {
+      g_autofree char *channel = NULL;
+      g_autofree char *b_id = NULL;
+      HeraldTestClient *a = herald_test_node_ws_open (&fx.a, "alice", NULL);
+      HeraldTestClient *b = herald_test_node_ws_open (&fx.b, "bob", &b_id);
+
+      for (guint i = 0; channel == NULL || shard_of (channel) != shard; i++)
+        {
+          g_free (channel);
+          channel = g_strdup_printf ("chat:room%u", i);
+        }
+      herald_test_ws_subscribe (a, channel);
+      wait_numsub (shard, channel, 1);
+      herald_test_ws_subscribe (b, channel);
+      {
+        g_autoptr (JsonObject) e = herald_test_ws_read_type (a, "join");
+        g_assert_cmpstr (herald_test_json_get_string (e, "user_id"), ==, "bob");
+        g_assert_cmpstr (herald_test_json_get_string (e, "connection_id"), ==, b_id);
+      }
+      wait_numsub (shard, channel, 2);
+      herald_test_client_free (b);
+      {
+        g_autoptr (JsonObject) e = herald_test_ws_read_type (a, "leave");
+        g_assert_cmpstr (herald_test_json_get_string (e, "connection_id"), ==, b_id);
+      }
+      herald_test_client_free (a);
+    }
+}
+
 static void
 test_shard_down (void)
 {
@@ -422,7 +542,7 @@ main (int argc, char **argv)
   conf = g_build_filename (fx.dir, "herald.conf", NULL);
   conf_text = g_strdup_printf ("[auth]\njwt-secret=" SECRET "\nanonymous=true\n[history]\n"
                                "size=10\nttl=60\n[redis]\nshards=%s;%s\n"
-                               "password=" REDIS_PASSWORD "\n",
+                               "password=" REDIS_PASSWORD "\n[namespace.chat]\njoin-leave=true\n",
                                fx.urls[0], fx.urls[1]);
   g_assert_true (g_file_set_contents (conf, conf_text, -1, NULL));
   start_node (&fx.a);
@@ -432,7 +552,9 @@ main (int argc, char **argv)
 
   g_test_add_func ("/redis-shards/channels", test_channels);
   g_test_add_func ("/redis-shards/direct", test_direct);
+  g_test_add_func ("/redis-shards/user-count", test_user_count);
   g_test_add_func ("/redis-shards/recovery", test_recovery);
+  g_test_add_func ("/redis-shards/join-leave", test_join_leave);
   g_test_add_func ("/redis-shards/shard-down", test_shard_down);
   status = g_test_run ();
 

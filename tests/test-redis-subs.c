@@ -214,6 +214,118 @@ test_user_subscribe_cluster (void)
   herald_test_client_free (on_b);
 }
 
+/* The answer of the user subscribe API, asked on @node. */
+static gint64
+user_count (HeraldTestNode *node, const char *user)
+{
+  g_autofree char *path = g_strdup_printf ("/api/users/%s/subscribe", user);
+  g_autoptr (JsonObject) r = api_json (node, "POST", path, "{\"channel\":\"counted\"}", 200);
+
+  return json_object_get_int_member (r, "connections");
+}
+
+/* An SSE stream of @user on @node (channel "home"), "connected" read. */
+static HeraldTestClient *
+sse_as (HeraldTestNode *node, const char *user)
+{
+  g_autoptr (GBytes) secret = g_bytes_new (SECRET, strlen (SECRET));
+  g_autofree char *payload = g_strdup_printf ("{\"sub\":\"%s\"}", user);
+  g_autofree char *jwt = herald_jwt_sign_hs256 (secret, payload);
+  g_autofree char *request
+      = g_strdup_printf ("GET /events?token=%s&channel=home HTTP/1.1\r\nHost: x\r\n\r\n", jwt);
+  HeraldTestClient *sse = herald_test_client_connect (&node->srv);
+  g_autofree char *head = NULL;
+
+  herald_test_client_send_raw (sse, request, strlen (request));
+  g_assert_cmpuint (herald_test_client_read_head (sse, &head), ==, 200);
+  for (guint i = 0;; i++)
+    {
+      g_autofree char *ev = herald_test_sse_read_event (sse);
+
+      g_assert_nonnull (ev);
+      g_assert_cmpuint (i, <, 3);
+      if (strstr (ev, "event: connected") != NULL)
+        break;
+    }
+  return sse;
+}
+
+/* {"connections":N} counts the user's connections on every node: opened
+ * and closed ones, and a node killed with SIGKILL stops counting once it
+ * is reaped. */
+static void
+test_user_count_cluster (void)
+{
+  g_autofree char *conf = g_build_filename (fx.dir, "herald.conf", NULL);
+  g_autofree char *redis_url = g_strdup_printf ("redis://127.0.0.1:%u", fx.redis_port);
+  HeraldTestNode c = { 0 };
+  HeraldTestClient *a1 = herald_test_node_ws_open (&fx.a, "frank", NULL);
+  HeraldTestClient *a2 = herald_test_node_ws_open (&fx.a, "frank", NULL);
+  HeraldTestClient *b1 = herald_test_node_ws_open (&fx.b, "frank", NULL);
+  HeraldTestClient *other = herald_test_node_ws_open (&fx.b, "grace", NULL);
+  HeraldTestClient *on_c;
+
+  HERALD_TEST_WAIT_UNTIL (user_count (&fx.a, "frank") == 3, 5000);
+  HERALD_TEST_WAIT_UNTIL (user_count (&fx.b, "frank") == 3, 5000);
+  g_assert_cmpint (user_count (&fx.a, "grace"), ==, 1);
+  g_assert_cmpint (user_count (&fx.a, "nobody"), ==, 0);
+  /* SSE streams count too */
+  {
+    HeraldTestClient *sse = sse_as (&fx.b, "frank");
+
+    HERALD_TEST_WAIT_UNTIL (user_count (&fx.a, "frank") == 4, 5000);
+    herald_test_client_free (sse);
+    HERALD_TEST_WAIT_UNTIL (user_count (&fx.a, "frank") == 3, 5000);
+  }
+  /* every connection got the subscription, whichever node was asked */
+  json_object_unref (herald_test_ws_read_type (a2, "subscribed"));
+  json_object_unref (herald_test_ws_read_type (b1, "subscribed"));
+
+  herald_test_client_free (a2);
+  HERALD_TEST_WAIT_UNTIL (user_count (&fx.b, "frank") == 2, 5000);
+  HERALD_TEST_WAIT_UNTIL (user_count (&fx.a, "frank") == 2, 5000);
+  herald_test_client_free (b1);
+  HERALD_TEST_WAIT_UNTIL (user_count (&fx.a, "frank") == 1, 5000);
+
+  /* A third node's connection counts until the node is killed and reaped
+   * (silent for 15 s, then the next heartbeat of a live node) */
+  herald_test_node_start (&c, conf, redis_url, API_KEY, SECRET);
+  HERALD_TEST_WAIT_UNTIL (herald_test_node_healthy (&c), 10000);
+  on_c = herald_test_node_ws_open (&c, "frank", NULL);
+  HERALD_TEST_WAIT_UNTIL (user_count (&fx.a, "frank") == 2, 5000);
+  HERALD_TEST_WAIT_UNTIL (user_count (&c, "frank") == 2, 5000);
+  herald_test_node_kill (&c);
+  herald_test_client_free (on_c);
+  g_assert_cmpint (user_count (&fx.b, "frank"), ==, 2); /* not reaped yet */
+  HERALD_TEST_WAIT_UNTIL (user_count (&fx.b, "frank") == 1, 40000);
+  g_assert_cmpint (user_count (&fx.a, "frank"), ==, 1);
+
+  /* A node that stops (SIGTERM) takes its connections back as they close
+   * (at once: drain-seconds=0) */
+  {
+    g_autofree char *text = NULL;
+    g_autofree char *quick = NULL;
+
+    g_assert_true (g_file_get_contents (conf, &text, NULL, NULL));
+    quick = g_strconcat ("[server]\ndrain-seconds=0\n", text, NULL);
+    g_free (conf);
+    conf = g_build_filename (fx.dir, "herald-quick.conf", NULL);
+    g_assert_true (g_file_set_contents (conf, quick, -1, NULL));
+  }
+  herald_test_node_start (&c, conf, redis_url, API_KEY, SECRET);
+  HERALD_TEST_WAIT_UNTIL (herald_test_node_healthy (&c), 10000);
+  on_c = herald_test_node_ws_open (&c, "frank", NULL);
+  HERALD_TEST_WAIT_UNTIL (user_count (&fx.a, "frank") == 2, 5000);
+  herald_test_node_stop (&c);
+  herald_test_client_free (on_c);
+  HERALD_TEST_WAIT_UNTIL (user_count (&fx.a, "frank") == 1, 5000);
+
+  herald_test_client_free (a1);
+  herald_test_client_free (other);
+  HERALD_TEST_WAIT_UNTIL (user_count (&fx.b, "frank") == 0, 5000);
+  g_unlink (conf);
+}
+
 /* A subscription token on node B: messages published on A come; the
  * subscription ends with reason "expired". */
 static void
@@ -306,6 +418,7 @@ main (int argc, char **argv)
   g_test_add_func ("/redis-subs/presence", test_presence_cluster);
   g_test_add_func ("/redis-subs/subs-claim", test_subs_claim_cluster);
   g_test_add_func ("/redis-subs/user-subscribe", test_user_subscribe_cluster);
+  g_test_add_func ("/redis-subs/user-count", test_user_count_cluster);
   g_test_add_func ("/redis-subs/subscription-token", test_subscription_token_cluster);
   g_test_add_func ("/redis-subs/presence-after-redis-restart", test_presence_after_redis_restart);
   status = g_test_run ();

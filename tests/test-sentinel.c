@@ -13,6 +13,8 @@
  *   position resumes with recovered:false instead of a silent gap.
  * - node-killed: a heraldd killed with SIGKILL; its client resumes on
  *   another node without a gap.
+ * - live-gap: a subscriber that stays connected while its node misses
+ *   messages (lost Redis connections) gets a reset notice, never a gap.
  * - readonly: a replica (a demoted master) is never written to.
  * - password: the master's password; a sentinel gets it only if it asks.
  * - sentinel-lost: without sentinels the known master is still used.
@@ -265,6 +267,34 @@ metric (HeraldTestNode *node, const char *sample)
   return g_ascii_strtoull (at + strlen (sample), NULL, 10);
 }
 
+/* The next channel frame: a message, or a reset notice (a "subscribed"
+ * with "server":true the client did not ask for). */
+static JsonObject *
+read_channel_frame (HeraldTestClient *client)
+{
+  for (;;)
+    {
+      JsonObject *obj = herald_test_ws_read_json (client);
+      const char *type;
+
+      g_assert_nonnull (obj);
+      type = herald_test_json_get_string (obj, "type");
+      if (g_strcmp0 (type, "message") == 0 || g_strcmp0 (type, "subscribed") == 0)
+        return obj;
+      json_object_unref (obj);
+    }
+}
+
+/* @obj is a reset notice: position @offset, not recovered. */
+static void
+assert_notice (JsonObject *obj, gint64 offset)
+{
+  g_assert_cmpstr (herald_test_json_get_string (obj, "type"), ==, "subscribed");
+  g_assert_true (json_object_get_boolean_member (obj, "server"));
+  g_assert_false (json_object_get_boolean_member (obj, "recovered"));
+  g_assert_cmpint (json_object_get_int_member (obj, "offset"), ==, offset);
+}
+
 /* A subscriber on @node of @channel, resuming after @since of @epoch (NULL:
  * fresh). Returns the subscribed answer; @replayed gets the messages that
  * came before it. */
@@ -376,13 +406,20 @@ test_lagged (void)
   HERALD_TEST_WAIT_UNTIL (strstr (fx.b.log->str, "Redis history was lost") != NULL, 5000);
   HERALD_TEST_WAIT_UNTIL (herald_test_redis_numsub (port, NULL, "herald:ch:lag") == 1, 5000);
 
-  /* A new epoch: the channel counts from 1 again; the live subscriber gets it all. */
+  /* A new epoch: the live subscriber is told (its position is reset), the
+   * channel counts from 1 again, and it gets every message. */
+  {
+    g_autoptr (JsonObject) notice = read_channel_frame (live);
+
+    assert_notice (notice, 0);
+    g_assert_cmpstr (herald_test_json_get_string (notice, "epoch"), !=, epoch);
+  }
   for (int i = 7; i <= 9; i++)
     {
       g_autoptr (JsonObject) l = NULL;
 
       g_assert_cmpuint (publish (&fx.a, "lag", i), ==, (guint64)(i - 6));
-      l = herald_test_ws_read_type (live, "message");
+      l = read_channel_frame (live);
       g_assert_cmpint (message_offset (l), ==, i - 6);
       g_assert_cmpint (message_n (l), ==, i);
     }
@@ -397,6 +434,72 @@ test_lagged (void)
   herald_test_client_free (c);
 }
 
+/* A live subscriber across lost Redis connections: nothing missed, nothing
+ * said; messages published meanwhile that its node never heard (simulated:
+ * the channel's offset moved on in Redis), a reset notice with the
+ * position instead of a silent gap. */
+static void
+test_live_gap (void)
+{
+  guint16 port = sentinel_master_port ();
+  HeraldTestClient *live = herald_test_node_ws_open (&fx.b, NULL, NULL);
+  HeraldTestClient *sse = herald_test_client_connect (&fx.b.srv);
+  const char *request = "GET /events?channel=gap HTTP/1.1\r\nHost: x\r\n\r\n";
+  g_autoptr (JsonObject) first = resume (live, "gap", 0, NULL, NULL);
+  g_autofree char *head = NULL;
+
+  herald_test_client_send_raw (sse, request, strlen (request));
+  g_assert_cmpuint (herald_test_client_read_head (sse, &head), ==, 200);
+
+  for (int round = 0; round < 2; round++)
+    {
+      guint64 before = metric (&fx.b, "herald_redis_events_total{event=\"connected\"} ");
+      guint64 o = publish (&fx.a, "gap", 1);
+      g_autoptr (JsonObject) m = read_channel_frame (live);
+      g_autoptr (JsonObject) next = NULL;
+
+      g_assert_cmpint (message_offset (m), ==, o);
+      if (round == 1)
+        freeReplyObject (redis_cmd (port, "HINCRBY herald:m:gap off 2"));
+      freeReplyObject (redis_cmd (port, "CLIENT KILL TYPE pubsub"));
+      HERALD_TEST_WAIT_UNTIL (
+          metric (&fx.b, "herald_redis_events_total{event=\"connected\"} ") > before, 10000);
+      HERALD_TEST_WAIT_UNTIL (herald_test_node_healthy (&fx.a) && herald_test_node_healthy (&fx.b),
+                              10000);
+      HERALD_TEST_WAIT_UNTIL (herald_test_redis_numsub (port, NULL, "herald:ch:gap") == 1, 5000);
+      if (round == 1)
+        {
+          g_autoptr (JsonObject) notice = read_channel_frame (live);
+
+          assert_notice (notice, (gint64)o + 2);
+          g_assert_cmpuint (metric (&fx.b, "herald_redis_events_total{event=\"reset_notice\"} "),
+                            >=, 1);
+          g_assert_cmpstr (herald_test_json_get_string (notice, "epoch"), ==,
+                           herald_test_json_get_string (first, "epoch"));
+          o += 2;
+          /* The SSE stream's: an event "reset" naming the channel, no id. */
+          for (;;)
+            {
+              g_autofree char *event = herald_test_sse_read_event (sse);
+
+              g_assert_nonnull (event);
+              if (strstr (event, "event: reset\n") == NULL)
+                continue;
+              g_assert_nonnull (strstr (event, "data: {\"type\":\"reset\",\"channel\":\"gap\"}"));
+              g_assert_null (strstr (event, "id:"));
+              break;
+            }
+        }
+      /* The next frame is the next message: no notice when nothing was missed. */
+      g_assert_cmpuint (publish (&fx.a, "gap", 2), ==, o + 1);
+      next = read_channel_frame (live);
+      g_assert_cmpstr (herald_test_json_get_string (next, "type"), ==, "message");
+      g_assert_cmpint (message_offset (next), ==, o + 1);
+    }
+  herald_test_client_free (live);
+  herald_test_client_free (sse);
+}
+
 typedef struct
 {
   gint64 n;
@@ -407,6 +510,7 @@ static void
 test_failover (void)
 {
   HeraldTestClient *c = herald_test_node_ws_open (&fx.b, NULL, NULL);
+  HeraldTestClient *live = herald_test_node_ws_open (&fx.b, NULL, NULL);
   g_autoptr (GArray) sent = g_array_new (FALSE, FALSE, sizeof (Sent));
   g_autoptr (GPtrArray) replayed
       = g_ptr_array_new_with_free_func ((GDestroyNotify)json_object_unref);
@@ -420,6 +524,7 @@ test_failover (void)
 
   first = resume (c, "feed", 0, NULL, NULL);
   epoch = g_strdup (herald_test_json_get_string (first, "epoch"));
+  json_object_unref (resume (live, "feed", 0, NULL, NULL));
   for (int i = 0; i < 10; i++)
     {
       Sent s = { ++n, publish (&fx.a, "feed", n) };
@@ -460,6 +565,8 @@ test_failover (void)
   g_assert_cmpuint (metric (&fx.a, "herald_redis_events_total{event=\"publish_unstored\"} "), >=,
                     unstored);
   HERALD_TEST_WAIT_UNTIL (herald_test_node_healthy (&fx.b), 10000);
+  /* Node B hears the channel again (its live subscriber), so it gets these. */
+  HERALD_TEST_WAIT_UNTIL (herald_test_redis_numsub (new_master, NULL, "herald:ch:feed") == 1, 5000);
   for (int i = 0; i < 5; i++)
     {
       Sent s = { ++n, publish (&fx.a, "feed", n) };
@@ -500,6 +607,42 @@ test_failover (void)
       g_assert_cmpstr (herald_test_json_get_string (again, "epoch"), !=, epoch);
     }
   herald_test_client_free (c);
+
+  /* The subscriber that stayed connected on node B: consecutive offsets,
+   * except where a reset notice follows a jump (what its node missed while
+   * it had no Redis), until the last stored publish. */
+  {
+    Sent *last_sent = &g_array_index (sent, Sent, sent->len - 1);
+    gint64 last = 0;
+    gboolean jump = FALSE, done = FALSE;
+    guint notices = 0;
+
+    while (!done || jump)
+      {
+        g_autoptr (JsonObject) f = read_channel_frame (live);
+
+        if (g_str_equal (herald_test_json_get_string (f, "type"), "subscribed"))
+          {
+            g_assert_true (json_object_get_boolean_member (f, "server"));
+            g_assert_false (json_object_get_boolean_member (f, "recovered"));
+            if (json_object_get_int_member (f, "offset") == 0)
+              last = 0; /* a new epoch */
+            else
+              last = MAX (last, json_object_get_int_member (f, "offset"));
+            jump = FALSE;
+            notices++;
+            continue;
+          }
+        if (message_offset (f) == 0)
+          continue; /* not stored: the other node's, never here */
+        if (message_offset (f) != last + 1)
+          jump = TRUE;
+        last = message_offset (f);
+        done = message_n (f) == last_sent->n;
+      }
+    g_test_message ("the live subscriber got %u reset notices", notices);
+  }
+  herald_test_client_free (live);
 }
 
 /* A heraldd killed with SIGKILL: its client resumes on another node. */
@@ -635,12 +778,13 @@ test_password (void)
   g_autofree char *locked_text
       = g_strdup_printf ("port %u\nbind 127.0.0.1\nrequirepass pw\n%s", locked_port, monitor);
   GSubprocess *m = spawn (argv), *open_s = NULL, *locked_s = NULL;
-  HeraldTestNode d = { 0 }, e = { 0 };
+  HeraldTestNode d = { 0 }, e = { 0 }, f = { 0 };
+  /* f's first sentinel does not know "pwm": the next one does. */
   const struct
   {
     HeraldTestNode *node;
-    guint16 sentinel;
-  } nodes[] = { { &d, open_port }, { &e, locked_port } };
+    guint16 sentinel, before;
+  } nodes[] = { { &d, open_port, 0 }, { &e, locked_port, 0 }, { &f, open_port, fx.sentinel_port } };
 
   HERALD_TEST_WAIT_UNTIL (herald_test_redis_answers (master, "pw"), 5000);
   open_s = spawn_sentinel (open_port, open_text, NULL);
@@ -649,10 +793,13 @@ test_password (void)
     {
       g_autofree char *name = g_strdup_printf ("herald-pw-%u.conf", i);
       g_autofree char *conf = g_build_filename (fx.dir, name, NULL);
+      g_autofree char *list = nodes[i].before ? g_strdup_printf ("127.0.0.1:%u;127.0.0.1:%u",
+                                                                 nodes[i].before, nodes[i].sentinel)
+                                              : g_strdup_printf ("127.0.0.1:%u", nodes[i].sentinel);
       g_autofree char *text = g_strdup_printf (
           "[server]\ndrain-seconds=0\n[auth]\njwt-secret=" SECRET "\nanonymous=true\n"
-          "[redis]\nsentinels=127.0.0.1:%u\nsentinel-master=pwm\npassword=pw\n",
-          nodes[i].sentinel);
+          "[redis]\nsentinels=%s\nsentinel-master=pwm\npassword=pw\n",
+          list);
       g_autofree char *via = g_strdup_printf ("via Redis Sentinel 127.0.0.1:%u", nodes[i].sentinel);
 
       g_assert_true (g_file_set_contents (conf, text, -1, NULL));
@@ -662,6 +809,8 @@ test_password (void)
       g_assert_cmpuint (publish (nodes[i].node, "pw", 1), ==, i + 1);
       /* Only the sentinel with a password was sent one, after it asked. */
       g_assert_true ((strstr (nodes[i].node->log->str, "wants a password") != NULL) == (i == 1));
+      if (nodes[i].before)
+        g_assert_nonnull (strstr (nodes[i].node->log->str, "does not know the master"));
       herald_test_node_stop (nodes[i].node);
     }
   stop (&locked_s);
@@ -744,6 +893,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sentinel/discovery", test_discovery);
   g_test_add_func ("/sentinel/lagged", test_lagged);
   g_test_add_func ("/sentinel/node-killed", test_node_killed);
+  g_test_add_func ("/sentinel/live-gap", test_live_gap);
   g_test_add_func ("/sentinel/failover", test_failover);
   g_test_add_func ("/sentinel/readonly", test_readonly);
   g_test_add_func ("/sentinel/password", test_password);

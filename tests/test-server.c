@@ -9,7 +9,9 @@
 #include <sys/socket.h>
 
 #include "herald-jwt.h"
+#include "herald-subscribe.h"
 #include "herald-test-server.h"
+#include "herald-worker.h"
 
 #define API "[api]\nkey=k\n"
 #define AUTH "Authorization: Bearer k\r\n"
@@ -924,6 +926,87 @@ test_user_limited_channel (void)
   herald_test_server_stop (server);
 }
 
+/* A connection whose handshake finished after the SIGTERM's drain began is
+ * drained too, within what is left of the window: the reconnect hint, then
+ * 1001 (herald_worker_drain_late()). Without it nothing would ever close it. */
+typedef struct
+{
+  HeraldHub *hub;
+  int fd;
+} LateAdopt;
+
+static void
+begin_drain_then_adopt (HeraldWorker *worker, gpointer user_data)
+{
+  LateAdopt *late = user_data;
+  HeraldConnectionSetup setup = { .id = "late-adopted",
+                                  .transport = HERALD_TRANSPORT_WEBSOCKET,
+                                  .fd = late->fd,
+                                  .remote_address = "127.0.0.1" };
+  g_autoptr (HeraldConnection) conn = NULL;
+
+  herald_worker_begin_shutdown (worker, 2000);
+  conn = herald_hub_adopt (late->hub, worker, &setup, NULL);
+}
+
+/* One server frame from @fd (unmasked, payload < 64 KiB): its opcode, or -1. */
+static int
+read_server_frame (int fd, char *payload, gsize size, gsize *len)
+{
+  guint8 head[4];
+  gsize n;
+
+  if (recv (fd, head, 2, MSG_WAITALL) != 2)
+    return -1;
+  n = head[1] & 0x7f;
+  if (n == 126)
+    {
+      if (recv (fd, head + 2, 2, MSG_WAITALL) != 2)
+        return -1;
+      n = ((gsize)head[2] << 8) | head[3];
+    }
+  g_assert_cmpuint (n, <, size);
+  if (n > 0 && recv (fd, payload, n, MSG_WAITALL) != (gssize)n)
+    return -1;
+  payload[n] = '\0';
+  *len = n;
+  return head[0] & 0x0f;
+}
+
+static void
+test_drain_late_adoption (void)
+{
+  HeraldTestServer *server = herald_test_server_start (NULL, 1);
+  LateAdopt late = { .hub = server->hub };
+  struct timeval timeout = { .tv_sec = 5 };
+  char payload[4096];
+  gsize len = 0;
+  int fds[2];
+  gint64 start;
+  HeraldTestClient *early;
+
+  /* An open connection keeps the worker draining (an idle one just ends) */
+  early = herald_test_ws_open (server, "/ws", NULL);
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+  g_assert_cmpint (setsockopt (fds[1], SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout), ==, 0);
+  late.fd = fds[0];
+  start = g_get_monotonic_time ();
+  herald_hub_foreach_worker (server->hub, begin_drain_then_adopt, &late);
+
+  g_assert_cmpint (read_server_frame (fds[1], payload, sizeof payload, &len), ==, 1);
+  g_assert_nonnull (strstr (payload, "\"type\":\"connected\""));
+  g_assert_cmpint (read_server_frame (fds[1], payload, sizeof payload, &len), ==, 1);
+  g_assert_nonnull (strstr (payload, "\"type\":\"reconnect\""));
+  g_assert_cmpint (read_server_frame (fds[1], payload, sizeof payload, &len), ==, 8);
+  g_assert_cmpuint (len, >=, 2);
+  g_assert_cmpuint (((guint8)payload[0] << 8) | (guint8)payload[1], ==, 1001);
+  /* within the window (2 s, one-second wheel steps) */
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 4 * G_USEC_PER_SEC);
+  close (fds[1]);
+  herald_test_client_free (early);
+  herald_test_server_stop (server);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -950,5 +1033,6 @@ main (int argc, char **argv)
   g_test_add_func ("/server/leftover-bytes", test_leftover_bytes_after_handshake);
   g_test_add_func ("/server/namespace-rules", test_namespace_rules);
   g_test_add_func ("/server/user-limited-channel", test_user_limited_channel);
+  g_test_add_func ("/server/drain-late-adoption", test_drain_late_adoption);
   return g_test_run ();
 }

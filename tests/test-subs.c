@@ -569,8 +569,29 @@ test_user_subscribe_api (void)
   json_object_unref (http_json (server, "GET", "/api/users/alice/subscribe", NULL, 405));
   r = http_json (server, "POST", "/api/users/nobody/subscribe", "{\"channel\":\"vip\"}", 200);
   g_assert_cmpint (json_object_get_int_member (r, "connections"), ==, 0);
+  g_clear_pointer (&r, json_object_unref);
 
-  herald_test_client_free (sse);
+  /* The answer counts the connections as they are: one more, one fewer */
+  {
+    HeraldTestClient *second = open_with (server, "{\"sub\":\"alice\"}", NULL);
+
+    r = http_json (server, "POST", "/api/users/alice/subscribe", "{\"channel\":\"vip2\"}", 200);
+    g_assert_cmpint (json_object_get_int_member (r, "connections"), ==, 3);
+    g_clear_pointer (&r, json_object_unref);
+    herald_test_client_free (sse);
+    sse = NULL;
+    for (guint i = 0;; i++)
+      {
+        g_autoptr (JsonObject) n = http_json (server, "POST", "/api/users/alice/unsubscribe",
+                                              "{\"channel\":\"vip2\"}", 200);
+        if (json_object_get_int_member (n, "connections") == 2)
+          break;
+        g_assert_cmpuint (i, <, 500); /* 5 s */
+        g_usleep (10000);
+      }
+    herald_test_client_free (second);
+  }
+
   herald_test_client_free (other);
   herald_test_client_free (ws);
   herald_test_server_stop (server);

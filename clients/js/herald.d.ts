@@ -79,7 +79,7 @@ export interface SubscribedInfo {
   /** The position the live stream continues after. */
   offset: number | null;
   epoch: string | null;
-  /** True when the server subscribed the connection by itself. */
+  /** True when the server subscribed the connection by itself, or sent a reset notice (Redis engine: `recovered` false, reload). */
   server: boolean;
 }
 
@@ -88,6 +88,30 @@ export interface UnsubscribedInfo {
   /** The server's reason (e.g. `expired`, `not allowed by the refreshed token`) or an error code; null when asked by the client. */
   reason: string | null;
   server: boolean;
+}
+
+/**
+ * A channel the server subscribed the connection to (the token's or the connect
+ * hook's `subs`, `POST /api/users/{id}/subscribe`), with no `subscribe()` of its own.
+ * Its messages come as the client's `message` event.
+ */
+export interface ServerSubscribedInfo {
+  channel: string;
+  /** The channel's latest offset when subscribed: messages after it follow. */
+  offset: number | null;
+  epoch: string | null;
+  server: true;
+  /** True when the channel was a server subscription of the previous connection too (`subs` after a reconnect). */
+  resumed: boolean;
+  /** True when resumed and nothing was published meanwhile (same epoch and offset); otherwise reload the channel's state. */
+  recovered: boolean;
+}
+
+/** A server subscription ended: by the server (`reason` as the server sent it, null for the server API), or `'reconnected'`: not made again on the new connection. */
+export interface ServerUnsubscribedInfo {
+  channel: string;
+  reason: string | null;
+  server: true;
 }
 
 export interface PresenceEvent {
@@ -101,7 +125,7 @@ export interface SubscribeOptions {
   /** Called after every (re)subscribe. */
   onSubscribed?: (info: SubscribedInfo) => void;
   onUnsubscribed?: (info: UnsubscribedInfo) => void;
-  /** The subscribe was refused (the subscription is dropped) or failed for a passing reason (timeout, rate_limited, internal_error, unavailable: sent again after a backoff delay). */
+  /** The subscribe was refused (the subscription is dropped) or failed for a passing reason (timeout, rate_limited, internal_error, unavailable, token_failed: sent again after a backoff delay). */
   onError?: (error: HeraldError) => void;
   /** Join and leave events (namespaces with join-leave, or `presence: true`). */
   onJoin?: (event: PresenceEvent) => void;
@@ -111,7 +135,12 @@ export interface SubscribeOptions {
   /** Start from this position (with `epoch`): the first subscribe recovers what came after it. */
   since?: number;
   epoch?: string;
-  /** A subscription token (namespaces with `subscribe=token`), or a function giving one per (re)subscribe. */
+  /**
+   * A subscription token (namespaces with `subscribe=token`), or a function giving one
+   * per (re)subscribe. A function's JWT is renewed before its `exp` (as `refreshMargin`
+   * says), on the live subscription; after `"reason":"expired"` the channel is subscribed
+   * again with a fresh one (since + epoch: nothing missed). A string token just ends.
+   */
   token?: string | ((channel: string) => string | Promise<string>);
   /** `data` for the backend's subscribe proxy. */
   data?: Json;
@@ -168,8 +197,10 @@ export interface HeraldEvents {
   close: (info: CloseInfo) => void;
   /** Direct messages, and messages of channels the server subscribed the connection to. */
   message: (data: Json, ctx: MessageContext) => void;
-  /** A channel the server subscribed the connection to (`subs` claim, server API). */
-  subscribed: (info: { channel: string; offset: number | null; epoch: string | null; server: true }) => void;
+  /** A channel the server subscribed the connection to (`subs` claim, server API), at every (re)connect for `subs`. */
+  subscribed: (info: ServerSubscribedInfo) => void;
+  /** A server subscription ended. */
+  unsubscribed: (info: ServerUnsubscribedInfo) => void;
   refreshed: (info: { exp: number | null }) => void;
   join: (event: PresenceEvent) => void;
   leave: (event: PresenceEvent) => void;

@@ -98,6 +98,7 @@ export class Herald {
     this.userId = null;
     this._listeners = new Map();
     this._subs = new Map();       // channel -> Subscription
+    this._serverSubs = new Map(); // channel -> { offset, epoch }: subscribed by the server, no subscribe() of ours
     this._pending = new Map();    // id -> { resolve, reject, timer, onReply }
     this._queue = [];             // requests waiting for a connection
     this._nextId = 1;
@@ -161,7 +162,11 @@ export class Herald {
     this._hint = null;
     this._dropSocket(1000, 'client closed');
     this._failPending(new HeraldError('closed', 'Client closed'), true);
-    for (const sub of this._subs.values()) if (sub.state === 'subscribed') sub.state = 'subscribing';
+    for (const sub of this._subs.values()) {
+      this._cancelRenewal(sub);
+      sub._held = null;
+      if (sub.state === 'subscribed') sub.state = 'subscribing';
+    }
     this.connectionId = null;
     this._setState('disconnected');
   }
@@ -255,7 +260,11 @@ export class Herald {
       this._timers[k] = 0;
     }
     this._failPending(new HeraldError('disconnected', 'Connection lost (' + code + (reason ? ' ' + reason : '') + ')'), false);
-    for (const sub of this._subs.values()) if (sub.state === 'subscribed') sub.state = 'subscribing';
+    for (const sub of this._subs.values()) {
+      this._cancelRenewal(sub);
+      sub._held = null;
+      if (sub.state === 'subscribed') sub.state = 'subscribing';
+    }
     this.connectionId = null;
     // Failed before `connected`, or a server speaking garbage after it:
     // keep backing off from where this attempt started.
@@ -389,14 +398,30 @@ export class Herald {
     this._heartbeat = typeof msg.heartbeat_interval === 'number' && msg.heartbeat_interval > 0 ? msg.heartbeat_interval : 0;
     this._armSilence(generation);
     this._scheduleRefresh(generation, jwtPayload(this._token));
-    // Server-side subscriptions (`subs` claim): adopt the position for ours.
+    // Server subscriptions (`subs` claim, connect hook): the server made them
+    // as the connection opened. Those of the server API (made on an earlier
+    // connection) do not survive it: they end here.
+    const before = this._serverSubs;
+    const subscribed = [];
+    this._serverSubs = new Map();
     if (isObject(msg.subs)) {
       for (const [channel, pos] of Object.entries(msg.subs)) {
-        if (!this._subs.has(channel)) this._emit('subscribed', { channel, offset: pos && pos.offset, epoch: pos && pos.epoch, server: true });
+        if (this._subs.has(channel)) continue; // our subscribe() goes out below, with since + epoch
+        const offset = isObject(pos) && typeof pos.offset === 'number' ? pos.offset : null;
+        const epoch = isObject(pos) && typeof pos.epoch === 'string' ? pos.epoch : null;
+        const old = before.get(channel);
+        this._serverSubs.set(channel, { offset, epoch });
+        // recovered: nothing was published while away (the server replays nothing for these).
+        const recovered = !!old && old.epoch !== null && old.epoch === epoch && old.offset === offset;
+        subscribed.push({ channel, offset, epoch, server: true, resumed: !!old, recovered });
       }
     }
     this._setState('connected');
     this._emit('connected', { connectionId: this.connectionId, userId: this.userId, heartbeatInterval: this._heartbeat });
+    for (const channel of before.keys()) {
+      if (!this._serverSubs.has(channel) && !this._subs.has(channel)) this._emit('unsubscribed', { channel, reason: 'reconnected', server: true });
+    }
+    for (const info of subscribed) this._emit('subscribed', info);
     for (const sub of this._subs.values()) this._subscribeNow(sub);
     const queue = this._queue;
     this._queue = [];
@@ -411,27 +436,70 @@ export class Herald {
     const sub = this._subs.get(msg.channel);
     const offset = typeof msg.offset === 'number' ? msg.offset : null;
     if (!sub) {
-      this._emit('message', msg.data, { channel: msg.channel, offset, epoch: null });
+      // A server subscription (or a message nobody here subscribed to).
+      const server = this._serverSubs.get(msg.channel);
+      if (server && offset !== null) server.offset = offset;
+      const ctx = { channel: msg.channel, offset, epoch: server ? server.epoch : null };
+      if (typeof msg.key === 'string') ctx.key = msg.key;
+      if (msg.conflated === true) ctx.conflated = true;
+      this._emit('message', msg.data, ctx);
       return;
     }
+    // Resubscribing: the replay and, on a channel the server subscribed the
+    // connection to as well, live messages (which may come first) are held
+    // until `subscribed`, then delivered in offset order.
+    if (sub._resuming && sub.state === 'subscribing') {
+      (sub._held || (sub._held = [])).push(msg);
+      return;
+    }
+    this._deliver(sub, msg);
+  }
+
+  _deliver(sub, msg) {
+    const offset = typeof msg.offset === 'number' ? msg.offset : null;
     if (offset !== null && sub.offset !== null && sub.epoch !== null && offset <= sub.offset) return; // seen
     if (offset !== null) sub.offset = offset;
     const ctx = { channel: msg.channel, offset, epoch: sub.epoch };
-    if (msg.key !== undefined) ctx.key = msg.key;
-    if (msg.conflated) ctx.conflated = true;
+    if (typeof msg.key === 'string') ctx.key = msg.key;
+    if (msg.conflated === true) ctx.conflated = true;
     sub._call('onMessage', msg.data, ctx);
+  }
+
+  // Held messages in offset order (unstored ones, without an offset, last).
+  _flushHeld(sub) {
+    const held = sub._held;
+    sub._held = null;
+    if (!held) return;
+    const key = (m) => (typeof m.offset === 'number' ? m.offset : Infinity);
+    held.sort((a, b) => key(a) - key(b));
+    for (const m of held) if (this._subs.get(sub.channel) === sub) this._deliver(sub, m);
   }
 
   _onSubscribed(msg) {
     const sub = this._subs.get(msg.channel);
-    if (msg.id !== undefined && this._pending.has(msg.id)) this._reply(msg);
+    const req = msg.id !== undefined ? this._pending.get(msg.id) : undefined;
+    if (req) this._reply(msg);
     if (!sub) {
-      if (msg.server) this._emit('subscribed', { channel: msg.channel, offset: msg.offset ?? null, epoch: msg.epoch ?? null, server: true });
+      if (msg.server === true) {
+        const offset = typeof msg.offset === 'number' ? msg.offset : null;
+        const epoch = typeof msg.epoch === 'string' ? msg.epoch : null;
+        this._serverSubs.set(msg.channel, { offset, epoch });
+        this._emit('subscribed', { channel: msg.channel, offset, epoch, server: true, resumed: false, recovered: false });
+      }
       return;
     }
+    // A renewed subscription token, or the server subscribing a channel we
+    // already have: the subscription was live all along, its position stands.
+    // But an unasked "recovered":false is a reset notice (Redis engine: the
+    // node may have missed messages, or the epoch changed): handled as such a
+    // reply, onSubscribed with recovered:false and the new position.
+    if (req && req.renewal) return;
+    if (!req && sub.state === 'subscribed' && msg.recovered !== false) return;
     // A fresh subscription recovers nothing: load the channel's state then.
     const resumed = sub._resuming === true;
     const recovered = resumed && msg.recovered === true;
+    // Recovered: the held replay continues from the old position.
+    if (recovered) this._flushHeld(sub);
     if (typeof msg.epoch === 'string') {
       if (sub.epoch !== msg.epoch || !recovered || sub.offset === null) sub.offset = typeof msg.offset === 'number' ? msg.offset : null;
       else if (typeof msg.offset === 'number' && msg.offset > sub.offset) sub.offset = msg.offset;
@@ -441,15 +509,21 @@ export class Herald {
     }
     sub._resuming = false;
     sub.state = 'subscribed';
+    this._flushHeld(sub); // not recovered: only what is past the new position
     sub._call('onSubscribed', { channel: sub.channel, recovered, resumed, offset: sub.offset, epoch: sub.epoch, server: msg.server === true });
   }
 
   _onUnsubscribed(msg) {
     if (msg.id !== undefined && this._pending.has(msg.id)) return this._reply(msg);
     const sub = this._subs.get(msg.channel);
-    if (!sub) return;
+    if (!sub) {
+      if (this._serverSubs.delete(msg.channel)) this._emit('unsubscribed', { channel: msg.channel, reason: msg.reason ?? null, server: true });
+      return;
+    }
+    this._cancelRenewal(sub);
     if (msg.reason === 'expired' && typeof sub._options.token === 'function') {
-      this._subscribeNow(sub); // renew the subscription token
+      sub.state = 'subscribing';
+      this._subscribeNow(sub); // a fresh subscription token; since + epoch recover what came meanwhile
       return;
     }
     this._subs.delete(msg.channel);
@@ -523,10 +597,10 @@ export class Herald {
 
   // Sends @frame with a fresh id; resolves with the reply, rejects with a
   // HeraldError. @queue: wait for a connection when there is none.
-  _request(frame, queue = true) {
+  _request(frame, queue = true, renewal = false) {
     return new Promise((resolve, reject) => {
       const id = this._nextId++;
-      const req = { id, frame: Object.assign({}, frame, { id }), resolve, reject, timer: 0, sent: false };
+      const req = { id, frame: Object.assign({}, frame, { id }), resolve, reject, timer: 0, sent: false, renewal };
       req.timer = setTimeout(() => {
         this._pending.delete(id);
         this._queue = this._queue.filter((r) => r !== req);
@@ -620,22 +694,25 @@ export class Herald {
       const t = sub._options.token;
       if (t !== undefined) frame.token = typeof t === 'function' ? await t(sub.channel) : t;
     } catch (e) {
+      if (generation !== this._generation || this._subs.get(sub.channel) !== sub) return;
+      // As a passing failure: asked again after a backoff delay, the subscription kept.
+      sub.state = 'subscribing';
       sub._call('onError', new HeraldError('token_failed', 'The subscription token function failed: ' + (e && e.message || e), { cause: e }));
+      this._retrySubscribe(sub, generation);
       return;
     }
     if (generation !== this._generation || this._subs.get(sub.channel) !== sub) return;
     sub.state = 'subscribing';
-    this._request(frame, false).then(() => { sub._failures = 0; }, (e) => {
+    this._request(frame, false).then(() => {
+      sub._failures = 0;
+      this._scheduleRenewal(sub, generation, frame.token);
+    }, (e) => {
       if (e.code === 'disconnected' || e.code === 'closed' || this._subs.get(sub.channel) !== sub) return; // resubscribed later
+      sub._held = null;
       if (TRANSIENT.has(e.code)) {
         // Try again on this connection after a backoff delay; keep the subscription.
         sub._call('onError', e);
-        const failures = sub._failures = (sub._failures || 0) + 1;
-        const min = Math.max(1, this.options.minReconnectDelay);
-        const cap = Math.min(Math.max(min, this.options.maxReconnectDelay), min * 2 ** Math.min(failures, 30));
-        setTimeout(() => {
-          if (generation === this._generation && this._subs.get(sub.channel) === sub && sub.state === 'subscribing') this._subscribeNow(sub);
-        }, Math.round(min + Math.random() * (cap - min)));
+        this._retrySubscribe(sub, generation);
         return;
       }
       this._subs.delete(sub.channel);
@@ -646,8 +723,65 @@ export class Herald {
     });
   }
 
+  // Subscribes again on this connection after a backoff delay (full jitter,
+  // growing with the subscription's failures in a row).
+  _retrySubscribe(sub, generation) {
+    const failures = sub._failures = (sub._failures || 0) + 1;
+    const min = Math.max(1, this.options.minReconnectDelay);
+    const cap = Math.min(Math.max(min, this.options.maxReconnectDelay), min * 2 ** Math.min(failures, 30));
+    setTimeout(() => {
+      if (generation === this._generation && this._subs.get(sub.channel) === sub && sub.state === 'subscribing') this._subscribeNow(sub);
+    }, Math.round(min + Math.random() * (cap - min)));
+  }
+
+  // ---- subscription tokens ----
+
+  // A function-valued subscription token is renewed before its `exp` (as the
+  // connection token is): another subscribe with a fresh token, on the live
+  // subscription. Should that fail, the server ends the subscription with
+  // reason "expired" and _onUnsubscribed subscribes again (since + epoch).
+  _scheduleRenewal(sub, generation, token) {
+    this._cancelRenewal(sub);
+    const payload = jwtPayload(token);
+    if (!payload || typeof payload.exp !== 'number' || typeof sub._options.token !== 'function') return;
+    const ttl = payload.exp * 1000 - Date.now();
+    const margin = Math.min(this.options.refreshMargin, Math.max(0, ttl / 2));
+    sub._renewTimer = setTimeout(() => {
+      sub._renewTimer = 0;
+      this._renew(sub, generation).catch((e) => this._emit('error', new HeraldError('internal_error', String(e && e.message || e), { cause: e })));
+    }, Math.max(1000, ttl - margin));
+  }
+
+  _cancelRenewal(sub) {
+    if (!sub._renewTimer) return;
+    clearTimeout(sub._renewTimer);
+    sub._renewTimer = 0;
+  }
+
+  async _renew(sub, generation) {
+    const current = () => generation === this._generation && this._subs.get(sub.channel) === sub && sub.state === 'subscribed';
+    if (!current()) return;
+    let token;
+    try {
+      token = await sub._options.token(sub.channel);
+      if (typeof token !== 'string' || token === '') throw new TypeError('the token function gave no token');
+    } catch (e) {
+      if (current()) sub._call('onError', new HeraldError('token_failed', 'The subscription token function failed: ' + (e && e.message || e), { cause: e }));
+      return;
+    }
+    if (!current()) return;
+    try {
+      await this._request({ type: 'subscribe', channel: sub.channel, token }, false, true);
+    } catch (e) {
+      if (current()) sub._call('onError', e);
+      return;
+    }
+    if (current()) this._scheduleRenewal(sub, generation, token);
+  }
+
   async _unsubscribe(sub) {
     if (this._subs.get(sub.channel) !== sub) return;
+    this._cancelRenewal(sub);
     this._subs.delete(sub.channel);
     sub.state = 'unsubscribed';
     sub._call('onUnsubscribed', { channel: sub.channel, reason: null, server: false });

@@ -106,17 +106,33 @@ function namespaceOf(channel, names) {
   return names.has(name) ? name : 'default';
 }
 
-function renderChannels(list, names) {
+// Presence stats (GET /api/channels/{c}/presence-stats: constant time on the
+// server) of the busiest channels; a server without the endpoint (404) is
+// not asked again until the key changes. null: not known.
+const STATS_MAX = 20;
+let statsSupported = true;
+
+async function presenceStats(channel) {
+  if (!statsSupported) return null;
+  try {
+    return await api('GET', '/api/channels/' + encodeURIComponent(channel) + '/presence-stats').then((r) => r.json());
+  } catch (e) {
+    if (e.status === 404) statsSupported = false;
+    return null; // 403: presence is off in that namespace
+  }
+}
+
+async function renderChannels(list, names) {
   const body = $('channel-rows');
-  body.replaceChildren();
   if (list.length === 0) {
     const tr = document.createElement('tr');
-    cell(tr, 'No channels.', 'empty').colSpan = 3;
-    body.append(tr);
+    cell(tr, 'No channels.', 'empty').colSpan = 4;
+    body.replaceChildren(tr);
     return;
   }
   list.sort((a, b) => b.subscribers - a.subscribers || a.name.localeCompare(b.name));
-  for (const c of list) {
+  const stats = await Promise.all(list.map((c, i) => (i < STATS_MAX ? presenceStats(c.name) : null)));
+  const rows = list.map((c, i) => {
     const tr = document.createElement('tr');
     tr.dataset.channel = c.name;
     const code = document.createElement('code');
@@ -124,8 +140,15 @@ function renderChannels(list, names) {
     cell(tr, '').append(code);
     cell(tr, namespaceOf(c.name, names));
     cell(tr, String(c.subscribers), 'num');
-    body.append(tr);
-  }
+    const td = cell(tr, stats[i] ? stats[i].users + ' / ' + stats[i].connections : '—', 'num');
+    td.dataset.key = 'presence';
+    if (stats[i]) {
+      td.dataset.users = String(stats[i].users);
+      td.dataset.connections = String(stats[i].connections);
+    }
+    return tr;
+  });
+  body.replaceChildren(...rows);
 }
 
 function renderNamespaces(list) {
@@ -249,7 +272,7 @@ async function poll() {
     const namespaces = spaces.namespaces || [];
     renderConnections(conns.connections || []);
     renderNamespaces(namespaces);
-    renderChannels(chans.channels || [], new Set(namespaces.map((ns) => ns.name)));
+    await renderChannels(chans.channels || [], new Set(namespaces.map((ns) => ns.name)));
     pushRates(metrics);
     setPoll('open', 'live');
   } catch (e) {
@@ -270,6 +293,7 @@ $('key-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   sessionStorage.setItem(KEY, $('api-key').value.trim());
   $('api-key').value = '';
+  statsSupported = true;
   note('Key saved for this tab.', 'ok');
   previous = null;
   poll();

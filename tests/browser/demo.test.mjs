@@ -220,6 +220,13 @@ async function main() {
   }), base.replace(/^http/, 'ws') + '/ws');
   await admin.waitForSelector(`#watch-log li[data-kind="join"]:has-text("${joinerId}")`, { timeout: STEP_MS });
   await admin.waitForSelector('#channel-rows tr[data-channel="room:lobby"] td:text-is("room")', { timeout: STEP_MS });
+  // Presence stats, where the server has the endpoint: the watcher and the joiner.
+  const stats = await fetch(base + '/api/channels/room%3Alobby/presence-stats',
+    { headers: { 'Authorization': 'Bearer ' + API_KEY }, signal: AbortSignal.timeout(5000) });
+  if (stats.ok)
+    await admin.waitForSelector('#channel-rows tr[data-channel="room:lobby"] td[data-key="presence"][data-connections="2"]', { timeout: STEP_MS });
+  else if (stats.status !== 404)
+    throw new Error('presence-stats answered ' + stats.status);
   await admin.evaluate(() => window.joiner.close());
   await admin.waitForSelector(`#watch-log li[data-kind="leave"]:has-text("${joinerId}")`, { timeout: STEP_MS });
 
@@ -256,7 +263,8 @@ async function main() {
   const shot = process.env.UPDATE_SCREENSHOT
     ? join(here, '../../docs/admin.png')
     : join(process.env.SCREENSHOT_DIR || tmpdir(), 'herald-admin.png');
-  await admin.screenshot({ path: shot, timeout: STEP_MS });
+  await admin.evaluate(() => window.scrollTo(0, 0));
+  await admin.screenshot({ path: shot, fullPage: true, timeout: STEP_MS });
   step('screenshot: ' + shot);
 
   step('admin: Close ends the SSE stream (4004); EventSource resumes with Last-Event-ID');

@@ -11,7 +11,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 SECONDS_EACH=${1:-20}
 BUILDDIR=${2:-build-fuzz}
-TARGETS="ws ws-deflate router json json-scan sse-id jwt jwks config"
+TARGETS="ws ws-deflate router json json-scan sse-id jwt jwks config proxy"
 
 if ! command -v clang >/dev/null 2>&1; then
   echo "run-fuzzers: clang not found, fuzzing skipped"

@@ -95,14 +95,16 @@ export async function startHeraldd(dir, { conf = '', port = 0, env = {}, name = 
   };
 }
 
-export async function startRedis(dir) {
-  const port = await freePort();
+// redis-server on 127.0.0.1:@port (0: a free one), without persistence.
+export async function startRedis(dir, port = 0) {
+  if (!port) port = await freePort();
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stderr = child.stdout; // redis logs to stdout
   await waitLine(child, /Ready to accept connections/, 'redis-server ready');
   return {
+    port,
     url: 'redis://127.0.0.1:' + port,
     stop: async () => {
       child.kill('SIGKILL');

@@ -1,15 +1,16 @@
 // herald-client against a real heraldd whose [proxy] hooks a small node
 // HTTP server in this process answers: h.rpc() resolves with the backend's
 // data, rejects with rpc_error and its rpcCode, and with unavailable when
-// the backend cannot answer; a session cookie alone (the connect hook)
-// authenticates the connection, no token.
+// the backend cannot answer (5xx, or nothing listening); a session cookie alone (the connect hook)
+// authenticates the connection, no token, and the hook's `subs` reach the
+// client's subscribed and message events.
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 
 import { Herald } from '../herald.js';
-import { startHeraldd, tempDir, unhandled } from './helpers.mjs';
+import { api, freePort, startHeraldd, tempDir, unhandled, waitFor } from './helpers.mjs';
 
 // ws sends the headers given to its constructor: the cookie a browser would send
 class CookieWebSocket extends WebSocket {
@@ -34,7 +35,7 @@ function backend() {
       };
       if (req.url === '/connect') {
         if (b.headers.cookie !== 'session=alice-session') return answer({ error: { code: 401, message: 'no session' } });
-        return answer({ result: { user: 'alice' } });
+        return answer({ result: { user: 'alice', subs: ['alerts:alice'] } });
       }
       if (b.method === 'getProfile') return answer({ result: { data: { user: b.user, id: b.data.id } } });
       if (b.method === 'missing') return answer({ error: { code: 404, message: 'no such profile' } });
@@ -88,5 +89,40 @@ describe('heraldd with a backend proxy', () => {
   test('a backend that cannot answer rejects with unavailable', async () => {
     const h = client();
     await assert.rejects(h.rpc('broken', null), (e) => e.code === 'unavailable');
+  });
+
+  test('the connect hook\'s subs: the client\'s subscribed and message events', async () => {
+    const h = client();
+    const subscribed = [];
+    const messages = [];
+    h.on('subscribed', (i) => subscribed.push(i));
+    h.on('message', (data, ctx) => messages.push({ data, ...ctx }));
+    await waitFor(() => subscribed.length === 1, 'subscribed (the hook\'s subs)');
+    assert.equal(subscribed[0].channel, 'alerts:alice');
+    assert.equal(subscribed[0].server, true);
+    const r = await api(herald.base, 'POST', '/api/publish', { channel: 'alerts:alice', data: 'hi' });
+    await waitFor(() => messages.length === 1, 'a message of the subs channel');
+    assert.deepEqual(messages[0], { data: 'hi', channel: 'alerts:alice', offset: r.offset, epoch: subscribed[0].epoch });
+  });
+});
+
+describe('heraldd whose RPC backend is down', () => {
+  test('nothing listens at rpc-url: rpc rejects with unavailable, the connection stays', async () => {
+    const tmp = tempDir();
+    const port = await freePort(); // closed again: connections to it are refused
+    const herald = await startHeraldd(tmp.dir, { conf: '[proxy]\nrpc-url=http://127.0.0.1:' + port + '/rpc\ntimeout=1\n' });
+    const h = new Herald(herald.ws, { ...FAST, WebSocket });
+    const closes = [];
+    h.on('close', (c) => closes.push(c));
+    try {
+      await assert.rejects(h.rpc('getProfile', { id: 1 }), (e) => e.code === 'unavailable' && e.server === true);
+      await assert.rejects(h.rpc('getProfile', { id: 2 }), (e) => e.code === 'unavailable');
+      assert.ok((await h.ping()) >= 0);
+      assert.deepEqual(closes, []);
+    } finally {
+      h.close();
+      await herald.stop();
+      tmp.remove();
+    }
   });
 });
