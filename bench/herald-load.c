@@ -32,6 +32,7 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -64,6 +65,7 @@ static struct
   const char *api_key;
   bool connect_only;
   bool broadcast;
+  bool deflate; /* ws: offer permessage-deflate, inflate RSV1 messages */
   int publishers;
   int pipeline;
   int connect_concurrency;
@@ -636,6 +638,41 @@ ws_text (conn *c, const char *p, size_t n)
     }
 }
 
+/* A permessage-deflate message (no context takeover: each one stands
+ * alone) inflated into a static buffer; NULL on error. */
+static const char *
+ws_inflate (const char *p, size_t n, size_t *out_len)
+{
+  static z_stream z;
+  static bool ready;
+  static unsigned char out[1 << 20];
+  static const unsigned char tail[4] = { 0x00, 0x00, 0xff, 0xff };
+  int r;
+
+  if (!ready)
+    {
+      if (inflateInit2 (&z, -15) != Z_OK)
+        return NULL;
+      ready = true;
+    }
+  inflateReset (&z);
+  z.next_in = (unsigned char *)p;
+  z.avail_in = (uInt)n;
+  z.next_out = out;
+  z.avail_out = sizeof out;
+  r = inflate (&z, Z_SYNC_FLUSH);
+  if (r == Z_OK || r == Z_BUF_ERROR)
+    {
+      z.next_in = (unsigned char *)tail;
+      z.avail_in = sizeof tail;
+      r = inflate (&z, Z_SYNC_FLUSH);
+    }
+  if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR)
+    return NULL;
+  *out_len = sizeof out - z.avail_out;
+  return (const char *)out;
+}
+
 /* Consume complete frames from buf; returns bytes consumed. */
 static size_t
 ws_parse (conn *c, const char *buf, size_t n)
@@ -681,7 +718,17 @@ ws_parse (conn *c, const char *buf, size_t n)
           break;
         case 0x1:
         case 0x2:
-          ws_text (c, buf + off + h, (size_t)len);
+          if (b[0] & 0x40) /* RSV1: compressed */
+            {
+              size_t m;
+              const char *text = ws_inflate (buf + off + h, (size_t)len, &m);
+              if (text)
+                ws_text (c, text, m);
+              else
+                st.errors++;
+            }
+          else
+            ws_text (c, buf + off + h, (size_t)len);
           break;
         case 0x8:
           vlog ("sub %d: close frame", c->idx);
@@ -799,6 +846,7 @@ sub_send_request (conn *c)
   char req[1024], key[25];
   unsigned char raw[16];
   static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const char *ext;
   int l;
 
   if (opt.transport == TRANSPORT_WS)
@@ -820,18 +868,21 @@ sub_send_request (conn *c)
       key[k++] = '=';
       key[k++] = '=';
       key[k] = 0;
+      ext = opt.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
+                          "client_no_context_takeover; server_no_context_takeover\r\n"
+                        : "";
       if (opt.target == TARGET_HERALD)
         l = snprintf (req, sizeof req,
                       "GET /ws HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                       "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                      "Sec-WebSocket-Version: 13\r\n\r\n",
-                      opt.host, opt.port, key);
+                      "Sec-WebSocket-Version: 13\r\n%s\r\n",
+                      opt.host, opt.port, key, ext);
       else
         l = snprintf (req, sizeof req,
                       "GET /sub/%s%d HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                       "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                      "Sec-WebSocket-Version: 13\r\n\r\n",
-                      opt.channel_prefix, c->channel, opt.host, opt.port, key);
+                      "Sec-WebSocket-Version: 13\r\n%s\r\n",
+                      opt.channel_prefix, c->channel, opt.host, opt.port, key, ext);
     }
   else if (opt.target == TARGET_HERALD)
     l = snprintf (req, sizeof req,
@@ -1179,6 +1230,7 @@ usage (void)
         "  --payload-size B           approximate payload bytes (100)\n"
         "  --api-key K                herald API key (benchkey)\n"
         "  --broadcast                herald: POST /api/broadcast; nchan: one channel\n"
+        "  --deflate                  ws: offer permessage-deflate (no context takeover)\n"
         "  --connect-only             open the subscribers, print 'ready', hold for --duration\n"
         "  --source-addrs A,B,...     bind connections to these source IPv4 addresses\n"
         "  --publishers P             publisher connections (4)\n"
@@ -1208,6 +1260,7 @@ main (int argc, char **argv)
     { "api-key", required_argument, NULL, 'k' },
     { "connect-only", no_argument, NULL, 'C' },
     { "broadcast", no_argument, NULL, 'B' },
+    { "deflate", no_argument, NULL, 'Z' },
     { "source-addrs", required_argument, NULL, 's' },
     { "publishers", required_argument, NULL, 'P' },
     { "pipeline", required_argument, NULL, 'D' },
@@ -1290,6 +1343,9 @@ main (int argc, char **argv)
           break;
         case 'B':
           opt.broadcast = true;
+          break;
+        case 'Z':
+          opt.deflate = true;
           break;
         case 's':
           {

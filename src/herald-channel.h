@@ -15,17 +15,19 @@ G_BEGIN_DECLS
 typedef struct _HeraldConnection HeraldConnection;
 typedef struct _HeraldChannel HeraldChannel;
 
+/* 32 bytes: one per subscriber, most of an idle subscriber's memory after
+ * its connection. */
 typedef struct
 {
   HeraldConnection *connection; /* unowned: the connection owns its subscriptions */
   HeraldChannel *channel;       /* unowned: the worker's table owns channels */
-  guint index;                  /* position in the channel's array */
   guint64 skip_until;           /* offsets ≤ this were already replayed by recovery */
-  gboolean presence;            /* wants join/leave events */
-  gboolean server;              /* made by the server (API, D-Bus): outlives a refresh */
   guint32 expires;              /* subscription token: ends then (loop seconds), 0 = never */
-  gboolean conflate;            /* [namespace] conflate=true when it subscribed */
-  gboolean join_leave;          /* [namespace] join-leave=true when it subscribed */
+  guint index : 28;             /* position in the channel's array (one worker's subscribers) */
+  guint presence : 1;           /* wants join/leave events */
+  guint server : 1;             /* made by the server (API, D-Bus): outlives a refresh */
+  guint conflate : 1;           /* [namespace] conflate=true when it subscribed */
+  guint join_leave : 1;         /* [namespace] join-leave=true when it subscribed */
 } HeraldSubscription;
 
 #define HERALD_TYPE_CHANNEL (herald_channel_get_type ())

@@ -8,69 +8,97 @@
 
 #include "herald-connection-queue.h"
 
-#define AT(q, i) (((q)->head + (i)) % (q)->cap)
+#define AT(r, i) (((r)->head + (i)) % (r)->cap)
 
 static void
 grow (HeraldConnectionQueue *q)
 {
-  guint cap = q->cap ? q->cap * 2 : 8;
-  GBytes **ring = g_new (GBytes *, cap);
-  HeraldMessage **tags = q->tags ? g_new0 (HeraldMessage *, cap) : NULL;
+  HeraldConnectionRing *old = q->r;
+  guint cap = old ? old->cap * 2 : 8;
+  HeraldConnectionRing *r = g_malloc (sizeof *r + cap * sizeof (GBytes *));
 
-  for (guint i = 0; i < q->len; i++)
+  r->cap = cap;
+  r->head = 0;
+  r->len = 0;
+  r->head_offset = 0;
+  r->bytes = 0;
+  r->tags = NULL;
+  r->keep_first = FALSE;
+  if (old)
     {
-      ring[i] = q->ring[AT (q, i)];
-      if (tags)
-        tags[i] = q->tags[AT (q, i)];
+      r->len = old->len;
+      r->keep_first = old->keep_first;
+      r->head_offset = old->head_offset;
+      r->bytes = old->bytes;
+      if (old->tags)
+        r->tags = g_new0 (HeraldMessage *, cap);
+      for (guint i = 0; i < old->len; i++)
+        {
+          r->ring[i] = old->ring[AT (old, i)];
+          if (r->tags)
+            r->tags[i] = old->tags[AT (old, i)];
+        }
+      g_free (old->tags);
+      g_free (old);
     }
-  g_free (q->ring);
-  g_free (q->tags);
-  q->ring = ring;
-  q->tags = tags;
-  q->cap = cap;
-  q->head = 0;
+  q->r = r;
 }
 
 void
 herald_connection_queue_push (HeraldConnectionQueue *q, GBytes *frame, HeraldMessage *tag)
 {
-  if (q->len == q->cap)
-    grow (q);
-  if (tag && q->tags == NULL)
-    q->tags = g_new0 (HeraldMessage *, q->cap);
-  q->ring[AT (q, q->len)] = frame;
-  if (q->tags)
-    q->tags[AT (q, q->len)] = tag ? herald_message_ref (tag) : NULL;
-  q->len++;
-  q->bytes += g_bytes_get_size (frame);
+  HeraldConnectionRing *r = q->r;
+
+  if (r == NULL || r->len == r->cap)
+    {
+      grow (q);
+      r = q->r;
+    }
+  if (tag && r->tags == NULL)
+    r->tags = g_new0 (HeraldMessage *, r->cap);
+  r->ring[AT (r, r->len)] = frame;
+  if (r->tags)
+    r->tags[AT (r, r->len)] = tag ? herald_message_ref (tag) : NULL;
+  r->len++;
+  r->bytes += g_bytes_get_size (frame);
+}
+
+void
+herald_connection_queue_keep_first (HeraldConnectionQueue *q)
+{
+  if (q->r != NULL && q->r->len > 0)
+    q->r->keep_first = TRUE;
 }
 
 static void
-forget (HeraldConnectionQueue *q, guint i)
+forget (HeraldConnectionRing *r, guint i)
 {
-  g_bytes_unref (q->ring[i]);
-  if (q->tags)
-    g_clear_pointer (&q->tags[i], herald_message_unref);
+  g_bytes_unref (r->ring[i]);
+  if (r->tags)
+    g_clear_pointer (&r->tags[i], herald_message_unref);
 }
 
 /* Releases slot @i (its frame and tag) of a frame not written at all. */
 static void
-release (HeraldConnectionQueue *q, guint i)
+release (HeraldConnectionRing *r, guint i)
 {
-  q->bytes -= g_bytes_get_size (q->ring[i]);
-  forget (q, i);
+  r->bytes -= g_bytes_get_size (r->ring[i]);
+  forget (r, i);
 }
 
 guint
 herald_connection_queue_drop_unstarted (HeraldConnectionQueue *q)
 {
-  guint keep = q->head_offset > 0 || q->keep_first ? 1 : 0;
-  guint dropped = 0;
+  HeraldConnectionRing *r = q->r;
+  guint keep, dropped = 0;
 
-  while (q->len > keep)
+  if (r == NULL)
+    return 0;
+  keep = r->head_offset > 0 || r->keep_first ? 1 : 0;
+  while (r->len > keep)
     {
-      release (q, AT (q, q->len - 1));
-      q->len--;
+      release (r, AT (r, r->len - 1));
+      r->len--;
       dropped++;
     }
   return dropped;
@@ -88,51 +116,57 @@ same_key (HeraldMessage *a, HeraldMessage *b)
 guint
 herald_connection_queue_conflate (HeraldConnectionQueue *q, HeraldMessage *message)
 {
-  guint first = q->head_offset > 0 ? 1 : 0; /* a frame being written stays */
-  guint out = first, dropped = 0;
+  HeraldConnectionRing *r = q->r;
+  guint first, out, dropped = 0;
 
-  if (q->tags == NULL || herald_message_get_key (message) == NULL)
+  if (r == NULL || r->tags == NULL || herald_message_get_key (message) == NULL)
     return 0;
+  first = r->head_offset > 0 ? 1 : 0; /* a frame being written stays */
+  out = first;
   /* Compacts in place: the kept frames move up, in order. */
-  for (guint i = first; i < q->len; i++)
+  for (guint i = first; i < r->len; i++)
     {
-      guint from = AT (q, i);
+      guint from = AT (r, i);
 
-      if (q->tags[from] != NULL && same_key (q->tags[from], message))
+      if (r->tags[from] != NULL && same_key (r->tags[from], message))
         {
-          release (q, from);
+          release (r, from);
           dropped++;
           continue;
         }
       if (out != i)
         {
-          guint to = AT (q, out);
-          q->ring[to] = q->ring[from];
-          q->tags[to] = q->tags[from];
-          q->tags[from] = NULL;
+          guint to = AT (r, out);
+          r->ring[to] = r->ring[from];
+          r->tags[to] = r->tags[from];
+          r->tags[from] = NULL;
         }
       out++;
     }
-  q->len = out;
+  r->len = out;
   return dropped;
 }
 
 int
 herald_connection_queue_fill (HeraldConnectionQueue *q, struct iovec *iov, int max)
 {
-  int n = MIN ((int)q->len, max);
+  HeraldConnectionRing *r = q->r;
+  int n;
 
+  if (r == NULL)
+    return 0;
+  n = MIN ((int)r->len, max);
   for (int i = 0; i < n; i++)
     {
       gsize size;
-      const guint8 *data = g_bytes_get_data (q->ring[AT (q, i)], &size);
+      const guint8 *data = g_bytes_get_data (r->ring[AT (r, i)], &size);
       iov[i].iov_base = (void *)data;
       iov[i].iov_len = size;
     }
   if (n > 0)
     {
-      iov[0].iov_base = (guint8 *)iov[0].iov_base + q->head_offset;
-      iov[0].iov_len -= q->head_offset;
+      iov[0].iov_base = (guint8 *)iov[0].iov_base + r->head_offset;
+      iov[0].iov_len -= r->head_offset;
     }
   return n;
 }
@@ -140,41 +174,46 @@ herald_connection_queue_fill (HeraldConnectionQueue *q, struct iovec *iov, int m
 void
 herald_connection_queue_consume (HeraldConnectionQueue *q, gsize written)
 {
-  q->bytes -= written;
+  HeraldConnectionRing *r = q->r;
+
+  if (r == NULL)
+    return;
+  r->bytes -= written;
   if (written > 0)
-    q->keep_first = FALSE; /* started: head_offset keeps it, or it is gone */
-  written += q->head_offset;
-  while (q->len > 0)
+    r->keep_first = FALSE; /* started: head_offset keeps it, or it is gone */
+  written += r->head_offset;
+  while (r->len > 0)
     {
-      gsize size = g_bytes_get_size (q->ring[q->head]);
+      gsize size = g_bytes_get_size (r->ring[r->head]);
 
       if (written < size)
         break;
       written -= size;
-      forget (q, q->head);
-      q->head = (q->head + 1) % q->cap;
-      q->len--;
+      forget (r, r->head);
+      r->head = (r->head + 1) % r->cap;
+      r->len--;
     }
-  q->head_offset = written;
+  r->head_offset = written;
 }
 
 void
 herald_connection_queue_trim (HeraldConnectionQueue *q)
 {
-  if (q->len > 0)
+  if (q->r == NULL || q->r->len > 0)
     return;
-  g_clear_pointer (&q->ring, g_free);
-  g_clear_pointer (&q->tags, g_free);
-  q->cap = q->head = 0;
-  q->head_offset = 0;
+  g_free (q->r->tags);
+  g_clear_pointer (&q->r, g_free);
 }
 
 void
 herald_connection_queue_clear (HeraldConnectionQueue *q)
 {
-  for (guint i = 0; i < q->len; i++)
-    forget (q, AT (q, i));
-  q->len = 0;
+  HeraldConnectionRing *r = q->r;
+
+  if (r == NULL)
+    return;
+  for (guint i = 0; i < r->len; i++)
+    forget (r, AT (r, i));
+  r->len = 0;
   herald_connection_queue_trim (q);
-  q->bytes = 0;
 }

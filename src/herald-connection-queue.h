@@ -19,21 +19,45 @@
 
 G_BEGIN_DECLS
 
+/* The ring and its counters, allocated with the first frame and freed when
+ * the queue is empty again (herald_connection_queue_trim()): an idle
+ * connection pays one pointer. */
 typedef struct
 {
-  GBytes **ring;
-  HeraldMessage **tags; /* parallel to ring: a ref or NULL; NULL until a tag is pushed */
   guint cap;
   guint head;
   guint len;
-  gsize head_offset;   /* bytes of the first frame already written */
-  gsize bytes;         /* bytes queued, not yet written */
-  gboolean keep_first; /* drop_unstarted() keeps the first frame even unstarted (a
-                        * handshake's answer); cleared once bytes are written */
+  gboolean keep_first;  /* drop_unstarted() keeps the first frame even unstarted (a
+                         * handshake's answer); cleared once bytes are written */
+  gsize head_offset;    /* bytes of the first frame already written */
+  gsize bytes;          /* bytes queued, not yet written */
+  HeraldMessage **tags; /* parallel to ring: a ref or NULL; NULL until a tag is pushed */
+  GBytes *ring[];
+} HeraldConnectionRing;
+
+typedef struct
+{
+  HeraldConnectionRing *r; /* NULL while empty */
 } HeraldConnectionQueue;
+
+/* Frames queued. */
+static inline guint
+herald_connection_queue_len (const HeraldConnectionQueue *queue)
+{
+  return queue->r ? queue->r->len : 0;
+}
+
+/* Bytes queued, not yet written. */
+static inline gsize
+herald_connection_queue_bytes (const HeraldConnectionQueue *queue)
+{
+  return queue->r ? queue->r->bytes : 0;
+}
 
 /* Appends @frame (ownership taken) tagged with @tag (nullable, a ref is taken). */
 void herald_connection_queue_push (HeraldConnectionQueue *queue, GBytes *frame, HeraldMessage *tag);
+/* The first frame queued stays queued even unstarted (herald_connection_queue_drop_unstarted()). */
+void herald_connection_queue_keep_first (HeraldConnectionQueue *queue);
 /* Drops every frame not started on the wire (but a kept first one); returns how many. */
 guint herald_connection_queue_drop_unstarted (HeraldConnectionQueue *queue);
 /* Drops the unstarted frames tagged with a message of @message's channel and

@@ -11,67 +11,14 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "herald-connection.h"
-#include "herald-connection-queue.h"
+#include "herald-connection-private.h"
 #include "herald-log.h"
-#include "herald-ws.h"
 
 #define MAX_IOV 64
 #define SSE_RETRY_MS 3000 /* the reconnection delay SSE clients are given */
 #define CLOSE_GRACE_S 3   /* how long a closing connection waits for its peer */
 #define MAX_READS_PER_EVENT 4
 #define MAX_TLS_READS_PER_EVENT 32 /* TLS reads return one record (<= 16 KiB) each */
-
-struct _HeraldConnection
-{
-  GObject parent_instance;
-
-  HeraldConnectionHost *host; /* unowned: the worker outlives its connections */
-  char *id;                   /* owns one block with user_id and remote_address */
-  const char *user_id;        /* nullable, in id's block */
-  const char *remote_address; /* nullable, in id's block */
-  HeraldJwtClaims *claims;
-  gint64 connected_at;
-
-  int fd;
-  GIOStream *tls;
-  HeraldTransport transport;
-  HeraldConnectionState state;
-  guint deflate : 1;
-  guint write_armed : 1; /* EPOLLOUT in the epoll set */
-  guint peer_closed : 1; /* close frame or EOF from the peer */
-  guint wr_shutdown : 1; /* shutdown(SHUT_WR) done after the close frame */
-  guint destroyed : 1;
-  guint registered : 1; /* the fd was in the loop's epoll set before start() */
-
-  HeraldConnectionQueue out; /* frames to write (references to shared bytes) */
-
-  /* Input: only a partial frame is kept between reads. */
-  HeraldWsParser parser;
-  GByteArray *inbuf;
-
-  GPtrArray *subs;         /* of HeraldSubscription*, owned; NULL when none */
-  JsonNode *greeting_subs; /* "subs" of the connected greeting, until it is sent */
-
-  guint32 last_seen;
-  guint32 next_ping;
-  guint32 close_deadline;
-  guint32 drain_at;     /* SIGTERM drain: when to hint and close, 0 = not draining */
-  guint drain_after_ms; /* the reconnect hint's "after" */
-  gint64 expires_mono;  /* token expiry on the monotonic clock (s), 0 = never */
-  gboolean proxied;     /* claims from the backend: exact expiry, refreshed by it */
-
-  guint64 messages_sent;
-  guint64 messages_received;
-
-  /* messages-per-second token bucket */
-  gdouble tokens;
-  gint64 tokens_at;
-  guint violations;
-  guint forbidden;
-
-  HeraldWheelLink wheel;
-};
 
 G_DEFINE_FINAL_TYPE (HeraldConnection, herald_connection, G_TYPE_OBJECT)
 
@@ -96,22 +43,33 @@ herald_connection_finalize (GObject *object)
   herald_connection_queue_clear (&self->out);
   herald_ws_parser_clear (&self->parser);
   g_clear_pointer (&self->inbuf, g_byte_array_unref);
-  if (self->subs)
-    g_ptr_array_unref (self->subs);
-  g_clear_pointer (&self->greeting_subs, json_node_unref);
-  if (self->tls)
+  if (self->subs_many)
     {
-      /* close_notify would be a blocking write: a client that stopped
-       * reading could stall the worker. Shut the socket first. */
-      if (self->fd >= 0)
-        shutdown (self->fd, SHUT_RDWR);
-      g_io_stream_close (self->tls, NULL, NULL);
-      g_object_unref (self->tls);
+      for (guint i = 0; i < self->subs.many->len; i++)
+        g_slice_free (HeraldSubscription, self->subs.many->items[i]);
+      g_free (self->subs.many);
+    }
+  else if (self->subs.one)
+    g_slice_free (HeraldSubscription, self->subs.one);
+  if (self->rare)
+    {
+      g_clear_pointer (&self->rare->greeting_subs, json_node_unref);
+      if (self->rare->tls)
+        {
+          /* close_notify would be a blocking write: a client that stopped
+           * reading could stall the worker. Shut the socket first. */
+          if (self->fd >= 0)
+            shutdown (self->fd, SHUT_RDWR);
+          g_io_stream_close (self->rare->tls, NULL, NULL);
+          g_object_unref (self->rare->tls);
+        }
+      g_free (self->rare);
     }
   if (self->fd >= 0)
     close (self->fd);
   g_clear_pointer (&self->claims, herald_jwt_claims_free);
-  g_free (self->id);
+  if (self->id)
+    g_slice_free1 (herald_connection_strings_size (self), self->id);
   G_OBJECT_CLASS (herald_connection_parent_class)->finalize (object);
 }
 
@@ -126,7 +84,7 @@ herald_connection_get_property (GObject *object, guint prop_id, GValue *value, G
       g_value_set_string (value, self->id);
       break;
     case PROP_USER_ID:
-      g_value_set_string (value, self->user_id);
+      g_value_set_string (value, herald_connection_get_user_id (self));
       break;
     case PROP_TRANSPORT:
       g_value_set_uint (value, self->transport);
@@ -162,7 +120,7 @@ herald_connection_init (HeraldConnection *self)
 /* The token's exp on the monotonic clock (0 = never). The leeway that let the
  * token in at the handshake also applies here, or a token accepted thanks to
  * it would be closed at once. */
-static gint64
+static guint32
 expiry_mono (const HeraldJwtClaims *claims, const HeraldStreamLimits *limits, guint32 now,
              gboolean exact)
 {
@@ -172,23 +130,33 @@ expiry_mono (const HeraldJwtClaims *claims, const HeraldStreamLimits *limits, gu
     return 0;
   left = claims->exp + (exact ? 0 : g_atomic_int_get (&limits->leeway))
          - g_get_real_time () / G_USEC_PER_SEC;
-  return (gint64)now + MAX (left, 0);
+  return (guint32)MIN ((gint64)now + MAX (left, 0), (gint64)G_MAXUINT32);
 }
 
-/* The id, the user id and the peer's address never change: one block. */
-static void
-strings_init (HeraldConnection *self, const char *id, const char *user_id,
-              const char *remote_address)
+static ConnectionRare *
+rare (HeraldConnection *self)
 {
-  gsize id_len = strlen (id) + 1;
-  gsize user_len = user_id ? strlen (user_id) + 1 : 0;
-  gsize addr_len = remote_address ? strlen (remote_address) + 1 : 0;
+  if (self->rare == NULL)
+    self->rare = g_new0 (ConnectionRare, 1);
+  return self->rare;
+}
 
-  self->id = g_malloc (id_len + user_len + addr_len);
-  memcpy (self->id, id, id_len);
-  self->user_id = user_id ? memcpy (self->id + id_len, user_id, user_len) : NULL;
-  self->remote_address
-      = remote_address ? memcpy (self->id + id_len + user_len, remote_address, addr_len) : NULL;
+static inline GIOStream *
+tls_stream (HeraldConnection *self)
+{
+  return self->rare ? self->rare->tls : NULL;
+}
+
+static inline guint32
+drain_at (HeraldConnection *self)
+{
+  return self->rare ? self->rare->drain_at : 0;
+}
+
+static inline guint32
+now_ms (void)
+{
+  return (guint32)(g_get_monotonic_time () / 1000);
 }
 
 /**
@@ -209,10 +177,12 @@ herald_connection_new (HeraldConnectionHost *host, HeraldConnectionSetup *setup)
   self = g_object_new (HERALD_TYPE_CONNECTION, NULL);
   limits = host->limits;
   self->host = host;
-  strings_init (self, setup->id, setup->claims ? setup->claims->sub : NULL, setup->remote_address);
+  herald_connection_strings_init (self, setup->id, setup->claims ? setup->claims->sub : NULL,
+                                  setup->remote_address);
   self->transport = setup->transport;
   self->fd = setup->fd;
-  self->tls = setup->tls ? g_object_ref (setup->tls) : NULL;
+  if (setup->tls)
+    rare (self)->tls = g_object_ref (setup->tls);
   self->deflate = setup->deflate;
   self->claims = g_steal_pointer (&setup->claims);
   self->proxied = setup->proxied;
@@ -221,7 +191,7 @@ herald_connection_new (HeraldConnectionHost *host, HeraldConnectionSetup *setup)
   self->last_seen = now;
   self->next_ping = now + g_atomic_int_get (&limits->heartbeat_interval);
   self->tokens = g_atomic_int_get (&limits->messages_per_second);
-  self->tokens_at = g_get_monotonic_time ();
+  self->tokens_at = now_ms ();
   herald_ws_parser_init (&self->parser);
 
   self->registered = setup->registered;
@@ -229,7 +199,7 @@ herald_connection_new (HeraldConnectionHost *host, HeraldConnectionSetup *setup)
     {
       /* The handshake's answer goes first, whatever is dropped later. */
       queue_frame (self, g_bytes_ref (setup->prelude));
-      self->out.keep_first = TRUE;
+      herald_connection_queue_keep_first (&self->out);
     }
   if (setup->leftover && g_bytes_get_size (setup->leftover) > 0)
     {
@@ -250,7 +220,7 @@ herald_connection_get_id (HeraldConnection *self)
 const char *
 herald_connection_get_user_id (HeraldConnection *self)
 {
-  return self->user_id;
+  return self->has_user ? self->id + strlen (self->id) + 1 : NULL;
 }
 
 HeraldTransport
@@ -288,7 +258,7 @@ void
 herald_connection_set_claims (HeraldConnection *self, HeraldJwtClaims *claims)
 {
   g_return_if_fail (claims != NULL);
-  g_return_if_fail (g_strcmp0 (claims->sub, self->user_id) == 0);
+  g_return_if_fail (g_strcmp0 (claims->sub, herald_connection_get_user_id (self)) == 0);
 
   g_clear_pointer (&self->claims, herald_jwt_claims_free);
   self->claims = claims;
@@ -335,12 +305,6 @@ herald_connection_get_wheel_link (HeraldConnection *self)
   return &self->wheel;
 }
 
-GPtrArray *
-herald_connection_get_subscriptions (HeraldConnection *self)
-{
-  return self->subs;
-}
-
 /**
  * herald_connection_get_info:
  *
@@ -350,22 +314,22 @@ HeraldConnectionInfo *
 herald_connection_get_info (HeraldConnection *self)
 {
   HeraldConnectionInfo *info = g_new0 (HeraldConnectionInfo, 1);
-  guint n = self->subs ? self->subs->len : 0;
+  guint n = herald_connection_get_n_subscriptions (self);
 
   info->id = g_strdup (self->id);
-  info->user_id = g_strdup (self->user_id);
+  info->user_id = g_strdup (herald_connection_get_user_id (self));
   info->transport = self->transport;
-  info->remote_address = g_strdup (self->remote_address);
+  info->remote_address = herald_connection_remote_address_dup (self);
   info->connected_at = self->connected_at;
   info->channels = g_new0 (char *, n + 1);
   for (guint i = 0; i < n; i++)
     {
-      HeraldSubscription *sub = g_ptr_array_index (self->subs, i);
+      HeraldSubscription *sub = herald_connection_get_subscription (self, i);
       info->channels[i] = g_strdup (herald_channel_get_name (sub->channel));
     }
   info->messages_sent = self->messages_sent;
   info->messages_received = self->messages_received;
-  info->bytes_queued = self->out.bytes;
+  info->bytes_queued = herald_connection_queue_bytes (&self->out);
   return info;
 }
 
@@ -411,11 +375,12 @@ enqueue_tagged (HeraldConnection *self, GBytes *frame, HeraldMessage *tag)
 
   if (self->state != HERALD_CONNECTION_OPEN)
     return;
-  if (self->out.bytes + size > (gsize)g_atomic_int_get (&self->host->limits->send_queue_max_bytes))
+  if (herald_connection_queue_bytes (&self->out) + size
+      > (gsize)g_atomic_int_get (&self->host->limits->send_queue_max_bytes))
     {
       self->host->stats->dropped++;
       g_debug ("connection %s: send queue over %zu bytes, closing as a slow consumer", self->id,
-               self->out.bytes);
+               herald_connection_queue_bytes (&self->out));
       herald_connection_close (self, 4001, "slow consumer");
       return;
     }
@@ -458,7 +423,7 @@ herald_connection_deliver_full (HeraldConnection *self, HeraldMessage *message, 
   else
     kind = self->deflate ? HERALD_FRAME_WS_DEFLATE : HERALD_FRAME_WS;
   frame = herald_message_get_frame (message, kind);
-  if (conflate && self->out.bytes + g_bytes_get_size (frame) > half)
+  if (conflate && herald_connection_queue_bytes (&self->out) + g_bytes_get_size (frame) > half)
     {
       guint dropped = herald_connection_queue_conflate (&self->out, message);
 
@@ -530,16 +495,16 @@ herald_connection_send_error (HeraldConnection *self, const char *code, const ch
   json_builder_end_object (b);
   herald_connection_send_json (self, b);
 
-  if (g_str_equal (code, "forbidden") && ++self->forbidden > 10)
+  if (g_str_equal (code, "forbidden") && self->forbidden < G_MAXUINT8 && ++self->forbidden > 10)
     herald_connection_close (self, 1008, "forbidden action repeated");
 }
 
 static gssize
 conn_writev (HeraldConnection *self, struct iovec *iov, int n, GError **error)
 {
-  if (self->tls)
+  if (tls_stream (self))
     {
-      GOutputStream *out = g_io_stream_get_output_stream (self->tls);
+      GOutputStream *out = g_io_stream_get_output_stream (tls_stream (self));
       GOutputVector vecs[MAX_IOV];
       gsize written = 0;
       GPollableReturn r;
@@ -573,12 +538,12 @@ conn_writev (HeraldConnection *self, struct iovec *iov, int n, GError **error)
 static void
 maybe_finish_close (HeraldConnection *self)
 {
-  if (self->state != HERALD_CONNECTION_CLOSING || self->out.len > 0)
+  if (self->state != HERALD_CONNECTION_CLOSING || herald_connection_queue_len (&self->out) > 0)
     return;
   if (!self->wr_shutdown)
     {
       self->wr_shutdown = TRUE;
-      if (!self->tls)
+      if (!tls_stream (self))
         shutdown (self->fd, SHUT_WR);
     }
   /* SSE streams have nothing more to hear; WebSockets wait for the peer's
@@ -595,7 +560,7 @@ herald_connection_flush (HeraldConnection *self)
   if (self->destroyed)
     return;
   stats = self->host->stats;
-  while (self->out.len > 0)
+  while (herald_connection_queue_len (&self->out) > 0)
     {
       struct iovec iov[MAX_IOV];
       g_autoptr (GError) error = NULL;
@@ -716,14 +681,14 @@ herald_connection_schedule_drain (HeraldConnection *self, guint delay_ms, guint 
 
   if (self->state != HERALD_CONNECTION_OPEN)
     return;
-  self->drain_at = herald_loop_now () + 1 + delay_ms / 1000;
-  self->drain_after_ms = after_ms;
+  rare (self)->drain_at = herald_loop_now () + 1 + delay_ms / 1000;
+  self->rare->drain_after_ms = after_ms;
   /* One wheel slot per connection: keep an earlier heartbeat or expiry. */
   self->host->funcs->schedule (
       self->host, self,
-      MIN (self->drain_at, self->expires_mono > 0
-                               ? MIN (self->next_ping, (guint32)self->expires_mono)
-                               : self->next_ping));
+      MIN (self->rare->drain_at, self->expires_mono > 0
+                                     ? MIN (self->next_ping, (guint32)self->expires_mono)
+                                     : self->next_ping));
 }
 
 /* ---- input ---- */
@@ -732,20 +697,23 @@ gboolean
 herald_connection_take_token (HeraldConnection *self)
 {
   guint rate = g_atomic_int_get (&self->host->limits->messages_per_second);
-  gint64 now = g_get_monotonic_time ();
+  guint32 now;
 
   if (rate == 0)
     return TRUE;
+  now = now_ms ();
+  /* Unsigned difference: right across the 32-bit wrap. */
   self->tokens = MIN ((gdouble)rate,
-                      self->tokens + (now - self->tokens_at) * rate / (gdouble)G_USEC_PER_SEC);
+                      self->tokens + (gdouble)(guint32)(now - self->tokens_at) * rate / 1000.0);
   self->tokens_at = now;
-  if (self->tokens >= 1.0)
+  if (self->tokens >= 1.0f)
     {
-      self->tokens -= 1.0;
+      self->tokens -= 1.0f;
       self->violations = 0;
       return TRUE;
     }
-  self->violations++;
+  if (self->violations < G_MAXUINT8)
+    self->violations++;
   return FALSE;
 }
 
@@ -859,9 +827,9 @@ process_ws_input (HeraldConnection *self, const guint8 *data, gsize len)
 static gssize
 conn_read (HeraldConnection *self, guint8 *buf, gsize size)
 {
-  if (self->tls)
+  if (tls_stream (self))
     {
-      GInputStream *in = g_io_stream_get_input_stream (self->tls);
+      GInputStream *in = g_io_stream_get_input_stream (tls_stream (self));
       g_autoptr (GError) error = NULL;
       gssize n = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (in), buf, size,
                                                            NULL, &error);
@@ -888,8 +856,9 @@ herald_connection_handle_events (HeraldConnection *self, guint32 epoll_events)
       /* TLS: a short read says nothing about what GnuTLS still holds, so a
        * TLS connection reads on until WOULD_BLOCK (one record per read),
        * bounded so that one fast sender cannot starve the worker. */
-      for (int i = 0;
-           i < (self->tls ? MAX_TLS_READS_PER_EVENT : MAX_READS_PER_EVENT) && !self->destroyed; i++)
+      for (int i = 0; i < (tls_stream (self) ? MAX_TLS_READS_PER_EVENT : MAX_READS_PER_EVENT)
+                      && !self->destroyed;
+           i++)
         {
           gssize n = conn_read (self, scratch, size);
 
@@ -900,7 +869,7 @@ herald_connection_handle_events (HeraldConnection *self, guint32 epoll_events)
                   && self->state == HERALD_CONNECTION_OPEN)
                 process_ws_input (self, scratch, n);
               /* SSE clients have nothing to say; a closing socket's input is drained. */
-              if ((gsize)n < size && !self->tls)
+              if ((gsize)n < size && !tls_stream (self))
                 break;
               continue;
             }
@@ -914,58 +883,6 @@ herald_connection_handle_events (HeraldConnection *self, guint32 epoll_events)
           break;
         }
     }
-}
-
-/* ---- subscriptions ---- */
-
-HeraldSubscription *
-herald_connection_find_subscription (HeraldConnection *self, const char *channel)
-{
-  if (self->subs == NULL)
-    return NULL;
-  for (guint i = 0; i < self->subs->len; i++)
-    {
-      HeraldSubscription *sub = g_ptr_array_index (self->subs, i);
-      if (g_str_equal (herald_channel_get_name (sub->channel), channel))
-        return sub;
-    }
-  return NULL;
-}
-
-/* The hub keeps presence and the worker's channel table in step with these
- * (herald-subscribe.c). */
-HeraldSubscription *
-herald_connection_add_subscription (HeraldConnection *self, HeraldChannel *channel)
-{
-  HeraldSubscription *sub;
-
-  g_return_val_if_fail (HERALD_IS_CONNECTION (self), NULL);
-  g_return_val_if_fail (HERALD_IS_CHANNEL (channel), NULL);
-
-  sub = g_new0 (HeraldSubscription, 1);
-  sub->connection = self;
-  herald_channel_add (channel, sub);
-  if (self->subs == NULL)
-    self->subs = g_ptr_array_new_with_free_func (g_free);
-  g_ptr_array_add (self->subs, sub);
-  herald_log_connection (G_LOG_LEVEL_DEBUG, self->id, herald_channel_get_name (channel), 0, NULL,
-                         "connection %s subscribed to %s", self->id,
-                         herald_channel_get_name (channel));
-  return sub;
-}
-
-void
-herald_connection_remove_subscription (HeraldConnection *self, HeraldSubscription *subscription)
-{
-  HeraldChannel *channel = subscription->channel;
-
-  herald_log_connection (G_LOG_LEVEL_DEBUG, self->id, herald_channel_get_name (channel), 0, NULL,
-                         "connection %s unsubscribed from %s", self->id,
-                         herald_channel_get_name (channel));
-  herald_channel_remove (channel, subscription);
-  g_ptr_array_remove_fast (self->subs, subscription);
-  if (self->subs->len == 0)
-    g_clear_pointer (&self->subs, g_ptr_array_unref);
 }
 
 /* ---- start and sweep ---- */
@@ -982,17 +899,18 @@ connected_json (HeraldConnection *self, gint heartbeat, gsize *len)
   g_autoptr (JsonBuilder) b = NULL;
   g_autoptr (JsonGenerator) gen = NULL;
   g_autoptr (JsonNode) root = NULL;
-  gboolean plain = self->greeting_subs == NULL;
+  const char *user_id = herald_connection_get_user_id (self);
+  gboolean plain = self->rare == NULL || self->rare->greeting_subs == NULL;
 
-  for (const char *c = self->user_id; plain && c && *c; c++)
+  for (const char *c = user_id; plain && c && *c; c++)
     plain = (guchar)*c >= 0x20 && (guchar)*c < 0x7f && *c != '"' && *c != '\\';
   if (plain)
     {
       /* the id is A-Z a-z 0-9 _ - (herald-names.c) */
       g_string_append_printf (
           out, "{\"type\":\"connected\",\"connection_id\":\"%s\",\"user_id\":", self->id);
-      if (self->user_id)
-        g_string_append_printf (out, "\"%s\"", self->user_id);
+      if (user_id)
+        g_string_append_printf (out, "\"%s\"", user_id);
       else
         g_string_append (out, "null");
       if (heartbeat >= 0)
@@ -1008,14 +926,14 @@ connected_json (HeraldConnection *self, gint heartbeat, gsize *len)
   json_builder_set_member_name (b, "connection_id");
   json_builder_add_string_value (b, self->id);
   json_builder_set_member_name (b, "user_id");
-  if (self->user_id)
-    json_builder_add_string_value (b, self->user_id);
+  if (self->has_user)
+    json_builder_add_string_value (b, herald_connection_get_user_id (self));
   else
     json_builder_add_null_value (b);
-  if (self->greeting_subs)
+  if (self->rare && self->rare->greeting_subs)
     {
       json_builder_set_member_name (b, "subs");
-      json_builder_add_value (b, g_steal_pointer (&self->greeting_subs));
+      json_builder_add_value (b, g_steal_pointer (&self->rare->greeting_subs));
     }
   if (heartbeat >= 0)
     {
@@ -1041,8 +959,10 @@ herald_connection_set_greeting_subs (HeraldConnection *self, JsonNode *subs)
 {
   g_return_if_fail (HERALD_IS_CONNECTION (self));
 
-  g_clear_pointer (&self->greeting_subs, json_node_unref);
-  self->greeting_subs = subs;
+  if (subs == NULL && self->rare == NULL)
+    return;
+  g_clear_pointer (&rare (self)->greeting_subs, json_node_unref);
+  self->rare->greeting_subs = subs;
 }
 
 void
@@ -1154,9 +1074,9 @@ herald_connection_sweep (HeraldConnection *self, guint32 now)
       return self->close_deadline;
     }
 
-  if (self->drain_at != 0 && now >= self->drain_at)
+  if (drain_at (self) != 0 && now >= drain_at (self))
     {
-      herald_connection_drain (self, self->drain_after_ms);
+      herald_connection_drain (self, self->rare->drain_after_ms);
       return self->close_deadline;
     }
   heartbeat = g_atomic_int_get (&self->host->limits->heartbeat_interval);
@@ -1194,7 +1114,7 @@ herald_connection_sweep (HeraldConnection *self, guint32 now)
     next = MIN (next, self->last_seen + timeout);
   if (self->expires_mono > 0)
     next = MIN (next, (guint32)self->expires_mono);
-  if (self->drain_at != 0)
-    next = MIN (next, self->drain_at);
+  if (drain_at (self) != 0)
+    next = MIN (next, drain_at (self));
   return next;
 }

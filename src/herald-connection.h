@@ -154,7 +154,8 @@ guint32 herald_connection_sweep (HeraldConnection *self, guint32 now);
 
 /* Subscriptions (worker thread). The hub keeps presence and the worker's
  * table in step (herald_hub_subscribe(), herald_hub_unsubscribe()). */
-GPtrArray *herald_connection_get_subscriptions (HeraldConnection *self); /* may be NULL */
+guint herald_connection_get_n_subscriptions (HeraldConnection *self);
+HeraldSubscription *herald_connection_get_subscription (HeraldConnection *self, guint index);
 HeraldSubscription *herald_connection_find_subscription (HeraldConnection *self,
                                                          const char *channel);
 HeraldSubscription *herald_connection_add_subscription (HeraldConnection *self,

@@ -9,22 +9,12 @@
 
 #include "herald-hub.h"
 #include "herald-connection.h"
+#include "herald-hub-entry.h"
 #include "herald-json.h"
 #include "herald-log.h"
 #include "herald-hub-signals.h"
 #include "herald-names.h"
 #include "herald-worker.h"
-
-/* One allocation per connection: the id (the registry's key), the user id
- * and the address live behind the fields (entry_new()). */
-typedef struct
-{
-  const char *user_id; /* nullable, points into id[] */
-  const char *ip;      /* nullable, points into id[] */
-  guint worker;
-  gboolean opened;
-  char id[];
-} Entry;
 
 struct _HeraldHub
 {
@@ -42,7 +32,7 @@ struct _HeraldHub
   HeraldStreamLimits limits; /* what the connections read, kept from the config */
 
   GMutex lock;                 /* guards the registry below */
-  GHashTable *registry;        /* connection id → Entry */
+  GHashTable *registry;        /* set of entry ids (herald-hub-entry.h) */
   GHashTable *user_count;      /* user id → GUINT count of connections */
   GHashTable *ip_count;        /* remote ip → GUINT */
   GHashTable *channel_workers; /* channel → guint64 bit mask of workers subscribed */
@@ -68,23 +58,6 @@ enum
   N_SIGNALS
 };
 static guint signals[N_SIGNALS];
-
-static Entry *
-entry_new (const char *id, const char *user_id, const char *ip, guint worker)
-{
-  gsize id_len = strlen (id) + 1;
-  gsize user_len = user_id ? strlen (user_id) + 1 : 0;
-  gsize ip_len = ip ? strlen (ip) + 1 : 0;
-  Entry *entry = g_malloc (sizeof (Entry) + id_len + user_len + ip_len);
-  char *tail = entry->id + id_len;
-
-  memcpy (entry->id, id, id_len);
-  entry->user_id = user_id ? memcpy (tail, user_id, user_len) : NULL;
-  entry->ip = ip ? memcpy (tail + user_len, ip, ip_len) : NULL;
-  entry->worker = worker;
-  entry->opened = FALSE;
-  return entry;
-}
 
 /* ---- the engine's sink: hand deliveries to the workers ---- */
 
@@ -114,7 +87,7 @@ hub_sink (const HeraldDelivery *d, gpointer user_data)
 {
   HeraldHub *self = user_data;
   guint reached = 0;
-  Entry *entry;
+  HeraldHubEntry *entry;
 
   switch (d->kind)
     {
@@ -158,7 +131,7 @@ hub_sink (const HeraldDelivery *d, gpointer user_data)
     case HERALD_TARGET_CONNECTION:
     case HERALD_TARGET_CLOSE:
       g_mutex_lock (&self->lock);
-      entry = g_hash_table_lookup (self->registry, d->target);
+      entry = herald_hub_entry_lookup (self->registry, d->target);
       if (entry && entry->opened)
         {
           reached = 1;
@@ -309,7 +282,8 @@ herald_hub_init (HeraldHub *self)
   g_autofree char *id = herald_connection_id_new ();
 
   g_mutex_init (&self->lock);
-  self->registry = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  self->registry
+      = g_hash_table_new_full (g_str_hash, g_str_equal, herald_hub_entry_free_by_id, NULL);
   self->user_count = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->ip_count = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->channel_workers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
@@ -849,14 +823,14 @@ herald_hub_get_connection_count (HeraldHub *self)
 {
   guint n = 0;
   GHashTableIter iter;
-  Entry *entry;
+  gpointer key;
 
   g_return_val_if_fail (HERALD_IS_HUB (self), 0);
 
   g_mutex_lock (&self->lock);
   g_hash_table_iter_init (&iter, self->registry);
-  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&entry))
-    n += entry->opened;
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    n += HERALD_HUB_ENTRY_OF (key)->opened;
   g_mutex_unlock (&self->lock);
   return n;
 }
@@ -864,14 +838,14 @@ herald_hub_get_connection_count (HeraldHub *self)
 gboolean
 herald_hub_has_connection (HeraldHub *self, const char *id)
 {
-  Entry *entry;
+  HeraldHubEntry *entry;
   gboolean found;
 
   g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
   g_return_val_if_fail (id != NULL, FALSE);
 
   g_mutex_lock (&self->lock);
-  entry = g_hash_table_lookup (self->registry, id);
+  entry = herald_hub_entry_lookup (self->registry, id);
   found = entry != NULL && entry->opened;
   g_mutex_unlock (&self->lock);
   return found;
@@ -898,7 +872,7 @@ herald_hub_reserve_connection (HeraldHub *self, const char *id, const char *user
 {
   guint max, per_ip;
   gboolean ok = FALSE;
-  Entry *entry;
+  HeraldHubEntry *entry;
 
   g_return_val_if_fail (HERALD_IS_HUB (self), FALSE);
   g_return_val_if_fail (id != NULL, FALSE);
@@ -918,8 +892,8 @@ herald_hub_reserve_connection (HeraldHub *self, const char *id, const char *user
                  _ ("too many connections from this address (max-connections-per-ip=%u)"), per_ip);
   else
     {
-      entry = entry_new (id, user_id, remote_ip, worker_index);
-      g_hash_table_insert (self->registry, entry->id, entry);
+      entry = herald_hub_entry_new (id, user_id, remote_ip, worker_index);
+      g_hash_table_add (self->registry, entry->id);
       count_adjust (self->ip_count, remote_ip, +1);
       ok = TRUE;
     }
@@ -951,17 +925,17 @@ void
 herald_hub_connection_opened (HeraldHub *self, const char *id, const char *user_id,
                               HeraldTransport transport)
 {
-  Entry *entry;
+  HeraldHubEntry *entry;
 
   g_return_if_fail (HERALD_IS_HUB (self));
   g_return_if_fail (id != NULL);
 
   g_mutex_lock (&self->lock);
-  entry = g_hash_table_lookup (self->registry, id);
+  entry = herald_hub_entry_lookup (self->registry, id);
   if (entry && !entry->opened)
     {
       entry->opened = TRUE;
-      count_adjust (self->user_count, entry->user_id, +1);
+      count_adjust (self->user_count, herald_hub_entry_user_id (entry), +1);
     }
   else
     entry = NULL;
@@ -979,20 +953,21 @@ void
 herald_hub_release_connection (HeraldHub *self, const char *id, guint16 code, const char *reason,
                                gboolean was_open)
 {
-  Entry *entry;
+  HeraldHubEntry *entry;
   gboolean opened = FALSE;
+  char ip[HERALD_ADDRESS_TEXT_MAX];
 
   g_return_if_fail (HERALD_IS_HUB (self));
   g_return_if_fail (id != NULL);
 
   g_mutex_lock (&self->lock);
-  entry = g_hash_table_lookup (self->registry, id);
+  entry = herald_hub_entry_lookup (self->registry, id);
   if (entry)
     {
       opened = entry->opened;
       if (opened)
-        count_adjust (self->user_count, entry->user_id, -1);
-      count_adjust (self->ip_count, entry->ip, -1);
+        count_adjust (self->user_count, herald_hub_entry_user_id (entry), -1);
+      count_adjust (self->ip_count, herald_hub_entry_ip (entry, ip), -1);
       g_hash_table_remove (self->registry, id);
     }
   g_mutex_unlock (&self->lock);

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/random.h>
@@ -104,4 +105,32 @@ herald_connection_id_new (void)
   random_bytes (raw, sizeof raw);
   /* 128 random bits → 22 characters. */
   return herald_base64url_encode (raw, sizeof raw);
+}
+
+gsize
+herald_address_pack (const char *text, guint8 out[16])
+{
+  char again[HERALD_ADDRESS_TEXT_MAX];
+  gsize len;
+
+  if (text == NULL)
+    return 0;
+  if (inet_pton (AF_INET, text, out) == 1)
+    len = 4;
+  else if (inet_pton (AF_INET6, text, out) == 1)
+    len = 16;
+  else
+    return 0;
+  /* Only forms that come back the same ("::FFFF:…" would not). */
+  if (g_strcmp0 (herald_address_unpack (out, len, again), text) != 0)
+    return 0;
+  return len;
+}
+
+const char *
+herald_address_unpack (const guint8 *packed, gsize len, char buf[HERALD_ADDRESS_TEXT_MAX])
+{
+  g_return_val_if_fail (len == 4 || len == 16, NULL);
+
+  return inet_ntop (len == 4 ? AF_INET : AF_INET6, packed, buf, HERALD_ADDRESS_TEXT_MAX);
 }

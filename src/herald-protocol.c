@@ -409,13 +409,17 @@ drop_forbidden_subscriptions (HeraldRouter *router, HeraldConnection *conn)
   HeraldWorker *worker = herald_router_get_worker (router);
   HeraldHub *hub = herald_router_get_hub (router);
   const HeraldJwtClaims *claims = herald_connection_get_claims (conn);
-  GPtrArray *subs = herald_connection_get_subscriptions (conn);
 
-  for (guint i = subs ? subs->len : 0; i > 0; i--)
+  for (guint i = herald_connection_get_n_subscriptions (conn); i > 0; i--)
     {
-      HeraldSubscription *sub = g_ptr_array_index (subs, i - 1);
-      g_autofree char *name = g_strdup (herald_channel_get_name (sub->channel));
+      HeraldSubscription *sub;
+      g_autofree char *name = NULL;
       g_autoptr (JsonBuilder) b = NULL;
+
+      if (i > herald_connection_get_n_subscriptions (conn))
+        continue;
+      sub = herald_connection_get_subscription (conn, i - 1);
+      name = g_strdup (herald_channel_get_name (sub->channel));
 
       /* The server's (API, subscription token) are not the claims' to end */
       if (sub->server || sub->expires != 0 || herald_hub_may_subscribe (hub, claims, name))
@@ -428,9 +432,6 @@ drop_forbidden_subscriptions (HeraldRouter *router, HeraldConnection *conn)
       json_builder_add_string_value (b, "not allowed by the refreshed token");
       json_builder_end_object (b);
       herald_connection_send_json (conn, b);
-      subs = herald_connection_get_subscriptions (conn);
-      if (subs == NULL)
-        break;
     }
 }
 

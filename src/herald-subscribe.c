@@ -148,8 +148,8 @@ add_subscription (HeraldHub *self, HeraldWorker *worker, HeraldConnection *conn,
   const HeraldNamespace *ns = herald_config_namespace_for (herald_hub_get_config (self), name);
 
   /* The namespace as it is now: a SIGHUP applies to new subscriptions. */
-  sub->conflate = ns->conflate;
-  sub->join_leave = ns->join_leave;
+  sub->conflate = ns->conflate != 0;
+  sub->join_leave = ns->join_leave != 0;
   presence_change (self, conn, channel, +1);
   if (sub->join_leave)
     announce (self, conn, channel, TRUE);
@@ -344,8 +344,7 @@ within_subscription_limit (HeraldHub *self, HeraldConnection *conn,
                            const HeraldSubscribeRequest *request, GError **error)
 {
   guint max = herald_config_get_max_subscriptions_per_connection (herald_hub_get_config (self));
-  GPtrArray *subs = herald_connection_get_subscriptions (conn);
-  guint total = subs ? subs->len : 0;
+  guint total = herald_connection_get_n_subscriptions (conn);
 
   if (max == 0)
     return TRUE;

@@ -13,6 +13,7 @@
 #include <netinet/tcp.h>
 #include <unistd.h>
 
+#include "herald-connection-table.h"
 #include "herald-connection.h"
 #include "herald-metrics.h"
 #include "herald-worker-hold.h"
@@ -54,7 +55,7 @@ struct _HeraldWorker
   gboolean self_posted; /* this thread posted to its own inbox: drain before sleeping */
   GPtrArray *to_wake;   /* other workers this thread posted to in this iteration (unowned) */
 
-  GHashTable *connections; /* id → HeraldConnection (owned) */
+  GHashTable *connections; /* id → HeraldConnection (owned): herald-connection-table.h */
   GHashTable *users;       /* user id → GPtrArray of HeraldConnection (unowned) */
   GHashTable *channels;    /* name → HeraldChannel (owned) */
   GPtrArray *dead;         /* of HeraldConnection (owned refs), freed after the iteration */
@@ -126,7 +127,7 @@ herald_worker_init (HeraldWorker *self)
   self->inbox = g_async_queue_new ();
   self->to_wake = g_ptr_array_new ();
   self->eventfd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
-  self->connections = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_object_unref);
+  self->connections = herald_connection_table_new ();
   self->users
       = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
   self->channels = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_object_unref);
@@ -222,8 +223,7 @@ herald_worker_add_connection (HeraldWorker *self, HeraldConnection *connection)
   g_return_if_fail (HERALD_IS_WORKER (self));
   g_return_if_fail (HERALD_IS_CONNECTION (connection));
 
-  g_hash_table_insert (self->connections, (gpointer)herald_connection_get_id (connection),
-                       g_object_ref (connection));
+  herald_connection_table_add (self->connections, connection);
   if (user)
     {
       GPtrArray *list = g_hash_table_lookup (self->users, user);
@@ -263,22 +263,19 @@ herald_worker_remove_connection (HeraldWorker *self, HeraldConnection *connectio
 {
   const char *id = herald_connection_get_id (connection);
   const char *user = herald_connection_get_user_id (connection);
-  GPtrArray *subs = herald_connection_get_subscriptions (connection);
   HeraldConnection *owned;
+  guint n;
 
   g_return_if_fail (HERALD_IS_WORKER (self));
   g_return_if_fail (HERALD_IS_CONNECTION (connection));
 
-  owned = g_hash_table_lookup (self->connections, id);
+  owned = herald_connection_table_lookup (self->connections, id);
   if (owned != connection)
     return;
 
-  while (subs && subs->len > 0)
-    {
-      self->owner_funcs->unsubscribe (self->owner, self, connection,
-                                      g_ptr_array_index (subs, subs->len - 1));
-      subs = herald_connection_get_subscriptions (connection);
-    }
+  while ((n = herald_connection_get_n_subscriptions (connection)) > 0)
+    self->owner_funcs->unsubscribe (self->owner, self, connection,
+                                    herald_connection_get_subscription (connection, n - 1));
   if (user)
     {
       GPtrArray *list = g_hash_table_lookup (self->users, user);
@@ -301,7 +298,7 @@ herald_worker_remove_connection (HeraldWorker *self, HeraldConnection *connectio
   /* Keep the object alive until the end of this iteration: callers up the
    * stack may still hold it. */
   g_ptr_array_add (self->dead, g_object_ref (connection));
-  g_hash_table_steal (self->connections, id);
+  herald_connection_table_steal (self->connections, connection);
   g_object_unref (connection);
 }
 
@@ -311,7 +308,7 @@ herald_worker_lookup_connection (HeraldWorker *self, const char *id)
   g_return_val_if_fail (HERALD_IS_WORKER (self), NULL);
   g_return_val_if_fail (id != NULL, NULL);
 
-  return g_hash_table_lookup (self->connections, id);
+  return herald_connection_table_lookup (self->connections, id);
 }
 
 /* ---- the timer wheel ---- */
@@ -350,19 +347,17 @@ herald_worker_schedule (HeraldWorker *self, HeraldConnection *connection, guint3
 static guint32
 expire_subscriptions (HeraldWorker *self, HeraldConnection *conn, guint32 now)
 {
-  GPtrArray *subs = herald_connection_get_subscriptions (conn);
   guint32 next = G_MAXUINT32;
 
-  for (guint i = subs ? subs->len : 0; i > 0; i--)
+  for (guint i = herald_connection_get_n_subscriptions (conn); i > 0; i--)
     {
       HeraldSubscription *sub;
       g_autofree char *name = NULL;
       g_autoptr (JsonBuilder) b = NULL;
 
-      subs = herald_connection_get_subscriptions (conn);
-      if (subs == NULL || i > subs->len)
+      if (i > herald_connection_get_n_subscriptions (conn))
         break;
-      sub = g_ptr_array_index (subs, i - 1);
+      sub = herald_connection_get_subscription (conn, i - 1);
       if (sub->expires == 0)
         continue;
       if (sub->expires > now)
@@ -428,7 +423,7 @@ herald_worker_reschedule_all (HeraldWorker *self)
   g_return_if_fail (HERALD_IS_WORKER (self));
 
   g_hash_table_iter_init (&iter, self->connections);
-  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
+  while (herald_connection_table_iter_next (&iter, &conn))
     herald_worker_schedule (self, conn, self->wheel_now + 1);
 }
 
@@ -557,7 +552,7 @@ process_item (HeraldWorker *self, HeraldWorkItem *item)
           break;
         case HERALD_TARGET_ALL:
           g_hash_table_iter_init (&iter, self->connections);
-          while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
+          while (herald_connection_table_iter_next (&iter, &conn))
             herald_connection_deliver (conn, item->message);
           break;
         case HERALD_TARGET_USER:
@@ -568,7 +563,7 @@ process_item (HeraldWorker *self, HeraldWorkItem *item)
           }
           break;
         case HERALD_TARGET_CONNECTION:
-          conn = g_hash_table_lookup (self->connections, item->target);
+          conn = herald_connection_table_lookup (self->connections, item->target);
           if (conn)
             herald_connection_deliver (conn, item->message);
           break;
@@ -596,7 +591,7 @@ process_item (HeraldWorker *self, HeraldWorkItem *item)
         }
       break;
     case HERALD_WORK_CLOSE:
-      conn = g_hash_table_lookup (self->connections, item->target);
+      conn = herald_connection_table_lookup (self->connections, item->target);
       if (conn)
         herald_connection_close (conn, item->code, item->reason);
       break;
@@ -900,7 +895,7 @@ herald_worker_list_connections (HeraldWorker *self)
   g_return_val_if_fail (HERALD_IS_WORKER (self), NULL);
 
   g_hash_table_iter_init (&iter, self->connections);
-  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
+  while (herald_connection_table_iter_next (&iter, &conn))
     if (herald_connection_get_state (conn) == HERALD_CONNECTION_OPEN)
       g_ptr_array_add (out, herald_connection_get_info (conn));
   return out;
@@ -946,7 +941,7 @@ herald_worker_add_stats (HeraldWorker *self, HeraldStats *stats)
   for (guint i = 0; i < G_N_ELEMENTS (stats->closes); i++)
     stats->closes[i] += self->stats.closes[i];
   g_hash_table_iter_init (&iter, self->connections);
-  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
+  while (herald_connection_table_iter_next (&iter, &conn))
     {
       HeraldConnectionInfo *info = herald_connection_get_info (conn);
       stats->bytes_queued += info->bytes_queued;
@@ -979,7 +974,7 @@ herald_worker_begin_shutdown (HeraldWorker *self, guint drain_ms)
   g_return_if_fail (HERALD_IS_WORKER (self));
 
   g_hash_table_iter_init (&iter, self->connections);
-  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
+  while (herald_connection_table_iter_next (&iter, &conn))
     g_ptr_array_add (conns, g_object_ref (conn));
 
   self->shutting_down = TRUE;
@@ -1068,7 +1063,7 @@ worker_thread (gpointer data)
   if (self->front)
     self->front_funcs->stop (self->front);
   g_hash_table_iter_init (&iter, self->connections);
-  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&conn))
+  while (herald_connection_table_iter_next (&iter, &conn))
     self->owner_funcs->release (self->owner, herald_connection_get_id (conn), 1001,
                                 "server shutting down", FALSE);
   g_hash_table_remove_all (self->connections);

@@ -80,8 +80,8 @@ typedef struct
 {
   GByteArray *message;  /* fragments of a message in progress, NULL otherwise */
   guint8 message_opcode;
-  gboolean message_compressed;
-  gboolean close_received;
+  guint8 message_compressed; /* booleans; bytes keep the parser at 16 bytes */
+  guint8 close_received;
 } HeraldWsParser;
 
 void herald_ws_parser_init (HeraldWsParser *parser);

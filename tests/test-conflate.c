@@ -439,12 +439,12 @@ test_queue_conflate (void)
       total += g_bytes_get_size (frame);
       herald_connection_queue_push (&q, frame, order[i]);
     }
-  g_assert_cmpuint (q.bytes, ==, total);
+  g_assert_cmpuint (herald_connection_queue_bytes (&q), ==, total);
   /* The head frame is partly on the wire */
   herald_connection_queue_consume (&q, 3);
   g_assert_cmpuint (herald_connection_queue_conflate (&q, newest), ==, 2);
   g_assert_cmpuint (herald_connection_queue_conflate (&q, no_key), ==, 0);
-  g_assert_cmpuint (q.len, ==, 5);
+  g_assert_cmpuint (herald_connection_queue_len (&q), ==, 5);
   n = herald_connection_queue_fill (&q, iov, G_N_ELEMENTS (iov));
   g_assert_cmpint (n, ==, 5);
   total = 0;
@@ -457,7 +457,7 @@ test_queue_conflate (void)
                           g_bytes_get_size (herald_message_get_frame (head, HERALD_FRAME_WS)) - 3);
       g_assert_nonnull (g_strrstr (text, kept[i]));
     }
-  g_assert_cmpuint (q.bytes, ==, total);
+  g_assert_cmpuint (herald_connection_queue_bytes (&q), ==, total);
   /* The conflated variant is a second shared frame, built once, for every wire variant */
   g_assert_true (herald_message_get_frame_full (newest, HERALD_FRAME_WS_DEFLATE, TRUE)
                  != herald_message_get_frame (newest, HERALD_FRAME_WS_DEFLATE));
@@ -475,8 +475,8 @@ test_queue_conflate (void)
       g_bytes_get_data (herald_message_get_frame_full (newest, HERALD_FRAME_SSE, TRUE), NULL), -1,
       "\"key\":\"k\",\"conflated\":true,\"data\":7}"));
   herald_connection_queue_consume (&q, total);
-  g_assert_cmpuint (q.len, ==, 0);
-  g_assert_cmpuint (q.bytes, ==, 0);
+  g_assert_cmpuint (herald_connection_queue_len (&q), ==, 0);
+  g_assert_cmpuint (herald_connection_queue_bytes (&q), ==, 0);
   herald_connection_queue_clear (&q);
 }
 
