@@ -155,6 +155,11 @@ run_mode () {
   "start_$mode"
   per=$((CONNS / NODES))
   rest=$((CONNS - per * NODES))
+  # "wanted" assumes every channel has CONNS/CHANNELS subscribers: each load
+  # process spreads its own subscribers round-robin from channel 0.
+  if [ $((per % CHANNELS)) -ne 0 ] || [ "$rest" -ne 0 ]; then
+    log "$mode: CONNS/NODES ($per, +$rest) is not a multiple of CHANNELS ($CHANNELS): the wanted count is approximate"
+  fi
   for i in $(seq 1 "$NODES"); do
     d=$TMP/$mode/node$i
     mkdir -p "$d"
