@@ -114,7 +114,10 @@ test('SIGTERM drain: the hint is honoured and nothing is lost across the restart
     assert.ok(hints[0].after >= 0 && hints[0].after < 2000, 'after ' + hints[0].after + ' ms is within the 2 s window');
     assert.ok(hints[0].at - t0 < 2500, 'the hint came within the window');
     assert.ok(closes.length >= 1);
-    assert.equal(closes[0].code, 1001, 'closed with 1001 (going away)');
+    // The server sends the hint and closes with 1001 at once; with a hint
+    // shorter than the closing handshake the client moves at the hint first.
+    assert.ok(closes[0].code === 1001 || (closes[0].code === 1000 && closes[0].reason === 'reconnect hint'),
+      'closed with 1001 (going away) or left at the hint: ' + JSON.stringify(closes[0]));
     assert.ok(closes[0].reconnectIn <= hints[0].after, 'the reconnect waits at most the hint');
     a = await startHeraldd(tmp.dir, { name: 'a', env, conf, port });
     await waitFor(() => subscribed.length === 2, 'resubscribed to the restarted node', 10000);
