@@ -11,54 +11,9 @@
 #include <json-glib/json-glib.h>
 
 #include "herald-http-api-app.h"
+#include "herald-http-respond.h"
 #include "herald-json.h"
 #include "herald-names.h"
-
-static void
-respond_error (SoupServerMessage *msg, guint status, const char *message)
-{
-  gsize length = 0;
-  char *body = herald_json_error_body (message, &length);
-
-  soup_server_message_set_status (msg, status, NULL);
-  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, body, length);
-}
-
-static void
-respond_builder (SoupServerMessage *msg, JsonBuilder *builder)
-{
-  g_autoptr (JsonNode) root = json_builder_get_root (builder);
-  g_autoptr (JsonGenerator) generator = json_generator_new ();
-  gsize length = 0;
-  char *text;
-
-  json_generator_set_root (generator, root);
-  text = json_generator_to_data (generator, &length);
-  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, text, length);
-}
-
-/* The hub's errors as statuses (as herald_http_api_status_for_error()). */
-static guint
-status_for_error (const GError *error)
-{
-  if (error->domain == HERALD_ERROR)
-    switch ((HeraldError)error->code)
-      {
-      case HERALD_ERROR_INVALID_ARGUMENT:
-        return SOUP_STATUS_BAD_REQUEST;
-      case HERALD_ERROR_NOT_FOUND:
-        return SOUP_STATUS_NOT_FOUND;
-      case HERALD_ERROR_FORBIDDEN:
-        return SOUP_STATUS_FORBIDDEN;
-      case HERALD_ERROR_UNAVAILABLE:
-      case HERALD_ERROR_LIMIT_EXCEEDED:
-        return SOUP_STATUS_SERVICE_UNAVAILABLE;
-      default:
-        break;
-      }
-  return SOUP_STATUS_INTERNAL_SERVER_ERROR;
-}
 
 /* A request waiting for the hub: the message stays paused until it answers. */
 typedef struct
@@ -107,7 +62,7 @@ presence_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   presence = herald_hub_get_presence_finish (HERALD_HUB (source), result, &error);
   if (presence == NULL)
     {
-      respond_error (call->msg, status_for_error (error), error->message);
+      herald_http_api_respond_gerror (call->msg, error, FALSE);
       call_complete (call);
       return;
     }
@@ -136,7 +91,7 @@ presence_cb (GObject *source, GAsyncResult *result, gpointer user_data)
         json_builder_add_null_value (b);
     }
   json_builder_end_object (b);
-  respond_builder (call->msg, b);
+  herald_http_api_respond_builder (call->msg, SOUP_STATUS_OK, b);
   call_complete (call);
 }
 
@@ -173,18 +128,19 @@ herald_http_api_presence (HeraldHub *hub, SoupServerMessage *msg, const char *ch
 
   if (!herald_channel_name_is_valid (channel))
     {
-      respond_error (msg, SOUP_STATUS_BAD_REQUEST, _ ("Invalid channel name"));
+      herald_http_api_respond_error (msg, SOUP_STATUS_BAD_REQUEST, _ ("Invalid channel name"));
       return;
     }
   if (!herald_config_namespace_for (herald_hub_get_config (hub), channel)->presence)
     {
-      respond_error (msg, SOUP_STATUS_FORBIDDEN, _ ("Presence is off for this namespace"));
+      herald_http_api_respond_error (msg, SOUP_STATUS_FORBIDDEN,
+                                     _ ("Presence is off for this namespace"));
       return;
     }
   if (!stats && !parse_limit (query ? g_hash_table_lookup (query, "limit") : NULL, &limit))
     {
-      respond_error (msg, SOUP_STATUS_BAD_REQUEST,
-                     _ ("Parameter “limit” must be a positive integer"));
+      herald_http_api_respond_error (msg, SOUP_STATUS_BAD_REQUEST,
+                                     _ ("Parameter “limit” must be a positive integer"));
       return;
     }
   if (cursor != NULL && *cursor == '\0')
@@ -204,7 +160,7 @@ user_subscription_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (!herald_hub_subscribe_user_finish (HERALD_HUB (source), result, &connections, &error))
     {
-      respond_error (call->msg, status_for_error (error), error->message);
+      herald_http_api_respond_gerror (call->msg, error, FALSE);
       call_complete (call);
       return;
     }
@@ -213,7 +169,7 @@ user_subscription_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   json_builder_set_member_name (b, "connections");
   json_builder_add_int_value (b, connections);
   json_builder_end_object (b);
-  respond_builder (call->msg, b);
+  herald_http_api_respond_builder (call->msg, SOUP_STATUS_OK, b);
   call_complete (call);
 }
 
@@ -228,7 +184,8 @@ herald_http_api_user_subscription (HeraldHub *hub, SoupServerMessage *msg, const
   if (node == NULL || !JSON_NODE_HOLDS_VALUE (node)
       || json_node_get_value_type (node) != G_TYPE_STRING)
     {
-      respond_error (msg, SOUP_STATUS_BAD_REQUEST, _ ("Field “channel” must be a string"));
+      herald_http_api_respond_error (msg, SOUP_STATUS_BAD_REQUEST,
+                                     _ ("Field “channel” must be a string"));
       return;
     }
   herald_hub_subscribe_user_async (hub, user_id, json_node_get_string (node), subscribe,

@@ -21,6 +21,7 @@
 
 #include "herald-http-api-app.h"
 #include "herald-http-api.h"
+#include "herald-http-respond.h"
 #include "herald-http-route.h"
 #include "herald-metrics.h"
 #include "herald-json.h"
@@ -56,37 +57,6 @@ typedef struct
 
 /* --- Responses --- */
 
-static void
-respond_json (SoupServerMessage *msg, guint status, JsonNode *root)
-{
-  g_autoptr (JsonGenerator) generator = json_generator_new ();
-  gsize length = 0;
-  char *text;
-
-  json_generator_set_root (generator, root);
-  text = json_generator_to_data (generator, &length);
-  soup_server_message_set_status (msg, status, NULL);
-  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, text, length);
-}
-
-static void
-respond_builder (SoupServerMessage *msg, guint status, JsonBuilder *builder)
-{
-  g_autoptr (JsonNode) root = json_builder_get_root (builder);
-
-  respond_json (msg, status, root);
-}
-
-static void
-respond_error (SoupServerMessage *msg, guint status, const char *message)
-{
-  gsize length = 0;
-  char *body = herald_json_error_body (message, &length);
-
-  soup_server_message_set_status (msg, status, NULL);
-  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, body, length);
-}
-
 /* A publish's answer: {"offset":N}, or null when it was not stored (offset
  * 0: Redis unreachable; delivered to this node's subscribers only). */
 static void
@@ -101,7 +71,7 @@ respond_offset (SoupServerMessage *msg, guint64 offset)
   else
     json_builder_add_null_value (builder);
   json_builder_end_object (builder);
-  respond_builder (msg, SOUP_STATUS_OK, builder);
+  herald_http_api_respond_builder (msg, SOUP_STATUS_OK, builder);
 }
 
 static void
@@ -113,49 +83,14 @@ respond_uint (SoupServerMessage *msg, const char *name, guint64 value)
   json_builder_set_member_name (builder, name);
   json_builder_add_int_value (builder, (gint64)value);
   json_builder_end_object (builder);
-  respond_builder (msg, SOUP_STATUS_OK, builder);
-}
-
-/* @sends_data: the failed call carried a message, so LIMIT_EXCEEDED means
- * the message was too large (413) rather than a capacity limit (503).
- * Shared with the keep-alive fast path (herald-http-fast.c). */
-guint
-herald_http_api_status_for_error (const GError *error, gboolean sends_data)
-{
-  if (error->domain != HERALD_ERROR)
-    return SOUP_STATUS_INTERNAL_SERVER_ERROR;
-
-  switch ((HeraldError)error->code)
-    {
-    case HERALD_ERROR_INVALID_ARGUMENT:
-      return SOUP_STATUS_BAD_REQUEST;
-    case HERALD_ERROR_NOT_FOUND:
-      return SOUP_STATUS_NOT_FOUND;
-    case HERALD_ERROR_LIMIT_EXCEEDED:
-      return sends_data ? SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE : SOUP_STATUS_SERVICE_UNAVAILABLE;
-    case HERALD_ERROR_FORBIDDEN:
-      return SOUP_STATUS_FORBIDDEN;
-    case HERALD_ERROR_UNAVAILABLE:
-      return SOUP_STATUS_SERVICE_UNAVAILABLE;
-    case HERALD_ERROR_IN_USE:
-      return SOUP_STATUS_CONFLICT;
-    case HERALD_ERROR_FAILED:
-    default:
-      return SOUP_STATUS_INTERNAL_SERVER_ERROR;
-    }
-}
-
-static void
-respond_gerror (SoupServerMessage *msg, const GError *error, gboolean sends_data)
-{
-  respond_error (msg, herald_http_api_status_for_error (error, sends_data), error->message);
+  herald_http_api_respond_builder (msg, SOUP_STATUS_OK, builder);
 }
 
 static void
 respond_method_not_allowed (SoupServerMessage *msg, const char *allow)
 {
   soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", allow);
-  respond_error (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, _ ("Method not allowed"));
+  herald_http_api_respond_error (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, _ ("Method not allowed"));
 }
 
 /* libsoup 3.2 leaks a server connection, fd included, when the client
@@ -290,8 +225,8 @@ body_collector_got_chunk (SoupServerMessage *msg, GBytes *chunk, gpointer user_d
       collector->overflow = TRUE;
       g_byte_array_set_size (collector->data, 0);
       set_connection_close (msg);
-      respond_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
-                     _ ("Request body exceeds max-message-size"));
+      herald_http_api_respond_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+                                     _ ("Request body exceeds max-message-size"));
       return;
     }
   g_byte_array_append (collector->data, data, size);
@@ -313,8 +248,8 @@ prepare_body (SoupServerMessage *msg, gsize max)
       /* libsoup still reads the body after an early answer: discard it. */
       soup_message_body_set_accumulate (request_body, FALSE);
       set_connection_close (msg);
-      respond_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
-                     _ ("Request body exceeds max-message-size"));
+      herald_http_api_respond_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+                                     _ ("Request body exceeds max-message-size"));
       return FALSE;
     }
 
@@ -550,7 +485,7 @@ publish_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (herald_hub_publish_finish (HERALD_HUB (source), result, &offset, &error))
     respond_offset (call->msg, offset);
   else
-    respond_gerror (call->msg, error, TRUE);
+    herald_http_api_respond_gerror (call->msg, error, TRUE);
   api_call_complete (call);
 }
 
@@ -565,7 +500,7 @@ list_connections_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   infos = herald_hub_list_connections_finish (HERALD_HUB (source), result, &error);
   if (infos == NULL)
     {
-      respond_gerror (call->msg, error, FALSE);
+      herald_http_api_respond_gerror (call->msg, error, FALSE);
       api_call_complete (call);
       return;
     }
@@ -578,7 +513,7 @@ list_connections_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     add_connection_info (builder, g_ptr_array_index (infos, i));
   json_builder_end_array (builder);
   json_builder_end_object (builder);
-  respond_builder (call->msg, SOUP_STATUS_OK, builder);
+  herald_http_api_respond_builder (call->msg, SOUP_STATUS_OK, builder);
   api_call_complete (call);
 }
 
@@ -593,14 +528,14 @@ get_connection_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   info = herald_hub_get_connection_finish (HERALD_HUB (source), result, &error);
   if (info == NULL)
     {
-      respond_gerror (call->msg, error, FALSE);
+      herald_http_api_respond_gerror (call->msg, error, FALSE);
       api_call_complete (call);
       return;
     }
 
   builder = json_builder_new_immutable ();
   add_connection_info (builder, info);
-  respond_builder (call->msg, SOUP_STATUS_OK, builder);
+  herald_http_api_respond_builder (call->msg, SOUP_STATUS_OK, builder);
   api_call_complete (call);
 }
 
@@ -615,7 +550,7 @@ list_channels_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   channels = herald_hub_list_channels_finish (HERALD_HUB (source), result, &error);
   if (channels == NULL)
     {
-      respond_gerror (call->msg, error, FALSE);
+      herald_http_api_respond_gerror (call->msg, error, FALSE);
       api_call_complete (call);
       return;
     }
@@ -637,7 +572,7 @@ list_channels_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   json_builder_end_array (builder);
   json_builder_end_object (builder);
-  respond_builder (call->msg, SOUP_STATUS_OK, builder);
+  herald_http_api_respond_builder (call->msg, SOUP_STATUS_OK, builder);
   api_call_complete (call);
 }
 
@@ -684,7 +619,7 @@ respond_namespaces (SoupServerMessage *msg, HeraldConfig *config)
     }
   json_builder_end_array (b);
   json_builder_end_object (b);
-  respond_builder (msg, SOUP_STATUS_OK, b);
+  herald_http_api_respond_builder (msg, SOUP_STATUS_OK, b);
 }
 
 /* --- /api --- */
@@ -703,7 +638,8 @@ api_early_checks (SoupServer *server, SoupServerMessage *msg, HeraldHub *hub)
 
   if (api_key == NULL)
     {
-      respond_error (msg, SOUP_STATUS_NOT_FOUND, _ ("HTTP API disabled: no API key configured"));
+      herald_http_api_respond_error (msg, SOUP_STATUS_NOT_FOUND,
+                                     _ ("HTTP API disabled: no API key configured"));
       return;
     }
 
@@ -715,7 +651,7 @@ api_early_checks (SoupServer *server, SoupServerMessage *msg, HeraldHub *hub)
       /* Unknown paths are only told apart from known ones after auth. */
       if (method != SOUP_METHOD_OPTIONS && !request_is_authorized (msg, api_key))
         goto unauthorized;
-      respond_error (msg, SOUP_STATUS_NOT_FOUND, _ ("No such API endpoint"));
+      herald_http_api_respond_error (msg, SOUP_STATUS_NOT_FOUND, _ ("No such API endpoint"));
       return;
     }
 
@@ -746,7 +682,7 @@ api_early_checks (SoupServer *server, SoupServerMessage *msg, HeraldHub *hub)
 
 unauthorized:
   soup_message_headers_replace (response_headers, "WWW-Authenticate", "Bearer");
-  respond_error (msg, SOUP_STATUS_UNAUTHORIZED, _ ("Missing or invalid API key"));
+  herald_http_api_respond_error (msg, SOUP_STATUS_UNAUTHORIZED, _ ("Missing or invalid API key"));
 }
 
 static void
@@ -769,7 +705,7 @@ handle_send (HeraldHub *hub, SoupServerMessage *msg, const HeraldApiMatch *match
 
   if (!herald_http_api_require_data (data, &error))
     {
-      respond_gerror (msg, error, TRUE);
+      herald_http_api_respond_gerror (msg, error, TRUE);
       return;
     }
 
@@ -781,7 +717,7 @@ handle_send (HeraldHub *hub, SoupServerMessage *msg, const HeraldApiMatch *match
     case HERALD_API_ROUTE_USER_SEND:
       if (!g_utf8_validate (match->arg, -1, NULL))
         {
-          respond_error (msg, SOUP_STATUS_BAD_REQUEST, _ ("Invalid user id"));
+          herald_http_api_respond_error (msg, SOUP_STATUS_BAD_REQUEST, _ ("Invalid user id"));
           return;
         }
       ok = herald_hub_send_to_user (hub, match->arg, data, &delivered, &error);
@@ -797,7 +733,7 @@ handle_send (HeraldHub *hub, SoupServerMessage *msg, const HeraldApiMatch *match
   if (ok)
     respond_uint (msg, "delivered", delivered);
   else
-    respond_gerror (msg, error, TRUE);
+    herald_http_api_respond_gerror (msg, error, TRUE);
 }
 
 static void
@@ -819,7 +755,7 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
   if (path == NULL || !herald_api_route_parse (path, &match)
       || !herald_api_route_allows (&match, method))
     {
-      respond_error (msg, SOUP_STATUS_NOT_FOUND, _ ("No such API endpoint"));
+      herald_http_api_respond_error (msg, SOUP_STATUS_NOT_FOUND, _ ("No such API endpoint"));
       return;
     }
 
@@ -831,12 +767,12 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
       request = parse_request_object (msg, max, &data, &error);
       if (request == NULL)
         {
-          respond_gerror (msg, error, TRUE);
+          herald_http_api_respond_gerror (msg, error, TRUE);
           return;
         }
       if (!herald_http_api_read_publish (request, data, &channel, &key, &error))
         {
-          respond_gerror (msg, error, TRUE);
+          herald_http_api_respond_gerror (msg, error, TRUE);
           return;
         }
       herald_hub_publish_text_async (hub, channel, key, data, NULL, publish_cb,
@@ -848,7 +784,7 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
     case HERALD_API_ROUTE_CONNECTION_SEND:
       request = parse_request_object (msg, max, &data, &error);
       if (request == NULL)
-        respond_gerror (msg, error, TRUE);
+        herald_http_api_respond_gerror (msg, error, TRUE);
       else
         handle_send (hub, msg, &match, data);
       break;
@@ -858,7 +794,7 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
         {
           if (!herald_hub_close_connection (hub, match.arg, 4004, CLOSE_REASON_OPERATOR, &error))
             {
-              respond_gerror (msg, error, FALSE);
+              herald_http_api_respond_gerror (msg, error, FALSE);
               return;
             }
           {
@@ -868,7 +804,7 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
             json_builder_set_member_name (builder, "closed");
             json_builder_add_boolean_value (builder, TRUE);
             json_builder_end_object (builder);
-            respond_builder (msg, SOUP_STATUS_OK, builder);
+            herald_http_api_respond_builder (msg, SOUP_STATUS_OK, builder);
           }
         }
       else
@@ -890,7 +826,7 @@ api_handler (SoupServer *server, SoupServerMessage *msg, const char *unused_path
     case HERALD_API_ROUTE_USER_UNSUBSCRIBE:
       request = parse_request_object (msg, max, &data, &error);
       if (request == NULL)
-        respond_gerror (msg, error, FALSE);
+        herald_http_api_respond_gerror (msg, error, FALSE);
       else
         herald_http_api_user_subscription (hub, msg, match.arg, request,
                                            match.route == HERALD_API_ROUTE_USER_SUBSCRIBE);
@@ -937,7 +873,7 @@ healthz_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
   set_connection_close (msg);
   if (!g_str_equal (path, "/healthz"))
     {
-      respond_error (msg, SOUP_STATUS_NOT_FOUND, _ ("Not found"));
+      herald_http_api_respond_error (msg, SOUP_STATUS_NOT_FOUND, _ ("Not found"));
       return;
     }
   if (!check_get_method (msg))
@@ -958,7 +894,8 @@ healthz_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
   json_builder_end_object (builder);
   soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Cache-Control",
                                 "no-store");
-  respond_builder (msg, ok ? SOUP_STATUS_OK : SOUP_STATUS_SERVICE_UNAVAILABLE, builder);
+  herald_http_api_respond_builder (msg, ok ? SOUP_STATUS_OK : SOUP_STATUS_SERVICE_UNAVAILABLE,
+                                   builder);
 }
 
 static void
@@ -974,7 +911,7 @@ stats_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   stats = herald_hub_get_stats_finish (hub, result, &error);
   if (stats == NULL)
     {
-      respond_gerror (call->msg, error, FALSE);
+      herald_http_api_respond_gerror (call->msg, error, FALSE);
       api_call_complete (call);
       return;
     }
@@ -1009,7 +946,7 @@ metrics_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
   /* [server] metrics=false: as if there were no such page */
   if (!g_str_equal (path, "/metrics") || !herald_config_get_metrics (herald_hub_get_config (hub)))
     {
-      respond_error (msg, SOUP_STATUS_NOT_FOUND, _ ("Not found"));
+      herald_http_api_respond_error (msg, SOUP_STATUS_NOT_FOUND, _ ("Not found"));
       return;
     }
   if (!check_get_method (msg))

@@ -11,6 +11,7 @@
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 #include "herald-config.h"
+#include "herald-http-respond.h"
 #include "herald-hub.h"
 
 G_BEGIN_DECLS
@@ -26,7 +27,6 @@ char *herald_metrics_render (const HeraldStats *stats, const char *engine_name, 
  * so both answer alike. */
 gboolean herald_http_api_key_matches (const char *given, const char *expected);
 gboolean herald_http_api_headers_authorized (SoupMessageHeaders *headers, const char *api_key);
-guint herald_http_api_status_for_error (const GError *error, gboolean sends_data);
 JsonObject *herald_http_api_parse_body (JsonParser *parser, const char *data, gsize length,
                                         gsize max, char **data_json, GError **error);
 const char *herald_http_api_get_string_member (JsonObject *object, const char *name,
