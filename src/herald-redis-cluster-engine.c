@@ -33,6 +33,7 @@
 #include "herald-redis-cluster-users.h"
 #include "herald-redis-direct.h"
 #include "herald-redis-payload.h"
+#include "herald-redis-pin.h"
 #include "herald-redis-slots.h"
 #include "herald-redis-source.h"
 #include "herald-redis-sync.h"
@@ -706,30 +707,6 @@ cluster_query_presence (HeraldEngine *engine, const char *channel, const char *a
                                   error);
 }
 
-typedef struct
-{
-  HeraldRedisClusterEngine *self;
-  char *channel;
-} Pin;
-
-static gboolean
-unpin (gpointer user_data)
-{
-  Pin *pin = user_data;
-
-  channel_ref (pin->self, pin->channel, -1);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-pin_free (gpointer data)
-{
-  Pin *pin = data;
-  g_object_unref (pin->self);
-  g_free (pin->channel);
-  g_free (pin);
-}
-
 /* Before a history snapshot, this node must already hear the channel live
  * (herald-redis-engine.c explains why): keep it subscribed a second and
  * wait, bounded, for its master to confirm. */
@@ -737,18 +714,12 @@ static gboolean
 pin_and_wait (HeraldRedisClusterEngine *self, const char *channel)
 {
   g_autofree char *name = herald_rck_channel_key (channel, "");
-  Pin *pin = g_new0 (Pin, 1);
-  GSource *source = g_timeout_source_new (PIN_MS);
   gint64 deadline = g_get_monotonic_time () + SUBSCRIBE_WAIT_MS * 1000;
   guint slot = herald_rck_slot (name);
   gboolean ok = FALSE;
 
-  pin->self = g_object_ref (self);
-  pin->channel = g_strdup (channel);
-  channel_ref (self, channel, +1);
-  g_source_set_callback (source, unpin, pin, pin_free);
-  g_source_attach (source, self->context);
-  g_source_unref (source);
+  herald_redis_pin_channel (G_OBJECT (self), self->context, channel, PIN_MS,
+                            (HeraldRedisChannelRefFunc)channel_ref);
 
   g_mutex_lock (&self->lock);
   while (!self->disposed)

@@ -13,33 +13,10 @@
 #include "herald-metrics.h"
 #include "herald-redis-engine-private.h"
 #include "herald-redis-history.h"
+#include "herald-redis-pin.h"
 
 #define PIN_MS 1000
 #define SUBSCRIBE_WAIT_MS 1000
-
-typedef struct
-{
-  HeraldRedisEngine *self;
-  char *channel;
-} Pin;
-
-static gboolean
-unpin (gpointer user_data)
-{
-  Pin *pin = user_data;
-
-  herald_redis_engine_channel_ref (pin->self, pin->channel, -1);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-pin_free (gpointer data)
-{
-  Pin *pin = data;
-  g_object_unref (pin->self);
-  g_free (pin->channel);
-  g_free (pin);
-}
 
 /* Before a history snapshot, this node must already hear the channel live,
  * or messages published between the snapshot and the SUBSCRIBE would be
@@ -48,18 +25,12 @@ pin_free (gpointer data)
 static gboolean
 pin_and_wait (HeraldRedisEngine *self, const char *channel)
 {
-  Pin *pin = g_new0 (Pin, 1);
-  GSource *source = g_timeout_source_new (PIN_MS);
   gint64 deadline = g_get_monotonic_time () + SUBSCRIBE_WAIT_MS * 1000;
   gboolean ok = FALSE;
   Chan *ch;
 
-  pin->self = g_object_ref (self);
-  pin->channel = g_strdup (channel);
-  herald_redis_engine_channel_ref (self, channel, +1);
-  g_source_set_callback (source, unpin, pin, pin_free);
-  g_source_attach (source, self->context);
-  g_source_unref (source);
+  herald_redis_pin_channel (G_OBJECT (self), self->context, channel, PIN_MS,
+                            (HeraldRedisChannelRefFunc)herald_redis_engine_channel_ref);
 
   g_mutex_lock (&self->lock);
   while (self->up)
