@@ -804,7 +804,10 @@ test_password (void)
 
       g_assert_true (g_file_set_contents (conf, text, -1, NULL));
       herald_test_node_start (nodes[i].node, conf, NULL, API_KEY, SECRET);
-      HERALD_TEST_WAIT_UNTIL (herald_test_node_healthy (nodes[i].node), 10000);
+      /* A sentinel that refuses (NOAUTH) or does not know the master costs a
+       * failed attempt; the link's backoff doubles up to 4 s, so a few
+       * attempts can take ~10 s on a slow runner */
+      HERALD_TEST_WAIT_UNTIL (herald_test_node_healthy (nodes[i].node), 30000);
       HERALD_TEST_WAIT_UNTIL (strstr (nodes[i].node->log->str, via) != NULL, 5000);
       g_assert_cmpuint (publish (nodes[i].node, "pw", 1), ==, i + 1);
       /* Only the sentinel with a password was sent one, after it asked. */
