@@ -45,7 +45,7 @@ TMP=$(mktemp -d /tmp/herald-bench.XXXXXX)
 SERVER_PIDS=""
 STARTED_PIDS=""
 cleanup () {
-  stop_server
+  type stop_server >/dev/null 2>&1 && stop_server
   if [ "${KEEP_TMP:-0}" = 1 ]; then log "logs kept in $TMP"; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT
@@ -56,7 +56,7 @@ if [ -n "${HERALD_LOAD:-}" ]; then
   LOAD=$HERALD_LOAD
 else
   LOAD=$TMP/herald-load
-  ${CC:-cc} -O2 -g -Wall -o "$LOAD" "$HERE/herald-load.c" || { log "cannot build herald-load"; exit 1; }
+  ${CC:-cc} -O2 -g -Wall -o "$LOAD" "$HERE/herald-load.c" -lz || { log "cannot build herald-load"; exit 1; }
 fi
 
 # ---- nginx + nchan ----

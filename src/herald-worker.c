@@ -829,6 +829,11 @@ on_flush (gpointer user_data)
   /* Other workers start on what this iteration posted them before this one
    * spends its time writing. */
   wake_posted (self);
+  /* HTTP answers first (publishes among them): a publisher learns its
+   * message was taken before this thread spends its time writing to the
+   * subscribers, and its next message is already on its way. */
+  if (self->front)
+    self->front_funcs->flush (self->front);
 
   /* Once per batch, not per delivery: how long the oldest message of the
    * batch took from its publish to the kernel (herald-metrics.h). */
