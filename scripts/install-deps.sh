@@ -13,6 +13,7 @@ RUN_PACKAGES="
   build-essential meson ninja-build pkg-config gettext
   libglib2.0-dev libglib2.0-dev-bin libsoup-3.0-dev libjson-glib-dev
   libgnutls28-dev libhiredis-dev zlib1g-dev glib-networking
+  liburing-dev
 "
 # To run the whole suite: a bus, Redis (and Sentinel: tests/test-sentinel.c runs
 # redis-server --sentinel, the same binary), valgrind, the man pages, the examples

@@ -33,6 +33,7 @@ typedef struct
   char *tls_key_where;
   char **allowed_origins;
   gboolean compression;
+  gboolean io_uring; /* [server] io-uring */
   guint workers;
   guint drain_seconds;     /* [server] drain-seconds */
   gboolean metrics;        /* [server] metrics, when metrics_set */

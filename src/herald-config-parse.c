@@ -408,6 +408,7 @@ parse_server (const Parser *parser, Settings *settings)
   settings->tls_key_where = key_where (parser, "server", "tls-key");
   parse_list (parser, "server", "allowed-origins", &settings->allowed_origins, NULL, slot (parser));
   parse_bool (parser, "server", "compression", &settings->compression, NULL, slot (parser));
+  parse_bool (parser, "server", "io-uring", &settings->io_uring, NULL, slot (parser));
   parse_bool (parser, "server", "metrics", &settings->metrics, &settings->metrics_set,
               slot (parser));
   parse_bool (parser, "server", "admin-page", &settings->admin_page, &settings->admin_page_set,

@@ -102,6 +102,8 @@ print_key (HeraldConfig *self, GKeyFile *file, Notes *notes, const char *group, 
     }
   else if (strcmp (key, "compression") == 0)
     g_key_file_set_boolean (file, group, key, herald_config_get_compression (self));
+  else if (strcmp (key, "io-uring") == 0)
+    g_key_file_set_boolean (file, group, key, herald_config_get_io_uring (self));
   else if (strcmp (key, "metrics") == 0)
     g_key_file_set_boolean (file, group, key, herald_config_get_metrics (self));
   else if (strcmp (key, "admin-page") == 0)

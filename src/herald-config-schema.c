@@ -28,6 +28,8 @@ static const struct
   { "server", "allowed-origins", N_ ("Origin values browsers may connect from (unset = any)") },
   { "server", "compression", N_ ("Offer permessage-deflate to WebSocket clients") },
   { "server", "workers", N_ ("Worker threads (0 = one per core)") },
+  { "server", "io-uring",
+    N_ ("Write to many client sockets per system call with io_uring, when the kernel allows") },
   { "server", "drain-seconds",
     N_ ("Seconds over which SIGTERM spreads reconnect hints and closes (0 = at once)") },
   { "server", "metrics",

@@ -100,7 +100,7 @@ static const LimitSpec limit_specs[N_LIMITS] = {
 
 static const char *const server_keys[]
     = { "listen",  "tls-certificate", "tls-key",    "allowed-origins", "compression",
-        "workers", "metrics",         "admin-page", "drain-seconds",   NULL };
+        "workers", "metrics",         "admin-page", "drain-seconds",   "io-uring", NULL };
 static const char *const limits_keys[] = { "max-connections",
                                            "max-message-size",
                                            "heartbeat-interval",
@@ -207,6 +207,7 @@ settings_new_default (void)
   settings->listen = g_ptr_array_new_with_free_func ((GDestroyNotify)herald_listen_address_free);
   g_ptr_array_add (settings->listen, herald_listen_address_parse (DEFAULT_LISTEN, NULL, NULL));
   settings->compression = TRUE;
+  settings->io_uring = TRUE;
   settings->workers = 0;
   settings->drain_seconds = 10;
   settings->jwt_algorithm = HERALD_JWT_ALG_HS256;
@@ -822,6 +823,20 @@ herald_config_get_allowed_origins (HeraldConfig *self)
 {
   g_return_val_if_fail (HERALD_IS_CONFIG (self), NULL);
   return (const char *const *)self->settings->allowed_origins;
+}
+
+/**
+ * herald_config_get_io_uring:
+ * @self: a #HeraldConfig
+ *
+ * Returns: whether workers may batch their socket writes with io_uring
+ * (they still fall back to sendmsg when it is not built in or refused)
+ */
+gboolean
+herald_config_get_io_uring (HeraldConfig *self)
+{
+  g_return_val_if_fail (HERALD_IS_CONFIG (self), TRUE);
+  return self->settings->io_uring;
 }
 
 /**

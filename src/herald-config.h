@@ -66,6 +66,7 @@ const char *herald_config_get_tls_certificate (HeraldConfig *self);
 const char *herald_config_get_tls_key (HeraldConfig *self);
 const char *const *herald_config_get_allowed_origins (HeraldConfig *self); /* NULL = unset */
 gboolean herald_config_get_compression (HeraldConfig *self);
+gboolean herald_config_get_io_uring (HeraldConfig *self);
 /* [server] metrics and admin-page; unset: on when listening on loopback only */
 gboolean herald_config_get_metrics (HeraldConfig *self);
 gboolean herald_config_get_admin_page (HeraldConfig *self);

@@ -82,9 +82,23 @@ struct _HeraldConnection
   guint has_user : 1;   /* id's block holds a user id */
   guint address : 2;    /* how id's block holds the remote address (herald-connection.c) */
   guint subs_many : 1;
+  guint in_batch : 1; /* a write of this flush is queued in the host's send batch */
 };
 
 /* herald-connection-strings.c */
+static inline GIOStream *
+herald_connection_tls (HeraldConnection *self)
+{
+  return self->rare ? self->rare->tls : NULL;
+}
+
+/* The socket is gone (an error, EOF, or the close finished): out of the
+ * loop and of the host's tables (herald-connection.c). */
+void herald_connection_destroy_socket (HeraldConnection *self);
+/* A closing connection whose output is all written shuts down its side
+ * (herald-connection-write.c). */
+void herald_connection_maybe_finish_close (HeraldConnection *self);
+
 void herald_connection_strings_init (HeraldConnection *self, const char *id, const char *user_id,
                                      const char *remote_address);
 gsize herald_connection_strings_size (HeraldConnection *self);

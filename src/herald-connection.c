@@ -14,7 +14,6 @@
 #include "herald-connection-private.h"
 #include "herald-log.h"
 
-#define MAX_IOV 64
 #define SSE_RETRY_MS 3000 /* the reconnection delay SSE clients are given */
 #define CLOSE_GRACE_S 3   /* how long a closing connection waits for its peer */
 #define MAX_READS_PER_EVENT 4
@@ -32,7 +31,6 @@ enum
 };
 static GParamSpec *props[N_PROPS];
 
-static void connection_destroy (HeraldConnection *self);
 static void queue_frame (HeraldConnection *self, GBytes *frame);
 
 static void
@@ -139,12 +137,6 @@ rare (HeraldConnection *self)
   if (self->rare == NULL)
     self->rare = g_new0 (ConnectionRare, 1);
   return self->rare;
-}
-
-static inline GIOStream *
-tls_stream (HeraldConnection *self)
-{
-  return self->rare ? self->rare->tls : NULL;
 }
 
 static inline guint32
@@ -335,18 +327,6 @@ herald_connection_get_info (HeraldConnection *self)
 
 /* ---- output ---- */
 
-static void
-update_write_interest (HeraldConnection *self, gboolean want)
-{
-  guint32 events;
-
-  if (self->write_armed == want || self->destroyed)
-    return;
-  self->write_armed = want;
-  events = EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0);
-  herald_loop_modify (self->host->loop, self->fd, events, self);
-}
-
 /* Flushed by the host at the end of the iteration. A connection appears at
  * most a few times; flushing twice is harmless. */
 static inline void
@@ -499,104 +479,10 @@ herald_connection_send_error (HeraldConnection *self, const char *code, const ch
     herald_connection_close (self, 1008, "forbidden action repeated");
 }
 
-static gssize
-conn_writev (HeraldConnection *self, struct iovec *iov, int n, GError **error)
-{
-  if (tls_stream (self))
-    {
-      GOutputStream *out = g_io_stream_get_output_stream (tls_stream (self));
-      GOutputVector vecs[MAX_IOV];
-      gsize written = 0;
-      GPollableReturn r;
-
-      for (int i = 0; i < n; i++)
-        {
-          vecs[i].buffer = iov[i].iov_base;
-          vecs[i].size = iov[i].iov_len;
-        }
-      r = g_pollable_output_stream_writev_nonblocking (G_POLLABLE_OUTPUT_STREAM (out), vecs, n,
-                                                       &written, NULL, error);
-      if (r == G_POLLABLE_RETURN_WOULD_BLOCK)
-        {
-          errno = EAGAIN;
-          return -1;
-        }
-      if (r == G_POLLABLE_RETURN_FAILED)
-        {
-          errno = EPIPE;
-          return -1;
-        }
-      return written;
-    }
-  else
-    {
-      struct msghdr msg = { .msg_iov = iov, .msg_iovlen = n };
-      return sendmsg (self->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-    }
-}
-
-static void
-maybe_finish_close (HeraldConnection *self)
-{
-  if (self->state != HERALD_CONNECTION_CLOSING || herald_connection_queue_len (&self->out) > 0)
-    return;
-  if (!self->wr_shutdown)
-    {
-      self->wr_shutdown = TRUE;
-      if (!tls_stream (self))
-        shutdown (self->fd, SHUT_WR);
-    }
-  /* SSE streams have nothing more to hear; WebSockets wait for the peer's
-   * close frame or EOF, so the client reads our close frame before any RST. */
-  if (self->peer_closed || self->transport == HERALD_TRANSPORT_SSE)
-    connection_destroy (self);
-}
-
-void
-herald_connection_flush (HeraldConnection *self)
-{
-  HeraldStats *stats;
-
-  if (self->destroyed)
-    return;
-  stats = self->host->stats;
-  while (herald_connection_queue_len (&self->out) > 0)
-    {
-      struct iovec iov[MAX_IOV];
-      g_autoptr (GError) error = NULL;
-      int n = herald_connection_queue_fill (&self->out, iov, MAX_IOV);
-      gssize written;
-
-      written = conn_writev (self, iov, n, &error);
-      if (written < 0)
-        {
-          if (errno == EINTR)
-            continue;
-          if (errno == EAGAIN || errno == EWOULDBLOCK)
-            {
-              update_write_interest (self, TRUE);
-              return;
-            }
-          g_debug ("connection %s: write failed: %s", self->id,
-                   error ? error->message : g_strerror (errno));
-          self->peer_closed = TRUE;
-          connection_destroy (self);
-          return;
-        }
-      stats->bytes_written += written;
-      herald_connection_queue_consume (&self->out, written);
-    }
-
-  /* Idle connections keep no ring: that is most of them. */
-  herald_connection_queue_trim (&self->out);
-  update_write_interest (self, FALSE);
-  maybe_finish_close (self);
-}
-
 /* ---- closing ---- */
 
-static void
-connection_destroy (HeraldConnection *self)
+void
+herald_connection_destroy_socket (HeraldConnection *self)
 {
   if (self->destroyed)
     return;
@@ -768,7 +654,7 @@ on_ws_event (const HeraldWsEvent *event, gpointer user_data)
           herald_connection_close (self, code, event->close_reason ? event->close_reason : "");
         }
       else
-        maybe_finish_close (self);
+        herald_connection_maybe_finish_close (self);
       return FALSE;
     }
   return TRUE;
@@ -827,9 +713,9 @@ process_ws_input (HeraldConnection *self, const guint8 *data, gsize len)
 static gssize
 conn_read (HeraldConnection *self, guint8 *buf, gsize size)
 {
-  if (tls_stream (self))
+  if (herald_connection_tls (self))
     {
-      GInputStream *in = g_io_stream_get_input_stream (tls_stream (self));
+      GInputStream *in = g_io_stream_get_input_stream (herald_connection_tls (self));
       g_autoptr (GError) error = NULL;
       gssize n = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (in), buf, size,
                                                            NULL, &error);
@@ -856,7 +742,7 @@ herald_connection_handle_events (HeraldConnection *self, guint32 epoll_events)
       /* TLS: a short read says nothing about what GnuTLS still holds, so a
        * TLS connection reads on until WOULD_BLOCK (one record per read),
        * bounded so that one fast sender cannot starve the worker. */
-      for (int i = 0; i < (tls_stream (self) ? MAX_TLS_READS_PER_EVENT : MAX_READS_PER_EVENT)
+      for (int i = 0; i < (herald_connection_tls (self) ? MAX_TLS_READS_PER_EVENT : MAX_READS_PER_EVENT)
                       && !self->destroyed;
            i++)
         {
@@ -869,7 +755,7 @@ herald_connection_handle_events (HeraldConnection *self, guint32 epoll_events)
                   && self->state == HERALD_CONNECTION_OPEN)
                 process_ws_input (self, scratch, n);
               /* SSE clients have nothing to say; a closing socket's input is drained. */
-              if ((gsize)n < size && !tls_stream (self))
+              if ((gsize)n < size && !herald_connection_tls (self))
                 break;
               continue;
             }
@@ -879,7 +765,7 @@ herald_connection_handle_events (HeraldConnection *self, guint32 epoll_events)
             continue;
           /* EOF or a reset: the peer is gone. */
           self->peer_closed = TRUE;
-          connection_destroy (self);
+          herald_connection_destroy_socket (self);
           break;
         }
     }
@@ -1068,7 +954,7 @@ herald_connection_sweep (HeraldConnection *self, guint32 now)
     {
       if (now >= self->close_deadline)
         {
-          connection_destroy (self);
+          herald_connection_destroy_socket (self);
           return G_MAXUINT32;
         }
       return self->close_deadline;

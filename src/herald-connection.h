@@ -23,6 +23,7 @@
 #include "herald-jwt.h"
 #include "herald-loop.h"
 #include "herald-message.h"
+#include "herald-send-batch.h"
 #include "herald-ws.h"
 
 G_BEGIN_DECLS
@@ -62,6 +63,7 @@ typedef struct
   gint messages_per_second;  /* 0 = unlimited */
   gint send_queue_max_bytes; /* past it: closed 4001 */
   gint max_message_size;     /* bytes of one client frame and message */
+  gint io_uring;             /* batch socket writes with io_uring when the kernel allows (read at start) */
 } HeraldStreamLimits;
 
 typedef struct _HeraldConnectionHost HeraldConnectionHost;
@@ -96,6 +98,7 @@ struct _HeraldConnectionHost
   gsize scratch_size;
   HeraldWsInflater *inflater;
   const HeraldStreamLimits *limits;
+  HeraldSendBatch *batch; /* the flush's writes in few system calls; NULL: one sendmsg each */
 };
 
 HeraldConnection *herald_connection_new (HeraldConnectionHost *host, HeraldConnectionSetup *setup);
@@ -138,8 +141,11 @@ void herald_connection_send_error (HeraldConnection *self, const char *code, con
 /* SSE: the stream's first bytes (retry, the id or a reset event, "connected"). */
 void herald_connection_send_sse_greeting (HeraldConnection *self, const char *id, gboolean reset);
 
-/* Writes what is queued (one writev); called by the worker after each iteration. */
+/* Writes what is queued (one writev). */
 void herald_connection_flush (HeraldConnection *self);
+/* Writes what @connections (the host's dirty list) have queued, through the
+ * host's send batch when it has one; called by the worker after each iteration. */
+void herald_connection_flush_many (HeraldConnectionHost *host, GPtrArray *connections);
 /* Socket readiness from the loop. */
 void herald_connection_handle_events (HeraldConnection *self, guint32 epoll_events);
 

@@ -276,6 +276,9 @@ herald_hub_get_stats_finish (HeraldHub *self, GAsyncResult *result, GError **err
       out->messages_received += s->messages_received;
       out->deliveries += s->deliveries;
       out->bytes_written += s->bytes_written;
+      out->writes_sendmsg += s->writes_sendmsg;
+      out->writes_batched += s->writes_batched;
+      out->batch_submits += s->batch_submits;
       out->bytes_queued += s->bytes_queued;
       out->dropped += s->dropped;
       out->conflated += s->conflated;

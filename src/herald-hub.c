@@ -247,6 +247,7 @@ update_limits (HeraldConfig *config, GParamSpec *pspec, HeraldHub *self)
   g_atomic_int_set (&l->messages_per_second, herald_config_get_messages_per_second (config));
   g_atomic_int_set (&l->send_queue_max_bytes, herald_config_get_send_queue_max_bytes (config));
   g_atomic_int_set (&l->max_message_size, herald_config_get_max_message_size (config));
+  g_atomic_int_set (&l->io_uring, herald_config_get_io_uring (config));
 }
 
 static void

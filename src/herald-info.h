@@ -64,6 +64,9 @@ typedef struct
   guint64 messages_published;
   guint64 deliveries;     /* messages queued to connections */
   guint64 bytes_written;  /* bytes written to sockets */
+  guint64 writes_sendmsg; /* socket writes by one sendmsg() (or TLS) each */
+  guint64 writes_batched; /* socket writes queued in an io_uring batch */
+  guint64 batch_submits;  /* io_uring_enter() calls that carried them */
   guint64 bytes_queued;   /* now */
   guint64 dropped;        /* deliveries dropped (slow consumers closed) */
   guint64 conflated;      /* queued messages replaced by a newer one of their key */

@@ -21,6 +21,7 @@
 
 #define WHEEL_SLOTS 1024 /* seconds; farther deadlines are revisited when their slot comes */
 #define SCRATCH_SIZE (64 * 1024)
+#define SEND_BATCH_ENTRIES 256 /* socket writes per io_uring_enter() */
 
 struct _HeraldWorker
 {
@@ -845,8 +846,7 @@ on_flush (gpointer user_data)
     {
       g_autoptr (GPtrArray) dirty = self->host.dirty;
       self->host.dirty = g_ptr_array_new_with_free_func (g_object_unref);
-      for (guint i = 0; i < dirty->len; i++)
-        herald_connection_flush (g_ptr_array_index (dirty, i));
+      herald_connection_flush_many (&self->host, dirty);
     }
   if (delivered)
     herald_metrics_observe_write_latency (g_get_monotonic_time () - self->oldest_delivered);
@@ -941,6 +941,9 @@ herald_worker_add_stats (HeraldWorker *self, HeraldStats *stats)
   stats->messages_received += self->stats.messages_received;
   stats->deliveries += self->stats.deliveries;
   stats->bytes_written += self->stats.bytes_written;
+  stats->writes_sendmsg += self->stats.writes_sendmsg;
+  stats->writes_batched += self->stats.writes_batched;
+  stats->batch_submits += self->stats.batch_submits;
   stats->dropped += self->stats.dropped;
   stats->conflated += self->stats.conflated;
   for (guint i = 0; i < G_N_ELEMENTS (stats->closes); i++)
@@ -1052,6 +1055,15 @@ worker_thread (gpointer data)
   self->wheel_now = herald_loop_now ();
   self->inbox_handler = (HeraldLoopHandler)HERALD_LOOP_HANDLER_INIT (drain_inbox);
   herald_loop_add (self->epoll, self->eventfd, EPOLLIN, &self->inbox_handler);
+  if (g_atomic_int_get (&self->host.limits->io_uring))
+    {
+      g_autoptr (GError) batch_error = NULL;
+
+      self->host.batch = herald_send_batch_new (SEND_BATCH_ENTRIES, &batch_error);
+      if (self->host.batch == NULL && self->index == 0)
+        g_message ("io_uring not available (%s): writing to each socket with sendmsg",
+                   batch_error->message);
+    }
   if (self->front)
     self->front_funcs->start (self->front);
 
@@ -1078,6 +1090,7 @@ worker_thread (gpointer data)
   g_ptr_array_set_size (self->dead, 0);
   g_clear_pointer (&self->epoll, herald_loop_free);
   self->host.loop = NULL;
+  g_clear_pointer (&self->host.batch, herald_send_batch_free);
   g_clear_pointer (&self->host.inflater, herald_ws_inflater_free);
   g_clear_pointer (&self->host.scratch, g_free);
 
