@@ -99,8 +99,8 @@ static const LimitSpec limit_specs[N_LIMITS] = {
 };
 
 static const char *const server_keys[]
-    = { "listen",  "tls-certificate", "tls-key",    "allowed-origins", "compression",
-        "workers", "metrics",         "admin-page", "drain-seconds",   "io-uring", NULL };
+    = { "listen",  "tls-certificate", "tls-key",       "allowed-origins", "compression", "workers",
+        "metrics", "admin-page",      "drain-seconds", "io-uring",        NULL };
 static const char *const limits_keys[] = { "max-connections",
                                            "max-message-size",
                                            "heartbeat-interval",
@@ -111,18 +111,26 @@ static const char *const limits_keys[] = { "max-connections",
                                            "handshake-timeout",
                                            "max-subscriptions-per-connection",
                                            NULL };
-static const char *const auth_keys[]
-    = { "jwt-secret", "jwt-secret-file", "jwt-public-key-file", "jwt-algorithm",
-        "leeway",     "anonymous",       "anonymous-channels",  "anonymous-publish",
-        "issuer",     "audience",        "jwks-url",            "jwks-refresh",
-        NULL };
+static const char *const auth_keys[] = { "jwt-secret",
+                                         "jwt-secret-file",
+                                         "jwt-public-key-file",
+                                         "jwt-algorithm",
+                                         "leeway",
+                                         "anonymous",
+                                         "anonymous-channels",
+                                         "anonymous-publish",
+                                         "issuer",
+                                         "audience",
+                                         "jwks-url",
+                                         "jwks-refresh",
+                                         NULL };
 static const char *const api_keys[] = { "key", "key-file", NULL };
 static const char *const history_keys[] = { "size", "ttl", NULL };
 static const char *const redis_keys[]
     = { "url", "shards", "sentinels", "sentinel-master", "cluster", "password", NULL };
 static const char *const proxy_keys[]
-    = { "connect-url", "refresh-url",     "subscribe-url", "publish-url",
-        "rpc-url",     "timeout",         "forward-headers", "max-in-flight", NULL };
+    = { "connect-url", "refresh-url",     "subscribe-url", "publish-url", "rpc-url",
+        "timeout",     "forward-headers", "max-in-flight", NULL };
 
 static const struct
 {
@@ -218,7 +226,8 @@ settings_new_default (void)
   settings->history_size = 100;
   settings->history_ttl = 300;
   settings->proxy_timeout_ms = 1000;
-  settings->proxy_forward_headers = g_strsplit ("Cookie;Origin;User-Agent;X-Forwarded-For", ";", -1);
+  settings->proxy_forward_headers
+      = g_strsplit ("Cookie;Origin;User-Agent;X-Forwarded-For", ";", -1);
   settings->proxy_max_in_flight = 256;
   return settings;
 }

@@ -742,8 +742,9 @@ herald_connection_handle_events (HeraldConnection *self, guint32 epoll_events)
       /* TLS: a short read says nothing about what GnuTLS still holds, so a
        * TLS connection reads on until WOULD_BLOCK (one record per read),
        * bounded so that one fast sender cannot starve the worker. */
-      for (int i = 0; i < (herald_connection_tls (self) ? MAX_TLS_READS_PER_EVENT : MAX_READS_PER_EVENT)
-                      && !self->destroyed;
+      for (int i = 0;
+           i < (herald_connection_tls (self) ? MAX_TLS_READS_PER_EVENT : MAX_READS_PER_EVENT)
+           && !self->destroyed;
            i++)
         {
           gssize n = conn_read (self, scratch, size);

@@ -63,7 +63,7 @@ typedef struct
   gint messages_per_second;  /* 0 = unlimited */
   gint send_queue_max_bytes; /* past it: closed 4001 */
   gint max_message_size;     /* bytes of one client frame and message */
-  gint io_uring;             /* batch socket writes with io_uring when the kernel allows (read at start) */
+  gint io_uring; /* batch socket writes with io_uring when the kernel allows (read at start) */
 } HeraldStreamLimits;
 
 typedef struct _HeraldConnectionHost HeraldConnectionHost;

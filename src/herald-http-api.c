@@ -998,6 +998,17 @@ herald_metrics_render (const HeraldStats *stats, const char *engine_name, const 
                                 "Messages queued to connections.", stats->deliveries);
   herald_metrics_append_single (out, "herald_bytes_written_total", "counter",
                                 "Bytes written to client sockets.", stats->bytes_written);
+  herald_metrics_append_header (out, "herald_socket_writes_total", "counter",
+                                "Writes to client sockets, by how they reached the kernel.");
+  g_string_append_printf (out,
+                          "herald_socket_writes_total{path=\"sendmsg\"} %" G_GUINT64_FORMAT "\n",
+                          stats->writes_sendmsg);
+  g_string_append_printf (out,
+                          "herald_socket_writes_total{path=\"io_uring\"} %" G_GUINT64_FORMAT "\n",
+                          stats->writes_batched);
+  herald_metrics_append_single (out, "herald_io_uring_submits_total", "counter",
+                                "io_uring_enter() calls that carried socket writes.",
+                                stats->batch_submits);
   herald_metrics_append_single (out, "herald_send_queue_bytes", "gauge",
                                 "Bytes queued for clients and not yet written.",
                                 stats->bytes_queued);

@@ -371,6 +371,21 @@ herald_test_server_start_listen (const char *keyfile, guint workers, const char 
   const char *url;
   const char *colon;
 
+  g_autofree char *with_sendmsg = NULL;
+
+  /* HERALD_TEST_SENDMSG=1 (tests/meson.build's *-sendmsg tests): the same
+   * tests through the write path without io_uring. */
+  if (g_strcmp0 (g_getenv ("HERALD_TEST_SENDMSG"), "1") == 0)
+    {
+      const char *group = keyfile ? strstr (keyfile, "[server]\n") : NULL;
+
+      if (group)
+        with_sendmsg = g_strdup_printf ("%.*s[server]\nio-uring=false\n%s", (int)(group - keyfile),
+                                        keyfile, group + strlen ("[server]\n"));
+      else
+        with_sendmsg = g_strdup_printf ("[server]\nio-uring=false\n%s", keyfile ? keyfile : "");
+      keyfile = with_sendmsg;
+    }
   server->config = herald_config_new ();
   if (keyfile)
     herald_config_load_data (server->config, keyfile, -1, "test.conf", &error);
